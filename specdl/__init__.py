@@ -1,0 +1,15 @@
+"""specdl: a declarative model-spec compiler for PyTorch.
+
+    import specdl
+    spec = specdl.load("specs/iris_mlp.yaml", overrides=["train.epochs=50"])
+    print(specdl.infer_shapes(spec))
+    metrics, run_dir = specdl.train(spec)
+"""
+
+from .api import build_model, check, codegen, infer_shapes, load, train
+from .components.base import TT, Call, Layer
+from .errors import RunError, ShapeError, SpecError
+
+__version__ = "0.1.0"
+__all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen",
+           "Layer", "Call", "TT", "SpecError", "ShapeError", "RunError"]

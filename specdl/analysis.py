@@ -1,0 +1,167 @@
+"""Whole-spec checks: data -> input type, graph shapes, output vs target, loss,
+metrics and monitors. What ``specdl check`` proves before any training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .components.base import REGISTRY, TT
+from .datasets import DataInfo, describe
+from .errors import Issue, ShapeError, SpecError, did_you_mean
+from .graph import Graph, build_graph
+
+# Below this many multiply-adds per training step, one intra-op thread is faster than
+# two: the work is too small to split, and a second thread only adds wake-up latency
+# (and fights a busy core). Measured by bench/threads.py; see docs/performance.md.
+SMALL_STEP_MACS = 20_000_000
+
+DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse", "multilabel": "bce_with_logits"}
+DEFAULT_METRICS = {"classification": ["accuracy", "f1"], "regression": ["mse", "r2"],
+                   "multilabel": ["accuracy", "f1"]}
+
+
+@dataclass
+class Analysis:
+    """Everything settled about a spec before torch is touched."""
+
+    spec: object
+    data: DataInfo
+    graph: Graph
+    loss: object
+    metrics: list
+    monitor: str
+    mode: str
+    warnings: list[Issue] = field(default_factory=list)
+
+    @property
+    def task(self) -> str:
+        return self.data.task
+
+    def threads(self) -> int | None:
+        """Intra-op threads: train.threads, or 1 for small steps (by the static cost
+        model); None leaves torch's default."""
+        t = self.spec.train.threads
+        if t != "auto":
+            return t
+        macs = sum(n.macs() for n in self.graph.nodes) * self.spec.train.batch_size
+        return 1 if macs < SMALL_STEP_MACS else None
+
+    def watched_metrics(self) -> list[str]:
+        """Metrics computed on the validation split every epoch: the monitored ones
+        (the loss always is; the full set is computed once, on the test split)."""
+        es = self.spec.train.early_stopping
+        names = {self.monitor} | ({es.monitor} if es else set())
+        return sorted(n[4:] for n in names if n.startswith("val_") and n != "val_loss")
+
+    def es_mode(self) -> str | None:
+        es = self.spec.train.early_stopping
+        if es is None:
+            return None
+        if es.mode != "auto":
+            return es.mode
+        return _mode(es.monitor, "auto", self.metrics)
+
+    @property
+    def target_shape(self) -> tuple:
+        """Per-sample target shape the loss receives (empty for class indices)."""
+        out = self.graph.output.out
+        if self.task == "classification":
+            return ()
+        return tuple(out.shape[1:])
+
+
+def _mode(monitor: str, mode: str, metrics) -> str:
+    if mode != "auto":
+        return mode
+    name = monitor.split("_", 1)[1] if "_" in monitor else monitor
+    m = next((m for m in metrics if m.type_name == name), None)
+    return "max" if m is not None and m.higher_is_better else "min"
+
+
+def analyze(spec) -> Analysis:
+    src = spec._source
+    issues: list[Issue] = []
+    warnings: list[Issue] = []
+    try:
+        info = describe(spec.data)
+    except ShapeError as e:
+        i = getattr(e, "index", 0)
+        raise SpecError([src.issue(("data", "transforms", i), str(e),
+                                   spec.data.transforms[i].type_name)]) from None
+    feat = info.feat
+    if spec.model.input is not None:
+        if tuple(spec.model.input) != tuple(feat):
+            issues.append(src.issue(("model", "input"), f"model.input {list(spec.model.input)} does "
+                                    f"not match the data's per-sample shape {list(feat)}; "
+                                    "leave it out to take it from the data"))
+        feat = tuple(spec.model.input)
+    graph = build_graph(spec.model.layers, TT(("N", *feat), info.dtype), src)
+
+    loss = spec.loss or REGISTRY["loss"][DEFAULT_LOSS[info.task]]()
+    metrics = spec.metrics or [REGISTRY["metric"][m]() for m in DEFAULT_METRICS[info.task]]
+    issues += _target_issues(spec, info, graph, loss, warnings)
+    for i, m in enumerate(spec.metrics or []):
+        if info.task not in m.tasks:
+            issues.append(src.issue(("metrics", i), f"`{m.type_name}` is a {m.tasks[0]} metric; "
+                                    f"this data is {info.task}", m.type_name))
+    names = ["val_loss", "train_loss"] + [f"val_{m.type_name}" for m in metrics]
+    ck = spec.train.checkpoint
+    for where, mon in ((("train", "checkpoint", "monitor"), ck.monitor),
+                       (("train", "early_stopping", "monitor"),
+                        spec.train.early_stopping.monitor if spec.train.early_stopping else None)):
+        if mon is not None and mon not in names:
+            issues.append(src.issue(where, f"cannot monitor `{mon}`" + did_you_mean(mon, names)))
+    if spec.data.split.val == 0 and (ck.monitor.startswith("val_") or spec.train.early_stopping):
+        if "checkpoint" in spec.train.model_fields_set or spec.train.early_stopping:
+            issues.append(src.issue(("data", "split", "val"), "monitoring a validation value "
+                                    "needs a validation split (val > 0)"))
+    for j, t in enumerate(spec.data.target_transforms):
+        if info.task != "regression":
+            issues.append(src.issue(("data", "target_transforms", j),
+                                    f"target transforms apply to regression targets; this data is {info.task}",
+                                    t.type_name))
+        elif not t.invertible:
+            issues.append(src.issue(("data", "target_transforms", j),
+                                    "a target transform must be invertible (standardize or minmax)", t.type_name))
+    if issues:
+        raise SpecError(issues)
+    monitor = ck.monitor if spec.data.split.val > 0 else "train_loss"
+    return Analysis(spec, info, graph, loss, metrics, monitor, _mode(monitor, ck.mode, metrics), warnings)
+
+
+def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings) -> list[Issue]:
+    """Section 10: the model's output must be what the loss needs for this data."""
+    src, out, last = spec._source, graph.output.out, graph.output
+    lpath = ("loss",) if spec.loss else last.path
+    issues = []
+    if loss.task != info.task:
+        issues.append(src.issue(lpath, f"`{loss.type_name}` is a {loss.task} loss, but the data is "
+                                f"{info.task}; use {DEFAULT_LOSS[info.task]}", loss.type_name))
+        return issues
+    if info.task in ("classification", "multilabel"):
+        want = ("N", info.classes)
+        what = f"{info.classes} classes" if info.task == "classification" else f"{info.classes} labels"
+        if tuple(out.shape) != want:
+            issues.append(src.issue(last.path, f"the model's output is {out}, but the data has {what}, "
+                                    f"so {loss.type_name} needs [N, {info.classes}]; make the last layer "
+                                    f"give {info.classes} features", last.type))
+    else:
+        t = info.outputs
+        ok = tuple(out.shape) == ("N", t) or (t == 1 and tuple(out.shape) == ("N",))
+        if not ok:
+            issues.append(src.issue(last.path, f"the model's output is {out}, but the data has {t} "
+                                    f"regression target{'s' if t != 1 else ''}, so {loss.type_name} "
+                                    f"needs [N, {t}]; make the last layer give {t} feature"
+                                    f"{'s' if t != 1 else ''}", last.type))
+    if out.dtype != "float32":
+        issues.append(src.issue(last.path, f"the model's output is {out.dtype}; a loss needs float",
+                                last.type))
+    if loss.wants == "log_probs" and last.type != "log_softmax":
+        warnings.append(src.issue(last.path, f"{loss.type_name} expects log-probabilities; end the "
+                                  "model with log_softmax: {dim: 1}, or use cross_entropy on raw "
+                                  "logits", last.type, severity="warning"))
+    if loss.wants == "logits" and last.type in ("softmax", "log_softmax", "sigmoid"):
+        warnings.append(src.issue(last.path, f"{loss.type_name} expects raw logits and applies "
+                                  f"its own normalisation; drop the final {last.type}", last.type,
+                                  severity="warning"))
+    return issues

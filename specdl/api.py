@@ -1,0 +1,80 @@
+"""The public Python API. Everything here takes a path, a dict or a Spec."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from .errors import SpecError
+from .source import Source, apply_overrides, read_file
+
+
+def load(spec, overrides=None):
+    """Read and validate a spec.
+
+    Args:
+        spec: a path to a YAML file, a dict of plain data, or a Spec.
+        overrides: dotted ``key=value`` strings, e.g. ``["train.epochs=3"]``.
+
+    Returns:
+        The validated Spec. Raises SpecError listing every located problem.
+    """
+    from .schema import spec_class, validate
+
+    if isinstance(spec, spec_class()):
+        if not overrides:
+            return spec
+        src = Source(spec.to_dict(), file=getattr(spec._source, "file", "<spec>"))
+    elif isinstance(spec, dict):
+        src = Source(copy.deepcopy(spec), file="<dict>")
+    elif isinstance(spec, (str, Path)):
+        src = read_file(spec)
+        if isinstance(src.data, dict) and "name" not in src.data:
+            src.data["name"] = Path(spec).stem.replace("_", "-")
+    else:
+        raise TypeError(f"load() takes a path, a dict or a Spec, not {type(spec).__name__}")
+    apply_overrides(src, overrides)
+    return validate(src)
+
+
+def check(spec, overrides=None):
+    """Validate and analyse a spec (shapes, output vs target, monitors); no torch."""
+    from .analysis import analyze
+
+    return analyze(load(spec, overrides))
+
+
+def infer_shapes(spec) -> dict:
+    """``{layer name: output shape}`` with ``"N"`` for the batch, ``input`` first."""
+    a = check(spec)
+    return {"input": a.graph.input.shape, **{n.name: n.out.shape for n in a.graph.nodes}}
+
+
+def build_model(spec, seed: bool = True):
+    """The torch ``nn.Module`` for a spec (seeded with the spec's seed)."""
+    from .build import build_model as _build
+
+    return _build(check(spec), seed=seed)
+
+
+def train(spec, out=None, overrides=None, resume=None, progress: bool | None = False):
+    """Train, evaluate on the test split and write the run directory.
+
+    Returns:
+        RunResult with ``metrics`` (test metrics) and ``run_dir``; it unpacks as a pair.
+    """
+    from .trainer import fit
+
+    if resume is not None:
+        spec = Path(resume) / "spec.yaml"
+    return fit(check(spec, overrides), out=out, resume=resume, progress=progress)
+
+
+def codegen(spec) -> str:
+    """The standalone PyTorch script for a spec, as text."""
+    from .codegen import render
+
+    return render(check(spec))
+
+
+__all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen", "SpecError"]

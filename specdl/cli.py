@@ -1,0 +1,164 @@
+"""The command line: thin verbs over the API. User errors exit 2 with one located
+line each and no traceback; runtime failures exit 1 with one line saying what to do."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import RunError, SpecError
+
+EXAMPLES = {
+    "check": """examples:
+  $ specdl check specs/digits_cnn.yaml
+  $ specdl check specs/iris_mlp.yaml -o model.layers.0.out_features=32 --print""",
+    "build": """examples:
+  $ specdl build specs/iris_mlp.yaml
+  $ specdl build specs/digits_cnn.yaml -o train.epochs=3 --out runs/quick
+  $ specdl build --resume runs/digits-cnn/20261127-120000""",
+    "codegen": """examples:
+  $ specdl codegen specs/iris_mlp.yaml -o generated/iris_mlp.py
+  $ python generated/iris_mlp.py""",
+    "summary": """examples:
+  $ specdl summary specs/digits_cnn.yaml""",
+    "layers": """examples:
+  $ specdl layers
+  $ specdl layers conv2d""",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="specdl", description="Declarative model specs for PyTorch: "
+                                "check, build (train) and codegen.")
+    p.add_argument("--version", action="version", version=f"specdl {_version()}")
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(name, help_):
+        return sub.add_parser(name, help=help_, description=help_, epilog=EXAMPLES[name],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    c = verb("check", "Validate a spec and print its shape table (never imports torch).")
+    c.add_argument("spec")
+    c.add_argument("-o", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value by dotted path (repeatable)")
+    c.add_argument("--print", dest="show", action="store_true", help="also print the canonical spec")
+    b = verb("build", "Train a spec, evaluate it on the test split, and write a run directory.")
+    b.add_argument("spec", nargs="?")
+    b.add_argument("-o", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value by dotted path (repeatable)")
+    b.add_argument("--out", help="write the run directory exactly here (default runs/<name>/<time>)")
+    b.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last.pt")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    g = verb("codegen", "Write a standalone PyTorch script for a spec.")
+    g.add_argument("spec")
+    g.add_argument("-o", "--output", help="the script's path (default: standard output)")
+    g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    s = verb("summary", "Per-layer shapes, parameters, multiply-adds and activation memory.")
+    s.add_argument("spec")
+    s.add_argument("-o", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    s.add_argument("--batch", type=int, default=1, help="batch size for the memory column (default 1)")
+    ly = verb("layers", "List the layer catalogue with each layer's arguments.")
+    ly.add_argument("name", nargs="?")
+    return p
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return VERBS[args.verb](args)
+    except SpecError as e:
+        for issue in e.issues:
+            print(issue.render(), file=sys.stderr)
+        n = sum(i.severity == "error" for i in e.issues)
+        print(f"{n} error{'s' if n != 1 else ''}", file=sys.stderr)
+        return 2
+    except RunError as e:
+        print(f"specdl: error: {e}", file=sys.stderr)
+        return getattr(e, "exit_code", 2)
+    except KeyboardInterrupt:
+        print("specdl: interrupted", file=sys.stderr)
+        return 130
+
+
+def _warn(analysis):
+    for w in analysis.warnings:
+        print(w.render(), file=sys.stderr)
+
+
+def cmd_check(args) -> int:
+    from .api import check
+    from .summary import shape_table
+
+    a = check(args.spec, args.overrides)
+    _warn(a)
+    if args.show:
+        print(a.spec.to_yaml())
+    shape_table(a, verbose=False)
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from .api import check
+    from .summary import shape_table
+
+    a = check(args.spec, args.overrides)
+    _warn(a)
+    shape_table(a, verbose=True, batch=args.batch)
+    return 0
+
+
+def cmd_build(args) -> int:
+    from .api import check
+    from .trainer import fit
+
+    if args.resume:
+        from pathlib import Path
+
+        a = check(Path(args.resume) / "spec.yaml", args.overrides)
+    elif args.spec:
+        a = check(args.spec, args.overrides)
+    else:
+        raise RunError("give a spec to build, or --resume RUN_DIR")
+    _warn(a)
+    result = fit(a, out=args.out, resume=args.resume, progress=False if args.quiet else None)
+    test = result.metrics
+    parts = [f"{k} {v:.4f}" for k, v in test.items() if k != "loss"] + [f"loss {test['loss']:.4g}"]
+    print(f"test: {'  '.join(parts)}  (best epoch {result.best_epoch})")
+    print(f"run directory: {result.run_dir}")
+    return 0
+
+
+def cmd_codegen(args) -> int:
+    from .api import check
+    from .codegen import render
+
+    code = render(check(args.spec, args.overrides))
+    if args.output:
+        from pathlib import Path
+
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(code)
+        print(f"wrote {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(code)
+    return 0
+
+
+def cmd_layers(args) -> int:
+    from .summary import layer_catalogue
+
+    return layer_catalogue(args.name)
+
+
+VERBS = {"check": cmd_check, "build": cmd_build, "codegen": cmd_codegen, "summary": cmd_summary,
+         "layers": cmd_layers}
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Analysis -> a standalone, readable PyTorch script (Jinja, StrictUndefined).
+
+Every expression in the script comes from the same registry entries that ``build``
+uses (``Call.code`` beside ``Call.__call__``), so the two cannot drift; values are
+rendered as Python literals, never spliced as code.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from .components.base import literal
+from .data import source_code, val_fraction
+from .graph import INPUT
+
+
+def templates_dir() -> Path:
+    """The templates shipped in the wheel (specdl/templates), or the repo's templates/."""
+    packaged = resources.files("specdl") / "templates"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+BASE_IMPORTS = ["import numpy as np", "import torch", "from sklearn import metrics",
+                "from sklearn.model_selection import train_test_split", "from torch import nn"]
+
+
+def sort_imports(lines) -> list[str]:
+    """Merge ``from m import a`` lines per module and order them as isort does."""
+    plain, froms = set(), {}
+    for line in lines:
+        if line.startswith("from "):
+            mod, _, names = line[5:].partition(" import ")
+            froms.setdefault(mod, set()).update(n.strip() for n in names.split(","))
+        else:
+            plain.add(line)
+    return sorted(plain, key=lambda s: s.split()[1]) + [
+        f"from {m} import {', '.join(sorted(ns))}" for m, ns in sorted(froms.items())]
+
+
+def _env():
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["lit"] = literal
+    return env
+
+
+def shape_comment(tt) -> str:
+    return "# (" + ", ".join(str(d) for d in tt.shape) + ")"
+
+
+def model_code(graph) -> tuple[list[str], list[str]]:
+    """(__init__ lines, forward lines) with named variables only where a value is
+    used again later, and a shape comment on every line."""
+    init = []
+    for n in graph.nodes:
+        if not n.layer.functional:
+            init.append(f"self.{n.name} = {n.layer.ctor(n.in_types[0]).code()}")
+    consumers = graph.consumers()
+    order = [INPUT] + [n.name for n in graph.nodes]
+    var = {}
+    for i, name in enumerate(order):
+        nxt = order[i + 1] if i + 1 < len(order) else None
+        chain = consumers.get(name, []) == [nxt] or (nxt is None)
+        var[name] = "x" if chain else ("inp" if name == INPUT else name)
+    fwd = [] if var[INPUT] == "x" else [("inp = x", "")]
+    for n in graph.nodes:
+        args = [var[i] for i in n.inputs]
+        rhs = n.layer.expr(*args) if n.layer.functional else f"self.{n.name}({', '.join(args)})"
+        fwd.append((f"{var[n.name]} = {rhs}", shape_comment(n.out)))
+    fwd.append((f"return {var[graph.nodes[-1].name]}", ""))
+    width = max(len(line) for line, _ in fwd)
+    return init, [(line.ljust(width) + "  " + note).rstrip() for line, note in fwd]
+
+
+def context(a, spec_path: str | None = None) -> dict:
+    spec, tr = a.spec, a.spec.train
+    imports, load = source_code(spec.data)
+    init, forward = model_code(a.graph)
+    sched = spec.scheduler
+    ctx = {
+        "name": spec.name,
+        "spec_path": spec_path or getattr(spec._source, "file", "spec.yaml"),
+        "seed": spec.seed,
+        "task": a.task,
+        "classes": a.data.classes,
+        "imports": sort_imports(BASE_IMPORTS + imports),
+        "load_lines": load,
+        "x_dtype": "int64" if a.data.dtype == "int64" else "float64",
+        "x_torch": "torch.int64" if a.data.dtype == "int64" else "torch.float32",
+        "y_torch": "torch.int64" if a.task == "classification" else "torch.float32",
+        "squeeze_y": a.task == "regression" and a.target_shape == (),
+        "test": spec.data.split.test,
+        "val": spec.data.split.val,
+        "val_fraction": val_fraction(spec.data.split),
+        "stratify": spec.data.split.stratify and a.task == "classification",
+        "transform_lines": [ln for t in spec.data.transforms for ln in t.code("x")],
+        "target_lines": [ln for t in spec.data.target_transforms for ln in t.code("y")],
+        "target_invert": [t.invert_code("y_pred", "y") for t in reversed(spec.data.target_transforms)],
+        "input_shape": "(" + ", ".join(str(d) for d in a.graph.input.shape) + ")",
+        "init_lines": init,
+        "forward_lines": forward,
+        "loss_code": a.loss.ctor().code(),
+        "optimizer_code": spec.optimizer.ctor().code("model.parameters()"),
+        "scheduler_code": None,
+        "scheduler_every": sched.every if sched else None,
+        "metrics": [(m.type_name, m.call().code("y_true", "y_pred")) for m in a.metrics],
+        "monitor": a.monitor,
+        "mode": a.mode,
+        "watched": a.watched_metrics(),
+        "epochs": tr.epochs,
+        "batch_size": tr.batch_size,
+        "eval_batch_size": tr.eval_batch_size or max(tr.batch_size, 1024),
+        "accumulate": tr.accumulate,
+        "grad_clip": tr.grad_clip,
+        "precision": tr.precision,
+        "compile": tr.compile,
+        "deterministic": tr.deterministic,
+        "threads": a.threads(),
+        "device": tr.device,
+        "early": tr.early_stopping,
+        "es_mode": a.es_mode(),
+    }
+    if sched is not None:
+        ctx["scheduler_code"] = sched.ctor(tr.epochs, "STEPS_PER_EPOCH", a.mode).code("optimizer")
+        ctx["scheduler_code"] = ctx["scheduler_code"].replace("'STEPS_PER_EPOCH'", "STEPS_PER_EPOCH")
+    return ctx
+
+
+def render(a, spec_path: str | None = None) -> str:
+    """The generated script for an analysed spec."""
+    return _env().get_template("train.py.j2").render(**context(a, spec_path))

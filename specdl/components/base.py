@@ -1,0 +1,265 @@
+"""The registry: every component (layer, loss, optimizer, scheduler, metric, transform)
+is one pydantic class holding its parameters, its shape rule, its torch factory and
+its codegen expression. Nothing here imports torch at module level.
+"""
+
+from __future__ import annotations
+
+import functools
+import keyword
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from ..errors import ShapeError
+
+KINDS = ("layer", "loss", "optimizer", "scheduler", "metric", "transform")
+REGISTRY: dict[str, dict[str, type[Component]]] = {k: {} for k in KINDS}
+GENERATION = [0]  # bumped on every registration, so cached schemas are rebuilt
+
+PosInt = Annotated[int, Field(ge=1)]
+NonNegInt = Annotated[int, Field(ge=0)]
+Prob = Annotated[float, Field(ge=0.0, lt=1.0)]
+PosFloat = Annotated[float, Field(gt=0.0)]
+NonNegFloat = Annotated[float, Field(ge=0.0)]
+
+# Names a layer may not take: they would shadow nn.Module attributes or the names the
+# generated forward() uses.
+RESERVED = {
+    "input", "x", "self", "torch", "nn", "F", "forward", "training", "parameters", "buffers",
+    "children", "modules", "state_dict", "train", "eval", "to", "cuda", "cpu", "type", "apply",
+    "zero_grad", "half", "float", "double", "bfloat16", "named_modules", "named_parameters",
+    "load_state_dict", "register_buffer", "register_module", "add_module", "requires_grad_",
+}
+_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+
+def _check_name(v: str | None) -> str | None:
+    if v is None:
+        return v
+    if not _IDENT.match(v) or keyword.iskeyword(v):
+        raise ValueError(f"`{v}` is not a valid layer name: use letters, digits and _ "
+                         "(a Python identifier of at most 64 characters, starting with a letter)")
+    if v in RESERVED:
+        raise ValueError(f"`{v}` is reserved; choose another name")
+    return v
+
+
+LayerName = Annotated[str, AfterValidator(_check_name)]
+
+
+# ---------------------------------------------------------------- tensor types
+@dataclass(frozen=True)
+class TT:
+    """A tensor type: shape with a symbolic batch ``"N"`` first, and a dtype."""
+
+    shape: tuple
+    dtype: str = "float32"
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def feat(self) -> tuple:
+        """The per-sample shape (without the batch dimension)."""
+        return tuple(self.shape[1:])
+
+    def with_shape(self, *shape) -> TT:
+        return TT(tuple(shape), self.dtype)
+
+    def numel(self) -> int:
+        """Elements per sample."""
+        return math.prod(d for d in self.shape[1:])
+
+    def __str__(self) -> str:
+        return "[" + ", ".join(str(d) for d in self.shape) + "]"
+
+
+def shape_str(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def norm_dim(dim: int, rank: int, what: str = "dim") -> int:
+    """Normalise a torch dimension index (batch is 0) against ``rank``."""
+    if not -rank <= dim < rank:
+        raise ShapeError(f"{what}={dim} is out of range for a {rank}-D input "
+                         f"(valid: {-rank}..{rank - 1}; the batch is dimension 0)")
+    return dim % rank
+
+
+def tup(v, n: int) -> tuple:
+    """torch's int-or-tuple convention."""
+    if isinstance(v, (tuple, list)):
+        if len(v) != n:
+            raise ShapeError(f"expects {n} values, got {list(v)}")
+        return tuple(v)
+    return (v,) * n
+
+
+# ---------------------------------------------------------------- codegen calls
+def literal(v) -> str:
+    """Render a validated value as Python source (never splices code)."""
+    if isinstance(v, float):
+        if math.isinf(v) or math.isnan(v):
+            return f'float("{v}")'
+        return repr(v)
+    if isinstance(v, str):
+        r = repr(v)  # prefer double quotes, as a person would write
+        return f'"{r[1:-1]}"' if r[0] == "'" and '"' not in v and "\\'" not in r else r
+    if isinstance(v, (bool, int)) or v is None:
+        return repr(v)
+    if isinstance(v, tuple):
+        inner = ", ".join(literal(x) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    if isinstance(v, list):
+        return "[" + ", ".join(literal(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{literal(k)}: {literal(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot render {v!r} as a literal")
+
+
+_ROOTS = {"nn": "torch.nn", "F": "torch.nn.functional", "torch": "torch", "optim": "torch.optim",
+          "metrics": "sklearn.metrics"}
+
+
+@functools.cache
+def resolve(dotted: str):
+    """``"nn.Linear"`` -> ``torch.nn.Linear`` (imports torch lazily)."""
+    import importlib
+
+    root, _, rest = dotted.partition(".")
+    obj = importlib.import_module(_ROOTS.get(root, root))
+    for part in rest.split(".") if rest else []:
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass(frozen=True)
+class Call:
+    """A constructor call, the one description that both build and codegen use."""
+
+    fn: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+    def code(self, *lead: str) -> str:
+        parts = [*lead, *(literal(a) for a in self.args),
+                 *(f"{k}={literal(v)}" for k, v in self.kwargs.items())]
+        return f"{self.fn}({', '.join(parts)})"
+
+    def __call__(self, *lead):
+        return resolve(self.fn)(*lead, *self.args, **self.kwargs)
+
+
+# ---------------------------------------------------------------- components
+class Component(BaseModel):
+    """Base of every registered component: its fields are its parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=(), defer_build=True)
+    kind: ClassVar[str] = ""
+    type_name: ClassVar[str] = ""
+    primary: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, type: str | None = None, primary: str | None = None, **kw):
+        # ``class LinearSpec(Layer, type="linear", primary="out_features")`` registers the
+        # class: it gains the discriminating field ``type: Literal["linear"]``.
+        if type is not None:
+            if "__annotations__" not in cls.__dict__:
+                cls.__annotations__ = {}
+            cls.__annotations__["type"] = Literal[type]
+            cls.type = type
+            cls.type_name, cls.primary = type, primary
+        super().__init_subclass__(**kw)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kw):
+        super().__pydantic_init_subclass__(**kw)
+        if cls.__dict__.get("type_name"):
+            if cls.type_name in REGISTRY[cls.kind]:
+                raise ValueError(f"a {cls.kind} named `{cls.type_name}` is already registered")
+            REGISTRY[cls.kind][cls.type_name] = cls
+            GENERATION[0] += 1
+
+    def changed(self, *names: str) -> dict:
+        """The named parameters whose value differs from the default, in order."""
+        fields = type(self).model_fields
+        return {n: getattr(self, n) for n in names if getattr(self, n) != fields[n].default}
+
+    def canonical(self) -> dict:
+        """The explicit form ``{type: ..., arg: ...}`` with defaults left out."""
+        body = self.model_dump(mode="json", exclude_defaults=True, exclude={"type"})
+        return {"type": self.type_name, **body}
+
+
+class Layer(Component):
+    """A layer: ``infer`` maps input types to the output type (pure Python, no torch);
+    ``ctor`` describes the torch module; functional layers give ``apply``/``expr``."""
+
+    kind: ClassVar[str] = "layer"
+    arity: ClassVar[int | None] = 1           # None: two or more inputs (merges)
+    ranks: ClassVar[tuple | None] = None      # accepted input ranks, batch included
+    rank_hint: ClassVar[str] = ""             # e.g. "[N, C, H, W]"
+    dtypes: ClassVar[tuple] = ("float32",)    # accepted input dtypes
+    functional: ClassVar[bool] = False        # no module: apply()/expr() instead of ctor()
+    rank_fix: ClassVar[str] = ""              # a suggestion when the rank is wrong
+
+    name: LayerName | None = None
+    inputs: list[str] | None = None
+
+    # -- shape rule
+    def check_inputs(self, xs: list[TT]) -> None:
+        for x in xs:
+            if self.ranks and x.rank not in self.ranks:
+                want = " or ".join(f"{r}-D" for r in self.ranks)
+                hint = f" {self.rank_hint}" if self.rank_hint else ""
+                fix = f"; {self.rank_fix}" if self.rank_fix else ""
+                raise ShapeError(f"expects a {want} input{hint}, got {x}{fix}")
+            if x.dtype not in self.dtypes:
+                raise ShapeError(f"expects {' or '.join(self.dtypes)} input, got {x.dtype} {x}")
+
+    def infer(self, x: TT) -> TT:
+        return x
+
+    def infer_many(self, xs: list[TT]) -> TT:
+        self.check_inputs(xs)
+        return self.infer(*xs)
+
+    # -- cost model (summary)
+    def count_params(self, x: TT) -> int:
+        return 0
+
+    def macs(self, x: TT, y: TT) -> int:
+        return 0
+
+    # -- torch
+    def ctor(self, x: TT) -> Call:
+        raise NotImplementedError
+
+    def apply(self, *xs):
+        raise NotImplementedError
+
+    def expr(self, *names: str) -> str:
+        raise NotImplementedError
+
+    def export_issue(self) -> str | None:
+        """Why this layer cannot be exported to ONNX, or None."""
+        return None
+
+
+def simple_layer(name: str, torch_name: str, doc: str, **fields):
+    """Register a parameter-light, shape-preserving module layer (activations...)."""
+
+    def ctor(self, x):
+        own = [k for k in type(self).model_fields if k not in ("name", "inputs", "type")]
+        return Call(f"nn.{torch_name}", kwargs=self.changed(*own))
+
+    ann = {k: v[0] for k, v in fields.items()}
+    ns = {"__annotations__": ann, "__doc__": doc, "ctor": ctor,
+          **{k: v[1] for k, v in fields.items()}}
+    return type(torch_name + "Spec", (Layer,), ns, type=name, primary=next(iter(fields), None))
+
+

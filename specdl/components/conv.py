@@ -1,0 +1,266 @@
+"""Convolutions and pooling, 1-D to 3-D, with one shared output-size rule."""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar, Literal
+
+from ..errors import ShapeError
+from .base import TT, Call, Layer, NonNegInt, PosInt, tup
+
+Size = PosInt | list[PosInt]
+Pad = NonNegInt | list[NonNegInt]
+_DIMS = {1: "[N, C, L]", 2: "[N, C, H, W]", 3: "[N, C, D, H, W]"}
+
+
+def out_size(size: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) -> int:
+    """torch's output length for a window of size k, stride s, padding p, dilation d."""
+    span = size + 2 * p - d * (k - 1) - 1
+    if ceil:
+        n = -(-span // s) + 1
+        if (n - 1) * s >= size + p:
+            n -= 1
+        return n
+    return span // s + 1
+
+
+class _Spatial(Layer):
+    nd: ClassVar[int] = 2
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kw):
+        super().__pydantic_init_subclass__(**kw)
+        cls.ranks = (cls.nd + 2,)
+        cls.rank_hint = _DIMS[cls.nd]
+        fixes = {1: "did you mean conv1d on [N, C, L]", 2: "did you mean conv1d, or a reshape before it?",
+                 3: "add a reshape before it"}
+        cls.rank_fix = fixes[cls.nd] if cls.nd != 1 else "add a reshape or unflatten before it"
+
+    def spatial(self, x: TT) -> tuple:
+        return tuple(x.shape[2:])
+
+
+class _Conv(_Spatial):
+    out_channels: PosInt
+    kernel_size: Size
+    stride: Size = 1
+    padding: Pad | Literal["same", "valid"] = 0
+    dilation: Size = 1
+    groups: PosInt = 1
+    bias: bool = True
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
+
+    def infer(self, x):
+        cin = x.shape[1]
+        if cin % self.groups or self.out_channels % self.groups:
+            raise ShapeError(f"groups={self.groups} must divide in_channels={cin} and "
+                             f"out_channels={self.out_channels}")
+        k, s, d = (tup(v, self.nd) for v in (self.kernel_size, self.stride, self.dilation))
+        if self.padding == "same" and any(v != 1 for v in s):
+            raise ShapeError("padding='same' needs stride 1")
+        sizes = []
+        for i, n in enumerate(self.spatial(x)):
+            if self.padding == "same":
+                sizes.append(n)
+                continue
+            p = 0 if self.padding == "valid" else tup(self.padding, self.nd)[i]
+            o = out_size(n, k[i], s[i], p, d[i])
+            if o < 1:
+                raise ShapeError(f"kernel_size {k[i]} (dilation {d[i]}) is larger than the padded "
+                                 f"input size {n + 2 * p} of {x}; use a smaller kernel or more padding")
+            sizes.append(o)
+        return x.with_shape("N", self.out_channels, *sizes)
+
+    def count_params(self, x):
+        k = math.prod(tup(self.kernel_size, self.nd))
+        return self.out_channels * (x.shape[1] // self.groups) * k + (self.out_channels if self.bias else 0)
+
+    def macs(self, x, y):
+        k = math.prod(tup(self.kernel_size, self.nd))
+        return y.numel() * (x.shape[1] // self.groups) * k
+
+    def ctor(self, x):
+        kw = self.changed("stride", "padding", "dilation", "groups", "bias", "padding_mode")
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()}
+        ks = tuple(self.kernel_size) if isinstance(self.kernel_size, list) else self.kernel_size
+        return Call(f"nn.Conv{self.nd}d", (x.shape[1], self.out_channels, ks), kw)
+
+
+class Conv1dSpec(_Conv, type="conv1d", primary="out_channels"):
+    """1-D convolution over [N, C, L] (torch.nn.Conv1d); in_channels is inferred."""
+
+    nd: ClassVar[int] = 1
+
+
+class Conv2dSpec(_Conv, type="conv2d", primary="out_channels"):
+    """2-D convolution over [N, C, H, W] (torch.nn.Conv2d); in_channels is inferred."""
+
+    nd: ClassVar[int] = 2
+
+
+class Conv3dSpec(_Conv, type="conv3d", primary="out_channels"):
+    """3-D convolution over [N, C, D, H, W] (torch.nn.Conv3d); in_channels is inferred."""
+
+    nd: ClassVar[int] = 3
+
+
+class _ConvT(_Spatial):
+    out_channels: PosInt
+    kernel_size: Size
+    stride: Size = 1
+    padding: Pad = 0
+    output_padding: Pad = 0
+    dilation: Size = 1
+    groups: PosInt = 1
+    bias: bool = True
+
+    def infer(self, x):
+        cin = x.shape[1]
+        if cin % self.groups or self.out_channels % self.groups:
+            raise ShapeError(f"groups={self.groups} must divide in_channels={cin} and out_channels={self.out_channels}")
+        k, s, p, op, d = (tup(v, self.nd) for v in (self.kernel_size, self.stride, self.padding,
+                                                    self.output_padding, self.dilation))
+        sizes = []
+        for i, n in enumerate(self.spatial(x)):
+            if op[i] >= max(s[i], d[i]):
+                raise ShapeError(f"output_padding {op[i]} must be smaller than stride {s[i]} or dilation {d[i]}")
+            o = (n - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1
+            if o < 1:
+                raise ShapeError(f"padding {p[i]} leaves no output for {x}")
+            sizes.append(o)
+        return x.with_shape("N", self.out_channels, *sizes)
+
+    def count_params(self, x):
+        k = math.prod(tup(self.kernel_size, self.nd))
+        return x.shape[1] * (self.out_channels // self.groups) * k + (self.out_channels if self.bias else 0)
+
+    def macs(self, x, y):
+        k = math.prod(tup(self.kernel_size, self.nd))
+        return x.numel() * (self.out_channels // self.groups) * k
+
+    def ctor(self, x):
+        kw = self.changed("stride", "padding", "output_padding", "dilation", "groups", "bias")
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()}
+        ks = tuple(self.kernel_size) if isinstance(self.kernel_size, list) else self.kernel_size
+        return Call(f"nn.ConvTranspose{self.nd}d", (x.shape[1], self.out_channels, ks), kw)
+
+
+class ConvTranspose1dSpec(_ConvT, type="conv_transpose1d", primary="out_channels"):
+    """Transposed 1-D convolution (torch.nn.ConvTranspose1d)."""
+
+    nd: ClassVar[int] = 1
+
+
+class ConvTranspose2dSpec(_ConvT, type="conv_transpose2d", primary="out_channels"):
+    """Transposed 2-D convolution, e.g. U-Net upsampling (torch.nn.ConvTranspose2d)."""
+
+    nd: ClassVar[int] = 2
+
+
+class _Pool(_Spatial):
+    kernel_size: Size
+    stride: Size | None = None
+    padding: Pad = 0
+    ceil_mode: bool = False
+    torch_name: ClassVar[str] = ""
+    has_dilation: ClassVar[bool] = False
+
+    def infer(self, x):
+        k = tup(self.kernel_size, self.nd)
+        s = tup(self.stride if self.stride is not None else self.kernel_size, self.nd)
+        p = tup(self.padding, self.nd)
+        d = tup(getattr(self, "dilation", 1), self.nd)
+        sizes = []
+        for i, n in enumerate(self.spatial(x)):
+            if 2 * p[i] > k[i]:
+                raise ShapeError(f"padding {p[i]} must be at most half of kernel_size {k[i]}")
+            o = out_size(n, k[i], s[i], p[i], d[i], self.ceil_mode)
+            if o < 1:
+                raise ShapeError(f"kernel_size {k[i]} is larger than the input size {n + 2 * p[i]} "
+                                 f"of {x}; use a smaller window, or fewer poolings before it")
+            sizes.append(o)
+        return x.with_shape("N", x.shape[1], *sizes)
+
+    def macs(self, x, y):
+        return y.numel() * math.prod(tup(self.kernel_size, self.nd))
+
+    def ctor(self, x):
+        names = ["stride", "padding"] + (["dilation"] if self.has_dilation else []) + ["ceil_mode"]
+        names += [n for n in ("count_include_pad",) if n in type(self).model_fields]
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in self.changed(*names).items()}
+        ks = tuple(self.kernel_size) if isinstance(self.kernel_size, list) else self.kernel_size
+        return Call(f"nn.{self.torch_name}", (ks,), kw)
+
+
+class _MaxPool(_Pool):
+    dilation: Size = 1
+    has_dilation: ClassVar[bool] = True
+
+
+class _AvgPool(_Pool):
+    count_include_pad: bool = True
+
+
+class MaxPool1dSpec(_MaxPool, type="maxpool1d", primary="kernel_size"):
+    """Max over windows of [N, C, L] (torch.nn.MaxPool1d); stride defaults to kernel_size."""
+
+    nd: ClassVar[int] = 1
+    torch_name: ClassVar[str] = "MaxPool1d"
+
+
+class MaxPool2dSpec(_MaxPool, type="maxpool2d", primary="kernel_size"):
+    """Max over windows of [N, C, H, W] (torch.nn.MaxPool2d); stride defaults to kernel_size."""
+
+    nd: ClassVar[int] = 2
+    torch_name: ClassVar[str] = "MaxPool2d"
+
+
+class AvgPool1dSpec(_AvgPool, type="avgpool1d", primary="kernel_size"):
+    """Mean over windows of [N, C, L] (torch.nn.AvgPool1d)."""
+
+    nd: ClassVar[int] = 1
+    torch_name: ClassVar[str] = "AvgPool1d"
+
+
+class AvgPool2dSpec(_AvgPool, type="avgpool2d", primary="kernel_size"):
+    """Mean over windows of [N, C, H, W] (torch.nn.AvgPool2d)."""
+
+    nd: ClassVar[int] = 2
+    torch_name: ClassVar[str] = "AvgPool2d"
+
+
+class _Adaptive(_Spatial):
+    output_size: PosInt | list[PosInt | None]
+    torch_name: ClassVar[str] = ""
+
+    def infer(self, x):
+        want = tup(self.output_size, self.nd)
+        return x.with_shape("N", x.shape[1], *(n if w is None else w for n, w in zip(self.spatial(x), want)))
+
+    def macs(self, x, y):
+        return x.numel()
+
+    def ctor(self, x):
+        out = tuple(self.output_size) if isinstance(self.output_size, list) else self.output_size
+        return Call(f"nn.{self.torch_name}", (out,))
+
+
+class AdaptiveAvgPool1dSpec(_Adaptive, type="adaptive_avgpool1d", primary="output_size"):
+    """Averages [N, C, L] down to output_size (torch.nn.AdaptiveAvgPool1d)."""
+
+    nd: ClassVar[int] = 1
+    torch_name: ClassVar[str] = "AdaptiveAvgPool1d"
+
+
+class AdaptiveAvgPool2dSpec(_Adaptive, type="adaptive_avgpool2d", primary="output_size"):
+    """Averages [N, C, H, W] down to output_size, e.g. 1 for global pooling."""
+
+    nd: ClassVar[int] = 2
+    torch_name: ClassVar[str] = "AdaptiveAvgPool2d"
+
+
+class AdaptiveMaxPool2dSpec(_Adaptive, type="adaptive_maxpool2d", primary="output_size"):
+    """Max over [N, C, H, W] down to output_size (torch.nn.AdaptiveMaxPool2d)."""
+
+    nd: ClassVar[int] = 2
+    torch_name: ClassVar[str] = "AdaptiveMaxPool2d"

@@ -1,0 +1,84 @@
+"""Merges: layers that take several named inputs (residuals, skips, branches)."""
+
+from __future__ import annotations
+
+from ..errors import ShapeError
+from .base import TT, Layer, norm_dim
+
+
+def broadcast(xs: list[TT]) -> TT:
+    """torch broadcasting over static shapes; the symbolic batch N matches only N or 1."""
+    rank = max(x.rank for x in xs)
+    out = []
+    for i in range(1, rank + 1):
+        dims = {x.shape[-i] for x in xs if x.rank >= i} - {1}
+        if len(dims) > 1:
+            raise ShapeError("cannot broadcast " + ", ".join(map(str, xs)) +
+                             f": dimension {rank - i} differs ({', '.join(map(str, sorted(dims, key=str)))})")
+        out.append(dims.pop() if dims else 1)
+    return TT(tuple(reversed(out)), xs[0].dtype)
+
+
+class _Elementwise(Layer):
+    arity = None
+    functional = True
+
+    def infer(self, *xs):
+        if len({x.dtype for x in xs}) > 1:
+            raise ShapeError("inputs have different dtypes: " + ", ".join(x.dtype for x in xs))
+        return broadcast(list(xs))
+
+
+class AddSpec(_Elementwise, type="add"):
+    """Elementwise sum of two or more inputs, with broadcasting (residual connections)."""
+
+    def apply(self, *xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+    def expr(self, *names):
+        return " + ".join(names)
+
+
+class MulSpec(_Elementwise, type="mul"):
+    """Elementwise product of two or more inputs, with broadcasting (gating)."""
+
+    def apply(self, *xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * x
+        return out
+
+    def expr(self, *names):
+        return " * ".join(names)
+
+
+class ConcatSpec(Layer, type="concat", primary="dim"):
+    """Concatenates two or more inputs along ``dim`` (default 1, the channels/features)."""
+
+    dim: int = 1
+    arity = None
+    functional = True
+
+    def infer(self, *xs):
+        rank = xs[0].rank
+        if any(x.rank != rank for x in xs):
+            raise ShapeError("inputs have different ranks: " + ", ".join(map(str, xs)))
+        d = norm_dim(self.dim, rank)
+        if d == 0:
+            raise ShapeError("dim=0 is the batch dimension; concatenate along a feature dimension")
+        for i in range(rank):
+            if i != d and len({x.shape[i] for x in xs}) > 1:
+                raise ShapeError(f"inputs differ in dimension {i} (only dim={self.dim} may differ): "
+                                 + ", ".join(map(str, xs)))
+        return xs[0].with_shape(*xs[0].shape[:d], sum(x.shape[d] for x in xs), *xs[0].shape[d + 1:])
+
+    def apply(self, *xs):
+        import torch
+
+        return torch.cat(list(xs), dim=self.dim)
+
+    def expr(self, *names):
+        return f"torch.cat([{', '.join(names)}], dim={self.dim})"

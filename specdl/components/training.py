@@ -1,0 +1,256 @@
+"""Losses, optimizers, schedulers and metrics: each one registry entry whose ``Call``
+is what both ``build`` and ``codegen`` use."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from .base import Call, Component, NonNegFloat, PosFloat, PosInt
+
+Task = Literal["classification", "regression", "multilabel"]
+
+
+# ---------------------------------------------------------------- losses
+class Loss(Component):
+    kind: ClassVar[str] = "loss"
+    task: ClassVar[str] = "regression"
+    torch_name: ClassVar[str] = ""
+    wants: ClassVar[str] = "values"  # logits | log_probs | values
+
+    def ctor(self) -> Call:
+        own = [k for k in type(self).model_fields if k != "type"]
+        return Call(f"nn.{self.torch_name}", kwargs=self.changed(*own))
+
+
+class CrossEntropySpec(Loss, type="cross_entropy", primary="label_smoothing"):
+    """Softmax cross-entropy on raw logits [N, C] and class indices [N]."""
+
+    label_smoothing: float = Field(0.0, ge=0.0, le=1.0)
+    task: ClassVar[str] = "classification"
+    torch_name: ClassVar[str] = "CrossEntropyLoss"
+    wants: ClassVar[str] = "logits"
+
+
+class NLLSpec(Loss, type="nll"):
+    """Negative log-likelihood on log-probabilities [N, C] (end the model with log_softmax)."""
+
+    task: ClassVar[str] = "classification"
+    torch_name: ClassVar[str] = "NLLLoss"
+    wants: ClassVar[str] = "log_probs"
+
+
+class BCEWithLogitsSpec(Loss, type="bce_with_logits"):
+    """Binary cross-entropy on logits, one column per label (multilabel)."""
+
+    task: ClassVar[str] = "multilabel"
+    torch_name: ClassVar[str] = "BCEWithLogitsLoss"
+    wants: ClassVar[str] = "logits"
+
+
+class MSESpec(Loss, type="mse"):
+    """Mean squared error (regression)."""
+
+    torch_name: ClassVar[str] = "MSELoss"
+
+
+class L1Spec(Loss, type="l1"):
+    """Mean absolute error (regression)."""
+
+    torch_name: ClassVar[str] = "L1Loss"
+
+
+class SmoothL1Spec(Loss, type="smooth_l1", primary="beta"):
+    """Smooth L1 (regression), quadratic below beta."""
+
+    beta: NonNegFloat = 1.0
+    torch_name: ClassVar[str] = "SmoothL1Loss"
+
+
+class HuberSpec(Loss, type="huber", primary="delta"):
+    """Huber loss (regression), quadratic below delta."""
+
+    delta: PosFloat = 1.0
+    torch_name: ClassVar[str] = "HuberLoss"
+
+
+# ---------------------------------------------------------------- optimizers
+class Optimizer(Component):
+    kind: ClassVar[str] = "optimizer"
+    torch_name: ClassVar[str] = ""
+    lr: PosFloat = 1e-3
+    weight_decay: NonNegFloat = 0.0
+
+    def ctor(self) -> Call:
+        own = [k for k in type(self).model_fields if k != "type"]
+        kw = {"lr": self.lr, **self.changed(*own)}
+        return Call(f"torch.optim.{self.torch_name}",
+                    kwargs={k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()})
+
+
+class SGDSpec(Optimizer, type="sgd", primary="lr"):
+    """Stochastic gradient descent with optional momentum (torch.optim.SGD)."""
+
+    lr: PosFloat = 0.01
+    momentum: NonNegFloat = 0.0
+    dampening: NonNegFloat = 0.0
+    nesterov: bool = False
+    torch_name: ClassVar[str] = "SGD"
+
+
+class AdamSpec(Optimizer, type="adam", primary="lr"):
+    """Adam (torch.optim.Adam)."""
+
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: PosFloat = 1e-8
+    amsgrad: bool = False
+    torch_name: ClassVar[str] = "Adam"
+
+
+class AdamWSpec(Optimizer, type="adamw", primary="lr"):
+    """Adam with decoupled weight decay (torch.optim.AdamW)."""
+
+    weight_decay: NonNegFloat = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: PosFloat = 1e-8
+    amsgrad: bool = False
+    torch_name: ClassVar[str] = "AdamW"
+
+
+class RMSpropSpec(Optimizer, type="rmsprop", primary="lr"):
+    """RMSprop (torch.optim.RMSprop)."""
+
+    lr: PosFloat = 0.01
+    alpha: float = Field(0.99, ge=0.0, le=1.0)
+    eps: PosFloat = 1e-8
+    momentum: NonNegFloat = 0.0
+    centered: bool = False
+    torch_name: ClassVar[str] = "RMSprop"
+
+
+# ---------------------------------------------------------------- schedulers
+class Scheduler(Component):
+    """``every``: when it steps: once per epoch, once per batch, or per epoch on the
+    monitored validation value."""
+
+    kind: ClassVar[str] = "scheduler"
+    every: ClassVar[str] = "epoch"  # epoch | batch | metric
+
+    def ctor(self, epochs: int, steps_per_epoch: int, mode: str) -> Call:
+        raise NotImplementedError
+
+
+class StepLRSpec(Scheduler, type="step", primary="step_size"):
+    """Multiply the learning rate by gamma every step_size epochs."""
+
+    step_size: PosInt
+    gamma: PosFloat = 0.1
+
+    def ctor(self, epochs, steps_per_epoch, mode):
+        return Call("torch.optim.lr_scheduler.StepLR", kwargs={"step_size": self.step_size, "gamma": self.gamma})
+
+
+class MultiStepLRSpec(Scheduler, type="multistep", primary="milestones"):
+    """Multiply the learning rate by gamma at each milestone epoch."""
+
+    milestones: list[PosInt]
+    gamma: PosFloat = 0.1
+
+    def ctor(self, epochs, steps_per_epoch, mode):
+        return Call("torch.optim.lr_scheduler.MultiStepLR",
+                    kwargs={"milestones": list(self.milestones), "gamma": self.gamma})
+
+
+class CosineSpec(Scheduler, type="cosine", primary="eta_min"):
+    """Cosine annealing from the initial learning rate to eta_min over T_max epochs
+    (default: all of them)."""
+
+    T_max: PosInt | None = None
+    eta_min: NonNegFloat = 0.0
+
+    def ctor(self, epochs, steps_per_epoch, mode):
+        return Call("torch.optim.lr_scheduler.CosineAnnealingLR",
+                    kwargs={"T_max": self.T_max or epochs, "eta_min": self.eta_min})
+
+
+class ExponentialSpec(Scheduler, type="exponential", primary="gamma"):
+    """Multiply the learning rate by gamma every epoch."""
+
+    gamma: PosFloat
+
+    def ctor(self, epochs, steps_per_epoch, mode):
+        return Call("torch.optim.lr_scheduler.ExponentialLR", kwargs={"gamma": self.gamma})
+
+
+class WarmupSpec(Scheduler, type="warmup", primary="epochs"):
+    """Linear warmup: the learning rate rises from start_factor x lr to lr over ``epochs``."""
+
+    epochs: PosInt = 5
+    start_factor: float = Field(0.1, gt=0.0, le=1.0)
+
+    def ctor(self, epochs, steps_per_epoch, mode):
+        return Call("torch.optim.lr_scheduler.LinearLR",
+                    kwargs={"start_factor": self.start_factor, "total_iters": self.epochs})
+
+
+class OneCycleSpec(Scheduler, type="onecycle", primary="max_lr"):
+    """One-cycle policy (stepped every batch); max_lr defaults to 10x the optimizer's lr."""
+
+    max_lr: PosFloat
+    pct_start: float = Field(0.3, gt=0.0, lt=1.0)
+    every: ClassVar[str] = "batch"
+
+    def ctor(self, epochs, steps_per_epoch, mode):
+        return Call("torch.optim.lr_scheduler.OneCycleLR",
+                    kwargs={"max_lr": self.max_lr, "epochs": epochs,
+                            "steps_per_epoch": steps_per_epoch, "pct_start": self.pct_start})
+
+
+class PlateauSpec(Scheduler, type="reduce_on_plateau", primary="patience"):
+    """Multiply the learning rate by factor when the monitored value stalls for
+    ``patience`` epochs."""
+
+    patience: PosInt = 10
+    factor: float = Field(0.1, gt=0.0, lt=1.0)
+    min_lr: NonNegFloat = 0.0
+    every: ClassVar[str] = "metric"
+
+    def ctor(self, epochs, steps_per_epoch, mode):
+        return Call("torch.optim.lr_scheduler.ReduceLROnPlateau",
+                    kwargs={"mode": mode, "factor": self.factor, "patience": self.patience,
+                            "min_lr": self.min_lr})
+
+
+# ---------------------------------------------------------------- metrics
+class Metric(Component):
+    """A test/validation metric computed by scikit-learn from targets and predictions."""
+
+    kind: ClassVar[str] = "metric"
+    tasks: ClassVar[tuple] = ("regression",)
+    higher_is_better: ClassVar[bool] = False
+    fn: ClassVar[str] = ""
+    extra: ClassVar[dict] = {}
+    scalar: ClassVar[bool] = True
+
+    def call(self) -> Call:
+        return Call(f"metrics.{self.fn}", kwargs=dict(self.extra))
+
+
+def _metric(name, fn, tasks, higher, doc, **extra):
+    ns = {"__doc__": doc, "fn": fn, "tasks": tasks, "higher_is_better": higher, "extra": extra,
+          "__annotations__": {"fn": ClassVar[str], "tasks": ClassVar[tuple],
+                              "higher_is_better": ClassVar[bool], "extra": ClassVar[dict]}}
+    return type(f"{name.title()}Metric", (Metric,), ns, type=name)
+
+
+_CLS = ("classification", "multilabel")
+_metric("accuracy", "accuracy_score", _CLS, True, "Fraction of exactly right predictions.")
+_metric("precision", "precision_score", _CLS, True, "Macro-averaged precision.",
+        average="macro", zero_division=0)
+_metric("recall", "recall_score", _CLS, True, "Macro-averaged recall.", average="macro", zero_division=0)
+_metric("f1", "f1_score", _CLS, True, "Macro-averaged F1.", average="macro", zero_division=0)
+_metric("mse", "mean_squared_error", ("regression",), False, "Mean squared error, in target units.")
+_metric("rmse", "root_mean_squared_error", ("regression",), False, "Root mean squared error.")
+_metric("mae", "mean_absolute_error", ("regression",), False, "Mean absolute error.")
+_metric("r2", "r2_score", ("regression",), True, "Coefficient of determination R^2.")

@@ -1,0 +1,115 @@
+"""Tabular transforms, fitted on the train split only. Each knows its effect on the
+per-sample shape (for ``check``), how to fit and apply itself on NumPy arrays (for
+``build``) and the lines of code that do the same (for ``codegen``)."""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+from pydantic import Field
+
+from ..errors import ShapeError
+from .base import Component, shape_str
+
+
+class Transform(Component):
+    kind: ClassVar[str] = "transform"
+    invertible: ClassVar[bool] = False
+
+    def infer(self, feat: tuple) -> tuple:
+        return feat
+
+    def fit(self, x) -> dict:
+        return {}
+
+    def apply(self, x, state: dict):
+        return x
+
+    def invert(self, x, state: dict):
+        raise NotImplementedError
+
+    def code(self, v: str) -> list[str]:
+        """Lines that fit on ``{v}_train`` and apply to ``{v}_train``, ``{v}_val``, ``{v}_test``."""
+        raise NotImplementedError
+
+    def invert_code(self, expr: str, v: str) -> str:
+        raise NotImplementedError
+
+
+class StandardizeSpec(Transform, type="standardize"):
+    """Subtract the train mean and divide by the train standard deviation, per column."""
+
+    invertible: ClassVar[bool] = True
+
+    def fit(self, x):
+        std = x.std(axis=0)
+        std[std == 0] = 1.0
+        return {"mean": x.mean(axis=0), "std": std}
+
+    def apply(self, x, s):
+        return (x - s["mean"]) / s["std"]
+
+    def invert(self, x, s):
+        return x * s["std"] + s["mean"]
+
+    def code(self, v):
+        return [f"{v}_mean, {v}_std = {v}_train.mean(axis=0), {v}_train.std(axis=0)",
+                f"{v}_std[{v}_std == 0] = 1.0",
+                f"{v}_train, {v}_val, {v}_test = [({v} - {v}_mean) / {v}_std for {v} in ({v}_train, {v}_val, {v}_test)]"]
+
+    def invert_code(self, expr, v):
+        return f"{expr} * {v}_std + {v}_mean"
+
+
+class MinMaxSpec(Transform, type="minmax"):
+    """Scale each column to [0, 1] by the train minimum and maximum."""
+
+    invertible: ClassVar[bool] = True
+
+    def fit(self, x):
+        lo, hi = x.min(axis=0), x.max(axis=0)
+        span = hi - lo
+        span[span == 0] = 1.0
+        return {"min": lo, "span": span}
+
+    def apply(self, x, s):
+        return (x - s["min"]) / s["span"]
+
+    def invert(self, x, s):
+        return x * s["span"] + s["min"]
+
+    def code(self, v):
+        return [f"{v}_min, {v}_span = {v}_train.min(axis=0), {v}_train.max(axis=0) - {v}_train.min(axis=0)",
+                f"{v}_span[{v}_span == 0] = 1.0",
+                f"{v}_train, {v}_val, {v}_test = [({v} - {v}_min) / {v}_span for {v} in ({v}_train, {v}_val, {v}_test)]"]
+
+    def invert_code(self, expr, v):
+        return f"{expr} * {v}_span + {v}_min"
+
+
+class ReshapeTransformSpec(Transform, type="reshape", primary="shape"):
+    """Give each sample the shape ``shape`` (e.g. [1, 8, 8] for an image of 64 pixels)."""
+
+    shape: list[int] = Field(min_length=1)
+
+    def infer(self, feat):
+        n = math.prod(feat)
+        known = math.prod(d for d in self.shape if d != -1)
+        if sum(d == -1 for d in self.shape) > 1 or any(d == 0 or d < -1 for d in self.shape):
+            raise ShapeError(f"shape {self.shape}: sizes must be positive, with at most one -1")
+        if -1 in self.shape:
+            if n % known:
+                raise ShapeError(f"cannot reshape samples of {shape_str(feat)} to {self.shape}")
+            return tuple(n // known if d == -1 else d for d in self.shape)
+        if known != n:
+            raise ShapeError(f"cannot reshape samples of {shape_str(feat)} ({n} values) to "
+                             f"{self.shape} ({known} values)")
+        return tuple(self.shape)
+
+    def apply(self, x, s):
+        return x.reshape(len(x), *self.shape)
+
+    def code(self, v):
+        dims = ", ".join(map(str, self.shape))
+        return [f"{v}_train, {v}_val, {v}_test = [{v}.reshape(len({v}), {dims}) for {v} in ({v}_train, {v}_val, {v}_test)]"]

@@ -1,0 +1,74 @@
+"""Located problems in a spec, reported like a compiler: ``file:line:col: error: ...``."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+Path_ = tuple  # a YAML path: keys and list indices, e.g. ("model", "layers", 5)
+
+
+def format_path(path: Path_) -> str:
+    """Render ``("model", "layers", 5, "kernel_size")`` as ``model.layers[5].kernel_size``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<spec>"
+
+
+def did_you_mean(word: str, choices, what: str = "") -> str:
+    """A ``; did you mean `x`?`` suffix, or a list of the valid choices when nothing is close."""
+    choices = sorted(set(map(str, choices)))
+    close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean `{close[0]}`?"
+    if choices and len(choices) <= 12:
+        return f"; expected one of {', '.join(choices)}"
+    return f"; run `specdl layers` for the list of {what}" if what == "layers" else ""
+
+
+@dataclass
+class Issue:
+    """One problem: where it is, which component, and what is wrong."""
+
+    path: Path_
+    message: str
+    component: str | None = None
+    severity: str = "error"
+    file: str = "<spec>"
+    line: int = 1
+    col: int = 1
+
+    def render(self) -> str:
+        comp = f" ({self.component})" if self.component else ""
+        return (
+            f"{self.file}:{self.line}:{self.col}: {self.severity}: "
+            f"{format_path(self.path)}{comp}: {self.message}"
+        )
+
+
+@dataclass
+class SpecError(Exception):
+    """A spec that cannot be used: every independent problem found, each located."""
+
+    issues: list[Issue] = field(default_factory=list)
+
+    def __post_init__(self):
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return "\n".join(i.render() for i in self.issues)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+class ShapeError(Exception):
+    """Raised by a shape rule: the layer cannot accept its input."""
+
+
+class RunError(Exception):
+    """A runtime failure with a one-line message saying what to do (missing data, NaN loss...)."""

@@ -1,0 +1,110 @@
+"""Layers -> a DAG of named nodes, and static shape inference over it (no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .components.base import TT
+from .errors import ShapeError, SpecError, did_you_mean
+
+INPUT = "input"
+
+
+@dataclass
+class Node:
+    """One layer in the graph, with what shape inference found."""
+
+    name: str
+    layer: object               # the validated Layer component
+    inputs: list[str]
+    path: tuple                 # where it stands in the spec
+    in_types: list[TT] = field(default_factory=list)
+    out: TT | None = None
+
+    @property
+    def type(self) -> str:
+        return self.layer.type_name
+
+    def params(self) -> int:
+        return self.layer.count_params(self.in_types[0]) if self.out else 0
+
+    def macs(self) -> int:
+        return self.layer.macs(self.in_types[0], self.out) if self.out else 0
+
+
+@dataclass
+class Graph:
+    input: TT
+    nodes: list[Node]
+
+    @property
+    def output(self) -> Node:
+        return self.nodes[-1]
+
+    def consumers(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {INPUT: []}
+        for n in self.nodes:
+            out.setdefault(n.name, [])
+            for i in n.inputs:
+                out.setdefault(i, []).append(n.name)
+        return out
+
+    def total_params(self) -> int:
+        return sum(n.params() for n in self.nodes)
+
+
+def build_graph(layers, input_type: TT, src, base_path=("model", "layers")) -> Graph:
+    """Name the layers, resolve their inputs and infer every shape.
+
+    Raises SpecError with every independent problem (a failed layer makes its
+    dependents unknown rather than reporting them again).
+    """
+    issues, nodes, where = [], [], {INPUT: None}
+    names = [ly.name or f"{ly.type_name}_{i}" for i, ly in enumerate(layers)]
+    first_at = {}
+    for i, (layer, name) in enumerate(zip(layers, names)):
+        path = base_path + (i,)
+        if name in first_at or name == INPUT:
+            issues.append(src.issue(path + ("name",), f"duplicate layer name `{name}` (also "
+                                    f"layer {first_at.get(name, 'input')}); names must be unique",
+                                    layer.type_name))
+        first_at.setdefault(name, i)
+    types: dict[str, TT | None] = {INPUT: input_type}
+    for i, (layer, name) in enumerate(zip(layers, names)):
+        path = base_path + (i,)
+        inputs = list(layer.inputs) if layer.inputs else [names[i - 1] if i else INPUT]
+        node = Node(name, layer, inputs, path)
+        nodes.append(node)
+        bad = False
+        for j, ref in enumerate(inputs):
+            if ref in types:
+                continue
+            bad = True
+            if ref in first_at and first_at[ref] >= i:
+                why = ("refers to itself" if first_at[ref] == i else
+                       f"refers to `{ref}`, which comes later (layer {first_at[ref]}); a layer "
+                       "can only take earlier layers as input, so this would be a cycle")
+            else:
+                why = f"no layer named `{ref}` before this one" + did_you_mean(ref, list(types))
+            issues.append(src.issue(path + ("inputs", j), why, layer.type_name))
+        if layer.arity == 1 and len(inputs) != 1:
+            issues.append(src.issue(path + ("inputs",), f"takes one input, got {len(inputs)}",
+                                    layer.type_name))
+            bad = True
+        if layer.arity is None and len(inputs) < 2:
+            issues.append(src.issue(path + ("inputs",), "merges two or more inputs: "
+                                    "list them, e.g. `inputs: [a, b]`", layer.type_name))
+            bad = True
+        if bad or any(types.get(r) is None for r in inputs):
+            types.setdefault(name, None)
+            continue
+        node.in_types = [types[r] for r in inputs]
+        try:
+            node.out = layer.infer_many(node.in_types)
+        except ShapeError as e:
+            issues.append(src.issue(path, str(e), layer.type_name))
+        types.setdefault(name, node.out)
+        where[name] = i
+    if issues:
+        raise SpecError(issues)
+    return Graph(input_type, nodes)

@@ -1,0 +1,448 @@
+"""The closed-world pydantic schema of a spec, and the step before it that turns the
+three component forms into the canonical one (keeping every source position)."""
+
+from __future__ import annotations
+
+import re
+import typing
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from . import components  # noqa: F401  (fills the registry)
+from .components.base import GENERATION, REGISTRY, NonNegFloat, NonNegInt, PosFloat, PosInt
+from .datasets import GENERATORS, SKLEARN
+from .errors import Issue, SpecError, did_you_mean, format_path
+from .source import Source
+
+VERSION = 1
+RESERVED_KEYS = ("name", "inputs")
+Task = Literal["classification", "regression", "multilabel"]
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class Base(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class Split(Base):
+    """Fractions held out for validation and test, drawn with the spec's seed."""
+
+    val: float = Field(0.1, ge=0.0, lt=1.0)
+    test: float = Field(0.2, ge=0.0, lt=1.0)
+    stratify: bool = True
+
+
+class Checkpoint(Base):
+    """Which validation value picks the best epoch, and how often checkpoints are written."""
+
+    monitor: str = "val_loss"
+    mode: Literal["auto", "min", "max"] = "auto"
+    interval: NonNegFloat = 10.0  # seconds between writes of last.pt (0: every epoch)
+
+
+class EarlyStopping(Base):
+    monitor: str = "val_loss"
+    patience: PosInt = 10
+    mode: Literal["auto", "min", "max"] = "auto"
+    min_delta: NonNegFloat = 0.0
+
+
+class Train(Base):
+    epochs: PosInt = 10
+    batch_size: PosInt = 32
+    eval_batch_size: PosInt | None = None
+    device: str = "auto"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    compile: bool = False
+    grad_clip: PosFloat | None = None
+    accumulate: PosInt = 1
+    early_stopping: EarlyStopping | None = None
+    checkpoint: Checkpoint = Checkpoint()
+    deterministic: bool = False
+    num_workers: NonNegInt = 0
+    threads: PosInt | Literal["auto"] = "auto"
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v):
+        if not _DEVICE.match(v):
+            raise ValueError(f"device `{v}` is not one of auto, cpu, cuda, cuda:N, mps")
+        return v
+
+
+class Export(Base):
+    onnx: bool = False
+
+
+def _union(kind: str):
+    members = tuple(REGISTRY[kind].values())
+    return Annotated[Union[members], Field(discriminator="type")]  # noqa: UP007
+
+
+_CACHE: dict = {}
+
+
+def spec_class() -> type[BaseModel]:
+    """The Spec model for the registry as it stands (rebuilt after register_layer)."""
+    if _CACHE.get("gen") == GENERATION[0]:
+        return _CACHE["cls"]
+    LayerU, LossU, OptU, SchedU, MetricU, TransformU = (
+        _union(k) for k in ("layer", "loss", "optimizer", "scheduler", "metric", "transform"))
+
+    class DataBase(Base):
+        split: Split = Split()
+        transforms: list[TransformU] = []
+        target_transforms: list[TransformU] = []
+        task: Task | None = None
+
+    class SklearnData(DataBase):
+        """A scikit-learn bundled data set, or a generator with its arguments."""
+
+        source: Literal["sklearn"]
+        dataset: str
+        params: dict[str, Any] = {}
+
+        @field_validator("dataset")
+        @classmethod
+        def _known(cls, v):
+            if v not in SKLEARN and v not in GENERATORS:
+                raise ValueError(f"unknown scikit-learn data set `{v}`"
+                                 + did_you_mean(v, [*SKLEARN, *GENERATORS]))
+            return v
+
+        def model_post_init(self, _):
+            allowed = GENERATORS.get(self.dataset, {})
+            for k in self.params:
+                if k not in allowed:
+                    raise ValueError(f"`{self.dataset}` takes no argument `{k}`"
+                                     + did_you_mean(k, allowed))
+
+    class SyntheticData(DataBase):
+        """Random data of a given shape, for smoke runs and tests."""
+
+        source: Literal["synthetic"]
+        shape: list[PosInt] = Field(min_length=1)
+        classes: Annotated[int, Field(ge=2)] | None = None
+        outputs: PosInt | None = None
+        size: Annotated[int, Field(ge=8)] = 256
+        dtype: Literal["float32", "int64"] = "float32"
+        high: PosInt = 10
+
+        def model_post_init(self, _):
+            if (self.classes is None) == (self.outputs is None):
+                raise ValueError("give exactly one of `classes` (classification) or `outputs` (regression)")
+
+    DataU = Annotated[Union[SklearnData, SyntheticData], Field(discriminator="source")]  # noqa: UP007
+
+    class Model(Base):
+        input: list[PosInt] | None = None
+        layers: list[LayerU] = Field(min_length=1)
+
+    class Spec(Base):
+        """A whole spec. ``Spec.to_yaml()`` writes it back in canonical form."""
+
+        version: Literal[1] = 1
+        name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] = "spec"
+        seed: NonNegInt = 0
+        data: DataU
+        model: Model
+        loss: LossU | None = None
+        optimizer: OptU = Field(default_factory=lambda: REGISTRY["optimizer"]["adam"]())
+        scheduler: SchedU | None = None
+        train: Train = Train()
+        metrics: list[MetricU] | None = None
+        export: Export = Export()
+        _source: Any = PrivateAttr(default=None)
+
+        def to_dict(self) -> dict:
+            """The canonical plain-data form (explicit components, defaults left out)."""
+            return _canonical_dump(self)
+
+        def to_yaml(self) -> str:
+            import yaml
+
+            return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+    _CACHE.update(gen=GENERATION[0], cls=Spec)
+    return Spec
+
+
+def _canonical_dump(obj):
+    from .components.base import Component
+
+    if isinstance(obj, Component):
+        return obj.canonical()
+    if isinstance(obj, BaseModel):
+        out = {}
+        for k in type(obj).model_fields:
+            v = getattr(obj, k)
+            if k in obj.model_fields_set or k in ("name", "data", "model", "source"):
+                out[k] = _canonical_dump(v)
+        return out
+    if isinstance(obj, list):
+        return [_canonical_dump(v) for v in obj]
+    if isinstance(obj, tuple):
+        return [_canonical_dump(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _canonical_dump(v) for k, v in obj.items()}
+    return obj
+
+
+# ---------------------------------------------------------------- component forms
+# Where components stand in a spec, and their kind.
+def _component_sites(data: dict):
+    if not isinstance(data, dict):
+        return
+    for key, kind in (("loss", "loss"), ("optimizer", "optimizer"), ("scheduler", "scheduler")):
+        if data.get(key) is not None:
+            yield (key,), kind
+    if isinstance(data.get("metrics"), list):
+        for i in range(len(data["metrics"])):
+            yield ("metrics", i), "metric"
+    d = data.get("data")
+    if isinstance(d, dict):
+        for key in ("transforms", "target_transforms"):
+            if isinstance(d.get(key), list):
+                for i in range(len(d[key])):
+                    yield ("data", key, i), "transform"
+    m = data.get("model")
+    if isinstance(m, dict) and isinstance(m.get("layers"), list):
+        for i in range(len(m["layers"])):
+            yield ("model", "layers", i), "layer"
+
+
+def kind_at(path: tuple) -> str | None:
+    """The component kind of the item at ``path`` (a canonical path), if any."""
+    p = tuple(x for x in path)
+    if p[:2] == ("model", "layers") and len(p) >= 3:
+        return "layer"
+    if p[:2] in (("data", "transforms"), ("data", "target_transforms")) and len(p) >= 3:
+        return "transform"
+    if p[:1] == ("metrics",) and len(p) >= 2:
+        return "metric"
+    if p[:1] in (("loss",), ("optimizer",), ("scheduler",)):
+        return p[0]
+    return None
+
+
+def _move(src: Source, old: tuple, new: tuple):
+    for table in (src.pos, src.keypos):
+        for k in [k for k in table if k[: len(old)] == old and k != old]:
+            table[new + k[len(old):]] = table.pop(k)
+
+
+def canonicalize(kind: str, item, path: tuple, src: Source, issues: list) -> Any:
+    """Turn ``relu`` / ``{linear: 50}`` / ``{type: linear, out_features: 50}`` into the
+    explicit form, remapping positions so that later errors point at the user's text."""
+    reg = REGISTRY[kind]
+    reserved = RESERVED_KEYS if kind == "layer" else ()
+    what = "layers" if kind == "layer" else f"{kind}s"
+    if isinstance(item, str):
+        if item not in reg:
+            issues.append(src.issue(path, f"unknown {kind} `{item}`" + did_you_mean(item, reg, what)))
+            return None
+        return {"type": item}
+    if not isinstance(item, dict):
+        issues.append(src.issue(path, f"a {kind} is a name, `name: argument`, or a mapping with "
+                                "`type`; got " + type(item).__name__))
+        return None
+    if "type" in item:
+        t = item["type"]
+        if not isinstance(t, str) or t not in reg:
+            issues.append(src.issue(path + ("type",), f"unknown {kind} `{t}`" + did_you_mean(str(t), reg, what)))
+            return None
+        return dict(item)
+    keys = [k for k in item if k not in reserved]
+    if len(keys) != 1:
+        names = ", ".join(f"`{k}`" for k in keys) or "none"
+        issues.append(src.issue(path, f"a {kind} in short form has one key naming it "
+                                f"(got {names}); or write `type: <{kind}>`"))
+        return None
+    name = keys[0]
+    if name not in reg:
+        issues.append(src.issue(path + (name,), f"unknown {kind} `{name}`" + did_you_mean(str(name), reg, what),
+                                key=True))
+        return None
+    arg = item[name]
+    out = {"type": name, **{k: item[k] for k in reserved if k in item}}
+    src.pos[path + ("type",)] = src.locate(path + (name,), key=True)
+    if isinstance(arg, dict):
+        _move(src, path + (name,), path)
+        out.update(arg)
+    elif arg is not None:
+        primary = reg[name].primary
+        if primary is None:
+            issues.append(src.issue(path + (name,), f"`{name}` takes no positional argument; "
+                                    f"write its arguments as a mapping", component=name))
+            return None
+        src.pos[path + (primary,)] = src.locate(path + (name,))
+        _move(src, path + (name,), path + (primary,))
+        out[primary] = arg
+    return out
+
+
+# ---------------------------------------------------------------- validation
+def _classes_in(ann) -> list:
+    """BaseModel classes reachable in a field annotation."""
+    origin = typing.get_origin(ann)
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return [ann]
+    out = []
+    for a in typing.get_args(ann) if origin is not None else ():
+        out += _classes_in(a)
+    return out
+
+
+def _model_at(cls, loc: tuple, data):
+    """The pydantic class describing the mapping at ``loc`` (None if not a model)."""
+    node = data
+    for part in loc:
+        if isinstance(part, int) or cls is None:
+            node = node[part] if isinstance(node, (list, dict)) and _has(node, part) else None
+            continue
+        field = cls.model_fields.get(part)
+        node = node.get(part) if isinstance(node, dict) else None
+        if field is None:
+            return None
+        cands = _classes_in(field.annotation)
+        cls = _pick(cands, node)
+    if isinstance(node, list):
+        return None
+    return cls
+
+
+def _has(node, part):
+    return (isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node)) or \
+        (isinstance(node, dict) and part in node)
+
+
+def _pick(cands, node):
+    if not cands:
+        return None
+    if len(cands) == 1:
+        return cands[0]
+    if isinstance(node, list):
+        node = node[0] if node else None
+    for disc in ("type", "source"):
+        if isinstance(node, dict) and disc in node:
+            for c in cands:
+                f = c.model_fields.get(disc)
+                if f is not None and typing.get_args(f.annotation) == (node[disc],):
+                    return c
+    return None
+
+
+def _strip_tags(loc: tuple, data) -> tuple:
+    """Drop the discriminator tags pydantic inserts in locations inside unions."""
+    out, node = [], data
+    for part in loc:
+        if isinstance(node, dict) and part not in node and part in (node.get("type"), node.get("source")):
+            continue
+        if isinstance(part, str) and part.startswith(("function-", "json-or-python")):
+            continue
+        out.append(part)
+        node = node[part] if _has(node, part) else None
+    return tuple(out)
+
+
+def _component_at(loc: tuple, data) -> str | None:
+    node, comp = data, None
+    for part in loc:
+        if not _has(node, part):
+            break
+        node = node[part]
+        if isinstance(node, dict) and isinstance(node.get("type"), str):
+            comp = node["type"]
+    return comp
+
+
+def _short(v) -> str:
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _message(err, cls, loc, data) -> tuple[str, bool]:
+    typ, last = err["type"], (loc[-1] if loc else None)
+    if typ == "extra_forbidden":
+        model = _model_at(cls, loc[:-1], data)
+        fields = [f for f in (model.model_fields if model else []) if f != "type"]
+        comp = _component_at(loc[:-1], data)
+        noun = "argument" if comp and kind_at(loc[:-1]) else "key"
+        return f"unknown {noun} `{last}`" + did_you_mean(str(last), fields), True
+    if typ == "missing":
+        return f"missing required `{last}`", False
+    if typ in ("union_tag_invalid", "union_tag_not_found"):
+        return err["msg"], False
+    msg = err["msg"]
+    msg = msg[0].lower() + msg[1:]
+    if msg.startswith("value error, "):
+        msg = msg[len("value error, "):]
+    if typ in ("value_error",):
+        return msg, False
+    return f"{msg}, got {_short(err.get('input'))}", False
+
+
+def validate(src: Source):
+    """Plain data (with positions) -> Spec, or SpecError listing every problem."""
+    from .errors import SpecError
+
+    data = src.data
+    if not isinstance(data, dict):
+        raise SpecError([src.issue((), "a spec is a mapping with `data`, `model`, `loss`, ...")])
+    issues: list[Issue] = []
+    version = data.get("version", VERSION)
+    if version != VERSION:
+        if isinstance(version, int) and version > VERSION:
+            msg = (f"this spec is version {version}; this specdl reads version {VERSION} "
+                   "specs: upgrade specdl")
+        else:
+            msg = f"unknown version {_short(version)}; the current spec version is {VERSION}"
+        raise SpecError([src.issue(("version",), msg)])
+    data = dict(data)
+    for path, kind in list(_component_sites(data)):
+        parent = data
+        for p in path[:-1]:
+            parent[p] = list(parent[p]) if isinstance(parent[p], list) else dict(parent[p])
+            parent = parent[p]
+        parent[path[-1]] = canonicalize(kind, parent[path[-1]], path, src, issues)
+    cls = spec_class()
+    # Drop components that failed to canonicalise, so pydantic reports only other problems.
+    if issues:
+        data = _without_none_components(data)
+    try:
+        spec = cls.model_validate(data)
+    except ValidationError as e:
+        seen = set()
+        for err in e.errors(include_url=False):
+            loc = _strip_tags(err["loc"], data)
+            if loc in seen:
+                continue
+            seen.add(loc)
+            msg, at_key = _message(err, cls, loc, data)
+            issues.append(src.issue(loc, msg, _component_at(loc, data), key=at_key))
+    if issues:
+        raise SpecError(sorted(issues, key=lambda i: (i.file, i.line, i.col)))
+    spec._source = src
+    return spec
+
+
+def _without_none_components(data):
+    data = dict(data)
+    for key in ("loss", "optimizer", "scheduler"):
+        if key in data and data[key] is None:
+            data.pop(key)
+    if isinstance(data.get("metrics"), list):
+        data["metrics"] = [m for m in data["metrics"] if m is not None]
+    if isinstance(data.get("data"), dict):
+        d = data["data"] = dict(data["data"])
+        for k in ("transforms", "target_transforms"):
+            if isinstance(d.get(k), list):
+                d[k] = [t for t in d[k] if t is not None]
+    if isinstance(data.get("model"), dict) and isinstance(data["model"].get("layers"), list):
+        m = data["model"] = dict(data["model"])
+        m["layers"] = [x for x in m["layers"] if x is not None] or [{"type": "identity"}]
+    return data
+
+
+__all__ = ["spec_class", "validate", "canonicalize", "format_path", "SpecError"]

@@ -1,0 +1,207 @@
+"""Safe YAML -> plain data plus the source position of every node; dotted overrides.
+
+Only PyYAML's safe node types are accepted: any other tag (``!!python/object``...)
+is a located error, never constructed. Aliases are expanded with a node budget so
+that an alias bomb is an error, not a memory blow-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Issue, SpecError, format_path
+
+MAX_NODES = 200_000
+MAX_DEPTH = 100
+_SAFE_TAGS = {
+    "tag:yaml.org,2002:" + t
+    for t in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp", "binary")
+}
+Pos = tuple  # (file, line, col), 1-based
+
+
+@dataclass
+class Source:
+    """Plain data read from YAML, with where each value (and each mapping key) stands."""
+
+    data: Any
+    file: str = "<spec>"
+    pos: dict = field(default_factory=dict)     # path -> Pos of the value
+    keypos: dict = field(default_factory=dict)  # path -> Pos of the key naming it
+
+    def locate(self, path: tuple, key: bool = False) -> Pos:
+        """The position of ``path``, or of its nearest located ancestor."""
+        path = tuple(path)
+        if key and path in self.keypos:
+            return self.keypos[path]
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.pos:
+                return self.pos[path[:n]]
+        return (self.file, 1, 1)
+
+    def issue(self, path, message, component=None, key=False, severity="error") -> Issue:
+        f, line, col = self.locate(path, key=key)
+        return Issue(tuple(path), message, component, severity, f, line, col)
+
+
+class _Reader:
+    def __init__(self, file: str):
+        self.file = file
+        self.pos: dict = {}
+        self.keypos: dict = {}
+        self.issues: list[Issue] = []
+        self.count = 0
+        self.constructor = yaml.SafeLoader("")
+
+    def where(self, node) -> Pos:
+        return (self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def fail(self, path, node, message):
+        self.issues.append(Issue(tuple(path), message, None, "error", *self.where(node)))
+
+    def read(self, node, path: tuple, depth: int = 0):
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooBig(node)
+        if depth > MAX_DEPTH:
+            raise _TooBig(node, f"nesting deeper than {MAX_DEPTH} levels")
+        self.pos.setdefault(path, self.where(node))
+        if node.tag not in _SAFE_TAGS:
+            self.fail(path, node, f"YAML tag `{node.tag}` is not allowed; specs are plain data "
+                      "(strings, numbers, booleans, lists and mappings)")
+            return None
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                return self.constructor.construct_object(node, deep=True)
+            except yaml.YAMLError as e:
+                self.fail(path, node, f"invalid value: {getattr(e, 'problem', e)}")
+                return None
+        if isinstance(node, yaml.SequenceNode):
+            return [self.read(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        out: dict = {}
+        merged: dict = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for src in sources:
+                    value = self.read(src, path, depth + 1)
+                    if isinstance(value, dict):
+                        for k, v in value.items():
+                            merged.setdefault(k, v)
+                    else:
+                        self.fail(path, src, "a `<<` merge takes a mapping")
+                continue
+            key = self.read(key_node, path + ("<key>",), depth + 1)
+            if isinstance(key, (dict, list)) or key is None:
+                self.fail(path, key_node, "mapping keys must be plain names")
+                continue
+            if key in out:
+                first = self.keypos[path + (key,)]
+                self.fail(path + (key,), key_node,
+                          f"duplicate key `{key}` (first given at line {first[1]}); keep one")
+                continue
+            self.keypos[path + (key,)] = self.where(key_node)
+            out[key] = self.read(value_node, path + (key,), depth + 1)
+        for k, v in merged.items():
+            out.setdefault(k, v)
+        return out
+
+
+class _TooBig(Exception):
+    def __init__(self, node, why=f"more than {MAX_NODES:,} nodes (an alias bomb?)"):
+        self.node, self.why = node, why
+
+
+def read_yaml(text: str, file: str = "<spec>") -> Source:
+    """Parse YAML text safely into a :class:`Source`; raise SpecError on any problem."""
+    reader = _Reader(file)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        msg = " ".join(str(x) for x in (e.context, e.problem) if x)
+        raise SpecError([Issue((), f"YAML syntax error: {msg}", None, "error", file, line, col)]) from None
+    except yaml.YAMLError as e:
+        raise SpecError([Issue((), f"YAML error: {e}", None, "error", file, 1, 1)]) from None
+    if node is None:
+        raise SpecError([Issue((), "the spec is empty; a spec is a mapping with at least "
+                               "`data`, `model` and `loss`", None, "error", file, 1, 1)])
+    try:
+        data = reader.read(node, ())
+    except _TooBig as e:
+        raise SpecError([Issue((), f"the spec is too large: {e.why}", None, "error",
+                               *reader.where(e.node))]) from None
+    if reader.issues:
+        raise SpecError(reader.issues)
+    return Source(data, file, reader.pos, reader.keypos)
+
+
+def read_file(path) -> Source:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([Issue((), f"no such spec file: {p}", None, "error", str(p), 1, 1)]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError([Issue((), f"cannot read the spec: {e}", None, "error", str(p), 1, 1)]) from None
+    return read_yaml(text, str(p))
+
+
+def apply_overrides(src: Source, overrides) -> None:
+    """Apply ``a.b.c=value`` overrides (YAML-typed values) in place, recording their origin."""
+    issues = []
+    for n, text in enumerate(overrides or [], 1):
+        origin = f"<override {n}: {text}>"
+        dotted, eq, raw = str(text).partition("=")
+        if not eq or not dotted.strip():
+            issues.append(Issue((), "an override is `dotted.path=value`, e.g. train.epochs=3",
+                                None, "error", origin, 1, 1))
+            continue
+        try:
+            value = read_yaml(raw, origin).data if raw.strip() else None
+        except SpecError as e:
+            issues.extend(e.issues)
+            continue
+        parts = [int(p) if p.lstrip("-").isdigit() else p for p in dotted.strip().split(".")]
+        node, path = src.data, ()
+        for i, part in enumerate(parts[:-1]):
+            nxt = parts[i + 1]
+            if isinstance(node, dict):
+                if isinstance(node.get(part), str) and node[part] == nxt:
+                    node[part] = {nxt: {}}          # `optimizer: adam` + optimizer.adam.lr=...
+                if part not in node or node[part] is None:
+                    node[part] = {}
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node):
+                if isinstance(node[part], str) and node[part] == nxt:
+                    node[part] = {nxt: {}}
+                node = node[part]
+            else:
+                issues.append(Issue(tuple(parts[: i + 1]), f"cannot set `{dotted}`: "
+                                    f"{format_path(path) or 'the spec'} has no `{part}`",
+                                    None, "error", origin, 1, 1))
+                node = None
+                break
+            path = path + (part,)
+        if node is None:
+            continue
+        last = parts[-1]
+        if isinstance(node, dict):
+            node[last] = value
+        elif isinstance(node, list) and isinstance(last, int) and -len(node) <= last < len(node):
+            node[last] = value
+        else:
+            issues.append(Issue(tuple(parts), f"cannot set `{dotted}` here", None, "error", origin, 1, 1))
+            continue
+        full = tuple(parts)
+        for k in [k for k in src.pos if k[: len(full)] == full]:
+            del src.pos[k]
+        src.pos[full] = (origin, 1, len(dotted) + 2)
+        src.keypos[full] = (origin, 1, 1)
+    if issues:
+        raise SpecError(issues)

@@ -1,0 +1,103 @@
+"""The shape table of ``check``, the cost table of ``summary``, and ``layers``."""
+
+from __future__ import annotations
+
+from .components.base import REGISTRY
+
+_BYTES = {"float32": 4, "int64": 8}
+
+
+def human(n: float, unit: str = "") -> str:
+    for div, suf in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.2f}{suf}{unit}"
+    return f"{n:.0f}{unit}" if unit else f"{n:,.0f}"
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def shape_table(a, verbose: bool = False, batch: int = 1) -> None:
+    """Print the per-layer table (name, type, output shape, params [, MACs, memory])."""
+    from rich import box
+    from rich.table import Table
+
+    g = a.graph
+    title = f"{a.spec.name}: {len(g.nodes)} layers, {a.task}, input {g.input}"
+    cols = ["layer", "type", "output", "params"] + (["MACs", "activations"] if verbose else [])
+    t = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
+    for c in cols:
+        t.add_column(c, justify="right" if c in ("params", "MACs", "activations") else "left")
+    chain = _is_chain(g)
+    t.add_row("input", "", str(g.input), "", *(["", ""] if verbose else []))
+    total_p = total_m = total_a = 0
+    for n in g.nodes:
+        p, m = n.params(), n.macs() * batch
+        act = n.out.numel() * _BYTES[n.out.dtype] * batch
+        total_p, total_m, total_a = total_p + p, total_m + m, total_a + act
+        name = n.name if chain else f"{n.name} <- {', '.join(n.inputs)}"
+        t.add_row(name, n.type, str(n.out), f"{p:,}", *([human(m), human(act, "B")] if verbose else []))
+    t.add_section()
+    t.add_row("total", "", "", f"{total_p:,}",
+              *([human(total_m), human(total_a, "B")] if verbose else []))
+    con = _console()
+    con.print(t)
+    if verbose:
+        con.print(f"parameters: {total_p:,} ({human(total_p * 4, 'B')} as float32); "
+                  f"multiply-adds per batch of {batch}: {human(total_m)}; "
+                  f"activations per batch of {batch}: {human(total_a, 'B')}")
+
+
+def _is_chain(g) -> bool:
+    prev = "input"
+    for n in g.nodes:
+        if n.inputs != [prev]:
+            return False
+        prev = n.name
+    return True
+
+
+def describe_args(cls) -> list[tuple[str, str, str]]:
+    """(argument, type, default) for a registered component, from its pydantic fields."""
+    rows = []
+    for name, f in cls.model_fields.items():
+        if name in ("type", "name", "inputs"):
+            continue
+        ann = f.annotation
+        text = ann.__name__ if isinstance(ann, type) else str(ann).replace("typing.", "")
+        for meta in f.metadata:
+            text += f" {meta}"
+        default = "required" if f.is_required() else repr(f.default)
+        rows.append((name, text, default))
+    return rows
+
+
+def layer_catalogue(name: str | None = None) -> int:
+    from rich import box
+    from rich.table import Table
+
+    con = _console()
+    reg = REGISTRY["layer"]
+    if name:
+        if name not in reg:
+            from .errors import RunError, did_you_mean
+
+            raise RunError(f"unknown layer `{name}`" + did_you_mean(name, reg))
+        cls = reg[name]
+        con.print(f"[bold]{name}[/bold]: {(cls.__doc__ or '').strip()}")
+        con.print(f"primary argument: {cls.primary or '-'}")
+        for arg, typ, default in describe_args(cls):
+            con.print(f"  {arg}: {typ} = {default}")
+        return 0
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for c in ("layer", "primary", "arguments", "what it does"):
+        t.add_column(c)
+    for n, cls in sorted(reg.items()):
+        args = ", ".join(a for a, _, _ in describe_args(cls))
+        t.add_row(n, cls.primary or "", args, (cls.__doc__ or "").strip().split("\n")[0])
+    con.print(t)
+    return 0
+

@@ -1,0 +1,298 @@
+"""The training loop: in-memory batching by seeded permutation, validation each epoch,
+best-epoch selection, atomic checkpoints, resume, and the run directory."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoint as ckpt
+from .build import build_loss, build_model, build_optimizer, build_scheduler
+from .data import invert_targets, prepare
+from .errors import RunError
+from .report import Progress, write_report
+
+
+@dataclass
+class RunResult:
+    """What ``train`` returns: test metrics and the run directory (unpacks as a pair)."""
+
+    metrics: dict
+    run_dir: Path
+    best_epoch: int
+
+    def __iter__(self):
+        return iter((self.metrics, self.run_dir))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RunError(f"device `{name}` was asked for, but torch sees no CUDA GPU here; "
+                           "use `-o train.device=auto` (or cpu)")
+        idx = int(name.split(":")[1]) if ":" in name else 0
+        if idx >= torch.cuda.device_count():
+            raise RunError(f"device `{name}` was asked for, but only {torch.cuda.device_count()} "
+                           "GPU(s) are visible")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise RunError("device `mps` was asked for, but torch sees no Apple GPU here; use auto or cpu")
+    return torch.device(name)
+
+
+def _new_run_dir(spec, out) -> Path:
+    if out is not None:
+        run = Path(out)
+    else:
+        base = Path("runs") / spec.name / datetime.now().strftime("%Y%m%d-%H%M%S")
+        run, n = base, 1
+        while run.exists():
+            n += 1
+            run = base.with_name(f"{base.name}-{n}")
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+        probe = run / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise RunError(f"cannot write the run directory {run}: {e.strerror or e}") from None
+    return run
+
+
+class Trainer:
+    def __init__(self, analysis, device: torch.device):
+        spec = self.spec = analysis.spec
+        self.analysis, self.device = analysis, device
+        self.arrays = prepare(spec, analysis)
+        fdtype = torch.int64 if analysis.data.dtype == "int64" else torch.float32
+        ydtype = torch.int64 if analysis.task == "classification" else torch.float32
+        self.x = {k: torch.as_tensor(v, dtype=fdtype).to(device) for k, v in self.arrays.x.items()}
+        self.y = {k: torch.as_tensor(v, dtype=ydtype).to(device) for k, v in self.arrays.y.items()}
+        self.model = build_model(analysis).to(device)
+        self.run = torch.compile(self.model) if spec.train.compile else self.model
+        self.loss_fn = build_loss(analysis)
+        self.opt = build_optimizer(spec, self.model)
+        n = len(self.x["train"])
+        batches = math.ceil(n / spec.train.batch_size)
+        self.steps_per_epoch = math.ceil(batches / spec.train.accumulate)
+        self.sched = build_scheduler(spec, self.opt, self.steps_per_epoch, analysis.mode)
+        amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(spec.train.precision)
+        self.autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else nullcontext
+        self.scaler = torch.amp.GradScaler(device.type) if spec.train.precision == "fp16" else None
+        self.gen = torch.Generator().manual_seed(spec.seed)
+
+    # -- one epoch
+    def train_epoch(self) -> float:
+        tr, model, opt = self.spec.train, self.run, self.opt
+        x, y, n = self.x["train"], self.y["train"], len(self.x["train"])
+        self.model.train()
+        perm = torch.randperm(n, generator=self.gen).to(self.device)
+        total = torch.zeros((), device=self.device)
+        for b, i in enumerate(range(0, n, tr.batch_size)):
+            idx = perm[i:i + tr.batch_size]
+            with self.autocast():
+                loss = self.loss_fn(model(x[idx]), y[idx])
+            scaled = loss / tr.accumulate if tr.accumulate > 1 else loss
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+            if (b + 1) % tr.accumulate == 0 or i + tr.batch_size >= n:
+                if tr.grad_clip:
+                    if self.scaler:
+                        self.scaler.unscale_(opt)
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), tr.grad_clip)
+                if self.scaler:
+                    self.scaler.step(opt)
+                    self.scaler.update()
+                else:
+                    opt.step()
+                opt.zero_grad(set_to_none=True)
+                if self.sched is not None and self.spec.scheduler.every == "batch":
+                    self.sched.step()
+            total += loss.detach() * len(idx)
+        return (total / n).item()
+
+    @torch.inference_mode()
+    def outputs(self, split: str):
+        self.model.eval()
+        x = self.x[split]
+        bs = self.spec.train.eval_batch_size or max(self.spec.train.batch_size, 1024)
+        with self.autocast():
+            outs = [self.run(x[i:i + bs]).float() for i in range(0, len(x), bs)]
+        return torch.cat(outs)
+
+    def predictions(self, out: torch.Tensor) -> np.ndarray:
+        task = self.analysis.task
+        if task == "classification":
+            return out.argmax(dim=1).cpu().numpy()
+        if task == "multilabel":
+            return (out > 0).long().cpu().numpy()
+        return invert_targets(self.spec, self.arrays, out.double().cpu().numpy())
+
+    def evaluate(self, split: str, prefix: str, only: set | None = None) -> tuple[dict, np.ndarray]:
+        """Loss and metrics on a split; ``only``: just this metric (per-epoch validation
+        computes the loss and the monitored metrics, the rest once at the end)."""
+        out = self.outputs(split)
+        with torch.inference_mode():
+            loss = self.loss_fn(out, self.y[split]).item()
+        pred = self.predictions(out)
+        truth = self.arrays.y_true[split]
+        row = {f"{prefix}loss": loss}
+        for m in self.analysis.metrics:
+            if only is not None and m.type_name not in only:
+                continue
+            row[f"{prefix}{m.type_name}"] = float(m.call()(truth, pred))
+        return row, pred
+
+
+def _better(value: float, best: float | None, mode: str, delta: float = 0.0) -> bool:
+    if best is None:
+        return math.isfinite(value)
+    return value < best - delta if mode == "min" else value > best + delta
+
+
+def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunResult:
+    """Train an analysed spec, evaluate the best epoch on the test split, write the run."""
+    spec, tr = analysis.spec, analysis.spec.train
+    device = resolve_device(tr.device)
+    if analysis.threads() is not None:
+        torch.set_num_threads(analysis.threads())
+    if tr.deterministic:
+        torch.use_deterministic_algorithms(True)
+    run_dir = Path(resume) if resume else _new_run_dir(spec, out)
+    t = Trainer(analysis, device)
+    state = {"epoch": 0, "best": None, "best_epoch": 0, "bad": 0, "stopped": False}
+    best_state = None
+    if resume:
+        last = ckpt.load(run_dir / "last.pt")
+        t.model.load_state_dict(last["model"])
+        t.opt.load_state_dict(last["optimizer"])
+        if t.sched is not None and last.get("scheduler"):
+            t.sched.load_state_dict(last["scheduler"])
+        if t.scaler is not None and last.get("scaler"):
+            t.scaler.load_state_dict(last["scaler"])
+        torch.set_rng_state(last["rng"])
+        t.gen.set_state(last["gen"])
+        state.update(last["state"])
+        best_state = ckpt.load(run_dir / "best.pt") if (run_dir / "best.pt").exists() else None
+        _truncate_jsonl(run_dir / "metrics.jsonl", state["epoch"])
+    else:
+        (run_dir / "spec.yaml").write_text(spec.to_yaml())
+        (run_dir / "metrics.jsonl").write_text("")
+    has_val = len(t.x["val"]) > 0
+    metric_names = set(analysis.watched_metrics())
+    es = tr.early_stopping
+    last_save = time.monotonic()
+    bar = Progress(tr.epochs, enabled=progress, start=state["epoch"])
+    started = time.perf_counter()
+    stop = _GracefulStop()
+    try:
+        with open(run_dir / "metrics.jsonl", "a") as log:
+            for epoch in range(state["epoch"] + 1, tr.epochs + 1):
+                train_loss = t.train_epoch()
+                row = {"epoch": epoch, "train_loss": train_loss, "lr": t.opt.param_groups[0]["lr"]}
+                if not math.isfinite(train_loss):
+                    raise RunError(f"the training loss became {train_loss} in epoch {epoch}; lower "
+                                   "the learning rate or set train.grad_clip (the last good "
+                                   f"checkpoint is in {run_dir})")
+                if has_val:
+                    row.update(t.evaluate("val", "val_", only=metric_names)[0])
+                watched = row[analysis.monitor]
+                if t.sched is not None and spec.scheduler.every == "epoch":
+                    t.sched.step()
+                elif t.sched is not None and spec.scheduler.every == "metric":
+                    t.sched.step(watched)
+                if _better(watched, state["best"], analysis.mode):
+                    state.update(best=watched, best_epoch=epoch)
+                    best_state = {k: v.detach().clone() for k, v in t.model.state_dict().items()}
+                if es is not None:
+                    v = row[es.monitor]
+                    if _better(v, state.get("es_best"), analysis.es_mode(), es.min_delta):
+                        state.update(es_best=v, bad=0)
+                    else:
+                        state["bad"] += 1
+                        state["stopped"] = state["bad"] >= es.patience
+                state["epoch"] = epoch
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+                bar.update(epoch, row, analysis.monitor)
+                final = epoch == tr.epochs or state["stopped"]
+                if final or time.monotonic() - last_save >= tr.checkpoint.interval:
+                    _save(run_dir, t, state, best_state)
+                    last_save = time.monotonic()
+                if state["stopped"]:
+                    break
+                if stop.requested:
+                    _save(run_dir, t, state, best_state)
+                    raise Interrupted(f"interrupted after epoch {epoch}; last.pt is saved; resume "
+                                      f"with `specdl build --resume {run_dir}`")
+    finally:
+        stop.restore()
+        bar.close()
+    train_time = time.perf_counter() - started
+    if best_state is not None:
+        t.model.load_state_dict(best_state)
+    test, pred = t.evaluate("test", "")
+    report = write_report(run_dir, analysis, t, test, pred, state, train_time, device)
+    return RunResult(report["test"], run_dir, state["best_epoch"])
+
+
+class Interrupted(RunError):
+    """Ctrl-C: the run stopped cleanly at an epoch boundary and can be resumed."""
+
+
+class _GracefulStop:
+    """First Ctrl-C: finish the epoch, save, stop. Second: stop at once (the previous
+    checkpoint stays intact, as checkpoints are written atomically)."""
+
+    def __init__(self):
+        import signal
+        import threading
+
+        self.requested = False
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self):
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def _save(run_dir: Path, t: Trainer, state: dict, best_state) -> None:
+    if best_state is not None:
+        ckpt.save_atomic(best_state, run_dir / "best.pt")
+    ckpt.save_atomic({
+        "model": t.model.state_dict(),
+        "optimizer": t.opt.state_dict(),
+        "scheduler": t.sched.state_dict() if t.sched is not None else None,
+        "scaler": t.scaler.state_dict() if t.scaler is not None else None,
+        "rng": torch.get_rng_state(),
+        "gen": t.gen.get_state(),
+        "state": dict(state),
+    }, run_dir / "last.pt")
+
+
+def _truncate_jsonl(path: Path, epoch: int) -> None:
+    if not path.exists():
+        return
+    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["epoch"] <= epoch]
+    path.write_text("".join(ln + "\n" for ln in keep))
