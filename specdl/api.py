@@ -6,7 +6,7 @@ import copy
 from pathlib import Path
 
 from .errors import SpecError
-from .source import Source, apply_overrides, read_file
+from .source import Source, read_file
 
 
 def load(spec, overrides=None):
@@ -33,8 +33,7 @@ def load(spec, overrides=None):
             src.data["name"] = Path(spec).stem.replace("_", "-")
     else:
         raise TypeError(f"load() takes a path, a dict or a Spec, not {type(spec).__name__}")
-    apply_overrides(src, overrides)
-    return validate(src)
+    return validate(src, overrides)
 
 
 def check(spec, overrides=None):

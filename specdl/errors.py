@@ -16,7 +16,7 @@ def format_path(path: Path_) -> str:
             out += f"[{part}]"
         else:
             out += ("." if out else "") + str(part)
-    return out or "<spec>"
+    return out
 
 
 def did_you_mean(word: str, choices, what: str = "") -> str:
@@ -44,10 +44,8 @@ class Issue:
 
     def render(self) -> str:
         comp = f" ({self.component})" if self.component else ""
-        return (
-            f"{self.file}:{self.line}:{self.col}: {self.severity}: "
-            f"{format_path(self.path)}{comp}: {self.message}"
-        )
+        where = f"{format_path(self.path)}{comp}: " if self.path or comp else ""
+        return f"{self.file}:{self.line}:{self.col}: {self.severity}: {where}{self.message}"
 
 
 @dataclass

@@ -362,31 +362,88 @@ def _short(v) -> str:
     return s if len(s) <= 60 else s[:57] + "..."
 
 
+_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+_TYPES = {"int_parsing": "a whole number", "int_type": "a whole number", "int_from_float": "a whole number",
+          "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false",
+          "bool_type": "true or false", "string_type": "a string", "list_type": "a list",
+          "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
+          "tuple_type": "a list", "too_short": None, "too_long": None}
+
+
 def _message(err, cls, loc, data) -> tuple[str, bool]:
-    typ, last = err["type"], (loc[-1] if loc else None)
+    """A compiler-style message for one pydantic error; True when it is about a key."""
+    typ, last, ctx = err["type"], (loc[-1] if loc else None), err.get("ctx") or {}
+    got = _short(err.get("input"))
     if typ == "extra_forbidden":
         model = _model_at(cls, loc[:-1], data)
         fields = [f for f in (model.model_fields if model else []) if f != "type"]
-        comp = _component_at(loc[:-1], data)
-        noun = "argument" if comp and kind_at(loc[:-1]) else "key"
+        noun = "argument" if kind_at(loc[:-1]) else "key"
         return f"unknown {noun} `{last}`" + did_you_mean(str(last), fields), True
     if typ == "missing":
         return f"missing required `{last}`", False
-    if typ in ("union_tag_invalid", "union_tag_not_found"):
-        return err["msg"], False
+    if typ == "union_tag_not_found":
+        disc = ctx.get("discriminator", "type").strip("'")
+        return f"missing required `{disc}`", False
+    if typ == "union_tag_invalid":
+        tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+        return f"unknown value {got}" + did_you_mean(str(err.get("input")), tags), False
+    if typ in _BOUNDS:
+        limit = next(iter(ctx.values()))
+        return f"must be {_BOUNDS[typ]} {limit}, got {got}", False
+    if typ == "literal_error":
+        return f"must be {ctx.get('expected')}, got {got}", False
+    if typ in ("too_short", "too_long"):
+        return f"needs {'at least' if typ == 'too_short' else 'at most'} {ctx.get('min_length', ctx.get('max_length'))} item(s), got {got}", False
+    if typ in _TYPES:
+        return f"must be {_TYPES[typ]}, got {got}", False
+    if typ == "string_pattern_mismatch":
+        return f"{got} is not allowed here: use letters, digits, `_`, `-` and `.`", False
     msg = err["msg"]
-    msg = msg[0].lower() + msg[1:]
-    if msg.startswith("value error, "):
-        msg = msg[len("value error, "):]
-    if typ in ("value_error",):
-        return msg, False
-    return f"{msg}, got {_short(err.get('input'))}", False
+    if msg.lower().startswith("value error, "):
+        return msg[len("value error, "):], False
+    return f"{msg[0].lower() + msg[1:]}, got {got}", False
 
 
-def validate(src: Source):
-    """Plain data (with positions) -> Spec, or SpecError listing every problem."""
-    from .errors import SpecError
+def _canonical_sites(src: Source, issues: list, keep_bad: bool = False) -> dict:
+    """A copy of the spec's data with every component in canonical form (a component
+    that cannot be read becomes None, or stays as written with ``keep_bad``)."""
+    data = dict(src.data)
+    for path, kind in list(_component_sites(data)):
+        parent = data
+        for p in path[:-1]:
+            parent[p] = list(parent[p]) if isinstance(parent[p], list) else dict(parent[p])
+            parent = parent[p]
+        out = canonicalize(kind, parent[path[-1]], path, src, issues)
+        if out is not None or not keep_bad:
+            parent[path[-1]] = out
+    return data
 
+
+def _unknown_keys_in_union(cls, loc, data, src) -> list[Issue]:
+    """Without its discriminator, a mapping's keys are checked against every variant."""
+    parent = _model_at(cls, loc[:-1], data)
+    field = parent.model_fields.get(loc[-1]) if parent else None
+    node = data
+    for p in loc:
+        node = node[p] if _has(node, p) else None
+    if field is None or not isinstance(node, dict):
+        return []
+    allowed = {f for c in _classes_in(field.annotation) for f in c.model_fields}
+    return [src.issue(loc + (k,), f"unknown key `{k}`" + did_you_mean(str(k), allowed), key=True)
+            for k in node if k not in allowed]
+
+
+def validate(src: Source, overrides=None):
+    """Plain data (with positions) -> Spec, or SpecError listing every problem.
+
+    Components are put in canonical form before and after the overrides, so that
+    ``model.layers.0.out_features=32`` works whichever form the file used."""
+    from .source import apply_overrides
+
+    if overrides:
+        if isinstance(src.data, dict):
+            src.data = _canonical_sites(src, [], keep_bad=True)
+        apply_overrides(src, overrides)
     data = src.data
     if not isinstance(data, dict):
         raise SpecError([src.issue((), "a spec is a mapping with `data`, `model`, `loss`, ...")])
@@ -399,13 +456,7 @@ def validate(src: Source):
         else:
             msg = f"unknown version {_short(version)}; the current spec version is {VERSION}"
         raise SpecError([src.issue(("version",), msg)])
-    data = dict(data)
-    for path, kind in list(_component_sites(data)):
-        parent = data
-        for p in path[:-1]:
-            parent[p] = list(parent[p]) if isinstance(parent[p], list) else dict(parent[p])
-            parent = parent[p]
-        parent[path[-1]] = canonicalize(kind, parent[path[-1]], path, src, issues)
+    data = _canonical_sites(src, issues)
     cls = spec_class()
     # Drop components that failed to canonicalise, so pydantic reports only other problems.
     if issues:
@@ -421,6 +472,8 @@ def validate(src: Source):
             seen.add(loc)
             msg, at_key = _message(err, cls, loc, data)
             issues.append(src.issue(loc, msg, _component_at(loc, data), key=at_key))
+            if err["type"] == "union_tag_not_found":
+                issues += _unknown_keys_in_union(cls, loc, data, src)
     if issues:
         raise SpecError(sorted(issues, key=lambda i: (i.file, i.line, i.col)))
     spec._source = src
@@ -428,20 +481,22 @@ def validate(src: Source):
 
 
 def _without_none_components(data):
+    """Replace components that failed to canonicalise with harmless placeholders, so
+    list indices (and so error locations) stay those of the user's text."""
     data = dict(data)
     for key in ("loss", "optimizer", "scheduler"):
         if key in data and data[key] is None:
             data.pop(key)
     if isinstance(data.get("metrics"), list):
-        data["metrics"] = [m for m in data["metrics"] if m is not None]
+        data["metrics"] = [m if m is not None else {"type": "accuracy"} for m in data["metrics"]]
     if isinstance(data.get("data"), dict):
         d = data["data"] = dict(data["data"])
         for k in ("transforms", "target_transforms"):
             if isinstance(d.get(k), list):
-                d[k] = [t for t in d[k] if t is not None]
+                d[k] = [t if t is not None else {"type": "standardize"} for t in d[k]]
     if isinstance(data.get("model"), dict) and isinstance(data["model"].get("layers"), list):
         m = data["model"] = dict(data["model"])
-        m["layers"] = [x for x in m["layers"] if x is not None] or [{"type": "identity"}]
+        m["layers"] = [x if x is not None else {"type": "identity"} for x in m["layers"]]
     return data
 
 

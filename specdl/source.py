@@ -71,7 +71,8 @@ class _Reader:
             raise _TooBig(node, f"nesting deeper than {MAX_DEPTH} levels")
         self.pos.setdefault(path, self.where(node))
         if node.tag not in _SAFE_TAGS:
-            self.fail(path, node, f"YAML tag `{node.tag}` is not allowed; specs are plain data "
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            self.fail(path, node, f"YAML tag `{tag}` is not allowed; specs are plain data "
                       "(strings, numbers, booleans, lists and mappings)")
             return None
         if isinstance(node, yaml.ScalarNode):
@@ -169,6 +170,18 @@ def apply_overrides(src: Source, overrides) -> None:
             continue
         parts = [int(p) if p.lstrip("-").isdigit() else p for p in dotted.strip().split(".")]
         node, path = src.data, ()
+        # In canonical data a component is {type: adamw, lr: ...}: a segment naming the
+        # component's own type (optimizer.adamw.lr) is accepted and skipped.
+        node_at = src.data
+        kept = []
+        for part in parts:
+            if isinstance(node_at, dict) and node_at.get("type") == part and part not in node_at:
+                continue
+            kept.append(part)
+            node_at = node_at.get(part) if isinstance(node_at, dict) else (
+                node_at[part] if isinstance(node_at, list) and isinstance(part, int)
+                and -len(node_at) <= part < len(node_at) else None)
+        parts = kept
         for i, part in enumerate(parts[:-1]):
             nxt = parts[i + 1]
             if isinstance(node, dict):

@@ -45,6 +45,11 @@ def shape_table(a, verbose: bool = False, batch: int = 1) -> None:
               *([human(total_m), human(total_a, "B")] if verbose else []))
     con = _console()
     con.print(t)
+    out = g.output.out
+    target = (f"{a.data.classes} classes" if a.task == "classification" else
+              f"{a.data.classes} labels" if a.task == "multilabel" else
+              f"{a.data.outputs} target(s)")
+    con.print(f"output {out} -> {target}, loss {a.loss.type_name}")
     if verbose:
         con.print(f"parameters: {total_p:,} ({human(total_p * 4, 'B')} as float32); "
                   f"multiply-adds per batch of {batch}: {human(total_m)}; "

@@ -235,6 +235,8 @@ class _Adaptive(_Spatial):
 
     def infer(self, x):
         want = tup(self.output_size, self.nd)
+        if self.nd == 1 and want[0] is None:
+            raise ShapeError("output_size must be a number for a 1-D pool")
         return x.with_shape("N", x.shape[1], *(n if w is None else w for n, w in zip(self.spatial(x), want)))
 
     def macs(self, x, y):
@@ -242,6 +244,8 @@ class _Adaptive(_Spatial):
 
     def ctor(self, x):
         out = tuple(self.output_size) if isinstance(self.output_size, list) else self.output_size
+        if self.nd == 1 and isinstance(out, tuple):
+            out = out[0]
         return Call(f"nn.{self.torch_name}", (out,))
 
 
