@@ -71,7 +71,7 @@ def train(spec, out=None, overrides=None, resume=None, progress: bool | None = F
 
 def codegen(spec) -> str:
     """The standalone PyTorch script for a spec, as text."""
-    from .codegen import render
+    from .generate import render
 
     return render(check(spec))
 

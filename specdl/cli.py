@@ -136,7 +136,7 @@ def cmd_build(args) -> int:
 
 def cmd_codegen(args) -> int:
     from .api import check
-    from .codegen import render
+    from .generate import render
 
     code = render(check(args.spec, args.overrides))
     if args.output:

@@ -1,7 +1,6 @@
 """The closed-world pydantic schema of a spec, and the step before it that turns the
 three component forms into the canonical one (keeping every source position)."""
 
-from __future__ import annotations
 
 import re
 import typing
@@ -154,6 +153,11 @@ def spec_class() -> type[BaseModel]:
         metrics: list[MetricU] | None = None
         export: Export = Export()
         _source: Any = PrivateAttr(default=None)
+
+        def __eq__(self, other):  # the source positions are not part of a spec's value
+            return type(other) is type(self) and self.model_dump() == other.model_dump()
+
+        __hash__ = None
 
         def to_dict(self) -> dict:
             """The canonical plain-data form (explicit components, defaults left out)."""

@@ -7,6 +7,7 @@ that an alias bomb is an error, not a memory blow-up.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,17 @@ class Source:
         return Issue(tuple(path), message, component, severity, f, line, col)
 
 
+class SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-3`` as a float as YAML 1.2 does (YAML 1.1
+    wants ``1.0e-3`` and would read a string)."""
+
+
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$"),
+    list("-+0123456789."))
+
+
 class _Reader:
     def __init__(self, file: str):
         self.file = file
@@ -55,7 +67,7 @@ class _Reader:
         self.keypos: dict = {}
         self.issues: list[Issue] = []
         self.count = 0
-        self.constructor = yaml.SafeLoader("")
+        self.constructor = SpecLoader("")
 
     def where(self, node) -> Pos:
         return (self.file, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -121,7 +133,7 @@ def read_yaml(text: str, file: str = "<spec>") -> Source:
     """Parse YAML text safely into a :class:`Source`; raise SpecError on any problem."""
     reader = _Reader(file)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=SpecLoader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import specdl
-from specdl.codegen import render
+from specdl.generate import render
 
 from .conftest import ROOT, SPECS
 

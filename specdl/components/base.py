@@ -3,7 +3,6 @@ is one pydantic class holding its parameters, its shape rule, its torch factory 
 its codegen expression. Nothing here imports torch at module level.
 """
 
-from __future__ import annotations
 
 import functools
 import keyword
@@ -17,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from ..errors import ShapeError
 
 KINDS = ("layer", "loss", "optimizer", "scheduler", "metric", "transform")
-REGISTRY: dict[str, dict[str, type[Component]]] = {k: {} for k in KINDS}
+REGISTRY: "dict[str, dict[str, type[Component]]]" = {k: {} for k in KINDS}
 GENERATION = [0]  # bumped on every registration, so cached schemas are rebuilt
 
 PosInt = Annotated[int, Field(ge=1)]
@@ -68,7 +67,7 @@ class TT:
         """The per-sample shape (without the batch dimension)."""
         return tuple(self.shape[1:])
 
-    def with_shape(self, *shape) -> TT:
+    def with_shape(self, *shape) -> "TT":
         return TT(tuple(shape), self.dtype)
 
     def numel(self) -> int:

@@ -1,6 +1,5 @@
 """Convolutions and pooling, 1-D to 3-D, with one shared output-size rule."""
 
-from __future__ import annotations
 
 import math
 from typing import ClassVar, Literal

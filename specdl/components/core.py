@@ -1,6 +1,5 @@
 """Dense, dropout, activations and the shape-only layers."""
 
-from __future__ import annotations
 
 import math
 from typing import ClassVar, Literal

@@ -1,6 +1,5 @@
 """Merges: layers that take several named inputs (residuals, skips, branches)."""
 
-from __future__ import annotations
 
 from ..errors import ShapeError
 from .base import TT, Layer, norm_dim

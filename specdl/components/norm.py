@@ -1,6 +1,5 @@
 """Normalisation layers; the feature counts torch asks for are inferred."""
 
-from __future__ import annotations
 
 import math
 from typing import ClassVar

@@ -1,7 +1,6 @@
 """Losses, optimizers, schedulers and metrics: each one registry entry whose ``Call``
 is what both ``build`` and ``codegen`` use."""
 
-from __future__ import annotations
 
 from typing import ClassVar, Literal
 

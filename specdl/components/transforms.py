@@ -2,7 +2,6 @@
 per-sample shape (for ``check``), how to fit and apply itself on NumPy arrays (for
 ``build``) and the lines of code that do the same (for ``codegen``)."""
 
-from __future__ import annotations
 
 import math
 from typing import ClassVar
