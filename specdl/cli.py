@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--batch", type=int, default=1, help="batch size for the memory column (default 1)")
     ly = verb("layers", "List the layer catalogue with each layer's arguments.")
     ly.add_argument("name", nargs="?")
+    ly.add_argument("--markdown", action="store_true", help="the whole registry as docs/layers.md")
     return p
 
 
@@ -154,7 +155,7 @@ def cmd_codegen(args) -> int:
 def cmd_layers(args) -> int:
     from .summary import layer_catalogue
 
-    return layer_catalogue(args.name)
+    return layer_catalogue(args.name, markdown=args.markdown)
 
 
 VERBS = {"check": cmd_check, "build": cmd_build, "codegen": cmd_codegen, "summary": cmd_summary,

@@ -65,25 +65,57 @@ def _is_chain(g) -> bool:
     return True
 
 
+def type_text(ann, metadata=()) -> str:
+    """A readable type: ``int >= 1 | list[int >= 1]``, ``'none' | 'tanh'``."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin is typing.Annotated:
+        return type_text(args[0], tuple(metadata) + tuple(args[1:]))
+    bounds = []
+    for m in metadata:
+        for attr, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            v = getattr(m, attr, None)
+            if v is not None:
+                bounds.append(f"{op} {v}")
+        for m2 in getattr(m, "metadata", []) or []:
+            for attr, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+                v = getattr(m2, attr, None)
+                if v is not None:
+                    bounds.append(f"{op} {v}")
+    suffix = (" " + " ".join(bounds)) if bounds else ""
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_text(a) for a in args)
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in args)
+    if ann is type(None):
+        return "null"
+    if origin in (list, tuple):
+        inner = ", ".join(type_text(a) for a in args if a is not Ellipsis)
+        return f"list[{inner}]{suffix}"
+    name = getattr(ann, "__name__", str(ann))
+    return f"{name}{suffix}"
+
+
 def describe_args(cls) -> list[tuple[str, str, str]]:
     """(argument, type, default) for a registered component, from its pydantic fields."""
     rows = []
     for name, f in cls.model_fields.items():
         if name in ("type", "name", "inputs"):
             continue
-        ann = f.annotation
-        text = ann.__name__ if isinstance(ann, type) else str(ann).replace("typing.", "")
-        for meta in f.metadata:
-            text += f" {meta}"
         default = "required" if f.is_required() else repr(f.default)
-        rows.append((name, text, default))
+        rows.append((name, type_text(f.annotation, f.metadata), default))
     return rows
 
 
-def layer_catalogue(name: str | None = None) -> int:
+def layer_catalogue(name: str | None = None, markdown: bool = False) -> int:
     from rich import box
     from rich.table import Table
 
+    if markdown:
+        print(catalogue_markdown())
+        return 0
     con = _console()
     reg = REGISTRY["layer"]
     if name:
@@ -92,10 +124,10 @@ def layer_catalogue(name: str | None = None) -> int:
 
             raise RunError(f"unknown layer `{name}`" + did_you_mean(name, reg))
         cls = reg[name]
-        con.print(f"[bold]{name}[/bold]: {(cls.__doc__ or '').strip()}")
-        con.print(f"primary argument: {cls.primary or '-'}")
+        con.print(f"{name}: {(cls.__doc__ or '').strip()}", markup=False)
+        con.print(f"primary argument: {cls.primary or '-'}", markup=False)
         for arg, typ, default in describe_args(cls):
-            con.print(f"  {arg}: {typ} = {default}")
+            con.print(f"  {arg}: {typ} = {default}", markup=False)
         return 0
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for c in ("layer", "primary", "arguments", "what it does"):
@@ -106,3 +138,32 @@ def layer_catalogue(name: str | None = None) -> int:
     con.print(t)
     return 0
 
+
+
+def catalogue_markdown() -> str:
+    """docs/layers.md: every registered component, from the registry."""
+    out = ["# Component reference", "",
+           "Generated from the registry by `specdl layers --markdown > docs/layers.md`; a test keeps",
+           "it current. Every component is written in any of the three forms of docs/spec.md",
+           "(`relu`, `linear: 50`, `{type: linear, out_features: 50}`); the primary argument is",
+           "the one the short form `name: value` sets. Arguments torch derives from the input",
+           "(in_features, in_channels, num_features, ...) are inferred and never written.", ""]
+    titles = {"layer": "Layers", "loss": "Losses", "optimizer": "Optimizers",
+              "scheduler": "Schedulers", "metric": "Metrics", "transform": "Data transforms"}
+    for kind, title in titles.items():
+        out += [f"## {title}", ""]
+        for name, cls in sorted(REGISTRY[kind].items()):
+            doc = " ".join((cls.__doc__ or "").split())
+            out.append(f"### `{name}`")
+            out.append("")
+            out.append(doc)
+            out.append("")
+            args = describe_args(cls)
+            if cls.primary:
+                out.append(f"Primary argument: `{cls.primary}`.")
+                out.append("")
+            if args:
+                out += ["| argument | type | default |", "| --- | --- | --- |"]
+                out += [f"| `{a}` | {t.replace('|', chr(92) + '|')} | `{d}` |" for a, t, d in args]
+                out.append("")
+    return "\n".join(out)
