@@ -34,7 +34,7 @@ torch.set_num_threads(1)
 # Data: load, split (seeded), fit transforms on train only
 x, y = datasets.load_diabetes(return_X_y=True)
 x = np.asarray(x, dtype=np.float64)
-y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+y = np.asarray(y, dtype=np.float64).reshape(len(y), 1)
 x_rest, x_test, y_rest, y_test = train_test_split(
     x, y, test_size=0.2, random_state=SEED)
 x_train, x_val, y_train, y_val = train_test_split(
@@ -111,7 +111,7 @@ def evaluate(x, y, y_true, names):
     out = torch.cat([run_model(x[i:i + EVAL_BATCH_SIZE]).float() for i in range(0, len(x), EVAL_BATCH_SIZE)])
     scores = {"loss": loss_fn(out, y).item()}
     y_pred = out.double().cpu().numpy()
-    y_pred = (y_pred.reshape(len(y_pred), -1) * y_std + y_mean).reshape(y_pred.shape)
+    y_pred = y_pred * y_std + y_mean
     for name in names:
         scores[name] = float(METRICS[name](y_true, y_pred))
     return scores

@@ -46,6 +46,12 @@ class Analysis:
         macs = sum(n.macs() for n in self.graph.nodes) * self.spec.train.batch_size
         return 1 if macs < SMALL_STEP_MACS else None
 
+    def frozen(self) -> bool:
+        """Whether some parameters are frozen (the optimizer then gets only the others)."""
+        def walk(g):
+            return any(n.layer.frozen() or any(walk(s) for s in n.subgraphs) for n in g.nodes)
+        return walk(self.graph)
+
     def watched_metrics(self) -> list[str]:
         """Metrics computed on the validation split every epoch: the monitored ones
         (the loss always is; the full set is computed once, on the test split)."""
@@ -146,13 +152,16 @@ def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings) -> list[I
                                     f"so {loss.type_name} needs [N, {info.classes}]; make the last layer "
                                     f"give {info.classes} features", last.type))
     else:
-        t = info.outputs
-        ok = tuple(out.shape) == ("N", t) or (t == 1 and tuple(out.shape) == ("N",))
+        t = tuple(info.outputs)
+        ok = tuple(out.shape) == ("N", *t) or (t == (1,) and tuple(out.shape) == ("N",))
         if not ok:
-            issues.append(src.issue(last.path, f"the model's output is {out}, but the data has {t} "
-                                    f"regression target{'s' if t != 1 else ''}, so {loss.type_name} "
-                                    f"needs [N, {t}]; make the last layer give {t} feature"
-                                    f"{'s' if t != 1 else ''}", last.type))
+            want = "[N, " + ", ".join(map(str, t)) + "]"
+            what = (f"{t[0]} regression target{'s' if t[0] != 1 else ''}" if len(t) == 1 else
+                    f"regression targets of shape [{', '.join(map(str, t))}]")
+            fix = (f"make the last layer give {t[0]} feature{'s' if t[0] != 1 else ''}" if len(t) == 1
+                   else f"make the model end in {want}")
+            issues.append(src.issue(last.path, f"the model's output is {out}, but the data has {what}, "
+                                    f"so {loss.type_name} needs {want}; {fix}", last.type))
     if out.dtype != "float32":
         issues.append(src.issue(last.path, f"the model's output is {out.dtype}; a loss needs float",
                                 last.type))

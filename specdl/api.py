@@ -36,16 +36,32 @@ def load(spec, overrides=None):
     return validate(src, overrides)
 
 
-def check(spec, overrides=None):
-    """Validate and analyse a spec (shapes, output vs target, monitors); no torch."""
-    from .analysis import analyze
+def check(spec, overrides=None, allow_import: bool = False):
+    """Validate and analyse a spec (shapes, output vs target, monitors).
 
-    return analyze(load(spec, overrides))
+    Torch is not imported, except to size a torchvision backbone or, with
+    ``allow_import``, a ``module:`` layer (which imports the user code it names).
+    """
+    from .analysis import analyze
+    from .components import external
+
+    spec = load(spec, overrides)
+    old = external.ALLOW_IMPORT[0]
+    external.ALLOW_IMPORT[0] = allow_import
+    try:
+        return analyze(spec)
+    finally:
+        external.ALLOW_IMPORT[0] = old
+
+
+def _analysis(spec, overrides=None):
+    """check() for the verbs that run the model anyway (they import what it names)."""
+    return check(spec, overrides, allow_import=True)
 
 
 def infer_shapes(spec) -> dict:
     """``{layer name: output shape}`` with ``"N"`` for the batch, ``input`` first."""
-    a = check(spec)
+    a = _analysis(spec)
     return {"input": a.graph.input.shape, **{n.name: n.out.shape for n in a.graph.nodes}}
 
 
@@ -53,7 +69,7 @@ def build_model(spec, seed: bool = True):
     """The torch ``nn.Module`` for a spec (seeded with the spec's seed)."""
     from .build import build_model as _build
 
-    return _build(check(spec), seed=seed)
+    return _build(_analysis(spec), seed=seed)
 
 
 def train(spec, out=None, overrides=None, resume=None, progress: bool | None = False):
@@ -66,14 +82,14 @@ def train(spec, out=None, overrides=None, resume=None, progress: bool | None = F
 
     if resume is not None:
         spec = Path(resume) / "spec.yaml"
-    return fit(check(spec, overrides), out=out, resume=resume, progress=progress)
+    return fit(_analysis(spec, overrides), out=out, resume=resume, progress=progress)
 
 
 def codegen(spec) -> str:
     """The standalone PyTorch script for a spec, as text."""
     from .generate import render
 
-    return render(check(spec))
+    return render(_analysis(spec))
 
 
 __all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen", "SpecError"]

@@ -3,9 +3,12 @@ gives the generated script's weights), loss, optimizer and scheduler."""
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
+from .errors import RunError, format_path
 from .graph import INPUT, Graph
 
 
@@ -20,8 +23,9 @@ class SpecModule(nn.Module):
             if node.layer.functional:
                 fn = node.layer.apply
             else:
-                self.add_module(node.name, node.layer.ctor(node.in_types[0])())
-                fn = None
+                module = make_module(node)
+                self.add_module(node.name, module)
+                fn = functools.partial(node.layer.call, module) if node.layer.custom_call else None
             steps.append((node.name, fn, tuple(node.inputs)))
         last_use = {}
         for i, (_, _, inputs) in enumerate(steps):
@@ -48,6 +52,21 @@ class SpecModule(nn.Module):
         return env[self._steps[-1][0]]
 
 
+def make_module(node) -> nn.Module:
+    """The module for one graph node (a block call builds its sub-graphs)."""
+    if getattr(node, "subgraphs", None):
+        mods = [SpecModule(g) for g in node.subgraphs]
+        return mods[0] if len(mods) == 1 else nn.Sequential(*mods)
+    try:
+        return node.layer.ctor_many(node.in_types)()
+    except FileNotFoundError as e:
+        raise RunError(f"{format_path(node.path)} ({node.type}): file not found: {e.filename}; "
+                       "relative paths are taken from the current directory") from None
+    except OSError as e:  # urllib's URLError is an OSError: a download without the network
+        raise RunError(f"{format_path(node.path)} ({node.type}): cannot download ({e}); without "
+                       "the network, save the weights as a local state_dict file and give its path") from None
+
+
 def build_model(analysis, seed: bool = True) -> SpecModule:
     """The nn.Module for an analysed spec; seeded with the spec's seed when ``seed``."""
     if seed:
@@ -59,8 +78,9 @@ def build_loss(analysis) -> nn.Module:
     return analysis.loss.ctor()()
 
 
-def build_optimizer(spec, model) -> torch.optim.Optimizer:
-    return spec.optimizer.ctor()(model.parameters())
+def build_optimizer(spec, model, frozen: bool = False) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad] if frozen else model.parameters()
+    return spec.optimizer.ctor()(params)
 
 
 def build_scheduler(spec, optimizer, steps_per_epoch: int, mode: str):

@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value by dotted path (repeatable)")
     c.add_argument("--print", dest="show", action="store_true", help="also print the canonical spec")
+    c.add_argument("--allow-import", action="store_true",
+                   help="import the user modules that `module:` layers name, to size them")
     b = verb("build", "Train a spec, evaluate it on the test split, and write a run directory.")
     b.add_argument("spec", nargs="?")
     b.add_argument("-o", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -96,7 +98,7 @@ def cmd_check(args) -> int:
     from .api import check
     from .summary import shape_table
 
-    a = check(args.spec, args.overrides)
+    a = check(args.spec, args.overrides, allow_import=args.allow_import)
     _warn(a)
     if args.show:
         print(a.spec.to_yaml())
@@ -105,7 +107,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    from .api import check
+    from .api import _analysis as check
     from .summary import shape_table
 
     a = check(args.spec, args.overrides)
@@ -115,7 +117,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from .api import check
+    from .api import _analysis as check
     from .trainer import fit
 
     if args.resume:
@@ -136,7 +138,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_codegen(args) -> int:
-    from .api import check
+    from .api import _analysis as check
     from .generate import render
 
     code = render(check(args.spec, args.overrides))

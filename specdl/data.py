@@ -63,8 +63,11 @@ def source_code(data) -> tuple[list[str], list[str]]:
                       f"flat = np.eye({data.high})[x.reshape({data.size}, -1)].mean(axis=1)  # token histogram"]
         else:
             lines += [f"x = rng.standard_normal(({shape}))", f"flat = x.reshape({data.size}, -1)"]
-        lines.append(f"score = flat @ rng.standard_normal((flat.shape[1], {data.classes or data.outputs}))")
-        lines.append("y = score.argmax(axis=1)" if data.classes else "y = score")
+        target = (data.outputs,) if isinstance(data.outputs, int) else tuple(data.outputs or ())
+        width = data.classes or int(np.prod(target))
+        lines.append(f"score = flat @ rng.standard_normal((flat.shape[1], {width}))")
+        lines.append("y = score.argmax(axis=1)" if data.classes else
+                     f"y = score.reshape({', '.join(map(str, (data.size, *target)))})")
         return [], lines
     raise RunError(f"unknown data source {data.source}")  # pragma: no cover
 
@@ -79,9 +82,10 @@ def synthetic(data, seed: int):
     else:
         x = rng.standard_normal(shape)
         flat = x.reshape(data.size, -1)
-    w = rng.standard_normal((flat.shape[1], data.classes or data.outputs))
+    target = (data.outputs,) if isinstance(data.outputs, int) else tuple(data.outputs or ())
+    w = rng.standard_normal((flat.shape[1], data.classes or int(np.prod(target))))
     score = flat @ w
-    return x, (score.argmax(axis=1) if data.classes else score)
+    return x, (score.argmax(axis=1) if data.classes else score.reshape(data.size, *target))
 
 
 def split_arrays(x, y, split, seed: int, stratify: bool):
@@ -118,7 +122,7 @@ def prepare(spec, analysis) -> Arrays:
             raise RunError(f"labels run from {y.min()} to {y.max()}, but the model has "
                            f"{analysis.data.classes} outputs")
     else:
-        y = y.astype(np.float64).reshape(len(y), -1)
+        y = y.astype(np.float64).reshape(len(y), *analysis.data.outputs)
     strat = data.split.stratify and task == "classification"
     xs, ys = split_arrays(x, y, data.split, spec.seed, strat)
     states = []
@@ -140,6 +144,5 @@ def prepare(spec, analysis) -> Arrays:
 def invert_targets(spec, arrays: Arrays, y):
     """Undo the target transforms (so metrics and predictions are in the data's units)."""
     for t, s in reversed(list(zip(spec.data.target_transforms, arrays.target_states))):
-        shaped = y.reshape(len(y), -1)
-        y = t.invert(shaped, s).reshape(y.shape)
+        y = t.invert(y, s)
     return y

@@ -14,7 +14,7 @@ class DataInfo:
     dtype: str           # float32 | int64
     task: str            # classification | regression | multilabel
     classes: int | None  # number of classes (classification) or labels (multilabel)
-    outputs: int | None  # number of regression targets
+    outputs: tuple | None  # per-sample regression target shape, e.g. (1,)
 
 
 # scikit-learn's bundled data sets: loader, features, task, classes or targets.
@@ -45,12 +45,12 @@ def raw_info(data) -> DataInfo:
         if data.dataset in SKLEARN:
             _, feat, task, n = SKLEARN[data.dataset]
             return DataInfo((feat,), "float32", task, n if task == "classification" else None,
-                            n if task == "regression" else None)
+                            (n,) if task == "regression" else None)
         p = {**GENERATORS[data.dataset], **data.params}
         if data.dataset == "make_classification":
             return DataInfo((p["n_features"],), "float32", "classification", p["n_classes"], None)
         if data.dataset == "make_regression":
-            return DataInfo((p["n_features"],), "float32", "regression", None, p["n_targets"])
+            return DataInfo((p["n_features"],), "float32", "regression", None, (p["n_targets"],))
         if data.dataset == "make_moons":
             return DataInfo((2,), "float32", "classification", 2, None)
         centers = p["centers"]
@@ -59,7 +59,8 @@ def raw_info(data) -> DataInfo:
     if data.source == "synthetic":
         if data.classes:
             return DataInfo(tuple(data.shape), data.dtype, "classification", data.classes, None)
-        return DataInfo(tuple(data.shape), data.dtype, "regression", None, data.outputs)
+        out = tuple(data.outputs) if isinstance(data.outputs, list) else (data.outputs,)
+        return DataInfo(tuple(data.shape), data.dtype, "regression", None, out)
     raise ValueError(f"unknown source {data.source}")  # pragma: no cover - schema forbids it
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from .components.base import literal
+from .components.base import HELPERS, literal
 from .data import source_code, val_fraction
 from .graph import INPUT
 
@@ -54,34 +54,81 @@ def shape_comment(tt) -> str:
     return "# (" + ", ".join(str(d) for d in tt.shape) + ")"
 
 
-def model_code(graph) -> tuple[list[str], list[str]]:
-    """(__init__ lines, forward lines) with named variables only where a value is
-    used again later, and a shape comment on every line."""
-    init = []
-    for n in graph.nodes:
-        if not n.layer.functional:
-            init.append(f"self.{n.name} = {n.layer.ctor(n.in_types[0]).code()}")
-    consumers = graph.consumers()
-    order = [INPUT] + [n.name for n in graph.nodes]
-    var = {}
-    for i, name in enumerate(order):
-        nxt = order[i + 1] if i + 1 < len(order) else None
-        chain = consumers.get(name, []) == [nxt] or (nxt is None)
-        var[name] = "x" if chain else ("inp" if name == INPUT else name)
-    fwd = [] if var[INPUT] == "x" else [("inp = x", "")]
-    for n in graph.nodes:
-        args = [var[i] for i in n.inputs]
-        rhs = n.layer.expr(*args) if n.layer.functional else f"self.{n.name}({', '.join(args)})"
-        fwd.append((f"{var[n.name]} = {rhs}", shape_comment(n.out)))
-    fwd.append((f"return {var[graph.nodes[-1].name]}", ""))
-    width = max(len(line) for line, _ in fwd)
-    return init, [(line.ljust(width) + "  " + note).rstrip() for line, note in fwd]
+class ModelWriter:
+    """Python classes for a graph: one ``nn.Module`` class per distinct block instance
+    (written before its first use), then ``Model``. Each ``forward`` names a variable
+    only where a value is used again later, and comments every line with its shape."""
+
+    def __init__(self):
+        self.classes: list[dict] = []
+        self._by_body: dict[str, str] = {}
+        self.needs: set[str] = set()
+        self.helpers: set[str] = set()
+
+    def model(self, graph) -> list[dict]:
+        self.add_class("Model", graph)
+        return self.classes
+
+    def constructor(self, node) -> str:
+        if node.subgraphs:
+            made = [f"{self.add_class(camel(node.layer.block), g, node.layer)}()" for g in node.subgraphs]
+            return made[0] if len(made) == 1 else f"nn.Sequential({', '.join(made)})"
+        call = node.layer.ctor_many(node.in_types)
+        self.needs |= {f"import {m}" for m in call.imports()}
+        self.helpers |= {h for h in node.layer.helpers}
+        return call.code()
+
+    def add_class(self, name: str, graph, block=None) -> str:
+        init = [f"self.{n.name} = {self.constructor(n)}" for n in graph.nodes if not n.layer.functional]
+        forward = self.forward(graph)
+        body = "\n".join(init + forward)
+        if body in self._by_body:
+            return self._by_body[body]
+        taken = {c["name"] for c in self.classes}
+        base, k = name, 2
+        while name in taken:
+            name, k = f"{base}{k}", k + 1
+        doc = None
+        if block is not None:
+            args = ", ".join(f"{a}={literal(v)}" for a, v in block.args.items())
+            shape = "(" + ", ".join(map(str, graph.input.shape)) + ")"
+            doc = f"Block `{block.block}`{f' ({args})' if args else ''} on {shape}."
+        self._by_body[body] = name
+        self.classes.append({"name": name, "doc": doc, "init": init, "forward": forward,
+                             "input_shape": "(" + ", ".join(map(str, graph.input.shape)) + ")"})
+        return name
+
+    def forward(self, graph) -> list[str]:
+        consumers = graph.consumers()
+        order = [INPUT] + [n.name for n in graph.nodes]
+        var = {}
+        for i, name in enumerate(order):
+            nxt = order[i + 1] if i + 1 < len(order) else None
+            chain = consumers.get(name, []) == [nxt] or (nxt is None)
+            var[name] = "x" if chain else ("inp" if name == INPUT else name)
+        fwd = [] if var[INPUT] == "x" else [("inp = x", "")]
+        for n in graph.nodes:
+            args = [var[i] for i in n.inputs]
+            self.needs |= set(n.layer.needs)
+            if n.layer.functional:
+                lines = [f"{var[n.name]} = {n.layer.expr(*args)}"]
+            else:
+                lines = n.layer.call_code(f"self.{n.name}", args, var[n.name])
+            fwd += [(ln, "") for ln in lines[:-1]] + [(lines[-1], shape_comment(n.out))]
+        fwd.append((f"return {var[graph.nodes[-1].name]}", ""))
+        width = max(len(line) for line, _ in fwd)
+        return [(line.ljust(width) + "  " + note).rstrip() for line, note in fwd]
+
+
+def camel(name: str) -> str:
+    return "".join(p[:1].upper() + p[1:] for p in name.split("_") if p) or "Block"
 
 
 def context(a, spec_path: str | None = None) -> dict:
     spec, tr = a.spec, a.spec.train
     imports, load = source_code(spec.data)
-    init, forward = model_code(a.graph)
+    writer = ModelWriter()
+    classes = writer.model(a.graph)
     sched = spec.scheduler
     ctx = {
         "name": spec.name,
@@ -89,12 +136,14 @@ def context(a, spec_path: str | None = None) -> dict:
         "seed": spec.seed,
         "task": a.task,
         "classes": a.data.classes,
-        "imports": sort_imports(BASE_IMPORTS + imports),
+        "imports": sort_imports(BASE_IMPORTS + imports + sorted(writer.needs)),
         "load_lines": load,
         "x_dtype": "int64" if a.data.dtype == "int64" else "float64",
         "x_torch": "torch.int64" if a.data.dtype == "int64" else "torch.float32",
         "y_torch": "torch.int64" if a.task == "classification" else "torch.float32",
         "squeeze_y": a.task == "regression" and a.target_shape == (),
+        "target_shape": ", ".join(map(str, a.data.outputs or ())),
+        "flatten_targets": a.task == "regression" and len(a.target_shape) > 1,
         "test": spec.data.split.test,
         "val": spec.data.split.val,
         "val_fraction": val_fraction(spec.data.split),
@@ -102,11 +151,12 @@ def context(a, spec_path: str | None = None) -> dict:
         "transform_lines": [ln for t in spec.data.transforms for ln in t.code("x")],
         "target_lines": [ln for t in spec.data.target_transforms for ln in t.code("y")],
         "target_invert": [t.invert_code("y_pred", "y") for t in reversed(spec.data.target_transforms)],
-        "input_shape": "(" + ", ".join(str(d) for d in a.graph.input.shape) + ")",
-        "init_lines": init,
-        "forward_lines": forward,
+        "classes": classes,
+        "helpers": [HELPERS[h][0] for h in sorted(writer.helpers)],
+        "frozen": a.frozen(),
         "loss_code": a.loss.ctor().code(),
-        "optimizer_code": spec.optimizer.ctor().code("model.parameters()"),
+        "optimizer_code": spec.optimizer.ctor().code(
+            "[p for p in model.parameters() if p.requires_grad]" if a.frozen() else "model.parameters()"),
         "scheduler_code": None,
         "scheduler_every": sched.every if sched else None,
         "metrics": [(m.type_name, m.call().code("y_true", "y_pred")) for m in a.metrics],

@@ -20,15 +20,20 @@ class Node:
     path: tuple                 # where it stands in the spec
     in_types: list[TT] = field(default_factory=list)
     out: TT | None = None
+    subgraphs: list = field(default_factory=list)  # a block call: one graph per repeat
 
     @property
     def type(self) -> str:
-        return self.layer.type_name
+        return kind_name(self.layer)
 
     def params(self) -> int:
-        return self.layer.count_params(self.in_types[0]) if self.out else 0
+        if self.subgraphs:
+            return sum(g.total_params() for g in self.subgraphs)
+        return self.layer.params_many(self.in_types) if self.out else 0
 
     def macs(self) -> int:
+        if self.subgraphs:
+            return sum(n.macs() for g in self.subgraphs for n in g.nodes)
         return self.layer.macs(self.in_types[0], self.out) if self.out else 0
 
 
@@ -53,6 +58,11 @@ class Graph:
         return sum(n.params() for n in self.nodes)
 
 
+def kind_name(layer) -> str:
+    """The layer's type as the user wrote it (a block call: the block's name)."""
+    return layer.block if layer.structural else layer.type_name
+
+
 def build_graph(layers, input_type: TT, src, base_path=("model", "layers")) -> Graph:
     """Name the layers, resolve their inputs and infer every shape.
 
@@ -60,14 +70,14 @@ def build_graph(layers, input_type: TT, src, base_path=("model", "layers")) -> G
     dependents unknown rather than reporting them again).
     """
     issues, nodes, where = [], [], {INPUT: None}
-    names = [ly.name or f"{ly.type_name}_{i}" for i, ly in enumerate(layers)]
+    names = [ly.name or f"{kind_name(ly)}_{i}" for i, ly in enumerate(layers)]
     first_at = {}
     for i, (layer, name) in enumerate(zip(layers, names)):
         path = base_path + (i,)
         if name in first_at or name == INPUT:
             issues.append(src.issue(path + ("name",), f"duplicate layer name `{name}` (also "
                                     f"layer {first_at.get(name, 'input')}); names must be unique",
-                                    layer.type_name))
+                                    kind_name(layer)))
         first_at.setdefault(name, i)
     types: dict[str, TT | None] = {INPUT: input_type}
     for i, (layer, name) in enumerate(zip(layers, names)):
@@ -86,25 +96,49 @@ def build_graph(layers, input_type: TT, src, base_path=("model", "layers")) -> G
                        "can only take earlier layers as input, so this would be a cycle")
             else:
                 why = f"no layer named `{ref}` before this one" + did_you_mean(ref, list(types))
-            issues.append(src.issue(path + ("inputs", j), why, layer.type_name))
-        if layer.arity == 1 and len(inputs) != 1:
-            issues.append(src.issue(path + ("inputs",), f"takes one input, got {len(inputs)}",
-                                    layer.type_name))
-            bad = True
-        if layer.arity is None and len(inputs) < 2:
-            issues.append(src.issue(path + ("inputs",), "merges two or more inputs: "
-                                    "list them, e.g. `inputs: [a, b]`", layer.type_name))
+            issues.append(src.issue(path + ("inputs", j), why, kind_name(layer)))
+        lo, hi = layer.min_inputs, layer.max_inputs
+        if not lo <= len(inputs) <= (hi or len(inputs)):
+            want = (f"{lo}" if lo == hi else f"{lo} or more" if hi is None else f"{lo} to {hi}")
+            issues.append(src.issue(path + ("inputs",), f"takes {want} input{'s' if hi != 1 else ''}, "
+                                    f"got {len(inputs)}; list them, e.g. `inputs: [a, b]`", kind_name(layer)))
             bad = True
         if bad or any(types.get(r) is None for r in inputs):
             types.setdefault(name, None)
             continue
         node.in_types = [types[r] for r in inputs]
         try:
-            node.out = layer.infer_many(node.in_types)
+            if layer.structural:
+                node.out = _infer_block(node, src, issues)
+            else:
+                node.out = layer.infer_many(node.in_types)
         except ShapeError as e:
-            issues.append(src.issue(path, str(e), layer.type_name))
+            issues.append(src.issue(path, str(e), kind_name(layer)))
         types.setdefault(name, node.out)
         where[name] = i
     if issues:
-        raise SpecError(issues)
+        raise SpecError(_dedupe(issues))
     return Graph(input_type, nodes)
+
+
+def _infer_block(node: Node, src, issues: list) -> TT | None:
+    """Shapes through a block call: its body, once per repeat, each copy fed by the last."""
+    x = node.in_types[0]
+    for _ in range(node.layer.repeat):
+        try:
+            g = build_graph(node.layer.layers, x, src, node.path + ("layers",))
+        except SpecError as e:
+            issues.extend(e.issues)
+            return None
+        node.subgraphs.append(g)
+        x = g.output.out
+    return x
+
+
+def _dedupe(issues):
+    seen, out = set(), []
+    for i in issues:
+        if i.render() not in seen:
+            seen.add(i.render())
+            out.append(i)
+    return out

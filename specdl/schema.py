@@ -123,7 +123,7 @@ def spec_class() -> type[BaseModel]:
         source: Literal["synthetic"]
         shape: list[PosInt] = Field(min_length=1)
         classes: Annotated[int, Field(ge=2)] | None = None
-        outputs: PosInt | None = None
+        outputs: PosInt | list[PosInt] | None = None
         size: Annotated[int, Field(ge=8)] = 256
         dtype: Literal["float32", "int64"] = "float32"
         high: PosInt = 10
@@ -136,7 +136,10 @@ def spec_class() -> type[BaseModel]:
 
     class Model(Base):
         input: list[PosInt] | None = None
+        blocks: dict[str, list[Any]] = {}
         layers: list[LayerU] = Field(min_length=1)
+
+    REGISTRY["layer"]["call"].model_rebuild(force=True, _types_namespace={"LayerUnion": LayerU})
 
     class Spec(Base):
         """A whole spec. ``Spec.to_yaml()`` writes it back in canonical form."""
@@ -212,14 +215,22 @@ def _component_sites(data: dict):
                     yield ("data", key, i), "transform"
     m = data.get("model")
     if isinstance(m, dict) and isinstance(m.get("layers"), list):
-        for i in range(len(m["layers"])):
-            yield ("model", "layers", i), "layer"
+        yield from _layer_sites(m["layers"], ("model", "layers"))
+
+
+def _layer_sites(layers: list, path: tuple):
+    for i, item in enumerate(layers):
+        yield path + (i,), "layer"
+        if isinstance(item, dict) and item.get("type") == "call" and isinstance(item.get("layers"), list):
+            yield from _layer_sites(item["layers"], path + (i, "layers"))
 
 
 def kind_at(path: tuple) -> str | None:
     """The component kind of the item at ``path`` (a canonical path), if any."""
     p = tuple(x for x in path)
     if p[:2] == ("model", "layers") and len(p) >= 3:
+        return "layer"
+    if p[:2] == ("model", "blocks") and len(p) >= 4:
         return "layer"
     if p[:2] in (("data", "transforms"), ("data", "target_transforms")) and len(p) >= 3:
         return "transform"
@@ -236,10 +247,11 @@ def _move(src: Source, old: tuple, new: tuple):
             table[new + k[len(old):]] = table.pop(k)
 
 
-def canonicalize(kind: str, item, path: tuple, src: Source, issues: list) -> Any:
+def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks=()) -> Any:
     """Turn ``relu`` / ``{linear: 50}`` / ``{type: linear, out_features: 50}`` into the
-    explicit form, remapping positions so that later errors point at the user's text."""
-    reg = REGISTRY[kind]
+    explicit form, remapping positions so that later errors point at the user's text.
+    Block calls (``blocks``: the spec's block names) keep their arguments flat."""
+    reg = {**REGISTRY[kind], **{b: None for b in blocks}} if kind == "layer" else REGISTRY[kind]
     reserved = RESERVED_KEYS if kind == "layer" else ()
     what = "layers" if kind == "layer" else f"{kind}s"
     if isinstance(item, str):
@@ -253,6 +265,8 @@ def canonicalize(kind: str, item, path: tuple, src: Source, issues: list) -> Any
         return None
     if "type" in item:
         t = item["type"]
+        if t == "call" and kind == "layer" and "block" in item:
+            return dict(item)
         if not isinstance(t, str) or t not in reg:
             issues.append(src.issue(path + ("type",), f"unknown {kind} `{t}`" + did_you_mean(str(t), reg, what)))
             return None
@@ -275,7 +289,7 @@ def canonicalize(kind: str, item, path: tuple, src: Source, issues: list) -> Any
         _move(src, path + (name,), path)
         out.update(arg)
     elif arg is not None:
-        primary = reg[name].primary
+        primary = reg[name].primary if reg[name] is not None else None
         if primary is None:
             issues.append(src.issue(path + (name,), f"`{name}` takes no positional argument; "
                                     f"write its arguments as a mapping", component=name))
@@ -408,18 +422,38 @@ def _message(err, cls, loc, data) -> tuple[str, bool]:
     return f"{msg[0].lower() + msg[1:]}, got {got}", False
 
 
+def _blocks(data) -> dict:
+    m = data.get("model") if isinstance(data, dict) else None
+    b = m.get("blocks") if isinstance(m, dict) else None
+    return b if isinstance(b, dict) else {}
+
+
 def _canonical_sites(src: Source, issues: list, keep_bad: bool = False) -> dict:
     """A copy of the spec's data with every component in canonical form (a component
     that cannot be read becomes None, or stays as written with ``keep_bad``)."""
     data = dict(src.data)
+    blocks = _blocks(data)
     for path, kind in list(_component_sites(data)):
         parent = data
         for p in path[:-1]:
             parent[p] = list(parent[p]) if isinstance(parent[p], list) else dict(parent[p])
             parent = parent[p]
-        out = canonicalize(kind, parent[path[-1]], path, src, issues)
+        out = canonicalize(kind, parent[path[-1]], path, src, issues, blocks)
         if out is not None or not keep_bad:
             parent[path[-1]] = out
+    return data
+
+
+def _expand_blocks(src: Source, blocks: dict, issues: list) -> dict:
+    from .blocks import Expander
+
+    data = dict(src.data)
+    ex = Expander(blocks, src, issues)
+    ex.check_definitions()
+    model = dict(data["model"])
+    model["layers"] = ex.layers(model.get("layers"), ("model", "layers"))
+    data["model"] = model
+    src.data = data
     return data
 
 
@@ -460,6 +494,9 @@ def validate(src: Source, overrides=None):
         else:
             msg = f"unknown version {_short(version)}; the current spec version is {VERSION}"
         raise SpecError([src.issue(("version",), msg)])
+    blocks = _blocks(data)
+    if blocks:
+        data = _expand_blocks(src, blocks, issues)
     data = _canonical_sites(src, issues)
     cls = spec_class()
     # Drop components that failed to canonicalise, so pydantic reports only other problems.

@@ -15,9 +15,11 @@ def human(n: float, unit: str = "") -> str:
 
 
 def _console():
+    import sys
+
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def shape_table(a, verbose: bool = False, batch: int = 1) -> None:
@@ -48,7 +50,7 @@ def shape_table(a, verbose: bool = False, batch: int = 1) -> None:
     out = g.output.out
     target = (f"{a.data.classes} classes" if a.task == "classification" else
               f"{a.data.classes} labels" if a.task == "multilabel" else
-              f"{a.data.outputs} target(s)")
+              "target [" + ", ".join(map(str, a.data.outputs)) + "]")
     con.print(f"output {out} -> {target}, loss {a.loss.type_name}")
     if verbose:
         con.print(f"parameters: {total_p:,} ({human(total_p * 4, 'B')} as float32); "

@@ -84,7 +84,7 @@ class Trainer:
         self.model = build_model(analysis).to(device)
         self.run = torch.compile(self.model) if spec.train.compile else self.model
         self.loss_fn = build_loss(analysis)
-        self.opt = build_optimizer(spec, self.model)
+        self.opt = build_optimizer(spec, self.model, analysis.frozen())
         n = len(self.x["train"])
         batches = math.ceil(n / spec.train.batch_size)
         self.steps_per_epoch = math.ceil(batches / spec.train.accumulate)
@@ -148,6 +148,8 @@ class Trainer:
             loss = self.loss_fn(out, self.y[split]).item()
         pred = self.predictions(out)
         truth = self.arrays.y_true[split]
+        if self.analysis.task == "regression" and truth.ndim > 2:  # metrics take 2-D
+            truth, pred = truth.reshape(len(truth), -1), pred.reshape(len(pred), -1)
         row = {f"{prefix}loss": loss}
         for m in self.analysis.metrics:
             if only is not None and m.type_name not in only:

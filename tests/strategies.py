@@ -61,10 +61,14 @@ def for_annotation(ann, metadata=()) -> st.SearchStrategy:
 def params(draw, cls) -> dict:
     """Keyword arguments for a component: required fields always, optional ones sometimes."""
     out = {}
+    examples = getattr(cls, "examples", {})
     for name, f in cls.model_fields.items():
         if name in SKIP_FIELDS:
             continue
-        if f.is_required() or draw(st.booleans()):
+        if name in examples:
+            if f.is_required() or draw(st.booleans()):
+                out[name] = draw(st.sampled_from(examples[name]))
+        elif f.is_required() or draw(st.booleans()):
             out[name] = draw(for_annotation(f.annotation, f.metadata))
     return out
 

@@ -48,10 +48,9 @@ def test_generated_script_is_standalone_and_clean(spec):
 
 
 def generated_model(code: str):
-    """Exec only the generated imports and `class Model` (not the training)."""
+    """Exec only the generated imports, classes and functions (not the training)."""
     tree = ast.parse(code)
-    keep = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
-            or (isinstance(n, ast.ClassDef) and n.name == "Model")]
+    keep = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.ClassDef, ast.FunctionDef))]
     ns: dict = {}
     exec(compile(ast.Module(keep, []), "<generated>", "exec"), ns)  # noqa: S102 - our output
     return ns["Model"]
@@ -68,7 +67,8 @@ def test_same_initial_weights(spec):
     assert list(a) == list(b)
     for k in a:
         assert a[k].shape == b[k].shape and torch.equal(a[k], b[k]), k
-    x = torch.randn(5, *specdl.check(s).graph.input.shape[1:])
+    inp = specdl.check(s).graph.input
+    x = (torch.randint(0, 2, (5, *inp.shape[1:])) if inp.dtype == "int64" else torch.randn(5, *inp.shape[1:]))
     built.eval(), gen.eval()
     with torch.no_grad():
         assert torch.equal(built(x), gen(x))

@@ -118,6 +118,8 @@ def literal(v) -> str:
         return "[" + ", ".join(literal(x) for x in v) + "]"
     if isinstance(v, dict):
         return "{" + ", ".join(f"{literal(k)}: {literal(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, Call):
+        return v.code()
     raise TypeError(f"cannot render {v!r} as a literal")
 
 
@@ -125,11 +127,23 @@ _ROOTS = {"nn": "torch.nn", "F": "torch.nn.functional", "torch": "torch", "optim
           "metrics": "sklearn.metrics"}
 
 
+# Helper functions that both build and the generated script use: name -> (source, namespace).
+HELPERS: dict = {}
+
+
 @functools.cache
 def resolve(dotted: str):
     """``"nn.Linear"`` -> ``torch.nn.Linear`` (imports torch lazily)."""
     import importlib
 
+    if dotted in HELPERS:
+        source, ns = HELPERS[dotted]
+        if dotted not in ns:
+            import torch
+
+            ns.update(torch=torch, nn=torch.nn)
+            exec(source, ns)  # noqa: S102 - specdl's own helper text, shipped verbatim in codegen
+        return ns[dotted]
     root, _, rest = dotted.partition(".")
     obj = importlib.import_module(_ROOTS.get(root, root))
     for part in rest.split(".") if rest else []:
@@ -145,13 +159,32 @@ class Call:
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
 
-    def code(self, *lead: str) -> str:
+    def code(self, *lead: str, width: int = 88) -> str:
+        """Python source for the call; wrapped one argument a line when longer than width."""
         parts = [*lead, *(literal(a) for a in self.args),
                  *(f"{k}={literal(v)}" for k, v in self.kwargs.items())]
-        return f"{self.fn}({', '.join(parts)})"
+        flat = f"{self.fn}({', '.join(parts)})"
+        if len(flat) <= width:
+            return flat
+        return f"{self.fn}(\n" + "".join(f"    {p},\n" for p in parts) + ")"
 
     def __call__(self, *lead):
-        return resolve(self.fn)(*lead, *self.args, **self.kwargs)
+        """Construct it; nested Calls among the arguments are constructed first, in
+        order, as Python evaluates the generated code."""
+        args = [a() if isinstance(a, Call) else a for a in self.args]
+        kwargs = {k: v() if isinstance(v, Call) else v for k, v in self.kwargs.items()}
+        return resolve(self.fn)(*lead, *args, **kwargs)
+
+    def imports(self) -> set[str]:
+        """Modules the generated code must import for this call (user code, torchvision)."""
+        out = set()
+        root = self.fn.split(".")[0]
+        if root not in _ROOTS and self.fn not in HELPERS:
+            out.add(self.fn.rsplit(".", 1)[0])
+        for v in [*self.args, *self.kwargs.values()]:
+            if isinstance(v, Call):
+                out |= v.imports()
+        return out
 
 
 # ---------------------------------------------------------------- components
@@ -199,11 +232,17 @@ class Layer(Component):
     ``ctor`` describes the torch module; functional layers give ``apply``/``expr``."""
 
     kind: ClassVar[str] = "layer"
-    arity: ClassVar[int | None] = 1           # None: two or more inputs (merges)
+    min_inputs: ClassVar[int] = 1             # how many inputs it takes
+    max_inputs: ClassVar[int | None] = 1      # None: any number (merges)
+    needs: ClassVar[tuple] = ()               # imports its generated code needs
+    helpers: ClassVar[tuple] = ()             # HELPERS its generated code needs
+    helpers: ClassVar[tuple] = ()             # HELPERS its generated code needs
     ranks: ClassVar[tuple | None] = None      # accepted input ranks, batch included
     rank_hint: ClassVar[str] = ""             # e.g. "[N, C, H, W]"
     dtypes: ClassVar[tuple] = ("float32",)    # accepted input dtypes
     functional: ClassVar[bool] = False        # no module: apply()/expr() instead of ctor()
+    structural: ClassVar[bool] = False        # built by the graph itself (block calls)
+    examples: ClassVar[dict] = {}             # field -> sample values, for generated tests
     rank_fix: ClassVar[str] = ""              # a suggestion when the rank is wrong
 
     name: LayerName | None = None
@@ -227,6 +266,13 @@ class Layer(Component):
         self.check_inputs(xs)
         return self.infer(*xs)
 
+    # -- several inputs: by default, the first one decides
+    def ctor_many(self, xs: list) -> "Call":
+        return self.ctor(xs[0])
+
+    def params_many(self, xs: list) -> int:
+        return self.count_params(xs[0])
+
     # -- cost model (summary)
     def count_params(self, x: TT) -> int:
         return 0
@@ -243,6 +289,24 @@ class Layer(Component):
 
     def expr(self, *names: str) -> str:
         raise NotImplementedError
+
+    # A module layer whose module returns more than the tensor that flows on (an LSTM's
+    # (output, state)) overrides both of these; they must agree.
+    custom_call: ClassVar[bool] = False
+
+    def call(self, module, *xs):
+        return module(*xs)
+
+    def call_code(self, attr: str, args: list[str], out: str) -> list[str]:
+        return [f"{out} = {attr}({', '.join(args)})"]
+
+    def frozen(self) -> bool:
+        """Whether some of its parameters are not trained."""
+        return False
+
+    def frozen(self) -> bool:
+        """Whether some of its parameters are not trained."""
+        return False
 
     def export_issue(self) -> str | None:
         """Why this layer cannot be exported to ONNX, or None."""

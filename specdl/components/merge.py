@@ -19,7 +19,8 @@ def broadcast(xs: list[TT]) -> TT:
 
 
 class _Elementwise(Layer):
-    arity = None
+    min_inputs = 2
+    max_inputs = None
     functional = True
 
     def infer(self, *xs):
@@ -58,7 +59,8 @@ class ConcatSpec(Layer, type="concat", primary="dim"):
     """Concatenates two or more inputs along ``dim`` (default 1, the channels/features)."""
 
     dim: int = 1
-    arity = None
+    min_inputs = 2
+    max_inputs = None
     functional = True
 
     def infer(self, *xs):

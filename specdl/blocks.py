@@ -1,0 +1,141 @@
+"""Blocks: named, parameterised sub-networks used like layers.
+
+Expansion works on plain data, before validation: a call ``residual: {c: 32, repeat: 2}``
+becomes ``{type: call, block: residual, args: {c: 32}, repeat: 2, layers: [...]}``
+whose layers are the block's definition with every ``$c`` replaced, carrying the
+definition's source positions so that errors point into the block."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+from .components.base import REGISTRY
+from .errors import did_you_mean
+from .source import Source
+
+PARAM = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
+MAX_DEPTH = 16
+MAX_LAYERS = 100_000
+RESERVED = ("name", "inputs", "repeat")
+FAILED = {"type": "identity"}  # stands in for a call that failed, so errors do not cascade
+
+
+def call_of(item, blocks: dict):
+    """(block name, arguments dict) when a layer item calls a block, else None."""
+    if isinstance(item, str):
+        return (item, {}) if item in blocks else None
+    if not isinstance(item, dict):
+        return None
+    if isinstance(item.get("type"), str):
+        return (item["type"], {k: v for k, v in item.items() if k != "type"}) if item["type"] in blocks else None
+    keys = [k for k in item if k not in ("name", "inputs")]
+    if len(keys) == 1 and keys[0] in blocks:
+        args = item[keys[0]] if isinstance(item[keys[0]], dict) else {}
+        return keys[0], {**args, **{k: item[k] for k in ("name", "inputs") if k in item}}
+    return None
+
+
+def _copy_positions(src: Source, old: tuple, new: tuple) -> None:
+    for table in (src.pos, src.keypos):
+        for k in [k for k in table if k[: len(old)] == old]:
+            table[new + k[len(old):]] = table[k]
+
+
+def _substitute(node, args: dict, used: set, path: tuple, src: Source, issues: list, block: str):
+    if isinstance(node, str):
+        m = PARAM.match(node)
+        if not m:
+            return node
+        name = m[1]
+        if name not in args:
+            issues.append(src.issue(path, f"block `{block}` needs the argument `{name}`: "
+                                    f"call it as `{block}: {{{name}: ...}}`", block))
+            return node
+        used.add(name)
+        return copy.deepcopy(args[name])
+    if isinstance(node, list):
+        return [_substitute(v, args, used, path + (i,), src, issues, block) for i, v in enumerate(node)]
+    if isinstance(node, dict):
+        return {k: _substitute(v, args, used, path + (k,), src, issues, block) for k, v in node.items()}
+    return node
+
+
+class Expander:
+    def __init__(self, blocks: dict, src: Source, issues: list):
+        self.blocks, self.src, self.issues = blocks, src, issues
+        self.count = 0
+
+    def check_definitions(self):
+        for name, body in self.blocks.items():
+            where = ("model", "blocks", name)
+            if name in REGISTRY["layer"]:
+                self.issues.append(self.src.issue(where, f"block name `{name}` is already a layer; "
+                                                  "choose another name", key=True))
+            if not isinstance(body, list) or not body:
+                self.issues.append(self.src.issue(where, "a block is a non-empty list of layers"))
+
+    def layers(self, items, path: tuple, stack: tuple = ()) -> list:
+        """Expand the block calls in a list of layer items (recursively)."""
+        if not isinstance(items, list):
+            return items
+        return [self.item(it, path + (i,), stack) for i, it in enumerate(items)]
+
+    def item(self, item, path: tuple, stack: tuple):
+        call = call_of(item, self.blocks)
+        if call is None:
+            return item
+        block, args = call
+        args = dict(args)
+        if isinstance(item, dict) and "type" not in item:  # short form: arguments under the name
+            _copy_positions(self.src, path + (block,), path)
+        extra = {k: args.pop(k) for k in RESERVED if k in args}
+        repeat = extra.get("repeat", 1)
+        if block in stack:
+            chain = " -> ".join((*stack[stack.index(block):], block))
+            self.issues.append(self.src.issue(path, f"block `{block}` uses itself ({chain}); blocks "
+                                              "cannot be recursive", block))
+            return dict(FAILED)
+        if len(stack) >= MAX_DEPTH:
+            self.issues.append(self.src.issue(path, f"blocks nest deeper than {MAX_DEPTH} levels", block))
+            return dict(FAILED)
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or not 1 <= repeat <= 1000:
+            self.issues.append(self.src.issue(path + ("repeat",), f"repeat must be a whole number "
+                                              f"from 1 to 1000, got {repeat!r}", block))
+            return dict(FAILED)
+        body = self.blocks[block]
+        if not isinstance(body, list):
+            return dict(FAILED)
+        self.count += len(body) * repeat
+        if self.count > MAX_LAYERS:
+            self.issues.append(self.src.issue(path, f"the model expands to more than {MAX_LAYERS:,} "
+                                              "layers; is a repeat too large?", block))
+            return dict(FAILED)
+        used: set = set()
+        origin = ("model", "blocks", block)
+        n_issues = len(self.issues)
+        expanded = _substitute(copy.deepcopy(body), args, used, origin, self.src, self.issues, block)
+        if len(self.issues) > n_issues:
+            return dict(FAILED)
+        for name in args:
+            if name not in used:
+                params = sorted({m[1] for m in _params_in(body)})
+                self.issues.append(self.src.issue(
+                    path + (name,), f"block `{block}` takes no argument `{name}`"
+                    + (did_you_mean(name, params) if params else "; it takes none"), block, key=True))
+        if len(self.issues) > n_issues:
+            return dict(FAILED)
+        _copy_positions(self.src, origin, path + ("layers",))
+        return {"type": "call", "block": block, "args": args, **extra,
+                "layers": self.layers(expanded, path + ("layers",), stack + (block,))}
+
+
+def _params_in(node):
+    if isinstance(node, str):
+        m = PARAM.match(node)
+        return [m] if m else []
+    if isinstance(node, list):
+        return [m for v in node for m in _params_in(v)]
+    if isinstance(node, dict):
+        return [m for v in node.values() for m in _params_in(v)]
+    return []

@@ -1,0 +1,162 @@
+"""Layers whose insides specdl does not describe: torchvision backbones and user
+modules. Their shapes come from a forward pass on the meta device (no memory, no
+compute), so ``check`` imports torch for specs that use them."""
+
+from typing import ClassVar, Literal
+
+from pydantic import ConfigDict, Field
+
+from ..errors import ShapeError
+from .base import HELPERS, TT, Call, Layer, PosInt
+
+# The helper that builds a backbone. specdl runs this very text, and the generated
+# script contains it verbatim, so the two cannot differ.
+BACKBONE_HELPER = '''\
+def backbone(name, weights=None, num_classes=None, freeze="none"):
+    """A torchvision model: local weights loaded, classification head replaced, frozen."""
+    import torchvision
+
+    model = torchvision.models.get_model(name)
+    if weights is not None and (weights.endswith((".pt", ".pth")) or "/" in weights):
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    elif weights is not None:  # a torchvision weights name: downloads (needs the network)
+        model.load_state_dict(torchvision.models.get_weight(weights).get_state_dict(progress=False))
+    head = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)][-1][0]
+    if num_classes is not None:
+        parent = model.get_submodule(head.rpartition(".")[0]) if "." in head else model
+        old = parent.get_submodule(head.rpartition(".")[2])
+        setattr(parent, head.rpartition(".")[2], nn.Linear(old.in_features, num_classes))
+    prefixes = [] if freeze == "none" else freeze if isinstance(freeze, list) else [""]
+    for n, p in model.named_parameters():
+        if any(n.startswith(f) for f in prefixes) and not (freeze == "backbone" and n.startswith(head + ".")):
+            p.requires_grad_(False)
+    return model
+'''
+_ns: dict = {}
+HELPERS["backbone"] = (BACKBONE_HELPER, _ns)
+
+_CACHE: dict = {}
+ALLOW_IMPORT = [True]  # `specdl check` turns this off unless --allow-import
+
+
+def meta_forward(key, make, x):
+    """(output type, parameter count, multiply-adds) of a module built by ``make``, from
+    a forward pass on the meta device; cached by ``key``."""
+    if (key, x) in _CACHE:
+        return _CACHE[(key, x)]
+    import torch
+    from torch import nn
+
+    macs = [0]
+
+    def count(mod, inputs, out):
+        if isinstance(mod, nn.modules.conv._ConvNd):
+            per_out = mod.in_channels // mod.groups * int(torch.tensor(mod.kernel_size).prod())
+            macs[0] += out[0].numel() * per_out if out.dim() > 1 else 0
+        elif isinstance(mod, nn.Linear):
+            macs[0] += out[0].numel() * mod.in_features
+
+    with torch.device("meta"):
+        module = make()
+    hooks = [m.register_forward_hook(count) for m in module.modules()]
+    dtype = torch.int64 if x.dtype == "int64" else torch.float32
+    try:
+        with torch.no_grad():
+            out = module.eval()(torch.zeros((1, *x.feat), dtype=dtype, device="meta"))
+    except Exception as e:  # noqa: BLE001 - any failure of user code is a shape error here
+        raise ShapeError(f"cannot take {x}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    finally:
+        for h in hooks:
+            h.remove()
+    if not isinstance(out, torch.Tensor):
+        raise ShapeError(f"returns {type(out).__name__}, not a tensor")
+    result = (TT(("N", *out.shape[1:]), str(out.dtype).replace("torch.", "")),
+              sum(p.numel() for p in module.parameters()), macs[0])
+    _CACHE[(key, x)] = result
+    return result
+
+
+class TorchvisionSpec(Layer, type="torchvision", primary="model"):
+    """A torchvision model (any ``torchvision.models`` builder) as a layer:
+    ``weights`` a local state_dict file (or a torchvision weights name, which needs the
+    network), ``num_classes`` replaces the classification head (the last Linear),
+    ``freeze: backbone`` trains only that head."""
+
+    model: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    weights: str | None = None
+    num_classes: PosInt | None = None
+    freeze: Literal["none", "backbone"] | list[str] = "none"
+    ranks = (4,)
+    rank_hint = "[N, 3, H, W]"
+    helpers: ClassVar[tuple] = ("backbone",)
+    examples: ClassVar[dict] = {"model": ["resnet18", "mobilenet_v3_small", "nosuchnet"],
+                                "weights": [None], "freeze": ["none", "backbone"]}
+
+    def _meta(self, x):
+        def make():
+            import torchvision
+
+            if self.model not in torchvision.models.list_models():
+                from ..errors import did_you_mean
+
+                raise ShapeError(f"torchvision has no model `{self.model}`"
+                                 + did_you_mean(self.model, torchvision.models.list_models()))
+            return Call("backbone", (self.model,), {"num_classes": self.num_classes})()
+        return meta_forward(("tv", self.model, self.num_classes), make, x)
+
+    def infer(self, x):
+        return self._meta(x)[0]
+
+    def count_params(self, x):
+        return self._meta(x)[1]
+
+    def macs(self, x, y):
+        return self._meta(x)[2]
+
+    def frozen(self) -> bool:
+        return self.freeze != "none"
+
+    def ctor(self, x):
+        kw = self.changed("weights", "num_classes", "freeze")
+        return Call("backbone", (self.model,), kw)
+
+
+class ModuleSpec(Layer, type="module", primary="target"):
+    """Your own ``nn.Module``: ``target`` is its import path (``pkg.mod.Class``) and the
+    other keys are its constructor's keyword arguments. Only what a spec names is ever
+    imported; ``specdl check`` imports it only with ``--allow-import``."""
+
+    model_config = ConfigDict(extra="allow")
+    target: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+    dtypes = ("float32", "int64")
+    examples: ClassVar[dict] = {"target": ["torch.nn.Identity", "torch.nn.Tanh", "torch.nn.Softsign",
+                                           "specdl.no_such_module.Thing"]}
+
+    def kwargs(self) -> dict:
+        return dict(self.model_extra or {})
+
+    def _meta(self, x):
+        if not ALLOW_IMPORT[0]:
+            raise ShapeError(f"sizing it imports `{self.target}`; `specdl check` imports user "
+                             "code only with --allow-import")
+
+        def make():
+            try:
+                return self.ctor(x)()
+            except (ImportError, AttributeError) as e:
+                raise ShapeError(f"cannot import `{self.target}`: {e}") from None
+            except TypeError as e:
+                raise ShapeError(f"`{self.target}` does not take these arguments: {e}") from None
+        return meta_forward(("module", self.target, repr(sorted(self.kwargs().items()))), make, x)
+
+    def infer(self, x):
+        return self._meta(x)[0]
+
+    def count_params(self, x):
+        return self._meta(x)[1]
+
+    def macs(self, x, y):
+        return self._meta(x)[2]
+
+    def ctor(self, x):
+        return Call(self.target, kwargs=self.kwargs())

@@ -1,0 +1,315 @@
+"""Embeddings, recurrent layers and attention. Sequences are batch-first, [N, T, F],
+as a user of Keras expects (torch's own default is time-first)."""
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from ..errors import ShapeError
+from .base import Call, Layer, NonNegInt, PosInt, Prob
+
+
+class EmbeddingSpec(Layer, type="embedding", primary="embedding_dim"):
+    """Looks up a learned vector per integer token (torch.nn.Embedding): [N, ...] int64
+    -> [N, ..., embedding_dim]."""
+
+    num_embeddings: PosInt
+    embedding_dim: PosInt
+    padding_idx: int | None = None
+    dtypes = ("int64",)
+    rank_fix: ClassVar[str] = "feed it token ids (an int64 data source)"
+
+    def infer(self, x):
+        if self.padding_idx is not None and not -self.num_embeddings <= self.padding_idx < self.num_embeddings:
+            raise ShapeError(f"padding_idx={self.padding_idx} is outside the vocabulary of {self.num_embeddings}")
+        return type(x)((*x.shape, self.embedding_dim), "float32")
+
+    def check_inputs(self, xs):
+        for x in xs:
+            if x.dtype != "int64":
+                raise ShapeError(f"expects int64 token ids, got float32 {x}; an embedding looks up "
+                                 "integers (use an int64 data source, or linear for float features)")
+
+    def count_params(self, x):
+        return self.num_embeddings * self.embedding_dim
+
+    def ctor(self, x):
+        return Call("nn.Embedding", (self.num_embeddings, self.embedding_dim), self.changed("padding_idx"))
+
+
+class _Recurrent(Layer):
+    hidden_size: PosInt
+    num_layers: PosInt = 1
+    bidirectional: bool = False
+    dropout: Prob = 0.0
+    bias: bool = True
+    output: Literal["last", "sequence"] = "last"
+    ranks = (3,)
+    rank_hint = "[N, T, F] (batch, time, features)"
+    rank_fix: ClassVar[str] = "add a reshape or unflatten to [T, F] per sample"
+    custom_call: ClassVar[bool] = True
+    torch_name: ClassVar[str] = ""
+    gates: ClassVar[int] = 1
+
+    def infer(self, x):
+        if self.dropout and self.num_layers == 1:
+            raise ShapeError(f"dropout={self.dropout} acts between stacked layers and does nothing "
+                             "with num_layers=1; set num_layers >= 2, or add a dropout layer after it")
+        width = self.hidden_size * (2 if self.bidirectional else 1)
+        if self.output == "sequence":
+            return x.with_shape("N", x.shape[1], width)
+        return x.with_shape("N", width)
+
+    def count_params(self, x):
+        dirs = 2 if self.bidirectional else 1
+        total = 0
+        for layer in range(self.num_layers):
+            inp = x.shape[-1] if layer == 0 else self.hidden_size * dirs
+            per = self.gates * self.hidden_size * (inp + self.hidden_size)
+            per += 2 * self.gates * self.hidden_size if self.bias else 0
+            total += per * dirs
+        return total
+
+    def macs(self, x, y):
+        return self.count_params(x) * x.shape[1]
+
+    def ctor(self, x):
+        kw = {**self.changed("num_layers", "bias"), "batch_first": True,
+              **self.changed("dropout", "bidirectional")}
+        return Call(f"nn.{self.torch_name}", (x.shape[-1], self.hidden_size), kw)
+
+    # what flows on: the output sequence, or the last step's hidden state of the top
+    # layer (both directions concatenated when bidirectional)
+    def call(self, module, x):
+        out, state = module(x)
+        if self.output == "sequence":
+            return out
+        h = state[0] if isinstance(state, tuple) else state
+        return h[-1] if not self.bidirectional else __import__("torch").cat((h[-2], h[-1]), dim=1)
+
+    def call_code(self, attr, args, out):
+        if self.output == "sequence":
+            return [f"{out}, _ = {attr}({args[0]})"]
+        state = "(h, _)" if self.torch_name == "LSTM" else "h"
+        last = "h[-1]" if not self.bidirectional else "torch.cat((h[-2], h[-1]), dim=1)"
+        return [f"_, {state} = {attr}({args[0]})", f"{out} = {last}  # the top layer's last hidden state"]
+
+
+class RNNSpec(_Recurrent, type="rnn", primary="hidden_size"):
+    """Elman RNN over [N, T, F] (torch.nn.RNN, batch_first); ``output: last`` (default)
+    passes on the top layer's last hidden state [N, H], ``output: sequence`` every
+    step [N, T, H]."""
+
+    nonlinearity: Literal["tanh", "relu"] = "tanh"
+    torch_name: ClassVar[str] = "RNN"
+
+    def ctor(self, x):
+        c = super().ctor(x)
+        return Call(c.fn, c.args, {**c.kwargs, **self.changed("nonlinearity")})
+
+
+class LSTMSpec(_Recurrent, type="lstm", primary="hidden_size"):
+    """LSTM over [N, T, F] (torch.nn.LSTM, batch_first); ``output: last`` (default)
+    passes on the top layer's last hidden state [N, H] (both directions concatenated
+    when bidirectional), ``output: sequence`` every step [N, T, H]."""
+
+    torch_name: ClassVar[str] = "LSTM"
+    gates: ClassVar[int] = 4
+
+
+class GRUSpec(_Recurrent, type="gru", primary="hidden_size"):
+    """GRU over [N, T, F] (torch.nn.GRU, batch_first); ``output`` as for lstm."""
+
+    torch_name: ClassVar[str] = "GRU"
+    gates: ClassVar[int] = 3
+
+
+class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_heads"):
+    """Multi-head attention over [N, T, E] (torch.nn.MultiheadAttention, batch_first).
+    One input: self-attention; two: query and key=value; three: query, key, value."""
+
+    num_heads: PosInt
+    dropout: Prob = 0.0
+    bias: bool = True
+    max_inputs = 3
+    ranks = (3,)
+    rank_hint = "[N, T, E]"
+    custom_call: ClassVar[bool] = True
+
+    def infer(self, *xs):
+        q = xs[0]
+        e = q.shape[-1]
+        if e % self.num_heads:
+            raise ShapeError(f"num_heads={self.num_heads} must divide the embedding size {e} of {q}")
+        for k in xs[1:]:
+            if k.shape[-1] != e:
+                raise ShapeError(f"key/value {k} must have the query's embedding size {e}")
+        if len(xs) == 3 and xs[1].shape[1] != xs[2].shape[1]:
+            raise ShapeError(f"key {xs[1]} and value {xs[2]} must have the same length")
+        return q
+
+    def count_params(self, x):
+        e = x.shape[-1]
+        return 4 * e * e + (4 * e if self.bias else 0)
+
+    def macs(self, x, y):
+        t, e = x.shape[1], x.shape[-1]
+        return 4 * t * e * e + 2 * t * t * e
+
+    def ctor(self, x):
+        kw = {**self.changed("dropout", "bias"), "batch_first": True}
+        return Call("nn.MultiheadAttention", (x.shape[-1], self.num_heads), kw)
+
+    def call(self, module, *xs):
+        q = xs[0]
+        k = xs[1] if len(xs) > 1 else q
+        v = xs[2] if len(xs) > 2 else k
+        return module(q, k, v, need_weights=False)[0]
+
+    def call_code(self, attr, args, out):
+        q = args[0]
+        k = args[1] if len(args) > 1 else q
+        v = args[2] if len(args) > 2 else k
+        return [f"{out}, _ = {attr}({q}, {k}, {v}, need_weights=False)"]
+
+
+class TransformerEncoderLayerSpec(Layer, type="transformer_encoder_layer", primary="nhead"):
+    """One transformer encoder layer over [N, T, E] (torch.nn.TransformerEncoderLayer,
+    batch_first); d_model is inferred."""
+
+    nhead: PosInt
+    dim_feedforward: PosInt = 2048
+    dropout: Prob = 0.1
+    activation: Literal["relu", "gelu"] = "relu"
+    norm_first: bool = False
+    ranks = (3,)
+    rank_hint = "[N, T, E]"
+
+    def infer(self, x):
+        if x.shape[-1] % self.nhead:
+            raise ShapeError(f"nhead={self.nhead} must divide the embedding size {x.shape[-1]} of {x}")
+        return x
+
+    def count_params(self, x):
+        e, f = x.shape[-1], self.dim_feedforward
+        return (4 * e * e + 4 * e) + (e * f + f) + (f * e + e) + 4 * e
+
+    def macs(self, x, y):
+        t, e = x.shape[1], x.shape[-1]
+        return 4 * t * e * e + 2 * t * t * e + 2 * t * e * self.dim_feedforward
+
+    def ctor(self, x):
+        kw = {**self.changed("dim_feedforward", "dropout", "activation"), "batch_first": True,
+              **self.changed("norm_first")}
+        return Call("nn.TransformerEncoderLayer", (x.shape[-1], self.nhead), kw)
+
+
+class TransformerEncoderSpec(TransformerEncoderLayerSpec, type="transformer_encoder", primary="num_layers"):
+    """A stack of num_layers transformer encoder layers (torch.nn.TransformerEncoder)."""
+
+    num_layers: PosInt = 1
+
+    def count_params(self, x):
+        return self.num_layers * super().count_params(x)
+
+    def macs(self, x, y):
+        return self.num_layers * super().macs(x, y)
+
+    def ctor(self, x):
+        return Call("nn.TransformerEncoder", (super().ctor(x), self.num_layers),
+                    {"enable_nested_tensor": False})
+
+
+class BilinearSpec(Layer, type="bilinear", primary="out_features"):
+    """x1^T A x2 + b over two inputs' last dimensions (torch.nn.Bilinear)."""
+
+    out_features: PosInt
+    bias: bool = True
+    min_inputs = 2
+    max_inputs = 2
+
+    def infer(self, a, b):
+        if a.shape[:-1] != b.shape[:-1]:
+            raise ShapeError(f"inputs {a} and {b} must agree in all but the last dimension")
+        return a.with_shape(*a.shape[:-1], self.out_features)
+
+    def ctor_many(self, xs):
+        return Call("nn.Bilinear", (xs[0].shape[-1], xs[1].shape[-1], self.out_features), self.changed("bias"))
+
+    def params_many(self, xs):
+        return xs[0].shape[-1] * xs[1].shape[-1] * self.out_features + (self.out_features if self.bias else 0)
+
+
+class UpsampleSpec(Layer, type="upsample", primary="scale_factor"):
+    """Upsamples [N, C, L], [N, C, H, W] or [N, C, D, H, W] (torch.nn.Upsample) by
+    scale_factor, or to size."""
+
+    scale_factor: PosInt | None = None
+    size: list[PosInt] | None = None
+    mode: Literal["nearest", "linear", "bilinear", "bicubic", "trilinear"] = "nearest"
+    ranks = (3, 4, 5)
+    rank_hint = "[N, C, ...]"
+
+    def infer(self, x):
+        if (self.scale_factor is None) == (self.size is None):
+            raise ShapeError("give exactly one of scale_factor or size")
+        want = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}.get(self.mode)
+        if want and x.rank != want:
+            raise ShapeError(f"mode {self.mode} needs a {want}-D input, got {x}")
+        if self.size is not None:
+            if len(self.size) != x.rank - 2:
+                raise ShapeError(f"size {self.size} must give {x.rank - 2} sizes for {x}")
+            return x.with_shape("N", x.shape[1], *self.size)
+        return x.with_shape("N", x.shape[1], *(d * self.scale_factor for d in x.shape[2:]))
+
+    def ctor(self, x):
+        kw = self.changed("scale_factor")
+        if self.size is not None:
+            kw["size"] = tuple(self.size)
+        kw.update(self.changed("mode"))
+        return Call("nn.Upsample", kwargs=kw)
+
+
+class PadSpec(Layer, type="pad", primary="pad"):
+    """Pads the last dimensions (torch.nn.functional.pad): pad is (left, right[, top,
+    bottom[, front, back]]), starting from the last dimension."""
+
+    pad: list[NonNegInt] = Field(min_length=2, max_length=6)
+    mode: Literal["constant", "reflect", "replicate", "circular"] = "constant"
+    value: float = 0.0
+    functional = True
+    needs = ("import torch.nn.functional as F",)
+
+    def infer(self, x):
+        if len(self.pad) % 2:
+            raise ShapeError(f"pad {self.pad} must have an even length (a pair per dimension)")
+        k = len(self.pad) // 2
+        if k > x.rank - 1:
+            raise ShapeError(f"pad {self.pad} pads {k} dimensions; {x} has {x.rank - 1} besides the batch")
+        if self.mode != "constant" and x.rank != k + 2:
+            raise ShapeError(f"mode {self.mode} pads all the spatial dimensions of [N, C, ...]: "
+                             f"{x} needs {2 * (x.rank - 2)} pad values" if x.rank > 2 else
+                             f"mode {self.mode} needs an [N, C, ...] input, got {x}")
+        shape = list(x.shape)
+        for i in range(k):
+            d = len(shape) - 1 - i
+            lo, hi = self.pad[2 * i], self.pad[2 * i + 1]
+            if self.mode == "reflect" and (lo >= shape[d] or hi >= shape[d]):
+                raise ShapeError(f"reflect padding {lo, hi} must be smaller than the size {shape[d]}")
+            if self.mode == "circular" and (lo > shape[d] or hi > shape[d]):
+                raise ShapeError(f"circular padding {lo, hi} must not exceed the size {shape[d]}")
+            shape[d] = shape[d] + lo + hi
+        return x.with_shape(*shape)
+
+    def _kw(self):
+        return "".join(f", {k}={v!r}" for k, v in self.changed("mode", "value").items())
+
+    def apply(self, x):
+        import torch.nn.functional as F
+
+        return F.pad(x, tuple(self.pad), **self.changed("mode", "value"))
+
+    def expr(self, x):
+        return f"F.pad({x}, {tuple(self.pad)}{self._kw()})"
+
+
