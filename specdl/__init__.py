@@ -9,7 +9,8 @@
 from .api import build_model, check, codegen, infer_shapes, load, train
 from .components.base import TT, Call, Layer
 from .errors import RunError, ShapeError, SpecError
+from .extend import register_layer, unregister_layer
 
 __version__ = "0.1.0"
-__all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen",
-           "Layer", "Call", "TT", "SpecError", "ShapeError", "RunError"]
+__all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen", "register_layer",
+           "unregister_layer", "Layer", "Call", "TT", "SpecError", "ShapeError", "RunError"]

@@ -145,10 +145,17 @@ def resolve(dotted: str):
             exec(source, ns)  # noqa: S102 - specdl's own helper text, shipped verbatim in codegen
         return ns[dotted]
     root, _, rest = dotted.partition(".")
-    obj = importlib.import_module(_ROOTS.get(root, root))
-    for part in rest.split(".") if rest else []:
-        obj = getattr(obj, part)
-    return obj
+    parts = [_ROOTS.get(root, root), *(rest.split(".") if rest else [])]
+    for i in range(len(parts), 0, -1):  # the longest importable module prefix
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            if i == 1:
+                raise
+            continue
+        for part in parts[i:]:
+            obj = getattr(obj, part)
+        return obj
 
 
 @dataclass(frozen=True)

@@ -180,9 +180,6 @@ class _Pool(_Spatial):
             sizes.append(o)
         return x.with_shape("N", x.shape[1], *sizes)
 
-    def macs(self, x, y):
-        return y.numel() * math.prod(tup(self.kernel_size, self.nd))
-
     def ctor(self, x):
         names = ["stride", "padding"] + (["dilation"] if self.has_dilation else []) + ["ceil_mode"]
         names += [n for n in ("count_include_pad",) if n in type(self).model_fields]
@@ -237,9 +234,6 @@ class _Adaptive(_Spatial):
         if self.nd == 1 and want[0] is None:
             raise ShapeError("output_size must be a number for a 1-D pool")
         return x.with_shape("N", x.shape[1], *(n if w is None else w for n, w in zip(self.spatial(x), want)))
-
-    def macs(self, x, y):
-        return x.numel()
 
     def ctor(self, x):
         out = tuple(self.output_size) if isinstance(self.output_size, list) else self.output_size

@@ -19,9 +19,6 @@ class _BatchNorm(Layer):
     def count_params(self, x):
         return 2 * x.shape[1] if self.affine else 0
 
-    def macs(self, x, y):
-        return x.numel()
-
     def ctor(self, x):
         return Call(f"nn.{self.torch_name}", (x.shape[1],), self.changed("eps", "momentum", "affine"))
 
@@ -83,9 +80,6 @@ class LayerNormSpec(Layer, type="layernorm", primary="normalized_shape"):
 
     def count_params(self, x):
         return 2 * math.prod(self.shape_of(x)) if self.elementwise_affine else 0
-
-    def macs(self, x, y):
-        return x.numel()
 
     def ctor(self, x):
         shape = self.shape_of(x)
