@@ -40,14 +40,17 @@ score = flat @ rng.standard_normal((flat.shape[1], 3))
 y = score.argmax(axis=1)
 x = np.asarray(x, dtype=np.int64)
 y = np.asarray(y).astype(np.int64)
-x_rest, x_test, y_rest, y_test = train_test_split(
-    x, y, test_size=0.2, random_state=SEED, stratify=y)
-x_train, x_val, y_train, y_val = train_test_split(
-    x_rest, y_rest, test_size=0.125, random_state=SEED, stratify=y_rest)
+idx_rest, idx_test = train_test_split(
+    np.arange(len(y)), test_size=0.2, random_state=SEED, stratify=y)
+idx_train, idx_val = train_test_split(
+    idx_rest, test_size=0.125, random_state=SEED, stratify=y[idx_rest])
+x_train, x_val, x_test = x[idx_train], x[idx_val], x[idx_test]
+y_train, y_val, y_test = y[idx_train], y[idx_val], y[idx_test]
 y_val_true, y_test_true = y_val, y_test  # metrics are computed in the data's own units
 x_train, x_val, x_test = (torch.as_tensor(v, dtype=torch.int64).to(DEVICE) for v in (x_train, x_val, x_test))
 y_train, y_val, y_test = (torch.as_tensor(v, dtype=torch.int64).to(DEVICE) for v in (y_train, y_val, y_test))
-n_train = len(x_train)
+n_train = len(y_train)
+N_BATCHES = math.ceil(n_train / BATCH_SIZE)
 
 
 # -----------------------------------------------------------------------------
@@ -80,7 +83,7 @@ model = Model().to(DEVICE)
 run_model = model
 loss_fn = nn.CrossEntropyLoss()
 optimizer = torch.optim.AdamW(model.parameters(), lr=0.001)
-STEPS_PER_EPOCH = math.ceil(math.ceil(n_train / BATCH_SIZE) / 1)
+STEPS_PER_EPOCH = math.ceil(N_BATCHES / 1)
 scheduler = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, total_iters=2)
 shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
 
@@ -89,18 +92,29 @@ METRICS = {
 }
 
 
-def train_epoch():
-    """One pass over the training data in shuffled batches sliced from memory."""
-    model.train()
+def train_batches():
+    """Shuffled batches sliced from tensors in memory (no per-sample DataLoader cost)."""
     perm = torch.randperm(n_train, generator=shuffle).to(DEVICE)
-    total = torch.zeros((), device=DEVICE)  # summed on the device: no sync per step
     for i in range(0, n_train, BATCH_SIZE):
         idx = perm[i:i + BATCH_SIZE]
-        loss = loss_fn(run_model(x_train[idx]), y_train[idx])
+        yield x_train[idx], y_train[idx]
+
+
+def eval_batches(x):
+    for i in range(0, len(x), EVAL_BATCH_SIZE):
+        yield x[i:i + EVAL_BATCH_SIZE]
+
+
+def train_epoch():
+    """One pass over the training data; returns the mean loss."""
+    model.train()
+    total = torch.zeros((), device=DEVICE)  # summed on the device: no sync per step
+    for xb, yb in train_batches():
+        loss = loss_fn(run_model(xb), yb)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        total += loss.detach() * len(idx)
+        total += loss.detach() * len(yb)
     return (total / n_train).item()
 
 
@@ -108,7 +122,7 @@ def train_epoch():
 def evaluate(x, y, y_true, names):
     """Loss and the named metrics on one split."""
     model.eval()
-    out = torch.cat([run_model(x[i:i + EVAL_BATCH_SIZE]).float() for i in range(0, len(x), EVAL_BATCH_SIZE)])
+    out = torch.cat([run_model(xb).float() for xb in eval_batches(x)])
     scores = {"loss": loss_fn(out, y).item()}
     y_pred = out.argmax(dim=1).cpu().numpy()
     for name in names:

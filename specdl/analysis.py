@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .components.base import REGISTRY, TT
-from .datasets import DataInfo, describe
 from .errors import Issue, ShapeError, SpecError, did_you_mean
 from .graph import Graph, build_graph
+from .sources import SourceError
+from .sources.info import DataInfo, describe
 
 # Below this many multiply-adds per training step, one intra-op thread is faster than
 # two: the work is too small to split, and a second thread only adds wake-up latency
@@ -91,9 +92,11 @@ def analyze(spec) -> Analysis:
     try:
         info = describe(spec.data)
     except ShapeError as e:
-        i = getattr(e, "index", 0)
-        raise SpecError([src.issue(("data", "transforms", i), str(e),
-                                   spec.data.transforms[i].type_name)]) from None
+        i, group = getattr(e, "index", 0), getattr(e, "group", "transforms")
+        raise SpecError([src.issue(("data", group, i), str(e),
+                                   getattr(spec.data, group)[i].type_name)]) from None
+    except SourceError as e:
+        raise SpecError([src.issue(("data", e.field), str(e), spec.data.source)]) from None
     feat = info.feat
     if spec.model.input is not None:
         if tuple(spec.model.input) != tuple(feat):

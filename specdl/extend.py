@@ -3,7 +3,8 @@ built-in one (check, build, codegen, schema, `specdl layers`)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .components.base import GENERATION, REGISTRY, TT, Call, Layer
 from .errors import ShapeError

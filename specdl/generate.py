@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from .components.base import HELPERS, literal
-from .data import source_code, val_fraction
+from .data import val_fraction
 from .graph import INPUT
 
 
@@ -126,7 +126,9 @@ def camel(name: str) -> str:
 
 def context(a, spec_path: str | None = None) -> dict:
     spec, tr = a.spec, a.spec.train
-    imports, load = source_code(spec.data)
+    data = spec.data
+    imports, load = data.code()
+    helper_names = set(getattr(data, "helpers", ()))
     writer = ModelWriter()
     classes = writer.model(a.graph)
     sched = spec.scheduler
@@ -144,15 +146,19 @@ def context(a, spec_path: str | None = None) -> dict:
         "squeeze_y": a.task == "regression" and a.target_shape == (),
         "target_shape": ", ".join(map(str, a.data.outputs or ())),
         "flatten_targets": a.task == "regression" and len(a.target_shape) > 1,
-        "test": spec.data.split.test,
+        "file_backed": data.file_backed,
+        "source": data.source,
+        "categorical": bool(getattr(data, "categorical", None)),
+        "num_workers": tr.num_workers,
+        "test": 0.0 if data.source == "torchvision" else spec.data.split.test,
         "val": spec.data.split.val,
-        "val_fraction": val_fraction(spec.data.split),
+        "val_fraction": spec.data.split.val if data.source == "torchvision" else val_fraction(spec.data.split),
         "stratify": spec.data.split.stratify and a.task == "classification",
         "transform_lines": [ln for t in spec.data.transforms for ln in t.code("x")],
         "target_lines": [ln for t in spec.data.target_transforms for ln in t.code("y")],
         "target_invert": [t.invert_code("y_pred", "y") for t in reversed(spec.data.target_transforms)],
-        "classes": classes,
-        "helpers": [HELPERS[h][0] for h in sorted(writer.helpers)],
+        "modules": classes,
+        "helpers": [HELPERS[h][0] for h in sorted(writer.helpers | helper_names)],
         "frozen": a.frozen(),
         "loss_code": a.loss.ctor().code(),
         "optimizer_code": spec.optimizer.ctor().code(
@@ -176,6 +182,15 @@ def context(a, spec_path: str | None = None) -> dict:
         "early": tr.early_stopping,
         "es_mode": a.es_mode(),
     }
+    if data.file_backed:
+        ctx.update(train_tf=[c.code() for c in data.pipeline(train=True)],
+                   eval_tf=[c.code() for c in data.pipeline(train=False)],
+                   root=getattr(data, "root", None),
+                   roots={k: getattr(data, k, None) for k in ("train", "val", "test")},
+                   tv_class=getattr(data, "name", None) and __import__("specdl.sources.images", fromlist=["x"]).TORCHVISION[data.name][0],
+                   download=getattr(data, "download", False))
+    if ctx["categorical"]:
+        ctx["imports"] = sort_imports(ctx["imports"] + ["from sklearn.preprocessing import OneHotEncoder"])
     if sched is not None:
         ctx["scheduler_code"] = sched.ctor(tr.epochs, "STEPS_PER_EPOCH", a.mode).code("optimizer")
         ctx["scheduler_code"] = ctx["scheduler_code"].replace("'STEPS_PER_EPOCH'", "STEPS_PER_EPOCH")

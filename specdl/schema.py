@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from . import components  # noqa: F401  (fills the registry)
 from .components.base import GENERATION, REGISTRY, NonNegFloat, NonNegInt, PosFloat, PosInt
-from .datasets import GENERATORS, SKLEARN
 from .errors import Issue, SpecError, did_you_mean, format_path
 from .source import Source
 
@@ -22,14 +21,6 @@ _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 class Base(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
-
-
-class Split(Base):
-    """Fractions held out for validation and test, drawn with the spec's seed."""
-
-    val: float = Field(0.1, ge=0.0, lt=1.0)
-    test: float = Field(0.2, ge=0.0, lt=1.0)
-    stratify: bool = True
 
 
 class Checkpoint(Base):
@@ -89,57 +80,24 @@ def spec_class() -> type[BaseModel]:
     LayerU, LossU, OptU, SchedU, MetricU, TransformU = (
         _union(k) for k in ("layer", "loss", "optimizer", "scheduler", "metric", "transform"))
 
-    class DataBase(Base):
-        split: Split = Split()
-        transforms: list[TransformU] = []
-        target_transforms: list[TransformU] = []
-        task: Task | None = None
+    from .sources import SOURCES
 
-    class SklearnData(DataBase):
-        """A scikit-learn bundled data set, or a generator with its arguments."""
+    ImageTransformU = _union("image_transform")
+    # The forward references of the source and block-call models resolve in their
+    # modules' namespaces when the Spec schema is built (once, below).
+    from .components import structure
+    from .sources import base as sources_base
+    from .sources import images as sources_images
 
-        source: Literal["sklearn"]
-        dataset: str
-        params: dict[str, Any] = {}
-
-        @field_validator("dataset")
-        @classmethod
-        def _known(cls, v):
-            if v not in SKLEARN and v not in GENERATORS:
-                raise ValueError(f"unknown scikit-learn data set `{v}`"
-                                 + did_you_mean(v, [*SKLEARN, *GENERATORS]))
-            return v
-
-        def model_post_init(self, _):
-            allowed = GENERATORS.get(self.dataset, {})
-            for k in self.params:
-                if k not in allowed:
-                    raise ValueError(f"`{self.dataset}` takes no argument `{k}`"
-                                     + did_you_mean(k, allowed))
-
-    class SyntheticData(DataBase):
-        """Random data of a given shape, for smoke runs and tests."""
-
-        source: Literal["synthetic"]
-        shape: list[PosInt] = Field(min_length=1)
-        classes: Annotated[int, Field(ge=2)] | None = None
-        outputs: PosInt | list[PosInt] | None = None
-        size: Annotated[int, Field(ge=8)] = 256
-        dtype: Literal["float32", "int64"] = "float32"
-        high: PosInt = 10
-
-        def model_post_init(self, _):
-            if (self.classes is None) == (self.outputs is None):
-                raise ValueError("give exactly one of `classes` (classification) or `outputs` (regression)")
-
-    DataU = Annotated[Union[SklearnData, SyntheticData], Field(discriminator="source")]  # noqa: UP007
+    for mod in (sources_base, sources_images, structure):
+        mod.TransformUnion, mod.ImageTransformUnion, mod.LayerUnion = TransformU, ImageTransformU, LayerU
+    DataU = Annotated[Union[tuple(SOURCES.values())], Field(discriminator="source")]  # noqa: UP007
 
     class Model(Base):
         input: list[PosInt] | None = None
         blocks: dict[str, list[Any]] = {}
         layers: list[LayerU] = Field(min_length=1)
 
-    REGISTRY["layer"]["call"].model_rebuild(force=True, _types_namespace={"LayerUnion": LayerU})
 
     class Spec(Base):
         """A whole spec. ``Spec.to_yaml()`` writes it back in canonical form."""
@@ -171,6 +129,8 @@ def spec_class() -> type[BaseModel]:
 
             return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
 
+    Spec.model_rebuild(_types_namespace={"TransformUnion": TransformU, "ImageTransformUnion": ImageTransformU,
+                                          "LayerUnion": LayerU})
     _CACHE.update(gen=GENERATION[0], cls=Spec)
     return Spec
 

@@ -77,37 +77,67 @@ class Trainer:
         spec = self.spec = analysis.spec
         self.analysis, self.device = analysis, device
         self.arrays = prepare(spec, analysis)
-        fdtype = torch.int64 if analysis.data.dtype == "int64" else torch.float32
         ydtype = torch.int64 if analysis.task == "classification" else torch.float32
-        self.x = {k: torch.as_tensor(v, dtype=fdtype).to(device) for k, v in self.arrays.x.items()}
         self.y = {k: torch.as_tensor(v, dtype=ydtype).to(device) for k, v in self.arrays.y.items()}
+        self.file_backed = spec.data.file_backed
+        if self.file_backed:
+            self.x = self.arrays.x  # datasets, read by DataLoaders
+        else:
+            fdtype = torch.int64 if analysis.data.dtype == "int64" else torch.float32
+            self.x = {k: torch.as_tensor(v, dtype=fdtype).to(device) for k, v in self.arrays.x.items()}
         self.model = build_model(analysis).to(device)
         self.run = torch.compile(self.model) if spec.train.compile else self.model
         self.loss_fn = build_loss(analysis)
         self.opt = build_optimizer(spec, self.model, analysis.frozen())
-        n = len(self.x["train"])
-        batches = math.ceil(n / spec.train.batch_size)
-        self.steps_per_epoch = math.ceil(batches / spec.train.accumulate)
+        self.n_train = self.arrays.size("train")
+        self.n_batches = math.ceil(self.n_train / spec.train.batch_size)
+        self.steps_per_epoch = math.ceil(self.n_batches / spec.train.accumulate)
         self.sched = build_scheduler(spec, self.opt, self.steps_per_epoch, analysis.mode)
         amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(spec.train.precision)
         self.autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else nullcontext
         self.scaler = torch.amp.GradScaler(device.type) if spec.train.precision == "fp16" else None
         self.gen = torch.Generator().manual_seed(spec.seed)
+        if self.file_backed:
+            from .image_data import loader
+
+            self.train_loader = loader(self.x["train"], spec.train.batch_size, True, self.gen,
+                                       spec.train.num_workers, device)
+
+    # -- batches: slices of tensors in memory, or a DataLoader over files
+    def train_batches(self):
+        if self.file_backed:
+            for xb, yb in self.train_loader:
+                yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+            return
+        x, y, bs = self.x["train"], self.y["train"], self.spec.train.batch_size
+        perm = torch.randperm(self.n_train, generator=self.gen).to(self.device)
+        for i in range(0, self.n_train, bs):
+            idx = perm[i:i + bs]
+            yield x[idx], y[idx]
+
+    def eval_batches(self, split: str):
+        bs = self.spec.train.eval_batch_size or max(self.spec.train.batch_size, 1024)
+        if self.file_backed:
+            from .image_data import loader
+
+            for xb, _ in loader(self.x[split], bs, False, None, self.spec.train.num_workers, self.device):
+                yield xb.to(self.device)
+            return
+        x = self.x[split]
+        for i in range(0, len(x), bs):
+            yield x[i:i + bs]
 
     # -- one epoch
     def train_epoch(self) -> float:
         tr, model, opt = self.spec.train, self.run, self.opt
-        x, y, n = self.x["train"], self.y["train"], len(self.x["train"])
         self.model.train()
-        perm = torch.randperm(n, generator=self.gen).to(self.device)
         total = torch.zeros((), device=self.device)
-        for b, i in enumerate(range(0, n, tr.batch_size)):
-            idx = perm[i:i + tr.batch_size]
+        for b, (xb, yb) in enumerate(self.train_batches()):
             with self.autocast():
-                loss = self.loss_fn(model(x[idx]), y[idx])
+                loss = self.loss_fn(model(xb), yb)
             scaled = loss / tr.accumulate if tr.accumulate > 1 else loss
             (self.scaler.scale(scaled) if self.scaler else scaled).backward()
-            if (b + 1) % tr.accumulate == 0 or i + tr.batch_size >= n:
+            if (b + 1) % tr.accumulate == 0 or b + 1 == self.n_batches:
                 if tr.grad_clip:
                     if self.scaler:
                         self.scaler.unscale_(opt)
@@ -120,17 +150,15 @@ class Trainer:
                 opt.zero_grad(set_to_none=True)
                 if self.sched is not None and self.spec.scheduler.every == "batch":
                     self.sched.step()
-            total += loss.detach() * len(idx)
-        return (total / n).item()
+            total += loss.detach() * len(yb)
+        return (total / self.n_train).item()
 
     @torch.inference_mode()
     def outputs(self, split: str):
         self.model.eval()
-        x = self.x[split]
-        bs = self.spec.train.eval_batch_size or max(self.spec.train.batch_size, 1024)
         with self.autocast():
-            outs = [self.run(x[i:i + bs]).float() for i in range(0, len(x), bs)]
-        return torch.cat(outs)
+            outs = [self.run(xb).float() for xb in self.eval_batches(split)]
+        return torch.cat(outs) if outs else torch.zeros((0,))
 
     def predictions(self, out: torch.Tensor) -> np.ndarray:
         task = self.analysis.task
@@ -192,7 +220,7 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunRes
     else:
         (run_dir / "spec.yaml").write_text(spec.to_yaml())
         (run_dir / "metrics.jsonl").write_text("")
-    has_val = len(t.x["val"]) > 0
+    has_val = t.arrays.size("val") > 0
     metric_names = set(analysis.watched_metrics())
     es = tr.early_stopping
     last_save = time.monotonic()

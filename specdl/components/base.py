@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ..errors import ShapeError
 
-KINDS = ("layer", "loss", "optimizer", "scheduler", "metric", "transform")
+KINDS = ("layer", "loss", "optimizer", "scheduler", "metric", "transform", "image_transform")
 REGISTRY: "dict[str, dict[str, type[Component]]]" = {k: {} for k in KINDS}
 GENERATION = [0]  # bumped on every registration, so cached schemas are rebuilt
 
@@ -123,11 +123,13 @@ def literal(v) -> str:
     raise TypeError(f"cannot render {v!r} as a literal")
 
 
-_ROOTS = {"nn": "torch.nn", "F": "torch.nn.functional", "torch": "torch", "optim": "torch.optim",
+NAMES = {"torch.float32", "torch.int64", "torch.bfloat16", "torch.float16"}  # Calls that are plain names
+_ROOTS = {"v2": "torchvision.transforms.v2", "nn": "torch.nn", "F": "torch.nn.functional", "torch": "torch", "optim": "torch.optim",
           "metrics": "sklearn.metrics"}
 
 
-# Helper functions that both build and the generated script use: name -> (source, namespace).
+# Helper functions that both build and the generated script use:
+# name -> (source text, a function returning the globals it needs).
 HELPERS: dict = {}
 
 
@@ -137,12 +139,9 @@ def resolve(dotted: str):
     import importlib
 
     if dotted in HELPERS:
-        source, ns = HELPERS[dotted]
-        if dotted not in ns:
-            import torch
-
-            ns.update(torch=torch, nn=torch.nn)
-            exec(source, ns)  # noqa: S102 - specdl's own helper text, shipped verbatim in codegen
+        source, namespace = HELPERS[dotted]
+        ns = namespace()
+        exec(source, ns)  # noqa: S102 - specdl's own helper text, shipped verbatim in codegen
         return ns[dotted]
     root, _, rest = dotted.partition(".")
     parts = [_ROOTS.get(root, root), *(rest.split(".") if rest else [])]
@@ -168,6 +167,8 @@ class Call:
 
     def code(self, *lead: str, width: int = 88) -> str:
         """Python source for the call; wrapped one argument a line when longer than width."""
+        if self.fn in NAMES:
+            return self.fn
         parts = [*lead, *(literal(a) for a in self.args),
                  *(f"{k}={literal(v)}" for k, v in self.kwargs.items())]
         flat = f"{self.fn}({', '.join(parts)})"
@@ -178,6 +179,8 @@ class Call:
     def __call__(self, *lead):
         """Construct it; nested Calls among the arguments are constructed first, in
         order, as Python evaluates the generated code."""
+        if self.fn in NAMES:
+            return resolve(self.fn)
         args = [a() if isinstance(a, Call) else a for a in self.args]
         kwargs = {k: v() if isinstance(v, Call) else v for k, v in self.kwargs.items()}
         return resolve(self.fn)(*lead, *args, **kwargs)
@@ -306,10 +309,6 @@ class Layer(Component):
 
     def call_code(self, attr: str, args: list[str], out: str) -> list[str]:
         return [f"{out} = {attr}({', '.join(args)})"]
-
-    def frozen(self) -> bool:
-        """Whether some of its parameters are not trained."""
-        return False
 
     def frozen(self) -> bool:
         """Whether some of its parameters are not trained."""

@@ -32,8 +32,15 @@ def backbone(name, weights=None, num_classes=None, freeze="none"):
             p.requires_grad_(False)
     return model
 '''
-_ns: dict = {}
-HELPERS["backbone"] = (BACKBONE_HELPER, _ns)
+
+
+def _torch_globals() -> dict:
+    import torch
+
+    return {"torch": torch, "nn": torch.nn}
+
+
+HELPERS["backbone"] = (BACKBONE_HELPER, _torch_globals)
 
 _CACHE: dict = {}
 ALLOW_IMPORT = [True]  # `specdl check` turns this off unless --allow-import

@@ -1,0 +1,54 @@
+"""What a data source gives, known without loading it where possible: per-sample
+shape, dtype, task, classes. ``check`` reads only this; ``build`` loads the data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ShapeError
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    feat: tuple          # per-sample input shape after transforms
+    dtype: str           # float32 | int64
+    task: str            # classification | regression | multilabel
+    classes: int | None  # number of classes (classification) or labels (multilabel)
+    outputs: tuple | None  # per-sample regression target shape, e.g. (1,)
+
+
+# scikit-learn's bundled data sets: loader, features, task, classes or targets.
+SKLEARN = {
+    "iris": ("load_iris", 4, "classification", 3),
+    "wine": ("load_wine", 13, "classification", 3),
+    "breast_cancer": ("load_breast_cancer", 30, "classification", 2),
+    "digits": ("load_digits", 64, "classification", 10),
+    "diabetes": ("load_diabetes", 10, "regression", 1),
+    "linnerud": ("load_linnerud", 3, "regression", 3),
+}
+
+# Generators and the arguments specdl lets through (with scikit-learn's defaults).
+GENERATORS = {
+    "make_classification": {"n_samples": 100, "n_features": 20, "n_informative": 2,
+                            "n_redundant": 2, "n_classes": 2, "n_clusters_per_class": 2,
+                            "class_sep": 1.0, "flip_y": 0.01},
+    "make_regression": {"n_samples": 100, "n_features": 100, "n_informative": 10,
+                        "n_targets": 1, "noise": 0.0, "bias": 0.0},
+    "make_moons": {"n_samples": 100, "noise": None},
+    "make_blobs": {"n_samples": 100, "n_features": 2, "centers": 3, "cluster_std": 1.0},
+}
+
+
+def describe(data) -> DataInfo:
+    """The per-sample shape after the transforms; raises ShapeError with the index of
+    the failing transform as ``err.index`` (and ``err.group``)."""
+    info = data.info()
+    feat = info.feat
+    if not data.file_backed:
+        for i, t in enumerate(data.transforms):
+            try:
+                feat = t.infer(feat)
+            except ShapeError as e:
+                e.index, e.group = i, "transforms"
+                raise
+    return DataInfo(feat, info.dtype, data.task or info.task, info.classes, info.outputs)
