@@ -165,6 +165,12 @@ def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings) -> list[I
                    else f"make the model end in {want}")
             issues.append(src.issue(last.path, f"the model's output is {out}, but the data has {what}, "
                                     f"so {loss.type_name} needs {want}; {fix}", last.type))
+    for key in ("weight", "pos_weight"):
+        w = getattr(loss, key, None)
+        if w is not None and len(w) != info.classes:
+            issues.append(src.issue(("loss", key), f"{key} gives {len(w)} values; the data has "
+                                    f"{info.classes} {'classes' if info.task == 'classification' else 'labels'}",
+                                    loss.type_name))
     if out.dtype != "float32":
         issues.append(src.issue(last.path, f"the model's output is {out.dtype}; a loss needs float",
                                 last.type))

@@ -21,6 +21,9 @@ EXAMPLES = {
   $ python generated/iris_mlp.py""",
     "summary": """examples:
   $ specdl summary specs/digits_cnn.yaml""",
+    "example-data": """examples:
+  $ specdl example-data            # writes data/shapes/ and data/checkpoints/resnet18.pth
+  $ specdl build specs/cifar_cnn.yaml""",
     "layers": """examples:
   $ specdl layers
   $ specdl layers conv2d""",
@@ -59,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("spec")
     s.add_argument("-o", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     s.add_argument("--batch", type=int, default=1, help="batch size for the memory column (default 1)")
+    ex = verb("example-data", "Write the example image folder and local resnet18 weights the bundled "
+              "image specs use.")
+    ex.add_argument("--out", default="data", help="folder to write into (default: data)")
     ly = verb("layers", "List the layer catalogue with each layer's arguments.")
     ly.add_argument("name", nargs="?")
     ly.add_argument("--markdown", action="store_true", help="the whole registry as docs/layers.md")
@@ -160,7 +166,17 @@ def cmd_layers(args) -> int:
     return layer_catalogue(args.name, markdown=args.markdown)
 
 
-VERBS = {"check": cmd_check, "build": cmd_build, "codegen": cmd_codegen, "summary": cmd_summary,
+def cmd_example_data(args) -> int:
+    from pathlib import Path
+
+    from .examples import write_all
+
+    for p in write_all(Path(args.out)):
+        print(f"wrote {p}")
+    return 0
+
+
+VERBS = {"example-data": cmd_example_data, "check": cmd_check, "build": cmd_build, "codegen": cmd_codegen, "summary": cmd_summary,
          "layers": cmd_layers}
 
 if __name__ == "__main__":  # pragma: no cover

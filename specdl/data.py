@@ -24,6 +24,7 @@ class Arrays:
     states: list = field(default_factory=list)          # fitted feature transforms
     target_states: list = field(default_factory=list)   # fitted target transforms
     encoder: object = None                               # fitted one-hot encoder (CSV)
+    class_names: list | None = None                      # label names, where the data has them
 
     def size(self, split: str) -> int:
         return len(self.y[split])
@@ -87,6 +88,10 @@ def prepare(spec, analysis) -> Arrays:
     if task == "classification":
         y = y.astype(np.int64)
         _check_labels(y, analysis.data.classes)
+    elif task == "multilabel":
+        y = y.astype(np.float64).reshape(len(y), analysis.data.classes)
+        if not np.isin(y, (0.0, 1.0)).all():
+            raise RunError("multilabel targets must be 0 or 1")
     else:
         y = y.astype(np.float64).reshape(len(y), *analysis.data.outputs)
     idx = split_indices(y, data.split, spec.seed, data.split.stratify and task == "classification")
@@ -114,13 +119,18 @@ def prepare(spec, analysis) -> Arrays:
         xs = {k: np.hstack([v, encoder.transform(cats[k])]) for k, v in xs.items()}
     if task == "regression" and analysis.target_shape == ():
         ys = {k: v.reshape(len(v)) for k, v in ys.items()}
-    y_true = dict(ys)
+    y_true = {k: v.astype(np.int64) for k, v in ys.items()} if task == "multilabel" else dict(ys)
     target_states = []
     for t in data.target_transforms:
         s = t.fit(ys["train"])
         target_states.append(s)
         ys = {k: t.apply(v, s) for k, v in ys.items()}
-    return Arrays(xs, ys, y_true, states, target_states, encoder)
+    return Arrays(xs, ys, y_true, states, target_states, encoder, _class_names(data))
+
+
+def _class_names(data):
+    names = getattr(data, "class_names", None)
+    return names() if names else None
 
 
 def invert_targets(spec, arrays: Arrays, y):

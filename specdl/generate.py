@@ -137,7 +137,7 @@ def context(a, spec_path: str | None = None) -> dict:
         "spec_path": spec_path or getattr(spec._source, "file", "spec.yaml"),
         "seed": spec.seed,
         "task": a.task,
-        "classes": a.data.classes,
+        "classes_n": a.data.classes,
         "imports": sort_imports(BASE_IMPORTS + imports + sorted(writer.needs)),
         "load_lines": load,
         "x_dtype": "int64" if a.data.dtype == "int64" else "float64",
@@ -154,7 +154,7 @@ def context(a, spec_path: str | None = None) -> dict:
         "val": spec.data.split.val,
         "val_fraction": spec.data.split.val if data.source == "torchvision" else val_fraction(spec.data.split),
         "stratify": spec.data.split.stratify and a.task == "classification",
-        "transform_lines": [ln for t in spec.data.transforms for ln in t.code("x")],
+        "transform_lines": [] if data.file_backed else [ln for t in data.transforms for ln in t.code("x")],
         "target_lines": [ln for t in spec.data.target_transforms for ln in t.code("y")],
         "target_invert": [t.invert_code("y_pred", "y") for t in reversed(spec.data.target_transforms)],
         "modules": classes,
@@ -176,6 +176,7 @@ def context(a, spec_path: str | None = None) -> dict:
         "grad_clip": tr.grad_clip,
         "precision": tr.precision,
         "compile": tr.compile,
+        "tensorboard": tr.tensorboard,
         "deterministic": tr.deterministic,
         "threads": a.threads(),
         "device": tr.device,
@@ -189,6 +190,8 @@ def context(a, spec_path: str | None = None) -> dict:
                    roots={k: getattr(data, k, None) for k in ("train", "val", "test")},
                    tv_class=getattr(data, "name", None) and __import__("specdl.sources.images", fromlist=["x"]).TORCHVISION[data.name][0],
                    download=getattr(data, "download", False))
+    if tr.tensorboard:
+        ctx["imports"] = sort_imports(ctx["imports"] + ["from torch.utils.tensorboard import SummaryWriter"])
     if ctx["categorical"]:
         ctx["imports"] = sort_imports(ctx["imports"] + ["from sklearn.preprocessing import OneHotEncoder"])
     if sched is not None:

@@ -52,7 +52,7 @@ def prepare_images(spec, analysis) -> Arrays:
     except SourceError as e:
         raise RunError(f"data.{e.field}: {e}") from None
     _check_classes(ys, analysis.data.classes)
-    return Arrays(xs, ys, dict(ys))
+    return Arrays(xs, ys, dict(ys), class_names=data.class_names())
 
 
 def _val_only(split):

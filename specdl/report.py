@@ -68,5 +68,65 @@ def write_report(run_dir: Path, analysis, trainer, test: dict, pred, state: dict
         report["per_class"] = {str(c): {"precision": float(p[c]), "recall": float(r[c]),
                                         "f1": float(f[c]), "support": int(s[c])} for c in labels}
         report["confusion_matrix"] = confusion_matrix(truth, pred, labels=labels).tolist()
+        names = trainer.arrays.class_names or [str(c) for c in labels]
+        report["classes"] = names
+        plot_confusion(run_dir / "confusion.png", report["confusion_matrix"], names, analysis.spec.name)
+    plot_curves(run_dir / "curves.png", run_dir / "metrics.jsonl", analysis.monitor, analysis.spec.name)
     (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(path: Path, metrics_jsonl: Path, monitor: str, title: str) -> None:
+    """Loss per epoch (train and validation), and the monitored metric when it is one."""
+    rows = [json.loads(x) for x in metrics_jsonl.read_text().splitlines() if x.strip()]
+    if not rows:
+        return
+    plt = _pyplot()
+    metric = monitor if monitor not in ("val_loss", "train_loss") else None
+    fig, axes = plt.subplots(1, 2 if metric else 1, figsize=(10 if metric else 5.5, 4), squeeze=False)
+    epochs = [r["epoch"] for r in rows]
+    ax = axes[0][0]
+    ax.plot(epochs, [r["train_loss"] for r in rows], label="train")
+    if "val_loss" in rows[0]:
+        ax.plot(epochs, [r["val_loss"] for r in rows], label="validation")
+    ax.set(xlabel="epoch", ylabel="loss", title=f"{title}: loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    if metric:
+        ax = axes[0][1]
+        ax.plot(epochs, [r[metric] for r in rows], color="tab:green", label=metric)
+        ax.set(xlabel="epoch", ylabel=metric.removeprefix("val_"), title=f"{title}: {metric}")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_confusion(path: Path, matrix, names, title: str) -> None:
+    """The test confusion matrix, counts in each cell."""
+    plt = _pyplot()
+    n = len(names)
+    fig, ax = plt.subplots(figsize=(max(4, 0.5 * n + 2.5), max(3.5, 0.5 * n + 2)))
+    im = ax.imshow(matrix, cmap="Blues")
+    ax.set(xticks=range(n), yticks=range(n), xticklabels=names, yticklabels=names,
+           xlabel="predicted", ylabel="true", title=f"{title}: test confusion")
+    plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+    top = max(max(r) for r in matrix) or 1
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, matrix[i][j], ha="center", va="center",
+                    color="white" if matrix[i][j] > top / 2 else "black", fontsize=8)
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

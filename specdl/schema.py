@@ -14,6 +14,8 @@ from .errors import Issue, SpecError, did_you_mean, format_path
 from .source import Source
 
 VERSION = 1
+IMAGE_SOURCES = ("image_folder", "torchvision")
+BACKBONE_KEYS = ("torchvision", "weights", "num_classes", "freeze")
 RESERVED_KEYS = ("name", "inputs")
 Task = Literal["classification", "regression", "multilabel"]
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -52,6 +54,7 @@ class Train(Base):
     deterministic: bool = False
     num_workers: NonNegInt = 0
     threads: PosInt | Literal["auto"] = "auto"
+    tensorboard: bool = False  # also write TensorBoard event files (needs `pip install tensorboard`)
 
     @field_validator("device")
     @classmethod
@@ -169,10 +172,12 @@ def _component_sites(data: dict):
             yield ("metrics", i), "metric"
     d = data.get("data")
     if isinstance(d, dict):
-        for key in ("transforms", "target_transforms"):
+        images = d.get("source") in IMAGE_SOURCES
+        for key in ("transforms", "target_transforms", "augment"):
             if isinstance(d.get(key), list):
                 for i in range(len(d[key])):
-                    yield ("data", key, i), "transform"
+                    yield ("data", key, i), ("image_transform" if images and key != "target_transforms"
+                                             else "transform")
     m = data.get("model")
     if isinstance(m, dict) and isinstance(m.get("layers"), list):
         yield from _layer_sites(m["layers"], ("model", "layers"))
@@ -192,7 +197,7 @@ def kind_at(path: tuple) -> str | None:
         return "layer"
     if p[:2] == ("model", "blocks") and len(p) >= 4:
         return "layer"
-    if p[:2] in (("data", "transforms"), ("data", "target_transforms")) and len(p) >= 3:
+    if p[:2] in (("data", "transforms"), ("data", "target_transforms"), ("data", "augment")) and len(p) >= 3:
         return "transform"
     if p[:1] == ("metrics",) and len(p) >= 2:
         return "metric"
@@ -404,6 +409,32 @@ def _canonical_sites(src: Source, issues: list, keep_bad: bool = False) -> dict:
     return data
 
 
+def _desugar_backbone(src: Source, issues: list) -> dict:
+    """``model: {torchvision: resnet18, weights: ..., num_classes: 10, freeze: backbone}``
+    is the one-layer model ``layers: [{torchvision: {model: resnet18, ...}}]``."""
+    data = dict(src.data)
+    model = dict(data["model"])
+    if "layers" in model:
+        issues.append(src.issue(("model", "torchvision"), "give either `torchvision` (a backbone) "
+                                "or `layers`; to add layers after a backbone, use a torchvision layer",
+                                key=True))
+        return data
+    layer = {"type": "torchvision", "model": model.pop("torchvision")}
+    for k in BACKBONE_KEYS[1:]:
+        if k in model:
+            layer[k] = model.pop(k)
+    base = ("model", "layers", 0)
+    for k in BACKBONE_KEYS:
+        for table in (src.pos, src.keypos):
+            if ("model", k) in table:
+                table[base + ("model" if k == "torchvision" else k,)] = table[("model", k)]
+    src.pos[base] = src.keypos.get(("model", "torchvision"), src.locate(("model",)))
+    model["layers"] = [layer]
+    data["model"] = model
+    src.data = data
+    return data
+
+
 def _expand_blocks(src: Source, blocks: dict, issues: list) -> dict:
     from .blocks import Expander
 
@@ -454,6 +485,8 @@ def validate(src: Source, overrides=None):
         else:
             msg = f"unknown version {_short(version)}; the current spec version is {VERSION}"
         raise SpecError([src.issue(("version",), msg)])
+    if isinstance(data.get("model"), dict) and "torchvision" in data["model"]:
+        data = _desugar_backbone(src, issues)
     blocks = _blocks(data)
     if blocks:
         data = _expand_blocks(src, blocks, issues)

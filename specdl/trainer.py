@@ -200,8 +200,11 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunRes
         torch.set_num_threads(analysis.threads())
     if tr.deterministic:
         torch.use_deterministic_algorithms(True)
+    if tr.compile:
+        _check_compile(device)
     run_dir = Path(resume) if resume else _new_run_dir(spec, out)
     t = Trainer(analysis, device)
+    board = _tensorboard(run_dir) if tr.tensorboard else None
     state = {"epoch": 0, "best": None, "best_epoch": 0, "bad": 0, "stopped": False}
     best_state = None
     if resume:
@@ -256,6 +259,10 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunRes
                 state["epoch"] = epoch
                 log.write(json.dumps(row) + "\n")
                 log.flush()
+                if board is not None:
+                    for k, v in row.items():
+                        if k != "epoch":
+                            board.add_scalar(k, v, epoch)
                 bar.update(epoch, row, analysis.monitor)
                 final = epoch == tr.epochs or state["stopped"]
                 if final or time.monotonic() - last_save >= tr.checkpoint.interval:
@@ -270,12 +277,36 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunRes
     finally:
         stop.restore()
         bar.close()
+        if board is not None:
+            board.close()
     train_time = time.perf_counter() - started
     if best_state is not None:
         t.model.load_state_dict(best_state)
     test, pred = t.evaluate("test", "")
     report = write_report(run_dir, analysis, t, test, pred, state, train_time, device)
     return RunResult(report["test"], run_dir, state["best_epoch"])
+
+
+def _check_compile(device) -> None:
+    """torch.compile needs dynamo on this Python/platform and, on the CPU, a C++ compiler."""
+    import shutil
+
+    import torch._dynamo
+
+    if not torch._dynamo.is_dynamo_supported():
+        raise RunError("train.compile: torch.compile is not supported on this platform or Python "
+                       "version; set train.compile: false")
+    if device.type == "cpu" and not (shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")):
+        raise RunError("train.compile: torch.compile on the CPU needs a C++ compiler (g++ or clang++) on "
+                       "PATH; install one, or set train.compile: false")
+
+
+def _tensorboard(run_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise RunError("train.tensorboard needs the tensorboard package: pip install tensorboard") from None
+    return SummaryWriter(str(run_dir / "tensorboard"))
 
 
 class Interrupted(RunError):

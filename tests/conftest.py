@@ -21,7 +21,27 @@ def cli():
     return run_cli
 
 
+def ensure_example_data() -> Path:
+    """ROOT/data: what `specdl example-data` writes (the image specs read it from the
+    current directory). Written once, atomically, whichever test worker gets there first."""
+    data = ROOT / "data"
+    if not (data / "checkpoints" / "resnet18.pth").exists():
+        tmp = ROOT / f".data-{os.getpid()}"
+        from specdl.examples import write_all
+
+        write_all(tmp)
+        try:
+            os.rename(tmp, data)
+        except OSError:  # another worker won the race
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    return data
+
+
 @pytest.fixture(autouse=True)
 def _one_thread_cwd(tmp_path, monkeypatch):
-    """Each test runs in its own temporary directory (run dirs land there)."""
+    """Each test runs in its own temporary directory (run dirs land there), which sees
+    the example data as ./data, as the repository root does."""
+    (tmp_path / "data").symlink_to(ensure_example_data())
     monkeypatch.chdir(tmp_path)

@@ -51,8 +51,12 @@ def meta_forward(key, make, x):
     a forward pass on the meta device; cached by ``key``."""
     if (key, x) in _CACHE:
         return _CACHE[(key, x)]
-    import torch
-    from torch import nn
+    try:
+        import torch
+        from torch import nn
+    except ImportError:
+        raise ShapeError(f"sizing a {'torchvision backbone' if key[0] == 'tv' else 'module layer'} needs torch "
+                         "(a forward pass on the meta device), and torch cannot be imported here") from None
 
     macs = [0]
 

@@ -2,7 +2,7 @@
 is what both ``build`` and ``codegen`` use."""
 
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -20,12 +20,18 @@ class Loss(Component):
 
     def ctor(self) -> Call:
         own = [k for k in type(self).model_fields if k != "type"]
-        return Call(f"nn.{self.torch_name}", kwargs=self.changed(*own))
+        kw = self.changed(*own)
+        for k in ("weight", "pos_weight"):
+            if k in kw:  # per-class weights become a tensor
+                kw[k] = Call("torch.tensor", (list(kw[k]),))
+        return Call(f"nn.{self.torch_name}", kwargs=kw)
 
 
 class CrossEntropySpec(Loss, type="cross_entropy", primary="label_smoothing"):
-    """Softmax cross-entropy on raw logits [N, C] and class indices [N]."""
+    """Softmax cross-entropy on raw logits [N, C] and class indices [N]; ``weight``
+    gives one weight per class (for imbalanced data)."""
 
+    weight: list[Annotated[float, Field(ge=0.0)]] | None = None
     label_smoothing: float = Field(0.0, ge=0.0, le=1.0)
     task: ClassVar[str] = "classification"
     torch_name: ClassVar[str] = "CrossEntropyLoss"
@@ -33,16 +39,20 @@ class CrossEntropySpec(Loss, type="cross_entropy", primary="label_smoothing"):
 
 
 class NLLSpec(Loss, type="nll"):
-    """Negative log-likelihood on log-probabilities [N, C] (end the model with log_softmax)."""
+    """Negative log-likelihood on log-probabilities [N, C] (end the model with log_softmax);
+    ``weight`` gives one weight per class."""
 
+    weight: list[Annotated[float, Field(ge=0.0)]] | None = None
     task: ClassVar[str] = "classification"
     torch_name: ClassVar[str] = "NLLLoss"
     wants: ClassVar[str] = "log_probs"
 
 
 class BCEWithLogitsSpec(Loss, type="bce_with_logits"):
-    """Binary cross-entropy on logits, one column per label (multilabel)."""
+    """Binary cross-entropy on logits, one column per label (multilabel); ``pos_weight``
+    weighs the positives of each label."""
 
+    pos_weight: list[Annotated[float, Field(ge=0.0)]] | None = None
     task: ClassVar[str] = "multilabel"
     torch_name: ClassVar[str] = "BCEWithLogitsLoss"
     wants: ClassVar[str] = "logits"

@@ -4,7 +4,7 @@ per-sample shape (for ``check``), how to fit and apply itself on NumPy arrays (f
 
 
 import math
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -112,3 +112,32 @@ class ReshapeTransformSpec(Transform, type="reshape", primary="shape"):
     def code(self, v):
         dims = ", ".join(map(str, self.shape))
         return [f"{v}_train, {v}_val, {v}_test = [{v}.reshape(len({v}), {dims}) for {v} in ({v}_train, {v}_val, {v}_test)]"]
+
+
+class FillSpec(Transform, type="fill", primary="value"):
+    """Fill missing values (NaN) per column with the train split's ``mean`` or
+    ``median``, or a number. Put it first."""
+
+    value: float | Literal["mean", "median"] = "mean"
+
+    def fit(self, x):
+        import numpy as np
+
+        if isinstance(self.value, str):
+            fill = getattr(np, f"nan{self.value}")(x, axis=0)
+            return {"fill": np.where(np.isnan(fill), 0.0, fill)}  # an all-missing column gets 0
+        return {"fill": np.full(x.shape[1:], self.value)}
+
+    def apply(self, x, s):
+        import numpy as np
+
+        return np.where(np.isnan(x), s["fill"], x)
+
+    def code(self, v):
+        if isinstance(self.value, str):
+            fit = [f"{v}_fill = np.nan{self.value}({v}_train, axis=0)",
+                   f"{v}_fill = np.where(np.isnan({v}_fill), 0.0, {v}_fill)  # an all-missing column gets 0"]
+        else:
+            fit = [f"{v}_fill = np.full({v}_train.shape[1:], {self.value!r})"]
+        return fit + [f"{v}_train, {v}_val, {v}_test = [np.where(np.isnan({v}), {v}_fill, {v}) "
+                      f"for {v} in ({v}_train, {v}_val, {v}_test)]"]

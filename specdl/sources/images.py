@@ -113,6 +113,9 @@ class ImageFolderData(_ImageSource):
                                   f"{', '.join(missing)}")
         return classes, {k: v[1] for k, v in found.items()}
 
+    def class_names(self) -> list[str]:
+        return self.scan_all()[0]
+
     def info(self):
         from PIL import Image
 
@@ -138,6 +141,9 @@ class TorchvisionData(_ImageSource):
     name: Literal["mnist", "fashion_mnist", "cifar10", "cifar100"]
     root: str = "data"
     download: bool = False
+
+    def class_names(self) -> list[str]:
+        return [str(c) for c in range(TORCHVISION[self.name][2])]
 
     def info(self):
         _, shape, classes = TORCHVISION[self.name]

@@ -57,6 +57,13 @@ class SklearnData(DataSource):
         return DataInfo((p["n_features"],), "float32", "classification",
                         centers if isinstance(centers, int) else len(centers), None)
 
+    def class_names(self) -> list[str] | None:
+        if self.dataset not in SKLEARN or SKLEARN[self.dataset][2] != "classification":
+            return None
+        from sklearn import datasets
+
+        return [str(n) for n in getattr(datasets, SKLEARN[self.dataset][0])().target_names]
+
     def load(self, seed):
         from sklearn import datasets
 
@@ -218,6 +225,14 @@ class CsvData(DataSource):
                     return True  # text labels
         return False
 
+    def class_names(self) -> list[str] | None:
+        if not self.classification():
+            return None
+        import csv
+
+        with open(self.path, newline="") as f:
+            return sorted({r[self.target].strip() for r in csv.DictReader(f, delimiter=self.delimiter)})
+
     def _read(self, numeric, cats):
         fn = resolve("read_csv")
         try:
@@ -287,6 +302,10 @@ class NpzData(DataSource):
         dtype = "int64" if np.issubdtype(x.dtype, np.integer) else "float32"
         if len(x) != len(y):
             raise SourceError("y", f"x has {len(x)} rows but y has {len(y)}")
+        if self.task == "multilabel":
+            if y.ndim != 2:
+                raise SourceError("y", f"multilabel targets are [N, labels] of 0/1; `{self.y}` is {list(y.shape)}")
+            return DataInfo(tuple(x.shape[1:]), dtype, "multilabel", int(y.shape[1]), None)
         if (self.task or ("classification" if np.issubdtype(y.dtype, np.integer) else "regression")) == "classification":
             return DataInfo(tuple(x.shape[1:]), dtype, "classification", int(y.max()) + 1, None)
         return DataInfo(tuple(x.shape[1:]), dtype, "regression", None, tuple(y.shape[1:]) or (1,))
