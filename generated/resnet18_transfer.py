@@ -32,6 +32,29 @@ DEVICE = torch.device("cuda" if torch.cuda.is_available() else "mps" if torch.ba
 CHECKPOINT = "resnet18-transfer.best.pt"  # the best epoch's weights are saved here
 
 # -----------------------------------------------------------------------------
+# Helpers
+def backbone(name, weights=None, num_classes=None, freeze="none"):
+    """A torchvision model: local weights loaded, classification head replaced, frozen."""
+    import torchvision
+
+    model = torchvision.models.get_model(name)
+    if weights is not None and (weights.endswith((".pt", ".pth")) or "/" in weights):
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    elif weights is not None:  # a torchvision weights name: downloads (needs the network)
+        model.load_state_dict(torchvision.models.get_weight(weights).get_state_dict(progress=False))
+    head = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)][-1][0]
+    if num_classes is not None:
+        parent = model.get_submodule(head.rpartition(".")[0]) if "." in head else model
+        old = parent.get_submodule(head.rpartition(".")[2])
+        setattr(parent, head.rpartition(".")[2], nn.Linear(old.in_features, num_classes))
+    prefixes = [] if freeze == "none" else freeze if isinstance(freeze, list) else [""]
+    for n, p in model.named_parameters():
+        if any(n.startswith(f) for f in prefixes) and not (freeze == "backbone" and n.startswith(head + ".")):
+            p.requires_grad_(False)
+    return model
+
+
+# -----------------------------------------------------------------------------
 # Data: load, split (seeded, stratified), fit transforms on train only
 train_tf = v2.Compose([
     v2.ToImage(),
@@ -62,27 +85,6 @@ N_BATCHES = math.ceil(n_train / BATCH_SIZE)
 
 # -----------------------------------------------------------------------------
 # Model
-def backbone(name, weights=None, num_classes=None, freeze="none"):
-    """A torchvision model: local weights loaded, classification head replaced, frozen."""
-    import torchvision
-
-    model = torchvision.models.get_model(name)
-    if weights is not None and (weights.endswith((".pt", ".pth")) or "/" in weights):
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    elif weights is not None:  # a torchvision weights name: downloads (needs the network)
-        model.load_state_dict(torchvision.models.get_weight(weights).get_state_dict(progress=False))
-    head = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)][-1][0]
-    if num_classes is not None:
-        parent = model.get_submodule(head.rpartition(".")[0]) if "." in head else model
-        old = parent.get_submodule(head.rpartition(".")[2])
-        setattr(parent, head.rpartition(".")[2], nn.Linear(old.in_features, num_classes))
-    prefixes = [] if freeze == "none" else freeze if isinstance(freeze, list) else [""]
-    for n, p in model.named_parameters():
-        if any(n.startswith(f) for f in prefixes) and not (freeze == "backbone" and n.startswith(head + ".")):
-            p.requires_grad_(False)
-    return model
-
-
 class Model(nn.Module):
     def __init__(self):
         super().__init__()

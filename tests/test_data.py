@@ -1,0 +1,201 @@
+"""Data sources: CSV (numeric and categorical), npz, image folders, synthetic; the
+generated script reproduces build on each; bad data is one clear line, exit 2."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import specdl
+
+from .conftest import ROOT, run_cli
+
+
+def write_csv(path, n=240, missing=False, seed=0):
+    rng = np.random.default_rng(seed)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["age", "income", "city", "plan", "spend", "churn"])
+        for i in range(n):
+            age, income = rng.uniform(18, 70), rng.normal(50, 15)
+            city, plan = rng.choice(["paris", "lyon", "nice"]), rng.choice(["basic", "pro"])
+            score = 0.05 * (age - 40) + (1.5 if plan == "pro" else -1) + (0.8 if city == "nice" else 0)
+            spend = 10 * score + 0.1 * income + rng.normal(0, 1)
+            cell = "" if missing and i % 17 == 3 else f"{age:.1f}"
+            w.writerow([cell, f"{income:.2f}", city, plan, f"{spend:.3f}", "yes" if score > 0 else "no"])
+    return path
+
+
+def spec_file(tmp_path, text, name="s.yaml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def build_and_script(spec, tmp_path):
+    """specdl build's test metrics, and the generated script's."""
+    r = run_cli("build", spec, "--out", tmp_path / "run", "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    built = json.loads((tmp_path / "run" / "report.json").read_text())["test"]
+    r = run_cli("codegen", spec, "-o", tmp_path / "script.py", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return built, json.loads(r.stdout.strip().splitlines()[-1])
+
+
+CSV_CLS = """
+name: churn
+data:
+  source: csv
+  path: churn.csv
+  target: churn
+  features: [age, income, city, plan]
+  categorical: [city, plan]
+  transforms: [{fill: median}, standardize]
+model: {layers: [{linear: 16}, relu, {linear: 2}]}
+optimizer: {adam: {lr: 0.01}}
+train: {epochs: 15}
+metrics: [accuracy, f1]
+"""
+
+
+def test_csv_classification_with_categories_and_missing_values(tmp_path):
+    write_csv(tmp_path / "churn.csv", missing=True)
+    a = specdl.check(spec_file(tmp_path, CSV_CLS))
+    assert a.task == "classification" and a.data.classes == 2
+    assert a.graph.input.shape == ("N", 2 + 3 + 2)  # 2 numeric + 3 cities + 2 plans
+    built, script = build_and_script(tmp_path / "s.yaml", tmp_path)
+    assert built["accuracy"] > 0.8
+    assert script == pytest.approx(built, abs=1e-6)
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["classes"] == ["no", "yes"]
+
+
+def test_csv_regression(tmp_path):
+    write_csv(tmp_path / "churn.csv")
+    text = (CSV_CLS.replace("target: churn", "target: spend").replace("{linear: 2}", "{linear: 1}")
+            .replace("[accuracy, f1]", "[r2, mae]")
+            .replace("transforms: [{fill: median}, standardize]",
+                     "transforms: [standardize]\n  target_transforms: [standardize]"))
+    spec = spec_file(tmp_path, text)
+    a = specdl.check(spec)
+    assert a.task == "regression"
+    built, script = build_and_script(spec, tmp_path)
+    assert built["r2"] > 0.8
+    assert script == pytest.approx(built, abs=1e-6)
+
+
+def test_npz_source(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 5))
+    np.savez(tmp_path / "d.npz", features=x, labels=(x[:, 0] + x[:, 1] > 0).astype(np.int64))
+    spec = spec_file(tmp_path, "data: {source: npz, path: d.npz, x: features, y: labels}\n"
+                               "model: {layers: [{linear: 8}, relu, {linear: 2}]}\n"
+                               "optimizer: {adam: {lr: 0.02}}\ntrain: {epochs: 10}\n")
+    built, script = build_and_script(spec, tmp_path)
+    assert built["accuracy"] > 0.85 and script == pytest.approx(built, abs=1e-6)
+
+
+def test_multilabel_npz(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 6))
+    y = np.stack([x[:, 0] > 0, x[:, 1] + x[:, 2] > 0, x[:, 3] < 0], axis=1).astype(np.int64)
+    np.savez(tmp_path / "m.npz", x=x, y=y)
+    spec = spec_file(tmp_path, "data: {source: npz, path: m.npz, task: multilabel, split: {stratify: false}}\n"
+                               "model: {layers: [{linear: 16}, relu, {linear: 3}]}\nloss: bce_with_logits\n"
+                               "optimizer: {adam: {lr: 0.02}}\ntrain: {epochs: 15}\n")
+    built, script = build_and_script(spec, tmp_path)
+    assert built["f1"] > 0.8 and script == pytest.approx(built, abs=1e-6)
+
+
+def test_image_folder_and_generated_script(tmp_path):
+    """The CIFAR-style CNN on the generated image folder: well above chance (1/3)."""
+    built, script = build_and_script(ROOT / "specs" / "cifar_cnn.yaml", tmp_path)
+    assert built["accuracy"] > 0.6
+    assert script == pytest.approx(built, abs=1e-6)
+
+
+def test_transfer_spec_and_generated_script(tmp_path):
+    built, script = build_and_script(ROOT / "specs" / "resnet18_transfer.yaml", tmp_path)
+    assert built["accuracy"] > 0.5
+    assert script == pytest.approx(built, abs=1e-6)
+
+
+def test_separate_image_roots(tmp_path):
+    from specdl.examples import write_images
+
+    for split, seed in (("train", 0), ("val", 1), ("test", 2)):
+        write_images(tmp_path / split, per_class=12, seed=seed)
+    spec = spec_file(tmp_path, "data: {source: image_folder, train: train, val: val, test: test}\n"
+                               "model: {layers: [{conv2d: {out_channels: 4, kernel_size: 3}}, relu, "
+                               "{adaptive_avgpool2d: 1}, flatten, {linear: 3}]}\ntrain: {epochs: 2}\n")
+    a = specdl.check(spec)
+    assert a.graph.input.shape == ("N", 3, 32, 32) and a.data.classes == 3
+    built, script = build_and_script(spec, tmp_path)
+    assert script == pytest.approx(built, abs=1e-6)
+
+
+def test_torchvision_source_offline_is_a_clear_error(tmp_path):
+    spec = spec_file(tmp_path, "data: {source: torchvision, name: mnist, root: nowhere}\n"
+                               "model: {layers: [flatten, {linear: 10}]}\n")
+    assert specdl.check(spec).graph.input.shape == ("N", 1, 28, 28)  # known without the files
+    r = run_cli("build", spec, "-q", cwd=tmp_path)
+    assert r.returncode == 2
+    assert f"data.root: no mnist data under {tmp_path / 'nowhere'}" in r.stderr
+    assert "download: true" in r.stderr and "Traceback" not in r.stderr
+
+
+# ---------------------------------------------------------------- bad data: exit 2, one line
+def bad(tmp_path, text, files=()):
+    for f in files:
+        f(tmp_path)
+    r = run_cli("build", spec_file(tmp_path, text), "-q", cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    return lines
+
+
+def test_missing_csv_file(tmp_path):
+    lines = bad(tmp_path, "data: {source: csv, path: nope.csv, target: y}\nmodel: {layers: [{linear: 1}]}\n")
+    assert lines[0].startswith(f"{tmp_path / 's.yaml'}:1:") and "no such file: nope.csv" in lines[0]
+
+
+def test_unknown_target_column(tmp_path):
+    lines = bad(tmp_path, "data: {source: csv, path: churn.csv, target: chrun}\nmodel: {layers: [{linear: 2}]}\n",
+                [lambda p: write_csv(p / "churn.csv")])
+    assert "data.target (csv): no column `chrun` in churn.csv; did you mean `churn`?" in lines[0]
+
+
+def test_folder_with_no_images(tmp_path):
+    (tmp_path / "imgs" / "a").mkdir(parents=True)
+    (tmp_path / "imgs" / "b").mkdir()
+    lines = bad(tmp_path, "data: {source: image_folder, root: imgs}\nmodel: {layers: [flatten, {linear: 2}]}\n")
+    assert "data.root (image_folder): no images under imgs" in lines[0]
+
+
+def test_class_missing_from_a_split(tmp_path):
+    y = np.array([0] * 40 + [1] * 40 + [2] * 2)
+    np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).normal(size=(82, 3)), y=y)
+    lines = bad(tmp_path, "data: {source: npz, path: d.npz, split: {stratify: false, test: 0.1}}\n"
+                          "model: {layers: [{linear: 3}]}\nseed: 3\n")
+    assert lines == ["specdl: error: the test split has no sample of class 2; add data for it, or change "
+                     "split.test / the seed"] or "has no sample of class" in lines[0]
+
+
+def test_labels_out_of_range(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.zeros((50, 2)), y=np.array([-1, 0, 1, 2, 3] * 10))
+    lines = bad(tmp_path, "data: {source: npz, path: d.npz}\nmodel: {layers: [{linear: 4}]}\n")
+    assert lines == ["specdl: error: labels run from -1 to 3, but the model has 4 outputs (classes 0..3)"]
+
+
+def test_nan_in_features(tmp_path):
+    lines = bad(tmp_path, CSV_CLS.replace("[{fill: median}, standardize]", "[standardize]"),
+                [lambda p: write_csv(p / "churn.csv", missing=True)])
+    assert len(lines) == 1 and "the features hold NaN" in lines[0] and "fill: mean" in lines[0]
