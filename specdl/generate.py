@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from .components.base import HELPERS, literal
+from .components.base import HELPERS, Name, literal
 from .data import val_fraction
 from .graph import INPUT
 
@@ -195,8 +195,7 @@ def context(a, spec_path: str | None = None) -> dict:
     if ctx["categorical"]:
         ctx["imports"] = sort_imports(ctx["imports"] + ["from sklearn.preprocessing import OneHotEncoder"])
     if sched is not None:
-        ctx["scheduler_code"] = sched.ctor(tr.epochs, "STEPS_PER_EPOCH", a.mode).code("optimizer")
-        ctx["scheduler_code"] = ctx["scheduler_code"].replace("'STEPS_PER_EPOCH'", "STEPS_PER_EPOCH")
+        ctx["scheduler_code"] = sched.ctor(tr.epochs, Name("STEPS_PER_EPOCH"), a.mode).code("optimizer")
     return ctx
 
 

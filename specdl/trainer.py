@@ -236,9 +236,12 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunRes
                 train_loss = t.train_epoch()
                 row = {"epoch": epoch, "train_loss": train_loss, "lr": t.opt.param_groups[0]["lr"]}
                 if not math.isfinite(train_loss):
-                    raise RunError(f"the training loss became {train_loss} in epoch {epoch}; lower "
-                                   "the learning rate or set train.grad_clip (the last good "
-                                   f"checkpoint is in {run_dir})")
+                    _save(run_dir, t, state, best_state, last=False)
+                    err = RunError(f"the training loss became {train_loss} in epoch {epoch}; lower "
+                                   "the learning rate or set train.grad_clip (the best checkpoint "
+                                   f"so far is {run_dir / 'best.pt'})")
+                    err.exit_code = 1
+                    raise err
                 if has_val:
                     row.update(t.evaluate("val", "val_", only=metric_names)[0])
                 watched = row[analysis.monitor]
@@ -312,6 +315,8 @@ def _tensorboard(run_dir: Path):
 class Interrupted(RunError):
     """Ctrl-C: the run stopped cleanly at an epoch boundary and can be resumed."""
 
+    exit_code = 130
+
 
 class _GracefulStop:
     """First Ctrl-C: finish the epoch, save, stop. Second: stop at once (the previous
@@ -338,9 +343,11 @@ class _GracefulStop:
             signal.signal(signal.SIGINT, self._old)
 
 
-def _save(run_dir: Path, t: Trainer, state: dict, best_state) -> None:
+def _save(run_dir: Path, t: Trainer, state: dict, best_state, last: bool = True) -> None:
     if best_state is not None:
         ckpt.save_atomic(best_state, run_dir / "best.pt")
+    if not last:
+        return
     ckpt.save_atomic({
         "model": t.model.state_dict(),
         "optimizer": t.opt.state_dict(),

@@ -100,8 +100,14 @@ def tup(v, n: int) -> tuple:
 
 
 # ---------------------------------------------------------------- codegen calls
+class Name(str):
+    """A variable of the generated script (e.g. STEPS_PER_EPOCH): rendered bare."""
+
+
 def literal(v) -> str:
     """Render a validated value as Python source (never splices code)."""
+    if isinstance(v, Name):
+        return str(v)
     if isinstance(v, float):
         if math.isinf(v) or math.isnan(v):
             return f'float("{v}")'
