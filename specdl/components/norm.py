@@ -49,6 +49,11 @@ class InstanceNorm2dSpec(Layer, type="instancenorm2d"):
     eps: PosFloat = 1e-5
     affine: bool = False
 
+    def infer(self, x):
+        if x.shape[2] * x.shape[3] < 2:
+            raise ShapeError(f"normalises over H x W, so it needs more than one spatial element; got {x}")
+        return x
+
     def count_params(self, x):
         return 2 * x.shape[1] if self.affine else 0
 
