@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from .errors import SpecError
+from .errors import RunError, SpecError
 from .source import Source, read_file
 
 
@@ -92,4 +92,55 @@ def codegen(spec) -> str:
     return render(_analysis(spec))
 
 
-__all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen", "SpecError"]
+__all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen", "load_run", "export",
+           "SpecError"]
+
+
+def load_run(run_dir, checkpoint=None):
+    """A finished run: ``.model`` with its best weights, ``.inputs(raw)`` with the run's
+    fitted preprocessing, ``.predict(raw)``."""
+    from .runs import LoadedRun
+
+    return LoadedRun(run_dir, checkpoint)
+
+
+def export(spec_or_run, output=None, checkpoint=None) -> dict:
+    """Export a run directory (its best.pt) or a spec (with ``checkpoint``, or its seeded
+    initial weights) to ONNX, verified with onnxruntime on real inputs."""
+    from .export import export_onnx
+    from .runs import LoadedRun
+    from .trainer import Trainer, resolve_device
+
+    path = Path(spec_or_run)
+    if path.is_dir():
+        run = LoadedRun(path, checkpoint)
+        model, analysis = run.model, run.analysis
+        default = path / "model.onnx"
+    else:
+        from .build import build_model as _build
+
+        analysis = _analysis(path)
+        model = _build(analysis)
+        if checkpoint is not None:
+            from . import checkpoint as ckpt
+
+            state = ckpt.load(checkpoint)
+            try:
+                model.load_state_dict(state.get("model", state) if "optimizer" in state else state)
+            except RuntimeError as e:
+                raise RunError(f"{checkpoint} does not match the spec's model: "
+                               f"{str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}") from None
+        default = Path(f"{analysis.spec.name}.onnx")
+    import torch
+
+    trainer = Trainer.__new__(Trainer)  # only the data side: real inputs for verification
+    trainer.spec, trainer.analysis, trainer.device = analysis.spec, analysis, torch.device("cpu")
+    from .data import prepare
+
+    trainer.arrays = prepare(analysis.spec, analysis)
+    trainer.file_backed = analysis.spec.data.file_backed
+    trainer.x = trainer.arrays.x if trainer.file_backed else {
+        k: torch.as_tensor(v, dtype=torch.int64 if analysis.data.dtype == "int64" else torch.float32)
+        for k, v in trainer.arrays.x.items()}
+    _ = resolve_device
+    return export_onnx(model, trainer.sample_inputs("test"), Path(output) if output else default)

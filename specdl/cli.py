@@ -24,6 +24,18 @@ EXAMPLES = {
     "example-data": """examples:
   $ specdl example-data            # writes data/shapes/ and data/checkpoints/resnet18.pth
   $ specdl build specs/cifar_cnn.yaml""",
+    "export": """examples:
+  $ specdl export runs/iris-mlp/20261127-120000            # its best.pt -> model.onnx, verified
+  $ specdl export specs/iris_mlp.yaml --checkpoint best.pt -o iris.onnx""",
+    "predict": """examples:
+  $ specdl predict runs/iris-mlp/20261127-120000 --input new_rows.csv -o predictions.csv
+  $ specdl predict runs/cifar-cnn/20261127-120000 --input photos/ -o predictions.json""",
+    "schema": """examples:
+  $ specdl schema -o specdl.schema.json
+  # then, first line of a spec:  # yaml-language-server: $schema=./specdl.schema.json""",
+    "init": """examples:
+  $ specdl init --template cnn -o my_cnn.yaml
+  $ specdl check my_cnn.yaml""",
     "layers": """examples:
   $ specdl layers
   $ specdl layers conv2d""",
@@ -62,6 +74,23 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("spec")
     s.add_argument("-o", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     s.add_argument("--batch", type=int, default=1, help="batch size for the memory column (default 1)")
+    e = verb("export", "Export a run's best model (or a spec with a checkpoint) to ONNX, verified with "
+             "onnxruntime on real inputs.")
+    e.add_argument("target", metavar="RUN_DIR|SPEC")
+    e.add_argument("--checkpoint", help="weights to export (default: the run's best.pt)")
+    e.add_argument("--format", default="onnx", choices=["onnx"])
+    e.add_argument("-o", "--output", help="the .onnx file (default: RUN_DIR/model.onnx, or <name>.onnx)")
+    pr = verb("predict", "Predict with a finished run, applying its fitted preprocessing.")
+    pr.add_argument("run_dir", metavar="RUN_DIR")
+    pr.add_argument("--input", required=True, help="a .csv (with a header), .npy, .npz, an image or a folder")
+    pr.add_argument("-o", "--output", help="a .csv or .json file (default: CSV on standard output)")
+    pr.add_argument("--checkpoint", help="weights to use (default: the run's best.pt)")
+    sc = verb("schema", "Write the JSON Schema of specs (for editors and linters).")
+    sc.add_argument("-o", "--output", help="the file (default: standard output)")
+    it = verb("init", "Write a commented starting spec that checks and trains.")
+    it.add_argument("--template", default="mlp", choices=["mlp", "cnn", "resnet", "transfer"])
+    it.add_argument("-o", "--output", help="the file (default: standard output)")
+    it.add_argument("--force", action="store_true", help="overwrite an existing file")
     ex = verb("example-data", "Write the example image folder and local resnet18 weights the bundled "
               "image specs use.")
     ex.add_argument("--out", default="data", help="folder to write into (default: data)")
@@ -166,6 +195,61 @@ def cmd_layers(args) -> int:
     return layer_catalogue(args.name, markdown=args.markdown)
 
 
+def cmd_export(args) -> int:
+    from .api import export
+
+    r = export(args.target, args.output, args.checkpoint)
+    print(f"wrote {r['path']}: onnx.checker passed; onnxruntime vs torch on {r['verified_batch']} real "
+          f"inputs (traced with batch {r['example_batch']}): max |difference| {r['max_abs_diff']:.3g} "
+          f"(tolerance {r['tolerance']:g})")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .runs import LoadedRun, read_inputs, write_predictions
+
+    run = LoadedRun(args.run_dir, args.checkpoint)
+    pred = run.predict(read_inputs(run, args.input))
+    text = write_predictions(pred, args.output, getattr(run, "files", None))
+    if args.output:
+        print(f"wrote {len(pred['prediction'])} predictions to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_schema(args) -> int:
+    import json
+
+    from .editor_schema import spec_json_schema
+
+    text = json.dumps(spec_json_schema(), indent=1) + "\n"
+    return _write(text, args.output)
+
+
+def cmd_init(args) -> int:
+    from .generate import templates_dir
+
+    text = (templates_dir() / "init" / f"{args.template}.yaml").read_text()
+    if args.output and not args.force:
+        from pathlib import Path
+
+        if Path(args.output).exists():
+            raise RunError(f"{args.output} exists; pass --force to overwrite it")
+    return _write(text, args.output)
+
+
+def _write(text: str, output) -> int:
+    if output:
+        from pathlib import Path
+
+        Path(output).write_text(text)
+        print(f"wrote {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def cmd_example_data(args) -> int:
     from pathlib import Path
 
@@ -176,7 +260,7 @@ def cmd_example_data(args) -> int:
     return 0
 
 
-VERBS = {"example-data": cmd_example_data, "check": cmd_check, "build": cmd_build, "codegen": cmd_codegen, "summary": cmd_summary,
+VERBS = {"schema": cmd_schema, "init": cmd_init, "export": cmd_export, "predict": cmd_predict, "example-data": cmd_example_data, "check": cmd_check, "build": cmd_build, "codegen": cmd_codegen, "summary": cmd_summary,
          "layers": cmd_layers}
 
 if __name__ == "__main__":  # pragma: no cover

@@ -177,6 +177,7 @@ def context(a, spec_path: str | None = None) -> dict:
         "precision": tr.precision,
         "compile": tr.compile,
         "tensorboard": tr.tensorboard,
+        "export_onnx": spec.export.onnx,
         "deterministic": tr.deterministic,
         "threads": a.threads(),
         "device": tr.device,

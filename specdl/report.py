@@ -43,7 +43,7 @@ class Progress:
 
 
 def write_report(run_dir: Path, analysis, trainer, test: dict, pred, state: dict,
-                 train_time: float, device) -> dict:
+                 train_time: float, device, onnx: dict | None = None) -> dict:
     """report.json: the test metrics, the best epoch, and per-class scores."""
     import torch
 
@@ -57,8 +57,10 @@ def write_report(run_dir: Path, analysis, trainer, test: dict, pred, state: dict
         "train_time_s": round(train_time, 3),
         "device": str(device),
         "threads": torch.get_num_threads(),
-        "samples": {k: int(len(v)) for k, v in trainer.arrays.x.items()},
+        "samples": {k: trainer.arrays.size(k) for k in ("train", "val", "test")},
     }
+    if onnx is not None:
+        report["onnx"] = onnx
     if analysis.task == "classification":
         from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 

@@ -44,7 +44,7 @@ class Train(Base):
     epochs: PosInt = 10
     batch_size: PosInt = 32
     eval_batch_size: PosInt | None = None
-    device: str = "auto"
+    device: str = Field("auto", json_schema_extra={"pattern": _DEVICE.pattern})
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     compile: bool = False
     grad_clip: PosFloat | None = None

@@ -19,6 +19,7 @@ from .build import build_loss, build_model, build_optimizer, build_scheduler
 from .data import invert_targets, prepare
 from .errors import RunError
 from .report import Progress, write_report
+from .runs import save_preprocess
 
 
 @dataclass
@@ -153,6 +154,14 @@ class Trainer:
             total += loss.detach() * len(yb)
         return (total / self.n_train).item()
 
+    def sample_inputs(self, split: str, n: int = 64) -> torch.Tensor:
+        """Up to n real inputs of a split (for export verification)."""
+        if self.file_backed:
+            from .image_data import loader
+
+            return next(iter(loader(self.x[split], n, False, None, 0, self.device)))[0]
+        return self.x[split][:n]
+
     @torch.inference_mode()
     def outputs(self, split: str):
         self.model.eval()
@@ -223,6 +232,7 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunRes
     else:
         (run_dir / "spec.yaml").write_text(spec.to_yaml())
         (run_dir / "metrics.jsonl").write_text("")
+    save_preprocess(run_dir, spec, t.arrays)
     has_val = t.arrays.size("val") > 0
     metric_names = set(analysis.watched_metrics())
     es = tr.early_stopping
@@ -286,7 +296,12 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunRes
     if best_state is not None:
         t.model.load_state_dict(best_state)
     test, pred = t.evaluate("test", "")
-    report = write_report(run_dir, analysis, t, test, pred, state, train_time, device)
+    onnx = None
+    if spec.export.onnx:
+        from .export import export_onnx
+
+        onnx = export_onnx(t.model, t.sample_inputs("test"), run_dir / "model.onnx")
+    report = write_report(run_dir, analysis, t, test, pred, state, train_time, device, onnx)
     return RunResult(report["test"], run_dir, state["best_epoch"])
 
 

@@ -25,7 +25,7 @@ class SklearnData(DataSource):
     """A scikit-learn bundled data set, or a generator with its arguments."""
 
     source: Literal["sklearn"]
-    dataset: str
+    dataset: str = Field(json_schema_extra={"enum": [*SKLEARN, *GENERATORS]})
     params: dict[str, Any] = {}
 
     @field_validator("dataset")

@@ -1,0 +1,196 @@
+"""A finished run directory, ready to use: the spec, the model with its best weights,
+and the run's fitted preprocessing (never re-fitted)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import RunError, SpecError
+
+PREPROCESS = "preprocess.json"
+
+
+def save_preprocess(run_dir: Path, spec, arrays) -> None:
+    """What was fitted on the train split, as plain JSON."""
+    def plain(state):
+        return {k: np.asarray(v).tolist() for k, v in state.items()}
+
+    data = {
+        "transforms": [plain(s) for s in arrays.states],
+        "target_transforms": [plain(s) for s in arrays.target_states],
+        "categories": [c.tolist() for c in arrays.encoder.categories_] if arrays.encoder is not None else None,
+        "class_names": arrays.class_names,
+    }
+    (Path(run_dir) / PREPROCESS).write_text(json.dumps(data) + "\n")
+
+
+class LoadedRun:
+    """``specdl.load_run(dir)``: ``.model`` (best weights, eval mode), ``.inputs(raw)``
+    applies the run's preprocessing, ``.predict(raw)`` returns predictions."""
+
+    def __init__(self, run_dir, checkpoint=None):
+        from . import checkpoint as ckpt
+        from .api import _analysis
+        from .build import build_model
+
+        run_dir = Path(run_dir)
+        if not (run_dir / "spec.yaml").exists():
+            raise RunError(f"{run_dir} is not a specdl run directory (no spec.yaml)")
+        try:
+            self.analysis = _analysis(run_dir / "spec.yaml")
+        except SpecError as e:
+            raise RunError(f"{run_dir}/spec.yaml no longer checks: {e.issues[0].message}") from None
+        self.spec, self.run_dir = self.analysis.spec, run_dir
+        path = Path(checkpoint) if checkpoint else run_dir / "best.pt"
+        state = ckpt.load(path)
+        if "model" in state and "optimizer" in state:  # a last.pt
+            state = state["model"]
+        self.model = build_model(self.analysis, seed=False)
+        try:
+            self.model.load_state_dict(state)
+        except RuntimeError as e:
+            first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+            raise RunError(f"{path} does not match the spec's model: {first}") from None
+        self.model.eval()
+        pre = run_dir / PREPROCESS
+        if not pre.exists():
+            raise RunError(f"{run_dir} has no {PREPROCESS} (a run from an older specdl?); build it again")
+        self.pre = json.loads(pre.read_text())
+
+    # -- preprocessing, exactly as in training
+    def inputs(self, raw):
+        """Raw features -> the model's input tensor (transforms as fitted in training)."""
+        import torch
+
+        data = self.spec.data
+        if data.file_backed:
+            return raw  # already transformed by image_inputs
+        x = raw
+        if data.source == "csv":
+            x, cats = raw
+        x = np.asarray(x, dtype=np.int64 if self.analysis.data.dtype == "int64" else np.float64)
+        for t, s in zip(data.transforms, self.pre["transforms"]):
+            x = t.apply(x, {k: np.asarray(v) for k, v in s.items()})
+        if data.source == "csv" and self.pre["categories"] is not None:
+            onehot = [(cats[:, j:j + 1] == np.asarray(c, dtype=object)[None, :]).astype(np.float64)
+                      for j, c in enumerate(self.pre["categories"])]
+            x = np.hstack([x, *onehot])
+        return torch.as_tensor(x, dtype=torch.int64 if self.analysis.data.dtype == "int64" else torch.float32)
+
+    def outputs(self, x):
+        import torch
+
+        bs = self.spec.train.eval_batch_size or max(self.spec.train.batch_size, 1024)
+        with torch.inference_mode():
+            return torch.cat([self.model(x[i:i + bs]).float() for i in range(0, len(x), bs)])
+
+    def predict(self, raw) -> dict:
+        """{"prediction": [...], and "probabilities" (classification)}."""
+        import torch
+
+        out = self.outputs(self.inputs(raw))
+        task = self.analysis.task
+        if task == "classification":
+            last = self.analysis.graph.output.type
+            probs = out if last == "softmax" else out.exp() if last == "log_softmax" else torch.softmax(out, 1)
+            names = self.pre["class_names"] or [str(i) for i in range(out.shape[1])]
+            return {"index": out.argmax(1).numpy(), "prediction": [names[i] for i in out.argmax(1).tolist()],
+                    "probabilities": probs.numpy(), "classes": names}
+        if task == "multilabel":
+            return {"prediction": (out > 0).long().numpy(), "probabilities": torch.sigmoid(out).numpy()}
+        y = out.double().numpy()
+        for t, s in reversed(list(zip(self.spec.data.target_transforms, self.pre["target_transforms"]))):
+            y = t.invert(y, {k: np.asarray(v) for k, v in s.items()})
+        return {"prediction": y}
+
+
+def read_inputs(run: LoadedRun, path: Path):
+    """Raw inputs from a file: CSV (with a header), .npy, .npz (key ``x``), or images."""
+    path = Path(path)
+    data = run.spec.data
+    if not path.exists():
+        raise RunError(f"no such input: {path}")
+    if data.file_backed:
+        return image_inputs(run, path)
+    if path.suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as f:
+            return f["x"]
+    if path.suffix == ".csv":
+        import csv
+
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        if data.source == "csv":
+            numeric, cats = data.columns()
+            missing = [c for c in numeric + cats if rows and c not in rows[0]]
+            if missing:
+                raise RunError(f"{path} lacks the feature column(s) {', '.join(missing)}")
+            from .components.base import resolve
+
+            fn = resolve("read_csv")
+            try:
+                x, c, _ = fn(str(path), numeric[0] if numeric else cats[0], numeric, cats, False)
+            except ValueError as e:
+                raise RunError(str(e)) from None
+            return x, c
+        with open(path, newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader)
+            values = [[float(v) for v in row] for row in reader if row]
+        try:
+            float(header[0])
+            values.insert(0, [float(v) for v in header])  # no header row
+        except ValueError:
+            pass
+        return np.asarray(values, dtype=np.float64)
+    raise RunError(f"cannot read {path}: give a .csv, .npy or .npz file")
+
+
+def image_inputs(run: LoadedRun, path: Path):
+    import torch
+    from PIL import Image
+
+    from .image_data import compose
+    from .sources.images import IMG_EXTENSIONS
+
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS) if path.is_dir() else [path]
+    if not files:
+        raise RunError(f"no images under {path}")
+    tf = compose(run.spec.data.pipeline(train=False))
+    run.files = [str(f) for f in files]
+    return torch.stack([tf(Image.open(f).convert("RGB")) for f in files])
+
+
+def write_predictions(pred: dict, out: Path | None, files=None) -> str:
+    """CSV (or JSON for a .json path) of the predictions; returns the text."""
+    rows = []
+    n = len(pred["prediction"])
+    for i in range(n):
+        row = {"file": files[i]} if files else {}
+        p = pred["prediction"][i]
+        if "classes" in pred:
+            row["prediction"] = p
+            row.update({f"p_{c}": float(pred["probabilities"][i][j]) for j, c in enumerate(pred["classes"])})
+        else:
+            arr = np.atleast_1d(np.asarray(p)).reshape(-1)
+            row.update({"prediction": float(arr[0])} if arr.size == 1 else
+                       {f"prediction_{j}": float(v) for j, v in enumerate(arr)})
+        rows.append(row)
+    if out is not None and Path(out).suffix == ".json":
+        text = json.dumps(rows, indent=1) + "\n"
+    else:
+        import csv
+
+        buf = __import__("io").StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["prediction"])
+        w.writeheader()
+        w.writerows(rows)
+        text = buf.getvalue()
+    if out is not None:
+        Path(out).write_text(text)
+    return text

@@ -1,0 +1,85 @@
+"""ONNX export, verified: every bundled spec, built for one epoch, exports; the file
+passes onnx.checker, and onnxruntime matches torch at another batch size."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+import specdl
+
+from .conftest import ROOT, SPECS, run_cli
+
+
+def sample(a, n):
+    inp = a.graph.input
+    if inp.dtype == "int64":
+        return torch.randint(0, 5, (n, *inp.shape[1:]))
+    return torch.randn(n, *inp.shape[1:])
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])
+def test_build_exports_verified_onnx(spec, tmp_path):
+    metrics, run = specdl.train(spec, out=tmp_path / "r", overrides=["train.epochs=1", "export.onnx=true"])
+    report = json.loads((run / "report.json").read_text())
+    assert report["onnx"]["max_abs_diff"] <= 1e-4
+    model_file = run / "model.onnx"
+    onnx.checker.check_model(onnx.load(str(model_file)))
+    loaded = specdl.load_run(run)
+    x = sample(loaded.analysis, 5)  # the export traced a batch of 2
+    got = ort.InferenceSession(str(model_file)).run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        want = loaded.model(x).numpy()
+    assert got.shape == want.shape and np.abs(got - want).max() <= 1e-4
+
+
+def test_export_cli_prints_the_difference(tmp_path):
+    specdl.train(ROOT / "specs" / "iris_mlp.yaml", out=tmp_path / "r", overrides=["train.epochs=2"])
+    r = run_cli("export", tmp_path / "r", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "onnx.checker passed" in r.stdout and "max |difference|" in r.stdout
+    assert (tmp_path / "r" / "model.onnx").exists()
+
+
+def test_generated_script_exports_the_same_model(tmp_path):
+    spec = specdl.load(ROOT / "specs" / "iris_mlp.yaml", ["train.epochs=5", "export.onnx=true"])
+    _, run = specdl.train(spec, out=tmp_path / "r")
+    (tmp_path / "s.py").write_text(specdl.codegen(spec))
+    r = subprocess.run([sys.executable, "s.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    x = np.random.default_rng(0).normal(size=(7, 4)).astype(np.float32)
+    a = ort.InferenceSession(str(tmp_path / "iris-mlp.onnx")).run(None, {"input": x})[0]
+    b = ort.InferenceSession(str(run / "model.onnx")).run(None, {"input": x})[0]
+    assert np.abs(a - b).max() <= 1e-6
+
+
+@pytest.mark.parametrize("case", ["missing", "foreign", "mismatch", "old"])
+def test_export_and_predict_refuse_bad_runs(case, tmp_path):
+    _, run = specdl.train(ROOT / "specs" / "iris_mlp.yaml", out=tmp_path / "r", overrides=["train.epochs=1"])
+    if case == "missing":
+        (run / "best.pt").unlink()
+        want = "no checkpoint at"
+    elif case == "foreign":
+        (run / "spec.yaml").unlink()
+        want = "is not a specdl run directory"
+    elif case == "mismatch":
+        other = specdl.build_model(ROOT / "specs" / "digits_cnn.yaml")
+        torch.save(other.state_dict(), run / "best.pt")
+        want = "does not match the spec's model"
+    else:
+        (run / "preprocess.json").unlink()
+        want = "a run from an older specdl?"
+    np.save(tmp_path / "x.npy", np.zeros((3, 4)))
+    for args in (["export", run], ["predict", run, "--input", tmp_path / "x.npy"]):
+        r = run_cli(*args, cwd=tmp_path)
+        assert r.returncode == 2, (args, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        if case != "old" or args[0] == "predict":
+            assert len(lines) == 1 and want in lines[0], (args, r.stderr)
