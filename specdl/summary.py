@@ -30,7 +30,7 @@ def shape_table(a, verbose: bool = False, batch: int = 1) -> None:
     g = a.graph
     title = f"{a.spec.name}: {len(g.nodes)} layers, {a.task}, input {g.input}"
     cols = ["layer", "type", "output", "params"] + (["MACs", "activations"] if verbose else [])
-    t = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for c in cols:
         t.add_column(c, justify="right" if c in ("params", "MACs", "activations") else "left")
     chain = _is_chain(g)
@@ -46,6 +46,7 @@ def shape_table(a, verbose: bool = False, batch: int = 1) -> None:
     t.add_row("total", "", "", f"{total_p:,}",
               *([human(total_m), human(total_a, "B")] if verbose else []))
     con = _console()
+    con.print(title, markup=False)
     con.print(t)
     out = g.output.out
     target = (f"{a.data.classes} classes" if a.task == "classification" else
