@@ -82,7 +82,7 @@ torch.manual_seed(SEED)  # the same seed gives specdl build's initial weights
 model = Model().to(DEVICE)
 run_model = model
 loss_fn = nn.MSELoss()
-optimizer = torch.optim.AdamW(model.parameters(), lr=0.0003)
+optimizer = torch.optim.AdamW(model.parameters(), lr=0.0003, fused=True)
 shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
 
 METRICS = {
@@ -108,21 +108,24 @@ def eval_batches(x):
 def train_epoch():
     """One pass over the training data; returns the mean loss."""
     model.train()
-    total = torch.zeros((), device=DEVICE)  # summed on the device: no sync per step
+    losses, sizes = [], []  # kept on the device: no sync per step
     for xb, yb in train_batches():
         loss = loss_fn(run_model(xb), yb)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        total += loss.detach() * len(yb)
-    return (total / n_train).item()
+        losses.append(loss.detach())
+        sizes.append(len(yb))
+    weights = torch.tensor(sizes, dtype=losses[0].dtype, device=DEVICE)
+    return (torch.stack(losses).float() @ weights.float() / n_train).item()
 
 
 @torch.inference_mode()
 def evaluate(x, y, y_true, names):
     """Loss and the named metrics on one split."""
     model.eval()
-    out = torch.cat([run_model(xb).float() for xb in eval_batches(x)])
+    outs = [run_model(xb).float() for xb in eval_batches(x)]
+    out = outs[0] if len(outs) == 1 else torch.cat(outs)
     scores = {"loss": loss_fn(out, y).item()}
     y_pred = out.double().cpu().numpy()
     y_pred = y_pred * y_std + y_mean

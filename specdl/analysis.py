@@ -53,6 +53,12 @@ class Analysis:
             return any(n.layer.frozen() or any(walk(s) for s in n.subgraphs) for n in g.nodes)
         return walk(self.graph)
 
+    def onednn(self) -> bool:
+        """Whether to keep oneDNN on: off for small convolutional steps, where its
+        per-call setup costs more than the convolution (docs/performance.md)."""
+        has_conv = any(n.type.startswith("conv") for n in self.graph.nodes)
+        return not (has_conv and self.threads() == 1)
+
     def watched_metrics(self) -> list[str]:
         """Metrics computed on the validation split every epoch: the monitored ones
         (the loss always is; the full set is computed once, on the test split)."""

@@ -180,6 +180,7 @@ def context(a, spec_path: str | None = None) -> dict:
         "export_onnx": spec.export.onnx,
         "deterministic": tr.deterministic,
         "threads": a.threads(),
+        "onednn": a.onednn(),
         "device": tr.device,
         "early": tr.early_stopping,
         "es_mode": a.es_mode(),

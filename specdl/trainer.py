@@ -132,7 +132,7 @@ class Trainer:
     def train_epoch(self) -> float:
         tr, model, opt = self.spec.train, self.run, self.opt
         self.model.train()
-        total = torch.zeros((), device=self.device)
+        losses, sizes = [], []  # kept on the device: no sync per step
         for b, (xb, yb) in enumerate(self.train_batches()):
             with self.autocast():
                 loss = self.loss_fn(model(xb), yb)
@@ -151,8 +151,10 @@ class Trainer:
                 opt.zero_grad(set_to_none=True)
                 if self.sched is not None and self.spec.scheduler.every == "batch":
                     self.sched.step()
-            total += loss.detach() * len(yb)
-        return (total / self.n_train).item()
+            losses.append(loss.detach())
+            sizes.append(len(yb))
+        weights = torch.tensor(sizes, dtype=losses[0].dtype, device=self.device)
+        return (torch.stack(losses).float() @ weights.float() / self.n_train).item()
 
     def sample_inputs(self, split: str, n: int = 64) -> torch.Tensor:
         """Up to n real inputs of a split (for export verification)."""
@@ -167,7 +169,7 @@ class Trainer:
         self.model.eval()
         with self.autocast():
             outs = [self.run(xb).float() for xb in self.eval_batches(split)]
-        return torch.cat(outs) if outs else torch.zeros((0,))
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
 
     def predictions(self, out: torch.Tensor) -> np.ndarray:
         task = self.analysis.task
@@ -207,6 +209,8 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunRes
     device = resolve_device(tr.device)
     if analysis.threads() is not None:
         torch.set_num_threads(analysis.threads())
+    if device.type == "cpu":
+        torch.backends.mkldnn.enabled = analysis.onednn()
     if tr.deterministic:
         torch.use_deterministic_algorithms(True)
     if tr.compile:

@@ -1,0 +1,89 @@
+"""The bundled cases written by hand, carefully: the same models, data and epochs as
+the specs, in-memory batching by slicing, validation each epoch with best-weight
+selection (the practical ceiling specdl is measured against)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+from torch import nn
+
+import specdl
+from specdl.data import prepare
+
+
+def careful_loop(spec_path, overrides, threads: int) -> tuple[float, dict]:
+    """Train the spec's model with a hand-written loop; returns (training seconds, test
+    accuracy or r2). Data comes from specdl's own split so both see the same rows."""
+    torch.set_num_threads(threads)
+    a = specdl.check(spec_path, overrides)
+    spec = a.spec
+    arrays = prepare(spec, a)
+    file_backed = spec.data.file_backed
+    ydt = torch.int64 if a.task == "classification" else torch.float32
+    y = {k: torch.as_tensor(v, dtype=ydt) for k, v in arrays.y.items()}
+    torch.manual_seed(spec.seed)
+    model = plain_model(a)
+    loss_fn = a.loss.ctor()()
+    opt = spec.optimizer.ctor()(model.parameters())
+    bs, n = spec.train.batch_size, len(y["train"])
+    gen = torch.Generator().manual_seed(spec.seed)
+    if file_backed:
+        from torch.utils.data import DataLoader
+
+        train_dl = DataLoader(arrays.x["train"], batch_size=bs, shuffle=True, generator=gen)
+        val_x = torch.cat([xb for xb, _ in DataLoader(arrays.x["val"], batch_size=1024)])
+        test_x = torch.cat([xb for xb, _ in DataLoader(arrays.x["test"], batch_size=1024)])
+    else:
+        xdt = torch.int64 if a.data.dtype == "int64" else torch.float32
+        x = {k: torch.as_tensor(v, dtype=xdt) for k, v in arrays.x.items()}
+        val_x, test_x = x["val"], x["test"]
+    best, best_state = math.inf, None
+    start = time.perf_counter()
+    for _ in range(spec.train.epochs):
+        model.train()
+        batches = train_dl if file_backed else (
+            (x["train"][idx], y["train"][idx]) for perm in [torch.randperm(n, generator=gen)]
+            for idx in (perm[i:i + bs] for i in range(0, n, bs)))
+        for xb, yb in batches:
+            loss = loss_fn(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.inference_mode():
+            v = loss_fn(model(val_x), y["val"]).item()
+        if v < best:
+            best, best_state = v, {k: t.clone() for k, t in model.state_dict().items()}
+    secs = time.perf_counter() - start
+    model.load_state_dict(best_state)
+    model.eval()
+    with torch.inference_mode():
+        out = model(test_x)
+    if a.task == "classification":
+        score = {"accuracy": float((out.argmax(1) == y["test"]).float().mean())}
+    else:
+        from sklearn.metrics import r2_score
+
+        pred = specdl.data.invert_targets(spec, arrays, out.double().numpy())
+        score = {"r2": float(r2_score(arrays.y_true["test"], pred))}
+    return secs, score
+
+
+def plain_model(a) -> nn.Module:
+    """The spec's network as a plain nn.Sequential of the same torch modules (no
+    specdl forward), for the stacked bundled specs; the generated class otherwise."""
+    from specdl.generate import render
+
+    code = render(a)
+    import ast
+
+    tree = ast.parse(code)
+    keep = [nd for nd in tree.body if isinstance(nd, (ast.Import, ast.ImportFrom, ast.ClassDef, ast.FunctionDef))]
+    ns: dict = {}
+    exec(compile(ast.Module(keep, []), "<hand>", "exec"), ns)  # noqa: S102 - the written-out model
+    return ns["Model"]()
+
+

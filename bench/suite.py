@@ -1,0 +1,244 @@
+"""The benchmark suite: every ratio measured side by side in one run (alternating,
+several repetitions, medians), on this machine.
+
+    python bench/suite.py [--reps 3] [--quick] [--json bench/results/latest.json]
+
+Cases: Iris MLP, diabetes MLP, digits CNN, the CIFAR-style CNN on the generated image
+folder, the ResNet-style spec on synthetic 32x32 data. For each it prints
+
+* specdl build vs the same model and loop written by hand (bench/hand.py: in-memory
+  slicing, validation each epoch, the same threads): training time ratio and both
+  test metrics (ratio <= 1.05 means specdl costs under 5%);
+* specdl build vs the article's loops as written (DataLoader over a TensorDataset,
+  torch's default threads) for the article's three programs, on an idle machine and
+  with the other core loaded by a busy process the suite starts itself;
+* the generated script vs specdl build (whole-process wall time);
+* startup: `specdl check` on digits and on a 1,000-layer spec, build_model of that
+  spec, and specdl build's own time before and after training;
+* the digits CNN step: specdl's choices vs the hand-written eager step (torch defaults);
+* peak memory (max RSS) of specdl build vs the hand-written loop on digits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+import torch  # noqa: E402
+
+import specdl  # noqa: E402
+from article_loops import PROGRAMS  # noqa: E402
+from hand import careful_loop  # noqa: E402
+
+CASES = {  # spec, epochs for the timing runs
+    "iris_mlp": 200, "diabetes_mlp": 100, "digits_cnn": 15, "cifar_cnn": 4, "resnet_small": 2}
+DEFAULT_THREADS = torch.get_num_threads()
+
+
+def median_of(fn, reps):
+    vals = [fn() for _ in range(reps)]
+    return statistics.median(v[0] for v in vals), vals[-1][1]
+
+
+def specdl_run(spec, over):
+    with tempfile.TemporaryDirectory() as d:
+        r = specdl.train(spec, out=Path(d) / "r", overrides=over)
+        rep = json.loads((r.run_dir / "report.json").read_text())
+    return rep["train_time_s"], r.metrics, rep["threads"]
+
+
+def vs_hand(reps):
+    rows = []
+    for case, epochs in CASES.items():
+        spec, over = ROOT / "specs" / f"{case}.yaml", [f"train.epochs={epochs}"]
+        s_times, h_times = [], []
+        for _ in range(reps):  # alternate
+            t, s_metrics, threads = specdl_run(spec, over)
+            s_times.append(t)
+            torch.set_num_threads(DEFAULT_THREADS)
+            ht, h_metrics = careful_loop(spec, over, threads)
+            h_times.append(ht)
+            torch.set_num_threads(DEFAULT_THREADS)
+        key = "accuracy" if "accuracy" in h_metrics else "r2"
+        s, h = statistics.median(s_times), statistics.median(h_times)
+        rows.append({"case": case, "epochs": epochs, "threads": threads, "specdl_s": round(s, 3),
+                     "hand_s": round(h, 3), "ratio": round(s / h, 3), "specdl_test": round(s_metrics[key], 4),
+                     "hand_test": round(h_metrics[key], 4), "metric": key})
+    return rows
+
+
+def busy_core():
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def vs_article(reps, loaded: bool):
+    rows = []
+    hog = busy_core() if loaded else None
+    try:
+        for case in ("iris_mlp", "diabetes_mlp", "digits_cnn"):
+            spec = ROOT / "specs" / f"{case}.yaml"
+            epochs = CASES[case]
+            a_times, s_times = [], []
+            for _ in range(reps):
+                torch.set_num_threads(DEFAULT_THREADS)
+                secs, _ = PROGRAMS[case](epochs)
+                a_times.append(secs)
+                s_times.append(specdl_run(spec, [f"train.epochs={epochs}"])[0])
+                torch.set_num_threads(DEFAULT_THREADS)
+            a, s = statistics.median(a_times), statistics.median(s_times)
+            rows.append({"case": case, "loaded": loaded, "epochs": epochs, "article_s": round(a, 3),
+                         "specdl_s": round(s, 3), "speedup": round(a / s, 2)})
+    finally:
+        if hog:
+            hog.kill()
+    return rows
+
+
+def wall(cmd, cwd):
+    t = time.perf_counter()
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    return time.perf_counter() - t
+
+
+def script_vs_build(reps):
+    rows = []
+    for case in ("iris_mlp", "digits_cnn"):
+        with tempfile.TemporaryDirectory() as d:
+            over = [f"train.epochs={CASES[case]}"]
+            subprocess.run([sys.executable, "-m", "specdl", "codegen", str(ROOT / "specs" / f"{case}.yaml"),
+                            "--set", over[0], "-o", f"{d}/s.py"], check=True, capture_output=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+            b, g = [], []
+            for _ in range(reps):
+                b.append(wall([sys.executable, "-m", "specdl", "build", str(ROOT / "specs" / f"{case}.yaml"),
+                               "-o", over[0], "--out", f"{d}/r", "-q"], d))
+                g.append(wall([sys.executable, f"{d}/s.py"], d))
+        rows.append({"case": case, "build_wall_s": round(statistics.median(b), 2),
+                     "script_wall_s": round(statistics.median(g), 2),
+                     "script_over_build": round(statistics.median(g) / statistics.median(b), 2)})
+    return rows
+
+
+def startup(reps):
+    big = {"name": "deep", "data": {"source": "synthetic", "shape": [16], "classes": 2},
+           "model": {"layers": [{"linear": 16}, "relu"] * 499 + [{"linear": 16}, {"linear": 2}]}}
+    with tempfile.TemporaryDirectory() as d:
+        import yaml
+
+        (Path(d) / "deep.yaml").write_text(yaml.safe_dump(big))
+        check_digits = statistics.median(wall([sys.executable, "-m", "specdl", "check",
+                                               str(ROOT / "specs" / "digits_cnn.yaml")], d) for _ in range(reps))
+        check_deep = statistics.median(wall([sys.executable, "-m", "specdl", "check", "deep.yaml"], d)
+                                       for _ in range(reps))
+        t = time.perf_counter()
+        a = specdl.check(Path(d) / "deep.yaml")
+        t_check = time.perf_counter() - t
+        t = time.perf_counter()
+        specdl.build_model(a.spec)
+        t_build = time.perf_counter() - t
+        t = time.perf_counter()
+        r = specdl.train(ROOT / "specs" / "digits_cnn.yaml", out=Path(d) / "r", overrides=["train.epochs=1"])
+        total = time.perf_counter() - t
+        train_s = json.loads((r.run_dir / "report.json").read_text())["train_time_s"]
+    return {"check_digits_wall_s": round(check_digits, 3), "check_1000_layers_wall_s": round(check_deep, 3),
+            "check_1000_layers_in_process_s": round(t_check, 3), "build_model_1000_layers_s": round(t_build, 3),
+            "build_overhead_outside_training_s": round(total - train_s, 3)}
+
+
+def digits_step(reps):
+    """ms per training step (forward, backward, AdamW; batch 32) of the digits CNN: torch's
+    defaults (as the hand-written loop runs) vs the choices specdl makes for this spec
+    (threads, oneDNN, fused optimizer), alternating."""
+    a = specdl.check(ROOT / "specs" / "digits_cnn.yaml")
+    x, y = torch.randn(32, 1, 8, 8), torch.randint(0, 10, (32,))
+    setups = {"eager_default": (DEFAULT_THREADS, True, {}),
+              "specdl": (a.threads() or DEFAULT_THREADS, a.onednn(), dict(a.spec.optimizer.ctor().kwargs))}
+
+    def make(setup):
+        torch.manual_seed(0)
+        m = specdl.build_model(a.spec)
+        kw = setup[2] or {"lr": 1e-3}
+        opt = torch.optim.AdamW(m.parameters(), **kw)
+        lf = torch.nn.NLLLoss()
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            lf(m(x), y).backward()
+            opt.step()
+        return step
+
+    steps = {k: make(v) for k, v in setups.items()}
+    times = {k: [] for k in setups}
+    for _ in range(max(reps, 3)):
+        for k, (threads, onednn, _) in setups.items():
+            torch.set_num_threads(threads)
+            torch.backends.mkldnn.enabled = onednn
+            for _ in range(20):
+                steps[k]()
+            t = time.perf_counter()
+            for _ in range(200):
+                steps[k]()
+            times[k].append((time.perf_counter() - t) / 200 * 1e3)
+    torch.set_num_threads(DEFAULT_THREADS)
+    torch.backends.mkldnn.enabled = True
+    e, s = statistics.median(times["eager_default"]), statistics.median(times["specdl"])
+    return {"eager_default_ms": round(e, 3), "specdl_ms": round(s, 3), "speedup": round(e / s, 2),
+            "specdl_choices": f"threads={setups['specdl'][0]}, oneDNN={'on' if a.onednn() else 'off'}, fused AdamW"}
+
+
+def peak_memory():
+    code_build = ("import specdl, tempfile; specdl.train('specs/digits_cnn.yaml', out=tempfile.mkdtemp() + '/r', "
+                  "overrides=['train.epochs=5'])")
+    code_hand = ("import sys; sys.path.insert(0, 'bench'); from hand import careful_loop; "
+                 "careful_loop('specs/digits_cnn.yaml', ['train.epochs=5'], 1)")
+    out = {}
+    for name, code in (("specdl_build_mb", code_build), ("hand_loop_mb", code_hand)):
+        r = subprocess.run([sys.executable, "-c",
+                            code + "; import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"],
+                           cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert r.returncode == 0, r.stderr
+        out[name] = round(int(r.stdout.split()[-1]) / 1024, 1)
+    out["ratio"] = round(out["specdl_build_mb"] / out["hand_loop_mb"], 2)
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    args = p.parse_args(argv)
+    os.chdir(ROOT)
+    from conftest_data import ensure  # noqa: F401 - example data for the image case
+
+    res = {"machine": {"cores": os.cpu_count(), "torch": torch.__version__, "default_threads": DEFAULT_THREADS},
+           "reps": args.reps}
+    steps = [("vs_hand", lambda: vs_hand(args.reps)), ("vs_article_idle", lambda: vs_article(args.reps, False)),
+             ("vs_article_loaded", lambda: vs_article(args.reps, True)),
+             ("script_vs_build", lambda: script_vs_build(args.reps)), ("startup", lambda: startup(args.reps)),
+             ("digits_step", lambda: digits_step(args.reps)), ("peak_memory", peak_memory)]
+    for name, fn in steps:
+        t = time.perf_counter()
+        res[name] = fn()
+        print(f"\n== {name} ({time.perf_counter() - t:.0f} s)")
+        for row in res[name] if isinstance(res[name], list) else [res[name]]:
+            print("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(res, indent=2) + "\n")
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
