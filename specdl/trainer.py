@@ -185,6 +185,8 @@ class Trainer:
         out = self.outputs(split)
         with torch.inference_mode():
             loss = self.loss_fn(out, self.y[split]).item()
+        if only is not None and not only:  # the loss alone (per-epoch validation)
+            return {f"{prefix}loss": loss}, None
         pred = self.predictions(out)
         truth = self.arrays.y_true[split]
         if self.analysis.task == "regression" and truth.ndim > 2:  # metrics take 2-D
