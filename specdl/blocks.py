@@ -15,6 +15,7 @@ from .errors import did_you_mean
 from .source import Source
 
 PARAM = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
+IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 MAX_DEPTH = 16
 MAX_LAYERS = 100_000
 RESERVED = ("name", "inputs", "repeat")
@@ -23,6 +24,7 @@ FAILED = {"type": "identity"}  # stands in for a call that failed, so errors do 
 
 def call_of(item, blocks: dict):
     """(block name, arguments dict) when a layer item calls a block, else None."""
+    blocks = {b for b in blocks if isinstance(b, str) and IDENT.match(b)}
     if isinstance(item, str):
         return (item, {}) if item in blocks else None
     if not isinstance(item, dict):
@@ -69,6 +71,10 @@ class Expander:
     def check_definitions(self):
         for name, body in self.blocks.items():
             where = ("model", "blocks", name)
+            if not isinstance(name, str) or not IDENT.match(name):
+                self.issues.append(self.src.issue(where, f"block name {name!r} is not a name: use letters, "
+                                                  "digits and _ (starting with a letter, at most 64)", key=True))
+                continue
             if name in REGISTRY["layer"]:
                 self.issues.append(self.src.issue(where, f"block name `{name}` is already a layer; "
                                                   "choose another name", key=True))

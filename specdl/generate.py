@@ -7,6 +7,7 @@ rendered as Python literals, never spliced as code.
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -23,6 +24,7 @@ def templates_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "templates"
 
 
+STDLIB = {"csv", "json", "math"}
 BASE_IMPORTS = ["import numpy as np", "import torch", "from sklearn import metrics",
                 "from sklearn.model_selection import train_test_split", "from torch import nn"]
 
@@ -48,6 +50,11 @@ def _env():
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["lit"] = literal
     return env
+
+
+def comment_safe(text: str) -> str:
+    """Text for a docstring or comment: anything but plain path characters becomes ?."""
+    return re.sub(r"[^A-Za-z0-9_./ -]", "?", str(text))[:200]
 
 
 def shape_comment(tt) -> str:
@@ -134,7 +141,7 @@ def context(a, spec_path: str | None = None) -> dict:
     sched = spec.scheduler
     ctx = {
         "name": spec.name,
-        "spec_path": spec_path or getattr(spec._source, "file", "spec.yaml"),
+        "spec_path": comment_safe(spec_path or getattr(spec._source, "file", "spec.yaml")),
         "seed": spec.seed,
         "task": a.task,
         "classes_n": a.data.classes,
@@ -196,6 +203,9 @@ def context(a, spec_path: str | None = None) -> dict:
         ctx["imports"] = sort_imports(ctx["imports"] + ["from torch.utils.tensorboard import SummaryWriter"])
     if ctx["categorical"]:
         ctx["imports"] = sort_imports(ctx["imports"] + ["from sklearn.preprocessing import OneHotEncoder"])
+    std = [i for i in ctx["imports"] if i.split()[1].split(".")[0] in STDLIB]
+    ctx["stdlib"] = sort_imports(["import json", "import math", *std])
+    ctx["imports"] = [i for i in ctx["imports"] if i not in std]
     if sched is not None:
         ctx["scheduler_code"] = sched.ctor(tr.epochs, Name("STEPS_PER_EPOCH"), a.mode).code("optimizer")
     return ctx

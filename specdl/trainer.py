@@ -293,6 +293,11 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunRes
                     _save(run_dir, t, state, best_state)
                     raise Interrupted(f"interrupted after epoch {epoch}; last.pt is saved; resume "
                                       f"with `specdl build --resume {run_dir}`")
+    except torch.OutOfMemoryError:
+        err = RunError(f"out of memory on {device} with train.batch_size {tr.batch_size}; lower the batch "
+                       "size (or try precision: bf16); the last checkpoint is intact")
+        err.exit_code = 1
+        raise err from None
     finally:
         stop.restore()
         bar.close()
@@ -365,6 +370,16 @@ class _GracefulStop:
 
 
 def _save(run_dir: Path, t: Trainer, state: dict, best_state, last: bool = True) -> None:
+    try:
+        _write_checkpoints(run_dir, t, state, best_state, last)
+    except OSError as e:
+        err = RunError(f"cannot write a checkpoint in {run_dir}: {e.strerror or e}; the previous "
+                       "checkpoint is intact (checkpoints are written atomically)")
+        err.exit_code = 1
+        raise err from None
+
+
+def _write_checkpoints(run_dir: Path, t: Trainer, state: dict, best_state, last: bool) -> None:
     if best_state is not None:
         ckpt.save_atomic(best_state, run_dir / "best.pt")
     if not last:

@@ -3,7 +3,7 @@
 
 import math
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -26,7 +26,7 @@ class SklearnData(DataSource):
 
     source: Literal["sklearn"]
     dataset: str = Field(json_schema_extra={"enum": [*SKLEARN, *GENERATORS]})
-    params: dict[str, Any] = {}
+    params: dict[str, int | float | bool | str | None | list[int | float] | list[list[int | float]]] = {}
 
     @field_validator("dataset")
     @classmethod
@@ -191,7 +191,7 @@ class CsvData(DataSource):
             raise SourceError("path", f"cannot read {self.path}: {e.strerror}") from None
         if not header:
             raise SourceError("path", f"{self.path} is empty; a CSV needs a header row")
-        return [h.strip() for h in header]
+        return list(header)
 
     def columns(self) -> tuple[list[str], list[str]]:
         """(numeric, categorical) feature columns, checked against the header."""
@@ -239,6 +239,8 @@ class CsvData(DataSource):
             return fn(self.path, self.target, numeric, cats, self.classification(), self.delimiter)
         except ValueError as e:
             raise SourceError("features", str(e)) from None
+        except (KeyError, TypeError, AttributeError):  # a row shorter than the header
+            raise SourceError("path", f"{self.path} has rows with missing cells; every row needs every column") from None
 
     def info(self):
         numeric, cats = self.columns()
