@@ -38,12 +38,10 @@ def spec_file(tmp_path, text, name="s.yaml"):
 
 
 def build_and_script(spec, tmp_path):
-    """specdl build's test metrics, and the generated script's."""
-    r = run_cli("build", spec, "--out", tmp_path / "run", "-q", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    built = json.loads((tmp_path / "run" / "report.json").read_text())["test"]
-    r = run_cli("codegen", spec, "-o", tmp_path / "script.py", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
+    """specdl build's test metrics, and the generated script's (build and codegen in
+    process; the script as a program)."""
+    built, _ = specdl.train(spec, out=tmp_path / "run")
+    (tmp_path / "script.py").write_text(specdl.codegen(spec))
     r = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     return built, json.loads(r.stdout.strip().splitlines()[-1])
@@ -114,17 +112,11 @@ def test_multilabel_npz(tmp_path):
     assert built["f1"] > 0.8 and script == pytest.approx(built, abs=1e-6)
 
 
-def test_image_folder_and_generated_script(tmp_path):
-    """The CIFAR-style CNN on the generated image folder: well above chance (1/3)."""
-    built, script = build_and_script(ROOT / "specs" / "cifar_cnn.yaml", tmp_path)
-    assert built["accuracy"] > 0.6
-    assert script == pytest.approx(built, abs=1e-6)
-
-
-def test_transfer_spec_and_generated_script(tmp_path):
-    built, script = build_and_script(ROOT / "specs" / "resnet18_transfer.yaml", tmp_path)
-    assert built["accuracy"] > 0.5
-    assert script == pytest.approx(built, abs=1e-6)
+def test_image_folder_learns(tmp_path):
+    """The CIFAR-style CNN on the generated image folder: well above chance (1/3). (Its
+    generated script's equality with build is in test_codegen.py, for every spec.)"""
+    metrics, _ = specdl.train(ROOT / "specs" / "cifar_cnn.yaml", out=tmp_path / "r")
+    assert metrics["accuracy"] > 0.6
 
 
 def test_separate_image_roots(tmp_path):
