@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--out", help="write the run directory exactly here (default runs/<name>/<time>)")
     b.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last.pt")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    b.add_argument("--nproc", type=int, default=None, metavar="K",
+                   help="train data-parallel on K processes (launches torchrun; train.batch_size is global)")
     g = verb("codegen", "Write a standalone PyTorch script for a spec.")
     g.add_argument("spec")
     g.add_argument("-o", "--output", help="the script's path (default: standard output)")
@@ -153,6 +155,17 @@ def cmd_summary(args) -> int:
 
 def cmd_build(args) -> int:
     from .api import _analysis as check
+
+    if args.nproc and args.nproc > 1:
+        from .distributed import launch, world_size
+
+        if world_size() <= 1:
+            argv = [a for a in sys.argv[1:]]
+            i = argv.index("--nproc")
+            del argv[i:i + 2]
+            a = check(args.spec or f"{args.resume}/spec.yaml", args.overrides)
+            _check_world(a, args.nproc)
+            return launch(args.nproc, argv)
     from .trainer import fit
 
     if args.resume:
@@ -164,12 +177,26 @@ def cmd_build(args) -> int:
     else:
         raise RunError("give a spec to build, or --resume RUN_DIR")
     _warn(a)
+    from .distributed import world_size
+
+    _check_world(a, world_size())
     result = fit(a, out=args.out, resume=args.resume, progress=False if args.quiet else None)
+    if result.run_dir is None:
+        return 0  # another rank than 0: rank 0 reports
     test = result.metrics
     parts = [f"{k} {v:.4f}" for k, v in test.items() if k != "loss"] + [f"loss {test['loss']:.4g}"]
     print(f"test: {'  '.join(parts)}  (best epoch {result.best_epoch})")
     print(f"run directory: {result.run_dir}")
     return 0
+
+
+def _check_world(a, world: int) -> None:
+    """The global batch must split evenly over the ranks."""
+    if world > 1 and a.spec.train.batch_size % world:
+        from .errors import SpecError
+
+        raise SpecError([a.spec._source.issue(("train", "batch_size"), f"the global batch of "
+                         f"{a.spec.train.batch_size} does not split over {world} processes; use a multiple of {world}")])
 
 
 def cmd_codegen(args) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -74,9 +75,9 @@ def _new_run_dir(spec, out) -> Path:
 
 
 class Trainer:
-    def __init__(self, analysis, device: torch.device):
+    def __init__(self, analysis, device: torch.device, dist=None):
         spec = self.spec = analysis.spec
-        self.analysis, self.device = analysis, device
+        self.analysis, self.device, self.dist = analysis, device, dist
         self.arrays = prepare(spec, analysis)
         ydtype = torch.int64 if analysis.task == "classification" else torch.float32
         self.y = {k: torch.as_tensor(v, dtype=ydtype).to(device) for k, v in self.arrays.y.items()}
@@ -88,6 +89,10 @@ class Trainer:
             self.x = {k: torch.as_tensor(v, dtype=fdtype).to(device) for k, v in self.arrays.x.items()}
         self.model = build_model(analysis).to(device)
         self.run = torch.compile(self.model) if spec.train.compile else self.model
+        if dist is not None:  # gradients all-reduced (averaged) across the ranks
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.run = DistributedDataParallel(self.run, device_ids=[device.index] if device.type == "cuda" else None)
         self.loss_fn = build_loss(analysis)
         self.opt = build_optimizer(spec, self.model, analysis.frozen())
         self.n_train = self.arrays.size("train")
@@ -101,6 +106,9 @@ class Trainer:
         if self.file_backed:
             from .image_data import loader
 
+            if dist is not None:
+                raise RunError("distributed training reads in-memory data only in this version; file-backed "
+                               "sources (image folders, torchvision sets) train in one process")
             self.train_loader = loader(self.x["train"], spec.train.batch_size, True, self.gen,
                                        spec.train.num_workers, device)
 
@@ -114,6 +122,8 @@ class Trainer:
         perm = torch.randperm(self.n_train, generator=self.gen).to(self.device)
         for i in range(0, self.n_train, bs):
             idx = perm[i:i + bs]
+            if self.dist is not None:  # this rank's share of the global batch
+                idx = idx[self.dist.rank::self.dist.world]
             yield x[idx], y[idx]
 
     def eval_batches(self, split: str):
@@ -154,7 +164,10 @@ class Trainer:
             losses.append(loss.detach())
             sizes.append(len(yb))
         weights = torch.tensor(sizes, dtype=losses[0].dtype, device=self.device)
-        return (torch.stack(losses).float() @ weights.float() / self.n_train).item()
+        total = torch.stack(losses).float() @ weights.float()
+        if self.dist is not None:  # the mean over every rank's samples
+            total = self.dist.sum(total)
+        return (total / self.n_train).item()
 
     def sample_inputs(self, split: str, n: int = 64) -> torch.Tensor:
         """Up to n real inputs of a split (for export verification)."""
@@ -207,8 +220,23 @@ def _better(value: float, best: float | None, mode: str, delta: float = 0.0) -> 
 
 def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunResult:
     """Train an analysed spec, evaluate the best epoch on the test split, write the run."""
+    from .distributed import setup
+
     spec, tr = analysis.spec, analysis.spec.train
     device = resolve_device(tr.device)
+    dist = setup(device.type)
+    if dist is not None and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+    try:
+        return _fit(analysis, device, dist, out, resume, progress)
+    finally:
+        if dist is not None:
+            dist.close()
+
+
+def _fit(analysis, device, dist, out, resume, progress) -> RunResult:
+    spec, tr = analysis.spec, analysis.spec.train
+    main = dist is None or dist.main
     if analysis.threads() is not None:
         torch.set_num_threads(analysis.threads())
     if device.type == "cpu":
@@ -217,8 +245,8 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunRes
         torch.use_deterministic_algorithms(True)
     if tr.compile:
         _check_compile(device)
-    run_dir = Path(resume) if resume else _new_run_dir(spec, out)
-    t = Trainer(analysis, device)
+    run_dir = Path(resume) if resume else (_new_run_dir(spec, out) if main else None)
+    t = Trainer(analysis, device, dist)
     board = _tensorboard(run_dir) if tr.tensorboard else None
     state = {"epoch": 0, "best": None, "best_epoch": 0, "bad": 0, "stopped": False}
     best_state = None
@@ -234,20 +262,22 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunRes
         t.gen.set_state(last["gen"])
         state.update(last["state"])
         best_state = ckpt.load(run_dir / "best.pt") if (run_dir / "best.pt").exists() else None
-        _truncate_jsonl(run_dir / "metrics.jsonl", state["epoch"])
-    else:
+        if main:
+            _truncate_jsonl(run_dir / "metrics.jsonl", state["epoch"])
+    elif main:
         (run_dir / "spec.yaml").write_text(spec.to_yaml())
         (run_dir / "metrics.jsonl").write_text("")
-    save_preprocess(run_dir, spec, t.arrays)
+    if main:
+        save_preprocess(run_dir, spec, t.arrays)
     has_val = t.arrays.size("val") > 0
     metric_names = set(analysis.watched_metrics())
     es = tr.early_stopping
     last_save = time.monotonic()
-    bar = Progress(tr.epochs, enabled=progress, start=state["epoch"])
+    bar = Progress(tr.epochs, enabled=progress if main else False, start=state["epoch"])
     started = time.perf_counter()
     stop = _GracefulStop()
     try:
-        with open(run_dir / "metrics.jsonl", "a") as log:
+        with open(run_dir / "metrics.jsonl" if main else os.devnull, "a") as log:
             for epoch in range(state["epoch"] + 1, tr.epochs + 1):
                 train_loss = t.train_epoch()
                 row = {"epoch": epoch, "train_loss": train_loss, "lr": t.opt.param_groups[0]["lr"]}
@@ -307,6 +337,9 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunRes
     if best_state is not None:
         t.model.load_state_dict(best_state)
     test, pred = t.evaluate("test", "")
+    if not main:
+        return RunResult({k: v for k, v in test.items() if k != "loss"} | {"loss": test["loss"]}, None,
+                         state["best_epoch"])
     onnx = None
     if spec.export.onnx:
         from .export import export_onnx
@@ -370,6 +403,8 @@ class _GracefulStop:
 
 
 def _save(run_dir: Path, t: Trainer, state: dict, best_state, last: bool = True) -> None:
+    if t.dist is not None and not t.dist.main:
+        return  # rank 0 writes the run directory
     try:
         _write_checkpoints(run_dir, t, state, best_state, last)
     except OSError as e:

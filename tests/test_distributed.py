@@ -1,0 +1,90 @@
+"""The same spec, data-parallel under torchrun (gloo on the CPU): metrics match a
+single process with the same global batch, the run directory is written once, a rank
+that dies ends the job, and the run resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .conftest import ROOT, run_cli
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+CASES = {"iris_mlp": ["train.epochs=60"], "digits_cnn": ["train.epochs=4"]}
+
+
+def overrides(over):
+    return [a for o in over for a in ("-o", o)]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_torchrun_matches_single_process(name, tmp_path):
+    spec = ROOT / "specs" / f"{name}.yaml"
+    over = overrides(CASES[name])
+    r = subprocess.run([*TORCHRUN, "-m", "specdl", "build", str(spec), *over, "--out", "ddp", "-q"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600, env=ENV)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("run directory:") == 1  # rank 0 reports, once
+    single = run_cli("build", spec, *over, "--out", tmp_path / "single", "-q", cwd=tmp_path)
+    assert single.returncode == 0, single.stderr
+    a = json.loads((tmp_path / "ddp" / "report.json").read_text())
+    b = json.loads((tmp_path / "single" / "report.json").read_text())
+    # Same global batch, so the same updates up to floating-point summation order
+    # (gradients averaged over ranks): metrics within a stated tolerance.
+    assert a["test"]["accuracy"] == pytest.approx(b["test"]["accuracy"], abs=0.05)
+    assert a["test"]["loss"] == pytest.approx(b["test"]["loss"], rel=0.05)
+    rows = (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == a["epochs_run"]  # written by one rank only
+    for f in ("best.pt", "last.pt", "spec.yaml", "report.json", "curves.png", "preprocess.json"):
+        assert (tmp_path / "ddp" / f).exists(), f
+
+
+def test_nproc_launches_torchrun_and_checks_the_batch(tmp_path):
+    spec = ROOT / "specs" / "iris_mlp.yaml"
+    r = run_cli("build", spec, "--nproc", "3", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "train.batch_size: the global batch of 32 does not split over 3 processes" in r.stderr
+    r = run_cli("build", spec, "--nproc", "2", "-o", "train.epochs=5", "--out", tmp_path / "r", "-q",
+                cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["epochs_run"] == 5
+
+
+def worker_pids(agent_pid):
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(agent_pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def rank_of(pid):
+    env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    return next((int(e.split(b"=")[1]) for e in env if e.startswith(b"RANK=")), None)
+
+
+def test_a_dead_rank_ends_the_job_and_resume_completes(tmp_path):
+    spec = ROOT / "specs" / "digits_cnn.yaml"
+    over = overrides(["train.epochs=8", "train.checkpoint.interval=0"])
+    p = subprocess.Popen([*TORCHRUN, "-m", "specdl", "build", str(spec), *over, "--out", "run", "-q"],
+                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.time() + 300
+    while (not metrics.exists() or len(metrics.read_text().splitlines()) < 2) and time.time() < deadline:
+        time.sleep(0.05)
+    victim = next(pid for pid in worker_pids(p.pid) if rank_of(pid) == 1)
+    killed = time.time()
+    os.kill(victim, signal.SIGKILL)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode != 0
+    assert time.time() - killed < 60
+    assert "Signal 9" in err or "SIGKILL" in err or "exitcode" in err
+    r = subprocess.run([*TORCHRUN, "-m", "specdl", "build", "--resume", "run", "-q"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=600, env=ENV)
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["epochs_run"] == 8
