@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import specdl  # noqa: E402
 from article_loops import PROGRAMS  # noqa: E402
+
+import specdl  # noqa: E402
 
 
 def run(reps: int, names) -> list[dict]:

@@ -9,8 +9,8 @@ second) and the ratios. Under 5 minutes on one GPU.
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-
 import statistics
 import subprocess
 import sys
@@ -36,10 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import torch  # noqa: E402
-
-import specdl  # noqa: E402
 from article_loops import PROGRAMS  # noqa: E402
 from hand import careful_loop  # noqa: E402
+
+import specdl  # noqa: E402
 
 CASES = {  # spec, epochs for the timing runs
     "iris_mlp": 200, "diabetes_mlp": 100, "digits_cnn": 15, "cifar_cnn": 4, "resnet_small": 2}

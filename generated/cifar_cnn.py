@@ -129,7 +129,8 @@ def train_epoch():
         losses.append(loss.detach())
         sizes.append(len(yb))
     weights = torch.tensor(sizes, dtype=losses[0].dtype, device=DEVICE)
-    return (torch.stack(losses).float() @ weights.float() / n_train).item()
+    total = torch.stack(losses).float() @ weights.float()
+    return (total / n_train).item()
 
 
 @torch.inference_mode()

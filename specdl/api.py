@@ -85,11 +85,12 @@ def train(spec, out=None, overrides=None, resume=None, progress: bool | None = F
     return fit(_analysis(spec, overrides), out=out, resume=resume, progress=progress)
 
 
-def codegen(spec) -> str:
-    """The standalone PyTorch script for a spec, as text."""
+def codegen(spec, distributed: bool = False) -> str:
+    """The standalone PyTorch script for a spec, as text (``distributed``: one that also
+    runs under torchrun, data-parallel)."""
     from .generate import render
 
-    return render(_analysis(spec))
+    return render(_analysis(spec), distributed=distributed)
 
 
 __all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen", "load_run", "export",

@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("spec")
     g.add_argument("-o", "--output", help="the script's path (default: standard output)")
     g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    g.add_argument("--distributed", action="store_true",
+                   help="a script that also trains data-parallel under torchrun")
     s = verb("summary", "Per-layer shapes, parameters, multiply-adds and activation memory.")
     s.add_argument("spec")
     s.add_argument("-o", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -203,7 +205,7 @@ def cmd_codegen(args) -> int:
     from .api import _analysis as check
     from .generate import render
 
-    code = render(check(args.spec, args.overrides))
+    code = render(check(args.spec, args.overrides), distributed=args.distributed)
     if args.output:
         from pathlib import Path
 

@@ -24,7 +24,7 @@ def templates_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "templates"
 
 
-STDLIB = {"csv", "json", "math"}
+STDLIB = {"csv", "json", "math", "os"}
 BASE_IMPORTS = ["import numpy as np", "import torch", "from sklearn import metrics",
                 "from sklearn.model_selection import train_test_split", "from torch import nn"]
 
@@ -131,7 +131,7 @@ def camel(name: str) -> str:
     return "".join(p[:1].upper() + p[1:] for p in name.split("_") if p) or "Block"
 
 
-def context(a, spec_path: str | None = None) -> dict:
+def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
     spec, tr = a.spec, a.spec.train
     data = spec.data
     imports, load = data.code()
@@ -185,6 +185,7 @@ def context(a, spec_path: str | None = None) -> dict:
         "compile": tr.compile,
         "tensorboard": tr.tensorboard,
         "export_onnx": spec.export.onnx,
+        "distributed": distributed,
         "deterministic": tr.deterministic,
         "threads": a.threads(),
         "onednn": a.onednn(),
@@ -201,6 +202,13 @@ def context(a, spec_path: str | None = None) -> dict:
                    download=getattr(data, "download", False))
     if tr.tensorboard:
         ctx["imports"] = sort_imports(ctx["imports"] + ["from torch.utils.tensorboard import SummaryWriter"])
+    if distributed:
+        if data.file_backed:
+            from .errors import RunError
+
+            raise RunError("codegen --distributed supports in-memory data sources in this version")
+        ctx["imports"] = sort_imports(ctx["imports"] + [
+            "import os", "import torch.distributed as dist", "from torch.nn.parallel import DistributedDataParallel"])
     if ctx["categorical"]:
         ctx["imports"] = sort_imports(ctx["imports"] + ["from sklearn.preprocessing import OneHotEncoder"])
     std = [i for i in ctx["imports"] if i.split()[1].split(".")[0] in STDLIB]
@@ -211,6 +219,7 @@ def context(a, spec_path: str | None = None) -> dict:
     return ctx
 
 
-def render(a, spec_path: str | None = None) -> str:
-    """The generated script for an analysed spec."""
-    return _env().get_template("train.py.j2").render(**context(a, spec_path))
+def render(a, spec_path: str | None = None, distributed: bool = False) -> str:
+    """The generated script for an analysed spec (``distributed``: it also runs under
+    torchrun, data-parallel)."""
+    return _env().get_template("train.py.j2").render(**context(a, spec_path, distributed))

@@ -222,7 +222,7 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunRes
     """Train an analysed spec, evaluate the best epoch on the test split, write the run."""
     from .distributed import setup
 
-    spec, tr = analysis.spec, analysis.spec.train
+    tr = analysis.spec.train
     device = resolve_device(tr.device)
     dist = setup(device.type)
     if dist is not None and device.type == "cuda":
