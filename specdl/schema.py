@@ -40,6 +40,12 @@ class EarlyStopping(Base):
     min_delta: NonNegFloat = 0.0
 
 
+class Distributed(Base):
+    """How the model is spread over the ranks under torchrun."""
+
+    strategy: Literal["ddp", "fsdp"] = "ddp"
+
+
 class Train(Base):
     epochs: PosInt = 10
     batch_size: PosInt = 32
@@ -55,6 +61,7 @@ class Train(Base):
     num_workers: NonNegInt = 0
     threads: PosInt | Literal["auto"] = "auto"
     tensorboard: bool = False  # also write TensorBoard event files (needs `pip install tensorboard`)
+    distributed: Distributed = Distributed()
 
     @field_validator("device")
     @classmethod

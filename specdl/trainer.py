@@ -88,8 +88,16 @@ class Trainer:
             fdtype = torch.int64 if analysis.data.dtype == "int64" else torch.float32
             self.x = {k: torch.as_tensor(v, dtype=fdtype).to(device) for k, v in self.arrays.x.items()}
         self.model = build_model(analysis).to(device)
+        self.fsdp = dist is not None and spec.train.distributed.strategy == "fsdp"
+        if self.fsdp:  # parameters sharded over the ranks, gathered layer by layer
+            from torch.distributed.fsdp import fully_shard
+
+            for child in self.model.children():
+                if any(p.requires_grad for p in child.parameters()):
+                    fully_shard(child)
+            fully_shard(self.model)
         self.run = torch.compile(self.model) if spec.train.compile else self.model
-        if dist is not None:  # gradients all-reduced (averaged) across the ranks
+        if dist is not None and not self.fsdp:  # gradients all-reduced (averaged) across the ranks
             from torch.nn.parallel import DistributedDataParallel
 
             self.run = DistributedDataParallel(self.run, device_ids=[device.index] if device.type == "cuda" else None)
@@ -111,6 +119,22 @@ class Trainer:
                                "sources (image folders, torchvision sets) train in one process")
             self.train_loader = loader(self.x["train"], spec.train.batch_size, True, self.gen,
                                        spec.train.num_workers, device)
+
+    # -- full (unsharded) weights, on every rank's CPU under FSDP
+    def weights(self) -> dict:
+        if not self.fsdp:
+            return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        return get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True))
+
+    def load_weights(self, state: dict) -> None:
+        if not self.fsdp:
+            self.model.load_state_dict(state)
+            return
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+        set_model_state_dict(self.model, state, options=StateDictOptions(full_state_dict=True))
 
     # -- batches: slices of tensors in memory, or a DataLoader over files
     def train_batches(self):
@@ -250,6 +274,8 @@ def _fit(analysis, device, dist, out, resume, progress) -> RunResult:
     board = _tensorboard(run_dir) if tr.tensorboard else None
     state = {"epoch": 0, "best": None, "best_epoch": 0, "bad": 0, "stopped": False}
     best_state = None
+    if resume and t.fsdp:
+        raise RunError("resuming an FSDP run is not supported yet; resume it with strategy: ddp, or start again")
     if resume:
         last = ckpt.load(run_dir / "last.pt")
         t.model.load_state_dict(last["model"])
@@ -297,7 +323,7 @@ def _fit(analysis, device, dist, out, resume, progress) -> RunResult:
                     t.sched.step(watched)
                 if _better(watched, state["best"], analysis.mode):
                     state.update(best=watched, best_epoch=epoch)
-                    best_state = {k: v.detach().clone() for k, v in t.model.state_dict().items()}
+                    best_state = t.weights()
                 if es is not None:
                     v = row[es.monitor]
                     if _better(v, state.get("es_best"), analysis.es_mode(), es.min_delta):
@@ -314,7 +340,8 @@ def _fit(analysis, device, dist, out, resume, progress) -> RunResult:
                             board.add_scalar(k, v, epoch)
                 bar.update(epoch, row, analysis.monitor)
                 final = epoch == tr.epochs or state["stopped"]
-                if final or time.monotonic() - last_save >= tr.checkpoint.interval:
+                # under FSDP, gathering the weights is collective: every rank saves each epoch
+                if final or t.fsdp or time.monotonic() - last_save >= tr.checkpoint.interval:
                     _save(run_dir, t, state, best_state)
                     last_save = time.monotonic()
                 if state["stopped"]:
@@ -335,7 +362,7 @@ def _fit(analysis, device, dist, out, resume, progress) -> RunResult:
             board.close()
     train_time = time.perf_counter() - started
     if best_state is not None:
-        t.model.load_state_dict(best_state)
+        t.load_weights(best_state)
     test, pred = t.evaluate("test", "")
     if not main:
         return RunResult({k: v for k, v in test.items() if k != "loss"} | {"loss": test["loss"]}, None,
@@ -403,6 +430,17 @@ class _GracefulStop:
 
 
 def _save(run_dir: Path, t: Trainer, state: dict, best_state, last: bool = True) -> None:
+    if t.fsdp:
+        full = t.weights()  # collective: every rank takes part, rank 0 writes
+        if not t.dist.main:
+            return
+        if best_state is not None:
+            ckpt.save_atomic(best_state, run_dir / "best.pt")
+        if last:
+            ckpt.save_atomic({"model": full, "optimizer": None, "scheduler": None, "scaler": None,
+                              "rng": torch.get_rng_state(), "gen": t.gen.get_state(), "state": dict(state)},
+                             run_dir / "last.pt")
+        return
     if t.dist is not None and not t.dist.main:
         return  # rank 0 writes the run directory
     try:
@@ -420,7 +458,7 @@ def _write_checkpoints(run_dir: Path, t: Trainer, state: dict, best_state, last:
     if not last:
         return
     ckpt.save_atomic({
-        "model": t.model.state_dict(),
+        "model": t.weights() if t.fsdp else t.model.state_dict(),
         "optimizer": t.opt.state_dict(),
         "scheduler": t.sched.state_dict() if t.sched is not None else None,
         "scaler": t.scaler.state_dict() if t.scaler is not None else None,
