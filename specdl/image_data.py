@@ -60,10 +60,11 @@ def _val_only(split):
     return type(split)(val=split.val, test=0.0, stratify=split.stratify)
 
 
-def loader(dataset, batch_size: int, shuffle: bool, generator, workers: int, device):
+def loader(dataset, batch_size: int, shuffle: bool, generator, workers: int, device, sampler=None):
     from torch.utils.data import DataLoader
 
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator if shuffle else None,
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                      generator=generator if shuffle and sampler is None else None,
                       num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=workers > 0)
 
 

@@ -111,14 +111,22 @@ class Trainer:
         self.autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else nullcontext
         self.scaler = torch.amp.GradScaler(device.type) if spec.train.precision == "fp16" else None
         self.gen = torch.Generator().manual_seed(spec.seed)
+        self.sampler = None
         if self.file_backed:
             from .image_data import loader
 
-            if dist is not None:
-                raise RunError("distributed training reads in-memory data only in this version; file-backed "
-                               "sources (image folders, torchvision sets) train in one process")
-            self.train_loader = loader(self.x["train"], spec.train.batch_size, True, self.gen,
-                                       spec.train.num_workers, device)
+            bs = spec.train.batch_size
+            if dist is not None:  # each rank reads its share of the files, bs / world at a time
+                from torch.utils.data import DistributedSampler
+
+                self.sampler = DistributedSampler(self.x["train"], num_replicas=dist.world, rank=dist.rank,
+                                                  shuffle=True, seed=spec.seed)
+                bs = bs // dist.world
+                self.n_batches = math.ceil(len(self.sampler) / bs)
+                self.steps_per_epoch = math.ceil(self.n_batches / spec.train.accumulate)
+            self.train_loader = loader(self.x["train"], bs, True, self.gen, spec.train.num_workers, device,
+                                       sampler=self.sampler)
+        self.epoch = 0
 
     # -- full (unsharded) weights, on every rank's CPU under FSDP
     def weights(self) -> dict:
@@ -139,6 +147,9 @@ class Trainer:
     # -- batches: slices of tensors in memory, or a DataLoader over files
     def train_batches(self):
         if self.file_backed:
+            self.epoch += 1
+            if self.sampler is not None:
+                self.sampler.set_epoch(self.epoch)
             for xb, yb in self.train_loader:
                 yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
             return
@@ -189,8 +200,10 @@ class Trainer:
             sizes.append(len(yb))
         weights = torch.tensor(sizes, dtype=losses[0].dtype, device=self.device)
         total = torch.stack(losses).float() @ weights.float()
+        count = torch.tensor(float(sum(sizes)), device=self.device) if self.dist is not None else None
         if self.dist is not None:  # the mean over every rank's samples
-            total = self.dist.sum(total)
+            total, count = self.dist.sum(total), self.dist.sum(count)
+            return (total / count).item()
         return (total / self.n_train).item()
 
     def sample_inputs(self, split: str, n: int = 64) -> torch.Tensor:
