@@ -138,10 +138,32 @@ def analyze(spec) -> Analysis:
         elif not t.invertible:
             issues.append(src.issue(("data", "target_transforms", j),
                                     "a target transform must be invertible (standardize or minmax)", t.type_name))
+    if spec.export.onnx or EXPORT_PREFLIGHT[0]:
+        warnings += export_preflight(graph, src)
     if issues:
         raise SpecError(issues)
     monitor = ck.monitor if spec.data.split.val > 0 else "train_loss"
     return Analysis(spec, info, graph, loss, metrics, monitor, _mode(monitor, ck.mode, metrics), warnings)
+
+
+EXPORT_PREFLIGHT = [False]  # `specdl check --export onnx`
+
+
+def export_preflight(graph, src) -> list[Issue]:
+    """Section 10: layers whose ONNX export is doubtful, reported before training. Every
+    built-in layer exports (tests/test_export.py exports every bundled spec); a user
+    module cannot be vouched for, so it is a warning."""
+    out = []
+
+    def walk(g):
+        for n in g.nodes:
+            why = n.layer.export_issue()
+            if why:
+                out.append(src.issue(n.path, f"ONNX export: {why}", n.type, severity="warning"))
+            for sub in n.subgraphs[:1]:
+                walk(sub)
+    walk(graph)
+    return out
 
 
 def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings) -> list[Issue]:

@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value by dotted path (repeatable)")
     c.add_argument("--print", dest="show", action="store_true", help="also print the canonical spec")
+    c.add_argument("--export", choices=["onnx"], help="also run the export preflight (as export: {onnx: true})")
     c.add_argument("--allow-import", action="store_true",
                    help="import the user modules that `module:` layers name, to size them")
     b = verb("build", "Train a spec, evaluate it on the test split, and write a run directory.")
@@ -137,8 +138,15 @@ def cmd_check(args) -> int:
     from .api import check
     from .summary import shape_table
 
+    from .analysis import EXPORT_PREFLIGHT
+
+    EXPORT_PREFLIGHT[0] = bool(args.export)
     a = check(args.spec, args.overrides, allow_import=args.allow_import)
     _warn(a)
+    if args.export or a.spec.export.onnx:
+        doubtful = sum("ONNX export" in w.message for w in a.warnings)
+        print(f"export preflight (onnx): {len(a.graph.nodes) - doubtful} of {len(a.graph.nodes)} layers "
+              f"export{'; see the warnings' if doubtful else ''}")
     if args.show:
         print(a.spec.to_yaml())
     shape_table(a, verbose=False)

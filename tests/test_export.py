@@ -83,3 +83,15 @@ def test_export_and_predict_refuse_bad_runs(case, tmp_path):
         lines = r.stderr.strip().splitlines()
         if case != "old" or args[0] == "predict":
             assert len(lines) == 1 and want in lines[0], (args, r.stderr)
+
+
+def test_export_preflight_in_check(tmp_path):
+    r = run_cli("check", "specs/iris_mlp.yaml", "--export", "onnx")
+    assert r.returncode == 0 and "export preflight (onnx): 3 of 3 layers export" in r.stdout
+    spec = tmp_path / "m.yaml"
+    spec.write_text("data: {source: synthetic, shape: [4], classes: 2}\nexport: {onnx: true}\n"
+                    "model: {layers: [{module: {target: torch.nn.Tanh}}, {linear: 2}]}\n")
+    r = run_cli("check", spec, "--allow-import", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"{spec}:3:18: warning: model.layers[0] (module): ONNX export:" in r.stderr
+    assert "1 of 2 layers export; see the warnings" in r.stdout

@@ -146,6 +146,10 @@ class ModuleSpec(Layer, type="module", primary="target"):
     def kwargs(self) -> dict:
         return dict(self.model_extra or {})
 
+    def export_issue(self) -> str | None:
+        return (f"`{self.target}` is your code: whether it exports to ONNX is known only by trying "
+                "(`specdl export` on a run); keep its forward to tensor operations")
+
     def _meta(self, x):
         if not ALLOW_IMPORT[0]:
             raise ShapeError(f"sizing it imports `{self.target}`; `specdl check` imports user "
