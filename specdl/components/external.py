@@ -87,7 +87,23 @@ def meta_forward(key, make, x):
     return result
 
 
-class TorchvisionSpec(Layer, type="torchvision", primary="model"):
+class _MetaSized(Layer):
+    """A layer sized by a forward pass on the meta device (``_meta``)."""
+
+    def _meta(self, x):
+        raise NotImplementedError
+
+    def infer(self, x):
+        return self._meta(x)[0]
+
+    def count_params(self, x):
+        return self._meta(x)[1]
+
+    def macs(self, x, y):
+        return self._meta(x)[2]
+
+
+class TorchvisionSpec(_MetaSized, type="torchvision", primary="model"):
     """A torchvision model (any ``torchvision.models`` builder) as a layer:
     ``weights`` a local state_dict file (or a torchvision weights name, which needs the
     network), ``num_classes`` replaces the classification head (the last Linear),
@@ -115,15 +131,6 @@ class TorchvisionSpec(Layer, type="torchvision", primary="model"):
             return Call("backbone", (self.model,), {"num_classes": self.num_classes})()
         return meta_forward(("tv", self.model, self.num_classes), make, x)
 
-    def infer(self, x):
-        return self._meta(x)[0]
-
-    def count_params(self, x):
-        return self._meta(x)[1]
-
-    def macs(self, x, y):
-        return self._meta(x)[2]
-
     def frozen(self) -> bool:
         return self.freeze != "none"
 
@@ -132,7 +139,7 @@ class TorchvisionSpec(Layer, type="torchvision", primary="model"):
         return Call("backbone", (self.model,), kw)
 
 
-class ModuleSpec(Layer, type="module", primary="target"):
+class ModuleSpec(_MetaSized, type="module", primary="target"):
     """Your own ``nn.Module``: ``target`` is its import path (``pkg.mod.Class``) and the
     other keys are its constructor's keyword arguments. Only what a spec names is ever
     imported; ``specdl check`` imports it only with ``--allow-import``."""
@@ -163,15 +170,6 @@ class ModuleSpec(Layer, type="module", primary="target"):
             except TypeError as e:
                 raise ShapeError(f"`{self.target}` does not take these arguments: {e}") from None
         return meta_forward(("module", self.target, repr(sorted(self.kwargs().items()))), make, x)
-
-    def infer(self, x):
-        return self._meta(x)[0]
-
-    def count_params(self, x):
-        return self._meta(x)[1]
-
-    def macs(self, x, y):
-        return self._meta(x)[2]
 
     def ctor(self, x):
         return Call(self.target, kwargs=self.kwargs())
