@@ -142,6 +142,9 @@ def cmd_check(args) -> int:
 
     EXPORT_PREFLIGHT[0] = bool(args.export)
     a = check(args.spec, args.overrides, allow_import=args.allow_import)
+    from .distributed import world_size
+
+    _check_world(a, world_size())
     _warn(a)
     if args.export or a.spec.export.onnx:
         doubtful = sum("ONNX export" in w.message for w in a.warnings)

@@ -97,8 +97,17 @@ class TransformerClassifier(nn.Module):
         return self.fc(self.enc(self.emb(x)).mean(dim=1))
 
 
+def resnet18_head3():
+    import torchvision
+
+    m = torchvision.models.resnet18()
+    m.fc = nn.Linear(512, 3)
+    return m
+
+
 TWINS = {"resnet_small": resnet_small, "unet_small": UNet, "text_cnn": TextCNN,
-         "lstm_classifier": LSTMClassifier, "transformer_classifier": TransformerClassifier}
+         "lstm_classifier": LSTMClassifier, "transformer_classifier": TransformerClassifier,
+         "resnet18_transfer": resnet18_head3}
 
 
 def sample(a, n=3):

@@ -95,3 +95,23 @@ def test_nan_loss_stops_with_a_clear_line_and_keeps_the_best(tmp_path):
 
     best = checkpoint.load(tmp_path / "r" / "best.pt")
     assert all(np.isfinite(v.numpy()).all() for v in best.values())
+
+
+def test_tensorboard_option(tmp_path):
+    """train.tensorboard writes event files; without the package it is one clear line."""
+    try:
+        import tensorboard  # noqa: F401
+        have = True
+    except ImportError:
+        have = False
+    r = run_cli("build", IRIS, "-o", "train.epochs=2", "-o", "train.tensorboard=true", "--out", tmp_path / "r",
+                "-q", cwd=tmp_path)
+    if have:
+        assert r.returncode == 0, r.stderr
+        assert list((tmp_path / "r" / "tensorboard").glob("events.out.tfevents.*"))
+    else:
+        assert r.returncode == 2
+        assert r.stderr.strip() == ("specdl: error: train.tensorboard needs the tensorboard package: "
+                                    "pip install tensorboard")
+    code = specdl.codegen(specdl.load(IRIS, ["train.tensorboard=true"]))
+    assert "from torch.utils.tensorboard import SummaryWriter" in code and "BOARD.add_scalar" in code
