@@ -110,7 +110,6 @@ def export(spec_or_run, output=None, checkpoint=None) -> dict:
     initial weights) to ONNX, verified with onnxruntime on real inputs."""
     from .export import export_onnx
     from .runs import LoadedRun
-    from .trainer import Trainer, resolve_device
 
     path = Path(spec_or_run)
     if path.is_dir():
@@ -132,16 +131,8 @@ def export(spec_or_run, output=None, checkpoint=None) -> dict:
                 raise RunError(f"{checkpoint} does not match the spec's model: "
                                f"{str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}") from None
         default = Path(f"{analysis.spec.name}.onnx")
-    import torch
-
-    trainer = Trainer.__new__(Trainer)  # only the data side: real inputs for verification
-    trainer.spec, trainer.analysis, trainer.device = analysis.spec, analysis, torch.device("cpu")
     from .data import prepare
+    from .export import real_inputs
 
-    trainer.arrays = prepare(analysis.spec, analysis)
-    trainer.file_backed = analysis.spec.data.file_backed
-    trainer.x = trainer.arrays.x if trainer.file_backed else {
-        k: torch.as_tensor(v, dtype=torch.int64 if analysis.data.dtype == "int64" else torch.float32)
-        for k, v in trainer.arrays.x.items()}
-    _ = resolve_device
-    return export_onnx(model, trainer.sample_inputs("test"), Path(output) if output else default)
+    inputs = real_inputs(analysis, prepare(analysis.spec, analysis))
+    return export_onnx(model, inputs, Path(output) if output else default)

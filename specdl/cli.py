@@ -135,10 +135,9 @@ def _warn(analysis):
 
 
 def cmd_check(args) -> int:
+    from .analysis import EXPORT_PREFLIGHT
     from .api import check
     from .summary import shape_table
-
-    from .analysis import EXPORT_PREFLIGHT
 
     EXPORT_PREFLIGHT[0] = bool(args.export)
     a = check(args.spec, args.overrides, allow_import=args.allow_import)

@@ -49,3 +49,13 @@ def export_onnx(model: torch.nn.Module, inputs: torch.Tensor, path: Path) -> dic
                        f"difference {diff:.3g} (tolerance {TOLERANCE})")
     return {"path": str(path), "max_abs_diff": diff, "verified_batch": len(inputs),
             "example_batch": len(example), "tolerance": TOLERANCE}
+
+
+def real_inputs(analysis, arrays, split: str = "test", n: int = 64) -> torch.Tensor:
+    """Up to n real (preprocessed) inputs of a split, for verifying an export."""
+    if analysis.spec.data.file_backed:
+        from .image_data import loader
+
+        return next(iter(loader(arrays.x[split], n, False, None, 0, torch.device("cpu"))))[0]
+    dtype = torch.int64 if analysis.data.dtype == "int64" else torch.float32
+    return torch.as_tensor(arrays.x[split][:n], dtype=dtype)

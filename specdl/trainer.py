@@ -206,14 +206,6 @@ class Trainer:
             return (total / count).item()
         return (total / self.n_train).item()
 
-    def sample_inputs(self, split: str, n: int = 64) -> torch.Tensor:
-        """Up to n real inputs of a split (for export verification)."""
-        if self.file_backed:
-            from .image_data import loader
-
-            return next(iter(loader(self.x[split], n, False, None, 0, self.device)))[0]
-        return self.x[split][:n]
-
     @torch.inference_mode()
     def outputs(self, split: str):
         self.model.eval()
@@ -382,9 +374,9 @@ def _fit(analysis, device, dist, out, resume, progress) -> RunResult:
                          state["best_epoch"])
     onnx = None
     if spec.export.onnx:
-        from .export import export_onnx
+        from .export import export_onnx, real_inputs
 
-        onnx = export_onnx(t.model, t.sample_inputs("test"), run_dir / "model.onnx")
+        onnx = export_onnx(t.model, real_inputs(analysis, t.arrays), run_dir / "model.onnx")
     report = write_report(run_dir, analysis, t, test, pred, state, train_time, device, onnx)
     return RunResult(report["test"], run_dir, state["best_epoch"])
 

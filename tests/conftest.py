@@ -40,7 +40,7 @@ def ensure_example_data() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _one_thread_cwd(tmp_path, monkeypatch):
+def _own_cwd(tmp_path, monkeypatch):
     """Each test runs in its own temporary directory (run dirs land there), which sees
     the example data as ./data, as the repository root does."""
     (tmp_path / "data").symlink_to(ensure_example_data())
