@@ -127,6 +127,7 @@ class Trainer:
             self.train_loader = loader(self.x["train"], bs, True, self.gen, spec.train.num_workers, device,
                                        sampler=self.sampler)
         self.epoch = 0
+        self._weights: dict = {}
 
     # -- full (unsharded) weights, on every rank's CPU under FSDP
     def weights(self) -> dict:
@@ -198,7 +199,10 @@ class Trainer:
                     self.sched.step()
             losses.append(loss.detach())
             sizes.append(len(yb))
-        weights = torch.tensor(sizes, dtype=losses[0].dtype, device=self.device)
+        key = tuple(sizes)
+        if key not in self._weights:  # the same every epoch for in-memory data
+            self._weights[key] = torch.tensor(sizes, dtype=losses[0].dtype, device=self.device)
+        weights = self._weights[key]
         total = torch.stack(losses).float() @ weights.float()
         count = torch.tensor(float(sum(sizes)), device=self.device) if self.dist is not None else None
         if self.dist is not None:  # the mean over every rank's samples
@@ -337,8 +341,7 @@ def _fit(analysis, device, dist, out, resume, progress) -> RunResult:
                         state["bad"] += 1
                         state["stopped"] = state["bad"] >= es.patience
                 state["epoch"] = epoch
-                log.write(json.dumps(row) + "\n")
-                log.flush()
+                log.write(json.dumps(row) + "\n")  # flushed with each checkpoint: resume redoes the rest
                 if board is not None:
                     for k, v in row.items():
                         if k != "epoch":
@@ -347,11 +350,13 @@ def _fit(analysis, device, dist, out, resume, progress) -> RunResult:
                 final = epoch == tr.epochs or state["stopped"]
                 # under FSDP, gathering the weights is collective: every rank saves each epoch
                 if final or t.fsdp or time.monotonic() - last_save >= tr.checkpoint.interval:
+                    log.flush()
                     _save(run_dir, t, state, best_state)
                     last_save = time.monotonic()
                 if state["stopped"]:
                     break
                 if stop.requested:
+                    log.flush()
                     _save(run_dir, t, state, best_state)
                     raise Interrupted(f"interrupted after epoch {epoch}; last.pt is saved; resume "
                                       f"with `specdl build --resume {run_dir}`")
