@@ -91,7 +91,7 @@ def _mode(monitor: str, mode: str, metrics) -> str:
     return "max" if m is not None and m.higher_is_better else "min"
 
 
-def analyze(spec) -> Analysis:
+def analyze(spec, preflight: bool = False) -> Analysis:
     src = spec._source
     issues: list[Issue] = []
     warnings: list[Issue] = []
@@ -138,15 +138,12 @@ def analyze(spec) -> Analysis:
         elif not t.invertible:
             issues.append(src.issue(("data", "target_transforms", j),
                                     "a target transform must be invertible (standardize or minmax)", t.type_name))
-    if spec.export.onnx or EXPORT_PREFLIGHT[0]:
+    if spec.export.onnx or preflight:
         warnings += export_preflight(graph, src)
     if issues:
         raise SpecError(issues)
     monitor = ck.monitor if spec.data.split.val > 0 else "train_loss"
     return Analysis(spec, info, graph, loss, metrics, monitor, _mode(monitor, ck.mode, metrics), warnings)
-
-
-EXPORT_PREFLIGHT = [False]  # `specdl check --export onnx`
 
 
 def export_preflight(graph, src) -> list[Issue]:

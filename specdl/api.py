@@ -36,7 +36,7 @@ def load(spec, overrides=None):
     return validate(src, overrides)
 
 
-def check(spec, overrides=None, allow_import: bool = False):
+def check(spec, overrides=None, allow_import: bool = False, export_preflight: bool = False):
     """Validate and analyse a spec (shapes, output vs target, monitors).
 
     Torch is not imported, except to size a torchvision backbone or, with
@@ -49,7 +49,7 @@ def check(spec, overrides=None, allow_import: bool = False):
     old = external.ALLOW_IMPORT[0]
     external.ALLOW_IMPORT[0] = allow_import
     try:
-        return analyze(spec)
+        return analyze(spec, export_preflight)
     finally:
         external.ALLOW_IMPORT[0] = old
 

@@ -135,14 +135,11 @@ def _warn(analysis):
 
 
 def cmd_check(args) -> int:
-    from .analysis import EXPORT_PREFLIGHT
     from .api import check
+    from .distributed import world_size
     from .summary import shape_table
 
-    EXPORT_PREFLIGHT[0] = bool(args.export)
-    a = check(args.spec, args.overrides, allow_import=args.allow_import)
-    from .distributed import world_size
-
+    a = check(args.spec, args.overrides, allow_import=args.allow_import, export_preflight=bool(args.export))
     _check_world(a, world_size())
     _warn(a)
     if args.export or a.spec.export.onnx:

@@ -10,8 +10,6 @@ import numpy as np
 from .errors import RunError
 from .sources import SourceError
 
-SPLITS = ("train", "val", "test")
-
 
 @dataclass
 class Arrays:

@@ -17,7 +17,6 @@ VERSION = 1
 IMAGE_SOURCES = ("image_folder", "torchvision")
 BACKBONE_KEYS = ("torchvision", "weights", "num_classes", "freeze")
 RESERVED_KEYS = ("name", "inputs")
-Task = Literal["classification", "regression", "multilabel"]
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 

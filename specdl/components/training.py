@@ -2,13 +2,11 @@
 is what both ``build`` and ``codegen`` use."""
 
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar
 
 from pydantic import Field
 
 from .base import Call, Component, NonNegFloat, PosFloat, PosInt
-
-Task = Literal["classification", "regression", "multilabel"]
 
 
 # ---------------------------------------------------------------- losses
