@@ -1,7 +1,7 @@
 """The benchmark suite: every ratio measured side by side in one run (alternating,
 several repetitions, medians), on this machine.
 
-    python bench/suite.py [--reps 3] [--quick] [--json bench/results/latest.json]
+    python bench/suite.py [--reps 3] [--json bench/results/latest.json]
 
 Cases: Iris MLP, diabetes MLP, digits CNN, the CIFAR-style CNN on the generated image
 folder, the ResNet-style spec on synthetic 32x32 data. For each it prints
@@ -16,7 +16,9 @@ folder, the ResNet-style spec on synthetic 32x32 data. For each it prints
 * startup: `specdl check` on digits and on a 1,000-layer spec, build_model of that
   spec, and specdl build's own time before and after training;
 * the digits CNN step: specdl's choices vs the hand-written eager step (torch defaults);
-* peak memory (max RSS) of specdl build vs the hand-written loop on digits.
+* peak memory (max RSS) of specdl build vs the hand-written loop on digits;
+* the measurements behind each setting specdl picks by itself (bench/choices.py):
+  threads idle and loaded, convolution kernels, optimizer kernels, channels_last.
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+import choices  # noqa: E402
 import torch  # noqa: E402
 from article_loops import PROGRAMS  # noqa: E402
 from hand import careful_loop  # noqa: E402
@@ -62,6 +66,9 @@ def vs_hand(reps):
     for case, epochs in CASES.items():
         spec, over = ROOT / "specs" / f"{case}.yaml", [f"train.epochs={epochs}"]
         s_times, h_times = [], []
+        specdl_run(spec, over)  # one untimed run of each side first: allocator, caches, page faults
+        careful_loop(spec, over, DEFAULT_THREADS)
+        torch.set_num_threads(DEFAULT_THREADS)
         for _ in range(reps):  # alternate
             t, s_metrics, threads = specdl_run(spec, over)
             s_times.append(t)
@@ -89,6 +96,8 @@ def vs_article(reps, loaded: bool):
             spec = ROOT / "specs" / f"{case}.yaml"
             epochs = CASES[case]
             a_times, s_times = [], []
+            PROGRAMS[case](1)  # untimed warm-up of both sides
+            specdl_run(spec, ["train.epochs=1"])
             for _ in range(reps):
                 torch.set_num_threads(DEFAULT_THREADS)
                 secs, _ = PROGRAMS[case](epochs)
@@ -132,6 +141,14 @@ def script_vs_build(reps):
 
 
 def startup(reps):
+    """specdl check's wall time against the interpreter alone and the interpreter with
+    specdl's own imports (pydantic, PyYAML, rich): what is left is specdl's."""
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "specdl"), quiet=1)  # as an install does (PYTHONDONTWRITEBYTECODE)
+    bare = statistics.median(wall([sys.executable, "-c", "pass"], ROOT) for _ in range(reps))
+    deps = statistics.median(wall([sys.executable, "-c", "import pydantic, yaml, rich.console, rich.table"], ROOT)
+                             for _ in range(reps))
     big = {"name": "deep", "data": {"source": "synthetic", "shape": [16], "classes": 2},
            "model": {"layers": [{"linear": 16}, "relu"] * 499 + [{"linear": 16}, {"linear": 2}]}}
     with tempfile.TemporaryDirectory() as d:
@@ -139,7 +156,8 @@ def startup(reps):
 
         (Path(d) / "deep.yaml").write_text(yaml.safe_dump(big))
         check_digits = statistics.median(wall([sys.executable, "-m", "specdl", "check",
-                                               str(ROOT / "specs" / "digits_cnn.yaml")], d) for _ in range(reps))
+                                               str(ROOT / "specs" / "digits_cnn.yaml")], d)
+                                         for _ in range(max(reps, 5)))
         check_deep = statistics.median(wall([sys.executable, "-m", "specdl", "check", "deep.yaml"], d)
                                        for _ in range(reps))
         t = time.perf_counter()
@@ -152,25 +170,26 @@ def startup(reps):
         r = specdl.train(ROOT / "specs" / "digits_cnn.yaml", out=Path(d) / "r", overrides=["train.epochs=1"])
         total = time.perf_counter() - t
         train_s = json.loads((r.run_dir / "report.json").read_text())["train_time_s"]
-    return {"check_digits_wall_s": round(check_digits, 3), "check_1000_layers_wall_s": round(check_deep, 3),
+    return {"python_bare_wall_s": round(bare, 3), "python_with_deps_wall_s": round(deps, 3),
+            "check_digits_wall_s": round(check_digits, 3), "check_1000_layers_wall_s": round(check_deep, 3),
             "check_1000_layers_in_process_s": round(t_check, 3), "build_model_1000_layers_s": round(t_build, 3),
             "build_overhead_outside_training_s": round(total - train_s, 3)}
 
 
 def digits_step(reps):
     """ms per training step (forward, backward, AdamW; batch 32) of the digits CNN: torch's
-    defaults (as the hand-written loop runs) vs the choices specdl makes for this spec
-    (threads, oneDNN, fused optimizer), alternating."""
+    defaults (as the hand-written loop runs) vs the settings specdl applies for this spec
+    (threads, oneDNN and NNPACK, fused optimizer), alternating."""
+    from specdl.trainer import torch_settings
+
     a = specdl.check(ROOT / "specs" / "digits_cnn.yaml")
     x, y = torch.randn(32, 1, 8, 8), torch.randint(0, 10, (32,))
-    setups = {"eager_default": (DEFAULT_THREADS, True, {}),
-              "specdl": (a.threads() or DEFAULT_THREADS, a.onednn(), dict(a.spec.optimizer.ctor().kwargs))}
+    setups = {"eager_default": ({"lr": 1e-3}, None), "specdl": (dict(a.spec.optimizer.ctor().kwargs), a)}
 
-    def make(setup):
+    def make(opt_kwargs):
         torch.manual_seed(0)
         m = specdl.build_model(a.spec)
-        kw = setup[2] or {"lr": 1e-3}
-        opt = torch.optim.AdamW(m.parameters(), **kw)
+        opt = torch.optim.AdamW(m.parameters(), **opt_kwargs)
         lf = torch.nn.NLLLoss()
 
         def step():
@@ -179,23 +198,26 @@ def digits_step(reps):
             opt.step()
         return step
 
-    steps = {k: make(v) for k, v in setups.items()}
+    steps = {k: make(v[0]) for k, v in setups.items()}
     times = {k: [] for k in setups}
-    for _ in range(max(reps, 3)):
-        for k, (threads, onednn, _) in setups.items():
-            torch.set_num_threads(threads)
-            torch.backends.mkldnn.enabled = onednn
-            for _ in range(20):
-                steps[k]()
-            t = time.perf_counter()
-            for _ in range(200):
-                steps[k]()
-            times[k].append((time.perf_counter() - t) / 200 * 1e3)
-    torch.set_num_threads(DEFAULT_THREADS)
-    torch.backends.mkldnn.enabled = True
+    for _ in range(max(reps, 5)):
+        for k, (_, analysis) in setups.items():
+            with torch_settings(analysis, torch.device("cpu")) if analysis else nullcontext():
+                times[k].append(ms_per_step(steps[k]))
     e, s = statistics.median(times["eager_default"]), statistics.median(times["specdl"])
+    onednn = "on" if a.onednn() else "off"
     return {"eager_default_ms": round(e, 3), "specdl_ms": round(s, 3), "speedup": round(e / s, 2),
-            "specdl_choices": f"threads={setups['specdl'][0]}, oneDNN={'on' if a.onednn() else 'off'}, fused AdamW"}
+            "specdl_choices": f"threads={a.threads()}, oneDNN and NNPACK {onednn}, "
+                              f"{'fused' if a.spec.optimizer.ctor().kwargs.get('fused') else 'for-loop'} AdamW"}
+
+
+def ms_per_step(step, n=200, warm=20) -> float:
+    for _ in range(warm):
+        step()
+    t = time.perf_counter()
+    for _ in range(n):
+        step()
+    return (time.perf_counter() - t) / n * 1e3
 
 
 def peak_memory():
@@ -227,13 +249,17 @@ def main(argv=None):
     steps = [("vs_hand", lambda: vs_hand(args.reps)), ("vs_article_idle", lambda: vs_article(args.reps, False)),
              ("vs_article_loaded", lambda: vs_article(args.reps, True)),
              ("script_vs_build", lambda: script_vs_build(args.reps)), ("startup", lambda: startup(args.reps)),
-             ("digits_step", lambda: digits_step(args.reps)), ("peak_memory", peak_memory)]
+             ("digits_step", lambda: digits_step(args.reps)), ("peak_memory", peak_memory),
+             ("choices", lambda: choices.run(args.reps))]
     for name, fn in steps:
         t = time.perf_counter()
         res[name] = fn()
-        print(f"\n== {name} ({time.perf_counter() - t:.0f} s)")
-        for row in res[name] if isinstance(res[name], list) else [res[name]]:
-            print("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
+        print(f"\n== {name} ({time.perf_counter() - t:.0f} s)", flush=True)
+        for sub, rows in (res[name].items() if name == "choices" else [(None, res[name])]):
+            if sub:
+                print(f"  -- {sub}")
+            for row in rows if isinstance(rows, list) else [rows]:
+                print("  " + "  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(res, indent=2) + "\n")
     print(f"\nwrote {args.json}")

@@ -13,7 +13,7 @@ from .sources.info import DataInfo, describe
 
 # Below this many multiply-adds per training step, one intra-op thread is faster than
 # two: the work is too small to split, and a second thread only adds wake-up latency
-# (and fights a busy core). Measured by bench/threads.py; see docs/performance.md.
+# (and fights a busy core). Measured by bench/choices.py; see docs/performance.md.
 SMALL_STEP_MACS = 20_000_000
 
 DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse", "multilabel": "bce_with_logits"}
@@ -49,15 +49,33 @@ class Analysis:
 
     def frozen(self) -> bool:
         """Whether some parameters are frozen (the optimizer then gets only the others)."""
-        def walk(g):
-            return any(n.layer.frozen() or any(walk(s) for s in n.subgraphs) for n in g.nodes)
-        return walk(self.graph)
+        return self._has(lambda n: n.layer.frozen())
 
     def onednn(self) -> bool:
-        """Whether to keep oneDNN on: off for small convolutional steps, where its
-        per-call setup costs more than the convolution (docs/performance.md)."""
-        has_conv = any(n.type.startswith("conv") for n in self.graph.nodes)
-        return not (has_conv and self.threads() == 1)
+        """Whether to keep oneDNN (and NNPACK) on for CPU convolutions: off for small
+        convolutional steps, where their per-call setup costs more than the convolution
+        and NNPACK's forward makes the backward loop over the batch; torch's plain
+        im2col + matrix-multiply kernels are then faster (docs/performance.md,
+        bench/choices.py). Kept on under torch.compile, whose CPU kernels expect them."""
+        convs = self._has(lambda n: n.type.startswith("conv"))
+        return self.spec.train.compile or not (convs and self.threads() == 1)
+
+    def channels_last(self, device_type: str) -> bool:
+        """Whether the model's 4-D weights (and so its activations) are kept channels-last
+        (NHWC): ``train.channels_last``, or on ``auto`` where it was measured to pay off,
+        2-D convolutions on the CPU with oneDNN (1.3-1.4x a step on the bundled CNNs;
+        docs/performance.md)."""
+        v = self.spec.train.channels_last
+        if v != "auto":
+            return v
+        convs = self._has(lambda n: n.type in ("conv2d", "conv_transpose2d", "torchvision"))
+        return device_type == "cpu" and convs and self.onednn()
+
+    def _has(self, pred) -> bool:
+        """Whether some node, inside blocks too, satisfies ``pred``."""
+        def walk(g):
+            return any(pred(n) or any(walk(s) for s in n.subgraphs) for n in g.nodes)
+        return walk(self.graph)
 
     def watched_metrics(self) -> list[str]:
         """Metrics computed on the validation split every epoch: the monitored ones

@@ -19,9 +19,9 @@ def load(spec, overrides=None):
     Returns:
         The validated Spec. Raises SpecError listing every located problem.
     """
-    from .schema import spec_class, validate
+    from .schema import SpecBase, validate
 
-    if isinstance(spec, spec_class()):
+    if isinstance(spec, SpecBase):
         if not overrides:
             return spec
         src = Source(spec.to_dict(), file=getattr(spec._source, "file", "<spec>"))

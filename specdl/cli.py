@@ -4,6 +4,7 @@ line each and no traceback; runtime failures exit 1 with one line saying what to
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .errors import RunError, SpecError
@@ -112,6 +113,21 @@ def _version() -> str:
 
 
 def main(argv=None) -> int:
+    code = _main(argv)
+    if argv is None and "torch" not in sys.modules:
+        # A quick command run as a program (check, codegen, layers, ...): its output is
+        # written and no torch threads or workers are left, so skip the interpreter's
+        # teardown of every module (~35 ms of a 0.3 s `specdl check`).
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe (`specdl check s.yaml | head -1`)
+                pass
+        os._exit(code)
+    return code
+
+
+def _main(argv) -> int:
     args = _parser().parse_args(argv)
     try:
         return VERBS[args.verb](args)

@@ -189,6 +189,8 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
         "deterministic": tr.deterministic,
         "threads": a.threads(),
         "onednn": a.onednn(),
+        # "cpu": on the CPU only (auto); True/False as the spec says
+        "channels_last": "cpu" if tr.channels_last == "auto" and a.channels_last("cpu") else tr.channels_last is True,
         "device": tr.device,
         "early": tr.early_stopping,
         "es_mode": a.es_mode(),

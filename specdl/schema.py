@@ -52,6 +52,7 @@ class Train(Base):
     device: str = Field("auto", json_schema_extra={"pattern": _DEVICE.pattern})
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     compile: bool = False
+    channels_last: bool | Literal["auto"] = "auto"  # NHWC weights: auto = where measured to pay off
     grad_clip: PosFloat | None = None
     accumulate: PosInt = 1
     early_stopping: EarlyStopping | None = None
@@ -74,27 +75,54 @@ class Export(Base):
     onnx: bool = False
 
 
-def _union(kind: str):
-    members = tuple(REGISTRY[kind].values())
-    return Annotated[Union[members], Field(discriminator="type")]  # noqa: UP007
+class SpecBase(Base):
+    """What every Spec class shares (``spec_class`` makes them for the registry as it
+    stands, and for the component types one spec uses)."""
+
+    _source: Any = PrivateAttr(default=None)
+
+    def __eq__(self, other):  # the source positions are not part of a spec's value
+        return isinstance(other, SpecBase) and self.model_dump() == other.model_dump()
+
+    __hash__ = None
+
+    def to_dict(self) -> dict:
+        """The canonical plain-data form (explicit components, defaults left out)."""
+        return _canonical_dump(self)
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
 
 
+KINDS = ("layer", "loss", "optimizer", "scheduler", "metric", "transform", "image_transform")
 _CACHE: dict = {}
 
 
-def spec_class() -> type[BaseModel]:
-    """The Spec model for the registry as it stands (rebuilt after register_layer)."""
-    if _CACHE.get("gen") == GENERATION[0]:
-        return _CACHE["cls"]
-    LayerU, LossU, OptU, SchedU, MetricU, TransformU = (
-        _union(k) for k in ("layer", "loss", "optimizer", "scheduler", "metric", "transform"))
+def spec_class(used: dict | None = None) -> type[SpecBase]:
+    """The Spec model for the registry as it stands (rebuilt after register_layer).
 
-    from .sources import SOURCES
+    ``used`` ({kind: {type, ...}}) narrows each component union to those types: what
+    validating one spec needs. Building the schema of every union is most of what
+    ``specdl check`` would otherwise spend; a spec that does not validate against the
+    narrowed class is validated again against the full one, for the same messages."""
+    key = (GENERATION[0], None if used is None else tuple(sorted((k, tuple(sorted(v))) for k, v in used.items())))
+    if key in _CACHE:
+        return _CACHE[key]
 
-    ImageTransformU = _union("image_transform")
+    def union(kind: str):
+        members = REGISTRY[kind]
+        if used is not None:  # at least one member: an empty union is not a type
+            members = {t: c for t, c in members.items() if t in used.get(kind, ())} or dict([next(iter(members.items()))])
+        return Annotated[Union[tuple(members.values())], Field(discriminator="type")]  # noqa: UP007
+
+    LayerU, LossU, OptU, SchedU, MetricU, TransformU, ImageTransformU = (union(k) for k in KINDS)
+
     # The forward references of the source and block-call models resolve in their
     # modules' namespaces when the Spec schema is built (once, below).
     from .components import structure
+    from .sources import SOURCES
     from .sources import base as sources_base
     from .sources import images as sources_images
 
@@ -107,8 +135,7 @@ def spec_class() -> type[BaseModel]:
         blocks: dict[str, list[Any]] = {}
         layers: list[LayerU] = Field(min_length=1)
 
-
-    class Spec(Base):
+    class Spec(SpecBase):
         """A whole spec. ``Spec.to_yaml()`` writes it back in canonical form."""
 
         version: Literal[1] = 1
@@ -122,26 +149,27 @@ def spec_class() -> type[BaseModel]:
         train: Train = Train()
         metrics: list[MetricU] | None = None
         export: Export = Export()
-        _source: Any = PrivateAttr(default=None)
-
-        def __eq__(self, other):  # the source positions are not part of a spec's value
-            return type(other) is type(self) and self.model_dump() == other.model_dump()
-
-        __hash__ = None
-
-        def to_dict(self) -> dict:
-            """The canonical plain-data form (explicit components, defaults left out)."""
-            return _canonical_dump(self)
-
-        def to_yaml(self) -> str:
-            import yaml
-
-            return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
 
     Spec.model_rebuild(_types_namespace={"TransformUnion": TransformU, "ImageTransformUnion": ImageTransformU,
                                           "LayerUnion": LayerU})
-    _CACHE.update(gen=GENERATION[0], cls=Spec)
+    if len(_CACHE) > 64:  # one class per distinct set of types: keep the cache bounded
+        _CACHE.clear()
+    _CACHE[key] = Spec
     return Spec
+
+
+def used_types(data: dict) -> dict:
+    """{kind: {type, ...}} of the components a canonical spec names (the default
+    optimizer included)."""
+    used: dict = {k: set() for k in KINDS}
+    used["optimizer"].add("adam")
+    for path, kind in _component_sites(data):
+        node = data
+        for p in path:
+            node = node[p]
+        if isinstance(node, dict) and isinstance(node.get("type"), str):
+            used[kind].add(node["type"])
+    return used
 
 
 def _canonical_dump(obj):
@@ -497,27 +525,40 @@ def validate(src: Source, overrides=None):
     if blocks:
         data = _expand_blocks(src, blocks, issues)
     data = _canonical_sites(src, issues)
-    cls = spec_class()
     # Drop components that failed to canonicalise, so pydantic reports only other problems.
     if issues:
         data = _without_none_components(data)
-    try:
-        spec = cls.model_validate(data)
-    except ValidationError as e:
-        seen = set()
-        for err in e.errors(include_url=False):
-            loc = _strip_tags(err["loc"], data)
-            if loc in seen:
-                continue
-            seen.add(loc)
-            msg, at_key = _message(err, cls, loc, data)
-            issues.append(src.issue(loc, msg, _component_at(loc, data), key=at_key))
-            if err["type"] == "union_tag_not_found":
-                issues += _unknown_keys_in_union(cls, loc, data, src)
+    spec = None
+    if not issues:  # first against the narrowed class: the usual, valid, case is fast
+        try:
+            spec = spec_class(used_types(data)).model_validate(data)
+        except ValidationError:
+            pass
+    if spec is None:  # the full class, whose errors name every alternative
+        cls = spec_class()
+        try:
+            spec = cls.model_validate(data)
+        except ValidationError as e:
+            issues += _issues(e, cls, data, src)
     if issues:
         raise SpecError(sorted(issues, key=lambda i: (i.file, i.line, i.col)))
     spec._source = src
     return spec
+
+
+def _issues(e: ValidationError, cls, data, src) -> list[Issue]:
+    """Pydantic's errors as located issues, one per location."""
+    out, seen = [], set()
+    for err in e.errors(include_url=False):
+        loc = _strip_tags(err["loc"], data)
+        if loc in seen:
+            continue
+        seen.add(loc)
+        msg, at_key = _message(err, cls, loc, data)
+        out.append(src.issue(loc, msg, _component_at(loc, data), key=at_key))
+        if err["type"] == "union_tag_not_found":
+            out += _unknown_keys_in_union(cls, loc, data, src)
+    return out
 
 
 def _without_none_components(data):
@@ -540,4 +581,4 @@ def _without_none_components(data):
     return data
 
 
-__all__ = ["spec_class", "validate", "canonicalize", "format_path", "SpecError"]
+__all__ = ["SpecBase", "spec_class", "used_types", "validate", "canonicalize", "format_path", "SpecError"]

@@ -7,7 +7,7 @@ import json
 import math
 import os
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -88,6 +88,8 @@ class Trainer:
             fdtype = torch.int64 if analysis.data.dtype == "int64" else torch.float32
             self.x = {k: torch.as_tensor(v, dtype=fdtype).to(device) for k, v in self.arrays.x.items()}
         self.model = build_model(analysis).to(device)
+        if analysis.channels_last(device.type):
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.fsdp = dist is not None and spec.train.distributed.strategy == "fsdp"
         if self.fsdp:  # parameters sharded over the ranks, gathered layer by layer
             from torch.distributed.fsdp import fully_shard
@@ -176,39 +178,48 @@ class Trainer:
 
     # -- one epoch
     def train_epoch(self) -> float:
-        tr, model, opt = self.spec.train, self.run, self.opt
+        tr, model, opt, loss_fn, scaler = self.spec.train, self.run, self.opt, self.loss_fn, self.scaler
+        accumulate, clip, last = tr.accumulate, tr.grad_clip, self.n_batches
+        batch_sched = self.sched if self.sched is not None and self.spec.scheduler.every == "batch" else None
         self.model.train()
-        losses, sizes = [], []  # kept on the device: no sync per step
+        # The loss sum: a Python float on the CPU (reading a CPU tensor costs no sync, and
+        # is cheaper than stacking), kept on the device elsewhere (one sync per epoch).
+        on_cpu = self.device.type == "cpu"
+        total, losses, sizes = 0.0, [], []
         for b, (xb, yb) in enumerate(self.train_batches()):
             with self.autocast():
-                loss = self.loss_fn(model(xb), yb)
-            scaled = loss / tr.accumulate if tr.accumulate > 1 else loss
-            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
-            if (b + 1) % tr.accumulate == 0 or b + 1 == self.n_batches:
-                if tr.grad_clip:
-                    if self.scaler:
-                        self.scaler.unscale_(opt)
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), tr.grad_clip)
-                if self.scaler:
-                    self.scaler.step(opt)
-                    self.scaler.update()
+                loss = loss_fn(model(xb), yb)
+            scaled = loss / accumulate if accumulate > 1 else loss
+            (scaler.scale(scaled) if scaler else scaled).backward()
+            if accumulate == 1 or (b + 1) % accumulate == 0 or b + 1 == last:
+                if clip:
+                    if scaler:
+                        scaler.unscale_(opt)
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+                if scaler:
+                    scaler.step(opt)
+                    scaler.update()
                 else:
                     opt.step()
                 opt.zero_grad(set_to_none=True)
-                if self.sched is not None and self.spec.scheduler.every == "batch":
-                    self.sched.step()
-            losses.append(loss.detach())
+                if batch_sched is not None:
+                    batch_sched.step()
+            if on_cpu:
+                total += loss.item() * len(yb)
+            else:
+                losses.append(loss.detach())
             sizes.append(len(yb))
-        key = tuple(sizes)
-        if key not in self._weights:  # the same every epoch for in-memory data
-            self._weights[key] = torch.tensor(sizes, dtype=losses[0].dtype, device=self.device)
-        weights = self._weights[key]
-        total = torch.stack(losses).float() @ weights.float()
-        count = torch.tensor(float(sum(sizes)), device=self.device) if self.dist is not None else None
+        if not on_cpu:
+            key = tuple(sizes)
+            if key not in self._weights:  # the same every epoch for in-memory data
+                self._weights[key] = torch.tensor(sizes, dtype=torch.float32, device=self.device)
+            total = torch.stack(losses).float() @ self._weights[key]
         if self.dist is not None:  # the mean over every rank's samples
+            total = torch.as_tensor(total, dtype=torch.float32, device=self.device)
+            count = torch.tensor(float(sum(sizes)), device=self.device)
             total, count = self.dist.sum(total), self.dist.sum(count)
             return (total / count).item()
-        return (total / self.n_train).item()
+        return float(total) / self.n_train
 
     @torch.inference_mode()
     def outputs(self, split: str):
@@ -261,19 +272,42 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunRes
     if dist is not None and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
     try:
-        return _fit(analysis, device, dist, out, resume, progress)
+        with torch_settings(analysis, device):
+            return _fit(analysis, device, dist, out, resume, progress)
     finally:
         if dist is not None:
             dist.close()
 
 
+def torch_settings(analysis, device):
+    """The process-wide torch settings chosen for this spec (intra-op threads; oneDNN
+    and NNPACK for small CPU convolutions), restored afterwards so that training from
+    the Python API leaves the caller's process as it was."""
+    kernels = analysis.onednn() if device.type == "cpu" else None
+    return torch_flags(analysis.threads(), kernels, kernels)
+
+
+@contextmanager
+def torch_flags(threads: int | None = None, onednn: bool | None = None, nnpack: bool | None = None):
+    """Set intra-op threads, oneDNN and NNPACK (None: leave as is); restore them after."""
+    saved = (torch.get_num_threads(), torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled())
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if onednn is not None:
+        torch.backends.mkldnn.enabled = onednn
+    if nnpack is not None:
+        torch.backends.nnpack.set_flags(nnpack)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved[0])
+        torch.backends.mkldnn.enabled = saved[1]
+        torch.backends.nnpack.set_flags(saved[2])
+
+
 def _fit(analysis, device, dist, out, resume, progress) -> RunResult:
     spec, tr = analysis.spec, analysis.spec.train
     main = dist is None or dist.main
-    if analysis.threads() is not None:
-        torch.set_num_threads(analysis.threads())
-    if device.type == "cpu":
-        torch.backends.mkldnn.enabled = analysis.onednn()
     if tr.deterministic:
         torch.use_deterministic_algorithms(True)
     if tr.compile:

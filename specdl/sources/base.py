@@ -24,7 +24,7 @@ class DataSource(Base):
     where they can), how to load it (``load``) and the script lines that do the same
     (``code``)."""
 
-    split: Split = Split()
+    split: Split = Field(default_factory=Split)
     transforms: list["TransformUnion"] = []  # noqa: F821 - resolved by schema.spec_class
     target_transforms: list["TransformUnion"] = []  # noqa: F821
     task: Task | None = None

@@ -1,0 +1,82 @@
+"""The torch settings specdl picks for speed (docs/performance.md): which ones a spec
+gets, that build and the generated script apply the same ones, that training from the
+API restores the caller's settings, and that torch.compile still works with them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import specdl
+
+from .conftest import ROOT
+
+SPECS = ROOT / "specs"
+
+
+@pytest.mark.parametrize(("name", "threads", "onednn", "channels_last"), [
+    ("iris_mlp", 1, True, False),          # no convolutions: nothing to turn off
+    ("digits_cnn", 1, False, False),       # tiny convolutions at one thread: plain kernels
+    ("cifar_cnn", None, True, True),       # big enough for two threads, oneDNN, NHWC
+    ("resnet_small", None, True, True),    # convolutions inside blocks, big enough
+    ("text_cnn", 1, False, False),         # 1-D convolutions: no NHWC
+])
+def test_policy_per_bundled_spec(name, threads, onednn, channels_last):
+    a = specdl.check(SPECS / f"{name}.yaml")
+    assert (a.threads(), a.onednn(), a.channels_last("cpu")) == (threads, onednn, channels_last)
+    assert a.channels_last("cuda") is False  # auto: measured on the CPU only
+    code = specdl.codegen(a.spec)
+    assert ("torch.backends.nnpack.set_flags(False)" in code) is (not onednn)
+    assert ("torch.set_num_threads(1)" in code) is (threads == 1)
+    assert ('if DEVICE.type == "cpu":\n    # oneDNN\'s convolutions run faster on channels-last' in code) \
+        is channels_last
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_channels_last_as_the_spec_says(value, tmp_path):
+    a = specdl.check(SPECS / "cifar_cnn.yaml", [f"train.channels_last={str(value).lower()}"])
+    assert a.channels_last("cpu") is value and a.channels_last("cuda") is value
+    code = specdl.codegen(a.spec)
+    assert ("model = model.to(memory_format=torch.channels_last)  # NHWC" in code) is value
+    from specdl.trainer import Trainer
+
+    t = Trainer(a, torch.device("cpu"))
+    conv = next(p for p in t.model.parameters() if p.dim() == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last) is value
+    assert conv.is_contiguous() is (not value)
+
+
+def test_overrides_and_compile_change_the_policy():
+    a = specdl.check(SPECS / "digits_cnn.yaml", ["train.threads=2"])
+    assert (a.threads(), a.onednn()) == (2, True)
+    # inductor's CPU convolutions expect oneDNN's layouts: compile keeps it on
+    a = specdl.check(SPECS / "digits_cnn.yaml", ["train.compile=true"])
+    assert (a.threads(), a.onednn()) == (1, True)
+
+
+def test_training_restores_the_callers_settings(tmp_path):
+    before = (torch.get_num_threads(), torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled())
+    metrics, run = specdl.train(SPECS / "digits_cnn.yaml", out=tmp_path / "r", overrides=["train.epochs=1"])
+    assert json.loads((run / "report.json").read_text())["threads"] == 1  # what training ran with
+    assert (torch.get_num_threads(), torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled()) == before
+
+
+@pytest.mark.slow
+def test_compile_on_a_cpu_convolution_spec(tmp_path):
+    """torch.compile on the CPU with the digits CNN, through build and the generated
+    script (a spec that used to crash: inductor and oneDNN off disagree on strides)."""
+    over = ["train.epochs=4", "train.compile=true"]
+    built, _ = specdl.train(SPECS / "digits_cnn.yaml", out=tmp_path / "run", overrides=over)
+    eager, _ = specdl.train(SPECS / "digits_cnn.yaml", out=tmp_path / "eager", overrides=over[:1])
+    # inductor draws its own dropout masks, so the runs differ slightly, but learn alike
+    assert built["loss"] == pytest.approx(eager["loss"], abs=0.1)
+    assert built["loss"] < 2.0 and built["accuracy"] > 0.4, built  # chance: 2.30 and 0.10
+    (tmp_path / "script.py").write_text(specdl.codegen(specdl.load(SPECS / "digits_cnn.yaml", over)))
+    r = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    script = json.loads(r.stdout.strip().splitlines()[-1])
+    assert script["loss"] == pytest.approx(built["loss"], abs=1e-3)
