@@ -9,8 +9,10 @@ same initial weights, same loop, same test metrics on the CPU.
 The last line printed is the test metrics as one JSON object.
 """
 
+import functools
 import json
 import math
+import os
 
 import numpy as np
 import torch
@@ -27,8 +29,10 @@ SEED = 0
 EPOCHS = 15
 BATCH_SIZE = 32
 EVAL_BATCH_SIZE = 1024  # evaluation runs in chunks of this many samples
-NUM_WORKERS = 0  # processes decoding images for the DataLoader
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu")
+# Processes decoding images for the DataLoader: up to 4 on a GPU (which would otherwise
+# wait for them), none on the CPU (where they compete with training for the cores).
+NUM_WORKERS = max(0, min(4, (os.cpu_count() or 1) - 1)) if DEVICE.type == "cuda" else 0
 CHECKPOINT = "resnet18-transfer.best.pt"  # the best epoch's weights are saved here
 
 # -----------------------------------------------------------------------------
@@ -130,10 +134,14 @@ def train_batches():
         yield xb.to(DEVICE, non_blocking=True), yb.to(DEVICE, non_blocking=True)
 
 
+@functools.cache  # one loader per split, so that persistent workers start once
+def eval_loader(dataset):
+    return DataLoader(dataset, batch_size=EVAL_BATCH_SIZE, num_workers=NUM_WORKERS,
+                      pin_memory=DEVICE.type == "cuda", persistent_workers=NUM_WORKERS > 0)
+
+
 def eval_batches(dataset):
-    loader = DataLoader(dataset, batch_size=EVAL_BATCH_SIZE, num_workers=NUM_WORKERS,
-                        pin_memory=DEVICE.type == "cuda", persistent_workers=NUM_WORKERS > 0)
-    for xb, _ in loader:
+    for xb, _ in eval_loader(dataset):
         yield xb.to(DEVICE)
 
 

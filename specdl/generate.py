@@ -24,7 +24,7 @@ def templates_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "templates"
 
 
-STDLIB = {"csv", "json", "math", "os"}
+STDLIB = {"csv", "functools", "json", "math", "os"}
 BASE_IMPORTS = ["import numpy as np", "import torch", "from sklearn import metrics",
                 "from sklearn.model_selection import train_test_split", "from torch import nn"]
 
@@ -202,6 +202,8 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
                    roots={k: getattr(data, k, None) for k in ("train", "val", "test")},
                    tv_class=getattr(data, "name", None) and __import__("specdl.sources.images", fromlist=["x"]).TORCHVISION[data.name][0],
                    download=getattr(data, "download", False))
+        ctx["imports"] = sort_imports(ctx["imports"] + ["import functools"]
+                                      + (["import os"] if tr.num_workers == "auto" else []))
     if tr.tensorboard:
         ctx["imports"] = sort_imports(ctx["imports"] + ["from torch.utils.tensorboard import SummaryWriter"])
     if distributed:

@@ -3,6 +3,8 @@ transforms, and their labels as arrays for the metrics."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .data import Arrays, _check_classes, split_indices
@@ -58,6 +60,15 @@ def prepare_images(spec, analysis) -> Arrays:
 def _val_only(split):
     """A torchvision set brings its own test split: only val is held out of train."""
     return type(split)(val=split.val, test=0.0, stratify=split.stratify)
+
+
+def workers(setting, device) -> int:
+    """DataLoader worker processes: the spec's number, or on ``auto`` up to 4 on a GPU
+    (which would otherwise wait for the decoding) and none on the CPU, where workers
+    compete with training for the cores (docs/performance.md)."""
+    if setting != "auto":
+        return setting
+    return max(0, min(4, (os.cpu_count() or 1) - 1)) if device.type == "cuda" else 0
 
 
 def loader(dataset, batch_size: int, shuffle: bool, generator, workers: int, device, sampler=None):

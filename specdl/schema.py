@@ -58,7 +58,7 @@ class Train(Base):
     early_stopping: EarlyStopping | None = None
     checkpoint: Checkpoint = Checkpoint()
     deterministic: bool = False
-    num_workers: NonNegInt = 0
+    num_workers: NonNegInt | Literal["auto"] = "auto"  # auto: up to 4 on a GPU, none on the CPU
     threads: PosInt | Literal["auto"] = "auto"
     tensorboard: bool = False  # also write TensorBoard event files (needs `pip install tensorboard`)
     distributed: Distributed = Distributed()

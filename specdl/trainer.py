@@ -114,9 +114,11 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(device.type) if spec.train.precision == "fp16" else None
         self.gen = torch.Generator().manual_seed(spec.seed)
         self.sampler = None
+        self._eval_loaders: dict = {}
         if self.file_backed:
-            from .image_data import loader
+            from .image_data import loader, workers
 
+            self.workers = workers(spec.train.num_workers, device)
             bs = spec.train.batch_size
             if dist is not None:  # each rank reads its share of the files, bs / world at a time
                 from torch.utils.data import DistributedSampler
@@ -126,7 +128,7 @@ class Trainer:
                 bs = bs // dist.world
                 self.n_batches = math.ceil(len(self.sampler) / bs)
                 self.steps_per_epoch = math.ceil(self.n_batches / spec.train.accumulate)
-            self.train_loader = loader(self.x["train"], bs, True, self.gen, spec.train.num_workers, device,
+            self.train_loader = loader(self.x["train"], bs, True, self.gen, self.workers, device,
                                        sampler=self.sampler)
         self.epoch = 0
         self._weights: dict = {}
@@ -166,10 +168,12 @@ class Trainer:
 
     def eval_batches(self, split: str):
         bs = self.spec.train.eval_batch_size or max(self.spec.train.batch_size, 1024)
-        if self.file_backed:
-            from .image_data import loader
+        if self.file_backed:  # one loader per split, so that persistent workers start once
+            if split not in self._eval_loaders:
+                from .image_data import loader
 
-            for xb, _ in loader(self.x[split], bs, False, None, self.spec.train.num_workers, self.device):
+                self._eval_loaders[split] = loader(self.x[split], bs, False, None, self.workers, self.device)
+            for xb, _ in self._eval_loaders[split]:
                 yield xb.to(self.device)
             return
         x = self.x[split]

@@ -5,6 +5,7 @@ API restores the caller's settings, and that torch.compile still works with them
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -80,3 +81,27 @@ def test_compile_on_a_cpu_convolution_spec(tmp_path):
     assert r.returncode == 0, r.stderr
     script = json.loads(r.stdout.strip().splitlines()[-1])
     assert script["loss"] == pytest.approx(built["loss"], abs=1e-3)
+
+
+def test_workers_policy():
+    from specdl.image_data import workers
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert workers("auto", cpu) == 0 and workers(3, cpu) == 3
+    assert workers("auto", cuda) == max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+@pytest.mark.slow
+def test_image_folder_with_workers_build_equals_script(tmp_path):
+    """DataLoader workers (decoding and augmenting in other processes, persistent over
+    the epochs and the validation passes): build and the script still agree."""
+    over = ["train.epochs=2", "train.num_workers=2"]
+    spec = SPECS / "cifar_cnn.yaml"
+    built, _ = specdl.train(spec, out=tmp_path / "run", overrides=over)
+    (tmp_path / "script.py").write_text(specdl.codegen(specdl.load(spec, over)))
+    assert "NUM_WORKERS = 2" in (tmp_path / "script.py").read_text()
+    r = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    script = json.loads(r.stdout.strip().splitlines()[-1])
+    for k in built:
+        assert script[k] == pytest.approx(built[k], abs=1e-6), k
