@@ -352,6 +352,7 @@ def _fit(analysis, device, dist, out, resume, progress) -> RunResult:
     try:
         with open(run_dir / "metrics.jsonl" if main else os.devnull, "a") as log:
             for epoch in range(state["epoch"] + 1, tr.epochs + 1):
+                epoch_start = time.perf_counter()
                 train_loss = t.train_epoch()
                 row = {"epoch": epoch, "train_loss": train_loss, "lr": t.opt.param_groups[0]["lr"]}
                 if not math.isfinite(train_loss):
@@ -379,6 +380,7 @@ def _fit(analysis, device, dist, out, resume, progress) -> RunResult:
                         state["bad"] += 1
                         state["stopped"] = state["bad"] >= es.patience
                 state["epoch"] = epoch
+                row["time_s"] = round(time.perf_counter() - epoch_start, 4)  # training and validation
                 log.write(json.dumps(row) + "\n")  # flushed with each checkpoint: resume redoes the rest
                 if board is not None:
                     for k, v in row.items():
