@@ -9,6 +9,7 @@ same initial weights, same loop, same test metrics on the CPU.
 The last line printed is the test metrics as one JSON object.
 """
 
+import gc
 import json
 import math
 
@@ -139,6 +140,9 @@ def improved(value, best, mode, min_delta=0.0):
 # -----------------------------------------------------------------------------
 # Training: keep the weights of the best epoch by val_loss (min)
 best, best_epoch, best_state = None, 0, None
+# Everything made so far lives for the whole run: keep the garbage collector from
+# rescanning it on every full collection (gc.unfreeze() would hand it back).
+gc.freeze()
 for epoch in range(1, EPOCHS + 1):
     row = {"epoch": epoch, "train_loss": train_epoch(), "lr": optimizer.param_groups[0]["lr"]}
     if not math.isfinite(row["train_loss"]):

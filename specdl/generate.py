@@ -24,7 +24,7 @@ def templates_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "templates"
 
 
-STDLIB = {"csv", "functools", "json", "math", "os"}
+STDLIB = {"csv", "functools", "gc", "json", "math", "os"}
 BASE_IMPORTS = ["import numpy as np", "import torch", "from sklearn import metrics",
                 "from sklearn.model_selection import train_test_split", "from torch import nn"]
 
@@ -216,7 +216,7 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
     if ctx["categorical"]:
         ctx["imports"] = sort_imports(ctx["imports"] + ["from sklearn.preprocessing import OneHotEncoder"])
     std = [i for i in ctx["imports"] if i.split()[1].split(".")[0] in STDLIB]
-    ctx["stdlib"] = sort_imports(["import json", "import math", *std])
+    ctx["stdlib"] = sort_imports(["import gc", "import json", "import math", *std])
     ctx["imports"] = [i for i in ctx["imports"] if i not in std]
     if sched is not None:
         ctx["scheduler_code"] = sched.ctor(tr.epochs, Name("STEPS_PER_EPOCH"), a.mode).code("optimizer")

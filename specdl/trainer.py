@@ -3,6 +3,7 @@ best-epoch selection, atomic checkpoints, resume, and the run directory."""
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -115,6 +116,7 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(spec.seed)
         self.sampler = None
         self._eval_loaders: dict = {}
+        self.eval_batch_size = spec.train.eval_batch_size or max(spec.train.batch_size, 1024)
         if self.file_backed:
             from .image_data import loader, workers
 
@@ -167,7 +169,7 @@ class Trainer:
             yield x[idx], y[idx]
 
     def eval_batches(self, split: str):
-        bs = self.spec.train.eval_batch_size or max(self.spec.train.batch_size, 1024)
+        bs = self.eval_batch_size
         if self.file_backed:  # one loader per split, so that persistent workers start once
             if split not in self._eval_loaders:
                 from .image_data import loader
@@ -189,7 +191,7 @@ class Trainer:
         # The loss sum: a Python float on the CPU (reading a CPU tensor costs no sync, and
         # is cheaper than stacking), kept on the device elsewhere (one sync per epoch).
         on_cpu = self.device.type == "cpu"
-        total, losses, sizes = 0.0, [], []
+        total, seen, losses, sizes = 0.0, 0, [], []
         for b, (xb, yb) in enumerate(self.train_batches()):
             with self.autocast():
                 loss = loss_fn(model(xb), yb)
@@ -209,10 +211,11 @@ class Trainer:
                 if batch_sched is not None:
                     batch_sched.step()
             if on_cpu:
-                total += loss.item() * len(yb)
+                n = len(yb)
+                total, seen = total + loss.item() * n, seen + n
             else:
                 losses.append(loss.detach())
-            sizes.append(len(yb))
+                sizes.append(len(yb))
         if not on_cpu:
             key = tuple(sizes)
             if key not in self._weights:  # the same every epoch for in-memory data
@@ -220,15 +223,18 @@ class Trainer:
             total = torch.stack(losses).float() @ self._weights[key]
         if self.dist is not None:  # the mean over every rank's samples
             total = torch.as_tensor(total, dtype=torch.float32, device=self.device)
-            count = torch.tensor(float(sum(sizes)), device=self.device)
+            count = torch.tensor(float(seen if on_cpu else sum(sizes)), device=self.device)
             total, count = self.dist.sum(total), self.dist.sum(count)
             return (total / count).item()
         return float(total) / self.n_train
 
-    @torch.inference_mode()
     def outputs(self, split: str):
+        """The model's outputs on a split (under inference mode: see ``evaluate``)."""
         self.model.eval()
+        x = self.x[split]
         with self.autocast():
+            if not self.file_backed and len(x) <= self.eval_batch_size:  # one chunk, as is
+                return self.run(x).float()
             outs = [self.run(xb).float() for xb in self.eval_batches(split)]
         return outs[0] if len(outs) == 1 else torch.cat(outs)
 
@@ -240,12 +246,12 @@ class Trainer:
             return (out > 0).long().cpu().numpy()
         return invert_targets(self.spec, self.arrays, out.double().cpu().numpy())
 
+    @torch.inference_mode()
     def evaluate(self, split: str, prefix: str, only: set | None = None) -> tuple[dict, np.ndarray]:
         """Loss and metrics on a split; ``only``: just this metric (per-epoch validation
         computes the loss and the monitored metrics, the rest once at the end)."""
         out = self.outputs(split)
-        with torch.inference_mode():
-            loss = self.loss_fn(out, self.y[split]).item()
+        loss = self.loss_fn(out, self.y[split]).item()
         if only is not None and not only:  # the loss alone (per-epoch validation)
             return {f"{prefix}loss": loss}, None
         pred = self.predictions(out)
@@ -347,6 +353,10 @@ def _fit(analysis, device, dist, out, resume, progress) -> RunResult:
     es = tr.early_stopping
     last_save = time.monotonic()
     bar = Progress(tr.epochs, enabled=progress if main else False, start=state["epoch"])
+    # Everything made so far (modules, classes, the data) lives for the whole run: move it
+    # out of the collector's reach, or each full collection rescans ~500k objects (a 3%
+    # loss on Iris; docs/performance.md). unfreeze() hands them back afterwards.
+    gc.freeze()
     started = time.perf_counter()
     stop = _GracefulStop()
     try:
@@ -407,6 +417,7 @@ def _fit(analysis, device, dist, out, resume, progress) -> RunResult:
         raise err from None
     finally:
         stop.restore()
+        gc.unfreeze()
         bar.close()
         if board is not None:
             board.close()
