@@ -55,6 +55,7 @@ def write_report(run_dir: Path, analysis, trainer, test: dict, pred, state: dict
         "monitor": analysis.monitor,
         "best_" + analysis.monitor: state["best"],
         "train_time_s": round(train_time, 3),
+        "setup_s": round(trainer.setup_s, 3),  # from train() to the first step: data, model, optimizer
         "device": str(device),
         "threads": torch.get_num_threads(),
         "samples": {k: trainer.arrays.size(k) for k in ("train", "val", "test")},

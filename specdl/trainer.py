@@ -276,6 +276,7 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunRes
     """Train an analysed spec, evaluate the best epoch on the test split, write the run."""
     from .distributed import setup
 
+    entered = time.perf_counter()
     tr = analysis.spec.train
     device = resolve_device(tr.device)
     dist = setup(device.type)
@@ -283,7 +284,7 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunRes
         device = torch.device("cuda", dist.local_rank)
     try:
         with torch_settings(analysis, device):
-            return _fit(analysis, device, dist, out, resume, progress)
+            return _fit(analysis, device, dist, out, resume, progress, entered)
     finally:
         if dist is not None:
             dist.close()
@@ -315,7 +316,7 @@ def torch_flags(threads: int | None = None, onednn: bool | None = None, nnpack: 
         torch.backends.nnpack.set_flags(saved[2])
 
 
-def _fit(analysis, device, dist, out, resume, progress) -> RunResult:
+def _fit(analysis, device, dist, out, resume, progress, entered: float) -> RunResult:
     spec, tr = analysis.spec, analysis.spec.train
     main = dist is None or dist.main
     if tr.deterministic:
@@ -358,6 +359,7 @@ def _fit(analysis, device, dist, out, resume, progress) -> RunResult:
     # loss on Iris; docs/performance.md). unfreeze() hands them back afterwards.
     gc.freeze()
     started = time.perf_counter()
+    t.setup_s = started - entered  # data, model and optimizer: build's own cost before the first step
     stop = _GracefulStop()
     try:
         with open(run_dir / "metrics.jsonl" if main else os.devnull, "a") as log:
