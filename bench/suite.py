@@ -269,12 +269,30 @@ def peak_memory():
     return out
 
 
+def compare(old, new, path="") -> list[str]:
+    """One line per number that both results hold, at the same place (rows matched by
+    their case name)."""
+    if isinstance(new, dict) and isinstance(old, dict):
+        return [ln for k in new if k in old for ln in compare(old[k], new[k], f"{path}.{k}" if path else k)]
+    if isinstance(new, list) and isinstance(old, list):
+        by_case = {r.get("case"): r for r in old if isinstance(r, dict)}
+        return [ln for r in new if isinstance(r, dict) and r.get("case") in by_case
+                for ln in compare(by_case[r["case"]], r, f"{path}[{r['case']}]")]
+    if isinstance(new, (int, float)) and isinstance(old, (int, float)) and not isinstance(new, bool):
+        return [f"{path}: {old} -> {new}"]
+    return []
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     p.add_argument("--only", nargs="+", metavar="SECTION", help="run these sections only (names as printed)")
+    p.add_argument("--compare", type=Path, metavar="OLD_JSON",
+                   help="print each figure next to the one in an earlier results file (copy it first: "
+                        "a full run overwrites --json)")
     args = p.parse_args(argv)
+    old = json.loads(args.compare.read_text()) if args.compare else None
     os.chdir(ROOT)
     from conftest_data import ensure  # noqa: F401 - example data for the image case
 
@@ -296,6 +314,10 @@ def main(argv=None):
                 print(f"  -- {sub}")
             for row in rows if isinstance(rows, list) else [rows]:
                 print("  " + "  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    if old is not None:
+        print(f"\n== compared with {args.compare} (old -> new)")
+        for line in compare(old, {k: v for k, v in res.items() if k not in ("machine", "reps")}):
+            print("  " + line)
     if args.only:  # a partial run does not replace the results file
         return
     args.json.parent.mkdir(parents=True, exist_ok=True)
