@@ -270,15 +270,15 @@ def peak_memory():
 
 
 def compare(old, new, path="") -> list[str]:
-    """One line per number that both results hold, at the same place (rows matched by
-    their case name)."""
+    """One line per number that both results hold at the same place (rows matched by
+    their case name) and that changed."""
     if isinstance(new, dict) and isinstance(old, dict):
         return [ln for k in new if k in old for ln in compare(old[k], new[k], f"{path}.{k}" if path else k)]
     if isinstance(new, list) and isinstance(old, list):
         by_case = {r.get("case"): r for r in old if isinstance(r, dict)}
         return [ln for r in new if isinstance(r, dict) and r.get("case") in by_case
                 for ln in compare(by_case[r["case"]], r, f"{path}[{r['case']}]")]
-    if isinstance(new, (int, float)) and isinstance(old, (int, float)) and not isinstance(new, bool):
+    if isinstance(new, (int, float)) and isinstance(old, (int, float)) and not isinstance(new, bool) and old != new:
         return [f"{path}: {old} -> {new}"]
     return []
 
