@@ -64,7 +64,8 @@ class Analysis:
         """Whether the model's 4-D weights (and so its activations) are kept channels-last
         (NHWC): ``train.channels_last``, or on ``auto`` where it was measured to pay off,
         2-D convolutions on the CPU with oneDNN (1.3-1.4x a step on the bundled CNNs;
-        docs/performance.md)."""
+        docs/performance.md). Never under FSDP, which shards contiguous parameters only
+        (the trainer leaves auto off there; check rejects true with strategy fsdp)."""
         v = self.spec.train.channels_last
         if v != "auto":
             return v
@@ -144,6 +145,10 @@ def analyze(spec, preflight: bool = False) -> Analysis:
                         spec.train.early_stopping.monitor if spec.train.early_stopping else None)):
         if mon is not None and mon not in names:
             issues.append(src.issue(where, f"cannot monitor `{mon}`" + did_you_mean(mon, names)))
+    if spec.train.channels_last is True and spec.train.distributed.strategy == "fsdp":
+        issues.append(src.issue(("train", "channels_last"), "true cannot run with distributed.strategy: "
+                                "fsdp (FSDP shards contiguous parameters only); use auto or false, or "
+                                "strategy: ddp"))
     if spec.data.split.val == 0 and (ck.monitor.startswith("val_") or spec.train.early_stopping):
         if "checkpoint" in spec.train.model_fields_set or spec.train.early_stopping:
             issues.append(src.issue(("data", "split", "val"), "monitoring a validation value "

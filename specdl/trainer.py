@@ -89,9 +89,9 @@ class Trainer:
             fdtype = torch.int64 if analysis.data.dtype == "int64" else torch.float32
             self.x = {k: torch.as_tensor(v, dtype=fdtype).to(device) for k, v in self.arrays.x.items()}
         self.model = build_model(analysis).to(device)
-        if analysis.channels_last(device.type):
-            self.model = self.model.to(memory_format=torch.channels_last)
         self.fsdp = dist is not None and spec.train.distributed.strategy == "fsdp"
+        if analysis.channels_last(device.type) and not self.fsdp:
+            self.model = self.model.to(memory_format=torch.channels_last)
         if self.fsdp:  # parameters sharded over the ranks, gathered layer by layer
             from torch.distributed.fsdp import fully_shard
 
