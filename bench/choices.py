@@ -47,7 +47,7 @@ def batch(a):
             torch.as_tensor(arrays.y["train"][:bs], dtype=ydt))
 
 
-def make_step(a, xb, yb, opt_kwargs=None, channels_last=False, compile=False):
+def make_step(a, xb, yb, opt_kwargs=None, channels_last=False, compiled=False):
     torch.manual_seed(0)
     model = specdl.build_model(a.spec)
     if channels_last:  # the weights; the activations follow (as specdl does it)
@@ -58,17 +58,13 @@ def make_step(a, xb, yb, opt_kwargs=None, channels_last=False, compile=False):
         kwargs = {k: v for k, v in kwargs.items() if k not in ("fused", "foreach")} | opt_kwargs
     opt = resolve(ctor.fn)(model.parameters(), **kwargs)
     loss_fn = a.loss.ctor()()
-    run = torch.compile(model) if compile else model
+    run = torch.compile(model) if compiled else model
 
     def step():
         opt.zero_grad(set_to_none=True)
         loss_fn(run(xb), yb).backward()
         opt.step()
     return step
-
-
-def settings(threads: int, onednn: bool = True, nnpack: bool = True):
-    return torch_flags(threads, onednn, nnpack)
 
 
 def ms_per_step(step, seconds=0.25) -> float:
@@ -90,7 +86,7 @@ def compare(variants: dict, reps: int) -> dict:
     times = {k: [] for k in variants}
     for _ in range(reps):
         for k, (step, kw) in variants.items():
-            with settings(**kw):
+            with torch_flags(**kw):
                 times[k].append(ms_per_step(step))
     return {k: round(statistics.median(v), 3) for k, v in times.items()}
 
@@ -163,9 +159,9 @@ def channels_last_rows(reps):
 def compile_row(reps):
     a = specdl.check(ROOT / "specs" / "digits_cnn.yaml")
     xb, yb = batch(a)
-    compiled = make_step(a, xb, yb, compile=True)
+    compiled = make_step(a, xb, yb, compiled=True)
     t = time.perf_counter()
-    with settings(threads=1):
+    with torch_flags(threads=1):
         compiled()
         compiled()
     compile_s = time.perf_counter() - t

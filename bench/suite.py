@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,13 +83,9 @@ def vs_hand(reps):
     return rows
 
 
-def busy_core():
-    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
-
-
 def vs_article(reps, loaded: bool):
     rows = []
-    hog = busy_core() if loaded else None
+    hog = choices.busy_core() if loaded else None
     try:
         for case in ("iris_mlp", "diabetes_mlp", "digits_cnn"):
             spec = ROOT / "specs" / f"{case}.yaml"
@@ -213,44 +208,18 @@ def digits_step(reps):
     """ms per training step (forward, backward, AdamW; batch 32) of the digits CNN: torch's
     defaults (as the hand-written loop runs) vs the settings specdl applies for this spec
     (threads, oneDNN and NNPACK, fused optimizer), alternating."""
-    from specdl.trainer import torch_settings
-
     a = specdl.check(ROOT / "specs" / "digits_cnn.yaml")
-    x, y = torch.randn(32, 1, 8, 8), torch.randint(0, 10, (32,))
-    setups = {"eager_default": ({"lr": 1e-3}, None), "specdl": (dict(a.spec.optimizer.ctor().kwargs), a)}
-
-    def make(opt_kwargs):
-        torch.manual_seed(0)
-        m = specdl.build_model(a.spec)
-        opt = torch.optim.AdamW(m.parameters(), **opt_kwargs)
-        lf = torch.nn.NLLLoss()
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            lf(m(x), y).backward()
-            opt.step()
-        return step
-
-    steps = {k: make(v[0]) for k, v in setups.items()}
-    times = {k: [] for k in setups}
-    for _ in range(max(reps, 5)):
-        for k, (_, analysis) in setups.items():
-            with torch_settings(analysis, torch.device("cpu")) if analysis else nullcontext():
-                times[k].append(ms_per_step(steps[k]))
-    e, s = statistics.median(times["eager_default"]), statistics.median(times["specdl"])
-    onednn = "on" if a.onednn() else "off"
-    return {"eager_default_ms": round(e, 3), "specdl_ms": round(s, 3), "speedup": round(e / s, 2),
-            "specdl_choices": f"threads={a.threads()}, oneDNN and NNPACK {onednn}, "
-                              f"{'fused' if a.spec.optimizer.ctor().kwargs.get('fused') else 'for-loop'} AdamW"}
-
-
-def ms_per_step(step, n=200, warm=20) -> float:
-    for _ in range(warm):
-        step()
-    t = time.perf_counter()
-    for _ in range(n):
-        step()
-    return (time.perf_counter() - t) / n * 1e3
+    xb, yb = choices.batch(a)
+    kernels = a.onednn()
+    ms = choices.compare({
+        "eager_default": (choices.make_step(a, xb, yb, opt_kwargs={}), {"threads": DEFAULT_THREADS}),
+        "specdl": (choices.make_step(a, xb, yb), {"threads": a.threads() or DEFAULT_THREADS,
+                                                  "onednn": kernels, "nnpack": kernels})}, max(reps, 5))
+    e, s = ms["eager_default"], ms["specdl"]
+    fused = a.spec.optimizer.ctor().kwargs.get("fused")
+    return {"eager_default_ms": e, "specdl_ms": s, "speedup": round(e / s, 2),
+            "specdl_choices": f"threads={a.threads()}, oneDNN and NNPACK {'on' if kernels else 'off'}, "
+                              f"{'fused' if fused else 'for-loop'} AdamW"}
 
 
 def peak_memory():

@@ -178,7 +178,7 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
         "watched": a.watched_metrics(),
         "epochs": tr.epochs,
         "batch_size": tr.batch_size,
-        "eval_batch_size": tr.eval_batch_size or max(tr.batch_size, 1024),
+        "eval_batch_size": tr.eval_chunk,
         "accumulate": tr.accumulate,
         "grad_clip": tr.grad_clip,
         "precision": tr.precision,
@@ -202,6 +202,9 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
                    roots={k: getattr(data, k, None) for k in ("train", "val", "test")},
                    tv_class=getattr(data, "name", None) and __import__("specdl.sources.images", fromlist=["x"]).TORCHVISION[data.name][0],
                    download=getattr(data, "download", False))
+        from .image_data import AUTO_WORKERS
+
+        ctx["auto_workers"] = AUTO_WORKERS
         ctx["imports"] = sort_imports(ctx["imports"] + ["import functools"]
                                       + (["import os"] if tr.num_workers == "auto" else []))
     if tr.tensorboard:

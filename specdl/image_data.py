@@ -62,13 +62,18 @@ def _val_only(split):
     return type(split)(val=split.val, test=0.0, stratify=split.stratify)
 
 
+# `num_workers: auto`, as one expression: specdl evaluates this very text, and the
+# generated script contains it verbatim (DEVICE being its device), so the two agree.
+AUTO_WORKERS = 'max(0, min(4, (os.cpu_count() or 1) - 1)) if DEVICE.type == "cuda" else 0'
+
+
 def workers(setting, device) -> int:
     """DataLoader worker processes: the spec's number, or on ``auto`` up to 4 on a GPU
     (which would otherwise wait for the decoding) and none on the CPU, where workers
     compete with training for the cores (docs/performance.md)."""
     if setting != "auto":
         return setting
-    return max(0, min(4, (os.cpu_count() or 1) - 1)) if device.type == "cuda" else 0
+    return eval(AUTO_WORKERS, {"os": os, "DEVICE": device})  # noqa: S307 - the constant above
 
 
 def loader(dataset, batch_size: int, shuffle: bool, generator, workers: int, device, sampler=None):

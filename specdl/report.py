@@ -43,7 +43,7 @@ class Progress:
 
 
 def write_report(run_dir: Path, analysis, trainer, test: dict, pred, state: dict,
-                 train_time: float, device, onnx: dict | None = None) -> dict:
+                 train_time: float, device, onnx: dict | None = None, setup_time: float = 0.0) -> dict:
     """report.json: the test metrics, the best epoch, and per-class scores."""
     import torch
 
@@ -55,7 +55,7 @@ def write_report(run_dir: Path, analysis, trainer, test: dict, pred, state: dict
         "monitor": analysis.monitor,
         "best_" + analysis.monitor: state["best"],
         "train_time_s": round(train_time, 3),
-        "setup_s": round(trainer.setup_s, 3),  # from train() to the first step: data, model, optimizer
+        "setup_s": round(setup_time, 3),  # from train() to the first step: data, model, optimizer
         "device": str(device),
         "threads": torch.get_num_threads(),
         "samples": {k: trainer.arrays.size(k) for k in ("train", "val", "test")},

@@ -83,7 +83,7 @@ class LoadedRun:
     def outputs(self, x):
         import torch
 
-        bs = self.spec.train.eval_batch_size or max(self.spec.train.batch_size, 1024)
+        bs = self.spec.train.eval_chunk
         with torch.inference_mode():
             return torch.cat([self.model(x[i:i + bs]).float() for i in range(0, len(x), bs)])
 

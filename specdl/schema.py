@@ -63,6 +63,11 @@ class Train(Base):
     tensorboard: bool = False  # also write TensorBoard event files (needs `pip install tensorboard`)
     distributed: Distributed = Distributed()
 
+    @property
+    def eval_chunk(self) -> int:
+        """Samples per evaluation forward pass: eval_batch_size, or max(batch_size, 1024)."""
+        return self.eval_batch_size or max(self.batch_size, 1024)
+
     @field_validator("device")
     @classmethod
     def _device(cls, v):

@@ -116,7 +116,6 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(spec.seed)
         self.sampler = None
         self._eval_loaders: dict = {}
-        self.eval_batch_size = spec.train.eval_batch_size or max(spec.train.batch_size, 1024)
         if self.file_backed:
             from .image_data import loader, workers
 
@@ -169,7 +168,7 @@ class Trainer:
             yield x[idx], y[idx]
 
     def eval_batches(self, split: str):
-        bs = self.eval_batch_size
+        bs = self.spec.train.eval_chunk
         if self.file_backed:  # one loader per split, so that persistent workers start once
             if split not in self._eval_loaders:
                 from .image_data import loader
@@ -210,12 +209,13 @@ class Trainer:
                 opt.zero_grad(set_to_none=True)
                 if batch_sched is not None:
                     batch_sched.step()
+            n = len(yb)
+            seen += n
             if on_cpu:
-                n = len(yb)
-                total, seen = total + loss.item() * n, seen + n
+                total += loss.item() * n
             else:
                 losses.append(loss.detach())
-                sizes.append(len(yb))
+                sizes.append(n)
         if not on_cpu:
             key = tuple(sizes)
             if key not in self._weights:  # the same every epoch for in-memory data
@@ -223,7 +223,7 @@ class Trainer:
             total = torch.stack(losses).float() @ self._weights[key]
         if self.dist is not None:  # the mean over every rank's samples
             total = torch.as_tensor(total, dtype=torch.float32, device=self.device)
-            count = torch.tensor(float(seen if on_cpu else sum(sizes)), device=self.device)
+            count = torch.tensor(float(seen), device=self.device)
             total, count = self.dist.sum(total), self.dist.sum(count)
             return (total / count).item()
         return float(total) / self.n_train
@@ -233,7 +233,7 @@ class Trainer:
         self.model.eval()
         x = self.x[split]
         with self.autocast():
-            if not self.file_backed and len(x) <= self.eval_batch_size:  # one chunk, as is
+            if not self.file_backed and len(x) <= self.spec.train.eval_chunk:  # one chunk, as is
                 return self.run(x).float()
             outs = [self.run(xb).float() for xb in self.eval_batches(split)]
         return outs[0] if len(outs) == 1 else torch.cat(outs)
@@ -359,7 +359,7 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float) -> RunRe
     # loss on Iris; docs/performance.md). unfreeze() hands them back afterwards.
     gc.freeze()
     started = time.perf_counter()
-    t.setup_s = started - entered  # data, model and optimizer: build's own cost before the first step
+    setup_time = started - entered  # data, model and optimizer: build's own cost before the first step
     stop = _GracefulStop()
     try:
         with open(run_dir / "metrics.jsonl" if main else os.devnull, "a") as log:
@@ -435,7 +435,7 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float) -> RunRe
         from .export import export_onnx, real_inputs
 
         onnx = export_onnx(t.model, real_inputs(analysis, t.arrays), run_dir / "model.onnx")
-    report = write_report(run_dir, analysis, t, test, pred, state, train_time, device, onnx)
+    report = write_report(run_dir, analysis, t, test, pred, state, train_time, device, onnx, setup_time)
     return RunResult(report["test"], run_dir, state["best_epoch"])
 
 
