@@ -37,34 +37,6 @@ NUM_WORKERS = max(0, min(4, (os.cpu_count() or 1) - 1)) if DEVICE.type == "cuda"
 CHECKPOINT = "cifar-cnn.best.pt"  # the best epoch's weights are saved here
 
 # -----------------------------------------------------------------------------
-# Data: load, split (seeded, stratified), fit transforms on train only
-train_tf = v2.Compose([
-    v2.ToImage(),
-    v2.RandomHorizontalFlip(),
-    v2.RandomCrop(32, padding=4),
-    v2.ToDtype(torch.float32, scale=True),
-    v2.Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5]),
-])
-eval_tf = v2.Compose([  # no augmentation
-    v2.ToImage(),
-    v2.ToDtype(torch.float32, scale=True),
-    v2.Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5]),
-])
-full_train, full_eval = ImageFolder("data/shapes", train_tf), ImageFolder("data/shapes", eval_tf)
-y = np.array(full_train.targets, dtype=np.int64)
-idx_rest, idx_test = train_test_split(
-    np.arange(len(y)), test_size=0.2, random_state=SEED, stratify=y)
-idx_train, idx_val = train_test_split(
-    idx_rest, test_size=0.18749999999999997, random_state=SEED, stratify=y[idx_rest])
-x_train, x_val, x_test = Subset(full_train, idx_train), Subset(full_eval, idx_val), Subset(full_eval, idx_test)
-y_train, y_val, y_test = y[idx_train], y[idx_val], y[idx_test]
-y_val_true, y_test_true = y_val, y_test
-y_train, y_val, y_test = (torch.as_tensor(v, dtype=torch.int64).to(DEVICE) for v in (y_train, y_val, y_test))
-n_train = len(y_train)
-N_BATCHES = math.ceil(n_train / BATCH_SIZE)
-
-
-# -----------------------------------------------------------------------------
 # Model
 class Model(nn.Module):
     def __init__(self):
@@ -90,107 +62,138 @@ class Model(nn.Module):
         return x
 
 
-torch.manual_seed(SEED)  # the same seed gives specdl build's initial weights
-model = Model().to(DEVICE)
-if DEVICE.type == "cpu":
-    # oneDNN's convolutions run faster on channels-last (NHWC) weights and activations
-    model = model.to(memory_format=torch.channels_last)
-run_model = model
-loss_fn = nn.CrossEntropyLoss()
-optimizer = torch.optim.Adam(model.parameters(), lr=0.001, fused=True)
-shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
-
-METRICS = {
-    "accuracy": lambda y_true, y_pred: metrics.accuracy_score(y_true, y_pred),
-    "precision": lambda y_true, y_pred: metrics.precision_score(y_true, y_pred, average="macro", zero_division=0),
-    "recall": lambda y_true, y_pred: metrics.recall_score(y_true, y_pred, average="macro", zero_division=0),
-    "f1": lambda y_true, y_pred: metrics.f1_score(y_true, y_pred, average="macro", zero_division=0),
-}
-
-
-train_loader = DataLoader(x_train, batch_size=BATCH_SIZE, shuffle=True, generator=shuffle,
-                          num_workers=NUM_WORKERS, pin_memory=DEVICE.type == "cuda", persistent_workers=NUM_WORKERS > 0)
-
-
-def train_batches():
-    """Shuffled batches, decoded and augmented by the DataLoader."""
-    for xb, yb in train_loader:
-        yield xb.to(DEVICE, non_blocking=True), yb.to(DEVICE, non_blocking=True)
-
-
-@functools.cache  # one loader per split, so that persistent workers start once
-def eval_loader(dataset):
-    return DataLoader(dataset, batch_size=EVAL_BATCH_SIZE, num_workers=NUM_WORKERS,
-                      pin_memory=DEVICE.type == "cuda", persistent_workers=NUM_WORKERS > 0)
-
-
-def eval_batches(dataset):
-    for xb, _ in eval_loader(dataset):
-        yield xb.to(DEVICE)
-
-
-def train_epoch():
-    """One pass over the training data; returns the mean loss."""
-    model.train()
-    # The loss sum: a float on the CPU (reading a CPU tensor costs no sync), kept on
-    # the device elsewhere (one sync per epoch instead of one per step).
-    on_cpu = DEVICE.type == "cpu"
-    total, losses, sizes = 0.0, [], []
-    for xb, yb in train_batches():
-        loss = loss_fn(run_model(xb), yb)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if on_cpu:
-            total += loss.item() * len(yb)
-        else:
-            losses.append(loss.detach())
-            sizes.append(len(yb))
-    if not on_cpu:
-        total = torch.stack(losses).float() @ torch.tensor(sizes, dtype=torch.float32, device=DEVICE)
-    return float(total) / n_train
-
-
-@torch.inference_mode()
-def evaluate(x, y, y_true, names):
-    """Loss and the named metrics on one split."""
-    model.eval()
-    outs = [run_model(xb).float() for xb in eval_batches(x)]
-    out = outs[0] if len(outs) == 1 else torch.cat(outs)
-    scores = {"loss": loss_fn(out, y).item()}
-    y_pred = out.argmax(dim=1).cpu().numpy()
-    for name in names:
-        scores[name] = float(METRICS[name](y_true, y_pred))
-    return scores
-
-
-def improved(value, best, mode, min_delta=0.0):
-    if best is None:
-        return math.isfinite(value)
-    return value < best - min_delta if mode == "min" else value > best + min_delta
-
-
 # -----------------------------------------------------------------------------
-# Training: keep the weights of the best epoch by val_loss (min)
-best, best_epoch, best_state = None, 0, None
-# Everything made so far lives for the whole run: keep the garbage collector from
-# rescanning it on every full collection (gc.unfreeze() would hand it back).
-gc.freeze()
-for epoch in range(1, EPOCHS + 1):
-    row = {"epoch": epoch, "train_loss": train_epoch(), "lr": optimizer.param_groups[0]["lr"]}
-    if not math.isfinite(row["train_loss"]):
-        raise SystemExit(f"the training loss became {row['train_loss']} in epoch {epoch}")
-    val = evaluate(x_val, y_val, y_val_true, [])
-    row.update({f"val_{k}": v for k, v in val.items()})
-    if improved(row["val_loss"], best, "min"):
-        best, best_epoch = row["val_loss"], epoch
-        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    print(json.dumps(row))
+# Settings of torch, data and training: run as a script only, so that
+# `from <this file> import Model` gives the model and nothing else.
+if __name__ == "__main__":
+    # -----------------------------------------------------------------------------
+    # Data: load, split (seeded, stratified), fit transforms on train only
+    train_tf = v2.Compose([
+        v2.ToImage(),
+        v2.RandomHorizontalFlip(),
+        v2.RandomCrop(32, padding=4),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5]),
+    ])
+    eval_tf = v2.Compose([  # no augmentation
+        v2.ToImage(),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5]),
+    ])
+    full_train, full_eval = ImageFolder("data/shapes", train_tf), ImageFolder("data/shapes", eval_tf)
+    y = np.array(full_train.targets, dtype=np.int64)
+    idx_rest, idx_test = train_test_split(
+        np.arange(len(y)), test_size=0.2, random_state=SEED, stratify=y)
+    idx_train, idx_val = train_test_split(
+        idx_rest, test_size=0.18749999999999997, random_state=SEED, stratify=y[idx_rest])
+    x_train, x_val, x_test = Subset(full_train, idx_train), Subset(full_eval, idx_val), Subset(full_eval, idx_test)
+    y_train, y_val, y_test = y[idx_train], y[idx_val], y[idx_test]
+    y_val_true, y_test_true = y_val, y_test
+    y_train, y_val, y_test = (torch.as_tensor(v, dtype=torch.int64).to(DEVICE) for v in (y_train, y_val, y_test))
+    n_train = len(y_train)
+    N_BATCHES = math.ceil(n_train / BATCH_SIZE)
 
-# -----------------------------------------------------------------------------
-# Test the best epoch's weights
-model.load_state_dict(best_state)
-torch.save(best_state, CHECKPOINT)
-test = evaluate(x_test, y_test, y_test_true, list(METRICS))
-test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}
-print(json.dumps(test))
+    torch.manual_seed(SEED)  # the same seed gives specdl build's initial weights
+    model = Model().to(DEVICE)
+    if DEVICE.type == "cpu":
+        # oneDNN's convolutions run faster on channels-last (NHWC) weights and activations
+        model = model.to(memory_format=torch.channels_last)
+    run_model = model
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001, fused=True)
+    shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
+
+    METRICS = {
+        "accuracy": lambda y_true, y_pred: metrics.accuracy_score(y_true, y_pred),
+        "precision": lambda y_true, y_pred: metrics.precision_score(y_true, y_pred, average="macro", zero_division=0),
+        "recall": lambda y_true, y_pred: metrics.recall_score(y_true, y_pred, average="macro", zero_division=0),
+        "f1": lambda y_true, y_pred: metrics.f1_score(y_true, y_pred, average="macro", zero_division=0),
+    }
+
+
+    train_loader = DataLoader(x_train, batch_size=BATCH_SIZE, shuffle=True, generator=shuffle, num_workers=NUM_WORKERS,
+                              pin_memory=DEVICE.type == "cuda", persistent_workers=NUM_WORKERS > 0)
+
+
+    def train_batches():
+        """Shuffled batches, decoded and augmented by the DataLoader."""
+        for xb, yb in train_loader:
+            yield xb.to(DEVICE, non_blocking=True), yb.to(DEVICE, non_blocking=True)
+
+
+    @functools.cache  # one loader per split, so that persistent workers start once
+    def eval_loader(dataset):
+        return DataLoader(dataset, batch_size=EVAL_BATCH_SIZE, num_workers=NUM_WORKERS,
+                          pin_memory=DEVICE.type == "cuda", persistent_workers=NUM_WORKERS > 0)
+
+
+    def eval_batches(dataset):
+        for xb, _ in eval_loader(dataset):
+            yield xb.to(DEVICE)
+
+
+    def train_epoch():
+        """One pass over the training data; returns the mean loss."""
+        model.train()
+        # The loss sum: a float on the CPU (reading a CPU tensor costs no sync), kept on
+        # the device elsewhere (one sync per epoch instead of one per step).
+        on_cpu = DEVICE.type == "cpu"
+        total, losses, sizes = 0.0, [], []
+        for xb, yb in train_batches():
+            loss = loss_fn(run_model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if on_cpu:
+                total += loss.item() * len(yb)
+            else:
+                losses.append(loss.detach())
+                sizes.append(len(yb))
+        if not on_cpu:
+            total = torch.stack(losses).float() @ torch.tensor(sizes, dtype=torch.float32, device=DEVICE)
+        return float(total) / n_train
+
+
+    @torch.inference_mode()
+    def evaluate(x, y, y_true, names):
+        """Loss and the named metrics on one split."""
+        model.eval()
+        outs = [run_model(xb).float() for xb in eval_batches(x)]
+        out = outs[0] if len(outs) == 1 else torch.cat(outs)
+        scores = {"loss": loss_fn(out, y).item()}
+        y_pred = out.argmax(dim=1).cpu().numpy()
+        for name in names:
+            scores[name] = float(METRICS[name](y_true, y_pred))
+        return scores
+
+
+    def improved(value, best, mode, min_delta=0.0):
+        if best is None:
+            return math.isfinite(value)
+        return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+    # -----------------------------------------------------------------------------
+    # Training: keep the weights of the best epoch by val_loss (min)
+    best, best_epoch, best_state = None, 0, None
+    # Everything made so far lives for the whole run: keep the garbage collector from
+    # rescanning it on every full collection (gc.unfreeze() would hand it back).
+    gc.freeze()
+    for epoch in range(1, EPOCHS + 1):
+        row = {"epoch": epoch, "train_loss": train_epoch(), "lr": optimizer.param_groups[0]["lr"]}
+        if not math.isfinite(row["train_loss"]):
+            raise SystemExit(f"the training loss became {row['train_loss']} in epoch {epoch}")
+        val = evaluate(x_val, y_val, y_val_true, [])
+        row.update({f"val_{k}": v for k, v in val.items()})
+        if improved(row["val_loss"], best, "min"):
+            best, best_epoch = row["val_loss"], epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        print(json.dumps(row))
+
+    # -----------------------------------------------------------------------------
+    # Test the best epoch's weights
+    model.load_state_dict(best_state)
+    torch.save(best_state, CHECKPOINT)
+    test = evaluate(x_test, y_test, y_test_true, list(METRICS))
+    test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}
+    print(json.dumps(test))

@@ -29,29 +29,6 @@ DEVICE = torch.device("cuda" if torch.cuda.is_available() else "mps" if torch.ba
 CHECKPOINT = "unet-small.best.pt"  # the best epoch's weights are saved here
 
 # -----------------------------------------------------------------------------
-# Data: load, split (seeded), fit transforms on train only
-# Synthetic data: labels (or targets) are a fixed random function of x.
-rng = np.random.default_rng(SEED)
-x = rng.standard_normal((256, 1, 16, 16))
-flat = x.reshape(256, -1)
-score = flat @ rng.standard_normal((flat.shape[1], 256))
-y = score.reshape(256, 1, 16, 16)
-x = np.asarray(x, dtype=np.float64)
-y = np.asarray(y, dtype=np.float64).reshape(len(y), 1, 16, 16)
-idx_rest, idx_test = train_test_split(
-    np.arange(len(y)), test_size=0.2, random_state=SEED)
-idx_train, idx_val = train_test_split(
-    idx_rest, test_size=0.125, random_state=SEED)
-x_train, x_val, x_test = x[idx_train], x[idx_val], x[idx_test]
-y_train, y_val, y_test = y[idx_train], y[idx_val], y[idx_test]
-y_val_true, y_test_true = y_val, y_test  # metrics are computed in the data's own units
-x_train, x_val, x_test = (torch.as_tensor(v, dtype=torch.float32).to(DEVICE) for v in (x_train, x_val, x_test))
-y_train, y_val, y_test = (torch.as_tensor(v, dtype=torch.float32).to(DEVICE) for v in (y_train, y_val, y_test))
-n_train = len(y_train)
-N_BATCHES = math.ceil(n_train / BATCH_SIZE)
-
-
-# -----------------------------------------------------------------------------
 # Model
 class DoubleConv(nn.Module):
     """Block `double_conv` (c=8) on (N, 1, 16, 16)."""
@@ -173,98 +150,124 @@ class Model(nn.Module):
         return x
 
 
-torch.manual_seed(SEED)  # the same seed gives specdl build's initial weights
-model = Model().to(DEVICE)
-if DEVICE.type == "cpu":
-    # oneDNN's convolutions run faster on channels-last (NHWC) weights and activations
-    model = model.to(memory_format=torch.channels_last)
-run_model = model
-loss_fn = nn.MSELoss()
-optimizer = torch.optim.Adam(model.parameters(), lr=0.001, fused=True)
-shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
-
-METRICS = {
-    "mse": lambda y_true, y_pred: metrics.mean_squared_error(y_true, y_pred),
-    "r2": lambda y_true, y_pred: metrics.r2_score(y_true, y_pred),
-}
-
-
-def train_batches():
-    """Shuffled batches sliced from tensors in memory (no per-sample DataLoader cost)."""
-    perm = torch.randperm(n_train, generator=shuffle).to(DEVICE)
-    for i in range(0, n_train, BATCH_SIZE):
-        idx = perm[i:i + BATCH_SIZE]
-        yield x_train[idx], y_train[idx]
-
-
-def eval_batches(x):
-    for i in range(0, len(x), EVAL_BATCH_SIZE):
-        yield x[i:i + EVAL_BATCH_SIZE]
-
-
-def train_epoch():
-    """One pass over the training data; returns the mean loss."""
-    model.train()
-    # The loss sum: a float on the CPU (reading a CPU tensor costs no sync), kept on
-    # the device elsewhere (one sync per epoch instead of one per step).
-    on_cpu = DEVICE.type == "cpu"
-    total, losses, sizes = 0.0, [], []
-    for xb, yb in train_batches():
-        loss = loss_fn(run_model(xb), yb)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if on_cpu:
-            total += loss.item() * len(yb)
-        else:
-            losses.append(loss.detach())
-            sizes.append(len(yb))
-    if not on_cpu:
-        total = torch.stack(losses).float() @ torch.tensor(sizes, dtype=torch.float32, device=DEVICE)
-    return float(total) / n_train
-
-
-@torch.inference_mode()
-def evaluate(x, y, y_true, names):
-    """Loss and the named metrics on one split."""
-    model.eval()
-    outs = [run_model(xb).float() for xb in eval_batches(x)]
-    out = outs[0] if len(outs) == 1 else torch.cat(outs)
-    scores = {"loss": loss_fn(out, y).item()}
-    y_pred = out.double().cpu().numpy()
-    y_true, y_pred = y_true.reshape(len(y_true), -1), y_pred.reshape(len(y_pred), -1)  # metrics take 2-D
-    for name in names:
-        scores[name] = float(METRICS[name](y_true, y_pred))
-    return scores
-
-
-def improved(value, best, mode, min_delta=0.0):
-    if best is None:
-        return math.isfinite(value)
-    return value < best - min_delta if mode == "min" else value > best + min_delta
-
-
 # -----------------------------------------------------------------------------
-# Training: keep the weights of the best epoch by val_loss (min)
-best, best_epoch, best_state = None, 0, None
-# Everything made so far lives for the whole run: keep the garbage collector from
-# rescanning it on every full collection (gc.unfreeze() would hand it back).
-gc.freeze()
-for epoch in range(1, EPOCHS + 1):
-    row = {"epoch": epoch, "train_loss": train_epoch(), "lr": optimizer.param_groups[0]["lr"]}
-    if not math.isfinite(row["train_loss"]):
-        raise SystemExit(f"the training loss became {row['train_loss']} in epoch {epoch}")
-    val = evaluate(x_val, y_val, y_val_true, [])
-    row.update({f"val_{k}": v for k, v in val.items()})
-    if improved(row["val_loss"], best, "min"):
-        best, best_epoch = row["val_loss"], epoch
-        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    print(json.dumps(row))
+# Settings of torch, data and training: run as a script only, so that
+# `from <this file> import Model` gives the model and nothing else.
+if __name__ == "__main__":
+    # -----------------------------------------------------------------------------
+    # Data: load, split (seeded), fit transforms on train only
+    # Synthetic data: labels (or targets) are a fixed random function of x.
+    rng = np.random.default_rng(SEED)
+    x = rng.standard_normal((256, 1, 16, 16))
+    flat = x.reshape(256, -1)
+    score = flat @ rng.standard_normal((flat.shape[1], 256))
+    y = score.reshape(256, 1, 16, 16)
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(len(y), 1, 16, 16)
+    idx_rest, idx_test = train_test_split(
+        np.arange(len(y)), test_size=0.2, random_state=SEED)
+    idx_train, idx_val = train_test_split(
+        idx_rest, test_size=0.125, random_state=SEED)
+    x_train, x_val, x_test = x[idx_train], x[idx_val], x[idx_test]
+    y_train, y_val, y_test = y[idx_train], y[idx_val], y[idx_test]
+    y_val_true, y_test_true = y_val, y_test  # metrics are computed in the data's own units
+    x_train, x_val, x_test = (torch.as_tensor(v, dtype=torch.float32).to(DEVICE) for v in (x_train, x_val, x_test))
+    y_train, y_val, y_test = (torch.as_tensor(v, dtype=torch.float32).to(DEVICE) for v in (y_train, y_val, y_test))
+    n_train = len(y_train)
+    N_BATCHES = math.ceil(n_train / BATCH_SIZE)
 
-# -----------------------------------------------------------------------------
-# Test the best epoch's weights
-model.load_state_dict(best_state)
-torch.save(best_state, CHECKPOINT)
-test = evaluate(x_test, y_test, y_test_true, list(METRICS))
-test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}
-print(json.dumps(test))
+    torch.manual_seed(SEED)  # the same seed gives specdl build's initial weights
+    model = Model().to(DEVICE)
+    if DEVICE.type == "cpu":
+        # oneDNN's convolutions run faster on channels-last (NHWC) weights and activations
+        model = model.to(memory_format=torch.channels_last)
+    run_model = model
+    loss_fn = nn.MSELoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001, fused=True)
+    shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
+
+    METRICS = {
+        "mse": lambda y_true, y_pred: metrics.mean_squared_error(y_true, y_pred),
+        "r2": lambda y_true, y_pred: metrics.r2_score(y_true, y_pred),
+    }
+
+
+    def train_batches():
+        """Shuffled batches sliced from tensors in memory (no per-sample DataLoader cost)."""
+        perm = torch.randperm(n_train, generator=shuffle).to(DEVICE)
+        for i in range(0, n_train, BATCH_SIZE):
+            idx = perm[i:i + BATCH_SIZE]
+            yield x_train[idx], y_train[idx]
+
+
+    def eval_batches(x):
+        for i in range(0, len(x), EVAL_BATCH_SIZE):
+            yield x[i:i + EVAL_BATCH_SIZE]
+
+
+    def train_epoch():
+        """One pass over the training data; returns the mean loss."""
+        model.train()
+        # The loss sum: a float on the CPU (reading a CPU tensor costs no sync), kept on
+        # the device elsewhere (one sync per epoch instead of one per step).
+        on_cpu = DEVICE.type == "cpu"
+        total, losses, sizes = 0.0, [], []
+        for xb, yb in train_batches():
+            loss = loss_fn(run_model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if on_cpu:
+                total += loss.item() * len(yb)
+            else:
+                losses.append(loss.detach())
+                sizes.append(len(yb))
+        if not on_cpu:
+            total = torch.stack(losses).float() @ torch.tensor(sizes, dtype=torch.float32, device=DEVICE)
+        return float(total) / n_train
+
+
+    @torch.inference_mode()
+    def evaluate(x, y, y_true, names):
+        """Loss and the named metrics on one split."""
+        model.eval()
+        outs = [run_model(xb).float() for xb in eval_batches(x)]
+        out = outs[0] if len(outs) == 1 else torch.cat(outs)
+        scores = {"loss": loss_fn(out, y).item()}
+        y_pred = out.double().cpu().numpy()
+        y_true, y_pred = y_true.reshape(len(y_true), -1), y_pred.reshape(len(y_pred), -1)  # metrics take 2-D
+        for name in names:
+            scores[name] = float(METRICS[name](y_true, y_pred))
+        return scores
+
+
+    def improved(value, best, mode, min_delta=0.0):
+        if best is None:
+            return math.isfinite(value)
+        return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+    # -----------------------------------------------------------------------------
+    # Training: keep the weights of the best epoch by val_loss (min)
+    best, best_epoch, best_state = None, 0, None
+    # Everything made so far lives for the whole run: keep the garbage collector from
+    # rescanning it on every full collection (gc.unfreeze() would hand it back).
+    gc.freeze()
+    for epoch in range(1, EPOCHS + 1):
+        row = {"epoch": epoch, "train_loss": train_epoch(), "lr": optimizer.param_groups[0]["lr"]}
+        if not math.isfinite(row["train_loss"]):
+            raise SystemExit(f"the training loss became {row['train_loss']} in epoch {epoch}")
+        val = evaluate(x_val, y_val, y_val_true, [])
+        row.update({f"val_{k}": v for k, v in val.items()})
+        if improved(row["val_loss"], best, "min"):
+            best, best_epoch = row["val_loss"], epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        print(json.dumps(row))
+
+    # -----------------------------------------------------------------------------
+    # Test the best epoch's weights
+    model.load_state_dict(best_state)
+    torch.save(best_state, CHECKPOINT)
+    test = evaluate(x_test, y_test, y_test_true, list(METRICS))
+    test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}
+    print(json.dumps(test))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 
 from .errors import RunError, SpecError
@@ -43,28 +44,40 @@ def check(spec, overrides=None, allow_import: bool = False, export_preflight: bo
     ``allow_import``, a ``module:`` layer (which imports the user code it names).
     """
     from .analysis import analyze
-    from .components import external
+    from .components.base import ALLOW_IMPORT, allowing_imports
 
     spec = load(spec, overrides)
-    old = external.ALLOW_IMPORT[0]
-    external.ALLOW_IMPORT[0] = allow_import
-    try:
+    with allowing_imports(allow_import or ALLOW_IMPORT.get()):
         return analyze(spec, export_preflight)
-    finally:
-        external.ALLOW_IMPORT[0] = old
+
+
+def _user_code(fn):
+    """Adds ``allow_import=False``: whether a ``module:`` layer may import the user code
+    it names (the CLI's --allow-import). Nothing is imported from a spec otherwise."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, allow_import: bool = False, **kwargs):
+        from .components.base import ALLOW_IMPORT, allowing_imports
+
+        with allowing_imports(allow_import or ALLOW_IMPORT.get()):
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 def _analysis(spec, overrides=None):
-    """check() for the verbs that run the model anyway (they import what it names)."""
-    return check(spec, overrides, allow_import=True)
+    """check() for the verbs that run the model: user code is imported as the caller
+    allowed (``allowing_imports``; the CLI's --allow-import)."""
+    return check(spec, overrides)
 
 
+@_user_code
 def infer_shapes(spec) -> dict:
     """``{layer name: output shape}`` with ``"N"`` for the batch, ``input`` first."""
     a = _analysis(spec)
     return {"input": a.graph.input.shape, **{n.name: n.out.shape for n in a.graph.nodes}}
 
 
+@_user_code
 def build_model(spec, seed: bool = True):
     """The torch ``nn.Module`` for a spec (seeded with the spec's seed)."""
     from .build import build_model as _build
@@ -72,6 +85,7 @@ def build_model(spec, seed: bool = True):
     return _build(_analysis(spec), seed=seed)
 
 
+@_user_code
 def train(spec, out=None, overrides=None, resume=None, progress: bool | None = False):
     """Train, evaluate on the test split and write the run directory.
 
@@ -85,6 +99,7 @@ def train(spec, out=None, overrides=None, resume=None, progress: bool | None = F
     return fit(_analysis(spec, overrides), out=out, resume=resume, progress=progress)
 
 
+@_user_code
 def codegen(spec, distributed: bool = False) -> str:
     """The standalone PyTorch script for a spec, as text (``distributed``: one that also
     runs under torchrun, data-parallel)."""
@@ -97,6 +112,7 @@ __all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen", "
            "SpecError"]
 
 
+@_user_code
 def load_run(run_dir, checkpoint=None):
     """A finished run: ``.model`` with its best weights, ``.inputs(raw)`` with the run's
     fitted preprocessing, ``.predict(raw)``."""
@@ -105,6 +121,7 @@ def load_run(run_dir, checkpoint=None):
     return LoadedRun(run_dir, checkpoint)
 
 
+@_user_code
 def export(spec_or_run, output=None, checkpoint=None) -> dict:
     """Export a run directory (its best.pt) or a spec (with ``checkpoint``, or its seeded
     initial weights) to ONNX, verified with onnxruntime on real inputs."""

@@ -10,21 +10,26 @@ from __future__ import annotations
 import copy
 import re
 
-from .components.base import REGISTRY
+from .components.base import REGISTRY, is_ident
 from .errors import did_you_mean
 from .source import Source
 
-PARAM = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
-IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+PARAM = re.compile(r"\$([A-Za-z][A-Za-z0-9_]{0,63})")  # always fullmatch: `$` would pass a final newline
 MAX_DEPTH = 16
 MAX_LAYERS = 100_000
 RESERVED = ("name", "inputs", "repeat")
 FAILED = {"type": "identity"}  # stands in for a call that failed, so errors do not cascade
 
 
+class Expanded(dict):
+    """A block call as the expander wrote it (``{type: call, block, args, layers}``).
+    Only these are block calls: a ``type: call`` mapping in the spec's text is not, so
+    the explicit form cannot skip the checks that calls by name go through."""
+
+
 def call_of(item, blocks: dict):
     """(block name, arguments dict) when a layer item calls a block, else None."""
-    blocks = {b for b in blocks if isinstance(b, str) and IDENT.match(b)}
+    blocks = {b for b in blocks if is_ident(b)}
     if isinstance(item, str):
         return (item, {}) if item in blocks else None
     if not isinstance(item, dict):
@@ -46,7 +51,7 @@ def _copy_positions(src: Source, old: tuple, new: tuple) -> None:
 
 def _substitute(node, args: dict, used: set, path: tuple, src: Source, issues: list, block: str):
     if isinstance(node, str):
-        m = PARAM.match(node)
+        m = PARAM.fullmatch(node)
         if not m:
             return node
         name = m[1]
@@ -71,7 +76,7 @@ class Expander:
     def check_definitions(self):
         for name, body in self.blocks.items():
             where = ("model", "blocks", name)
-            if not isinstance(name, str) or not IDENT.match(name):
+            if not is_ident(name):
                 self.issues.append(self.src.issue(where, f"block name {name!r} is not a name: use letters, "
                                                   "digits and _ (starting with a letter, at most 64)", key=True))
                 continue
@@ -132,13 +137,13 @@ class Expander:
         if len(self.issues) > n_issues:
             return dict(FAILED)
         _copy_positions(self.src, origin, path + ("layers",))
-        return {"type": "call", "block": block, "args": args, **extra,
-                "layers": self.layers(expanded, path + ("layers",), stack + (block,))}
+        return Expanded(type="call", block=block, args=args, **extra,
+                        layers=self.layers(expanded, path + ("layers",), stack + (block,)))
 
 
 def _params_in(node):
     if isinstance(node, str):
-        m = PARAM.match(node)
+        m = PARAM.fullmatch(node)
         return [m] if m else []
     if isinstance(node, list):
         return [m for v in node for m in _params_in(v)]

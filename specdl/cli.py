@@ -59,8 +59,6 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a value by dotted path (repeatable)")
     c.add_argument("--print", dest="show", action="store_true", help="also print the canonical spec")
     c.add_argument("--export", choices=["onnx"], help="also run the export preflight (as export: {onnx: true})")
-    c.add_argument("--allow-import", action="store_true",
-                   help="import the user modules that `module:` layers name, to size them")
     b = verb("build", "Train a spec, evaluate it on the test split, and write a run directory.")
     b.add_argument("spec", nargs="?")
     b.add_argument("-o", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -103,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     ly = verb("layers", "List the layer catalogue with each layer's arguments.")
     ly.add_argument("name", nargs="?")
     ly.add_argument("--markdown", action="store_true", help="the whole registry as docs/layers.md")
+    for v in (c, b, g, s, e, pr):  # every verb that reads a spec: nothing is imported without it
+        v.add_argument("--allow-import", action="store_true",
+                       help="import the user code that `module:` layers name (never done otherwise)")
     return p
 
 
@@ -128,7 +129,10 @@ def main(argv=None) -> int:
 
 
 def _main(argv) -> int:
+    from .components.base import ALLOW_IMPORT
+
     args = _parser().parse_args(argv)
+    ALLOW_IMPORT.set(bool(getattr(args, "allow_import", False)))
     try:
         return VERBS[args.verb](args)
     except SpecError as e:
@@ -155,7 +159,7 @@ def cmd_check(args) -> int:
     from .distributed import world_size
     from .summary import shape_table
 
-    a = check(args.spec, args.overrides, allow_import=args.allow_import, export_preflight=bool(args.export))
+    a = check(args.spec, args.overrides, export_preflight=bool(args.export))
     _check_world(a, world_size())
     _warn(a)
     if args.export or a.spec.export.onnx:

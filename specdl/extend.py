@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .components.base import GENERATION, REGISTRY, TT, Call, Layer
+from .components.base import GENERATION, REGISTRY, TRUSTED, TT, Call, Layer
 from .errors import ShapeError
 
 
@@ -50,6 +50,7 @@ def register_layer(name: str, *, params: dict[str, Any], shape: Callable, module
         kw = args(self, x) if args is not None else {k: getattr(self, k) for k in params}
         return Call(module, kwargs=kw)
 
+    TRUSTED.add(module)  # registered from Python: importing it was the caller's own choice
     ns = {"__annotations__": ann, "__doc__": doc or f"User layer {module}.", "infer": infer,
           "ctor": ctor, "ranks": ranks, "dtypes": dtypes, "__module__": __name__, **fields}
     return type(f"{name.title().replace('_', '')}Spec", (Layer,), ns, type=name, primary=primary)

@@ -1,8 +1,13 @@
 """Analysis -> a standalone, readable PyTorch script (Jinja, StrictUndefined).
 
 Every expression in the script comes from the same registry entries that ``build``
-uses (``Call.code`` beside ``Call.__call__``), so the two cannot drift; values are
-rendered as Python literals, never spliced as code.
+uses (``Call.code`` beside ``Call.__call__``), so the two cannot drift.
+
+One escaping path: every ``{{ }}`` of the template passes Jinja's ``finalize``
+(``emit``), which lets through only ``Code`` (source that specdl's emitters wrote,
+values in it rendered by ``literal``), numbers, booleans and plain words. Values go
+through the ``lit`` filter (a Python literal), docstrings and comments through ``doc``.
+After rendering, ``codeguard.guard`` checks every identifier of the script's syntax tree.
 """
 
 from __future__ import annotations
@@ -42,59 +47,113 @@ def sort_imports(lines) -> list[str]:
         f"from {m} import {', '.join(sorted(ns))}" for m, ns in sorted(froms.items())]
 
 
+class Code(str):
+    """Python source written by specdl's own emitters (a Call's code, an expression, a
+    line), with every value in it rendered by ``literal``."""
+
+
+_WORD = re.compile(r"[A-Za-z0-9_.\-]*| *")  # what may be printed bare: names, numbers, indents
+
+
+def emit(v) -> str:
+    """Jinja's ``finalize``: the one gate between a value and the script."""
+    if isinstance(v, Code):
+        return v
+    if v is None or isinstance(v, (bool, int, float)):
+        return literal(v)
+    if isinstance(v, str) and _WORD.fullmatch(v):
+        return v
+    from .codeguard import UnsafeCode
+
+    raise UnsafeCode(f"internal error: {str(v)[:60]!r} would reach the generated script unescaped; "
+                     "codegen stopped")
+
+
+def comment_safe(text: str) -> str:
+    """Text for a docstring or comment: anything that could end one (quotes, backslashes,
+    line breaks) or that is not plain printable ASCII becomes ?."""
+    return re.sub(r"[^A-Za-z0-9_./ ,=()\[\]:*+`<>-]", "?", str(text))[:200]
+
+
+def _doc(text) -> Code:
+    return Code(comment_safe(text))
+
+
+def _indent(text, width: int = 4, first: bool = False):
+    import jinja2.filters
+
+    out = jinja2.filters.do_indent(text, width, first)
+    return Code(out) if isinstance(text, Code) else out
+
+
 def _env():
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True)
-    env.filters["lit"] = literal
+                             trim_blocks=True, lstrip_blocks=True, finalize=emit)
+    # `rendered` marks a macro's output: template text whose every {{ }} passed emit already
+    env.filters.update(lit=lambda v: Code(literal(v)), doc=_doc, indent=_indent, rendered=Code)
     return env
-
-
-def comment_safe(text: str) -> str:
-    """Text for a docstring or comment: anything but plain path characters becomes ?."""
-    return re.sub(r"[^A-Za-z0-9_./ -]", "?", str(text))[:200]
 
 
 def shape_comment(tt) -> str:
     return "# (" + ", ".join(str(d) for d in tt.shape) + ")"
 
 
+# Names a forward() reads besides its own variables: a layer's output is never stored in
+# a variable of one of these names (a layer named `max` or `torch` gets `max_out`).
+FORWARD_READS = frozenset({"x", "inp", "self", "torch", "nn", "F", "np", "math", "functools"})
+
+
 class ModelWriter:
     """Python classes for a graph: one ``nn.Module`` class per distinct block instance
     (written before its first use), then ``Model``. Each ``forward`` names a variable
-    only where a value is used again later, and comments every line with its shape."""
+    only where a value is used again later, and comments every line with its shape.
+    ``spec_names`` collects the identifiers the spec put in the code (for codeguard)."""
 
     def __init__(self):
         self.classes: list[dict] = []
         self._by_body: dict[str, str] = {}
         self.needs: set[str] = set()
         self.helpers: set[str] = set()
+        self.spec_names: set[str] = set()
 
     def model(self, graph) -> list[dict]:
         self.add_class("Model", graph)
         return self.classes
 
     def constructor(self, node) -> str:
+        self.spec_names.add(node.name)
         if node.subgraphs:
             made = [f"{self.add_class(camel(node.layer.block), g, node.layer)}()" for g in node.subgraphs]
             return made[0] if len(made) == 1 else f"nn.Sequential({', '.join(made)})"
         call = node.layer.ctor_many(node.in_types)
+        if call.imports():  # user code (a module: target, a registered layer): its names
+            self.spec_names |= {*call.fn.split("."), *call.kwargs}
         self.needs |= {f"import {m}" for m in call.imports()}
         self.helpers |= {h for h in node.layer.helpers}
         return call.code()
 
+    def class_name(self, name: str, block: bool) -> str:
+        """``name``, or a variant of it that names nothing else in the script."""
+        from .codeguard import emitted_names
+
+        if block and name in emitted_names():  # a block `model`, `data_loader`...
+            name += "Block"
+        base, k = name, 2
+        while name in {c["name"] for c in self.classes}:
+            name, k = f"{base}{k}", k + 1
+        return name
+
     def add_class(self, name: str, graph, block=None) -> str:
-        init = [f"self.{n.name} = {self.constructor(n)}" for n in graph.nodes if not n.layer.functional]
+        init = [Code(f"self.{n.name} = {self.constructor(n)}") for n in graph.nodes if not n.layer.functional]
         forward = self.forward(graph)
         body = "\n".join(init + forward)
         if body in self._by_body:
             return self._by_body[body]
-        taken = {c["name"] for c in self.classes}
-        base, k = name, 2
-        while name in taken:
-            name, k = f"{base}{k}", k + 1
+        name = self.class_name(name, block is not None)
+        self.spec_names.add(name)
         doc = None
         if block is not None:
             args = ", ".join(f"{a}={literal(v)}" for a, v in block.args.items())
@@ -102,17 +161,37 @@ class ModelWriter:
             doc = f"Block `{block.block}`{f' ({args})' if args else ''} on {shape}."
         self._by_body[body] = name
         self.classes.append({"name": name, "doc": doc, "init": init, "forward": forward,
-                             "input_shape": "(" + ", ".join(map(str, graph.input.shape)) + ")"})
+                             "input_shape": Code("(" + ", ".join(map(str, graph.input.shape)) + ")")})
         return name
 
-    def forward(self, graph) -> list[str]:
+    def variables(self, graph) -> dict:
+        """Layer name -> the forward's variable for its output: ``x`` along a chain,
+        else the layer's name, renamed where it would shadow a name forward reads."""
+        import builtins
+
         consumers = graph.consumers()
         order = [INPUT] + [n.name for n in graph.nodes]
+        taken = set(order) | FORWARD_READS | set(dir(builtins))
         var = {}
         for i, name in enumerate(order):
             nxt = order[i + 1] if i + 1 < len(order) else None
-            chain = consumers.get(name, []) == [nxt] or (nxt is None)
-            var[name] = "x" if chain else ("inp" if name == INPUT else name)
+            if consumers.get(name, []) == [nxt] or nxt is None:
+                var[name] = "x"
+            elif name == INPUT:
+                var[name] = "inp"
+            else:
+                v = name
+                if v in FORWARD_READS or hasattr(builtins, v):
+                    v = f"{name}_out"
+                    while v in taken:
+                        v += "_"
+                taken.add(v)
+                var[name] = v
+        self.spec_names |= set(var.values())
+        return var
+
+    def forward(self, graph) -> list[str]:
+        var = self.variables(graph)
         fwd = [] if var[INPUT] == "x" else [("inp = x", "")]
         for n in graph.nodes:
             args = [var[i] for i in n.inputs]
@@ -124,7 +203,7 @@ class ModelWriter:
             fwd += [(ln, "") for ln in lines[:-1]] + [(lines[-1], shape_comment(n.out))]
         fwd.append((f"return {var[graph.nodes[-1].name]}", ""))
         width = max(len(line) for line, _ in fwd)
-        return [(line.ljust(width) + "  " + note).rstrip() for line, note in fwd]
+        return [Code((line.ljust(width) + "  " + note).rstrip()) for line, note in fwd]
 
 
 def camel(name: str) -> str:
@@ -138,6 +217,7 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
     helper_names = set(getattr(data, "helpers", ()))
     writer = ModelWriter()
     classes = writer.model(a.graph)
+    helper_names |= writer.helpers
     sched = spec.scheduler
     ctx = {
         "name": spec.name,
@@ -165,7 +245,8 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
         "target_lines": [ln for t in spec.data.target_transforms for ln in t.code("y")],
         "target_invert": [t.invert_code("y_pred", "y") for t in reversed(spec.data.target_transforms)],
         "modules": classes,
-        "helpers": [HELPERS[h][0] for h in sorted(writer.helpers | helper_names)],
+        "spec_names": writer.spec_names,
+        "helpers": [HELPERS[h][0] for h in sorted(helper_names)],
         "frozen": a.frozen(),
         "loss_code": a.loss.ctor().code(),
         "optimizer_code": spec.optimizer.ctor().code(
@@ -226,7 +307,31 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
     return ctx
 
 
+def _as_code(ctx: dict) -> dict:
+    """Mark what specdl's emitters wrote as Code (the one way into the script, with
+    ``lit`` and ``doc``); anything left a plain string must pass ``emit`` as a word."""
+    lines = ("stdlib", "imports", "load_lines", "transform_lines", "target_lines", "target_invert",
+             "helpers", "train_tf", "eval_tf")
+    for k in lines:
+        if k in ctx:
+            ctx[k] = [Code(v) for v in ctx[k]]
+    for k in ("loss_code", "optimizer_code", "scheduler_code", "auto_workers", "target_shape"):
+        if ctx.get(k) is not None:
+            ctx[k] = Code(ctx[k])
+    ctx["metrics"] = [(m, Code(c)) for m, c in ctx["metrics"]]
+    ctx["spec_path"] = _doc(ctx["spec_path"])
+    return ctx
+
+
 def render(a, spec_path: str | None = None, distributed: bool = False) -> str:
     """The generated script for an analysed spec (``distributed``: it also runs under
-    torchrun, data-parallel)."""
-    return _env().get_template("train.py.j2").render(**context(a, spec_path, distributed))
+    torchrun, data-parallel). Stops with UnsafeCode if the script would hold a name that
+    neither specdl nor the spec wrote."""
+    from .codeguard import guard
+
+    ctx = context(a, spec_path, distributed)
+    script = _env().get_template("train.py.j2").render(**_as_code(ctx))
+    script = re.sub(r"[ \t]+\n", "\n", script)  # no trailing blanks (an empty indented line)
+    script = re.sub(r'(__name__ == "__main__":\n)\n+', r"\1", script)
+    guard(script, ctx["spec_names"])
+    return script

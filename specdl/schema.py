@@ -17,7 +17,7 @@ VERSION = 1
 IMAGE_SOURCES = ("image_folder", "torchvision")
 BACKBONE_KEYS = ("torchvision", "weights", "num_classes", "freeze")
 RESERVED_KEYS = ("name", "inputs")
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")  # fullmatch
 
 
 class Base(BaseModel):
@@ -49,7 +49,7 @@ class Train(Base):
     epochs: PosInt = 10
     batch_size: PosInt = 32
     eval_batch_size: PosInt | None = None
-    device: str = Field("auto", json_schema_extra={"pattern": _DEVICE.pattern})
+    device: str = Field("auto", json_schema_extra={"pattern": f"^({_DEVICE.pattern})$"})
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     compile: bool = False
     channels_last: bool | Literal["auto"] = "auto"  # NHWC weights: auto = where measured to pay off
@@ -71,7 +71,7 @@ class Train(Base):
     @field_validator("device")
     @classmethod
     def _device(cls, v):
-        if not _DEVICE.match(v):
+        if not _DEVICE.fullmatch(v):
             raise ValueError(f"device `{v}` is not one of auto, cpu, cuda, cuda:N, mps")
         return v
 
@@ -225,7 +225,7 @@ def _component_sites(data: dict):
 def _layer_sites(layers: list, path: tuple):
     for i, item in enumerate(layers):
         yield path + (i,), "layer"
-        if isinstance(item, dict) and item.get("type") == "call" and isinstance(item.get("layers"), list):
+        if _expanded(item) and isinstance(item.get("layers"), list):
             yield from _layer_sites(item["layers"], path + (i, "layers"))
 
 
@@ -245,6 +245,19 @@ def kind_at(path: tuple) -> str | None:
     return None
 
 
+def _expanded(item) -> bool:
+    from .blocks import Expanded
+
+    return isinstance(item, Expanded)
+
+
+def _user_types(kind: str, blocks=()) -> dict:
+    """The names a spec may write for a component of ``kind``: the registry less its
+    structural entries (a block call is written with the block's name), plus blocks."""
+    reg = {t: c for t, c in REGISTRY[kind].items() if not getattr(c, "structural", False)}
+    return {**reg, **{b: None for b in blocks}} if kind == "layer" else reg
+
+
 def _move(src: Source, old: tuple, new: tuple):
     for table in (src.pos, src.keypos):
         for k in [k for k in table if k[: len(old)] == old and k != old]:
@@ -255,7 +268,9 @@ def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks
     """Turn ``relu`` / ``{linear: 50}`` / ``{type: linear, out_features: 50}`` into the
     explicit form, remapping positions so that later errors point at the user's text.
     Block calls (``blocks``: the spec's block names) keep their arguments flat."""
-    reg = {**REGISTRY[kind], **{b: None for b in blocks}} if kind == "layer" else REGISTRY[kind]
+    if kind == "layer" and _expanded(item):  # a block call, as the expander wrote it
+        return type(item)(item)
+    reg = _user_types(kind, blocks)
     reserved = RESERVED_KEYS if kind == "layer" else ()
     what = "layers" if kind == "layer" else f"{kind}s"
     if isinstance(item, str):
@@ -269,8 +284,6 @@ def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks
         return None
     if "type" in item:
         t = item["type"]
-        if t == "call" and kind == "layer" and "block" in item:
-            return dict(item)
         if not isinstance(t, str) or t not in reg:
             issues.append(src.issue(path + ("type",), f"unknown {kind} `{t}`" + did_you_mean(str(t), reg, what)))
             return None
@@ -440,7 +453,7 @@ def _canonical_sites(src: Source, issues: list, keep_bad: bool = False) -> dict:
     for path, kind in list(_component_sites(data)):
         parent = data
         for p in path[:-1]:
-            parent[p] = list(parent[p]) if isinstance(parent[p], list) else dict(parent[p])
+            parent[p] = type(parent[p])(parent[p])  # a copy that keeps a block call's type
             parent = parent[p]
         out = canonicalize(kind, parent[path[-1]], path, src, issues, blocks)
         if out is not None or not keep_bad:

@@ -20,8 +20,9 @@ MAX_NODES = 200_000
 MAX_DEPTH = 100
 _SAFE_TAGS = {
     "tag:yaml.org,2002:" + t
-    for t in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp", "binary")
+    for t in ("str", "int", "float", "bool", "null", "seq", "map")
 }
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 Pos = tuple  # (file, line, col), 1-based
 
 
@@ -82,6 +83,10 @@ class _Reader:
         if depth > MAX_DEPTH:
             raise _TooBig(node, f"nesting deeper than {MAX_DEPTH} levels")
         self.pos.setdefault(path, self.where(node))
+        if node.tag == _TIMESTAMP and node.style is None:  # 2024-01-01: YAML reads a date
+            self.fail(path, node, f"`{node.value}` reads as a date; specs hold plain data "
+                      f"(strings, numbers, booleans, lists and mappings): quote it, \"{node.value}\", for a string")
+            return None
         if node.tag not in _SAFE_TAGS:
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             self.fail(path, node, f"YAML tag `{tag}` is not allowed; specs are plain data "

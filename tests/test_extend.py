@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import specdl
-from specdl.errors import SpecError
+from specdl.errors import RunError, SpecError
 
 from .conftest import ROOT, run_cli
 
@@ -66,9 +66,11 @@ def test_module_layer(tmp_path):
     assert a.graph.nodes[1].out.shape == ("N", 24) and a.graph.nodes[1].params() == 8
     with pytest.raises(SpecError, match="only with --allow-import"):
         specdl.check(spec)
-    m = specdl.build_model(spec)
+    with pytest.raises((SpecError, RunError), match="only with --allow-import"):
+        specdl.build_model(spec)
+    m = specdl.build_model(spec, allow_import=True)
     assert m(torch.randn(2, 4)).shape == (2, 3)
-    assert "tests.custom_layers.Scale(features=8, times=3)" in specdl.codegen(spec)
+    assert "tests.custom_layers.Scale(features=8, times=3)" in specdl.codegen(spec, allow_import=True)
 
 
 def test_check_never_imports_user_code(tmp_path):

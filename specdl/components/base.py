@@ -4,16 +4,18 @@ its codegen expression. Nothing here imports torch at module level.
 """
 
 
+import contextlib
 import functools
 import keyword
 import math
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from ..errors import ShapeError
+from ..errors import RunError, ShapeError
 
 KINDS = ("layer", "loss", "optimizer", "scheduler", "metric", "transform", "image_transform")
 REGISTRY: "dict[str, dict[str, type[Component]]]" = {k: {} for k in KINDS}
@@ -25,22 +27,35 @@ Prob = Annotated[float, Field(ge=0.0, lt=1.0)]
 PosFloat = Annotated[float, Field(gt=0.0)]
 NonNegFloat = Annotated[float, Field(ge=0.0)]
 
-# Names a layer may not take: they would shadow nn.Module attributes or the names the
-# generated forward() uses.
-RESERVED = {
-    "input", "x", "self", "torch", "nn", "F", "forward", "training", "parameters", "buffers",
-    "children", "modules", "state_dict", "train", "eval", "to", "cuda", "cpu", "type", "apply",
-    "zero_grad", "half", "float", "double", "bfloat16", "named_modules", "named_parameters",
-    "load_state_dict", "register_buffer", "register_module", "add_module", "requires_grad_",
-}
-_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+# Names a layer may not take. A layer's name is its attribute on the module, so every
+# public attribute of ``nn.Module`` (tests/test_security.py checks this list against the
+# installed torch) is out, and so are the names the generated module code itself uses.
+MODULE_ATTRS = frozenset("""
+    T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
+    double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
+    get_submodule half ipu load_state_dict modules mtia named_buffers named_children
+    named_modules named_parameters parameters register_backward_hook register_buffer
+    register_forward_hook register_forward_pre_hook register_full_backward_hook
+    register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter
+    register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
+    set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
+""".split())
+RESERVED = MODULE_ATTRS | {"input", "x", "inp", "self", "torch", "nn", "F", "super"}
+IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")  # always used with fullmatch
+
+
+def is_ident(v) -> bool:
+    """A plain name: letters, digits and _, starting with a letter, at most 64, no keyword.
+    (``fullmatch``: ``re.match`` with ``$`` would let a trailing newline through.)"""
+    return isinstance(v, str) and IDENT.fullmatch(v) is not None and not keyword.iskeyword(v)
 
 
 def _check_name(v: str | None) -> str | None:
     if v is None:
         return v
-    if not _IDENT.match(v) or keyword.iskeyword(v):
-        raise ValueError(f"`{v}` is not a valid layer name: use letters, digits and _ "
+    if not is_ident(v):
+        raise ValueError(f"{v!r} is not a valid layer name: use letters, digits and _ "
                          "(a Python identifier of at most 64 characters, starting with a letter)")
     if v in RESERVED:
         raise ValueError(f"`{v}` is reserved; choose another name")
@@ -139,9 +154,57 @@ _ROOTS = {"v2": "torchvision.transforms.v2", "nn": "torch.nn", "F": "torch.nn.fu
 HELPERS: dict = {}
 
 
+# Whether user code (a ``module:`` target) may be imported: off unless the user says so
+# (``--allow-import`` on the command line, ``allow_import=True`` in Python). A context
+# variable, so that it is scoped to the call that set it.
+ALLOW_IMPORT: ContextVar[bool] = ContextVar("specdl_allow_import", default=False)
+LIBRARIES = {"torch", "torchvision", "sklearn", "numpy"}
+TRUSTED: set[str] = set()  # dotted names registered from Python (register_layer)
+
+
+class ImportRefused(RunError):
+    """A spec names user code and importing it was not allowed, or it is not a module."""
+
+
+@contextlib.contextmanager
+def allowing_imports(allow: bool):
+    token = ALLOW_IMPORT.set(bool(allow))
+    try:
+        yield
+    finally:
+        ALLOW_IMPORT.reset(token)
+
+
+def is_user_code(dotted: str) -> bool:
+    root = dotted.split(".")[0]
+    return dotted not in HELPERS and dotted not in TRUSTED and _ROOTS.get(root, root).split(".")[0] not in LIBRARIES
+
+
+def resolve(dotted: str, target: bool = False):
+    """``"nn.Linear"`` -> ``torch.nn.Linear`` (imports torch lazily).
+
+    User code is imported only when allowed. A ``target`` (what a spec's ``module:``
+    names) is always user code, library or not: it needs the permission too, and must be
+    an ``nn.Module`` subclass, checked before anything calls it (``torch.hub.load`` or
+    ``os.system`` are refused, never called)."""
+    if not (target or is_user_code(dotted)):
+        return _resolve(dotted)
+    if not ALLOW_IMPORT.get():
+        raise ImportRefused(f"the spec names your code `{dotted}`; specdl imports user code only "
+                            "with --allow-import (allow_import=True in Python)")
+    try:
+        obj = _resolve(dotted)
+    except (ImportError, AttributeError) as e:
+        raise ImportRefused(f"cannot import `{dotted}`: {e}") from None
+    import torch
+
+    if target and not (isinstance(obj, type) and issubclass(obj, torch.nn.Module)):
+        raise ImportRefused(f"`{dotted}` is not an nn.Module subclass; a `module:` target must be one")
+    return obj
+
+
 @functools.cache
-def resolve(dotted: str):
-    """``"nn.Linear"`` -> ``torch.nn.Linear`` (imports torch lazily)."""
+def _resolve(dotted: str):
     import importlib
 
     if dotted in HELPERS:
@@ -170,6 +233,7 @@ class Call:
     fn: str
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
+    target: bool = False  # fn is a spec's `module:` target: an nn.Module class, checked
 
     def code(self, *lead: str, width: int = 88) -> str:
         """Python source for the call; wrapped one argument a line when longer than width."""
@@ -189,7 +253,7 @@ class Call:
             return resolve(self.fn)
         args = [a() if isinstance(a, Call) else a for a in self.args]
         kwargs = {k: v() if isinstance(v, Call) else v for k, v in self.kwargs.items()}
-        return resolve(self.fn)(*lead, *args, **kwargs)
+        return resolve(self.fn, self.target)(*lead, *args, **kwargs)
 
     def imports(self) -> set[str]:
         """Modules the generated code must import for this call (user code, torchvision)."""

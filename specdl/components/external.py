@@ -4,10 +4,12 @@ compute), so ``check`` imports torch for specs that use them."""
 
 from typing import ClassVar, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from ..errors import ShapeError
-from .base import HELPERS, TT, Call, Layer, PosInt
+from .base import (
+    ALLOW_IMPORT, HELPERS, TT, Call, ImportRefused, Layer, PosInt, is_ident, resolve,
+)
 
 # The helper that builds a backbone. specdl runs this very text, and the generated
 # script contains it verbatim, so the two cannot differ.
@@ -43,7 +45,6 @@ def _torch_globals() -> dict:
 HELPERS["backbone"] = (BACKBONE_HELPER, _torch_globals)
 
 _CACHE: dict = {}
-ALLOW_IMPORT = [True]  # `specdl check` turns this off unless --allow-import
 
 
 def meta_forward(key, make, x):
@@ -88,19 +89,28 @@ def meta_forward(key, make, x):
 
 
 class _MetaSized(Layer):
-    """A layer sized by a forward pass on the meta device (``_meta``)."""
+    """A layer sized by a forward pass on the meta device (``_meta``). What sizing found
+    stays with this layer (``_sized``), so its parameter count can be asked for later,
+    outside the call that was allowed to import; a new spec asks again."""
+
+    _sized: dict = PrivateAttr(default_factory=dict)
 
     def _meta(self, x):
         raise NotImplementedError
 
+    def sized(self, x):
+        if x not in self._sized:
+            self._sized[x] = self._meta(x)
+        return self._sized[x]
+
     def infer(self, x):
-        return self._meta(x)[0]
+        return self.sized(x)[0]
 
     def count_params(self, x):
-        return self._meta(x)[1]
+        return self.sized(x)[1]
 
     def macs(self, x, y):
-        return self._meta(x)[2]
+        return self.sized(x)[2]
 
 
 class TorchvisionSpec(_MetaSized, type="torchvision", primary="model"):
@@ -150,6 +160,14 @@ class ModuleSpec(_MetaSized, type="module", primary="target"):
     examples: ClassVar[dict] = {"target": ["torch.nn.Identity", "torch.nn.Tanh", "torch.nn.Softsign",
                                            "specdl.no_such_module.Thing"]}
 
+    @model_validator(mode="after")
+    def _argument_names(self):
+        for k in self.model_extra or {}:
+            if not is_ident(k) or k.startswith("_"):
+                raise ValueError(f"{k!r} is not an argument name: `module:` arguments are keyword "
+                                 "arguments of the target's constructor (letters, digits and _)")
+        return self
+
     def kwargs(self) -> dict:
         return dict(self.model_extra or {})
 
@@ -157,19 +175,35 @@ class ModuleSpec(_MetaSized, type="module", primary="target"):
         return (f"`{self.target}` is your code: whether it exports to ONNX is known only by trying "
                 "(`specdl export` on a run); keep its forward to tensor operations")
 
+    def target_class(self):
+        """The imported class (only when imports are allowed), its arguments checked
+        against its constructor's signature before it is called."""
+        import inspect
+
+        try:
+            cls = resolve(self.target, target=True)
+        except ImportRefused as e:
+            raise ShapeError(str(e)) from None
+        try:
+            inspect.signature(cls).bind(**self.kwargs())
+        except TypeError as e:
+            raise ShapeError(f"`{self.target}` does not take these arguments: {e}") from None
+        except ValueError:  # no signature to read (a builtin): the call itself will say
+            pass
+        return cls
+
     def _meta(self, x):
-        if not ALLOW_IMPORT[0]:
-            raise ShapeError(f"sizing it imports `{self.target}`; `specdl check` imports user "
-                             "code only with --allow-import")
+        if not ALLOW_IMPORT.get():  # before the cache
+            raise ShapeError(f"sizing it imports your code `{self.target}`; specdl imports user code "
+                             "only with --allow-import (allow_import=True in Python)")
 
         def make():
+            self.target_class()
             try:
                 return self.ctor(x)()
-            except (ImportError, AttributeError) as e:
-                raise ShapeError(f"cannot import `{self.target}`: {e}") from None
             except TypeError as e:
                 raise ShapeError(f"`{self.target}` does not take these arguments: {e}") from None
         return meta_forward(("module", self.target, repr(sorted(self.kwargs().items()))), make, x)
 
     def ctor(self, x):
-        return Call(self.target, kwargs=self.kwargs())
+        return Call(self.target, kwargs=self.kwargs(), target=True)

@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ..errors import ShapeError
-from .base import Call, Layer, NonNegInt, PosInt, Prob
+from .base import Call, Layer, NonNegInt, PosInt, Prob, literal
 
 
 class EmbeddingSpec(Layer, type="embedding", primary="embedding_dim"):
@@ -302,7 +302,7 @@ class PadSpec(Layer, type="pad", primary="pad"):
         return x.with_shape(*shape)
 
     def _kw(self):
-        return "".join(f", {k}={v!r}" for k, v in self.changed("mode", "value").items())
+        return "".join(f", {k}={literal(v)}" for k, v in self.changed("mode", "value").items())
 
     def apply(self, x):
         import torch.nn.functional as F

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ..errors import ShapeError
-from .base import Component, shape_str
+from .base import Component, literal, shape_str
 
 
 class Transform(Component):
@@ -138,6 +138,6 @@ class FillSpec(Transform, type="fill", primary="value"):
             fit = [f"{v}_fill = np.nan{self.value}({v}_train, axis=0)",
                    f"{v}_fill = np.where(np.isnan({v}_fill), 0.0, {v}_fill)  # an all-missing column gets 0"]
         else:
-            fit = [f"{v}_fill = np.full({v}_train.shape[1:], {self.value!r})"]
+            fit = [f"{v}_fill = np.full({v}_train.shape[1:], {literal(self.value)})"]
         return fit + [f"{v}_train, {v}_val, {v}_test = [np.where(np.isnan({v}), {v}_fill, {v}) "
                       f"for {v} in ({v}_train, {v}_val, {v}_test)]"]

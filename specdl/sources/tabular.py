@@ -40,6 +40,10 @@ class SklearnData(DataSource):
         for k in self.params:
             if k not in allowed:
                 raise ValueError(f"`{self.dataset}` takes no argument `{k}`" + did_you_mean(k, allowed))
+        if self.dataset in GENERATORS:
+            from .generators import check_arguments
+
+            check_arguments(self.dataset, self.params)
 
     def info(self):
         if self.dataset in SKLEARN:

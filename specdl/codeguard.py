@@ -1,0 +1,97 @@
+"""The last guard of codegen: every identifier in the rendered script's syntax tree is
+one that specdl itself writes (the template, the helper sources, the registry's and the
+sources' code) or one the spec named (layer names, block classes, ``module:`` targets
+and their argument names). Anything else means a value reached the script as code: an
+internal error that stops codegen, never a script that runs it."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import functools
+import re
+from pathlib import Path
+
+from .errors import RunError
+
+IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Never allowed unless the template itself writes them (it writes none of these but
+# getattr): names that reach the interpreter, the file system or other processes.
+DENY = frozenset("""
+    eval exec compile __import__ getattr setattr delattr globals locals vars open input breakpoint
+    exit quit help system popen spawn subprocess pickle marshal ctypes builtins importlib
+    __builtins__ __class__ __subclasses__ __globals__ __dict__ __code__ __reduce__ __bases__ __mro__
+""".split())
+
+
+class UnsafeCode(RunError):
+    """Generated code holds something specdl did not write (an internal error)."""
+
+
+BARE = re.compile(r"(?<![.\w])[A-Za-z_][A-Za-z0-9_]*")  # an identifier not after a dot
+
+
+@functools.cache
+def emitted() -> tuple[frozenset, frozenset]:
+    """(bare names, attribute names) specdl can write. Bare: those the template and the
+    helper sources write bare. Attributes: all of their identifiers. Both: those of the
+    package's own modules (where every emitter lives), less DENY and dunders."""
+    from .components.base import HELPERS
+    from .generate import templates_dir
+
+    texts = [p.read_text() for p in sorted(templates_dir().glob("*.j2"))] + [h[0] for h in HELPERS.values()]
+    bare = {n for t in texts for n in BARE.findall(t)}
+    attrs = {n for t in texts for n in IDENT.findall(t)}
+    here = Path(__file__).resolve().parent
+    rest = {n for p in here.rglob("*.py") for n in IDENT.findall(p.read_text())}
+    rest = {n for n in rest - DENY if not (n.startswith("__") and n.endswith("__"))}
+    # the transforms name their statistics after the array: f"{v}_mean" for v in x, y
+    rest |= {v + n for n in rest if n.startswith("_") and not n.startswith("__") for v in "xy"}
+    return frozenset(bare | rest), frozenset(attrs | rest)
+
+
+def emitted_names() -> frozenset:
+    """Every identifier specdl can write (bare or as an attribute)."""
+    return emitted()[0] | emitted()[1]
+
+
+def identifiers(tree: ast.AST):
+    """(identifier, line, bare) for every name, attribute, keyword, import, definition
+    and argument in a syntax tree; ``bare`` is False for attributes and keywords."""
+    for node in ast.walk(tree):
+        names: list = []
+        bare = True
+        if isinstance(node, ast.Name):
+            names = [node.id]
+        elif isinstance(node, ast.Attribute):
+            names, bare = [node.attr], False
+        elif isinstance(node, ast.keyword) and node.arg:
+            names, bare = [node.arg], False
+        elif isinstance(node, ast.alias):
+            names = [*node.name.split("."), *([node.asname] if node.asname else [])]
+        elif isinstance(node, ast.ImportFrom):
+            names = (node.module or "").split(".")
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+            names = [node.name]
+        elif isinstance(node, ast.arg):
+            names = [node.arg]
+        for n in names:
+            if n:
+                yield n, getattr(node, "lineno", 0), bare
+
+
+def guard(script: str, spec_names=()) -> None:
+    """Raise UnsafeCode unless ``script`` parses and every identifier in it is one specdl
+    writes (a bare name only where specdl writes it bare) or one the spec named."""
+    try:
+        tree = ast.parse(script)
+    except SyntaxError as e:
+        raise UnsafeCode(f"internal error: the generated script does not parse (line {e.lineno}: "
+                         f"{e.msg}); please report this spec") from None
+    public = {n for n in dir(builtins) if not n.startswith("_")} - DENY
+    bare, attrs = emitted()
+    spec = set(spec_names)
+    for name, line, is_bare in identifiers(tree):
+        if name not in (bare if is_bare else attrs) and name not in public | spec:
+            raise UnsafeCode(f"internal error: the generated script would use `{name}` (line {line}), "
+                             "which specdl does not write and the spec did not name; codegen stopped")
