@@ -31,194 +31,78 @@ CHECKPOINT = "resnet-small.best.pt"  # the best epoch's weights are saved here
 # -----------------------------------------------------------------------------
 # Model
 class ConvBnRelu(nn.Module):
-    """Block `conv_bn_relu` (c=16) on (N, 3, 32, 32)."""
+    """Block `conv_bn_relu` of the spec, built as ConvBnRelu(c, in_channels)."""
 
-    def __init__(self):
+    def __init__(self, c, in_channels):
         super().__init__()
-        self.conv2d_0 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
-        self.batchnorm2d_1 = nn.BatchNorm2d(16)
+        self.conv2d_0 = nn.Conv2d(in_channels, c, 3, padding=1, bias=False)
+        self.batchnorm2d_1 = nn.BatchNorm2d(c)
         self.relu_2 = nn.ReLU()
 
-    def forward(self, x):  # (N, 3, 32, 32)
-        x = self.conv2d_0(x)       # (N, 16, 32, 32)
-        x = self.batchnorm2d_1(x)  # (N, 16, 32, 32)
-        x = self.relu_2(x)         # (N, 16, 32, 32)
-        return x
-
-
-class ConvBnRelu2(nn.Module):
-    """Block `conv_bn_relu` (c=16) on (N, 16, 32, 32)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d_0 = nn.Conv2d(16, 16, 3, padding=1, bias=False)
-        self.batchnorm2d_1 = nn.BatchNorm2d(16)
-        self.relu_2 = nn.ReLU()
-
-    def forward(self, x):  # (N, 16, 32, 32)
-        x = self.conv2d_0(x)       # (N, 16, 32, 32)
-        x = self.batchnorm2d_1(x)  # (N, 16, 32, 32)
-        x = self.relu_2(x)         # (N, 16, 32, 32)
+    def forward(self, x):  # (N, in_channels, H, W)
+        x = self.conv2d_0(x)       # (N, c, H, W)
+        x = self.batchnorm2d_1(x)  # (N, c, H, W)
+        x = self.relu_2(x)         # (N, c, H, W)
         return x
 
 
 class Residual(nn.Module):
-    """Block `residual` (c=16) on (N, 16, 32, 32)."""
+    """Block `residual` of the spec, built as Residual(c)."""
 
-    def __init__(self):
+    def __init__(self, c):
         super().__init__()
-        self.conv_bn_relu_0 = ConvBnRelu2()
-        self.conv2d_1 = nn.Conv2d(16, 16, 3, padding=1, bias=False)
-        self.batchnorm2d_2 = nn.BatchNorm2d(16)
+        self.conv_bn_relu_0 = ConvBnRelu(c, c)
+        self.conv2d_1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.batchnorm2d_2 = nn.BatchNorm2d(c)
         self.relu_4 = nn.ReLU()
 
-    def forward(self, x):  # (N, 16, 32, 32)
+    def forward(self, x):  # (N, c, H, W)
         inp = x
-        x = self.conv_bn_relu_0(inp)  # (N, 16, 32, 32)
-        x = self.conv2d_1(x)          # (N, 16, 32, 32)
-        x = self.batchnorm2d_2(x)     # (N, 16, 32, 32)
-        x = inp + x                   # (N, 16, 32, 32)
-        x = self.relu_4(x)            # (N, 16, 32, 32)
+        x = self.conv_bn_relu_0(inp)  # (N, c, H, W)
+        x = self.conv2d_1(x)          # (N, c, H, W)
+        x = self.batchnorm2d_2(x)     # (N, c, H, W)
+        x = inp + x                   # (N, c, H, W)
+        x = self.relu_4(x)            # (N, c, H, W)
         return x
 
 
 class Downsample(nn.Module):
-    """Block `downsample` (c=32) on (N, 16, 32, 32)."""
+    """Block `downsample` of the spec, built as Downsample(c, in_channels)."""
 
-    def __init__(self):
+    def __init__(self, c, in_channels):
         super().__init__()
-        self.conv_a = nn.Conv2d(16, 32, 3, stride=2, padding=1, bias=False)
-        self.batchnorm2d_1 = nn.BatchNorm2d(32)
+        self.conv_a = nn.Conv2d(in_channels, c, 3, stride=2, padding=1, bias=False)
+        self.batchnorm2d_1 = nn.BatchNorm2d(c)
         self.relu_2 = nn.ReLU()
-        self.conv2d_3 = nn.Conv2d(32, 32, 3, padding=1, bias=False)
-        self.main = nn.BatchNorm2d(32)
-        self.proj = nn.Conv2d(16, 32, 1, stride=2, bias=False)
-        self.shortcut = nn.BatchNorm2d(32)
+        self.conv2d_3 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.main = nn.BatchNorm2d(c)
+        self.proj = nn.Conv2d(in_channels, c, 1, stride=2, bias=False)
+        self.shortcut = nn.BatchNorm2d(c)
         self.relu_8 = nn.ReLU()
 
-    def forward(self, x):  # (N, 16, 32, 32)
+    def forward(self, x):  # (N, in_channels, H, W)
         inp = x
-        x = self.conv_a(inp)       # (N, 32, 16, 16)
-        x = self.batchnorm2d_1(x)  # (N, 32, 16, 16)
-        x = self.relu_2(x)         # (N, 32, 16, 16)
-        x = self.conv2d_3(x)       # (N, 32, 16, 16)
-        main = self.main(x)        # (N, 32, 16, 16)
-        x = self.proj(inp)         # (N, 32, 16, 16)
-        x = self.shortcut(x)       # (N, 32, 16, 16)
-        x = main + x               # (N, 32, 16, 16)
-        x = self.relu_8(x)         # (N, 32, 16, 16)
-        return x
-
-
-class ConvBnRelu3(nn.Module):
-    """Block `conv_bn_relu` (c=32) on (N, 32, 16, 16)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d_0 = nn.Conv2d(32, 32, 3, padding=1, bias=False)
-        self.batchnorm2d_1 = nn.BatchNorm2d(32)
-        self.relu_2 = nn.ReLU()
-
-    def forward(self, x):  # (N, 32, 16, 16)
-        x = self.conv2d_0(x)       # (N, 32, 16, 16)
-        x = self.batchnorm2d_1(x)  # (N, 32, 16, 16)
-        x = self.relu_2(x)         # (N, 32, 16, 16)
-        return x
-
-
-class Residual2(nn.Module):
-    """Block `residual` (c=32) on (N, 32, 16, 16)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv_bn_relu_0 = ConvBnRelu3()
-        self.conv2d_1 = nn.Conv2d(32, 32, 3, padding=1, bias=False)
-        self.batchnorm2d_2 = nn.BatchNorm2d(32)
-        self.relu_4 = nn.ReLU()
-
-    def forward(self, x):  # (N, 32, 16, 16)
-        inp = x
-        x = self.conv_bn_relu_0(inp)  # (N, 32, 16, 16)
-        x = self.conv2d_1(x)          # (N, 32, 16, 16)
-        x = self.batchnorm2d_2(x)     # (N, 32, 16, 16)
-        x = inp + x                   # (N, 32, 16, 16)
-        x = self.relu_4(x)            # (N, 32, 16, 16)
-        return x
-
-
-class Downsample2(nn.Module):
-    """Block `downsample` (c=64) on (N, 32, 16, 16)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv_a = nn.Conv2d(32, 64, 3, stride=2, padding=1, bias=False)
-        self.batchnorm2d_1 = nn.BatchNorm2d(64)
-        self.relu_2 = nn.ReLU()
-        self.conv2d_3 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
-        self.main = nn.BatchNorm2d(64)
-        self.proj = nn.Conv2d(32, 64, 1, stride=2, bias=False)
-        self.shortcut = nn.BatchNorm2d(64)
-        self.relu_8 = nn.ReLU()
-
-    def forward(self, x):  # (N, 32, 16, 16)
-        inp = x
-        x = self.conv_a(inp)       # (N, 64, 8, 8)
-        x = self.batchnorm2d_1(x)  # (N, 64, 8, 8)
-        x = self.relu_2(x)         # (N, 64, 8, 8)
-        x = self.conv2d_3(x)       # (N, 64, 8, 8)
-        main = self.main(x)        # (N, 64, 8, 8)
-        x = self.proj(inp)         # (N, 64, 8, 8)
-        x = self.shortcut(x)       # (N, 64, 8, 8)
-        x = main + x               # (N, 64, 8, 8)
-        x = self.relu_8(x)         # (N, 64, 8, 8)
-        return x
-
-
-class ConvBnRelu4(nn.Module):
-    """Block `conv_bn_relu` (c=64) on (N, 64, 8, 8)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d_0 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
-        self.batchnorm2d_1 = nn.BatchNorm2d(64)
-        self.relu_2 = nn.ReLU()
-
-    def forward(self, x):  # (N, 64, 8, 8)
-        x = self.conv2d_0(x)       # (N, 64, 8, 8)
-        x = self.batchnorm2d_1(x)  # (N, 64, 8, 8)
-        x = self.relu_2(x)         # (N, 64, 8, 8)
-        return x
-
-
-class Residual3(nn.Module):
-    """Block `residual` (c=64) on (N, 64, 8, 8)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv_bn_relu_0 = ConvBnRelu4()
-        self.conv2d_1 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
-        self.batchnorm2d_2 = nn.BatchNorm2d(64)
-        self.relu_4 = nn.ReLU()
-
-    def forward(self, x):  # (N, 64, 8, 8)
-        inp = x
-        x = self.conv_bn_relu_0(inp)  # (N, 64, 8, 8)
-        x = self.conv2d_1(x)          # (N, 64, 8, 8)
-        x = self.batchnorm2d_2(x)     # (N, 64, 8, 8)
-        x = inp + x                   # (N, 64, 8, 8)
-        x = self.relu_4(x)            # (N, 64, 8, 8)
+        x = self.conv_a(inp)       # (N, c, H, W)
+        x = self.batchnorm2d_1(x)  # (N, c, H, W)
+        x = self.relu_2(x)         # (N, c, H, W)
+        x = self.conv2d_3(x)       # (N, c, H, W)
+        main = self.main(x)        # (N, c, H, W)
+        x = self.proj(inp)         # (N, c, H, W)
+        x = self.shortcut(x)       # (N, c, H, W)
+        x = main + x               # (N, c, H, W)
+        x = self.relu_8(x)         # (N, c, H, W)
         return x
 
 
 class Model(nn.Module):
     def __init__(self):
         super().__init__()
-        self.conv_bn_relu_0 = ConvBnRelu()
-        self.residual_1 = nn.Sequential(Residual(), Residual())
-        self.downsample_2 = Downsample()
-        self.residual_3 = Residual2()
-        self.downsample_4 = Downsample2()
-        self.residual_5 = Residual3()
+        self.conv_bn_relu_0 = ConvBnRelu(16, 3)
+        self.residual_1 = nn.Sequential(Residual(16), Residual(16))
+        self.downsample_2 = Downsample(32, 16)
+        self.residual_3 = Residual(32)
+        self.downsample_4 = Downsample(64, 32)
+        self.residual_5 = Residual(64)
         self.adaptive_avgpool2d_6 = nn.AdaptiveAvgPool2d(1)
         self.flatten_7 = nn.Flatten()
         self.linear_8 = nn.Linear(64, 10)

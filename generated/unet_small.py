@@ -31,107 +31,35 @@ CHECKPOINT = "unet-small.best.pt"  # the best epoch's weights are saved here
 # -----------------------------------------------------------------------------
 # Model
 class DoubleConv(nn.Module):
-    """Block `double_conv` (c=8) on (N, 1, 16, 16)."""
+    """Block `double_conv` of the spec, built as DoubleConv(c, in_channels)."""
 
-    def __init__(self):
+    def __init__(self, c, in_channels):
         super().__init__()
-        self.conv2d_0 = nn.Conv2d(1, 8, 3, padding=1)
+        self.conv2d_0 = nn.Conv2d(in_channels, c, 3, padding=1)
         self.relu_1 = nn.ReLU()
-        self.conv2d_2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.conv2d_2 = nn.Conv2d(c, c, 3, padding=1)
         self.relu_3 = nn.ReLU()
 
-    def forward(self, x):  # (N, 1, 16, 16)
-        x = self.conv2d_0(x)  # (N, 8, 16, 16)
-        x = self.relu_1(x)    # (N, 8, 16, 16)
-        x = self.conv2d_2(x)  # (N, 8, 16, 16)
-        x = self.relu_3(x)    # (N, 8, 16, 16)
-        return x
-
-
-class DoubleConv2(nn.Module):
-    """Block `double_conv` (c=16) on (N, 8, 8, 8)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d_0 = nn.Conv2d(8, 16, 3, padding=1)
-        self.relu_1 = nn.ReLU()
-        self.conv2d_2 = nn.Conv2d(16, 16, 3, padding=1)
-        self.relu_3 = nn.ReLU()
-
-    def forward(self, x):  # (N, 8, 8, 8)
-        x = self.conv2d_0(x)  # (N, 16, 8, 8)
-        x = self.relu_1(x)    # (N, 16, 8, 8)
-        x = self.conv2d_2(x)  # (N, 16, 8, 8)
-        x = self.relu_3(x)    # (N, 16, 8, 8)
-        return x
-
-
-class DoubleConv3(nn.Module):
-    """Block `double_conv` (c=32) on (N, 16, 4, 4)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d_0 = nn.Conv2d(16, 32, 3, padding=1)
-        self.relu_1 = nn.ReLU()
-        self.conv2d_2 = nn.Conv2d(32, 32, 3, padding=1)
-        self.relu_3 = nn.ReLU()
-
-    def forward(self, x):  # (N, 16, 4, 4)
-        x = self.conv2d_0(x)  # (N, 32, 4, 4)
-        x = self.relu_1(x)    # (N, 32, 4, 4)
-        x = self.conv2d_2(x)  # (N, 32, 4, 4)
-        x = self.relu_3(x)    # (N, 32, 4, 4)
-        return x
-
-
-class DoubleConv4(nn.Module):
-    """Block `double_conv` (c=16) on (N, 32, 8, 8)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d_0 = nn.Conv2d(32, 16, 3, padding=1)
-        self.relu_1 = nn.ReLU()
-        self.conv2d_2 = nn.Conv2d(16, 16, 3, padding=1)
-        self.relu_3 = nn.ReLU()
-
-    def forward(self, x):  # (N, 32, 8, 8)
-        x = self.conv2d_0(x)  # (N, 16, 8, 8)
-        x = self.relu_1(x)    # (N, 16, 8, 8)
-        x = self.conv2d_2(x)  # (N, 16, 8, 8)
-        x = self.relu_3(x)    # (N, 16, 8, 8)
-        return x
-
-
-class DoubleConv5(nn.Module):
-    """Block `double_conv` (c=8) on (N, 16, 16, 16)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d_0 = nn.Conv2d(16, 8, 3, padding=1)
-        self.relu_1 = nn.ReLU()
-        self.conv2d_2 = nn.Conv2d(8, 8, 3, padding=1)
-        self.relu_3 = nn.ReLU()
-
-    def forward(self, x):  # (N, 16, 16, 16)
-        x = self.conv2d_0(x)  # (N, 8, 16, 16)
-        x = self.relu_1(x)    # (N, 8, 16, 16)
-        x = self.conv2d_2(x)  # (N, 8, 16, 16)
-        x = self.relu_3(x)    # (N, 8, 16, 16)
+    def forward(self, x):  # (N, in_channels, H, W)
+        x = self.conv2d_0(x)  # (N, c, H, W)
+        x = self.relu_1(x)    # (N, c, H, W)
+        x = self.conv2d_2(x)  # (N, c, H, W)
+        x = self.relu_3(x)    # (N, c, H, W)
         return x
 
 
 class Model(nn.Module):
     def __init__(self):
         super().__init__()
-        self.enc1 = DoubleConv()
+        self.enc1 = DoubleConv(8, 1)
         self.maxpool2d_1 = nn.MaxPool2d(2)
-        self.enc2 = DoubleConv2()
+        self.enc2 = DoubleConv(16, 8)
         self.maxpool2d_3 = nn.MaxPool2d(2)
-        self.bottleneck = DoubleConv3()
+        self.bottleneck = DoubleConv(32, 16)
         self.up2 = nn.ConvTranspose2d(32, 16, 2, stride=2)
-        self.double_conv_7 = DoubleConv4()
+        self.double_conv_7 = DoubleConv(16, 32)
         self.up1 = nn.ConvTranspose2d(16, 8, 2, stride=2)
-        self.double_conv_10 = DoubleConv5()
+        self.double_conv_10 = DoubleConv(8, 16)
         self.conv2d_11 = nn.Conv2d(8, 1, 1)
 
     def forward(self, x):  # (N, 1, 16, 16)

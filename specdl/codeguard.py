@@ -39,8 +39,8 @@ def emitted() -> tuple[frozenset, frozenset]:
     from .components.base import HELPERS
     from .generate import templates_dir
 
+    bare = script_names()
     texts = [p.read_text() for p in sorted(templates_dir().glob("*.j2"))] + [h[0] for h in HELPERS.values()]
-    bare = {n for t in texts for n in BARE.findall(t)}
     attrs = {n for t in texts for n in IDENT.findall(t)}
     here = Path(__file__).resolve().parent
     rest = {n for p in here.rglob("*.py") for n in IDENT.findall(p.read_text())}
@@ -48,6 +48,17 @@ def emitted() -> tuple[frozenset, frozenset]:
     # the transforms name their statistics after the array: f"{v}_mean" for v in x, y
     rest |= {v + n for n in rest if n.startswith("_") and not n.startswith("__") for v in "xy"}
     return frozenset(bare | rest), frozenset(attrs | rest)
+
+
+@functools.cache
+def script_names() -> frozenset:
+    """Names the script itself defines or reads bare (the template's and the helpers'
+    text): a class of the spec's must not take one."""
+    from .components.base import HELPERS
+    from .generate import templates_dir
+
+    texts = [p.read_text() for p in sorted(templates_dir().glob("*.j2"))] + [h[0] for h in HELPERS.values()]
+    return frozenset(n for t in texts for n in BARE.findall(t))
 
 
 def emitted_names() -> frozenset:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from .components.base import HELPERS, Name, literal
 from .data import val_fraction
-from .graph import INPUT
 
 
 def templates_dir() -> Path:
@@ -101,122 +100,17 @@ def shape_comment(tt) -> str:
     return "# (" + ", ".join(str(d) for d in tt.shape) + ")"
 
 
-# Names a forward() reads besides its own variables: a layer's output is never stored in
-# a variable of one of these names (a layer named `max` or `torch` gets `max_out`).
-FORWARD_READS = frozenset({"x", "inp", "self", "torch", "nn", "F", "np", "math", "functools"})
-
-
-class ModelWriter:
-    """Python classes for a graph: one ``nn.Module`` class per distinct block instance
-    (written before its first use), then ``Model``. Each ``forward`` names a variable
-    only where a value is used again later, and comments every line with its shape.
-    ``spec_names`` collects the identifiers the spec put in the code (for codeguard)."""
-
-    def __init__(self):
-        self.classes: list[dict] = []
-        self._by_body: dict[str, str] = {}
-        self.needs: set[str] = set()
-        self.helpers: set[str] = set()
-        self.spec_names: set[str] = set()
-
-    def model(self, graph) -> list[dict]:
-        self.add_class("Model", graph)
-        return self.classes
-
-    def constructor(self, node) -> str:
-        self.spec_names.add(node.name)
-        if node.subgraphs:
-            made = [f"{self.add_class(camel(node.layer.block), g, node.layer)}()" for g in node.subgraphs]
-            return made[0] if len(made) == 1 else f"nn.Sequential({', '.join(made)})"
-        call = node.layer.ctor_many(node.in_types)
-        if call.imports():  # user code (a module: target, a registered layer): its names
-            self.spec_names |= {*call.fn.split("."), *call.kwargs}
-        self.needs |= {f"import {m}" for m in call.imports()}
-        self.helpers |= {h for h in node.layer.helpers}
-        return call.code()
-
-    def class_name(self, name: str, block: bool) -> str:
-        """``name``, or a variant of it that names nothing else in the script."""
-        from .codeguard import emitted_names
-
-        if block and name in emitted_names():  # a block `model`, `data_loader`...
-            name += "Block"
-        base, k = name, 2
-        while name in {c["name"] for c in self.classes}:
-            name, k = f"{base}{k}", k + 1
-        return name
-
-    def add_class(self, name: str, graph, block=None) -> str:
-        init = [Code(f"self.{n.name} = {self.constructor(n)}") for n in graph.nodes if not n.layer.functional]
-        forward = self.forward(graph)
-        body = "\n".join(init + forward)
-        if body in self._by_body:
-            return self._by_body[body]
-        name = self.class_name(name, block is not None)
-        self.spec_names.add(name)
-        doc = None
-        if block is not None:
-            args = ", ".join(f"{a}={literal(v)}" for a, v in block.args.items())
-            shape = "(" + ", ".join(map(str, graph.input.shape)) + ")"
-            doc = f"Block `{block.block}`{f' ({args})' if args else ''} on {shape}."
-        self._by_body[body] = name
-        self.classes.append({"name": name, "doc": doc, "init": init, "forward": forward,
-                             "input_shape": Code("(" + ", ".join(map(str, graph.input.shape)) + ")")})
-        return name
-
-    def variables(self, graph) -> dict:
-        """Layer name -> the forward's variable for its output: ``x`` along a chain,
-        else the layer's name, renamed where it would shadow a name forward reads."""
-        import builtins
-
-        consumers = graph.consumers()
-        order = [INPUT] + [n.name for n in graph.nodes]
-        taken = set(order) | FORWARD_READS | set(dir(builtins))
-        var = {}
-        for i, name in enumerate(order):
-            nxt = order[i + 1] if i + 1 < len(order) else None
-            if consumers.get(name, []) == [nxt] or nxt is None:
-                var[name] = "x"
-            elif name == INPUT:
-                var[name] = "inp"
-            else:
-                v = name
-                if v in FORWARD_READS or hasattr(builtins, v):
-                    v = f"{name}_out"
-                    while v in taken:
-                        v += "_"
-                taken.add(v)
-                var[name] = v
-        self.spec_names |= set(var.values())
-        return var
-
-    def forward(self, graph) -> list[str]:
-        var = self.variables(graph)
-        fwd = [] if var[INPUT] == "x" else [("inp = x", "")]
-        for n in graph.nodes:
-            args = [var[i] for i in n.inputs]
-            self.needs |= set(n.layer.needs)
-            if n.layer.functional:
-                lines = [f"{var[n.name]} = {n.layer.expr(*args)}"]
-            else:
-                lines = n.layer.call_code(f"self.{n.name}", args, var[n.name])
-            fwd += [(ln, "") for ln in lines[:-1]] + [(lines[-1], shape_comment(n.out))]
-        fwd.append((f"return {var[graph.nodes[-1].name]}", ""))
-        width = max(len(line) for line, _ in fwd)
-        return [Code((line.ljust(width) + "  " + note).rstrip()) for line, note in fwd]
-
-
-def camel(name: str) -> str:
-    return "".join(p[:1].upper() + p[1:] for p in name.split("_") if p) or "Block"
-
-
 def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
     spec, tr = a.spec, a.spec.train
     data = spec.data
     imports, load = data.code()
     helper_names = set(getattr(data, "helpers", ()))
-    writer = ModelWriter()
-    classes = writer.model(a.graph)
+    from .codeguard import script_names
+    from .modelcode import ModelWriter
+
+    writer = ModelWriter(definitions=dict(spec.model.blocks), reserved=script_names())
+    classes = [{**c, "init": [Code(ln) for ln in c["init"]], "forward": [Code(ln) for ln in c["forward"]],
+                "input_shape": Code(c["input_shape"])} for c in writer.model(a.graph)]
     helper_names |= writer.helpers
     sched = spec.scheduler
     ctx = {
