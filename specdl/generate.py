@@ -137,8 +137,9 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
         "stratify": spec.data.split.stratify and a.task == "classification",
         "transform_lines": [] if data.file_backed else [ln for t in data.transforms for ln in t.code("x")],
         "target_lines": [ln for t in spec.data.target_transforms for ln in t.code("y")],
-        "target_invert": [t.invert_code("y_pred", "y") for t in reversed(spec.data.target_transforms)],
+        "target_invert": [t.invert_code("y", "y") for t in reversed(spec.data.target_transforms)],
         "modules": classes,
+        "runtime": runtime_sources(),
         "spec_names": writer.spec_names,
         "helpers": [HELPERS[h][0] for h in sorted(helper_names)],
         "frozen": a.frozen(),
@@ -194,18 +195,28 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
     if ctx["categorical"]:
         ctx["imports"] = sort_imports(ctx["imports"] + ["from sklearn.preprocessing import OneHotEncoder"])
     std = [i for i in ctx["imports"] if i.split()[1].split(".")[0] in STDLIB]
-    ctx["stdlib"] = sort_imports(["import gc", "import json", "import math", *std])
+    ctx["stdlib"] = sort_imports(["import functools", "import gc", "import json", "import math",
+                                  "from contextlib import nullcontext", "from dataclasses import dataclass", *std])
     ctx["imports"] = [i for i in ctx["imports"] if i not in std]
     if sched is not None:
         ctx["scheduler_code"] = sched.ctor(tr.epochs, Name("STEPS_PER_EPOCH"), a.mode).code("optimizer")
     return ctx
 
 
+def runtime_sources() -> list[str]:
+    """The runtime functions a script contains: their source as it is in the package."""
+    import inspect
+
+    from .runtime import loop
+
+    return [inspect.getsource(f).rstrip("\n") + "\n" for f in loop.SCRIPT_FUNCTIONS]
+
+
 def _as_code(ctx: dict) -> dict:
     """Mark what specdl's emitters wrote as Code (the one way into the script, with
     ``lit`` and ``doc``); anything left a plain string must pass ``emit`` as a word."""
     lines = ("stdlib", "imports", "load_lines", "transform_lines", "target_lines", "target_invert",
-             "helpers", "train_tf", "eval_tf")
+             "helpers", "train_tf", "eval_tf", "runtime")
     for k in lines:
         if k in ctx:
             ctx[k] = [Code(v) for v in ctx[k]]

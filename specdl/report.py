@@ -50,10 +50,10 @@ def write_report(run_dir: Path, analysis, trainer, test: dict, pred, state: dict
     report = {
         "name": analysis.spec.name,
         "test": {k: v for k, v in test.items() if k != "loss"} | {"loss": test["loss"]},
-        "best_epoch": state["best_epoch"],
-        "epochs_run": state["epoch"],
+        "best_epoch": state.best_epoch,
+        "epochs_run": state.epoch,
         "monitor": analysis.monitor,
-        "best_" + analysis.monitor: state["best"],
+        "best_" + analysis.monitor: state.best,
         "train_time_s": round(train_time, 3),
         "setup_s": round(setup_time, 3),  # from train() to the first step: data, model, optimizer
         "device": str(device),

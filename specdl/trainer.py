@@ -9,7 +9,7 @@ import math
 import os
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from .build import build_loss, build_model, build_optimizer, build_scheduler
 from .data import invert_targets, prepare
 from .errors import RunError
 from .report import Progress, write_report
+from .runtime import loop
 from .runs import save_preprocess
 
 
@@ -112,7 +113,7 @@ class Trainer:
         self.sched = build_scheduler(spec, self.opt, self.steps_per_epoch, analysis.mode)
         amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(spec.train.precision)
         self.autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else nullcontext
-        self.scaler = torch.amp.GradScaler(device.type) if spec.train.precision == "fp16" else None
+        self.scaler = torch.amp.GradScaler(device.type, enabled=spec.train.precision == "fp16")
         self.gen = torch.Generator().manual_seed(spec.seed)
         self.sampler = None
         self._eval_loaders: dict = {}
@@ -156,120 +157,38 @@ class Trainer:
             self.epoch += 1
             if self.sampler is not None:
                 self.sampler.set_epoch(self.epoch)
-            for xb, yb in self.train_loader:
-                yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
-            return
-        x, y, bs = self.x["train"], self.y["train"], self.spec.train.batch_size
-        perm = torch.randperm(self.n_train, generator=self.gen).to(self.device)
-        for i in range(0, self.n_train, bs):
-            idx = perm[i:i + bs]
-            if self.dist is not None:  # this rank's share of the global batch
-                idx = idx[self.dist.rank::self.dist.world]
-            yield x[idx], y[idx]
+            return loop.loader_batches(self.train_loader, self.device)
+        rank, world = (self.dist.rank, self.dist.world) if self.dist is not None else (0, 1)
+        return loop.batches(self.x["train"], self.y["train"], self.spec.train.batch_size, self.gen, rank, world)
 
-    def eval_batches(self, split: str):
-        bs = self.spec.train.eval_chunk
-        if self.file_backed:  # one loader per split, so that persistent workers start once
-            if split not in self._eval_loaders:
-                from .image_data import loader
+    def eval_chunks(self, split: str):
+        bs, x = self.spec.train.eval_chunk, self.x[split]
+        if not self.file_backed:
+            return loop.chunks(x, bs)
+        if split not in self._eval_loaders:  # one loader per split: persistent workers start once
+            from .image_data import loader
 
-                self._eval_loaders[split] = loader(self.x[split], bs, False, None, self.workers, self.device)
-            for xb, _ in self._eval_loaders[split]:
-                yield xb.to(self.device)
-            return
-        x = self.x[split]
-        for i in range(0, len(x), bs):
-            yield x[i:i + bs]
+            self._eval_loaders[split] = loader(x, bs, False, None, self.workers, self.device)
+        return loop.chunks(self._eval_loaders[split], bs, self.device)
 
     # -- one epoch
     def train_epoch(self) -> float:
-        tr, model, opt, loss_fn, scaler = self.spec.train, self.run, self.opt, self.loss_fn, self.scaler
-        accumulate, clip, last = tr.accumulate, tr.grad_clip, self.n_batches
+        tr = self.spec.train
         batch_sched = self.sched if self.sched is not None and self.spec.scheduler.every == "batch" else None
-        self.model.train()
-        # The loss sum: a Python float on the CPU (reading a CPU tensor costs no sync, and
-        # is cheaper than stacking), kept on the device elsewhere (one sync per epoch).
-        on_cpu = self.device.type == "cpu"
-        total, seen, losses, sizes = 0.0, 0, [], []
-        for b, (xb, yb) in enumerate(self.train_batches()):
-            with self.autocast():
-                loss = loss_fn(model(xb), yb)
-            scaled = loss / accumulate if accumulate > 1 else loss
-            (scaler.scale(scaled) if scaler else scaled).backward()
-            if accumulate == 1 or (b + 1) % accumulate == 0 or b + 1 == last:
-                if clip:
-                    if scaler:
-                        scaler.unscale_(opt)
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-                if scaler:
-                    scaler.step(opt)
-                    scaler.update()
-                else:
-                    opt.step()
-                opt.zero_grad(set_to_none=True)
-                if batch_sched is not None:
-                    batch_sched.step()
-            n = len(yb)
-            seen += n
-            if on_cpu:
-                total += loss.item() * n
-            else:
-                losses.append(loss.detach())
-                sizes.append(n)
-        if not on_cpu:
-            key = tuple(sizes)
-            if key not in self._weights:  # the same every epoch for in-memory data
-                self._weights[key] = torch.tensor(sizes, dtype=torch.float32, device=self.device)
-            total = torch.stack(losses).float() @ self._weights[key]
-        if self.dist is not None:  # the mean over every rank's samples
-            total = torch.as_tensor(total, dtype=torch.float32, device=self.device)
-            count = torch.tensor(float(seen), device=self.device)
-            total, count = self.dist.sum(total), self.dist.sum(count)
-            return (total / count).item()
-        return float(total) / self.n_train
-
-    def outputs(self, split: str):
-        """The model's outputs on a split (under inference mode: see ``evaluate``)."""
-        self.model.eval()
-        x = self.x[split]
-        with self.autocast():
-            if not self.file_backed and len(x) <= self.spec.train.eval_chunk:  # one chunk, as is
-                return self.run(x).float()
-            outs = [self.run(xb).float() for xb in self.eval_batches(split)]
-        return outs[0] if len(outs) == 1 else torch.cat(outs)
+        total, seen = loop.train_epoch(self.run, self.train_batches(), self.loss_fn, self.opt, self.n_batches,
+                                       tr.accumulate, tr.grad_clip, self.scaler, self.autocast, batch_sched)
+        return loop.mean_loss(total, seen, self.device, self.dist.world if self.dist is not None else 1)
 
     def predictions(self, out: torch.Tensor) -> np.ndarray:
-        task = self.analysis.task
-        if task == "classification":
-            return out.argmax(dim=1).cpu().numpy()
-        if task == "multilabel":
-            return (out > 0).long().cpu().numpy()
-        return invert_targets(self.spec, self.arrays, out.double().cpu().numpy())
+        return loop.predictions(out, self.analysis.task, lambda y: invert_targets(self.spec, self.arrays, y))
 
-    @torch.inference_mode()
     def evaluate(self, split: str, prefix: str, only: set | None = None) -> tuple[dict, np.ndarray]:
-        """Loss and metrics on a split; ``only``: just this metric (per-epoch validation
+        """Loss and metrics on a split; ``only``: just these metrics (per-epoch validation
         computes the loss and the monitored metrics, the rest once at the end)."""
-        out = self.outputs(split)
-        loss = self.loss_fn(out, self.y[split]).item()
-        if only is not None and not only:  # the loss alone (per-epoch validation)
-            return {f"{prefix}loss": loss}, None
-        pred = self.predictions(out)
-        truth = self.arrays.y_true[split]
-        if self.analysis.task == "regression" and truth.ndim > 2:  # metrics take 2-D
-            truth, pred = truth.reshape(len(truth), -1), pred.reshape(len(pred), -1)
-        row = {f"{prefix}loss": loss}
-        for m in self.analysis.metrics:
-            if only is not None and m.type_name not in only:
-                continue
-            row[f"{prefix}{m.type_name}"] = float(m.call()(truth, pred))
-        return row, pred
-
-
-def _better(value: float, best: float | None, mode: str, delta: float = 0.0) -> bool:
-    if best is None:
-        return math.isfinite(value)
-    return value < best - delta if mode == "min" else value > best + delta
+        metrics = {m.type_name: m.call() for m in self.analysis.metrics if only is None or m.type_name in only}
+        scores, pred = loop.evaluate(self.run, self.eval_chunks(split), self.y[split], self.arrays.y_true[split],
+                                     self.loss_fn, metrics, self.predictions, self.autocast)
+        return {f"{prefix}{k}": v for k, v in scores.items()}, pred
 
 
 def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunResult:
@@ -326,7 +245,7 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float) -> RunRe
     run_dir = Path(resume) if resume else (_new_run_dir(spec, out) if main else None)
     t = Trainer(analysis, device, dist)
     board = _tensorboard(run_dir) if tr.tensorboard else None
-    state = {"epoch": 0, "best": None, "best_epoch": 0, "bad": 0, "stopped": False}
+    state = loop.RunState()
     best_state = None
     if resume and t.fsdp:
         raise RunError("resuming an FSDP run is not supported yet; resume it with strategy: ddp, or start again")
@@ -340,10 +259,10 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float) -> RunRe
             t.scaler.load_state_dict(last["scaler"])
         torch.set_rng_state(last["rng"])
         t.gen.set_state(last["gen"])
-        state.update(last["state"])
+        state = loop.RunState(**last["state"])
         best_state = ckpt.load(run_dir / "best.pt") if (run_dir / "best.pt").exists() else None
         if main:
-            _truncate_jsonl(run_dir / "metrics.jsonl", state["epoch"])
+            _truncate_jsonl(run_dir / "metrics.jsonl", state.epoch)
     elif main:
         (run_dir / "spec.yaml").write_text(spec.to_yaml())
         (run_dir / "metrics.jsonl").write_text("")
@@ -353,7 +272,7 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float) -> RunRe
     metric_names = set(analysis.watched_metrics())
     es = tr.early_stopping
     last_save = time.monotonic()
-    bar = Progress(tr.epochs, enabled=progress if main else False, start=state["epoch"])
+    bar = Progress(tr.epochs, enabled=progress if main else False, start=state.epoch)
     # Everything made so far (modules, classes, the data) lives for the whole run: move it
     # out of the collector's reach, or each full collection rescans ~500k objects (a 3%
     # loss on Iris; docs/performance.md). unfreeze() hands them back afterwards.
@@ -363,7 +282,7 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float) -> RunRe
     stop = _GracefulStop()
     try:
         with open(run_dir / "metrics.jsonl" if main else os.devnull, "a") as log:
-            for epoch in range(state["epoch"] + 1, tr.epochs + 1):
+            for epoch in range(state.epoch + 1, tr.epochs + 1):
                 epoch_start = time.perf_counter()
                 train_loss = t.train_epoch()
                 row = {"epoch": epoch, "train_loss": train_loss, "lr": t.opt.param_groups[0]["lr"]}
@@ -376,22 +295,10 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float) -> RunRe
                     raise err
                 if has_val:
                     row.update(t.evaluate("val", "val_", only=metric_names)[0])
-                watched = row[analysis.monitor]
-                if t.sched is not None and spec.scheduler.every == "epoch":
-                    t.sched.step()
-                elif t.sched is not None and spec.scheduler.every == "metric":
-                    t.sched.step(watched)
-                if _better(watched, state["best"], analysis.mode):
-                    state.update(best=watched, best_epoch=epoch)
+                early = (es.monitor, analysis.es_mode(), es.patience, es.min_delta) if es is not None else None
+                every = spec.scheduler.every if t.sched is not None else None
+                if loop.end_epoch(state, row, analysis.monitor, analysis.mode, early, t.sched, every):
                     best_state = t.weights()
-                if es is not None:
-                    v = row[es.monitor]
-                    if _better(v, state.get("es_best"), analysis.es_mode(), es.min_delta):
-                        state.update(es_best=v, bad=0)
-                    else:
-                        state["bad"] += 1
-                        state["stopped"] = state["bad"] >= es.patience
-                state["epoch"] = epoch
                 row["time_s"] = round(time.perf_counter() - epoch_start, 4)  # training and validation
                 log.write(json.dumps(row) + "\n")  # flushed with each checkpoint: resume redoes the rest
                 if board is not None:
@@ -399,13 +306,13 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float) -> RunRe
                         if k != "epoch":
                             board.add_scalar(k, v, epoch)
                 bar.update(epoch, row, analysis.monitor)
-                final = epoch == tr.epochs or state["stopped"]
+                final = epoch == tr.epochs or state.stopped
                 # under FSDP, gathering the weights is collective: every rank saves each epoch
                 if final or t.fsdp or time.monotonic() - last_save >= tr.checkpoint.interval:
                     log.flush()
                     _save(run_dir, t, state, best_state)
                     last_save = time.monotonic()
-                if state["stopped"]:
+                if state.stopped:
                     break
                 if stop.requested:
                     log.flush()
@@ -429,14 +336,14 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float) -> RunRe
     test, pred = t.evaluate("test", "")
     if not main:
         return RunResult({k: v for k, v in test.items() if k != "loss"} | {"loss": test["loss"]}, None,
-                         state["best_epoch"])
+                         state.best_epoch)
     onnx = None
     if spec.export.onnx:
         from .export import export_onnx, real_inputs
 
         onnx = export_onnx(t.model, real_inputs(analysis, t.arrays), run_dir / "model.onnx")
     report = write_report(run_dir, analysis, t, test, pred, state, train_time, device, onnx, setup_time)
-    return RunResult(report["test"], run_dir, state["best_epoch"])
+    return RunResult(report["test"], run_dir, state.best_epoch)
 
 
 def _check_compile(device) -> None:
@@ -501,7 +408,7 @@ def _save(run_dir: Path, t: Trainer, state: dict, best_state, last: bool = True)
             ckpt.save_atomic(best_state, run_dir / "best.pt")
         if last:
             ckpt.save_atomic({"model": full, "optimizer": None, "scheduler": None, "scaler": None,
-                              "rng": torch.get_rng_state(), "gen": t.gen.get_state(), "state": dict(state)},
+                              "rng": torch.get_rng_state(), "gen": t.gen.get_state(), "state": asdict(state)},
                              run_dir / "last.pt")
         return
     if t.dist is not None and not t.dist.main:
@@ -527,7 +434,7 @@ def _write_checkpoints(run_dir: Path, t: Trainer, state: dict, best_state, last:
         "scaler": t.scaler.state_dict() if t.scaler is not None else None,
         "rng": torch.get_rng_state(),
         "gen": t.gen.get_state(),
-        "state": dict(state),
+        "state": asdict(state),
     }, run_dir / "last.pt")
 
 

@@ -33,7 +33,7 @@ def test_policy_per_bundled_spec(name, threads, onednn, channels_last):
     code = specdl.codegen(a.spec)
     assert ("torch.backends.nnpack.set_flags(False)" in code) is (not onednn)
     assert ("torch.set_num_threads(1)" in code) is (threads == 1)
-    assert ('if DEVICE.type == "cpu":\n    # oneDNN\'s convolutions run faster on channels-last' in code) \
+    assert ('if DEVICE.type == "cpu":\n        # oneDNN\'s convolutions run faster on channels-last' in code) \
         is channels_last
 
 

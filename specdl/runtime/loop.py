@@ -1,0 +1,163 @@
+"""The training loop's steps: batches, one epoch, evaluation, and the book-keeping after
+each epoch (best epoch, early stopping, scheduler).
+
+Each function here is copied verbatim into generated scripts (``SCRIPT_FUNCTIONS``):
+it reads only its arguments and what a script imports (torch, math, numpy as np,
+nullcontext, dataclass). Switches are values (a disabled GradScaler, ``nullcontext``
+for fp32), not branches of a template."""
+
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class RunState:
+    """Where a run stands after an epoch; saved in last.pt, so a resumed run goes on
+    from here exactly."""
+
+    epoch: int = 0
+    best: float | None = None          # the monitored value of the best epoch
+    best_epoch: int = 0
+    es_best: float | None = None       # early stopping's best value
+    bad: int = 0                       # epochs without improvement (early stopping)
+    stopped: bool = False              # early stopping ended the run
+
+
+def batches(x, y, batch_size, generator, rank=0, world=1):
+    """Shuffled batches sliced from tensors in memory (no per-sample DataLoader cost);
+    under data parallelism each rank takes its share of every global batch."""
+    perm = torch.randperm(len(y), generator=generator).to(y.device)
+    for i in range(0, len(y), batch_size):
+        idx = perm[i:i + batch_size]
+        if world > 1:
+            idx = idx[rank::world]
+        yield x[idx], y[idx]
+
+
+def loader_batches(loader, device):
+    """Batches from a DataLoader (files decoded and augmented by its workers)."""
+    for xb, yb in loader:
+        yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+
+
+def chunks(x, size, device=None):
+    """The inputs of a split in evaluation chunks: slices of a tensor in memory, or the
+    batches of a DataLoader (whose batch size is the chunk), moved to ``device``."""
+    if isinstance(x, torch.Tensor):
+        for i in range(0, len(x), size):
+            yield x[i:i + size]
+    else:
+        for xb, _ in x:
+            yield xb.to(device)
+
+
+def train_epoch(model, batches, loss_fn, optimizer, n_batches, accumulate=1, grad_clip=None,
+                scaler=None, autocast=nullcontext, scheduler=None):
+    """One pass over the training data: forward, backward, and an optimizer step every
+    ``accumulate`` batches (``scheduler``: stepped with each optimizer step). Returns
+    the loss summed over the samples, and their number."""
+    model.train()
+    total, seen, losses, sizes = 0.0, 0, [], []
+    for b, (xb, yb) in enumerate(batches):
+        with autocast():
+            loss = loss_fn(model(xb), yb)
+        scaler.scale(loss / accumulate if accumulate > 1 else loss).backward()
+        if accumulate == 1 or (b + 1) % accumulate == 0 or b + 1 == n_batches:
+            if grad_clip:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            if scheduler is not None:
+                scheduler.step()
+        seen += len(yb)
+        # The loss sum: a float on the CPU (reading a CPU tensor costs no sync), kept on
+        # the device elsewhere (one sync per epoch instead of one per step).
+        if loss.is_cpu:
+            total += loss.item() * len(yb)
+        else:
+            losses.append(loss.detach())
+            sizes.append(len(yb))
+    if losses:
+        total = torch.stack(losses).float() @ torch.tensor(sizes, dtype=torch.float32, device=losses[0].device)
+    return total, seen
+
+
+@torch.inference_mode()
+def evaluate(model, chunks, y, y_true, loss_fn, metrics, predict, autocast=nullcontext):
+    """The loss and ``metrics`` (name -> fn(y_true, y_pred)) on one split; ``predict``
+    turns the model's outputs into predictions in the data's own units. Returns the
+    scores and the predictions (None when no metric is asked for)."""
+    model.eval()
+    with autocast():
+        outs = [model(xb).float() for xb in chunks]
+    out = outs[0] if len(outs) == 1 else torch.cat(outs)
+    scores = {"loss": loss_fn(out, y).item()}
+    if not metrics:
+        return scores, None
+    y_pred = predict(out)
+    if y_pred.ndim > 2:  # metrics take 2-D targets: one column per value
+        y_true, y_pred = y_true.reshape(len(y_true), -1), y_pred.reshape(len(y_pred), -1)
+    for name, fn in metrics.items():
+        scores[name] = float(fn(y_true, y_pred))
+    return scores, y_pred
+
+
+def predictions(out, task, invert=None):
+    """The model's outputs as predictions: class indices, 0/1 labels (multilabel), or
+    values in the data's own units (``invert`` undoes the target transforms)."""
+    if task == "classification":
+        return out.argmax(dim=1).cpu().numpy()
+    if task == "multilabel":
+        return (out > 0).long().cpu().numpy()
+    y_pred = out.double().cpu().numpy()
+    return y_pred if invert is None else invert(y_pred)
+
+
+def mean_loss(total, seen, device, world=1):
+    """The epoch's mean training loss; under data parallelism, over every rank's samples."""
+    if world == 1:
+        return float(total) / seen
+    both = torch.tensor([float(total), float(seen)], device=device)
+    torch.distributed.all_reduce(both)
+    return (both[0] / both[1]).item()
+
+
+def improved(value, best, mode, min_delta=0.0):
+    """Whether ``value`` beats ``best`` (None: nothing yet) by more than ``min_delta``."""
+    if best is None:
+        return math.isfinite(value)
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def end_epoch(state, row, monitor, mode, early=None, scheduler=None, every=None):
+    """After an epoch's validation: step an epoch or plateau scheduler, note the best
+    epoch and early stopping (``early``: monitor, mode, patience, min_delta). Returns
+    whether this epoch is the best so far."""
+    if scheduler is not None and every == "epoch":
+        scheduler.step()
+    elif scheduler is not None and every == "metric":
+        scheduler.step(row[monitor])
+    state.epoch = row["epoch"]
+    best = improved(row[monitor], state.best, mode)
+    if best:
+        state.best, state.best_epoch = row[monitor], row["epoch"]
+    if early is not None:
+        es_monitor, es_mode, patience, min_delta = early
+        if improved(row[es_monitor], state.es_best, es_mode, min_delta):
+            state.es_best, state.bad = row[es_monitor], 0
+        else:
+            state.bad += 1
+            state.stopped = state.bad >= patience
+    return best
+
+
+# What a generated script contains, in this order.
+SCRIPT_FUNCTIONS = (RunState, batches, loader_batches, chunks, train_epoch, evaluate, predictions, mean_loss,
+                    improved, end_epoch)

@@ -1,0 +1,117 @@
+"""One runtime: the training loop's functions live once, in specdl/runtime/, and build
+calls them while every generated script contains them as their own source. Build and
+the script then agree to 1e-6 over the training options (a matrix run on the CPU)."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import specdl
+from specdl.components.base import REGISTRY
+from specdl.runtime import loop
+
+from .conftest import ROOT
+
+SCRIPT_GLOBALS = {"torch", "math", "np", "nullcontext", "dataclass"}
+
+
+def definitions(code: str) -> dict:
+    return {n.name: ast.dump(n) for n in ast.parse(code).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "generated").glob("*.py")), ids=lambda p: p.stem)
+def test_each_runtime_function_in_a_script_is_the_package_source(path):
+    script = definitions(path.read_text())
+    for f in loop.SCRIPT_FUNCTIONS:
+        own = definitions(inspect.getsource(f))
+        assert script[f.__name__] == own[f.__name__], f"{path.name}: {f.__name__} differs from specdl.runtime"
+
+
+def test_runtime_functions_read_only_what_a_script_has():
+    names = {f.__name__ for f in loop.SCRIPT_FUNCTIONS}
+    for f in loop.SCRIPT_FUNCTIONS:
+        tree = ast.parse(inspect.getsource(f))
+        bound = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+        bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        free = read - bound - names - set(dir(builtins))
+        assert free <= SCRIPT_GLOBALS, (f.__name__, free - SCRIPT_GLOBALS)
+
+
+# ----------------------------------------------------------------- build == script
+SCHEDULERS = {"step": {"step_size": 1, "gamma": 0.5}, "multistep": {"milestones": [1, 2]}, "cosine": {},
+              "exponential": {"gamma": 0.9}, "warmup": {"epochs": 2}, "onecycle": {"max_lr": 0.01},
+              "reduce_on_plateau": {"patience": 1}}
+OPTIONS = [["train.early_stopping.patience=1"], ["train.grad_clip=0.5"], ["train.accumulate=3"],
+           ["train.precision=bf16"], ["seed=3"], ["seed=7", "train.grad_clip=1.0", "train.accumulate=2"]]
+SPEC_OF = ["iris_mlp", "diabetes_mlp", "digits_cnn"]
+
+
+def matrix():
+    assert set(SCHEDULERS) == set(REGISTRY["scheduler"]), "a new scheduler needs its arguments here"
+    for i, (name, args) in enumerate(sorted(SCHEDULERS.items())):
+        spec = SPEC_OF[i % len(SPEC_OF)]
+        yield pytest.param(spec, [f"scheduler={json.dumps({name: args})}", "train.epochs=3", *OPTIONS[i % len(OPTIONS)]],
+                           id=f"{spec}-{name}-{'-'.join(OPTIONS[i % len(OPTIONS)])}")
+
+
+def build_and_script(spec, over, tmp_path, cwd=None):
+    cwd = cwd or tmp_path
+    built, _ = specdl.train(spec, out=tmp_path / "run", overrides=over)
+    (cwd / "script.py").write_text(specdl.codegen(specdl.load(spec, over)))
+    r = subprocess.run([sys.executable, "script.py"], cwd=cwd, capture_output=True, text=True, timeout=300,
+                       env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""})
+    assert r.returncode == 0, r.stderr[-2000:]
+    return built, json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(("spec", "over"), list(matrix()))
+def test_build_equals_script_over_training_options(spec, over, tmp_path):
+    built, script = build_and_script(ROOT / "specs" / f"{spec}.yaml", [*over, "train.device=cpu"], tmp_path)
+    assert list(script) == list(built)
+    for k in built:
+        assert script[k] == pytest.approx(built[k], abs=1e-6), k
+
+
+def sources(tmp_path):
+    """Each in-memory data source, with a small file where it reads one."""
+    import csv
+
+    rng = np.random.default_rng(0)
+    with open(tmp_path / "t.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "colour", "label"])
+        for i in range(60):
+            w.writerow([round(float(rng.normal()), 3), i % 7, "rgb"[i % 3], "yn"[i % 2]])
+    np.savez(tmp_path / "t.npz", x=rng.normal(size=(60, 5)), y=rng.normal(size=(60, 2)))
+    return {
+        "csv": {"source": "csv", "path": str(tmp_path / "t.csv"), "target": "label", "categorical": ["colour"]},
+        "npz": {"source": "npz", "path": str(tmp_path / "t.npz"), "x": "x", "y": "y",
+                "transforms": ["standardize"], "target_transforms": ["standardize"]},
+        "sklearn": {"source": "sklearn", "dataset": "make_moons", "params": {"n_samples": 80, "noise": 0.2}},
+        "synthetic": {"source": "synthetic", "shape": [12], "dtype": "int64", "high": 20, "classes": 2, "size": 120,
+                      "split": {"stratify": False}},
+    }
+
+
+@pytest.mark.parametrize("source", ["csv", "npz", "sklearn", "synthetic"])
+def test_build_equals_script_for_each_source(source, tmp_path):
+    from specdl.sources import SOURCES
+
+    data = sources(tmp_path)[source]
+    layers = ([{"embedding": {"num_embeddings": 20, "embedding_dim": 4}}, "flatten", {"linear": 2}]
+              if source == "synthetic" else [{"linear": 8}, "relu", {"linear": 2}])
+    spec = {"name": f"src-{source}", "seed": 1, "data": data, "model": {"layers": layers},
+            "train": {"epochs": 2, "batch_size": 16, "device": "cpu"}}
+    built, script = build_and_script(spec, [], tmp_path)
+    for k in built:
+        assert script[k] == pytest.approx(built[k], abs=1e-6), k
+    assert {"csv", "npz", "sklearn", "synthetic", "image_folder", "torchvision"} == set(SOURCES)  # image ones: test_codegen
