@@ -238,7 +238,7 @@ if __name__ == "__main__":
     idx_rest, idx_test = train_test_split(
         np.arange(len(y)), test_size=0.2, random_state=SEED, stratify=y)
     idx_train, idx_val = train_test_split(
-        idx_rest, test_size=0.18749999999999997, random_state=SEED, stratify=y[idx_rest])
+        idx_rest, test_size=0.15 / (1 - 0.2), random_state=SEED, stratify=y[idx_rest])
     x_train, x_val, x_test = Subset(full_train, idx_train), Subset(full_eval, idx_val), Subset(full_eval, idx_test)
     y_train, y_val, y_test = y[idx_train], y[idx_val], y[idx_test]
     y_val_true, y_test_true = y_val, y_test

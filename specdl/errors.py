@@ -69,4 +69,14 @@ class ShapeError(Exception):
 
 
 class RunError(Exception):
-    """A runtime failure with a one-line message saying what to do (missing data, NaN loss...)."""
+    """A runtime failure with a one-line message saying what to do (missing data, NaN loss...).
+
+    ``exit_code``: 2 for bad input (the default), 1 for a run that failed (NaN loss,
+    out of memory, disk full), 130 for an interrupted one."""
+
+    exit_code = 2
+
+    def __init__(self, message: str = "", exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code

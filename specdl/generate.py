@@ -101,105 +101,103 @@ def shape_comment(tt) -> str:
 
 
 def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
-    spec, tr = a.spec, a.spec.train
-    data = spec.data
-    imports, load = data.code()
-    helper_names = set(getattr(data, "helpers", ()))
+    """Everything the template reads, for an analysed spec."""
+    spec = a.spec
+    ctx = {"name": spec.name, "seed": spec.seed, "task": a.task, "distributed": distributed,
+           "spec_path": comment_safe(spec_path or getattr(spec._source, "file", "spec.yaml")),
+           **_model_context(a), **_data_context(a), **_training_context(a)}
+    if spec.data.file_backed and distributed:
+        from .errors import RunError
+
+        raise RunError("codegen --distributed supports in-memory data sources in this version")
+    return _imports(ctx, a)
+
+
+def _model_context(a) -> dict:
     from .codeguard import script_names
     from .modelcode import ModelWriter
 
-    writer = ModelWriter(definitions=dict(spec.model.blocks), reserved=script_names())
+    writer = ModelWriter(definitions=dict(a.spec.model.blocks), reserved=script_names())
     classes = [{**c, "init": [Code(ln) for ln in c["init"]], "forward": [Code(ln) for ln in c["forward"]],
                 "input_shape": Code(c["input_shape"])} for c in writer.model(a.graph)]
-    helper_names |= writer.helpers
-    sched = spec.scheduler
+    helpers = writer.helpers | set(getattr(a.spec.data, "helpers", ()))
+    return {"modules": classes, "runtime": runtime_sources(), "spec_names": writer.spec_names,
+            "helpers": [HELPERS[h][0] for h in sorted(helpers)], "needs": sorted(writer.needs)}
+
+
+def _split_fraction(split) -> Code:
+    """The val fraction of what the test split leaves, written as build computes it
+    (``0.15 / (1 - 0.2)``) where its value has no short literal."""
+    v = val_fraction(split)
+    return Code(literal(v) if float(repr(round(v, 12))) == v else f"{literal(split.val)} / (1 - {literal(split.test)})")
+
+
+def _data_context(a) -> dict:
+    spec, data = a.spec, a.spec.data
+    imports, load = data.code()
     ctx = {
-        "name": spec.name,
-        "spec_path": comment_safe(spec_path or getattr(spec._source, "file", "spec.yaml")),
-        "seed": spec.seed,
-        "task": a.task,
-        "classes_n": a.data.classes,
-        "imports": sort_imports(BASE_IMPORTS + imports + sorted(writer.needs)),
-        "load_lines": load,
+        "data_imports": imports, "load_lines": load, "classes_n": a.data.classes,
         "x_dtype": "int64" if a.data.dtype == "int64" else "float64",
         "x_torch": "torch.int64" if a.data.dtype == "int64" else "torch.float32",
         "y_torch": "torch.int64" if a.task == "classification" else "torch.float32",
         "squeeze_y": a.task == "regression" and a.target_shape == (),
         "target_shape": ", ".join(map(str, a.data.outputs or ())),
-        "flatten_targets": a.task == "regression" and len(a.target_shape) > 1,
-        "file_backed": data.file_backed,
-        "source": data.source,
+        "file_backed": data.file_backed, "source": data.source,
         "categorical": bool(getattr(data, "categorical", None)),
-        "num_workers": tr.num_workers,
-        "test": 0.0 if data.source == "torchvision" else spec.data.split.test,
-        "val": spec.data.split.val,
-        "val_fraction": spec.data.split.val if data.source == "torchvision" else val_fraction(spec.data.split),
-        "stratify": spec.data.split.stratify and a.task == "classification",
+        "test": 0.0 if data.source == "torchvision" else data.split.test, "val": data.split.val,
+        "val_fraction": Code(literal(data.split.val)) if data.source == "torchvision" else _split_fraction(data.split),
+        "stratify": data.split.stratify and a.task == "classification",
         "transform_lines": [] if data.file_backed else [ln for t in data.transforms for ln in t.code("x")],
-        "target_lines": [ln for t in spec.data.target_transforms for ln in t.code("y")],
-        "target_invert": [t.invert_code("y", "y") for t in reversed(spec.data.target_transforms)],
-        "modules": classes,
-        "runtime": runtime_sources(),
-        "spec_names": writer.spec_names,
-        "helpers": [HELPERS[h][0] for h in sorted(helper_names)],
-        "frozen": a.frozen(),
-        "loss_code": a.loss.ctor().code(),
-        "optimizer_code": spec.optimizer.ctor().code(
-            "[p for p in model.parameters() if p.requires_grad]" if a.frozen() else "model.parameters()"),
-        "scheduler_code": None,
-        "scheduler_every": sched.every if sched else None,
-        "metrics": [(m.type_name, m.call().code("y_true", "y_pred")) for m in a.metrics],
-        "monitor": a.monitor,
-        "mode": a.mode,
-        "watched": a.watched_metrics(),
-        "epochs": tr.epochs,
-        "batch_size": tr.batch_size,
-        "eval_batch_size": tr.eval_chunk,
-        "accumulate": tr.accumulate,
-        "grad_clip": tr.grad_clip,
-        "precision": tr.precision,
-        "compile": tr.compile,
-        "tensorboard": tr.tensorboard,
-        "export_onnx": spec.export.onnx,
-        "distributed": distributed,
-        "deterministic": tr.deterministic,
-        "threads": a.threads(),
-        "onednn": a.onednn(),
-        # "cpu": on the CPU only (auto); True/False as the spec says
-        "channels_last": "cpu" if tr.channels_last == "auto" and a.channels_last("cpu") else tr.channels_last is True,
-        "device": tr.device,
-        "early": tr.early_stopping,
-        "es_mode": a.es_mode(),
+        "target_lines": [ln for t in data.target_transforms for ln in t.code("y")],
+        "target_invert": [t.invert_code("y", "y") for t in reversed(data.target_transforms)],
     }
     if data.file_backed:
+        from .image_data import AUTO_WORKERS
+        from .sources.images import TORCHVISION
+
         ctx.update(train_tf=[c.code() for c in data.pipeline(train=True)],
                    eval_tf=[c.code() for c in data.pipeline(train=False)],
-                   root=getattr(data, "root", None),
-                   roots={k: getattr(data, k, None) for k in ("train", "val", "test")},
-                   tv_class=getattr(data, "name", None) and __import__("specdl.sources.images", fromlist=["x"]).TORCHVISION[data.name][0],
-                   download=getattr(data, "download", False))
-        from .image_data import AUTO_WORKERS
+                   root=getattr(data, "root", None), roots={k: getattr(data, k, None) for k in ("train", "val", "test")},
+                   tv_class=TORCHVISION[data.name][0] if data.source == "torchvision" else None,
+                   download=getattr(data, "download", False), auto_workers=AUTO_WORKERS)
+    return ctx
 
-        ctx["auto_workers"] = AUTO_WORKERS
-        ctx["imports"] = sort_imports(ctx["imports"] + ["import functools"]
-                                      + (["import os"] if tr.num_workers == "auto" else []))
+
+def _training_context(a) -> dict:
+    spec, tr, sched = a.spec, a.spec.train, a.spec.scheduler
+    params = "[p for p in model.parameters() if p.requires_grad]" if a.frozen() else "model.parameters()"
+    return {
+        "frozen": a.frozen(), "loss_code": a.loss.ctor().code(), "optimizer_code": spec.optimizer.ctor().code(params),
+        "scheduler_code": sched.ctor(tr.epochs, Name("STEPS_PER_EPOCH"), a.mode).code("optimizer") if sched else None,
+        "scheduler_every": sched.every if sched else None,
+        "metrics": [(m.type_name, m.call().code("y_true", "y_pred")) for m in a.metrics],
+        "monitor": a.monitor, "mode": a.mode, "watched": a.watched_metrics(), "early": tr.early_stopping,
+        "es_mode": a.es_mode(), "epochs": tr.epochs, "batch_size": tr.batch_size, "eval_batch_size": tr.eval_chunk,
+        "accumulate": tr.accumulate, "grad_clip": tr.grad_clip, "precision": tr.precision, "compile": tr.compile,
+        "tensorboard": tr.tensorboard, "export_onnx": spec.export.onnx, "deterministic": tr.deterministic,
+        "num_workers": tr.num_workers, "threads": a.threads(), "onednn": a.onednn(), "device": tr.device,
+        # "cpu": on the CPU only (auto); True/False as the spec says
+        "channels_last": "cpu" if tr.channels_last == "auto" and a.channels_last("cpu") else tr.channels_last is True,
+    }
+
+
+def _imports(ctx: dict, a) -> dict:
+    """The script's imports: the standard library's first, then the others, as isort does."""
+    tr = a.spec.train
+    extra = [*ctx.pop("data_imports"), *ctx.pop("needs")]
+    if ctx["file_backed"]:
+        extra += ["import os"] if tr.num_workers == "auto" else []
     if tr.tensorboard:
-        ctx["imports"] = sort_imports(ctx["imports"] + ["from torch.utils.tensorboard import SummaryWriter"])
-    if distributed:
-        if data.file_backed:
-            from .errors import RunError
-
-            raise RunError("codegen --distributed supports in-memory data sources in this version")
-        ctx["imports"] = sort_imports(ctx["imports"] + [
-            "import os", "import torch.distributed as dist", "from torch.nn.parallel import DistributedDataParallel"])
+        extra.append("from torch.utils.tensorboard import SummaryWriter")
+    if ctx["distributed"]:
+        extra += ["import os", "import torch.distributed as dist", "from torch.nn.parallel import DistributedDataParallel"]
     if ctx["categorical"]:
-        ctx["imports"] = sort_imports(ctx["imports"] + ["from sklearn.preprocessing import OneHotEncoder"])
-    std = [i for i in ctx["imports"] if i.split()[1].split(".")[0] in STDLIB]
+        extra.append("from sklearn.preprocessing import OneHotEncoder")
+    every = sort_imports(BASE_IMPORTS + extra)
+    std = [i for i in every if i.split()[1].split(".")[0] in STDLIB]
     ctx["stdlib"] = sort_imports(["import functools", "import gc", "import json", "import math",
                                   "from contextlib import nullcontext", "from dataclasses import dataclass", *std])
-    ctx["imports"] = [i for i in ctx["imports"] if i not in std]
-    if sched is not None:
-        ctx["scheduler_code"] = sched.ctor(tr.epochs, Name("STEPS_PER_EPOCH"), a.mode).code("optimizer")
+    ctx["imports"] = [i for i in every if i not in std]
     return ctx
 
 

@@ -288,11 +288,9 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float) -> RunRe
                 row = {"epoch": epoch, "train_loss": train_loss, "lr": t.opt.param_groups[0]["lr"]}
                 if not math.isfinite(train_loss):
                     _save(run_dir, t, state, best_state, last=False)
-                    err = RunError(f"the training loss became {train_loss} in epoch {epoch}; lower "
+                    raise RunError(f"the training loss became {train_loss} in epoch {epoch}; lower "
                                    "the learning rate or set train.grad_clip (the best checkpoint "
-                                   f"so far is {run_dir / 'best.pt'})")
-                    err.exit_code = 1
-                    raise err
+                                   f"so far is {run_dir / 'best.pt'})", exit_code=1)
                 if has_val:
                     row.update(t.evaluate("val", "val_", only=metric_names)[0])
                 early = (es.monitor, analysis.es_mode(), es.patience, es.min_delta) if es is not None else None
@@ -320,10 +318,8 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float) -> RunRe
                     raise Interrupted(f"interrupted after epoch {epoch}; last.pt is saved; resume "
                                       f"with `specdl build --resume {run_dir}`")
     except torch.OutOfMemoryError:
-        err = RunError(f"out of memory on {device} with train.batch_size {tr.batch_size}; lower the batch "
-                       "size (or try precision: bf16); the last checkpoint is intact")
-        err.exit_code = 1
-        raise err from None
+        raise RunError(f"out of memory on {device} with train.batch_size {tr.batch_size}; lower the batch "
+                       "size (or try precision: bf16); the last checkpoint is intact", exit_code=1) from None
     finally:
         stop.restore()
         gc.unfreeze()
@@ -416,10 +412,8 @@ def _save(run_dir: Path, t: Trainer, state: dict, best_state, last: bool = True)
     try:
         _write_checkpoints(run_dir, t, state, best_state, last)
     except OSError as e:
-        err = RunError(f"cannot write a checkpoint in {run_dir}: {e.strerror or e}; the previous "
-                       "checkpoint is intact (checkpoints are written atomically)")
-        err.exit_code = 1
-        raise err from None
+        raise RunError(f"cannot write a checkpoint in {run_dir}: {e.strerror or e}; the previous "
+                       "checkpoint is intact (checkpoints are written atomically)", exit_code=1) from None
 
 
 def _write_checkpoints(run_dir: Path, t: Trainer, state: dict, best_state, last: bool) -> None:
