@@ -40,3 +40,23 @@ def load(path: Path, map_location="cpu"):
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # corrupt, foreign or unsafe file
         raise RunError(f"cannot load checkpoint {path}: {str(e).splitlines()[0]}") from None
+
+
+def rng_states(generator) -> dict:
+    """Every RNG state a run draws from: the CPU's (init, dropout), each CUDA device's
+    (dropout on the GPU), and the batch order's generator (which also seeds DataLoader
+    workers). Saved in last.pt, so that a resumed run draws what the uninterrupted one would."""
+    import torch
+
+    return {"rng": torch.get_rng_state(), "gen": generator.get_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_states(saved: dict, generator) -> None:
+    import torch
+
+    torch.set_rng_state(saved["rng"])
+    generator.set_state(saved["gen"])
+    cuda = saved.get("cuda_rng") or []
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda[: torch.cuda.device_count()])

@@ -185,15 +185,14 @@ def cmd_summary(args) -> int:
 def cmd_build(args) -> int:
     from .api import _analysis as check
 
-    if args.nproc and args.nproc > 1:
-        from .distributed import launch, world_size
+    if args.nproc is not None and args.nproc != 1:
+        from .distributed import launch, preflight, world_size
 
         if world_size() <= 1:
-            argv = [a for a in sys.argv[1:]]
-            i = argv.index("--nproc")
-            del argv[i:i + 2]
+            argv = _without_nproc(sys.argv[1:])
             a = check(args.spec or f"{args.resume}/spec.yaml", args.overrides)
             _check_world(a, args.nproc)
+            preflight(args.nproc, a.spec.train.device)
             return launch(args.nproc, argv)
     from .trainer import fit
 
@@ -217,6 +216,19 @@ def cmd_build(args) -> int:
     print(f"test: {'  '.join(parts)}  (best epoch {result.best_epoch})")
     print(f"run directory: {result.run_dir}")
     return 0
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The command line less `--nproc K` / `--nproc=K` (what each torchrun process runs)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip or arg.startswith("--nproc="):
+            skip = False
+            continue
+        skip = arg == "--nproc"
+        if not skip:
+            out.append(arg)
+    return out
 
 
 def _check_world(a, world: int) -> None:

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
+
+# How long a collective may wait for a rank before the job fails (instead of hanging
+# when a rank died): SPECDL_DIST_TIMEOUT seconds, 180 by default.
+TIMEOUT_S = float(os.environ.get("SPECDL_DIST_TIMEOUT", "180"))
 
 
 def world_size() -> int:
@@ -46,8 +51,28 @@ def setup(device_type: str) -> Dist | None:
 
     backend = "nccl" if device_type == "cuda" else "gloo"
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend=backend, timeout=timedelta(seconds=TIMEOUT_S))
     return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def preflight(nproc: int, device: str) -> None:
+    """Before launching: with the GPU asked for (cuda, cuda:N, or auto where one is
+    visible), each process needs a GPU of its own; say so now, not in rank 1's traceback."""
+    from .errors import RunError
+
+    if nproc < 1:
+        raise RunError(f"--nproc takes a number of processes (1 or more), got {nproc}")
+    if device == "cpu" or device == "mps":
+        return
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device == "auto" and gpus == 0:
+        return  # auto without a GPU: every process trains on the CPU (gloo)
+    if nproc > gpus:
+        raise RunError(f"--nproc {nproc} needs {nproc} GPUs with train.device={device}, but {gpus} "
+                       f"{'is' if gpus == 1 else 'are'} visible; use --nproc {max(gpus, 1)}, or "
+                       "-o train.device=cpu to train on the CPU (gloo)")
 
 
 def launch(nproc: int, argv: list[str]) -> int:

@@ -121,7 +121,7 @@ def _model_context(a) -> dict:
     classes = [{**c, "init": [Code(ln) for ln in c["init"]], "forward": [Code(ln) for ln in c["forward"]],
                 "input_shape": Code(c["input_shape"])} for c in writer.model(a.graph)]
     helpers = writer.helpers | set(getattr(a.spec.data, "helpers", ()))
-    return {"modules": classes, "runtime": runtime_sources(), "spec_names": writer.spec_names,
+    return {"modules": classes, "runtime": runtime_sources(a.spec.train.deterministic), "spec_names": writer.spec_names,
             "helpers": [HELPERS[h][0] for h in sorted(helpers)], "needs": sorted(writer.needs)}
 
 
@@ -184,7 +184,7 @@ def _training_context(a) -> dict:
 def _imports(ctx: dict, a) -> dict:
     """The script's imports: the standard library's first, then the others, as isort does."""
     tr = a.spec.train
-    extra = [*ctx.pop("data_imports"), *ctx.pop("needs")]
+    extra = [*ctx.pop("data_imports"), *ctx.pop("needs"), *(["import os"] if tr.deterministic else [])]
     if ctx["file_backed"]:
         extra += ["import os"] if tr.num_workers == "auto" else []
     if tr.tensorboard:
@@ -201,13 +201,14 @@ def _imports(ctx: dict, a) -> dict:
     return ctx
 
 
-def runtime_sources() -> list[str]:
+def runtime_sources(deterministic: bool = False) -> list[str]:
     """The runtime functions a script contains: their source as it is in the package."""
     import inspect
 
-    from .runtime import loop
+    from .runtime import loop, settings
 
-    return [inspect.getsource(f).rstrip("\n") + "\n" for f in loop.SCRIPT_FUNCTIONS]
+    wanted = [*loop.SCRIPT_FUNCTIONS, *([settings.make_deterministic] if deterministic else [])]
+    return [inspect.getsource(f).rstrip("\n") + "\n" for f in wanted]
 
 
 def _as_code(ctx: dict) -> dict:

@@ -239,7 +239,9 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float) -> RunRe
     spec, tr = analysis.spec, analysis.spec.train
     main = dist is None or dist.main
     if tr.deterministic:
-        torch.use_deterministic_algorithms(True)
+        from .runtime.settings import make_deterministic
+
+        make_deterministic()
     if tr.compile:
         _check_compile(device)
     run_dir = Path(resume) if resume else (_new_run_dir(spec, out) if main else None)
@@ -257,9 +259,9 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float) -> RunRe
             t.sched.load_state_dict(last["scheduler"])
         if t.scaler is not None and last.get("scaler"):
             t.scaler.load_state_dict(last["scaler"])
-        torch.set_rng_state(last["rng"])
-        t.gen.set_state(last["gen"])
+        ckpt.set_rng_states(last, t.gen)
         state = loop.RunState(**last["state"])
+        t.epoch = state.epoch  # file-backed shuffles (DistributedSampler) go on from this epoch
         best_state = ckpt.load(run_dir / "best.pt") if (run_dir / "best.pt").exists() else None
         if main:
             _truncate_jsonl(run_dir / "metrics.jsonl", state.epoch)
@@ -404,8 +406,7 @@ def _save(run_dir: Path, t: Trainer, state: dict, best_state, last: bool = True)
             ckpt.save_atomic(best_state, run_dir / "best.pt")
         if last:
             ckpt.save_atomic({"model": full, "optimizer": None, "scheduler": None, "scaler": None,
-                              "rng": torch.get_rng_state(), "gen": t.gen.get_state(), "state": asdict(state)},
-                             run_dir / "last.pt")
+                              **ckpt.rng_states(t.gen), "state": asdict(state)}, run_dir / "last.pt")
         return
     if t.dist is not None and not t.dist.main:
         return  # rank 0 writes the run directory
@@ -426,8 +427,7 @@ def _write_checkpoints(run_dir: Path, t: Trainer, state: dict, best_state, last:
         "optimizer": t.opt.state_dict(),
         "scheduler": t.sched.state_dict() if t.sched is not None else None,
         "scaler": t.scaler.state_dict() if t.scaler is not None else None,
-        "rng": torch.get_rng_state(),
-        "gen": t.gen.get_state(),
+        **ckpt.rng_states(t.gen),
         "state": asdict(state),
     }, run_dir / "last.pt")
 

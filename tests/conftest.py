@@ -45,3 +45,16 @@ def _own_cwd(tmp_path, monkeypatch):
     the example data as ./data, as the repository root does."""
     (tmp_path / "data").symlink_to(ensure_example_data())
     monkeypatch.chdir(tmp_path)
+
+
+def pytest_collection_modifyitems(config, items):
+    """`gpu` tests run where torch sees a CUDA GPU and are skipped elsewhere."""
+    gpu = [i for i in items if "gpu" in i.keywords]
+    if not gpu:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA GPU (torch sees none)")
+        for item in gpu:
+            item.add_marker(skip)
