@@ -53,8 +53,9 @@ def prepare_images(spec, analysis) -> Arrays:
             ys = {"train": y[idx["train"]], "val": y[idx["val"]], "test": np.asarray(test.targets, dtype=np.int64)}
     except SourceError as e:
         raise RunError(f"data.{e.field}: {e}") from None
-    _check_classes(ys, analysis.data.classes)
-    return Arrays(xs, ys, dict(ys), class_names=data.class_names())
+    names = data.class_names()
+    _check_classes(ys, analysis.data.classes, names)
+    return Arrays(xs, ys, dict(ys), class_names=names)
 
 
 def _val_only(split):
