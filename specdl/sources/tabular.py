@@ -162,10 +162,15 @@ READ_CSV_HELPER = '''def read_csv(path, target, numeric, categorical, classifica
             if row:
                 rows.append(row)
                 lines.append(reader.line_num)
-    for name in {*numeric, *categorical, target}:
+    wanted = [*numeric, *categorical, *([target] if target is not None else [])]
+    absent = [name for name in wanted if name not in header]
+    if absent:
+        raise ValueError(f"{path} has no column {', '.join(f'`{a}`' for a in absent)}; its header is: "
+                         f"{', '.join(header)[:200]}")
+    for name in wanted:
         if header.count(name) > 1:
             raise ValueError(f"{path} has two columns named `{name}`; rename one")
-    col = {name: header.index(name) for name in {*numeric, *categorical, target}}
+    col = {name: header.index(name) for name in wanted}
 
     def number(row, name, line):
         text = row[col[name]].strip()
@@ -180,6 +185,8 @@ READ_CSV_HELPER = '''def read_csv(path, target, numeric, categorical, classifica
     x = np.array([[number(r, c, n) for c in numeric] for r, n in zip(rows, lines)], dtype=np.float64)
     x = x.reshape(len(rows), len(numeric))
     cats = np.array([[r[col[c]].strip() for c in categorical] for r in rows], dtype=object).reshape(len(rows), -1)
+    if target is None:  # features only (predict)
+        return x, cats, lines
     labels = [r[col[target]].strip() for r in rows]
     y = None if classification else np.array([number(r, target, n) for r, n in zip(rows, lines)])
     bad = [n for i, n in enumerate(lines) if labels[i].lower() in missing or (y is not None and not np.isfinite(y[i]))]
