@@ -88,6 +88,8 @@ def _csv(run, path):
     from .components.base import resolve
 
     data = run.spec.data
+    if path.stat().st_size == 0:
+        raise RunError(f"{path} is empty; give a header row and one row per sample")
     if data.source == "csv":
         from .sources import SourceError
 
@@ -101,7 +103,8 @@ def _csv(run, path):
     try:
         x, c, lines = resolve("read_csv")(str(path), None, numeric, cats, False, delim)
     except ValueError as e:
-        raise RunError(str(e)) from None
+        raise RunError(str(e).replace("list the column under `categorical`", "the run reads this column "
+                                      "as numbers")) from None
     if not len(x):
         raise RunError(f"{path} holds no rows under its header")
     run.rows = [f"{path} line {n}" for n in lines]
@@ -143,7 +146,7 @@ def image_inputs(run, path: Path):
     import torch
 
     from .image_data import compose
-    from .sources.images import IMG_EXTENSIONS
+    from .sources.images import IMG_EXTENSIONS, load_rgb
 
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS and p.is_file())
@@ -158,7 +161,7 @@ def image_inputs(run, path: Path):
     want = expected_shape(run)
     out = []
     for f in files:
-        t = tf(open_image(f))
+        t = tf(load_rgb(f))
         if tuple(t.shape) != want:
             raise RunError(f"{f} is {list(t.shape)} after the run's transforms; the model takes "
                            f"{list(want)}: resize the image (or train with a `resize` transform)")
@@ -166,20 +169,3 @@ def image_inputs(run, path: Path):
     run.files = [str(f) for f in files]
     run.rows = run.files
     return torch.stack(out)
-
-
-def open_image(path):
-    """A decoded RGB image, or a RunError naming the file."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        why = "is empty" if Path(path).stat().st_size == 0 else f"is not a readable image ({_first(e)})"
-        raise RunError(f"{path} {why}; remove or replace it") from None
-
-
-def _first(e) -> str:
-    text = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return text[:120]

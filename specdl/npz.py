@@ -12,10 +12,18 @@ class NpzProblem(Exception):
         self.field = field
 
 
-def _numeric(arr, path, key: str, field: str):
+def _numeric(arr, path, key: str | None, field: str):
     if arr.dtype.kind not in "biuf":
-        raise NpzProblem(field, f"`{key}` in {path} holds {arr.dtype} values; give numbers")
+        where = f"`{key}` in {path}" if key else str(path)
+        raise NpzProblem(field, f"{where} holds {arr.dtype} values; give numbers")
     return arr
+
+
+def _why(e, path, kind: str) -> str:
+    first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+    if "pickle" in first:  # neither a NumPy file nor plain arrays: np.load falls back to pickle
+        first = "not a NumPy file, or one holding Python objects (which specdl never loads)"
+    return f"cannot read {path} as {kind}: {first}"
 
 
 def read_npz(path, *keys: str):
@@ -37,8 +45,7 @@ def read_npz(path, *keys: str):
     except NpzProblem:
         raise
     except (OSError, ValueError, EOFError, MemoryError, zipfile.BadZipFile, KeyError) as e:
-        first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        raise NpzProblem("path", f"cannot read {path} as .npz: {first}") from None
+        raise NpzProblem("path", _why(e, path, ".npz")) from None
 
 
 def read_npy(path):
@@ -48,8 +55,7 @@ def read_npy(path):
     try:
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, MemoryError) as e:
-        first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        raise NpzProblem("path", f"cannot read {path} as .npy: {first}") from None
+        raise NpzProblem("path", _why(e, path, ".npy")) from None
     if not isinstance(arr, np.ndarray):
         raise NpzProblem("path", f"{path} is an .npz archive, not a single .npy array")
-    return _numeric(arr, path, "the array", "x")
+    return _numeric(arr, path, None, "x")

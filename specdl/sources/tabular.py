@@ -87,7 +87,7 @@ SYNTHETIC_HELPER = '''def synthetic_targets(x, rng, width, high=None):
         ids = flat + np.arange(len(x))[:, None] * high
         flat = np.bincount(ids.ravel(), minlength=len(x) * high).reshape(len(x), high) / flat.shape[1]
     score = np.zeros((len(x), width))
-    block = max(1, min(flat.shape[1], 4_194_304 // width))
+    block = max(1, min(flat.shape[1], 1_048_576 // width))
     for i in range(0, flat.shape[1], block):
         score += flat[:, i:i + block] @ rng.standard_normal((min(block, flat.shape[1] - i), width))
     return score
@@ -184,7 +184,7 @@ READ_CSV_HELPER = '''def read_csv(path, target, numeric, categorical, classifica
 
     x = np.array([[number(r, c, n) for c in numeric] for r, n in zip(rows, lines)], dtype=np.float64)
     x = x.reshape(len(rows), len(numeric))
-    cats = np.array([[r[col[c]].strip() for c in categorical] for r in rows], dtype=object).reshape(len(rows), -1)
+    cats = np.array([[r[col[c]].strip() for c in categorical] for r in rows], dtype=object).reshape(len(rows), len(categorical))
     if target is None:  # features only (predict)
         return x, cats, lines
     labels = [r[col[target]].strip() for r in rows]
