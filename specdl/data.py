@@ -101,6 +101,8 @@ def prepare(spec, analysis) -> Arrays:
     task = analysis.task
     x = np.asarray(loaded.x, dtype=np.int64 if analysis.data.dtype == "int64" else np.float64)
     y = np.asarray(loaded.y)
+    if not len(y):
+        raise RunError(f"data.{'path' if hasattr(data, 'path') else 'source'}: the data holds no samples")
     if y.dtype.kind not in "biuf":
         raise RunError(f"the targets are {y.dtype} values; give numbers")
     _check_targets(y, task)

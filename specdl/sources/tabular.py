@@ -13,6 +13,20 @@ from .base import DataSource, SourceError
 from .info import GENERATORS, SKLEARN, DataInfo
 
 
+def class_hint(name: str, values) -> str | None:
+    """For a target read as regression whose values are a few integers (0/1...): the hint
+    that they may be class labels."""
+    levels = set()
+    for v in values:
+        levels.add(v)
+        if len(levels) > 10 or not float(v).is_integer():
+            return None
+    if len(levels) < 2:
+        return None
+    shown = ", ".join(f"{v:g}" for v in sorted(levels))
+    return f"the target {name} holds only the integers {shown}; if these are classes, set `data.task: classification`"
+
+
 class Loaded:
     """A whole data set: numeric features ``x``, targets ``y``, and (CSV) categorical
     string columns ``cats`` one-hot encoded after the split."""
@@ -279,13 +293,6 @@ class CsvData(DataSource):
     def class_names(self) -> list[str] | None:
         return sorted(set(self._labels())) if self.classification() else None
 
-    def levels(self) -> list[float] | None:
-        """A numeric target's distinct values when they are a few small integers (0/1...):
-        likely class labels read as regression."""
-        if self.task or self.classification():
-            return None
-        values = sorted({float(v) for v in self._labels()})
-        return values if 2 <= len(values) <= 10 and all(v.is_integer() for v in values) else None
 
     def _read(self, numeric, cats):
         fn = resolve("read_csv")
@@ -312,9 +319,7 @@ class CsvData(DataSource):
                 width += sum(len(set(c[train, j])) for j in range(len(cats)))
         if classification:
             return DataInfo((width,), "float32", "classification", classes, None)
-        levels = self.levels()
-        hint = (f"the target `{self.target}` holds only the integers {', '.join(f'{v:g}' for v in levels)}; "
-                "if these are classes, set `data.task: classification`") if levels else None
+        hint = None if self.task else class_hint(f"`{self.target}`", [float(v) for v in self._labels()])
         return DataInfo((width,), "float32", "regression", None, (1,), hint)
 
     def load(self, seed):
@@ -371,7 +376,8 @@ class NpzData(DataSource):
             return DataInfo(tuple(x.shape[1:]), dtype, "multilabel", int(y.shape[1]), None)
         if (self.task or ("classification" if np.issubdtype(y.dtype, np.integer) else "regression")) == "classification":
             return DataInfo(tuple(x.shape[1:]), dtype, "classification", int(y.max()) + 1, None)
-        return DataInfo(tuple(x.shape[1:]), dtype, "regression", None, tuple(y.shape[1:]) or (1,))
+        hint = None if self.task or y.ndim > 1 else class_hint(f"`{self.y}`", y[:100_000].tolist())
+        return DataInfo(tuple(x.shape[1:]), dtype, "regression", None, tuple(y.shape[1:]) or (1,), hint)
 
     def load(self, seed):
         return Loaded(*self._arrays())
