@@ -198,12 +198,14 @@ READ_CSV_HELPER = '''def read_csv(path, target, numeric, categorical, classifica
 
     x = np.array([[number(r, c, n) for c in numeric] for r, n in zip(rows, lines)], dtype=np.float64)
     x = x.reshape(len(rows), len(numeric))
-    cats = np.array([[r[col[c]].strip() for c in categorical] for r in rows], dtype=object).reshape(len(rows), len(categorical))
+    cats = np.array([[r[col[c]].strip() for c in categorical] for r in rows], dtype=object)
+    cats = cats.reshape(len(rows), len(categorical))
     if target is None:  # features only (predict)
         return x, cats, lines
     labels = [r[col[target]].strip() for r in rows]
     y = None if classification else np.array([number(r, target, n) for r, n in zip(rows, lines)])
-    bad = [n for i, n in enumerate(lines) if labels[i].lower() in missing or (y is not None and not np.isfinite(y[i]))]
+    bad = [n for i, n in enumerate(lines)
+           if labels[i].lower() in missing or (y is not None and not np.isfinite(y[i]))]
     if bad:
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise ValueError(f"the target `{target}` has no value (blank, NaN or infinite) on {path} line(s) "
