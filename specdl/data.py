@@ -127,10 +127,9 @@ def prepare(spec, analysis) -> Arrays:
         xs = {k: t.apply(v, s) for k, v in xs.items()}
     for k, v in xs.items():
         if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all():
-            bad = np.argwhere(~np.isfinite(v.reshape(len(v), -1)))[0]
-            raise RunError(f"the features hold NaN or infinite values (e.g. {k} row {bad[0]}, column "
-                           f"{bad[1]}); clean the data, or add `fill: mean` (median, or a value) first "
-                           "in data.transforms")
+            row, col = np.argwhere(~np.isfinite(v.reshape(len(v), -1)))[0]
+            raise RunError(f"the features hold NaN or infinite values (e.g. {_where(data, idx[k][row], col)}); "
+                           "clean the data, or add `fill: mean` (median, or a value) first in data.transforms")
     encoder = None
     if loaded.cats is not None:
         from sklearn.preprocessing import OneHotEncoder
@@ -147,6 +146,19 @@ def prepare(spec, analysis) -> Arrays:
         target_states.append(s)
         ys = {k: t.apply(v, s) for k, v in ys.items()}
     return Arrays(xs, ys, y_true, states, target_states, encoder, _class_names(data))
+
+
+def _where(data, row: int, col: int) -> str:
+    """A data row and feature as the user sees them: for a CSV, the file's line and the
+    column's name (read again, on this error path only)."""
+    if data.source != "csv":
+        return f"row {row} (counting from 0), feature {col}"
+    from .components.base import resolve
+
+    numeric, _ = data.columns()
+    lines = resolve("read_csv")(data.path, None, numeric, [], False, data.delimiter)[2]
+    name = f"column `{numeric[col]}`" if col < len(numeric) else f"feature {col}"
+    return f"{data.path} line {lines[row]}, {name}"
 
 
 def _class_names(data):

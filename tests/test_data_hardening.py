@@ -117,6 +117,12 @@ def test_nan_regression_target_is_a_data_error(tmp_path):
     assert "d.csv line(s) 7, 10" in line and "learning rate" not in line
 
 
+def test_nan_feature_names_the_file_line_and_column(tmp_path):
+    rows = "".join(f"{i},{'nan' if i == 13 else i % 3},{'cat' if i % 2 else 'dog'}\n" for i in range(40))
+    line = one_line(run_cli("build", csv_case(tmp_path, "a,b,y\n\n" + rows), "--out", "r", cwd=tmp_path))
+    assert "d.csv line 16, column `b`" in line and "fill: mean" in line
+
+
 def test_a_missing_class_is_named_by_its_label(tmp_path):
     rows = "".join(f"{i},{i % 3},{'cat' if i % 2 else 'dog'}\n" for i in range(40)) + "1,1,emu\n"
     spec = csv_case(tmp_path, "a,b,y\n" + rows, outputs=3)
