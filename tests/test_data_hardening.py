@@ -218,12 +218,15 @@ def damage(root, kind):
     if kind == "other size":
         Image.new("RGB", (20, 12)).save(root / "b" / "wide.png")
         return "img/b/wide.png is 20x12 pixels but img/a/0.png is 16x16"
+    if kind == "pipe":
+        os.mkfifo(root / "a" / "p.png")
+        return "img/a/p.png is not a regular file"
     data = (root / "a" / "3.png").read_bytes()
     (root / "a" / "3.png").write_bytes(data[: len(data) // 2])
     return "img/a/3.png is not a readable image"
 
 
-@pytest.mark.parametrize("kind", ["zero-byte", "not an image", "other size"])
+@pytest.mark.parametrize("kind", ["zero-byte", "not an image", "other size", "pipe"])
 def test_image_folder_checked_in_check(tmp_path, kind):
     words = damage(image_folder(tmp_path / "img"), kind)
     (tmp_path / "s.yaml").write_text(IMG_SPEC % "")

@@ -28,7 +28,7 @@ def scan(root: str) -> tuple[list[str], list[tuple[str, int]]]:
         raise SourceError("root", f"{root} has no class sub-folders (root/<class>/<image>)")
     samples = []
     for i, c in enumerate(classes):
-        files = sorted(p for p in (base / c).rglob("*") if p.suffix.lower() in IMG_EXTENSIONS)
+        files = sorted(p for p in (base / c).rglob("*") if p.suffix.lower() in IMG_EXTENSIONS and not p.is_dir())
         samples += [(str(p), i) for p in files]
     if not samples:
         raise SourceError("root", f"no images under {root} (looked for {', '.join(IMG_EXTENSIONS)})")
@@ -47,8 +47,13 @@ def image_sizes(files, field: str) -> dict:
     (cheap: ``check`` reads every header); a file that is not an image is an error."""
     from PIL import Image
 
+    from ..files import file_problem
+
     sizes = {}
     for path in files:
+        why = file_problem(path)
+        if why:  # a pipe would block the reader
+            raise SourceError(field, why)
         try:
             with Image.open(path) as im:
                 size = im.size
