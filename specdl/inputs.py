@@ -117,8 +117,11 @@ def _header(path) -> list[str]:
     """A plain numeric CSV's columns; its first row must be a header."""
     import csv
 
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        header = next(csv.reader(f), None)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f), None)
+    except csv.Error as e:
+        raise RunError(f"{path} line 1: {e}") from None
     if not header:
         raise RunError(f"{path} is empty; give a header row and one row per sample")
     try:

@@ -96,7 +96,9 @@ def csv_case(tmp_path, text, extra="", outputs=2):
     ("a,b,y\n1,2,cat\n3,4,caf\xe9\n".encode("latin-1"), "", ["d.csv line 3, column 8", "0xe9", "UTF-8"]),
     ("a,b,y\n1,2,0\n3,4,1\n5,6,1\n", "", ["data.task: classification", "integers 0, 1"]),
     ("a,b,y\n1,x y,cat\n3,4,dog\n", "", ["d.csv line 2, column `b`", "'x y'", "categorical"]),
-])
+    ("a,b,y\n1,2,cat\n3," + "4" * 200_000 + ",dog\n", "", ["d.csv line 3: field larger than field limit"]),
+    ("a," + "b" * 200_000 + ",y\n1,2,cat\n", "", ["d.csv line 1: field larger than field limit"]),
+], ids=[f"csv{i}" for i in range(11)])
 def test_bad_csv_is_one_line_at_check(tmp_path, text, extra, words):
     line = one_line(run_cli("check", csv_case(tmp_path, text, extra), cwd=tmp_path), spec_error=True)
     assert all(w in line for w in words), line

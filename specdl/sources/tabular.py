@@ -167,15 +167,18 @@ READ_CSV_HELPER = '''def read_csv(path, target, numeric, categorical, classifica
     missing = {"", "na", "nan", "null", "none", "?"}
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f, delimiter=delimiter)
-        header = next(reader, [])
         rows, lines = [], []
-        for row in reader:
-            if row and len(row) != len(header):
-                raise ValueError(f"{path} line {reader.line_num} has {len(row)} cells, but the header "
-                                 f"has {len(header)}; every row needs every column")
-            if row:
-                rows.append(row)
-                lines.append(reader.line_num)
+        try:
+            header = next(reader, [])
+            for row in reader:
+                if row and len(row) != len(header):
+                    raise ValueError(f"{path} line {reader.line_num} has {len(row)} cells, but the header "
+                                     f"has {len(header)}; every row needs every column")
+                if row:
+                    rows.append(row)
+                    lines.append(reader.line_num)
+        except csv.Error as e:  # a cell over the csv module's field limit (128 KiB)
+            raise ValueError(f"{path} line {reader.line_num}: {e}") from None
     wanted = [*numeric, *categorical, *([target] if target is not None else [])]
     absent = [name for name in wanted if name not in header]
     if absent:
@@ -244,8 +247,11 @@ class CsvData(DataSource):
         why = why or utf8_problem(self.path)
         if why:
             raise SourceError("path", why)
-        with open(self.path, newline="", encoding="utf-8-sig") as f:
-            header = next(csv.reader(f, delimiter=self.delimiter), None)
+        try:
+            with open(self.path, newline="", encoding="utf-8-sig") as f:
+                header = next(csv.reader(f, delimiter=self.delimiter), None)
+        except csv.Error as e:
+            raise SourceError("path", f"{self.path} line 1: {e}") from None
         if not header:
             raise SourceError("path", f"{self.path} is empty; a CSV needs a header row")
         twice = sorted({h for h in header if header.count(h) > 1})
@@ -279,7 +285,10 @@ class CsvData(DataSource):
         with open(self.path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f, delimiter=self.delimiter)
             i = next(reader).index(self.target)
-            cells = [row[i].strip() for row in reader if len(row) > i]
+            try:
+                cells = [row[i].strip() for row in reader if len(row) > i]
+            except csv.Error as e:
+                raise SourceError("path", f"{self.path} line {reader.line_num}: {e}") from None
         return [c for c in cells if c.lower() not in _MISSING]
 
     def classification(self) -> bool:
