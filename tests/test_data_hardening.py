@@ -153,6 +153,7 @@ train: {epochs: 1, device: cpu}
     ({"x": np.zeros((20, 3)), "y": np.array(["a"] * 20)}, "", 1, "check", ["`y` in d.npz holds <U1 values"]),
     ({"x": np.zeros(20), "y": np.zeros(20)}, "", 1, "check", ["`x` in d.npz is [20]", "one row per sample"]),
     ({"x": np.zeros((0, 3)), "y": np.zeros(0)}, "", 1, "check", ["holds no samples"]),
+    ({"x": np.zeros((20, 3)), "y": np.float64(1)}, "", 1, "check", ["`y` in d.npz is a single number"]),
     ({"feats": np.zeros((20, 3)), "y": np.zeros(20)}, "", 1, "check", ["no array `x`", "feats"]),
     ({"x": np.zeros((20, 3)), "y": np.arange(20) % 2 * 1.0}, "", 2, "check", ["data.task: classification"]),
 ])
@@ -220,6 +221,9 @@ def damage(root, kind):
     if kind == "other size":
         Image.new("RGB", (20, 12)).save(root / "b" / "wide.png")
         return "img/b/wide.png is 20x12 pixels but img/a/0.png is 16x16"
+    if kind == "empty class":
+        (root / "c").mkdir()
+        return "the class folder img/c holds no images"
     if kind == "pipe":
         os.mkfifo(root / "a" / "p.png")
         return "img/a/p.png is not a regular file"
@@ -228,7 +232,7 @@ def damage(root, kind):
     return "img/a/3.png is not a readable image"
 
 
-@pytest.mark.parametrize("kind", ["zero-byte", "not an image", "other size", "pipe"])
+@pytest.mark.parametrize("kind", ["zero-byte", "not an image", "other size", "pipe", "empty class"])
 def test_image_folder_checked_in_check(tmp_path, kind):
     words = damage(image_folder(tmp_path / "img"), kind)
     (tmp_path / "s.yaml").write_text(IMG_SPEC % "")

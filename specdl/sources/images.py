@@ -32,6 +32,9 @@ def scan(root: str) -> tuple[list[str], list[tuple[str, int]]]:
         samples += [(str(p), i) for p in files]
     if not samples:
         raise SourceError("root", f"no images under {root} (looked for {', '.join(IMG_EXTENSIONS)})")
+    empty = [c for i, c in enumerate(classes) if not any(k == i for _, k in samples)]
+    if empty:
+        raise SourceError("root", f"the class folder {base / empty[0]} holds no images; add some or remove it")
     return classes, samples
 
 

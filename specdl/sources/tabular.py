@@ -367,6 +367,8 @@ class NpzData(DataSource):
             x, y = read_npz(self.path, self.x, self.y)
         except NpzProblem as e:
             raise SourceError(e.field, str(e)) from None
+        if y.ndim == 0:
+            raise SourceError("y", f"`{self.y}` in {self.path} is a single number; give one target per sample")
         if x.ndim < 2:
             raise SourceError("x", f"`{self.x}` in {self.path} is {list(x.shape)}: give [N, features...], "
                               "one row per sample")
