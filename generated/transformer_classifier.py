@@ -38,6 +38,22 @@ AMP_DTYPE = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(PRECISION)
 CHECKPOINT = "transformer-classifier.best.pt"  # the best epoch's weights are saved here
 
 # -----------------------------------------------------------------------------
+# Helpers
+def synthetic_targets(x, rng, width, high=None):
+    """A fixed random function of x: x itself (or, for token ids, their histogram) times a
+    random matrix drawn in blocks of rows, so memory stays apart from features x width."""
+    flat = x.reshape(len(x), -1)
+    if high is not None:  # token histogram, without a one-hot copy of x
+        ids = flat + np.arange(len(x))[:, None] * high
+        flat = np.bincount(ids.ravel(), minlength=len(x) * high).reshape(len(x), high) / flat.shape[1]
+    score = np.zeros((len(x), width))
+    block = max(1, min(flat.shape[1], 1_048_576 // width))
+    for i in range(0, flat.shape[1], block):
+        score += flat[:, i:i + block] @ rng.standard_normal((min(block, flat.shape[1] - i), width))
+    return score
+
+
+# -----------------------------------------------------------------------------
 # Model
 class Model(nn.Module):
     def __init__(self):
@@ -221,8 +237,7 @@ if __name__ == "__main__":
     # Synthetic data: labels (or targets) are a fixed random function of x.
     rng = np.random.default_rng(SEED)
     x = rng.integers(0, 30, size=(512, 16))
-    flat = np.eye(30)[x.reshape(512, -1)].mean(axis=1)  # token histogram
-    score = flat @ rng.standard_normal((flat.shape[1], 3))
+    score = synthetic_targets(x, rng, 3, high=30)
     y = score.argmax(axis=1)
     x = np.asarray(x, dtype=np.int64)
     y = np.asarray(y).astype(np.int64)

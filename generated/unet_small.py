@@ -38,6 +38,22 @@ AMP_DTYPE = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(PRECISION)
 CHECKPOINT = "unet-small.best.pt"  # the best epoch's weights are saved here
 
 # -----------------------------------------------------------------------------
+# Helpers
+def synthetic_targets(x, rng, width, high=None):
+    """A fixed random function of x: x itself (or, for token ids, their histogram) times a
+    random matrix drawn in blocks of rows, so memory stays apart from features x width."""
+    flat = x.reshape(len(x), -1)
+    if high is not None:  # token histogram, without a one-hot copy of x
+        ids = flat + np.arange(len(x))[:, None] * high
+        flat = np.bincount(ids.ravel(), minlength=len(x) * high).reshape(len(x), high) / flat.shape[1]
+    score = np.zeros((len(x), width))
+    block = max(1, min(flat.shape[1], 1_048_576 // width))
+    for i in range(0, flat.shape[1], block):
+        score += flat[:, i:i + block] @ rng.standard_normal((min(block, flat.shape[1] - i), width))
+    return score
+
+
+# -----------------------------------------------------------------------------
 # Model
 class DoubleConv(nn.Module):
     """Block `double_conv` of the spec, built as DoubleConv(c, in_channels)."""
@@ -241,8 +257,7 @@ if __name__ == "__main__":
     # Synthetic data: labels (or targets) are a fixed random function of x.
     rng = np.random.default_rng(SEED)
     x = rng.standard_normal((256, 1, 16, 16))
-    flat = x.reshape(256, -1)
-    score = flat @ rng.standard_normal((flat.shape[1], 256))
+    score = synthetic_targets(x, rng, 256)
     y = score.reshape(256, 1, 16, 16)
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(len(y), 1, 16, 16)

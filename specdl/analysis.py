@@ -193,7 +193,8 @@ def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings) -> list[I
     issues = []
     if loss.task != info.task:
         issues.append(src.issue(lpath, f"`{loss.type_name}` is a {loss.task} loss, but the data is "
-                                f"{info.task}; use {DEFAULT_LOSS[info.task]}", loss.type_name))
+                                f"{info.task}; use {DEFAULT_LOSS[info.task]}"
+                                + (f" (or: {info.hint})" if info.hint else ""), loss.type_name))
         return issues
     if info.task in ("classification", "multilabel"):
         want = ("N", info.classes)
@@ -212,7 +213,10 @@ def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings) -> list[I
             fix = (f"make the last layer give {t[0]} feature{'s' if t[0] != 1 else ''}" if len(t) == 1
                    else f"make the model end in {want}")
             issues.append(src.issue(last.path, f"the model's output is {out}, but the data has {what}, "
-                                    f"so {loss.type_name} needs {want}; {fix}", last.type))
+                                    f"so {loss.type_name} needs {want}; {fix}"
+                                    + (f" (or: {info.hint})" if info.hint else ""), last.type))
+        elif info.hint:
+            warnings.append(src.issue(("data", "target"), f"read as regression: {info.hint}", severity="warning"))
     for key in ("weight", "pos_weight"):
         w = getattr(loss, key, None)
         if w is not None and len(w) != info.classes:

@@ -144,13 +144,22 @@ def _main(argv) -> int:
     except RunError as e:
         print(f"specdl: error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", 2)
+    except (MemoryError, RuntimeError) as e:  # e.g. DefaultCPUAllocator: can't allocate memory
+        from .memory import out_of_memory
+
+        if out_of_memory(e) is None:
+            raise
+        print(f"specdl: error: {out_of_memory(e)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("specdl: interrupted", file=sys.stderr)
         return 130
 
 
-def _warn(analysis):
-    for w in analysis.warnings:
+def _warn(analysis, batch=None):
+    from .memory import memory_warnings
+
+    for w in [*analysis.warnings, *memory_warnings(analysis, batch)]:
         print(w.render(), file=sys.stderr)
 
 
@@ -177,7 +186,7 @@ def cmd_summary(args) -> int:
     from .summary import shape_table
 
     a = check(args.spec, args.overrides)
-    _warn(a)
+    _warn(a, args.batch)
     shape_table(a, verbose=True, batch=args.batch)
     return 0
 
@@ -277,7 +286,13 @@ def cmd_predict(args) -> int:
     from .runs import LoadedRun, read_inputs, write_predictions
 
     run = LoadedRun(args.run_dir, args.checkpoint)
-    pred = run.predict(read_inputs(run, args.input))
+    raw = read_inputs(run, args.input)
+    try:
+        pred = run.predict(raw)
+    except (RuntimeError, IndexError, ValueError) as e:  # what the checks of specdl/inputs.py let through
+        if "allocate" in str(e):
+            raise
+        raise RunError(f"the model cannot take the inputs of {args.input}: {str(e).splitlines()[0][:200]}") from None
     text = write_predictions(pred, args.output, getattr(run, "files", None))
     if args.output:
         print(f"wrote {len(pred['prediction'])} predictions to {args.output}", file=sys.stderr)

@@ -61,12 +61,30 @@ def _check_labels(y, classes: int, where: str = "") -> None:
                        f"(classes 0..{classes - 1})")
 
 
-def _check_classes(ys: dict, classes: int) -> None:
+def _check_classes(ys: dict, classes: int, names=None) -> None:
+    """Every class in the train and test splits; classes named by their labels."""
     for split in ("train", "test"):
         missing = sorted(set(range(classes)) - set(np.unique(ys[split]).tolist()))
         if len(ys[split]) and missing:
-            raise RunError(f"the {split} split has no sample of class {', '.join(map(str, missing[:5]))}; "
+            shown = [str(names[i]) if names and i < len(names) else str(i) for i in missing[:5]]
+            raise RunError(f"the {split} split has no sample of class {', '.join(shown)}; "
                            "add data for it, or change split.test / the seed")
+
+
+def _check_targets(y, task: str) -> None:
+    """NaN, infinite (or, for classes, fractional) targets are a data error naming the rows."""
+    if not np.issubdtype(y.dtype, np.floating):
+        return
+    flat = y.reshape(len(y), -1)
+    bad = ~np.isfinite(flat).all(axis=1)
+    if task == "classification":
+        bad |= (np.nan_to_num(flat) % 1 != 0).any(axis=1)
+    rows = np.flatnonzero(bad)
+    if len(rows):
+        more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+        what = "NaN, infinite or fractional" if task == "classification" else "NaN or infinite"
+        raise RunError(f"the targets hold {what} values in row(s) {', '.join(map(str, rows[:5].tolist()))}{more} "
+                       "(counting from 0); fix or drop those rows")
 
 
 def prepare(spec, analysis) -> Arrays:
@@ -83,6 +101,11 @@ def prepare(spec, analysis) -> Arrays:
     task = analysis.task
     x = np.asarray(loaded.x, dtype=np.int64 if analysis.data.dtype == "int64" else np.float64)
     y = np.asarray(loaded.y)
+    if not len(y):
+        raise RunError(f"data.{'path' if hasattr(data, 'path') else 'source'}: the data holds no samples")
+    if y.dtype.kind not in "biuf":
+        raise RunError(f"the targets are {y.dtype} values; give numbers")
+    _check_targets(y, task)
     if task == "classification":
         y = y.astype(np.int64)
         _check_labels(y, analysis.data.classes)
@@ -96,7 +119,7 @@ def prepare(spec, analysis) -> Arrays:
     xs = {k: x[v] for k, v in idx.items()}
     ys = {k: y[v] for k, v in idx.items()}
     if task == "classification":
-        _check_classes(ys, analysis.data.classes)
+        _check_classes(ys, analysis.data.classes, _class_names(data))
     states = []
     for t in data.transforms:
         s = t.fit(xs["train"])
@@ -104,10 +127,9 @@ def prepare(spec, analysis) -> Arrays:
         xs = {k: t.apply(v, s) for k, v in xs.items()}
     for k, v in xs.items():
         if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all():
-            bad = np.argwhere(~np.isfinite(v.reshape(len(v), -1)))[0]
-            raise RunError(f"the features hold NaN or infinite values (e.g. {k} row {bad[0]}, column "
-                           f"{bad[1]}); clean the data, or add `fill: mean` (median, or a value) first "
-                           "in data.transforms")
+            row, col = np.argwhere(~np.isfinite(v.reshape(len(v), -1)))[0]
+            raise RunError(f"the features hold NaN or infinite values (e.g. {_where(data, idx[k][row], col)}); "
+                           "clean the data, or add `fill: mean` (median, or a value) first in data.transforms")
     encoder = None
     if loaded.cats is not None:
         from sklearn.preprocessing import OneHotEncoder
@@ -124,6 +146,19 @@ def prepare(spec, analysis) -> Arrays:
         target_states.append(s)
         ys = {k: t.apply(v, s) for k, v in ys.items()}
     return Arrays(xs, ys, y_true, states, target_states, encoder, _class_names(data))
+
+
+def _where(data, row: int, col: int) -> str:
+    """A data row and feature as the user sees them: for a CSV, the file's line and the
+    column's name (read again, on this error path only)."""
+    if data.source != "csv":
+        return f"row {row} (counting from 0), feature {col}"
+    from .components.base import resolve
+
+    numeric, _ = data.columns()
+    lines = resolve("read_csv")(data.path, None, numeric, [], False, data.delimiter)[2]
+    name = f"column `{numeric[col]}`" if col < len(numeric) else f"feature {col}"
+    return f"{data.path} line {lines[row]}, {name}"
 
 
 def _class_names(data):

@@ -25,8 +25,15 @@ def prepare_images(spec, analysis) -> Arrays:
     train_tf, eval_tf = compose(data.pipeline(train=True)), compose(data.pipeline(train=False))
     try:
         if data.source == "image_folder":
+            from functools import partial
+
             from torchvision.datasets import ImageFolder
 
+            from .sources.images import load_rgb, verify_images
+
+            for split, pairs in data.scan_all()[1].items():  # fail before epoch 1, naming the file
+                verify_images([p for p, _ in pairs], "root" if split == "all" else split)
+            ImageFolder = partial(ImageFolder, loader=load_rgb)  # noqa: N806
             if data.root is not None:
                 full_train, full_eval = ImageFolder(data.root, train_tf), ImageFolder(data.root, eval_tf)
                 y = np.array(full_train.targets, dtype=np.int64)
@@ -53,8 +60,9 @@ def prepare_images(spec, analysis) -> Arrays:
             ys = {"train": y[idx["train"]], "val": y[idx["val"]], "test": np.asarray(test.targets, dtype=np.int64)}
     except SourceError as e:
         raise RunError(f"data.{e.field}: {e}") from None
-    _check_classes(ys, analysis.data.classes)
-    return Arrays(xs, ys, dict(ys), class_names=data.class_names())
+    names = data.class_names()
+    _check_classes(ys, analysis.data.classes, names)
+    return Arrays(xs, ys, dict(ys), class_names=names)
 
 
 def _val_only(split):

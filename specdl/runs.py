@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import RunError, SpecError
+from .inputs import check_finite, read_inputs  # noqa: F401 - predict's --input (specdl/inputs.py)
 
 PREPROCESS = "preprocess.json"
 
@@ -78,7 +79,8 @@ class LoadedRun:
             onehot = [(cats[:, j:j + 1] == np.asarray(c, dtype=object)[None, :]).astype(np.float64)
                       for j, c in enumerate(self.pre["categories"])]
             x = np.hstack([x, *onehot])
-        return torch.as_tensor(x, dtype=torch.int64 if self.analysis.data.dtype == "int64" else torch.float32)
+        x = torch.as_tensor(x, dtype=torch.int64 if self.analysis.data.dtype == "int64" else torch.float32)
+        return check_finite(x, getattr(self, "rows", None))
 
     def outputs(self, x):
         import torch
@@ -105,65 +107,6 @@ class LoadedRun:
         for t, s in reversed(list(zip(self.spec.data.target_transforms, self.pre["target_transforms"]))):
             y = t.invert(y, {k: np.asarray(v) for k, v in s.items()})
         return {"prediction": y}
-
-
-def read_inputs(run: LoadedRun, path: Path):
-    """Raw inputs from a file: CSV (with a header), .npy, .npz (key ``x``), or images."""
-    path = Path(path)
-    data = run.spec.data
-    if not path.exists():
-        raise RunError(f"no such input: {path}")
-    if data.file_backed:
-        return image_inputs(run, path)
-    if path.suffix == ".npy":
-        return np.load(path, allow_pickle=False)
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as f:
-            return f["x"]
-    if path.suffix == ".csv":
-        import csv
-
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        if data.source == "csv":
-            numeric, cats = data.columns()
-            missing = [c for c in numeric + cats if rows and c not in rows[0]]
-            if missing:
-                raise RunError(f"{path} lacks the feature column(s) {', '.join(missing)}")
-            from .components.base import resolve
-
-            fn = resolve("read_csv")
-            try:
-                x, c, _ = fn(str(path), numeric[0] if numeric else cats[0], numeric, cats, False)
-            except ValueError as e:
-                raise RunError(str(e)) from None
-            return x, c
-        with open(path, newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader)
-            values = [[float(v) for v in row] for row in reader if row]
-        try:
-            float(header[0])
-            values.insert(0, [float(v) for v in header])  # no header row
-        except ValueError:
-            pass
-        return np.asarray(values, dtype=np.float64)
-    raise RunError(f"cannot read {path}: give a .csv, .npy or .npz file")
-
-
-def image_inputs(run: LoadedRun, path: Path):
-    import torch
-    from PIL import Image
-
-    from .image_data import compose
-    from .sources.images import IMG_EXTENSIONS
-
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS) if path.is_dir() else [path]
-    if not files:
-        raise RunError(f"no images under {path}")
-    tf = compose(run.spec.data.pipeline(train=False))
-    run.files = [str(f) for f in files]
-    return torch.stack([tf(Image.open(f).convert("RGB")) for f in files])
 
 
 def write_predictions(pred: dict, out: Path | None, files=None) -> str:

@@ -97,7 +97,10 @@ class _Reader:
                 return self.constructor.construct_object(node, deep=True)
             except yaml.YAMLError as e:
                 self.fail(path, node, f"invalid value: {getattr(e, 'problem', e)}")
-                return None
+            except ValueError:  # Python's limit on digits in an int (sys.get_int_max_str_digits)
+                self.fail(path, node, f"a number of {len(node.value)} characters is too long to read; "
+                          "write it in scientific notation (e.g. 1e30) or shorter")
+            return None
         if isinstance(node, yaml.SequenceNode):
             return [self.read(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
         out: dict = {}
@@ -146,6 +149,10 @@ def read_yaml(text: str, file: str = "<spec>") -> Source:
         raise SpecError([Issue((), f"YAML syntax error: {msg}", None, "error", file, line, col)]) from None
     except yaml.YAMLError as e:
         raise SpecError([Issue((), f"YAML error: {e}", None, "error", file, 1, 1)]) from None
+    except RecursionError:
+        line, col = _too_deep(text)
+        raise SpecError([Issue((), f"the spec is too large: nesting deeper than {MAX_DEPTH} levels",
+                               None, "error", file, line, col)]) from None
     if node is None:
         raise SpecError([Issue((), "the spec is empty; a spec is a mapping with at least "
                                "`data`, `model` and `loss`", None, "error", file, 1, 1)])
@@ -159,14 +166,43 @@ def read_yaml(text: str, file: str = "<spec>") -> Source:
     return Source(data, file, reader.pos, reader.keypos)
 
 
-def read_file(path) -> Source:
-    p = Path(path)
+def _too_deep(text: str) -> tuple[int, int]:
+    """Where the nesting of ``text`` first passes MAX_DEPTH (the scanner does not recurse)."""
+    depth = 0
+    starts = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken,
+              yaml.FlowMappingStartToken, yaml.FlowSequenceStartToken)
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError([Issue((), f"no such spec file: {p}", None, "error", str(p), 1, 1)]) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError([Issue((), f"cannot read the spec: {e}", None, "error", str(p), 1, 1)]) from None
+        for tok in yaml.scan(text, Loader=SpecLoader):
+            if isinstance(tok, starts):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return tok.start_mark.line + 1, tok.start_mark.column + 1
+            elif isinstance(tok, (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return 1, 1
+
+
+def read_file(path) -> Source:
+    """A spec file: a regular file of at most SPEC_LIMIT bytes of UTF-8 (docs/reliability.md)."""
+    from .files import SPEC_LIMIT, file_problem
+
+    p = Path(path)
+    why = file_problem(p, SPEC_LIMIT)
+    if why:
+        why = f"no such spec file: {p}" if why.startswith("no such file") else why
+        raise SpecError([Issue((), why, None, "error", str(p), 1, 1)])
+    try:
+        raw = p.read_bytes()
+        text = raw.decode("utf-8")
+    except OSError as e:
+        raise SpecError([Issue((), f"cannot read the spec: {e.strerror or e}", None, "error", str(p), 1, 1)]) from None
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        raise SpecError([Issue((), f"the spec is not UTF-8 text (byte 0x{raw[e.start]:02x}); save it as UTF-8",
+                               None, "error", str(p), line, col)]) from None
     return read_yaml(text, str(p))
 
 

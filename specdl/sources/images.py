@@ -28,11 +28,68 @@ def scan(root: str) -> tuple[list[str], list[tuple[str, int]]]:
         raise SourceError("root", f"{root} has no class sub-folders (root/<class>/<image>)")
     samples = []
     for i, c in enumerate(classes):
-        files = sorted(p for p in (base / c).rglob("*") if p.suffix.lower() in IMG_EXTENSIONS)
+        files = sorted(p for p in (base / c).rglob("*") if p.suffix.lower() in IMG_EXTENSIONS and not p.is_dir())
         samples += [(str(p), i) for p in files]
     if not samples:
         raise SourceError("root", f"no images under {root} (looked for {', '.join(IMG_EXTENSIONS)})")
+    empty = [c for i, c in enumerate(classes) if not any(k == i for _, k in samples)]
+    if empty:
+        raise SourceError("root", f"the class folder {base / empty[0]} holds no images; add some or remove it")
     return classes, samples
+
+
+def _unreadable(path, e=None) -> str:
+    if Path(path).stat().st_size == 0:
+        return f"{path} is an empty (zero-byte) file; remove or replace it"
+    why = (str(e).splitlines() or [type(e).__name__])[0][:120] if e is not None else "not an image"
+    return f"{path} is not a readable image ({why}); remove or replace it"
+
+
+def image_sizes(files, field: str) -> dict:
+    """(width, height) of the first file of each distinct size, from the headers only
+    (cheap: ``check`` reads every header); a file that is not an image is an error."""
+    from PIL import Image
+
+    from ..files import file_problem
+
+    sizes = {}
+    for path in files:
+        why = file_problem(path)
+        if why:  # a pipe would block the reader
+            raise SourceError(field, why)
+        try:
+            with Image.open(path) as im:
+                size = im.size
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            raise SourceError(field, _unreadable(path, e)) from None
+        if size not in sizes.values():
+            sizes[path] = size
+    return sizes
+
+
+def verify_images(files, field: str) -> None:
+    """Before training: each file passes PIL's verify() (structure and checksums, no decoding)."""
+    from PIL import Image
+
+    for path in files:
+        try:
+            with Image.open(path) as im:
+                im.verify()
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            raise SourceError(field, _unreadable(path, e)) from None
+
+
+def load_rgb(path):
+    """ImageFolder's loader, with a file that fails to decode named (a truncated image)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        from ..errors import RunError
+
+        raise RunError(_unreadable(path, e)) from None
 
 
 class _ImageSource(DataSource):
@@ -117,16 +174,24 @@ class ImageFolderData(_ImageSource):
         return self.scan_all()[0]
 
     def info(self):
-        from PIL import Image
-
         classes, samples = self.scan_all()
-        first = next(iter(samples.values()))[0][0]
-        try:
-            with Image.open(first) as im:
-                w, h = im.size
-        except OSError as e:
-            raise SourceError("root", f"cannot read the image {first}: {e}") from None
-        return DataInfo(self.shape_after((3, h, w)), "float32", "classification", len(classes), None)
+        shape, first = None, None
+        for split, pairs in samples.items():
+            field = "root" if split == "all" else split
+            for path, size in image_sizes([p for p, _ in pairs], field).items():
+                try:
+                    got = self.shape_after((3, size[1], size[0]))
+                except ShapeError:
+                    got = None
+                if shape is not None and got != shape:
+                    raise SourceError(field, f"{path} is {size[0]}x{size[1]} pixels but {first[0]} is "
+                                      f"{first[1][0]}x{first[1][1]}, and the transforms do not bring them to "
+                                      "one size; add `resize: [H, W]` to data.transforms")
+                if shape is None and got is not None:
+                    shape, first = got, (path, size)
+        if shape is None:  # the transforms fail on these images: report it as a shape error
+            self.shape_after((3, size[1], size[0]))
+        return DataInfo(shape, "float32", "classification", len(classes), None)
 
     def code(self):
         return self.imports() + ["from torchvision.datasets import ImageFolder"], []

@@ -15,6 +15,7 @@ class DataInfo:
     task: str            # classification | regression | multilabel
     classes: int | None  # number of classes (classification) or labels (multilabel)
     outputs: tuple | None  # per-sample regression target shape, e.g. (1,)
+    hint: str | None = None  # what the data suggests about the task (0/1 targets read as regression)
 
 
 # scikit-learn's bundled data sets: loader, features, task, classes or targets.
@@ -51,4 +52,4 @@ def describe(data) -> DataInfo:
             except ShapeError as e:
                 e.index, e.group = i, "transforms"
                 raise
-    return DataInfo(feat, info.dtype, data.task or info.task, info.classes, info.outputs)
+    return DataInfo(feat, info.dtype, data.task or info.task, info.classes, info.outputs, info.hint)

@@ -13,6 +13,20 @@ from .base import DataSource, SourceError
 from .info import GENERATORS, SKLEARN, DataInfo
 
 
+def class_hint(name: str, values) -> str | None:
+    """For a target read as regression whose values are a few integers (0/1...): the hint
+    that they may be class labels."""
+    levels = set()
+    for v in values:
+        levels.add(v)
+        if len(levels) > 10 or not float(v).is_integer():
+            return None
+    if len(levels) < 2:
+        return None
+    shown = ", ".join(f"{v:g}" for v in sorted(levels))
+    return f"the target {name} holds only the integers {shown}; if these are classes, set `data.task: classification`"
+
+
 class Loaded:
     """A whole data set: numeric features ``x``, targets ``y``, and (CSV) categorical
     string columns ``cats`` one-hot encoded after the split."""
@@ -82,6 +96,23 @@ class SklearnData(DataSource):
         return ["from sklearn import datasets"], [f"x, y = datasets.{self.dataset}({args}random_state=SEED)"]
 
 
+# Read by specdl and embedded verbatim in generated scripts.
+SYNTHETIC_HELPER = '''def synthetic_targets(x, rng, width, high=None):
+    """A fixed random function of x: x itself (or, for token ids, their histogram) times a
+    random matrix drawn in blocks of rows, so memory stays apart from features x width."""
+    flat = x.reshape(len(x), -1)
+    if high is not None:  # token histogram, without a one-hot copy of x
+        ids = flat + np.arange(len(x))[:, None] * high
+        flat = np.bincount(ids.ravel(), minlength=len(x) * high).reshape(len(x), high) / flat.shape[1]
+    score = np.zeros((len(x), width))
+    block = max(1, min(flat.shape[1], 1_048_576 // width))
+    for i in range(0, flat.shape[1], block):
+        score += flat[:, i:i + block] @ rng.standard_normal((min(block, flat.shape[1] - i), width))
+    return score
+'''
+HELPERS["synthetic_targets"] = (SYNTHETIC_HELPER, lambda: {"np": __import__("numpy")})
+
+
 class SyntheticData(DataSource):
     """Random data of a given shape, for smoke runs and tests: labels (or targets) are a
     fixed random function of x, so a model can learn them."""
@@ -93,6 +124,7 @@ class SyntheticData(DataSource):
     size: Annotated[int, Field(ge=8)] = 256
     dtype: Literal["float32", "int64"] = "float32"
     high: PosInt = 10
+    helpers: ClassVar[tuple] = ("synthetic_targets",)
 
     def model_post_init(self, _):
         if (self.classes is None) == (self.outputs is None):
@@ -112,57 +144,82 @@ class SyntheticData(DataSource):
 
         rng = np.random.default_rng(seed)
         shape = (self.size, *self.shape)
-        if self.dtype == "int64":
-            x = rng.integers(0, self.high, size=shape)
-            flat = np.eye(self.high)[x.reshape(self.size, -1)].mean(axis=1)  # token histogram
-        else:
-            x = rng.standard_normal(shape)
-            flat = x.reshape(self.size, -1)
-        score = flat @ rng.standard_normal((flat.shape[1], self.classes or int(np.prod(self.target))))
+        x = rng.integers(0, self.high, size=shape) if self.dtype == "int64" else rng.standard_normal(shape)
+        score = resolve("synthetic_targets")(x, rng, self.classes or math.prod(self.target),
+                                             self.high if self.dtype == "int64" else None)
         return Loaded(x, score.argmax(axis=1) if self.classes else score.reshape(self.size, *self.target))
 
     def code(self):
         shape = ", ".join(str(d) for d in (self.size, *self.shape))
         lines = ["# Synthetic data: labels (or targets) are a fixed random function of x.",
                  "rng = np.random.default_rng(SEED)"]
+        width = self.classes or math.prod(self.target)
         if self.dtype == "int64":
             lines += [f"x = rng.integers(0, {self.high}, size=({shape}))",
-                      f"flat = np.eye({self.high})[x.reshape({self.size}, -1)].mean(axis=1)  # token histogram"]
+                      f"score = synthetic_targets(x, rng, {width}, high={self.high})"]
         else:
-            lines += [f"x = rng.standard_normal(({shape}))", f"flat = x.reshape({self.size}, -1)"]
-        width = self.classes or math.prod(self.target)
-        lines.append(f"score = flat @ rng.standard_normal((flat.shape[1], {width}))")
+            lines += [f"x = rng.standard_normal(({shape}))", f"score = synthetic_targets(x, rng, {width})"]
         lines.append("y = score.argmax(axis=1)" if self.classes else
                      f"y = score.reshape({', '.join(map(str, (self.size, *self.target)))})")
         return [], lines
 
 
 # Read by specdl and embedded verbatim in generated scripts.
-READ_CSV_HELPER = '''\
-def read_csv(path, target, numeric, categorical, classification, delimiter=","):
-    """Numeric features (NaN where missing), categorical strings, and targets from a CSV."""
+READ_CSV_HELPER = '''def read_csv(path, target, numeric, categorical, classification, delimiter=","):
+    """Numeric features (NaN where missing), categorical strings, and targets from a CSV.
+    A bad file is a ValueError naming its line and column."""
     missing = {"", "na", "nan", "null", "none", "?"}
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f, delimiter=delimiter))
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        rows, lines = [], []
+        try:
+            header = next(reader, [])
+            for row in reader:
+                if row and len(row) != len(header):
+                    raise ValueError(f"{path} line {reader.line_num} has {len(row)} cells, but the header "
+                                     f"has {len(header)}; every row needs every column")
+                if row:
+                    rows.append(row)
+                    lines.append(reader.line_num)
+        except csv.Error as e:  # a cell over the csv module's field limit (128 KiB)
+            raise ValueError(f"{path} line {reader.line_num}: {e}") from None
+    wanted = [*numeric, *categorical, *([target] if target is not None else [])]
+    absent = [name for name in wanted if name not in header]
+    if absent:
+        raise ValueError(f"{path} has no column {', '.join(f'`{a}`' for a in absent)}; its header is: "
+                         f"{', '.join(header)[:200]}")
+    for name in wanted:
+        if header.count(name) > 1:
+            raise ValueError(f"{path} has two columns named `{name}`; rename one")
+    col = {name: header.index(name) for name in wanted}
 
-    def number(row, col, i):
-        text = row[col].strip()
+    def number(row, name, line):
+        text = row[col[name]].strip()
         if text.lower() in missing:
             return float("nan")
         try:
             return float(text)
         except ValueError:
-            raise ValueError(f"column `{col}` row {i + 2} holds {text!r}, not a number; "
+            raise ValueError(f"{path} line {line}, column `{name}` holds {text[:40]!r}, not a number; "
                              "list the column under `categorical`") from None
 
-    x = np.array([[number(r, c, i) for c in numeric] for i, r in enumerate(rows)], dtype=np.float64)
+    x = np.array([[number(r, c, n) for c in numeric] for r, n in zip(rows, lines)], dtype=np.float64)
     x = x.reshape(len(rows), len(numeric))
-    cats = np.array([[r[c].strip() for c in categorical] for r in rows], dtype=object).reshape(len(rows), -1)
+    cats = np.array([[r[col[c]].strip() for c in categorical] for r in rows], dtype=object)
+    cats = cats.reshape(len(rows), len(categorical))
+    if target is None:  # features only (predict)
+        return x, cats, lines
+    labels = [r[col[target]].strip() for r in rows]
+    y = None if classification else np.array([number(r, target, n) for r, n in zip(rows, lines)])
+    bad = [n for i, n in enumerate(lines)
+           if labels[i].lower() in missing or (y is not None and not np.isfinite(y[i]))]
+    if bad:
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise ValueError(f"the target `{target}` has no value (blank, NaN or infinite) on {path} line(s) "
+                         f"{', '.join(map(str, bad[:5]))}{more}; fill them in or delete those rows")
     if classification:
-        classes = sorted({r[target].strip() for r in rows})
-        y = np.array([classes.index(r[target].strip()) for r in rows], dtype=np.int64)
-    else:
-        y = np.array([number(r, target, i) for i, r in enumerate(rows)], dtype=np.float64)
+        index = {c: i for i, c in enumerate(sorted(set(labels)))}
+        y = np.array([index[v] for v in labels], dtype=np.int64)
     return x, cats, y
 '''
 HELPERS["read_csv"] = (READ_CSV_HELPER, lambda: {"csv": __import__("csv"), "np": __import__("numpy")})
@@ -186,15 +243,24 @@ class CsvData(DataSource):
     def _header(self) -> list[str]:
         import csv
 
+        from ..files import file_problem, utf8_problem
+
+        why = file_problem(self.path)
+        if why and why.startswith("no such file"):
+            why += f" (looked in {Path(self.path).resolve().parent})"
+        why = why or utf8_problem(self.path)
+        if why:
+            raise SourceError("path", why)
         try:
-            with open(self.path, newline="") as f:
+            with open(self.path, newline="", encoding="utf-8-sig") as f:
                 header = next(csv.reader(f, delimiter=self.delimiter), None)
-        except FileNotFoundError:
-            raise SourceError("path", f"no such file: {self.path} (looked in {Path(self.path).resolve().parent})") from None
-        except OSError as e:
-            raise SourceError("path", f"cannot read {self.path}: {e.strerror}") from None
+        except csv.Error as e:
+            raise SourceError("path", f"{self.path} line 1: {e}") from None
         if not header:
             raise SourceError("path", f"{self.path} is empty; a CSV needs a header row")
+        twice = sorted({h for h in header if header.count(h) > 1})
+        if twice:
+            raise SourceError("path", f"{self.path} has two columns named `{twice[0]}`; rename one")
         return list(header)
 
     def columns(self) -> tuple[list[str], list[str]]:
@@ -203,6 +269,9 @@ class CsvData(DataSource):
         if self.target not in header:
             raise SourceError("target", f"no column `{self.target}` in {self.path}" + did_you_mean(self.target, header))
         feats = self.features if self.features is not None else [h for h in header if h != self.target]
+        if not feats:
+            raise SourceError("features", f"{self.path} has no feature columns besides the target "
+                              f"`{self.target}`; a model needs at least one input column")
         for name in [*feats, *self.categorical]:
             if name not in header:
                 raise SourceError("features", f"no column `{name}` in {self.path}" + did_you_mean(name, header))
@@ -213,38 +282,41 @@ class CsvData(DataSource):
             raise SourceError("features", f"the target `{self.target}` cannot also be a feature")
         return [f for f in feats if f not in self.categorical], list(self.categorical)
 
+    def _labels(self) -> list[str]:
+        """The target column's non-missing cells (rows that are short are read_csv's to report)."""
+        import csv
+
+        with open(self.path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, delimiter=self.delimiter)
+            i = next(reader).index(self.target)
+            try:
+                cells = [row[i].strip() for row in reader if len(row) > i]
+            except csv.Error as e:
+                raise SourceError("path", f"{self.path} line {reader.line_num}: {e}") from None
+        return [c for c in cells if c.lower() not in _MISSING]
+
     def classification(self) -> bool:
         if self.task:
             return self.task == "classification"
-        import csv
-
-        with open(self.path, newline="") as f:
-            for row in csv.DictReader(f, delimiter=self.delimiter):
-                text = row[self.target].strip()
-                if text.lower() in _MISSING:
-                    continue
-                try:
-                    float(text)
-                except ValueError:
-                    return True  # text labels
+        for text in self._labels():
+            try:
+                float(text)
+            except ValueError:
+                return True  # text labels
         return False
 
     def class_names(self) -> list[str] | None:
-        if not self.classification():
-            return None
-        import csv
+        return sorted(set(self._labels())) if self.classification() else None
 
-        with open(self.path, newline="") as f:
-            return sorted({r[self.target].strip() for r in csv.DictReader(f, delimiter=self.delimiter)})
 
     def _read(self, numeric, cats):
         fn = resolve("read_csv")
         try:
             return fn(self.path, self.target, numeric, cats, self.classification(), self.delimiter)
         except ValueError as e:
-            raise SourceError("features", str(e)) from None
-        except (KeyError, TypeError, AttributeError):  # a row shorter than the header
-            raise SourceError("path", f"{self.path} has rows with missing cells; every row needs every column") from None
+            msg = str(e)
+            field = "target" if msg.startswith("the target") else "features" if "not a number" in msg else "path"
+            raise SourceError(field, msg) from None
 
     def info(self):
         numeric, cats = self.columns()
@@ -262,7 +334,8 @@ class CsvData(DataSource):
                 width += sum(len(set(c[train, j])) for j in range(len(cats)))
         if classification:
             return DataInfo((width,), "float32", "classification", classes, None)
-        return DataInfo((width,), "float32", "regression", None, (1,))
+        hint = None if self.task else class_hint(f"`{self.target}`", [float(v) for v in self._labels()])
+        return DataInfo((width,), "float32", "regression", None, (1,), hint)
 
     def load(self, seed):
         numeric, cats = self.columns()
@@ -288,33 +361,40 @@ class NpzData(DataSource):
     y: str = "y"
 
     def _arrays(self):
-        import numpy as np
+        from ..files import file_problem
+        from ..npz import NpzProblem, read_npz
 
+        why = file_problem(self.path)
+        if why:
+            raise SourceError("path", why)
         try:
-            f = np.load(self.path, allow_pickle=False)
-        except FileNotFoundError:
-            raise SourceError("path", f"no such file: {self.path}") from None
-        except (OSError, ValueError) as e:
-            raise SourceError("path", f"cannot read {self.path} as .npz: {e}") from None
-        for field, key in (("x", self.x), ("y", self.y)):
-            if key not in f.files:
-                raise SourceError(field, f"{self.path} has no array `{key}`" + did_you_mean(key, f.files))
-        return f[self.x], f[self.y]
+            x, y = read_npz(self.path, self.x, self.y)
+        except NpzProblem as e:
+            raise SourceError(e.field, str(e)) from None
+        if y.ndim == 0:
+            raise SourceError("y", f"`{self.y}` in {self.path} is a single number; give one target per sample")
+        if x.ndim < 2:
+            raise SourceError("x", f"`{self.x}` in {self.path} is {list(x.shape)}: give [N, features...], "
+                              "one row per sample")
+        if len(x) != len(y):
+            raise SourceError("y", f"x has {len(x)} rows but y has {len(y)}")
+        if len(x) == 0:
+            raise SourceError("x", f"`{self.x}` in {self.path} holds no samples")
+        return x, y
 
     def info(self):
         import numpy as np
 
         x, y = self._arrays()
         dtype = "int64" if np.issubdtype(x.dtype, np.integer) else "float32"
-        if len(x) != len(y):
-            raise SourceError("y", f"x has {len(x)} rows but y has {len(y)}")
         if self.task == "multilabel":
             if y.ndim != 2:
                 raise SourceError("y", f"multilabel targets are [N, labels] of 0/1; `{self.y}` is {list(y.shape)}")
             return DataInfo(tuple(x.shape[1:]), dtype, "multilabel", int(y.shape[1]), None)
         if (self.task or ("classification" if np.issubdtype(y.dtype, np.integer) else "regression")) == "classification":
             return DataInfo(tuple(x.shape[1:]), dtype, "classification", int(y.max()) + 1, None)
-        return DataInfo(tuple(x.shape[1:]), dtype, "regression", None, tuple(y.shape[1:]) or (1,))
+        hint = None if self.task or y.ndim > 1 else class_hint(f"`{self.y}`", y[:100_000].tolist())
+        return DataInfo(tuple(x.shape[1:]), dtype, "regression", None, tuple(y.shape[1:]) or (1,), hint)
 
     def load(self, seed):
         return Loaded(*self._arrays())

@@ -1,0 +1,174 @@
+"""`specdl predict --input`: read a CSV, .npy, .npz, image or image folder, and check it
+against what the run's model takes before any of it reaches the model. Every problem
+is one RunError naming the file (and its line, column, key or image) and what to do.
+Sets ``run.rows`` (where each sample came from) and, for images, ``run.files``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import RunError
+from .files import file_problem, utf8_problem
+from .npz import NpzProblem, read_npy, read_npz
+
+
+def read_inputs(run, path):
+    """Raw inputs from a file: CSV (with a header), .npy, .npz (the spec's ``data.x`` key
+    for an npz run, else ``x``), or images for an image run."""
+    path = Path(path)
+    if not path.exists():
+        raise RunError(f"no such input: {path}")
+    if run.spec.data.file_backed:
+        return image_inputs(run, path)
+    why = file_problem(path)
+    if why:
+        raise RunError(why)
+    if path.suffix == ".csv":
+        return _csv(run, path)
+    try:
+        if path.suffix == ".npy":
+            x = read_npy(path)
+        elif path.suffix == ".npz":
+            x = read_npz(path, _npz_key(run, path))[0]
+        else:
+            raise RunError(f"cannot read {path}: give a .csv, .npy or .npz file")
+    except NpzProblem as e:
+        raise RunError(str(e)) from None
+    run.rows = [f"{path} row {i}" for i in range(len(x))] if x.ndim else []
+    return _check_array(run, x, path)
+
+
+def _npz_key(run, path) -> str:
+    """The spec's key for an npz run; else ``x``, or the only array the file holds."""
+    data = run.spec.data
+    if data.source == "npz":
+        return data.x
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            files = list(getattr(f, "files", []))
+    except Exception:  # noqa: BLE001 - read_npz reports the file's problem
+        return "x"
+    return files[0] if len(files) == 1 else "x"
+
+
+def expected_shape(run) -> tuple:
+    """The per-sample shape the model takes (after the data transforms)."""
+    return tuple(run.analysis.data.feat)
+
+
+def _check_array(run, x, path):
+    """An array input: numbers, [N, ...] with N > 0, per-sample shape the model's."""
+    want = expected_shape(run)
+    if x.ndim < 2:
+        raise RunError(f"{path} is {list(x.shape)} ({x.ndim}-D): give one row per sample, [N, "
+                       f"{', '.join(map(str, want))}] (for one sample, [1, {', '.join(map(str, want))}])")
+    if len(x) == 0:
+        raise RunError(f"{path} holds no samples")
+    shape = tuple(x.shape[1:])
+    try:
+        for t in run.spec.data.transforms:
+            shape = tuple(t.infer(shape))
+    except Exception:  # noqa: BLE001 - a ShapeError or an arithmetic one: the shape does not fit
+        shape = None
+    if shape != want:
+        raise RunError(f"{path} holds samples of shape {list(x.shape[1:])}; the model takes "
+                       f"{list(want)} per sample")
+    if run.analysis.data.dtype == "int64":
+        if x.dtype.kind == "f" and not (np.isfinite(x).all() and (x % 1 == 0).all()):
+            raise RunError(f"{path} holds fractional or NaN values; this model takes integer token ids")
+    return x
+
+
+def _csv(run, path):
+    why = utf8_problem(path)
+    if why:
+        raise RunError(why)
+    from .components.base import resolve
+
+    data = run.spec.data
+    if path.stat().st_size == 0:
+        raise RunError(f"{path} is empty; give a header row and one row per sample")
+    if data.source == "csv":
+        from .sources import SourceError
+
+        try:
+            numeric, cats = data.columns()
+        except SourceError as e:
+            raise RunError(f"data.{e.field}: {e}") from None
+        delim = data.delimiter
+    else:
+        numeric, cats, delim = _header(path), [], ","
+    try:
+        x, c, lines = resolve("read_csv")(str(path), None, numeric, cats, False, delim)
+    except ValueError as e:
+        raise RunError(str(e).replace("list the column under `categorical`", "the run reads this column "
+                                      "as numbers")) from None
+    if not len(x):
+        raise RunError(f"{path} holds no rows under its header")
+    run.rows = [f"{path} line {n}" for n in lines]
+    if data.source == "csv":
+        return x, c
+    return _check_array(run, x, path)
+
+
+def _header(path) -> list[str]:
+    """A plain numeric CSV's columns; its first row must be a header."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f), None)
+    except csv.Error as e:
+        raise RunError(f"{path} line 1: {e}") from None
+    if not header:
+        raise RunError(f"{path} is empty; give a header row and one row per sample")
+    try:
+        [float(h) for h in header]
+    except ValueError:
+        return header
+    raise RunError(f"{path} starts with a row of numbers; give a header row first (any column names)")
+
+
+def check_finite(x, rows=None):
+    """Model inputs after the transforms: NaN or infinite values are an error naming the
+    row, as in training (a `fill` transform, if trained with one, has filled them)."""
+    flat = x.reshape(len(x), -1)
+    if x.is_floating_point() and len(x) and not bool(flat.isfinite().all()):
+        r, c = (int(v) for v in (~flat.isfinite()).nonzero()[0])
+        where = rows[r] if rows and r < len(rows) else f"row {r}"
+        raise RunError(f"{where} has a NaN or infinite value (feature {c}); the run was trained "
+                       "without a `fill` transform for it: clean the input")
+    return x
+
+
+def image_inputs(run, path: Path):
+    """Images (a file, or a folder searched for image files) through the run's eval
+    transforms; each must decode and come out at the model's input shape."""
+    import torch
+
+    from .image_data import compose
+    from .sources.images import IMG_EXTENSIONS, load_rgb
+
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS and p.is_file())
+        if not files:
+            raise RunError(f"no images under {path} (looked for {', '.join(IMG_EXTENSIONS)})")
+    else:
+        why = file_problem(path)
+        if why:
+            raise RunError(why)
+        files = [path]
+    tf = compose(run.spec.data.pipeline(train=False))
+    want = expected_shape(run)
+    out = []
+    for f in files:
+        t = tf(load_rgb(f))
+        if tuple(t.shape) != want:
+            raise RunError(f"{f} is {list(t.shape)} after the run's transforms; the model takes "
+                           f"{list(want)}: resize the image (or train with a `resize` transform)")
+        out.append(t)
+    run.files = [str(f) for f in files]
+    run.rows = run.files
+    return torch.stack(out)

@@ -1,0 +1,58 @@
+"""Memory: what this machine has, a static estimate of what training a spec needs
+(parameters with their gradients and Adam's two moments, plus a batch's activations,
+from the same cost rules as `summary`), and out-of-memory failures turned into one line."""
+
+from __future__ import annotations
+
+import os
+
+_BYTES = {"float32": 4, "int64": 8}
+
+
+def machine_memory() -> int | None:
+    """Physical memory in bytes (None where the platform does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def training_bytes(analysis, batch: int) -> int:
+    """Parameters x 4 copies (weights, gradients, two optimizer moments) as float32, and
+    the activations of one batch (kept for the backward pass)."""
+    params = acts = 0
+    for n in analysis.graph.nodes:
+        params += n.params()
+        acts += n.out.numel() * _BYTES.get(n.out.dtype, 4) * batch
+    return params * 4 * 4 + acts
+
+
+def memory_warnings(analysis, batch: int | None = None) -> list:
+    """A warning (at train.batch_size) when the estimate exceeds this machine's memory."""
+    from .summary import human
+
+    have = machine_memory()
+    batch = batch or analysis.spec.train.batch_size
+    try:
+        need = training_bytes(analysis, batch)
+    except (TypeError, ValueError, OverflowError):
+        return []
+    if not have or need <= have:
+        return []
+    src = analysis.spec._source
+    return [src.issue(("train", "batch_size"), f"training needs about {human(need, 'B')} (parameters, "
+                      f"gradients, optimizer state and the activations of a batch of {batch}), more than "
+                      f"this machine's {human(have, 'B')} of memory; make the model smaller or lower "
+                      "train.batch_size", severity="warning")]
+
+
+def out_of_memory(e: BaseException) -> str | None:
+    """The one-line message for an allocation failure (CPU or GPU), or None for other errors."""
+    text = str(e)
+    cpu = isinstance(e, MemoryError) or "can't allocate memory" in text or "not enough memory" in text
+    gpu = type(e).__name__ == "OutOfMemoryError" or "CUDA out of memory" in text
+    if not (cpu or gpu):
+        return None
+    where = "the GPU" if gpu and not cpu else "the CPU"
+    return (f"out of memory on {where}: the model, the data or a batch is too large for this machine; "
+            "lower train.batch_size or make the model or data smaller (`specdl summary` estimates the memory)")
