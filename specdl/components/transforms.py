@@ -135,7 +135,8 @@ class FillSpec(Transform, type="fill", primary="value"):
 
     def code(self, v):
         if isinstance(self.value, str):
-            fit = [f"{v}_fill = np.nan{self.value}({v}_train, axis=0)",
+            fn = {"mean": "np.nanmean", "median": "np.nanmedian"}[self.value]  # names written whole
+            fit = [f"{v}_fill = {fn}({v}_train, axis=0)",
                    f"{v}_fill = np.where(np.isnan({v}_fill), 0.0, {v}_fill)  # an all-missing column gets 0"]
         else:
             fit = [f"{v}_fill = np.full({v}_train.shape[1:], {literal(self.value)})"]
