@@ -86,7 +86,7 @@ def build_model(spec, seed: bool = True):
 
 
 @_user_code
-def train(spec, out=None, overrides=None, resume=None, progress: bool | None = False):
+def train(spec, out=None, overrides=None, resume=None, progress: bool | None = False, force: bool = False):
     """Train, evaluate on the test split and write the run directory.
 
     Returns:
@@ -96,7 +96,7 @@ def train(spec, out=None, overrides=None, resume=None, progress: bool | None = F
 
     if resume is not None:
         spec = Path(resume) / "spec.yaml"
-    return fit(_analysis(spec, overrides), out=out, resume=resume, progress=progress)
+    return fit(_analysis(spec, overrides), out=out, resume=resume, progress=progress, force=force)
 
 
 @_user_code

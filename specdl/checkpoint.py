@@ -39,7 +39,7 @@ def load(path: Path, map_location="cpu"):
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # corrupt, foreign or unsafe file
-        raise RunError(f"cannot load checkpoint {path}: {str(e).splitlines()[0]}") from None
+        raise RunError(f"cannot load checkpoint {path}: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
 
 
 def rng_states(generator) -> dict:
@@ -60,3 +60,21 @@ def set_rng_states(saved: dict, generator) -> None:
     cuda = saved.get("cuda_rng") or []
     if cuda and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda[: torch.cuda.device_count()])
+
+
+def shape_change(model, state: dict) -> str | None:
+    """What differs between a model and a saved state dict, in words (None: they match)."""
+    import torch
+
+    if not isinstance(state, dict):
+        return "the saved weights are not a state dict"
+    mine = model.state_dict()
+    for k, v in mine.items():
+        if k not in state:
+            return f"the spec's model has `{k}`, the checkpoint has not"
+        other = state[k]
+        if not isinstance(other, torch.Tensor) or tuple(other.shape) != tuple(v.shape):
+            got = list(other.shape) if isinstance(other, torch.Tensor) else type(other).__name__
+            return f"`{k}` is {list(v.shape)} in the spec, {got} in the checkpoint"
+    extra = [k for k in state if k not in mine]
+    return f"the checkpoint has `{extra[0]}`, the spec's model has not" if extra else None

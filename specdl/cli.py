@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a value by dotted path (repeatable)")
     b.add_argument("--out", help="write the run directory exactly here (default runs/<name>/<time>)")
     b.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last.pt")
+    b.add_argument("--force", action="store_true",
+                   help="--out an existing run directory: replace its run files (others stay)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.add_argument("--nproc", type=int, default=None, metavar="K",
                    help="train data-parallel on K processes (launches torchrun; train.batch_size is global)")
@@ -208,6 +210,7 @@ def cmd_build(args) -> int:
     if args.resume:
         from pathlib import Path
 
+        _resume_arguments(args)
         a = check(Path(args.resume) / "spec.yaml", args.overrides)
     elif args.spec:
         a = check(args.spec, args.overrides)
@@ -217,7 +220,7 @@ def cmd_build(args) -> int:
     from .distributed import world_size
 
     _check_world(a, world_size())
-    result = fit(a, out=args.out, resume=args.resume, progress=False if args.quiet else None)
+    result = fit(a, out=args.out, resume=args.resume, progress=False if args.quiet else None, force=args.force)
     if result.run_dir is None:
         return 0  # another rank than 0: rank 0 reports
     test = result.metrics
@@ -225,6 +228,31 @@ def cmd_build(args) -> int:
     print(f"test: {'  '.join(parts)}  (best epoch {result.best_epoch})")
     print(f"run directory: {result.run_dir}")
     return 0
+
+
+# What `--resume` may change (recorded in the run's spec.yaml): how it trains, not what
+# it trains (model, data, loss, optimizer would not match the checkpoint).
+RESUME_OVERRIDES = ("train",)
+
+
+def _resume_arguments(args) -> None:
+    """`--resume RUN_DIR` continues that run in place: a spec path, --out or --force do
+    not apply, and only overrides in RESUME_OVERRIDES are taken (and recorded)."""
+    from pathlib import Path
+
+    if args.spec:
+        raise RunError(f"give a spec path to build, or --resume RUN_DIR to continue a run, not both ({args.spec})")
+    if args.out or args.force:
+        raise RunError(f"--resume continues {args.resume} in place; --out and --force do not apply")
+    if not Path(args.resume).is_dir():
+        raise RunError(f"--resume {args.resume}: the run directory does not exist")
+    if not (Path(args.resume) / "spec.yaml").is_file():
+        raise RunError(f"{args.resume} is not a specdl run directory (no spec.yaml)")
+    for o in args.overrides:
+        key = o.partition("=")[0].strip()
+        if not any(key == k or key.startswith(k + ".") for k in RESUME_OVERRIDES):
+            raise RunError(f"-o {key} cannot change a run being resumed (its checkpoint holds the old "
+                           "model, data and optimizer); resume takes train.* overrides only; start a new run instead")
 
 
 def _without_nproc(argv: list[str]) -> list[str]:
@@ -254,16 +282,7 @@ def cmd_codegen(args) -> int:
     from .generate import render
 
     code = render(check(args.spec, args.overrides), distributed=args.distributed)
-    if args.output:
-        from pathlib import Path
-
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(code)
-        print(f"wrote {out}", file=sys.stderr)
-    else:
-        sys.stdout.write(code)
-    return 0
+    return _write(code, args.output, "the script")
 
 
 def cmd_layers(args) -> int:
@@ -322,11 +341,11 @@ def cmd_init(args) -> int:
     return _write(text, args.output)
 
 
-def _write(text: str, output) -> int:
+def _write(text: str, output, what: str = "the output") -> int:
     if output:
-        from pathlib import Path
+        from .files import write_output
 
-        Path(output).write_text(text)
+        write_output(output, text, what)
         print(f"wrote {output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -338,6 +357,9 @@ def cmd_example_data(args) -> int:
 
     from .examples import write_all
 
+    from .files import writable_folder
+
+    writable_folder(args.out, "the example data")
     for p in write_all(Path(args.out)):
         print(f"wrote {p}")
     return 0

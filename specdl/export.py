@@ -29,7 +29,9 @@ def export_onnx(model: torch.nn.Module, inputs: torch.Tensor, path: Path) -> dic
     example = inputs[:EXAMPLE_BATCH]
     if len(inputs) == EXAMPLE_BATCH:
         inputs = inputs[:1]
-    path = Path(path)
+    from .files import check_output
+
+    path = check_output(path, "the ONNX file")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):

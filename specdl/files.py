@@ -41,3 +41,47 @@ def utf8_problem(path) -> str | None:
                 return (f"{path} line {n}, column {e.start + 1}: byte 0x{line[e.start]:02x} is not UTF-8; "
                         "save the file as UTF-8")
     return None
+
+
+def write_output(path, text: str, what: str = "the output") -> None:
+    """Write a file the user named (a script, a schema, a spec, predictions): one
+    RunError line when the path is a folder, sits under a file, or cannot be written."""
+    from pathlib import Path
+
+    from .errors import RunError
+
+    p = check_output(path, what)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    except OSError as e:
+        raise RunError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def check_output(path, what: str = "the output"):
+    """The Path of an output file, or RunError when it is a folder or sits under a file."""
+    from pathlib import Path
+
+    from .errors import RunError
+
+    p = Path(path)
+    if p.is_dir():
+        raise RunError(f"{path} is a folder; give a file name for {what}")
+    for parent in p.parents:
+        if parent.exists() and not parent.is_dir():
+            raise RunError(f"cannot write {path}: {parent} is a file, not a folder")
+    return p
+
+
+def writable_folder(path, what: str = "the output folder") -> None:
+    """An output folder must be a folder (or not exist yet) and not sit under a file."""
+    from pathlib import Path
+
+    from .errors import RunError
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise RunError(f"cannot write {what} {path}: it is a file; give a folder")
+    for parent in p.parents:
+        if parent.exists() and not parent.is_dir():
+            raise RunError(f"cannot write {what} {path}: {parent} is a file, not a folder")

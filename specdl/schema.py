@@ -96,9 +96,10 @@ class SpecBase(Base):
         return _canonical_dump(self)
 
     def to_yaml(self) -> str:
-        import yaml
+        """The spec as YAML that reads back to the same spec (``dump_yaml``)."""
+        from .source import dump_yaml
 
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+        return dump_yaml(self.to_dict())
 
 
 KINDS = ("layer", "loss", "optimizer", "scheduler", "metric", "transform", "image_transform")

@@ -55,10 +55,22 @@ class SpecLoader(yaml.SafeLoader):
     wants ``1.0e-3`` and would read a string)."""
 
 
-SpecLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$"),
-    list("-+0123456789."))
+EXP_FLOAT = re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$")  # 1e-3, as YAML 1.2 reads it
+SpecLoader.add_implicit_resolver("tag:yaml.org,2002:float", EXP_FLOAT, list("-+0123456789."))
+
+
+class SpecDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, resolving plain scalars as SpecLoader does: a string that
+    the loader would read as something else (`1e3`, `yes`, `null`, `2024-01-01`) is
+    written quoted, so spec.yaml in a run directory reads back to the same spec."""
+
+
+SpecDumper.add_implicit_resolver("tag:yaml.org,2002:float", EXP_FLOAT, list("-+0123456789."))
+
+
+def dump_yaml(data) -> str:
+    # non-ASCII is escaped: YAML reads some characters (NEL, LS, PS) raw as line breaks
+    return yaml.dump(data, Dumper=SpecDumper, sort_keys=False, default_flow_style=None)
 
 
 class _Reader:

@@ -7,10 +7,10 @@ import gc
 import json
 import math
 import os
+import sys
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +21,8 @@ from .build import build_loss, build_model, build_optimizer, build_scheduler
 from .data import invert_targets, prepare
 from .errors import RunError
 from .report import Progress, write_report
-from .runtime import loop
 from .runs import save_preprocess
+from .runtime import loop
 
 
 @dataclass
@@ -55,25 +55,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise RunError("device `mps` was asked for, but torch sees no Apple GPU here; use auto or cpu")
     return torch.device(name)
-
-
-def _new_run_dir(spec, out) -> Path:
-    if out is not None:
-        run = Path(out)
-    else:
-        base = Path("runs") / spec.name / datetime.now().strftime("%Y%m%d-%H%M%S")
-        run, n = base, 1
-        while run.exists():
-            n += 1
-            run = base.with_name(f"{base.name}-{n}")
-    try:
-        run.mkdir(parents=True, exist_ok=True)
-        probe = run / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise RunError(f"cannot write the run directory {run}: {e.strerror or e}") from None
-    return run
 
 
 class Trainer:
@@ -191,7 +172,7 @@ class Trainer:
         return {f"{prefix}{k}": v for k, v in scores.items()}, pred
 
 
-def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunResult:
+def fit(analysis, out=None, resume=None, progress: bool | None = None, force: bool = False) -> RunResult:
     """Train an analysed spec, evaluate the best epoch on the test split, write the run."""
     from .distributed import setup
 
@@ -203,7 +184,7 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunRes
         device = torch.device("cuda", dist.local_rank)
     try:
         with torch_settings(analysis, device):
-            return _fit(analysis, device, dist, out, resume, progress, entered)
+            return _fit(analysis, device, dist, out, resume, progress, entered, force)
     finally:
         if dist is not None:
             dist.close()
@@ -235,8 +216,8 @@ def torch_flags(threads: int | None = None, onednn: bool | None = None, nnpack: 
         torch.backends.nnpack.set_flags(saved[2])
 
 
-def _fit(analysis, device, dist, out, resume, progress, entered: float) -> RunResult:
-    spec, tr = analysis.spec, analysis.spec.train
+def _fit(analysis, device, dist, out, resume, progress, entered: float, force: bool = False) -> RunResult:
+    tr = analysis.spec.train
     main = dist is None or dist.main
     if tr.deterministic:
         from .runtime.settings import make_deterministic
@@ -244,104 +225,160 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float) -> RunRe
         make_deterministic()
     if tr.compile:
         _check_compile(device)
-    run_dir = Path(resume) if resume else (_new_run_dir(spec, out) if main else None)
-    t = Trainer(analysis, device, dist)
-    board = _tensorboard(run_dir) if tr.tensorboard else None
-    state = loop.RunState()
-    best_state = None
-    if resume and t.fsdp:
-        raise RunError("resuming an FSDP run is not supported yet; resume it with strategy: ddp, or start again")
-    if resume:
-        last = ckpt.load(run_dir / "last.pt")
-        t.model.load_state_dict(last["model"])
-        t.opt.load_state_dict(last["optimizer"])
-        if t.sched is not None and last.get("scheduler"):
-            t.sched.load_state_dict(last["scheduler"])
-        if t.scaler is not None and last.get("scaler"):
-            t.scaler.load_state_dict(last["scaler"])
-        ckpt.set_rng_states(last, t.gen)
-        state = loop.RunState(**last["state"])
-        t.epoch = state.epoch  # file-backed shuffles (DistributedSampler) go on from this epoch
-        best_state = ckpt.load(run_dir / "best.pt") if (run_dir / "best.pt").exists() else None
-        if main:
-            _truncate_jsonl(run_dir / "metrics.jsonl", state.epoch)
-    elif main:
-        (run_dir / "spec.yaml").write_text(spec.to_yaml())
-        (run_dir / "metrics.jsonl").write_text("")
-    if main:
-        save_preprocess(run_dir, spec, t.arrays)
-    has_val = t.arrays.size("val") > 0
-    metric_names = set(analysis.watched_metrics())
-    es = tr.early_stopping
-    last_save = time.monotonic()
-    bar = Progress(tr.epochs, enabled=progress if main else False, start=state.epoch)
-    # Everything made so far (modules, classes, the data) lives for the whole run: move it
-    # out of the collector's reach, or each full collection rescans ~500k objects (a 3%
-    # loss on Iris; docs/performance.md). unfreeze() hands them back afterwards.
-    gc.freeze()
-    started = time.perf_counter()
-    setup_time = started - entered  # data, model and optimizer: build's own cost before the first step
-    stop = _GracefulStop()
+    held = _open_run_dir(analysis.spec, out, resume, force) if main else None
     try:
-        with open(run_dir / "metrics.jsonl" if main else os.devnull, "a") as log:
-            for epoch in range(state.epoch + 1, tr.epochs + 1):
-                epoch_start = time.perf_counter()
-                train_loss = t.train_epoch()
-                row = {"epoch": epoch, "train_loss": train_loss, "lr": t.opt.param_groups[0]["lr"]}
-                if not math.isfinite(train_loss):
-                    _save(run_dir, t, state, best_state, last=False)
-                    raise RunError(f"the training loss became {train_loss} in epoch {epoch}; lower "
-                                   "the learning rate or set train.grad_clip (the best checkpoint "
-                                   f"so far is {run_dir / 'best.pt'})", exit_code=1)
-                if has_val:
-                    row.update(t.evaluate("val", "val_", only=metric_names)[0])
-                early = (es.monitor, analysis.es_mode(), es.patience, es.min_delta) if es is not None else None
-                every = spec.scheduler.every if t.sched is not None else None
-                if loop.end_epoch(state, row, analysis.monitor, analysis.mode, early, t.sched, every):
-                    best_state = t.weights()
-                row["time_s"] = round(time.perf_counter() - epoch_start, 4)  # training and validation
-                log.write(json.dumps(row) + "\n")  # flushed with each checkpoint: resume redoes the rest
-                if board is not None:
-                    for k, v in row.items():
-                        if k != "epoch":
-                            board.add_scalar(k, v, epoch)
-                bar.update(epoch, row, analysis.monitor)
-                final = epoch == tr.epochs or state.stopped
-                # under FSDP, gathering the weights is collective: every rank saves each epoch
-                if final or t.fsdp or time.monotonic() - last_save >= tr.checkpoint.interval:
-                    log.flush()
-                    _save(run_dir, t, state, best_state)
-                    last_save = time.monotonic()
-                if state.stopped:
-                    break
-                if stop.requested:
-                    log.flush()
-                    _save(run_dir, t, state, best_state)
-                    raise Interrupted(f"interrupted after epoch {epoch}; last.pt is saved; resume "
-                                      f"with `specdl build --resume {run_dir}`")
+        run_dir = Path(resume) if resume else held.path if held else None
+        run = _Run(analysis, Trainer(analysis, device, dist), run_dir, main)
+        run.start(resume)
+        started = time.perf_counter()
+        run.epochs(progress)
+        return run.finish(time.perf_counter() - started, started - entered)
     except torch.OutOfMemoryError:
         raise RunError(f"out of memory on {device} with train.batch_size {tr.batch_size}; lower the batch "
                        "size (or try precision: bf16); the last checkpoint is intact", exit_code=1) from None
     finally:
-        stop.restore()
-        gc.unfreeze()
-        bar.close()
-        if board is not None:
-            board.close()
-    train_time = time.perf_counter() - started
-    if best_state is not None:
-        t.load_weights(best_state)
-    test, pred = t.evaluate("test", "")
-    if not main:
-        return RunResult({k: v for k, v in test.items() if k != "loss"} | {"loss": test["loss"]}, None,
-                         state.best_epoch)
-    onnx = None
-    if spec.export.onnx:
-        from .export import export_onnx, real_inputs
+        if held is not None:
+            held.close()
 
-        onnx = export_onnx(t.model, real_inputs(analysis, t.arrays), run_dir / "model.onnx")
-    report = write_report(run_dir, analysis, t, test, pred, state, train_time, device, onnx, setup_time)
-    return RunResult(report["test"], run_dir, state.best_epoch)
+
+def _open_run_dir(spec, out, resume, force):
+    from . import rundir
+
+    if resume:
+        return rundir.RunDir(Path(resume)).lock()
+    return rundir.new_run(spec, out, force)
+
+
+class _Run:
+    """One run: the trainer, where it stands (RunState, the best weights) and what it
+    writes (metrics.jsonl, checkpoints, TensorBoard, progress)."""
+
+    def __init__(self, analysis, t: Trainer, run_dir: Path | None, main: bool):
+        self.analysis, self.spec, self.t, self.run_dir, self.main = analysis, analysis.spec, t, run_dir, main
+        self.state, self.best_state, self.last_save = loop.RunState(), None, time.monotonic()
+        es = self.spec.train.early_stopping
+        self.early = (es.monitor, analysis.es_mode(), es.patience, es.min_delta) if es is not None else None
+        self.every = self.spec.scheduler.every if t.sched is not None else None
+
+    def start(self, resume) -> None:
+        from . import rundir
+
+        run_dir, t = self.run_dir, self.t
+        last = rundir.last_checkpoint(run_dir) if resume else None
+        if resume and t.fsdp:
+            raise RunError("resuming an FSDP run is not supported yet; resume it with strategy: ddp, or start again")
+        if resume and last is None and self.main:
+            print(f"specdl: note: {run_dir} has no last.pt yet; the run starts from its beginning", file=sys.stderr)
+        if last is not None:
+            self.restore(last)
+        if self.main:
+            (run_dir / "spec.yaml").write_text(self.spec.to_yaml())  # on resume: with the overrides applied
+            if last is None:
+                (run_dir / "metrics.jsonl").write_text("")
+            else:
+                from .rundir import truncate_metrics
+
+                truncate_metrics(run_dir / "metrics.jsonl", self.state.epoch)
+            save_preprocess(run_dir, self.spec, t.arrays)
+
+    def restore(self, last: dict) -> None:
+        t, path = self.t, self.run_dir / "last.pt"
+        change = ckpt.shape_change(t.model, last["model"])
+        if change:
+            raise RunError(f"{path} does not match {self.run_dir / 'spec.yaml'} (was the spec edited?): {change}")
+        try:
+            t.model.load_state_dict(last["model"])
+            t.opt.load_state_dict(last["optimizer"])
+            if t.sched is not None and last.get("scheduler"):
+                t.sched.load_state_dict(last["scheduler"])
+            if last.get("scaler"):
+                t.scaler.load_state_dict(last["scaler"])
+            ckpt.set_rng_states(last, t.gen)
+            self.state = loop.RunState(**last["state"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as e:
+            first = next((ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()), str(e).splitlines()[0] if str(e) else "")
+            raise RunError(f"{path} does not match {self.run_dir / 'spec.yaml'} (was the spec edited, or a shape "
+                           f"key overridden?): {first[:200]}") from None
+        t.epoch = self.state.epoch  # file-backed shuffles (DistributedSampler) go on from this epoch
+        best = self.run_dir / "best.pt"
+        self.best_state = ckpt.load(best) if best.exists() else None
+
+    def epochs(self, progress) -> None:
+        tr = self.spec.train
+        bar = Progress(tr.epochs, enabled=progress if self.main else False, start=self.state.epoch)
+        board = _tensorboard(self.run_dir) if tr.tensorboard and self.main else None
+        # Everything made so far (modules, classes, the data) lives for the whole run: move it
+        # out of the collector's reach, or each full collection rescans ~500k objects (a 3%
+        # loss on Iris; docs/performance.md). unfreeze() hands them back afterwards.
+        gc.freeze()
+        stop = _GracefulStop()
+        try:
+            with open(self.run_dir / "metrics.jsonl" if self.main else os.devnull, "a") as log:
+                for epoch in range(self.state.epoch + 1, tr.epochs + 1):
+                    row = self.epoch(epoch)
+                    log.write(json.dumps(row) + "\n")  # flushed with each checkpoint: resume redoes the rest
+                    if board is not None:
+                        for k, v in row.items():
+                            if k != "epoch":
+                                board.add_scalar(k, v, epoch)
+                    bar.update(epoch, row, self.analysis.monitor)
+                    self.checkpoint(log, epoch == tr.epochs or self.state.stopped or stop.requested)
+                    if self.state.stopped:
+                        break
+                    if stop.requested:
+                        raise Interrupted(f"interrupted after epoch {epoch}; last.pt is saved; resume "
+                                          f"with `specdl build --resume {self.run_dir}`")
+        finally:
+            stop.restore()
+            gc.unfreeze()
+            bar.close()
+            if board is not None:
+                board.close()
+
+    def epoch(self, epoch: int) -> dict:
+        """Train one epoch, validate, note the best epoch: the row of metrics.jsonl."""
+        t, start = self.t, time.perf_counter()
+        train_loss = t.train_epoch()
+        row = {"epoch": epoch, "train_loss": train_loss, "lr": t.opt.param_groups[0]["lr"]}
+        if not math.isfinite(train_loss):
+            _save(self.run_dir, t, self.state, self.best_state, last=False)
+            best = self.run_dir / "best.pt" if self.run_dir is not None else None
+            saved = f"the best checkpoint so far is {best}" if best is not None and best.exists() else \
+                "no checkpoint was written yet"
+            raise RunError(f"the training loss became {train_loss} in epoch {epoch}; lower the learning rate "
+                           f"or set train.grad_clip ({saved})", exit_code=1)
+        if t.arrays.size("val") > 0:
+            row.update(t.evaluate("val", "val_", only=set(self.analysis.watched_metrics()))[0])
+        if loop.end_epoch(self.state, row, self.analysis.monitor, self.analysis.mode, self.early, t.sched, self.every):
+            self.best_state = t.weights()
+        row["time_s"] = round(time.perf_counter() - start, 4)  # training and validation
+        return row
+
+    def checkpoint(self, log, now: bool) -> None:
+        """last.pt (and best.pt) every checkpoint.interval seconds, and when ``now``;
+        under FSDP gathering the weights is collective, so every rank saves each epoch."""
+        if now or self.t.fsdp or time.monotonic() - self.last_save >= self.spec.train.checkpoint.interval:
+            log.flush()
+            _save(self.run_dir, self.t, self.state, self.best_state)
+            self.last_save = time.monotonic()
+
+    def finish(self, train_time: float, setup_time: float) -> RunResult:
+        """Test the best epoch's weights; report (rank 0)."""
+        t, state = self.t, self.state
+        if self.best_state is not None:
+            t.load_weights(self.best_state)
+        test, pred = t.evaluate("test", "")
+        if not self.main:
+            return RunResult({k: v for k, v in test.items() if k != "loss"} | {"loss": test["loss"]}, None,
+                             state.best_epoch)
+        onnx = None
+        if self.spec.export.onnx:
+            from .export import export_onnx, real_inputs
+
+            onnx = export_onnx(t.model, real_inputs(self.analysis, t.arrays), self.run_dir / "model.onnx")
+        report = write_report(self.run_dir, self.analysis, t, test, pred, state, train_time, t.device, onnx,
+                              setup_time)
+        return RunResult(report["test"], self.run_dir, state.best_epoch)
 
 
 def _check_compile(device) -> None:
@@ -430,10 +467,3 @@ def _write_checkpoints(run_dir: Path, t: Trainer, state: dict, best_state, last:
         **ckpt.rng_states(t.gen),
         "state": asdict(state),
     }, run_dir / "last.pt")
-
-
-def _truncate_jsonl(path: Path, epoch: int) -> None:
-    if not path.exists():
-        return
-    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["epoch"] <= epoch]
-    path.write_text("".join(ln + "\n" for ln in keep))
