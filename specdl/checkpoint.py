@@ -40,3 +40,36 @@ def load(path: Path, map_location="cpu"):
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # corrupt, foreign or unsafe file
         raise RunError(f"cannot load checkpoint {path}: {str(e).splitlines()[0]}") from None
+
+
+LAST_KEYS = ("model", "optimizer", "rng", "gen", "state")
+
+
+def load_last(path: Path) -> dict:
+    """A last.pt for --resume: a dict with the model, optimizer and loop state."""
+    obj = load(path)
+    if not isinstance(obj, dict) or any(k not in obj for k in LAST_KEYS) or not isinstance(obj["state"], dict):
+        what = "a best.pt (weights only)" if isinstance(obj, dict) and "optimizer" not in obj else "not a last.pt"
+        raise RunError(f"{path} is {what}, so the run cannot be resumed from it; restore the run's "
+                       "last.pt or start a new run")
+    if not isinstance(obj["state"].get("epoch"), int):
+        raise RunError(f"{path} has no epoch counter; restore the run's last.pt or start a new run")
+    return obj
+
+
+def shape_change(model, state: dict) -> str | None:
+    """What differs between a model and a saved state dict, in words (None: they match)."""
+    import torch
+
+    if not isinstance(state, dict):
+        return "the saved weights are not a state dict"
+    mine = model.state_dict()
+    for k, v in mine.items():
+        if k not in state:
+            return f"the spec's model has `{k}`, the checkpoint has not"
+        other = state[k]
+        if not isinstance(other, torch.Tensor) or tuple(other.shape) != tuple(v.shape):
+            got = list(other.shape) if isinstance(other, torch.Tensor) else type(other).__name__
+            return f"`{k}` is {list(v.shape)} in the spec, {got} in the checkpoint"
+    extra = [k for k in state if k not in mine]
+    return f"the checkpoint has `{extra[0]}`, the spec's model has not" if extra else None

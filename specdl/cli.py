@@ -67,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a value by dotted path (repeatable)")
     b.add_argument("--out", help="write the run directory exactly here (default runs/<name>/<time>)")
     b.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last.pt")
+    b.add_argument("--force", action="store_true", help="replace the previous run in --out")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.add_argument("--nproc", type=int, default=None, metavar="K",
                    help="train data-parallel on K processes (launches torchrun; train.batch_size is global)")
@@ -188,15 +189,13 @@ def cmd_build(args) -> int:
             argv = [a for a in sys.argv[1:]]
             i = argv.index("--nproc")
             del argv[i:i + 2]
-            a = check(args.spec or f"{args.resume}/spec.yaml", args.overrides)
+            a = check(_resume_spec(args) if args.resume else args.spec, args.overrides)
             _check_world(a, args.nproc)
             return launch(args.nproc, argv)
     from .trainer import fit
 
     if args.resume:
-        from pathlib import Path
-
-        a = check(Path(args.resume) / "spec.yaml", args.overrides)
+        a = check(_resume_spec(args), args.overrides)
     elif args.spec:
         a = check(args.spec, args.overrides)
     else:
@@ -205,7 +204,8 @@ def cmd_build(args) -> int:
     from .distributed import world_size
 
     _check_world(a, world_size())
-    result = fit(a, out=args.out, resume=args.resume, progress=False if args.quiet else None)
+    result = fit(a, out=args.out, resume=args.resume, progress=False if args.quiet else None,
+                 force=args.force)
     if result.run_dir is None:
         return 0  # another rank than 0: rank 0 reports
     test = result.metrics
@@ -213,6 +213,28 @@ def cmd_build(args) -> int:
     print(f"test: {'  '.join(parts)}  (best epoch {result.best_epoch})")
     print(f"run directory: {result.run_dir}")
     return 0
+
+
+RESUMABLE = "train."  # the only keys -o may change on --resume (applied, recorded in spec.yaml)
+
+
+def _resume_spec(args):
+    """RUN_DIR/spec.yaml for --resume, refusing arguments that resume would ignore."""
+    from pathlib import Path
+
+    run = Path(args.resume)
+    for given, name in ((args.spec, "a spec path"), (args.out, "--out"), (args.force, "--force")):
+        if given:
+            raise RunError(f"--resume continues {run} with its own spec.yaml; {name} cannot be "
+                           "combined with it (build a new run without --resume instead)")
+    for o in args.overrides:
+        if not o.strip().startswith(RESUMABLE):
+            raise RunError(f"--resume cannot change `{o.split('=')[0].strip()}`: only train.* keys may "
+                           "be overridden on resume; build the changed spec as a new run")
+    if not (run / "spec.yaml").is_file():
+        what = "does not exist" if not run.exists() else "is not a specdl run directory (no spec.yaml)"
+        raise RunError(f"--resume {run} {what}")
+    return run / "spec.yaml"
 
 
 def _check_world(a, world: int) -> None:
@@ -229,16 +251,7 @@ def cmd_codegen(args) -> int:
     from .generate import render
 
     code = render(check(args.spec, args.overrides), distributed=args.distributed)
-    if args.output:
-        from pathlib import Path
-
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(code)
-        print(f"wrote {out}", file=sys.stderr)
-    else:
-        sys.stdout.write(code)
-    return 0
+    return _write(code, args.output)
 
 
 def cmd_layers(args) -> int:
@@ -250,6 +263,10 @@ def cmd_layers(args) -> int:
 def cmd_export(args) -> int:
     from .api import export
 
+    if args.output:
+        from .rundir import check_output_path
+
+        check_output_path(args.output)
     r = export(args.target, args.output, args.checkpoint)
     print(f"wrote {r['path']}: onnx.checker passed; onnxruntime vs torch on {r['verified_batch']} real "
           f"inputs (traced with batch {r['example_batch']}): max |difference| {r['max_abs_diff']:.3g} "
@@ -260,6 +277,10 @@ def cmd_export(args) -> int:
 def cmd_predict(args) -> int:
     from .runs import LoadedRun, read_inputs, write_predictions
 
+    if args.output:
+        from .rundir import check_output_path
+
+        check_output_path(args.output)
     run = LoadedRun(args.run_dir, args.checkpoint)
     pred = run.predict(read_inputs(run, args.input))
     text = write_predictions(pred, args.output, getattr(run, "files", None))
@@ -284,18 +305,23 @@ def cmd_init(args) -> int:
 
     text = (templates_dir() / "init" / f"{args.template}.yaml").read_text()
     if args.output and not args.force:
-        from pathlib import Path
+        from .rundir import check_output_path
 
-        if Path(args.output).exists():
+        if check_output_path(args.output).exists():
             raise RunError(f"{args.output} exists; pass --force to overwrite it")
     return _write(text, args.output)
 
 
 def _write(text: str, output) -> int:
     if output:
-        from pathlib import Path
+        from .rundir import check_output_path
 
-        Path(output).write_text(text)
+        out = check_output_path(output)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text)
+        except OSError as e:
+            raise RunError(f"cannot write {output}: {e.strerror or e}") from None
         print(f"wrote {output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -306,7 +332,9 @@ def cmd_example_data(args) -> int:
     from pathlib import Path
 
     from .examples import write_all
+    from .rundir import check_output_dir
 
+    check_output_dir(args.out)
     for p in write_all(Path(args.out)):
         print(f"wrote {p}")
     return 0

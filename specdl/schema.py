@@ -2,6 +2,7 @@
 three component forms into the canonical one (keeping every source position)."""
 
 
+import functools
 import re
 import typing
 from typing import Annotated, Any, Literal, Union
@@ -98,7 +99,30 @@ class SpecBase(Base):
     def to_yaml(self) -> str:
         import yaml
 
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+        return dump_yaml(self.to_dict())
+
+
+def dump_yaml(data) -> str:
+    """YAML that reads back (with the spec loader) to exactly ``data``: every string the
+    loader would read as something else (`1e3`, `yes`, `null`, `0x10`, `.inf`) is quoted."""
+    import yaml
+
+    return yaml.dump(data, Dumper=_dumper(), sort_keys=False, default_flow_style=None,
+                     allow_unicode=True)
+
+
+@functools.cache
+def _dumper():
+    import yaml
+
+    from .source import SpecLoader
+
+    class SpecDumper(yaml.SafeDumper):
+        pass
+
+    # the loader's resolvers (1e-3 is a float there), so the emitter quotes what they would match
+    SpecDumper.yaml_implicit_resolvers = {k: list(v) for k, v in SpecLoader.yaml_implicit_resolvers.items()}
+    return SpecDumper
 
 
 KINDS = ("layer", "loss", "optimizer", "scheduler", "metric", "transform", "image_transform")

@@ -7,6 +7,7 @@ import gc
 import json
 import math
 import os
+import sys
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt
+from . import rundir
 from .build import build_loss, build_model, build_optimizer, build_scheduler
 from .data import invert_targets, prepare
 from .errors import RunError
@@ -56,22 +58,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _new_run_dir(spec, out) -> Path:
+def _new_run_dir(spec, out, force: bool = False) -> Path:
+    """Claim --out (refusing to clobber, lock held), or a fresh runs/<name>/<time>."""
     if out is not None:
-        run = Path(out)
+        run = rundir.claim_out(out, force)
     else:
         base = Path("runs") / spec.name / datetime.now().strftime("%Y%m%d-%H%M%S")
         run, n = base, 1
         while run.exists():
             n += 1
             run = base.with_name(f"{base.name}-{n}")
-    try:
-        run.mkdir(parents=True, exist_ok=True)
-        probe = run / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise RunError(f"cannot write the run directory {run}: {e.strerror or e}") from None
+        run = rundir.claim_out(run, False)
+    rundir.writable(run)
     return run
 
 
@@ -272,7 +270,7 @@ def _better(value: float, best: float | None, mode: str, delta: float = 0.0) -> 
     return value < best - delta if mode == "min" else value > best + delta
 
 
-def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunResult:
+def fit(analysis, out=None, resume=None, progress: bool | None = None, force: bool = False) -> RunResult:
     """Train an analysed spec, evaluate the best epoch on the test split, write the run."""
     from .distributed import setup
 
@@ -284,7 +282,7 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None) -> RunRes
         device = torch.device("cuda", dist.local_rank)
     try:
         with torch_settings(analysis, device):
-            return _fit(analysis, device, dist, out, resume, progress, entered)
+            return _fit(analysis, device, dist, (out, force), resume, progress, entered)
     finally:
         if dist is not None:
             dist.close()
@@ -323,28 +321,24 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float) -> RunRe
         torch.use_deterministic_algorithms(True)
     if tr.compile:
         _check_compile(device)
-    run_dir = Path(resume) if resume else (_new_run_dir(spec, out) if main else None)
+    if resume and main:
+        rundir.lock(Path(resume))
+    run_dir = Path(resume) if resume else (_new_run_dir(spec, *out) if main else None)
     t = Trainer(analysis, device, dist)
     board = _tensorboard(run_dir) if tr.tensorboard else None
     state = {"epoch": 0, "best": None, "best_epoch": 0, "bad": 0, "stopped": False}
     best_state = None
     if resume and t.fsdp:
         raise RunError("resuming an FSDP run is not supported yet; resume it with strategy: ddp, or start again")
-    if resume:
-        last = ckpt.load(run_dir / "last.pt")
-        t.model.load_state_dict(last["model"])
-        t.opt.load_state_dict(last["optimizer"])
-        if t.sched is not None and last.get("scheduler"):
-            t.sched.load_state_dict(last["scheduler"])
-        if t.scaler is not None and last.get("scaler"):
-            t.scaler.load_state_dict(last["scaler"])
-        torch.set_rng_state(last["rng"])
-        t.gen.set_state(last["gen"])
-        state.update(last["state"])
-        best_state = ckpt.load(run_dir / "best.pt") if (run_dir / "best.pt").exists() else None
-        if main:
+    if resume and (run_dir / "last.pt").exists():
+        best_state = _restore(run_dir, t, state)
+        if main:  # -o train.* on resume: applied, and recorded in the run's spec
+            (run_dir / "spec.yaml").write_text(spec.to_yaml())
             _truncate_jsonl(run_dir / "metrics.jsonl", state["epoch"])
     elif main:
+        if resume:
+            print(f"note: {run_dir} has no last.pt yet (no epoch was saved); starting the run from "
+                  "its beginning", file=sys.stderr)
         (run_dir / "spec.yaml").write_text(spec.to_yaml())
         (run_dir / "metrics.jsonl").write_text("")
     if main:
@@ -369,9 +363,10 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float) -> RunRe
                 row = {"epoch": epoch, "train_loss": train_loss, "lr": t.opt.param_groups[0]["lr"]}
                 if not math.isfinite(train_loss):
                     _save(run_dir, t, state, best_state, last=False)
+                    saved = (f" (the best checkpoint so far is {run_dir / 'best.pt'})"
+                             if main and (run_dir / "best.pt").exists() else "")
                     err = RunError(f"the training loss became {train_loss} in epoch {epoch}; lower "
-                                   "the learning rate or set train.grad_clip (the best checkpoint "
-                                   f"so far is {run_dir / 'best.pt'})")
+                                   f"the learning rate or set train.grad_clip{saved}")
                     err.exit_code = 1
                     raise err
                 if has_val:
@@ -492,6 +487,37 @@ class _GracefulStop:
             signal.signal(signal.SIGINT, self._old)
 
 
+def _restore(run_dir: Path, t: Trainer, state: dict):
+    """Load last.pt (and best.pt) into the trainer for --resume; the best weights or None."""
+    last = ckpt.load_last(run_dir / "last.pt")
+    change = ckpt.shape_change(t.model, last["model"])
+    if change:
+        raise RunError(f"{run_dir}/spec.yaml no longer matches {run_dir}/last.pt: {change}; undo the "
+                       "edit, or build the changed spec as a new run")
+    try:
+        t.model.load_state_dict(last["model"])
+        t.opt.load_state_dict(last["optimizer"])
+        if t.sched is not None and last.get("scheduler"):
+            t.sched.load_state_dict(last["scheduler"])
+        if t.scaler is not None and last.get("scaler"):
+            t.scaler.load_state_dict(last["scaler"])
+        torch.set_rng_state(last["rng"])
+        t.gen.set_state(last["gen"])
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise RunError(f"{run_dir}/last.pt does not fit the run's spec.yaml ({str(e).splitlines()[0]}); "
+                       "undo the edit to spec.yaml, or start a new run") from None
+    state.update(last["state"])
+    t.epoch = state["epoch"]  # the epoch counter continues: per-epoch shuffles as uninterrupted
+    best = run_dir / "best.pt"
+    if not best.exists():
+        return None
+    best_state = ckpt.load(best)
+    change = ckpt.shape_change(t.model, best_state)
+    if change:
+        raise RunError(f"{best} does not match the run's model: {change}; restore it or delete it")
+    return best_state
+
+
 def _save(run_dir: Path, t: Trainer, state: dict, best_state, last: bool = True) -> None:
     if t.fsdp:
         full = t.weights()  # collective: every rank takes part, rank 0 writes
@@ -532,7 +558,15 @@ def _write_checkpoints(run_dir: Path, t: Trainer, state: dict, best_state, last:
 
 
 def _truncate_jsonl(path: Path, epoch: int) -> None:
+    """Keep the rows of the saved epochs; a partial or damaged line (a kill mid-write) goes."""
     if not path.exists():
         return
-    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["epoch"] <= epoch]
+    keep = []
+    for ln in path.read_text(errors="replace").splitlines():
+        try:
+            row = json.loads(ln)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("epoch"), int) and row["epoch"] <= epoch:
+            keep.append(ln)
     path.write_text("".join(ln + "\n" for ln in keep))
