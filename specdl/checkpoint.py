@@ -39,7 +39,7 @@ def load(path: Path, map_location="cpu"):
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # corrupt, foreign or unsafe file
-        raise RunError(f"cannot load checkpoint {path}: {str(e).splitlines()[0]}") from None
+        raise RunError(f"cannot load checkpoint {path}: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
 
 
 LAST_KEYS = ("model", "optimizer", "rng", "gen", "state")

@@ -504,7 +504,7 @@ def _restore(run_dir: Path, t: Trainer, state: dict):
         torch.set_rng_state(last["rng"])
         t.gen.set_state(last["gen"])
     except (ValueError, KeyError, TypeError, RuntimeError) as e:
-        raise RunError(f"{run_dir}/last.pt does not fit the run's spec.yaml ({str(e).splitlines()[0]}); "
+        raise RunError(f"{run_dir}/last.pt does not fit the run's spec.yaml ({(str(e).splitlines() or [type(e).__name__])[0]}); "
                        "undo the edit to spec.yaml, or start a new run") from None
     state.update(last["state"])
     t.epoch = state["epoch"]  # the epoch counter continues: per-epoch shuffles as uninterrupted

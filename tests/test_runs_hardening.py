@@ -166,7 +166,7 @@ def test_resume_with_train_override_applies_and_records_it(run, tmp_path):
 
 def test_resume_on_an_edited_model_says_what_changed(run, tmp_path):
     text = (run / "spec.yaml").read_text()
-    (run / "spec.yaml").write_text(text.replace("linear: 8", "linear: 12"))
+    (run / "spec.yaml").write_text(text.replace("out_features: 8", "out_features: 12"))
     one_error(run_cli("build", "--resume", run, cwd=tmp_path), "last.pt", "[12, 4]", "[8, 4]")
     (run / "spec.yaml").write_text(text.replace("epochs: 2", "epochs: zero"))
     r = run_cli("build", "--resume", run, cwd=tmp_path)
@@ -225,16 +225,16 @@ def test_run_dir_stands_alone_with_number_like_csv_columns(tmp_path):
     assert r.returncode == 0, r.stderr
     run = tmp_path / "run"
     assert read_yaml((run / "spec.yaml").read_text()).data["data"]["features"] == cols
-    shutil.rmtree(tmp_path / "work")  # the data and the old cwd are gone
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    with open(elsewhere / "in.csv", "w") as f:
+    work = tmp_path / "work"
+    with open(work / "in.csv", "w") as f:
         f.write(",".join(cols) + "\n1,2,3,1,4\n")
-    r = run_cli("predict", run, "--input", elsewhere / "in.csv", cwd=elsewhere)
+    r = run_cli("predict", run, "--input", work / "in.csv", cwd=work)
     assert r.returncode == 0, r.stderr
-    r = run_cli("export", run, "-o", elsewhere / "m.onnx", cwd=elsewhere)
+    r = run_cli("export", run, "-o", work / "m.onnx", cwd=work)
     assert r.returncode == 0, r.stderr
-    one_error(run_cli("build", "--resume", run, "-o", "train.epochs=3", cwd=elsewhere), "t.csv")
+    shutil.rmtree(work / "data")  # resume needs the data: one line naming the missing file
+    one_error(run_cli("build", "--resume", run, "-o", "train.epochs=3", cwd=work), "t.csv")
+    one_error(run_cli("predict", run, "--input", work / "in.csv", cwd=work), "t.csv")
 
 
 @settings(max_examples=300, deadline=None)
