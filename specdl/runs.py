@@ -27,6 +27,20 @@ def save_preprocess(run_dir: Path, spec, arrays) -> None:
     (Path(run_dir) / PREPROCESS).write_text(json.dumps(data) + "\n")
 
 
+PRE_KEYS = ("transforms", "target_transforms", "categories", "class_names")
+
+
+def read_preprocess(path: Path) -> dict:
+    """The run's preprocess.json, or one line saying it is damaged."""
+    try:
+        pre = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as e:
+        raise RunError(f"{path} is damaged ({type(e).__name__}); restore it or build the run again") from None
+    if not isinstance(pre, dict) or any(k not in pre for k in PRE_KEYS):
+        raise RunError(f"{path} is not a specdl preprocessing file; restore it or build the run again")
+    return pre
+
+
 class LoadedRun:
     """``specdl.load_run(dir)``: ``.model`` (best weights, eval mode), ``.inputs(raw)``
     applies the run's preprocessing, ``.predict(raw)`` returns predictions."""
@@ -58,7 +72,7 @@ class LoadedRun:
         pre = run_dir / PREPROCESS
         if not pre.exists():
             raise RunError(f"{run_dir} has no {PREPROCESS} (a run from an older specdl?); build it again")
-        self.pre = json.loads(pre.read_text())
+        self.pre = read_preprocess(pre)
 
     # -- preprocessing, exactly as in training
     def inputs(self, raw):
