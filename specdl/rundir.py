@@ -15,16 +15,18 @@ RUN_MARKERS = ("spec.yaml", "metrics.jsonl")
 _HELD: dict = {}  # run dir -> open lock file, for the life of the process (or until release)
 
 
+def _under_file(p: Path, what: str) -> None:
+    parent = next((q for q in p.parents if q.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise RunError(f"{what} {p} cannot be written: {parent} is a file, not a folder")
+
+
 def check_output_path(path, what: str = "output") -> Path:
     """A file path that can be written: not a folder, not under a file. One line if not."""
     p = Path(path)
     if p.is_dir():
         raise RunError(f"{what} {p} is a folder; give a file path")
-    for parent in p.parents:
-        if parent.exists() and not parent.is_dir():
-            raise RunError(f"{what} {p} cannot be written: {parent} is a file, not a folder")
-        if parent.exists():
-            break
+    _under_file(p, what)
     return p
 
 
@@ -33,11 +35,7 @@ def check_output_dir(path, what: str = "--out") -> Path:
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise RunError(f"{what} {p} is a file, not a folder")
-    for parent in p.parents:
-        if parent.exists() and not parent.is_dir():
-            raise RunError(f"{what} {p} cannot be created: {parent} is a file, not a folder")
-        if parent.exists():
-            break
+    _under_file(p, what)
     return p
 
 
