@@ -18,23 +18,23 @@ _HELD: dict = {}  # run dir -> open lock file, for the life of the process (or u
 def _under_file(p: Path, what: str) -> None:
     parent = next((q for q in p.parents if q.exists()), None)
     if parent is not None and not parent.is_dir():
-        raise RunError(f"{what} {p} cannot be written: {parent} is a file, not a folder")
+        raise RunError(f"cannot write {what} {p}: {parent} is a file, not a folder")
 
 
-def check_output_path(path, what: str = "output") -> Path:
+def check_output_path(path, what: str = "the file") -> Path:
     """A file path that can be written: not a folder, not under a file. One line if not."""
     p = Path(path)
     if p.is_dir():
-        raise RunError(f"{what} {p} is a folder; give a file path")
+        raise RunError(f"cannot write {what} {p}: it is a folder; give a file path")
     _under_file(p, what)
     return p
 
 
-def check_output_dir(path, what: str = "--out") -> Path:
+def check_output_dir(path, what: str = "the folder") -> Path:
     """A folder path that can be created: not a file, not under a file."""
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise RunError(f"{what} {p} is a file, not a folder")
+        raise RunError(f"cannot write {what} {p}: it is a file, not a folder")
     _under_file(p, what)
     return p
 
@@ -72,7 +72,7 @@ def _contents(run: Path) -> list:
 
 def claim_out(out, force: bool) -> Path:
     """Create and lock ``--out``; refuse a non-empty folder unless --force replaces a run dir."""
-    run = check_output_dir(out)
+    run = check_output_dir(out, "the run directory")
     had_lock = (run / LOCK).exists()
     try:
         run.mkdir(parents=True, exist_ok=True)
