@@ -66,6 +66,11 @@ def release(run_dir: Path) -> None:
         f.close()
 
 
+def release_all() -> None:
+    while _HELD:
+        _HELD.popitem()[1].close()
+
+
 def _contents(run: Path) -> list:
     return [p for p in run.iterdir() if p.name != LOCK]
 

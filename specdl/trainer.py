@@ -284,6 +284,7 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None, force: bo
         with torch_settings(analysis, device):
             return _fit(analysis, device, dist, (out, force), resume, progress, entered)
     finally:
+        rundir.release_all()  # the API may train again in this process (the kernel frees it on exit)
         if dist is not None:
             dist.close()
 
