@@ -107,8 +107,7 @@ def dump_yaml(data) -> str:
     loader would read as something else (`1e3`, `yes`, `null`, `0x10`, `.inf`) is quoted."""
     import yaml
 
-    return yaml.dump(data, Dumper=_dumper(), sort_keys=False, default_flow_style=None,
-                     allow_unicode=True)
+    return yaml.dump(data, Dumper=_dumper(), sort_keys=False, default_flow_style=None)
 
 
 @functools.cache

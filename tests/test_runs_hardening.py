@@ -237,7 +237,7 @@ def test_run_dir_stands_alone_with_number_like_csv_columns(tmp_path):
     one_error(run_cli("predict", run, "--input", work / "in.csv", cwd=work), "t.csv")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.text())
 def test_spec_yaml_strings_round_trip(s):
     data = {"name": s, "data": {"features": [s, "x"], "target": s}}
