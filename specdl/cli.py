@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     s = verb("summary", "Per-layer shapes, parameters, multiply-adds and activation memory.")
     s.add_argument("spec")
     s.add_argument("-o", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    s.add_argument("--batch", type=int, default=1, help="batch size for the memory column (default 1)")
+    s.add_argument("--batch", type=_positive, default=1, help="batch size for the memory column (default 1)")
     e = verb("export", "Export a run's best model (or a spec with a checkpoint) to ONNX, verified with "
              "onnxruntime on real inputs.")
     e.add_argument("target", metavar="RUN_DIR|SPEC")
@@ -107,6 +107,17 @@ def _parser() -> argparse.ArgumentParser:
         v.add_argument("--allow-import", action="store_true",
                        help="import the user code that `module:` layers name (never done otherwise)")
     return p
+
+
+def _positive(text: str) -> int:
+    """A whole number of 1 or more (argparse reports anything else in one line, exit 2)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} is not a batch size: give 1 or more")
+    return n
 
 
 def _version() -> str:

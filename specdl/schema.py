@@ -2,6 +2,7 @@
 three component forms into the canonical one (keeping every source position)."""
 
 
+import os
 import re
 import typing
 from typing import Annotated, Any, Literal, Union
@@ -17,11 +18,15 @@ VERSION = 1
 IMAGE_SOURCES = ("image_folder", "torchvision")
 BACKBONE_KEYS = ("torchvision", "weights", "num_classes", "freeze")
 RESERVED_KEYS = ("name", "inputs")
+# intra-op threads: more than a few per core only slows a run down (and is usually a typo)
+MAX_THREADS = 4 * (os.cpu_count() or 1)
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")  # fullmatch
 
 
 class Base(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    # strict: a bool or a string where a number belongs is an error, not 1 or 3;
+    # no inf/nan: every number of a spec is finite (docs/spec.md)
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), strict=True, allow_inf_nan=False)
 
 
 class Checkpoint(Base):
@@ -67,6 +72,14 @@ class Train(Base):
     def eval_chunk(self) -> int:
         """Samples per evaluation forward pass: eval_batch_size, or max(batch_size, 1024)."""
         return self.eval_batch_size or max(self.batch_size, 1024)
+
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, v):
+        if v != "auto" and v > MAX_THREADS:
+            raise ValueError(f"{v} threads on a machine with {os.cpu_count()} cores only slows training down; "
+                             f"use at most {MAX_THREADS}, or auto")
+        return v
 
     @field_validator("device")
     @classmethod

@@ -175,3 +175,9 @@ def test_output_paths_that_cannot_be_written(tmp_path, args):
     (tmp_path / "file").write_text("x")
     argv = [str(a).format(d=tmp_path / "folder", f=tmp_path / "file") for a in args]
     one_error(run_cli(*argv, cwd=tmp_path))
+
+
+@pytest.mark.parametrize("batch", ["0", "-3", "x"])
+def test_summary_batch_must_be_positive(batch):
+    r = run_cli("summary", IRIS, "--batch", batch)
+    one_error(r, "--batch")

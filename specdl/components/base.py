@@ -271,7 +271,9 @@ class Call:
 class Component(BaseModel):
     """Base of every registered component: its fields are its parameters."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=(), defer_build=True)
+    # strict: a bool or a string where a number belongs is an error, not 1 or 3;
+    # no inf/nan: every number of a spec is finite (docs/spec.md)
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=(), defer_build=True, strict=True, allow_inf_nan=False)
     kind: ClassVar[str] = ""
     type_name: ClassVar[str] = ""
     primary: ClassVar[str | None] = None

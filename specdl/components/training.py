@@ -4,9 +4,13 @@ is what both ``build`` and ``codegen`` use."""
 
 from typing import Annotated, ClassVar
 
-from pydantic import Field
+from pydantic import Field, Strict
 
 from .base import Call, Component, NonNegFloat, PosFloat, PosInt
+
+# Adam's betas: each in [0, 1); a YAML list is taken for the tuple (strict mode wants a tuple)
+Beta = Annotated[float, Strict(), Field(ge=0.0, lt=1.0, allow_inf_nan=False)]
+Betas = Annotated[tuple[Beta, Beta], Field(strict=False)]
 
 
 # ---------------------------------------------------------------- losses
@@ -112,7 +116,7 @@ class SGDSpec(Optimizer, type="sgd", primary="lr"):
 class AdamSpec(Optimizer, type="adam", primary="lr"):
     """Adam (torch.optim.Adam)."""
 
-    betas: tuple[float, float] = (0.9, 0.999)
+    betas: Betas = (0.9, 0.999)
     eps: PosFloat = 1e-8
     amsgrad: bool = False
     torch_name: ClassVar[str] = "Adam"
@@ -122,7 +126,7 @@ class AdamWSpec(Optimizer, type="adamw", primary="lr"):
     """Adam with decoupled weight decay (torch.optim.AdamW)."""
 
     weight_decay: NonNegFloat = 0.01
-    betas: tuple[float, float] = (0.9, 0.999)
+    betas: Betas = (0.9, 0.999)
     eps: PosFloat = 1e-8
     amsgrad: bool = False
     torch_name: ClassVar[str] = "AdamW"

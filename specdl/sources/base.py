@@ -2,21 +2,30 @@
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Task = Literal["classification", "regression", "multilabel"]
 
 
 class Base(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=(), defer_build=True)
+    # strict: a bool or a string where a number belongs is an error, not 1 or 3;
+    # no inf/nan: every number of a spec is finite (docs/spec.md)
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), defer_build=True, strict=True, allow_inf_nan=False)
 
 
 class Split(Base):
     """Fractions held out for validation and test, drawn with the spec's seed."""
 
     val: float = Field(0.1, ge=0.0, lt=1.0)
-    test: float = Field(0.2, ge=0.0, lt=1.0)
+    test: float = Field(0.2, gt=0.0, lt=1.0)  # a run is always tested
     stratify: bool = True
+
+    @model_validator(mode="after")
+    def _leaves_training_data(self):
+        if self.val + self.test >= 1.0:
+            raise ValueError(f"val {self.val} + test {self.test} leaves nothing to train on; "
+                             "their sum must be below 1")
+        return self
 
 
 class DataSource(Base):
