@@ -121,7 +121,8 @@ def analyze(spec, preflight: bool = False) -> Analysis:
         raise SpecError([src.issue(("data", group, i), str(e),
                                    getattr(spec.data, group)[i].type_name)]) from None
     except SourceError as e:
-        raise SpecError([src.issue(("data", e.field), str(e), spec.data.source)]) from None
+        where = ("data", *e.field) if isinstance(e.field, tuple) else ("data", e.field)
+        raise SpecError([src.issue(where, str(e), spec.data.source)]) from None
     feat = info.feat
     if spec.model.input is not None:
         if tuple(spec.model.input) != tuple(feat):
@@ -130,6 +131,9 @@ def analyze(spec, preflight: bool = False) -> Analysis:
                                     "leave it out to take it from the data"))
         feat = tuple(spec.model.input)
     graph = build_graph(spec.model.layers, TT(("N", *feat), info.dtype), src)
+    from .inferred import check as check_inferred
+
+    issues += check_inferred(graph, src)
 
     loss = spec.loss or REGISTRY["loss"][DEFAULT_LOSS[info.task]]()
     metrics = spec.metrics or [REGISTRY["metric"][m]() for m in DEFAULT_METRICS[info.task]]

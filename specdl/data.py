@@ -97,7 +97,7 @@ def prepare(spec, analysis) -> Arrays:
             return prepare_images(spec, analysis)
         loaded = data.load(spec.seed)
     except SourceError as e:
-        raise RunError(f"data.{e.field}: {e}") from None
+        raise RunError(f"data.{e.where}: {e}") from None
     task = analysis.task
     x = np.asarray(loaded.x, dtype=np.int64 if analysis.data.dtype == "int64" else np.float64)
     y = np.asarray(loaded.y)

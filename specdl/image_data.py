@@ -59,7 +59,7 @@ def prepare_images(spec, analysis) -> Arrays:
             xs = {"train": Subset(train_full, idx["train"]), "val": Subset(train_eval, idx["val"]), "test": test}
             ys = {"train": y[idx["train"]], "val": y[idx["val"]], "test": np.asarray(test.targets, dtype=np.int64)}
     except SourceError as e:
-        raise RunError(f"data.{e.field}: {e}") from None
+        raise RunError(f"data.{e.where}: {e}") from None
     names = data.class_names()
     _check_classes(ys, analysis.data.classes, names)
     return Arrays(xs, ys, dict(ys), class_names=names)

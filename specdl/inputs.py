@@ -96,7 +96,7 @@ def _csv(run, path):
         try:
             numeric, cats = data.columns()
         except SourceError as e:
-            raise RunError(f"data.{e.field}: {e}") from None
+            raise RunError(f"data.{e.where}: {e}") from None
         delim = data.delimiter
     else:
         numeric, cats, delim = _header(path), [], ","

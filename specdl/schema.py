@@ -345,10 +345,12 @@ def _classes_in(ann) -> list:
 
 def _model_at(cls, loc: tuple, data):
     """The pydantic class describing the mapping at ``loc`` (None if not a model)."""
-    node = data
+    node, cands = data, None
     for part in loc:
         if isinstance(part, int) or cls is None:
             node = node[part] if isinstance(node, (list, dict)) and _has(node, part) else None
+            if isinstance(part, int) and cands:  # an item of a list: the class of that item
+                cls = _pick(cands, node)
             continue
         field = cls.model_fields.get(part)
         node = node.get(part) if isinstance(node, dict) else None
@@ -470,6 +472,10 @@ def _canonical_sites(src: Source, issues: list, keep_bad: bool = False) -> dict:
             parent[p] = type(parent[p])(parent[p])  # a copy that keeps a block call's type
             parent = parent[p]
         out = canonicalize(kind, parent[path[-1]], path, src, issues, blocks)
+        if kind == "layer" and isinstance(out, dict) and not keep_bad:
+            from .inferred import take
+
+            out = take(out, path, src)
         if out is not None or not keep_bad:
             parent[path[-1]] = out
     return data

@@ -34,6 +34,7 @@ class Source:
     file: str = "<spec>"
     pos: dict = field(default_factory=dict)     # path -> Pos of the value
     keypos: dict = field(default_factory=dict)  # path -> Pos of the key naming it
+    inferred: dict = field(default_factory=dict)  # layer path -> (argument, dim, value) written by hand
 
     def locate(self, path: tuple, key: bool = False) -> Pos:
         """The position of ``path``, or of its nearest located ancestor."""

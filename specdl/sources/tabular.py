@@ -272,9 +272,10 @@ class CsvData(DataSource):
         if not feats:
             raise SourceError("features", f"{self.path} has no feature columns besides the target "
                               f"`{self.target}`; a model needs at least one input column")
-        for name in [*feats, *self.categorical]:
-            if name not in header:
-                raise SourceError("features", f"no column `{name}` in {self.path}" + did_you_mean(name, header))
+        named = [("features", i, n) for i, n in enumerate(self.features or [])]
+        for key, i, name in [*named, *(("categorical", i, n) for i, n in enumerate(self.categorical))]:
+            if name not in header:  # reported at the list item that names it
+                raise SourceError((key, i), f"no column `{name}` in {self.path}" + did_you_mean(name, header))
         for name in self.categorical:
             if name not in feats:
                 raise SourceError("categorical", f"`{name}` is not among the features")
