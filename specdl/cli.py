@@ -367,7 +367,6 @@ def cmd_example_data(args) -> int:
     from pathlib import Path
 
     from .examples import write_all
-
     from .files import writable_folder
 
     writable_folder(args.out, "the example data")

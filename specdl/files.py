@@ -46,7 +46,6 @@ def utf8_problem(path) -> str | None:
 def write_output(path, text: str, what: str = "the output") -> None:
     """Write a file the user named (a script, a schema, a spec, predictions): one
     RunError line when the path is a folder, sits under a file, or cannot be written."""
-    from pathlib import Path
 
     from .errors import RunError
 

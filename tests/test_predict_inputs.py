@@ -15,7 +15,7 @@ from .test_data_hardening import image_folder, one_line
 
 def _train(root, spec_text, name):
     (root / f"{name}.yaml").write_text(spec_text)
-    return specdl.train(specdl.load(root / f"{name}.yaml"), out=root / name).run_dir
+    return specdl.train(specdl.load(root / f"{name}.yaml"), out=root / f"{name}-run").run_dir
 
 
 @pytest.fixture(scope="module")

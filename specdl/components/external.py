@@ -8,7 +8,15 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from ..errors import ShapeError
 from .base import (
-    ALLOW_IMPORT, HELPERS, TT, Call, ImportRefused, Layer, PosInt, is_ident, resolve,
+    ALLOW_IMPORT,
+    HELPERS,
+    TT,
+    Call,
+    ImportRefused,
+    Layer,
+    PosInt,
+    is_ident,
+    resolve,
 )
 
 # The helper that builds a backbone. specdl runs this very text, and the generated

@@ -276,7 +276,7 @@ class PadSpec(Layer, type="pad", primary="pad"):
 
     pad: list[NonNegInt] = Field(min_length=2, max_length=6)
     mode: Literal["constant", "reflect", "replicate", "circular"] = "constant"
-    value: float = 0.0
+    value: float = Field(0.0, allow_inf_nan=True)  # -inf pads before a max pool
     functional = True
     needs = ("import torch.nn.functional as F",)
 

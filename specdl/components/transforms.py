@@ -4,7 +4,7 @@ per-sample shape (for ``check``), how to fit and apply itself on NumPy arrays (f
 
 
 import math
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -118,7 +118,7 @@ class FillSpec(Transform, type="fill", primary="value"):
     """Fill missing values (NaN) per column with the train split's ``mean`` or
     ``median``, or a number. Put it first."""
 
-    value: float | Literal["mean", "median"] = "mean"
+    value: Annotated[float, Field(allow_inf_nan=True)] | Literal["mean", "median"] = "mean"
 
     def fit(self, x):
         import numpy as np
