@@ -246,7 +246,7 @@ def kind_at(path: tuple) -> str | None:
 
 
 def _move(src: Source, old: tuple, new: tuple):
-    for table in (src.pos, src.keypos):
+    for table in (src.pos, src.keypos, src.notes):
         for k in [k for k in table if k[: len(old)] == old and k != old]:
             table[new + k[len(old):]] = table.pop(k)
 
