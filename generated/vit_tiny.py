@@ -53,7 +53,7 @@ class PositionEmbedding(nn.Module):
 
 
 # -----------------------------------------------------------------------------
-# Data: load, split (seeded, stratified), fit transforms on train only
+# Data: load, split (seeded), fit transforms on train only
 # Synthetic data: labels (or targets) are a fixed random function of x.
 rng = np.random.default_rng(SEED)
 x = rng.standard_normal((16, 3, 224, 224))
@@ -63,9 +63,9 @@ y = score.argmax(axis=1)
 x = np.asarray(x, dtype=np.float64)
 y = np.asarray(y).astype(np.int64)
 idx_rest, idx_test = train_test_split(
-    np.arange(len(y)), test_size=0.2, random_state=SEED, stratify=y)
+    np.arange(len(y)), test_size=0.2, random_state=SEED)
 idx_train, idx_val = train_test_split(
-    idx_rest, test_size=0.125, random_state=SEED, stratify=y[idx_rest])
+    idx_rest, test_size=0.125, random_state=SEED)
 x_train, x_val, x_test = x[idx_train], x[idx_val], x[idx_test]
 y_train, y_val, y_test = y[idx_train], y[idx_val], y[idx_test]
 y_val_true, y_test_true = y_val, y_test  # metrics are computed in the data's own units

@@ -18,7 +18,11 @@ MAX_LEN = 200
 
 
 class ExprError(ValueError):
-    """The expression cannot be evaluated; the message says why."""
+    """The expression cannot be evaluated; the message says why, ``arg`` which argument."""
+
+    def __init__(self, message: str, arg: str | None = None):
+        super().__init__(message)
+        self.arg = arg
 
 
 def is_expression(text) -> bool:
@@ -49,14 +53,15 @@ def _walk(node, args: dict, text: str) -> int:
         name = node.id[len(_PREFIX):]
         value = args[name]
         if type(value) is not int:
-            raise ExprError(f"`${name}` is {value!r}; arithmetic takes whole numbers")
+            raise ExprError(f"`${name}` is {value!r}; `{text}` takes whole numbers", name)
         return value
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _UNARY[type(node.op)](_walk(node.operand, args, text))
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _walk(node.left, args, text), _walk(node.right, args, text)
         if isinstance(node.op, (ast.FloorDiv, ast.Mod)) and right == 0:
-            raise ExprError(f"`{text}` divides by zero")
+            names = [n.id[len(_PREFIX):] for n in ast.walk(node.right) if isinstance(n, ast.Name)]
+            raise ExprError(f"`{text}` divides by zero", names[0] if names else None)
         return _BINARY[type(node.op)](left, right)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
         raise ExprError(f"`{text}`: `/` gives a fraction; use `//` (whole-number division)")

@@ -53,11 +53,12 @@ class _Substitution:
     def __init__(self, block: str, args: dict, call: tuple, src: Source, issues: list):
         self.block, self.args, self.call, self.src, self.issues = block, args, call, src, issues
         self.used: set = set()
+        self.reported: set = set()  # missing arguments already reported
         self.placed: list = []  # (path in the definition, the argument it came from)
 
-    def error(self, where: tuple, message: str, arg: str | None = None):
+    def error(self, where: tuple, message: str, arg: str | None = None, key: bool = False):
         at = self.call + (arg,) if arg is not None and arg in self.args else self.call
-        issue = self.src.issue(at, message, self.block)
+        issue = self.src.issue(at, message, self.block, key=key)
         f, line, col = self.src.locate(where)
         issue.notes.append((f, line, col, f"in the definition of block `{self.block}`"))
         self.issues.append(issue)
@@ -66,17 +67,20 @@ class _Substitution:
         names = [m[1]] if (m := PARAM.match(text)) else names_in(text)
         missing = [n for n in names if n not in self.args]
         if missing:
+            if missing[0] in self.reported:
+                return text
+            self.reported.add(missing[0])
             self.error(path, f"block `{self.block}` needs the argument `{missing[0]}`: call it as "
                        f"`{self.block}: {{{missing[0]}: ...}}`")
             return text
         self.used.update(names)
-        self.placed.append((path, names[0]))
+        self.placed.append((path, names[0] if len(set(names)) == 1 else None, text))
         if m:
             return copy.deepcopy(self.args[names[0]])
         try:
             return evaluate(text, self.args)
         except ExprError as e:
-            self.error(path, str(e), names[0])
+            self.error(path, str(e), e.arg or (names[0] if len(set(names)) == 1 else None))
             return text
 
     def __call__(self, node, path: tuple):
@@ -89,12 +93,14 @@ class _Substitution:
         return node
 
     def locate_values(self, origin: tuple, new: tuple):
-        """Point each substituted value at the call's argument, noting the definition."""
-        for path, arg in self.placed:
+        """Point each substituted value at the call's argument, noting the definition;
+        other problems inside the expansion stay in the definition, noting the call."""
+        self.src.notes[new] = (self.src.locate(self.call), f"in block `{self.block}`, called here")
+        for path, arg, text in self.placed:
             target = new + path[len(origin):]
             definition = self.src.locate(path)
-            self.src.pos[target] = self.src.locate(self.call + (arg,))
-            self.src.notes[target] = (definition, f"`{self.block}` uses `${arg}` here (the block's definition)")
+            self.src.pos[target] = self.src.locate(self.call + ((arg,) if arg else ()))
+            self.src.notes[target] = (definition, f"block `{self.block}` computes `{text}` here")
 
 
 class Expander:
@@ -160,9 +166,8 @@ class Expander:
         for name in args:
             if name not in sub.used:
                 params = sorted(set(_params_in(body)))
-                self.issues.append(self.src.issue(
-                    path + (name,), f"block `{block}` takes no argument `{name}`"
-                    + (did_you_mean(name, params) if params else "; it takes none"), block, key=True))
+                sub.error(origin, f"block `{block}` takes no argument `{name}`"
+                          + (did_you_mean(name, params) if params else "; it takes none"), name, key=True)
         if len(self.issues) > n_issues:
             return dict(FAILED)
         _copy_positions(self.src, origin, path + ("layers",))

@@ -299,6 +299,8 @@ def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks
                                     f"write its arguments as a mapping", component=name))
             return None
         src.pos[path + (primary,)] = src.locate(path + (name,))
+        if path + (name,) in src.notes:  # a block's computed argument (blocks.py)
+            src.notes[path + (primary,)] = src.notes[path + (name,)]
         _move(src, path + (name,), path + (primary,))
         out[primary] = arg
     return out
