@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import re
 
+from .block_expr import ExprError, evaluate, is_expression, names_in
 from .components.base import REGISTRY, is_ident
 from .errors import did_you_mean
 from .source import Source
@@ -44,28 +45,67 @@ def call_of(item, blocks: dict):
 
 
 def _copy_positions(src: Source, old: tuple, new: tuple) -> None:
-    for table in (src.pos, src.keypos):
+    for table in (src.pos, src.keypos, src.notes):
         for k in [k for k in table if k[: len(old)] == old]:
             table[new + k[len(old):]] = table[k]
 
 
-def _substitute(node, args: dict, used: set, path: tuple, src: Source, issues: list, block: str):
-    if isinstance(node, str):
-        m = PARAM.fullmatch(node)
-        if not m:
-            return node
-        name = m[1]
-        if name not in args:
-            issues.append(src.issue(path, f"block `{block}` needs the argument `{name}`: "
-                                    f"call it as `{block}: {{{name}: ...}}`", block))
-            return node
-        used.add(name)
-        return copy.deepcopy(args[name])
-    if isinstance(node, list):
-        return [_substitute(v, args, used, path + (i,), src, issues, block) for i, v in enumerate(node)]
-    if isinstance(node, dict):
-        return {k: _substitute(v, args, used, path + (k,), src, issues, block) for k, v in node.items()}
-    return node
+class _Substitution:
+    """Replaces ``$c`` and ``"$c * 6"`` in a block body by the call's arguments. Problems
+    are reported at the call (``call``: its path) with a note at the definition, and each
+    substituted value is located at the argument that gave it."""
+
+    def __init__(self, block: str, args: dict, call: tuple, src: Source, issues: list):
+        self.block, self.args, self.call, self.src, self.issues = block, args, call, src, issues
+        self.used: set = set()
+        self.reported: set = set()  # missing arguments already reported
+        self.placed: list = []  # (path in the definition, the argument it came from)
+
+    def error(self, where: tuple, message: str, arg: str | None = None, key: bool = False):
+        at = self.call + (arg,) if arg is not None and arg in self.args else self.call
+        issue = self.src.issue(at, message, self.block, key=key)
+        f, line, col = self.src.locate(where)
+        issue.notes.append((f, line, col, f"in the definition of block `{self.block}`"))
+        self.issues.append(issue)
+
+    def value(self, text: str, path: tuple):
+        names = [m[1]] if (m := PARAM.fullmatch(text)) else names_in(text)
+        missing = [n for n in names if n not in self.args]
+        if missing:
+            if missing[0] in self.reported:
+                return text
+            self.reported.add(missing[0])
+            self.error(path, f"block `{self.block}` needs the argument `{missing[0]}`: call it as "
+                       f"`{self.block}: {{{missing[0]}: ...}}`")
+            return text
+        self.used.update(names)
+        self.placed.append((path, names[0] if len(set(names)) == 1 else None, text))
+        if m:
+            return copy.deepcopy(self.args[names[0]])
+        try:
+            return evaluate(text, self.args)
+        except ExprError as e:
+            self.error(path, str(e), e.arg or (names[0] if len(set(names)) == 1 else None))
+            return text
+
+    def __call__(self, node, path: tuple):
+        if isinstance(node, str):
+            return self.value(node, path) if PARAM.fullmatch(node) or is_expression(node) else node
+        if isinstance(node, list):
+            return [self(v, path + (i,)) for i, v in enumerate(node)]
+        if isinstance(node, dict):
+            return {k: self(v, path + (k,)) for k, v in node.items()}
+        return node
+
+    def locate_values(self, origin: tuple, new: tuple):
+        """Point each substituted value at the call's argument, noting the definition;
+        other problems inside the expansion stay in the definition, noting the call."""
+        self.src.notes[new] = (self.src.locate(self.call), f"in block `{self.block}`, called here")
+        for path, arg, text in self.placed:
+            target = new + path[len(origin):]
+            definition = self.src.locate(path)
+            self.src.pos[target] = self.src.locate(self.call + ((arg,) if arg else ()))
+            self.src.notes[target] = (definition, f"block `{self.block}` computes `{text}` here")
 
 
 class Expander:
@@ -122,29 +162,28 @@ class Expander:
             self.issues.append(self.src.issue(path, f"the model expands to more than {MAX_LAYERS:,} "
                                               "layers; is a repeat too large?", block))
             return dict(FAILED)
-        used: set = set()
         origin = ("model", "blocks", block)
         n_issues = len(self.issues)
-        expanded = _substitute(copy.deepcopy(body), args, used, origin, self.src, self.issues, block)
+        sub = _Substitution(block, args, path, self.src, self.issues)
+        expanded = sub(copy.deepcopy(body), origin)
         if len(self.issues) > n_issues:
             return dict(FAILED)
         for name in args:
-            if name not in used:
-                params = sorted({m[1] for m in _params_in(body)})
-                self.issues.append(self.src.issue(
-                    path + (name,), f"block `{block}` takes no argument `{name}`"
-                    + (did_you_mean(name, params) if params else "; it takes none"), block, key=True))
+            if name not in sub.used:
+                params = sorted(set(_params_in(body)))
+                sub.error(origin, f"block `{block}` takes no argument `{name}`"
+                          + (did_you_mean(name, params) if params else "; it takes none"), name, key=True)
         if len(self.issues) > n_issues:
             return dict(FAILED)
         _copy_positions(self.src, origin, path + ("layers",))
+        sub.locate_values(origin, path + ("layers",))
         return Expanded(type="call", block=block, args=args, **extra,
                         layers=self.layers(expanded, path + ("layers",), stack + (block,)))
 
 
 def _params_in(node):
     if isinstance(node, str):
-        m = PARAM.fullmatch(node)
-        return [m] if m else []
+        return names_in(node)
     if isinstance(node, list):
         return [m for v in node for m in _params_in(v)]
     if isinstance(node, dict):

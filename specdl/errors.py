@@ -41,11 +41,13 @@ class Issue:
     file: str = "<spec>"
     line: int = 1
     col: int = 1
+    notes: list = field(default_factory=list)  # (file, line, col, text): rendered after it
 
     def render(self) -> str:
         comp = f" ({self.component})" if self.component else ""
         where = f"{format_path(self.path)}{comp}: " if self.path or comp else ""
-        return f"{self.file}:{self.line}:{self.col}: {self.severity}: {where}{self.message}"
+        head = f"{self.file}:{self.line}:{self.col}: {self.severity}: {where}{self.message}"
+        return "\n".join([head, *(f"{f}:{ln}:{c}: note: {t}" for f, ln, c, t in self.notes)])
 
 
 @dataclass

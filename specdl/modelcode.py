@@ -252,8 +252,10 @@ def _params_in(node) -> list:
     """The $params of a block definition, in order of first appearance."""
     out: list = []
     if isinstance(node, str):
+        from .block_expr import names_in
+
         m = re.fullmatch(r"\$([A-Za-z][A-Za-z0-9_]*)", node)
-        return [m[1]] if m else []
+        return [m[1]] if m else [n for n in names_in(node) if n] if "$" in node else []
     items = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
     for v in items:
         out += [p for p in _params_in(v) if p not in out]

@@ -273,7 +273,7 @@ def _user_types(kind: str, blocks=()) -> dict:
 
 
 def _move(src: Source, old: tuple, new: tuple):
-    for table in (src.pos, src.keypos):
+    for table in (src.pos, src.keypos, src.notes):
         for k in [k for k in table if k[: len(old)] == old and k != old]:
             table[new + k[len(old):]] = table.pop(k)
 
@@ -326,6 +326,8 @@ def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks
                                     f"write its arguments as a mapping", component=name))
             return None
         src.pos[path + (primary,)] = src.locate(path + (name,))
+        if path + (name,) in src.notes:  # a block's computed argument (blocks.py)
+            src.notes[path + (primary,)] = src.notes[path + (name,)]
         _move(src, path + (name,), path + (primary,))
         out[primary] = arg
     return out

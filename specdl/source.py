@@ -35,6 +35,7 @@ class Source:
     pos: dict = field(default_factory=dict)     # path -> Pos of the value
     keypos: dict = field(default_factory=dict)  # path -> Pos of the key naming it
     inferred: dict = field(default_factory=dict)  # layer path -> (argument, dim, value) written by hand
+    notes: dict = field(default_factory=dict)   # path -> (Pos, text): a note for issues under it
 
     def locate(self, path: tuple, key: bool = False) -> Pos:
         """The position of ``path``, or of its nearest located ancestor."""
@@ -48,7 +49,10 @@ class Source:
 
     def issue(self, path, message, component=None, key=False, severity="error") -> Issue:
         f, line, col = self.locate(path, key=key)
-        return Issue(tuple(path), message, component, severity, f, line, col)
+        path = tuple(path)
+        note = next((self.notes[path[:n]] for n in range(len(path), 0, -1) if path[:n] in self.notes), None)
+        notes = [(*note[0], note[1])] if note else []
+        return Issue(path, message, component, severity, f, line, col, notes)
 
 
 class SpecLoader(yaml.SafeLoader):

@@ -36,4 +36,4 @@ def test_bad_spec_is_a_located_error(path):
         assert hits, f"expected `{prefix}...{text}` in:\n{r.stderr}"
     # one located line per problem, and a count at the end
     assert re.fullmatch(r"\d+ errors?", lines[-1])
-    assert all(re.match(rf"{re.escape(str(path))}:\d+:\d+: (error|warning): ", ln) for ln in lines[:-1])
+    assert all(re.match(rf"{re.escape(str(path))}:\d+:\d+: (error|warning|note): ", ln) for ln in lines[:-1])

@@ -77,7 +77,9 @@ def test_same_initial_weights(spec):
 
 # the heavier specs, shortened (the equivalence does not depend on the length)
 SHORT = {"resnet_small": ["train.epochs=1", "data.size=128"], "unet_small": ["train.epochs=1"],
-         "resnet18_transfer": ["train.epochs=1"]}
+         "resnet18_transfer": ["train.epochs=1"],
+         **{k: ["train.epochs=1", "data.shape=[3, 32, 32]", "data.classes=4", "data.size=32",
+                f"model.layers.{i}={{linear: 4}}"] for k, i in (("mobilenet_v2", 19), ("vit_tiny", 7))}}
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=spec_id)

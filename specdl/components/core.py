@@ -169,7 +169,24 @@ simple_layer("selu", "SELU", "Scaled ELU (torch.nn.SELU).")
 simple_layer("softplus", "Softplus", "Smooth ReLU (torch.nn.Softplus).",
              beta=(PosFloat, 1.0), threshold=(NonNegFloat, 20.0))
 simple_layer("mish", "Mish", "x * tanh(softplus(x)) (torch.nn.Mish).")
-simple_layer("hardswish", "Hardswish", "Hard swish (torch.nn.Hardswish).")
+simple_layer("hardswish", "Hardswish", "Hard swish, x * relu6(x + 3) / 6 (torch.nn.Hardswish).")
+simple_layer("hardsigmoid", "Hardsigmoid", "Hard sigmoid, relu6(x + 3) / 6 (torch.nn.Hardsigmoid).")
+simple_layer("relu6", "ReLU6", "min(max(0, x), 6) (torch.nn.ReLU6).")
+
+
+class HardtanhSpec(Layer, type="hardtanh", primary="max_val"):
+    """Clamps to [min_val, max_val] (torch.nn.Hardtanh)."""
+
+    min_val: float = -1.0
+    max_val: float = 1.0
+
+    def infer(self, x):
+        if not self.min_val < self.max_val:
+            raise ShapeError(f"min_val={self.min_val} must be smaller than max_val={self.max_val}")
+        return x
+
+    def ctor(self, x):
+        return Call("nn.Hardtanh", kwargs=self.changed("min_val", "max_val"))
 
 
 class PReLUSpec(Layer, type="prelu", primary="num_parameters"):

@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ..errors import ShapeError
-from .base import Call, Layer, NonNegInt, PosInt, Prob, literal
+from .base import Call, Layer, NonNegInt, PosFloat, PosInt, Prob, literal
 
 
 class EmbeddingSpec(Layer, type="embedding", primary="embedding_dim"):
@@ -175,13 +175,15 @@ class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_hea
 
 class TransformerEncoderLayerSpec(Layer, type="transformer_encoder_layer", primary="nhead"):
     """One transformer encoder layer over [N, T, E] (torch.nn.TransformerEncoderLayer,
-    batch_first); d_model is inferred."""
+    batch_first); d_model is inferred. ``norm_first: true`` is the pre-norm layer of ViT."""
 
     nhead: PosInt
     dim_feedforward: PosInt = 2048
     dropout: Prob = 0.1
     activation: Literal["relu", "gelu"] = "relu"
+    layer_norm_eps: PosFloat = 1e-5
     norm_first: bool = False
+    bias: bool = True
     ranks = (3,)
     rank_hint = "[N, T, E]"
 
@@ -192,32 +194,42 @@ class TransformerEncoderLayerSpec(Layer, type="transformer_encoder_layer", prima
 
     def count_params(self, x):
         e, f = x.shape[-1], self.dim_feedforward
-        return (4 * e * e + 4 * e) + (e * f + f) + (f * e + e) + 4 * e
+        weights = 4 * e * e + 2 * e * f + 2 * e  # attention, feed-forward, two norms' weights
+        return weights + (4 * e + f + e + 2 * e if self.bias else 0)
 
     def macs(self, x, y):
         t, e = x.shape[1], x.shape[-1]
         return 4 * t * e * e + 2 * t * t * e + 2 * t * e * self.dim_feedforward
 
     def ctor(self, x):
-        kw = {**self.changed("dim_feedforward", "dropout", "activation"), "batch_first": True,
-              **self.changed("norm_first")}
+        kw = {**self.changed("dim_feedforward", "dropout", "activation", "layer_norm_eps"),
+              "batch_first": True, **self.changed("norm_first", "bias")}
         return Call("nn.TransformerEncoderLayer", (x.shape[-1], self.nhead), kw)
 
 
 class TransformerEncoderSpec(TransformerEncoderLayerSpec, type="transformer_encoder", primary="num_layers"):
-    """A stack of num_layers transformer encoder layers (torch.nn.TransformerEncoder)."""
+    """A stack of num_layers transformer encoder layers (torch.nn.TransformerEncoder);
+    ``final_norm: true`` adds the closing LayerNorm of pre-norm stacks (its ``norm``)."""
 
     num_layers: PosInt = 1
+    final_norm: bool = False
 
     def count_params(self, x):
-        return self.num_layers * super().count_params(x)
+        e = x.shape[-1]
+        norm = (e + (e if self.bias else 0)) if self.final_norm else 0
+        return self.num_layers * super().count_params(x) + norm
 
     def macs(self, x, y):
         return self.num_layers * super().macs(x, y)
 
     def ctor(self, x):
+        kw = {}
+        if self.final_norm:
+            kw["norm"] = Call("nn.LayerNorm", (x.shape[-1],),
+                              {**self.changed("bias"), **({"eps": self.layer_norm_eps}
+                                                         if self.layer_norm_eps != 1e-5 else {})})
         return Call("nn.TransformerEncoder", (super().ctor(x), self.num_layers),
-                    {"enable_nested_tensor": False})
+                    {**kw, "enable_nested_tensor": False})
 
 
 class BilinearSpec(Layer, type="bilinear", primary="out_features"):

@@ -1,0 +1,99 @@
+"""Token layers of vision transformers: a learned class token, a learned position
+embedding, and taking one token (select). The two learned modules are specdl helper
+classes: build runs this very text, and the generated script contains it verbatim."""
+
+from ..errors import ShapeError
+from .base import HELPERS, Call, Layer, PosFloat, norm_dim
+
+TOKEN_HELPER = '''\
+class ClassToken(nn.Module):
+    """Prepends one learned vector to a sequence: [N, L, D] -> [N, L + 1, D]."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.token = nn.Parameter(torch.zeros(1, 1, dim))
+
+    def forward(self, x):
+        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
+'''
+
+POSITION_HELPER = '''\
+class PositionEmbedding(nn.Module):
+    """Adds a learned [1, L, D] tensor to a sequence, initialised N(0, init_std)."""
+
+    def __init__(self, length, dim, init_std=0.02):
+        super().__init__()
+        self.embedding = nn.Parameter(torch.empty(1, length, dim).normal_(std=init_std))
+
+    def forward(self, x):
+        return x + self.embedding
+'''
+
+
+def _torch_globals() -> dict:
+    import torch
+
+    return {"torch": torch, "nn": torch.nn}
+
+
+HELPERS["ClassToken"] = (TOKEN_HELPER, _torch_globals)
+HELPERS["PositionEmbedding"] = (POSITION_HELPER, _torch_globals)
+
+
+class ClassTokenSpec(Layer, type="class_token"):
+    """Prepends one learned vector along dim 1 (ViT's class token): [N, L, D] ->
+    [N, L+1, D]; D is inferred."""
+
+    ranks = (3,)
+    rank_hint = "[N, L, D] (batch, tokens, features)"
+    helpers = ("ClassToken",)
+
+    def infer(self, x):
+        return x.with_shape("N", x.shape[1] + 1, x.shape[2])
+
+    def count_params(self, x):
+        return x.shape[2]
+
+    def ctor(self, x):
+        return Call("ClassToken", (x.shape[2],))
+
+
+class PositionEmbeddingSpec(Layer, type="position_embedding", primary="init_std"):
+    """Adds a learned [1, L, D] tensor (initialised N(0, init_std)) to [N, L, D]; L and
+    D are inferred."""
+
+    init_std: PosFloat = 0.02
+    ranks = (3,)
+    rank_hint = "[N, L, D] (batch, tokens, features)"
+    helpers = ("PositionEmbedding",)
+
+    def count_params(self, x):
+        return x.shape[1] * x.shape[2]
+
+    def ctor(self, x):
+        return Call("PositionEmbedding", (x.shape[1], x.shape[2]), self.changed("init_std"))
+
+
+class SelectSpec(Layer, type="select", primary="index"):
+    """Takes one index along ``dim`` and drops that dimension (torch.select):
+    ``{dim: 1, index: 0}`` maps [N, L, D] to [N, D] (ViT's class token)."""
+
+    dim: int = 1
+    index: int = 0
+    functional = True
+    dtypes = ("float32", "int64")
+
+    def infer(self, x):
+        d = norm_dim(self.dim, x.rank)
+        if d == 0:
+            raise ShapeError("dim=0 is the batch dimension; select along a feature dimension")
+        if not -x.shape[d] <= self.index < x.shape[d]:
+            raise ShapeError(f"index={self.index} is out of range for dimension {d} of {x} "
+                             f"(size {x.shape[d]})")
+        return x.with_shape(*x.shape[:d], *x.shape[d + 1:])
+
+    def apply(self, x):
+        return x.select(self.dim, self.index)
+
+    def expr(self, x):
+        return f"{x}.select({self.dim}, {self.index})"
