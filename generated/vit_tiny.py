@@ -9,9 +9,12 @@ same initial weights, same loop, same test metrics on the CPU.
 The last line printed is the test metrics as one JSON object.
 """
 
+import functools
 import gc
 import json
 import math
+from contextlib import nullcontext
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,7 +28,13 @@ SEED = 0
 EPOCHS = 1
 BATCH_SIZE = 8
 EVAL_BATCH_SIZE = 1024  # evaluation runs in chunks of this many samples
+ACCUMULATE = 1  # batches per optimizer step
+GRAD_CLIP = None  # max gradient norm (None: no clipping)
+PRECISION = "fp32"  # fp32 | bf16 | fp16 (mixed precision; fp16 with a gradient scaler)
+MONITOR, MODE = "val_loss", "min"  # the best epoch by this value is kept and tested
+EARLY = None  # early stopping: (monitor, mode, patience, min_delta)
 DEVICE = torch.device("cpu")
+AMP_DTYPE = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(PRECISION)
 CHECKPOINT = "vit-tiny.best.pt"  # the best epoch's weights are saved here
 
 # -----------------------------------------------------------------------------
@@ -52,27 +61,18 @@ class PositionEmbedding(nn.Module):
         return x + self.embedding
 
 
-# -----------------------------------------------------------------------------
-# Data: load, split (seeded), fit transforms on train only
-# Synthetic data: labels (or targets) are a fixed random function of x.
-rng = np.random.default_rng(SEED)
-x = rng.standard_normal((16, 3, 224, 224))
-flat = x.reshape(16, -1)
-score = flat @ rng.standard_normal((flat.shape[1], 1000))
-y = score.argmax(axis=1)
-x = np.asarray(x, dtype=np.float64)
-y = np.asarray(y).astype(np.int64)
-idx_rest, idx_test = train_test_split(
-    np.arange(len(y)), test_size=0.2, random_state=SEED)
-idx_train, idx_val = train_test_split(
-    idx_rest, test_size=0.125, random_state=SEED)
-x_train, x_val, x_test = x[idx_train], x[idx_val], x[idx_test]
-y_train, y_val, y_test = y[idx_train], y[idx_val], y[idx_test]
-y_val_true, y_test_true = y_val, y_test  # metrics are computed in the data's own units
-x_train, x_val, x_test = (torch.as_tensor(v, dtype=torch.float32).to(DEVICE) for v in (x_train, x_val, x_test))
-y_train, y_val, y_test = (torch.as_tensor(v, dtype=torch.int64).to(DEVICE) for v in (y_train, y_val, y_test))
-n_train = len(y_train)
-N_BATCHES = math.ceil(n_train / BATCH_SIZE)
+def synthetic_targets(x, rng, width, high=None):
+    """A fixed random function of x: x itself (or, for token ids, their histogram) times a
+    random matrix drawn in blocks of rows, so memory stays apart from features x width."""
+    flat = x.reshape(len(x), -1)
+    if high is not None:  # token histogram, without a one-hot copy of x
+        ids = flat + np.arange(len(x))[:, None] * high
+        flat = np.bincount(ids.ravel(), minlength=len(x) * high).reshape(len(x), high) / flat.shape[1]
+    score = np.zeros((len(x), width))
+    block = max(1, min(flat.shape[1], 1_048_576 // width))
+    for i in range(0, flat.shape[1], block):
+        score += flat[:, i:i + block] @ rng.standard_normal((min(block, flat.shape[1] - i), width))
+    return score
 
 
 # -----------------------------------------------------------------------------
@@ -113,96 +113,220 @@ class Model(nn.Module):
         return x
 
 
-torch.manual_seed(SEED)  # the same seed gives specdl build's initial weights
-model = Model().to(DEVICE)
-if DEVICE.type == "cpu":
-    # oneDNN's convolutions run faster on channels-last (NHWC) weights and activations
-    model = model.to(memory_format=torch.channels_last)
-run_model = model
-loss_fn = nn.CrossEntropyLoss()
-optimizer = torch.optim.AdamW(model.parameters(), lr=0.001, weight_decay=0.05, fused=True)
-shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
+# -----------------------------------------------------------------------------
+# Training functions: specdl's runtime (specdl/runtime/loop.py), copied as they are
+@dataclass
+class RunState:
+    """Where a run stands after an epoch; saved in last.pt, so a resumed run goes on
+    from here exactly."""
 
-METRICS = {
-    "accuracy": lambda y_true, y_pred: metrics.accuracy_score(y_true, y_pred),
-}
-
-
-def train_batches():
-    """Shuffled batches sliced from tensors in memory (no per-sample DataLoader cost)."""
-    perm = torch.randperm(n_train, generator=shuffle).to(DEVICE)
-    for i in range(0, n_train, BATCH_SIZE):
-        idx = perm[i:i + BATCH_SIZE]
-        yield x_train[idx], y_train[idx]
+    epoch: int = 0
+    best: float | None = None          # the monitored value of the best epoch
+    best_epoch: int = 0
+    es_best: float | None = None       # early stopping's best value
+    bad: int = 0                       # epochs without improvement (early stopping)
+    stopped: bool = False              # early stopping ended the run
 
 
-def eval_batches(x):
-    for i in range(0, len(x), EVAL_BATCH_SIZE):
-        yield x[i:i + EVAL_BATCH_SIZE]
+def batches(x, y, batch_size, generator, rank=0, world=1):
+    """Shuffled batches sliced from tensors in memory (no per-sample DataLoader cost);
+    under data parallelism each rank takes its share of every global batch."""
+    perm = torch.randperm(len(y), generator=generator).to(y.device)
+    for i in range(0, len(y), batch_size):
+        idx = perm[i:i + batch_size]
+        if world > 1:
+            idx = idx[rank::world]
+        yield x[idx], y[idx]
 
 
-def train_epoch():
-    """One pass over the training data; returns the mean loss."""
+def loader_batches(loader, device):
+    """Batches from a DataLoader (files decoded and augmented by its workers)."""
+    for xb, yb in loader:
+        yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+
+
+def chunks(x, size, device=None):
+    """The inputs of a split in evaluation chunks: slices of a tensor in memory, or the
+    batches of a DataLoader (whose batch size is the chunk), moved to ``device``."""
+    if isinstance(x, torch.Tensor):
+        for i in range(0, len(x), size):
+            yield x[i:i + size]
+    else:
+        for xb, _ in x:
+            yield xb.to(device)
+
+
+def train_epoch(model, batches, loss_fn, optimizer, n_batches, accumulate=1, grad_clip=None,
+                scaler=None, autocast=nullcontext, scheduler=None):
+    """One pass over the training data: forward, backward, and an optimizer step every
+    ``accumulate`` batches (``scheduler``: stepped with each optimizer step). Returns
+    the loss summed over the samples, and their number."""
     model.train()
-    # The loss sum: a float on the CPU (reading a CPU tensor costs no sync), kept on
-    # the device elsewhere (one sync per epoch instead of one per step).
-    on_cpu = DEVICE.type == "cpu"
-    total, losses, sizes = 0.0, [], []
-    for xb, yb in train_batches():
-        loss = loss_fn(run_model(xb), yb)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if on_cpu:
+    total, seen, losses, sizes = 0.0, 0, [], []
+    for b, (xb, yb) in enumerate(batches):
+        with autocast():
+            loss = loss_fn(model(xb), yb)
+        scaler.scale(loss / accumulate if accumulate > 1 else loss).backward()
+        if accumulate == 1 or (b + 1) % accumulate == 0 or b + 1 == n_batches:
+            if grad_clip:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            if scheduler is not None:
+                scheduler.step()
+        seen += len(yb)
+        # The loss sum: a float on the CPU (reading a CPU tensor costs no sync), kept on
+        # the device elsewhere (one sync per epoch instead of one per step).
+        if loss.is_cpu:
             total += loss.item() * len(yb)
         else:
             losses.append(loss.detach())
             sizes.append(len(yb))
-    if not on_cpu:
-        total = torch.stack(losses).float() @ torch.tensor(sizes, dtype=torch.float32, device=DEVICE)
-    return float(total) / n_train
+    if losses:
+        total = torch.stack(losses).float() @ torch.tensor(sizes, dtype=torch.float32, device=losses[0].device)
+    return total, seen
 
 
 @torch.inference_mode()
-def evaluate(x, y, y_true, names):
-    """Loss and the named metrics on one split."""
+def evaluate(model, chunks, y, y_true, loss_fn, metrics, predict, autocast=nullcontext):
+    """The loss and ``metrics`` (name -> fn(y_true, y_pred)) on one split; ``predict``
+    turns the model's outputs into predictions in the data's own units. Returns the
+    scores and the predictions (None when no metric is asked for)."""
     model.eval()
-    outs = [run_model(xb).float() for xb in eval_batches(x)]
+    with autocast():
+        outs = [model(xb).float() for xb in chunks]
     out = outs[0] if len(outs) == 1 else torch.cat(outs)
     scores = {"loss": loss_fn(out, y).item()}
-    y_pred = out.argmax(dim=1).cpu().numpy()
-    for name in names:
-        scores[name] = float(METRICS[name](y_true, y_pred))
-    return scores
+    if not metrics:
+        return scores, None
+    y_pred = predict(out)
+    if y_pred.ndim > 2:  # metrics take 2-D targets: one column per value
+        y_true, y_pred = y_true.reshape(len(y_true), -1), y_pred.reshape(len(y_pred), -1)
+    for name, fn in metrics.items():
+        scores[name] = float(fn(y_true, y_pred))
+    return scores, y_pred
+
+
+def predictions(out, task, invert=None):
+    """The model's outputs as predictions: class indices, 0/1 labels (multilabel), or
+    values in the data's own units (``invert`` undoes the target transforms)."""
+    if task == "classification":
+        return out.argmax(dim=1).cpu().numpy()
+    if task == "multilabel":
+        return (out > 0).long().cpu().numpy()
+    y_pred = out.double().cpu().numpy()
+    return y_pred if invert is None else invert(y_pred)
+
+
+def mean_loss(total, seen, device, world=1):
+    """The epoch's mean training loss; under data parallelism, over every rank's samples."""
+    if world == 1:
+        return float(total) / seen
+    both = torch.tensor([float(total), float(seen)], device=device)
+    torch.distributed.all_reduce(both)
+    return (both[0] / both[1]).item()
 
 
 def improved(value, best, mode, min_delta=0.0):
+    """Whether ``value`` beats ``best`` (None: nothing yet) by more than ``min_delta``."""
     if best is None:
         return math.isfinite(value)
     return value < best - min_delta if mode == "min" else value > best + min_delta
 
 
-# -----------------------------------------------------------------------------
-# Training: keep the weights of the best epoch by val_loss (min)
-best, best_epoch, best_state = None, 0, None
-# Everything made so far lives for the whole run: keep the garbage collector from
-# rescanning it on every full collection (gc.unfreeze() would hand it back).
-gc.freeze()
-for epoch in range(1, EPOCHS + 1):
-    row = {"epoch": epoch, "train_loss": train_epoch(), "lr": optimizer.param_groups[0]["lr"]}
-    if not math.isfinite(row["train_loss"]):
-        raise SystemExit(f"the training loss became {row['train_loss']} in epoch {epoch}")
-    val = evaluate(x_val, y_val, y_val_true, [])
-    row.update({f"val_{k}": v for k, v in val.items()})
-    if improved(row["val_loss"], best, "min"):
-        best, best_epoch = row["val_loss"], epoch
-        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    print(json.dumps(row))
+def end_epoch(state, row, monitor, mode, early=None, scheduler=None, every=None):
+    """After an epoch's validation: step an epoch or plateau scheduler, note the best
+    epoch and early stopping (``early``: monitor, mode, patience, min_delta). Returns
+    whether this epoch is the best so far."""
+    if scheduler is not None and every == "epoch":
+        scheduler.step()
+    elif scheduler is not None and every == "metric":
+        scheduler.step(row[monitor])
+    state.epoch = row["epoch"]
+    best = improved(row[monitor], state.best, mode)
+    if best:
+        state.best, state.best_epoch = row[monitor], row["epoch"]
+    if early is not None:
+        es_monitor, es_mode, patience, min_delta = early
+        if improved(row[es_monitor], state.es_best, es_mode, min_delta):
+            state.es_best, state.bad = row[es_monitor], 0
+        else:
+            state.bad += 1
+            state.stopped = state.bad >= patience
+    return best
+
 
 # -----------------------------------------------------------------------------
-# Test the best epoch's weights
-model.load_state_dict(best_state)
-torch.save(best_state, CHECKPOINT)
-test = evaluate(x_test, y_test, y_test_true, list(METRICS))
-test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}
-print(json.dumps(test))
+# Settings of torch, data and training: run as a script only, so that
+# `from <this file> import Model` gives the model and nothing else.
+if __name__ == "__main__":
+    # -----------------------------------------------------------------------------
+    # Data: load, split (seeded), fit transforms on train only
+    # Synthetic data: labels (or targets) are a fixed random function of x.
+    rng = np.random.default_rng(SEED)
+    x = rng.standard_normal((16, 3, 224, 224))
+    score = synthetic_targets(x, rng, 1000)
+    y = score.argmax(axis=1)
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y).astype(np.int64)
+    idx_rest, idx_test = train_test_split(
+        np.arange(len(y)), test_size=0.2, random_state=SEED)
+    idx_train, idx_val = train_test_split(
+        idx_rest, test_size=0.125, random_state=SEED)
+    x_train, x_val, x_test = x[idx_train], x[idx_val], x[idx_test]
+    y_train, y_val, y_test = y[idx_train], y[idx_val], y[idx_test]
+    y_val_true, y_test_true = y_val, y_test  # metrics are computed in the data's own units
+    x_train, x_val, x_test = (torch.as_tensor(v, dtype=torch.float32).to(DEVICE) for v in (x_train, x_val, x_test))
+    y_train, y_val, y_test = (torch.as_tensor(v, dtype=torch.int64).to(DEVICE) for v in (y_train, y_val, y_test))
+    n_train = len(y_train)
+    N_BATCHES = math.ceil(n_train / BATCH_SIZE)
+
+    torch.manual_seed(SEED)  # the same seed gives specdl build's initial weights
+    model = Model().to(DEVICE)
+    if DEVICE.type == "cpu":
+        # oneDNN's convolutions run faster on channels-last (NHWC) weights and activations
+        model = model.to(memory_format=torch.channels_last)
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.001, weight_decay=0.05, fused=True)
+    autocast = nullcontext if AMP_DTYPE is None else functools.partial(torch.autocast, DEVICE.type, dtype=AMP_DTYPE)
+    scaler = torch.amp.GradScaler(DEVICE.type, enabled=PRECISION == "fp16")
+    shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
+    METRICS = {
+        "accuracy": lambda y_true, y_pred: metrics.accuracy_score(y_true, y_pred),
+    }
+    predict = functools.partial(predictions, task="classification")
+
+    # -----------------------------------------------------------------------------
+    # Training: keep the weights of the best epoch by MONITOR
+    state, best_state = RunState(), None
+    # Everything made so far lives for the whole run: keep the garbage collector from
+    # rescanning it on every full collection (gc.unfreeze() would hand it back).
+    gc.freeze()
+    for epoch in range(1, EPOCHS + 1):
+        train_data = batches(x_train, y_train, BATCH_SIZE, shuffle)
+        total, seen = train_epoch(model, train_data, loss_fn, optimizer, N_BATCHES, ACCUMULATE, GRAD_CLIP, scaler,
+                                  autocast)
+        row = {"epoch": epoch, "train_loss": mean_loss(total, seen, DEVICE),
+               "lr": optimizer.param_groups[0]["lr"]}
+        if not math.isfinite(row["train_loss"]):
+            raise SystemExit(f"the training loss became {row['train_loss']} in epoch {epoch}")
+        val_chunks = chunks(x_val, EVAL_BATCH_SIZE, DEVICE)
+        val, _ = evaluate(model, val_chunks, y_val, y_val_true, loss_fn, {}, predict, autocast)
+        row.update({f"val_{k}": v for k, v in val.items()})
+        if end_epoch(state, row, MONITOR, MODE, EARLY):
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        print(json.dumps(row))
+        if state.stopped:
+            print(f"early stopping: no improvement in {EARLY[0]} for {EARLY[2]} epochs")
+            break
+
+    # -----------------------------------------------------------------------------
+    # Test the best epoch's weights
+    model.load_state_dict(best_state)
+    torch.save(best_state, CHECKPOINT)
+    test_chunks = chunks(x_test, EVAL_BATCH_SIZE, DEVICE)
+    test, _ = evaluate(model, test_chunks, y_test, y_test_true, loss_fn, METRICS, predict, autocast)
+    test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}
+    print(json.dumps(test))

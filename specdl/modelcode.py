@@ -45,10 +45,16 @@ def shape_comment(shape) -> str:
 # ------------------------------------------------------------------ calls as leaves
 def leaves(call: Call, path=()):
     """(path, value) of every literal argument of a call, nested calls included."""
+    for path, v, _ in leaves_in(call, path):
+        yield path, v
+
+
+def leaves_in(call: Call, path=()):
+    """(path, value, the function of the call it is an argument of)."""
     for i, v in enumerate(call.args):
-        yield from leaves(v, path + (i,)) if isinstance(v, Call) else [(path + (i,), v)]
+        yield from leaves_in(v, path + (i,)) if isinstance(v, Call) else [(path + (i,), v, call.fn)]
     for k, v in call.kwargs.items():
-        yield from leaves(v, path + (k,)) if isinstance(v, Call) else [(path + (k,), v)]
+        yield from leaves_in(v, path + (k,)) if isinstance(v, Call) else [(path + (k,), v, call.fn)]
 
 
 def skeleton(call: Call):
@@ -94,6 +100,7 @@ class ModelWriter:
     helpers: set = field(default_factory=set)
     spec_names: set = field(default_factory=set)
     _uses: dict = field(default_factory=dict)         # block -> [Use], in order of first use
+    _params: dict = field(default_factory=dict)       # class written -> its parameter names
 
     def model(self, graph) -> list[dict]:
         top = self.use_of(graph, {})
@@ -159,27 +166,32 @@ class ModelWriter:
     def parameters(self, block: str, group: list) -> list:
         """[(name, values per use, [(attribute, path)])]: the positions whose value differs."""
         order = _params_in(self.definitions.get(block, []))
-        named: dict = {}
+        groups: dict = {}  # values per use -> (candidate names, values, places): equal values, one parameter
         for i, (attr, _, _) in enumerate(group[0].init):
-            vectors: dict = {}
+            vectors, fns = {}, {}
             for use in group:
-                for path, v in leaves(_resolved(use.init[i][1])):
+                for path, v, fn in leaves_in(_resolved(use.init[i][1])):
                     vectors.setdefault(path, []).append(v)
+                    fns[path] = fn
             for path, vals in vectors.items():
-                if len({literal(v) for v in vals}) == 1:
+                key = tuple(literal(v) for v in vals)
+                if len(set(key)) == 1:
                     continue
-                name, key = _name_for(attr, path, vals, group, order), tuple(literal(v) for v in vals)
-                while name in named and named[name][0] != key:
-                    name += "_"
-                named.setdefault(name, (key, vals, []))[2].append((attr, path))
-        ranked = sorted(named.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
-        taken = set(FORWARD_READS)
-        out = []
-        for n, (_, vals, places) in ranked:
-            n = safe_var(n, taken)
-            taken.add(n)
-            out.append((n, vals, places))
-        return out
+                arg = _block_arg(vals, group, order)  # the block argument these values follow
+                inner = self._params.get(fns[path], [])  # an argument of a class of ours: its name there
+                name = arg or (inner[path[-1]] if isinstance(path[-1], int) and path[-1] < len(inner)
+                               else _name_for(attr, path, vals, group, order))
+                entry = groups.setdefault(key, ([], vals, []))
+                entry[0].append((name, arg is not None))
+                entry[2].append((attr, path))
+        out, taken = [], set(FORWARD_READS)
+        # block arguments claim their names first; derived names give way (`c_`)
+        for names, vals, places in sorted(groups.values(), key=lambda g: not any(a for _, a in g[0])):
+            name = next((n for n, is_arg in names if is_arg), names[0][0])  # a block argument's name first
+            name = safe_var(name, taken)
+            taken.add(name)
+            out.append((name, vals, places))
+        return sorted(out, key=lambda p: order.index(p[0]) if p[0] in order else len(order))
 
     def add(self, name: str, first: Use, params: list, block, group: list) -> None:
         subs = {}
@@ -193,6 +205,7 @@ class ModelWriter:
         for j, use in enumerate(group):
             use.made = Call(name, tuple(vals[j] for _, vals, _ in params))
         names = [p for p, _, _ in params]
+        self._params[name] = names
         self.spec_names |= {name, *names}
         doc = None if block is None else (f"Block `{block}` of the spec" +
                                           (f", built as {name}({', '.join(names)})." if names else "."))
@@ -262,10 +275,17 @@ def _params_in(node) -> list:
     return out
 
 
-def _name_for(attr, path, vals, group, order) -> str:
-    for p in order:  # the block argument it follows
+def _block_arg(vals, group, order) -> str | None:
+    """The block argument whose value, use by use, these values are."""
+    for p in order:
         if all(p in u.args and literal(u.args[p]) == literal(v) for u, v in zip(group, vals)):
             return p
+    return None
+
+
+def _name_for(attr, path, vals, group, order) -> str:
+    if (p := _block_arg(vals, group, order)) is not None:
+        return p
     for dim, what in ((1, "in_channels"), (-1, "in_features")):
         if all(len(u.input_shape) > 1 and u.input_shape[dim] == v for u, v in zip(group, vals)):
             return what
