@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from .components.base import REGISTRY, TT
 from .errors import Issue, ShapeError, SpecError, did_you_mean
-from .graph import Graph, build_graph
+from .graph import INPUT, Graph, build_graph
 from .sources import SourceError
 from .sources.info import DataInfo, describe
 
@@ -134,6 +134,8 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     from .inferred import check as check_inferred
 
     issues += check_inferred(graph, src)
+    issues += _token_issues(spec, graph, src)
+    issues += _split_issues(spec, info, src)
 
     loss = spec.loss or REGISTRY["loss"][DEFAULT_LOSS[info.task]]()
     metrics = spec.metrics or [REGISTRY["metric"][m]() for m in DEFAULT_METRICS[info.task]]
@@ -171,6 +173,39 @@ def analyze(spec, preflight: bool = False) -> Analysis:
         raise SpecError(issues)
     monitor = ck.monitor if spec.data.split.val > 0 else "train_loss"
     return Analysis(spec, info, graph, loss, metrics, monitor, _mode(monitor, ck.mode, metrics), warnings)
+
+
+def _split_issues(spec, info, src) -> list[Issue]:
+    """Where the number of samples is known, every split must be able to hold a sample
+    of every class when stratified (scikit-learn refuses otherwise, at build time)."""
+    import math
+
+    split, n = spec.data.split, spec.data.sample_count()
+    if n is None or info.task != "classification" or not split.stratify or spec.data.source == "torchvision":
+        return []
+    n_test = math.ceil(split.test * n)
+    n_val = math.ceil(split.val / (1 - split.test) * (n - n_test)) if split.val > 0 else None
+    n_train = n - n_test - (n_val or 0)
+    sizes = {"train": n_train, "val": n_val, "test": n_test}
+    small = [(k, v) for k, v in sizes.items() if v is not None and v < (info.classes or 0)]
+    if not small:
+        return []
+    which, size = small[0]
+    return [src.issue(("data", "split"), f"with {n} samples, the {which} split holds {size}, fewer than the "
+                      f"{info.classes} classes a stratified split needs one of each of; raise "
+                      f"{'test' if which == 'test' else 'val' if which == 'val' else 'the data size'}, "
+                      "or set stratify: false")]
+
+
+def _token_issues(spec, graph, src) -> list[Issue]:
+    """An embedding fed the input directly must cover every token id the data holds."""
+    embeddings = [n for n in graph.nodes if n.type == "embedding" and INPUT in n.inputs]
+    if not embeddings:
+        return []
+    top = spec.data.max_token()
+    return [src.issue(n.path + ("num_embeddings",), f"the data holds token ids up to {top}, but "
+                      f"num_embeddings is {n.layer.num_embeddings}; use {top + 1} or more", "embedding")
+            for n in embeddings if top is not None and top >= n.layer.num_embeddings]
 
 
 def export_preflight(graph, src) -> list[Issue]:

@@ -39,6 +39,15 @@ class DataSource(Base):
     task: Task | None = None
     file_backed: ClassVar[bool] = False
 
+    def sample_count(self) -> int | None:
+        """How many samples the source holds, where that is known without reading data."""
+        return None
+
+    def max_token(self) -> int | None:
+        """The largest token id in integer inputs, where it is known without training
+        (None elsewhere); check compares it with an embedding's num_embeddings."""
+        return None
+
     def info(self):
         raise NotImplementedError
 

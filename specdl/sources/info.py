@@ -29,6 +29,9 @@ SKLEARN = {
 }
 
 # Generators and the arguments specdl lets through (with scikit-learn's defaults).
+# samples in each bundled data set (for the static split checks)
+SKLEARN_SIZES = {"iris": 150, "wine": 178, "breast_cancer": 569, "digits": 1797, "diabetes": 442, "linnerud": 20}
+
 GENERATORS = {
     "make_classification": {"n_samples": 100, "n_features": 20, "n_informative": 2,
                             "n_redundant": 2, "n_classes": 2, "n_clusters_per_class": 2,

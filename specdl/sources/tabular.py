@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from ..components.base import HELPERS, PosInt, literal, resolve
 from ..errors import did_you_mean
 from .base import DataSource, SourceError
-from .info import GENERATORS, SKLEARN, DataInfo
+from .info import GENERATORS, SKLEARN, SKLEARN_SIZES, DataInfo
 
 
 def class_hint(name: str, values) -> str | None:
@@ -58,6 +58,11 @@ class SklearnData(DataSource):
             from .generators import check_arguments
 
             check_arguments(self.dataset, self.params)
+
+    def sample_count(self):
+        if self.dataset in SKLEARN:
+            return SKLEARN_SIZES.get(self.dataset)
+        return int(self.params.get("n_samples", GENERATORS[self.dataset]["n_samples"]))
 
     def info(self):
         if self.dataset in SKLEARN:
@@ -125,6 +130,12 @@ class SyntheticData(DataSource):
     dtype: Literal["float32", "int64"] = "float32"
     high: PosInt = 10
     helpers: ClassVar[tuple] = ("synthetic_targets",)
+
+    def sample_count(self):
+        return self.size
+
+    def max_token(self):
+        return self.high - 1 if self.dtype == "int64" else None
 
     def model_post_init(self, _):
         if (self.classes is None) == (self.outputs is None):
@@ -382,6 +393,12 @@ class NpzData(DataSource):
         if len(x) == 0:
             raise SourceError("x", f"`{self.x}` in {self.path} holds no samples")
         return x, y
+
+    def max_token(self):
+        import numpy as np
+
+        x, _ = self._arrays()
+        return int(x.max()) if np.issubdtype(x.dtype, np.integer) and x.size else None
 
     def info(self):
         import numpy as np
