@@ -202,7 +202,7 @@ def _token_issues(spec, graph, src) -> list[Issue]:
     embeddings = [n for n in graph.nodes if n.type == "embedding" and INPUT in n.inputs]
     if not embeddings:
         return []
-    top = spec.data.max_token()
+    top = spec.data.known_max_token()
     return [src.issue(n.path + ("num_embeddings",), f"the data holds token ids up to {top}, but "
                       f"num_embeddings is {n.layer.num_embeddings}; use {top + 1} or more", "embedding")
             for n in embeddings if top is not None and top >= n.layer.num_embeddings]

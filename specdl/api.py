@@ -149,7 +149,12 @@ def export(spec_or_run, output=None, checkpoint=None) -> dict:
                                f"{str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}") from None
         default = Path(f"{analysis.spec.name}.onnx")
     from .data import prepare
-    from .export import real_inputs
+    from .export import EXAMPLES, real_inputs
 
-    inputs = real_inputs(analysis, prepare(analysis.spec, analysis))
+    if path.is_dir() and (path / EXAMPLES).exists():  # the run's own real inputs: no data needed
+        from . import checkpoint as ckpt
+
+        inputs = ckpt.load(path / EXAMPLES)
+    else:
+        inputs = real_inputs(analysis, prepare(analysis.spec, analysis))
     return export_onnx(model, inputs, Path(output) if output else default)

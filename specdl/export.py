@@ -53,6 +53,17 @@ def export_onnx(model: torch.nn.Module, inputs: torch.Tensor, path: Path) -> dic
             "example_batch": len(example), "tolerance": TOLERANCE}
 
 
+EXAMPLES = "examples.pt"  # in a run directory: real preprocessed inputs, to verify exports with
+
+
+def save_examples(run_dir, analysis, arrays) -> None:
+    """Keep up to 64 real test inputs in the run directory: `specdl export RUN` then
+    verifies without the training data at hand."""
+    from . import checkpoint as ckpt
+
+    ckpt.save_atomic(real_inputs(analysis, arrays).clone(), Path(run_dir) / EXAMPLES)
+
+
 def real_inputs(analysis, arrays, split: str = "test", n: int = 64) -> torch.Tensor:
     """Up to n real (preprocessed) inputs of a split, for verifying an export."""
     if analysis.spec.data.file_backed:

@@ -24,6 +24,7 @@ def save_preprocess(run_dir: Path, spec, arrays) -> None:
         "target_transforms": [plain(s) for s in arrays.target_states],
         "categories": [c.tolist() for c in arrays.encoder.categories_] if arrays.encoder is not None else None,
         "class_names": arrays.class_names,
+        "facts": spec.data.saved_facts(),
     }
     (Path(run_dir) / PREPROCESS).write_text(json.dumps(data) + "\n")
 
@@ -51,11 +52,18 @@ class LoadedRun:
         from .api import _analysis
         from .build import build_model
 
+        from .api import load
+
         run_dir = Path(run_dir)
         if not (run_dir / "spec.yaml").exists():
             raise RunError(f"{run_dir} is not a specdl run directory (no spec.yaml)")
+        if not (run_dir / PREPROCESS).exists():
+            raise RunError(f"{run_dir} has no {PREPROCESS} (a run from an older specdl?); build it again")
+        self.pre = read_preprocess(run_dir / PREPROCESS)
         try:
-            self.analysis = _analysis(run_dir / "spec.yaml")
+            spec = load(run_dir / "spec.yaml")
+            spec.data.use_saved(self.pre.get("facts"))  # the data itself need not be at hand
+            self.analysis = _analysis(spec)
         except SpecError as e:
             raise RunError(f"{run_dir}/spec.yaml no longer checks: {e.issues[0].message}") from None
         self.spec, self.run_dir = self.analysis.spec, run_dir
@@ -70,10 +78,6 @@ class LoadedRun:
             first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
             raise RunError(f"{path} does not match the spec's model: {first}") from None
         self.model.eval()
-        pre = run_dir / PREPROCESS
-        if not pre.exists():
-            raise RunError(f"{run_dir} has no {PREPROCESS} (a run from an older specdl?); build it again")
-        self.pre = read_preprocess(pre)
 
     # -- preprocessing, exactly as in training
     def inputs(self, raw):

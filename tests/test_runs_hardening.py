@@ -181,3 +181,22 @@ def test_output_paths_that_cannot_be_written(tmp_path, args):
 def test_summary_batch_must_be_positive(batch):
     r = run_cli("summary", IRIS, "--batch", batch)
     one_error(r, "--batch")
+
+
+def test_a_run_predicts_and_exports_without_its_training_data(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "d.csv").write_text("a,b,city,y\n" + "".join(
+        f"{rng.normal():.3f},{rng.normal():.3f},{'pq'[i % 2]},{'ab'[i % 3 % 2]}\n" for i in range(60)))
+    (tmp_path / "s.yaml").write_text("data: {source: csv, path: d.csv, target: y, categorical: [city], "
+                                     "transforms: [standardize]}\nmodel: {layers: [{linear: 2}]}\ntrain: {epochs: 2}\n")
+    assert run_cli("build", "s.yaml", "--out", "run", "-q", cwd=tmp_path).returncode == 0
+    (tmp_path / "d.csv").rename(tmp_path / "elsewhere.csv")
+    (tmp_path / "rows.csv").write_text("a,b,city\n1,2,p\n0.5,-1,q\n")
+    r = run_cli("predict", "run", "--input", "rows.csv", cwd=tmp_path)
+    assert r.returncode == 0 and len(r.stdout.strip().splitlines()) == 3, r.stderr
+    r = run_cli("export", "run", cwd=tmp_path)
+    assert r.returncode == 0 and "onnxruntime" in r.stdout, r.stderr
+    r = run_cli("build", "--resume", "run", "-o", "train.epochs=3", "-q", cwd=tmp_path)  # training needs the data
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "no such file: d.csv" in r.stderr, r.stderr

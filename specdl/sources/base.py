@@ -2,7 +2,7 @@
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 Task = Literal["classification", "regression", "multilabel"]
 
@@ -38,6 +38,36 @@ class DataSource(Base):
     target_transforms: list["TransformUnion"] = []  # noqa: F821
     task: Task | None = None
     file_backed: ClassVar[bool] = False
+
+    # What a run directory saved about the data (``saved_facts``): a finished run is
+    # checked, predicted with and exported without the training data at hand.
+    _facts: dict | None = PrivateAttr(default=None)
+
+    def saved_facts(self) -> dict:
+        """The static facts of the data, to keep in a run directory (JSON)."""
+        from dataclasses import asdict
+
+        facts = {"info": asdict(self.info()), "max_token": self.max_token()}
+        if hasattr(self, "columns"):
+            facts["columns"] = [list(c) for c in self.columns()]
+        return facts
+
+    def use_saved(self, facts: dict | None) -> None:
+        self._facts = facts
+
+    def facts(self):
+        """``info()``, or what a run directory saved of it."""
+        from .info import DataInfo
+
+        if self._facts and "info" in self._facts:
+            d = dict(self._facts["info"])
+            d["feat"] = tuple(d["feat"])
+            d["outputs"] = tuple(d["outputs"]) if d.get("outputs") is not None else None
+            return DataInfo(**d)
+        return self.info()
+
+    def known_max_token(self) -> int | None:
+        return self._facts.get("max_token") if self._facts else self.max_token()
 
     def sample_count(self) -> int | None:
         """How many samples the source holds, where that is known without reading data."""

@@ -46,7 +46,7 @@ GENERATORS = {
 def describe(data) -> DataInfo:
     """The per-sample shape after the transforms; raises ShapeError with the index of
     the failing transform as ``err.index`` (and ``err.group``)."""
-    info = data.info()
+    info = data.facts()
     feat = info.feat
     if not data.file_backed:
         for i, t in enumerate(data.transforms):

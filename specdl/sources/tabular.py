@@ -276,6 +276,9 @@ class CsvData(DataSource):
 
     def columns(self) -> tuple[list[str], list[str]]:
         """(numeric, categorical) feature columns, checked against the header."""
+        if self._facts and "columns" in self._facts:  # a run directory's saved columns
+            numeric, cats = self._facts["columns"]
+            return list(numeric), list(cats)
         header = self._header()
         if self.target not in header:
             raise SourceError("target", f"no column `{self.target}` in {self.path}" + did_you_mean(self.target, header))
