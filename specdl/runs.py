@@ -24,7 +24,7 @@ def save_preprocess(run_dir: Path, spec, arrays) -> None:
         "target_transforms": [plain(s) for s in arrays.target_states],
         "categories": [c.tolist() for c in arrays.encoder.categories_] if arrays.encoder is not None else None,
         "class_names": arrays.class_names,
-        "facts": spec.data.saved_facts(),
+        "facts": spec.data.saved_facts(spec.seed),
     }
     (Path(run_dir) / PREPROCESS).write_text(json.dumps(data) + "\n")
 

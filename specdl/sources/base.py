@@ -43,11 +43,11 @@ class DataSource(Base):
     # checked, predicted with and exported without the training data at hand.
     _facts: dict | None = PrivateAttr(default=None)
 
-    def saved_facts(self) -> dict:
+    def saved_facts(self, seed: int = 0) -> dict:
         """The static facts of the data, to keep in a run directory (JSON)."""
         from dataclasses import asdict
 
-        facts = {"info": asdict(self.info()), "max_token": self.max_token()}
+        facts = {"info": asdict(self.info(seed)), "max_token": self.max_token()}
         if hasattr(self, "columns"):
             facts["columns"] = [list(c) for c in self.columns()]
         return facts
@@ -55,8 +55,9 @@ class DataSource(Base):
     def use_saved(self, facts: dict | None) -> None:
         self._facts = facts
 
-    def facts(self):
-        """``info()``, or what a run directory saved of it."""
+    def facts(self, seed: int = 0):
+        """``info(seed)`` (the seed draws the split a CSV's one-hot width depends on), or
+        what a run directory saved of it."""
         from .info import DataInfo
 
         if self._facts and "info" in self._facts:
@@ -64,7 +65,7 @@ class DataSource(Base):
             d["feat"] = tuple(d["feat"])
             d["outputs"] = tuple(d["outputs"]) if d.get("outputs") is not None else None
             return DataInfo(**d)
-        return self.info()
+        return self.info(seed)
 
     def known_max_token(self) -> int | None:
         return self._facts.get("max_token") if self._facts else self.max_token()
@@ -78,7 +79,7 @@ class DataSource(Base):
         (None elsewhere); check compares it with an embedding's num_embeddings."""
         return None
 
-    def info(self):
+    def info(self, seed: int = 0):
         raise NotImplementedError
 
     def load(self, seed: int):

@@ -43,10 +43,10 @@ GENERATORS = {
 }
 
 
-def describe(data) -> DataInfo:
+def describe(data, seed: int = 0) -> DataInfo:
     """The per-sample shape after the transforms; raises ShapeError with the index of
     the failing transform as ``err.index`` (and ``err.group``)."""
-    info = data.facts()
+    info = data.facts(seed)
     feat = info.feat
     if not data.file_backed:
         for i, t in enumerate(data.transforms):

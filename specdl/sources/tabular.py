@@ -64,7 +64,7 @@ class SklearnData(DataSource):
             return SKLEARN_SIZES.get(self.dataset)
         return int(self.params.get("n_samples", GENERATORS[self.dataset]["n_samples"]))
 
-    def info(self):
+    def info(self, seed: int = 0):
         if self.dataset in SKLEARN:
             _, feat, task, n = SKLEARN[self.dataset]
             return DataInfo((feat,), "float32", task, n if task == "classification" else None,
@@ -145,7 +145,7 @@ class SyntheticData(DataSource):
     def target(self) -> tuple:
         return (self.outputs,) if isinstance(self.outputs, int) else tuple(self.outputs or ())
 
-    def info(self):
+    def info(self, seed: int = 0):
         if self.classes:
             return DataInfo(tuple(self.shape), self.dtype, "classification", self.classes, None)
         return DataInfo(tuple(self.shape), self.dtype, "regression", None, self.target)
@@ -333,7 +333,7 @@ class CsvData(DataSource):
             field = "target" if msg.startswith("the target") else "features" if "not a number" in msg else "path"
             raise SourceError(field, msg) from None
 
-    def info(self):
+    def info(self, seed: int = 0):
         numeric, cats = self.columns()
         classification = self.classification()
         width = len(numeric)
@@ -345,7 +345,7 @@ class CsvData(DataSource):
             if cats:
                 from ..data import split_indices
 
-                train = split_indices(y, self.split, getattr(self, "_seed", 0), classification)["train"]
+                train = split_indices(y, self.split, seed, self.split.stratify and classification)["train"]
                 width += sum(len(set(c[train, j])) for j in range(len(cats)))
         if classification:
             return DataInfo((width,), "float32", "classification", classes, None)
@@ -403,7 +403,7 @@ class NpzData(DataSource):
         x, _ = self._arrays()
         return int(x.max()) if np.issubdtype(x.dtype, np.integer) and x.size else None
 
-    def info(self):
+    def info(self, seed: int = 0):
         import numpy as np
 
         x, y = self._arrays()
