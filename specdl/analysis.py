@@ -115,7 +115,7 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     issues: list[Issue] = []
     warnings: list[Issue] = []
     try:
-        info = describe(spec.data)
+        info = describe(spec.data, spec.seed)
     except ShapeError as e:
         i, group = getattr(e, "index", 0), getattr(e, "group", "transforms")
         raise SpecError([src.issue(("data", group, i), str(e),

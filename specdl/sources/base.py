@@ -30,7 +30,7 @@ class DataSource(Base):
     task: Task | None = None
     file_backed: ClassVar[bool] = False
 
-    def info(self):
+    def info(self, seed: int = 0):
         raise NotImplementedError
 
     def load(self, seed: int):

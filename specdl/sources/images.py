@@ -116,7 +116,7 @@ class ImageFolderData(_ImageSource):
     def class_names(self) -> list[str]:
         return self.scan_all()[0]
 
-    def info(self):
+    def info(self, seed: int = 0):
         from PIL import Image
 
         classes, samples = self.scan_all()
@@ -145,7 +145,7 @@ class TorchvisionData(_ImageSource):
     def class_names(self) -> list[str]:
         return [str(c) for c in range(TORCHVISION[self.name][2])]
 
-    def info(self):
+    def info(self, seed: int = 0):
         _, shape, classes = TORCHVISION[self.name]
         return DataInfo(self.shape_after(shape), "float32", "classification", classes, None)
 

@@ -39,10 +39,11 @@ GENERATORS = {
 }
 
 
-def describe(data) -> DataInfo:
-    """The per-sample shape after the transforms; raises ShapeError with the index of
+def describe(data, seed: int = 0) -> DataInfo:
+    """The per-sample shape after the transforms (``seed`` draws the split, which a
+    CSV's one-hot width depends on); raises ShapeError with the index of
     the failing transform as ``err.index`` (and ``err.group``)."""
-    info = data.info()
+    info = data.info(seed)
     feat = info.feat
     if not data.file_backed:
         for i, t in enumerate(data.transforms):

@@ -41,7 +41,7 @@ class SklearnData(DataSource):
             if k not in allowed:
                 raise ValueError(f"`{self.dataset}` takes no argument `{k}`" + did_you_mean(k, allowed))
 
-    def info(self):
+    def info(self, seed: int = 0):
         if self.dataset in SKLEARN:
             _, feat, task, n = SKLEARN[self.dataset]
             return DataInfo((feat,), "float32", task, n if task == "classification" else None,
@@ -98,7 +98,7 @@ class SyntheticData(DataSource):
     def target(self) -> tuple:
         return (self.outputs,) if isinstance(self.outputs, int) else tuple(self.outputs or ())
 
-    def info(self):
+    def info(self, seed: int = 0):
         if self.classes:
             return DataInfo(tuple(self.shape), self.dtype, "classification", self.classes, None)
         return DataInfo(tuple(self.shape), self.dtype, "regression", None, self.target)
@@ -242,7 +242,7 @@ class CsvData(DataSource):
         except (KeyError, TypeError, AttributeError):  # a row shorter than the header
             raise SourceError("path", f"{self.path} has rows with missing cells; every row needs every column") from None
 
-    def info(self):
+    def info(self, seed: int = 0):
         numeric, cats = self.columns()
         classification = self.classification()
         width = len(numeric)
@@ -254,7 +254,7 @@ class CsvData(DataSource):
             if cats:
                 from ..data import split_indices
 
-                train = split_indices(y, self.split, getattr(self, "_seed", 0), classification)["train"]
+                train = split_indices(y, self.split, seed, self.split.stratify and classification)["train"]
                 width += sum(len(set(c[train, j])) for j in range(len(cats)))
         if classification:
             return DataInfo((width,), "float32", "classification", classes, None)
@@ -297,7 +297,7 @@ class NpzData(DataSource):
                 raise SourceError(field, f"{self.path} has no array `{key}`" + did_you_mean(key, f.files))
         return f[self.x], f[self.y]
 
-    def info(self):
+    def info(self, seed: int = 0):
         import numpy as np
 
         x, y = self._arrays()
