@@ -43,8 +43,28 @@ EXAMPLES = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are one line, like every other error (no usage block)."""
+
+    def error(self, message):
+        verb = self.prog.split()[1:]
+        where = f"{verb[0]}: " if verb else ""
+        self.exit(2, f"specdl: error: {where}{message} (see `{self.prog} --help`)\n")
+
+
+def _count(text: str) -> int:
+    """A positive whole number (a batch size, a process count)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="specdl", description="Declarative model specs for PyTorch: "
+    p = _Parser(prog="specdl", description="Declarative model specs for PyTorch: "
                                 "check, build (train) and codegen.")
     p.add_argument("--version", action="version", version=f"specdl {_version()}")
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -68,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--out", help="write the run directory exactly here (default runs/<name>/<time>)")
     b.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last.pt")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    b.add_argument("--nproc", type=int, default=None, metavar="K",
+    b.add_argument("--nproc", type=_count, default=None, metavar="K",
                    help="train data-parallel on K processes (launches torchrun; train.batch_size is global)")
     g = verb("codegen", "Write a standalone PyTorch script for a spec.")
     g.add_argument("spec")
@@ -79,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     s = verb("summary", "Per-layer shapes, parameters, multiply-adds and activation memory.")
     s.add_argument("spec")
     s.add_argument("-o", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    s.add_argument("--batch", type=int, default=1, help="batch size for the memory column (default 1)")
+    s.add_argument("--batch", type=_count, default=1, help="batch size for the memory column (default 1)")
     e = verb("export", "Export a run's best model (or a spec with a checkpoint) to ONNX, verified with "
              "onnxruntime on real inputs.")
     e.add_argument("target", metavar="RUN_DIR|SPEC")
