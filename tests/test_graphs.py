@@ -42,7 +42,8 @@ def graphs(draw):
         width[name] = w
         prev = name
     layers.append({"linear": {"out_features": 3, "name": "head"}})
-    return {"name": "g", "data": {"source": "synthetic", "shape": [6], "classes": 3, "size": 16},
+    return {"name": "g", "data": {"source": "synthetic", "shape": [6], "classes": 3, "size": 16,
+                                  "split": {"stratify": False}},  # 16 samples cannot stratify 3 classes
             "model": {"blocks": {"mlp": [{"linear": "$w"}, "relu", {"add": {"inputs": ["relu_1", "linear_0"]}}]},
                       "layers": layers}}
 
