@@ -112,35 +112,49 @@ def describe_args(cls) -> list[tuple[str, str, str]]:
     return rows
 
 
-def layer_catalogue(name: str | None = None, markdown: bool = False) -> int:
-    from rich import box
-    from rich.table import Table
+CATALOGUE = {"layer": "layer", "image_transform": "image transform"}  # what `specdl layers` lists
 
+
+def layer_catalogue(name: str | None = None, markdown: bool = False) -> int:
     if markdown:
         print(catalogue_markdown())
         return 0
     con = _console()
-    reg = REGISTRY["layer"]
     if name:
-        if name not in reg:
-            from .errors import RunError, did_you_mean
-
-            raise RunError(f"unknown layer `{name}`" + did_you_mean(name, reg))
-        cls = reg[name]
-        con.print(f"{name}: {(cls.__doc__ or '').strip()}", markup=False)
-        con.print(f"primary argument: {cls.primary or '-'}", markup=False)
-        for arg, typ, default in describe_args(cls):
-            con.print(f"  {arg}: {typ} = {default}", markup=False)
-        return 0
-    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for c in ("layer", "primary", "arguments", "what it does"):
-        t.add_column(c)
-    for n, cls in sorted(reg.items()):
-        args = ", ".join(a for a, _, _ in describe_args(cls))
-        t.add_row(n, cls.primary or "", args, (cls.__doc__ or "").strip().split("\n")[0])
-    con.print(t)
+        return _describe(con, name)
+    for kind, what in CATALOGUE.items():
+        con.print(_catalogue_table(kind, what))
     return 0
 
+
+def _describe(con, name: str) -> int:
+    """One component of the catalogue: its text and arguments."""
+    found = [REGISTRY[k][name] for k in CATALOGUE if name in REGISTRY[k]]
+    if not found:
+        from .errors import RunError, did_you_mean
+
+        known = [n for k in CATALOGUE for n in REGISTRY[k]]
+        raise RunError(f"unknown layer or image transform `{name}`" + did_you_mean(name, known))
+    cls = found[0]
+    kind = "" if cls.kind == "layer" else f" ({CATALOGUE[cls.kind]}: data.transforms / data.augment)"
+    con.print(f"{name}{kind}: {(cls.__doc__ or '').strip()}", markup=False)
+    con.print(f"primary argument: {cls.primary or '-'}", markup=False)
+    for arg, typ, default in describe_args(cls):
+        con.print(f"  {arg}: {typ} = {default}", markup=False)
+    return 0
+
+
+def _catalogue_table(kind: str, what: str):
+    from rich import box
+    from rich.table import Table
+
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for c in (what, "primary", "arguments", "what it does"):
+        t.add_column(c)
+    for n, cls in sorted(REGISTRY[kind].items()):
+        args = ", ".join(a for a, _, _ in describe_args(cls))
+        t.add_row(n, cls.primary or "", args, (cls.__doc__ or "").strip().split("\n")[0])
+    return t
 
 
 def catalogue_markdown() -> str:
@@ -152,7 +166,8 @@ def catalogue_markdown() -> str:
            "the one the short form `name: value` sets. Arguments torch derives from the input",
            "(in_features, in_channels, num_features, ...) are inferred and never written.", ""]
     titles = {"layer": "Layers", "loss": "Losses", "optimizer": "Optimizers",
-              "scheduler": "Schedulers", "metric": "Metrics", "transform": "Data transforms"}
+              "scheduler": "Schedulers", "metric": "Metrics", "transform": "Data transforms",
+              "image_transform": "Image transforms and augmentations"}
     for kind, title in titles.items():
         out += [f"## {title}", ""]
         for name, cls in sorted(REGISTRY[kind].items()):

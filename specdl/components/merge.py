@@ -30,7 +30,8 @@ class _Elementwise(Layer):
 
 
 class AddSpec(_Elementwise, type="add"):
-    """Elementwise sum of two or more inputs, with broadcasting (residual connections)."""
+    """Elementwise sum of two or more inputs, broadcast as torch does (sizes align from
+    the last dimension; a size of 1 stretches): residual connections, biases."""
 
     def apply(self, *xs):
         out = xs[0]
@@ -43,7 +44,9 @@ class AddSpec(_Elementwise, type="add"):
 
 
 class MulSpec(_Elementwise, type="mul"):
-    """Elementwise product of two or more inputs, with broadcasting (gating)."""
+    """Elementwise product of two or more inputs, broadcast as torch does: sizes align
+    from the last dimension and a size of 1 stretches, so [N, C, H, W] * [N, C, 1, 1] is a
+    channel gate (squeeze-and-excitation)."""
 
     def apply(self, *xs):
         out = xs[0]
