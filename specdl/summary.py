@@ -57,6 +57,18 @@ def shape_table(a, verbose: bool = False, batch: int = 1) -> None:
         con.print(f"parameters: {total_p:,} ({human(total_p * 4, 'B')} as float32); "
                   f"multiply-adds per batch of {batch}: {human(total_m)}; "
                   f"activations per batch of {batch}: {human(total_a, 'B')}")
+        if _has_attention(a.graph):
+            con.print("note: these multiply-adds include attention; torch's FlopCounterMode counts "
+                      "scaled_dot_product_attention as zero on the CPU unless its math backend is used, "
+                      "so compare with that backend (docs/cli.md)", markup=False)
+
+
+ATTENTION = ("multihead_attention", "transformer_encoder_layer", "transformer_encoder")
+
+
+def _has_attention(g) -> bool:
+    return any(n.type in ATTENTION or (getattr(n.layer, "type_name", "") in ATTENTION)
+               or any(_has_attention(sub) for sub in n.subgraphs) for n in g.nodes)
 
 
 def _is_chain(g) -> bool:

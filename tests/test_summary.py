@@ -62,3 +62,10 @@ def test_summary_cli():
     assert r.returncode == 0, r.stderr
     assert "MACs" in r.stdout and "activations" in r.stdout
     assert "parameters: 2,430" in r.stdout
+
+
+def test_summary_notes_how_attention_is_counted(cli):
+    r = cli("summary", ROOT / "specs" / "transformer_classifier.yaml")
+    assert r.returncode == 0 and "scaled_dot_product_attention" in r.stdout, r.stderr
+    r = cli("summary", ROOT / "specs" / "iris_mlp.yaml")
+    assert r.returncode == 0 and "scaled_dot_product_attention" not in r.stdout
