@@ -31,39 +31,33 @@ class UnsafeCode(RunError):
 BARE = re.compile(r"(?<![.\w])[A-Za-z_][A-Za-z0-9_]*")  # an identifier not after a dot
 
 
+def _own_texts() -> list[str]:
+    """The template's text and the helper sources: the script specdl writes around values."""
+    from .components.base import HELPERS
+    from .generate import templates_dir
+
+    return [p.read_text() for p in sorted(templates_dir().glob("*.j2"))] + [h[0] for h in HELPERS.values()]
+
+
 @functools.cache
 def emitted() -> tuple[frozenset, frozenset]:
     """(bare names, attribute names) specdl can write. Bare: those the template and the
     helper sources write bare. Attributes: all of their identifiers. Both: those of the
     package's own modules (where every emitter lives), less DENY and dunders."""
-    from .components.base import HELPERS
-    from .generate import templates_dir
-
-    bare = script_names()
-    texts = [p.read_text() for p in sorted(templates_dir().glob("*.j2"))] + [h[0] for h in HELPERS.values()]
-    attrs = {n for t in texts for n in IDENT.findall(t)}
+    attrs = {n for t in _own_texts() for n in IDENT.findall(t)}
     here = Path(__file__).resolve().parent
     rest = {n for p in here.rglob("*.py") for n in IDENT.findall(p.read_text())}
     rest = {n for n in rest - DENY if not (n.startswith("__") and n.endswith("__"))}
     # the transforms name their statistics after the array: f"{v}_mean" for v in x, y
     rest |= {v + n for n in rest if n.startswith("_") and not n.startswith("__") for v in "xy"}
-    return frozenset(bare | rest), frozenset(attrs | rest)
+    return frozenset(script_names() | rest), frozenset(attrs | rest)
 
 
 @functools.cache
 def script_names() -> frozenset:
     """Names the script itself defines or reads bare (the template's and the helpers'
     text): a class of the spec's must not take one."""
-    from .components.base import HELPERS
-    from .generate import templates_dir
-
-    texts = [p.read_text() for p in sorted(templates_dir().glob("*.j2"))] + [h[0] for h in HELPERS.values()]
-    return frozenset(n for t in texts for n in BARE.findall(t))
-
-
-def emitted_names() -> frozenset:
-    """Every identifier specdl can write (bare or as an attribute)."""
-    return emitted()[0] | emitted()[1]
+    return frozenset(n for t in _own_texts() for n in BARE.findall(t))
 
 
 def identifiers(tree: ast.AST):

@@ -29,13 +29,6 @@ class Dist:
     def main(self) -> bool:
         return self.rank == 0
 
-    def sum(self, value):
-        """All-reduce a tensor by sum (in place) and return it."""
-        import torch.distributed as dist
-
-        dist.all_reduce(value, op=dist.ReduceOp.SUM)
-        return value
-
     def close(self) -> None:
         import torch.distributed as dist
 

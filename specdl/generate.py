@@ -96,10 +96,6 @@ def _env():
     return env
 
 
-def shape_comment(tt) -> str:
-    return "# (" + ", ".join(str(d) for d in tt.shape) + ")"
-
-
 def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
     """Everything the template reads, for an analysed spec."""
     spec = a.spec

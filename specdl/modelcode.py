@@ -38,17 +38,7 @@ def safe_var(name: str, taken: set) -> str:
     return name
 
 
-def shape_comment(shape) -> str:
-    return "# (" + ", ".join(str(d) for d in shape) + ")"
-
-
 # ------------------------------------------------------------------ calls as leaves
-def leaves(call: Call, path=()):
-    """(path, value) of every literal argument of a call, nested calls included."""
-    for path, v, _ in leaves_in(call, path):
-        yield path, v
-
-
 def leaves_in(call: Call, path=()):
     """(path, value, the function of the call it is an argument of)."""
     for i, v in enumerate(call.args):

@@ -114,7 +114,6 @@ class Trainer:
             self.train_loader = loader(self.x["train"], bs, True, self.gen, self.workers, device,
                                        sampler=self.sampler)
         self.epoch = 0
-        self._weights: dict = {}
 
     # -- full (unsharded) weights, on every rank's CPU under FSDP
     def weights(self) -> dict:
