@@ -122,13 +122,15 @@ def load_run(run_dir, checkpoint=None):
 
 
 @_user_code
-def export(spec_or_run, output=None, checkpoint=None) -> dict:
+def export(spec_or_run, output=None, checkpoint=None, overrides=None) -> dict:
     """Export a run directory (its best.pt) or a spec (with ``checkpoint``, or its seeded
-    initial weights) to ONNX, verified with onnxruntime on real inputs."""
+    initial weights; ``overrides`` as in load) to ONNX, verified with onnxruntime on real inputs."""
     from .export import export_onnx
     from .runs import LoadedRun
 
     path = Path(spec_or_run)
+    if path.is_dir() and overrides:
+        raise RunError(f"{path} is a run directory: its model is fixed, so -o overrides do not apply")
     if path.is_dir():
         run = LoadedRun(path, checkpoint)
         model, analysis = run.model, run.analysis
@@ -136,7 +138,7 @@ def export(spec_or_run, output=None, checkpoint=None) -> dict:
     else:
         from .build import build_model as _build
 
-        analysis = _analysis(path)
+        analysis = _analysis(path, overrides)
         model = _build(analysis)
         if checkpoint is not None:
             from . import checkpoint as ckpt

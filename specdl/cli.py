@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from .errors import RunError, SpecError
@@ -18,7 +19,8 @@ EXAMPLES = {
   $ specdl build specs/digits_cnn.yaml -o train.epochs=3 --out runs/quick
   $ specdl build --resume runs/digits-cnn/20261127-120000""",
     "codegen": """examples:
-  $ specdl codegen specs/iris_mlp.yaml -o generated/iris_mlp.py
+  $ specdl codegen specs/iris_mlp.yaml --out generated/iris_mlp.py
+  $ specdl codegen specs/iris_mlp.yaml -o train.epochs=3 --out quick.py
   $ python generated/iris_mlp.py""",
     "summary": """examples:
   $ specdl summary specs/digits_cnn.yaml""",
@@ -27,15 +29,15 @@ EXAMPLES = {
   $ specdl build specs/cifar_cnn.yaml""",
     "export": """examples:
   $ specdl export runs/iris-mlp/20261127-120000            # its best.pt -> model.onnx, verified
-  $ specdl export specs/iris_mlp.yaml --checkpoint best.pt -o iris.onnx""",
+  $ specdl export specs/iris_mlp.yaml --checkpoint best.pt --out iris.onnx""",
     "predict": """examples:
-  $ specdl predict runs/iris-mlp/20261127-120000 --input new_rows.csv -o predictions.csv
-  $ specdl predict runs/cifar-cnn/20261127-120000 --input photos/ -o predictions.json""",
+  $ specdl predict runs/iris-mlp/20261127-120000 --input new_rows.csv --out predictions.csv
+  $ specdl predict runs/cifar-cnn/20261127-120000 --input photos/ --out predictions.json""",
     "schema": """examples:
-  $ specdl schema -o specdl.schema.json
+  $ specdl schema --out specdl.schema.json
   # then, first line of a spec:  # yaml-language-server: $schema=./specdl.schema.json""",
     "init": """examples:
-  $ specdl init --template cnn -o my_cnn.yaml
+  $ specdl init --template cnn --out my_cnn.yaml
   $ specdl check my_cnn.yaml""",
     "layers": """examples:
   $ specdl layers
@@ -55,15 +57,13 @@ def _parser() -> argparse.ArgumentParser:
 
     c = verb("check", "Validate a spec and print its shape table (never imports torch).")
     c.add_argument("spec")
-    c.add_argument("-o", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a value by dotted path (repeatable)")
+    _overrides(c)
     c.add_argument("--print", dest="show", action="store_true", help="also print the canonical spec")
     c.add_argument("--export", choices=["onnx"], help="also run the export preflight (as export: {onnx: true})")
     b = verb("build", "Train a spec, evaluate it on the test split, and write a run directory.")
     b.add_argument("spec", nargs="?")
-    b.add_argument("-o", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a value by dotted path (repeatable)")
-    b.add_argument("--out", help="write the run directory exactly here (default runs/<name>/<time>)")
+    _overrides(b)
+    _output(b, "write the run directory exactly here (default runs/<name>/<time>)")
     b.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last.pt")
     b.add_argument("--force", action="store_true",
                    help="--out an existing run directory: replace its run files (others stay)")
@@ -72,34 +72,39 @@ def _parser() -> argparse.ArgumentParser:
                    help="train data-parallel on K processes (launches torchrun; train.batch_size is global)")
     g = verb("codegen", "Write a standalone PyTorch script for a spec.")
     g.add_argument("spec")
-    g.add_argument("-o", "--output", help="the script's path (default: standard output)")
-    g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    _overrides(g)
+    _output(g, "the script's path (default: standard output)")
     g.add_argument("--distributed", action="store_true",
                    help="a script that also trains data-parallel under torchrun")
     s = verb("summary", "Per-layer shapes, parameters, multiply-adds and activation memory.")
     s.add_argument("spec")
-    s.add_argument("-o", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    _overrides(s)
     s.add_argument("--batch", type=_positive, default=1, help="batch size for the memory column (default 1)")
     e = verb("export", "Export a run's best model (or a spec with a checkpoint) to ONNX, verified with "
              "onnxruntime on real inputs.")
     e.add_argument("target", metavar="RUN_DIR|SPEC")
     e.add_argument("--checkpoint", help="weights to export (default: the run's best.pt)")
     e.add_argument("--format", default="onnx", choices=["onnx"])
-    e.add_argument("-o", "--output", help="the .onnx file (default: RUN_DIR/model.onnx, or <name>.onnx)")
+    _overrides(e, "(a spec only)")
+    _output(e, "the .onnx file (default: RUN_DIR/model.onnx, or <name>.onnx)")
     pr = verb("predict", "Predict with a finished run, applying its fitted preprocessing.")
     pr.add_argument("run_dir", metavar="RUN_DIR")
     pr.add_argument("--input", required=True, help="a .csv (with a header), .npy, .npz, an image or a folder")
-    pr.add_argument("-o", "--output", help="a .csv or .json file (default: CSV on standard output)")
+    _output(pr, "a .csv or .json file (default: CSV on standard output)")
+    _no_overrides(pr)
     pr.add_argument("--checkpoint", help="weights to use (default: the run's best.pt)")
     sc = verb("schema", "Write the JSON Schema of specs (for editors and linters).")
-    sc.add_argument("-o", "--output", help="the file (default: standard output)")
+    _output(sc, "the file (default: standard output)")
+    _no_overrides(sc)
     it = verb("init", "Write a commented starting spec that checks and trains.")
     it.add_argument("--template", default="mlp", choices=["mlp", "cnn", "resnet", "transfer"])
-    it.add_argument("-o", "--output", help="the file (default: standard output)")
+    _output(it, "the file (default: standard output)")
+    _no_overrides(it)
     it.add_argument("--force", action="store_true", help="overwrite an existing file")
     ex = verb("example-data", "Write the example image folder and local resnet18 weights the bundled "
               "image specs use.")
-    ex.add_argument("--out", default="data", help="folder to write into (default: data)")
+    _output(ex, "folder to write into (default: data)", default="data")
+    _no_overrides(ex)
     ly = verb("layers", "List the layer catalogue with each layer's arguments.")
     ly.add_argument("name", nargs="?")
     ly.add_argument("--markdown", action="store_true", help="the whole registry as docs/layers.md")
@@ -107,6 +112,45 @@ def _parser() -> argparse.ArgumentParser:
         v.add_argument("--allow-import", action="store_true",
                        help="import the user code that `module:` layers name (never done otherwise)")
     return p
+
+
+OVERRIDE = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)*=.*", re.S)  # train.epochs=3, model.layers.0.linear=64
+
+
+def _override(text: str) -> str:
+    """`-o KEY=VALUE` is an override on every verb; a path given to it is refused."""
+    if not OVERRIDE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an override (KEY=VALUE, e.g. train.epochs=3); "
+                                         "write an output file with --out PATH")
+    return text
+
+
+def _output_path(text: str) -> str:
+    """`--out PATH`: a value that reads as an override is refused, not written as a file."""
+    if OVERRIDE.fullmatch(text) and "/" not in text.partition("=")[0]:
+        raise argparse.ArgumentTypeError(f"{text!r} looks like an override; give it with -o {text} "
+                                         "(--out takes the output's path)")
+    return text
+
+
+def _overrides(verb, note: str = "") -> None:
+    verb.add_argument("-o", "--set", dest="overrides", action="append", default=[], type=_override,
+                      metavar="KEY=VALUE", help=f"override a value by dotted path (repeatable) {note}".strip())
+
+
+def _no_overrides(verb) -> None:
+    """Verbs that read no spec: `-o` is an error that names --out (not argparse's
+    "unrecognized arguments")."""
+    verb.add_argument("-o", dest="misplaced_o", metavar="-", type=_no_spec, help=argparse.SUPPRESS)
+
+
+def _no_spec(text: str) -> str:
+    raise argparse.ArgumentTypeError(f"this verb reads no spec, so it takes no overrides; "
+                                     f"write the output with --out {text}")
+
+
+def _output(verb, help_: str, default=None) -> None:
+    verb.add_argument("--out", dest="output", type=_output_path, default=default, metavar="PATH", help=help_)
 
 
 def _positive(text: str) -> int:
@@ -231,7 +275,7 @@ def cmd_build(args) -> int:
     from .distributed import world_size
 
     _check_world(a, world_size())
-    result = fit(a, out=args.out, resume=args.resume, progress=False if args.quiet else None, force=args.force)
+    result = fit(a, out=args.output, resume=args.resume, progress=False if args.quiet else None, force=args.force)
     if result.run_dir is None:
         return 0  # another rank than 0: rank 0 reports
     test = result.metrics
@@ -253,7 +297,7 @@ def _resume_arguments(args) -> None:
 
     if args.spec:
         raise RunError(f"give a spec path to build, or --resume RUN_DIR to continue a run, not both ({args.spec})")
-    if args.out or args.force:
+    if args.output or args.force:
         raise RunError(f"--resume continues {args.resume} in place; --out and --force do not apply")
     if not Path(args.resume).is_dir():
         raise RunError(f"--resume {args.resume}: the run directory does not exist")
@@ -305,7 +349,7 @@ def cmd_layers(args) -> int:
 def cmd_export(args) -> int:
     from .api import export
 
-    r = export(args.target, args.output, args.checkpoint)
+    r = export(args.target, args.output, args.checkpoint, overrides=args.overrides)
     print(f"wrote {r['path']}: onnx.checker passed; onnxruntime vs torch on {r['verified_batch']} real "
           f"inputs (traced with batch {r['example_batch']}): max |difference| {r['max_abs_diff']:.3g} "
           f"(tolerance {r['tolerance']:g})")
@@ -369,8 +413,8 @@ def cmd_example_data(args) -> int:
     from .examples import write_all
     from .files import writable_folder
 
-    writable_folder(args.out, "the example data")
-    for p in write_all(Path(args.out)):
+    writable_folder(args.output, "the example data")
+    for p in write_all(Path(args.output)):
         print(f"wrote {p}")
     return 0
 

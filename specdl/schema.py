@@ -272,6 +272,12 @@ def _user_types(kind: str, blocks=()) -> dict:
     return {**reg, **{b: None for b in blocks}} if kind == "layer" else reg
 
 
+def _primary(name: str) -> str | None:
+    """The argument ``{name: value}`` sets, for whichever kind of component ``name`` is."""
+    return next((c.primary for k in KINDS if (c := REGISTRY[k].get(name)) is not None
+                 and getattr(c, "primary", None)), None)
+
+
 def _move(src: Source, old: tuple, new: tuple):
     for table in (src.pos, src.keypos, src.notes):
         for k in [k for k in table if k[: len(old)] == old and k != old]:
@@ -546,7 +552,7 @@ def validate(src: Source, overrides=None):
     if overrides:
         if isinstance(src.data, dict):
             src.data = _canonical_sites(src, [], keep_bad=True)
-        apply_overrides(src, overrides)
+        apply_overrides(src, overrides, _primary)
     data = src.data
     if not isinstance(data, dict):
         raise SpecError([src.issue((), "a spec is a mapping with `data`, `model`, `loss`, ...")])

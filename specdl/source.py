@@ -223,8 +223,11 @@ def read_file(path) -> Source:
     return read_yaml(text, str(p))
 
 
-def apply_overrides(src: Source, overrides) -> None:
-    """Apply ``a.b.c=value`` overrides (YAML-typed values) in place, recording their origin."""
+def apply_overrides(src: Source, overrides, primary=None) -> None:
+    """Apply ``a.b.c=value`` overrides (YAML-typed values) in place, recording their origin.
+
+    ``primary(type)``: the argument a component's short form sets (``linear`` ->
+    ``out_features``), so that ``model.layers.0.linear=64`` means what ``- linear: 64`` does."""
     issues = []
     for n, text in enumerate(overrides or [], 1):
         origin = f"<override {n}: {text}>"
@@ -244,8 +247,10 @@ def apply_overrides(src: Source, overrides) -> None:
         # component's own type (optimizer.adamw.lr) is accepted and skipped.
         node_at = src.data
         kept = []
-        for part in parts:
+        for i, part in enumerate(parts):
             if isinstance(node_at, dict) and node_at.get("type") == part and part not in node_at:
+                if i == len(parts) - 1 and primary is not None and primary(part):
+                    kept.append(primary(part))
                 continue
             kept.append(part)
             node_at = node_at.get(part) if isinstance(node_at, dict) else (

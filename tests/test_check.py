@@ -106,3 +106,12 @@ def test_nll_without_log_softmax_warns():
     r = run_cli("check", "specs/digits_cnn.yaml", "-o", "model.layers.11=identity")
     assert r.returncode == 0
     assert "warning: model.layers[11] (identity): nll expects log-probabilities" in r.stderr
+
+
+@pytest.mark.parametrize("key", ["model.layers.0.linear", "model.layers.0.out_features",
+                                 "model.layers.0.linear.out_features"])
+def test_an_override_may_name_a_layer_as_the_spec_writes_it(key):
+    """`- linear: 16` is set by `model.layers.0.linear=32` (its short form), by the
+    argument's name, or by both; every spelling reaches the same layer."""
+    a = specdl.check(ROOT / "specs" / "iris_mlp.yaml", [f"{key}=32"])
+    assert list(a.graph.nodes[0].out.shape) == ["N", 32]

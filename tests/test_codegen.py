@@ -26,8 +26,8 @@ def test_generated_file_is_current(spec, cli):
     r = cli("codegen", spec.relative_to(ROOT))
     assert r.returncode == 0, r.stderr
     golden = ROOT / "generated" / f"{spec.stem}.py"
-    assert golden.exists(), f"run: specdl codegen specs/{spec.name} -o generated/{spec.stem}.py"
-    assert r.stdout == golden.read_text(), f"regenerate: specdl codegen specs/{spec.name} -o {golden.relative_to(ROOT)}"
+    assert golden.exists(), f"run: specdl codegen specs/{spec.name} --out generated/{spec.stem}.py"
+    assert r.stdout == golden.read_text(), f"regenerate: specdl codegen specs/{spec.name} --out {golden.relative_to(ROOT)}"
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=spec_id)

@@ -94,7 +94,7 @@ def test_generated_distributed_script_under_torchrun(tmp_path):
     """`specdl codegen --distributed` writes a script that runs under torchrun with 2 CPU
     processes and reaches specdl's own data-parallel metrics."""
     spec = ROOT / "specs" / "iris_mlp.yaml"
-    r = run_cli("codegen", spec, "--distributed", "--set", "train.epochs=40", "-o", tmp_path / "d.py", cwd=tmp_path)
+    r = run_cli("codegen", spec, "--distributed", "--set", "train.epochs=40", "--out", tmp_path / "d.py", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     s = subprocess.run([*TORCHRUN, "d.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600,
                        env={"PATH": "/usr/bin:/bin"})

@@ -41,7 +41,7 @@ def damage(path, how, run):
 @pytest.mark.parametrize("name", FILES)
 @pytest.mark.parametrize("how", DAMAGES)
 def test_damaged_run_directory(pristine, tmp_path, name, how):
-    for verb in (["predict", "RUN", "--input", pristine / "x.npy"], ["export", "RUN", "-o", "m.onnx"],
+    for verb in (["predict", "RUN", "--input", pristine / "x.npy"], ["export", "RUN", "--out", "m.onnx"],
                  ["build", "--resume", "RUN", "-q", "-o", "train.epochs=3"]):
         run = tmp_path / f"run-{verb[0]}"
         shutil.copytree(pristine / "run", run)

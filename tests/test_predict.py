@@ -23,7 +23,7 @@ def held_out(spec, y):
 
 def predict(run, inputs, tmp_path, fmt="csv"):
     out = tmp_path / f"pred.{fmt}"
-    r = run_cli("predict", run, "--input", inputs, "-o", out, cwd=tmp_path)
+    r = run_cli("predict", run, "--input", inputs, "--out", out, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     if fmt == "json":
         return json.loads(out.read_text())

@@ -124,8 +124,8 @@ def test_two_concurrent_builds_into_one_out(spec, tmp_path):
 
 # -- output paths of the other verbs ------------------------------------------------------
 
-@pytest.mark.parametrize("verb", [["codegen", "SPEC", "-o"], ["schema", "-o"], ["init", "-o"],
-                                  ["init", "--force", "-o"], ["example-data", "--out"]])
+@pytest.mark.parametrize("verb", [["codegen", "SPEC", "--out"], ["schema", "--out"], ["init", "--out"],
+                                  ["init", "--force", "--out"], ["example-data", "--out"]])
 def test_output_paths_that_are_folders_or_under_files(verb, spec, tmp_path):
     (tmp_path / "folder").mkdir()
     (tmp_path / "afile").write_text("x")
@@ -142,9 +142,9 @@ def test_predict_and_export_outputs(run, tmp_path):
 
     np.save(tmp_path / "x.npy", np.zeros((2, 4), dtype=np.float32))
     (tmp_path / "folder").mkdir()
-    one_error(run_cli("predict", run, "--input", tmp_path / "x.npy", "-o", tmp_path / "folder",
+    one_error(run_cli("predict", run, "--input", tmp_path / "x.npy", "--out", tmp_path / "folder",
                       cwd=tmp_path), "folder")
-    one_error(run_cli("export", run, "-o", run / "report.json" / "m.onnx", cwd=tmp_path), "report.json")
+    one_error(run_cli("export", run, "--out", run / "report.json" / "m.onnx", cwd=tmp_path), "report.json")
 
 
 # -- resume ---------------------------------------------------------------------------------
@@ -230,7 +230,7 @@ def test_run_dir_stands_alone_with_number_like_csv_columns(tmp_path):
         f.write(",".join(cols) + "\n1,2,3,1,4\n")
     r = run_cli("predict", run, "--input", work / "in.csv", cwd=work)
     assert r.returncode == 0, r.stderr
-    r = run_cli("export", run, "-o", work / "m.onnx", cwd=work)
+    r = run_cli("export", run, "--out", work / "m.onnx", cwd=work)
     assert r.returncode == 0, r.stderr
     shutil.rmtree(work / "data")  # resume needs the data: one line naming the missing file
     one_error(run_cli("build", "--resume", run, "-o", "train.epochs=3", cwd=work), "t.csv")

@@ -166,8 +166,8 @@ def test_nan_before_any_checkpoint_names_no_file(tmp_path):
 
 
 @pytest.mark.parametrize("args", [
-    ["codegen", IRIS, "-o", "{d}"], ["codegen", IRIS, "-o", "{f}/x.py"], ["schema", "-o", "{d}"],
-    ["init", "-o", "{f}/s.yaml"], ["example-data", "--out", "{f}"], ["example-data", "--out", "{f}/data"],
+    ["codegen", IRIS, "--out", "{d}"], ["codegen", IRIS, "--out", "{f}/x.py"], ["schema", "--out", "{d}"],
+    ["init", "--out", "{f}/s.yaml"], ["example-data", "--out", "{f}"], ["example-data", "--out", "{f}/data"],
     ["build", IRIS, "--out", "{f}"],
 ])
 def test_output_paths_that_cannot_be_written(tmp_path, args):

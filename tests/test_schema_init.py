@@ -49,12 +49,12 @@ def test_canonical_forms_validate(validator):
 
 @pytest.mark.parametrize("template", ["mlp", "cnn", "resnet", "transfer"])
 def test_init_templates_check_and_train(template, tmp_path, validator):
-    r = run_cli("init", "--template", template, "-o", tmp_path / "s.yaml", cwd=tmp_path)
+    r = run_cli("init", "--template", template, "--out", tmp_path / "s.yaml", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     text = Path(tmp_path / "s.yaml").read_text()
     assert text.startswith("#")  # commented
     assert not list(validator.iter_errors(yaml.safe_load(text)))
     metrics, _ = specdl.train(tmp_path / "s.yaml", out=tmp_path / "run", overrides=["train.epochs=1"])
     assert metrics["loss"] == metrics["loss"]
-    r = run_cli("init", "-o", tmp_path / "s.yaml", cwd=tmp_path)
+    r = run_cli("init", "--out", tmp_path / "s.yaml", cwd=tmp_path)
     assert r.returncode == 2 and "--force" in r.stderr

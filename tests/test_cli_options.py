@@ -1,0 +1,52 @@
+"""One meaning for -o (KEY=VALUE override) and --out (the output path) on every verb."""
+
+import pytest
+
+from .conftest import ROOT, run_cli
+
+IRIS = ROOT / "specs" / "iris_mlp.yaml"
+SPEC_VERBS = [["check", IRIS], ["summary", IRIS], ["codegen", IRIS], ["export", IRIS], ["build", IRIS]]
+def _written(folder):
+    """What a command left in its folder (the test's own ./data link aside)."""
+    return [p.name for p in folder.iterdir() if p.name != "data"]
+
+
+NO_SPEC_VERBS = [["schema"], ["init"], ["example-data"], ["predict", "RUN", "--input", "x.csv"]]
+
+
+@pytest.mark.parametrize("verb", SPEC_VERBS, ids=lambda v: v[0])
+def test_a_path_given_to_o_is_refused_and_names_out(verb, tmp_path):
+    r = run_cli(*verb, "-o", "train.py", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "'train.py' is not an override" in r.stderr and "--out PATH" in r.stderr
+    assert _written(tmp_path) == []
+
+
+@pytest.mark.parametrize("verb", [["codegen", IRIS], ["export", IRIS], ["build", IRIS], ["schema"], ["init"]],
+                         ids=lambda v: v[0])
+def test_an_override_given_to_out_is_refused(verb, tmp_path):
+    r = run_cli(*verb, "--out", "train.epochs=3", cwd=tmp_path)
+    assert r.returncode == 2 and "looks like an override; give it with -o train.epochs=3" in r.stderr
+    assert _written(tmp_path) == []
+
+
+@pytest.mark.parametrize("verb", NO_SPEC_VERBS, ids=lambda v: v[0])
+def test_verbs_without_a_spec_say_o_is_not_theirs(verb, tmp_path):
+    r = run_cli(*verb, "-o", "out.txt", cwd=tmp_path)
+    assert r.returncode == 2 and "takes no overrides; write the output with --out out.txt" in r.stderr
+    assert _written(tmp_path) == []
+
+
+def test_codegen_takes_overrides_and_out(tmp_path):
+    r = run_cli("codegen", IRIS, "-o", "train.epochs=3", "--out", tmp_path / "s.py", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "EPOCHS = 3" in (tmp_path / "s.py").read_text()
+
+
+def test_export_of_a_spec_takes_overrides(tmp_path):
+    r = run_cli("export", IRIS, "-o", "model.layers.0.linear=8", "--out", tmp_path / "m.onnx", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    import onnx
+
+    weights = {i.name: list(i.dims) for i in onnx.load(tmp_path / "m.onnx").graph.initializer}
+    assert [8, 4] in weights.values() or [4, 8] in weights.values(), weights
