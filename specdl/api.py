@@ -37,8 +37,10 @@ def load(spec, overrides=None):
     return validate(src, overrides)
 
 
-def check(spec, overrides=None, allow_import: bool = False, export_preflight: bool = False):
-    """Validate and analyse a spec (shapes, output vs target, monitors).
+def check(spec, overrides=None, allow_import: bool = False, export_preflight: bool = False,
+          search: bool = True):
+    """Validate and analyse a spec (shapes, output vs target, monitors) and, with
+    ``search``, prove its search space (the spec checks at every bound and choice).
 
     Torch is not imported, except to size a torchvision backbone or, with
     ``allow_import``, a ``module:`` layer (which imports the user code it names).
@@ -48,7 +50,14 @@ def check(spec, overrides=None, allow_import: bool = False, export_preflight: bo
 
     spec = load(spec, overrides)
     with allowing_imports(allow_import or ALLOW_IMPORT.get()):
-        return analyze(spec, export_preflight)
+        analysis = analyze(spec, export_preflight)
+        if search and spec.search is not None:
+            from .search import prove
+
+            issues = prove(spec)
+            if issues:
+                raise SpecError(issues)
+        return analysis
 
 
 def _user_code(fn):
@@ -66,8 +75,9 @@ def _user_code(fn):
 
 def _analysis(spec, overrides=None):
     """check() for the verbs that run the model: user code is imported as the caller
-    allowed (``allowing_imports``; the CLI's --allow-import)."""
-    return check(spec, overrides)
+    allowed (``allowing_imports``; the CLI's --allow-import). A search section is
+    validated but not proven: build ignores it."""
+    return check(spec, overrides, search=False)
 
 
 @_user_code
@@ -108,7 +118,22 @@ def codegen(spec, distributed: bool = False) -> str:
     return render(_analysis(spec), distributed=distributed)
 
 
-__all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen", "load_run", "export",
+@_user_code
+def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, overrides=None,
+         progress: bool | None = False):
+    """Search the spec's `search` space with Optuna (docs/tune.md).
+
+    Returns:
+        TuneResult with ``study`` (the Optuna study), ``best_spec`` (the Spec of best.yaml),
+        ``tune_dir`` and ``best_path``; it unpacks as ``study, best_spec``.
+    """
+    from .tune import tune as _tune
+
+    return _tune(spec, trials=trials, jobs=jobs, storage=storage, study=study, out=out, overrides=overrides,
+                 progress=progress)
+
+
+__all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen", "load_run", "export", "tune",
            "SpecError"]
 
 

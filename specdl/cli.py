@@ -39,6 +39,10 @@ EXAMPLES = {
     "init": """examples:
   $ specdl init --template cnn --out my_cnn.yaml
   $ specdl check my_cnn.yaml""",
+    "tune": """examples:
+  $ specdl tune specs/diabetes_mlp.yaml --trials 30          # the spec's search section
+  $ specdl tune specs/diabetes_mlp.yaml --trials 30 --jobs 2  # the same command continues the study
+  $ specdl build runs/diabetes-mlp/tune-20261128-100000/best.yaml""",
     "layers": """examples:
   $ specdl layers
   $ specdl layers conv2d""",
@@ -70,6 +74,18 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.add_argument("--nproc", type=int, default=None, metavar="K",
                    help="train data-parallel on K processes (launches torchrun; train.batch_size is global)")
+    t = verb("tune", "Search the spec's `search` space with Optuna: each trial a run, bad ones pruned; "
+             "writes trials.csv, best.yaml and plots.")
+    t.add_argument("spec")
+    _overrides(t)
+    t.add_argument("--trials", type=_positive_count, help="trials in the study in all (default: search.trials)")
+    t.add_argument("--jobs", type=_positive_count, default=1, help="trials at once, each in its own process "
+                   "with a share of the cores (default 1)")
+    t.add_argument("--storage", metavar="URL", help="an Optuna database URL shared by processes and machines "
+                   "(default: sqlite:///TUNE_DIR/study.db)")
+    t.add_argument("--study", metavar="NAME", help="the study's name in the storage (default: the spec's name)")
+    _output(t, "the tune directory (default: the newest runs/<name>/tune-* of this spec, or a new one)")
+    t.add_argument("-q", "--quiet", action="store_true", help="no line per trial")
     g = verb("codegen", "Write a standalone PyTorch script for a spec.")
     g.add_argument("spec")
     _overrides(g)
@@ -108,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     ly = verb("layers", "List the layer catalogue with each layer's arguments.")
     ly.add_argument("name", nargs="?")
     ly.add_argument("--markdown", action="store_true", help="the whole registry as docs/layers.md")
-    for v in (c, b, g, s, e, pr):  # every verb that reads a spec: nothing is imported without it
+    for v in (c, b, t, g, s, e, pr):  # every verb that reads a spec: nothing is imported without it
         v.add_argument("--allow-import", action="store_true",
                        help="import the user code that `module:` layers name (never done otherwise)")
     return p
@@ -151,6 +167,16 @@ def _no_spec(text: str) -> str:
 
 def _output(verb, help_: str, default=None) -> None:
     verb.add_argument("--out", dest="output", type=_output_path, default=default, metavar="PATH", help=help_)
+
+
+def _positive_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"give 1 or more (got {n})")
+    return n
 
 
 def _positive(text: str) -> int:
@@ -332,6 +358,14 @@ def _check_world(a, world: int) -> None:
                          f"{a.spec.train.batch_size} does not split over {world} processes; use a multiple of {world}")])
 
 
+def cmd_tune(args) -> int:
+    from .tune import tune
+
+    tune(args.spec, trials=args.trials, jobs=args.jobs, storage=args.storage, study=args.study, out=args.output,
+         overrides=args.overrides, progress=False if args.quiet else None, table=True)
+    return 0
+
+
 def cmd_codegen(args) -> int:
     from .api import _analysis as check
     from .generate import render
@@ -419,7 +453,7 @@ def cmd_example_data(args) -> int:
     return 0
 
 
-VERBS = {"schema": cmd_schema, "init": cmd_init, "export": cmd_export, "predict": cmd_predict, "example-data": cmd_example_data, "check": cmd_check, "build": cmd_build, "codegen": cmd_codegen, "summary": cmd_summary,
+VERBS = {"schema": cmd_schema, "init": cmd_init, "export": cmd_export, "predict": cmd_predict, "example-data": cmd_example_data, "check": cmd_check, "build": cmd_build, "codegen": cmd_codegen, "summary": cmd_summary, "tune": cmd_tune,
          "layers": cmd_layers}
 
 if __name__ == "__main__":  # pragma: no cover

@@ -141,6 +141,7 @@ def spec_class(used: dict | None = None) -> type[SpecBase]:
     # The forward references of the source and block-call models resolve in their
     # modules' namespaces when the Spec schema is built (once, below).
     from .components import structure
+    from .search import Search
     from .sources import SOURCES
     from .sources import base as sources_base
     from .sources import images as sources_images
@@ -168,6 +169,7 @@ def spec_class(used: dict | None = None) -> type[SpecBase]:
         train: Train = Train()
         metrics: list[MetricU] | None = None
         export: Export = Export()
+        search: Search | None = None  # what `specdl tune` varies; build ignores it
 
     Spec.model_rebuild(_types_namespace={"TransformUnion": TransformU, "ImageTransformUnion": ImageTransformU,
                                           "LayerUnion": LayerU})
@@ -198,10 +200,10 @@ def _canonical_dump(obj):
         return obj.canonical()
     if isinstance(obj, BaseModel):
         out = {}
-        for k in type(obj).model_fields:
+        for k, f in type(obj).model_fields.items():
             v = getattr(obj, k)
             if k in obj.model_fields_set or k in ("name", "data", "model", "source"):
-                out[k] = _canonical_dump(v)
+                out[f.alias or k] = _canonical_dump(v)
         return out
     if isinstance(obj, list):
         return [_canonical_dump(v) for v in obj]

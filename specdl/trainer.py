@@ -171,8 +171,12 @@ class Trainer:
         return {f"{prefix}{k}": v for k, v in scores.items()}, pred
 
 
-def fit(analysis, out=None, resume=None, progress: bool | None = None, force: bool = False) -> RunResult:
-    """Train an analysed spec, evaluate the best epoch on the test split, write the run."""
+def fit(analysis, out=None, resume=None, progress: bool | None = None, force: bool = False,
+        on_epoch=None) -> RunResult:
+    """Train an analysed spec, evaluate the best epoch on the test split, write the run.
+
+    ``on_epoch(epoch, row)`` is called after each epoch's row of metrics.jsonl is written
+    (specdl tune reports it to the pruner; an exception it raises stops the run)."""
     from .distributed import setup
 
     entered = time.perf_counter()
@@ -183,7 +187,7 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None, force: bo
         device = torch.device("cuda", dist.local_rank)
     try:
         with torch_settings(analysis, device):
-            return _fit(analysis, device, dist, out, resume, progress, entered, force)
+            return _fit(analysis, device, dist, out, resume, progress, entered, force, on_epoch)
     finally:
         if dist is not None:
             dist.close()
@@ -215,7 +219,8 @@ def torch_flags(threads: int | None = None, onednn: bool | None = None, nnpack: 
         torch.backends.nnpack.set_flags(saved[2])
 
 
-def _fit(analysis, device, dist, out, resume, progress, entered: float, force: bool = False) -> RunResult:
+def _fit(analysis, device, dist, out, resume, progress, entered: float, force: bool = False,
+         on_epoch=None) -> RunResult:
     tr = analysis.spec.train
     main = dist is None or dist.main
     if tr.deterministic:
@@ -228,6 +233,7 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float, force: b
     try:
         run_dir = Path(resume) if resume else held.path if held else None
         run = _Run(analysis, Trainer(analysis, device, dist), run_dir, main)
+        run.on_epoch = on_epoch
         run.start(resume)
         started = time.perf_counter()
         run.epochs(progress)
@@ -258,6 +264,7 @@ class _Run:
         es = self.spec.train.early_stopping
         self.early = (es.monitor, analysis.es_mode(), es.patience, es.min_delta) if es is not None else None
         self.every = self.spec.scheduler.every if t.sched is not None else None
+        self.on_epoch = None
 
     def start(self, resume) -> None:
         from . import rundir
@@ -321,6 +328,9 @@ class _Run:
                             if k != "epoch":
                                 board.add_scalar(k, v, epoch)
                     bar.update(epoch, row, self.analysis.monitor)
+                    if self.on_epoch is not None:
+                        log.flush()
+                        self.on_epoch(epoch, row)
                     self.checkpoint(log, epoch == tr.epochs or self.state.stopped or stop.requested)
                     if self.state.stopped:
                         break

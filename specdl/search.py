@@ -1,0 +1,174 @@
+"""The `search` section: its schema, and the proof `specdl check` gives of a search
+space before any trial runs (every key resolves; the spec checks at every bound and
+every choice). Running a search is specdl/tune.py's; nothing here imports torch or
+Optuna."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from .errors import Issue, SpecError, format_path
+from .components.base import PosInt
+from .schema import Base
+
+KEY = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)*")  # an override path: train.batch_size, model.layers.0.linear
+Scalar = bool | int | float | str  # bool first: strict mode keeps true a bool, 1 an int
+FloatPair = Annotated[list[float], Field(min_length=2, max_length=2)]  # [low, high]
+IntPair = Annotated[list[int], Field(min_length=2, max_length=2)]
+DISTRIBUTIONS = ("uniform", "log_uniform", "int", "choice")
+
+
+class Distribution(Base):
+    """One search dimension: exactly one of ``uniform: [lo, hi]``, ``log_uniform: [lo, hi]``,
+    ``int: [lo, hi]`` (with ``step`` and ``log``), ``choice: [a, b, ...]``."""
+
+    uniform: FloatPair | None = None
+    log_uniform: FloatPair | None = None
+    int_: IntPair | None = Field(None, alias="int")
+    choice: list[Scalar] | None = Field(None, min_length=1)
+    step: PosInt | None = None
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        given = [k for k in DISTRIBUTIONS if self.bounds_of(k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of {', '.join(DISTRIBUTIONS)} (got {', '.join(given) or 'none'})")
+        kind, b = given[0], self.bounds_of(given[0])
+        if kind != "int" and (self.step is not None or self.log):
+            raise ValueError("`step` and `log` go with an `int` range")
+        if kind == "choice":
+            if len({json.dumps(v) for v in b}) != len(b):
+                raise ValueError("a choice lists each value once")
+            return self
+        lo, hi = b
+        if not lo < hi:
+            raise ValueError(f"the range [{lo}, {hi}] is empty: give [low, high] with low < high")
+        if (kind == "log_uniform" or self.log) and lo <= 0:
+            raise ValueError(f"a log range starts above 0 (got {lo})")
+        if self.step is not None and self.log:
+            raise ValueError("an int range takes `step` or `log`, not both")
+        if self.step is not None and (hi - lo) % self.step:
+            raise ValueError(f"the step {self.step} does not divide the range [{lo}, {hi}]; "
+                             f"end it at {hi - (hi - lo) % self.step}")
+        return self
+
+    def bounds_of(self, kind: str):
+        return self.int_ if kind == "int" else getattr(self, kind)
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in DISTRIBUTIONS if self.bounds_of(k) is not None)
+
+    def corners(self) -> list:
+        """The values `check` tries: both bounds of a range, every choice."""
+        return list(self.bounds_of(self.kind))
+
+    def grid(self) -> list | None:
+        """Every value, where there are finitely many (choice, int range); else None."""
+        if self.kind == "choice":
+            return list(self.choice)
+        if self.kind == "int" and not self.log:
+            lo, hi = self.int_
+            return list(range(lo, hi + 1, self.step or 1))
+        return None
+
+
+class Search(Base):
+    """`search:`: what `specdl tune` varies, how it samples and prunes, for how many trials."""
+
+    trials: PosInt = 20
+    metric: str | None = None  # default: train.checkpoint.monitor
+    mode: Literal["auto", "min", "max"] = "auto"
+    sampler: Literal["tpe", "random", "grid"] = "tpe"
+    pruner: Literal["median", "hyperband", "none"] = "median"
+    space: dict[str, Distribution] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _keys(self):
+        for key in self.space:
+            if not KEY.fullmatch(key):
+                raise ValueError(f"`{key}` is not an override path (like train.batch_size or "
+                                 "optimizer.adamw.lr)")
+            if key.split(".")[0] in ("search", "name", "version"):
+                raise ValueError(f"`{key}`: a search varies how a spec trains, not its `{key.split('.')[0]}`")
+        if self.sampler == "grid":
+            flat = [k for k, d in self.space.items() if d.grid() is None]
+            if flat:
+                raise ValueError(f"the grid sampler needs finite dimensions (choice, or int with step); "
+                                 f"`{flat[0]}` is a continuous range")
+        return self
+
+    def monitor_overrides(self) -> list[str]:
+        """The overrides that make each trial's best epoch the one the search ranks by."""
+        out = [f"train.checkpoint.monitor={self.metric}"] if self.metric else []
+        return out + ([f"train.checkpoint.mode={self.mode}"] if self.mode != "auto" else [])
+
+
+def override(key: str, value: Any) -> str:
+    """``key=value`` with the value as YAML reads it back (JSON is YAML)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return f"{key}={value!r}"
+    return f"{key}={json.dumps(value)}"
+
+
+def without_search(data: dict) -> dict:
+    return {k: v for k, v in data.items() if k != "search"}
+
+
+def prove(spec) -> list[Issue]:
+    """Check the spec with each search key at each of its bounds and choices (one key at
+    a time, the others as written); the problems found, located at the key's line."""
+    from .analysis import analyze
+    from .schema import validate
+
+    search, src = spec.search, spec._source
+    base = _base_source(src)
+    fixed = search.monitor_overrides()
+    try:
+        analyze(validate(_copy(base), fixed))
+    except SpecError as e:
+        at = ("search", "metric") if search.metric else ("search", "mode")
+        return [src.issue(at, _reason(i)) for i in e.issues[:1]]
+    issues = []
+    for key, dist in search.space.items():
+        for value in dist.corners():
+            try:
+                analyze(validate(_copy(base), fixed + [override(key, value)]))
+            except SpecError as e:
+                first = e.issues[0]
+                why = (f"does not resolve ({first.message})" if first.message.startswith("cannot set")
+                       else f"at {_show(value)}, {_reason(first)}")
+                issues.append(src.issue(("search", "space", key), why, key=True))
+                break  # one problem per key: the first corner that fails
+    return issues
+
+
+def _base_source(src):
+    """The spec as written, less its search section (a trial is an ordinary spec)."""
+    return _copy(src, without_search(src.data))
+
+
+def _copy(src, data=None):
+    from .source import Source
+
+    return Source(copy.deepcopy(src.data if data is None else data), file=src.file, pos=dict(src.pos),
+                  keypos=dict(src.keypos), notes=dict(src.notes))
+
+
+def _reason(issue: Issue) -> str:
+    where = format_path(issue.path)
+    return f"{where}: {issue.message}" if where else issue.message
+
+
+def _show(value) -> str:
+    if isinstance(value, float) and (value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5)):
+        return f"{value:g}"
+    return json.dumps(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) \
+        else str(value) if not (isinstance(value, float) and math.isnan(value)) else "nan"
