@@ -325,8 +325,12 @@ def objective(trial, plan: _Plan, search) -> float:
                     raise optuna.TrialPruned(f"pruned after epoch {epoch}")
 
         result = fit(a, out=run_dir, progress=False, on_epoch=report)
-    except (optuna.TrialPruned, Interrupted):
+    except optuna.TrialPruned:
         raise
+    except Interrupted:  # Ctrl-C: the study stops (this trial is recorded as failed)
+        trial.set_user_attr("error", "interrupted")
+        raise RunError(f"interrupted in trial {trial.number + 1}; run the same command to continue the study",
+                       exit_code=130) from None
     except SpecError as e:
         raise _failed(trial, e.issues[0].render().split(": error: ", 1)[-1]) from None
     except Exception as e:  # noqa: BLE001  (NaN loss, out of memory, ...: the study goes on)

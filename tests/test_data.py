@@ -191,3 +191,48 @@ def test_nan_in_features(tmp_path):
     lines = bad(tmp_path, CSV_CLS.replace("[{fill: median}, standardize]", "[standardize]"),
                 [lambda p: write_csv(p / "churn.csv", missing=True)])
     assert len(lines) == 1 and "the features hold NaN" in lines[0] and "fill: mean" in lines[0]
+
+
+def test_a_blank_categorical_cell_is_its_own_category(tmp_path):
+    """Blanks in a categorical column get their own one-hot column (docs/spec.md); build,
+    the script and predict agree, and predict encodes a blank as training did."""
+    write_csv(tmp_path / "churn.csv")
+    lines = (tmp_path / "churn.csv").read_text().splitlines()
+    lines[1:] = [",".join("" if j == 2 and i % 5 == 0 else c for j, c in enumerate(ln.split(",")))
+                 for i, ln in enumerate(lines[1:])]
+    (tmp_path / "churn.csv").write_text("\n".join(lines) + "\n")
+    a = specdl.check(spec_file(tmp_path, CSV_CLS))
+    assert a.graph.input.shape == ("N", 2 + 4 + 2)  # paris, lyon, nice and the blank
+    built, script = build_and_script(tmp_path / "s.yaml", tmp_path)
+    assert script == pytest.approx(built, abs=1e-6)
+    run = specdl.load_run(tmp_path / "run")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("age,income,city,plan\n30,50,,pro\n30,50,nice,pro\n")
+    from specdl.runs import read_inputs
+
+    x = run.inputs(read_inputs(run, str(rows)))
+    blank, nice = x[0].tolist(), x[1].tolist()
+    assert blank[2:6] != nice[2:6] and sorted(blank[2:6]) == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_normalize_on_a_grayscale_folder_read_as_rgb_offers_grayscale(tmp_path):
+    from PIL import Image
+
+    for c in ("a", "b"):
+        (tmp_path / "img" / c).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (8, 8), 40 * i).save(tmp_path / "img" / c / f"{i}.png")
+    spec = spec_file(tmp_path, """
+data:
+  source: image_folder
+  root: img
+  split: {val: 0.2, test: 0.2}
+  transforms: [to_tensor, {normalize: {mean: [0.5], std: [0.5]}}]
+model: {layers: [flatten, {linear: 2}]}
+""")
+    r = run_cli("check", spec, cwd=tmp_path)
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 2, r.stderr
+    assert "one value per channel (3), got 1 and 1" in r.stderr and "add `grayscale` before to_tensor" in r.stderr
+    fixed = spec.read_text().replace("transforms: [to_tensor", "transforms: [grayscale, to_tensor")
+    spec.write_text(fixed)
+    assert run_cli("check", spec, cwd=tmp_path).returncode == 0

@@ -133,7 +133,12 @@ class NormalizeSpec(ImageTransform, type="normalize", primary="mean"):
 
     def infer(self, shape):
         if len(self.mean) != shape[0] or len(self.std) != shape[0]:
-            raise ShapeError(f"mean and std need one value per channel ({shape[0]})")
+            hint = ""
+            if len(self.mean) == 1 and shape[0] == 3:  # a grayscale folder is read as RGB
+                hint = ("; the images are read as 3-channel RGB: for grayscale images add "
+                        "`grayscale` before to_tensor (1 channel), or give 3 values")
+            raise ShapeError(f"mean and std need one value per channel ({shape[0]}), got "
+                             f"{len(self.mean)} and {len(self.std)}{hint}")
         return shape
 
     def calls(self):
