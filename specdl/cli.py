@@ -197,7 +197,11 @@ def _version() -> str:
 
 
 def main(argv=None) -> int:
-    code = _main(argv)
+    try:
+        code = _main(argv)
+    except BrokenPipeError:  # `specdl build s.yaml | head -1`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush there
+        code = 141  # as a program killed by SIGPIPE
     if argv is None and "torch" not in sys.modules:
         # A quick command run as a program (check, codegen, layers, ...): its output is
         # written and no torch threads or workers are left, so skip the interpreter's

@@ -241,50 +241,10 @@ def apply_overrides(src: Source, overrides, primary=None) -> None:
         except SpecError as e:
             issues.extend(e.issues)
             continue
-        parts = [int(p) if p.lstrip("-").isdigit() else p for p in dotted.strip().split(".")]
-        node, path = src.data, ()
-        # In canonical data a component is {type: adamw, lr: ...}: a segment naming the
-        # component's own type (optimizer.adamw.lr) is accepted and skipped.
-        node_at = src.data
-        kept = []
-        for i, part in enumerate(parts):
-            if isinstance(node_at, dict) and node_at.get("type") == part and part not in node_at:
-                if i == len(parts) - 1 and primary is not None and primary(part):
-                    kept.append(primary(part))
-                continue
-            kept.append(part)
-            node_at = node_at.get(part) if isinstance(node_at, dict) else (
-                node_at[part] if isinstance(node_at, list) and isinstance(part, int)
-                and -len(node_at) <= part < len(node_at) else None)
-        parts = kept
-        for i, part in enumerate(parts[:-1]):
-            nxt = parts[i + 1]
-            if isinstance(node, dict):
-                if isinstance(node.get(part), str) and node[part] == nxt:
-                    node[part] = {nxt: {}}          # `optimizer: adam` + optimizer.adam.lr=...
-                if part not in node or node[part] is None:
-                    node[part] = {}
-                node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node):
-                if isinstance(node[part], str) and node[part] == nxt:
-                    node[part] = {nxt: {}}
-                node = node[part]
-            else:
-                issues.append(Issue(tuple(parts[: i + 1]), f"cannot set `{dotted}`: "
-                                    f"{format_path(path) or 'the spec'} has no `{part}`",
-                                    None, "error", origin, 1, 1))
-                node = None
-                break
-            path = path + (part,)
-        if node is None:
-            continue
-        last = parts[-1]
-        if isinstance(node, dict):
-            node[last] = value
-        elif isinstance(node, list) and isinstance(last, int) and -len(node) <= last < len(node):
-            node[last] = value
-        else:
-            issues.append(Issue(tuple(parts), f"cannot set `{dotted}` here", None, "error", origin, 1, 1))
+        parts = _override_path(src.data, dotted, primary)
+        problem = _set(src.data, parts, value, dotted)
+        if problem is not None:
+            issues.append(Issue(problem[0], problem[1], None, "error", origin, 1, 1))
             continue
         full = tuple(parts)
         for k in [k for k in src.pos if k[: len(full)] == full]:
@@ -293,3 +253,50 @@ def apply_overrides(src: Source, overrides, primary=None) -> None:
         src.keypos[full] = (origin, 1, 1)
     if issues:
         raise SpecError(issues)
+
+
+def _override_path(data, dotted: str, primary) -> list:
+    """The path a dotted key names. In canonical data a component is ``{type: adamw,
+    lr: ...}``: a segment naming the component's own type (optimizer.adamw.lr) is
+    skipped, and as the last segment it names the short form's primary argument."""
+    parts = [int(p) if p.lstrip("-").isdigit() else p for p in dotted.strip().split(".")]
+    node, kept = data, []
+    for i, part in enumerate(parts):
+        if isinstance(node, dict) and node.get("type") == part and part not in node:
+            if i == len(parts) - 1 and primary is not None and primary(part):
+                kept.append(primary(part))
+            continue
+        kept.append(part)
+        node = node.get(part) if isinstance(node, dict) else (
+            node[part] if isinstance(node, list) and isinstance(part, int)
+            and -len(node) <= part < len(node) else None)
+    return kept
+
+
+def _set(data, parts: list, value, dotted: str):
+    """Set ``value`` at ``parts`` (making missing mappings on the way); (path, message)
+    when the path cannot exist."""
+    node, path = data, ()
+    for i, part in enumerate(parts[:-1]):
+        nxt = parts[i + 1]
+        if isinstance(node, dict):
+            if isinstance(node.get(part), str) and node[part] == nxt:
+                node[part] = {nxt: {}}          # `optimizer: adam` + optimizer.adam.lr=...
+            if part not in node or node[part] is None:
+                node[part] = {}
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node):
+            if isinstance(node[part], str) and node[part] == nxt:
+                node[part] = {nxt: {}}
+            node = node[part]
+        else:
+            return tuple(parts[: i + 1]), f"cannot set `{dotted}`: {format_path(path) or 'the spec'} has no `{part}`"
+        path = path + (part,)
+    last = parts[-1]
+    if isinstance(node, dict):
+        node[last] = value
+    elif isinstance(node, list) and isinstance(last, int) and -len(node) <= last < len(node):
+        node[last] = value
+    else:
+        return tuple(parts), f"cannot set `{dotted}` here"
+    return None

@@ -50,3 +50,23 @@ def test_export_of_a_spec_takes_overrides(tmp_path):
 
     weights = {i.name: list(i.dims) for i in onnx.load(tmp_path / "m.onnx").graph.initializer}
     assert [8, 4] in weights.values() or [4, 8] in weights.values(), weights
+
+
+@pytest.mark.parametrize("verb", [["layers"], ["check", IRIS], ["build", IRIS, "-o", "train.epochs=1", "-q"]],
+                         ids=lambda v: v[0])
+def test_a_closed_pipe_is_not_a_traceback(verb, tmp_path):
+    """`specdl build s.yaml | head -1`: the reader is gone before specdl writes."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        r = subprocess.run([sys.executable, "-m", "specdl", *map(str, verb)], cwd=tmp_path, stdout=write,
+                           stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                           timeout=300)
+    finally:
+        os.close(write)
+    assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
+    assert r.returncode in (0, 1, 141)  # rich exits 1 on a broken pipe; specdl 141
