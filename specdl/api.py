@@ -2,62 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import functools
 from pathlib import Path
 
 from .errors import RunError, SpecError
-from .source import Source, read_file
-
-
-def load(spec, overrides=None):
-    """Read and validate a spec.
-
-    Args:
-        spec: a path to a YAML file, a dict of plain data, or a Spec.
-        overrides: dotted ``key=value`` strings, e.g. ``["train.epochs=3"]``.
-
-    Returns:
-        The validated Spec. Raises SpecError listing every located problem.
-    """
-    from .schema import SpecBase, validate
-
-    if isinstance(spec, SpecBase):
-        if not overrides:
-            return spec
-        src = Source(spec.to_dict(), file=getattr(spec._source, "file", "<spec>"))
-    elif isinstance(spec, dict):
-        src = Source(copy.deepcopy(spec), file="<dict>")
-    elif isinstance(spec, (str, Path)):
-        src = read_file(spec)
-        if isinstance(src.data, dict) and "name" not in src.data:
-            src.data["name"] = Path(spec).stem.replace("_", "-")
-    else:
-        raise TypeError(f"load() takes a path, a dict or a Spec, not {type(spec).__name__}")
-    return validate(src, overrides)
-
-
-def check(spec, overrides=None, allow_import: bool = False, export_preflight: bool = False,
-          search: bool = True):
-    """Validate and analyse a spec (shapes, output vs target, monitors) and, with
-    ``search``, prove its search space (the spec checks at every bound and choice).
-
-    Torch is not imported, except to size a torchvision backbone or, with
-    ``allow_import``, a ``module:`` layer (which imports the user code it names).
-    """
-    from .analysis import analyze
-    from .components.base import ALLOW_IMPORT, allowing_imports
-
-    spec = load(spec, overrides)
-    with allowing_imports(allow_import or ALLOW_IMPORT.get()):
-        analysis = analyze(spec, export_preflight)
-        if search and spec.search is not None:
-            from .search import prove
-
-            issues = prove(spec)
-            if issues:
-                raise SpecError(issues)
-        return analysis
+from .front import analysis_of as _analysis
+from .front import check, load
 
 
 def _user_code(fn):
@@ -71,13 +21,6 @@ def _user_code(fn):
         with allowing_imports(allow_import or ALLOW_IMPORT.get()):
             return fn(*args, **kwargs)
     return wrapper
-
-
-def _analysis(spec, overrides=None):
-    """check() for the verbs that run the model: user code is imported as the caller
-    allowed (``allowing_imports``; the CLI's --allow-import). A search section is
-    validated but not proven: build ignores it."""
-    return check(spec, overrides, search=False)
 
 
 @_user_code

@@ -251,8 +251,8 @@ def _warn(analysis, batch=None):
 
 
 def cmd_check(args) -> int:
-    from .api import check
     from .distributed import world_size
+    from .front import check
     from .summary import shape_table
 
     a = check(args.spec, args.overrides, export_preflight=bool(args.export))
@@ -269,7 +269,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    from .api import _analysis as check
+    from .front import analysis_of as check
     from .summary import shape_table
 
     a = check(args.spec, args.overrides)
@@ -279,7 +279,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from .api import _analysis as check
+    from .front import analysis_of as check
 
     if args.nproc is not None and args.nproc != 1:
         from .distributed import launch, preflight, world_size
@@ -371,7 +371,7 @@ def cmd_tune(args) -> int:
 
 
 def cmd_codegen(args) -> int:
-    from .api import _analysis as check
+    from .front import analysis_of as check
     from .generate import render
 
     code = render(check(args.spec, args.overrides), distributed=args.distributed)
@@ -423,7 +423,7 @@ def cmd_schema(args) -> int:
 
 
 def cmd_init(args) -> int:
-    from .generate import templates_dir
+    from .files import templates_dir
 
     text = (templates_dir() / "init" / f"{args.template}.yaml").read_text()
     if args.output and not args.force:

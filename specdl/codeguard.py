@@ -34,7 +34,7 @@ BARE = re.compile(r"(?<![.\w])[A-Za-z_][A-Za-z0-9_]*")  # an identifier not afte
 def _own_texts() -> list[str]:
     """The template's text and the helper sources: the script specdl writes around values."""
     from .components.base import HELPERS
-    from .generate import templates_dir
+    from .files import templates_dir
 
     return [p.read_text() for p in sorted(templates_dir().glob("*.j2"))] + [h[0] for h in HELPERS.values()]
 

@@ -84,3 +84,14 @@ def writable_folder(path, what: str = "the output folder") -> None:
     for parent in p.parents:
         if parent.exists() and not parent.is_dir():
             raise RunError(f"cannot write {what} {path}: {parent} is a file, not a folder")
+
+
+def templates_dir():
+    """The templates shipped in the wheel (specdl/templates), or the repo's templates/."""
+    from importlib import resources
+    from pathlib import Path
+
+    packaged = resources.files("specdl") / "templates"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "templates"

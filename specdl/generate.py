@@ -13,20 +13,10 @@ After rendering, ``codeguard.guard`` checks every identifier of the script's syn
 from __future__ import annotations
 
 import re
-from importlib import resources
-from pathlib import Path
 
 from .components.base import HELPERS, Name, literal
-from .data import val_fraction
-
-
-def templates_dir() -> Path:
-    """The templates shipped in the wheel (specdl/templates), or the repo's templates/."""
-    packaged = resources.files("specdl") / "templates"
-    if packaged.is_dir():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "templates"
-
+from .files import templates_dir
+from .splits import val_fraction
 
 STDLIB = {"csv", "functools", "gc", "json", "math", "os"}
 BASE_IMPORTS = ["import numpy as np", "import torch", "from sklearn import metrics",
@@ -129,7 +119,7 @@ def _split_fraction(split) -> Code:
 
 
 def _data_context(a) -> dict:
-    spec, data = a.spec, a.spec.data
+    data = a.spec.data
     imports, load = data.code()
     ctx = {
         "data_imports": imports, "load_lines": load, "classes_n": a.data.classes,

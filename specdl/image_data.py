@@ -7,9 +7,9 @@ import os
 
 import numpy as np
 
-from .data import Arrays, _check_classes, split_indices
 from .errors import RunError
 from .sources import SourceError
+from .splits import Arrays, _check_classes, split_indices
 
 
 def compose(calls):

@@ -109,7 +109,7 @@ def _refusal(path: Path, names: list, spec, force: bool) -> str:
 
 
 def _same_spec(path: Path, spec) -> bool:
-    from .api import load
+    from .front import load
 
     try:
         return load(path) == spec

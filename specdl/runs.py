@@ -49,10 +49,9 @@ class LoadedRun:
 
     def __init__(self, run_dir, checkpoint=None):
         from . import checkpoint as ckpt
-        from .api import _analysis
         from .build import build_model
-
-        from .api import load
+        from .front import analysis_of as _analysis
+        from .front import load
 
         run_dir = Path(run_dir)
         if not (run_dir / "spec.yaml").exists():

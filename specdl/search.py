@@ -1,27 +1,26 @@
-"""The `search` section: its schema, and the proof `specdl check` gives of a search
-space before any trial runs (every key resolves; the spec checks at every bound and
-every choice). Running a search is specdl/tune.py's; nothing here imports torch or
-Optuna."""
+"""The `search` section: its schema (distributions, sampler, pruner, trials). The proof
+`specdl check` gives of a search space is specdl/front.py's ``prove_search``; running a
+search is specdl/tune.py's. Nothing here imports torch or Optuna."""
 
 from __future__ import annotations
 
-import copy
 import json
-import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from .errors import Issue, SpecError, format_path
-from .components.base import PosInt
-from .schema import Base
+from .components.base import STRICT, PosInt
 
 KEY = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)*")  # an override path: train.batch_size, model.layers.0.linear
 Scalar = bool | int | float | str  # bool first: strict mode keeps true a bool, 1 an int
 FloatPair = Annotated[list[float], Field(min_length=2, max_length=2)]  # [low, high]
 IntPair = Annotated[list[int], Field(min_length=2, max_length=2)]
 DISTRIBUTIONS = ("uniform", "log_uniform", "int", "choice")
+
+
+class Base(BaseModel):
+    model_config = STRICT
 
 
 class Distribution(Base):
@@ -120,55 +119,3 @@ def override(key: str, value: Any) -> str:
 
 def without_search(data: dict) -> dict:
     return {k: v for k, v in data.items() if k != "search"}
-
-
-def prove(spec) -> list[Issue]:
-    """Check the spec with each search key at each of its bounds and choices (one key at
-    a time, the others as written); the problems found, located at the key's line."""
-    from .analysis import analyze
-    from .schema import validate
-
-    search, src = spec.search, spec._source
-    base = _base_source(src)
-    fixed = search.monitor_overrides()
-    try:
-        analyze(validate(_copy(base), fixed))
-    except SpecError as e:
-        at = ("search", "metric") if search.metric else ("search", "mode")
-        return [src.issue(at, _reason(i)) for i in e.issues[:1]]
-    issues = []
-    for key, dist in search.space.items():
-        for value in dist.corners():
-            try:
-                analyze(validate(_copy(base), fixed + [override(key, value)]))
-            except SpecError as e:
-                first = e.issues[0]
-                why = (f"does not resolve ({first.message})" if first.message.startswith("cannot set")
-                       else f"at {_show(value)}, {_reason(first)}")
-                issues.append(src.issue(("search", "space", key), why, key=True))
-                break  # one problem per key: the first corner that fails
-    return issues
-
-
-def _base_source(src):
-    """The spec as written, less its search section (a trial is an ordinary spec)."""
-    return _copy(src, without_search(src.data))
-
-
-def _copy(src, data=None):
-    from .source import Source
-
-    return Source(copy.deepcopy(src.data if data is None else data), file=src.file, pos=dict(src.pos),
-                  keypos=dict(src.keypos), notes=dict(src.notes))
-
-
-def _reason(issue: Issue) -> str:
-    where = format_path(issue.path)
-    return f"{where}: {issue.message}" if where else issue.message
-
-
-def _show(value) -> str:
-    if isinstance(value, float) and (value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5)):
-        return f"{value:g}"
-    return json.dumps(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) \
-        else str(value) if not (isinstance(value, float) and math.isnan(value)) else "nan"

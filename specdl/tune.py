@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RunError, SpecError
-from .search import override, without_search
+from .search import override
 
 TRIAL_DIR = "trial-{:04d}"
 DEFAULT_DB = "study.db"
@@ -69,8 +69,8 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
     directory), ``study`` its name (default: the spec's), ``out`` the tune directory.
     ``progress``: False is silent; otherwise a line per finished trial on stderr.
     ``table``: print the best trials and where the results are at the end."""
-    from .api import check
     from .components.base import ALLOW_IMPORT
+    from .front import check
 
     analysis = check(spec, overrides)  # proves the space before any trial
     s = analysis.spec
@@ -166,7 +166,7 @@ def _shown_storage(plan: _Plan) -> str:
 
 
 def _mode(plan: _Plan) -> str:
-    from .api import check
+    from .front import check
 
     s = check(plan.spec_path, search=False).spec
     return check(plan.spec_path, s.search.monitor_overrides(), search=False).mode
@@ -254,7 +254,7 @@ def work(plan: _Plan, quota: int, index: int, threads: int | None) -> None:
         import torch
 
         torch.set_num_threads(threads)
-    from .api import check
+    from .front import check
 
     spec = check(plan.spec_path, search=False).spec
     search, epochs = spec.search, spec.train.epochs
@@ -307,7 +307,7 @@ def objective(trial, plan: _Plan, search) -> float:
     """Train the spec with this trial's values; its best epoch's monitored value."""
     import optuna
 
-    from .api import check
+    from .front import check
     from .trainer import Interrupted, fit
 
     values = {k: suggest(trial, k, d) for k, d in search.space.items()}

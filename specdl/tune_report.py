@@ -95,7 +95,7 @@ def _best_yaml(study, tdir: Path, spec):
     best = _best(study)
     if best is None:
         return None, None
-    from .api import check
+    from .front import check
     from .search import override, without_search
     from .source import dump_yaml
 

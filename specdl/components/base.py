@@ -17,6 +17,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ..errors import RunError, ShapeError
 
+# Every part of a spec: unknown keys are errors; a bool or a string where a number
+# belongs is an error, not 1 or 3; every number is finite (docs/spec.md).
+STRICT = ConfigDict(extra="forbid", protected_namespaces=(), strict=True, allow_inf_nan=False)
+
 KINDS = ("layer", "loss", "optimizer", "scheduler", "metric", "transform", "image_transform")
 REGISTRY: "dict[str, dict[str, type[Component]]]" = {k: {} for k in KINDS}
 GENERATION = [0]  # bumped on every registration, so cached schemas are rebuilt
@@ -273,7 +277,7 @@ class Component(BaseModel):
 
     # strict: a bool or a string where a number belongs is an error, not 1 or 3;
     # no inf/nan: every number of a spec is finite (docs/spec.md)
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=(), defer_build=True, strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(**STRICT, frozen=True, defer_build=True)
     kind: ClassVar[str] = ""
     type_name: ClassVar[str] = ""
     primary: ClassVar[str | None] = None

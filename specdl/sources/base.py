@@ -4,13 +4,15 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from ..components.base import STRICT
+
 Task = Literal["classification", "regression", "multilabel"]
 
 
 class Base(BaseModel):
     # strict: a bool or a string where a number belongs is an error, not 1 or 3;
     # no inf/nan: every number of a spec is finite (docs/spec.md)
-    model_config = ConfigDict(extra="forbid", protected_namespaces=(), defer_build=True, strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(**STRICT, defer_build=True)
 
 
 class Split(Base):

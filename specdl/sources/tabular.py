@@ -343,7 +343,7 @@ class CsvData(DataSource):
             if classification:
                 classes = int(y.max()) + 1
             if cats:
-                from ..data import split_indices
+                from ..splits import split_indices
 
                 train = split_indices(y, self.split, seed, self.split.stratify and classification)["train"]
                 width += sum(len(set(c[train, j])) for j in range(len(cats)))

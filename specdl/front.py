@@ -1,0 +1,121 @@
+"""The front end: read a spec (a file, a dict or a Spec), apply overrides, validate it
+and analyse it (shapes, output vs target, monitors, the search space). Everything after
+it (runtime, outputs) starts from its Analysis; nothing here imports torch."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+from .errors import Issue, SpecError, format_path
+from .source import Source, read_file
+
+
+def load(spec, overrides=None):
+    """Read and validate a spec.
+
+    Args:
+        spec: a path to a YAML file, a dict of plain data, or a Spec.
+        overrides: dotted ``key=value`` strings, e.g. ``["train.epochs=3"]``.
+
+    Returns:
+        The validated Spec. Raises SpecError listing every located problem.
+    """
+    from .schema import SpecBase, validate
+
+    if isinstance(spec, SpecBase):
+        if not overrides:
+            return spec
+        src = Source(spec.to_dict(), file=getattr(spec._source, "file", "<spec>"))
+    elif isinstance(spec, dict):
+        src = Source(copy.deepcopy(spec), file="<dict>")
+    elif isinstance(spec, (str, Path)):
+        src = read_file(spec)
+        if isinstance(src.data, dict) and "name" not in src.data:
+            src.data["name"] = Path(spec).stem.replace("_", "-")
+    else:
+        raise TypeError(f"load() takes a path, a dict or a Spec, not {type(spec).__name__}")
+    return validate(src, overrides)
+
+
+def check(spec, overrides=None, allow_import: bool = False, export_preflight: bool = False,
+          search: bool = True):
+    """Validate and analyse a spec (shapes, output vs target, monitors) and, with
+    ``search``, prove its search space (the spec checks at every bound and choice).
+
+    Torch is not imported, except to size a torchvision backbone or, with
+    ``allow_import``, a ``module:`` layer (which imports the user code it names).
+    """
+    from .analysis import analyze
+    from .components.base import ALLOW_IMPORT, allowing_imports
+
+    spec = load(spec, overrides)
+    with allowing_imports(allow_import or ALLOW_IMPORT.get()):
+        analysis = analyze(spec, export_preflight)
+        if search and spec.search is not None:
+            issues = prove_search(spec)
+            if issues:
+                raise SpecError(issues)
+        return analysis
+
+
+def analysis_of(spec, overrides=None):
+    """check() for the verbs that run the model: user code is imported as the caller
+    allowed (``allowing_imports``; the CLI's --allow-import). A search section is
+    validated but not proven: build ignores it."""
+    return check(spec, overrides, search=False)
+
+
+def prove_search(spec) -> list[Issue]:
+    """Check the spec with each search key at each of its bounds and choices (one key at
+    a time, the others as written); the problems found, located at the key's line."""
+    from .analysis import analyze
+    from .schema import validate
+    from .search import override
+
+    search, src = spec.search, spec._source
+    base = _base_source(src)
+    fixed = search.monitor_overrides()
+    try:
+        analyze(validate(_copy(base), fixed))
+    except SpecError as e:
+        at = ("search", "metric") if search.metric else ("search", "mode")
+        return [src.issue(at, _reason(i)) for i in e.issues[:1]]
+    issues = []
+    for key, dist in search.space.items():
+        for value in dist.corners():
+            try:
+                analyze(validate(_copy(base), fixed + [override(key, value)]))
+            except SpecError as e:
+                first = e.issues[0]
+                why = (f"does not resolve ({first.message})" if first.message.startswith("cannot set")
+                       else f"at {_show(value)}, {_reason(first)}")
+                issues.append(src.issue(("search", "space", key), why, key=True))
+                break  # one problem per key: the first corner that fails
+    return issues
+
+
+def _base_source(src):
+    """The spec as written, less its search section (a trial is an ordinary spec)."""
+    from .search import without_search
+
+    return _copy(src, without_search(src.data))
+
+
+def _copy(src, data=None):
+    return Source(copy.deepcopy(src.data if data is None else data), file=src.file, pos=dict(src.pos),
+                  keypos=dict(src.keypos), notes=dict(src.notes))
+
+
+def _reason(issue: Issue) -> str:
+    where = format_path(issue.path)
+    return f"{where}: {issue.message}" if where else issue.message
+
+
+def _show(value) -> str:
+    if isinstance(value, float) and (value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5)):
+        return f"{value:g}"
+    return json.dumps(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) \
+        else str(value) if not (isinstance(value, float) and math.isnan(value)) else "nan"
