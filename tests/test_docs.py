@@ -38,3 +38,29 @@ def test_every_command_runs(page, tmp_path):
         r = subprocess.run(shell, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=600,
                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
         assert r.returncode == 0, f"`{cmd}` failed:\n{r.stdout}\n{r.stderr}"
+
+
+def _links(page):
+    """Relative link targets of a markdown page (http links and anchors aside)."""
+    text = page.read_text()
+    return [t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", text)
+            if not t.startswith(("http://", "https://", "#", "mailto:"))]
+
+
+def test_every_doc_page_is_reachable_from_the_readme_and_links_stay_inside():
+    seen, todo = set(), [ROOT / "README.md"]
+    while todo:
+        page = todo.pop()
+        if page in seen:
+            continue
+        seen.add(page)
+        for target in _links(page):
+            path = (page.parent / target).resolve()
+            assert path.is_relative_to(ROOT), f"{page.name} links outside the repository: {target}"
+            assert path.exists(), f"{page.name} links to a missing file: {target}"
+            if path.suffix == ".md":
+                todo.append(path)
+    pages = set((ROOT / "docs").glob("*.md"))
+    assert pages <= seen, f"not reachable from README.md: {sorted(p.name for p in pages - seen)}"
+    for page in [ROOT / "README.md", *pages]:
+        assert "../shared" not in page.read_text(), f"{page.name} names a path outside the repository"
