@@ -219,9 +219,26 @@ def _canonical_dump(obj):
 
 
 # ---------------------------------------------------------------- component sites
-def _images(data: dict) -> bool:
+def _source(data: dict) -> str | None:
+    """The data source a spec names, if it is one (until it is, what its transforms are
+    is not known: they are read once the source is right)."""
+    from .sources import SOURCES
+
     d = data.get("data")
-    return isinstance(d, dict) and d.get("source") in IMAGE_SOURCES
+    s = d.get("source") if isinstance(d, dict) else None
+    return s if isinstance(s, str) and s in SOURCES else None
+
+
+def _images(data: dict) -> bool:
+    return _source(data) in IMAGE_SOURCES
+
+
+def _tables(data: dict) -> bool:
+    return _source(data) not in (None, *IMAGE_SOURCES)
+
+
+def _any_source(data: dict) -> bool:
+    return _source(data) is not None
 
 
 class Site(NamedTuple):
@@ -246,9 +263,9 @@ SITES = (
     Site(("scheduler",), "scheduler"),
     Site(("metrics", "[*]"), "metric"),
     Site(("data", "transforms", "[*]"), "image_transform", _images),
-    Site(("data", "transforms", "[*]"), "transform"),
+    Site(("data", "transforms", "[*]"), "transform", _tables),
     Site(("data", "augment", "[*]"), "image_transform", _images),
-    Site(("data", "target_transforms", "[*]"), "transform"),
+    Site(("data", "target_transforms", "[*]"), "transform", _any_source),
     Site(("model", "blocks", "*", "[*]"), "layer", template=True),
     Site(("model", "layers", "[*]"), "layer"),
 )
@@ -328,10 +345,36 @@ def _primary(name: str) -> str | None:
                  and getattr(c, "primary", None)), None)
 
 
+def _a(noun: str) -> str:
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
+def _what(value) -> str:
+    """What a YAML value is, in the spec's words."""
+    if value is None:
+        return "nothing (null)"
+    return {bool: "true/false", int: "a number", float: "a number", list: "a list"}.get(type(value), _short(value))
+
+
 def _move(src: Source, old: tuple, new: tuple):
     for table in (src.pos, src.keypos, src.notes):
         for k in [k for k in table if k[: len(old)] == old and k != old]:
             table[new + k[len(old):]] = table.pop(k)
+
+
+def _short_form_name(noun: str, item: dict, path: tuple, src: Source, issues: list, reserved) -> str | None:
+    """The one key of ``{name: argument}`` (besides name/inputs), or None, reported."""
+    keys = [k for k in item if k not in reserved]
+    if len(keys) == 1:
+        return keys[0]
+    typo = next((k for k in keys if closest(str(k), ["type"])), None)
+    if typo is not None:
+        issues.append(src.issue(path + (typo,), f"unknown key `{typo}`; did you mean `type`?", key=True))
+    else:
+        names = ", ".join(f"`{k}`" for k in keys) or "none"
+        issues.append(src.issue(path, f"{_a(noun)} in short form has one key naming it "
+                                f"(got {names}); or write `type: <{noun}>`"))
+    return None
 
 
 def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks=()) -> Any:
@@ -349,8 +392,8 @@ def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks
             return None
         return {"type": item}
     if not isinstance(item, dict):
-        issues.append(src.issue(path, f"a {noun} is a name, `name: argument`, or a mapping with "
-                                "`type`; got " + type(item).__name__))
+        issues.append(src.issue(path, f"{_a(noun)} is a name, `name: argument`, or a mapping with "
+                                "`type`; got " + _what(item)))
         return None
     if "type" in item:
         t = item["type"]
@@ -358,13 +401,9 @@ def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks
             issues.append(src.issue(path + ("type",), f"unknown {noun} `{t}`" + did_you_mean(str(t), reg, what)))
             return None
         return dict(item)
-    keys = [k for k in item if k not in reserved]
-    if len(keys) != 1:
-        names = ", ".join(f"`{k}`" for k in keys) or "none"
-        issues.append(src.issue(path, f"a {noun} in short form has one key naming it "
-                                f"(got {names}); or write `type: <{noun}>`"))
+    name = _short_form_name(noun, item, path, src, issues, reserved)
+    if name is None:
         return None
-    name = keys[0]
     if name not in reg:
         issues.append(src.issue(path + (name,), f"unknown {noun} `{name}`" + did_you_mean(str(name), reg, what),
                                 key=True))
