@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, NamedTuple, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from . import components  # noqa: F401  (fills the registry)
-from .components.base import GENERATION, REGISTRY, NonNegFloat, NonNegInt, PosFloat, PosInt
+from .components.base import GENERATION, KINDS, REGISTRY, NonNegFloat, NonNegInt, PosFloat, PosInt
 from .errors import Issue, SpecError, closest, did_you_mean, format_path
 from .source import Source
 
@@ -116,7 +116,6 @@ class SpecBase(Base):
         return dump_yaml(self.to_dict())
 
 
-KINDS = ("layer", "loss", "optimizer", "scheduler", "metric", "transform", "image_transform")
 # The component unions that models outside this module name by forward reference.
 FORWARD = {"LayerUnion": "layer", "TransformUnion": "transform", "ImageTransformUnion": "image_transform"}
 _CACHE: dict = {}
@@ -140,7 +139,7 @@ def spec_class(used: dict | None = None) -> type[SpecBase]:
         return Annotated[Union[tuple(members.values())], Field(discriminator="type")]  # noqa: UP007
 
     unions = {k: union(k) for k in KINDS}
-    LayerU, LossU, OptU, SchedU, MetricU = (unions[k] for k in KINDS[:5])
+    LayerU, LossU, OptU, SchedU, MetricU = (unions[k] for k in ("layer", "loss", "optimizer", "scheduler", "metric"))
     forward = {name: unions[kind] for name, kind in FORWARD.items()}
 
     # The forward references of the source and block-call models resolve in their
@@ -188,7 +187,7 @@ def used_types(data: dict) -> dict:
     optimizer included)."""
     used: dict = {k: set() for k in KINDS}
     used["optimizer"].add("adam")
-    for path, site in component_sites(data, templates=False):
+    for path, site in component_sites(data):
         node = data
         for p in path:
             node = node[p]
@@ -253,10 +252,11 @@ class Site(NamedTuple):
 
 
 # The one table of component sites: canonicalisation (which form, which registry),
-# validation (the types a spec uses, what stands in for a component that failed) and
+# validation (the types a spec uses; no errors inside a component that failed) and
 # error messages (argument or key) all read it. For one pattern the first site whose
 # `when` holds is the one. A block call, as the expander wrote it, holds layers at
-# CALL_LAYERS, to any depth.
+# CALL_LAYERS, to any depth; a block's body (a template site) is read in each call's
+# expansion, where its $parameters have values.
 SITES = (
     Site(("loss",), "loss"),
     Site(("optimizer",), "optimizer"),
@@ -298,12 +298,13 @@ def _walk(node, pattern: tuple, path: tuple):
         yield from _walk(child, pattern[1:], path + (key,))
 
 
-def component_sites(data, templates: bool = True):
-    """(path, site) of every component in ``data``, a block call's layers included."""
+def component_sites(data):
+    """(path, site) of every component in ``data`` (a block call's layers included, a
+    block's body not)."""
     if not isinstance(data, dict):
         return
     for site in _sites_for(data):
-        if site.template and not templates:
+        if site.template:
             continue
         stack = list(_walk(data, site.pattern, ()))
         while stack:
@@ -567,7 +568,7 @@ def _canonical_sites(src: Source, issues: list, keep_bad: bool = False) -> tuple
     their layers are read in each call's expansion."""
     data = dict(src.data)
     blocks, failed = _blocks(data), []
-    for path, site in list(component_sites(data, templates=False)):
+    for path, site in list(component_sites(data)):
         parent = data
         for p in path[:-1]:
             parent[p] = type(parent[p])(parent[p])  # a copy that keeps a block call's type

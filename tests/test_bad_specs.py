@@ -86,6 +86,6 @@ def test_typo_at_a_site_is_one_error(site, form, tmp_path):
     assert r.returncode == 2, r.stdout + r.stderr
     lines = r.stderr.splitlines()
     noun = site.kind.replace("_", " ")
-    assert lines[0].startswith(f"{spec}:{line}:") and f": error: " in lines[0], r.stderr
+    assert lines[0].startswith(f"{spec}:{line}:") and ": error: " in lines[0], r.stderr
     assert f"unknown {noun} `{typo}`; did you mean" in lines[0], r.stderr
     assert all(": note: " in ln for ln in lines[1:-1]) and lines[-1] == "1 error", r.stderr
