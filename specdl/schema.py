@@ -691,11 +691,13 @@ def _check_version(src: Source, version) -> None:
 
 def _one_per_problem(issues: list[Issue]) -> list[Issue]:
     """In source order, without repeats: a mistake in a block's body is found in every
-    call's expansion, at the same place with the same message; the first call reports it."""
+    call's expansion, at the same place with the same message and the same note but for
+    its position (the call); the first call reports it."""
     out, seen = [], set()
     for i in sorted(issues, key=lambda i: (i.file, i.line, i.col)):
-        if (i.file, i.line, i.col, i.severity, i.message) not in seen:
-            seen.add((i.file, i.line, i.col, i.severity, i.message))
+        key = (i.file, i.line, i.col, i.severity, i.message, tuple(n[-1] for n in i.notes))
+        if not i.notes or key not in seen:
+            seen.add(key)
             out.append(i)
     return out
 
