@@ -19,12 +19,18 @@ def format_path(path: Path_) -> str:
     return out
 
 
+def closest(word: str, choices) -> str | None:
+    """The choice ``word`` is most likely a misspelling of, if any."""
+    close = difflib.get_close_matches(str(word), sorted(set(map(str, choices))), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(word: str, choices, what: str = "") -> str:
     """A ``; did you mean `x`?`` suffix, or a list of the valid choices when nothing is close."""
     choices = sorted(set(map(str, choices)))
-    close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
+    close = closest(word, choices)
     if close:
-        return f"; did you mean `{close[0]}`?"
+        return f"; did you mean `{close}`?"
     if choices and len(choices) <= 12:
         return f"; expected one of {', '.join(choices)}"
     return f"; run `specdl layers` for the list of {what}" if what == "layers" else ""

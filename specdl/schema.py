@@ -5,13 +5,14 @@ three component forms into the canonical one (keeping every source position)."""
 import os
 import re
 import typing
-from typing import Annotated, Any, Literal, Union
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, NamedTuple, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from . import components  # noqa: F401  (fills the registry)
-from .components.base import GENERATION, REGISTRY, NonNegFloat, NonNegInt, PosFloat, PosInt
-from .errors import Issue, SpecError, did_you_mean, format_path
+from .components.base import GENERATION, KINDS, REGISTRY, NonNegFloat, NonNegInt, PosFloat, PosInt
+from .errors import Issue, SpecError, closest, did_you_mean, format_path
 from .source import Source
 
 VERSION = 1
@@ -115,7 +116,8 @@ class SpecBase(Base):
         return dump_yaml(self.to_dict())
 
 
-KINDS = ("layer", "loss", "optimizer", "scheduler", "metric", "transform", "image_transform")
+# The component unions that models outside this module name by forward reference.
+FORWARD = {"LayerUnion": "layer", "TransformUnion": "transform", "ImageTransformUnion": "image_transform"}
 _CACHE: dict = {}
 
 
@@ -136,7 +138,9 @@ def spec_class(used: dict | None = None) -> type[SpecBase]:
             members = {t: c for t, c in members.items() if t in used.get(kind, ())} or dict([next(iter(members.items()))])
         return Annotated[Union[tuple(members.values())], Field(discriminator="type")]  # noqa: UP007
 
-    LayerU, LossU, OptU, SchedU, MetricU, TransformU, ImageTransformU = (union(k) for k in KINDS)
+    unions = {k: union(k) for k in KINDS}
+    LayerU, LossU, OptU, SchedU, MetricU = (unions[k] for k in ("layer", "loss", "optimizer", "scheduler", "metric"))
+    forward = {name: unions[kind] for name, kind in FORWARD.items()}
 
     # The forward references of the source and block-call models resolve in their
     # modules' namespaces when the Spec schema is built (once, below).
@@ -147,7 +151,7 @@ def spec_class(used: dict | None = None) -> type[SpecBase]:
     from .sources import images as sources_images
 
     for mod in (sources_base, sources_images, structure):
-        mod.TransformUnion, mod.ImageTransformUnion, mod.LayerUnion = TransformU, ImageTransformU, LayerU
+        vars(mod).update(forward)
     DataU = Annotated[Union[tuple(SOURCES.values())], Field(discriminator="source")]  # noqa: UP007
 
     class Model(Base):
@@ -171,8 +175,7 @@ def spec_class(used: dict | None = None) -> type[SpecBase]:
         export: Export = Export()
         search: Search | None = None  # what `specdl tune` varies; build ignores it
 
-    Spec.model_rebuild(_types_namespace={"TransformUnion": TransformU, "ImageTransformUnion": ImageTransformU,
-                                          "LayerUnion": LayerU})
+    Spec.model_rebuild(_types_namespace=forward)
     if len(_CACHE) > 64:  # one class per distinct set of types: keep the cache bounded
         _CACHE.clear()
     _CACHE[key] = Spec
@@ -184,12 +187,12 @@ def used_types(data: dict) -> dict:
     optimizer included)."""
     used: dict = {k: set() for k in KINDS}
     used["optimizer"].add("adam")
-    for path, kind in _component_sites(data):
+    for path, site in component_sites(data):
         node = data
         for p in path:
             node = node[p]
         if isinstance(node, dict) and isinstance(node.get("type"), str):
-            used[kind].add(node["type"])
+            used[site.kind].add(node["type"])
     return used
 
 
@@ -214,51 +217,114 @@ def _canonical_dump(obj):
     return obj
 
 
-# ---------------------------------------------------------------- component forms
-# Where components stand in a spec, and their kind.
-def _component_sites(data: dict):
+# ---------------------------------------------------------------- component sites
+def _source(data: dict) -> str | None:
+    """The data source a spec names, if it is one (until it is, what its transforms are
+    is not known: they are read once the source is right)."""
+    from .sources import SOURCES
+
+    d = data.get("data")
+    s = d.get("source") if isinstance(d, dict) else None
+    return s if isinstance(s, str) and s in SOURCES else None
+
+
+def _images(data: dict) -> bool:
+    return _source(data) in IMAGE_SOURCES
+
+
+def _tables(data: dict) -> bool:
+    return _source(data) not in (None, *IMAGE_SOURCES)
+
+
+def _any_source(data: dict) -> bool:
+    return _source(data) is not None
+
+
+class Site(NamedTuple):
+    """Where components stand in a spec: ``pattern`` is a path whose ``"*"`` is any key
+    and ``"[*]"`` any list index; ``when`` limits the site to some specs; a
+    ``template`` site holds text that is read only once a block call fills it in."""
+
+    pattern: tuple
+    kind: str
+    when: Callable[[dict], bool] | None = None
+    template: bool = False
+
+
+# The one table of component sites: canonicalisation (which form, which registry),
+# validation (the types a spec uses; no errors inside a component that failed) and
+# error messages (argument or key) all read it. For one pattern the first site whose
+# `when` holds is the one. A block call, as the expander wrote it, holds layers at
+# CALL_LAYERS, to any depth; a block's body (a template site) is read in each call's
+# expansion, where its $parameters have values.
+SITES = (
+    Site(("loss",), "loss"),
+    Site(("optimizer",), "optimizer"),
+    Site(("scheduler",), "scheduler"),
+    Site(("metrics", "[*]"), "metric"),
+    Site(("data", "transforms", "[*]"), "image_transform", _images),
+    Site(("data", "transforms", "[*]"), "transform", _tables),
+    Site(("data", "augment", "[*]"), "image_transform", _images),
+    Site(("data", "target_transforms", "[*]"), "transform", _any_source),
+    Site(("model", "blocks", "*", "[*]"), "layer", template=True),
+    Site(("model", "layers", "[*]"), "layer"),
+)
+CALL_LAYERS = ("layers", "[*]")
+
+
+def _sites_for(data) -> list[Site]:
+    """The sites that apply to ``data``: one per pattern."""
+    out: dict = {}
+    for site in SITES:
+        if site.pattern not in out and (site.when is None or site.when(data)):
+            out[site.pattern] = site
+    return list(out.values())
+
+
+def _steps(node, step):
+    """The (key, child) pairs of ``node`` one pattern step matches."""
+    if step == "[*]":
+        return list(enumerate(node)) if isinstance(node, list) else []
+    if step == "*":
+        return list(node.items()) if isinstance(node, dict) else []
+    return [(step, node[step])] if isinstance(node, dict) and node.get(step) is not None else []
+
+
+def _walk(node, pattern: tuple, path: tuple):
+    if not pattern:
+        yield path, node
+        return
+    for key, child in _steps(node, pattern[0]):
+        yield from _walk(child, pattern[1:], path + (key,))
+
+
+def component_sites(data):
+    """(path, site) of every component in ``data`` (a block call's layers included, a
+    block's body not)."""
     if not isinstance(data, dict):
         return
-    for key, kind in (("loss", "loss"), ("optimizer", "optimizer"), ("scheduler", "scheduler")):
-        if data.get(key) is not None:
-            yield (key,), kind
-    if isinstance(data.get("metrics"), list):
-        for i in range(len(data["metrics"])):
-            yield ("metrics", i), "metric"
-    d = data.get("data")
-    if isinstance(d, dict):
-        images = d.get("source") in IMAGE_SOURCES
-        for key in ("transforms", "target_transforms", "augment"):
-            if isinstance(d.get(key), list):
-                for i in range(len(d[key])):
-                    yield ("data", key, i), ("image_transform" if images and key != "target_transforms"
-                                             else "transform")
-    m = data.get("model")
-    if isinstance(m, dict) and isinstance(m.get("layers"), list):
-        yield from _layer_sites(m["layers"], ("model", "layers"))
+    for site in _sites_for(data):
+        if site.template:
+            continue
+        stack = list(_walk(data, site.pattern, ()))
+        while stack:
+            path, node = stack.pop(0)
+            yield path, site
+            if site.kind == "layer" and _expanded(node):
+                stack[:0] = _walk(node, CALL_LAYERS, path)
 
 
-def _layer_sites(layers: list, path: tuple):
-    for i, item in enumerate(layers):
-        yield path + (i,), "layer"
-        if _expanded(item) and isinstance(item.get("layers"), list):
-            yield from _layer_sites(item["layers"], path + (i, "layers"))
+def _matches(pattern: tuple, path: tuple) -> bool:
+    return len(path) >= len(pattern) and all(
+        p == x or (p == "[*]" and isinstance(x, int)) or (p == "*" and isinstance(x, str))
+        for p, x in zip(pattern, path))
 
 
-def kind_at(path: tuple) -> str | None:
-    """The component kind of the item at ``path`` (a canonical path), if any."""
-    p = tuple(x for x in path)
-    if p[:2] == ("model", "layers") and len(p) >= 3:
-        return "layer"
-    if p[:2] == ("model", "blocks") and len(p) >= 4:
-        return "layer"
-    if p[:2] in (("data", "transforms"), ("data", "target_transforms"), ("data", "augment")) and len(p) >= 3:
-        return "transform"
-    if p[:1] == ("metrics",) and len(p) >= 2:
-        return "metric"
-    if p[:1] in (("loss",), ("optimizer",), ("scheduler",)):
-        return p[0]
-    return None
+def kind_at(path: tuple, data) -> str | None:
+    """The kind of the component at ``path`` (a canonical path), or of the one it lies
+    in, if any."""
+    return next((s.kind for s in _sites_for(data) if _matches(s.pattern, tuple(path))), None) \
+        if isinstance(data, dict) else None
 
 
 def _expanded(item) -> bool:
@@ -280,10 +346,36 @@ def _primary(name: str) -> str | None:
                  and getattr(c, "primary", None)), None)
 
 
+def _a(noun: str) -> str:
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
+def _what(value) -> str:
+    """What a YAML value is, in the spec's words."""
+    if value is None:
+        return "nothing (null)"
+    return {bool: "true/false", int: "a number", float: "a number", list: "a list"}.get(type(value), _short(value))
+
+
 def _move(src: Source, old: tuple, new: tuple):
     for table in (src.pos, src.keypos, src.notes):
         for k in [k for k in table if k[: len(old)] == old and k != old]:
             table[new + k[len(old):]] = table.pop(k)
+
+
+def _short_form_name(noun: str, item: dict, path: tuple, src: Source, issues: list, reserved) -> str | None:
+    """The one key of ``{name: argument}`` (besides name/inputs), or None, reported."""
+    keys = [k for k in item if k not in reserved]
+    if len(keys) == 1:
+        return keys[0]
+    typo = next((k for k in keys if closest(str(k), ["type"])), None)
+    if typo is not None:
+        issues.append(src.issue(path + (typo,), f"unknown key `{typo}`; did you mean `type`?", key=True))
+    else:
+        names = ", ".join(f"`{k}`" for k in keys) or "none"
+        issues.append(src.issue(path, f"{_a(noun)} in short form has one key naming it "
+                                f"(got {names}); or write `type: <{noun}>`"))
+    return None
 
 
 def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks=()) -> Any:
@@ -294,31 +386,27 @@ def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks
         return type(item)(item)
     reg = _user_types(kind, blocks)
     reserved = RESERVED_KEYS if kind == "layer" else ()
-    what = "layers" if kind == "layer" else f"{kind}s"
+    noun, what = kind.replace("_", " "), ("layers" if kind == "layer" else f"{kind}s")
     if isinstance(item, str):
         if item not in reg:
-            issues.append(src.issue(path, f"unknown {kind} `{item}`" + did_you_mean(item, reg, what)))
+            issues.append(src.issue(path, f"unknown {noun} `{item}`" + did_you_mean(item, reg, what)))
             return None
         return {"type": item}
     if not isinstance(item, dict):
-        issues.append(src.issue(path, f"a {kind} is a name, `name: argument`, or a mapping with "
-                                "`type`; got " + type(item).__name__))
+        issues.append(src.issue(path, f"{_a(noun)} is a name, `name: argument`, or a mapping with "
+                                "`type`; got " + _what(item)))
         return None
     if "type" in item:
         t = item["type"]
         if not isinstance(t, str) or t not in reg:
-            issues.append(src.issue(path + ("type",), f"unknown {kind} `{t}`" + did_you_mean(str(t), reg, what)))
+            issues.append(src.issue(path + ("type",), f"unknown {noun} `{t}`" + did_you_mean(str(t), reg, what)))
             return None
         return dict(item)
-    keys = [k for k in item if k not in reserved]
-    if len(keys) != 1:
-        names = ", ".join(f"`{k}`" for k in keys) or "none"
-        issues.append(src.issue(path, f"a {kind} in short form has one key naming it "
-                                f"(got {names}); or write `type: <{kind}>`"))
+    name = _short_form_name(noun, item, path, src, issues, reserved)
+    if name is None:
         return None
-    name = keys[0]
     if name not in reg:
-        issues.append(src.issue(path + (name,), f"unknown {kind} `{name}`" + did_you_mean(str(name), reg, what),
+        issues.append(src.issue(path + (name,), f"unknown {noun} `{name}`" + did_you_mean(str(name), reg, what),
                                 key=True))
         return None
     arg = item[name]
@@ -347,6 +435,9 @@ def _classes_in(ann) -> list:
     origin = typing.get_origin(ann)
     if isinstance(ann, type) and issubclass(ann, BaseModel):
         return [ann]
+    name = ann.__forward_arg__ if isinstance(ann, typing.ForwardRef) else ann
+    if isinstance(name, str) and name in FORWARD:  # a union spec_class resolves: every member
+        return list(REGISTRY[FORWARD[name]].values())
     out = []
     for a in typing.get_args(ann) if origin is not None else ():
         out += _classes_in(a)
@@ -436,9 +527,8 @@ def _message(err, cls, loc, data) -> tuple[str, bool]:
     typ, last, ctx = err["type"], (loc[-1] if loc else None), err.get("ctx") or {}
     got = _short(err.get("input"))
     if typ == "extra_forbidden":
-        model = _model_at(cls, loc[:-1], data)
-        fields = [f for f in (model.model_fields if model else []) if f != "type"]
-        noun = "argument" if kind_at(loc[:-1]) else "key"
+        fields = _fields_at(cls, loc[:-1], data)
+        noun = "argument" if kind_at(loc[:-1], data) else "key"
         return f"unknown {noun} `{last}`" + did_you_mean(str(last), fields), True
     if typ == "missing":
         return f"missing required `{last}`", False
@@ -471,24 +561,28 @@ def _blocks(data) -> dict:
     return b if isinstance(b, dict) else {}
 
 
-def _canonical_sites(src: Source, issues: list, keep_bad: bool = False) -> dict:
-    """A copy of the spec's data with every component in canonical form (a component
-    that cannot be read becomes None, or stays as written with ``keep_bad``)."""
+def _canonical_sites(src: Source, issues: list, keep_bad: bool = False) -> tuple[dict, list]:
+    """A copy of the spec's data with every component in canonical form, and the paths
+    of those that cannot be read (each reported once, in ``issues``): they become None,
+    or stay as written with ``keep_bad``. Block bodies (template sites) stay as written:
+    their layers are read in each call's expansion."""
     data = dict(src.data)
-    blocks = _blocks(data)
-    for path, kind in list(_component_sites(data)):
+    blocks, failed = _blocks(data), []
+    for path, site in list(component_sites(data)):
         parent = data
         for p in path[:-1]:
             parent[p] = type(parent[p])(parent[p])  # a copy that keeps a block call's type
             parent = parent[p]
-        out = canonicalize(kind, parent[path[-1]], path, src, issues, blocks)
-        if kind == "layer" and isinstance(out, dict) and not keep_bad:
+        out = canonicalize(site.kind, parent[path[-1]], path, src, issues, blocks)
+        if site.kind == "layer" and isinstance(out, dict) and not keep_bad:
             from .inferred import take
 
             out = take(out, path, src)
+        if out is None:
+            failed.append(path)
         if out is not None or not keep_bad:
             parent[path[-1]] = out
-    return data
+    return data, failed
 
 
 def _desugar_backbone(src: Source, issues: list) -> dict:
@@ -530,18 +624,18 @@ def _expand_blocks(src: Source, blocks: dict, issues: list) -> dict:
     return data
 
 
-def _unknown_keys_in_union(cls, loc, data, src) -> list[Issue]:
-    """Without its discriminator, a mapping's keys are checked against every variant."""
+def _keys_outside_union(cls, loc, data) -> tuple[list, set]:
+    """The keys of the mapping at ``loc`` that no variant of its union takes, and the
+    keys the variants take."""
     parent = _model_at(cls, loc[:-1], data)
     field = parent.model_fields.get(loc[-1]) if parent else None
     node = data
     for p in loc:
         node = node[p] if _has(node, p) else None
     if field is None or not isinstance(node, dict):
-        return []
+        return [], set()
     allowed = {f for c in _classes_in(field.annotation) for f in c.model_fields}
-    return [src.issue(loc + (k,), f"unknown key `{k}`" + did_you_mean(str(k), allowed), key=True)
-            for k in node if k not in allowed]
+    return [k for k in node if k not in allowed], allowed
 
 
 def validate(src: Source, overrides=None):
@@ -553,29 +647,20 @@ def validate(src: Source, overrides=None):
 
     if overrides:
         if isinstance(src.data, dict):
-            src.data = _canonical_sites(src, [], keep_bad=True)
+            src.data, _ = _canonical_sites(src, [], keep_bad=True)
         apply_overrides(src, overrides, _primary)
     data = src.data
     if not isinstance(data, dict):
         raise SpecError([src.issue((), "a spec is a mapping with `data`, `model`, `loss`, ...")])
+    _check_version(src, data.get("version", VERSION))
     issues: list[Issue] = []
-    version = data.get("version", VERSION)
-    if version != VERSION:
-        if isinstance(version, int) and version > VERSION:
-            msg = (f"this spec is version {version}; this specdl reads version {VERSION} "
-                   "specs: upgrade specdl")
-        else:
-            msg = f"unknown version {_short(version)}; the current spec version is {VERSION}"
-        raise SpecError([src.issue(("version",), msg)])
     if isinstance(data.get("model"), dict) and "torchvision" in data["model"]:
         data = _desugar_backbone(src, issues)
     blocks = _blocks(data)
     if blocks:
         data = _expand_blocks(src, blocks, issues)
-    data = _canonical_sites(src, issues)
-    # Drop components that failed to canonicalise, so pydantic reports only other problems.
-    if issues:
-        data = _without_none_components(data)
+    # A component that failed to canonicalise is None: pydantic's errors there are dropped.
+    data, failed = _canonical_sites(src, issues)
     spec = None
     if not issues:  # first against the narrowed class: the usual, valid, case is fast
         try:
@@ -587,46 +672,67 @@ def validate(src: Source, overrides=None):
         try:
             spec = cls.model_validate(data)
         except ValidationError as e:
-            issues += _issues(e, cls, data, src)
+            issues += _issues(e, cls, data, src, failed)
     if issues:
-        raise SpecError(sorted(issues, key=lambda i: (i.file, i.line, i.col)))
+        raise SpecError(_one_per_problem(issues))
     spec._source = src
     return spec
 
 
-def _issues(e: ValidationError, cls, data, src) -> list[Issue]:
-    """Pydantic's errors as located issues, one per location."""
+def _check_version(src: Source, version) -> None:
+    if version == VERSION:
+        return
+    if isinstance(version, int) and version > VERSION:
+        msg = f"this spec is version {version}; this specdl reads version {VERSION} specs: upgrade specdl"
+    else:
+        msg = f"unknown version {_short(version)}; the current spec version is {VERSION}"
+    raise SpecError([src.issue(("version",), msg)])
+
+
+def _one_per_problem(issues: list[Issue]) -> list[Issue]:
+    """In source order, without repeats: a mistake in a block's body is found in every
+    call's expansion, at the same place with the same message and the same note but for
+    its position (the call); the first call reports it."""
     out, seen = [], set()
-    for err in e.errors(include_url=False):
-        loc = _strip_tags(err["loc"], data)
-        if loc in seen:
-            continue
-        seen.add(loc)
-        msg, at_key = _message(err, cls, loc, data)
-        out.append(src.issue(loc, msg, _component_at(loc, data), key=at_key))
-        if err["type"] == "union_tag_not_found":
-            out += _unknown_keys_in_union(cls, loc, data, src)
+    for i in sorted(issues, key=lambda i: (i.file, i.line, i.col)):
+        key = (i.file, i.line, i.col, i.severity, i.message, tuple(n[-1] for n in i.notes))
+        if not i.notes or key not in seen:
+            seen.add(key)
+            out.append(i)
     return out
 
 
-def _without_none_components(data):
-    """Replace components that failed to canonicalise with harmless placeholders, so
-    list indices (and so error locations) stay those of the user's text."""
-    data = dict(data)
-    for key in ("loss", "optimizer", "scheduler"):
-        if key in data and data[key] is None:
-            data.pop(key)
-    if isinstance(data.get("metrics"), list):
-        data["metrics"] = [m if m is not None else {"type": "accuracy"} for m in data["metrics"]]
-    if isinstance(data.get("data"), dict):
-        d = data["data"] = dict(data["data"])
-        for k in ("transforms", "target_transforms"):
-            if isinstance(d.get(k), list):
-                d[k] = [t if t is not None else {"type": "standardize"} for t in d[k]]
-    if isinstance(data.get("model"), dict) and isinstance(data["model"].get("layers"), list):
-        m = data["model"] = dict(data["model"])
-        m["layers"] = [x if x is not None else {"type": "identity"} for x in m["layers"]]
-    return data
+def _issues(e: ValidationError, cls, data, src, failed=()) -> list[Issue]:
+    """Pydantic's errors as located issues, one per location; none inside a component
+    that failed to canonicalise (``failed``: paths), already reported; no `missing
+    required` for a field whose name an unknown key misspells, which says it."""
+    errors, seen = [], set()
+    for err in e.errors(include_url=False):
+        loc = _strip_tags(err["loc"], data)
+        if loc not in seen and not any(loc[:len(f)] == f for f in failed):
+            seen.add(loc)
+            errors.append((loc, err))
+    meant = {loc[:-1] + (closest(str(loc[-1]), _fields_at(cls, loc[:-1], data)),)
+             for loc, err in errors if err["type"] == "extra_forbidden"}
+    out = []
+    for loc, err in errors:
+        if err["type"] == "union_tag_not_found":  # without its discriminator: keys against every variant
+            disc = str((err.get("ctx") or {}).get("discriminator", "type")).strip("'")
+            unknown, allowed = _keys_outside_union(cls, loc, data)
+            if not any(closest(str(k), allowed) == disc for k in unknown):
+                out.append(src.issue(loc, _message(err, cls, loc, data)[0], _component_at(loc, data)))
+            out += [src.issue(loc + (k,), f"unknown key `{k}`" + did_you_mean(str(k), allowed), key=True)
+                    for k in unknown]
+        elif err["type"] != "missing" or loc not in meant:
+            msg, at_key = _message(err, cls, loc, data)
+            out.append(src.issue(loc, msg, _component_at(loc, data), key=at_key))
+    return out
+
+
+def _fields_at(cls, loc: tuple, data) -> list[str]:
+    """The arguments (or keys) the mapping at ``loc`` takes."""
+    model = _model_at(cls, loc, data)
+    return [f for f in (model.model_fields if model else []) if f != "type"]
 
 
 __all__ = ["SpecBase", "spec_class", "used_types", "validate", "canonicalize", "format_path", "SpecError"]

@@ -50,7 +50,9 @@ class Source:
     def issue(self, path, message, component=None, key=False, severity="error") -> Issue:
         f, line, col = self.locate(path, key=key)
         path = tuple(path)
-        note = next((self.notes[path[:n]] for n in range(len(path), 0, -1) if path[:n] in self.notes), None)
+        # a key's problem is not its value's: a note on the value (a block computed it) is not its note
+        top = len(path) - 1 if key else len(path)
+        note = next((self.notes[path[:n]] for n in range(top, 0, -1) if path[:n] in self.notes), None)
         notes = [(*note[0], note[1])] if note else []
         return Issue(path, message, component, severity, f, line, col, notes)
 
