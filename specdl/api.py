@@ -109,7 +109,7 @@ def codegen(spec, distributed: bool = False) -> str:
 
 
 __all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen", "load_run", "export",
-           "SpecError"]
+           "evaluate", "SpecError"]
 
 
 @_user_code
@@ -122,10 +122,29 @@ def load_run(run_dir, checkpoint=None):
 
 
 @_user_code
+def evaluate(run_dir, input, checkpoint=None, target: str | None = None, details: bool = False) -> dict:
+    """A finished run's metrics on a new labelled file, with the run's fitted preprocessing:
+    a CSV holding the target column (``target``: its name, for runs not trained on a CSV;
+    default ``target``), an .npz with the features and targets (the spec's npz keys, else
+    ``x`` and ``y``), or an image folder of class sub-folders.
+
+    Returns:
+        The metrics and the loss, keyed as report.json's ``test``; with ``details``, the
+        whole evaluation (``input``, ``samples``, ``test``, and for classification
+        ``per_class``, ``confusion_matrix``, ``classes``).
+    """
+    from .evaluation import evaluation
+    from .runs import LoadedRun
+
+    report = evaluation(LoadedRun(run_dir, checkpoint), input, target)
+    return report if details else report["test"]
+
+
+@_user_code
 def export(spec_or_run, output=None, checkpoint=None, overrides=None) -> dict:
     """Export a run directory (its best.pt) or a spec (with ``checkpoint``, or its seeded
     initial weights; ``overrides`` as in load) to ONNX, verified with onnxruntime on real inputs."""
-    from .export import export_onnx
+    from .onnx_export import export_onnx
     from .runs import LoadedRun
 
     path = Path(spec_or_run)
@@ -151,7 +170,7 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None) -> dict:
                                f"{str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}") from None
         default = Path(f"{analysis.spec.name}.onnx")
     from .data import prepare
-    from .export import EXAMPLES, real_inputs
+    from .onnx_export import EXAMPLES, real_inputs
 
     if path.is_dir() and (path / EXAMPLES).exists():  # the run's own real inputs: no data needed
         from . import checkpoint as ckpt

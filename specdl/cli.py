@@ -33,6 +33,9 @@ EXAMPLES = {
     "predict": """examples:
   $ specdl predict runs/iris-mlp/20261127-120000 --input new_rows.csv --out predictions.csv
   $ specdl predict runs/cifar-cnn/20261127-120000 --input photos/ --out predictions.json""",
+    "evaluate": """examples:
+  $ specdl evaluate runs/iris-mlp/20261127-120000 --input labelled.csv --target species
+  $ specdl evaluate runs/cifar-cnn/20261127-120000 --input photos/ --out evaluation.json""",
     "schema": """examples:
   $ specdl schema --out specdl.schema.json
   # then, first line of a spec:  # yaml-language-server: $schema=./specdl.schema.json""",
@@ -93,6 +96,16 @@ def _parser() -> argparse.ArgumentParser:
     _output(pr, "a .csv or .json file (default: CSV on standard output)")
     _no_overrides(pr)
     pr.add_argument("--checkpoint", help="weights to use (default: the run's best.pt)")
+    ev = verb("evaluate", "Score a finished run on a new labelled file (CSV with the target column, .npz, "
+              "or an image folder of class sub-folders), with its fitted preprocessing.")
+    ev.add_argument("run_dir", metavar="RUN_DIR")
+    ev.add_argument("--input", required=True, help="a .csv with the target column, an .npz (x and y), or an "
+                    "image folder (one sub-folder per class)")
+    ev.add_argument("--target", metavar="COLUMN", help="a CSV's target column, for runs not trained on a CSV "
+                    "(default: target)")
+    ev.add_argument("--checkpoint", help="weights to use (default: the run's best.pt)")
+    _output(ev, "also write the evaluation as JSON (report.json's layout)")
+    _no_overrides(ev)
     sc = verb("schema", "Write the JSON Schema of specs (for editors and linters).")
     _output(sc, "the file (default: standard output)")
     _no_overrides(sc)
@@ -108,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     ly = verb("layers", "List the layer catalogue with each layer's arguments.")
     ly.add_argument("name", nargs="?")
     ly.add_argument("--markdown", action="store_true", help="the whole registry as docs/layers.md")
-    for v in (c, b, g, s, e, pr):  # every verb that reads a spec: nothing is imported without it
+    for v in (c, b, g, s, e, pr, ev):  # every verb that reads a spec: nothing is imported without it
         v.add_argument("--allow-import", action="store_true",
                        help="import the user code that `module:` layers name (never done otherwise)")
     return p
@@ -375,6 +388,23 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    import json
+
+    from .evaluation import evaluation, show
+    from .runs import LoadedRun
+
+    report = evaluation(LoadedRun(args.run_dir, args.checkpoint), args.input, args.target)
+    if args.output:
+        from .files import write_output
+
+        write_output(args.output, json.dumps(report, indent=2) + "\n", "the evaluation")
+    show(report)
+    if args.output:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
 def cmd_schema(args) -> int:
     import json
 
@@ -419,7 +449,8 @@ def cmd_example_data(args) -> int:
     return 0
 
 
-VERBS = {"schema": cmd_schema, "init": cmd_init, "export": cmd_export, "predict": cmd_predict, "example-data": cmd_example_data, "check": cmd_check, "build": cmd_build, "codegen": cmd_codegen, "summary": cmd_summary,
+VERBS = {"schema": cmd_schema, "init": cmd_init, "export": cmd_export, "predict": cmd_predict, "evaluate": cmd_evaluate,
+         "example-data": cmd_example_data, "check": cmd_check, "build": cmd_build, "codegen": cmd_codegen, "summary": cmd_summary,
          "layers": cmd_layers}
 
 if __name__ == "__main__":  # pragma: no cover

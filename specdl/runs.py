@@ -91,8 +91,8 @@ class LoadedRun:
         if data.source == "csv":
             x, cats = raw
         x = np.asarray(x, dtype=np.int64 if self.analysis.data.dtype == "int64" else np.float64)
-        for t, s in zip(data.transforms, self.pre["transforms"]):
-            x = t.apply(x, {k: np.asarray(v) for k, v in s.items()})
+        for t, s in zip(data.transforms, self.fitted("transforms")):
+            x = t.apply(x, s)
         if data.source == "csv" and self.pre["categories"] is not None:
             onehot = [(cats[:, j:j + 1] == np.asarray(c, dtype=object)[None, :]).astype(np.float64)
                       for j, c in enumerate(self.pre["categories"])]
@@ -114,17 +114,37 @@ class LoadedRun:
         out = self.outputs(self.inputs(raw))
         task = self.analysis.task
         if task == "classification":
-            last = self.analysis.graph.output.type
-            probs = out if last == "softmax" else out.exp() if last == "log_softmax" else torch.softmax(out, 1)
+            probs = self.probabilities(out)
             names = self.pre["class_names"] or [str(i) for i in range(out.shape[1])]
             return {"index": out.argmax(1).numpy(), "prediction": [names[i] for i in out.argmax(1).tolist()],
                     "probabilities": probs.numpy(), "classes": names}
         if task == "multilabel":
             return {"prediction": (out > 0).long().numpy(), "probabilities": torch.sigmoid(out).numpy()}
-        y = out.double().numpy()
-        for t, s in reversed(list(zip(self.spec.data.target_transforms, self.pre["target_transforms"]))):
-            y = t.invert(y, {k: np.asarray(v) for k, v in s.items()})
-        return {"prediction": y}
+        return {"prediction": self.invert_targets(out.double().numpy())}
+
+    def probabilities(self, out):
+        """Class probabilities from the model's outputs (torch ops: the ONNX graph of
+        ``export --with-preprocessing`` runs this too)."""
+        import torch
+
+        last = self.analysis.graph.output.type
+        return out if last == "softmax" else out.exp() if last == "log_softmax" else torch.softmax(out, 1)
+
+    def fitted(self, key: str) -> list:
+        """The fitted states of ``transforms`` or ``target_transforms``, as arrays."""
+        return [{k: np.asarray(v) for k, v in s.items()} for s in self.pre[key]]
+
+    def invert_targets(self, y):
+        """Model outputs -> the data's units (the target transforms undone, last first)."""
+        for t, s in reversed(list(zip(self.spec.data.target_transforms, self.fitted("target_transforms")))):
+            y = t.invert(y, s)
+        return y
+
+    def transform_targets(self, y):
+        """Targets in the data's units -> as the loss saw them in training."""
+        for t, s in zip(self.spec.data.target_transforms, self.fitted("target_transforms")):
+            y = t.apply(y, s)
+        return y
 
 
 def write_predictions(pred: dict, out: Path | None, files=None) -> str:
