@@ -32,7 +32,8 @@ EXAMPLES = {
   $ specdl export specs/iris_mlp.yaml --checkpoint best.pt --out iris.onnx""",
     "predict": """examples:
   $ specdl predict runs/iris-mlp/20261127-120000 --input new_rows.csv --out predictions.csv
-  $ specdl predict runs/cifar-cnn/20261127-120000 --input photos/ --out predictions.json""",
+  $ specdl predict runs/cifar-cnn/20261127-120000 --input photos/ --out predictions.json
+  $ specdl predict runs/churn/20261127-120000 --input new.csv --keep customer_id --format json""",
     "evaluate": """examples:
   $ specdl evaluate runs/iris-mlp/20261127-120000 --input labelled.csv --target species
   $ specdl evaluate runs/cifar-cnn/20261127-120000 --input photos/ --out evaluation.json""",
@@ -93,7 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     pr = verb("predict", "Predict with a finished run, applying its fitted preprocessing.")
     pr.add_argument("run_dir", metavar="RUN_DIR")
     pr.add_argument("--input", required=True, help="a .csv (with a header), .npy, .npz, an image or a folder")
-    _output(pr, "a .csv or .json file (default: CSV on standard output)")
+    _output(pr, "the predictions' file (default: CSV on standard output)")
+    pr.add_argument("--format", choices=["csv", "json", "npy"],
+                    help="csv, json (a list of rows) or npy (probabilities or values; needs --out); "
+                    "default: by --out's suffix, else csv")
+    pr.add_argument("--keep", action="append", default=[], metavar="COLUMN",
+                    help="carry this column of a CSV input through to the output (repeatable), e.g. an id")
     _no_overrides(pr)
     pr.add_argument("--checkpoint", help="weights to use (default: the run's best.pt)")
     ev = verb("evaluate", "Score a finished run on a new labelled file (CSV with the target column, .npz, "
@@ -370,17 +376,19 @@ def cmd_export(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .runs import LoadedRun, read_inputs, write_predictions
+    from .runs import LoadedRun, kept_columns, output_format, read_inputs, write_predictions
 
+    output_format(args.format, args.output)  # --format npy without --out: refused before any work
     run = LoadedRun(args.run_dir, args.checkpoint)
-    raw = read_inputs(run, args.input)
+    kept = kept_columns(run, args.input, args.keep)
+    raw = read_inputs(run, args.input, exclude=args.keep)
     try:
         pred = run.predict(raw)
     except (RuntimeError, IndexError, ValueError) as e:  # what the checks of specdl/inputs.py let through
         if "allocate" in str(e):
             raise
         raise RunError(f"the model cannot take the inputs of {args.input}: {str(e).splitlines()[0][:200]}") from None
-    text = write_predictions(pred, args.output, getattr(run, "files", None))
+    text = write_predictions(pred, args.output, getattr(run, "files", None), args.format, kept)
     if args.output:
         print(f"wrote {len(pred['prediction'])} predictions to {args.output}", file=sys.stderr)
     else:

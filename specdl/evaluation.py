@@ -74,7 +74,7 @@ def labelled(run, path: Path, target: str | None):
             raise RunError(f"this run's target column is `{data.target}` (its spec's data.target); "
                            f"--target {target} does not apply")
         labels = read_columns(path, [name], csv_delimiter(run))[name]
-        raw = read_inputs(run, path, exclude=name)
+        raw = read_inputs(run, path, exclude=[name])
         return run.inputs(raw), _targets(run, _csv_labels(run, path, name, labels))
     if path.suffix == ".npz":
         return _npz(run, path)

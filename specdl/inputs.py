@@ -14,10 +14,11 @@ from .files import file_problem, utf8_problem
 from .npz import NpzProblem, read_npy, read_npz
 
 
-def read_inputs(run, path, exclude: str | None = None):
+def read_inputs(run, path, exclude=()):
     """Raw inputs from a file: CSV (with a header), .npy, .npz (the spec's ``data.x`` key
-    for an npz run, else ``x``), or images for an image run. ``exclude``: a CSV column
-    that is not a feature (evaluate's labels), for runs whose CSV holds every column."""
+    for an npz run, else ``x``), or images for an image run. ``exclude``: CSV columns
+    that are not features (evaluate's labels, predict's --keep) where the run takes every
+    column of a CSV as a feature (a run not trained on a CSV)."""
     path = Path(path)
     if not path.exists():
         raise RunError(f"no such input: {path}")
@@ -82,7 +83,7 @@ def _check_array(run, x, path):
     return x
 
 
-def _csv(run, path, exclude=None):
+def _csv(run, path, exclude=()):
     why = utf8_problem(path)
     if why:
         raise RunError(why)
@@ -100,7 +101,7 @@ def _csv(run, path, exclude=None):
             raise RunError(f"data.{e.where}: {e}") from None
         delim = data.delimiter
     else:
-        numeric, cats, delim = [h for h in _header(path) if h != exclude], [], ","
+        numeric, cats, delim = [h for h in _header(path) if h not in exclude], [], ","
     try:
         x, c, lines = resolve("read_csv")(str(path), None, numeric, cats, False, delim)
     except ValueError as e:
@@ -111,7 +112,13 @@ def _csv(run, path, exclude=None):
     run.rows = [f"{path} line {n}" for n in lines]
     if data.source == "csv":
         return x, c
-    return _check_array(run, x, path)
+    try:
+        return _check_array(run, x, path)
+    except RunError as e:
+        shown = [f"`{n}`" for n in exclude if n not in numeric]
+        if not shown:
+            raise
+        raise RunError(f"{e} (the columns it holds besides {', '.join(shown)})") from None
 
 
 def _header(path) -> list[str]:

@@ -147,12 +147,42 @@ class LoadedRun:
         return y
 
 
-def write_predictions(pred: dict, out: Path | None, files=None) -> str:
-    """CSV (or JSON for a .json path) of the predictions; returns the text."""
+FORMATS = ("csv", "json", "npy")
+
+
+def output_format(fmt: str | None, out) -> str:
+    """--format, else the --out file's suffix (.json, .npy), else CSV."""
+    if fmt is None:
+        suffix = Path(out).suffix.lstrip(".").lower() if out is not None else ""
+        fmt = suffix if suffix in FORMATS else "csv"
+    if fmt == "npy" and out is None:
+        raise RunError("--format npy writes a binary file: give it with --out PATH")
+    return fmt
+
+
+def kept_columns(run, path, keep) -> dict:
+    """predict --keep: the named columns of a CSV input, text as written, one per row
+    read; the output's own column names are refused."""
+    from .inputs import csv_delimiter, read_columns
+
+    if not keep:
+        return {}
+    if Path(path).suffix != ".csv" or run.spec.data.file_backed:
+        raise RunError(f"--keep carries columns of a CSV input through; {path} is not a .csv file")
+    own = {"file", "prediction"} | {f"p_{c}" for c in run.pre["class_names"] or []}
+    for name in keep:
+        if name in own or name.startswith("prediction_"):
+            raise RunError(f"--keep {name}: the output has its own column `{name}`; rename the input column")
+    return read_columns(path, list(dict.fromkeys(keep)), csv_delimiter(run))
+
+
+def prediction_rows(pred: dict, files=None, kept: dict | None = None) -> list[dict]:
+    """One dict per sample: the kept input columns (or the image file), then the
+    prediction (and each class's probability)."""
     rows = []
-    n = len(pred["prediction"])
-    for i in range(n):
+    for i in range(len(pred["prediction"])):
         row = {"file": files[i]} if files else {}
+        row.update({name: cells[i] for name, cells in (kept or {}).items()})
         p = pred["prediction"][i]
         if "classes" in pred:
             row["prediction"] = p
@@ -162,16 +192,38 @@ def write_predictions(pred: dict, out: Path | None, files=None) -> str:
             row.update({"prediction": float(arr[0])} if arr.size == 1 else
                        {f"prediction_{j}": float(v) for j, v in enumerate(arr)})
         rows.append(row)
-    if out is not None and Path(out).suffix == ".json":
-        text = json.dumps(rows, indent=1) + "\n"
-    else:
-        import csv
+    return rows
 
-        buf = __import__("io").StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["prediction"])
-        w.writeheader()
-        w.writerows(rows)
+
+def prediction_array(pred: dict):
+    """What --format npy holds: the class probabilities [N, classes] (classification,
+    multilabel), or the predictions in the data's units [N, ...] (regression)."""
+    return np.asarray(pred["probabilities"] if "probabilities" in pred else pred["prediction"], dtype=np.float32)
+
+
+def write_predictions(pred: dict, out: Path | None, files=None, fmt: str | None = None,
+                      kept: dict | None = None) -> str | bytes:
+    """The predictions as CSV, JSON (a list of rows) or .npy (``output_format``), written
+    to ``out`` when given; returns the text (or the .npy bytes)."""
+    fmt = output_format(fmt, out)
+    if fmt == "npy":
+        if kept:
+            raise RunError("--keep adds columns to CSV or JSON rows; an .npy file holds the predictions only")
+        buf = __import__("io").BytesIO()
+        np.save(buf, prediction_array(pred), allow_pickle=False)
         text = buf.getvalue()
+    else:
+        rows = prediction_rows(pred, files, kept)
+        if fmt == "json":
+            text = json.dumps(rows, indent=1) + "\n"
+        else:
+            import csv
+
+            sio = __import__("io").StringIO()
+            w = csv.DictWriter(sio, fieldnames=list(rows[0]) if rows else ["prediction"])
+            w.writeheader()
+            w.writerows(rows)
+            text = sio.getvalue()
     if out is not None:
         from .files import write_output
 
