@@ -141,13 +141,17 @@ def evaluate(run_dir, input, checkpoint=None, target: str | None = None, details
 
 
 @_user_code
-def export(spec_or_run, output=None, checkpoint=None, overrides=None) -> dict:
+def export(spec_or_run, output=None, checkpoint=None, overrides=None, with_preprocessing: bool = False) -> dict:
     """Export a run directory (its best.pt) or a spec (with ``checkpoint``, or its seeded
-    initial weights; ``overrides`` as in load) to ONNX, verified with onnxruntime on real inputs."""
+    initial weights; ``overrides`` as in load) to ONNX, verified with onnxruntime on real inputs.
+    ``with_preprocessing`` (a run directory): the graph takes raw rows and does the run's
+    fitted preprocessing (docs/cli.md), verified against ``predict`` on raw rows."""
     from .onnx_export import export_onnx
     from .runs import LoadedRun
 
     path = Path(spec_or_run)
+    if with_preprocessing and not path.is_dir():
+        raise RunError(f"--with-preprocessing needs a run directory (its fitted preprocessing); {path} is not one")
     if path.is_dir() and overrides:
         raise RunError(f"{path} is a run directory: its model is fixed, so -o overrides do not apply")
     if path.is_dir():
@@ -178,4 +182,10 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None) -> dict:
         inputs = ckpt.load(path / EXAMPLES)
     else:
         inputs = real_inputs(analysis, prepare(analysis.spec, analysis))
-    return export_onnx(model, inputs, Path(output) if output else default)
+    if with_preprocessing:
+        from .deploy import export_with_preprocessing
+
+        return export_with_preprocessing(run, inputs, Path(output) if output else default)
+    from .deploy import describe_model_input
+
+    return export_onnx(model, inputs, Path(output) if output else default) | {"expects": describe_model_input(analysis)}

@@ -29,7 +29,8 @@ EXAMPLES = {
   $ specdl build specs/cifar_cnn.yaml""",
     "export": """examples:
   $ specdl export runs/iris-mlp/20261127-120000            # its best.pt -> model.onnx, verified
-  $ specdl export specs/iris_mlp.yaml --checkpoint best.pt --out iris.onnx""",
+  $ specdl export specs/iris_mlp.yaml --checkpoint best.pt --out iris.onnx
+  $ specdl export runs/churn/20261127-120000 --with-preprocessing --out churn.onnx   # raw rows in""",
     "predict": """examples:
   $ specdl predict runs/iris-mlp/20261127-120000 --input new_rows.csv --out predictions.csv
   $ specdl predict runs/cifar-cnn/20261127-120000 --input photos/ --out predictions.json
@@ -89,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("target", metavar="RUN_DIR|SPEC")
     e.add_argument("--checkpoint", help="weights to export (default: the run's best.pt)")
     e.add_argument("--format", default="onnx", choices=["onnx"])
+    e.add_argument("--with-preprocessing", action="store_true",
+                   help="(a run) the graph takes raw rows or uint8 images and does the fitted preprocessing")
     _overrides(e, "(a spec only)")
     _output(e, "the .onnx file (default: RUN_DIR/model.onnx, or <name>.onnx)")
     pr = verb("predict", "Predict with a finished run, applying its fitted preprocessing.")
@@ -368,10 +371,16 @@ def cmd_layers(args) -> int:
 def cmd_export(args) -> int:
     from .api import export
 
-    r = export(args.target, args.output, args.checkpoint, overrides=args.overrides)
-    print(f"wrote {r['path']}: onnx.checker passed; onnxruntime vs torch on {r['verified_batch']} real "
-          f"inputs (traced with batch {r['example_batch']}): max |difference| {r['max_abs_diff']:.3g} "
-          f"(tolerance {r['tolerance']:g})")
+    r = export(args.target, args.output, args.checkpoint, overrides=args.overrides,
+               with_preprocessing=args.with_preprocessing)
+    against = "specdl predict on" if args.with_preprocessing else "torch on"
+    print(f"wrote {r['path']}: onnx.checker passed; onnxruntime vs {against} {r['verified_batch']} real "
+          f"{'raw ' if args.with_preprocessing else ''}inputs (traced with batch {r['example_batch']}): "
+          f"max |difference| {r['max_abs_diff']:.3g} (tolerance {r['tolerance']:.3g})")
+    if args.with_preprocessing:
+        print(f"takes {r['inputs']}")
+    else:
+        print(f"the model {r['expects']}; pass --with-preprocessing for raw rows")
     return 0
 
 
