@@ -387,7 +387,7 @@ def cmd_export(args) -> int:
 def cmd_predict(args) -> int:
     from .runs import LoadedRun, kept_columns, output_format, read_inputs, write_predictions
 
-    output_format(args.format, args.output)  # --format npy without --out: refused before any work
+    output_format(args.format, args.output, args.keep)  # refused before any work
     run = LoadedRun(args.run_dir, args.checkpoint)
     kept = kept_columns(run, args.input, args.keep)
     raw = read_inputs(run, args.input, exclude=args.keep)

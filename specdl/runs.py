@@ -150,13 +150,16 @@ class LoadedRun:
 FORMATS = ("csv", "json", "npy")
 
 
-def output_format(fmt: str | None, out) -> str:
-    """--format, else the --out file's suffix (.json, .npy), else CSV."""
+def output_format(fmt: str | None, out, keep=()) -> str:
+    """--format, else the --out file's suffix (.json, .npy), else CSV; an .npy file
+    goes to --out and holds no kept columns."""
     if fmt is None:
         suffix = Path(out).suffix.lstrip(".").lower() if out is not None else ""
         fmt = suffix if suffix in FORMATS else "csv"
     if fmt == "npy" and out is None:
         raise RunError("--format npy writes a binary file: give it with --out PATH")
+    if fmt == "npy" and keep:
+        raise RunError("--keep adds columns to CSV or JSON rows; an .npy file holds the predictions only")
     return fmt
 
 
@@ -205,10 +208,8 @@ def write_predictions(pred: dict, out: Path | None, files=None, fmt: str | None 
                       kept: dict | None = None) -> str | bytes:
     """The predictions as CSV, JSON (a list of rows) or .npy (``output_format``), written
     to ``out`` when given; returns the text (or the .npy bytes)."""
-    fmt = output_format(fmt, out)
+    fmt = output_format(fmt, out, kept)
     if fmt == "npy":
-        if kept:
-            raise RunError("--keep adds columns to CSV or JSON rows; an .npy file holds the predictions only")
         buf = __import__("io").BytesIO()
         np.save(buf, prediction_array(pred), allow_pickle=False)
         text = buf.getvalue()
