@@ -85,6 +85,30 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("spec")
     _overrides(s)
     s.add_argument("--batch", type=_positive, default=1, help="batch size for the memory column (default 1)")
+    e, pr, ev = _run_verbs(verb)
+    sc = verb("schema", "Write the JSON Schema of specs (for editors and linters).")
+    _output(sc, "the file (default: standard output)")
+    _no_overrides(sc)
+    it = verb("init", "Write a commented starting spec that checks and trains.")
+    it.add_argument("--template", default="mlp", choices=["mlp", "cnn", "resnet", "transfer"])
+    _output(it, "the file (default: standard output)")
+    _no_overrides(it)
+    it.add_argument("--force", action="store_true", help="overwrite an existing file")
+    ex = verb("example-data", "Write the example image folder and local resnet18 weights the bundled "
+              "image specs use.")
+    _output(ex, "folder to write into (default: data)", default="data")
+    _no_overrides(ex)
+    ly = verb("layers", "List the layer catalogue with each layer's arguments.")
+    ly.add_argument("name", nargs="?")
+    ly.add_argument("--markdown", action="store_true", help="the whole registry as docs/layers.md")
+    for v in (c, b, g, s, e, pr, ev):  # every verb that reads a spec: nothing is imported without it
+        v.add_argument("--allow-import", action="store_true",
+                       help="import the user code that `module:` layers name (never done otherwise)")
+    return p
+
+
+def _run_verbs(verb):
+    """export, predict and evaluate: the verbs that use a finished run."""
     e = verb("export", "Export a run's best model (or a spec with a checkpoint) to ONNX, verified with "
              "onnxruntime on real inputs.")
     e.add_argument("target", metavar="RUN_DIR|SPEC")
@@ -115,25 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--checkpoint", help="weights to use (default: the run's best.pt)")
     _output(ev, "also write the evaluation as JSON (report.json's layout)")
     _no_overrides(ev)
-    sc = verb("schema", "Write the JSON Schema of specs (for editors and linters).")
-    _output(sc, "the file (default: standard output)")
-    _no_overrides(sc)
-    it = verb("init", "Write a commented starting spec that checks and trains.")
-    it.add_argument("--template", default="mlp", choices=["mlp", "cnn", "resnet", "transfer"])
-    _output(it, "the file (default: standard output)")
-    _no_overrides(it)
-    it.add_argument("--force", action="store_true", help="overwrite an existing file")
-    ex = verb("example-data", "Write the example image folder and local resnet18 weights the bundled "
-              "image specs use.")
-    _output(ex, "folder to write into (default: data)", default="data")
-    _no_overrides(ex)
-    ly = verb("layers", "List the layer catalogue with each layer's arguments.")
-    ly.add_argument("name", nargs="?")
-    ly.add_argument("--markdown", action="store_true", help="the whole registry as docs/layers.md")
-    for v in (c, b, g, s, e, pr, ev):  # every verb that reads a spec: nothing is imported without it
-        v.add_argument("--allow-import", action="store_true",
-                       help="import the user code that `module:` layers name (never done otherwise)")
-    return p
+    return e, pr, ev
 
 
 OVERRIDE = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)*=.*", re.S)  # train.epochs=3, model.layers.0.linear=64

@@ -183,3 +183,28 @@ def test_public_functions_are_not_shadowed_by_modules():
     for module in ("evaluation", "onnx_export", "deploy", "runs"):
         importlib.import_module(f"specdl.{module}")
     assert callable(specdl.export) and callable(specdl.evaluate)
+
+
+@pytest.mark.parametrize("task", ["multilabel", "two targets"])
+def test_npz_labels_of_several_values(task, tmp_path):
+    from specdl.data import split_indices
+
+    x = np.random.default_rng(0).normal(size=(200, 5))
+    if task == "multilabel":
+        y = (x[:, :3] > 0).astype(np.int64)
+        head = "task: multilabel, split: {stratify: false}}\nmodel: {layers: [{linear: 8}, relu, {linear: 3}]}\n" \
+               "loss: bce_with_logits\n"
+    else:
+        y = np.stack([x[:, 0] + x[:, 1], 2 * x[:, 2]], 1)
+        head = "target_transforms: [standardize]}\nmodel: {layers: [{linear: 8}, relu, {linear: 2}]}\nloss: mse\n"
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    (tmp_path / "s.yaml").write_text(f"data: {{source: npz, path: {tmp_path}/d.npz, {head}"
+                                     "train: {epochs: 2, device: cpu}\n")
+    spec = specdl.load(tmp_path / "s.yaml")
+    metrics, run = specdl.train(spec, out=tmp_path / "r")
+    idx = split_indices(y, spec.data.split, spec.seed, False)["test"]
+    np.savez(tmp_path / "held.npz", x=x[idx], y=y[idx])
+    assert specdl.evaluate(run, tmp_path / "held.npz") == metrics
+    write_rows(tmp_path / "held.csv", x[idx], ["1"] * len(idx), names="abcde")
+    with pytest.raises(specdl.RunError, match="targets of several values; give the labels in an .npz"):
+        specdl.evaluate(run, tmp_path / "held.csv")
