@@ -49,10 +49,8 @@ class LoadedRun:
 
     def __init__(self, run_dir, checkpoint=None):
         from . import checkpoint as ckpt
-        from .api import _analysis
+        from .api import _analysis, load
         from .build import build_model
-
-        from .api import load
 
         run_dir = Path(run_dir)
         if not (run_dir / "spec.yaml").exists():
