@@ -77,7 +77,7 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
 
 
 __all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen", "load_run", "export", "tune",
-           "SpecError"]
+           "evaluate", "SpecError"]
 
 
 @_user_code
@@ -90,13 +90,36 @@ def load_run(run_dir, checkpoint=None):
 
 
 @_user_code
-def export(spec_or_run, output=None, checkpoint=None, overrides=None) -> dict:
+def evaluate(run_dir, input, checkpoint=None, target: str | None = None, details: bool = False) -> dict:
+    """A finished run's metrics on a new labelled file, with the run's fitted preprocessing:
+    a CSV holding the target column (``target``: its name, for runs not trained on a CSV;
+    default ``target``), an .npz with the features and targets (the spec's npz keys, else
+    ``x`` and ``y``), or an image folder of class sub-folders.
+
+    Returns:
+        The metrics and the loss, keyed as report.json's ``test``; with ``details``, the
+        whole evaluation (``input``, ``samples``, ``test``, and for classification
+        ``per_class``, ``confusion_matrix``, ``classes``).
+    """
+    from .evaluation import evaluation
+    from .runs import LoadedRun
+
+    report = evaluation(LoadedRun(run_dir, checkpoint), input, target)
+    return report if details else report["test"]
+
+
+@_user_code
+def export(spec_or_run, output=None, checkpoint=None, overrides=None, with_preprocessing: bool = False) -> dict:
     """Export a run directory (its best.pt) or a spec (with ``checkpoint``, or its seeded
-    initial weights; ``overrides`` as in load) to ONNX, verified with onnxruntime on real inputs."""
-    from .export import export_onnx
+    initial weights; ``overrides`` as in load) to ONNX, verified with onnxruntime on real inputs.
+    ``with_preprocessing`` (a run directory): the graph takes raw rows and does the run's
+    fitted preprocessing (docs/cli.md), verified against ``predict`` on raw rows."""
+    from .onnx_export import export_onnx
     from .runs import LoadedRun
 
     path = Path(spec_or_run)
+    if with_preprocessing and not path.is_dir():
+        raise RunError(f"--with-preprocessing needs a run directory (its fitted preprocessing); {path} is not one")
     if path.is_dir() and overrides:
         raise RunError(f"{path} is a run directory: its model is fixed, so -o overrides do not apply")
     if path.is_dir():
@@ -119,7 +142,7 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None) -> dict:
                                f"{str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}") from None
         default = Path(f"{analysis.spec.name}.onnx")
     from .data import prepare
-    from .export import EXAMPLES, real_inputs
+    from .onnx_export import EXAMPLES, real_inputs
 
     if path.is_dir() and (path / EXAMPLES).exists():  # the run's own real inputs: no data needed
         from . import checkpoint as ckpt
@@ -127,4 +150,10 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None) -> dict:
         inputs = ckpt.load(path / EXAMPLES)
     else:
         inputs = real_inputs(analysis, prepare(analysis.spec, analysis))
-    return export_onnx(model, inputs, Path(output) if output else default)
+    if with_preprocessing:
+        from .deploy import export_with_preprocessing
+
+        return export_with_preprocessing(run, inputs, Path(output) if output else default)
+    from .deploy import describe_model_input
+
+    return export_onnx(model, inputs, Path(output) if output else default) | {"expects": describe_model_input(analysis)}

@@ -29,10 +29,15 @@ EXAMPLES = {
   $ specdl build specs/cifar_cnn.yaml""",
     "export": """examples:
   $ specdl export runs/iris-mlp/20261127-120000            # its best.pt -> model.onnx, verified
-  $ specdl export specs/iris_mlp.yaml --checkpoint best.pt --out iris.onnx""",
+  $ specdl export specs/iris_mlp.yaml --checkpoint best.pt --out iris.onnx
+  $ specdl export runs/churn/20261127-120000 --with-preprocessing --out churn.onnx   # raw rows in""",
     "predict": """examples:
   $ specdl predict runs/iris-mlp/20261127-120000 --input new_rows.csv --out predictions.csv
-  $ specdl predict runs/cifar-cnn/20261127-120000 --input photos/ --out predictions.json""",
+  $ specdl predict runs/cifar-cnn/20261127-120000 --input photos/ --out predictions.json
+  $ specdl predict runs/churn/20261127-120000 --input new.csv --keep customer_id --format json""",
+    "evaluate": """examples:
+  $ specdl evaluate runs/iris-mlp/20261127-120000 --input labelled.csv --target species
+  $ specdl evaluate runs/cifar-cnn/20261127-120000 --input photos/ --out evaluation.json""",
     "schema": """examples:
   $ specdl schema --out specdl.schema.json
   # then, first line of a spec:  # yaml-language-server: $schema=./specdl.schema.json""",
@@ -74,6 +79,27 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.add_argument("--nproc", type=int, default=None, metavar="K",
                    help="train data-parallel on K processes (launches torchrun; train.batch_size is global)")
+    t = _tune_verb(verb)
+    g = verb("codegen", "Write a standalone PyTorch script for a spec.")
+    g.add_argument("spec")
+    _overrides(g)
+    _output(g, "the script's path (default: standard output)")
+    g.add_argument("--distributed", action="store_true",
+                   help="a script that also trains data-parallel under torchrun")
+    s = verb("summary", "Per-layer shapes, parameters, multiply-adds and activation memory.")
+    s.add_argument("spec")
+    _overrides(s)
+    s.add_argument("--batch", type=_positive, default=1, help="batch size for the memory column (default 1)")
+    e, pr, ev = _run_verbs(verb)
+    _tool_verbs(verb)
+    for v in (c, b, t, g, s, e, pr, ev):  # every verb that reads a spec: nothing is imported without it
+        v.add_argument("--allow-import", action="store_true",
+                       help="import the user code that `module:` layers name (never done otherwise)")
+    return p
+
+
+def _tune_verb(verb):
+    """tune: a study over the spec's search section (docs/tune.md)."""
     t = verb("tune", "Search the spec's `search` space with Optuna: each trial a run, bad ones pruned; "
              "writes trials.csv, best.yaml and plots.")
     t.add_argument("spec")
@@ -86,29 +112,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--study", metavar="NAME", help="the study's name in the storage (default: the spec's name)")
     _output(t, "the tune directory (default: the newest runs/<name>/tune-* of this spec, or a new one)")
     t.add_argument("-q", "--quiet", action="store_true", help="no line per trial")
-    g = verb("codegen", "Write a standalone PyTorch script for a spec.")
-    g.add_argument("spec")
-    _overrides(g)
-    _output(g, "the script's path (default: standard output)")
-    g.add_argument("--distributed", action="store_true",
-                   help="a script that also trains data-parallel under torchrun")
-    s = verb("summary", "Per-layer shapes, parameters, multiply-adds and activation memory.")
-    s.add_argument("spec")
-    _overrides(s)
-    s.add_argument("--batch", type=_positive, default=1, help="batch size for the memory column (default 1)")
-    e = verb("export", "Export a run's best model (or a spec with a checkpoint) to ONNX, verified with "
-             "onnxruntime on real inputs.")
-    e.add_argument("target", metavar="RUN_DIR|SPEC")
-    e.add_argument("--checkpoint", help="weights to export (default: the run's best.pt)")
-    e.add_argument("--format", default="onnx", choices=["onnx"])
-    _overrides(e, "(a spec only)")
-    _output(e, "the .onnx file (default: RUN_DIR/model.onnx, or <name>.onnx)")
-    pr = verb("predict", "Predict with a finished run, applying its fitted preprocessing.")
-    pr.add_argument("run_dir", metavar="RUN_DIR")
-    pr.add_argument("--input", required=True, help="a .csv (with a header), .npy, .npz, an image or a folder")
-    _output(pr, "a .csv or .json file (default: CSV on standard output)")
-    _no_overrides(pr)
-    pr.add_argument("--checkpoint", help="weights to use (default: the run's best.pt)")
+    return t
+
+
+def _tool_verbs(verb) -> None:
+    """schema, init, example-data, layers: verbs that read no spec."""
     sc = verb("schema", "Write the JSON Schema of specs (for editors and linters).")
     _output(sc, "the file (default: standard output)")
     _no_overrides(sc)
@@ -124,10 +132,41 @@ def _parser() -> argparse.ArgumentParser:
     ly = verb("layers", "List the layer catalogue with each layer's arguments.")
     ly.add_argument("name", nargs="?")
     ly.add_argument("--markdown", action="store_true", help="the whole registry as docs/layers.md")
-    for v in (c, b, t, g, s, e, pr):  # every verb that reads a spec: nothing is imported without it
-        v.add_argument("--allow-import", action="store_true",
-                       help="import the user code that `module:` layers name (never done otherwise)")
-    return p
+
+
+def _run_verbs(verb):
+    """export, predict and evaluate: the verbs that use a finished run."""
+    e = verb("export", "Export a run's best model (or a spec with a checkpoint) to ONNX, verified with "
+             "onnxruntime on real inputs.")
+    e.add_argument("target", metavar="RUN_DIR|SPEC")
+    e.add_argument("--checkpoint", help="weights to export (default: the run's best.pt)")
+    e.add_argument("--format", default="onnx", choices=["onnx"])
+    e.add_argument("--with-preprocessing", action="store_true",
+                   help="(a run) the graph takes raw rows or uint8 images and does the fitted preprocessing")
+    _overrides(e, "(a spec only)")
+    _output(e, "the .onnx file (default: RUN_DIR/model.onnx, or <name>.onnx)")
+    pr = verb("predict", "Predict with a finished run, applying its fitted preprocessing.")
+    pr.add_argument("run_dir", metavar="RUN_DIR")
+    pr.add_argument("--input", required=True, help="a .csv (with a header), .npy, .npz, an image or a folder")
+    _output(pr, "the predictions' file (default: CSV on standard output)")
+    pr.add_argument("--format", choices=["csv", "json", "npy"],
+                    help="csv, json (a list of rows) or npy (probabilities or values; needs --out); "
+                    "default: by --out's suffix, else csv")
+    pr.add_argument("--keep", action="append", default=[], metavar="COLUMN",
+                    help="carry this column of a CSV input through to the output (repeatable), e.g. an id")
+    _no_overrides(pr)
+    pr.add_argument("--checkpoint", help="weights to use (default: the run's best.pt)")
+    ev = verb("evaluate", "Score a finished run on a new labelled file (CSV with the target column, .npz, "
+              "or an image folder of class sub-folders), with its fitted preprocessing.")
+    ev.add_argument("run_dir", metavar="RUN_DIR")
+    ev.add_argument("--input", required=True, help="a .csv with the target column, an .npz (x and y), or an "
+                    "image folder (one sub-folder per class)")
+    ev.add_argument("--target", metavar="COLUMN", help="a CSV's target column, for runs not trained on a CSV "
+                    "(default: target)")
+    ev.add_argument("--checkpoint", help="weights to use (default: the run's best.pt)")
+    _output(ev, "also write the evaluation as JSON (report.json's layout)")
+    _no_overrides(ev)
+    return e, pr, ev
 
 
 OVERRIDE = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)*=.*", re.S)  # train.epochs=3, model.layers.0.linear=64
@@ -387,29 +426,54 @@ def cmd_layers(args) -> int:
 def cmd_export(args) -> int:
     from .api import export
 
-    r = export(args.target, args.output, args.checkpoint, overrides=args.overrides)
-    print(f"wrote {r['path']}: onnx.checker passed; onnxruntime vs torch on {r['verified_batch']} real "
-          f"inputs (traced with batch {r['example_batch']}): max |difference| {r['max_abs_diff']:.3g} "
-          f"(tolerance {r['tolerance']:g})")
+    r = export(args.target, args.output, args.checkpoint, overrides=args.overrides,
+               with_preprocessing=args.with_preprocessing)
+    against = "specdl predict on" if args.with_preprocessing else "torch on"
+    print(f"wrote {r['path']}: onnx.checker passed; onnxruntime vs {against} {r['verified_batch']} real "
+          f"{'raw ' if args.with_preprocessing else ''}inputs (traced with batch {r['example_batch']}): "
+          f"max |difference| {r['max_abs_diff']:.3g} (tolerance {r['tolerance']:.3g})")
+    if args.with_preprocessing:
+        print(f"takes {r['inputs']}")
+    else:
+        print(f"the model {r['expects']}; pass --with-preprocessing for raw rows")
     return 0
 
 
 def cmd_predict(args) -> int:
-    from .runs import LoadedRun, read_inputs, write_predictions
+    from .runs import LoadedRun, kept_columns, output_format, read_inputs, write_predictions
 
+    output_format(args.format, args.output, args.keep)  # refused before any work
     run = LoadedRun(args.run_dir, args.checkpoint)
-    raw = read_inputs(run, args.input)
+    kept = kept_columns(run, args.input, args.keep)
+    raw = read_inputs(run, args.input, exclude=args.keep)
     try:
         pred = run.predict(raw)
     except (RuntimeError, IndexError, ValueError) as e:  # what the checks of specdl/inputs.py let through
         if "allocate" in str(e):
             raise
         raise RunError(f"the model cannot take the inputs of {args.input}: {str(e).splitlines()[0][:200]}") from None
-    text = write_predictions(pred, args.output, getattr(run, "files", None))
+    text = write_predictions(pred, args.output, getattr(run, "files", None), args.format, kept)
     if args.output:
         print(f"wrote {len(pred['prediction'])} predictions to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    import json
+
+    from .evaluation import evaluation, show
+    from .runs import LoadedRun
+
+    report = evaluation(LoadedRun(args.run_dir, args.checkpoint), args.input, args.target)
+    if args.output:
+        from .files import write_output
+
+        write_output(args.output, json.dumps(report, indent=2) + "\n", "the evaluation")
+    show(report)
+    if args.output:
+        print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 
@@ -457,7 +521,8 @@ def cmd_example_data(args) -> int:
     return 0
 
 
-VERBS = {"schema": cmd_schema, "init": cmd_init, "export": cmd_export, "predict": cmd_predict, "example-data": cmd_example_data, "check": cmd_check, "build": cmd_build, "codegen": cmd_codegen, "summary": cmd_summary, "tune": cmd_tune,
+VERBS = {"schema": cmd_schema, "init": cmd_init, "export": cmd_export, "predict": cmd_predict, "evaluate": cmd_evaluate,
+         "example-data": cmd_example_data, "check": cmd_check, "build": cmd_build, "codegen": cmd_codegen, "summary": cmd_summary, "tune": cmd_tune,
          "layers": cmd_layers}
 
 if __name__ == "__main__":  # pragma: no cover

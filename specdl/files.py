@@ -43,7 +43,7 @@ def utf8_problem(path) -> str | None:
     return None
 
 
-def write_output(path, text: str, what: str = "the output") -> None:
+def write_output(path, text: str | bytes, what: str = "the output") -> None:
     """Write a file the user named (a script, a schema, a spec, predictions): one
     RunError line when the path is a folder, sits under a file, or cannot be written."""
 
@@ -52,7 +52,7 @@ def write_output(path, text: str, what: str = "the output") -> None:
     p = check_output(path, what)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
+        p.write_bytes(text) if isinstance(text, bytes) else p.write_text(text)
     except OSError as e:
         raise RunError(f"cannot write {path}: {e.strerror or e}") from None
 

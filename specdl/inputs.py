@@ -14,9 +14,11 @@ from .files import file_problem, utf8_problem
 from .npz import NpzProblem, read_npy, read_npz
 
 
-def read_inputs(run, path):
+def read_inputs(run, path, exclude=()):
     """Raw inputs from a file: CSV (with a header), .npy, .npz (the spec's ``data.x`` key
-    for an npz run, else ``x``), or images for an image run."""
+    for an npz run, else ``x``), or images for an image run. ``exclude``: CSV columns
+    that are not features (evaluate's labels, predict's --keep) where the run takes every
+    column of a CSV as a feature (a run not trained on a CSV)."""
     path = Path(path)
     if not path.exists():
         raise RunError(f"no such input: {path}")
@@ -26,7 +28,7 @@ def read_inputs(run, path):
     if why:
         raise RunError(why)
     if path.suffix == ".csv":
-        return _csv(run, path)
+        return _csv(run, path, exclude)
     try:
         if path.suffix == ".npy":
             x = read_npy(path)
@@ -81,7 +83,7 @@ def _check_array(run, x, path):
     return x
 
 
-def _csv(run, path):
+def _csv(run, path, exclude=()):
     why = utf8_problem(path)
     if why:
         raise RunError(why)
@@ -99,7 +101,7 @@ def _csv(run, path):
             raise RunError(f"data.{e.where}: {e}") from None
         delim = data.delimiter
     else:
-        numeric, cats, delim = _header(path), [], ","
+        numeric, cats, delim = [h for h in _header(path) if h not in exclude], [], ","
     try:
         x, c, lines = resolve("read_csv")(str(path), None, numeric, cats, False, delim)
     except ValueError as e:
@@ -110,7 +112,13 @@ def _csv(run, path):
     run.rows = [f"{path} line {n}" for n in lines]
     if data.source == "csv":
         return x, c
-    return _check_array(run, x, path)
+    try:
+        return _check_array(run, x, path)
+    except RunError as e:
+        shown = [f"`{n}`" for n in exclude if n not in numeric]
+        if not shown:
+            raise
+        raise RunError(f"{e} (the columns it holds besides {', '.join(shown)})") from None
 
 
 def _header(path) -> list[str]:
@@ -129,6 +137,28 @@ def _header(path) -> list[str]:
     except ValueError:
         return header
     raise RunError(f"{path} starts with a row of numbers; give a header row first (any column names)")
+
+
+def csv_delimiter(run) -> str:
+    """The run's CSV delimiter (a CSV spec's own; a comma otherwise)."""
+    return run.spec.data.delimiter if run.spec.data.source == "csv" else ","
+
+
+def read_columns(path, names, delimiter: str = ",") -> dict:
+    """Named columns of a CSV as text cells, one per non-blank row (the rows read_csv
+    reads); a name the header lacks is an error listing the columns there are."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        header = next(reader, [])
+        absent = [n for n in names if n not in header]
+        if absent:
+            raise RunError(f"{path} has no column {', '.join(f'`{a}`' for a in absent)}; its columns are: "
+                           f"{', '.join(header)[:200]}")
+        index = {n: header.index(n) for n in names}
+        rows = [row for row in reader if row]
+    return {n: [row[i].strip() if i < len(row) else "" for row in rows] for n, i in index.items()}
 
 
 def check_finite(x, rows=None):

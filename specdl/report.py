@@ -89,20 +89,25 @@ def write_report(run_dir: Path, analysis, trainer, test: dict, pred, state: dict
     if onnx is not None:
         report["onnx"] = onnx
     if analysis.task == "classification":
-        from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
-        truth = trainer.arrays.y_true["test"]
-        labels = list(range(analysis.data.classes))
-        p, r, f, s = precision_recall_fscore_support(truth, pred, labels=labels, zero_division=0)
-        report["per_class"] = {str(c): {"precision": float(p[c]), "recall": float(r[c]),
-                                        "f1": float(f[c]), "support": int(s[c])} for c in labels}
-        report["confusion_matrix"] = confusion_matrix(truth, pred, labels=labels).tolist()
-        names = trainer.arrays.class_names or [str(c) for c in labels]
-        report["classes"] = names
-        plot_confusion(run_dir / "confusion.png", report["confusion_matrix"], names, analysis.spec.name)
+        report.update(class_scores(trainer.arrays.y_true["test"], pred, analysis.data.classes,
+                                   trainer.arrays.class_names))
+        plot_confusion(run_dir / "confusion.png", report["confusion_matrix"], report["classes"], analysis.spec.name)
     plot_curves(run_dir / "curves.png", run_dir / "metrics.jsonl", analysis.monitor, analysis.spec.name)
     (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def class_scores(truth, pred, classes: int, names=None) -> dict:
+    """Per-class precision, recall, f1 and support, the confusion matrix (rows: true
+    class) and the class names: report.json's and `specdl evaluate`'s."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    labels = list(range(classes))
+    p, r, f, s = precision_recall_fscore_support(truth, pred, labels=labels, zero_division=0)
+    return {"per_class": {str(c): {"precision": float(p[c]), "recall": float(r[c]), "f1": float(f[c]),
+                                   "support": int(s[c])} for c in labels},
+            "confusion_matrix": confusion_matrix(truth, pred, labels=labels).tolist(),
+            "classes": names or [str(c) for c in labels]}
 
 
 def _pyplot():

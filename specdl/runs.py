@@ -90,8 +90,8 @@ class LoadedRun:
         if data.source == "csv":
             x, cats = raw
         x = np.asarray(x, dtype=np.int64 if self.analysis.data.dtype == "int64" else np.float64)
-        for t, s in zip(data.transforms, self.pre["transforms"]):
-            x = t.apply(x, {k: np.asarray(v) for k, v in s.items()})
+        for t, s in zip(data.transforms, self.fitted("transforms")):
+            x = t.apply(x, s)
         if data.source == "csv" and self.pre["categories"] is not None:
             onehot = [(cats[:, j:j + 1] == np.asarray(c, dtype=object)[None, :]).astype(np.float64)
                       for j, c in enumerate(self.pre["categories"])]
@@ -113,25 +113,78 @@ class LoadedRun:
         out = self.outputs(self.inputs(raw))
         task = self.analysis.task
         if task == "classification":
-            last = self.analysis.graph.output.type
-            probs = out if last == "softmax" else out.exp() if last == "log_softmax" else torch.softmax(out, 1)
+            probs = self.probabilities(out)
             names = self.pre["class_names"] or [str(i) for i in range(out.shape[1])]
             return {"index": out.argmax(1).numpy(), "prediction": [names[i] for i in out.argmax(1).tolist()],
                     "probabilities": probs.numpy(), "classes": names}
         if task == "multilabel":
             return {"prediction": (out > 0).long().numpy(), "probabilities": torch.sigmoid(out).numpy()}
-        y = out.double().numpy()
-        for t, s in reversed(list(zip(self.spec.data.target_transforms, self.pre["target_transforms"]))):
-            y = t.invert(y, {k: np.asarray(v) for k, v in s.items()})
-        return {"prediction": y}
+        return {"prediction": self.invert_targets(out.double().numpy())}
+
+    def probabilities(self, out):
+        """Class probabilities from the model's outputs (torch ops: the ONNX graph of
+        ``export --with-preprocessing`` runs this too)."""
+        import torch
+
+        last = self.analysis.graph.output.type
+        return out if last == "softmax" else out.exp() if last == "log_softmax" else torch.softmax(out, 1)
+
+    def fitted(self, key: str) -> list:
+        """The fitted states of ``transforms`` or ``target_transforms``, as arrays."""
+        return [{k: np.asarray(v) for k, v in s.items()} for s in self.pre[key]]
+
+    def invert_targets(self, y):
+        """Model outputs -> the data's units (the target transforms undone, last first)."""
+        for t, s in reversed(list(zip(self.spec.data.target_transforms, self.fitted("target_transforms")))):
+            y = t.invert(y, s)
+        return y
+
+    def transform_targets(self, y):
+        """Targets in the data's units -> as the loss saw them in training."""
+        for t, s in zip(self.spec.data.target_transforms, self.fitted("target_transforms")):
+            y = t.apply(y, s)
+        return y
 
 
-def write_predictions(pred: dict, out: Path | None, files=None) -> str:
-    """CSV (or JSON for a .json path) of the predictions; returns the text."""
+FORMATS = ("csv", "json", "npy")
+
+
+def output_format(fmt: str | None, out, keep=()) -> str:
+    """--format, else the --out file's suffix (.json, .npy), else CSV; an .npy file
+    goes to --out and holds no kept columns."""
+    if fmt is None:
+        suffix = Path(out).suffix.lstrip(".").lower() if out is not None else ""
+        fmt = suffix if suffix in FORMATS else "csv"
+    if fmt == "npy" and out is None:
+        raise RunError("--format npy writes a binary file: give it with --out PATH")
+    if fmt == "npy" and keep:
+        raise RunError("--keep adds columns to CSV or JSON rows; an .npy file holds the predictions only")
+    return fmt
+
+
+def kept_columns(run, path, keep) -> dict:
+    """predict --keep: the named columns of a CSV input, text as written, one per row
+    read; the output's own column names are refused."""
+    from .inputs import csv_delimiter, read_columns
+
+    if not keep:
+        return {}
+    if Path(path).suffix != ".csv" or run.spec.data.file_backed:
+        raise RunError(f"--keep carries columns of a CSV input through; {path} is not a .csv file")
+    own = {"file", "prediction"} | {f"p_{c}" for c in run.pre["class_names"] or []}
+    for name in keep:
+        if name in own or name.startswith("prediction_"):
+            raise RunError(f"--keep {name}: the output has its own column `{name}`; rename the input column")
+    return read_columns(path, list(dict.fromkeys(keep)), csv_delimiter(run))
+
+
+def prediction_rows(pred: dict, files=None, kept: dict | None = None) -> list[dict]:
+    """One dict per sample: the kept input columns (or the image file), then the
+    prediction (and each class's probability)."""
     rows = []
-    n = len(pred["prediction"])
-    for i in range(n):
+    for i in range(len(pred["prediction"])):
         row = {"file": files[i]} if files else {}
+        row.update({name: cells[i] for name, cells in (kept or {}).items()})
         p = pred["prediction"][i]
         if "classes" in pred:
             row["prediction"] = p
@@ -141,16 +194,36 @@ def write_predictions(pred: dict, out: Path | None, files=None) -> str:
             row.update({"prediction": float(arr[0])} if arr.size == 1 else
                        {f"prediction_{j}": float(v) for j, v in enumerate(arr)})
         rows.append(row)
-    if out is not None and Path(out).suffix == ".json":
-        text = json.dumps(rows, indent=1) + "\n"
-    else:
-        import csv
+    return rows
 
-        buf = __import__("io").StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["prediction"])
-        w.writeheader()
-        w.writerows(rows)
+
+def prediction_array(pred: dict):
+    """What --format npy holds: the class probabilities [N, classes] (classification,
+    multilabel), or the predictions in the data's units [N, ...] (regression)."""
+    return np.asarray(pred["probabilities"] if "probabilities" in pred else pred["prediction"], dtype=np.float32)
+
+
+def write_predictions(pred: dict, out: Path | None, files=None, fmt: str | None = None,
+                      kept: dict | None = None) -> str | bytes:
+    """The predictions as CSV, JSON (a list of rows) or .npy (``output_format``), written
+    to ``out`` when given; returns the text (or the .npy bytes)."""
+    fmt = output_format(fmt, out, kept)
+    if fmt == "npy":
+        buf = __import__("io").BytesIO()
+        np.save(buf, prediction_array(pred), allow_pickle=False)
         text = buf.getvalue()
+    else:
+        rows = prediction_rows(pred, files, kept)
+        if fmt == "json":
+            text = json.dumps(rows, indent=1) + "\n"
+        else:
+            import csv
+
+            sio = __import__("io").StringIO()
+            w = csv.DictWriter(sio, fieldnames=list(rows[0]) if rows else ["prediction"])
+            w.writeheader()
+            w.writerows(rows)
+            text = sio.getvalue()
     if out is not None:
         from .files import write_output
 

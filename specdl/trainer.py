@@ -380,12 +380,12 @@ class _Run:
         if not self.main:
             return RunResult({k: v for k, v in test.items() if k != "loss"} | {"loss": test["loss"]}, None,
                              state.best_epoch)
-        from .export import save_examples
+        from .onnx_export import save_examples
 
         save_examples(self.run_dir, self.analysis, t.arrays)  # export then needs no data at hand
         onnx = None
         if self.spec.export.onnx:
-            from .export import export_onnx, real_inputs
+            from .onnx_export import export_onnx, real_inputs
 
             onnx = export_onnx(t.model, real_inputs(self.analysis, t.arrays), self.run_dir / "model.onnx")
         report = write_report(self.run_dir, self.analysis, t, test, pred, state, train_time, t.device, onnx,

@@ -79,11 +79,13 @@ def test_export_and_predict_refuse_bad_runs(case, tmp_path):
         (run / "preprocess.json").unlink()
         want = "a run from an older specdl?"
     np.save(tmp_path / "x.npy", np.zeros((3, 4)))
-    for args in (["export", run], ["predict", run, "--input", tmp_path / "x.npy"]):
+    np.savez(tmp_path / "xy.npz", x=np.zeros((3, 4)), y=np.zeros(3, dtype=np.int64))
+    for args in (["export", run], ["predict", run, "--input", tmp_path / "x.npy"],
+                 ["evaluate", run, "--input", tmp_path / "xy.npz"], ["export", run, "--with-preprocessing"]):
         r = run_cli(*args, cwd=tmp_path)
         assert r.returncode == 2, (args, r.stderr)
         lines = r.stderr.strip().splitlines()
-        if case != "old" or args[0] == "predict":
+        if case != "old" or args[0] in ("predict", "evaluate") or args[-1] == "--with-preprocessing":
             assert len(lines) == 1 and want in lines[0], (args, r.stderr)
 
 

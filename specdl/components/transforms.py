@@ -35,6 +35,19 @@ class Transform(Component):
     def invert_code(self, expr: str, v: str) -> str:
         raise NotImplementedError
 
+    def graph(self, x, state: dict):
+        """``apply`` with torch ops on a batch with a symbolic size (the ONNX graph of
+        ``export --with-preprocessing``); ``state`` holds tensors. Elementwise transforms
+        share ``apply``."""
+        return self.apply(x, state)
+
+    def restore(self, x, state: dict, before: tuple):
+        """Transformed samples back to raw ones of shape ``before`` (to verify an export
+        on raw rows rebuilt from the run's saved examples)."""
+        if self.invertible:
+            return self.invert(x, state)
+        raise NotImplementedError
+
 
 class StandardizeSpec(Transform, type="standardize"):
     """Subtract the train mean and divide by the train standard deviation, per column."""
@@ -109,6 +122,12 @@ class ReshapeTransformSpec(Transform, type="reshape", primary="shape"):
     def apply(self, x, s):
         return x.reshape(len(x), *self.shape)
 
+    def graph(self, x, s):
+        return x.reshape(x.shape[0], *self.shape)
+
+    def restore(self, x, s, before):
+        return x.reshape(len(x), *before)
+
     def code(self, v):
         dims = ", ".join(map(str, self.shape))
         return [f"{v}_train, {v}_val, {v}_test = [{v}.reshape(len({v}), {dims}) for {v} in ({v}_train, {v}_val, {v}_test)]"]
@@ -132,6 +151,14 @@ class FillSpec(Transform, type="fill", primary="value"):
         import numpy as np
 
         return np.where(np.isnan(x), s["fill"], x)
+
+    def graph(self, x, s):
+        import torch
+
+        return torch.where(torch.isnan(x), s["fill"], x)
+
+    def restore(self, x, s, before):
+        return x  # a filled value stands for itself
 
     def code(self, v):
         if isinstance(self.value, str):

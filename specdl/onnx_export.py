@@ -21,7 +21,6 @@ EXAMPLE_BATCH = 2  # the traced example; verification uses another batch size
 def export_onnx(model: torch.nn.Module, inputs: torch.Tensor, path: Path) -> dict:
     """Export ``model`` (on the CPU, eval mode) to ``path`` and verify it on ``inputs``
     (a batch of real inputs of a size other than the example's). Returns the figures."""
-    import onnx
     import onnxruntime as ort
 
     model = model.cpu().eval()
@@ -29,28 +28,46 @@ def export_onnx(model: torch.nn.Module, inputs: torch.Tensor, path: Path) -> dic
     example = inputs[:EXAMPLE_BATCH]
     if len(inputs) == EXAMPLE_BATCH:
         inputs = inputs[:1]
-    from .files import check_output
-
-    path = check_output(path, "the ONNX file")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model, (example,), str(path), input_names=["input"], output_names=["output"],
-                              dynamic_shapes=({0: torch.export.Dim("batch")},))
-    except Exception as e:  # noqa: BLE001 - any exporter failure is one clear line
-        raise RunError(f"ONNX export failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    onnx.checker.check_model(onnx.load(str(path)))
+    path = torch_to_onnx(model, (example,), path, ["input"], ["output"])
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {"input": inputs.numpy()})[0]
     with torch.inference_mode():
         want = model(inputs).float().numpy()
-    diff = float(np.abs(got - want).max()) if got.size else 0.0
-    if got.shape != want.shape or not diff <= TOLERANCE:
-        raise RunError(f"the ONNX model disagrees with torch: shape {got.shape} vs {want.shape}, max "
-                       f"difference {diff:.3g} (tolerance {TOLERANCE})")
-    return {"path": str(path), "max_abs_diff": diff, "verified_batch": len(inputs),
-            "example_batch": len(example), "tolerance": TOLERANCE}
+    return {"path": str(path), **agreement(got, want, "torch"), "verified_batch": len(inputs),
+            "example_batch": len(example)}
+
+
+def torch_to_onnx(model, example: tuple, path, input_names, output_names) -> Path:
+    """torch.onnx.export with the batch (dimension 0 of every input) dynamic; the file
+    passes onnx.checker. Any exporter failure is one RunError line."""
+    import onnx
+
+    from .files import check_output
+
+    path = check_output(path, "the ONNX file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    batch = torch.export.Dim("batch")
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, example, str(path), input_names=input_names, output_names=output_names,
+                              dynamic_shapes=tuple({0: batch} for _ in example))
+    except Exception as e:  # noqa: BLE001 - any exporter failure is one clear line
+        raise RunError(f"ONNX export failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    onnx.checker.check_model(onnx.load(str(path)))
+    return path
+
+
+def agreement(got, want, what: str, scale: bool = False) -> dict:
+    """The max absolute difference of onnxruntime's outputs from ``want``; over the
+    tolerance (times the outputs' magnitude with ``scale``) is a RunError."""
+    got, want = np.asarray(got), np.asarray(want)
+    diff = float(np.abs(got.astype(np.float64) - want).max()) if got.size and got.shape == want.shape else 0.0
+    tol = TOLERANCE * max(1.0, float(np.abs(want).max())) if scale and want.size else TOLERANCE
+    if got.shape != want.shape or not diff <= tol:
+        raise RunError(f"the ONNX model disagrees with {what}: shape {got.shape} vs {want.shape}, max "
+                       f"difference {diff:.3g} (tolerance {tol:.3g})")
+    return {"max_abs_diff": diff, "tolerance": tol}
 
 
 EXAMPLES = "examples.pt"  # in a run directory: real preprocessed inputs, to verify exports with
