@@ -9,6 +9,14 @@ import os
 _BYTES = {"float32": 4, "int64": 8}
 
 
+
+def human(n: float, unit: str = "") -> str:
+    """1.23M, 4.56kB: a count or a size, short."""
+    for div, suf in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.2f}{suf}{unit}"
+    return f"{n:.0f}{unit}" if unit else f"{n:,.0f}"
+
 def machine_memory() -> int | None:
     """Physical memory in bytes (None where the platform does not say)."""
     try:
@@ -29,7 +37,6 @@ def training_bytes(analysis, batch: int) -> int:
 
 def memory_warnings(analysis, batch: int | None = None) -> list:
     """A warning (at train.batch_size) when the estimate exceeds this machine's memory."""
-    from .summary import human
 
     have = machine_memory()
     batch = batch or analysis.spec.train.batch_size

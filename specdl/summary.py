@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 from .components.base import REGISTRY
+from .memory import human
 
 _BYTES = {"float32": 4, "int64": 8}
-
-
-def human(n: float, unit: str = "") -> str:
-    for div, suf in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            return f"{n / div:.2f}{suf}{unit}"
-    return f"{n:.0f}{unit}" if unit else f"{n:,.0f}"
 
 
 def _console():

@@ -1,0 +1,102 @@
+"""The layout shows the stages (docs/architecture.md), and stays so: front end, runtime,
+outputs, interface, each importing only from its own stage or the ones below; no import
+cycles (function-level imports counted); no function in specdl/ over 60 lines."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from .conftest import ROOT
+
+PKG = ROOT / "specdl"
+# The stages, lowest first. A module may import from its own stage or a lower one.
+STAGES = {
+    "foundations": ["errors", "files", "splits", "npz", "components", "sources", "block_expr"],
+    "front end": ["source", "schema", "blocks", "search", "graph", "analysis", "inferred", "front",
+                  "editor_schema", "memory"],
+    "runtime": ["data", "image_data", "runtime", "checkpoint", "rundir", "distributed", "inputs"],
+    "outputs": ["build", "trainer", "report", "generate", "modelcode", "codeguard", "summary", "onnx_export",
+                "deploy", "runs", "evaluation", "tune", "tune_report", "examples"],
+    "interface": ["api", "cli", "extend", "__main__", "__init__"],
+}
+MAX_LINES = 60
+
+
+def _modules() -> dict[str, object]:
+    out = {}
+    for f in PKG.rglob("*.py"):
+        parts = f.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = f
+    return out
+
+
+def _imports(mods) -> dict[str, set]:
+    """Every specdl module each module imports, at any level of the file."""
+    graph = {m: set() for m in mods}
+    for m, f in mods.items():
+        pkg = m if f.name == "__init__.py" else m.rsplit(".", 1)[0]
+        for n in ast.walk(ast.parse(f.read_text())):
+            if isinstance(n, ast.ImportFrom) and n.level > 0:
+                base = pkg.split(".")[: len(pkg.split(".")) - (n.level - 1)]
+                target = ".".join(base + ([n.module] if n.module else []))
+                subs = [f"{target}.{a.name}" for a in n.names if f"{target}.{a.name}" in mods]
+                found = subs if subs and not n.module else [target] * (target in mods) + subs
+                graph[m] |= {t for t in found if t != m}
+    return graph
+
+
+def _stage(module: str) -> str:
+    parts = module.split(".")
+    top = parts[1] if len(parts) > 1 else "__init__"
+    return next((s for s, names in STAGES.items() if top in names), None)
+
+
+def test_every_module_has_a_stage():
+    unstaged = sorted(m for m in _modules() if _stage(m) is None)
+    assert not unstaged, f"add these to STAGES (and to docs/architecture.md): {unstaged}"
+
+
+def test_no_module_imports_a_later_stage():
+    order = list(STAGES)
+    up = [f"{m} ({_stage(m)}) imports {d} ({_stage(d)})" for m, deps in _imports(_modules()).items()
+          for d in deps if order.index(_stage(d)) > order.index(_stage(m))]
+    assert not up, "\n".join(sorted(up))
+
+
+def test_no_import_cycles():
+    graph = _imports(_modules())
+    graph = {m: {d for d in deps if d != "specdl"} for m, deps in graph.items()}  # the package re-exports
+    state, cycles = {}, []
+
+    def visit(m, path):
+        state[m] = "open"
+        for d in sorted(graph[m]):
+            if state.get(d) == "open":
+                cycles.append(" -> ".join(path[path.index(d):] + [d]))
+            elif d not in state:
+                visit(d, path + [d])
+        state[m] = "done"
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    assert not cycles, "\n".join(cycles)
+
+
+def test_the_checks_can_fail(tmp_path):
+    """The cycle and stage checks see function-level imports (a cycle written there counts)."""
+    mods = {"specdl.a": tmp_path / "a.py", "specdl.b": tmp_path / "b.py"}
+    mods["specdl.a"].write_text("def f():\n    from .b import g\n")
+    mods["specdl.b"].write_text("from .a import f\n")
+    assert _imports(mods) == {"specdl.a": {"specdl.b"}, "specdl.b": {"specdl.a"}}
+
+
+@pytest.mark.parametrize("path", sorted(PKG.rglob("*.py")), ids=lambda p: str(p.relative_to(PKG)))
+def test_functions_stay_short(path):
+    long = [f"{n.name} ({n.end_lineno - n.lineno + 1} lines, line {n.lineno})"
+            for n in ast.walk(ast.parse(path.read_text()))
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > MAX_LINES]
+    assert not long, f"split these: {long}"
