@@ -38,6 +38,17 @@ class Analysis:
     def task(self) -> str:
         return self.data.task
 
+    @property
+    def binary(self) -> bool:
+        """Two classes, one logit and bce_with_logits (check proved the output one logit)."""
+        return self.task == "classification" and self.loss.type_name == "bce_with_logits"
+
+    @property
+    def kind(self) -> str:
+        """What the model's output predicts: binary (one logit), classification (a logit
+        per class), multilabel or regression."""
+        return "binary" if self.binary else self.task
+
     def threads(self) -> int | None:
         """Intra-op threads: train.threads, or 1 for small steps (by the static cost
         model); None leaves torch's default."""
@@ -97,7 +108,7 @@ class Analysis:
     def target_shape(self) -> tuple:
         """Per-sample target shape the loss receives (empty for class indices)."""
         out = self.graph.output.out
-        if self.task == "classification":
+        if self.task == "classification" and not self.binary:
             return ()
         return tuple(out.shape[1:])
 
@@ -140,6 +151,7 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     loss = spec.loss or REGISTRY["loss"][DEFAULT_LOSS[info.task]]()
     metrics = spec.metrics or [REGISTRY["metric"][m]() for m in DEFAULT_METRICS[info.task]]
     issues += _target_issues(spec, info, graph, loss, warnings)
+    issues += _threshold_issues(spec, info, loss)
     for i, m in enumerate(spec.metrics or []):
         if info.task not in m.tasks:
             issues.append(src.issue(("metrics", i), f"`{m.type_name}` is a {m.tasks[0]} metric; "
@@ -230,18 +242,22 @@ def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings) -> list[I
     src, out, last = spec._source, graph.output.out, graph.output
     lpath = ("loss",) if spec.loss else last.path
     issues = []
-    if loss.task != info.task:
+    binary = info.task == "classification" and loss.type_name == "bce_with_logits"
+    if loss.task != info.task and not binary:
         issues.append(src.issue(lpath, f"`{loss.type_name}` is a {loss.task} loss, but the data is "
                                 f"{info.task}; use {DEFAULT_LOSS[info.task]}"
                                 + (f" (or: {info.hint})" if info.hint else ""), loss.type_name))
         return issues
-    if info.task in ("classification", "multilabel"):
+    if binary:
+        issues += _binary_issues(src, info, last, loss, lpath)
+    elif info.task in ("classification", "multilabel"):
         want = ("N", info.classes)
         what = f"{info.classes} classes" if info.task == "classification" else f"{info.classes} labels"
         if tuple(out.shape) != want:
+            one = " (or, for one logit, loss: bce_with_logits)" if info.classes == 2 else ""
             issues.append(src.issue(last.path, f"the model's output is {out}, but the data has {what}, "
                                     f"so {loss.type_name} needs [N, {info.classes}]; make the last layer "
-                                    f"give {info.classes} features", last.type))
+                                    f"give {info.classes} features{one}", last.type))
     else:
         t = tuple(info.outputs)
         ok = tuple(out.shape) == ("N", *t) or (t == (1,) and tuple(out.shape) == ("N",))
@@ -258,9 +274,10 @@ def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings) -> list[I
             warnings.append(src.issue(("data", "target"), f"read as regression: {info.hint}", severity="warning"))
     for key in ("weight", "pos_weight"):
         w = getattr(loss, key, None)
-        if w is not None and len(w) != info.classes:
-            issues.append(src.issue(("loss", key), f"{key} gives {len(w)} values; the data has "
-                                    f"{info.classes} {'classes' if info.task == 'classification' else 'labels'}",
+        if w is not None and len(w) != (1 if binary else info.classes) and not (binary and issues):
+            what = ("one logit (the positive class's weight)" if binary else
+                    f"{info.classes} {'classes' if info.task == 'classification' else 'labels'}")
+            issues.append(src.issue(("loss", key), f"{key} gives {len(w)} values; the data has {what}",
                                     loss.type_name))
     if out.dtype != "float32":
         issues.append(src.issue(last.path, f"the model's output is {out.dtype}; a loss needs float",
@@ -274,3 +291,28 @@ def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings) -> list[I
                                   f"its own normalisation; drop the final {last.type}", last.type,
                                   severity="warning"))
     return issues
+
+
+def _binary_issues(src, info: DataInfo, last, loss, lpath) -> list[Issue]:
+    """bce_with_logits on classes: two classes, and one logit ([N, 1] or [N]) for the second."""
+    out = last.out
+    if info.classes != 2:
+        return [src.issue(lpath, f"`{loss.type_name}` on classes takes two classes and one logit (binary); "
+                          f"the data has {info.classes} classes: use cross_entropy with [N, {info.classes}] "
+                          "(or data.task: multilabel for 0/1 label columns)", loss.type_name)]
+    if tuple(out.shape) not in (("N", 1), ("N",)):
+        return [src.issue(last.path, f"the model's output is {out}, but two classes with {loss.type_name} "
+                          "need one logit, [N, 1] or [N]; make the last layer give 1 feature (or use "
+                          "cross_entropy with [N, 2])", last.type)]
+    return []
+
+
+def _threshold_issues(spec, info: DataInfo, loss) -> list[Issue]:
+    """train.threshold turns probabilities into labels: one-logit binary and multilabel only."""
+    if "threshold" not in spec.train.model_fields_set:
+        return []
+    if info.task == "multilabel" or (info.task == "classification" and loss.type_name == "bce_with_logits"):
+        return []
+    what = f"{info.classes} classes with {loss.type_name}" if info.task == "classification" else info.task
+    return [spec._source.issue(("train", "threshold"), "a threshold applies to binary classification (one "
+                               f"logit, bce_with_logits) and multilabel data; this spec is {what}")]

@@ -112,7 +112,9 @@ class LoadedRun:
         import torch
 
         out = self.outputs(self.inputs(raw))
-        task = self.analysis.task
+        task, threshold = self.analysis.kind, self.spec.train.threshold
+        if task == "binary":
+            return binary_prediction(out, self.pre["class_names"], threshold)
         if task == "classification":
             last = self.analysis.graph.output.type
             probs = out if last == "softmax" else out.exp() if last == "log_softmax" else torch.softmax(out, 1)
@@ -120,11 +122,24 @@ class LoadedRun:
             return {"index": out.argmax(1).numpy(), "prediction": [names[i] for i in out.argmax(1).tolist()],
                     "probabilities": probs.numpy(), "classes": names}
         if task == "multilabel":
-            return {"prediction": (out > 0).long().numpy(), "probabilities": torch.sigmoid(out).numpy()}
+            probs = torch.sigmoid(out)
+            return {"prediction": (probs >= threshold).long().numpy(), "probabilities": probs.numpy()}
         y = out.double().numpy()
         for t, s in reversed(list(zip(self.spec.data.target_transforms, self.pre["target_transforms"]))):
             y = t.invert(y, {k: np.asarray(v) for k, v in s.items()})
         return {"prediction": y}
+
+
+def binary_prediction(out, names, threshold: float) -> dict:
+    """One logit: the second class where its probability reaches ``threshold`` (train.threshold);
+    the probabilities of both classes, as for any classifier."""
+    import torch
+
+    p = torch.sigmoid(out.reshape(len(out)))
+    index = (p >= threshold).long()
+    names = names or ["0", "1"]
+    return {"index": index.numpy(), "prediction": [names[i] for i in index.tolist()],
+            "probabilities": torch.stack([1 - p, p], 1).numpy(), "classes": names}
 
 
 def write_predictions(pred: dict, out: Path | None, files=None) -> str:

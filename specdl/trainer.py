@@ -86,7 +86,7 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             self.run = DistributedDataParallel(self.run, device_ids=[device.index] if device.type == "cuda" else None)
-        self.loss_fn = build_loss(analysis)
+        self.loss_fn = loop.binary_loss(build_loss(analysis)) if analysis.binary else build_loss(analysis)
         self.opt = build_optimizer(spec, self.model, analysis.frozen())
         self.n_train = self.arrays.size("train")
         self.n_batches = math.ceil(self.n_train / spec.train.batch_size)
@@ -160,7 +160,8 @@ class Trainer:
         return loop.mean_loss(total, seen, self.device, self.dist.world if self.dist is not None else 1)
 
     def predictions(self, out: torch.Tensor) -> np.ndarray:
-        return loop.predictions(out, self.analysis.task, lambda y: invert_targets(self.spec, self.arrays, y))
+        return loop.predictions(out, self.analysis.kind, lambda y: invert_targets(self.spec, self.arrays, y),
+                                self.spec.train.threshold)
 
     def evaluate(self, split: str, prefix: str, only: set | None = None) -> tuple[dict, np.ndarray]:
         """Loss and metrics on a split; ``only``: just these metrics (per-epoch validation
