@@ -16,6 +16,9 @@ from .sources.info import DataInfo, describe
 # (and fights a busy core). Measured by bench/choices.py; see docs/performance.md.
 SMALL_STEP_MACS = 20_000_000
 
+# A multi-target regression reports each target's metrics up to this many targets
+MAX_TARGETS = 16
+
 DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse", "multilabel": "bce_with_logits"}
 DEFAULT_METRICS = {"classification": ["accuracy", "f1"], "regression": ["mse", "r2"],
                    "multilabel": ["accuracy", "f1"]}
@@ -90,11 +93,23 @@ class Analysis:
         return walk(self.graph)
 
     def watched_metrics(self) -> list[str]:
-        """Metrics computed on the validation split every epoch: the monitored ones
-        (the loss always is; the full set is computed once, on the test split)."""
+        """Metrics computed on the validation split every epoch: the monitored ones and
+        the spec's first metric, for the curves (the loss always is; the full set is
+        computed once, on the test split)."""
         es = self.spec.train.early_stopping
         names = {self.monitor} | ({es.monitor} if es else set())
+        if self.spec.data.split.val > 0 and self.metrics:
+            names.add(f"val_{self.metrics[0].type_name}")
         return sorted(n[4:] for n in names if n.startswith("val_") and n != "val_loss")
+
+    def target_names(self) -> list[str] | None:
+        """The columns of a multi-target regression (2 to MAX_TARGETS values per sample),
+        whose metrics are reported one by one besides their mean; None otherwise."""
+        outputs = tuple(self.data.outputs or ())
+        if self.task != "regression" or len(outputs) != 1 or not 2 <= outputs[0] <= MAX_TARGETS:
+            return None
+        names = self.data.target_names
+        return list(names) if names and len(names) == outputs[0] else [str(j) for j in range(outputs[0])]
 
     def es_mode(self) -> str | None:
         es = self.spec.train.early_stopping

@@ -163,10 +163,14 @@ class Trainer:
         return loop.predictions(out, self.analysis.kind, lambda y: invert_targets(self.spec, self.arrays, y),
                                 self.spec.train.threshold)
 
+    def metric_fns(self, only: set | None = None) -> dict:
+        """The spec's metrics (or just those in ``only``), name -> fn(y_true, y_pred)."""
+        return {m.type_name: m.call() for m in self.analysis.metrics if only is None or m.type_name in only}
+
     def evaluate(self, split: str, prefix: str, only: set | None = None) -> tuple[dict, np.ndarray]:
         """Loss and metrics on a split; ``only``: just these metrics (per-epoch validation
         computes the loss and the monitored metrics, the rest once at the end)."""
-        metrics = {m.type_name: m.call() for m in self.analysis.metrics if only is None or m.type_name in only}
+        metrics = self.metric_fns(only)
         scores, pred = loop.evaluate(self.run, self.eval_chunks(split), self.y[split], self.arrays.y_true[split],
                                      self.loss_fn, metrics, self.predictions, self.autocast)
         return {f"{prefix}{k}": v for k, v in scores.items()}, pred
@@ -368,6 +372,9 @@ class _Run:
         if self.best_state is not None:
             t.load_weights(self.best_state)
         test, pred = t.evaluate("test", "")
+        names = self.analysis.target_names()
+        if names is not None:
+            test.update(loop.per_target(t.metric_fns(), t.arrays.y_true["test"], pred, names))
         if not self.main:
             return RunResult({k: v for k, v in test.items() if k != "loss"} | {"loss": test["loss"]}, None,
                              state.best_epoch)

@@ -168,8 +168,16 @@ def binary_loss(loss_fn):
     return loss
 
 
-# What a generated script contains, in this order (and, for binary classification,
-# BINARY_FUNCTIONS after them).
+def per_target(metrics, y_true, y_pred, names):
+    """Each target's metrics in a multi-target regression (one column per target),
+    keyed ``metric[target]``, target by target."""
+    return {f"{m}[{name}]": float(fn(y_true[:, j], y_pred[:, j]))
+            for j, name in enumerate(names) for m, fn in metrics.items()}
+
+
+# What a generated script contains, in this order; then, where the spec needs them, the
+# binary classification's and the multi-target regression's.
 SCRIPT_FUNCTIONS = (RunState, batches, loader_batches, chunks, train_epoch, evaluate, predictions, mean_loss,
                     improved, end_epoch)
 BINARY_FUNCTIONS = (binary_loss,)
+PER_TARGET_FUNCTIONS = (per_target,)
