@@ -259,7 +259,8 @@ def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings) -> list[I
     issues = []
     binary = info.task == "classification" and loss.type_name == "bce_with_logits"
     if loss.task != info.task and not binary:
-        issues.append(src.issue(lpath, f"`{loss.type_name}` is a {loss.task} loss, but the data is "
+        what = "binary (one logit) or multilabel" if loss.type_name == "bce_with_logits" else loss.task
+        issues.append(src.issue(lpath, f"`{loss.type_name}` is a {what} loss, but the data is "
                                 f"{info.task}; use {DEFAULT_LOSS[info.task]}"
                                 + (f" (or: {info.hint})" if info.hint else ""), loss.type_name))
         return issues

@@ -1,0 +1,204 @@
+"""Binary classification the usual way: two classes, one logit ([N, 1] or [N]) and
+bce_with_logits, with ``train.threshold`` turning the probability into a label. Checked,
+built, generated (the script equals build), exported and predicted."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import csv
+import inspect
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import specdl
+from specdl.runtime import loop
+
+from .conftest import ROOT, run_cli
+
+BINARY = ROOT / "specs" / "breast_cancer_binary.yaml"
+
+
+def write_binary_csv(path, n=160, seed=0):
+    """Three features; the label (yes/no) is mostly whether a + b > 0."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    y = (x[:, 0] + x[:, 1] + 0.3 * rng.normal(size=n) > 0)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "c", "label"])
+        for row, label in zip(x, y):
+            w.writerow([*(round(float(v), 4) for v in row), "yes" if label else "no"])
+    return x, y
+
+
+def csv_spec(path, logit=(1,), threshold=None, epochs=3):
+    """A CSV binary spec whose model ends in one logit: [N, 1], or [N] via select."""
+    layers = [{"linear": 8}, "relu", {"linear": 1}] + ([{"select": {"dim": 1, "index": 0}}] if logit == () else [])
+    train = {"epochs": epochs, "batch_size": 16, "device": "cpu"}
+    if threshold is not None:
+        train["threshold"] = threshold
+    return {"name": "bin", "seed": 0,
+            "data": {"source": "csv", "path": str(path), "target": "label", "transforms": ["standardize"],
+                     "split": {"val": 0.2, "test": 0.25, "stratify": True}},
+            "model": {"layers": layers}, "loss": "bce_with_logits", "optimizer": {"adam": {"lr": 0.01}},
+            "train": train, "metrics": ["accuracy", "precision", "recall", "f1"]}
+
+
+def test_the_bundled_binary_spec_checks(cli):
+    r = cli("check", BINARY)
+    assert r.returncode == 0, r.stderr
+    assert "output [N, 1] -> 2 classes, loss bce_with_logits" in r.stdout
+
+
+# Bad binary specs: each one located line, exit 2 (override: expected line:col, words).
+BAD = [
+    (["data.dataset=iris"], "loss (bce_with_logits)", "the data has 3 classes: use cross_entropy with [N, 3]"),
+    (["model.layers.3={linear: 2}"], "model.layers[3] (linear)", "need one logit, [N, 1] or [N]"),
+    (["loss=cross_entropy"], "model.layers[3] (linear)", "(or, for one logit, loss: bce_with_logits)"),
+    (["loss={bce_with_logits: {pos_weight: [1.0, 2.0]}}"], "loss.pos_weight", "gives 2 values; the data has one logit"),
+    (["loss=cross_entropy", "model.layers.3={linear: 2}", "train.threshold=0.3"], "train.threshold",
+     "a threshold applies to binary classification"),
+    (["train.threshold=1.5"], "train.threshold", "must be < 1.0"),
+    (["train.threshold=0"], "train.threshold", "must be > 0.0"),
+    (["data.dataset=diabetes", "metrics=[r2]"], "loss (bce_with_logits)",
+     "is a binary (one logit) or multilabel loss, but the data is regression"),
+]
+
+
+@pytest.mark.parametrize(("over", "where", "words"), BAD, ids=[b[1] + "-" + b[0][-1] for b in BAD])
+def test_bad_binary_specs_are_one_located_line(over, where, words, cli, tmp_path):
+    spec = yaml.safe_load(BINARY.read_text())
+    del spec["train"]["threshold"]  # the default: a threshold given is checked on its own
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec))
+    r = cli("check", tmp_path / "s.yaml", *[a for o in over for a in ("-o", o)])
+    assert r.returncode == 2, r.stdout
+    errors = [ln for ln in r.stderr.splitlines() if ": error: " in ln]
+    assert len(errors) == 1, r.stderr
+    assert f": error: {where}" in errors[0] and words in errors[0], errors[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_threshold_on_multilabel_is_accepted(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "m.npz", x=rng.normal(size=(40, 4)), y=(rng.random((40, 3)) > 0.5).astype(float))
+    spec = {"name": "ml", "data": {"source": "npz", "path": str(tmp_path / "m.npz"), "x": "x", "y": "y",
+                                   "task": "multilabel"},
+            "model": {"layers": [{"linear": 3}]}, "train": {"threshold": 0.7, "device": "cpu"}}
+    a = specdl.check(spec)
+    assert a.kind == "multilabel" and a.spec.train.threshold == 0.7
+
+
+@pytest.mark.parametrize("logit", [(1,), ()], ids=["N1", "N"])
+def test_csv_binary_builds_generates_predicts_and_exports(logit, tmp_path):
+    x, y = write_binary_csv(tmp_path / "d.csv")
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(csv_spec(tmp_path / "d.csv", logit, threshold=0.4)))
+    r = run_cli("build", "s.yaml", "--out", "run", "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    test_line = r.stdout.splitlines()[0]
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert set(report["per_class"]) == {"no", "yes"} and report["classes"] == ["no", "yes"]
+    assert report["test"]["accuracy"] > 0.7, test_line
+    # the generated script trains the same model to the same test metrics
+    r = run_cli("codegen", "s.yaml", "--out", "script.py", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    code = (tmp_path / "script.py").read_text()
+    assert "THRESHOLD = 0.4" in code and "loss_fn = binary_loss(nn.BCEWithLogitsLoss())" in code
+    s = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""})
+    assert s.returncode == 0, s.stderr
+    script = json.loads(s.stdout.strip().splitlines()[-1])
+    assert list(script) == list(report["test"])
+    for k, v in report["test"].items():
+        assert script[k] == pytest.approx(v, abs=1e-6), k
+    # predict: the label and both probabilities; the label is "yes" where p_yes >= 0.4
+    np.savetxt(tmp_path / "rows.csv", x[:40], delimiter=",", header="a,b,c", comments="", fmt="%.4f")
+    r = run_cli("predict", "run", "--input", "rows.csv", "--out", "pred.csv", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(open(tmp_path / "pred.csv")))
+    assert list(rows[0]) == ["prediction", "p_no", "p_yes"] and len(rows) == 40
+    p_yes = np.array([float(row["p_yes"]) for row in rows])
+    assert np.allclose(p_yes + np.array([float(row["p_no"]) for row in rows]), 1.0, atol=1e-6)
+    assert [row["prediction"] for row in rows] == ["yes" if p >= 0.4 else "no" for p in p_yes]
+    assert 0.0 < p_yes.min() < 0.4 < p_yes.max() < 1.0
+    # export: ONNX, verified against torch by onnxruntime
+    r = run_cli("export", "run", "--out", "model.onnx", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    run = specdl.load_run(tmp_path / "run")
+    inputs = run.inputs((x[:40], np.empty((40, 0), dtype=object))).numpy()
+    got = session.run(None, {"input": inputs})[0]
+    assert got.shape == (40, *logit)
+    assert np.allclose(1 / (1 + np.exp(-got.reshape(-1))), p_yes, atol=1e-5)
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.8])
+def test_threshold_decides_the_test_metrics(threshold, tmp_path):
+    """Same seed, same weights: the reported accuracy and F1 are those of the labels
+    sigmoid(logit) >= threshold on the test split."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    write_binary_csv(tmp_path / "d.csv")
+    spec = csv_spec(tmp_path / "d.csv", threshold=threshold, epochs=2)
+    metrics, run_dir = specdl.train(spec, out=tmp_path / "run")
+    run = specdl.load_run(run_dir)
+    from specdl.data import prepare
+
+    arrays = prepare(run.spec, run.analysis)
+    with torch.no_grad():
+        prob = torch.sigmoid(run.model(torch.as_tensor(arrays.x["test"], dtype=torch.float32))).reshape(-1).numpy()
+    labels = (prob >= threshold).astype(int)
+    truth = arrays.y_true["test"]
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(truth, labels), abs=1e-12)
+    assert metrics["f1"] == pytest.approx(f1_score(truth, labels, average="macro", zero_division=0), abs=1e-12)
+    if threshold == 0.8:  # a high threshold says "yes" less often than 0.5 would
+        assert labels.sum() < (prob >= 0.5).sum()
+
+
+def test_binary_loss_takes_labels_as_float_targets_shaped_like_the_logit():
+    bce = torch.nn.BCEWithLogitsLoss()
+    out = torch.tensor([[2.0], [-1.0], [0.5]])
+    y = torch.tensor([1, 0, 0])
+    want = bce(out, torch.tensor([[1.0], [0.0], [0.0]]))
+    assert torch.equal(loop.binary_loss(bce)(out, y), want)
+    assert torch.equal(loop.binary_loss(bce)(out.reshape(3), y), want)
+
+
+def test_binary_predictions_use_the_threshold():
+    out = torch.tensor([[-3.0], [-0.2], [0.0], [0.3], [2.0]])  # probabilities .05 .45 .5 .57 .88
+    assert loop.predictions(out, "binary").tolist() == [0, 0, 1, 1, 1]
+    assert loop.predictions(out, "binary", threshold=0.55).tolist() == [0, 0, 0, 1, 1]
+    assert loop.predictions(out.reshape(5), "binary", threshold=0.9).tolist() == [0, 0, 0, 0, 0]
+    assert loop.predictions(out.reshape(1, 5), "multilabel", threshold=0.5).tolist() == [[0, 0, 1, 1, 1]]
+
+
+OPTIONAL = [*loop.BINARY_FUNCTIONS, *loop.PER_TARGET_FUNCTIONS]
+
+
+def test_optional_runtime_functions_read_only_what_a_script_has():
+    from .test_runtime import SCRIPT_GLOBALS
+
+    for f in OPTIONAL:
+        tree = ast.parse(inspect.getsource(f))
+        bound = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+        bound |= {n.id for n in ast.walk(tree) if isinstance(n, (ast.Name,)) and isinstance(n.ctx, ast.Store)}
+        bound |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        assert read - bound - set(dir(builtins)) <= SCRIPT_GLOBALS, f.__name__
+
+
+def test_the_binary_golden_holds_the_package_binary_loss():
+    from .test_runtime import definitions
+
+    golden = definitions((ROOT / "generated" / "breast_cancer_binary.py").read_text())
+    assert golden["binary_loss"] == definitions(inspect.getsource(loop.binary_loss))["binary_loss"]
+    others = definitions((ROOT / "generated" / "iris_mlp.py").read_text())
+    assert "binary_loss" not in others and "per_target" not in others
