@@ -95,49 +95,76 @@ def test_threshold_on_multilabel_is_accepted(tmp_path):
     assert a.kind == "multilabel" and a.spec.train.threshold == 0.7
 
 
-@pytest.mark.parametrize("logit", [(1,), ()], ids=["N1", "N"])
-def test_csv_binary_builds_generates_predicts_and_exports(logit, tmp_path):
-    x, y = write_binary_csv(tmp_path / "d.csv")
-    (tmp_path / "s.yaml").write_text(yaml.safe_dump(csv_spec(tmp_path / "d.csv", logit, threshold=0.4)))
+def run_script(code, tmp_path) -> dict:
+    (tmp_path / "script.py").write_text(code)
+    s = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""})
+    assert s.returncode == 0, s.stderr
+    return json.loads(s.stdout.strip().splitlines()[-1])
+
+
+def assert_same(script: dict, built: dict):
+    assert list(script) == list(built)
+    for k, v in built.items():
+        assert script[k] == pytest.approx(v, abs=1e-6), k
+
+
+def check_probabilities(rows, threshold):
+    """predict's rows: the label and both classes' probabilities; "yes" where p_yes >= threshold."""
+    assert list(rows[0]) == ["prediction", "p_no", "p_yes"]
+    p_yes = np.array([float(row["p_yes"]) for row in rows])
+    assert np.allclose(p_yes + np.array([float(row["p_no"]) for row in rows]), 1.0, atol=1e-6)
+    assert [row["prediction"] for row in rows] == ["yes" if p >= threshold else "no" for p in p_yes]
+    assert 0.0 < p_yes.min() < threshold < p_yes.max() < 1.0
+    return p_yes
+
+
+def test_csv_binary_with_one_logit_column_through_the_cli(tmp_path):
+    """[N, 1]: build, codegen (the script equals build), predict and export as programs."""
+    x, _ = write_binary_csv(tmp_path / "d.csv")
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(csv_spec(tmp_path / "d.csv", threshold=0.4)))
     r = run_cli("build", "s.yaml", "--out", "run", "-q", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    test_line = r.stdout.splitlines()[0]
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert set(report["per_class"]) == {"no", "yes"} and report["classes"] == ["no", "yes"]
-    assert report["test"]["accuracy"] > 0.7, test_line
-    # the generated script trains the same model to the same test metrics
+    assert report["test"]["accuracy"] > 0.7, r.stdout
     r = run_cli("codegen", "s.yaml", "--out", "script.py", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     code = (tmp_path / "script.py").read_text()
     assert "THRESHOLD = 0.4" in code and "loss_fn = binary_loss(nn.BCEWithLogitsLoss())" in code
-    s = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                       env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""})
-    assert s.returncode == 0, s.stderr
-    script = json.loads(s.stdout.strip().splitlines()[-1])
-    assert list(script) == list(report["test"])
-    for k, v in report["test"].items():
-        assert script[k] == pytest.approx(v, abs=1e-6), k
-    # predict: the label and both probabilities; the label is "yes" where p_yes >= 0.4
+    assert_same(run_script(code, tmp_path), report["test"])
     np.savetxt(tmp_path / "rows.csv", x[:40], delimiter=",", header="a,b,c", comments="", fmt="%.4f")
     r = run_cli("predict", "run", "--input", "rows.csv", "--out", "pred.csv", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    rows = list(csv.DictReader(open(tmp_path / "pred.csv")))
-    assert list(rows[0]) == ["prediction", "p_no", "p_yes"] and len(rows) == 40
-    p_yes = np.array([float(row["p_yes"]) for row in rows])
-    assert np.allclose(p_yes + np.array([float(row["p_no"]) for row in rows]), 1.0, atol=1e-6)
-    assert [row["prediction"] for row in rows] == ["yes" if p >= 0.4 else "no" for p in p_yes]
-    assert 0.0 < p_yes.min() < 0.4 < p_yes.max() < 1.0
-    # export: ONNX, verified against torch by onnxruntime
+    p_yes = check_probabilities(list(csv.DictReader(open(tmp_path / "pred.csv"))), 0.4)
     r = run_cli("export", "run", "--out", "model.onnx", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
-    run = specdl.load_run(tmp_path / "run")
-    inputs = run.inputs((x[:40], np.empty((40, 0), dtype=object))).numpy()
+    inputs = specdl.load_run(tmp_path / "run").inputs((x[:40], np.empty((40, 0), dtype=object))).numpy()
     got = session.run(None, {"input": inputs})[0]
-    assert got.shape == (40, *logit)
+    assert got.shape == (40, 1)
     assert np.allclose(1 / (1 + np.exp(-got.reshape(-1))), p_yes, atol=1e-5)
+
+
+def test_csv_binary_with_a_flat_logit(tmp_path):
+    """[N] (the logit selected out of [N, 1]): build equals the script, predict, export."""
+    from specdl.runs import write_predictions
+
+    x, _ = write_binary_csv(tmp_path / "d.csv", seed=1)
+    spec = csv_spec(tmp_path / "d.csv", logit=(), threshold=0.6)
+    built, run_dir = specdl.train(spec, out=tmp_path / "run")
+    assert_same(run_script(specdl.codegen(spec), tmp_path), built)
+    run = specdl.load_run(run_dir)
+    raw = (x[:40], np.empty((40, 0), dtype=object))
+    write_predictions(run.predict(raw), tmp_path / "pred.csv")
+    check_probabilities(list(csv.DictReader(open(tmp_path / "pred.csv"))), 0.6)
+    from specdl.api import export
+
+    figures = export(run_dir, tmp_path / "m.onnx")
+    assert figures["max_abs_diff"] <= figures["tolerance"]
+    assert run.outputs(run.inputs(raw)).shape == (40,)
 
 
 @pytest.mark.parametrize("threshold", [0.5, 0.8])
