@@ -229,3 +229,21 @@ def test_the_binary_golden_holds_the_package_binary_loss():
     assert golden["binary_loss"] == definitions(inspect.getsource(loop.binary_loss))["binary_loss"]
     others = definitions((ROOT / "generated" / "iris_mlp.py").read_text())
     assert "binary_loss" not in others and "per_target" not in others
+
+
+def test_image_folder_binary_build_equals_script(tmp_path):
+    """File-backed data: the DataLoader's class indices reach the one-logit loss as float
+    targets too, in build and in the script."""
+    import shutil
+
+    from specdl.examples import write_images
+
+    root = write_images(tmp_path / "imgs", per_class=6, size=16)
+    shutil.rmtree(root / "squares")
+    spec = {"name": "imgbin", "seed": 0, "data": {"source": "image_folder", "root": str(root),
+                                                  "split": {"val": 0.25, "test": 0.25}},
+            "model": {"layers": ["flatten", {"linear": 1}]}, "loss": "bce_with_logits",
+            "train": {"epochs": 2, "batch_size": 4, "device": "cpu"}}
+    built, run_dir = specdl.train(spec, out=tmp_path / "run")
+    assert list(json.loads((run_dir / "report.json").read_text())["per_class"]) == ["circles", "stripes"]
+    assert_same(run_script(specdl.codegen(spec), tmp_path), built)
