@@ -186,20 +186,26 @@ def analyze(spec, preflight: bool = False) -> Analysis:
         if "checkpoint" in spec.train.model_fields_set or spec.train.early_stopping:
             issues.append(src.issue(("data", "split", "val"), "monitoring a validation value "
                                     "needs a validation split (val > 0)"))
-    for j, t in enumerate(spec.data.target_transforms):
-        if info.task != "regression":
-            issues.append(src.issue(("data", "target_transforms", j),
-                                    f"target transforms apply to regression targets; this data is {info.task}",
-                                    t.type_name))
-        elif not t.invertible:
-            issues.append(src.issue(("data", "target_transforms", j),
-                                    "a target transform must be invertible (standardize or minmax)", t.type_name))
+    issues += _target_transform_issues(spec, info)
     if spec.export.onnx or preflight:
         warnings += export_preflight(graph, src)
     if issues:
         raise SpecError(issues)
     monitor = ck.monitor if spec.data.split.val > 0 else "train_loss"
     return Analysis(spec, info, graph, loss, metrics, monitor, _mode(monitor, ck.mode, metrics), warnings)
+
+
+def _target_transform_issues(spec, info: DataInfo) -> list[Issue]:
+    """Target transforms: regression only, and invertible (metrics are in the data's units)."""
+    issues = []
+    for j, t in enumerate(spec.data.target_transforms):
+        if info.task != "regression":
+            issues.append(spec._source.issue(("data", "target_transforms", j), "target transforms apply to "
+                                             f"regression targets; this data is {info.task}", t.type_name))
+        elif not t.invertible:
+            issues.append(spec._source.issue(("data", "target_transforms", j), "a target transform must be "
+                                             "invertible (standardize or minmax)", t.type_name))
+    return issues
 
 
 def _split_issues(spec, info, src) -> list[Issue]:
