@@ -247,3 +247,13 @@ def test_image_folder_binary_build_equals_script(tmp_path):
     built, run_dir = specdl.train(spec, out=tmp_path / "run")
     assert list(json.loads((run_dir / "report.json").read_text())["per_class"]) == ["circles", "stripes"]
     assert_same(run_script(specdl.codegen(spec), tmp_path), built)
+
+
+def test_bundled_binary_spec_meets_its_readme_figure(tmp_path, cli):
+    """The full spec, through the CLI, as the README runs it (README: accuracy 0.97)."""
+    r = cli("build", BINARY, "--out", tmp_path / "run", "-q", "-o", "train.device=cpu", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["test"]["accuracy"] >= 0.95, report["test"]
+    assert f"accuracy {report['test']['accuracy']:.4f}" in r.stdout
+    assert list(report["per_class"]) == ["malignant", "benign"]
