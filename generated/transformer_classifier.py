@@ -174,13 +174,15 @@ def evaluate(model, chunks, y, y_true, loss_fn, metrics, predict, autocast=nullc
     return scores, y_pred
 
 
-def predictions(out, task, invert=None):
-    """The model's outputs as predictions: class indices, 0/1 labels (multilabel), or
+def predictions(out, task, invert=None, threshold=0.5):
+    """The model's outputs as predictions: class indices, 0/1 labels where the
+    probability reaches ``threshold`` (binary: one logit; multilabel: one per label), or
     values in the data's own units (``invert`` undoes the target transforms)."""
     if task == "classification":
         return out.argmax(dim=1).cpu().numpy()
-    if task == "multilabel":
-        return (out > 0).long().cpu().numpy()
+    if task in ("binary", "multilabel"):
+        labels = (torch.sigmoid(out) >= threshold).long()
+        return (labels.reshape(len(out)) if task == "binary" else labels).cpu().numpy()
     y_pred = out.double().cpu().numpy()
     return y_pred if invert is None else invert(y_pred)
 
@@ -282,7 +284,8 @@ if __name__ == "__main__":
         if not math.isfinite(row["train_loss"]):
             raise SystemExit(f"the training loss became {row['train_loss']} in epoch {epoch}")
         val_chunks = chunks(x_val, EVAL_BATCH_SIZE, DEVICE)
-        val, _ = evaluate(model, val_chunks, y_val, y_val_true, loss_fn, {}, predict, autocast)
+        watched = {k: METRICS[k] for k in ["accuracy"]}  # the monitored metrics and the first one, each epoch
+        val, _ = evaluate(model, val_chunks, y_val, y_val_true, loss_fn, watched, predict, autocast)
         row.update({f"val_{k}": v for k, v in val.items()})
         if end_epoch(state, row, MONITOR, MODE, EARLY, scheduler, "epoch"):
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -16,6 +16,9 @@ from .sources.info import DataInfo, describe
 # (and fights a busy core). Measured by bench/choices.py; see docs/performance.md.
 SMALL_STEP_MACS = 20_000_000
 
+# A multi-target regression reports each target's metrics up to this many targets
+MAX_TARGETS = 16
+
 DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse", "multilabel": "bce_with_logits"}
 DEFAULT_METRICS = {"classification": ["accuracy", "f1"], "regression": ["mse", "r2"],
                    "multilabel": ["accuracy", "f1"]}
@@ -37,6 +40,17 @@ class Analysis:
     @property
     def task(self) -> str:
         return self.data.task
+
+    @property
+    def binary(self) -> bool:
+        """Two classes, one logit and bce_with_logits (check proved the output one logit)."""
+        return self.task == "classification" and self.loss.type_name == "bce_with_logits"
+
+    @property
+    def kind(self) -> str:
+        """What the model's output predicts: binary (one logit), classification (a logit
+        per class), multilabel or regression."""
+        return "binary" if self.binary else self.task
 
     def threads(self) -> int | None:
         """Intra-op threads: train.threads, or 1 for small steps (by the static cost
@@ -79,11 +93,23 @@ class Analysis:
         return walk(self.graph)
 
     def watched_metrics(self) -> list[str]:
-        """Metrics computed on the validation split every epoch: the monitored ones
-        (the loss always is; the full set is computed once, on the test split)."""
+        """Metrics computed on the validation split every epoch: the monitored ones and
+        the spec's first metric, for the curves (the loss always is; the full set is
+        computed once, on the test split)."""
         es = self.spec.train.early_stopping
         names = {self.monitor} | ({es.monitor} if es else set())
+        if self.spec.data.split.val > 0 and self.metrics:
+            names.add(f"val_{self.metrics[0].type_name}")
         return sorted(n[4:] for n in names if n.startswith("val_") and n != "val_loss")
+
+    def target_names(self) -> list[str] | None:
+        """The columns of a multi-target regression (2 to MAX_TARGETS values per sample),
+        whose metrics are reported one by one besides their mean; None otherwise."""
+        outputs = tuple(self.data.outputs or ())
+        if self.task != "regression" or len(outputs) != 1 or not 2 <= outputs[0] <= MAX_TARGETS:
+            return None
+        names = self.data.target_names
+        return list(names) if names and len(names) == outputs[0] else [str(j) for j in range(outputs[0])]
 
     def es_mode(self) -> str | None:
         es = self.spec.train.early_stopping
@@ -97,7 +123,7 @@ class Analysis:
     def target_shape(self) -> tuple:
         """Per-sample target shape the loss receives (empty for class indices)."""
         out = self.graph.output.out
-        if self.task == "classification":
+        if self.task == "classification" and not self.binary:
             return ()
         return tuple(out.shape[1:])
 
@@ -140,6 +166,7 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     loss = spec.loss or REGISTRY["loss"][DEFAULT_LOSS[info.task]]()
     metrics = spec.metrics or [REGISTRY["metric"][m]() for m in DEFAULT_METRICS[info.task]]
     issues += _target_issues(spec, info, graph, loss, warnings)
+    issues += _threshold_issues(spec, info, loss)
     for i, m in enumerate(spec.metrics or []):
         if info.task not in m.tasks:
             issues.append(src.issue(("metrics", i), f"`{m.type_name}` is a {m.tasks[0]} metric; "
@@ -159,20 +186,26 @@ def analyze(spec, preflight: bool = False) -> Analysis:
         if "checkpoint" in spec.train.model_fields_set or spec.train.early_stopping:
             issues.append(src.issue(("data", "split", "val"), "monitoring a validation value "
                                     "needs a validation split (val > 0)"))
-    for j, t in enumerate(spec.data.target_transforms):
-        if info.task != "regression":
-            issues.append(src.issue(("data", "target_transforms", j),
-                                    f"target transforms apply to regression targets; this data is {info.task}",
-                                    t.type_name))
-        elif not t.invertible:
-            issues.append(src.issue(("data", "target_transforms", j),
-                                    "a target transform must be invertible (standardize or minmax)", t.type_name))
+    issues += _target_transform_issues(spec, info)
     if spec.export.onnx or preflight:
         warnings += export_preflight(graph, src)
     if issues:
         raise SpecError(issues)
     monitor = ck.monitor if spec.data.split.val > 0 else "train_loss"
     return Analysis(spec, info, graph, loss, metrics, monitor, _mode(monitor, ck.mode, metrics), warnings)
+
+
+def _target_transform_issues(spec, info: DataInfo) -> list[Issue]:
+    """Target transforms: regression only, and invertible (metrics are in the data's units)."""
+    issues = []
+    for j, t in enumerate(spec.data.target_transforms):
+        if info.task != "regression":
+            issues.append(spec._source.issue(("data", "target_transforms", j), "target transforms apply to "
+                                             f"regression targets; this data is {info.task}", t.type_name))
+        elif not t.invertible:
+            issues.append(spec._source.issue(("data", "target_transforms", j), "a target transform must be "
+                                             "invertible (standardize or minmax)", t.type_name))
+    return issues
 
 
 def _split_issues(spec, info, src) -> list[Issue]:
@@ -230,18 +263,23 @@ def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings) -> list[I
     src, out, last = spec._source, graph.output.out, graph.output
     lpath = ("loss",) if spec.loss else last.path
     issues = []
-    if loss.task != info.task:
-        issues.append(src.issue(lpath, f"`{loss.type_name}` is a {loss.task} loss, but the data is "
+    binary = info.task == "classification" and loss.type_name == "bce_with_logits"
+    if loss.task != info.task and not binary:
+        what = "binary (one logit) or multilabel" if loss.type_name == "bce_with_logits" else loss.task
+        issues.append(src.issue(lpath, f"`{loss.type_name}` is a {what} loss, but the data is "
                                 f"{info.task}; use {DEFAULT_LOSS[info.task]}"
                                 + (f" (or: {info.hint})" if info.hint else ""), loss.type_name))
         return issues
-    if info.task in ("classification", "multilabel"):
+    if binary:
+        issues += _binary_issues(src, info, last, loss, lpath)
+    elif info.task in ("classification", "multilabel"):
         want = ("N", info.classes)
         what = f"{info.classes} classes" if info.task == "classification" else f"{info.classes} labels"
         if tuple(out.shape) != want:
+            one = " (or, for one logit, loss: bce_with_logits)" if info.classes == 2 else ""
             issues.append(src.issue(last.path, f"the model's output is {out}, but the data has {what}, "
                                     f"so {loss.type_name} needs [N, {info.classes}]; make the last layer "
-                                    f"give {info.classes} features", last.type))
+                                    f"give {info.classes} features{one}", last.type))
     else:
         t = tuple(info.outputs)
         ok = tuple(out.shape) == ("N", *t) or (t == (1,) and tuple(out.shape) == ("N",))
@@ -258,9 +296,10 @@ def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings) -> list[I
             warnings.append(src.issue(("data", "target"), f"read as regression: {info.hint}", severity="warning"))
     for key in ("weight", "pos_weight"):
         w = getattr(loss, key, None)
-        if w is not None and len(w) != info.classes:
-            issues.append(src.issue(("loss", key), f"{key} gives {len(w)} values; the data has "
-                                    f"{info.classes} {'classes' if info.task == 'classification' else 'labels'}",
+        if w is not None and len(w) != (1 if binary else info.classes) and not (binary and issues):
+            what = ("one logit (the positive class's weight)" if binary else
+                    f"{info.classes} {'classes' if info.task == 'classification' else 'labels'}")
+            issues.append(src.issue(("loss", key), f"{key} gives {len(w)} values; the data has {what}",
                                     loss.type_name))
     if out.dtype != "float32":
         issues.append(src.issue(last.path, f"the model's output is {out.dtype}; a loss needs float",
@@ -274,3 +313,28 @@ def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings) -> list[I
                                   f"its own normalisation; drop the final {last.type}", last.type,
                                   severity="warning"))
     return issues
+
+
+def _binary_issues(src, info: DataInfo, last, loss, lpath) -> list[Issue]:
+    """bce_with_logits on classes: two classes, and one logit ([N, 1] or [N]) for the second."""
+    out = last.out
+    if info.classes != 2:
+        return [src.issue(lpath, f"`{loss.type_name}` on classes takes two classes and one logit (binary); "
+                          f"the data has {info.classes} classes: use cross_entropy with [N, {info.classes}] "
+                          "(or data.task: multilabel for 0/1 label columns)", loss.type_name)]
+    if tuple(out.shape) not in (("N", 1), ("N",)):
+        return [src.issue(last.path, f"the model's output is {out}, but two classes with {loss.type_name} "
+                          "need one logit, [N, 1] or [N]; make the last layer give 1 feature (or use "
+                          "cross_entropy with [N, 2])", last.type)]
+    return []
+
+
+def _threshold_issues(spec, info: DataInfo, loss) -> list[Issue]:
+    """train.threshold turns probabilities into labels: one-logit binary and multilabel only."""
+    if "threshold" not in spec.train.model_fields_set:
+        return []
+    if info.task == "multilabel" or (info.task == "classification" and loss.type_name == "bce_with_logits"):
+        return []
+    what = f"{info.classes} classes with {loss.type_name}" if info.task == "classification" else info.task
+    return [spec._source.issue(("train", "threshold"), "a threshold applies to binary classification (one "
+                               f"logit, bce_with_logits) and multilabel data; this spec is {what}")]

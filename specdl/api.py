@@ -70,7 +70,7 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
         TuneResult with ``study`` (the Optuna study), ``best_spec`` (the Spec of best.yaml),
         ``tune_dir`` and ``best_path``; it unpacks as ``study, best_spec``.
     """
-    from .tune import tune as _tune
+    from .tuning import tune as _tune
 
     return _tune(spec, trials=trials, jobs=jobs, storage=storage, study=study, out=out, overrides=overrides,
                  progress=progress)

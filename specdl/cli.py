@@ -402,7 +402,7 @@ def _check_world(a, world: int) -> None:
 
 
 def cmd_tune(args) -> int:
-    from .tune import tune
+    from .tuning import tune
 
     tune(args.spec, trials=args.trials, jobs=args.jobs, storage=args.storage, study=args.study, out=args.output,
          overrides=args.overrides, progress=False if args.quiet else None, table=True)

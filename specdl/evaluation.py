@@ -44,17 +44,21 @@ def scores(run, x, y_true) -> tuple[dict, np.ndarray]:
     metrics = {m.type_name: m.call() for m in a.metrics}
 
     def predict(out):
-        return loop.predictions(out, a.task, run.invert_targets)
+        return loop.predictions(out, a.kind, run.invert_targets, run.spec.train.threshold)
 
+    loss = loop.binary_loss(build_loss(a)) if a.binary else build_loss(a)  # as the trainer's
     try:
         test, pred = loop.evaluate(run.model, loop.chunks(x, run.spec.train.eval_chunk), y, y_true,
-                                   build_loss(a), metrics, predict)
+                                   loss, metrics, predict)
     except (RuntimeError, ValueError) as e:
         if "allocate" in str(e):
             raise
         raise RunError(f"cannot score the inputs: {str(e).splitlines()[0][:200]}") from None
     if pred is None:
         pred = predict(run.outputs(x))
+    names = a.target_names()
+    if names is not None:  # each target's metrics, as report.json has them
+        test.update(loop.per_target(metrics, y_true, pred, names))
     return {k: v for k, v in test.items() if k != "loss"} | {"loss": test["loss"]}, pred
 
 

@@ -107,7 +107,9 @@ def _model_context(a) -> dict:
     classes = [{**c, "init": [Code(ln) for ln in c["init"]], "forward": [Code(ln) for ln in c["forward"]],
                 "input_shape": Code(c["input_shape"])} for c in writer.model(a.graph)]
     helpers = writer.helpers | set(getattr(a.spec.data, "helpers", ()))
-    return {"modules": classes, "runtime": runtime_sources(a.spec.train.deterministic), "spec_names": writer.spec_names,
+    return {"modules": classes, "runtime": runtime_sources(a.spec.train.deterministic, a.binary,
+                                                           a.target_names() is not None),
+            "spec_names": writer.spec_names,
             "helpers": [HELPERS[h][0] for h in sorted(helpers)], "needs": sorted(writer.needs)}
 
 
@@ -153,7 +155,8 @@ def _training_context(a) -> dict:
     spec, tr, sched = a.spec, a.spec.train, a.spec.scheduler
     params = "[p for p in model.parameters() if p.requires_grad]" if a.frozen() else "model.parameters()"
     return {
-        "frozen": a.frozen(), "loss_code": a.loss.ctor().code(), "optimizer_code": spec.optimizer.ctor().code(params),
+        "frozen": a.frozen(), "kind": a.kind, "threshold": tr.threshold, "target_names": a.target_names(),
+        "loss_code": f"binary_loss({a.loss.ctor().code()})" if a.binary else a.loss.ctor().code(), "optimizer_code": spec.optimizer.ctor().code(params),
         "scheduler_code": sched.ctor(tr.epochs, Name("STEPS_PER_EPOCH"), a.mode).code("optimizer") if sched else None,
         "scheduler_every": sched.every if sched else None,
         "metrics": [(m.type_name, m.call().code("y_true", "y_pred")) for m in a.metrics],
@@ -187,13 +190,15 @@ def _imports(ctx: dict, a) -> dict:
     return ctx
 
 
-def runtime_sources(deterministic: bool = False) -> list[str]:
+def runtime_sources(deterministic: bool = False, binary: bool = False, per_target: bool = False) -> list[str]:
     """The runtime functions a script contains: their source as it is in the package."""
     import inspect
 
     from .runtime import loop, settings
 
-    wanted = [*loop.SCRIPT_FUNCTIONS, *([settings.make_deterministic] if deterministic else [])]
+    wanted = [*loop.SCRIPT_FUNCTIONS, *(loop.BINARY_FUNCTIONS if binary else ()),
+              *(loop.PER_TARGET_FUNCTIONS if per_target else ()),
+              *([settings.make_deterministic] if deterministic else [])]
     return [inspect.getsource(f).rstrip("\n") + "\n" for f in wanted]
 
 

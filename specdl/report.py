@@ -92,22 +92,24 @@ def write_report(run_dir: Path, analysis, trainer, test: dict, pred, state: dict
         report.update(class_scores(trainer.arrays.y_true["test"], pred, analysis.data.classes,
                                    trainer.arrays.class_names))
         plot_confusion(run_dir / "confusion.png", report["confusion_matrix"], report["classes"], analysis.spec.name)
-    plot_curves(run_dir / "curves.png", run_dir / "metrics.jsonl", analysis.monitor, analysis.spec.name)
+    plot_curves(run_dir / "curves.png", run_dir / "metrics.jsonl", state.best_epoch, analysis.spec.name)
     (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
 def class_scores(truth, pred, classes: int, names=None) -> dict:
-    """Per-class precision, recall, f1 and support, the confusion matrix (rows: true
-    class) and the class names: report.json's and `specdl evaluate`'s."""
+    """Per-class precision, recall, f1 and support keyed by the class's label (the names
+    the data gives, else its index), the confusion matrix (rows: true class) and the
+    class names: report.json's and `specdl evaluate`'s."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     labels = list(range(classes))
+    names = [str(n) for n in names or labels]
     p, r, f, s = precision_recall_fscore_support(truth, pred, labels=labels, zero_division=0)
-    return {"per_class": {str(c): {"precision": float(p[c]), "recall": float(r[c]), "f1": float(f[c]),
-                                   "support": int(s[c])} for c in labels},
+    return {"per_class": {names[c]: {"precision": float(p[c]), "recall": float(r[c]), "f1": float(f[c]),
+                                     "support": int(s[c])} for c in labels},
             "confusion_matrix": confusion_matrix(truth, pred, labels=labels).tolist(),
-            "classes": names or [str(c) for c in labels]}
+            "classes": names}
 
 
 def _pyplot():
@@ -119,26 +121,27 @@ def _pyplot():
     return plt
 
 
-def plot_curves(path: Path, metrics_jsonl: Path, monitor: str, title: str) -> None:
-    """Loss per epoch (train and validation), and the monitored metric when it is one."""
+def plot_curves(path: Path, metrics_jsonl: Path, best_epoch: int, title: str) -> None:
+    """Loss per epoch (train and validation) and, in a second panel, the validation
+    metrics computed each epoch (the monitored ones and the spec's first); the best
+    epoch (the one tested) marked on both."""
     rows = [json.loads(x) for x in metrics_jsonl.read_text().splitlines() if x.strip()]
     if not rows:
         return
     plt = _pyplot()
-    metric = monitor if monitor not in ("val_loss", "train_loss") else None
-    fig, axes = plt.subplots(1, 2 if metric else 1, figsize=(10 if metric else 5.5, 4), squeeze=False)
+    metrics = [k for k in rows[-1] if k.startswith("val_") and k != "val_loss"]
+    fig, axes = plt.subplots(1, 2 if metrics else 1, figsize=(11 if metrics else 5.5, 4), squeeze=False)
     epochs = [r["epoch"] for r in rows]
-    ax = axes[0][0]
-    ax.plot(epochs, [r["train_loss"] for r in rows], label="train")
-    if "val_loss" in rows[0]:
-        ax.plot(epochs, [r["val_loss"] for r in rows], label="validation")
-    ax.set(xlabel="epoch", ylabel="loss", title=f"{title}: loss")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    if metric:
-        ax = axes[0][1]
-        ax.plot(epochs, [r[metric] for r in rows], color="tab:green", label=metric)
-        ax.set(xlabel="epoch", ylabel=metric.removeprefix("val_"), title=f"{title}: {metric}")
+    panels = [("loss", [("train", "train_loss"), ("validation", "val_loss")])]
+    if metrics:
+        panels.append((metrics[0][4:] if len(metrics) == 1 else "metric", [(k[4:], k) for k in metrics]))
+    for ax, (ylabel, lines) in zip(axes[0], panels):
+        for label, key in lines:
+            if key in rows[-1]:
+                ax.plot(epochs, [r.get(key, float("nan")) for r in rows], label=label)
+        if best_epoch:
+            ax.axvline(best_epoch, color="tab:red", linestyle="--", linewidth=1, label=f"best epoch {best_epoch}")
+        ax.set(xlabel="epoch", ylabel=ylabel, title=f"{title}: {ylabel}" + (" (validation)" if ylabel != "loss" else ""))
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()

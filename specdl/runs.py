@@ -111,21 +111,27 @@ class LoadedRun:
         import torch
 
         out = self.outputs(self.inputs(raw))
-        task = self.analysis.task
-        if task == "classification":
+        task, threshold = self.analysis.kind, self.spec.train.threshold
+        if task in ("classification", "binary"):
             probs = self.probabilities(out)
-            names = self.pre["class_names"] or [str(i) for i in range(out.shape[1])]
-            return {"index": out.argmax(1).numpy(), "prediction": [names[i] for i in out.argmax(1).tolist()],
+            # one logit: the second class where its probability reaches train.threshold
+            index = (probs[:, 1] >= threshold).long() if task == "binary" else out.argmax(1)
+            names = self.pre["class_names"] or [str(i) for i in range(probs.shape[1])]
+            return {"index": index.numpy(), "prediction": [names[i] for i in index.tolist()],
                     "probabilities": probs.numpy(), "classes": names}
         if task == "multilabel":
-            return {"prediction": (out > 0).long().numpy(), "probabilities": torch.sigmoid(out).numpy()}
+            probs = torch.sigmoid(out)
+            return {"prediction": (probs >= threshold).long().numpy(), "probabilities": probs.numpy()}
         return {"prediction": self.invert_targets(out.double().numpy())}
 
     def probabilities(self, out):
         """Class probabilities from the model's outputs (torch ops: the ONNX graph of
-        ``export --with-preprocessing`` runs this too)."""
+        ``export --with-preprocessing`` runs this too). One logit (binary): both classes'."""
         import torch
 
+        if self.analysis.kind == "binary":
+            p = torch.sigmoid(out.reshape(len(out)))
+            return torch.stack([1 - p, p], 1)
         last = self.analysis.graph.output.type
         return out if last == "softmax" else out.exp() if last == "log_softmax" else torch.softmax(out, 1)
 

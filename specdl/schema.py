@@ -67,6 +67,8 @@ class Train(Base):
     num_workers: NonNegInt | Literal["auto"] = "auto"  # auto: up to 4 on a GPU, none on the CPU
     threads: PosInt | Literal["auto"] = "auto"
     tensorboard: bool = False  # also write TensorBoard event files (needs `pip install tensorboard`)
+    # binary (one logit) and multilabel: a label is 1 where its probability reaches this
+    threshold: float = Field(0.5, gt=0.0, lt=1.0)
     distributed: Distributed = Distributed()
 
     @property

@@ -1,6 +1,6 @@
 """The `search` section: its schema (distributions, sampler, pruner, trials). The proof
 `specdl check` gives of a search space is specdl/front.py's ``prove_search``; running a
-search is specdl/tune.py's. Nothing here imports torch or Optuna."""
+search is specdl/tuning.py's. Nothing here imports torch or Optuna."""
 
 from __future__ import annotations
 

@@ -86,7 +86,7 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             self.run = DistributedDataParallel(self.run, device_ids=[device.index] if device.type == "cuda" else None)
-        self.loss_fn = build_loss(analysis)
+        self.loss_fn = loop.binary_loss(build_loss(analysis)) if analysis.binary else build_loss(analysis)
         self.opt = build_optimizer(spec, self.model, analysis.frozen())
         self.n_train = self.arrays.size("train")
         self.n_batches = math.ceil(self.n_train / spec.train.batch_size)
@@ -160,12 +160,17 @@ class Trainer:
         return loop.mean_loss(total, seen, self.device, self.dist.world if self.dist is not None else 1)
 
     def predictions(self, out: torch.Tensor) -> np.ndarray:
-        return loop.predictions(out, self.analysis.task, lambda y: invert_targets(self.spec, self.arrays, y))
+        return loop.predictions(out, self.analysis.kind, lambda y: invert_targets(self.spec, self.arrays, y),
+                                self.spec.train.threshold)
+
+    def metric_fns(self, only: set | None = None) -> dict:
+        """The spec's metrics (or just those in ``only``), name -> fn(y_true, y_pred)."""
+        return {m.type_name: m.call() for m in self.analysis.metrics if only is None or m.type_name in only}
 
     def evaluate(self, split: str, prefix: str, only: set | None = None) -> tuple[dict, np.ndarray]:
         """Loss and metrics on a split; ``only``: just these metrics (per-epoch validation
         computes the loss and the monitored metrics, the rest once at the end)."""
-        metrics = {m.type_name: m.call() for m in self.analysis.metrics if only is None or m.type_name in only}
+        metrics = self.metric_fns(only)
         scores, pred = loop.evaluate(self.run, self.eval_chunks(split), self.y[split], self.arrays.y_true[split],
                                      self.loss_fn, metrics, self.predictions, self.autocast)
         return {f"{prefix}{k}": v for k, v in scores.items()}, pred
@@ -377,6 +382,9 @@ class _Run:
         if self.best_state is not None:
             t.load_weights(self.best_state)
         test, pred = t.evaluate("test", "")
+        names = self.analysis.target_names()
+        if names is not None:
+            test.update(loop.per_target(t.metric_fns(), t.arrays.y_true["test"], pred, names))
         if not self.main:
             return RunResult({k: v for k, v in test.items() if k != "loss"} | {"loss": test["loss"]}, None,
                              state.best_epoch)

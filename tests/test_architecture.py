@@ -18,7 +18,7 @@ STAGES = {
                   "editor_schema", "memory"],
     "runtime": ["data", "image_data", "runtime", "checkpoint", "rundir", "distributed", "inputs"],
     "outputs": ["build", "trainer", "report", "generate", "modelcode", "codeguard", "summary", "onnx_export",
-                "deploy", "runs", "evaluation", "tune", "tune_report", "examples"],
+                "deploy", "runs", "evaluation", "tuning", "tuning_report", "examples"],
     "interface": ["api", "cli", "extend", "__main__", "__init__"],
 }
 MAX_LINES = 60

@@ -208,3 +208,17 @@ def test_npz_labels_of_several_values(task, tmp_path):
     write_rows(tmp_path / "held.csv", x[idx], ["1"] * len(idx), names="abcde")
     with pytest.raises(specdl.RunError, match="targets of several values; give the labels in an .npz"):
         specdl.evaluate(run, tmp_path / "held.csv")
+
+
+def test_a_binary_run_one_logit_and_its_threshold(tmp_path):
+    """One logit, bce_with_logits: evaluate scores as the trainer does (the labels as
+    float 0/1 for the loss, train.threshold for the labels)."""
+    from sklearn.datasets import load_breast_cancer
+
+    spec = specdl.load(ROOT / "specs" / "breast_cancer_binary.yaml",
+                       ["train.epochs=3", "train.device=cpu", "train.threshold=0.7"])
+    run = specdl.train(spec, out=tmp_path / "run").run_dir
+    x, y = load_breast_cancer(return_X_y=True)
+    idx = held_out(spec, y)
+    np.savez(tmp_path / "held.npz", x=x[idx], y=y[idx])
+    assert specdl.evaluate(run, tmp_path / "held.npz") == _report(run)["test"]

@@ -109,13 +109,15 @@ def evaluate(model, chunks, y, y_true, loss_fn, metrics, predict, autocast=nullc
     return scores, y_pred
 
 
-def predictions(out, task, invert=None):
-    """The model's outputs as predictions: class indices, 0/1 labels (multilabel), or
+def predictions(out, task, invert=None, threshold=0.5):
+    """The model's outputs as predictions: class indices, 0/1 labels where the
+    probability reaches ``threshold`` (binary: one logit; multilabel: one per label), or
     values in the data's own units (``invert`` undoes the target transforms)."""
     if task == "classification":
         return out.argmax(dim=1).cpu().numpy()
-    if task == "multilabel":
-        return (out > 0).long().cpu().numpy()
+    if task in ("binary", "multilabel"):
+        labels = (torch.sigmoid(out) >= threshold).long()
+        return (labels.reshape(len(out)) if task == "binary" else labels).cpu().numpy()
     y_pred = out.double().cpu().numpy()
     return y_pred if invert is None else invert(y_pred)
 
@@ -158,6 +160,24 @@ def end_epoch(state, row, monitor, mode, early=None, scheduler=None, every=None)
     return best
 
 
-# What a generated script contains, in this order.
+def binary_loss(loss_fn):
+    """A one-logit loss (bce_with_logits) fed class indices: the labels 0/1 become float
+    targets shaped like the logit ([N, 1] or [N])."""
+    def loss(out, y):
+        return loss_fn(out, y.to(out.dtype).reshape(out.shape))
+    return loss
+
+
+def per_target(metrics, y_true, y_pred, names):
+    """Each target's metrics in a multi-target regression (one column per target),
+    keyed ``metric[target]``, target by target."""
+    return {f"{m}[{name}]": float(fn(y_true[:, j], y_pred[:, j]))
+            for j, name in enumerate(names) for m, fn in metrics.items()}
+
+
+# What a generated script contains, in this order; then, where the spec needs them, the
+# binary classification's and the multi-target regression's.
 SCRIPT_FUNCTIONS = (RunState, batches, loader_batches, chunks, train_epoch, evaluate, predictions, mean_loss,
                     improved, end_epoch)
+BINARY_FUNCTIONS = (binary_loss,)
+PER_TARGET_FUNCTIONS = (per_target,)

@@ -16,6 +16,7 @@ class DataInfo:
     classes: int | None  # number of classes (classification) or labels (multilabel)
     outputs: tuple | None  # per-sample regression target shape, e.g. (1,)
     hint: str | None = None  # what the data suggests about the task (0/1 targets read as regression)
+    target_names: tuple | None = None  # the regression targets' names, where the data has them
 
 
 # scikit-learn's bundled data sets: loader, features, task, classes or targets.
@@ -27,6 +28,9 @@ SKLEARN = {
     "diabetes": ("load_diabetes", 10, "regression", 1),
     "linnerud": ("load_linnerud", 3, "regression", 3),
 }
+
+# the names of a bundled data set's regression targets
+SKLEARN_TARGETS = {"linnerud": ("Weight", "Waist", "Pulse")}
 
 # Generators and the arguments specdl lets through (with scikit-learn's defaults).
 # samples in each bundled data set (for the static split checks)
@@ -55,4 +59,5 @@ def describe(data, seed: int = 0) -> DataInfo:
             except ShapeError as e:
                 e.index, e.group = i, "transforms"
                 raise
-    return DataInfo(feat, info.dtype, data.task or info.task, info.classes, info.outputs, info.hint)
+    return DataInfo(feat, info.dtype, data.task or info.task, info.classes, info.outputs, info.hint,
+                    info.target_names)

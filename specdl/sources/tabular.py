@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from ..components.base import HELPERS, PosInt, literal, resolve
 from ..errors import did_you_mean
 from .base import DataSource, SourceError
-from .info import GENERATORS, SKLEARN, SKLEARN_SIZES, DataInfo
+from .info import GENERATORS, SKLEARN, SKLEARN_SIZES, SKLEARN_TARGETS, DataInfo
 
 
 def class_hint(name: str, values) -> str | None:
@@ -68,7 +68,7 @@ class SklearnData(DataSource):
         if self.dataset in SKLEARN:
             _, feat, task, n = SKLEARN[self.dataset]
             return DataInfo((feat,), "float32", task, n if task == "classification" else None,
-                            (n,) if task == "regression" else None)
+                            (n,) if task == "regression" else None, target_names=SKLEARN_TARGETS.get(self.dataset))
         p = {**GENERATORS[self.dataset], **self.params}
         if self.dataset == "make_classification":
             return DataInfo((p["n_features"],), "float32", "classification", p["n_classes"], None)

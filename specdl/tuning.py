@@ -98,7 +98,7 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
         if remaining > 0:
             _run(plan, remaining, jobs)
         optuna_study = _open_study(plan, direction)
-        from .tune_report import write_results
+        from .tuning_report import write_results
 
         best = write_results(optuna_study, tdir, s, table, plan.metric)
         return TuneResult(optuna_study, best[0], tdir, best[1])
@@ -355,6 +355,6 @@ class _Printer:
         self.plan = plan
 
     def __call__(self, study, t) -> None:
-        from .tune_report import trial_line
+        from .tuning_report import trial_line
 
         print(trial_line(study, t, self.plan.trials, self.plan.metric), file=sys.stderr, flush=True)

@@ -1,4 +1,4 @@
-"""What a search leaves behind (specdl/tune.py): a line per trial while it runs, then
+"""What a search leaves behind (specdl/tuning.py): a line per trial while it runs, then
 trials.csv, best.yaml, history.png, importance.png and a table of the best trials."""
 
 from __future__ import annotations
