@@ -64,6 +64,7 @@ class _Conv(_Spatial):
             raise ShapeError("padding='same' needs stride 1")
         sizes = []
         for i, n in enumerate(self.spatial(x)):
+            self.check_padding_mode(n, self.pads(i, k[i], d[i]), x)
             if self.padding == "same":
                 sizes.append(n)
                 continue
@@ -74,6 +75,22 @@ class _Conv(_Spatial):
                                  f"input size {n + 2 * p} of {x}; use a smaller kernel or more padding")
             sizes.append(o)
         return x.with_shape("N", self.out_channels, *sizes)
+
+    def pads(self, i: int, k: int, d: int) -> tuple:
+        """The (before, after) padding of spatial dimension i, as torch computes it."""
+        if self.padding == "same":  # torch puts the odd one after
+            total = d * (k - 1)
+            return total // 2, total - total // 2
+        p = 0 if self.padding == "valid" else self.per_dim("padding")[0][i]
+        return p, p
+
+    def check_padding_mode(self, n: int, pads: tuple, x) -> None:
+        """reflect padding must be smaller than the size it pads, circular at most that."""
+        most = max(pads)
+        if (self.padding_mode == "reflect" and most >= n) or (self.padding_mode == "circular" and most > n):
+            rule = "smaller than" if self.padding_mode == "reflect" else "at most"
+            raise ShapeError(f"padding_mode {self.padding_mode} pads {most} on a side of a spatial "
+                             f"size {n} of {x}; that padding must be {rule} the size")
 
     def count_params(self, x):
         k = math.prod(tup(self.kernel_size, self.nd))
