@@ -1,6 +1,8 @@
 """Registry-wide layer tests (in the manner of Keras' run_layer_test): for every
 registered layer, over drawn parameters and input shapes, the static shape rule
-agrees with the real torch module, and build and codegen make the same thing."""
+agrees with the real torch module both ways (what it accepts gets the inferred output
+shape, what it rejects torch rejects too, or REFUSALS says why), a share of the draws
+is accepted, and build and codegen make the same thing."""
 
 from __future__ import annotations
 
