@@ -109,11 +109,15 @@ def norm_dim(dim: int, rank: int, what: str = "dim") -> int:
     return dim % rank
 
 
-def tup(v, n: int) -> tuple:
-    """torch's int-or-tuple convention."""
+def tup(v, n: int, what: str = "") -> tuple:
+    """torch's int-or-tuple convention: one number for every dimension, or a list of
+    exactly one per dimension (torch's stretching of a one-item list is refused: it
+    holds for some arguments and layers and not others)."""
     if isinstance(v, (tuple, list)):
         if len(v) != n:
-            raise ShapeError(f"expects {n} values, got {list(v)}")
+            name = f"{what} " if what else ""
+            raise ShapeError(f"{name}{list(v)} must give {n} values, one per spatial dimension "
+                             f"(or be one number for all {n})")
         return tuple(v)
     return (v,) * n
 
@@ -328,7 +332,8 @@ class Layer(Component):
     dtypes: ClassVar[tuple] = ("float32",)    # accepted input dtypes
     functional: ClassVar[bool] = False        # no module: apply()/expr() instead of ctor()
     structural: ClassVar[bool] = False        # built by the graph itself (block calls)
-    examples: ClassVar[dict] = {}             # field -> sample values, for generated tests
+    examples: ClassVar[dict] = {}             # field (or "input": per-sample shapes) -> sample
+                                              # values, for the generated tests
     rank_fix: ClassVar[str] = ""              # a suggestion when the rank is wrong
 
     name: LayerName | None = None

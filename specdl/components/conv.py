@@ -38,8 +38,13 @@ class _Spatial(Layer):
     def spatial(self, x: TT) -> tuple:
         return tuple(x.shape[2:])
 
+    def per_dim(self, *names: str) -> list:
+        """The named arguments, each as one value per spatial dimension."""
+        return [tup(getattr(self, n), self.nd, n) for n in names]
+
 
 class _Conv(_Spatial):
+    examples: ClassVar[dict] = {"groups": [1, 2]}
     out_channels: PosInt
     kernel_size: Size
     stride: Size = 1
@@ -54,21 +59,38 @@ class _Conv(_Spatial):
         if cin % self.groups or self.out_channels % self.groups:
             raise ShapeError(f"groups={self.groups} must divide in_channels={cin} and "
                              f"out_channels={self.out_channels}")
-        k, s, d = (tup(v, self.nd) for v in (self.kernel_size, self.stride, self.dilation))
+        k, s, d = self.per_dim("kernel_size", "stride", "dilation")
         if self.padding == "same" and any(v != 1 for v in s):
             raise ShapeError("padding='same' needs stride 1")
         sizes = []
         for i, n in enumerate(self.spatial(x)):
+            self.check_padding_mode(n, self.pads(i, k[i], d[i]), x)
             if self.padding == "same":
                 sizes.append(n)
                 continue
-            p = 0 if self.padding == "valid" else tup(self.padding, self.nd)[i]
+            p = 0 if self.padding == "valid" else self.per_dim("padding")[0][i]
             o = out_size(n, k[i], s[i], p, d[i])
             if o < 1:
                 raise ShapeError(f"kernel_size {k[i]} (dilation {d[i]}) is larger than the padded "
                                  f"input size {n + 2 * p} of {x}; use a smaller kernel or more padding")
             sizes.append(o)
         return x.with_shape("N", self.out_channels, *sizes)
+
+    def pads(self, i: int, k: int, d: int) -> tuple:
+        """The (before, after) padding of spatial dimension i, as torch computes it."""
+        if self.padding == "same":  # torch puts the odd one after
+            total = d * (k - 1)
+            return total // 2, total - total // 2
+        p = 0 if self.padding == "valid" else self.per_dim("padding")[0][i]
+        return p, p
+
+    def check_padding_mode(self, n: int, pads: tuple, x) -> None:
+        """reflect padding must be smaller than the size it pads, circular at most that."""
+        most = max(pads)
+        if (self.padding_mode == "reflect" and most >= n) or (self.padding_mode == "circular" and most > n):
+            rule = "smaller than" if self.padding_mode == "reflect" else "at most"
+            raise ShapeError(f"padding_mode {self.padding_mode} pads {most} on a side of a spatial "
+                             f"size {n} of {x}; that padding must be {rule} the size")
 
     def count_params(self, x):
         k = math.prod(tup(self.kernel_size, self.nd))
@@ -104,6 +126,7 @@ class Conv3dSpec(_Conv, type="conv3d", primary="out_channels"):
 
 
 class _ConvT(_Spatial):
+    examples: ClassVar[dict] = {"output_padding": [0, 1, [1, 0]], "groups": [1, 2]}
     out_channels: PosInt
     kernel_size: Size
     stride: Size = 1
@@ -117,8 +140,7 @@ class _ConvT(_Spatial):
         cin = x.shape[1]
         if cin % self.groups or self.out_channels % self.groups:
             raise ShapeError(f"groups={self.groups} must divide in_channels={cin} and out_channels={self.out_channels}")
-        k, s, p, op, d = (tup(v, self.nd) for v in (self.kernel_size, self.stride, self.padding,
-                                                    self.output_padding, self.dilation))
+        k, s, p, op, d = self.per_dim("kernel_size", "stride", "padding", "output_padding", "dilation")
         sizes = []
         for i, n in enumerate(self.spatial(x)):
             if op[i] >= max(s[i], d[i]):
@@ -165,10 +187,9 @@ class _Pool(_Spatial):
     has_dilation: ClassVar[bool] = False
 
     def infer(self, x):
-        k = tup(self.kernel_size, self.nd)
-        s = tup(self.stride if self.stride is not None else self.kernel_size, self.nd)
-        p = tup(self.padding, self.nd)
-        d = tup(getattr(self, "dilation", 1), self.nd)
+        k, p = self.per_dim("kernel_size", "padding")
+        s = k if self.stride is None else self.per_dim("stride")[0]
+        d = self.per_dim("dilation")[0] if self.has_dilation else (1,) * self.nd
         sizes = []
         for i, n in enumerate(self.spatial(x)):
             if 2 * p[i] > k[i]:
@@ -230,7 +251,7 @@ class _Adaptive(_Spatial):
     torch_name: ClassVar[str] = ""
 
     def infer(self, x):
-        want = tup(self.output_size, self.nd)
+        want = self.per_dim("output_size")[0]
         if self.nd == 1 and want[0] is None:
             raise ShapeError("output_size must be a number for a 1-D pool")
         return x.with_shape("N", x.shape[1], *(n if w is None else w for n, w in zip(self.spatial(x), want)))

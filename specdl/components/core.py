@@ -87,6 +87,8 @@ class UnflattenSpec(Layer, type="unflatten", primary="sizes"):
     sizes: list[PosInt] = Field(min_length=1)
     dim: int = 1
     dtypes = ("float32", "int64")
+    examples: ClassVar[dict] = {"sizes": [[2, 4], [2, 3], [1, 6], [2, 2, 2], [3, 2]], "dim": [1, -1, 2],
+                                "input": [(8, 8), (6, 6), (6, 8), (8, 6)]}
 
     def infer(self, x):
         d = norm_dim(self.dim, x.rank)
@@ -106,6 +108,7 @@ class ReshapeSpec(Layer, type="reshape", primary="shape"):
 
     shape: list[int] = Field(min_length=1)
     functional = True
+    examples: ClassVar[dict] = {"shape": [[-1], [2, -1], [-1, 3], [1, -1, 1], [4, 2], [-1, -1]]}
     dtypes = ("float32", "int64")
 
     def infer(self, x):
@@ -136,6 +139,8 @@ class PermuteSpec(Layer, type="permute", primary="dims"):
 
     dims: list[int] = Field(min_length=2)
     functional = True
+    examples: ClassVar[dict] = {"dims": [[0, 1], [0, 2, 1], [0, -1, 1], [0, 3, 1, 2], [0, 2, 3, 1],
+                                         [0, 1, 1], [0, 1, 3, 2, 4]]}
     dtypes = ("float32", "int64")
 
     def infer(self, x):

@@ -15,7 +15,12 @@ def broadcast(xs: list[TT]) -> TT:
             raise ShapeError("cannot broadcast " + ", ".join(map(str, xs)) +
                              f": dimension {rank - i} differs ({', '.join(map(str, sorted(dims, key=str)))})")
         out.append(dims.pop() if dims else 1)
-    return TT(tuple(reversed(out)), xs[0].dtype)
+    out.reverse()
+    if "N" in out[1:]:  # a shorter input's batch met a feature dimension of size 1
+        raise ShapeError("cannot broadcast " + ", ".join(map(str, xs)) + ": inputs of different "
+                         f"ranks would stretch the batch over dimension {out.index('N', 1)}; "
+                         "give them the same rank (unflatten or reshape one)")
+    return TT(tuple(out), xs[0].dtype)
 
 
 class _Elementwise(Layer):

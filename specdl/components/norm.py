@@ -70,17 +70,18 @@ class LayerNormSpec(Layer, type="layernorm", primary="normalized_shape"):
     elementwise_affine: bool = True
 
     def shape_of(self, x) -> tuple:
+        """The normalised shape, as torch is given it (``infer`` checks it fits)."""
         if self.normalized_shape is None:
             return (x.shape[-1],)
-        ns = self.normalized_shape if isinstance(self.normalized_shape, list) else [self.normalized_shape]
-        if len(ns) >= x.rank or tuple(x.shape[-len(ns):]) != tuple(ns):
-            raise ShapeError(f"normalized_shape {list(ns)} must equal the trailing dimensions of {x}")
-        return tuple(ns)
+        ns = self.normalized_shape
+        return tuple(ns) if isinstance(ns, list) else (ns,)
 
     def infer(self, x):
         if x.rank < 2:
             raise ShapeError(f"expects at least a 2-D input, got {x}")
-        self.shape_of(x)
+        ns = self.shape_of(x)
+        if len(ns) >= x.rank or tuple(x.shape[-len(ns):]) != ns:
+            raise ShapeError(f"normalized_shape {list(ns)} must equal the trailing dimensions of {x}")
         return x
 
     def count_params(self, x):

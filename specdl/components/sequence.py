@@ -3,7 +3,7 @@ as a user of Keras expects (torch's own default is time-first)."""
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..errors import ShapeError
 from .base import Call, Layer, NonNegInt, PosFloat, PosInt, Prob, literal
@@ -134,6 +134,7 @@ class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_hea
     max_inputs = 3
     ranks = (3,)
     rank_hint = "[N, T, E]"
+    examples: ClassVar[dict] = {"num_heads": [1, 2, 3, 4]}
     custom_call: ClassVar[bool] = True
 
     def infer(self, *xs):
@@ -186,6 +187,7 @@ class TransformerEncoderLayerSpec(Layer, type="transformer_encoder_layer", prima
     bias: bool = True
     ranks = (3,)
     rank_hint = "[N, T, E]"
+    examples: ClassVar[dict] = {"nhead": [1, 2, 3, 4], "dim_feedforward": [8, 16]}
 
     def infer(self, x):
         if x.shape[-1] % self.nhead:
@@ -261,10 +263,16 @@ class UpsampleSpec(Layer, type="upsample", primary="scale_factor"):
     mode: Literal["nearest", "linear", "bilinear", "bicubic", "trilinear"] = "nearest"
     ranks = (3, 4, 5)
     rank_hint = "[N, C, ...]"
+    examples: ClassVar[dict] = {"scale_factor": [2, None, 3], "size": [None, [4, 6], [5], [2, 3, 4]],
+                                "mode": ["nearest", "bilinear", "linear", "trilinear", "bicubic"]}
+
+    @model_validator(mode="after")
+    def _one_of(self):  # no input needed to see this: a schema error, not a shape error
+        if (self.scale_factor is None) == (self.size is None):
+            raise ValueError("give exactly one of scale_factor or size")
+        return self
 
     def infer(self, x):
-        if (self.scale_factor is None) == (self.size is None):
-            raise ShapeError("give exactly one of scale_factor or size")
         want = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}.get(self.mode)
         if want and x.rank != want:
             raise ShapeError(f"mode {self.mode} needs a {want}-D input, got {x}")
@@ -297,11 +305,9 @@ class PadSpec(Layer, type="pad", primary="pad"):
             raise ShapeError(f"pad {self.pad} must have an even length (a pair per dimension)")
         k = len(self.pad) // 2
         if k > x.rank - 1:
-            raise ShapeError(f"pad {self.pad} pads {k} dimensions; {x} has {x.rank - 1} besides the batch")
-        if self.mode != "constant" and x.rank != k + 2:
-            raise ShapeError(f"mode {self.mode} pads all the spatial dimensions of [N, C, ...]: "
-                             f"{x} needs {2 * (x.rank - 2)} pad values" if x.rank > 2 else
-                             f"mode {self.mode} needs an [N, C, ...] input, got {x}")
+            raise ShapeError(f"pad {self.pad} pads {k} dimensions; {x} has {x.rank - 1} besides the batch dimension")
+        if self.mode != "constant":
+            self.check_mode(x, k)
         shape = list(x.shape)
         for i in range(k):
             d = len(shape) - 1 - i
@@ -312,6 +318,17 @@ class PadSpec(Layer, type="pad", primary="pad"):
                 raise ShapeError(f"circular padding {lo, hi} must not exceed the size {shape[d]}")
             shape[d] = shape[d] + lo + hi
         return x.with_shape(*shape)
+
+    def check_mode(self, x, k: int) -> None:
+        """torch's limits on the non-constant modes: no fill value; the padded dimensions
+        are all those after the channels ([N, C, ...]) or after the batch ([N, ...])."""
+        if self.value != 0:
+            raise ShapeError(f"value={self.value} is the fill of mode constant; mode {self.mode} "
+                             "takes no value")
+        if x.rank > k + 2:  # (k < x.rank is checked before)
+            raise ShapeError(f"mode {self.mode} pads every dimension after the channels (or after "
+                             f"the batch): {x} needs {2 * (x.rank - 2)} pad values (or "
+                             f"{2 * (x.rank - 1)}), got {len(self.pad)}")
 
     def _kw(self):
         return "".join(f", {k}={literal(v)}" for k, v in self.changed("mode", "value").items())
