@@ -4,15 +4,13 @@ the CLI page runs."""
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import sys
 
 import pytest
 
 from specdl.summary import catalogue_markdown
 
 from .conftest import ROOT
+from .sessions import PAGES, matches, run, sessions, workspace
 
 
 def test_layer_reference_is_current():
@@ -20,24 +18,34 @@ def test_layer_reference_is_current():
         "regenerate: specdl layers --markdown > docs/layers.md"
 
 
-def commands(page: str) -> list[str]:
-    """The `$ ...` lines of the page's ```console blocks, in order."""
-    blocks = re.findall(r"```console\n(.*?)```", (ROOT / "docs" / page).read_text(), re.S)
-    return [ln[2:] for b in blocks for ln in b.splitlines() if ln.startswith("$ ")]
+@pytest.mark.parametrize("page", PAGES)
+def test_every_session_is_what_the_code_prints(page, tmp_path):
+    """Each console block's commands run; the text block after it is their output
+    (tests/sessions.py: `python tests/sessions.py` rewrites them from real runs)."""
+    cwd = workspace(tmp_path)
+    blocks = sessions(page)
+    assert sum(len(cmds) for cmds, _ in blocks) >= 8
+    for cmds, shown in blocks:
+        output = []
+        for cmd in cmds:
+            code, out = run(cmd, cwd)
+            assert code == 0, f"`{cmd}` failed:\n{out}"
+            output += out.rstrip("\n").split("\n") if out.strip() else []
+        if shown is not None:
+            assert matches(shown, output), (f"docs/{page}: the output of {cmds} is not what the page shows; "
+                                            f"run `python tests/sessions.py`.\nshown:\n" + "\n".join(shown)
+                                            + "\nprinted:\n" + "\n".join(output))
 
 
-@pytest.mark.parametrize("page", ["tutorial.md", "cli.md"])
-def test_every_command_runs(page, tmp_path):
-    shutil.copytree(ROOT / "specs", tmp_path / "specs")
-    cmds = commands(page)
-    assert len(cmds) >= 8
-    env_specdl = f"{sys.executable} -m specdl"
-    for cmd in cmds:
-        shell = re.sub(r"^specdl ", env_specdl + " ", cmd)
-        shell = re.sub(r"^python ", sys.executable + " ", shell)
-        r = subprocess.run(shell, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
-        assert r.returncode == 0, f"`{cmd}` failed:\n{r.stdout}\n{r.stderr}"
+def test_a_session_that_shows_other_figures_fails():
+    printed = ["test: accuracy 0.6667  f1 0.5368  loss 0.8301  (best epoch 20)", "run directory: runs/iris"]
+    assert matches(["test: accuracy 0.8667  f1 0.5  loss 0.83  (best epoch 20)", "run directory: runs/iris"],
+                   printed)  # other digits of the same figures: the same session
+    assert not matches(["test: accuracy 0.8667  precision 0.9048  loss 0.5349  (best epoch 20)",
+                        "run directory: runs/iris"], printed)  # a figure the code does not print
+    assert not matches(["test: accuracy 0.6667  f1 0.5368  loss 0.8301  (best epoch 19)",
+                        "run directory: runs/iris"], printed)  # whole numbers are exact
+    assert matches(["test: accuracy 0.6667  f1 0.5368  loss 0.8301  (best epoch 20)", "..."], printed)
 
 
 def _links(page):
