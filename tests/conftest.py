@@ -9,6 +9,15 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 
 
+FAST = ("iris_mlp", "digits_cnn")  # the bundled specs every run of the suite trains
+
+
+def per_spec(specs=SPECS, fast=FAST):
+    """Parameters over the bundled specs: the small ones in every run, the others under
+    the `slow` marker (CI runs them: `pytest -m slow`)."""
+    return [pytest.param(p, id=p.stem, marks=() if p.stem in fast else pytest.mark.slow) for p in specs]
+
+
 def run_cli(*args, cwd=None, env=None, timeout=600):
     """Run ``python -m specdl`` in a real subprocess."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}

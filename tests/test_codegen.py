@@ -14,7 +14,7 @@ import torch
 import specdl
 from specdl.generate import render
 
-from .conftest import ROOT, SPECS
+from .conftest import ROOT, SPECS, per_spec
 
 
 def spec_id(p):
@@ -82,7 +82,7 @@ SHORT = {"resnet_small": ["train.epochs=1", "data.size=128"], "unet_small": ["tr
                 f"model.layers.{i}={{linear: 4}}"] for k, i in (("mobilenet_v2", 19), ("vit_tiny", 7))}}
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=spec_id)
+@pytest.mark.parametrize("spec", per_spec())
 def test_script_reproduces_build_metrics(spec, tmp_path):
     """Short runs of every bundled spec: the generated script's test metrics equal
     specdl build's (same seed, CPU). Build and codegen run in process here (the CLI has

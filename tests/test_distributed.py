@@ -15,6 +15,8 @@ import pytest
 
 from .conftest import ROOT, run_cli
 
+pytestmark = pytest.mark.slow  # real process groups / real kills: `pytest -m slow` (CI)
+
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 CASES = {"iris_mlp": ["train.epochs=60"], "digits_cnn": ["train.epochs=4"]}

@@ -18,6 +18,7 @@ def test_layer_reference_is_current():
         "regenerate: specdl layers --markdown > docs/layers.md"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES)
 def test_every_session_is_what_the_code_prints(page, tmp_path):
     """Each console block's commands run; the text block after it is their output

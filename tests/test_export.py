@@ -15,7 +15,7 @@ import torch
 
 import specdl
 
-from .conftest import ROOT, SPECS, run_cli
+from .conftest import ROOT, per_spec, run_cli
 from .test_codegen import SHORT
 
 
@@ -26,7 +26,7 @@ def sample(a, n):
     return torch.randn(n, *inp.shape[1:])
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])
+@pytest.mark.parametrize("spec", per_spec())
 def test_build_exports_verified_onnx(spec, tmp_path):
     over = [*SHORT.get(spec.stem, []), "train.epochs=1", "export.onnx=true"]  # the published nets, smaller
     metrics, run = specdl.train(spec, out=tmp_path / "r", overrides=over)

@@ -16,6 +16,8 @@ from specdl import checkpoint
 
 from .conftest import ROOT, run_cli
 
+pytestmark = pytest.mark.slow  # real process groups / real kills: `pytest -m slow` (CI)
+
 SPEC = ROOT / "specs" / "digits_cnn.yaml"
 OVER = ["-o", "train.epochs=4", "-o", "train.checkpoint.interval=0"]
 

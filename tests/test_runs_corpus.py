@@ -21,6 +21,8 @@ from specdl.source import read_yaml
 
 from .conftest import ROOT, run_cli
 
+pytestmark = pytest.mark.slow  # many real CLI processes (about 3 s each): `pytest -m slow` (CI)
+
 IRIS = """
 name: tiny
 seed: 0

@@ -93,6 +93,7 @@ def test_spec_yaml_strings_read_back_as_written(s):
     assert read_yaml(dump_yaml(data)).data == data
 
 
+@pytest.mark.slow
 def test_a_run_with_a_numeric_looking_column_stands_alone(tmp_path):
     import csv
 
@@ -112,6 +113,7 @@ def test_a_run_with_a_numeric_looking_column_stands_alone(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.slow
 def test_resume_what_cannot_be_resumed(tmp_path, finished):
     def fresh(name):
         run = tmp_path / name
@@ -183,6 +185,7 @@ def test_summary_batch_must_be_positive(batch):
     one_error(r, "--batch")
 
 
+@pytest.mark.slow
 def test_a_run_predicts_and_exports_without_its_training_data(tmp_path):
     import numpy as np
 

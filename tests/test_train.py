@@ -15,6 +15,7 @@ from .conftest import ROOT
 ACCEPT = {"iris_mlp": ("accuracy", 0.93), "digits_cnn": ("accuracy", 0.90), "diabetes_mlp": ("r2", 0.40)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ACCEPT))
 def test_bundled_spec_meets_its_target(name, tmp_path, cli):
     """The full spec, through the CLI, as the README runs it."""

@@ -148,6 +148,7 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path):
     assert "\n" not in failed["error"] and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_the_same_command_continues_the_study(tmp_path):
     path = write(tmp_path)
     first = run_cli("tune", path, "--trials", "2", "-q", cwd=tmp_path)
@@ -160,6 +161,7 @@ def test_the_same_command_continues_the_study(tmp_path):
     assert [t["trial"] for t in rows(tdir)] == ["1", "2", "3"]
 
 
+@pytest.mark.slow
 def test_sigkill_loses_only_the_trial_in_flight(tmp_path):
     spec = json.loads(json.dumps(SPEC))
     spec["train"]["epochs"] = 400  # long enough to be killed in the middle of trial 2
@@ -182,6 +184,7 @@ def test_sigkill_loses_only_the_trial_in_flight(tmp_path):
     assert len(table) == 3  # the study still holds 3 trials: the killed one counts, as failed
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_sqlite_study(tmp_path):
     path = write(tmp_path, trials=4)
     url = f"sqlite:///{tmp_path / 'shared.db'}"
@@ -201,6 +204,7 @@ def test_two_processes_share_one_sqlite_study(tmp_path):
     assert dirs == {"m0", "m1"} or len(study.trials) == 4
 
 
+@pytest.mark.slow
 def test_jobs_run_trials_in_separate_processes(tmp_path):
     path = write(tmp_path, trials=4)
     r = run_cli("tune", path, "--jobs", "2", "--out", tmp_path / "t", cwd=tmp_path)
@@ -271,6 +275,7 @@ def postgres(tmp_path):
         shutil.rmtree(data, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_a_study_on_postgresql(tmp_path, postgres):
     path = write(tmp_path, trials=2)
     r = run_cli("tune", path, "--storage", postgres, "--out", tmp_path / "a", "-q", cwd=tmp_path)
