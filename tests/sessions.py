@@ -60,13 +60,15 @@ def run(cmd: str, cwd: Path) -> tuple[int, str]:
 def fit(shown: list[str], actual: list[str]) -> list[str]:
     """The actual lines, elided where the shown ones were (`...` keeps its place: as many
     lines before it as were shown before it, and as many after)."""
-    if "..." not in shown:
+    actual = [line.rstrip() for line in actual]
+    marks = [i for i, line in enumerate(shown) if line.strip() == "..."]
+    if not marks:
         return actual
-    cut = shown.index("...")
+    cut = marks[0]
     head, tail = shown[:cut], shown[cut + 1:]
     if len(actual) <= len(head) + len(tail):
         return actual
-    return actual[: len(head)] + ["..."] + (actual[len(actual) - len(tail):] if tail else [])
+    return actual[: len(head)] + [shown[cut]] + (actual[len(actual) - len(tail):] if tail else [])
 
 
 def shape(line: str) -> str:
@@ -103,8 +105,7 @@ def rewrite(page: str, cwd: Path) -> None:
 if __name__ == "__main__":
     import tempfile
 
-    with tempfile.TemporaryDirectory() as tmp:
-        cwd = workspace(Path(tmp))
-        for page in PAGES:
-            rewrite(page, cwd)
+    for page in PAGES:  # each page in a folder of its own, as the test runs it
+        with tempfile.TemporaryDirectory() as tmp:
+            rewrite(page, workspace(Path(tmp)))
             print(f"wrote docs/{page}")
