@@ -119,6 +119,7 @@ def check_probabilities(rows, threshold):
     return p_yes
 
 
+@pytest.mark.slow  # many CLI processes; CI runs it (pytest -m slow)
 def test_csv_binary_with_one_logit_column_through_the_cli(tmp_path):
     """[N, 1]: build, codegen (the script equals build), predict and export as programs."""
     x, _ = write_binary_csv(tmp_path / "d.csv")

@@ -154,6 +154,7 @@ def _bad_files(tmp, runs):
     ]
 
 
+@pytest.mark.slow  # many CLI processes; CI runs it (pytest -m slow)
 def test_bad_labelled_files_are_one_line(runs, tmp_path):
     for run, name, extra, want in _bad_files(tmp_path, runs):
         line = one_line(run_cli("evaluate", run, "--input", tmp_path / name, *extra, cwd=tmp_path))

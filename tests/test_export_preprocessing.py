@@ -77,6 +77,7 @@ def test_raw_csv_rows_give_predicts_outputs(runs, name, tmp_path):
     assert outputs == (["probabilities"] if name == "cls" else ["prediction"])
 
 
+@pytest.mark.slow  # many CLI processes; CI runs it (pytest -m slow)
 def test_plain_export_says_what_the_model_expects(runs, tmp_path):
     r = run_cli("export", runs["cls"], "--out", tmp_path / "m.onnx", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
