@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RunError, SpecError
+from .rundir import LOCK, RunDir
 from .search import override
 
 TRIAL_DIR = "trial-{:04d}"
@@ -59,6 +60,7 @@ class _Plan:
     allow_import: bool
     progress: bool
     metric: str = "val_loss"
+    direction: str = "minimize"  # the metric's, as train.checkpoint's mode decides
 
 
 def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, overrides=None,
@@ -78,16 +80,16 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
         raise RunError("the spec has no `search` section: add one to tune it (docs/tune.md)")
     if jobs < 1:
         raise RunError(f"--jobs {jobs}: give 1 or more")
-    from .rundir import RunDir
 
     tdir = _tune_dir(s, out)
     held = RunDir(tdir).lock()
     try:
         rec = _record(tdir, s, storage, study)
+        ranked = check(spec, [*(overrides or []), *s.search.monitor_overrides()], search=False)
         plan = _Plan(str(tdir / "spec.yaml"), str(tdir), rec["storage"], rec["study"], trials or s.search.trials,
-                     bool(ALLOW_IMPORT.get()), progress is not False, s.search.metric or analysis.monitor)
-        direction = "maximize" if _mode(plan) == "max" else "minimize"
-        optuna_study = _open_study(plan, direction)
+                     bool(ALLOW_IMPORT.get()), progress is not False, ranked.monitor,
+                     "maximize" if ranked.mode == "max" else "minimize")
+        optuna_study = _open_study(plan)
         if rec["default_storage"]:
             _fail_interrupted(optuna_study)  # we hold the directory: any RUNNING trial's process is gone
         remaining = plan.trials - len(optuna_study.trials)
@@ -97,7 +99,7 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
                   file=sys.stderr)
         if remaining > 0:
             _run(plan, remaining, jobs)
-        optuna_study = _open_study(plan, direction)
+        optuna_study = _open_study(plan)
         from .tuning_report import write_results
 
         best = write_results(optuna_study, tdir, s, table, plan.metric)
@@ -113,7 +115,7 @@ def _tune_dir(spec, out) -> Path:
         path = Path(out)
         if path.exists() and not path.is_dir():
             raise RunError(f"--out {path} is a file; give a folder for the tune directory")
-        if path.is_dir() and any(p.name != ".specdl.lock" for p in path.iterdir()):
+        if path.is_dir() and any(p.name != LOCK for p in path.iterdir()):
             rec = _read_record(path)
             if rec is None:
                 raise RunError(f"--out {path} is a non-empty folder that holds no study; give a new or empty folder")
@@ -165,18 +167,11 @@ def _shown_storage(plan: _Plan) -> str:
     return f"{head.split('://')[0]}://…@{tail}" if sep else plan.storage
 
 
-def _mode(plan: _Plan) -> str:
-    from .front import check
-
-    s = check(plan.spec_path, search=False).spec
-    return check(plan.spec_path, s.search.monitor_overrides(), search=False).mode
-
-
-def _open_study(plan: _Plan, direction: str):
+def _open_study(plan: _Plan):
     optuna = _optuna()
     for attempt in range(10):
         try:
-            return _create(optuna, plan, direction)
+            return _create(optuna, plan)
         except Exception as e:  # noqa: BLE001
             # two processes creating the schema of a new database at once: one wins
             if "already exists" not in str(e) or attempt == 9:
@@ -184,11 +179,12 @@ def _open_study(plan: _Plan, direction: str):
             time.sleep(0.2 + 0.3 * attempt)
 
 
-def _create(optuna, plan: _Plan, direction: str):
+def _create(optuna, plan: _Plan):
     storage = optuna.storages.RDBStorage(
         plan.storage, heartbeat_interval=60, grace_period=180,
         engine_kwargs={"connect_args": {"timeout": 120}} if plan.storage.startswith("sqlite") else {})
-    return optuna.create_study(storage=storage, study_name=plan.study, direction=direction, load_if_exists=True)
+    return optuna.create_study(storage=storage, study_name=plan.study, direction=plan.direction,
+                               load_if_exists=True)
 
 
 def _storage_error(plan: _Plan, e: Exception):
@@ -258,7 +254,7 @@ def work(plan: _Plan, quota: int, index: int, threads: int | None) -> None:
 
     spec = check(plan.spec_path, search=False).spec
     search, epochs = spec.search, spec.train.epochs
-    study = _open_study(plan, "maximize" if _mode(plan) == "max" else "minimize")
+    study = _open_study(plan)
     # a seed of its own for each process and each continuation (the same seed would
     # draw the same first values again)
     study.sampler = _sampler(optuna, search, spec.seed * 1_000_003 + 7919 * index + len(study.trials))
@@ -311,6 +307,7 @@ def objective(trial, plan: _Plan, search) -> float:
     from .trainer import Interrupted, fit
 
     values = {k: suggest(trial, k, d) for k, d in search.space.items()}
+    seen = {}  # epoch -> the monitored value
     run_dir = Path(plan.tune_dir) / TRIAL_DIR.format(trial.number)
     trial.set_user_attr("run_dir", str(run_dir))
     try:
@@ -318,7 +315,7 @@ def objective(trial, plan: _Plan, search) -> float:
                   search=False)
 
         def report(epoch: int, row: dict) -> None:
-            value = row.get(a.monitor)
+            value = seen[epoch] = row.get(a.monitor)
             if value is not None and math.isfinite(value):
                 trial.report(value, epoch)
                 if trial.should_prune():
@@ -335,11 +332,9 @@ def objective(trial, plan: _Plan, search) -> float:
         raise _failed(trial, e.issues[0].render().split(": error: ", 1)[-1]) from None
     except Exception as e:  # noqa: BLE001  (NaN loss, out of memory, ...: the study goes on)
         raise _failed(trial, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__) from None
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
     trial.set_user_attr("test", result.metrics)
     trial.set_user_attr("best_epoch", result.best_epoch)
-    best = next((r for r in rows if r["epoch"] == result.best_epoch), rows[-1])
-    return float(best[a.monitor])
+    return float(seen.get(result.best_epoch, seen[max(seen)]))
 
 
 def _failed(trial, message: str) -> TrialFailed:

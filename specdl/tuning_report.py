@@ -61,7 +61,7 @@ def write_results(study, tdir: Path, spec, show: bool, metric: str):
     """trials.csv, best.yaml, the two plots and (``show``) the table; (best spec, path)."""
     trials = study.get_trials(deepcopy=False)
     write_output(tdir / "trials.csv", _csv(trials), "trials.csv")
-    best_spec, best_path = _best_yaml(study, tdir, spec)
+    best_spec, best_path = _best_yaml(study, tdir, spec.search, metric)
     plots = _plots(study, tdir)
     if show:
         _table(study, trials, spec, metric)
@@ -89,9 +89,9 @@ def _csv(trials) -> str:
     return out.getvalue()
 
 
-def _best_yaml(study, tdir: Path, spec):
-    """The whole spec with the best trial's values (less the search section): it checks
-    clean and builds as is."""
+def _best_yaml(study, tdir: Path, search, metric: str):
+    """The whole spec with the best trial's values and the trial's monitor (less the
+    search section): it checks clean, builds as is, and picks the trial's best epoch."""
     best = _best(study)
     if best is None:
         return None, None
@@ -99,8 +99,8 @@ def _best_yaml(study, tdir: Path, spec):
     from .search import override, without_search
     from .source import dump_yaml
 
-    a = check(tdir / "spec.yaml", [override(k, v) for k, v in best.params.items()], search=False)
-    metric = a.spec.search.metric or a.monitor
+    values = [override(k, v) for k, v in best.params.items()]
+    a = check(tdir / "spec.yaml", search.monitor_overrides() + values, search=False)
     head = (f"# The best of study {study.study_name!r} (trial {best.number + 1} of {len(study.trials)}, "
             f"{metric} {best.value:.6g}), written by `specdl tune`.\n"
             f"# Its run: {best.user_attrs.get('run_dir', '?')}; the search section is in {tdir / 'spec.yaml'}.\n")

@@ -218,9 +218,11 @@ def test_jobs_run_trials_in_separate_processes(tmp_path):
 
 
 def test_python_api_returns_the_study_and_the_best_spec(tmp_path):
-    result = specdl.tune(write(tmp_path), trials=2, out=tmp_path / "t")
+    result = specdl.tune(write(tmp_path, metric="val_r2"), trials=2, out=tmp_path / "t")
     study, best = result
     assert len(study.trials) == 2 and best is not None and best.search is None
+    assert study.direction.name == "MAXIMIZE"  # r2: higher is better, as train.checkpoint decides
+    assert best.train.checkpoint.monitor == "val_r2"  # best.yaml picks its best epoch as the trial did
     assert best.optimizer.lr == pytest.approx(study.best_params["optimizer.adamw.lr"])
     assert result.best_path == tmp_path / "t" / "best.yaml"
 
