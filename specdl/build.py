@@ -74,8 +74,13 @@ def build_model(analysis, seed: bool = True) -> SpecModule:
     return SpecModule(analysis.graph)
 
 
-def build_loss(analysis) -> nn.Module:
-    return analysis.loss.ctor()()
+def build_loss(analysis):
+    """The spec's loss; for one logit (binary) wrapped by the runtime's binary_loss, so
+    that class labels reach it as float targets (the script does the same)."""
+    from .runtime.loop import binary_loss
+
+    loss = analysis.loss.ctor()()
+    return binary_loss(loss) if analysis.binary else loss
 
 
 def build_optimizer(spec, model, frozen: bool = False) -> torch.optim.Optimizer:

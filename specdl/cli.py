@@ -104,8 +104,8 @@ def _tune_verb(verb):
              "writes trials.csv, best.yaml and plots.")
     t.add_argument("spec")
     _overrides(t)
-    t.add_argument("--trials", type=_positive_count, help="trials in the study in all (default: search.trials)")
-    t.add_argument("--jobs", type=_positive_count, default=1, help="trials at once, each in its own process "
+    t.add_argument("--trials", type=_positive, help="trials in the study in all (default: search.trials)")
+    t.add_argument("--jobs", type=_positive, default=1, help="trials at once, each in its own process "
                    "with a share of the cores (default 1)")
     t.add_argument("--storage", metavar="URL", help="an Optuna database URL shared by processes and machines "
                    "(default: sqlite:///TUNE_DIR/study.db)")
@@ -208,16 +208,6 @@ def _output(verb, help_: str, default=None) -> None:
     verb.add_argument("--out", dest="output", type=_output_path, default=default, metavar="PATH", help=help_)
 
 
-def _positive_count(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"give 1 or more (got {n})")
-    return n
-
-
 def _positive(text: str) -> int:
     """A whole number of 1 or more (argparse reports anything else in one line, exit 2)."""
     try:
@@ -225,7 +215,7 @@ def _positive(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if n < 1:
-        raise argparse.ArgumentTypeError(f"{n} is not a batch size: give 1 or more")
+        raise argparse.ArgumentTypeError(f"give 1 or more (got {n})")
     return n
 
 

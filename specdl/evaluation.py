@@ -46,10 +46,9 @@ def scores(run, x, y_true) -> tuple[dict, np.ndarray]:
     def predict(out):
         return loop.predictions(out, a.kind, run.invert_targets, run.spec.train.threshold)
 
-    loss = loop.binary_loss(build_loss(a)) if a.binary else build_loss(a)  # as the trainer's
     try:
         test, pred = loop.evaluate(run.model, loop.chunks(x, run.spec.train.eval_chunk), y, y_true,
-                                   loss, metrics, predict)
+                                   build_loss(a), metrics, predict)
     except (RuntimeError, ValueError) as e:
         if "allocate" in str(e):
             raise

@@ -111,9 +111,8 @@ class Search(Base):
 
 
 def override(key: str, value: Any) -> str:
-    """``key=value`` with the value as YAML reads it back (JSON is YAML)."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
-        return f"{key}={value!r}"
+    """``key=value`` with the value as YAML reads it back (JSON is YAML; 1e+16 too, as
+    SpecLoader reads exponents)."""
     return f"{key}={json.dumps(value)}"
 
 

@@ -86,7 +86,7 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             self.run = DistributedDataParallel(self.run, device_ids=[device.index] if device.type == "cuda" else None)
-        self.loss_fn = loop.binary_loss(build_loss(analysis)) if analysis.binary else build_loss(analysis)
+        self.loss_fn = build_loss(analysis)
         self.opt = build_optimizer(spec, self.model, analysis.frozen())
         self.n_train = self.arrays.size("train")
         self.n_batches = math.ceil(self.n_train / spec.train.batch_size)
