@@ -23,7 +23,7 @@ def _value(v) -> str:
 
 
 def _params(t) -> str:
-    return "  ".join(f"{k.rsplit('.', 1)[-1] if k.count('.') else k}={_num(v)}" for k, v in t.params.items())
+    return "  ".join(f"{k.rsplit('.', 1)[-1]}={_num(v)}" for k, v in t.params.items())
 
 
 def _num(v) -> str:
