@@ -10,6 +10,12 @@ Prints:
   the share pruning saves;
 * trials per minute with --jobs 1 and --jobs 2 (no pruning, so both do the same work),
   each trial with cores/jobs intra-op threads.
+
+    python bench/tune.py --seeds 1,2,3,4,5
+
+instead repeats "bundled spec vs best trial" with other seeds (`-o seed=S`: another
+train/val/test split and other initial weights), to see whether one split's test R^2 ranks
+the two specs or its noise does.
 """
 
 from __future__ import annotations
@@ -58,11 +64,37 @@ def search(work: Path, name: str, n: int, jobs: int, pruner: str) -> dict:
             "trials_per_min": len(rows) / seconds * 60}
 
 
+def across_seeds(seeds: list[int], n: int) -> list[dict]:
+    """Bundled spec vs the best trial of an n-trial search, each seed its own split."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for seed in seeds:
+            specdl("build", SPEC, "-o", f"seed={seed}", "--out", work / f"b{seed}", "-q", cwd=work)
+            bundled = json.loads((work / f"b{seed}" / "report.json").read_text())["test"]["r2"]
+            specdl("tune", SPEC, "--trials", n, "-o", f"seed={seed}", "--out", work / f"t{seed}", "-q", cwd=work)
+            best = min((r for r in trials(work / f"t{seed}") if r["state"] == "complete"),
+                       key=lambda r: float(r["value"]))
+            rows.append({"seed": seed, "bundled_test_r2": bundled, "best_test_r2": float(best["test_r2"])})
+            print(f"  seed {seed}: bundled {bundled:.4f}  best trial {rows[-1]['best_test_r2']:.4f}", flush=True)
+    mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("bundled_test_r2", "best_test_r2")}
+    wins = sum(r["best_test_r2"] >= r["bundled_test_r2"] for r in rows)
+    print(f"  mean: bundled {mean['bundled_test_r2']:.4f}  best trial {mean['best_test_r2']:.4f}  "
+          f"(best trial >= bundled on {wins} of {len(rows)} seeds)")
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=30)
+    ap.add_argument("--seeds", help="comma-separated seeds: bundled vs best trial on each")
     ap.add_argument("--json")
     args = ap.parse_args()
+    if args.seeds:
+        rows = across_seeds([int(s) for s in args.seeds.split(",")], args.trials)
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+        return
     out = {"cores": os.cpu_count(), "trials": args.trials}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
