@@ -1,0 +1,89 @@
+"""The training step in a CUDA graph (``train.cuda_graphs``): PyTorch's whole-network
+capture. Copied verbatim into generated scripts, like the loop (``loop.SCRIPT_FUNCTIONS``);
+it reads only what a script imports (torch, nullcontext)."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import torch
+
+
+class GraphStep:
+    """The training step (forward, loss, backward, gradient clipping, optimizer step)
+    captured once in a CUDA graph and replayed for each batch, after copying the batch
+    into static buffers: one launch per step instead of one per kernel. The first
+    ``warmup`` steps run eagerly on a side stream (they create the optimizer's state and
+    the libraries' workspaces); a batch of another size (the last, short one) runs
+    eagerly; a changed learning rate (an epoch scheduler) is captured anew. The loss is
+    summed on the device, read once per epoch."""
+
+    def __init__(self, model, loss_fn, optimizer, batch_size, grad_clip=None, autocast=nullcontext, warmup=3):
+        if not next(model.parameters()).is_cuda:
+            raise RuntimeError("train.cuda_graphs needs the model on a CUDA GPU")
+        self.model, self.loss_fn, self.optimizer, self.grad_clip = model, loss_fn, optimizer, grad_clip
+        self.batch_size, self.autocast, self.warmup = batch_size, autocast, warmup
+        self.graph = self.lrs = self.x = self.y = self.total = None
+        self.stream = torch.cuda.Stream()
+
+    def step(self, xb, yb):
+        """One step's work (run eagerly, or recorded by the capture): the loss times the
+        batch's size, added to the epoch's sum."""
+        with self.autocast():
+            loss = self.loss_fn(self.model(xb), yb)
+        loss.backward()
+        if self.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.optimizer.step()
+        self.total += loss.detach().float() * len(yb)
+
+    def eager(self, xb, yb):
+        self.stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.stream):
+            self.optimizer.zero_grad(set_to_none=True)  # not into the graph's gradients
+            self.step(xb, yb)
+        torch.cuda.current_stream().wait_stream(self.stream)
+        self.warmup = max(self.warmup - 1, 0)
+
+    def capture(self, xb, yb, lrs):
+        """Record the step on the static buffers; the optimizer is capturable while it is
+        recorded (its step counters on the GPU), as it was before for eager steps."""
+        self.graph = None  # the previous graph's memory goes back first
+        if self.x is None:
+            self.x, self.y = xb.clone(), yb.clone()
+        groups = self.optimizer.param_groups
+        flags = [g.get("capturable") for g in groups]
+        for g in groups:
+            if "capturable" in g:
+                g["capturable"] = True
+        for p, s in self.optimizer.state.items():
+            if torch.is_tensor(s.get("step")):
+                s["step"] = s["step"].to(p.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.step(self.x, self.y)
+        for g, flag in zip(groups, flags):
+            if flag is not None:
+                g["capturable"] = flag
+        self.lrs = lrs
+
+    def epoch(self, batches):
+        """One pass over the training data; returns the loss summed over the samples
+        (a tensor on the GPU), and their number."""
+        self.model.train()
+        seen = 0
+        for xb, yb in batches:
+            if seen == 0:
+                self.total = torch.zeros((), device=yb.device) if self.total is None else self.total.zero_()
+            seen += len(yb)
+            if self.warmup > 0 or len(yb) != self.batch_size:
+                self.eager(xb, yb)
+                continue
+            lrs = [g["lr"] for g in self.optimizer.param_groups]
+            if self.graph is None or lrs != self.lrs:
+                self.capture(xb, yb, lrs)
+            self.x.copy_(xb)
+            self.y.copy_(yb)
+            self.graph.replay()
+        return self.total.clone(), seen
