@@ -19,8 +19,8 @@ class GraphStep:
     summed on the device, read once per epoch."""
 
     def __init__(self, model, loss_fn, optimizer, batch_size, grad_clip=None, autocast=nullcontext, warmup=3):
-        if not next(model.parameters()).is_cuda:
-            raise RuntimeError("train.cuda_graphs needs the model on a CUDA GPU")
+        if not torch.cuda.is_available():
+            raise RuntimeError("train.cuda_graphs needs a CUDA GPU, and torch sees none here")
         self.model, self.loss_fn, self.optimizer, self.grad_clip = model, loss_fn, optimizer, grad_clip
         self.batch_size, self.autocast, self.warmup = batch_size, autocast, warmup
         self.graph = self.lrs = self.x = self.y = self.total = None
