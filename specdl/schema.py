@@ -497,8 +497,8 @@ def _strip_tags(loc: tuple, data) -> tuple:
             continue
         if isinstance(part, str) and part.startswith(("function-", "json-or-python")):
             continue
-        if i and isinstance(part, str) and not isinstance(node, (dict, list)):
-            continue  # below a plain value: the label of a union's member (`bool`, `literal['auto']`)
+        if i and isinstance(part, str) and not isinstance(node, dict):
+            continue  # below a plain value or a list: the label of a union's member (`bool`, `literal['auto']`)
         out.append(part)
         node = node[part] if _has(node, part) else None
     return tuple(out)
