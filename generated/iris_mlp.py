@@ -149,7 +149,7 @@ class GraphStep:
                 s["step"] = s["step"].to(p.device)
         self.optimizer.zero_grad(set_to_none=True)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):  # DataLoader's pinning thread runs on
             self.step(self.x, self.y)
         for g, flag in zip(groups, flags):
             if flag is not None:

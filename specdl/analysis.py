@@ -72,12 +72,14 @@ class Analysis:
     def cuda_graphs(self, device_type: str, distributed: bool = False) -> bool:
         """Whether the training step runs as a CUDA graph: ``train.cuda_graphs``, or on
         ``auto`` where it is safe (a CUDA device, one process, nothing in
-        ``graph_blockers``) and pays (a launch-bound step: under GRAPH_STEP_MACS)."""
+        ``graph_blockers``, not ``deterministic``: a resumed run's warm-up steps are eager
+        where the uninterrupted run replayed) and pays (a launch-bound step: under
+        GRAPH_STEP_MACS)."""
         v = self.spec.train.cuda_graphs
         if v != "auto":
             return v
         return (device_type == "cuda" and not distributed and not graph_blockers(self.spec)
-                and self.step_macs() < GRAPH_STEP_MACS)
+                and not self.spec.train.deterministic and self.step_macs() < GRAPH_STEP_MACS)
 
     def frozen(self) -> bool:
         """Whether some parameters are frozen (the optimizer then gets only the others)."""

@@ -85,6 +85,8 @@ def test_auto_policy():
     assert not check(IRIS, ["train.precision=fp16"]).cuda_graphs("cuda")
     assert check(IRIS, ["train.precision=bf16"]).cuda_graphs("cuda")
     assert not check(IRIS, ["train.accumulate=2"]).cuda_graphs("cuda")
+    assert not check(IRIS, ["train.deterministic=true"]).cuda_graphs("cuda")
+    assert check(IRIS, ["train.deterministic=true", "train.cuda_graphs=true"]).cuda_graphs("cuda")
     assert check(IRIS, ["scheduler={cosine: {}}"]).cuda_graphs("cuda")  # an epoch scheduler: captured anew
     assert check(IRIS, ["train.cuda_graphs=false"]).cuda_graphs("cuda") is False
     big = check(ROOT / "specs" / "resnet_small.yaml", ["train.batch_size=2048"])
@@ -117,7 +119,7 @@ class FakeCuda:
                 fake.log.append("replay")
 
         @contextmanager
-        def graph(g):
+        def graph(g, **options):
             groups = fake.graph_step.optimizer.param_groups
             fake.log.append(("capture", [grp.get("capturable") for grp in groups]))
             capturable = [grp for grp in groups if grp.get("capturable")]
