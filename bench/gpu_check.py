@@ -38,12 +38,12 @@ NEEDED = {"torch": "torch", "torchvision": "torchvision", "numpy": "numpy", "skl
           "pydantic": "pydantic", "yaml": "PyYAML", "jinja2": "Jinja2", "rich": "rich",
           "matplotlib": "matplotlib", "onnx": "onnx", "onnxscript": "onnxscript", "onnxruntime": "onnxruntime",
           "optuna": "optuna", "pytest": "pytest", "xdist": "pytest-xdist", "hypothesis": "hypothesis",
-          "jsonschema": "jsonschema"}
+          "jsonschema": "jsonschema", "ruff": "ruff", "hatchling": "hatchling"}
 # What the bare CUDA image lacks (docs/performance.md, "GPU"): these and their own
 # requirements, pinned to the versions installed where --download runs.
 CARRIED = ["pydantic", "pydantic-core", "annotated-types", "typing-inspection", "typing-extensions",
            "optuna", "alembic", "sqlalchemy", "colorlog", "mako", "jsonschema", "jsonschema-specifications",
-           "referencing", "rpds-py"]
+           "referencing", "rpds-py", "ruff", "hatchling", "trove-classifiers", "tomlkit"]
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
              "manylinux1_x86_64"]
 SITE = Path(tempfile.gettempdir()) / "specdl-site"
@@ -61,14 +61,18 @@ def download(folder: Path, python: str) -> None:
 
 
 def install(folder: Path | None) -> None:
-    """Install the wheels in ``folder`` (no index, no resolving: the folder holds what is
-    missing) into SITE, for this process and the tests it starts, if anything is missing."""
+    """If anything is missing, install the wheels in ``folder`` (no index, no resolving:
+    the folder holds what is missing) into this Python's environment, so that every
+    process sees them (the wheel test runs Python isolated); into SITE, on PYTHONPATH,
+    where that environment is read-only."""
     missing = [dist for mod, dist in NEEDED.items() if importlib.util.find_spec(mod) is None]
     if missing and folder is not None:
         print(f"installing from {folder}: {', '.join(missing)} missing", flush=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
-                        "--upgrade", "--target", str(SITE), *map(str, sorted(folder.glob("*.whl")))], check=True)
-        sys.path.insert(0, str(SITE))
+        pip = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile", "--upgrade"]
+        wheels = [str(w) for w in sorted(folder.glob("*.whl"))]
+        if subprocess.run([*pip, *wheels]).returncode != 0:
+            subprocess.run([*pip, "--target", str(SITE), *wheels], check=True)
+            sys.path.insert(0, str(SITE))
         importlib.invalidate_caches()
         missing = [dist for mod, dist in NEEDED.items() if importlib.util.find_spec(mod) is None]
     if missing:
