@@ -114,7 +114,7 @@ class GraphStep:
             raise RuntimeError("train.cuda_graphs needs a CUDA GPU, and torch sees none here")
         self.model, self.loss_fn, self.optimizer, self.grad_clip = model, loss_fn, optimizer, grad_clip
         self.batch_size, self.autocast, self.warmup = batch_size, autocast, warmup
-        self.graph = self.lrs = self.x = self.y = self.total = None
+        self.graph = self.lrs = self.x = self.y = self.total = self.broken = None
         self.stream = torch.cuda.Stream()
 
     def step(self, xb, yb):
@@ -138,7 +138,9 @@ class GraphStep:
 
     def capture(self, xb, yb, lrs):
         """Record the step on the static buffers; the optimizer is capturable while it is
-        recorded (its step counters on the GPU), as it was before for eager steps."""
+        recorded (its step counters on the GPU), as it was before for eager steps. A step
+        that cannot be captured (it reads the GPU from Python) leaves the graph off and
+        its reason in ``broken``: the steps run eagerly, as without graphs."""
         self.graph = None  # the previous graph's memory goes back first
         if self.x is None:
             self.x, self.y = xb.clone(), yb.clone()
@@ -151,13 +153,17 @@ class GraphStep:
             if torch.is_tensor(s.get("step")):
                 s["step"] = s["step"].to(p.device)
         self.optimizer.zero_grad(set_to_none=True)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):  # DataLoader's pinning thread runs on
-            self.step(self.x, self.y)
-        for g, flag in zip(groups, flags):
-            if flag is not None:
-                g["capturable"] = flag
-        self.lrs = lrs
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):  # DataLoader's pinning thread runs on
+                self.step(self.x, self.y)
+            self.graph, self.lrs = graph, lrs
+        except RuntimeError as e:  # nothing ran: a capture only records
+            self.broken = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        finally:
+            for g, flag in zip(groups, flags):
+                if flag is not None:
+                    g["capturable"] = flag
 
     def epoch(self, batches):
         """One pass over the training data; returns the loss summed over the samples
@@ -168,12 +174,12 @@ class GraphStep:
             if seen == 0:
                 self.total = torch.zeros((), device=yb.device) if self.total is None else self.total.zero_()
             seen += len(yb)
-            if self.warmup > 0 or len(yb) != self.batch_size:
+            full, lrs = len(yb) == self.batch_size, [g["lr"] for g in self.optimizer.param_groups]
+            if full and self.warmup == 0 and self.broken is None and lrs != self.lrs:
+                self.capture(xb, yb, lrs)  # the first time, and after a learning rate changed
+            if not full or self.graph is None:  # warming up, a short batch, or no graph to be had
                 self.eager(xb, yb)
                 continue
-            lrs = [g["lr"] for g in self.optimizer.param_groups]
-            if self.graph is None or lrs != self.lrs:
-                self.capture(xb, yb, lrs)
             self.x.copy_(xb)
             self.y.copy_(yb)
             self.graph.replay()

@@ -162,6 +162,10 @@ class Trainer:
         total, seen = loop.train_epoch(self.run, self.train_batches(), self.loss_fn, self.opt, self.n_batches,
                                        tr.accumulate, tr.grad_clip, self.scaler, self.autocast, batch_sched,
                                        self.graph)
+        if self.graph is not None and self.graph.broken is not None:  # eager from now on, as without graphs
+            print(f"specdl: note: train.cuda_graphs: this training step cannot be captured in a CUDA graph "
+                  f"({self.graph.broken}); it runs eagerly", file=sys.stderr)
+            self.graphs, self.graph = False, None
         return loop.mean_loss(total, seen, self.device, self.dist.world if self.dist is not None else 1)
 
     def predictions(self, out: torch.Tensor) -> np.ndarray:

@@ -109,7 +109,7 @@ class FakeCuda:
     buffers (and notes the optimizer's capturable flags); a replay notes itself."""
 
     def __init__(self):
-        self.log, self.graph_step = [], None
+        self.log, self.graph_step, self.refuse = [], None, False
 
     def install(self, monkeypatch):
         fake = self
@@ -120,6 +120,8 @@ class FakeCuda:
 
         @contextmanager
         def graph(g, **options):
+            if fake.refuse:
+                raise RuntimeError("CUDA error: operation not permitted when stream is capturing\nmore")
             groups = fake.graph_step.optimizer.param_groups
             fake.log.append(("capture", [grp.get("capturable") for grp in groups]))
             capturable = [grp for grp in groups if grp.get("capturable")]
@@ -186,6 +188,22 @@ def test_a_new_learning_rate_is_captured_anew_and_the_total_restarts(monkeypatch
     fake.log.clear()
     loop.train_epoch(model, loop.batches(x, y, 4, gen), loss_fn, opt, 4, graph=step)
     assert fake.log == [("capture", [None])] + ["replay"] * 4
+
+
+def test_a_step_that_cannot_be_captured_runs_eagerly(monkeypatch):
+    fake = FakeCuda()
+    fake.install(monkeypatch)
+    fake.refuse = True
+    model, loss_fn, opt = _step_parts()
+    step = fake.graph_step = loop.GraphStep(model, loss_fn, opt, batch_size=4, warmup=1)
+    before = model.weight.detach().clone()
+    x, y = _data(16)
+    total, seen = loop.train_epoch(model, loop.batches(x, y, 4, torch.Generator().manual_seed(0)), loss_fn, opt, 4,
+                                   graph=step)
+    assert step.broken == "CUDA error: operation not permitted when stream is capturing"
+    assert fake.log == [] and step.graph is None and seen == 16
+    assert opt.param_groups[0]["capturable"] is False and opt.state[model.weight]["step"] == 4  # 4 eager steps
+    assert not torch.equal(model.weight, before)
 
 
 def test_without_cuda_the_graph_step_says_so():
