@@ -54,14 +54,7 @@ def careful_loop(spec_path, overrides, threads: int, device: str = "cpu",
         batches = ((xb.to(device), yb.to(device)) for xb, yb in train_dl) if file_backed else (
             (x["train"][idx], y["train"][idx]) for perm in [torch.randperm(n, generator=gen).to(device)]
             for idx in (perm[i:i + bs] for i in range(0, n, bs)))
-        running = 0.0  # the epoch's mean training loss, as any training loop reports it
-        for xb, yb in batches:
-            loss = loss_fn(model(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            running += (loss.item() if loss.is_cpu else loss.detach()) * len(yb)
-        train_losses.append(float(running) / n)
+        train_losses.append(train_pass(model, batches, loss_fn, opt) / n)
         model.eval()
         with torch.inference_mode():
             v = loss_fn(model(val_x), y["val"]).item()
@@ -82,6 +75,19 @@ def careful_loop(spec_path, overrides, threads: int, device: str = "cpu",
         pred = specdl.data.invert_targets(spec, arrays, out.double().cpu().numpy())
         score = {"r2": float(r2_score(arrays.y_true["test"], pred))}
     return secs, score
+
+
+def train_pass(model, batches, loss_fn, opt) -> float:
+    """One epoch's steps; the loss summed over the samples, as any training loop reports
+    it (a float per step on the CPU, where reading it costs no sync; summed on a GPU)."""
+    running = 0.0
+    for xb, yb in batches:
+        loss = loss_fn(model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        running += (loss.item() if loss.is_cpu else loss.detach()) * len(yb)
+    return float(running)
 
 
 def plain_model(a) -> nn.Module:

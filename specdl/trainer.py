@@ -238,9 +238,7 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float, force: b
     tr = analysis.spec.train
     main = dist is None or dist.main
     if tr.deterministic:
-        from .runtime.settings import make_deterministic
-
-        make_deterministic()
+        _deterministic()
     if tr.compile:
         _check_compile(device)
     _check_graphs(tr.cuda_graphs, device, dist)
@@ -423,6 +421,18 @@ def _check_compile(device) -> None:
     if device.type == "cpu" and not (shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")):
         raise RunError("train.compile: torch.compile on the CPU needs a C++ compiler (g++ or clang++) on "
                        "PATH; install one, or set train.compile: false")
+
+
+def _deterministic() -> None:
+    """make_deterministic, and a note where this process used CUDA before without
+    CUBLAS_WORKSPACE_CONFIG (cuBLAS read it then: its results may still vary)."""
+    from .runtime.settings import make_deterministic
+
+    late = "CUBLAS_WORKSPACE_CONFIG" not in os.environ and torch.cuda.is_initialized()
+    make_deterministic()
+    if late:
+        print("specdl: note: train.deterministic: this process used CUDA before the run, so cuBLAS may not "
+              "be deterministic; set CUBLAS_WORKSPACE_CONFIG=:4096:8 before the process starts", file=sys.stderr)
 
 
 def _check_graphs(asked, device, dist) -> None:
