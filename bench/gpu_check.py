@@ -180,7 +180,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="tiny sizes and 2 epochs (to test this script)")
     p.add_argument("--no-tests", action="store_true", help="skip the test suites")
     p.add_argument("--no-bench", action="store_true", help="skip the benchmarks")
-    p.add_argument("--workers", default="8", help="pytest-xdist workers for the default suite")
+    p.add_argument("--workers", default="12", help="pytest-xdist workers for the default suite")
     p.add_argument("--cases", nargs="*", help="only the cases whose name starts with one of these")
     p.add_argument("--json", type=Path, help="also write every figure here")
     args = p.parse_args(argv)
@@ -194,8 +194,9 @@ def main(argv=None):
     print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, GPU: {gpu}, {os.cpu_count()} cores", flush=True)
     out = {"gpu": gpu, "torch": torch.__version__, "tests": [], "bench": []}
     if not args.no_tests:
-        out["tests"].append(pytest_run("pytest -m gpu", ["-m", "gpu", "-n", "0"], timeout=420))
-        out["tests"].append(pytest_run("default suite", ["-n", args.workers], timeout=540))
+        out["tests"].append(pytest_run("pytest -m gpu", ["-m", "gpu", "-n", "4"], timeout=360))
+        out["tests"].append(pytest_run("default suite", ["-m", "not fuzz and not slow and not gpu", "-n", args.workers],
+                                       timeout=540))
     if not args.no_bench:
         from conftest_data import ensure
 
