@@ -206,6 +206,23 @@ def test_a_step_that_cannot_be_captured_runs_eagerly(monkeypatch):
     assert not torch.equal(model.weight, before)
 
 
+def test_build_notes_a_step_it_cannot_capture_once_and_goes_on_eagerly(monkeypatch, capsys):
+    from specdl.front import check
+    from specdl.trainer import Trainer
+
+    t = Trainer(check(IRIS, ["train.device=cpu", "train.batch_size=8"]), torch.device("cpu"))  # > 3 warm-up steps
+    fake = FakeCuda()
+    fake.install(monkeypatch)
+    fake.refuse, t.graphs = True, True  # as on a GPU, for a model whose step reads the GPU from Python
+    first = t.train_epoch()
+    assert t.graphs is False and t.graph is None and first > 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("specdl: note: train.cuda_graphs: this training step cannot be "
+                                               "captured in a CUDA graph (CUDA error: operation not permitted")
+    t.train_epoch()
+    assert capsys.readouterr().err == ""
+
+
 def test_without_cuda_the_graph_step_says_so():
     model, loss_fn, opt = _step_parts()
     with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
