@@ -16,18 +16,22 @@ import specdl
 from specdl.data import prepare
 
 
-def careful_loop(spec_path, overrides, threads: int) -> tuple[float, dict]:
+def careful_loop(spec_path, overrides, threads: int, device: str = "cpu",
+                 epoch_times: list | None = None) -> tuple[float, dict]:
     """Train the spec's model with a hand-written loop; returns (training seconds, test
-    accuracy or r2). Data comes from specdl's own split so both see the same rows."""
+    accuracy or r2). Data comes from specdl's own split so both see the same rows. On a
+    GPU the data sits on the device and the loss is summed there (one sync per epoch);
+    ``epoch_times`` collects each epoch's seconds (training and validation)."""
     torch.set_num_threads(threads)
+    device = torch.device(device)
     a = specdl.check(spec_path, overrides)
     spec = a.spec
     arrays = prepare(spec, a)
     file_backed = spec.data.file_backed
     ydt = torch.int64 if a.task == "classification" else torch.float32
-    y = {k: torch.as_tensor(v, dtype=ydt) for k, v in arrays.y.items()}
+    y = {k: torch.as_tensor(v, dtype=ydt).to(device) for k, v in arrays.y.items()}
     torch.manual_seed(spec.seed)
-    model = plain_model(a)
+    model = plain_model(a).to(device)
     loss_fn = a.loss.ctor()()
     opt = spec.optimizer.ctor()(model.parameters())
     bs, n = spec.train.batch_size, len(y["train"])
@@ -36,32 +40,28 @@ def careful_loop(spec_path, overrides, threads: int) -> tuple[float, dict]:
         from torch.utils.data import DataLoader
 
         train_dl = DataLoader(arrays.x["train"], batch_size=bs, shuffle=True, generator=gen)
-        val_x = torch.cat([xb for xb, _ in DataLoader(arrays.x["val"], batch_size=1024)])
-        test_x = torch.cat([xb for xb, _ in DataLoader(arrays.x["test"], batch_size=1024)])
+        val_x = torch.cat([xb for xb, _ in DataLoader(arrays.x["val"], batch_size=1024)]).to(device)
+        test_x = torch.cat([xb for xb, _ in DataLoader(arrays.x["test"], batch_size=1024)]).to(device)
     else:
         xdt = torch.int64 if a.data.dtype == "int64" else torch.float32
-        x = {k: torch.as_tensor(v, dtype=xdt) for k, v in arrays.x.items()}
+        x = {k: torch.as_tensor(v, dtype=xdt).to(device) for k, v in arrays.x.items()}
         val_x, test_x = x["val"], x["test"]
     best, best_state, train_losses = math.inf, None, []
     start = time.perf_counter()
     for _ in range(spec.train.epochs):
+        began = time.perf_counter()
         model.train()
-        batches = train_dl if file_backed else (
-            (x["train"][idx], y["train"][idx]) for perm in [torch.randperm(n, generator=gen)]
+        batches = ((xb.to(device), yb.to(device)) for xb, yb in train_dl) if file_backed else (
+            (x["train"][idx], y["train"][idx]) for perm in [torch.randperm(n, generator=gen).to(device)]
             for idx in (perm[i:i + bs] for i in range(0, n, bs)))
-        running = 0.0  # the epoch's mean training loss, as any training loop reports it
-        for xb, yb in batches:
-            loss = loss_fn(model(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            running += loss.item() * len(yb)
-        train_losses.append(running / n)
+        train_losses.append(train_pass(model, batches, loss_fn, opt) / n)
         model.eval()
         with torch.inference_mode():
             v = loss_fn(model(val_x), y["val"]).item()
         if v < best:
             best, best_state = v, {k: t.clone() for k, t in model.state_dict().items()}
+        if epoch_times is not None:
+            epoch_times.append(time.perf_counter() - began)
     secs = time.perf_counter() - start
     model.load_state_dict(best_state)
     model.eval()
@@ -72,9 +72,22 @@ def careful_loop(spec_path, overrides, threads: int) -> tuple[float, dict]:
     else:
         from sklearn.metrics import r2_score
 
-        pred = specdl.data.invert_targets(spec, arrays, out.double().numpy())
+        pred = specdl.data.invert_targets(spec, arrays, out.double().cpu().numpy())
         score = {"r2": float(r2_score(arrays.y_true["test"], pred))}
     return secs, score
+
+
+def train_pass(model, batches, loss_fn, opt) -> float:
+    """One epoch's steps; the loss summed over the samples, as any training loop reports
+    it (a float per step on the CPU, where reading it costs no sync; summed on a GPU)."""
+    running = 0.0
+    for xb, yb in batches:
+        loss = loss_fn(model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        running += (loss.item() if loss.is_cpu else loss.detach()) * len(yb)
+    return float(running)
 
 
 def plain_model(a) -> nn.Module:

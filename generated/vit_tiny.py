@@ -35,6 +35,7 @@ MONITOR, MODE = "val_loss", "min"  # the best epoch by this value is kept and te
 EARLY = None  # early stopping: (monitor, mode, patience, min_delta)
 DEVICE = torch.device("cpu")
 AMP_DTYPE = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(PRECISION)
+CUDA_GRAPHS = False  # train.cuda_graphs auto: off for this spec (docs/performance.md)
 CHECKPOINT = "vit-tiny.best.pt"  # the best epoch's weights are saved here
 
 # -----------------------------------------------------------------------------
@@ -156,11 +157,100 @@ def chunks(x, size, device=None):
             yield xb.to(device)
 
 
+class GraphStep:
+    """The training step (forward, loss, backward, gradient clipping, optimizer step)
+    captured once in a CUDA graph and replayed for each batch, after copying the batch
+    into static buffers: one launch per step instead of one per kernel. The first
+    ``warmup`` steps run eagerly on a side stream (they create the optimizer's state and
+    the libraries' workspaces); a batch of another size (the last, short one) runs
+    eagerly; a changed learning rate (an epoch scheduler) is captured anew. The loss is
+    summed on the device, read once per epoch."""
+
+    def __init__(self, model, loss_fn, optimizer, batch_size, grad_clip=None, autocast=nullcontext, warmup=3):
+        if not torch.cuda.is_available():
+            raise RuntimeError("train.cuda_graphs needs a CUDA GPU, and torch sees none here")
+        self.model, self.loss_fn, self.optimizer, self.grad_clip = model, loss_fn, optimizer, grad_clip
+        self.batch_size, self.autocast, self.warmup = batch_size, autocast, warmup
+        self.graph = self.lrs = self.x = self.y = self.total = self.broken = None
+        self.stream = torch.cuda.Stream()
+
+    def step(self, xb, yb):
+        """One step's work (run eagerly, or recorded by the capture): the loss times the
+        batch's size, added to the epoch's sum."""
+        with self.autocast():
+            loss = self.loss_fn(self.model(xb), yb)
+        loss.backward()
+        if self.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.optimizer.step()
+        self.total += loss.detach().float() * len(yb)
+
+    def eager(self, xb, yb):
+        self.stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.stream):
+            self.optimizer.zero_grad(set_to_none=True)  # not into the graph's gradients
+            self.step(xb, yb)
+        torch.cuda.current_stream().wait_stream(self.stream)
+        self.warmup = max(self.warmup - 1, 0)
+
+    def capture(self, xb, yb, lrs):
+        """Record the step on the static buffers; the optimizer is capturable while it is
+        recorded (its step counters on the GPU), as it was before for eager steps. A step
+        that cannot be captured (it reads the GPU from Python) leaves the graph off and
+        its reason in ``broken``: the steps run eagerly, as without graphs."""
+        self.graph = None  # the previous graph's memory goes back first
+        if self.x is None:
+            self.x, self.y = xb.clone(), yb.clone()
+        groups = self.optimizer.param_groups
+        flags = [g.get("capturable") for g in groups]
+        for g in groups:
+            if "capturable" in g:
+                g["capturable"] = True
+        for p, s in self.optimizer.state.items():
+            if torch.is_tensor(s.get("step")):
+                s["step"] = s["step"].to(p.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):  # DataLoader's pinning thread runs on
+                self.step(self.x, self.y)
+            self.graph, self.lrs = graph, lrs
+        except RuntimeError as e:  # nothing ran: a capture only records
+            self.broken = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        finally:
+            for g, flag in zip(groups, flags):
+                if flag is not None:
+                    g["capturable"] = flag
+
+    def epoch(self, batches):
+        """One pass over the training data; returns the loss summed over the samples
+        (a tensor on the GPU), and their number."""
+        self.model.train()
+        seen = 0
+        for xb, yb in batches:
+            if seen == 0:
+                self.total = torch.zeros((), device=yb.device) if self.total is None else self.total.zero_()
+            seen += len(yb)
+            full, lrs = len(yb) == self.batch_size, [g["lr"] for g in self.optimizer.param_groups]
+            if full and self.warmup == 0 and self.broken is None and lrs != self.lrs:
+                self.capture(xb, yb, lrs)  # the first time, and after a learning rate changed
+            if not full or self.graph is None:  # warming up, a short batch, or no graph to be had
+                self.eager(xb, yb)
+                continue
+            self.x.copy_(xb)
+            self.y.copy_(yb)
+            self.graph.replay()
+        return self.total.clone(), seen
+
+
 def train_epoch(model, batches, loss_fn, optimizer, n_batches, accumulate=1, grad_clip=None,
-                scaler=None, autocast=nullcontext, scheduler=None):
+                scaler=None, autocast=nullcontext, scheduler=None, graph=None):
     """One pass over the training data: forward, backward, and an optimizer step every
-    ``accumulate`` batches (``scheduler``: stepped with each optimizer step). Returns
-    the loss summed over the samples, and their number."""
+    ``accumulate`` batches (``scheduler``: stepped with each optimizer step; ``graph``:
+    a GraphStep replays the steps instead, train.cuda_graphs). Returns the loss summed
+    over the samples, and their number."""
+    if graph is not None:
+        return graph.epoch(batches)
     model.train()
     total, seen, losses, sizes = 0.0, 0, [], []
     for b, (xb, yb) in enumerate(batches):
@@ -294,6 +384,8 @@ if __name__ == "__main__":
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.001, weight_decay=0.05, fused=True)
     autocast = nullcontext if AMP_DTYPE is None else functools.partial(torch.autocast, DEVICE.type, dtype=AMP_DTYPE)
     scaler = torch.amp.GradScaler(DEVICE.type, enabled=PRECISION == "fp16")
+    # The training step captured once in a CUDA graph and replayed for each batch (None: eager steps)
+    graph_step = GraphStep(model, loss_fn, optimizer, BATCH_SIZE, GRAD_CLIP, autocast) if CUDA_GRAPHS else None
     shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
     METRICS = {
         "accuracy": lambda y_true, y_pred: metrics.accuracy_score(y_true, y_pred),
@@ -309,7 +401,7 @@ if __name__ == "__main__":
     for epoch in range(1, EPOCHS + 1):
         train_data = batches(x_train, y_train, BATCH_SIZE, shuffle)
         total, seen = train_epoch(model, train_data, loss_fn, optimizer, N_BATCHES, ACCUMULATE, GRAD_CLIP, scaler,
-                                  autocast)
+                                  autocast, None, graph_step)
         row = {"epoch": epoch, "train_loss": mean_loss(total, seen, DEVICE),
                "lr": optimizer.param_groups[0]["lr"]}
         if not math.isfinite(row["train_loss"]):

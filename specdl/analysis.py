@@ -16,6 +16,11 @@ from .sources.info import DataInfo, describe
 # (and fights a busy core). Measured by bench/choices.py; see docs/performance.md.
 SMALL_STEP_MACS = 20_000_000
 
+# Below this many multiply-adds per training step (forward, one batch), a step on a GPU
+# is launch-bound: its kernels take less time than launching them one by one, so
+# `train.cuda_graphs: auto` replays the step as one CUDA graph (docs/performance.md).
+GRAPH_STEP_MACS = 20_000_000_000
+
 # A multi-target regression reports each target's metrics up to this many targets
 MAX_TARGETS = 16
 
@@ -58,8 +63,23 @@ class Analysis:
         t = self.spec.train.threads
         if t != "auto":
             return t
-        macs = sum(n.macs() for n in self.graph.nodes) * self.spec.train.batch_size
-        return 1 if macs < SMALL_STEP_MACS else None
+        return 1 if self.step_macs() < SMALL_STEP_MACS else None
+
+    def step_macs(self) -> int:
+        """Multiply-adds of one training batch's forward pass (the static cost model)."""
+        return sum(n.macs() for n in self.graph.nodes) * self.spec.train.batch_size
+
+    def cuda_graphs(self, device_type: str, distributed: bool = False) -> bool:
+        """Whether the training step runs as a CUDA graph: ``train.cuda_graphs``, or on
+        ``auto`` where it is safe (a CUDA device, one process, nothing in
+        ``graph_blockers``, not ``deterministic``: a resumed run's warm-up steps are eager
+        where the uninterrupted run replayed) and pays (a launch-bound step: under
+        GRAPH_STEP_MACS)."""
+        v = self.spec.train.cuda_graphs
+        if v != "auto":
+            return v
+        return (device_type == "cuda" and not distributed and not graph_blockers(self.spec)
+                and not self.spec.train.deterministic and self.step_macs() < GRAPH_STEP_MACS)
 
     def frozen(self) -> bool:
         """Whether some parameters are frozen (the optimizer then gets only the others)."""
@@ -128,6 +148,24 @@ class Analysis:
         return tuple(out.shape[1:])
 
 
+def graph_blockers(spec) -> list[str]:
+    """What keeps a spec's training step out of a CUDA graph, in words: ``check``
+    rejects ``cuda_graphs: true`` with each, ``auto`` stays off."""
+    tr, sched = spec.train, spec.scheduler
+    found = []
+    if tr.device in ("cpu", "mps"):
+        found.append(f"train.device is {tr.device}, and CUDA graphs need a CUDA device")
+    if tr.precision == "fp16":
+        found.append("precision fp16's gradient scaler reads the GPU every step (bf16 has none)")
+    if tr.compile:
+        found.append("train.compile makes graphs of its own")
+    if tr.accumulate > 1:
+        found.append(f"train.accumulate {tr.accumulate} makes steps differ from batch to batch")
+    if sched is not None and sched.every == "batch":
+        found.append(f"scheduler {sched.type_name} changes the learning rate every batch")
+    return found
+
+
 def _mode(monitor: str, mode: str, metrics) -> str:
     if mode != "auto":
         return mode
@@ -182,6 +220,9 @@ def analyze(spec, preflight: bool = False) -> Analysis:
         issues.append(src.issue(("train", "channels_last"), "true cannot run with distributed.strategy: "
                                 "fsdp (FSDP shards contiguous parameters only); use auto or false, or "
                                 "strategy: ddp"))
+    if spec.train.cuda_graphs is True:
+        issues += [src.issue(("train", "cuda_graphs"), f"true cannot run here: {why}; use auto or false")
+                   for why in graph_blockers(spec)]
     if spec.data.split.val == 0 and (ck.monitor.startswith("val_") or spec.train.early_stopping):
         if "checkpoint" in spec.train.model_fields_set or spec.train.early_stopping:
             issues.append(src.issue(("data", "split", "val"), "monitoring a validation value "

@@ -91,7 +91,7 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
     spec = a.spec
     ctx = {"name": spec.name, "seed": spec.seed, "task": a.task, "distributed": distributed,
            "spec_path": comment_safe(spec_path or getattr(spec._source, "file", "spec.yaml")),
-           **_model_context(a), **_data_context(a), **_training_context(a)}
+           **_model_context(a), **_data_context(a), **_training_context(a, distributed)}
     if spec.data.file_backed and distributed:
         from .errors import RunError
 
@@ -151,7 +151,7 @@ def _data_context(a) -> dict:
     return ctx
 
 
-def _training_context(a) -> dict:
+def _training_context(a, distributed: bool = False) -> dict:
     spec, tr, sched = a.spec, a.spec.train, a.spec.scheduler
     params = "[p for p in model.parameters() if p.requires_grad]" if a.frozen() else "model.parameters()"
     return {
@@ -164,10 +164,23 @@ def _training_context(a) -> dict:
         "es_mode": a.es_mode(), "epochs": tr.epochs, "batch_size": tr.batch_size, "eval_batch_size": tr.eval_chunk,
         "accumulate": tr.accumulate, "grad_clip": tr.grad_clip, "precision": tr.precision, "compile": tr.compile,
         "tensorboard": tr.tensorboard, "export_onnx": spec.export.onnx, "deterministic": tr.deterministic,
+        **_graphs_context(a, distributed),
         "num_workers": tr.num_workers, "threads": a.threads(), "onednn": a.onednn(), "device": tr.device,
         # "cpu": on the CPU only (auto); True/False as the spec says
         "channels_last": "cpu" if tr.channels_last == "auto" and a.channels_last("cpu") else tr.channels_last is True,
     }
+
+
+def _graphs_context(a, distributed: bool) -> dict:
+    """CUDA_GRAPHS as ``Analysis.cuda_graphs`` decides it, on the script's DEVICE."""
+    asked = a.spec.train.cuda_graphs
+    if asked != "auto":
+        value, why = asked, "train.cuda_graphs: as the spec says"
+    elif distributed or not a.cuda_graphs("cuda"):
+        value, why = False, "train.cuda_graphs auto: off for this spec (docs/performance.md)"
+    else:
+        value, why = Code('DEVICE.type == "cuda"'), "train.cuda_graphs auto: on CUDA, where this step is launch-bound"
+    return {"cuda_graphs": value, "cuda_graphs_why": Code(why)}
 
 
 def _imports(ctx: dict, a) -> dict:

@@ -84,6 +84,7 @@ def write_report(run_dir: Path, analysis, trainer, test: dict, pred, state: dict
         "setup_s": round(setup_time, 3),  # from train() to the first step: data, model, optimizer
         "device": str(device),
         "threads": torch.get_num_threads(),
+        "cuda_graphs": trainer.graphs,  # the training step replayed as a CUDA graph (train.cuda_graphs)
         "samples": {k: trainer.arrays.size(k) for k in ("train", "val", "test")},
     }
     if onnx is not None:

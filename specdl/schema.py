@@ -58,6 +58,8 @@ class Train(Base):
     device: str = Field("auto", json_schema_extra={"pattern": f"^({_DEVICE.pattern})$"})
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     compile: bool = False
+    # the training step in a CUDA graph: auto = on CUDA where it is safe and the step launch-bound
+    cuda_graphs: bool | Literal["auto"] = "auto"
     channels_last: bool | Literal["auto"] = "auto"  # NHWC weights: auto = where measured to pay off
     grad_clip: PosFloat | None = None
     accumulate: PosInt = 1
@@ -490,11 +492,13 @@ def _pick(cands, node):
 def _strip_tags(loc: tuple, data) -> tuple:
     """Drop the discriminator tags pydantic inserts in locations inside unions."""
     out, node = [], data
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(node, dict) and part not in node and part in (node.get("type"), node.get("source")):
             continue
         if isinstance(part, str) and part.startswith(("function-", "json-or-python")):
             continue
+        if i and isinstance(part, str) and not isinstance(node, dict):
+            continue  # below a plain value or a list: the label of a union's member (`bool`, `literal['auto']`)
         out.append(part)
         node = node[part] if _has(node, part) else None
     return tuple(out)
@@ -708,12 +712,12 @@ def _issues(e: ValidationError, cls, data, src, failed=()) -> list[Issue]:
     """Pydantic's errors as located issues, one per location; none inside a component
     that failed to canonicalise (``failed``: paths), already reported; no `missing
     required` for a field whose name an unknown key misspells, which says it."""
-    errors, seen = [], set()
+    by_loc: dict[tuple, list] = {}
     for err in e.errors(include_url=False):
         loc = _strip_tags(err["loc"], data)
-        if loc not in seen and not any(loc[:len(f)] == f for f in failed):
-            seen.add(loc)
-            errors.append((loc, err))
+        if not any(loc[:len(f)] == f for f in failed):
+            by_loc.setdefault(loc, []).append(err)
+    errors = [(loc, errs[0]) for loc, errs in by_loc.items()]
     meant = {loc[:-1] + (closest(str(loc[-1]), _fields_at(cls, loc[:-1], data)),)
              for loc, err in errors if err["type"] == "extra_forbidden"}
     out = []
@@ -726,9 +730,18 @@ def _issues(e: ValidationError, cls, data, src, failed=()) -> list[Issue]:
             out += [src.issue(loc + (k,), f"unknown key `{k}`" + did_you_mean(str(k), allowed), key=True)
                     for k in unknown]
         elif err["type"] != "missing" or loc not in meant:
-            msg, at_key = _message(err, cls, loc, data)
+            msg, at_key = _either([_message(e, cls, loc, data) for e in by_loc[loc]])
             out.append(src.issue(loc, msg, _component_at(loc, data), key=at_key))
     return out
+
+
+def _either(messages: list[tuple[str, bool]]) -> tuple[str, bool]:
+    """One message for a value that no member of a union takes (`true or false` and
+    `'auto'`): "must be A, or B, got X"; else the first member's."""
+    parts = [m[len("must be "):].rpartition(", got ") for m, _ in messages if m.startswith("must be ")]
+    if len(messages) > 1 and len(parts) == len(messages) and all(sep for _, sep, _ in parts):
+        return f"must be {', or '.join(want for want, _, _ in parts)}, got {parts[0][2]}", False
+    return messages[0]
 
 
 def _fields_at(cls, loc: tuple, data) -> list[str]:

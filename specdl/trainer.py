@@ -96,6 +96,8 @@ class Trainer:
         self.autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else nullcontext
         self.scaler = torch.amp.GradScaler(device.type, enabled=spec.train.precision == "fp16")
         self.gen = torch.Generator().manual_seed(spec.seed)
+        self.graphs = analysis.cuda_graphs(device.type, dist is not None)  # the step: a GraphStep, made at first use
+        self.graph = None
         self.sampler = None
         self._eval_loaders: dict = {}
         if self.file_backed:
@@ -155,8 +157,15 @@ class Trainer:
     def train_epoch(self) -> float:
         tr = self.spec.train
         batch_sched = self.sched if self.sched is not None and self.spec.scheduler.every == "batch" else None
+        if self.graphs and self.graph is None:  # after a resume's restore: the optimizer's state is in place
+            self.graph = loop.GraphStep(self.run, self.loss_fn, self.opt, tr.batch_size, tr.grad_clip, self.autocast)
         total, seen = loop.train_epoch(self.run, self.train_batches(), self.loss_fn, self.opt, self.n_batches,
-                                       tr.accumulate, tr.grad_clip, self.scaler, self.autocast, batch_sched)
+                                       tr.accumulate, tr.grad_clip, self.scaler, self.autocast, batch_sched,
+                                       self.graph)
+        if self.graph is not None and self.graph.broken is not None:  # eager from now on, as without graphs
+            print(f"specdl: note: train.cuda_graphs: this training step cannot be captured in a CUDA graph "
+                  f"({self.graph.broken}); it runs eagerly", file=sys.stderr)
+            self.graphs, self.graph = False, None
         return loop.mean_loss(total, seen, self.device, self.dist.world if self.dist is not None else 1)
 
     def predictions(self, out: torch.Tensor) -> np.ndarray:
@@ -229,11 +238,10 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float, force: b
     tr = analysis.spec.train
     main = dist is None or dist.main
     if tr.deterministic:
-        from .runtime.settings import make_deterministic
-
-        make_deterministic()
+        _deterministic()
     if tr.compile:
         _check_compile(device)
+    _check_graphs(tr.cuda_graphs, device, dist)
     held = _open_run_dir(analysis.spec, out, resume, force) if main else None
     try:
         run_dir = Path(resume) if resume else held.path if held else None
@@ -413,6 +421,31 @@ def _check_compile(device) -> None:
     if device.type == "cpu" and not (shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")):
         raise RunError("train.compile: torch.compile on the CPU needs a C++ compiler (g++ or clang++) on "
                        "PATH; install one, or set train.compile: false")
+
+
+def _deterministic() -> None:
+    """make_deterministic, and a note where this process used CUDA before without
+    CUBLAS_WORKSPACE_CONFIG (cuBLAS read it then: its results may still vary)."""
+    from .runtime.settings import make_deterministic
+
+    late = "CUBLAS_WORKSPACE_CONFIG" not in os.environ and torch.cuda.is_initialized()
+    make_deterministic()
+    if late:
+        print("specdl: note: train.deterministic: this process used CUDA before the run, so cuBLAS may not "
+              "be deterministic; set CUBLAS_WORKSPACE_CONFIG=:4096:8 before the process starts", file=sys.stderr)
+
+
+def _check_graphs(asked, device, dist) -> None:
+    """``train.cuda_graphs: true`` where it cannot run (check has ruled out the spec's
+    own conflicts): without a CUDA device, or under torchrun."""
+    if asked is not True:
+        return
+    if device.type != "cuda":
+        raise RunError(f"train.cuda_graphs: true needs a CUDA GPU, and this run's device is {device} (torch sees "
+                       "no CUDA GPU here); use -o train.cuda_graphs=auto (or false)")
+    if dist is not None:
+        raise RunError("train.cuda_graphs: true does not run under torchrun (--nproc) in this version; use "
+                       "-o train.cuda_graphs=auto (or false)")
 
 
 def _tensorboard(run_dir: Path):

@@ -56,9 +56,25 @@ def _own_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def _cpu_unless_gpu(request, monkeypatch):
+    """Every test but the `gpu` ones asserts CPU behaviour (messages that say "on cpu",
+    exact equality between runs in different processes): on a CUDA machine it runs as
+    on one without, so that `auto` devices resolve to the CPU in this process and in the
+    subprocesses it starts. The `gpu` tests are where CUDA is exercised."""
+    if request.node.get_closest_marker("gpu"):
+        return
+    import torch
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+
+
 def pytest_collection_modifyitems(config, items):
-    """`gpu` tests run where torch sees a CUDA GPU and are skipped elsewhere."""
-    gpu = [i for i in items if "gpu" in i.keywords]
+    """`gpu` tests run where torch sees a CUDA GPU and are skipped elsewhere (by their
+    marker, not by keyword: a checkout in a folder named gpu is not a GPU test)."""
+    gpu = [i for i in items if i.get_closest_marker("gpu")]
     if not gpu:
         return
     import torch

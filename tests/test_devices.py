@@ -93,3 +93,26 @@ def test_nproc_refused_before_torchrun(monkeypatch, capsys, tmp_path):
 def test_without_nproc_strips_both_spellings():
     assert cli._without_nproc(["build", "s.yaml", "--nproc", "2", "-q"]) == ["build", "s.yaml", "-q"]
     assert cli._without_nproc(["build", "--nproc=3", "s.yaml"]) == ["build", "s.yaml"]
+
+
+@pytest.mark.parametrize(("used_cuda", "env", "noted"), [(True, None, True), (False, None, False),
+                                                         (True, ":4096:8", False)])
+def test_deterministic_notes_cuda_used_before_the_workspace_was_set(monkeypatch, capsys, used_cuda, env, noted):
+    from specdl import trainer
+
+    if env is None:
+        monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", env)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: used_cuda)
+    old = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+           torch.backends.cudnn.benchmark)
+    try:
+        trainer._deterministic()
+    finally:
+        torch.use_deterministic_algorithms(old[0])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = old[1], old[2]
+    err = capsys.readouterr().err
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == (env or ":4096:8")
+    assert (err.startswith("specdl: note: train.deterministic: this process used CUDA before") and
+            err.count("\n") == 1) if noted else err == ""

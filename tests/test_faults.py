@@ -40,7 +40,7 @@ sys.exit(main(sys.argv[1:]))
 
 def run_injected(tmp_path, after=10**9, extra=""):
     code = INJECT.format(after=after, extra=extra)
-    return subprocess.run([sys.executable, "-c", code, "build", str(IRIS), "-o", "train.epochs=6",
+    return subprocess.run([sys.executable, "-c", code, "build", str(IRIS), "-o", "train.epochs=6", "-o", "train.device=cpu",
                            "-o", "train.checkpoint.interval=0", "--out", str(tmp_path / "r"), "-q"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})

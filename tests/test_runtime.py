@@ -41,6 +41,7 @@ def test_runtime_functions_read_only_what_a_script_has():
         tree = ast.parse(inspect.getsource(f))
         bound = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
         bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        bound |= {h.name for h in ast.walk(tree) if isinstance(h, ast.ExceptHandler) and h.name}
         read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         free = read - bound - names - set(dir(builtins))
         assert free <= SCRIPT_GLOBALS, (f.__name__, free - SCRIPT_GLOBALS)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .graphs import GraphStep
+
 
 @dataclass
 class RunState:
@@ -57,10 +59,13 @@ def chunks(x, size, device=None):
 
 
 def train_epoch(model, batches, loss_fn, optimizer, n_batches, accumulate=1, grad_clip=None,
-                scaler=None, autocast=nullcontext, scheduler=None):
+                scaler=None, autocast=nullcontext, scheduler=None, graph=None):
     """One pass over the training data: forward, backward, and an optimizer step every
-    ``accumulate`` batches (``scheduler``: stepped with each optimizer step). Returns
-    the loss summed over the samples, and their number."""
+    ``accumulate`` batches (``scheduler``: stepped with each optimizer step; ``graph``:
+    a GraphStep replays the steps instead, train.cuda_graphs). Returns the loss summed
+    over the samples, and their number."""
+    if graph is not None:
+        return graph.epoch(batches)
     model.train()
     total, seen, losses, sizes = 0.0, 0, [], []
     for b, (xb, yb) in enumerate(batches):
@@ -177,7 +182,7 @@ def per_target(metrics, y_true, y_pred, names):
 
 # What a generated script contains, in this order; then, where the spec needs them, the
 # binary classification's and the multi-target regression's.
-SCRIPT_FUNCTIONS = (RunState, batches, loader_batches, chunks, train_epoch, evaluate, predictions, mean_loss,
+SCRIPT_FUNCTIONS = (RunState, batches, loader_batches, chunks, GraphStep, train_epoch, evaluate, predictions, mean_loss,
                     improved, end_epoch)
 BINARY_FUNCTIONS = (binary_loss,)
 PER_TARGET_FUNCTIONS = (per_target,)
