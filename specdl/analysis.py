@@ -98,7 +98,7 @@ class Analysis:
         computed once, on the test split)."""
         es = self.spec.train.early_stopping
         names = {self.monitor} | ({es.monitor} if es else set())
-        if self.spec.data.split.val > 0 and self.metrics:
+        if self.spec.data.validates() and self.metrics:
             names.add(f"val_{self.metrics[0].type_name}")
         return sorted(n[4:] for n in names if n.startswith("val_") and n != "val_loss")
 
@@ -182,7 +182,7 @@ def analyze(spec, preflight: bool = False) -> Analysis:
         issues.append(src.issue(("train", "channels_last"), "true cannot run with distributed.strategy: "
                                 "fsdp (FSDP shards contiguous parameters only); use auto or false, or "
                                 "strategy: ddp"))
-    if spec.data.split.val == 0 and (ck.monitor.startswith("val_") or spec.train.early_stopping):
+    if not spec.data.validates() and (ck.monitor.startswith("val_") or spec.train.early_stopping):
         if "checkpoint" in spec.train.model_fields_set or spec.train.early_stopping:
             issues.append(src.issue(("data", "split", "val"), "monitoring a validation value "
                                     "needs a validation split (val > 0)"))
@@ -191,7 +191,7 @@ def analyze(spec, preflight: bool = False) -> Analysis:
         warnings += export_preflight(graph, src)
     if issues:
         raise SpecError(issues)
-    monitor = ck.monitor if spec.data.split.val > 0 else "train_loss"
+    monitor = ck.monitor if spec.data.validates() else "train_loss"
     return Analysis(spec, info, graph, loss, metrics, monitor, _mode(monitor, ck.mode, metrics), warnings)
 
 

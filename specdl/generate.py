@@ -133,7 +133,7 @@ def _data_context(a) -> dict:
         "target_shape": ", ".join(map(str, a.data.outputs or ())),
         "file_backed": data.file_backed, "source": data.source,
         "categorical": bool(getattr(data, "categorical", None)),
-        "test": 0.0 if data.source == "torchvision" else data.split.test, "val": data.split.val,
+        "test": 0.0 if data.source == "torchvision" else data.split.test, "val": data.split.val, "validates": data.validates(),
         "val_fraction": Code(literal(data.split.val)) if data.source == "torchvision" else _split_fraction(data.split),
         "stratify": data.split.stratify and a.task == "classification",
         "transform_lines": [] if data.file_backed else [ln for t in data.transforms for ln in t.code("x")],

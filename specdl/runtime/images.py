@@ -124,22 +124,29 @@ def image_folder(root, pre):
 def random_flip(x, generator, p=0.5, dim=-1):
     """Each image of the batch mirrored along ``dim`` (-1: left-right, -2: top-bottom) with
     probability p (as v2.RandomHorizontalFlip / RandomVerticalFlip: when a uniform draw is
-    below p)."""
+    below p); one gather, each image reading its pixels in its own order."""
     flip = (torch.rand(len(x), generator=generator) < p).to(x.device)
-    return torch.where(flip.view(-1, 1, 1, 1), x.flip(dim), x)
+    size = x.shape[dim]
+    ahead = torch.arange(size, device=x.device)
+    order = torch.where(flip[:, None], size - 1 - ahead, ahead)
+    shape = [len(x), 1, 1, 1]
+    shape[dim] = size
+    return x.gather(dim, order.view(shape).expand_as(x))
 
 
 def random_crop(x, generator, size, padding=0):
     """Each image zero-padded by ``padding`` on every side, then cropped to ``size`` [h, w]
-    at its own offset, drawn uniformly over the positions that fit (as v2.RandomCrop)."""
-    n, _, height, width = x.shape
+    at its own offset, drawn uniformly over the positions that fit (as v2.RandomCrop); one
+    gather of each crop's pixels from the flattened padded images."""
+    n, c, height, width = x.shape
     h, w = size
     top = torch.randint(0, height + 2 * padding - h + 1, (n,), generator=generator).to(x.device)
     left = torch.randint(0, width + 2 * padding - w + 1, (n,), generator=generator).to(x.device)
-    padded = torch.nn.functional.pad(x, (padding,) * 4)
-    rows = (top[:, None] + torch.arange(h, device=x.device))[:, :, None]
-    cols = (left[:, None] + torch.arange(w, device=x.device))[:, None, :]
-    return padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2).contiguous()
+    padded = torch.nn.functional.pad(x, (padding,) * 4) if padding else x
+    wide = width + 2 * padding
+    pixels = (torch.arange(h, device=x.device)[:, None] * wide + torch.arange(w, device=x.device)).view(1, 1, -1)
+    start = (top * wide + left).view(n, 1, 1)
+    return padded.reshape(n, c, -1).gather(2, (pixels + start).expand(n, c, -1)).view(n, c, h, w)
 
 
 def color_jitter(x, generator, brightness=None, contrast=None):

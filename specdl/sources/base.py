@@ -72,6 +72,10 @@ class DataSource(Base):
     def known_max_token(self) -> int | None:
         return self._facts.get("max_token") if self._facts else self.max_token()
 
+    def validates(self) -> bool:
+        """Whether there is a validation split to evaluate each epoch."""
+        return self.split.val > 0
+
     def sample_count(self) -> int | None:
         """How many samples the source holds, where that is known without reading data."""
         return None

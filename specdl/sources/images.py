@@ -195,6 +195,9 @@ class ImageFolderData(_ImageSource):
         if self.train is not None and self.test is None:
             raise ValueError("with separate folders, give at least `train` and `test`")
 
+    def validates(self) -> bool:
+        return self.split.val > 0 if self.root is not None else self.val is not None
+
     def roots(self) -> dict:
         if self.root is not None:
             return {"all": self.root}
