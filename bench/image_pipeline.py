@@ -8,10 +8,11 @@
   faster taken as the baseline;
 * `specdl build` of the equivalent spec (the uint8 cache and batched augmentation).
 
-Prints training samples/s from the second epoch on (each epoch: training and validation)
-and the ratio. The folder is written once, under the temp directory.
+Prints samples/s from the second epoch on, for the data pipeline alone (each batch read,
+augmented and moved to the device) and for training end to end (each epoch: training and
+validation), and the ratios. The folder is written once, under the temp directory.
 
-    python bench/image_pipeline.py [--epochs 3] [--device cpu]
+    python bench/image_pipeline.py [--epochs 3] [--threads 1] [--device cpu]
 """
 
 from __future__ import annotations
@@ -75,13 +76,27 @@ def write_folder(n: int = 10_000, classes: int = 10) -> Path:
     return FOLDER
 
 
-def hand_written(epochs: int, batch: int, workers: int, device: str, threads, train: bool = True) -> list[float]:
+def settings(spec: Path, device: str) -> dict:
+    """The torch settings specdl picks for the spec (threads, oneDNN, channels-last), which
+    the hand-written side uses too (as bench/hand.py does): the two sides then differ in
+    the data pipeline only."""
+    import torch
+
+    import specdl
+
+    a = specdl.check(spec)
+    return {"threads": a.threads() or torch.get_num_threads(), "onednn": a.onednn() if device == "cpu" else True,
+            "channels_last": a.channels_last(device)}
+
+
+def hand_written(epochs: int, batch: int, workers: int, device: str, use: dict, train: bool = True) -> list[float]:
     """The pipeline a person writes: ImageFolder + DataLoader; samples/s per epoch (``train``
     False: the data pipeline alone, each batch read and moved to the device)."""
     import torch
 
-    if threads != "auto":
-        torch.set_num_threads(threads)
+    torch.set_num_threads(use["threads"])
+    torch.backends.mkldnn.enabled = use["onednn"]
+    torch.backends.nnpack.set_flags(use["onednn"])
     from sklearn.model_selection import train_test_split
     from torch import nn
     from torch.utils.data import DataLoader, Subset
@@ -101,7 +116,9 @@ def hand_written(epochs: int, batch: int, workers: int, device: str, threads, tr
     val = DataLoader(Subset(full_eval, va), batch_size=512, **kw)
     model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1),
                           nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 8 * 8, 10)).to(device)
-    opt, loss_fn = torch.optim.Adam(model.parameters(), lr=1e-3), nn.CrossEntropyLoss()
+    if use["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+    opt, loss_fn = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True), nn.CrossEntropyLoss()
     rates = []
     for _ in range(epochs):
         start = time.perf_counter()
@@ -122,7 +139,7 @@ def hand_written(epochs: int, batch: int, workers: int, device: str, threads, tr
     return rates
 
 
-def specdl_pipeline(epochs: int, batch: int, device: str, threads) -> list[float]:
+def specdl_pipeline(epochs: int, batch: int, device: str, use: dict) -> list[float]:
     """specdl's data path alone, as build runs it: the uint8 cache, batches sliced from it,
     the batched flip and crop, then float and normalize; samples/s per epoch."""
     import functools
@@ -132,8 +149,7 @@ def specdl_pipeline(epochs: int, batch: int, device: str, threads) -> list[float
 
     from specdl.runtime import images
 
-    if threads != "auto":
-        torch.set_num_threads(threads)
+    torch.set_num_threads(use["threads"])
     x, y = images.image_folder(str(FOLDER), v2.Compose([v2.ToImage()]))
     rows, y = torch.arange(int(len(y) * 0.8)), torch.as_tensor(y)
     augment = [functools.partial(images.random_flip, p=0.5, dim=-1),
@@ -148,12 +164,9 @@ def specdl_pipeline(epochs: int, batch: int, device: str, threads) -> list[float
     return rates
 
 
-def specdl_build(epochs: int, batch: int, device: str, threads, work: Path) -> tuple[list[float], dict]:
+def specdl_build(spec: Path, work: Path) -> tuple[list[float], dict]:
     """`specdl build` of the same spec; samples/s per epoch (from metrics.jsonl's time_s)
     and its report (setup_s: until training started, decoding the cache on a first run)."""
-    spec = work / "bench_images.yaml"
-    spec.write_text(SPEC.format(root=FOLDER, mean=MEAN, std=STD, epochs=epochs, batch=batch, device=device,
-                                threads=threads))
     run = work / f"run-{time.time_ns()}"
     r = subprocess.run([sys.executable, "-m", "specdl", "build", str(spec), "--out", str(run), "-q"],
                        capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
@@ -173,22 +186,26 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=lambda v: v if v == "auto" else int(v), default="auto",
-                   help="intra-op threads for both (auto: torch's default by hand, specdl's policy)")
+                   help="train.threads of the spec (auto: specdl's policy); the hand-written side uses the same")
     args = p.parse_args(argv)
     write_folder()
-    print(f"folder: {FOLDER} (10,000 32x32 PNGs, 10 classes); torch {torch.__version__}, "
-          f"{torch.get_num_threads()} intra-op threads by default, --threads {args.threads}, device {args.device}")
+    work = Path(tempfile.mkdtemp())
+    spec = work / "bench_images.yaml"
+    spec.write_text(SPEC.format(root=FOLDER, mean=MEAN, std=STD, epochs=args.epochs, batch=args.batch,
+                                device=args.device, threads=args.threads))
+    use = settings(spec, args.device)
+    print(f"folder: {FOLDER} (10,000 32x32 PNGs, 10 classes); torch {torch.__version__} (default "
+          f"{torch.get_num_threads()} intra-op threads); both sides: {use}; device {args.device}; batch {args.batch}")
     for what, train in (("the data pipeline alone", False), ("training end to end (model included)", True)):
         steady = {}
         for workers in (0, 2):
-            rates = hand_written(args.epochs, args.batch, workers, args.device, args.threads, train)
+            rates = hand_written(args.epochs, args.batch, workers, args.device, use, train)
             steady[f"ImageFolder + DataLoader, num_workers={workers}"] = statistics.median(rates[1:])
         if train:
-            with tempfile.TemporaryDirectory() as work:
-                rates, report = specdl_build(args.epochs, args.batch, args.device, args.threads, Path(work))
+            rates, report = specdl_build(spec, work)
             ours = f"specdl build ({report['threads']} thread(s), setup {report['setup_s']:.1f}s)"
         else:
-            rates, ours = specdl_pipeline(args.epochs, args.batch, args.device, args.threads), "specdl's runtime"
+            rates, ours = specdl_pipeline(args.epochs, args.batch, args.device, use), "specdl's runtime"
         steady[ours] = statistics.median(rates[1:])
         print(f"-- {what}: samples/s, median of epochs 2..{args.epochs}")
         for name, rate in steady.items():

@@ -119,6 +119,19 @@ def test_read_only_folder_falls_back(tmp_path, monkeypatch, blocked):
     assert not list(tmp_path.rglob("*.tmp"))
 
 
+@pytest.mark.parametrize("damage", ["cut short", "header"])
+def test_a_damaged_cache_is_made_again(tmp_path, damage):
+    root = folder(tmp_path / "img")
+    x, _ = images.image_folder(root, PRE)
+    data = next((tmp_path / ".specdl-cache").glob("*.u8"))
+    if damage == "cut short":
+        data.write_bytes(data.read_bytes()[:100])
+    else:
+        data.with_name(data.name[:-3] + ".json").write_text("{not json")
+    again, _ = images.image_folder(root, PRE)
+    assert torch.equal(again, x) and data.stat().st_size == x.numel()
+
+
 def test_a_file_that_does_not_decode_is_named_and_leaves_no_cache(tmp_path):
     root = folder(tmp_path / "img")
     data = (root / "b" / "2.png").read_bytes()

@@ -56,7 +56,7 @@ def test_image_runtime_functions_read_only_what_a_script_has():
         bound = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
         bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
         bound |= {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
-        bound |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        bound |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ExceptHandler)) and n.name}
         read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         free = read - bound - names - set(dir(builtins))
         assert free <= {"torch", "np", "os", "json", "hashlib", "Path", "Image"}, (f.__name__, free)

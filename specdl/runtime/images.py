@@ -91,6 +91,14 @@ def write_cache(data, head, files, pre):
             old.with_name(old.name[:-len(".json")] + ".u8").unlink(missing_ok=True)
 
 
+def read_cache(data, head):
+    """The cache file, memory-mapped copy-on-write (never written through)."""
+    shape = tuple(json.loads(head.read_text())["shape"])
+    if data.stat().st_size != int(np.prod(shape)):
+        raise ValueError(f"{data} does not hold {shape} bytes")
+    return np.memmap(data, dtype=np.uint8, mode="c", shape=shape)
+
+
 def image_cache(root, files, pre, memory=None):
     """The images of ``files`` (under the folder ``root``) after ``pre``, as a uint8 tensor
     [N, C, H, W]: read from the cache file when one matches the files and steps, else
@@ -104,8 +112,11 @@ def image_cache(root, files, pre, memory=None):
             place.mkdir(parents=True, exist_ok=True)
             if not head.exists():
                 write_cache(data, head, files, pre)
-            shape = tuple(json.loads(head.read_text())["shape"])
-            mapped = np.memmap(data, dtype=np.uint8, mode="c", shape=shape)  # copy-on-write: never written
+            try:
+                mapped = read_cache(data, head)
+            except (ValueError, KeyError, TypeError):  # damaged (cut short, header unreadable): made again
+                write_cache(data, head, files, pre)
+                mapped = read_cache(data, head)
         except OSError:
             continue  # not writable here: the next place
         return torch.from_numpy(np.array(mapped) if mapped.nbytes <= memory else mapped)
@@ -201,5 +212,5 @@ def image_chunks(x, rows, size, device, post):
 
 
 # What a generated script that reads an image folder through the cache contains, in order.
-SCRIPT_FUNCTIONS = (cache_memory, cache_places, cache_name, decode_images, write_cache, image_cache, image_folder, random_flip,
+SCRIPT_FUNCTIONS = (cache_memory, cache_places, cache_name, decode_images, write_cache, read_cache, image_cache, image_folder, random_flip,
                     random_crop, color_jitter, image_batches, image_chunks)
