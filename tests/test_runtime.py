@@ -47,29 +47,30 @@ def test_image_runtime_functions_in_a_script_are_the_package_source():
             assert script[f.__name__] == definitions(inspect.getsource(f))[f.__name__], (path.name, f.__name__)
 
 
+def free_names(f, names) -> set:
+    """The names a function reads that neither it, ``names`` nor the builtins bind."""
+    tree = ast.parse(inspect.getsource(f))
+    bound = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+    bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    bound |= {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    bound |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ExceptHandler)) and n.name}
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return read - bound - names - set(dir(builtins))
+
+
 def test_image_runtime_functions_read_only_what_a_script_has():
     from specdl.runtime import images
 
     names = {f.__name__ for f in images.SCRIPT_FUNCTIONS}
     for f in images.SCRIPT_FUNCTIONS:
-        tree = ast.parse(inspect.getsource(f))
-        bound = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
-        bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        bound |= {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
-        bound |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ExceptHandler)) and n.name}
-        read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-        free = read - bound - names - set(dir(builtins))
+        free = free_names(f, names)
         assert free <= {"torch", "np", "os", "json", "hashlib", "Path", "Image"}, (f.__name__, free)
 
 
 def test_runtime_functions_read_only_what_a_script_has():
     names = {f.__name__ for f in loop.SCRIPT_FUNCTIONS}
     for f in loop.SCRIPT_FUNCTIONS:
-        tree = ast.parse(inspect.getsource(f))
-        bound = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
-        bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-        free = read - bound - names - set(dir(builtins))
+        free = free_names(f, names)
         assert free <= SCRIPT_GLOBALS, (f.__name__, free - SCRIPT_GLOBALS)
 
 
