@@ -275,3 +275,22 @@ def test_cached_build_names_a_corrupt_image_and_memmap_gives_the_same_run(tmp_pa
     r = run_cli("build", spec, "--out", "r2", "-q", cwd=tmp_path)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "img/b/5.png is not a readable image" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_resumed_cached_run_equals_the_uninterrupted_one(tmp_path):
+    """The augmentation draws come from the shuffle generator, saved in last.pt: a run
+    resumed after epoch 2 goes on with the same draws."""
+    import json
+
+    folder(tmp_path / "img", n=8)
+    spec = spec_file(tmp_path, SPEC % ("[random_horizontal_flip, {random_crop: {size: 8, padding: 2}}, "
+                                       "{color_jitter: {brightness: 0.4}}]", "[]"))
+    full = run_cli("build", spec, "-o", "train.epochs=4", "--out", "full", "-q", cwd=tmp_path)
+    half = run_cli("build", spec, "-o", "train.epochs=2", "--out", "half", "-q", cwd=tmp_path)
+    more = run_cli("build", "--resume", "half", "-o", "train.epochs=4", "-q", cwd=tmp_path)
+    assert [r.returncode for r in (full, half, more)] == [0, 0, 0], more.stderr
+    rows = [(tmp_path / d / "metrics.jsonl").read_text().splitlines() for d in ("full", "half")]
+    strip = [[{k: v for k, v in json.loads(r).items() if k != "time_s"} for r in rs] for rs in rows]
+    assert strip[0] == strip[1] and len(strip[0]) == 4
+    reports = [json.loads((tmp_path / d / "report.json").read_text())["test"] for d in ("full", "half")]
+    assert reports[0] == reports[1]
