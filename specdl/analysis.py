@@ -184,8 +184,8 @@ def analyze(spec, preflight: bool = False) -> Analysis:
                                 "strategy: ddp"))
     if not spec.data.validates() and (ck.monitor.startswith("val_") or spec.train.early_stopping):
         if "checkpoint" in spec.train.model_fields_set or spec.train.early_stopping:
-            issues.append(src.issue(("data", "split", "val"), "monitoring a validation value "
-                                    "needs a validation split (val > 0)"))
+            where, what = spec.data.validation_missing()
+            issues.append(src.issue(where, f"monitoring a validation value needs {what}"))
     issues += _target_transform_issues(spec, info)
     if spec.export.onnx or preflight:
         warnings += export_preflight(graph, src)

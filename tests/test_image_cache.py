@@ -294,3 +294,17 @@ def test_resumed_cached_run_equals_the_uninterrupted_one(tmp_path):
     assert strip[0] == strip[1] and len(strip[0]) == 4
     reports = [json.loads((tmp_path / d / "report.json").read_text())["test"] for d in ("full", "half")]
     assert reports[0] == reports[1]
+
+
+@pytest.mark.parametrize("train, words", [
+    ("{epochs: 1, early_stopping: {patience: 2}}", "data.test: monitoring a validation value needs a validation folder"),
+    ("{epochs: 1, checkpoint: {monitor: val_accuracy}}", "needs a validation folder (data.val"),
+])
+def test_separate_folders_without_val_monitor_nothing_on_val(tmp_path, train, words):
+    folder(tmp_path / "img")
+    folder(tmp_path / "img_test", n=2)
+    spec = spec_file(tmp_path, "data: {source: image_folder, train: img, test: img_test}\n"
+                               f"model: {{layers: [flatten, {{linear: 2}}]}}\ntrain: {train}\n")
+    r = run_cli("check", spec, cwd=tmp_path)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and words in lines[0] and lines[1:] == ["1 error"], r.stderr

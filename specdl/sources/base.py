@@ -76,6 +76,10 @@ class DataSource(Base):
         """Whether there is a validation split to evaluate each epoch."""
         return self.split.val > 0
 
+    def validation_missing(self) -> tuple[tuple, str]:
+        """Where a spec without validation data gives it, and how (for check's error)."""
+        return ("data", "split", "val"), "a validation split (val > 0)"
+
     def sample_count(self) -> int | None:
         """How many samples the source holds, where that is known without reading data."""
         return None

@@ -198,6 +198,11 @@ class ImageFolderData(_ImageSource):
     def validates(self) -> bool:
         return self.split.val > 0 if self.root is not None else self.val is not None
 
+    def validation_missing(self) -> tuple[tuple, str]:
+        if self.root is None:
+            return ("data", "test"), "a validation folder (data.val, beside train and test)"
+        return super().validation_missing()
+
     def roots(self) -> dict:
         if self.root is not None:
             return {"all": self.root}
