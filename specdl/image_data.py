@@ -1,5 +1,6 @@
-"""Image data for training: torchvision datasets per split, with the spec's
-transforms, and their labels as arrays for the metrics."""
+"""Image data for training, per split, with their labels as arrays for the metrics: an
+image folder through the uint8 cache and batched augmentation (specdl/runtime/images.py)
+where its pipeline allows, else torchvision data sets read per sample by DataLoaders."""
 
 from __future__ import annotations
 
