@@ -14,6 +14,18 @@ from torch import nn
 
 import specdl
 from specdl.data import prepare
+from specdl.image_data import CachedImages
+from specdl.runtime import images
+
+
+class _Rebatched:
+    """An epoch's batches each time it is iterated (as a DataLoader is)."""
+
+    def __init__(self, make):
+        self.make = make
+
+    def __iter__(self):
+        return iter(self.make())
 
 
 def careful_loop(spec_path, overrides, threads: int, device: str = "cpu",
@@ -36,7 +48,13 @@ def careful_loop(spec_path, overrides, threads: int, device: str = "cpu",
     opt = spec.optimizer.ctor()(model.parameters())
     bs, n = spec.train.batch_size, len(y["train"])
     gen = torch.Generator().manual_seed(spec.seed)
-    if file_backed:
+    if file_backed and isinstance(arrays.x["train"], CachedImages):  # batches as build makes them
+        tr = arrays.x["train"]
+        train_dl = _Rebatched(lambda: images.image_batches(tr.x, tr.rows, y["train"], bs, gen, "cpu", tr.augment,
+                                                           tr.post))
+        val_x, test_x = (torch.cat(list(images.image_chunks(arrays.x[k].x, arrays.x[k].rows, 1024, "cpu",
+                                                            arrays.x[k].post))) for k in ("val", "test"))
+    elif file_backed:
         from torch.utils.data import DataLoader
 
         train_dl = DataLoader(arrays.x["train"], batch_size=bs, shuffle=True, generator=gen)

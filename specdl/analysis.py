@@ -118,7 +118,7 @@ class Analysis:
         computed once, on the test split)."""
         es = self.spec.train.early_stopping
         names = {self.monitor} | ({es.monitor} if es else set())
-        if self.spec.data.split.val > 0 and self.metrics:
+        if self.spec.data.validates() and self.metrics:
             names.add(f"val_{self.metrics[0].type_name}")
         return sorted(n[4:] for n in names if n.startswith("val_") and n != "val_loss")
 
@@ -223,16 +223,16 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     if spec.train.cuda_graphs is True:
         issues += [src.issue(("train", "cuda_graphs"), f"true cannot run here: {why}; use auto or false")
                    for why in graph_blockers(spec)]
-    if spec.data.split.val == 0 and (ck.monitor.startswith("val_") or spec.train.early_stopping):
+    if not spec.data.validates() and (ck.monitor.startswith("val_") or spec.train.early_stopping):
         if "checkpoint" in spec.train.model_fields_set or spec.train.early_stopping:
-            issues.append(src.issue(("data", "split", "val"), "monitoring a validation value "
-                                    "needs a validation split (val > 0)"))
+            where, what = spec.data.validation_missing()
+            issues.append(src.issue(where, f"monitoring a validation value needs {what}"))
     issues += _target_transform_issues(spec, info)
     if spec.export.onnx or preflight:
         warnings += export_preflight(graph, src)
     if issues:
         raise SpecError(issues)
-    monitor = ck.monitor if spec.data.split.val > 0 else "train_loss"
+    monitor = ck.monitor if spec.data.validates() else "train_loss"
     return Analysis(spec, info, graph, loss, metrics, monitor, _mode(monitor, ck.mode, metrics), warnings)
 
 

@@ -18,7 +18,7 @@ from .components.base import HELPERS, Name, literal
 from .files import templates_dir
 from .splits import val_fraction
 
-STDLIB = {"csv", "functools", "gc", "json", "math", "os"}
+STDLIB = {"csv", "functools", "gc", "hashlib", "json", "math", "os", "pathlib"}
 BASE_IMPORTS = ["import numpy as np", "import torch", "from sklearn import metrics",
                 "from sklearn.model_selection import train_test_split", "from torch import nn"]
 
@@ -96,6 +96,7 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
         from .errors import RunError
 
         raise RunError("codegen --distributed supports in-memory data sources in this version")
+    ctx["image_runtime"] = runtime_sources(images=True) if ctx["cached"] else []
     return _imports(ctx, a)
 
 
@@ -132,13 +133,16 @@ def _data_context(a) -> dict:
         "target_shape": ", ".join(map(str, a.data.outputs or ())),
         "file_backed": data.file_backed, "source": data.source,
         "categorical": bool(getattr(data, "categorical", None)),
-        "test": 0.0 if data.source == "torchvision" else data.split.test, "val": data.split.val,
+        "test": 0.0 if data.source == "torchvision" else data.split.test, "val": data.split.val, "validates": data.validates(),
         "val_fraction": Code(literal(data.split.val)) if data.source == "torchvision" else _split_fraction(data.split),
         "stratify": data.split.stratify and a.task == "classification",
         "transform_lines": [] if data.file_backed else [ln for t in data.transforms for ln in t.code("x")],
         "target_lines": [ln for t in data.target_transforms for ln in t.code("y")],
         "target_invert": [t.invert_code("y", "y") for t in reversed(data.target_transforms)],
     }
+    ctx["cached"] = data.file_backed and data.uses_cache()
+    if ctx["cached"]:
+        ctx.update(_cache_context(data))
     if data.file_backed:
         from .image_data import AUTO_WORKERS
         from .sources.images import TORCHVISION
@@ -149,6 +153,18 @@ def _data_context(a) -> dict:
                    tv_class=TORCHVISION[data.name][0] if data.source == "torchvision" else None,
                    download=getattr(data, "download", False), auto_workers=AUTO_WORKERS)
     return ctx
+
+
+def _cache_context(data) -> dict:
+    """An image folder read through the uint8 cache: the steps before it, the batched
+    augmentation (functools.partial of specdl/runtime/images.py's functions), the steps
+    run on each batch."""
+    (pre_t, aug, post_t), (pre_e, _, post_e) = data.cache_plan(True), data.cache_plan(False)
+    code = [c.code() for c in pre_t], [c.code() for c in pre_e]
+    return {"pre_train": code[0], "pre_eval": code[1], "same_pre": code[0] == code[1],
+            "post_train": [c.code() for c in post_t], "post_eval": [c.code() for c in post_e],
+            "augment": [f"functools.partial({fn}, {', '.join(f'{k}={literal(v)}' for k, v in kw.items())})"
+                        for fn, kw in aug]}
 
 
 def _training_context(a, distributed: bool = False) -> dict:
@@ -203,12 +219,17 @@ def _imports(ctx: dict, a) -> dict:
     return ctx
 
 
-def runtime_sources(deterministic: bool = False, binary: bool = False, per_target: bool = False) -> list[str]:
-    """The runtime functions a script contains: their source as it is in the package."""
+def runtime_sources(deterministic: bool = False, binary: bool = False, per_target: bool = False,
+                    images: bool = False) -> list[str]:
+    """The runtime functions a script contains: their source as it is in the package
+    (``images``: only the image cache's and batched augmentation's)."""
     import inspect
 
+    from .runtime import images as image_fns
     from .runtime import loop, settings
 
+    if images:
+        return [inspect.getsource(f).rstrip("\n") + "\n" for f in image_fns.SCRIPT_FUNCTIONS]
     wanted = [*loop.SCRIPT_FUNCTIONS, *(loop.BINARY_FUNCTIONS if binary else ()),
               *(loop.PER_TARGET_FUNCTIONS if per_target else ()),
               *([settings.make_deterministic] if deterministic else [])]
@@ -219,7 +240,8 @@ def _as_code(ctx: dict) -> dict:
     """Mark what specdl's emitters wrote as Code (the one way into the script, with
     ``lit`` and ``doc``); anything left a plain string must pass ``emit`` as a word."""
     lines = ("stdlib", "imports", "load_lines", "transform_lines", "target_lines", "target_invert",
-             "helpers", "train_tf", "eval_tf", "runtime")
+             "helpers", "train_tf", "eval_tf", "runtime", "pre_train", "pre_eval", "post_train", "post_eval",
+             "augment", "image_runtime")
     for k in lines:
         if k in ctx:
             ctx[k] = [Code(v) for v in ctx[k]]

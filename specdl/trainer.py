@@ -20,9 +20,10 @@ from . import checkpoint as ckpt
 from .build import build_loss, build_model, build_optimizer, build_scheduler
 from .data import invert_targets, prepare
 from .errors import RunError
+from .image_data import CachedImages
 from .report import Progress, write_report
 from .runs import save_preprocess
-from .runtime import loop
+from .runtime import images, loop
 
 
 @dataclass
@@ -100,7 +101,8 @@ class Trainer:
         self.graph = None
         self.sampler = None
         self._eval_loaders: dict = {}
-        if self.file_backed:
+        self.cached = isinstance(self.x["train"], CachedImages)
+        if self.file_backed and not self.cached:  # a DataLoader decodes each sample
             from .image_data import loader, workers
 
             self.workers = workers(spec.train.num_workers, device)
@@ -135,18 +137,24 @@ class Trainer:
 
     # -- batches: slices of tensors in memory, or a DataLoader over files
     def train_batches(self):
+        rank, world = (self.dist.rank, self.dist.world) if self.dist is not None else (0, 1)
+        if self.cached:  # slices of the uint8 cache, augmented a batch at a time
+            x = self.x["train"]
+            return images.image_batches(x.x, x.rows, self.y["train"], self.spec.train.batch_size, self.gen,
+                                        self.device, x.augment, x.post, rank, world)
         if self.file_backed:
             self.epoch += 1
             if self.sampler is not None:
                 self.sampler.set_epoch(self.epoch)
             return loop.loader_batches(self.train_loader, self.device)
-        rank, world = (self.dist.rank, self.dist.world) if self.dist is not None else (0, 1)
         return loop.batches(self.x["train"], self.y["train"], self.spec.train.batch_size, self.gen, rank, world)
 
     def eval_chunks(self, split: str):
         bs, x = self.spec.train.eval_chunk, self.x[split]
         if not self.file_backed:
             return loop.chunks(x, bs)
+        if self.cached:
+            return images.image_chunks(x.x, x.rows, bs, self.device, x.post)
         if split not in self._eval_loaders:  # one loader per split: persistent workers start once
             from .image_data import loader
 

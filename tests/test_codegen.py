@@ -40,8 +40,8 @@ def test_generated_script_is_standalone_and_clean(spec):
             modules |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             modules.add(node.module.split(".")[0])
-    assert modules <= {"contextlib", "csv", "dataclasses", "functools", "gc", "json", "math", "os", "numpy", "torch",
-                       "torchvision", "sklearn"}, modules
+    assert modules <= {"contextlib", "csv", "dataclasses", "functools", "gc", "hashlib", "json", "math", "os",
+                       "pathlib", "numpy", "torch", "torchvision", "PIL", "sklearn"}, modules
     r = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated",
                         "--select", "E,F,W,I", "--line-length", "120", "-"],
                        input=code, capture_output=True, text=True)

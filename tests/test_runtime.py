@@ -35,15 +35,42 @@ def test_each_runtime_function_in_a_script_is_the_package_source(path):
         assert script[f.__name__] == own[f.__name__], f"{path.name}: {f.__name__} differs from specdl.runtime"
 
 
+def test_image_runtime_functions_in_a_script_are_the_package_source():
+    """The cached image folders' functions (specdl/runtime/images.py), where a script has them."""
+    from specdl.runtime import images
+
+    having = [p for p in sorted((ROOT / "generated").glob("*.py")) if "def image_cache(" in p.read_text()]
+    assert {p.stem for p in having} >= {"cifar_cnn", "resnet18_transfer"}
+    for path in having:
+        script = definitions(path.read_text())
+        for f in images.SCRIPT_FUNCTIONS:
+            assert script[f.__name__] == definitions(inspect.getsource(f))[f.__name__], (path.name, f.__name__)
+
+
+def free_names(f, names) -> set:
+    """The names a function reads that neither it, ``names`` nor the builtins bind."""
+    tree = ast.parse(inspect.getsource(f))
+    bound = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+    bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    bound |= {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    bound |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ExceptHandler)) and n.name}
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return read - bound - names - set(dir(builtins))
+
+
+def test_image_runtime_functions_read_only_what_a_script_has():
+    from specdl.runtime import images
+
+    names = {f.__name__ for f in images.SCRIPT_FUNCTIONS}
+    for f in images.SCRIPT_FUNCTIONS:
+        free = free_names(f, names)
+        assert free <= {"torch", "np", "os", "json", "hashlib", "Path", "Image"}, (f.__name__, free)
+
+
 def test_runtime_functions_read_only_what_a_script_has():
     names = {f.__name__ for f in loop.SCRIPT_FUNCTIONS}
     for f in loop.SCRIPT_FUNCTIONS:
-        tree = ast.parse(inspect.getsource(f))
-        bound = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
-        bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        bound |= {h.name for h in ast.walk(tree) if isinstance(h, ast.ExceptHandler) and h.name}
-        read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-        free = read - bound - names - set(dir(builtins))
+        free = free_names(f, names)
         assert free <= SCRIPT_GLOBALS, (f.__name__, free - SCRIPT_GLOBALS)
 
 

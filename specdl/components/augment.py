@@ -26,6 +26,9 @@ class RandomVerticalFlipSpec(ImageTransform, type="random_vertical_flip", primar
     def calls(self):
         return [Call("v2.RandomVerticalFlip", kwargs=self.changed("p"))]
 
+    def batched(self):
+        return "random_flip", {"p": self.p, "dim": -2}
+
 
 class RandomRotationSpec(ImageTransform, type="random_rotation", primary="degrees"):
     """Rotate by an angle drawn from [-degrees, degrees]; corners filled with ``fill``."""
@@ -55,6 +58,14 @@ class ColorJitterSpec(ImageTransform, type="color_jitter", primary="brightness")
 
     def calls(self):
         return [Call("v2.ColorJitter", kwargs=self.changed("brightness", "contrast", "saturation", "hue"))]
+
+    def batched(self):
+        """Brightness and contrast only (saturation and hue: the per-sample pipeline); each
+        factor range as v2.ColorJitter makes it, [max(0, 1 - x), 1 + x], None for 0."""
+        if self.saturation or self.hue:
+            return None
+        return "color_jitter", {k: [max(0.0, 1 - v), 1 + v] if v else None
+                                for k, v in (("brightness", self.brightness), ("contrast", self.contrast))}
 
 
 class RandomErasingSpec(ImageTransform, type="random_erasing", primary="p"):

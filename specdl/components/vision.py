@@ -22,6 +22,11 @@ class ImageTransform(Component):
     def calls(self) -> list:
         raise NotImplementedError
 
+    def batched(self) -> tuple | None:
+        """A random step as a batched tensor op of specdl/runtime/images.py: (function name,
+        its arguments), or None where it has none (the per-sample v2 pipeline is used)."""
+        return None
+
 
 def _size(v) -> tuple:
     return (v, v) if isinstance(v, int) else tuple(v)
@@ -94,6 +99,9 @@ class RandomCropSpec(ImageTransform, type="random_crop", primary="size"):
         size = self.size if isinstance(self.size, int) else list(self.size)
         return [Call("v2.RandomCrop", (size,), self.changed("padding"))]
 
+    def batched(self):
+        return "random_crop", {"size": list(_size(self.size)), "padding": self.padding}
+
 
 class RandomHorizontalFlipSpec(ImageTransform, type="random_horizontal_flip", primary="p"):
     """Mirror left-right with probability p."""
@@ -103,6 +111,9 @@ class RandomHorizontalFlipSpec(ImageTransform, type="random_horizontal_flip", pr
 
     def calls(self):
         return [Call("v2.RandomHorizontalFlip", kwargs=self.changed("p"))]
+
+    def batched(self):
+        return "random_flip", {"p": self.p, "dim": -1}
 
 
 class GrayscaleSpec(ImageTransform, type="grayscale", primary="num_output_channels"):

@@ -72,6 +72,14 @@ class DataSource(Base):
     def known_max_token(self) -> int | None:
         return self._facts.get("max_token") if self._facts else self.max_token()
 
+    def validates(self) -> bool:
+        """Whether there is a validation split to evaluate each epoch."""
+        return self.split.val > 0
+
+    def validation_missing(self) -> tuple[tuple, str]:
+        """Where a spec without validation data gives it, and how (for check's error)."""
+        return ("data", "split", "val"), "a validation split (val > 0)"
+
     def sample_count(self) -> int | None:
         """How many samples the source holds, where that is known without reading data."""
         return None

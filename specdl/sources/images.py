@@ -4,10 +4,15 @@ Images are decoded per sample by a DataLoader (with workers where asked)."""
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from pydantic import PrivateAttr
+
 from ..errors import ShapeError
 from .base import DataSource, SourceError
 from .info import DataInfo
 
+# Deterministic steps on uint8 images that may run once, before the cache, when they lead
+# a split's pipeline (nothing random before them).
+PRE_CACHE = ("resize", "center_crop", "grayscale")
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 TORCHVISION = {  # name -> (torchvision class, per-sample shape, classes)
     "mnist": ("MNIST", (1, 28, 28), 10),
@@ -110,6 +115,45 @@ class _ImageSource(DataSource):
             calls.append(Call("v2.ToDtype", (Call("torch.float32"),), {"scale": True}))
         return calls
 
+    def cache_plan(self, train: bool):
+        """How a split's images are cached and batched, as Calls and batched steps:
+        ``(pre, augment, post)``: ``pre`` the leading deterministic uint8 steps (run once per
+        image, before the cache), ``augment`` the random steps that follow, as batched
+        tensor ops, ``post`` the rest (run on each batch: to_tensor, normalize, ...). None
+        where the split needs the per-sample v2 pipeline: a random step without a batched
+        form, a random step after a deterministic one, or images of several sizes after
+        ``pre``."""
+        from ..components.base import Call
+
+        steps = list(self.augment if train else []) + list(self.transforms)
+        n_pre = next((i for i, t in enumerate(steps) if t.type_name not in PRE_CACHE), len(steps))
+        n_rand = next((i for i, t in enumerate(steps[n_pre:]) if not t.random), len(steps) - n_pre)
+        pre, rand, post = steps[:n_pre], steps[n_pre:n_pre + n_rand], steps[n_pre + n_rand:]
+        if any(t.random for t in post) or any(t.batched() is None for t in rand) or not self._one_size(pre):
+            return None
+        post_calls = [c for t in post for c in t.calls()]
+        if not any(t.type_name == "to_tensor" for t in post):
+            post_calls.append(Call("v2.ToDtype", (Call("torch.float32"),), {"scale": True}))
+        return [Call("v2.ToImage"), *(c for t in pre for c in t.calls())], [t.batched() for t in rand], post_calls
+
+    def uses_cache(self) -> bool:
+        """Whether the images are read through the uint8 cache and batched steps (both the
+        train and the eval pipeline have a cache plan), not decoded per sample by a DataLoader."""
+        return self.cache_plan(True) is not None and self.cache_plan(False) is not None
+
+    def _one_size(self, pre) -> bool:
+        shapes = set()
+        for w, h in self.raw_sizes():
+            shape = (3, h, w)
+            for t in pre:
+                shape = t.infer(shape)
+            shapes.add(shape)
+        return len(shapes) == 1
+
+    def raw_sizes(self) -> set:
+        """The distinct (width, height) of the source's images."""
+        raise NotImplementedError
+
     def shape_after(self, raw: tuple) -> tuple:
         shape = raw
         for group in ("augment", "transforms"):
@@ -143,12 +187,21 @@ class ImageFolderData(_ImageSource):
     train: str | None = None
     val: str | None = None
     test: str | None = None
+    _sizes: set | None = PrivateAttr(default=None)  # (width, height) of the images, as info() found them
 
     def model_post_init(self, _):
         if (self.root is None) == (self.train is None):
             raise ValueError("give `root` (one folder, split by `split`), or `train` (and `val`, `test`) folders")
         if self.train is not None and self.test is None:
             raise ValueError("with separate folders, give at least `train` and `test`")
+
+    def validates(self) -> bool:
+        return self.split.val > 0 if self.root is not None else self.val is not None
+
+    def validation_missing(self) -> tuple[tuple, str]:
+        if self.root is None:
+            return ("data", "test"), "a validation folder (data.val, beside train and test)"
+        return super().validation_missing()
 
     def roots(self) -> dict:
         if self.root is not None:
@@ -176,9 +229,11 @@ class ImageFolderData(_ImageSource):
     def info(self, seed: int = 0):
         classes, samples = self.scan_all()
         shape, first = None, None
+        self._sizes = set()
         for split, pairs in samples.items():
             field = "root" if split == "all" else split
             for path, size in image_sizes([p for p, _ in pairs], field).items():
+                self._sizes.add(size)
                 try:
                     got = self.shape_after((3, size[1], size[0]))
                 except ShapeError:
@@ -193,7 +248,15 @@ class ImageFolderData(_ImageSource):
             self.shape_after((3, size[1], size[0]))
         return DataInfo(shape, "float32", "classification", len(classes), None)
 
+    def raw_sizes(self) -> set:
+        if self._sizes is None:
+            self.info()
+        return self._sizes
+
     def code(self):
+        if self.uses_cache():
+            return ["from torchvision.transforms import v2", "import hashlib", "import os", "from pathlib import Path",
+                    "from PIL import Image"], []
         return self.imports() + ["from torchvision.datasets import ImageFolder"], []
 
 
@@ -209,6 +272,9 @@ class TorchvisionData(_ImageSource):
 
     def class_names(self) -> list[str]:
         return [str(c) for c in range(TORCHVISION[self.name][2])]
+
+    def cache_plan(self, train: bool):
+        return None  # read per sample by a DataLoader (docs/spec.md)
 
     def info(self, seed: int = 0):
         _, shape, classes = TORCHVISION[self.name]
