@@ -90,9 +90,12 @@ class Analysis:
         convolutional steps, where their per-call setup costs more than the convolution
         and NNPACK's forward makes the backward loop over the batch; torch's plain
         im2col + matrix-multiply kernels are then faster (docs/performance.md,
-        bench/choices.py). Kept on under torch.compile, whose CPU kernels expect them."""
+        bench/choices.py). A larger step keeps oneDNN under `threads: 1` too (a 32x32
+        CNN's step measured ~2.7x faster with it). Kept on under torch.compile, whose CPU
+        kernels expect them."""
         convs = self._has(lambda n: n.type.startswith("conv"))
-        return self.spec.train.compile or not (convs and self.threads() == 1)
+        small = self.threads() == 1 and self.step_macs() < SMALL_STEP_MACS
+        return self.spec.train.compile or not (convs and small)
 
     def channels_last(self, device_type: str) -> bool:
         """Whether the model's 4-D weights (and so its activations) are kept channels-last

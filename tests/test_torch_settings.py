@@ -57,6 +57,9 @@ def test_overrides_and_compile_change_the_policy():
     # inductor's CPU convolutions expect oneDNN's layouts: compile keeps it on
     a = specdl.check(SPECS / "digits_cnn.yaml", ["train.compile=true"])
     assert (a.threads(), a.onednn()) == (1, True)
+    # one thread asked for a step too big for "small": oneDNN stays (and NHWC with it)
+    a = specdl.check(SPECS / "cifar_cnn.yaml", ["train.threads=1"])
+    assert (a.threads(), a.onednn(), a.channels_last("cpu")) == (1, True, True)
 
 
 def test_training_restores_the_callers_settings(tmp_path):
