@@ -15,12 +15,16 @@ import numpy as np
 import pytest
 
 import specdl
-from specdl.components.base import REGISTRY
-from specdl.runtime import loop
+from specdl.components.base import HELPERS, REGISTRY
+from specdl.generate import runtime_functions
+from specdl.modelcode import ModelWriter
+from specdl.runtime import loop, prepare, settings
+from specdl.splits import split_rows
 
 from .conftest import ROOT
 
-SCRIPT_GLOBALS = {"torch", "math", "np", "nullcontext", "dataclass"}
+SCRIPT_GLOBALS = {"torch", "math", "np", "nullcontext", "dataclass", "os"}
+
 
 
 def definitions(code: str) -> dict:
@@ -29,21 +33,39 @@ def definitions(code: str) -> dict:
 
 @pytest.mark.parametrize("path", sorted((ROOT / "generated").glob("*.py")), ids=lambda p: p.stem)
 def test_each_runtime_function_in_a_script_is_the_package_source(path):
+    """Every function a script holds besides the model's classes is the package's own
+    source, and the script holds every runtime function its spec needs."""
+    a = specdl.check(ROOT / "specs" / f"{path.stem}.yaml")
     script = definitions(path.read_text())
-    for f in loop.SCRIPT_FUNCTIONS:
+    wanted = runtime_functions(a)
+    for f in wanted:
         own = definitions(inspect.getsource(f))
-        assert script[f.__name__] == own[f.__name__], f"{path.name}: {f.__name__} differs from specdl.runtime"
+        assert script.get(f.__name__) == own[f.__name__], f"{path.name}: {f.__name__} differs from specdl's"
+    model_classes = {c["name"] for c in ModelWriter(definitions=dict(a.spec.model.blocks)).model(a.graph)}
+    helpers = {n.name for src, _ in HELPERS.values() for n in ast.parse(src).body}  # the registry's source texts
+    extra = set(script) - {f.__name__ for f in wanted} - model_classes - helpers
+    assert not extra, f"{path.name} defines {sorted(extra)}, which are neither the model nor specdl's runtime"
 
 
-def test_runtime_functions_read_only_what_a_script_has():
-    names = {f.__name__ for f in loop.SCRIPT_FUNCTIONS}
-    for f in loop.SCRIPT_FUNCTIONS:
-        tree = ast.parse(inspect.getsource(f))
-        bound = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
-        bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-        free = read - bound - names - set(dir(builtins))
-        assert free <= SCRIPT_GLOBALS, (f.__name__, free - SCRIPT_GLOBALS)
+def every_runtime_function():
+    fns = {f for t in REGISTRY["transform"].values() for f in t.functions if f is not None}
+    return [*loop.SCRIPT_FUNCTIONS, *loop.BINARY_FUNCTIONS, *loop.PER_TARGET_FUNCTIONS, split_rows,
+            *prepare.PREPARE_FUNCTIONS, prepare.one_hot, prepare.invert, settings.make_deterministic,
+            *sorted(fns, key=lambda f: f.__name__)]
+
+
+@pytest.mark.parametrize("f", every_runtime_function(), ids=lambda f: f.__name__)
+def test_runtime_functions_read_only_what_a_script_has(f):
+    names = {g.__name__ for g in every_runtime_function()}
+    tree = ast.parse(inspect.getsource(f))
+    bound = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+    bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    bound |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    bound |= {a.asname or a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+              for a in n.names}
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    free = read - bound - names - set(dir(builtins))
+    assert free <= SCRIPT_GLOBALS, (f.__name__, free - SCRIPT_GLOBALS)
 
 
 # ----------------------------------------------------------------- build == script

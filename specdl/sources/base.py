@@ -40,6 +40,8 @@ class DataSource(Base):
     target_transforms: list["TransformUnion"] = []  # noqa: F821
     task: Task | None = None
     file_backed: ClassVar[bool] = False
+    # the features of ``code`` may come in another dtype than training's (float64 or int64)
+    any_dtype: ClassVar[bool] = False
 
     # What a run directory saved about the data (``saved_facts``): a finished run is
     # checked, predicted with and exported without the training data at hand.

@@ -374,6 +374,7 @@ class NpzData(DataSource):
     path: str
     x: str = "x"
     y: str = "y"
+    any_dtype: ClassVar[bool] = True
 
     def _arrays(self):
         from ..files import file_problem
