@@ -93,6 +93,12 @@ def take(a, rows):
     return {split: a[r] for split, r in rows.items()}
 
 
+def truth(y, task):
+    """The targets as the metrics read them (before any target transform): multilabel
+    0/1 labels as integers, others as they are."""
+    return {k: v.astype(np.int64) for k, v in y.items()} if task == "multilabel" else dict(y)
+
+
 def fit_transforms(splits, steps):
     """Fit each transform on the train split and apply it to every split, in order
     (``steps``: (fit, apply, invert) triples; fit None where there is nothing to fit).
@@ -103,12 +109,6 @@ def fit_transforms(splits, steps):
         fitted.append(state)
         splits = {k: apply(v, state) for k, v in splits.items()}
     return splits, fitted
-
-
-def truth(y, task):
-    """The targets as the metrics read them (before any target transform): multilabel
-    0/1 labels as integers, others as they are."""
-    return {k: v.astype(np.int64) for k, v in y.items()} if task == "multilabel" else dict(y)
 
 
 def standardize_fit(x):
@@ -288,7 +288,7 @@ if __name__ == "__main__":
     x, _ = fit_transforms(x, [
         (standardize_fit, standardize_apply, standardize_invert),
     ])
-    y_true = truth(y, "regression")  # metrics are computed in the data's own units
+    y_true = truth(y, "regression")  # the targets as the metrics read them (in the data's own units)
     TARGET_TRANSFORMS = [
         (standardize_fit, standardize_apply, standardize_invert),
     ]
@@ -341,5 +341,5 @@ if __name__ == "__main__":
     torch.save(best_state, CHECKPOINT)
     test_chunks = chunks(x_test, EVAL_BATCH_SIZE, DEVICE)
     test, _ = evaluate(model, test_chunks, y_test, y_test_true, loss_fn, METRICS, predict, autocast)
-    test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}
+    test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}  # loss last, as in build
     print(json.dumps(test))

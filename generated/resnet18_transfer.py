@@ -331,5 +331,5 @@ if __name__ == "__main__":
     torch.save(best_state, CHECKPOINT)
     test_chunks = chunks(test_loader, EVAL_BATCH_SIZE, DEVICE)
     test, _ = evaluate(model, test_chunks, y_test, y_test_true, loss_fn, METRICS, predict, autocast)
-    test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}
+    test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}  # loss last, as in build
     print(json.dumps(test))

@@ -110,18 +110,6 @@ def take(a, rows):
     return {split: a[r] for split, r in rows.items()}
 
 
-def fit_transforms(splits, steps):
-    """Fit each transform on the train split and apply it to every split, in order
-    (``steps``: (fit, apply, invert) triples; fit None where there is nothing to fit).
-    Returns the transformed splits and what each transform fitted."""
-    fitted = []
-    for fit, apply, _ in steps:
-        state = fit(splits["train"]) if fit is not None else {}
-        fitted.append(state)
-        splits = {k: apply(v, state) for k, v in splits.items()}
-    return splits, fitted
-
-
 def truth(y, task):
     """The targets as the metrics read them (before any target transform): multilabel
     0/1 labels as integers, others as they are."""
@@ -280,12 +268,11 @@ if __name__ == "__main__":
     # Synthetic data: labels (or targets) are a fixed random function of x.
     rng = np.random.default_rng(SEED)
     x = rng.integers(0, 30, size=(512, 16))
-    score = synthetic_targets(x, rng, 3, high=30)
-    y = score.argmax(axis=1)
+    y = synthetic_targets(x, rng, 3, high=30).argmax(axis=1)
     y = targets(y, "classification", ())
     rows = split_rows(y, val=0.1, test=0.2, seed=SEED, stratify=True)
     x, y = take(x, rows), take(y, rows)
-    y_true = truth(y, "classification")  # metrics are computed in the data's own units
+    y_true = truth(y, "classification")  # the targets as the metrics read them
     x_train, x_val, x_test = (torch.as_tensor(x[k], dtype=torch.int64).to(DEVICE) for k in ("train", "val", "test"))
     y_train, y_val, y_test = (torch.as_tensor(y[k], dtype=torch.int64).to(DEVICE) for k in ("train", "val", "test"))
     y_val_true, y_test_true = y_true["val"], y_true["test"]
@@ -333,5 +320,5 @@ if __name__ == "__main__":
     torch.save(best_state, CHECKPOINT)
     test_chunks = chunks(x_test, EVAL_BATCH_SIZE, DEVICE)
     test, _ = evaluate(model, test_chunks, y_test, y_test_true, loss_fn, METRICS, predict, autocast)
-    test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}
+    test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}  # loss last, as in build
     print(json.dumps(test))

@@ -199,7 +199,7 @@ def runtime_functions(a=None) -> list:
     out = [split_rows] if not data.file_backed or data.source == "torchvision" or data.root else []
     if not data.file_backed:
         steps = [f for t in [*data.transforms, *data.target_transforms] for f in t.functions if f is not None]
-        out += [*prepare.PREPARE_FUNCTIONS, *dict.fromkeys(steps)]
+        out += [*prepare.PREPARE_FUNCTIONS, *([prepare.fit_transforms] if steps else []), *dict.fromkeys(steps)]
         out += [prepare.one_hot] if getattr(data, "categorical", None) else []
         out += [prepare.invert] if data.target_transforms else []
     out += [f for f in loop.SCRIPT_FUNCTIONS if not (f is loop.loader_batches and not data.file_backed)]

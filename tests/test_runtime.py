@@ -50,7 +50,7 @@ def test_each_runtime_function_in_a_script_is_the_package_source(path):
 def every_runtime_function():
     fns = {f for t in REGISTRY["transform"].values() for f in t.functions if f is not None}
     return [*loop.SCRIPT_FUNCTIONS, *loop.BINARY_FUNCTIONS, *loop.PER_TARGET_FUNCTIONS, split_rows,
-            *prepare.PREPARE_FUNCTIONS, prepare.one_hot, prepare.invert, settings.make_deterministic,
+            *prepare.PREPARE_FUNCTIONS, prepare.fit_transforms, prepare.one_hot, prepare.invert, settings.make_deterministic,
             *sorted(fns, key=lambda f: f.__name__)]
 
 
@@ -113,27 +113,38 @@ def sources(tmp_path):
         w.writerow(["a", "b", "colour", "label"])
         for i in range(60):
             w.writerow([round(float(rng.normal()), 3), i % 7, "rgb"[i % 3], "yn"[i % 2]])
-    np.savez(tmp_path / "t.npz", x=rng.normal(size=(60, 5)), y=rng.normal(size=(60, 2)))
+    x = rng.normal(size=(60, 5)).astype(np.float32)  # not float64: the script converts it as build does
+    x[rng.random(x.shape) < 0.1] = np.nan
+    np.savez(tmp_path / "t.npz", x=x, y=rng.normal(size=(60, 2)))
+    np.savez(tmp_path / "m.npz", x=rng.normal(size=(60, 6)), y=(rng.random((60, 3)) < 0.5).astype(np.int64))
     return {
         "csv": {"source": "csv", "path": str(tmp_path / "t.csv"), "target": "label", "categorical": ["colour"]},
         "npz": {"source": "npz", "path": str(tmp_path / "t.npz"), "x": "x", "y": "y",
-                "transforms": ["standardize"], "target_transforms": ["standardize"]},
+                "transforms": [{"fill": "median"}, "minmax", "standardize"],
+                "target_transforms": ["minmax", "standardize"]},  # inverted last first
+        "multilabel": {"source": "npz", "path": str(tmp_path / "m.npz"), "task": "multilabel",
+                       "transforms": [{"reshape": [2, 3]}, {"fill": 0.5}]},
         "sklearn": {"source": "sklearn", "dataset": "make_moons", "params": {"n_samples": 80, "noise": 0.2}},
+        "linnerud": {"source": "sklearn", "dataset": "linnerud", "transforms": ["standardize"],  # per-target metrics
+                     "target_transforms": ["minmax"]},
         "synthetic": {"source": "synthetic", "shape": [12], "dtype": "int64", "high": 20, "classes": 2, "size": 120,
                       "split": {"stratify": False}},
     }
 
 
-@pytest.mark.parametrize("source", ["csv", "npz", "sklearn", "synthetic"])
+@pytest.mark.parametrize("source", ["csv", "npz", "multilabel", "sklearn", "linnerud", "synthetic"])
 def test_build_equals_script_for_each_source(source, tmp_path):
+    """Each in-memory source, and every tabular transform (fitted, applied, inverted)."""
     from specdl.sources import SOURCES
 
     data = sources(tmp_path)[source]
+    width = 3 if source in ("multilabel", "linnerud") else 2
     layers = ([{"embedding": {"num_embeddings": 20, "embedding_dim": 4}}, "flatten", {"linear": 2}]
-              if source == "synthetic" else [{"linear": 8}, "relu", {"linear": 2}])
+              if source == "synthetic" else ["flatten", {"linear": 8}, "relu", {"linear": width}])
     spec = {"name": f"src-{source}", "seed": 1, "data": data, "model": {"layers": layers},
             "train": {"epochs": 2, "batch_size": 16, "device": "cpu"}}
     built, script = build_and_script(spec, [], tmp_path)
+    assert list(script) == list(built)
     for k in built:
         assert script[k] == pytest.approx(built[k], abs=1e-6), k
     assert {"csv", "npz", "sklearn", "synthetic", "image_folder", "torchvision"} == set(SOURCES)  # image ones: test_codegen

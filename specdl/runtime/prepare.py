@@ -60,6 +60,6 @@ def invert(y, steps, fitted):
     return y
 
 
-# What a script with in-memory data contains, in this order (one_hot only for a CSV with
-# categorical columns; invert only where there are target transforms).
-PREPARE_FUNCTIONS = (targets, take, fit_transforms, truth)
+# What a script with in-memory data contains; then, where the spec needs them,
+# fit_transforms, one_hot (a CSV's categorical columns) and invert (target transforms).
+PREPARE_FUNCTIONS = (targets, take, truth)
