@@ -122,7 +122,7 @@ def script_vs_build(reps):
         with tempfile.TemporaryDirectory() as d:
             over = [f"train.epochs={CASES[case]}"]
             subprocess.run([sys.executable, "-m", "specdl", "codegen", str(ROOT / "specs" / f"{case}.yaml"),
-                            "--set", over[0], "-o", f"{d}/s.py"], check=True, capture_output=True,
+                            "--set", over[0], "--out", f"{d}/s.py"], check=True, capture_output=True,
                            env={**os.environ, "PYTHONPATH": str(ROOT)})
             b, g = [], []
             for _ in range(reps):
