@@ -169,8 +169,6 @@ def _imports(ctx: dict, a) -> dict:
         extra.append("from torch.utils.tensorboard import SummaryWriter")
     if ctx["distributed"]:
         extra += ["import os", "import torch.distributed as dist", "from torch.nn.parallel import DistributedDataParallel"]
-    if ctx["categorical"]:
-        extra.append("from sklearn.preprocessing import OneHotEncoder")
     every = sort_imports(BASE_IMPORTS + extra)
     std = [i for i in every if i.split()[1].split(".")[0] in STDLIB]
     ctx["stdlib"] = sort_imports(["import functools", "import gc", "import json", "import math",
