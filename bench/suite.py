@@ -122,12 +122,12 @@ def script_vs_build(reps):
         with tempfile.TemporaryDirectory() as d:
             over = [f"train.epochs={CASES[case]}"]
             subprocess.run([sys.executable, "-m", "specdl", "codegen", str(ROOT / "specs" / f"{case}.yaml"),
-                            "--set", over[0], "-o", f"{d}/s.py"], check=True, capture_output=True,
+                            "--set", over[0], "--out", f"{d}/s.py"], check=True, capture_output=True,
                            env={**os.environ, "PYTHONPATH": str(ROOT)})
             b, g = [], []
             for _ in range(reps):
                 b.append(wall([sys.executable, "-m", "specdl", "build", str(ROOT / "specs" / f"{case}.yaml"),
-                               "-o", over[0], "--out", f"{d}/r", "-q"], d))
+                               "-o", over[0], "--out", f"{d}/r", "--force", "-q"], d))
                 g.append(wall([sys.executable, f"{d}/s.py"], d))
         rows.append({"case": case, "build_wall_s": round(statistics.median(b), 2),
                      "script_wall_s": round(statistics.median(g), 2),

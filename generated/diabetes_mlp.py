@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sklearn import datasets, metrics
-from sklearn.model_selection import train_test_split
 from torch import nn
 
 # -----------------------------------------------------------------------------
@@ -63,7 +62,77 @@ class Model(nn.Module):
 
 
 # -----------------------------------------------------------------------------
-# Training functions: specdl's runtime (specdl/runtime/loop.py), copied as they are
+# Data preparation and training: specdl's runtime (specdl/runtime/), copied as it is
+def split_rows(y, val, test, seed, stratify):
+    """Row indices of the train, val and test splits: scikit-learn's train_test_split,
+    seeded; ``val`` and ``test`` are fractions of all rows (``stratify``: by the labels y)."""
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(y))
+    if test > 0:
+        rest, test_rows = train_test_split(rows, test_size=test, random_state=seed, stratify=y if stratify else None)
+    else:  # the source brings its own test set
+        rest, test_rows = rows, rows[:0]
+    if val > 0:
+        train, val_rows = train_test_split(rest, test_size=val / (1.0 - test), random_state=seed,
+                                           stratify=y[rest] if stratify else None)
+    else:
+        train, val_rows = rest, rest[:0]
+    return {"train": train, "val": val_rows, "test": test_rows}
+
+
+def targets(y, task, shape):
+    """The targets as training reads them: class indices (int64), or 0/1 labels and
+    values (float64) with the per-sample ``shape``."""
+    if task == "classification":
+        return np.asarray(y).astype(np.int64)
+    return np.asarray(y, dtype=np.float64).reshape(len(y), *shape)
+
+
+def take(a, rows):
+    """An array's rows for each split (``rows``: split -> row indices)."""
+    return {split: a[r] for split, r in rows.items()}
+
+
+def truth(y, task):
+    """The targets as the metrics read them (before any target transform): multilabel
+    0/1 labels as integers, others as they are."""
+    return {k: v.astype(np.int64) for k, v in y.items()} if task == "multilabel" else dict(y)
+
+
+def fit_transforms(splits, steps):
+    """Fit each transform on the train split and apply it to every split, in order
+    (``steps``: (fit, apply, invert) triples; fit None where there is nothing to fit).
+    Returns the transformed splits and what each transform fitted."""
+    fitted = []
+    for fit, apply, _ in steps:
+        state = fit(splits["train"]) if fit is not None else {}
+        fitted.append(state)
+        splits = {k: apply(v, state) for k, v in splits.items()}
+    return splits, fitted
+
+
+def standardize_fit(x):
+    std = x.std(axis=0)
+    std[std == 0] = 1.0
+    return {"mean": x.mean(axis=0), "std": std}
+
+
+def standardize_apply(x, s):
+    return (x - s["mean"]) / s["std"]
+
+
+def standardize_invert(x, s):
+    return x * s["std"] + s["mean"]
+
+
+def invert(y, steps, fitted):
+    """Undo fitted transforms, the last one first: predictions in the data's own units."""
+    for (_, _, undo), state in reversed(list(zip(steps, fitted))):
+        y = undo(y, state)
+    return y
+
+
 @dataclass
 class RunState:
     """Where a run stands after an epoch; saved in last.pt, so a resumed run goes on
@@ -86,12 +155,6 @@ def batches(x, y, batch_size, generator, rank=0, world=1):
         if world > 1:
             idx = idx[rank::world]
         yield x[idx], y[idx]
-
-
-def loader_batches(loader, device):
-    """Batches from a DataLoader (files decoded and augmented by its workers)."""
-    for xb, yb in loader:
-        yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
 
 
 def chunks(x, size, device=None):
@@ -306,29 +369,24 @@ if __name__ == "__main__":
     # saves, and a second thread stalls whenever the other core is busy.
     torch.set_num_threads(1)
 
-
     # -----------------------------------------------------------------------------
-    # Data: load, split (seeded), fit transforms on train only
+    # Data: load, split (seeded), fit the transforms on the train split
     x, y = datasets.load_diabetes(return_X_y=True)
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64).reshape(len(y), 1)
-    idx_rest, idx_test = train_test_split(
-        np.arange(len(y)), test_size=0.2, random_state=SEED)
-    idx_train, idx_val = train_test_split(
-        idx_rest, test_size=0.125, random_state=SEED)
-    x_train, x_val, x_test = x[idx_train], x[idx_val], x[idx_test]
-    y_train, y_val, y_test = y[idx_train], y[idx_val], y[idx_test]
-    x_mean, x_std = x_train.mean(axis=0), x_train.std(axis=0)
-    x_std[x_std == 0] = 1.0
-    x_train, x_val, x_test = [(x - x_mean) / x_std for x in (x_train, x_val, x_test)]
-    y_val_true, y_test_true = y_val, y_test  # metrics are computed in the data's own units
-    y_mean, y_std = y_train.mean(axis=0), y_train.std(axis=0)
-    y_std[y_std == 0] = 1.0
-    y_train, y_val, y_test = [(y - y_mean) / y_std for y in (y_train, y_val, y_test)]
-    x_train, x_val, x_test = (torch.as_tensor(v, dtype=torch.float32).to(DEVICE) for v in (x_train, x_val, x_test))
-    y_train, y_val, y_test = (torch.as_tensor(v, dtype=torch.float32).to(DEVICE) for v in (y_train, y_val, y_test))
-    n_train = len(y_train)
-    N_BATCHES = math.ceil(n_train / BATCH_SIZE)
+    y = targets(y, "regression", (1,))
+    rows = split_rows(y, val=0.1, test=0.2, seed=SEED, stratify=False)
+    x, y = take(x, rows), take(y, rows)
+    x, _ = fit_transforms(x, [
+        (standardize_fit, standardize_apply, standardize_invert),
+    ])
+    y_true = truth(y, "regression")  # the targets as the metrics read them (in the data's own units)
+    TARGET_TRANSFORMS = [
+        (standardize_fit, standardize_apply, standardize_invert),
+    ]
+    y, y_fitted = fit_transforms(y, TARGET_TRANSFORMS)
+    x_train, x_val, x_test = (torch.as_tensor(x[k], dtype=torch.float32).to(DEVICE) for k in ("train", "val", "test"))
+    y_train, y_val, y_test = (torch.as_tensor(y[k], dtype=torch.float32).to(DEVICE) for k in ("train", "val", "test"))
+    y_val_true, y_test_true = y_true["val"], y_true["test"]
+    N_BATCHES = math.ceil(len(y_train) / BATCH_SIZE)
 
     torch.manual_seed(SEED)  # the same seed gives specdl build's initial weights
     model = Model().to(DEVICE)
@@ -344,14 +402,8 @@ if __name__ == "__main__":
         "mae": lambda y_true, y_pred: metrics.mean_absolute_error(y_true, y_pred),
         "r2": lambda y_true, y_pred: metrics.r2_score(y_true, y_pred),
     }
-
-
-    def invert_targets(y):
-        """Predictions back in the data's own units."""
-        y = y * y_std + y_mean
-        return y
-
-
+    WATCHED = {k: METRICS[k] for k in ["mse"]}  # each epoch: the monitored metrics and the first one
+    invert_targets = functools.partial(invert, steps=TARGET_TRANSFORMS, fitted=y_fitted)  # back in the data's units
     predict = functools.partial(predictions, task="regression", invert=invert_targets)
 
     # -----------------------------------------------------------------------------
@@ -369,15 +421,11 @@ if __name__ == "__main__":
         if not math.isfinite(row["train_loss"]):
             raise SystemExit(f"the training loss became {row['train_loss']} in epoch {epoch}")
         val_chunks = chunks(x_val, EVAL_BATCH_SIZE, DEVICE)
-        watched = {k: METRICS[k] for k in ["mse"]}  # the monitored metrics and the first one, each epoch
-        val, _ = evaluate(model, val_chunks, y_val, y_val_true, loss_fn, watched, predict, autocast)
+        val, _ = evaluate(model, val_chunks, y_val, y_val_true, loss_fn, WATCHED, predict, autocast)
         row.update({f"val_{k}": v for k, v in val.items()})
         if end_epoch(state, row, MONITOR, MODE, EARLY):
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         print(json.dumps(row))
-        if state.stopped:
-            print(f"early stopping: no improvement in {EARLY[0]} for {EARLY[2]} epochs")
-            break
 
     # -----------------------------------------------------------------------------
     # Test the best epoch's weights
@@ -385,5 +433,5 @@ if __name__ == "__main__":
     torch.save(best_state, CHECKPOINT)
     test_chunks = chunks(x_test, EVAL_BATCH_SIZE, DEVICE)
     test, _ = evaluate(model, test_chunks, y_test, y_test_true, loss_fn, METRICS, predict, autocast)
-    test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}
+    test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}  # loss last, as in build
     print(json.dumps(test))

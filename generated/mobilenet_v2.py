@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sklearn import metrics
-from sklearn.model_selection import train_test_split
 from torch import nn
 
 # -----------------------------------------------------------------------------
@@ -163,7 +162,44 @@ class Model(nn.Module):
 
 
 # -----------------------------------------------------------------------------
-# Training functions: specdl's runtime (specdl/runtime/loop.py), copied as they are
+# Data preparation and training: specdl's runtime (specdl/runtime/), copied as it is
+def split_rows(y, val, test, seed, stratify):
+    """Row indices of the train, val and test splits: scikit-learn's train_test_split,
+    seeded; ``val`` and ``test`` are fractions of all rows (``stratify``: by the labels y)."""
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(y))
+    if test > 0:
+        rest, test_rows = train_test_split(rows, test_size=test, random_state=seed, stratify=y if stratify else None)
+    else:  # the source brings its own test set
+        rest, test_rows = rows, rows[:0]
+    if val > 0:
+        train, val_rows = train_test_split(rest, test_size=val / (1.0 - test), random_state=seed,
+                                           stratify=y[rest] if stratify else None)
+    else:
+        train, val_rows = rest, rest[:0]
+    return {"train": train, "val": val_rows, "test": test_rows}
+
+
+def targets(y, task, shape):
+    """The targets as training reads them: class indices (int64), or 0/1 labels and
+    values (float64) with the per-sample ``shape``."""
+    if task == "classification":
+        return np.asarray(y).astype(np.int64)
+    return np.asarray(y, dtype=np.float64).reshape(len(y), *shape)
+
+
+def take(a, rows):
+    """An array's rows for each split (``rows``: split -> row indices)."""
+    return {split: a[r] for split, r in rows.items()}
+
+
+def truth(y, task):
+    """The targets as the metrics read them (before any target transform): multilabel
+    0/1 labels as integers, others as they are."""
+    return {k: v.astype(np.int64) for k, v in y.items()} if task == "multilabel" else dict(y)
+
+
 @dataclass
 class RunState:
     """Where a run stands after an epoch; saved in last.pt, so a resumed run goes on
@@ -186,12 +222,6 @@ def batches(x, y, batch_size, generator, rank=0, world=1):
         if world > 1:
             idx = idx[rank::world]
         yield x[idx], y[idx]
-
-
-def loader_batches(loader, device):
-    """Batches from a DataLoader (files decoded and augmented by its workers)."""
-    for xb, yb in loader:
-        yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
 
 
 def chunks(x, size, device=None):
@@ -403,25 +433,19 @@ def end_epoch(state, row, monitor, mode, early=None, scheduler=None, every=None)
 # `from <this file> import Model` gives the model and nothing else.
 if __name__ == "__main__":
     # -----------------------------------------------------------------------------
-    # Data: load, split (seeded), fit transforms on train only
+    # Data: load, split (seeded)
     # Synthetic data: labels (or targets) are a fixed random function of x.
     rng = np.random.default_rng(SEED)
     x = rng.standard_normal((16, 3, 224, 224))
-    score = synthetic_targets(x, rng, 1000)
-    y = score.argmax(axis=1)
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y).astype(np.int64)
-    idx_rest, idx_test = train_test_split(
-        np.arange(len(y)), test_size=0.2, random_state=SEED)
-    idx_train, idx_val = train_test_split(
-        idx_rest, test_size=0.125, random_state=SEED)
-    x_train, x_val, x_test = x[idx_train], x[idx_val], x[idx_test]
-    y_train, y_val, y_test = y[idx_train], y[idx_val], y[idx_test]
-    y_val_true, y_test_true = y_val, y_test  # metrics are computed in the data's own units
-    x_train, x_val, x_test = (torch.as_tensor(v, dtype=torch.float32).to(DEVICE) for v in (x_train, x_val, x_test))
-    y_train, y_val, y_test = (torch.as_tensor(v, dtype=torch.int64).to(DEVICE) for v in (y_train, y_val, y_test))
-    n_train = len(y_train)
-    N_BATCHES = math.ceil(n_train / BATCH_SIZE)
+    y = synthetic_targets(x, rng, 1000).argmax(axis=1)
+    y = targets(y, "classification", ())
+    rows = split_rows(y, val=0.1, test=0.2, seed=SEED, stratify=False)
+    x, y = take(x, rows), take(y, rows)
+    y_true = truth(y, "classification")  # the targets as the metrics read them
+    x_train, x_val, x_test = (torch.as_tensor(x[k], dtype=torch.float32).to(DEVICE) for k in ("train", "val", "test"))
+    y_train, y_val, y_test = (torch.as_tensor(y[k], dtype=torch.int64).to(DEVICE) for k in ("train", "val", "test"))
+    y_val_true, y_test_true = y_true["val"], y_true["test"]
+    N_BATCHES = math.ceil(len(y_train) / BATCH_SIZE)
 
     torch.manual_seed(SEED)  # the same seed gives specdl build's initial weights
     model = Model().to(DEVICE)
@@ -444,6 +468,7 @@ if __name__ == "__main__":
     METRICS = {
         "accuracy": lambda y_true, y_pred: metrics.accuracy_score(y_true, y_pred),
     }
+    WATCHED = {k: METRICS[k] for k in ["accuracy"]}  # each epoch: the monitored metrics and the first one
     predict = functools.partial(predictions, task="classification")
 
     # -----------------------------------------------------------------------------
@@ -461,15 +486,11 @@ if __name__ == "__main__":
         if not math.isfinite(row["train_loss"]):
             raise SystemExit(f"the training loss became {row['train_loss']} in epoch {epoch}")
         val_chunks = chunks(x_val, EVAL_BATCH_SIZE, DEVICE)
-        watched = {k: METRICS[k] for k in ["accuracy"]}  # the monitored metrics and the first one, each epoch
-        val, _ = evaluate(model, val_chunks, y_val, y_val_true, loss_fn, watched, predict, autocast)
+        val, _ = evaluate(model, val_chunks, y_val, y_val_true, loss_fn, WATCHED, predict, autocast)
         row.update({f"val_{k}": v for k, v in val.items()})
         if end_epoch(state, row, MONITOR, MODE, EARLY):
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         print(json.dumps(row))
-        if state.stopped:
-            print(f"early stopping: no improvement in {EARLY[0]} for {EARLY[2]} epochs")
-            break
 
     # -----------------------------------------------------------------------------
     # Test the best epoch's weights
@@ -477,5 +498,5 @@ if __name__ == "__main__":
     torch.save(best_state, CHECKPOINT)
     test_chunks = chunks(x_test, EVAL_BATCH_SIZE, DEVICE)
     test, _ = evaluate(model, test_chunks, y_test, y_test_true, loss_fn, METRICS, predict, autocast)
-    test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}
+    test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}  # loss last, as in build
     print(json.dumps(test))

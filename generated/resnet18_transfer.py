@@ -23,7 +23,6 @@ import numpy as np
 import torch
 from PIL import Image
 from sklearn import metrics
-from sklearn.model_selection import train_test_split
 from torch import nn
 from torchvision.transforms import v2
 
@@ -84,7 +83,25 @@ class Model(nn.Module):
 
 
 # -----------------------------------------------------------------------------
-# Training functions: specdl's runtime (specdl/runtime/loop.py), copied as they are
+# Data preparation and training: specdl's runtime (specdl/runtime/), copied as it is
+def split_rows(y, val, test, seed, stratify):
+    """Row indices of the train, val and test splits: scikit-learn's train_test_split,
+    seeded; ``val`` and ``test`` are fractions of all rows (``stratify``: by the labels y)."""
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(y))
+    if test > 0:
+        rest, test_rows = train_test_split(rows, test_size=test, random_state=seed, stratify=y if stratify else None)
+    else:  # the source brings its own test set
+        rest, test_rows = rows, rows[:0]
+    if val > 0:
+        train, val_rows = train_test_split(rest, test_size=val / (1.0 - test), random_state=seed,
+                                           stratify=y[rest] if stratify else None)
+    else:
+        train, val_rows = rest, rest[:0]
+    return {"train": train, "val": val_rows, "test": test_rows}
+
+
 @dataclass
 class RunState:
     """Where a run stands after an epoch; saved in last.pt, so a resumed run goes on
@@ -107,12 +124,6 @@ def batches(x, y, batch_size, generator, rank=0, world=1):
         if world > 1:
             idx = idx[rank::world]
         yield x[idx], y[idx]
-
-
-def loader_batches(loader, device):
-    """Batches from a DataLoader (files decoded and augmented by its workers)."""
-    for xb, yb in loader:
-        yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
 
 
 def chunks(x, size, device=None):
@@ -520,7 +531,7 @@ def image_chunks(x, rows, size, device, post):
 # `from <this file> import Model` gives the model and nothing else.
 if __name__ == "__main__":
     # -----------------------------------------------------------------------------
-    # Data: load, split (seeded, stratified), fit transforms on train only
+    # Data: load, split (seeded, stratified)
     # Before the cache (once per image): decoding and the deterministic uint8 steps
     pre_train = v2.Compose([
         v2.ToImage(),
@@ -543,16 +554,13 @@ if __name__ == "__main__":
     ])
     x_train, y = image_folder("data/shapes", pre_train)
     x_val = x_test = image_folder("data/shapes", pre_eval)[0]
-    idx_rest, idx_test = train_test_split(
-        np.arange(len(y)), test_size=0.2, random_state=SEED, stratify=y)
-    idx_train, idx_val = train_test_split(
-        idx_rest, test_size=0.15 / (1 - 0.2), random_state=SEED, stratify=y[idx_rest])
+    rows = split_rows(y, val=0.15, test=0.2, seed=SEED, stratify=True)
+    idx_train, idx_val, idx_test = rows["train"], rows["val"], rows["test"]
     y_train, y_val, y_test = y[idx_train], y[idx_val], y[idx_test]
     rows_train, rows_val, rows_test = (torch.as_tensor(i) for i in (idx_train, idx_val, idx_test))
     y_val_true, y_test_true = y_val, y_test
     y_train, y_val, y_test = (torch.as_tensor(v, dtype=torch.int64).to(DEVICE) for v in (y_train, y_val, y_test))
-    n_train = len(y_train)
-    N_BATCHES = math.ceil(n_train / BATCH_SIZE)
+    N_BATCHES = math.ceil(len(y_train) / BATCH_SIZE)
 
     torch.manual_seed(SEED)  # the same seed gives specdl build's initial weights
     model = Model().to(DEVICE)
@@ -574,6 +582,7 @@ if __name__ == "__main__":
         "accuracy": lambda y_true, y_pred: metrics.accuracy_score(y_true, y_pred),
         "f1": lambda y_true, y_pred: metrics.f1_score(y_true, y_pred, average="macro", zero_division=0),
     }
+    WATCHED = {k: METRICS[k] for k in ["accuracy"]}  # each epoch: the monitored metrics and the first one
     predict = functools.partial(predictions, task="classification")
 
     # -----------------------------------------------------------------------------
@@ -591,15 +600,11 @@ if __name__ == "__main__":
         if not math.isfinite(row["train_loss"]):
             raise SystemExit(f"the training loss became {row['train_loss']} in epoch {epoch}")
         val_chunks = image_chunks(x_val, rows_val, EVAL_BATCH_SIZE, DEVICE, post_eval)
-        watched = {k: METRICS[k] for k in ["accuracy"]}  # the monitored metrics and the first one, each epoch
-        val, _ = evaluate(model, val_chunks, y_val, y_val_true, loss_fn, watched, predict, autocast)
+        val, _ = evaluate(model, val_chunks, y_val, y_val_true, loss_fn, WATCHED, predict, autocast)
         row.update({f"val_{k}": v for k, v in val.items()})
         if end_epoch(state, row, MONITOR, MODE, EARLY):
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         print(json.dumps(row))
-        if state.stopped:
-            print(f"early stopping: no improvement in {EARLY[0]} for {EARLY[2]} epochs")
-            break
 
     # -----------------------------------------------------------------------------
     # Test the best epoch's weights
@@ -607,5 +612,5 @@ if __name__ == "__main__":
     torch.save(best_state, CHECKPOINT)
     test_chunks = image_chunks(x_test, rows_test, EVAL_BATCH_SIZE, DEVICE, post_eval)
     test, _ = evaluate(model, test_chunks, y_test, y_test_true, loss_fn, METRICS, predict, autocast)
-    test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}
+    test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}  # loss last, as in build
     print(json.dumps(test))

@@ -1,17 +1,20 @@
 """Load a data source, split it with the spec's seed, and fit the transforms on the
-train split only. The generated script does the same, line by line."""
+train split only, with the runtime's functions (runtime/prepare.py) that the generated
+script calls too; build alone checks the data on the way."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .errors import RunError
+from .runtime.prepare import fit_transforms, invert, one_hot, take, targets, truth
 from .sources import SourceError
 from .splits import Arrays, _check_classes, _check_labels, _check_targets, split_indices
 
 
 def prepare(spec, analysis) -> Arrays:
-    """Load, split, transform: exactly what the generated script's data section does."""
+    """Load, split, transform: the runtime's functions (runtime/prepare.py) that the
+    generated script's data section calls, with build's checks of the data between."""
     data = spec.data
     try:
         if data.file_backed:
@@ -23,52 +26,53 @@ def prepare(spec, analysis) -> Arrays:
         raise RunError(f"data.{e.where}: {e}") from None
     task = analysis.task
     x = np.asarray(loaded.x, dtype=np.int64 if analysis.data.dtype == "int64" else np.float64)
-    y = np.asarray(loaded.y)
+    y = _checked_targets(loaded.y, data, analysis)
+    rows = split_indices(y, data.split, spec.seed, data.split.stratify and task == "classification")
+    xs, ys = take(x, rows), take(y, rows)
+    if task == "classification":
+        _check_classes(ys, analysis.data.classes, _class_names(data))
+    xs, states = fit_transforms(xs, [t.step() for t in data.transforms])
+    _check_finite(xs, data, rows)
+    encoder = None
+    if loaded.cats is not None:
+        xs, encoder = one_hot(xs, take(loaded.cats, rows))
+    y_true = truth(ys, task)
+    ys, target_states = fit_transforms(ys, [t.step() for t in data.target_transforms])
+    return Arrays(xs, ys, y_true, states, target_states, encoder, _class_names(data))
+
+
+def target_shape(analysis) -> tuple:
+    """The per-sample shape of the targets: a multilabel row of labels, the regression
+    targets' shape (none where the model gives one value per sample), or none."""
+    if analysis.task == "multilabel":
+        return (analysis.data.classes,)
+    if analysis.task == "regression" and analysis.target_shape != ():
+        return tuple(analysis.data.outputs)
+    return ()
+
+
+def _checked_targets(raw, data, analysis):
+    """The loaded targets as training reads them, or a RunError saying what is wrong."""
+    y = np.asarray(raw)
     if not len(y):
         raise RunError(f"data.{'path' if hasattr(data, 'path') else 'source'}: the data holds no samples")
     if y.dtype.kind not in "biuf":
         raise RunError(f"the targets are {y.dtype} values; give numbers")
-    _check_targets(y, task)
-    if task == "classification":
-        y = y.astype(np.int64)
+    _check_targets(y, analysis.task)
+    y = targets(y, analysis.task, target_shape(analysis))
+    if analysis.task == "classification":
         _check_labels(y, analysis.data.classes)
-    elif task == "multilabel":
-        y = y.astype(np.float64).reshape(len(y), analysis.data.classes)
-        if not np.isin(y, (0.0, 1.0)).all():
-            raise RunError("multilabel targets must be 0 or 1")
-    else:
-        y = y.astype(np.float64).reshape(len(y), *analysis.data.outputs)
-    idx = split_indices(y, data.split, spec.seed, data.split.stratify and task == "classification")
-    xs = {k: x[v] for k, v in idx.items()}
-    ys = {k: y[v] for k, v in idx.items()}
-    if task == "classification":
-        _check_classes(ys, analysis.data.classes, _class_names(data))
-    states = []
-    for t in data.transforms:
-        s = t.fit(xs["train"])
-        states.append(s)
-        xs = {k: t.apply(v, s) for k, v in xs.items()}
+    elif analysis.task == "multilabel" and not np.isin(y, (0.0, 1.0)).all():
+        raise RunError("multilabel targets must be 0 or 1")
+    return y
+
+
+def _check_finite(xs, data, rows) -> None:
     for k, v in xs.items():
         if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all():
             row, col = np.argwhere(~np.isfinite(v.reshape(len(v), -1)))[0]
-            raise RunError(f"the features hold NaN or infinite values (e.g. {_where(data, idx[k][row], col)}); "
+            raise RunError(f"the features hold NaN or infinite values (e.g. {_where(data, rows[k][row], col)}); "
                            "clean the data, or add `fill: mean` (median, or a value) first in data.transforms")
-    encoder = None
-    if loaded.cats is not None:
-        from sklearn.preprocessing import OneHotEncoder
-
-        cats = {k: loaded.cats[v] for k, v in idx.items()}
-        encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False).fit(cats["train"])
-        xs = {k: np.hstack([v, encoder.transform(cats[k])]) for k, v in xs.items()}
-    if task == "regression" and analysis.target_shape == ():
-        ys = {k: v.reshape(len(v)) for k, v in ys.items()}
-    y_true = {k: v.astype(np.int64) for k, v in ys.items()} if task == "multilabel" else dict(ys)
-    target_states = []
-    for t in data.target_transforms:
-        s = t.fit(ys["train"])
-        target_states.append(s)
-        ys = {k: t.apply(v, s) for k, v in ys.items()}
-    return Arrays(xs, ys, y_true, states, target_states, encoder, _class_names(data))
 
 
 def _where(data, row: int, col: int) -> str:
@@ -91,6 +95,4 @@ def _class_names(data):
 
 def invert_targets(spec, arrays: Arrays, y):
     """Undo the target transforms (so metrics and predictions are in the data's units)."""
-    for t, s in reversed(list(zip(spec.data.target_transforms, arrays.target_states))):
-        y = t.invert(y, s)
-    return y
+    return invert(y, [t.step() for t in spec.data.target_transforms], arrays.target_states)

@@ -164,8 +164,10 @@ def _targets(run, y) -> np.ndarray:
                        f"{list(want)}")
     if not np.isfinite(y.astype(np.float64)).all():
         raise RunError("the targets hold NaN or infinite values; fix or drop those rows")
-    y = y.astype(np.float64).reshape(len(y), *want)
-    return y.reshape(len(y)) if a.target_shape == () else y
+    from .data import target_shape
+    from .runtime.prepare import targets
+
+    return targets(y, a.task, target_shape(a))
 
 
 def show(report: dict, console=None) -> None:

@@ -16,11 +16,9 @@ import re
 
 from .components.base import HELPERS, Name, literal
 from .files import templates_dir
-from .splits import val_fraction
 
 STDLIB = {"csv", "functools", "gc", "hashlib", "json", "math", "os", "pathlib"}
-BASE_IMPORTS = ["import numpy as np", "import torch", "from sklearn import metrics",
-                "from sklearn.model_selection import train_test_split", "from torch import nn"]
+BASE_IMPORTS = ["import numpy as np", "import torch", "from sklearn import metrics", "from torch import nn"]
 
 
 def sort_imports(lines) -> list[str]:
@@ -108,37 +106,23 @@ def _model_context(a) -> dict:
     classes = [{**c, "init": [Code(ln) for ln in c["init"]], "forward": [Code(ln) for ln in c["forward"]],
                 "input_shape": Code(c["input_shape"])} for c in writer.model(a.graph)]
     helpers = writer.helpers | set(getattr(a.spec.data, "helpers", ()))
-    return {"modules": classes, "runtime": runtime_sources(a.spec.train.deterministic, a.binary,
-                                                           a.target_names() is not None),
+    return {"modules": classes, "runtime": runtime_sources(a),
             "spec_names": writer.spec_names,
             "helpers": [HELPERS[h][0] for h in sorted(helpers)], "needs": sorted(writer.needs)}
-
-
-def _split_fraction(split) -> Code:
-    """The val fraction of what the test split leaves, written as build computes it
-    (``0.15 / (1 - 0.2)``) where its value has no short literal."""
-    v = val_fraction(split)
-    return Code(literal(v) if float(repr(round(v, 12))) == v else f"{literal(split.val)} / (1 - {literal(split.test)})")
 
 
 def _data_context(a) -> dict:
     data = a.spec.data
     imports, load = data.code()
     ctx = {
-        "data_imports": imports, "load_lines": load, "classes_n": a.data.classes,
-        "x_dtype": "int64" if a.data.dtype == "int64" else "float64",
+        "data_imports": imports, "load_lines": load, "x_dtype": "int64" if a.data.dtype == "int64" else "float64", "convert_x": data.any_dtype,
         "x_torch": "torch.int64" if a.data.dtype == "int64" else "torch.float32",
         "y_torch": "torch.int64" if a.task == "classification" else "torch.float32",
-        "squeeze_y": a.task == "regression" and a.target_shape == (),
-        "target_shape": ", ".join(map(str, a.data.outputs or ())),
         "file_backed": data.file_backed, "source": data.source,
         "categorical": bool(getattr(data, "categorical", None)),
         "test": 0.0 if data.source == "torchvision" else data.split.test, "val": data.split.val, "validates": data.validates(),
-        "val_fraction": Code(literal(data.split.val)) if data.source == "torchvision" else _split_fraction(data.split),
         "stratify": data.split.stratify and a.task == "classification",
-        "transform_lines": [] if data.file_backed else [ln for t in data.transforms for ln in t.code("x")],
-        "target_lines": [ln for t in data.target_transforms for ln in t.code("y")],
-        "target_invert": [t.invert_code("y", "y") for t in reversed(data.target_transforms)],
+        "fits": not data.file_backed and bool(data.transforms or data.target_transforms or getattr(data, "categorical", None)),
     }
     ctx["cached"] = data.file_backed and data.uses_cache()
     if ctx["cached"]:
@@ -152,6 +136,11 @@ def _data_context(a) -> dict:
                    root=getattr(data, "root", None), roots={k: getattr(data, k, None) for k in ("train", "val", "test")},
                    tv_class=TORCHVISION[data.name][0] if data.source == "torchvision" else None,
                    download=getattr(data, "download", False), auto_workers=AUTO_WORKERS)
+    else:
+        from .data import target_shape
+
+        ctx.update(target_shape=Code(literal(target_shape(a))), transforms=[t.step_code() for t in data.transforms],
+                   target_transforms=[t.step_code() for t in data.target_transforms])
     return ctx
 
 
@@ -209,8 +198,6 @@ def _imports(ctx: dict, a) -> dict:
         extra.append("from torch.utils.tensorboard import SummaryWriter")
     if ctx["distributed"]:
         extra += ["import os", "import torch.distributed as dist", "from torch.nn.parallel import DistributedDataParallel"]
-    if ctx["categorical"]:
-        extra.append("from sklearn.preprocessing import OneHotEncoder")
     every = sort_imports(BASE_IMPORTS + extra)
     std = [i for i in every if i.split()[1].split(".")[0] in STDLIB]
     ctx["stdlib"] = sort_imports(["import functools", "import gc", "import json", "import math",
@@ -219,29 +206,44 @@ def _imports(ctx: dict, a) -> dict:
     return ctx
 
 
-def runtime_sources(deterministic: bool = False, binary: bool = False, per_target: bool = False,
-                    images: bool = False) -> list[str]:
-    """The runtime functions a script contains: their source as it is in the package
-    (``images``: only the image cache's and batched augmentation's)."""
+def runtime_sources(a=None, images: bool = False) -> list[str]:
+    """The runtime functions a script contains, in the order it reads them: their source
+    as it is in the package (``a``: the analysed spec; None: the loop's alone;
+    ``images``: only the image cache's and batched augmentation's)."""
     import inspect
 
     from .runtime import images as image_fns
-    from .runtime import loop, settings
 
-    if images:
-        return [inspect.getsource(f).rstrip("\n") + "\n" for f in image_fns.SCRIPT_FUNCTIONS]
-    wanted = [*loop.SCRIPT_FUNCTIONS, *(loop.BINARY_FUNCTIONS if binary else ()),
-              *(loop.PER_TARGET_FUNCTIONS if per_target else ()),
-              *([settings.make_deterministic] if deterministic else [])]
+    wanted = image_fns.SCRIPT_FUNCTIONS if images else runtime_functions(a)
     return [inspect.getsource(f).rstrip("\n") + "\n" for f in wanted]
+
+
+def runtime_functions(a=None) -> list:
+    """The package's functions a script for ``a`` contains: data preparation (in-memory
+    data), the loop, and what the spec needs besides (binary, per-target, determinism)."""
+    from .runtime import loop, prepare, settings
+    from .splits import split_rows
+
+    if a is None:
+        return list(loop.SCRIPT_FUNCTIONS)
+    data = a.spec.data
+    out = [split_rows] if not data.file_backed or data.source == "torchvision" or data.root else []
+    if not data.file_backed:
+        steps = [f for t in [*data.transforms, *data.target_transforms] for f in t.functions if f is not None]
+        out += [*prepare.PREPARE_FUNCTIONS, *([prepare.fit_transforms] if steps else []), *dict.fromkeys(steps)]
+        out += [prepare.one_hot] if getattr(data, "categorical", None) else []
+        out += [prepare.invert] if data.target_transforms else []
+    loaders = data.file_backed and not data.uses_cache()  # files read per sample by a DataLoader
+    out += [f for f in loop.SCRIPT_FUNCTIONS if not (f is loop.loader_batches and not loaders)]
+    out += [*(loop.BINARY_FUNCTIONS if a.binary else ()), *(loop.PER_TARGET_FUNCTIONS if a.target_names() else ())]
+    return out + ([settings.make_deterministic] if a.spec.train.deterministic else [])
 
 
 def _as_code(ctx: dict) -> dict:
     """Mark what specdl's emitters wrote as Code (the one way into the script, with
     ``lit`` and ``doc``); anything left a plain string must pass ``emit`` as a word."""
-    lines = ("stdlib", "imports", "load_lines", "transform_lines", "target_lines", "target_invert",
-             "helpers", "train_tf", "eval_tf", "runtime", "pre_train", "pre_eval", "post_train", "post_eval",
-             "augment", "image_runtime")
+    lines = ("stdlib", "imports", "load_lines", "transforms", "target_transforms", "helpers", "train_tf", "eval_tf",
+             "runtime", "pre_train", "pre_eval", "post_train", "post_eval", "augment", "image_runtime")
     for k in lines:
         if k in ctx:
             ctx[k] = [Code(v) for v in ctx[k]]

@@ -141,9 +141,9 @@ class LoadedRun:
 
     def invert_targets(self, y):
         """Model outputs -> the data's units (the target transforms undone, last first)."""
-        for t, s in reversed(list(zip(self.spec.data.target_transforms, self.fitted("target_transforms")))):
-            y = t.invert(y, s)
-        return y
+        from .runtime.prepare import invert
+
+        return invert(y, [t.step() for t in self.spec.data.target_transforms], self.fitted("target_transforms"))
 
     def transform_targets(self, y):
         """Targets in the data's units -> as the loss saw them in training."""

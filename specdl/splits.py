@@ -28,31 +28,31 @@ class Arrays:
         return len(self.y[split])
 
 
-def val_fraction(split) -> float:
-    """The val fraction of what is left after the test split is taken."""
-    return split.val / (1.0 - split.test)
+def split_rows(y, val, test, seed, stratify):
+    """Row indices of the train, val and test splits: scikit-learn's train_test_split,
+    seeded; ``val`` and ``test`` are fractions of all rows (``stratify``: by the labels y)."""
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(y))
+    if test > 0:
+        rest, test_rows = train_test_split(rows, test_size=test, random_state=seed, stratify=y if stratify else None)
+    else:  # the source brings its own test set
+        rest, test_rows = rows, rows[:0]
+    if val > 0:
+        train, val_rows = train_test_split(rest, test_size=val / (1.0 - test), random_state=seed,
+                                           stratify=y[rest] if stratify else None)
+    else:
+        train, val_rows = rest, rest[:0]
+    return {"train": train, "val": val_rows, "test": test_rows}
 
 
 def split_indices(y, split, seed: int, stratify: bool) -> dict:
-    """Row indices of train/val/test: scikit-learn's train_test_split, seeded."""
-    from sklearn.model_selection import train_test_split
-
-    idx = np.arange(len(y))
+    """``split_rows`` for a spec's ``split``, a failure to split being a RunError."""
     try:
-        if split.test > 0:
-            rest, test = train_test_split(idx, test_size=split.test, random_state=seed,
-                                          stratify=y if stratify else None)
-        else:
-            rest, test = idx, idx[:0]
-        if split.val > 0:
-            train, val = train_test_split(rest, test_size=val_fraction(split), random_state=seed,
-                                          stratify=y[rest] if stratify else None)
-        else:
-            train, val = rest, rest[:0]
+        return split_rows(y, split.val, split.test, seed, stratify)
     except ValueError as e:
         raise RunError(f"cannot split the data ({len(y)} samples) with val={split.val}, "
                        f"test={split.test}: {e}") from None
-    return {"train": train, "val": val, "test": test}
 
 
 def _check_labels(y, classes: int, where: str = "") -> None:

@@ -15,12 +15,16 @@ import numpy as np
 import pytest
 
 import specdl
-from specdl.components.base import REGISTRY
-from specdl.runtime import loop
+from specdl.components.base import HELPERS, REGISTRY
+from specdl.generate import runtime_functions
+from specdl.modelcode import ModelWriter
+from specdl.runtime import loop, prepare, settings
+from specdl.splits import split_rows
 
 from .conftest import ROOT
 
-SCRIPT_GLOBALS = {"torch", "math", "np", "nullcontext", "dataclass"}
+SCRIPT_GLOBALS = {"torch", "math", "np", "nullcontext", "dataclass", "os"}
+
 
 
 def definitions(code: str) -> dict:
@@ -29,10 +33,18 @@ def definitions(code: str) -> dict:
 
 @pytest.mark.parametrize("path", sorted((ROOT / "generated").glob("*.py")), ids=lambda p: p.stem)
 def test_each_runtime_function_in_a_script_is_the_package_source(path):
+    """Every function a script holds besides the model's classes is the package's own
+    source, and the script holds every runtime function its spec needs."""
+    a = specdl.check(ROOT / "specs" / f"{path.stem}.yaml")
     script = definitions(path.read_text())
-    for f in loop.SCRIPT_FUNCTIONS:
+    wanted = runtime_functions(a)
+    for f in wanted:
         own = definitions(inspect.getsource(f))
-        assert script[f.__name__] == own[f.__name__], f"{path.name}: {f.__name__} differs from specdl.runtime"
+        assert script.get(f.__name__) == own[f.__name__], f"{path.name}: {f.__name__} differs from specdl's"
+    model_classes = {c["name"] for c in ModelWriter(definitions=dict(a.spec.model.blocks)).model(a.graph)}
+    helpers = {n.name for src, _ in HELPERS.values() for n in ast.parse(src).body}  # the registry's source texts
+    extra = set(script) - {f.__name__ for f in wanted} - model_classes - helpers
+    assert not extra, f"{path.name} defines {sorted(extra)}, which are neither the model nor specdl's runtime"
 
 
 def test_image_runtime_functions_in_a_script_are_the_package_source():
@@ -52,7 +64,8 @@ def free_names(f, names) -> set:
     tree = ast.parse(inspect.getsource(f))
     bound = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
     bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    bound |= {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    bound |= {a.asname or a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+              for a in n.names}
     bound |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ExceptHandler)) and n.name}
     read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     return read - bound - names - set(dir(builtins))
@@ -67,11 +80,18 @@ def test_image_runtime_functions_read_only_what_a_script_has():
         assert free <= {"torch", "np", "os", "json", "hashlib", "Path", "Image"}, (f.__name__, free)
 
 
-def test_runtime_functions_read_only_what_a_script_has():
-    names = {f.__name__ for f in loop.SCRIPT_FUNCTIONS}
-    for f in loop.SCRIPT_FUNCTIONS:
-        free = free_names(f, names)
-        assert free <= SCRIPT_GLOBALS, (f.__name__, free - SCRIPT_GLOBALS)
+def every_runtime_function():
+    fns = {f for t in REGISTRY["transform"].values() for f in t.functions if f is not None}
+    return [*loop.SCRIPT_FUNCTIONS, *loop.BINARY_FUNCTIONS, *loop.PER_TARGET_FUNCTIONS, split_rows,
+            *prepare.PREPARE_FUNCTIONS, prepare.fit_transforms, prepare.one_hot, prepare.invert, settings.make_deterministic,
+            *sorted(fns, key=lambda f: f.__name__)]
+
+
+@pytest.mark.parametrize("f", every_runtime_function(), ids=lambda f: f.__name__)
+def test_runtime_functions_read_only_what_a_script_has(f):
+    names = {g.__name__ for g in every_runtime_function()}
+    free = free_names(f, names)
+    assert free <= SCRIPT_GLOBALS, (f.__name__, free - SCRIPT_GLOBALS)
 
 
 # ----------------------------------------------------------------- build == script
@@ -119,27 +139,38 @@ def sources(tmp_path):
         w.writerow(["a", "b", "colour", "label"])
         for i in range(60):
             w.writerow([round(float(rng.normal()), 3), i % 7, "rgb"[i % 3], "yn"[i % 2]])
-    np.savez(tmp_path / "t.npz", x=rng.normal(size=(60, 5)), y=rng.normal(size=(60, 2)))
+    x = rng.normal(size=(60, 5)).astype(np.float32)  # not float64: the script converts it as build does
+    x[rng.random(x.shape) < 0.1] = np.nan
+    np.savez(tmp_path / "t.npz", x=x, y=rng.normal(size=(60, 2)))
+    np.savez(tmp_path / "m.npz", x=rng.normal(size=(60, 6)), y=(rng.random((60, 3)) < 0.5).astype(np.int64))
     return {
         "csv": {"source": "csv", "path": str(tmp_path / "t.csv"), "target": "label", "categorical": ["colour"]},
         "npz": {"source": "npz", "path": str(tmp_path / "t.npz"), "x": "x", "y": "y",
-                "transforms": ["standardize"], "target_transforms": ["standardize"]},
+                "transforms": [{"fill": "median"}, "minmax", "standardize"],
+                "target_transforms": ["minmax", "standardize"]},  # inverted last first
+        "multilabel": {"source": "npz", "path": str(tmp_path / "m.npz"), "task": "multilabel",
+                       "transforms": [{"reshape": [2, 3]}, {"fill": 0.5}]},
         "sklearn": {"source": "sklearn", "dataset": "make_moons", "params": {"n_samples": 80, "noise": 0.2}},
+        "linnerud": {"source": "sklearn", "dataset": "linnerud", "transforms": ["standardize"],  # per-target metrics
+                     "target_transforms": ["minmax"]},
         "synthetic": {"source": "synthetic", "shape": [12], "dtype": "int64", "high": 20, "classes": 2, "size": 120,
                       "split": {"stratify": False}},
     }
 
 
-@pytest.mark.parametrize("source", ["csv", "npz", "sklearn", "synthetic"])
+@pytest.mark.parametrize("source", ["csv", "npz", "multilabel", "sklearn", "linnerud", "synthetic"])
 def test_build_equals_script_for_each_source(source, tmp_path):
+    """Each in-memory source, and every tabular transform (fitted, applied, inverted)."""
     from specdl.sources import SOURCES
 
     data = sources(tmp_path)[source]
+    width = 3 if source in ("multilabel", "linnerud") else 2
     layers = ([{"embedding": {"num_embeddings": 20, "embedding_dim": 4}}, "flatten", {"linear": 2}]
-              if source == "synthetic" else [{"linear": 8}, "relu", {"linear": 2}])
+              if source == "synthetic" else ["flatten", {"linear": 8}, "relu", {"linear": width}])
     spec = {"name": f"src-{source}", "seed": 1, "data": data, "model": {"layers": layers},
             "train": {"epochs": 2, "batch_size": 16, "device": "cpu"}}
     built, script = build_and_script(spec, [], tmp_path)
+    assert list(script) == list(built)
     for k in built:
         assert script[k] == pytest.approx(built[k], abs=1e-6), k
     assert {"csv", "npz", "sklearn", "synthetic", "image_folder", "torchvision"} == set(SOURCES)  # image ones: test_codegen

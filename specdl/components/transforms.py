@@ -1,6 +1,6 @@
 """Tabular transforms, fitted on the train split only. Each knows its effect on the
-per-sample shape (for ``check``), how to fit and apply itself on NumPy arrays (for
-``build``) and the lines of code that do the same (for ``codegen``)."""
+per-sample shape (for ``check``) and the plain functions that fit and apply it on NumPy
+arrays, which ``build`` calls and ``codegen`` copies into the script."""
 
 
 import math
@@ -12,28 +12,106 @@ from ..errors import ShapeError
 from .base import Component, literal, shape_str
 
 
+# The work of each transform: plain functions, called by build and copied into generated
+# scripts as they are (generate.runtime_sources). fit(x) -> state on the train split;
+# apply(x, state) and invert(x, state) on any split. NumPy is imported where it is used
+# (check never calls these).
+def standardize_fit(x):
+    std = x.std(axis=0)
+    std[std == 0] = 1.0
+    return {"mean": x.mean(axis=0), "std": std}
+
+
+def standardize_apply(x, s):
+    return (x - s["mean"]) / s["std"]
+
+
+def standardize_invert(x, s):
+    return x * s["std"] + s["mean"]
+
+
+def minmax_fit(x):
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    span = hi - lo
+    span[span == 0] = 1.0
+    return {"min": lo, "span": span}
+
+
+def minmax_apply(x, s):
+    return (x - s["min"]) / s["span"]
+
+
+def minmax_invert(x, s):
+    return x * s["span"] + s["min"]
+
+
+def fill_fit(x, value="mean"):
+    """Each column's fill for missing values: the train split's mean or median (0 where
+    the column has none), or the number ``value``."""
+    import numpy as np
+
+    if value == "mean":
+        fill = np.nanmean(x, axis=0)
+    elif value == "median":
+        fill = np.nanmedian(x, axis=0)
+    else:
+        return {"fill": np.full(x.shape[1:], value)}
+    return {"fill": np.where(np.isnan(fill), 0.0, fill)}
+
+
+def fill_apply(x, s):
+    import numpy as np
+
+    return np.where(np.isnan(x), s["fill"], x)
+
+
+def reshape_apply(x, s, shape):
+    return x.reshape(len(x), *shape)
+
+
 class Transform(Component):
+    """A transform is its functions (``functions``: fit, apply, invert; None where it has
+    none), with the transform's parameters (``args``) bound to fit or apply."""
+
     kind: ClassVar[str] = "transform"
-    invertible: ClassVar[bool] = False
+    functions: ClassVar[tuple] = (None, None, None)
+
+    @property
+    def invertible(self) -> bool:
+        return self.functions[2] is not None
+
+    def args(self) -> dict:
+        """The parameters the fit function (or, without one, apply) takes by keyword."""
+        return {}
+
+    def step(self) -> tuple:
+        """(fit, apply, invert) as build calls them: the parameters bound."""
+        import functools
+
+        fit, apply, invert = self.functions
+        bound = functools.partial(fit or apply, **self.args()) if self.args() else fit or apply
+        return (bound, apply, invert) if fit else (None, bound, invert)
+
+    def step_code(self) -> str:
+        """The same triple as script source."""
+        names = [f.__name__ if f else "None" for f in self.functions]
+        if self.args():
+            i = 0 if self.functions[0] else 1
+            kw = ", ".join(f"{k}={literal(v)}" for k, v in self.args().items())
+            names[i] = f"functools.partial({names[i]}, {kw})"
+        return f"({', '.join(names)})"
 
     def infer(self, feat: tuple) -> tuple:
         return feat
 
     def fit(self, x) -> dict:
-        return {}
+        return self.step()[0](x) if self.functions[0] else {}
 
     def apply(self, x, state: dict):
-        return x
+        return self.step()[1](x, state)
 
     def invert(self, x, state: dict):
-        raise NotImplementedError
-
-    def code(self, v: str) -> list[str]:
-        """Lines that fit on ``{v}_train`` and apply to ``{v}_train``, ``{v}_val``, ``{v}_test``."""
-        raise NotImplementedError
-
-    def invert_code(self, expr: str, v: str) -> str:
-        raise NotImplementedError
+        return self.functions[2](x, state)
 
     def graph(self, x, state: dict):
         """``apply`` with torch ops on a batch with a symbolic size (the ONNX graph of
@@ -52,58 +130,23 @@ class Transform(Component):
 class StandardizeSpec(Transform, type="standardize"):
     """Subtract the train mean and divide by the train standard deviation, per column."""
 
-    invertible: ClassVar[bool] = True
-
-    def fit(self, x):
-        std = x.std(axis=0)
-        std[std == 0] = 1.0
-        return {"mean": x.mean(axis=0), "std": std}
-
-    def apply(self, x, s):
-        return (x - s["mean"]) / s["std"]
-
-    def invert(self, x, s):
-        return x * s["std"] + s["mean"]
-
-    def code(self, v):
-        return [f"{v}_mean, {v}_std = {v}_train.mean(axis=0), {v}_train.std(axis=0)",
-                f"{v}_std[{v}_std == 0] = 1.0",
-                f"{v}_train, {v}_val, {v}_test = [({v} - {v}_mean) / {v}_std for {v} in ({v}_train, {v}_val, {v}_test)]"]
-
-    def invert_code(self, expr, v):
-        return f"{expr} * {v}_std + {v}_mean"
+    functions: ClassVar[tuple] = (standardize_fit, standardize_apply, standardize_invert)
 
 
 class MinMaxSpec(Transform, type="minmax"):
     """Scale each column to [0, 1] by the train minimum and maximum."""
 
-    invertible: ClassVar[bool] = True
-
-    def fit(self, x):
-        lo, hi = x.min(axis=0), x.max(axis=0)
-        span = hi - lo
-        span[span == 0] = 1.0
-        return {"min": lo, "span": span}
-
-    def apply(self, x, s):
-        return (x - s["min"]) / s["span"]
-
-    def invert(self, x, s):
-        return x * s["span"] + s["min"]
-
-    def code(self, v):
-        return [f"{v}_min, {v}_span = {v}_train.min(axis=0), {v}_train.max(axis=0) - {v}_train.min(axis=0)",
-                f"{v}_span[{v}_span == 0] = 1.0",
-                f"{v}_train, {v}_val, {v}_test = [({v} - {v}_min) / {v}_span for {v} in ({v}_train, {v}_val, {v}_test)]"]
-
-    def invert_code(self, expr, v):
-        return f"{expr} * {v}_span + {v}_min"
+    functions: ClassVar[tuple] = (minmax_fit, minmax_apply, minmax_invert)
 
 
 class ReshapeTransformSpec(Transform, type="reshape", primary="shape"):
     """Give each sample the shape ``shape`` (e.g. [1, 8, 8] for an image of 64 pixels)."""
 
     shape: list[int] = Field(min_length=1)
+    functions: ClassVar[tuple] = (None, reshape_apply, None)
+
+    def args(self):
+        return {"shape": tuple(self.shape)}
 
     def infer(self, feat):
         n = math.prod(feat)
@@ -119,18 +162,11 @@ class ReshapeTransformSpec(Transform, type="reshape", primary="shape"):
                              f"{self.shape} ({known} values)")
         return tuple(self.shape)
 
-    def apply(self, x, s):
-        return x.reshape(len(x), *self.shape)
-
     def graph(self, x, s):
         return x.reshape(x.shape[0], *self.shape)
 
     def restore(self, x, s, before):
         return x.reshape(len(x), *before)
-
-    def code(self, v):
-        dims = ", ".join(map(str, self.shape))
-        return [f"{v}_train, {v}_val, {v}_test = [{v}.reshape(len({v}), {dims}) for {v} in ({v}_train, {v}_val, {v}_test)]"]
 
 
 class FillSpec(Transform, type="fill", primary="value"):
@@ -138,19 +174,10 @@ class FillSpec(Transform, type="fill", primary="value"):
     ``median``, or a number. Put it first."""
 
     value: Annotated[float, Field(allow_inf_nan=True)] | Literal["mean", "median"] = "mean"
+    functions: ClassVar[tuple] = (fill_fit, fill_apply, None)
 
-    def fit(self, x):
-        import numpy as np
-
-        if isinstance(self.value, str):
-            fill = getattr(np, f"nan{self.value}")(x, axis=0)
-            return {"fill": np.where(np.isnan(fill), 0.0, fill)}  # an all-missing column gets 0
-        return {"fill": np.full(x.shape[1:], self.value)}
-
-    def apply(self, x, s):
-        import numpy as np
-
-        return np.where(np.isnan(x), s["fill"], x)
+    def args(self):
+        return {"value": self.value}
 
     def graph(self, x, s):
         import torch
@@ -159,13 +186,3 @@ class FillSpec(Transform, type="fill", primary="value"):
 
     def restore(self, x, s, before):
         return x  # a filled value stands for itself
-
-    def code(self, v):
-        if isinstance(self.value, str):
-            fn = {"mean": "np.nanmean", "median": "np.nanmedian"}[self.value]  # names written whole
-            fit = [f"{v}_fill = {fn}({v}_train, axis=0)",
-                   f"{v}_fill = np.where(np.isnan({v}_fill), 0.0, {v}_fill)  # an all-missing column gets 0"]
-        else:
-            fit = [f"{v}_fill = np.full({v}_train.shape[1:], {literal(self.value)})"]
-        return fit + [f"{v}_train, {v}_val, {v}_test = [np.where(np.isnan({v}), {v}_fill, {v}) "
-                      f"for {v} in ({v}_train, {v}_val, {v}_test)]"]

@@ -180,8 +180,9 @@ def per_target(metrics, y_true, y_pred, names):
             for j, name in enumerate(names) for m, fn in metrics.items()}
 
 
-# What a generated script contains, in this order; then, where the spec needs them, the
-# binary classification's and the multi-target regression's.
+# What a generated script contains, in this order (loader_batches with file-backed data
+# only); then, where the spec needs them, the binary classification's and the
+# multi-target regression's (generate.runtime_functions).
 SCRIPT_FUNCTIONS = (RunState, batches, loader_batches, chunks, GraphStep, train_epoch, evaluate, predictions, mean_loss,
                     improved, end_epoch)
 BINARY_FUNCTIONS = (binary_loss,)

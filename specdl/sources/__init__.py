@@ -1,12 +1,15 @@
 """Data sources: one class each, saying what it gives (for ``check``), how to load it
-(for ``build``) and the script lines that do the same (for ``codegen``)."""
+(for ``build``) and the script lines that do the same (for ``codegen``). A class
+registers itself in ``SOURCES`` by its ``source: Literal[...]`` field; importing its
+module here is all it takes."""
 
-from .base import DataSource, SourceError, Split
+# tabular first: the order of SOURCES is the order in messages and in the JSON schema
+from . import tabular  # noqa: F401, I001 - registers sklearn, synthetic, csv, npz
+from . import images  # noqa: F401 - then image_folder, torchvision
+from .base import SOURCES, DataSource, SourceError, Split
 from .images import ImageFolderData, TorchvisionData
 from .info import DataInfo
 from .tabular import CsvData, Loaded, NpzData, SklearnData, SyntheticData
 
-SOURCES = {c.model_fields["source"].annotation.__args__[0]: c
-           for c in (SklearnData, SyntheticData, CsvData, NpzData, ImageFolderData, TorchvisionData)}
-
-__all__ = ["SOURCES", "DataSource", "DataInfo", "Loaded", "SourceError", "Split"]
+__all__ = ["SOURCES", "CsvData", "DataInfo", "DataSource", "ImageFolderData", "Loaded", "NpzData",
+           "SklearnData", "SourceError", "Split", "SyntheticData", "TorchvisionData"]

@@ -30,16 +30,30 @@ class Split(Base):
         return self
 
 
+# Every data source, by its `source:` name: a class registers itself by being defined
+# with a `source: Literal["name"]` field, as a component registers by its `type=`.
+SOURCES: dict[str, type] = {}
+
+
 class DataSource(Base):
     """A data source. Subclasses say what they give (``info``, without loading the data
     where they can), how to load it (``load``) and the script lines that do the same
     (``code``)."""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs):
+        super().__pydantic_init_subclass__(**kwargs)
+        field = cls.model_fields.get("source")
+        if field is not None:
+            SOURCES[field.annotation.__args__[0]] = cls
 
     split: Split = Field(default_factory=Split)
     transforms: list["TransformUnion"] = []  # noqa: F821 - resolved by schema.spec_class
     target_transforms: list["TransformUnion"] = []  # noqa: F821
     task: Task | None = None
     file_backed: ClassVar[bool] = False
+    # the features of ``code`` may come in another dtype than training's (float64 or int64)
+    any_dtype: ClassVar[bool] = False
 
     # What a run directory saved about the data (``saved_facts``): a finished run is
     # checked, predicted with and exported without the training data at hand.

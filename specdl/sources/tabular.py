@@ -158,20 +158,17 @@ class SyntheticData(DataSource):
         x = rng.integers(0, self.high, size=shape) if self.dtype == "int64" else rng.standard_normal(shape)
         score = resolve("synthetic_targets")(x, rng, self.classes or math.prod(self.target),
                                              self.high if self.dtype == "int64" else None)
-        return Loaded(x, score.argmax(axis=1) if self.classes else score.reshape(self.size, *self.target))
+        return Loaded(x, score.argmax(axis=1) if self.classes else score)  # targets: reshaped by data.prepare
 
     def code(self):
         shape = ", ".join(str(d) for d in (self.size, *self.shape))
         lines = ["# Synthetic data: labels (or targets) are a fixed random function of x.",
                  "rng = np.random.default_rng(SEED)"]
         width = self.classes or math.prod(self.target)
-        if self.dtype == "int64":
-            lines += [f"x = rng.integers(0, {self.high}, size=({shape}))",
-                      f"score = synthetic_targets(x, rng, {width}, high={self.high})"]
-        else:
-            lines += [f"x = rng.standard_normal(({shape}))", f"score = synthetic_targets(x, rng, {width})"]
-        lines.append("y = score.argmax(axis=1)" if self.classes else
-                     f"y = score.reshape({', '.join(map(str, (self.size, *self.target)))})")
+        high = f", high={self.high}" if self.dtype == "int64" else ""
+        lines.append(f"x = rng.integers(0, {self.high}, size=({shape}))" if self.dtype == "int64"
+                     else f"x = rng.standard_normal(({shape}))")
+        lines.append(f"y = synthetic_targets(x, rng, {width}{high}){'.argmax(axis=1)' if self.classes else ''}")
         return [], lines
 
 
@@ -374,6 +371,7 @@ class NpzData(DataSource):
     path: str
     x: str = "x"
     y: str = "y"
+    any_dtype: ClassVar[bool] = True
 
     def _arrays(self):
         from ..files import file_problem

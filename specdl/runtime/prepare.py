@@ -1,0 +1,65 @@
+"""Data preparation after loading, for in-memory data: the targets as training reads
+them, the three splits, transforms fitted on the train split and applied to every split,
+one-hot categories, and undoing the target transforms.
+
+``specdl build`` (specdl/data.py) calls these; every generated script with in-memory
+data contains them as their own source (``PREPARE_FUNCTIONS``, copied with
+``inspect.getsource`` like the loop), with ``splits.split_rows`` and the functions of
+the transforms the spec uses. Each reads only its arguments and numpy as np."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def targets(y, task, shape):
+    """The targets as training reads them: class indices (int64), or 0/1 labels and
+    values (float64) with the per-sample ``shape``."""
+    if task == "classification":
+        return np.asarray(y).astype(np.int64)
+    return np.asarray(y, dtype=np.float64).reshape(len(y), *shape)
+
+
+def take(a, rows):
+    """An array's rows for each split (``rows``: split -> row indices)."""
+    return {split: a[r] for split, r in rows.items()}
+
+
+def fit_transforms(splits, steps):
+    """Fit each transform on the train split and apply it to every split, in order
+    (``steps``: (fit, apply, invert) triples; fit None where there is nothing to fit).
+    Returns the transformed splits and what each transform fitted."""
+    fitted = []
+    for fit, apply, _ in steps:
+        state = fit(splits["train"]) if fit is not None else {}
+        fitted.append(state)
+        splits = {k: apply(v, state) for k, v in splits.items()}
+    return splits, fitted
+
+
+def one_hot(splits, cats):
+    """Categorical columns (``cats``: split -> string array) one-hot encoded after the
+    numeric ones, with the categories seen in the train split (an unseen one: all zeros).
+    Returns the splits and the fitted encoder."""
+    from sklearn.preprocessing import OneHotEncoder
+
+    encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False).fit(cats["train"])
+    return {k: np.hstack([v, encoder.transform(cats[k])]) for k, v in splits.items()}, encoder
+
+
+def truth(y, task):
+    """The targets as the metrics read them (before any target transform): multilabel
+    0/1 labels as integers, others as they are."""
+    return {k: v.astype(np.int64) for k, v in y.items()} if task == "multilabel" else dict(y)
+
+
+def invert(y, steps, fitted):
+    """Undo fitted transforms, the last one first: predictions in the data's own units."""
+    for (_, _, undo), state in reversed(list(zip(steps, fitted))):
+        y = undo(y, state)
+    return y
+
+
+# What a script with in-memory data contains; then, where the spec needs them,
+# fit_transforms, one_hot (a CSV's categorical columns) and invert (target transforms).
+PREPARE_FUNCTIONS = (targets, take, truth)
