@@ -94,7 +94,7 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
         from .errors import RunError
 
         raise RunError("codegen --distributed supports in-memory data sources in this version")
-    ctx["image_runtime"] = runtime_sources(images=True) if ctx["cached"] else []
+    ctx["image_runtime"] = runtime_sources(a, images=True)
     return _imports(ctx, a)
 
 
@@ -208,20 +208,21 @@ def _imports(ctx: dict, a) -> dict:
 
 def runtime_sources(a=None, images: bool = False) -> list[str]:
     """The runtime functions a script contains, in the order it reads them: their source
-    as it is in the package (``a``: the analysed spec; None: the loop's alone;
-    ``images``: only the image cache's and batched augmentation's)."""
+    as it is in the package (``a``: the analysed spec; None: the loop's alone).
+    ``images`` picks the image cache's and batched augmentation's, which the script holds
+    in its own section; otherwise the others."""
     import inspect
 
     from .runtime import images as image_fns
 
-    wanted = image_fns.SCRIPT_FUNCTIONS if images else runtime_functions(a)
+    wanted = [f for f in runtime_functions(a) if (f in image_fns.SCRIPT_FUNCTIONS) is images]
     return [inspect.getsource(f).rstrip("\n") + "\n" for f in wanted]
 
 
 def runtime_functions(a=None) -> list:
     """The package's functions a script for ``a`` contains: data preparation (in-memory
     data), the loop, and what the spec needs besides (binary, per-target, determinism)."""
-    from .runtime import loop, prepare, settings
+    from .runtime import images, loop, prepare, settings
     from .splits import split_rows
 
     if a is None:
@@ -236,7 +237,8 @@ def runtime_functions(a=None) -> list:
     loaders = data.file_backed and not data.uses_cache()  # files read per sample by a DataLoader
     out += [f for f in loop.SCRIPT_FUNCTIONS if not (f is loop.loader_batches and not loaders)]
     out += [*(loop.BINARY_FUNCTIONS if a.binary else ()), *(loop.PER_TARGET_FUNCTIONS if a.target_names() else ())]
-    return out + ([settings.make_deterministic] if a.spec.train.deterministic else [])
+    out += [settings.make_deterministic] if a.spec.train.deterministic else []
+    return out + (list(images.SCRIPT_FUNCTIONS) if data.file_backed and data.uses_cache() else [])
 
 
 def _as_code(ctx: dict) -> dict:
