@@ -188,6 +188,8 @@ class Trainer:
         """Loss and metrics on a split; ``only``: just these metrics (per-epoch validation
         computes the loss and the monitored metrics, the rest once at the end)."""
         metrics = self.metric_fns(only)
+        if only is not None:  # each epoch's: the quick forms
+            metrics = {k: loop.epoch_metric(k, fn) for k, fn in metrics.items()}
         scores, pred = loop.evaluate(self.run, self.eval_chunks(split), self.y[split], self.arrays.y_true[split],
                                      self.loss_fn, metrics, self.predictions, self.autocast)
         return {f"{prefix}{k}": v for k, v in scores.items()}, pred

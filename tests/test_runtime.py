@@ -13,6 +13,9 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import settings as search_settings
+from hypothesis import strategies as st
 
 import specdl
 from specdl.components.base import HELPERS, REGISTRY
@@ -174,3 +177,25 @@ def test_build_equals_script_for_each_source(source, tmp_path):
     for k in built:
         assert script[k] == pytest.approx(built[k], abs=1e-6), k
     assert {"csv", "npz", "sklearn", "synthetic", "image_folder", "torchvision"} == set(SOURCES)  # image ones: test_codegen
+
+
+@search_settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["accuracy", "mse", "mae"]), st.integers(1, 40), st.sampled_from([(), (1,), (3,)]),
+       st.integers(0, 2**31 - 1))
+def test_epoch_metrics_equal_scikit_learns_to_the_bit(name, n, tail, seed):
+    """Validation each epoch takes the quick numpy forms; the run's metrics (and the test
+    split's) stay scikit-learn's: the two must be the same float."""
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(seed)
+    if name == "accuracy":  # class labels, or multilabel 0/1 rows
+        y_true, y_pred = (rng.integers(0, 2 if tail else 4, (n, *tail)) for _ in range(2))
+        if tail == (1,):
+            y_true, y_pred = y_true[:, 0], y_pred[:, 0]
+        ref = skm.accuracy_score(y_true, y_pred)
+    else:
+        y_true, y_pred = (rng.standard_normal((n, *tail)) * 50 for _ in range(2))
+        ref = {"mse": skm.mean_squared_error, "mae": skm.mean_absolute_error}[name](y_true, y_pred)
+    got = loop.epoch_metric(name, None)(y_true, y_pred)
+    assert float(got) == float(ref), (name, got, ref)
+    assert loop.epoch_metric("f1", "sklearn's") == "sklearn's"  # the others: the function given
