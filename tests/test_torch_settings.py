@@ -97,9 +97,11 @@ def test_workers_policy():
 @pytest.mark.slow
 def test_image_folder_with_workers_build_equals_script(tmp_path):
     """DataLoader workers (decoding and augmenting in other processes, persistent over
-    the epochs and the validation passes): build and the script still agree."""
-    over = ["train.epochs=2", "train.num_workers=2"]
+    the epochs and the validation passes): build and the script still agree. A rotation
+    has no batched form, so the folder is read per sample by a DataLoader, not cached."""
+    over = ["train.epochs=2", "train.num_workers=2", "data.augment=[{random_rotation: 10}, random_horizontal_flip]"]
     spec = SPECS / "cifar_cnn.yaml"
+    assert not specdl.load(spec, over).data.uses_cache()
     built, _ = specdl.train(spec, out=tmp_path / "run", overrides=over)
     (tmp_path / "script.py").write_text(specdl.codegen(specdl.load(spec, over)))
     assert "NUM_WORKERS = 2" in (tmp_path / "script.py").read_text()
