@@ -212,5 +212,5 @@ def image_chunks(x, rows, size, device, post):
 
 
 # What a generated script that reads an image folder through the cache contains, in order.
-SCRIPT_FUNCTIONS = (cache_memory, cache_places, cache_name, decode_images, write_cache, read_cache, image_cache, image_folder, random_flip,
-                    random_crop, color_jitter, image_batches, image_chunks)
+SCRIPT_FUNCTIONS = (cache_memory, cache_places, cache_name, decode_images, write_cache, read_cache, image_cache,
+                    image_folder, random_flip, random_crop, color_jitter, image_batches, image_chunks)
