@@ -12,7 +12,7 @@ Prints samples/s from the second epoch on, for the data pipeline alone (each bat
 augmented and moved to the device) and for training end to end (each epoch: training and
 validation), and the ratios. The folder is written once, under the temp directory.
 
-    python bench/image_pipeline.py [--epochs 3] [--threads 1] [--device cpu]
+    python bench/image_pipeline.py [--model cifar|light] [--epochs 3] [--threads 1] [--device cpu]
 """
 
 from __future__ import annotations
@@ -33,6 +33,31 @@ sys.path.insert(0, str(ROOT))
 FOLDER = Path(tempfile.gettempdir()) / "specdl-bench-png10k"
 MEAN, STD = [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]
 
+# The model on both sides: the spec's layers, and the same network written by hand.
+# "cifar": the article's SmallCNN; "light": one strided convolution, a model whose step
+# costs less than decoding its images (as a GPU makes most small models), where the data
+# pipeline is what training waits for.
+MODELS = {
+    "cifar": ("""    - conv2d: {out_channels: 16, kernel_size: 3, padding: 1}
+    - relu
+    - maxpool2d: 2
+    - conv2d: {out_channels: 32, kernel_size: 3, padding: 1}
+    - relu
+    - maxpool2d: 2
+    - flatten
+    - linear: 10
+""", lambda nn: nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                              nn.Linear(32 * 8 * 8, 10))),
+    "light": ("""    - conv2d: {out_channels: 8, kernel_size: 3, stride: 2, padding: 1}
+    - relu
+    - maxpool2d: 2
+    - flatten
+    - linear: 10
+""", lambda nn: nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                              nn.Linear(8 * 8 * 8, 10))),
+}
+
 SPEC = """name: bench-images
 seed: 0
 data:
@@ -43,15 +68,7 @@ data:
   transforms: [to_tensor, {{normalize: {{mean: {mean}, std: {std}}}}}]
 model:
   layers:
-    - conv2d: {{out_channels: 16, kernel_size: 3, padding: 1}}
-    - relu
-    - maxpool2d: 2
-    - conv2d: {{out_channels: 32, kernel_size: 3, padding: 1}}
-    - relu
-    - maxpool2d: 2
-    - flatten
-    - linear: 10
-loss: cross_entropy
+{layers}loss: cross_entropy
 optimizer: {{adam: {{lr: 1.0e-3}}}}
 train: {{epochs: {epochs}, batch_size: {batch}, device: {device}, threads: {threads}}}
 metrics: [accuracy]
@@ -114,8 +131,7 @@ def hand_written(epochs: int, batch: int, workers: int, device: str, use: dict, 
     kw = {"num_workers": workers, "persistent_workers": workers > 0}
     loader = DataLoader(Subset(full_train, tr), batch_size=batch, shuffle=True, **kw)
     val = DataLoader(Subset(full_eval, va), batch_size=512, **kw)
-    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1),
-                          nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 8 * 8, 10)).to(device)
+    model = MODELS[use["model"]][1](nn).to(device)
     if use["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
     opt, loss_fn = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True), nn.CrossEntropyLoss()
@@ -185,6 +201,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--model", choices=sorted(MODELS), default="cifar", help="the network on both sides (MODELS)")
     p.add_argument("--threads", type=lambda v: v if v == "auto" else int(v), default="auto",
                    help="train.threads of the spec (auto: specdl's policy); the hand-written side uses the same")
     args = p.parse_args(argv)
@@ -192,8 +209,8 @@ def main(argv=None):
     work = Path(tempfile.mkdtemp())
     spec = work / "bench_images.yaml"
     spec.write_text(SPEC.format(root=FOLDER, mean=MEAN, std=STD, epochs=args.epochs, batch=args.batch,
-                                device=args.device, threads=args.threads))
-    use = settings(spec, args.device)
+                                device=args.device, threads=args.threads, layers=MODELS[args.model][0]))
+    use = {**settings(spec, args.device), "model": args.model}
     print(f"folder: {FOLDER} (10,000 32x32 PNGs, 10 classes); torch {torch.__version__} (default "
           f"{torch.get_num_threads()} intra-op threads); both sides: {use}; device {args.device}; batch {args.batch}")
     for what, train in (("the data pipeline alone", False), ("training end to end (model included)", True)):

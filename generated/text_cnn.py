@@ -367,12 +367,6 @@ if __name__ == "__main__":
     # Small steps run faster on one intra-op thread: splitting them costs more than it
     # saves, and a second thread stalls whenever the other core is busy.
     torch.set_num_threads(1)
-    if DEVICE.type == "cpu":
-        # oneDNN's and NNPACK's per-call setup costs more than these tiny convolutions (and
-        # NNPACK makes the backward pass loop over the batch): torch's own im2col + matmul
-        # kernels are faster here.
-        torch.backends.mkldnn.enabled = False
-        torch.backends.nnpack.set_flags(False)
 
     # -----------------------------------------------------------------------------
     # Data: load, split (seeded, stratified)

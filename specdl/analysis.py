@@ -15,6 +15,10 @@ from .sources.info import DataInfo, describe
 # two: the work is too small to split, and a second thread only adds wake-up latency
 # (and fights a busy core). Measured by bench/choices.py; see docs/performance.md.
 SMALL_STEP_MACS = 20_000_000
+# Below this (a batch's forward multiply-adds, at one thread) torch's plain convolution
+# kernels beat oneDNN's (docs/performance.md: digits 0.21 M and a 16x16 conv net 2.4 M
+# faster plain; a strided 32x32 conv net 3.9 M, text_cnn 7.9 M, cifar_cnn 52 M faster with oneDNN).
+ONEDNN_STEP_MACS = 3_000_000
 
 # Below this many multiply-adds per training step (forward, one batch), a step on a GPU
 # is launch-bound: its kernels take less time than launching them one by one, so
@@ -87,14 +91,13 @@ class Analysis:
 
     def onednn(self) -> bool:
         """Whether to keep oneDNN (and NNPACK) on for CPU convolutions: off for small
-        convolutional steps, where their per-call setup costs more than the convolution
-        and NNPACK's forward makes the backward loop over the batch; torch's plain
-        im2col + matrix-multiply kernels are then faster (docs/performance.md,
-        bench/choices.py). A larger step keeps oneDNN under `threads: 1` too (a 32x32
-        CNN's step measured ~2.7x faster with it). Kept on under torch.compile, whose CPU
+        convolutional steps on one thread (under ONEDNN_STEP_MACS), where their per-call
+        setup costs more than the convolution and NNPACK's forward makes the backward loop
+        over the batch; torch's plain im2col + matrix-multiply kernels are then faster
+        (docs/performance.md, bench/choices.py). Kept on under torch.compile, whose CPU
         kernels expect them."""
         convs = self._has(lambda n: n.type.startswith("conv"))
-        small = self.threads() == 1 and self.step_macs() < SMALL_STEP_MACS
+        small = self.threads() == 1 and self.step_macs() < ONEDNN_STEP_MACS
         return self.spec.train.compile or not (convs and small)
 
     def channels_last(self, device_type: str) -> bool:
