@@ -277,6 +277,7 @@ def test_cached_build_names_a_corrupt_image_and_memmap_gives_the_same_run(tmp_pa
     assert "img/b/5.png is not a readable image" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow  # a stopped run and its resume: with the other resume tests
 def test_resumed_cached_run_equals_the_uninterrupted_one(tmp_path):
     """The augmentation draws come from the shuffle generator, saved in last.pt: a run
     resumed after epoch 2 goes on with the same draws."""
