@@ -187,9 +187,8 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     try:
         info = describe(spec.data, spec.seed)
     except ShapeError as e:
-        i, group = getattr(e, "index", 0), getattr(e, "group", "transforms")
-        raise SpecError([src.issue(("data", group, i), str(e),
-                                   getattr(spec.data, group)[i].type_name)]) from None
+        raise SpecError([src.issue(("data", e.group, e.index), str(e),
+                                   getattr(spec.data, e.group)[e.index].type_name)]) from None
     except SourceError as e:
         where = ("data", *e.field) if isinstance(e.field, tuple) else ("data", e.field)
         raise SpecError([src.issue(where, str(e), spec.data.source)]) from None
@@ -260,8 +259,8 @@ def _split_issues(spec, info, src) -> list[Issue]:
     of every class when stratified (scikit-learn refuses otherwise, at build time)."""
     import math
 
-    split, n = spec.data.split, spec.data.sample_count()
-    if n is None or info.task != "classification" or not split.stratify or spec.data.source == "torchvision":
+    split, n = spec.data.held_out(), spec.data.sample_count()
+    if n is None or info.task != "classification" or not split.stratify or not split.test:
         return []
     n_test = math.ceil(split.test * n)
     n_val = math.ceil(split.val / (1 - split.test) * (n - n_test)) if split.val > 0 else None

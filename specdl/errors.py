@@ -73,7 +73,12 @@ class SpecError(Exception):
 
 
 class ShapeError(Exception):
-    """Raised by a shape rule: the layer cannot accept its input."""
+    """Raised by a shape rule: the layer cannot accept its input. A data transform's
+    failure names where it stands: ``group`` (``transforms`` or ``augment``) and its ``index``."""
+
+    def __init__(self, message: str = "", index: int = 0, group: str = "transforms"):
+        super().__init__(message)
+        self.index, self.group = index, group
 
 
 class RunError(Exception):

@@ -118,9 +118,9 @@ def _data_context(a) -> dict:
         "data_imports": imports, "load_lines": load, "x_dtype": "int64" if a.data.dtype == "int64" else "float64", "convert_x": data.any_dtype,
         "x_torch": "torch.int64" if a.data.dtype == "int64" else "torch.float32",
         "y_torch": "torch.int64" if a.task == "classification" else "torch.float32",
-        "file_backed": data.file_backed, "source": data.source,
+        "file_backed": data.file_backed,
         "categorical": bool(getattr(data, "categorical", None)),
-        "test": 0.0 if data.source == "torchvision" else data.split.test, "val": data.split.val, "validates": data.validates(),
+        "test": data.held_out().test, "val": data.held_out().val, "validates": data.validates(),
         "stratify": data.split.stratify and a.task == "classification",
         "fits": not data.file_backed and bool(data.transforms or data.target_transforms or getattr(data, "categorical", None)),
     }
@@ -129,13 +129,10 @@ def _data_context(a) -> dict:
         ctx.update(_cache_context(data))
     if data.file_backed:
         from .image_data import AUTO_WORKERS
-        from .sources.images import TORCHVISION
 
         ctx.update(train_tf=[c.code() for c in data.pipeline(train=True)],
                    eval_tf=[c.code() for c in data.pipeline(train=False)],
-                   root=getattr(data, "root", None), roots={k: getattr(data, k, None) for k in ("train", "val", "test")},
-                   tv_class=TORCHVISION[data.name][0] if data.source == "torchvision" else None,
-                   download=getattr(data, "download", False), auto_workers=AUTO_WORKERS)
+                   image_lines=[Code(ln) for ln in data.script_lines(ctx["stratify"])], auto_workers=AUTO_WORKERS)
     else:
         from .data import target_shape
 
@@ -150,7 +147,7 @@ def _cache_context(data) -> dict:
     run on each batch."""
     (pre_t, aug, post_t), (pre_e, _, post_e) = data.cache_plan(True), data.cache_plan(False)
     code = [c.code() for c in pre_t], [c.code() for c in pre_e]
-    return {"pre_train": code[0], "pre_eval": code[1], "same_pre": code[0] == code[1],
+    return {"pre_train": code[0], "pre_eval": code[1], "same_pre": data.same_pre(),
             "post_train": [c.code() for c in post_t], "post_eval": [c.code() for c in post_e],
             "augment": [f"functools.partial({fn}, {', '.join(f'{k}={literal(v)}' for k, v in kw.items())})"
                         for fn, kw in aug]}
@@ -228,7 +225,7 @@ def runtime_functions(a=None) -> list:
     if a is None:
         return list(loop.SCRIPT_FUNCTIONS)
     data = a.spec.data
-    out = [split_rows] if not data.file_backed or data.source == "torchvision" or data.root else []
+    out = [split_rows] if data.splits_rows() else []
     if not data.file_backed:
         steps = [f for t in [*data.transforms, *data.target_transforms] for f in t.functions if f is not None]
         out += [*prepare.PREPARE_FUNCTIONS, *([prepare.fit_transforms] if steps else []), *dict.fromkeys(steps)]

@@ -16,7 +16,6 @@ from .errors import Issue, SpecError, closest, did_you_mean, format_path
 from .source import Source
 
 VERSION = 1
-IMAGE_SOURCES = ("image_folder", "torchvision")
 BACKBONE_KEYS = ("torchvision", "weights", "num_classes", "freeze")
 RESERVED_KEYS = ("name", "inputs")
 # intra-op threads: more than a few per core only slows a run down (and is usually a typo)
@@ -233,11 +232,15 @@ def _source(data: dict) -> str | None:
 
 
 def _images(data: dict) -> bool:
-    return _source(data) in IMAGE_SOURCES
+    """An image source (its files read per sample): its transforms are image transforms."""
+    from .sources import SOURCES
+
+    s = _source(data)
+    return s is not None and SOURCES[s].file_backed
 
 
 def _tables(data: dict) -> bool:
-    return _source(data) not in (None, *IMAGE_SOURCES)
+    return _source(data) is not None and not _images(data)
 
 
 def _any_source(data: dict) -> bool:

@@ -100,3 +100,47 @@ def test_functions_stay_short(path):
             for n in ast.walk(ast.parse(path.read_text()))
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > MAX_LINES]
     assert not long, f"split these: {long}"
+
+
+def _attributes_set_on_errors(tree) -> list[str]:
+    """Assignments to an attribute of an exception object: a name bound by ``except ... as
+    NAME``, or assigned from a call of a class whose name ends in Error (or Exception)."""
+    found = []
+    for fn in ast.walk(tree):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Module)):
+            continue
+        errors = {h.name for h in ast.walk(fn) if isinstance(h, ast.ExceptHandler) and h.name}
+        for n in ast.walk(fn):
+            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
+                f = n.value.func
+                name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+                if name.endswith(("Error", "Exception")):
+                    errors |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+        for n in ast.walk(fn):
+            targets = n.targets if isinstance(n, ast.Assign) else [n.target] if isinstance(
+                n, (ast.AugAssign, ast.AnnAssign)) else []
+            flat = [e for t in targets for e in (t.elts if isinstance(t, ast.Tuple) else [t])]
+            found += [f"{e.value.id}.{e.attr} (line {n.lineno})" for e in flat
+                      if isinstance(e, ast.Attribute) and isinstance(e.value, ast.Name) and e.value.id in errors]
+    return sorted(set(found))
+
+
+@pytest.mark.parametrize("path", sorted(PKG.rglob("*.py")), ids=lambda p: str(p.relative_to(PKG)))
+def test_no_attributes_set_on_raised_errors(path):
+    """What an error carries is its constructor's arguments (``RunError(msg, exit_code=)``,
+    ``ShapeError(msg, index, group)``), never attributes set on it after the fact."""
+    found = _attributes_set_on_errors(ast.parse(path.read_text()))
+    assert not found, f"pass these to the error's constructor: {found}"
+
+
+@pytest.mark.parametrize("code, expected", [
+    ("try:\n    f()\nexcept ValueError as e:\n    e.index = 1\n    raise\n", ["e.index (line 4)"]),
+    ("def f():\n    try:\n        g()\n    except E as err:\n        err.index, err.group = 1, 'x'\n",
+     ["err.group (line 5)", "err.index (line 5)"]),
+    ("def f():\n    err = RunError('no')\n    err.exit_code = 1\n    raise err\n", ["err.exit_code (line 3)"]),
+    ("def f():\n    e = errors.ShapeError('no')\n    e.hint += 'x'\n", ["e.hint (line 3)"]),
+    ("def f():\n    x = make()\n    x.index = 1\n    raise ShapeError('no', 1)\n", []),
+    ("class E(Exception):\n    def __init__(self, c):\n        self.code = c\n", []),
+])
+def test_the_error_attribute_check_can_fail(code, expected):
+    assert _attributes_set_on_errors(ast.parse(code)) == expected

@@ -94,6 +94,15 @@ class DataSource(Base):
         """Where a spec without validation data gives it, and how (for check's error)."""
         return ("data", "split", "val"), "a validation split (val > 0)"
 
+    def held_out(self) -> Split:
+        """The fractions split off the data for validation and test (a source that brings
+        its own test set holds out validation only)."""
+        return self.split
+
+    def splits_rows(self) -> bool:
+        """Whether the source's data is split by ``split_rows`` (its script holds it)."""
+        return True
+
     def sample_count(self) -> int | None:
         """How many samples the source holds, where that is known without reading data."""
         return None

@@ -6,8 +6,9 @@ from typing import ClassVar, Literal
 
 from pydantic import PrivateAttr
 
+from ..components.base import literal
 from ..errors import ShapeError
-from .base import DataSource, SourceError
+from .base import DataSource, SourceError, Split
 from .info import DataInfo
 
 # Deterministic steps on uint8 images that may run once, before the cache, when they lead
@@ -154,6 +155,36 @@ class _ImageSource(DataSource):
         """The distinct (width, height) of the source's images."""
         raise NotImplementedError
 
+    def same_pre(self) -> bool:
+        """Whether the train and eval splits share the steps before the cache (one decode)."""
+        (pre_t, _, _), (pre_e, _, _) = self.cache_plan(True), self.cache_plan(False)
+        return [c.code() for c in pre_t] == [c.code() for c in pre_e]
+
+    def verify(self) -> None:
+        """Before training: the files are checked, a broken one named (build, before epoch 1)."""
+
+    def datasets(self, train_tf, eval_tf, seed: int) -> tuple[dict, dict]:
+        """The three splits as data sets decoded and transformed per sample (``train_tf``,
+        ``eval_tf``: the v2 pipelines), and their labels as arrays."""
+        raise NotImplementedError
+
+    def cached(self, image_folder, images, steps, seed: int) -> tuple[dict, dict]:
+        """The three splits read through the uint8 cache, and their labels: ``image_folder``
+        decodes a folder into the cache (runtime/images.py), ``images(x, rows, y, augment,
+        post)`` makes a split of it; ``steps``: the train and eval plans' callables."""
+        raise NotImplementedError
+
+    def script_lines(self, stratify: bool) -> list[str]:
+        """The script's lines that read the data into x_train, x_val, x_test and their
+        labels (after ``train_tf``/``eval_tf``, or the cache's steps, are defined)."""
+        raise NotImplementedError
+
+    def split_code(self, stratify: bool) -> list[str]:
+        """The script's seeded split of the labels ``y``, as build's ``split_indices``."""
+        split = self.held_out()
+        return [f"rows = split_rows(y, val={literal(split.val)}, test={literal(split.test)}, seed=SEED, "
+                f"stratify={literal(stratify)})", 'idx_train, idx_val, idx_test = rows["train"], rows["val"], rows["test"]']
+
     def shape_after(self, raw: tuple) -> tuple:
         shape = raw
         for group in ("augment", "transforms"):
@@ -168,8 +199,7 @@ class _ImageSource(DataSource):
                         raise ShapeError(f"augmentation must keep the image shape {list(before)} (it "
                                          f"gives {list(shape)}); resize or crop in `transforms`")
                 except ShapeError as e:
-                    e.index, e.group = i, group
-                    raise
+                    raise ShapeError(str(e), i, group) from None
                 seen_float |= t.type_name == "to_tensor"
         return shape
 
@@ -253,6 +283,93 @@ class ImageFolderData(_ImageSource):
             self.info()
         return self._sizes
 
+    def splits_rows(self) -> bool:
+        return self.root is not None
+
+    def verify(self) -> None:
+        for split, pairs in self.scan_all()[1].items():
+            verify_images([p for p, _ in pairs], "root" if split == "all" else split)
+
+    def datasets(self, train_tf, eval_tf, seed: int) -> tuple[dict, dict]:
+        from functools import partial
+
+        import numpy as np
+        from torch.utils.data import Subset
+        from torchvision.datasets import ImageFolder
+
+        from ..splits import split_indices
+
+        folder = partial(ImageFolder, loader=load_rgb)
+        if self.root is not None:
+            full_train, full_eval = folder(self.root, train_tf), folder(self.root, eval_tf)
+            y = np.array(full_train.targets, dtype=np.int64)
+            idx = split_indices(y, self.split, seed, self.split.stratify)
+            xs = {"train": Subset(full_train, idx["train"]), "val": Subset(full_eval, idx["val"]),
+                  "test": Subset(full_eval, idx["test"])}
+            return xs, {k: y[v] for k, v in idx.items()}
+        xs, ys = {}, {}
+        for split in ("train", "val", "test"):
+            root = getattr(self, split)
+            if root is None:
+                xs[split], ys[split] = Subset(folder(self.train, eval_tf), []), np.zeros(0, np.int64)
+                continue
+            ds = folder(root, train_tf if split == "train" else eval_tf)
+            xs[split], ys[split] = ds, np.array(ds.targets, dtype=np.int64)
+        return xs, ys
+
+    def cached(self, image_folder, images, steps, seed: int) -> tuple[dict, dict]:
+        import numpy as np
+
+        from ..splits import split_indices
+
+        (pre_t, aug, post_t), (pre_e, _, post_e) = steps
+        if self.root is not None:
+            x_train, y = image_folder(self.root, pre_t)
+            x_eval = x_train if self.same_pre() else image_folder(self.root, pre_e)[0]
+            idx = split_indices(y, self.split, seed, self.split.stratify)
+            ys = {k: y[v] for k, v in idx.items()}
+            return {"train": images(x_train, idx["train"], ys["train"], aug, post_t),
+                    **{k: images(x_eval, idx[k], ys[k], (), post_e) for k in ("val", "test")}}, ys
+        xs, ys = {}, {}
+        for k in ("train", "test", "val"):
+            if getattr(self, k) is None:  # no validation folder
+                xs[k], ys[k] = images(xs["test"].x, [], [], (), post_e), np.zeros(0, np.int64)
+                continue
+            x, ys[k] = image_folder(getattr(self, k), pre_t if k == "train" else pre_e)
+            xs[k] = images(x, np.arange(len(x)), ys[k], aug if k == "train" else (),
+                           post_t if k == "train" else post_e)
+        return {k: xs[k] for k in ("train", "val", "test")}, {k: ys[k] for k in ("train", "val", "test")}
+
+    def script_lines(self, stratify: bool) -> list[str]:
+        if self.uses_cache():
+            return self._cached_lines(stratify)
+        if self.root:
+            r = literal(self.root)
+            return [f"full_train, full_eval = ImageFolder({r}, train_tf), ImageFolder({r}, eval_tf)",
+                    "y = np.array(full_train.targets, dtype=np.int64)", *self.split_code(stratify),
+                    "x_train, x_val, x_test = Subset(full_train, idx_train), Subset(full_eval, idx_val), "
+                    "Subset(full_eval, idx_test)", "y_train, y_val, y_test = y[idx_train], y[idx_val], y[idx_test]"]
+        val = ([f"x_val = ImageFolder({literal(self.val)}, eval_tf)",
+                "y_val = np.array(x_val.targets, dtype=np.int64)"] if self.val
+               else ["x_val = Subset(x_test, [])  # no validation folder", "y_val = np.zeros(0, dtype=np.int64)"])
+        return [f"x_train, x_test = ImageFolder({literal(self.train)}, train_tf), "
+                f"ImageFolder({literal(self.test)}, eval_tf)", *val,
+                "y_train, y_test = (np.array(d.targets, dtype=np.int64) for d in (x_train, x_test))"]
+
+    def _cached_lines(self, stratify: bool) -> list[str]:
+        pre_eval = "pre_train" if self.same_pre() else "pre_eval"
+        if self.root:
+            r = literal(self.root)
+            x_eval = "x_train" if self.same_pre() else f"image_folder({r}, pre_eval)[0]"
+            return [f"x_train, y = image_folder({r}, pre_train)", f"x_val = x_test = {x_eval}",
+                    *self.split_code(stratify), "y_train, y_val, y_test = y[idx_train], y[idx_val], y[idx_test]",
+                    "rows_train, rows_val, rows_test = (torch.as_tensor(i) for i in (idx_train, idx_val, idx_test))"]
+        val = (f"x_val, y_val = image_folder({literal(self.val)}, {pre_eval})" if self.val
+               else "x_val, y_val = x_test, y_test[:0]  # no validation folder")
+        return [f"x_train, y_train = image_folder({literal(self.train)}, pre_train)",
+                f"x_test, y_test = image_folder({literal(self.test)}, {pre_eval})", val,
+                "rows_train, rows_val, rows_test = (torch.arange(len(v)) for v in (y_train, y_val, y_test))"]
+
     def code(self):
         if self.uses_cache():
             return ["from torchvision.transforms import v2", "import hashlib", "import os", "from pathlib import Path",
@@ -275,6 +392,32 @@ class TorchvisionData(_ImageSource):
 
     def cache_plan(self, train: bool):
         return None  # read per sample by a DataLoader (docs/spec.md)
+
+    def held_out(self) -> Split:
+        """Its own test set is the test split: only validation is held out of its train set."""
+        return Split.model_construct(val=self.split.val, test=0.0, stratify=self.split.stratify)
+
+    def datasets(self, train_tf, eval_tf, seed: int) -> tuple[dict, dict]:
+        import numpy as np
+        from torch.utils.data import Subset
+
+        from ..splits import split_indices
+
+        train_full, train_eval = self.open(True, train_tf), self.open(True, eval_tf)
+        test = self.open(False, eval_tf)
+        y = np.asarray(train_full.targets, dtype=np.int64)
+        idx = split_indices(y, self.held_out(), seed, self.split.stratify)
+        xs = {"train": Subset(train_full, idx["train"]), "val": Subset(train_eval, idx["val"]), "test": test}
+        return xs, {"train": y[idx["train"]], "val": y[idx["val"]], "test": np.asarray(test.targets, dtype=np.int64)}
+
+    def script_lines(self, stratify: bool) -> list[str]:
+        cls, r, download = TORCHVISION[self.name][0], literal(self.root), literal(self.download)
+        return [f"full_train = tv_datasets.{cls}({r}, train=True, download={download}, transform=train_tf)",
+                f"full_eval = tv_datasets.{cls}({r}, train=True, transform=eval_tf)",
+                f"x_test = tv_datasets.{cls}({r}, train=False, download={download}, transform=eval_tf)",
+                "y = np.asarray(full_train.targets, dtype=np.int64)", *self.split_code(stratify),
+                "x_train, x_val = Subset(full_train, idx_train), Subset(full_eval, idx_val)",
+                "y_train, y_val, y_test = y[idx_train], y[idx_val], np.asarray(x_test.targets, dtype=np.int64)"]
 
     def info(self, seed: int = 0):
         _, shape, classes = TORCHVISION[self.name]

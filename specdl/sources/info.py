@@ -49,7 +49,7 @@ GENERATORS = {
 
 def describe(data, seed: int = 0) -> DataInfo:
     """The per-sample shape after the transforms; raises ShapeError with the index of
-    the failing transform as ``err.index`` (and ``err.group``)."""
+    the failing transform as its ``index`` and ``group``."""
     info = data.facts(seed)
     feat = info.feat
     if not data.file_backed:
@@ -57,7 +57,6 @@ def describe(data, seed: int = 0) -> DataInfo:
             try:
                 feat = t.infer(feat)
             except ShapeError as e:
-                e.index, e.group = i, "transforms"
-                raise
+                raise ShapeError(str(e), i, "transforms") from None
     return DataInfo(feat, info.dtype, data.task or info.task, info.classes, info.outputs, info.hint,
                     info.target_names)
