@@ -106,8 +106,8 @@ def test_memory_mapped_when_over_the_memory_budget(tmp_path, monkeypatch):
 def test_read_only_folder_falls_back(tmp_path, monkeypatch, blocked):
     """Where `.specdl-cache` cannot be made beside the folder, the user's cache directory
     holds it; where neither can be written, the images are decoded into memory only."""
-    root = folder(tmp_path / "data" / "img")
-    (tmp_path / "data" / ".specdl-cache").write_text("not a folder")  # mkdir fails, as on a read-only disk
+    root = folder(tmp_path / "own" / "img")
+    (tmp_path / "own" / ".specdl-cache").write_text("not a folder")  # mkdir fails, as on a read-only disk
     home = tmp_path / "home-cache"
     if blocked == "both":
         home.write_text("not a folder either")
