@@ -250,6 +250,7 @@ def test_image_folder_binary_build_equals_script(tmp_path):
     assert_same(run_script(specdl.codegen(spec), tmp_path), built)
 
 
+@pytest.mark.slow  # a bundled spec trained to its figure, like the other acceptance runs
 def test_bundled_binary_spec_meets_its_readme_figure(tmp_path, cli):
     """The full spec, through the CLI, as the README runs it (README: accuracy 0.97)."""
     r = cli("build", BINARY, "--out", tmp_path / "run", "-q", "-o", "train.device=cpu", cwd=tmp_path)

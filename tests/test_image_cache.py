@@ -259,6 +259,7 @@ def test_build_equals_script_on_a_cached_folder(tmp_path, case):
     assert script == pytest.approx(built, abs=1e-6)
 
 
+@pytest.mark.slow  # two full builds of a folder (a corrupt file, then memory-mapped)
 def test_cached_build_names_a_corrupt_image_and_memmap_gives_the_same_run(tmp_path):
     folder(tmp_path / "img", n=8)
     spec = spec_file(tmp_path, SPEC % ("[random_horizontal_flip]", "[]"))
