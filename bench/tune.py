@@ -49,13 +49,17 @@ def trials(tdir: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def best_trial(rows: list[dict]) -> dict:
+    """The complete trial with the lowest value (val_loss) in trials.csv's rows."""
+    return min((r for r in rows if r["state"] == "complete"), key=lambda r: float(r["value"]))
+
+
 def search(work: Path, name: str, n: int, jobs: int, pruner: str) -> dict:
     tdir = work / name
     seconds = specdl("tune", SPEC, "--trials", n, "--jobs", jobs, "-o", f"search.pruner={pruner}",
                      "--out", tdir, "-q", cwd=work)
     rows = trials(tdir)
-    done = [r for r in rows if r["state"] == "complete"]
-    best = min(done, key=lambda r: float(r["value"]))
+    best = best_trial(rows)
     return {"seconds": seconds, "epochs": sum(int(r["epochs"]) for r in rows),
             "states": {s: sum(r["state"] == s for r in rows) for s in ("complete", "pruned", "fail")},
             "best_trial": int(best["trial"]), "best_val_loss": float(best["value"]),
@@ -73,8 +77,7 @@ def across_seeds(seeds: list[int], n: int) -> list[dict]:
             specdl("build", SPEC, "-o", f"seed={seed}", "--out", work / f"b{seed}", "-q", cwd=work)
             bundled = json.loads((work / f"b{seed}" / "report.json").read_text())["test"]["r2"]
             specdl("tune", SPEC, "--trials", n, "-o", f"seed={seed}", "--out", work / f"t{seed}", "-q", cwd=work)
-            best = min((r for r in trials(work / f"t{seed}") if r["state"] == "complete"),
-                       key=lambda r: float(r["value"]))
+            best = best_trial(trials(work / f"t{seed}"))
             rows.append({"seed": seed, "bundled_test_r2": bundled, "best_test_r2": float(best["test_r2"])})
             print(f"  seed {seed}: bundled {bundled:.4f}  best trial {rows[-1]['best_test_r2']:.4f}", flush=True)
     mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("bundled_test_r2", "best_test_r2")}

@@ -508,7 +508,9 @@ def image_batches(x, rows, y, batch_size, generator, device, augment=(), post=No
     """Shuffled batches of the cached images ``x[rows]``: sliced, moved to ``device``,
     augmented as a whole batch (each of ``augment`` is fn(batch, generator)), then made
     float by ``post`` (the steps after augmentation: to_tensor, normalize, ...). Under data
-    parallelism each rank takes its share of every global batch."""
+    parallelism each rank takes its share of every global batch. The order is drawn as
+    loop.batches draws it, but kept on the CPU: the cache is in host memory (only the
+    labels index on ``device``)."""
     perm = torch.randperm(len(rows), generator=generator)
     for i in range(0, len(rows), batch_size):
         idx = perm[i:i + batch_size]

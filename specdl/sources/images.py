@@ -98,6 +98,17 @@ def load_rgb(path):
         raise RunError(_unreadable(path, e)) from None
 
 
+def _as_float(steps) -> list:
+    """The steps' calls, then to float in [0, 1] (v2.ToDtype) where none of them is
+    to_tensor: the images a model reads are float."""
+    from ..components.base import Call
+
+    calls = [c for t in steps for c in t.calls()]
+    if not any(t.type_name == "to_tensor" for t in steps):
+        calls.append(Call("v2.ToDtype", (Call("torch.float32"),), {"scale": True}))
+    return calls
+
+
 class _ImageSource(DataSource):
     transforms: list["ImageTransformUnion"] = []  # noqa: F821 - resolved by schema.spec_class
     augment: list["ImageTransformUnion"] = []  # noqa: F821 - train split only
@@ -108,13 +119,8 @@ class _ImageSource(DataSource):
         transforms, and to_tensor when the spec leaves it out."""
         from ..components.base import Call
 
-        steps = list(self.augment if train else []) + list(self.transforms)
-        calls = [Call("v2.ToImage")]
-        for t in steps:
-            calls += t.calls()
-        if not any(t.type_name == "to_tensor" for t in self.transforms):
-            calls.append(Call("v2.ToDtype", (Call("torch.float32"),), {"scale": True}))
-        return calls
+        augment = [c for t in (self.augment if train else []) for c in t.calls()]
+        return [Call("v2.ToImage"), *augment, *_as_float(self.transforms)]
 
     def cache_plan(self, train: bool):
         """How a split's images are cached and batched, as Calls and batched steps:
@@ -132,10 +138,7 @@ class _ImageSource(DataSource):
         pre, rand, post = steps[:n_pre], steps[n_pre:n_pre + n_rand], steps[n_pre + n_rand:]
         if any(t.random for t in post) or any(t.batched() is None for t in rand) or not self._one_size(pre):
             return None
-        post_calls = [c for t in post for c in t.calls()]
-        if not any(t.type_name == "to_tensor" for t in post):
-            post_calls.append(Call("v2.ToDtype", (Call("torch.float32"),), {"scale": True}))
-        return [Call("v2.ToImage"), *(c for t in pre for c in t.calls())], [t.batched() for t in rand], post_calls
+        return [Call("v2.ToImage"), *(c for t in pre for c in t.calls())], [t.batched() for t in rand], _as_float(post)
 
     def uses_cache(self) -> bool:
         """Whether the images are read through the uint8 cache and batched steps (both the
