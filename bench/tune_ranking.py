@@ -1,0 +1,99 @@
+"""Would a cross-validated ranking make the diabetes search pick better specs? An
+experiment, not a feature: it shows why `specdl tune` ranks trials by one validation split.
+
+    python bench/tune_ranking.py [--seeds 0,1,2,3,4,5] [--configs 30] [--draws 5] [--jobs 2]
+
+For each seed (its own train/val/test split and initial weights), it trains the bundled
+diabetes spec and `--configs` random settings of its search space (learning rate
+log-uniform 1e-4..1e-2, first width 8..64 step 4, weight decay log-uniform 1e-5..1e-1),
+each `--draws` times: draw 0 is the spec's own split; draw k keeps the test rows and draws
+the validation rows again from the rest (seed + 1000 k), as a cross-validated search
+would. It then picks one setting three ways and prints the test R^2 of the spec it would
+hand back (the draw-0 run, which best.yaml rebuilds):
+
+* holdout: the lowest validation loss on draw 0 (what `specdl tune` does);
+* cv: the lowest mean validation loss over the draws;
+* oracle: the highest test R^2 (which a search must not look at).
+
+The split is changed by replacing ``specdl.splits.split_rows`` in this process only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = str(ROOT / "specs" / "diabetes_mlp.yaml")
+
+
+def configs(n: int) -> list[tuple]:
+    rng = np.random.default_rng(123)
+    drawn = [(float(10 ** rng.uniform(-4, -2)), int(rng.choice(range(8, 65, 4))), float(10 ** rng.uniform(-5, -1)))
+             for _ in range(n)]
+    return [(3e-4, 20, 0.01)] + drawn  # the bundled spec's values first
+
+
+def run(job) -> dict:
+    """One setting on one seed, trained on each draw of the validation rows."""
+    seed, i, (lr, width, wd), draws = job
+    import torch
+    from sklearn.model_selection import train_test_split
+
+    sys.path.insert(0, str(ROOT))
+    import specdl.splits as splits
+    from specdl.front import check
+    from specdl.trainer import fit
+
+    torch.set_num_threads(1)
+    draw = {"k": 0}
+
+    def split_rows(y, val, test, seed, stratify):
+        rest, test_rows = train_test_split(np.arange(len(y)), test_size=test, random_state=seed)
+        train, val_rows = train_test_split(rest, test_size=val / (1 - test), random_state=seed + 1000 * draw["k"])
+        return {"train": train, "val": val_rows, "test": test_rows}
+
+    splits.split_rows = split_rows
+    out = {"seed": seed, "i": i, "val": [], "test": []}
+    for k in range(draws):
+        draw["k"] = k
+        seen = {}
+        a = check(SPEC, [f"seed={seed}", f"optimizer.adamw.lr={lr}", f"model.layers.0.linear={width}",
+                         f"optimizer.adamw.weight_decay={wd}"], search=False)
+        r = fit(a, out=None, progress=False, on_epoch=lambda e, row: seen.__setitem__(e, row["val_loss"]))
+        out["val"].append(seen[r.best_epoch])
+        out["test"].append(r.metrics["r2"])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", default="0,1,2,3,4,5")
+    ap.add_argument("--configs", type=int, default=30)
+    ap.add_argument("--draws", type=int, default=5)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    cfgs = configs(args.configs)
+    jobs = [(s, i, c, args.draws) for s in seeds for i, c in enumerate(cfgs)]
+    with mp.get_context("spawn").Pool(args.jobs) as pool:
+        rows = pool.map(run, jobs)
+    print(f"diabetes: bundled spec + {args.configs} settings, {args.draws} validation draws, 1 thread each")
+    print("seed  bundled  holdout  cv      oracle")
+    for seed in seeds:
+        rs = [r for r in rows if r["seed"] == seed]
+        pick = {"holdout": min(rs, key=lambda r: r["val"][0]), "cv": min(rs, key=lambda r: np.mean(r["val"])),
+                "oracle": max(rs, key=lambda r: r["test"][0])}
+        print(f"{seed:<5} {rs[0]['test'][0]:.4f}   " + "   ".join(f"{pick[k]['test'][0]:.4f}" for k in pick))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows) + "\n")
+
+
+if __name__ == "__main__":
+    main()
