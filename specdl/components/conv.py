@@ -282,3 +282,26 @@ class AdaptiveMaxPool2dSpec(_Adaptive, type="adaptive_maxpool2d", primary="outpu
 
     nd: ClassVar[int] = 2
     torch_name: ClassVar[str] = "AdaptiveMaxPool2d"
+
+
+class ChannelShuffleSpec(Layer, type="channel_shuffle", primary="groups"):
+    """Channel shuffle (ShuffleNet; as torch.nn.ChannelShuffle) over [N, C, ...]: the C =
+    groups x k channels, seen as [groups, k], are transposed to [k, groups], so that the
+    next grouped convolution sees channels from every group."""
+
+    groups: PosInt
+    functional = True
+    examples: ClassVar[dict] = {"groups": [1, 2, 3, 4], "input": [(6, 4, 4), (4, 3), (8, 2, 2, 2), (12, 5)]}
+
+    def infer(self, x):
+        if x.rank < 2:
+            raise ShapeError(f"expects [N, C, ...] (at least 2-D), got {x}")
+        if x.shape[1] % self.groups:
+            raise ShapeError(f"groups={self.groups} must divide the {x.shape[1]} channels of {x}")
+        return x
+
+    def apply(self, x):
+        return x.unflatten(1, (self.groups, -1)).transpose(1, 2).flatten(1, 2)
+
+    def expr(self, x):
+        return f"{x}.unflatten(1, ({self.groups}, -1)).transpose(1, 2).flatten(1, 2)"

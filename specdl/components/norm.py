@@ -111,3 +111,19 @@ class GroupNormSpec(Layer, type="groupnorm", primary="num_groups"):
 
     def ctor(self, x):
         return Call("nn.GroupNorm", (self.num_groups, x.shape[1]), self.changed("eps", "affine"))
+
+
+class LocalResponseNormSpec(Layer, type="local_response_norm", primary="size"):
+    """Local response normalisation across channels (AlexNet; torch.nn.LocalResponseNorm)
+    over [N, C, ...]: each value divided by (k + alpha / size * sum of squares over
+    ``size`` neighbouring channels) ** beta."""
+
+    size: PosInt
+    alpha: float = Field(1e-4, ge=0.0)
+    beta: float = Field(0.75, ge=0.0)
+    k: float = Field(1.0, gt=0.0)
+    ranks = (3, 4, 5)
+    rank_hint = "[N, C, L], [N, C, H, W] or [N, C, D, H, W]"
+
+    def ctor(self, x):
+        return Call("nn.LocalResponseNorm", (self.size,), self.changed("alpha", "beta", "k"))
