@@ -70,7 +70,7 @@ def run(layer, in_types, xs):
     torch.manual_seed(0)
     built_mod = call().eval()
     ns = dict(NS)
-    for h in layer.helpers:  # the helper functions the generated script carries
+    for h in set(layer.helpers) | call.helpers():  # the helpers the generated script carries
         exec(HELPERS[h][0], ns)  # noqa: S102 - our own codegen
     for imp in call.imports():
         ns[imp.split(".")[0]] = __import__(imp)
@@ -154,7 +154,8 @@ REFUSALS = [
         "unflatten": ({"dim": 0, "sizes": [2, 5]}, [("N", 3)]),
         "concat": ({"dim": 0}, [("N", 3), ("N", 3)]),
         "permute": ({"dims": [1, 0, 2]}, [("N", 3, 4)]),
-        "pad": ({"pad": [1, 1, 1, 1]}, [("N", 3)])}),
+        "pad": ({"pad": [1, 1, 1, 1]}, [("N", 3)]),
+        "glu": ({"dim": 0}, [("N", 3)])}),
     Refusal("would stretch the batch", PER_SAMPLE + " (the output's shape would depend on the "
             "batch size)", {"add": ({}, [("N", 1, 3), ("N", 3)]),
                             "mul": ({}, [("N", 1, 3), ("N", 3)])}),

@@ -4,8 +4,6 @@ contains it verbatim (as for the token layers)."""
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
-
 from ..errors import ShapeError
 from .base import HELPERS, Call, Layer, PosFloat, Prob, norm_dim
 from .tokens import _torch_globals
@@ -69,21 +67,22 @@ class LayerScaleSpec(Layer, type="layer_scale", primary="init_value"):
     ``dim: 1`` for [N, C, H, W]), initialised to init_value."""
 
     init_value: PosFloat = 1e-6
-    dim: int = Field(-1)
-    examples: ClassVar[dict] = {"dim": [-1, 1, 2, -2]}
-
-    def shape_of(self, x) -> tuple:
-        d = norm_dim(self.dim, x.rank)
-        if d == 0:
-            raise ShapeError("dim=0 is the batch dimension; scale a feature dimension")
-        return (x.shape[d],) + (1,) * (x.rank - 1 - d)
+    dim: int = -1
+    helpers = ("LayerScale",)
+    examples: ClassVar[dict] = {"dim": [-1, 1, 2, -2], "input": [(4,), (3, 5), (2, 3, 4)]}
 
     def infer(self, x):
-        self.shape_of(x)
+        if norm_dim(self.dim, x.rank) == 0:
+            raise ShapeError("dim=0 is the batch dimension; scale a feature dimension")
         return x
 
+    def shape_of(self, x) -> tuple:
+        """The scale's shape: the channels of ``dim``, then a 1 per later dimension."""
+        d = self.dim % x.rank
+        return (x.shape[d],) + (1,) * (x.rank - 1 - d)
+
     def count_params(self, x):
-        return x.shape[norm_dim(self.dim, x.rank)]
+        return self.shape_of(x)[0]
 
     def ctor(self, x):
         return Call("LayerScale", (self.shape_of(x),), self.changed("init_value"))
