@@ -23,7 +23,7 @@ class StochasticDepth(nn.Module):
             return x
         shape = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
         keep = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(1.0 - self.p)
-        return x * keep / (1.0 - self.p)
+        return x * keep.div_(1.0 - self.p)
 
     def extra_repr(self):
         return f"p={self.p}, mode={self.mode}"

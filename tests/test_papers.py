@@ -1,0 +1,123 @@
+"""Networks from papers, written as a new user writes them from the docs alone
+(tests/papers/*.yaml, tiny widths): each checks, its static shapes and parameter counts
+are what torch builds, and it trains, the generated script reproducing build's metrics,
+and exports to ONNX (verified by onnxruntime). Where torchvision has the paper's block,
+the spec's block is that block, output for output, with the same weights."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+import torchvision
+
+import specdl
+
+from .conftest import ROOT, run_cli
+
+PAPERS = sorted((ROOT / "tests" / "papers").glob("*.yaml"))
+REFERENCE = ("squeezenet1_1",)  # full size, 1000 classes: compared with torchvision, not trained
+
+
+def paper(name):
+    return ROOT / "tests" / "papers" / f"{name}.yaml"
+
+
+@pytest.mark.parametrize("spec", [p for p in PAPERS if p.stem not in REFERENCE], ids=lambda p: p.stem)
+def test_static_shapes_and_parameters_are_torchs(spec):
+    a = specdl.check(spec)
+    model = specdl.build_model(a.spec).eval()
+    inp = a.graph.input
+    x = torch.randint(0, 2, (3, *inp.shape[1:])) if inp.dtype == "int64" else torch.randn(3, *inp.shape[1:])
+    with torch.no_grad():
+        y = model(x)
+    assert tuple(y.shape) == (3, *a.graph.output.out.shape[1:])
+    assert sum(p.numel() for p in model.parameters()) == a.graph.total_params()
+
+
+@pytest.mark.slow  # 5 to 15 s each (ONNX export, a script run): CI runs them, pytest -m slow
+@pytest.mark.parametrize("spec", [p for p in PAPERS if p.stem not in REFERENCE], ids=lambda p: p.stem)
+def test_trains_and_the_script_reproduces_it(spec, tmp_path):
+    """One epoch (the specs say so), ONNX export verified in the run, then the script."""
+    built, run = specdl.train(spec, out=tmp_path / "run")
+    assert (run / "model.onnx").is_file()
+    (tmp_path / "script.py").write_text(specdl.codegen(specdl.load(spec)))
+    r = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=300, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""})
+    assert r.returncode == 0, r.stderr
+    script = json.loads(r.stdout.strip().splitlines()[-1])
+    assert list(script) == list(built)
+    for k in built:
+        assert script[k] == pytest.approx(built[k], abs=1e-6), k
+
+
+def copy_by_order(tensors, dst):
+    """dst's parameters and buffers from ``tensors``, matched by order (names differ)."""
+    a, b = list(tensors), dst.state_dict()
+    assert [t.shape for t in a] == [t.shape for t in b.values()]
+    dst.load_state_dict(dict(zip(b, a)))
+
+
+def test_convnext_block_is_torchvisions_cnblock():
+    """Layer scale and stochastic depth as torchvision has them: the same output in
+    training (the same drop-path draws for the same seed) and in evaluation."""
+    from torchvision.models.convnext import CNBlock
+
+    model = specdl.build_model(specdl.check(paper("convnext")).spec)
+    ours, theirs = model.block_4[0], CNBlock(16, layer_scale=1e-6, stochastic_depth_prob=0.1)
+    with torch.no_grad():
+        for p in theirs.parameters():
+            p.normal_()  # layer scale 1e-6 would hide a difference in the block
+    copy_by_order([*theirs.block.state_dict().values(), theirs.layer_scale], ours)  # its own last
+    x = torch.randn(8, 16, 5, 5)
+    for train in (True, False):
+        ours.train(train), theirs.train(train)
+        torch.manual_seed(3)
+        want = theirs(x)
+        torch.manual_seed(3)
+        torch.testing.assert_close(ours(x), want, rtol=1e-5, atol=1e-5)
+
+
+def test_stochastic_depth_drops_whole_samples_and_keeps_the_mean():
+    layer = specdl.build_model(specdl.load({
+        "name": "sd", "data": {"source": "synthetic", "shape": [4, 3], "outputs": [4, 3]},
+        "model": {"layers": [{"stochastic_depth": 0.5}]}, "loss": "mse",
+        "train": {"device": "cpu"}}), seed=False)
+    x = torch.ones(4000, 4, 3)
+    torch.manual_seed(0)
+    y = layer.train()(x)
+    per_sample = y.flatten(1)
+    assert set(per_sample.unique().tolist()) == {0.0, 2.0}  # a sample is dropped whole, or kept x 2
+    assert (per_sample == per_sample[:, :1]).all()
+    assert abs(y.mean().item() - 1.0) < 0.05
+    assert torch.equal(layer.eval()(x), x)
+
+
+def test_channel_shuffle_is_torchs():
+    spec = specdl.load(paper("shufflenet"))
+    layer = next(n.layer for n in specdl.check(spec).graph.nodes[2].subgraphs[0].nodes
+                 if n.type == "channel_shuffle")
+    x = torch.randn(2, 12, 3, 3)
+    assert torch.equal(layer.apply(x), torch.nn.ChannelShuffle(3)(x))
+
+
+def test_squeezenet_1_1_is_torchvisions():
+    """The full SqueezeNet 1.1, 224x224, 1000 classes: torchvision's parameters, output."""
+    a = specdl.check(paper("squeezenet1_1"))
+    ours, theirs = specdl.build_model(a.spec).eval(), torchvision.models.squeezenet1_1().eval()
+    assert a.graph.total_params() == sum(p.numel() for p in theirs.parameters()) == 1_235_496
+    copy_by_order(theirs.state_dict().values(), ours)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x))
+
+
+@pytest.mark.parametrize(("name", "want"), [
+    ("inception", "[N, 28, 9, 9]"), ("siamese_conv", "[N, 2, 288]")])
+def test_check_shows_the_papers_shapes(name, want):
+    r = run_cli("check", paper(name))
+    assert r.returncode == 0, r.stderr
+    assert want in r.stdout
