@@ -136,6 +136,11 @@ REFUSALS = [
         "avgpool2d": ({"kernel_size": 2}, [("N", 4, 4)]),
         "maxpool1d": ({"kernel_size": 2}, [("N", 4)]),
         "maxpool2d": ({"kernel_size": 2}, [("N", 4, 4)]),
+        "maxpool3d": ({"kernel_size": 2}, [("N", 4, 4, 4)]),
+        "avgpool3d": ({"kernel_size": 2}, [("N", 4, 4, 4)]),
+        "adaptive_avgpool3d": ({"output_size": 2}, [("N", 3, 4, 4)]),
+        "adaptive_maxpool1d": ({"output_size": 2}, [("N", 4)]),
+        "adaptive_maxpool3d": ({"output_size": 2}, [("N", 3, 4, 4)]),
         "instancenorm2d": ({}, [("N", 3, 4)]),
         "rnn": ({"hidden_size": 2}, [("N", 3)]),
         "lstm": ({"hidden_size": 2}, [("N", 3)]),
@@ -155,7 +160,9 @@ REFUSALS = [
         "concat": ({"dim": 0}, [("N", 3), ("N", 3)]),
         "permute": ({"dims": [1, 0, 2]}, [("N", 3, 4)]),
         "pad": ({"pad": [1, 1, 1, 1]}, [("N", 3)]),
-        "glu": ({"dim": 0}, [("N", 3)])}),
+        "glu": ({"dim": 0}, [("N", 3)]),
+        "mean": ({"dim": 0}, [("N", 3)]),
+        "max": ({"dim": [1, 0]}, [("N", 3)])}),
     Refusal("would stretch the batch", PER_SAMPLE + " (the output's shape would depend on the "
             "batch size)", {"add": ({}, [("N", 1, 3), ("N", 3)]),
                             "mul": ({}, [("N", 1, 3), ("N", 3)])}),
@@ -170,7 +177,11 @@ REFUSALS = [
                 "conv_transpose2d": ({"out_channels": 2, "kernel_size": 2, "dilation": [2]},
                                      [("N", 3, 4, 4)]),
                 "avgpool2d": ({"kernel_size": [2]}, [("N", 3, 4, 4)]),
-                "maxpool2d": ({"kernel_size": 2, "dilation": [2]}, [("N", 3, 5, 5)])}),
+                "maxpool2d": ({"kernel_size": 2, "dilation": [2]}, [("N", 3, 5, 5)]),
+                "maxpool3d": ({"kernel_size": [1]}, [("N", 1, 2, 2, 2)]),
+                "avgpool3d": ({"kernel_size": [1]}, [("N", 1, 2, 2, 2)]),
+                "conv_transpose3d": ({"out_channels": 2, "kernel_size": 2, "dilation": [2]},
+                                     [("N", 3, 4, 4, 4)])}),
 ]
 
 

@@ -7,6 +7,7 @@ from . import (  # noqa: F401
     external,
     merge,
     norm,
+    reduce,
     residual,
     sequence,
     structure,

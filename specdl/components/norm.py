@@ -41,6 +41,15 @@ class BatchNorm2dSpec(_BatchNorm, type="batchnorm2d"):
     torch_name: ClassVar[str] = "BatchNorm2d"
 
 
+class BatchNorm3dSpec(_BatchNorm, type="batchnorm3d"):
+    """Batch normalisation over [N, C, D, H, W] (torch.nn.BatchNorm3d); C is inferred."""
+
+    ranks = (5,)
+    rank_hint = "[N, C, D, H, W]"
+    rank_fix = "did you mean batchnorm2d?"
+    torch_name: ClassVar[str] = "BatchNorm3d"
+
+
 class InstanceNorm2dSpec(Layer, type="instancenorm2d"):
     """Instance normalisation over [N, C, H, W] (torch.nn.InstanceNorm2d)."""
 

@@ -261,15 +261,20 @@ class UpsampleSpec(Layer, type="upsample", primary="scale_factor"):
     scale_factor: PosInt | None = None
     size: list[PosInt] | None = None
     mode: Literal["nearest", "linear", "bilinear", "bicubic", "trilinear"] = "nearest"
+    align_corners: bool | None = None
     ranks = (3, 4, 5)
     rank_hint = "[N, C, ...]"
     examples: ClassVar[dict] = {"scale_factor": [2, None, 3], "size": [None, [4, 6], [5], [2, 3, 4]],
-                                "mode": ["nearest", "bilinear", "linear", "trilinear", "bicubic"]}
+                                "mode": ["nearest", "bilinear", "linear", "trilinear", "bicubic"],
+                                "align_corners": [None, True, False]}
 
     @model_validator(mode="after")
     def _one_of(self):  # no input needed to see this: a schema error, not a shape error
         if (self.scale_factor is None) == (self.size is None):
             raise ValueError("give exactly one of scale_factor or size")
+        if self.align_corners is not None and self.mode == "nearest":
+            raise ValueError("align_corners applies to the interpolating modes (linear, bilinear, "
+                             "bicubic, trilinear), not to mode nearest")
         return self
 
     def infer(self, x):
@@ -286,7 +291,7 @@ class UpsampleSpec(Layer, type="upsample", primary="scale_factor"):
         kw = self.changed("scale_factor")
         if self.size is not None:
             kw["size"] = tuple(self.size)
-        kw.update(self.changed("mode"))
+        kw.update(self.changed("mode", "align_corners"))
         return Call("nn.Upsample", kwargs=kw)
 
 
