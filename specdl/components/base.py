@@ -344,6 +344,7 @@ class Layer(Component):
     examples: ClassVar[dict] = {}             # field (or "input": per-sample shapes) -> sample
                                               # values, for the generated tests
     rank_fix: ClassVar[str] = ""              # a suggestion when the rank is wrong
+    refused: ClassVar[dict] = {}              # torch arguments deliberately not offered -> why
 
     name: LayerName | None = None
     inputs: list[str] | None = None

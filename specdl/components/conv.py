@@ -223,6 +223,9 @@ class _Pool(_Spatial):
 class _MaxPool(_Pool):
     dilation: Size = 1
     has_dilation: ClassVar[bool] = True
+    refused = {"return_indices": "the indices would feed max-unpooling, which is outside the language "
+                                 "(no layer passes a second value on); upsample with `upsample` or "
+                                 "`conv_transpose2d`"}
 
 
 class _AvgPool(_Pool):

@@ -37,7 +37,11 @@ class EmbeddingSpec(Layer, type="embedding", primary="embedding_dim"):
         return Call("nn.Embedding", (self.num_embeddings, self.embedding_dim), self.changed("padding_idx"))
 
 
+BATCH_FIRST = {"batch_first": "sequences are always batch-first here ([N, T, F]); leave it out"}
+
+
 class _Recurrent(Layer):
+    refused = BATCH_FIRST
     hidden_size: PosInt
     num_layers: PosInt = 1
     bidirectional: bool = False
@@ -128,6 +132,8 @@ class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_hea
     """Multi-head attention over [N, T, E] (torch.nn.MultiheadAttention, batch_first).
     One input: self-attention; two: query and key=value; three: query, key, value."""
 
+    refused = BATCH_FIRST
+
     num_heads: PosInt
     dropout: Prob = 0.0
     bias: bool = True
@@ -177,6 +183,8 @@ class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_hea
 class TransformerEncoderLayerSpec(Layer, type="transformer_encoder_layer", primary="nhead"):
     """One transformer encoder layer over [N, T, E] (torch.nn.TransformerEncoderLayer,
     batch_first); d_model is inferred. ``norm_first: true`` is the pre-norm layer of ViT."""
+
+    refused = BATCH_FIRST
 
     nhead: PosInt
     dim_feedforward: PosInt = 2048
