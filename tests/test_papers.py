@@ -121,3 +121,31 @@ def test_check_shows_the_papers_shapes(name, want):
     r = run_cli("check", paper(name))
     assert r.returncode == 0, r.stderr
     assert want in r.stdout
+
+
+def test_the_papers_table_names_registered_layers():
+    """docs/layers.md's "Networks from papers": every layer a row writes exists."""
+    import re
+
+    from specdl.components.base import REGISTRY
+    from specdl.summary import PAPERS_SECTION
+
+    rows = [ln for ln in PAPERS_SECTION.splitlines() if ln.startswith("| ") and "construct" not in ln]
+    written = {n for r in rows for n in re.findall(r"`([a-z_0-9]+)(?::|`)", r.split(" | ")[-1])}
+    assert len(rows) >= 20 and len(written) >= 25
+    assert written - set(REGISTRY["layer"]) == {"dim", "groups", "inputs"}  # arguments, not layers
+
+
+@pytest.mark.parametrize(("written", "said"), [
+    ("drop_path", "it is called `stochastic_depth` here"), ("Swish", "it is called `silu` here"),
+    ("transformer", "sequence-to-sequence decoding"), ("gru_cell", "stepped by hand"),
+    ("max_unpool1d", "needs the pool's indices"), ("linaer", "did you mean `linear`?")])
+def test_unknown_layers_say_what_they_know(written, said, tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("data: {source: synthetic, shape: [4], classes: 2, size: 64}\n"
+                    f"model:\n  layers:\n    - {written}\n    - linear: 2\nloss: cross_entropy\n")
+    r = run_cli("check", spec)
+    assert r.returncode == 2 and r.stdout == ""
+    first, count = r.stderr.splitlines()
+    assert first.startswith(f"{spec}:4:7: error: model.layers[0]: unknown layer `{written}`") and said in first
+    assert count == "1 error"
