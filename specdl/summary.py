@@ -190,7 +190,7 @@ parameters against torch, trains it, runs its generated script and exports it).
 | sub-pixel convolution | ESPCN | `pixel_shuffle: r` (and `pixel_unshuffle`); `upsample: {mode: bilinear, align_corners: true}` |
 | channel and spatial attention | CBAM | `mean: {dim: [2, 3], keepdim: true}`, `max: {dim: 1, keepdim: true}`, `concat`, `sigmoid`, `mul` |
 | 3-D convolutions | C3D, 3-D U-Net | `conv3d`, `batchnorm3d`, `maxpool3d`, `avgpool3d`, `adaptive_avgpool3d`, `conv_transpose3d` |
-| residual scaling | Inception-ResNet | `scale: 0.1` before the `add` |
+| residual scaling | Inception-ResNet | `rescale: 0.1` before the `add` |
 | shared weights (Siamese) | Siamese networks | the items on a leading dimension: `linear`/`layernorm` act on the last one ([N, 2, D]), `conv3d` with kernel depth 1 on [N, C, 2, H, W]; then `select` each item |
 | encoder / decoder | autoencoders, DCGAN's generator | `conv2d` down, `conv_transpose2d` up; `unflatten` a vector to [C, 1, 1] first |
 

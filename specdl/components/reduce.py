@@ -56,7 +56,7 @@ class MaxSpec(_Reduce, type="max", primary="dim"):
     method: ClassVar[str] = "amax"
 
 
-class ScaleSpec(Layer, type="scale", primary="factor"):
+class RescaleSpec(Layer, type="rescale", primary="factor"):
     """Multiplies by a constant ``factor`` (not learned): residual scaling (Inception-ResNet's
     0.1), 1 / sqrt(d) before a softmax."""
 
