@@ -189,6 +189,7 @@ parameters against torch, trains it, runs its generated script and exports it).
 | class token, learned positions | BERT, ViT | `class_token`, `position_embedding`, ..., `select: {dim: 1, index: 0}` |
 | sub-pixel convolution | ESPCN | `pixel_shuffle: r` (and `pixel_unshuffle`); `upsample: {mode: bilinear, align_corners: true}` |
 | channel and spatial attention | CBAM | `mean: {dim: [2, 3], keepdim: true}`, `max: {dim: 1, keepdim: true}`, `concat`, `sigmoid`, `mul` |
+| attention pooling | HAN, attention BiLSTMs | scores `linear`, `tanh`, `linear: {out_features: 1}`, `softmax: 1`; `mul` with the steps; `sum: 1` |
 | 3-D convolutions | C3D, 3-D U-Net | `conv3d`, `batchnorm3d`, `maxpool3d`, `avgpool3d`, `adaptive_avgpool3d`, `conv_transpose3d` |
 | residual scaling | Inception-ResNet | `rescale: 0.1` before the `add` |
 | shared weights (Siamese) | Siamese networks | the items on a leading dimension: `linear`/`layernorm` act on the last one ([N, 2, D]), `conv3d` with kernel depth 1 on [N, C, 2, H, W]; then `select` each item |
@@ -202,6 +203,8 @@ of the losses above on (x, y) pairs. What falls outside, and what `check` says:
   of the table instead.
 * **Sequence-to-sequence decoders** (`transformer_decoder`, an attention decoder fed the
   targets): an error naming the construct. Encoders with a head are in.
+* **Attention masks** (a causal language model, padding masks): `is_causal`, `attn_mask`
+  and the like are errors saying so; every token attends to every token.
 * **Max-unpooling** (SegNet): `return_indices` and `max_unpool2d` are errors saying why;
   upsample with `upsample` or `conv_transpose2d`.
 * **Recurrent cells stepped by hand** (`lstm_cell`): an error; `rnn`, `lstm` and `gru`

@@ -162,7 +162,8 @@ REFUSALS = [
         "pad": ({"pad": [1, 1, 1, 1]}, [("N", 3)]),
         "glu": ({"dim": 0}, [("N", 3)]),
         "mean": ({"dim": 0}, [("N", 3)]),
-        "max": ({"dim": [1, 0]}, [("N", 3)])}),
+        "max": ({"dim": [1, 0]}, [("N", 3)]),
+        "sum": ({"dim": [0]}, [("N", 3)])}),
     Refusal("would stretch the batch", PER_SAMPLE + " (the output's shape would depend on the "
             "batch size)", {"add": ({}, [("N", 1, 3), ("N", 3)]),
                             "mul": ({}, [("N", 1, 3), ("N", 3)])}),

@@ -141,11 +141,12 @@ def test_the_papers_table_names_registered_layers():
     ("transformer", "sequence-to-sequence decoding"), ("gru_cell", "stepped by hand"),
     ("max_unpool1d", "needs the pool's indices"), ("linaer", "did you mean `linear`?")])
 def test_unknown_layers_say_what_they_know(written, said, tmp_path):
+    """In process (tests/bad_specs/80-83 run these messages through the CLI)."""
     spec = tmp_path / "s.yaml"
     spec.write_text("data: {source: synthetic, shape: [4], classes: 2, size: 64}\n"
                     f"model:\n  layers:\n    - {written}\n    - linear: 2\nloss: cross_entropy\n")
-    r = run_cli("check", spec)
-    assert r.returncode == 2 and r.stdout == ""
-    first, count = r.stderr.splitlines()
-    assert first.startswith(f"{spec}:4:7: error: model.layers[0]: unknown layer `{written}`") and said in first
-    assert count == "1 error"
+    with pytest.raises(specdl.SpecError) as e:
+        specdl.check(spec)
+    [issue] = e.value.issues
+    assert (issue.line, issue.col) == (4, 7)
+    assert issue.message.startswith(f"unknown layer `{written}`") and said in issue.message

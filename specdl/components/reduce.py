@@ -1,4 +1,4 @@
-"""Reductions over feature dimensions (mean, max), a constant scale, and the sub-pixel
+"""Reductions over feature dimensions (mean, max, sum), a constant scale, and the sub-pixel
 rearrangements (pixel_shuffle, pixel_unshuffle)."""
 
 from typing import Annotated, ClassVar
@@ -54,6 +54,13 @@ class MaxSpec(_Reduce, type="max", primary="dim"):
     is CBAM's channel max of [N, C, H, W], [N, 1, H, W]."""
 
     method: ClassVar[str] = "amax"
+
+
+class SumSpec(_Reduce, type="sum", primary="dim"):
+    """Sum over ``dim`` (one index or a list; the batch is 0): attention pooling's weighted
+    sum of the steps of [N, T, D] (``sum: 1``, after a ``mul`` by the softmax weights)."""
+
+    method: ClassVar[str] = "sum"
 
 
 class RescaleSpec(Layer, type="rescale", primary="factor"):

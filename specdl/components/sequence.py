@@ -38,6 +38,9 @@ class EmbeddingSpec(Layer, type="embedding", primary="embedding_dim"):
 
 
 BATCH_FIRST = {"batch_first": "sequences are always batch-first here ([N, T, F]); leave it out"}
+_MASK = ("attention masks (a causal language model's, padding masks) are outside the language: "
+         "every token attends to every token")
+ATTENTION = {**BATCH_FIRST, "is_causal": _MASK, "attn_mask": _MASK, "mask": _MASK, "key_padding_mask": _MASK}
 
 
 class _Recurrent(Layer):
@@ -132,7 +135,7 @@ class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_hea
     """Multi-head attention over [N, T, E] (torch.nn.MultiheadAttention, batch_first).
     One input: self-attention; two: query and key=value; three: query, key, value."""
 
-    refused = BATCH_FIRST
+    refused = ATTENTION
 
     num_heads: PosInt
     dropout: Prob = 0.0
@@ -184,7 +187,7 @@ class TransformerEncoderLayerSpec(Layer, type="transformer_encoder_layer", prima
     """One transformer encoder layer over [N, T, E] (torch.nn.TransformerEncoderLayer,
     batch_first); d_model is inferred. ``norm_first: true`` is the pre-norm layer of ViT."""
 
-    refused = BATCH_FIRST
+    refused = ATTENTION
 
     nhead: PosInt
     dim_feedforward: PosInt = 2048
