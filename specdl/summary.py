@@ -180,6 +180,7 @@ parameters against torch, trains it, runs its generated script and exports it).
 | layer scale | ConvNeXt, CaiT | `layer_scale: {init_value: 1.0e-6, dim: 1}` (`dim: -1` channels last) |
 | local response normalisation | AlexNet | `local_response_norm: {size: 5, alpha: 1.0e-4, beta: 0.75, k: 2.0}` |
 | global average pooling | NiN, ResNet | `adaptive_avgpool2d: 1` then `flatten`; over tokens, `mean: 1` |
+| dense connectivity | DenseNet | a block ending `concat: {inputs: [input, new]}`, called with `repeat: k`: each copy sees every earlier map |
 | pre-activation residual | PreAct-ResNet, WideResNet | `batchnorm2d`, `relu`, conv, twice; `add: {inputs: [input, <last conv>]}` |
 | highway gate | Highway networks | y = x + T (H - x): `sub: {inputs: [h, input]}`, `mul`, `add` |
 | gated linear unit | GLU, gated CNNs | `glu` (halves the last dimension) |
