@@ -6,10 +6,6 @@ the spec's block is that block, output for output, with the same weights."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 import torch
 import torchvision
@@ -17,6 +13,7 @@ import torchvision
 import specdl
 
 from .conftest import ROOT, run_cli
+from .test_codegen import assert_script_reproduces_build
 
 PAPERS = sorted((ROOT / "tests" / "papers").glob("*.yaml"))
 REFERENCE = ("squeezenet1_1",)  # full size, 1000 classes: compared with torchvision, not trained
@@ -42,16 +39,8 @@ def test_static_shapes_and_parameters_are_torchs(spec):
 @pytest.mark.parametrize("spec", [p for p in PAPERS if p.stem not in REFERENCE], ids=lambda p: p.stem)
 def test_trains_and_the_script_reproduces_it(spec, tmp_path):
     """One epoch (the specs say so), ONNX export verified in the run, then the script."""
-    built, run = specdl.train(spec, out=tmp_path / "run")
+    run = assert_script_reproduces_build(spec, tmp_path)
     assert (run / "model.onnx").is_file()
-    (tmp_path / "script.py").write_text(specdl.codegen(specdl.load(spec)))
-    r = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True,
-                       timeout=300, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""})
-    assert r.returncode == 0, r.stderr
-    script = json.loads(r.stdout.strip().splitlines()[-1])
-    assert list(script) == list(built)
-    for k in built:
-        assert script[k] == pytest.approx(built[k], abs=1e-6), k
 
 
 def copy_by_order(tensors, dst):
