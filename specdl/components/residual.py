@@ -11,7 +11,7 @@ from .tokens import _torch_globals
 STOCHASTIC_DEPTH_HELPER = '''\
 class StochasticDepth(nn.Module):
     """Drops the whole input per sample ("row") or per batch ("batch") with probability
-    p while training, scaling what is kept by 1 / (1 - p); the identity in eval mode."""
+    p while training, scaling what is kept by 1 / (1 - p); the identity otherwise."""
 
     def __init__(self, p, mode="row"):
         super().__init__()
@@ -32,7 +32,7 @@ class StochasticDepth(nn.Module):
 LAYER_SCALE_HELPER = '''\
 class LayerScale(nn.Module):
     """Multiplies by a learned per-channel vector, initialised to init_value; shape is
-    the scale's shape, broadcast against the input (channels last, or [C, 1, 1])."""
+    the scale's shape, broadcast against x (channels last, or [C, 1, 1])."""
 
     def __init__(self, shape, init_value=1e-06):
         super().__init__()
