@@ -50,17 +50,32 @@ def copy_by_order(tensors, dst):
     dst.load_state_dict(dict(zip(b, a)))
 
 
-def test_convnext_block_is_torchvisions_cnblock():
-    """Layer scale and stochastic depth as torchvision has them: the same output in
-    training (the same drop-path draws for the same seed) and in evaluation."""
+def cnblock():
     from torchvision.models.convnext import CNBlock
 
-    model = specdl.build_model(specdl.check(paper("convnext")).spec)
-    ours, theirs = model.block_4[0], CNBlock(16, layer_scale=1e-6, stochastic_depth_prob=0.1)
+    block = CNBlock(16, layer_scale=1e-6, stochastic_depth_prob=0.1)
     with torch.no_grad():
-        for p in theirs.parameters():
-            p.normal_()  # layer scale 1e-6 would hide a difference in the block
-    copy_by_order([*theirs.block.state_dict().values(), theirs.layer_scale], ours)  # its own last
+        block.layer_scale.normal_()  # 1e-6 would hide a difference in the block
+    return block, [*block.block.state_dict().values(), block.layer_scale]  # its scale: its own last
+
+
+def mbconv():
+    from torchvision.models.efficientnet import MBConv, MBConvConfig
+
+    block = MBConv(MBConvConfig(4, 3, 1, 16, 16, 1), 0.2, torch.nn.BatchNorm2d)
+    return block, block.state_dict().values()
+
+
+@pytest.mark.parametrize(("name", "call", "reference"), [("convnext", "block_4", cnblock),
+                                                         ("efficientnet", "mbconv_3", mbconv)])
+def test_block_is_torchvisions(name, call, reference):
+    """ConvNeXt's block (layer scale, drop path) and EfficientNet's MBConv (squeeze-and-
+    excitation, SiLU, drop path), as torchvision has them: the same output with the same
+    weights, in training (the same drop-path draws for the same seed) and in evaluation."""
+    model = specdl.build_model(specdl.check(paper(name)).spec)
+    theirs, tensors = reference()
+    ours = getattr(model, call)[0]
+    copy_by_order(tensors, ours)
     x = torch.randn(8, 16, 5, 5)
     for train in (True, False):
         ours.train(train), theirs.train(train)
