@@ -115,7 +115,7 @@ class ModelWriter:
             return _Pending(made)
         call = node.layer.ctor_many(node.in_types)
         self.needs |= {f"import {m}" for m in call.imports()}
-        self.helpers |= set(node.layer.helpers)
+        self.helpers |= set(node.layer.helpers) | call.helpers()
         if call.imports():  # user code (a module: target, a registered layer): its names
             self.spec_names |= {*call.fn.split("."), *call.kwargs}
         return call

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from . import components  # noqa: F401  (fills the registry)
 from .components.base import GENERATION, KINDS, REGISTRY, NonNegFloat, NonNegInt, PosFloat, PosInt
+from .components.scope import unknown_layer
 from .errors import Issue, SpecError, closest, did_you_mean, format_path
 from .source import Source
 
@@ -385,10 +386,18 @@ def _short_form_name(noun: str, item: dict, path: tuple, src: Source, issues: li
     return None
 
 
-def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks=()) -> Any:
+def _unknown(kind: str, name, reg, what: str, names=()) -> str:
+    """The end of an unknown-component message: what the registry's tables of other names
+    and out-of-scope constructs say (layers), else a did-you-mean."""
+    known = unknown_layer(str(name), names) if kind == "layer" else None
+    return known or did_you_mean(str(name), reg, what)
+
+
+def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks=(), names=()) -> Any:
     """Turn ``relu`` / ``{linear: 50}`` / ``{type: linear, out_features: 50}`` into the
     explicit form, remapping positions so that later errors point at the user's text.
-    Block calls (``blocks``: the spec's block names) keep their arguments flat."""
+    Block calls (``blocks``: the spec's block names) keep their arguments flat; ``names``
+    are the layer names written before it in its list."""
     if kind == "layer" and _expanded(item):  # a block call, as the expander wrote it
         return type(item)(item)
     reg = _user_types(kind, blocks)
@@ -396,7 +405,7 @@ def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks
     noun, what = kind.replace("_", " "), ("layers" if kind == "layer" else f"{kind}s")
     if isinstance(item, str):
         if item not in reg:
-            issues.append(src.issue(path, f"unknown {noun} `{item}`" + did_you_mean(item, reg, what)))
+            issues.append(src.issue(path, f"unknown {noun} `{item}`" + _unknown(kind, item, reg, what, names)))
             return None
         return {"type": item}
     if not isinstance(item, dict):
@@ -406,14 +415,14 @@ def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks
     if "type" in item:
         t = item["type"]
         if not isinstance(t, str) or t not in reg:
-            issues.append(src.issue(path + ("type",), f"unknown {noun} `{t}`" + did_you_mean(str(t), reg, what)))
+            issues.append(src.issue(path + ("type",), f"unknown {noun} `{t}`" + _unknown(kind, t, reg, what, names)))
             return None
         return dict(item)
     name = _short_form_name(noun, item, path, src, issues, reserved)
     if name is None:
         return None
     if name not in reg:
-        issues.append(src.issue(path + (name,), f"unknown {noun} `{name}`" + did_you_mean(str(name), reg, what),
+        issues.append(src.issue(path + (name,), f"unknown {noun} `{name}`" + _unknown(kind, name, reg, what, names),
                                 key=True))
         return None
     arg = item[name]
@@ -536,6 +545,9 @@ def _message(err, cls, loc, data) -> tuple[str, bool]:
     typ, last, ctx = err["type"], (loc[-1] if loc else None), err.get("ctx") or {}
     got = _short(err.get("input"))
     if typ == "extra_forbidden":
+        why = getattr(_model_at(cls, loc[:-1], data), "refused", {}).get(last)
+        if why:
+            return f"`{last}` is not offered: {why}", True
         fields = _fields_at(cls, loc[:-1], data)
         noun = "argument" if kind_at(loc[:-1], data) else "key"
         return f"unknown {noun} `{last}`" + did_you_mean(str(last), fields), True
@@ -570,6 +582,19 @@ def _blocks(data) -> dict:
     return b if isinstance(b, dict) else {}
 
 
+def _names_before(items, index) -> set:
+    """The ``name``s of the layers before ``index`` in a list of layers."""
+    if not isinstance(items, list) or not isinstance(index, int):
+        return set()
+    out = set()
+    for it in items[:index]:
+        inner = next(iter(it.values()), None) if isinstance(it, dict) and len(it) == 1 else None
+        for d in (it, inner):
+            if isinstance(d, dict) and isinstance(d.get("name"), str):
+                out.add(d["name"])
+    return out
+
+
 def _canonical_sites(src: Source, issues: list, keep_bad: bool = False) -> tuple[dict, list]:
     """A copy of the spec's data with every component in canonical form, and the paths
     of those that cannot be read (each reported once, in ``issues``): they become None,
@@ -582,7 +607,7 @@ def _canonical_sites(src: Source, issues: list, keep_bad: bool = False) -> tuple
         for p in path[:-1]:
             parent[p] = type(parent[p])(parent[p])  # a copy that keeps a block call's type
             parent = parent[p]
-        out = canonicalize(site.kind, parent[path[-1]], path, src, issues, blocks)
+        out = canonicalize(site.kind, parent[path[-1]], path, src, issues, blocks, _names_before(parent, path[-1]))
         if site.kind == "layer" and isinstance(out, dict) and not keep_bad:
             from .inferred import take
 

@@ -163,6 +163,63 @@ def _catalogue_table(kind: str, what: str):
     return t
 
 
+PAPERS_SECTION = """## Networks from papers
+
+How the constructs of published networks are written; each row's network is a tested
+spec in `tests/papers/` (tiny widths; `tests/test_papers.py` checks its shapes and
+parameters against torch, trains it, runs its generated script and exports it).
+
+| construct | networks | written as |
+| --- | --- | --- |
+| parallel branches, concatenated | GoogLeNet, SqueezeNet's fire | each branch starts with `inputs: [input]`; `concat: {inputs: [b1, b2, ...]}` |
+| depthwise separable convolution | Xception, MobileNet | `conv2d` with `groups` = its channels, then a 1x1 `conv2d` |
+| grouped convolution, channel shuffle | ShuffleNet | `conv2d: {groups: g}`, `channel_shuffle: g` |
+| squeeze-and-excitation | SENet, EfficientNet | `adaptive_avgpool2d: 1`, two 1x1 convs, `sigmoid`, `mul` with the features |
+| stochastic depth (drop path) | EfficientNet, ConvNeXt | `stochastic_depth: p` on the residual branch, before the `add` |
+| LayerNorm over the channels | ConvNeXt | `permute: [0, 2, 3, 1]`, `layernorm`, `permute: [0, 3, 1, 2]` |
+| layer scale | ConvNeXt, CaiT | `layer_scale: {init_value: 1.0e-6, dim: 1}` (`dim: -1` channels last) |
+| local response normalisation | AlexNet | `local_response_norm: {size: 5, alpha: 1.0e-4, beta: 0.75, k: 2.0}` |
+| global average pooling | NiN, ResNet | `adaptive_avgpool2d: 1` then `flatten`; over tokens, `mean: 1` |
+| dense connectivity | DenseNet | a block ending `concat: {inputs: [input, new]}`, called with `repeat: k`: each copy sees every earlier map |
+| pre-activation residual | PreAct-ResNet, WideResNet | `batchnorm2d`, `relu`, conv, twice; `add: {inputs: [input, <last conv>]}` |
+| highway gate | Highway networks | y = x + T (H - x): `sub: {inputs: [h, input]}`, `mul`, `add` |
+| gated linear unit | GLU, gated CNNs | `glu` (halves the last dimension) |
+| causal dilated convolution | WaveNet | `pad: [d, 0]` (kernel 2; in general d (k - 1)) then `conv1d: {dilation: d}` |
+| gated activation | WaveNet, PixelCNN | `tanh` and `sigmoid` branches, `mul` |
+| token mixing | MLP-Mixer | `permute: [0, 2, 1]`, `linear`, `permute: [0, 2, 1]` |
+| class token, learned positions | BERT, ViT | `class_token`, `position_embedding`, ..., `select: {dim: 1, index: 0}` |
+| sub-pixel convolution | ESPCN | `pixel_shuffle: r` (and `pixel_unshuffle`); `upsample: {mode: bilinear, align_corners: true}` |
+| channel and spatial attention | CBAM | `mean: {dim: [2, 3], keepdim: true}`, `max: {dim: 1, keepdim: true}`, `concat`, `sigmoid`, `mul` |
+| attention pooling | HAN, attention BiLSTMs | scores `linear`, `tanh`, `linear: {out_features: 1}`, `softmax: 1`; `mul` with the steps; `sum: 1` |
+| 3-D convolutions | C3D, 3-D U-Net | `conv3d`, `batchnorm3d`, `maxpool3d`, `avgpool3d`, `adaptive_avgpool3d`, `conv_transpose3d` |
+| residual scaling | Inception-ResNet | `rescale: 0.1` before the `add` |
+| shared weights (Siamese) | Siamese networks | the items on a leading dimension: `linear`/`layernorm` act on the last one ([N, 2, D]), `conv3d` with kernel depth 1 on [N, C, 2, H, W]; then `select` each item |
+| encoder / decoder | autoencoders, DCGAN's generator | `conv2d` down, `conv_transpose2d` up; `unflatten` a vector to [C, 1, 1] first |
+
+**Outside the language.** A spec describes one deterministic network trained by one
+of the losses above on (x, y) pairs. What falls outside, and what `check` says:
+
+* **A layer applied twice** (shared weights by calling one layer on two tensors): writing
+  an earlier layer's name as a layer type is an error saying so; write the stacked form
+  of the table instead.
+* **Sequence-to-sequence decoders** (`transformer_decoder`, an attention decoder fed the
+  targets): an error naming the construct. Encoders with a head are in.
+* **Attention masks** (a causal language model, padding masks): `is_causal`, `attn_mask`
+  and the like are errors saying so; every token attends to every token.
+* **Max-unpooling** (SegNet): `return_indices` and `max_unpool2d` are errors saying why;
+  upsample with `upsample` or `conv_transpose2d`.
+* **Recurrent cells stepped by hand** (`lstm_cell`): an error; `rnn`, `lstm` and `gru`
+  run whole sequences. `batch_first` is refused: sequences are always batch-first.
+* **VAEs and GANs**: the networks are in (an encoder head giving the mean and
+  log-variance, a generator), the sampling, the KL term and adversarial training are
+  not: they need their own loss and loop. A `module:` layer or `register_layer` adds a
+  layer; a loss of your own is not part of a spec.
+* **Auxiliary heads with their own losses** (GoogLeNet's): a model has one output.
+
+Names from other libraries and papers for layers that are here under another name
+(`drop_path`, `lrn`, `swish`, `dense`, ...) are errors that name the layer to use."""
+
+
 def catalogue_markdown() -> str:
     """docs/layers.md: every registered component, from the registry."""
     out = ["# Component reference", "",
@@ -190,4 +247,4 @@ def catalogue_markdown() -> str:
                 out += ["| argument | type | default |", "| --- | --- | --- |"]
                 out += [f"| `{a}` | {t.replace('|', chr(92) + '|')} | `{d}` |" for a, t, d in args]
                 out.append("")
-    return "\n".join(out)
+    return "\n".join(out + [PAPERS_SECTION])

@@ -87,9 +87,14 @@ def test_script_reproduces_build_metrics(spec, tmp_path):
     """Short runs of every bundled spec: the generated script's test metrics equal
     specdl build's (same seed, CPU). Build and codegen run in process here (the CLI has
     its own tests); the script runs as the standalone program it is."""
-    over = SHORT.get(spec.stem, ["train.epochs=2"])
-    built, _ = specdl.train(spec, out=tmp_path / "run", overrides=over)
-    (tmp_path / "script.py").write_text(specdl.codegen(specdl.load(spec, over)))
+    assert_script_reproduces_build(spec, tmp_path, SHORT.get(spec.stem, ["train.epochs=2"]))
+
+
+def assert_script_reproduces_build(spec, tmp_path, over=()):
+    """Build (in process) and the generated script (as the standalone program it is) give
+    the same test metrics; build's run directory."""
+    built, run = specdl.train(spec, out=tmp_path / "run", overrides=list(over))
+    (tmp_path / "script.py").write_text(specdl.codegen(specdl.load(spec, list(over))))
     r = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True,
                        timeout=300, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""})
     assert r.returncode == 0, r.stderr
@@ -97,3 +102,4 @@ def test_script_reproduces_build_metrics(spec, tmp_path):
     assert list(script) == list(built)
     for k in built:
         assert script[k] == pytest.approx(built[k], abs=1e-6), k
+    return run

@@ -70,7 +70,7 @@ def run(layer, in_types, xs):
     torch.manual_seed(0)
     built_mod = call().eval()
     ns = dict(NS)
-    for h in layer.helpers:  # the helper functions the generated script carries
+    for h in set(layer.helpers) | call.helpers():  # the helpers the generated script carries
         exec(HELPERS[h][0], ns)  # noqa: S102 - our own codegen
     for imp in call.imports():
         ns[imp.split(".")[0]] = __import__(imp)
@@ -136,6 +136,11 @@ REFUSALS = [
         "avgpool2d": ({"kernel_size": 2}, [("N", 4, 4)]),
         "maxpool1d": ({"kernel_size": 2}, [("N", 4)]),
         "maxpool2d": ({"kernel_size": 2}, [("N", 4, 4)]),
+        "maxpool3d": ({"kernel_size": 2}, [("N", 4, 4, 4)]),
+        "avgpool3d": ({"kernel_size": 2}, [("N", 4, 4, 4)]),
+        "adaptive_avgpool3d": ({"output_size": 2}, [("N", 3, 4, 4)]),
+        "adaptive_maxpool1d": ({"output_size": 2}, [("N", 4)]),
+        "adaptive_maxpool3d": ({"output_size": 2}, [("N", 3, 4, 4)]),
         "instancenorm2d": ({}, [("N", 3, 4)]),
         "rnn": ({"hidden_size": 2}, [("N", 3)]),
         "lstm": ({"hidden_size": 2}, [("N", 3)]),
@@ -154,7 +159,11 @@ REFUSALS = [
         "unflatten": ({"dim": 0, "sizes": [2, 5]}, [("N", 3)]),
         "concat": ({"dim": 0}, [("N", 3), ("N", 3)]),
         "permute": ({"dims": [1, 0, 2]}, [("N", 3, 4)]),
-        "pad": ({"pad": [1, 1, 1, 1]}, [("N", 3)])}),
+        "pad": ({"pad": [1, 1, 1, 1]}, [("N", 3)]),
+        "glu": ({"dim": 0}, [("N", 3)]),
+        "mean": ({"dim": 0}, [("N", 3)]),
+        "max": ({"dim": [1, 0]}, [("N", 3)]),
+        "sum": ({"dim": [0]}, [("N", 3)])}),
     Refusal("would stretch the batch", PER_SAMPLE + " (the output's shape would depend on the "
             "batch size)", {"add": ({}, [("N", 1, 3), ("N", 3)]),
                             "mul": ({}, [("N", 1, 3), ("N", 3)])}),
@@ -169,7 +178,11 @@ REFUSALS = [
                 "conv_transpose2d": ({"out_channels": 2, "kernel_size": 2, "dilation": [2]},
                                      [("N", 3, 4, 4)]),
                 "avgpool2d": ({"kernel_size": [2]}, [("N", 3, 4, 4)]),
-                "maxpool2d": ({"kernel_size": 2, "dilation": [2]}, [("N", 3, 5, 5)])}),
+                "maxpool2d": ({"kernel_size": 2, "dilation": [2]}, [("N", 3, 5, 5)]),
+                "maxpool3d": ({"kernel_size": [1]}, [("N", 1, 2, 2, 2)]),
+                "avgpool3d": ({"kernel_size": [1]}, [("N", 1, 2, 2, 2)]),
+                "conv_transpose3d": ({"out_channels": 2, "kernel_size": 2, "dilation": [2]},
+                                     [("N", 3, 4, 4, 4)])}),
 ]
 
 

@@ -7,6 +7,8 @@ from . import (  # noqa: F401
     external,
     merge,
     norm,
+    reduce,
+    residual,
     sequence,
     structure,
     tokens,

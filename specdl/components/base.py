@@ -263,6 +263,15 @@ class Call:
         kwargs = {k: v() if isinstance(v, Call) else v for k, v in self.kwargs.items()}
         return resolve(self.fn, self.target)(*lead, *args, **kwargs)
 
+    def helpers(self) -> set[str]:
+        """The specdl helpers (HELPERS) this call constructs, nested calls included: the
+        generated script must carry their source."""
+        out = {self.fn} & HELPERS.keys()
+        for v in [*self.args, *self.kwargs.values()]:
+            if isinstance(v, Call):
+                out |= v.helpers()
+        return out
+
     def imports(self) -> set[str]:
         """Modules the generated code must import for this call (user code, torchvision)."""
         out = set()
@@ -325,8 +334,8 @@ class Layer(Component):
     min_inputs: ClassVar[int] = 1             # how many inputs it takes
     max_inputs: ClassVar[int | None] = 1      # None: any number (merges)
     needs: ClassVar[tuple] = ()               # imports its generated code needs
-    helpers: ClassVar[tuple] = ()             # HELPERS its generated code needs
-    helpers: ClassVar[tuple] = ()             # HELPERS its generated code needs
+    helpers: ClassVar[tuple] = ()             # HELPERS its generated code needs (besides
+                                              # those its Call constructs: Call.helpers)
     ranks: ClassVar[tuple | None] = None      # accepted input ranks, batch included
     rank_hint: ClassVar[str] = ""             # e.g. "[N, C, H, W]"
     dtypes: ClassVar[tuple] = ("float32",)    # accepted input dtypes
@@ -335,6 +344,7 @@ class Layer(Component):
     examples: ClassVar[dict] = {}             # field (or "input": per-sample shapes) -> sample
                                               # values, for the generated tests
     rank_fix: ClassVar[str] = ""              # a suggestion when the rank is wrong
+    refused: ClassVar[dict] = {}              # torch arguments deliberately not offered -> why
 
     name: LayerName | None = None
     inputs: list[str] | None = None

@@ -178,6 +178,13 @@ class ConvTranspose2dSpec(_ConvT, type="conv_transpose2d", primary="out_channels
     nd: ClassVar[int] = 2
 
 
+class ConvTranspose3dSpec(_ConvT, type="conv_transpose3d", primary="out_channels"):
+    """Transposed 3-D convolution over [N, C, D, H, W] (torch.nn.ConvTranspose3d), e.g. 3-D
+    U-Net upsampling."""
+
+    nd: ClassVar[int] = 3
+
+
 class _Pool(_Spatial):
     kernel_size: Size
     stride: Size | None = None
@@ -185,6 +192,7 @@ class _Pool(_Spatial):
     ceil_mode: bool = False
     torch_name: ClassVar[str] = ""
     has_dilation: ClassVar[bool] = False
+    unpadded_window: ClassVar[bool] = False  # torch wants the window inside the unpadded input
 
     def infer(self, x):
         k, p = self.per_dim("kernel_size", "padding")
@@ -194,6 +202,9 @@ class _Pool(_Spatial):
         for i, n in enumerate(self.spatial(x)):
             if 2 * p[i] > k[i]:
                 raise ShapeError(f"padding {p[i]} must be at most half of kernel_size {k[i]}")
+            if self.unpadded_window and n < k[i]:
+                raise ShapeError(f"kernel_size {k[i]} is larger than the input size {n} of {x} "
+                                 f"({self.type_name} needs the window inside the unpadded input)")
             o = out_size(n, k[i], s[i], p[i], d[i], self.ceil_mode)
             if o < 1:
                 raise ShapeError(f"kernel_size {k[i]} is larger than the input size {n + 2 * p[i]} "
@@ -212,6 +223,9 @@ class _Pool(_Spatial):
 class _MaxPool(_Pool):
     dilation: Size = 1
     has_dilation: ClassVar[bool] = True
+    refused = {"return_indices": "the indices would feed max-unpooling, which is outside the language "
+                                 "(no layer passes a second value on); upsample with `upsample` or "
+                                 "`conv_transpose2d`"}
 
 
 class _AvgPool(_Pool):
@@ -244,6 +258,21 @@ class AvgPool2dSpec(_AvgPool, type="avgpool2d", primary="kernel_size"):
 
     nd: ClassVar[int] = 2
     torch_name: ClassVar[str] = "AvgPool2d"
+
+
+class MaxPool3dSpec(_MaxPool, type="maxpool3d", primary="kernel_size"):
+    """Max over windows of [N, C, D, H, W] (torch.nn.MaxPool3d); stride defaults to kernel_size."""
+
+    nd: ClassVar[int] = 3
+    torch_name: ClassVar[str] = "MaxPool3d"
+
+
+class AvgPool3dSpec(_AvgPool, type="avgpool3d", primary="kernel_size"):
+    """Mean over windows of [N, C, D, H, W] (torch.nn.AvgPool3d)."""
+
+    nd: ClassVar[int] = 3
+    torch_name: ClassVar[str] = "AvgPool3d"
+    unpadded_window: ClassVar[bool] = True
 
 
 class _Adaptive(_Spatial):
@@ -282,3 +311,48 @@ class AdaptiveMaxPool2dSpec(_Adaptive, type="adaptive_maxpool2d", primary="outpu
 
     nd: ClassVar[int] = 2
     torch_name: ClassVar[str] = "AdaptiveMaxPool2d"
+
+
+class AdaptiveAvgPool3dSpec(_Adaptive, type="adaptive_avgpool3d", primary="output_size"):
+    """Averages [N, C, D, H, W] down to output_size (torch.nn.AdaptiveAvgPool3d)."""
+
+    nd: ClassVar[int] = 3
+    torch_name: ClassVar[str] = "AdaptiveAvgPool3d"
+
+
+class AdaptiveMaxPool1dSpec(_Adaptive, type="adaptive_maxpool1d", primary="output_size"):
+    """Max over [N, C, L] down to output_size (torch.nn.AdaptiveMaxPool1d), e.g. 1 for
+    max-over-time pooling."""
+
+    nd: ClassVar[int] = 1
+    torch_name: ClassVar[str] = "AdaptiveMaxPool1d"
+
+
+class AdaptiveMaxPool3dSpec(_Adaptive, type="adaptive_maxpool3d", primary="output_size"):
+    """Max over [N, C, D, H, W] down to output_size (torch.nn.AdaptiveMaxPool3d)."""
+
+    nd: ClassVar[int] = 3
+    torch_name: ClassVar[str] = "AdaptiveMaxPool3d"
+
+
+class ChannelShuffleSpec(Layer, type="channel_shuffle", primary="groups"):
+    """Channel shuffle (ShuffleNet; as torch.nn.ChannelShuffle) over [N, C, ...]: the C =
+    groups x k channels, seen as [groups, k], are transposed to [k, groups], so that the
+    next grouped convolution sees channels from every group."""
+
+    groups: PosInt
+    functional = True
+    examples: ClassVar[dict] = {"groups": [1, 2, 3, 4], "input": [(6, 4, 4), (4, 3), (8, 2, 2, 2), (12, 5)]}
+
+    def infer(self, x):
+        if x.rank < 2:
+            raise ShapeError(f"expects [N, C, ...] (at least 2-D), got {x}")
+        if x.shape[1] % self.groups:
+            raise ShapeError(f"groups={self.groups} must divide the {x.shape[1]} channels of {x}")
+        return x
+
+    def apply(self, x):
+        return x.unflatten(1, (self.groups, -1)).transpose(1, 2).flatten(1, 2)
+
+    def expr(self, x):
+        return f"{x}.unflatten(1, ({self.groups}, -1)).transpose(1, 2).flatten(1, 2)"

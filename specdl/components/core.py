@@ -213,6 +213,25 @@ class PReLUSpec(Layer, type="prelu", primary="num_parameters"):
         return Call("nn.PReLU", kwargs=self.changed("num_parameters", "init"))
 
 
+class GLUSpec(Layer, type="glu", primary="dim"):
+    """Gated linear unit (torch.nn.GLU): splits ``dim`` (default -1, the last) into halves
+    a and b and gives a * sigmoid(b), so that dimension halves."""
+
+    dim: int = -1
+    examples: ClassVar[dict] = {"dim": [-1, 1, 2, -2], "input": [(4,), (6, 3), (3, 4), (2, 4, 2)]}
+
+    def infer(self, x):
+        d = norm_dim(self.dim, x.rank)
+        if d == 0:
+            raise ShapeError("dim=0 is the batch dimension; gate along a feature dimension")
+        if x.shape[d] % 2:
+            raise ShapeError(f"halves dimension {d} of {x}, so its size must be even, not {x.shape[d]}")
+        return x.with_shape(*x.shape[:d], x.shape[d] // 2, *x.shape[d + 1:])
+
+    def ctor(self, x):
+        return Call("nn.GLU", kwargs=self.changed("dim"))
+
+
 class _SoftmaxBase(Layer):
     dim: int = -1
 

@@ -91,3 +91,16 @@ class ConcatSpec(Layer, type="concat", primary="dim"):
 
     def expr(self, *names):
         return f"torch.cat([{', '.join(names)}], dim={self.dim})"
+
+
+class SubSpec(_Elementwise, type="sub"):
+    """The first input minus the second, broadcast as torch does (highway networks'
+    ``h - x``; ``inputs: [a, b]`` gives a - b)."""
+
+    max_inputs = 2
+
+    def apply(self, a, b):
+        return a - b
+
+    def expr(self, a, b):
+        return f"{a} - {b}"

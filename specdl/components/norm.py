@@ -41,6 +41,15 @@ class BatchNorm2dSpec(_BatchNorm, type="batchnorm2d"):
     torch_name: ClassVar[str] = "BatchNorm2d"
 
 
+class BatchNorm3dSpec(_BatchNorm, type="batchnorm3d"):
+    """Batch normalisation over [N, C, D, H, W] (torch.nn.BatchNorm3d); C is inferred."""
+
+    ranks = (5,)
+    rank_hint = "[N, C, D, H, W]"
+    rank_fix = "did you mean batchnorm2d?"
+    torch_name: ClassVar[str] = "BatchNorm3d"
+
+
 class InstanceNorm2dSpec(Layer, type="instancenorm2d"):
     """Instance normalisation over [N, C, H, W] (torch.nn.InstanceNorm2d)."""
 
@@ -111,3 +120,19 @@ class GroupNormSpec(Layer, type="groupnorm", primary="num_groups"):
 
     def ctor(self, x):
         return Call("nn.GroupNorm", (self.num_groups, x.shape[1]), self.changed("eps", "affine"))
+
+
+class LocalResponseNormSpec(Layer, type="local_response_norm", primary="size"):
+    """Local response normalisation across channels (AlexNet; torch.nn.LocalResponseNorm)
+    over [N, C, ...]: each value divided by (k + alpha / size * sum of squares over
+    ``size`` neighbouring channels) ** beta."""
+
+    size: PosInt
+    alpha: float = Field(1e-4, ge=0.0)
+    beta: float = Field(0.75, ge=0.0)
+    k: float = Field(1.0, gt=0.0)
+    ranks = (3, 4, 5)
+    rank_hint = "[N, C, L], [N, C, H, W] or [N, C, D, H, W]"
+
+    def ctor(self, x):
+        return Call("nn.LocalResponseNorm", (self.size,), self.changed("alpha", "beta", "k"))

@@ -37,7 +37,14 @@ class EmbeddingSpec(Layer, type="embedding", primary="embedding_dim"):
         return Call("nn.Embedding", (self.num_embeddings, self.embedding_dim), self.changed("padding_idx"))
 
 
+BATCH_FIRST = {"batch_first": "sequences are always batch-first here ([N, T, F]); leave it out"}
+_MASK = ("attention masks (a causal language model's, padding masks) are outside the language: "
+         "every token attends to every token")
+ATTENTION = {**BATCH_FIRST, "is_causal": _MASK, "attn_mask": _MASK, "mask": _MASK, "key_padding_mask": _MASK}
+
+
 class _Recurrent(Layer):
+    refused = BATCH_FIRST
     hidden_size: PosInt
     num_layers: PosInt = 1
     bidirectional: bool = False
@@ -128,6 +135,8 @@ class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_hea
     """Multi-head attention over [N, T, E] (torch.nn.MultiheadAttention, batch_first).
     One input: self-attention; two: query and key=value; three: query, key, value."""
 
+    refused = ATTENTION
+
     num_heads: PosInt
     dropout: Prob = 0.0
     bias: bool = True
@@ -177,6 +186,8 @@ class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_hea
 class TransformerEncoderLayerSpec(Layer, type="transformer_encoder_layer", primary="nhead"):
     """One transformer encoder layer over [N, T, E] (torch.nn.TransformerEncoderLayer,
     batch_first); d_model is inferred. ``norm_first: true`` is the pre-norm layer of ViT."""
+
+    refused = ATTENTION
 
     nhead: PosInt
     dim_feedforward: PosInt = 2048
@@ -261,15 +272,20 @@ class UpsampleSpec(Layer, type="upsample", primary="scale_factor"):
     scale_factor: PosInt | None = None
     size: list[PosInt] | None = None
     mode: Literal["nearest", "linear", "bilinear", "bicubic", "trilinear"] = "nearest"
+    align_corners: bool | None = None
     ranks = (3, 4, 5)
     rank_hint = "[N, C, ...]"
     examples: ClassVar[dict] = {"scale_factor": [2, None, 3], "size": [None, [4, 6], [5], [2, 3, 4]],
-                                "mode": ["nearest", "bilinear", "linear", "trilinear", "bicubic"]}
+                                "mode": ["nearest", "bilinear", "linear", "trilinear", "bicubic"],
+                                "align_corners": [None, True, False]}
 
     @model_validator(mode="after")
     def _one_of(self):  # no input needed to see this: a schema error, not a shape error
         if (self.scale_factor is None) == (self.size is None):
             raise ValueError("give exactly one of scale_factor or size")
+        if self.align_corners is not None and self.mode == "nearest":
+            raise ValueError("align_corners applies to the interpolating modes (linear, bilinear, "
+                             "bicubic, trilinear), not to mode nearest")
         return self
 
     def infer(self, x):
@@ -286,7 +302,7 @@ class UpsampleSpec(Layer, type="upsample", primary="scale_factor"):
         kw = self.changed("scale_factor")
         if self.size is not None:
             kw["size"] = tuple(self.size)
-        kw.update(self.changed("mode"))
+        kw.update(self.changed("mode", "align_corners"))
         return Call("nn.Upsample", kwargs=kw)
 
 

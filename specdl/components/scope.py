@@ -1,0 +1,51 @@
+"""Names a spec may reach for that are not registered layers: other frameworks' and
+papers' names for layers that are here under another name, and constructs that are
+outside the language, each with the reason (docs/layers.md, "Networks from papers").
+The unknown-layer message reads these before guessing a misspelling."""
+
+# name -> the registered layer that does it
+ALIASES = {
+    "drop_path": "stochastic_depth", "droppath": "stochastic_depth",
+    "lrn": "local_response_norm", "localresponsenorm": "local_response_norm",
+    "channelshuffle": "channel_shuffle", "pixelshuffle": "pixel_shuffle",
+    "swish": "silu", "layerscale": "layer_scale", "subtract": "sub", "multiply": "mul",
+    "concatenate": "concat", "cat": "concat", "global_avg_pool": "adaptive_avgpool2d",
+    "global_average_pooling": "adaptive_avgpool2d", "dense": "linear", "batchnorm": "batchnorm2d",
+    "zeropad2d": "pad", "zero_pad2d": "pad", "reflection_pad2d": "pad",
+}
+
+_DECODER = ("sequence-to-sequence decoding (a decoder fed the targets, or its own outputs) is "
+            "outside the language: a spec trains one network on (x, y) pairs; an encoder with "
+            "`transformer_encoder` and a linear head is in")
+_CELL = ("a recurrent cell stepped by hand is outside the language: `rnn`, `lstm` and `gru` "
+         "run the whole sequence (`output: last` or `sequence`)")
+_UNPOOL = ("max-unpooling needs the pool's indices, which no layer passes on: outside the "
+           "language; upsample with `upsample` or `conv_transpose2d` instead")
+
+# name -> why it is outside the language
+OUT_OF_SCOPE = {
+    "transformer_decoder": _DECODER, "transformer_decoder_layer": _DECODER, "transformer": _DECODER,
+    "lstm_cell": _CELL, "gru_cell": _CELL, "rnn_cell": _CELL,
+    "max_unpool1d": _UNPOOL, "max_unpool2d": _UNPOOL, "max_unpool3d": _UNPOOL,
+    "reparameterize": ("sampling (a VAE's reparameterisation) and its KL term are outside the "
+                       "language: a spec's model is deterministic and its loss one of `specdl "
+                       "layers`; the encoder head (mean and log-variance, concatenated) is in"),
+}
+
+
+SHARED = ("a layer cannot be applied twice (its weights are not shared with another layer); "
+          "to share a tower's weights (Siamese), stack the items on a leading dimension: linear "
+          "and layernorm act on the last one, conv3d with kernel depth 1 on [N, C, items, H, W]")
+
+
+def unknown_layer(name: str, names=()) -> str | None:
+    """What to say about a layer type that is not registered, when these tables know it
+    (``names``: the layer names written before it in its list)."""
+    key = str(name).lower()
+    if name in names:
+        return f": `{name}` is the name of an earlier layer, not a layer type; {SHARED}"
+    if key in ALIASES:
+        return f"; it is called `{ALIASES[key]}` here"
+    if key in OUT_OF_SCOPE:
+        return f": {OUT_OF_SCOPE[key]}"
+    return None

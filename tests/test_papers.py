@@ -1,0 +1,156 @@
+"""Networks from papers, written as a new user writes them from the docs alone
+(tests/papers/*.yaml, tiny widths): each checks, its static shapes and parameter counts
+are what torch builds, and it trains, the generated script reproducing build's metrics,
+and exports to ONNX (verified by onnxruntime). Where torchvision has the paper's block,
+the spec's block is that block, output for output, with the same weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+
+import specdl
+
+from .conftest import ROOT, run_cli
+from .test_codegen import assert_script_reproduces_build
+
+PAPERS = sorted((ROOT / "tests" / "papers").glob("*.yaml"))
+REFERENCE = ("squeezenet1_1",)  # full size, 1000 classes: compared with torchvision, not trained
+
+
+def paper(name):
+    return ROOT / "tests" / "papers" / f"{name}.yaml"
+
+
+@pytest.mark.parametrize("spec", [p for p in PAPERS if p.stem not in REFERENCE], ids=lambda p: p.stem)
+def test_static_shapes_and_parameters_are_torchs(spec):
+    a = specdl.check(spec)
+    model = specdl.build_model(a.spec).eval()
+    inp = a.graph.input
+    x = torch.randint(0, 2, (3, *inp.shape[1:])) if inp.dtype == "int64" else torch.randn(3, *inp.shape[1:])
+    with torch.no_grad():
+        y = model(x)
+    assert tuple(y.shape) == (3, *a.graph.output.out.shape[1:])
+    assert sum(p.numel() for p in model.parameters()) == a.graph.total_params()
+
+
+@pytest.mark.slow  # 5 to 15 s each (ONNX export, a script run): CI runs them, pytest -m slow
+@pytest.mark.parametrize("spec", [p for p in PAPERS if p.stem not in REFERENCE], ids=lambda p: p.stem)
+def test_trains_and_the_script_reproduces_it(spec, tmp_path):
+    """One epoch (the specs say so), ONNX export verified in the run, then the script."""
+    run = assert_script_reproduces_build(spec, tmp_path)
+    assert (run / "model.onnx").is_file()
+
+
+def copy_by_order(tensors, dst):
+    """dst's parameters and buffers from ``tensors``, matched by order (names differ)."""
+    a, b = list(tensors), dst.state_dict()
+    assert [t.shape for t in a] == [t.shape for t in b.values()]
+    dst.load_state_dict(dict(zip(b, a)))
+
+
+def cnblock():
+    from torchvision.models.convnext import CNBlock
+
+    block = CNBlock(16, layer_scale=1e-6, stochastic_depth_prob=0.1)
+    with torch.no_grad():
+        block.layer_scale.normal_()  # 1e-6 would hide a difference in the block
+    return block, [*block.block.state_dict().values(), block.layer_scale]  # its scale: its own last
+
+
+def mbconv():
+    from torchvision.models.efficientnet import MBConv, MBConvConfig
+
+    block = MBConv(MBConvConfig(4, 3, 1, 16, 16, 1), 0.2, torch.nn.BatchNorm2d)
+    return block, block.state_dict().values()
+
+
+@pytest.mark.parametrize(("name", "call", "reference"), [("convnext", "block_4", cnblock),
+                                                         ("efficientnet", "mbconv_3", mbconv)])
+def test_block_is_torchvisions(name, call, reference):
+    """ConvNeXt's block (layer scale, drop path) and EfficientNet's MBConv (squeeze-and-
+    excitation, SiLU, drop path), as torchvision has them: the same output with the same
+    weights, in training (the same drop-path draws for the same seed) and in evaluation."""
+    model = specdl.build_model(specdl.check(paper(name)).spec)
+    theirs, tensors = reference()
+    ours = getattr(model, call)[0]
+    copy_by_order(tensors, ours)
+    x = torch.randn(8, 16, 5, 5)
+    for train in (True, False):
+        ours.train(train), theirs.train(train)
+        torch.manual_seed(3)
+        want = theirs(x)
+        torch.manual_seed(3)
+        torch.testing.assert_close(ours(x), want, rtol=1e-5, atol=1e-5)
+
+
+def test_stochastic_depth_drops_whole_samples_and_keeps_the_mean():
+    layer = specdl.build_model(specdl.load({
+        "name": "sd", "data": {"source": "synthetic", "shape": [4, 3], "outputs": [4, 3]},
+        "model": {"layers": [{"stochastic_depth": 0.5}]}, "loss": "mse",
+        "train": {"device": "cpu"}}), seed=False)
+    x = torch.ones(4000, 4, 3)
+    torch.manual_seed(0)
+    y = layer.train()(x)
+    per_sample = y.flatten(1)
+    assert set(per_sample.unique().tolist()) == {0.0, 2.0}  # a sample is dropped whole, or kept x 2
+    assert (per_sample == per_sample[:, :1]).all()
+    assert abs(y.mean().item() - 1.0) < 0.05
+    assert torch.equal(layer.eval()(x), x)
+
+
+def test_channel_shuffle_is_torchs():
+    spec = specdl.load(paper("shufflenet"))
+    layer = next(n.layer for n in specdl.check(spec).graph.nodes[2].subgraphs[0].nodes
+                 if n.type == "channel_shuffle")
+    x = torch.randn(2, 12, 3, 3)
+    assert torch.equal(layer.apply(x), torch.nn.ChannelShuffle(3)(x))
+
+
+def test_squeezenet_1_1_is_torchvisions():
+    """The full SqueezeNet 1.1, 224x224, 1000 classes: torchvision's parameters, output."""
+    a = specdl.check(paper("squeezenet1_1"))
+    ours, theirs = specdl.build_model(a.spec).eval(), torchvision.models.squeezenet1_1().eval()
+    assert a.graph.total_params() == sum(p.numel() for p in theirs.parameters()) == 1_235_496
+    copy_by_order(theirs.state_dict().values(), ours)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x))
+
+
+@pytest.mark.parametrize(("name", "want"), [
+    ("inception", "[N, 28, 9, 9]"), ("siamese_conv", "[N, 2, 288]")])
+def test_check_shows_the_papers_shapes(name, want):
+    r = run_cli("check", paper(name))
+    assert r.returncode == 0, r.stderr
+    assert want in r.stdout
+
+
+def test_the_papers_table_names_registered_layers():
+    """docs/layers.md's "Networks from papers": every layer a row writes exists."""
+    import re
+
+    from specdl.components.base import REGISTRY
+    from specdl.summary import PAPERS_SECTION
+
+    rows = [ln for ln in PAPERS_SECTION.splitlines() if ln.startswith("| ") and "construct" not in ln]
+    written = {n for r in rows for n in re.findall(r"`([a-z_0-9]+)(?::|`)", r.split(" | ")[-1])}
+    assert len(rows) >= 20 and len(written) >= 25
+    assert written - set(REGISTRY["layer"]) == {"dim", "groups", "inputs", "repeat"}  # arguments
+
+
+@pytest.mark.parametrize(("written", "said"), [
+    ("drop_path", "it is called `stochastic_depth` here"), ("Swish", "it is called `silu` here"),
+    ("transformer", "sequence-to-sequence decoding"), ("gru_cell", "stepped by hand"),
+    ("max_unpool1d", "needs the pool's indices"), ("linaer", "did you mean `linear`?")])
+def test_unknown_layers_say_what_they_know(written, said, tmp_path):
+    """In process (tests/bad_specs/80-83 run these messages through the CLI)."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text("data: {source: synthetic, shape: [4], classes: 2, size: 64}\n"
+                    f"model:\n  layers:\n    - {written}\n    - linear: 2\nloss: cross_entropy\n")
+    with pytest.raises(specdl.SpecError) as e:
+        specdl.check(spec)
+    [issue] = e.value.issues
+    assert (issue.line, issue.col) == (4, 7)
+    assert issue.message.startswith(f"unknown layer `{written}`") and said in issue.message
