@@ -21,8 +21,12 @@ def format_path(path: Path_) -> str:
 
 def closest(word: str, choices) -> str | None:
     """The choice ``word`` is most likely a misspelling of, if any."""
-    close = difflib.get_close_matches(str(word), sorted(set(map(str, choices))), n=1, cutoff=0.6)
-    return close[0] if close else None
+    choices = sorted(set(map(str, choices)))
+    close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    longer = [c for c in choices if len(str(word)) >= 3 and c.startswith(str(word))]  # `acc`: accuracy
+    return longer[0] if len(longer) == 1 else None
 
 
 def did_you_mean(word: str, choices, what: str = "") -> str:

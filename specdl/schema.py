@@ -357,6 +357,27 @@ def _a(noun: str) -> str:
     return ("an " if noun[0] in "aeiou" else "a ") + noun
 
 
+_WHERE = {"layer": "model.layers", "loss": "loss", "optimizer": "optimizer", "scheduler": "scheduler",
+          "metric": "metrics", "transform": "the data.transforms of tabular data (sklearn, csv, npz, synthetic)",
+          "image_transform": "data.transforms or data.augment of images (image_folder, torchvision)"}
+_NOT_LISTED = {("metric", "confusion_matrix"): "every classification run writes its confusion matrix "
+               "(report.json, confusion.png, `specdl evaluate`); leave it out of metrics"}
+
+
+def unknown_component(kind: str, name, reg, what: str) -> str:
+    """``unknown <kind> `name```, with what to write instead: a did-you-mean or the list, and
+    where the name belongs when it is a component of another kind (`normalize` in tabular
+    transforms, `cross_entropy` in model.layers)."""
+    noun = kind.replace("_", " ")
+    if (kind, name) in _NOT_LISTED:
+        return f"`{name}` is not {_a(noun)}: {_NOT_LISTED[kind, name]}"
+    text = f"unknown {noun} `{name}`" + did_you_mean(str(name), reg, what)
+    other = next((k for k in KINDS if k != kind and isinstance(name, str) and name in REGISTRY[k]), None)
+    if other:
+        text += f" (`{name}` is {_a(other.replace('_', ' '))}: it belongs in {_WHERE[other]})"
+    return text
+
+
 def _what(value) -> str:
     """What a YAML value is, in the spec's words."""
     if value is None:
@@ -396,7 +417,7 @@ def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks
     noun, what = kind.replace("_", " "), ("layers" if kind == "layer" else f"{kind}s")
     if isinstance(item, str):
         if item not in reg:
-            issues.append(src.issue(path, f"unknown {noun} `{item}`" + did_you_mean(item, reg, what)))
+            issues.append(src.issue(path, unknown_component(kind, item, reg, what)))
             return None
         return {"type": item}
     if not isinstance(item, dict):
@@ -406,15 +427,14 @@ def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks
     if "type" in item:
         t = item["type"]
         if not isinstance(t, str) or t not in reg:
-            issues.append(src.issue(path + ("type",), f"unknown {noun} `{t}`" + did_you_mean(str(t), reg, what)))
+            issues.append(src.issue(path + ("type",), unknown_component(kind, t, reg, what)))
             return None
         return dict(item)
     name = _short_form_name(noun, item, path, src, issues, reserved)
     if name is None:
         return None
     if name not in reg:
-        issues.append(src.issue(path + (name,), f"unknown {noun} `{name}`" + did_you_mean(str(name), reg, what),
-                                key=True))
+        issues.append(src.issue(path + (name,), unknown_component(kind, name, reg, what), key=True))
         return None
     arg = item[name]
     out = {"type": name, **{k: item[k] for k in reserved if k in item}}

@@ -13,7 +13,8 @@ def _console():
 
     from rich.console import Console
 
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    # markup off: user text (class labels, paths, docstrings' `[h, w]`) is never rich markup
+    return Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 160)
 
 
 def shape_table(a, verbose: bool = False, batch: int = 1) -> None:
