@@ -32,6 +32,10 @@ def closest(word: str, choices) -> str | None:
 def did_you_mean(word: str, choices, what: str = "") -> str:
     """A ``; did you mean `x`?`` suffix, or a list of the valid choices when nothing is close."""
     choices = sorted(set(map(str, choices)))
+    parts = set(str(word).split("_"))
+    holding = [c for c in choices if "_" in str(word) and parts <= set(c.split("_"))]  # random_flip
+    if 1 <= len(holding) <= 3:
+        return "; did you mean " + " or ".join(f"`{c}`" for c in holding) + "?"
     close = closest(word, choices)
     if close:
         return f"; did you mean `{close}`?"

@@ -516,8 +516,9 @@ def _strip_tags(loc: tuple, data) -> tuple:
     """Drop the discriminator tags pydantic inserts in locations inside unions."""
     out, node = [], data
     for i, part in enumerate(loc):
-        if isinstance(node, dict) and part not in node and part in (node.get("type"), node.get("source")):
-            continue
+        if isinstance(node, dict) and part in (node.get("type"), node.get("source")) and (
+                part not in node or (i + 1 < len(loc) and not _has(node[part], loc[i + 1]))):
+            continue  # the tag, also when the mapping has a key of that name (`linear: {linear: 3}`)
         if isinstance(part, str) and part.startswith(("function-", "json-or-python")):
             continue
         if i and isinstance(part, str) and not isinstance(node, dict):
@@ -558,6 +559,9 @@ def _message(err, cls, loc, data) -> tuple[str, bool]:
     if typ == "extra_forbidden":
         fields = _fields_at(cls, loc[:-1], data)
         noun = "argument" if kind_at(loc[:-1], data) else "key"
+        if primary := _own_name(loc, data):
+            return (f"unknown argument `{last}`; its primary argument is `{primary}`: write `{last}: "
+                    f"{_short(err.get('input'))}` or `{last}: {{{primary}: {_short(err.get('input'))}}}`"), True
         return f"unknown {noun} `{last}`" + did_you_mean(str(last), fields), True
     if typ == "missing":
         return f"missing required `{last}`", False
@@ -741,7 +745,7 @@ def _issues(e: ValidationError, cls, data, src, failed=()) -> list[Issue]:
         if not any(loc[:len(f)] == f for f in failed):
             by_loc.setdefault(loc, []).append(err)
     errors = [(loc, errs[0]) for loc, errs in by_loc.items()]
-    meant = {loc[:-1] + (closest(str(loc[-1]), _fields_at(cls, loc[:-1], data)),)
+    meant = {loc[:-1] + (_own_name(loc, data) or closest(str(loc[-1]), _fields_at(cls, loc[:-1], data)),)
              for loc, err in errors if err["type"] == "extra_forbidden"}
     out = []
     for loc, err in errors:
@@ -756,6 +760,11 @@ def _issues(e: ValidationError, cls, data, src, failed=()) -> list[Issue]:
             msg, at_key = _either([_message(e, cls, loc, data) for e in by_loc[loc]])
             out.append(src.issue(loc, msg, _component_at(loc, data), key=at_key))
     return out
+
+
+def _own_name(loc: tuple, data) -> str | None:
+    """The primary argument, when an unknown key repeats its component's name (`linear: {linear: 3}`)."""
+    return _primary(loc[-1]) if loc and loc[-1] == _component_at(loc[:-1], data) else None
 
 
 def _either(messages: list[tuple[str, bool]]) -> tuple[str, bool]:
