@@ -212,8 +212,9 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     issues += _threshold_issues(spec, info, loss)
     for i, m in enumerate(spec.metrics or []):
         if info.task not in m.tasks:
+            fit = sorted(n for n, c in REGISTRY["metric"].items() if info.task in c.tasks)
             issues.append(src.issue(("metrics", i), f"`{m.type_name}` is a {m.tasks[0]} metric; "
-                                    f"this data is {info.task}", m.type_name))
+                                    f"this data is {info.task}: use {', '.join(fit)}", m.type_name))
     names = ["val_loss", "train_loss"] + [f"val_{m.type_name}" for m in metrics]
     ck = spec.train.checkpoint
     for where, mon in ((("train", "checkpoint", "monitor"), ck.monitor),
@@ -381,9 +382,10 @@ def _extra_dims(out, rank: int) -> str:
     extra = len(out.shape) - rank
     if extra <= 0:
         return ""
+    pool = {3: " (adaptive_avgpool1d: 1; for a sequence [N, T, F], select or a recurrent layer's "
+                "output: last)", 4: " (adaptive_avgpool2d: 1, then flatten)"}.get(len(out.shape), "")
     return (f"it has {extra} dimension{'s' if extra > 1 else ''} too many: flatten before the last linear "
-            "layer (linear acts on the last dimension only), or pool first (adaptive_avgpool2d: 1; for a "
-            "sequence, select or a recurrent layer's output: last)")
+            f"layer (linear acts on the last dimension only), or pool first{pool}")
 
 
 def _threshold_issues(spec, info: DataInfo, loss) -> list[Issue]:

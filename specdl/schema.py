@@ -575,7 +575,8 @@ def _message(err, cls, loc, data) -> tuple[str, bool]:
         limit = next(iter(ctx.values()))
         return f"must be {_BOUNDS[typ]} {limit}, got {got}", False
     if typ == "literal_error":
-        return f"must be {ctx.get('expected')}, got {got}", False
+        close = closest(str(err.get("input")), re.findall(r"'([^']*)'", str(ctx.get("expected"))))
+        return f"must be {ctx.get('expected')}, got {got}" + (f"; did you mean '{close}'?" if close else ""), False
     if typ in ("too_short", "too_long"):
         return f"needs {'at least' if typ == 'too_short' else 'at most'} {ctx.get('min_length', ctx.get('max_length'))} item(s), got {got}", False
     if typ in _TYPES:
