@@ -25,8 +25,10 @@ def closest(word: str, choices) -> str | None:
     close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
     if close:
         return close[0]
-    longer = [c for c in choices if len(str(word)) >= 3 and c.startswith(str(word))]  # `acc`: accuracy
-    return longer[0] if len(longer) == 1 else None
+    word = str(word)
+    longer = [c for c in choices if len(word) >= 3 and c.startswith(word)]  # `acc`: accuracy
+    shorter = [c for c in choices if len(c) >= 3 and word.startswith(c)]  # `validation`: val
+    return longer[0] if len(longer) == 1 else shorter[0] if len(shorter) == 1 else None
 
 
 def did_you_mean(word: str, choices, what: str = "") -> str:

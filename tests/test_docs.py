@@ -170,6 +170,23 @@ def test_the_readme_mistakes_give_the_errors_it_shows(tmp_path, cli):
     assert r.returncode == 2 and r.stderr.splitlines() == [" ".join(quoted.split()), "1 error"]
 
 
+def test_the_readme_python_runs_as_its_comments_say(capsys, tmp_path):
+    """README.md's Python block, run as written (but 2 epochs): what it prints is what its
+    comments show, and `load(to_yaml)` gives the same spec back."""
+    text = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    assert '"train.epochs=50"' in code
+    env = {}
+    (tmp_path / "specs").symlink_to(ROOT / "specs")  # run from a copy of the repository root, as the README is
+    exec(compile(code.replace('"train.epochs=50"', '"train.epochs=2", "train.device=cpu"'), "README.md", "exec"), env)
+    out = capsys.readouterr().out
+    shown = re.search(r"print\(specdl.infer_shapes\(spec\)\)\s+# (\{.*?), \.\.\.\}", code).group(1)
+    assert out.startswith(shown) and "class Model(nn.Module)" in out
+    spec, specdl = env["spec"], env["specdl"]
+    assert specdl.load(spec.to_yaml()).model_dump() == spec.model_dump()
+    assert env["metrics"]["accuracy"] >= 0 and (env["run_dir"] / "report.json").exists()
+
+
 # ---------------------------------------------------------------- every documented command line
 
 def _documented_commands():

@@ -58,6 +58,7 @@ def one(spec, *overrides) -> str:
     ("metrics=[accuracy, confusion_matrix]", "`confusion_matrix` is not a metric: every classification run writes its "
                                              "confusion matrix"),
     ("optimizer=adma", "did you mean `adam`?"),
+    ("data.split={validation: 0.1}", "unknown key `validation`; did you mean `val`?"),
     ("scheduler={step: {step: 5}}", "scheduler.step (step): unknown argument `step`; its primary argument is "
                                     "`step_size`: write `step: 5` or `step: {step_size: 5}`"),
     ("model.layers.0={linear: {linear: 32}}", "model.layers[0].linear (linear): unknown argument `linear`; its "
