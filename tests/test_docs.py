@@ -135,10 +135,16 @@ def test_the_docs_hold_yaml_blocks_and_the_readme_spec_is_the_bundled_one():
     assert specdl.load(readme).model_dump() == specdl.load(ROOT / "specs" / "digits_cnn.yaml").model_dump()
 
 
-@pytest.mark.parametrize("where,doc", BLOCKS, ids=[w for w, _ in BLOCKS])
+def _heavy(where, doc) -> tuple:
+    """Slow marks: a block built for an epoch, or one whose check imports torch (a backbone)."""
+    return (pytest.mark.slow,) if where.startswith(BUILT) or "torchvision" in str(doc) else ()
+
+
+@pytest.mark.parametrize("where,doc", [pytest.param(w, d, id=w, marks=_heavy(w, d)) for w, d in BLOCKS])
 def test_every_yaml_block_checks_and_some_build(where, doc, tmp_path, cli):
     """Each block, as a reader would use it, is a spec `check` accepts (weights paths as
-    `specdl example-data` writes them); the README's spec and the blocks example train."""
+    `specdl example-data` writes them); the blocks example also trains (README's Python
+    block trains in the default suite, below)."""
     import yaml
 
     spec = _whole(doc)
