@@ -4,12 +4,13 @@ the CLI page runs."""
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 
 from specdl.summary import catalogue_markdown
 
-from .conftest import ROOT
+from .conftest import ROOT, run_cli
 from .sessions import PAGES, matches, run, sessions, workspace
 
 
@@ -130,7 +131,7 @@ def test_the_docs_hold_yaml_blocks_and_the_readme_spec_is_the_bundled_one():
     """The README's spec is specs/digits_cnn.yaml (as its first line says), which the suite builds."""
     import specdl
 
-    assert len(BLOCKS) >= 6 and sum(isinstance(d, dict) and "data" in d for _, d in BLOCKS) >= 2
+    assert CHECKS and len(BLOCKS) >= 6 and sum(isinstance(d, dict) and "data" in d for _, d in BLOCKS) >= 2
     readme = next(d for w, d in BLOCKS if w.startswith("README.md"))
     assert specdl.load(readme).model_dump() == specdl.load(ROOT / "specs" / "digits_cnn.yaml").model_dump()
 
@@ -191,6 +192,21 @@ def test_the_readme_python_runs_as_its_comments_say(capsys, tmp_path):
     spec, specdl = env["spec"], env["specdl"]
     assert specdl.load(spec.to_yaml()).model_dump() == spec.model_dump()
     assert env["metrics"]["accuracy"] >= 0 and (env["run_dir"] / "report.json").exists()
+
+
+CHECKS = [(p.name, m.group(1), m.group(2).rstrip("\n").split("\n")) for p in sorted((ROOT / "docs").glob("*.md"))
+          for m in re.finditer(r"```text\n\$ specdl (check [^\n]*)\n(.*?)```", p.read_text(), re.S)]
+
+
+@pytest.mark.parametrize("page,cmd,shown", CHECKS, ids=[c for _, c, _ in CHECKS])
+def test_a_failing_check_shown_in_the_docs_fails_so(page, cmd, shown, tmp_path):
+    """A ```text block opening with `$ specdl check ...` (a session that exits 2, which the
+    session tests cannot run) prints what it shows."""
+    import shlex
+
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    r = run_cli(*shlex.split(cmd), cwd=tmp_path)
+    assert r.returncode == 2 and (r.stdout + r.stderr).rstrip("\n").split("\n") == shown, f"docs/{page}: {cmd}"
 
 
 # ---------------------------------------------------------------- every documented command line
