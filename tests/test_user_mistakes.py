@@ -146,3 +146,25 @@ def test_a_task_that_matches_or_that_a_file_honours_is_accepted(tags):
     np.savez("ints.npz", x=np.zeros((30, 2), np.float32), y=np.arange(30) % 3)
     assert errors({"name": "t", "data": {"source": "npz", "path": "ints.npz", "task": "regression"},
                    "model": {"layers": [{"linear": 1}]}}) == []
+
+
+@pytest.mark.parametrize("download,field,says", [
+    (True, "download", "cannot download mnist (Error downloading train-images-idx3-ubyte.gz:); without the network"),
+    (False, "root", "set `download: true` to fetch it"),
+])
+def test_a_torchvision_set_that_is_not_there_says_the_right_fix(download, field, says, monkeypatch):
+    """With `download: true` already set, a failed download (torchvision raises RuntimeError
+    for it) said "set `download: true`"."""
+    import torchvision
+
+    from specdl.sources import SourceError
+
+    def absent(*_, **__):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:" if download else "Dataset not found.")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", absent)
+    spec = specdl.load({"name": "m", "data": {"source": "torchvision", "name": "mnist", "download": download},
+                        "model": {"layers": ["flatten", {"linear": 10}]}})
+    with pytest.raises(SourceError) as e:
+        spec.data.open(True)
+    assert e.value.field == field and says in str(e.value)
