@@ -3,6 +3,7 @@ the CLI page runs."""
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 
@@ -136,6 +137,17 @@ def test_the_docs_hold_yaml_blocks_and_the_readme_spec_is_the_bundled_one():
     assert specdl.load(readme).model_dump() == specdl.load(ROOT / "specs" / "digits_cnn.yaml").model_dump()
 
 
+@functools.cache
+def _editor_schema():
+    """What `specdl schema` gives an editor, as a validator."""
+    import json
+
+    import jsonschema
+
+    r = run_cli("schema")
+    return jsonschema.Draft202012Validator(json.loads(r.stdout))
+
+
 def _heavy(where, doc) -> tuple:
     """Slow marks: a block built for an epoch, or one whose check imports torch (a backbone)."""
     return (pytest.mark.slow,) if where.startswith(BUILT) or "torchvision" in str(doc) else ()
@@ -155,6 +167,7 @@ def test_every_yaml_block_checks_and_some_build(where, doc, tmp_path, cli):
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     r = cli("check", path, cwd=tmp_path)
     assert r.returncode == 0, f"{where}: the block does not check:\n{r.stderr}"
+    assert not list(_editor_schema().iter_errors(spec)), f"{where}: the editor schema flags the block"
     if where.startswith(BUILT):
         r = cli("build", path, "-o", "train.epochs=1", "-o", "train.device=cpu", "-q", "--out", "run", cwd=tmp_path)
         assert r.returncode == 0 and "test: " in r.stdout, f"{where}: the block does not build:\n{r.stderr}"
