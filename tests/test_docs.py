@@ -279,3 +279,23 @@ def test_a_misspelt_option_in_a_doc_is_caught(capsys):
     with pytest.raises(SystemExit):
         _parser().parse_args(["build", "specs/iris_mlp.yaml", "--epochs", "3"])
     assert "unrecognized arguments: --epochs" in capsys.readouterr().err
+
+
+def test_every_option_of_every_verb_is_on_the_cli_page():
+    """docs/cli.md names each verb and each of its options (a new option without a word
+    in the docs fails here)."""
+    import argparse
+
+    from specdl.cli import _parser
+
+    page = (ROOT / "docs" / "cli.md").read_text()
+    missing = []
+    for name, verb in _parser()._subparsers._group_actions[0].choices.items():
+        if f"## {name}" not in page and f"`specdl {name}" not in page and f"$ specdl {name}" not in page:
+            missing.append(name)
+        for action in verb._actions:
+            if action.help == argparse.SUPPRESS or "-h" in action.option_strings:
+                continue
+            if action.option_strings and not any(f"`{o}" in page for o in action.option_strings):
+                missing.append(f"{name} {'/'.join(action.option_strings)}")
+    assert not missing, f"not in docs/cli.md: {missing}"
