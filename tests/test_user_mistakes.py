@@ -168,3 +168,19 @@ def test_a_torchvision_set_that_is_not_there_says_the_right_fix(download, field,
     with pytest.raises(SourceError) as e:
         spec.data.open(True)
     assert e.value.field == field and says in str(e.value)
+
+
+BLOCKS = {"name": "blk", "data": {"source": "synthetic", "shape": [4, 6, 6], "classes": 2, "size": 60},
+          "model": {"blocks": {"unit": [{"conv2d": {"out_channels": "$c", "kernel_size": 3, "padding": 1}}, "relu"]},
+                    "layers": [{"unit": {"c": 4, "repeat": 2}}, "flatten", {"linear": 2}]}}
+
+
+@pytest.mark.parametrize("call,says", [
+    ({"c": 4, "repeats": 2}, "block `unit` takes no argument `repeats`; did you mean `repeat`?"),
+    ({"c": 4, "names": "u"}, "did you mean `name`?"),
+    ({"c": 4, "cc": 2}, "takes no argument `cc`; did you mean `c`?"),
+])
+def test_a_misspelt_block_call_key_names_the_right_one(call, says):
+    spec = {**BLOCKS, "model": {**BLOCKS["model"], "layers": [{"unit": call}, "flatten", {"linear": 2}]}}
+    assert says in one(spec)
+    assert errors(BLOCKS) == []
