@@ -212,8 +212,9 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     issues += _threshold_issues(spec, info, loss)
     for i, m in enumerate(spec.metrics or []):
         if info.task not in m.tasks:
+            fit = sorted(n for n, c in REGISTRY["metric"].items() if info.task in c.tasks)
             issues.append(src.issue(("metrics", i), f"`{m.type_name}` is a {m.tasks[0]} metric; "
-                                    f"this data is {info.task}", m.type_name))
+                                    f"this data is {info.task}: use {', '.join(fit)}", m.type_name))
     names = ["val_loss", "train_loss"] + [f"val_{m.type_name}" for m in metrics]
     ck = spec.train.checkpoint
     for where, mon in ((("train", "checkpoint", "monitor"), ck.monitor),
@@ -323,9 +324,9 @@ def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings) -> list[I
         what = f"{info.classes} classes" if info.task == "classification" else f"{info.classes} labels"
         if tuple(out.shape) != want:
             one = " (or, for one logit, loss: bce_with_logits)" if info.classes == 2 else ""
+            fix = _extra_dims(out, 2) or f"make the last layer give {info.classes} features{one}"
             issues.append(src.issue(last.path, f"the model's output is {out}, but the data has {what}, "
-                                    f"so {loss.type_name} needs [N, {info.classes}]; make the last layer "
-                                    f"give {info.classes} features{one}", last.type))
+                                    f"so {loss.type_name} needs [N, {info.classes}]; {fix}", last.type))
     else:
         t = tuple(info.outputs)
         ok = tuple(out.shape) == ("N", *t) or (t == (1,) and tuple(out.shape) == ("N",))
@@ -333,8 +334,9 @@ def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings) -> list[I
             want = "[N, " + ", ".join(map(str, t)) + "]"
             what = (f"{t[0]} regression target{'s' if t[0] != 1 else ''}" if len(t) == 1 else
                     f"regression targets of shape [{', '.join(map(str, t))}]")
-            fix = (f"make the last layer give {t[0]} feature{'s' if t[0] != 1 else ''}" if len(t) == 1
-                   else f"make the model end in {want}")
+            fix = _extra_dims(out, 1 + len(t)) or (
+                f"make the last layer give {t[0]} feature{'s' if t[0] != 1 else ''}" if len(t) == 1
+                else f"make the model end in {want}")
             issues.append(src.issue(last.path, f"the model's output is {out}, but the data has {what}, "
                                     f"so {loss.type_name} needs {want}; {fix}"
                                     + (f" (or: {info.hint})" if info.hint else ""), last.type))
@@ -369,10 +371,21 @@ def _binary_issues(src, info: DataInfo, last, loss, lpath) -> list[Issue]:
                           f"the data has {info.classes} classes: use cross_entropy with [N, {info.classes}] "
                           "(or data.task: multilabel for 0/1 label columns)", loss.type_name)]
     if tuple(out.shape) not in (("N", 1), ("N",)):
+        fix = _extra_dims(out, 2) or "make the last layer give 1 feature (or use cross_entropy with [N, 2])"
         return [src.issue(last.path, f"the model's output is {out}, but two classes with {loss.type_name} "
-                          "need one logit, [N, 1] or [N]; make the last layer give 1 feature (or use "
-                          "cross_entropy with [N, 2])", last.type)]
+                          f"need one logit, [N, 1] or [N]; {fix}", last.type)]
     return []
+
+
+def _extra_dims(out, rank: int) -> str:
+    """The fix when the output keeps dimensions the target lacks (a forgotten flatten or pooling)."""
+    extra = len(out.shape) - rank
+    if extra <= 0:
+        return ""
+    pool = {3: " (adaptive_avgpool1d: 1; for a sequence [N, T, F], select or a recurrent layer's "
+                "output: last)", 4: " (adaptive_avgpool2d: 1, then flatten)"}.get(len(out.shape), "")
+    return (f"it has {extra} dimension{'s' if extra > 1 else ''} too many: flatten before the last linear "
+            f"layer (linear acts on the last dimension only), or pool first{pool}")
 
 
 def _threshold_issues(spec, info: DataInfo, loss) -> list[Issue]:

@@ -12,7 +12,7 @@ import re
 
 from .block_expr import ExprError, evaluate, is_expression, names_in
 from .components.base import REGISTRY, is_ident
-from .errors import did_you_mean
+from .errors import closest, did_you_mean
 from .source import Source
 
 PARAM = re.compile(r"\$([A-Za-z][A-Za-z0-9_]{0,63})")  # always fullmatch: `$` would pass a final newline
@@ -171,8 +171,10 @@ class Expander:
         for name in args:
             if name not in sub.used:
                 params = sorted(set(_params_in(body)))
+                near = closest(name, RESERVED)  # `repeats`, `input`: a key every call takes
                 sub.error(origin, f"block `{block}` takes no argument `{name}`"
-                          + (did_you_mean(name, params) if params else "; it takes none"), name, key=True)
+                          + (f"; did you mean `{near}`?" if near else did_you_mean(name, params) if params
+                             else "; it takes none"), name, key=True)
         if len(self.issues) > n_issues:
             return dict(FAILED)
         _copy_positions(self.src, origin, path + ("layers",))

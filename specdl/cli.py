@@ -7,6 +7,7 @@ import argparse
 import os
 import re
 import sys
+from pathlib import Path
 
 from .errors import RunError, SpecError
 
@@ -425,7 +426,9 @@ def cmd_export(args) -> int:
     if args.with_preprocessing:
         print(f"takes {r['inputs']}")
     else:
-        print(f"the model {r['expects']}; pass --with-preprocessing for raw rows")
+        raw = "raw images" if " images " in r["expects"] else "raw rows"
+        hint = f"; pass --with-preprocessing for {raw}" if Path(args.target).is_dir() else ""  # a run only
+        print(f"the model {r['expects']}{hint}")
     return 0
 
 

@@ -21,13 +21,23 @@ def format_path(path: Path_) -> str:
 
 def closest(word: str, choices) -> str | None:
     """The choice ``word`` is most likely a misspelling of, if any."""
-    close = difflib.get_close_matches(str(word), sorted(set(map(str, choices))), n=1, cutoff=0.6)
-    return close[0] if close else None
+    choices = sorted(set(map(str, choices)))
+    close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    word = str(word)
+    longer = [c for c in choices if len(word) >= 3 and c.startswith(word)]  # `acc`: accuracy
+    shorter = [c for c in choices if len(c) >= 3 and word.startswith(c)]  # `validation`: val
+    return longer[0] if len(longer) == 1 else shorter[0] if len(shorter) == 1 else None
 
 
 def did_you_mean(word: str, choices, what: str = "") -> str:
     """A ``; did you mean `x`?`` suffix, or a list of the valid choices when nothing is close."""
     choices = sorted(set(map(str, choices)))
+    parts = set(str(word).split("_"))
+    holding = [c for c in choices if "_" in str(word) and parts <= set(c.split("_"))]  # random_flip
+    if 1 <= len(holding) <= 3:
+        return "; did you mean " + " or ".join(f"`{c}`" for c in holding) + "?"
     close = closest(word, choices)
     if close:
         return f"; did you mean `{close}`?"

@@ -10,14 +10,15 @@ import math
 from pathlib import Path
 
 from .errors import Issue, SpecError, format_path
-from .source import Source, read_file
+from .source import Source, read_file, read_yaml
 
 
 def load(spec, overrides=None):
     """Read and validate a spec.
 
     Args:
-        spec: a path to a YAML file, a dict of plain data, or a Spec.
+        spec: a path to a YAML file, YAML text (a string with a line break), a dict of plain
+            data, or a Spec.
         overrides: dotted ``key=value`` strings, e.g. ``["train.epochs=3"]``.
 
     Returns:
@@ -31,6 +32,8 @@ def load(spec, overrides=None):
         src = Source(spec.to_dict(), file=getattr(spec._source, "file", "<spec>"))
     elif isinstance(spec, dict):
         src = Source(copy.deepcopy(spec), file="<dict>")
+    elif isinstance(spec, str) and "\n" in spec:  # YAML text (`load(spec.to_yaml())`); no path has a line break
+        src = read_yaml(spec, "<string>")
     elif isinstance(spec, (str, Path)):
         src = read_file(spec)
         if isinstance(src.data, dict) and "name" not in src.data:

@@ -358,6 +358,27 @@ def _a(noun: str) -> str:
     return ("an " if noun[0] in "aeiou" else "a ") + noun
 
 
+_WHERE = {"layer": "model.layers", "loss": "loss", "optimizer": "optimizer", "scheduler": "scheduler",
+          "metric": "metrics", "transform": "the data.transforms of tabular data (sklearn, csv, npz, synthetic)",
+          "image_transform": "data.transforms or data.augment of images (image_folder, torchvision)"}
+_NOT_LISTED = {("metric", "confusion_matrix"): "every classification run writes its confusion matrix "
+               "(report.json, confusion.png, `specdl evaluate`); leave it out of metrics"}
+
+
+def unknown_component(kind: str, name, reg, what: str, names=()) -> str:
+    """``unknown <kind> `name```, with what to write instead: a did-you-mean or the list, and
+    where the name belongs when it is a component of another kind (`normalize` in tabular
+    transforms, `cross_entropy` in model.layers)."""
+    noun = kind.replace("_", " ")
+    if (kind, name) in _NOT_LISTED:
+        return f"`{name}` is not {_a(noun)}: {_NOT_LISTED[kind, name]}"
+    text = f"unknown {noun} `{name}`" + _unknown(kind, name, reg, what, names)
+    other = next((k for k in KINDS if k != kind and isinstance(name, str) and name in REGISTRY[k]), None)
+    if other:
+        text += f" (`{name}` is {_a(other.replace('_', ' '))}: it belongs in {_WHERE[other]})"
+    return text
+
+
 def _what(value) -> str:
     """What a YAML value is, in the spec's words."""
     if value is None:
@@ -405,7 +426,7 @@ def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks
     noun, what = kind.replace("_", " "), ("layers" if kind == "layer" else f"{kind}s")
     if isinstance(item, str):
         if item not in reg:
-            issues.append(src.issue(path, f"unknown {noun} `{item}`" + _unknown(kind, item, reg, what, names)))
+            issues.append(src.issue(path, unknown_component(kind, item, reg, what, names)))
             return None
         return {"type": item}
     if not isinstance(item, dict):
@@ -415,15 +436,14 @@ def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks
     if "type" in item:
         t = item["type"]
         if not isinstance(t, str) or t not in reg:
-            issues.append(src.issue(path + ("type",), f"unknown {noun} `{t}`" + _unknown(kind, t, reg, what, names)))
+            issues.append(src.issue(path + ("type",), unknown_component(kind, t, reg, what, names)))
             return None
         return dict(item)
     name = _short_form_name(noun, item, path, src, issues, reserved)
     if name is None:
         return None
     if name not in reg:
-        issues.append(src.issue(path + (name,), f"unknown {noun} `{name}`" + _unknown(kind, name, reg, what, names),
-                                key=True))
+        issues.append(src.issue(path + (name,), unknown_component(kind, name, reg, what, names), key=True))
         return None
     arg = item[name]
     out = {"type": name, **{k: item[k] for k in reserved if k in item}}
@@ -505,8 +525,9 @@ def _strip_tags(loc: tuple, data) -> tuple:
     """Drop the discriminator tags pydantic inserts in locations inside unions."""
     out, node = [], data
     for i, part in enumerate(loc):
-        if isinstance(node, dict) and part not in node and part in (node.get("type"), node.get("source")):
-            continue
+        if isinstance(node, dict) and part in (node.get("type"), node.get("source")) and (
+                part not in node or (i + 1 < len(loc) and not _has(node[part], loc[i + 1]))):
+            continue  # the tag, also when the mapping has a key of that name (`linear: {linear: 3}`)
         if isinstance(part, str) and part.startswith(("function-", "json-or-python")):
             continue
         if i and isinstance(part, str) and not isinstance(node, dict):
@@ -550,6 +571,9 @@ def _message(err, cls, loc, data) -> tuple[str, bool]:
             return f"`{last}` is not offered: {why}", True
         fields = _fields_at(cls, loc[:-1], data)
         noun = "argument" if kind_at(loc[:-1], data) else "key"
+        if primary := _own_name(loc, data):
+            return (f"unknown argument `{last}`; its primary argument is `{primary}`: write `{last}: "
+                    f"{_short(err.get('input'))}` or `{last}: {{{primary}: {_short(err.get('input'))}}}`"), True
         return f"unknown {noun} `{last}`" + did_you_mean(str(last), fields), True
     if typ == "missing":
         return f"missing required `{last}`", False
@@ -563,7 +587,8 @@ def _message(err, cls, loc, data) -> tuple[str, bool]:
         limit = next(iter(ctx.values()))
         return f"must be {_BOUNDS[typ]} {limit}, got {got}", False
     if typ == "literal_error":
-        return f"must be {ctx.get('expected')}, got {got}", False
+        close = closest(str(err.get("input")), re.findall(r"'([^']*)'", str(ctx.get("expected"))))
+        return f"must be {ctx.get('expected')}, got {got}" + (f"; did you mean '{close}'?" if close else ""), False
     if typ in ("too_short", "too_long"):
         return f"needs {'at least' if typ == 'too_short' else 'at most'} {ctx.get('min_length', ctx.get('max_length'))} item(s), got {got}", False
     if typ in _TYPES:
@@ -746,7 +771,7 @@ def _issues(e: ValidationError, cls, data, src, failed=()) -> list[Issue]:
         if not any(loc[:len(f)] == f for f in failed):
             by_loc.setdefault(loc, []).append(err)
     errors = [(loc, errs[0]) for loc, errs in by_loc.items()]
-    meant = {loc[:-1] + (closest(str(loc[-1]), _fields_at(cls, loc[:-1], data)),)
+    meant = {loc[:-1] + (_own_name(loc, data) or closest(str(loc[-1]), _fields_at(cls, loc[:-1], data)),)
              for loc, err in errors if err["type"] == "extra_forbidden"}
     out = []
     for loc, err in errors:
@@ -761,6 +786,11 @@ def _issues(e: ValidationError, cls, data, src, failed=()) -> list[Issue]:
             msg, at_key = _either([_message(e, cls, loc, data) for e in by_loc[loc]])
             out.append(src.issue(loc, msg, _component_at(loc, data), key=at_key))
     return out
+
+
+def _own_name(loc: tuple, data) -> str | None:
+    """The primary argument, when an unknown key repeats its component's name (`linear: {linear: 3}`)."""
+    return _primary(loc[-1]) if loc and loc[-1] == _component_at(loc[:-1], data) else None
 
 
 def _either(messages: list[tuple[str, bool]]) -> tuple[str, bool]:

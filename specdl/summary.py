@@ -13,7 +13,8 @@ def _console():
 
     from rich.console import Console
 
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    # markup off: user text (class labels, paths, docstrings' `[h, w]`) is never rich markup
+    return Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 160)
 
 
 def shape_table(a, verbose: bool = False, batch: int = 1) -> None:
@@ -133,13 +134,23 @@ def layer_catalogue(name: str | None = None, markdown: bool = False) -> int:
     return 0
 
 
+BLOCK_CALL = ("A block of `model.blocks` is used like a layer, by its name, with its `$` parameters and "
+              "`repeat` (1 to 1000): `residual: {c: 32, repeat: 2}` (docs/spec.md, Model).")
+
+
+def _listed(kind: str) -> list:
+    """The entries a spec may write, by name: the registry less its structural ones (a block
+    call is written with the block's name, never as `call`)."""
+    return [(n, c) for n, c in sorted(REGISTRY[kind].items()) if not getattr(c, "structural", False)]
+
+
 def _describe(con, name: str) -> int:
     """One component of the catalogue: its text and arguments."""
-    found = [REGISTRY[k][name] for k in CATALOGUE if name in REGISTRY[k]]
+    found = [c for k in CATALOGUE for n, c in _listed(k) if n == name]
     if not found:
         from .errors import RunError, did_you_mean
 
-        known = [n for k in CATALOGUE for n in REGISTRY[k]]
+        known = [n for k in CATALOGUE for n, _ in _listed(k)]
         raise RunError(f"unknown layer or image transform `{name}`" + did_you_mean(name, known))
     cls = found[0]
     kind = "" if cls.kind == "layer" else f" ({CATALOGUE[cls.kind]}: data.transforms / data.augment)"
@@ -157,7 +168,7 @@ def _catalogue_table(kind: str, what: str):
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for c in (what, "primary", "arguments", "what it does"):
         t.add_column(c)
-    for n, cls in sorted(REGISTRY[kind].items()):
+    for n, cls in _listed(kind):
         args = ", ".join(a for a, _, _ in describe_args(cls))
         t.add_row(n, cls.primary or "", args, (cls.__doc__ or "").strip().split("\n")[0])
     return t
@@ -232,8 +243,8 @@ def catalogue_markdown() -> str:
               "scheduler": "Schedulers", "metric": "Metrics", "transform": "Data transforms",
               "image_transform": "Image transforms and augmentations"}
     for kind, title in titles.items():
-        out += [f"## {title}", ""]
-        for name, cls in sorted(REGISTRY[kind].items()):
+        out += [f"## {title}", ""] + ([BLOCK_CALL, ""] if kind == "layer" else [])
+        for name, cls in _listed(kind):
             doc = " ".join((cls.__doc__ or "").split())
             out.append(f"### `{name}`")
             out.append("")

@@ -437,8 +437,11 @@ class TorchvisionData(_ImageSource):
         try:
             return cls(self.root, train=train, download=self.download, transform=transform)
         except RuntimeError as e:
-            where = Path(self.root).resolve()
-            raise SourceError("root", f"no {self.name} data under {where} ({str(e).splitlines()[0]}); set "
+            where, why = Path(self.root).resolve(), str(e).splitlines()[0] if str(e) else type(e).__name__
+            if self.download:  # torchvision reports a failed download (no network) as a RuntimeError too
+                raise SourceError("download", f"cannot download {self.name} ({why}); without the network, "
+                                  f"copy the data set under {where}") from None
+            raise SourceError("root", f"no {self.name} data under {where} ({why}); set "
                               "`download: true` to fetch it, or point `root` at a copy") from None
         except OSError as e:  # URLError: no network
             raise SourceError("download", f"cannot download {self.name} ({e}); without the network, "

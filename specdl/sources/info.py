@@ -51,6 +51,14 @@ def describe(data, seed: int = 0) -> DataInfo:
     """The per-sample shape after the transforms; raises ShapeError with the index of
     the failing transform as its ``index`` and ``group``."""
     info = data.facts(seed)
+    if data.task and data.task != info.task:  # csv and npz read their target by `task`; others know theirs
+        from .base import SourceError
+
+        what = f"{info.classes} classes" if info.task == "classification" else info.task
+        raise SourceError("task", f"`task: {data.task}` does not apply here: " + (
+            "a csv's one target column cannot hold [N, labels] 0/1 columns; use an npz with such a `y`"
+            if data.source == "csv" else f"{data.source} data is {what} as it comes; `task` sets how a csv or "
+            "npz target is read (multilabel: an npz `y` of [N, labels] 0/1 columns); leave it out"))
     feat = info.feat
     if not data.file_backed:
         for i, t in enumerate(data.transforms):
