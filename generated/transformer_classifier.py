@@ -46,6 +46,7 @@ def synthetic_targets(x, rng, width, high=None):
     if high is not None:  # token histogram, without a one-hot copy of x
         ids = flat + np.arange(len(x))[:, None] * high
         flat = np.bincount(ids.ravel(), minlength=len(x) * high).reshape(len(x), high) / flat.shape[1]
+        flat -= 1.0 / high  # centred, so that no class takes the common part of every score
     score = np.zeros((len(x), width))
     block = max(1, min(flat.shape[1], 1_048_576 // width))
     for i in range(0, flat.shape[1], block):

@@ -236,3 +236,19 @@ model: {layers: [flatten, {linear: 2}]}
     fixed = spec.read_text().replace("transforms: [to_tensor", "transforms: [grayscale, to_tensor")
     spec.write_text(fixed)
     assert run_cli("check", spec, cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("high,length,classes,size", [(100, 16, 3, 128), (1000, 64, 4, 512), (50, 8, 5, 512),
+                                                      (30, 16, 3, 512), (100, 40, 4, 512)])
+def test_synthetic_token_labels_fill_every_class(high, length, classes, size):
+    """Token ids' labels come from their centred histogram: before it was centred, the
+    common part of every score gave one class most samples and left another empty
+    (128 x 16 tokens below 100, 3 classes: [53, 0, 75])."""
+    data = {"source": "synthetic", "shape": [length], "classes": classes, "dtype": "int64", "high": high,
+            "size": size}
+    spec = specdl.load({"name": "tokens", "data": data, "loss": "cross_entropy", "optimizer": "adam",
+                        "model": {"layers": [{"embedding": {"num_embeddings": high, "embedding_dim": 4}}, "flatten",
+                                             {"linear": classes}]}})
+    for seed in range(10):
+        counts = np.bincount(spec.data.load(seed).y, minlength=classes)
+        assert counts.min() >= 0.5 * size / classes, (seed, counts.tolist())
