@@ -228,10 +228,8 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     if spec.train.cuda_graphs is True:
         issues += [src.issue(("train", "cuda_graphs"), f"true cannot run here: {why}; use auto or false")
                    for why in graph_blockers(spec)]
-    if not spec.data.validates() and (ck.monitor.startswith("val_") or spec.train.early_stopping):
-        if "checkpoint" in spec.train.model_fields_set or spec.train.early_stopping:
-            where, what = spec.data.validation_missing()
-            issues.append(src.issue(where, f"monitoring a validation value needs {what}"))
+    if not spec.data.validates():
+        issues += _unvalidated_monitor_issues(spec, src)
     issues += _target_transform_issues(spec, info)
     if spec.export.onnx or preflight:
         warnings += export_preflight(graph, src)
@@ -239,6 +237,19 @@ def analyze(spec, preflight: bool = False) -> Analysis:
         raise SpecError(issues)
     monitor = ck.monitor if spec.data.validates() else "train_loss"
     return Analysis(spec, info, graph, loss, metrics, monitor, _mode(monitor, ck.mode, metrics), warnings)
+
+
+def _unvalidated_monitor_issues(spec, src) -> list[Issue]:
+    """Without a validation split, a monitor the spec names must be train_loss (the
+    checkpoint's default monitor, val_loss, then falls back to train_loss)."""
+    ck, es = spec.train.checkpoint, spec.train.early_stopping
+    named = [mon for mon, given in ((ck.monitor, "monitor" in ck.model_fields_set),
+                                    (es.monitor if es else None, es is not None)) if given]
+    val = next((mon for mon in named if mon.startswith("val_")), None)
+    if val is None:
+        return []
+    where, what = spec.data.validation_missing()
+    return [src.issue(where, f"monitoring `{val}` needs {what}; or monitor train_loss")]
 
 
 def _target_transform_issues(spec, info: DataInfo) -> list[Issue]:
