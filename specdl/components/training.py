@@ -159,6 +159,8 @@ class Scheduler(Component):
 
     kind: ClassVar[str] = "scheduler"
     every: ClassVar[str] = "epoch"  # epoch | batch | metric
+    # the torch scheduler's state keys laid out from train.epochs (a resume must not change them)
+    layout: ClassVar[tuple] = ()
 
     def ctor(self, epochs: int, steps_per_epoch: int, mode: str) -> Call:
         raise NotImplementedError
@@ -191,6 +193,7 @@ class CosineSpec(Scheduler, type="cosine", primary="eta_min"):
 
     T_max: PosInt | None = None
     eta_min: NonNegFloat = 0.0
+    layout: ClassVar[tuple] = ("T_max",)
 
     def ctor(self, epochs, steps_per_epoch, mode):
         return Call("torch.optim.lr_scheduler.CosineAnnealingLR",
@@ -223,6 +226,7 @@ class OneCycleSpec(Scheduler, type="onecycle", primary="max_lr"):
     max_lr: PosFloat
     pct_start: float = Field(0.3, gt=0.0, lt=1.0)
     every: ClassVar[str] = "batch"
+    layout: ClassVar[tuple] = ("total_steps",)
 
     def ctor(self, epochs, steps_per_epoch, mode):
         return Call("torch.optim.lr_scheduler.OneCycleLR",
