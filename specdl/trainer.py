@@ -233,33 +233,39 @@ def torch_settings(analysis, device):
     and NNPACK for small CPU convolutions), restored afterwards so that training from
     the Python API leaves the caller's process as it was."""
     kernels = analysis.onednn() if device.type == "cpu" else None
-    return torch_flags(analysis.threads(), kernels, kernels)
+    return torch_flags(analysis.threads(), kernels, kernels, analysis.spec.train.deterministic)
 
 
 @contextmanager
-def torch_flags(threads: int | None = None, onednn: bool | None = None, nnpack: bool | None = None):
-    """Set intra-op threads, oneDNN and NNPACK (None: leave as is); restore them after."""
-    saved = (torch.get_num_threads(), torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled())
+def torch_flags(threads: int | None = None, onednn: bool | None = None, nnpack: bool | None = None,
+                deterministic: bool = False):
+    """Set intra-op threads, oneDNN and NNPACK (None: leave as is) and, where asked,
+    deterministic algorithms; restore them after."""
+    saved = (torch.get_num_threads(), torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled(),
+             torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+             torch.backends.cudnn.benchmark)
     if threads is not None:
         torch.set_num_threads(threads)
     if onednn is not None:
         torch.backends.mkldnn.enabled = onednn
     if nnpack is not None:
         torch.backends.nnpack.set_flags(nnpack)
+    if deterministic:
+        _deterministic()
     try:
         yield
     finally:
         torch.set_num_threads(saved[0])
         torch.backends.mkldnn.enabled = saved[1]
         torch.backends.nnpack.set_flags(saved[2])
+        torch.use_deterministic_algorithms(saved[3])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[4], saved[5]
 
 
 def _fit(analysis, device, dist, out, resume, progress, entered: float, force: bool = False,
          on_epoch=None) -> RunResult:
     tr = analysis.spec.train
     main = dist is None or dist.main
-    if tr.deterministic:
-        _deterministic()
     if tr.compile:
         _check_compile(device)
     _check_graphs(tr.cuda_graphs, device, dist)
