@@ -92,9 +92,7 @@ class Trainer:
         self.opt = build_optimizer(spec, self.model, analysis.frozen())
         self.n_train = self.arrays.size("train")
         self.n_batches = math.ceil(self.n_train / spec.train.batch_size)
-        lone = lone_batch(analysis.graph, self.n_train, spec.train.batch_size) if dist is None else None
-        if lone:  # before any training (check says it where the data's size is known)
-            raise RunError(lone)
+        self._refuse_lone_batch(dist)
         self.steps_per_epoch = math.ceil(self.n_batches / spec.train.accumulate)
         self.sched = build_scheduler(spec, self.opt, self.steps_per_epoch, analysis.mode)
         amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(spec.train.precision)
@@ -122,6 +120,13 @@ class Trainer:
             self.train_loader = loader(self.x["train"], bs, True, self.gen, self.workers, device,
                                        sampler=self.sampler)
         self.epoch = 0
+
+    def _refuse_lone_batch(self, dist) -> None:
+        """A training batch of one sample before a batch norm: one line before any
+        training (check says it where it knows the data's size)."""
+        lone = lone_batch(self.analysis.graph, self.n_train, self.spec.train.batch_size) if dist is None else None
+        if lone:
+            raise RunError(lone)
 
     # -- full (unsharded) weights, on every rank's CPU under FSDP
     def weights(self) -> dict:
