@@ -230,7 +230,7 @@ def analyze(spec, preflight: bool = False) -> Analysis:
         issues += [src.issue(("train", "cuda_graphs"), f"true cannot run here: {why}; use auto or false")
                    for why in graph_blockers(spec)]
     if not spec.data.validates():
-        issues += _unvalidated_monitor_issues(spec, src)
+        issues += _unvalidated_monitor_issues(spec, src, names)
     issues += _target_transform_issues(spec, info)
     if spec.export.onnx or preflight:
         warnings += export_preflight(graph, src)
@@ -240,13 +240,14 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     return Analysis(spec, info, graph, loss, metrics, monitor, _mode(monitor, ck.mode, metrics), warnings)
 
 
-def _unvalidated_monitor_issues(spec, src) -> list[Issue]:
+def _unvalidated_monitor_issues(spec, src, names) -> list[Issue]:
     """Without a validation split, a monitor the spec names must be train_loss (the
-    checkpoint's default monitor, val_loss, then falls back to train_loss)."""
+    checkpoint's default monitor, val_loss, then falls back to train_loss). A monitor not
+    in ``names`` is already its own error."""
     ck, es = spec.train.checkpoint, spec.train.early_stopping
     named = [mon for mon, given in ((ck.monitor, "monitor" in ck.model_fields_set),
                                     (es.monitor if es else None, es is not None)) if given]
-    val = next((mon for mon in named if mon.startswith("val_")), None)
+    val = next((mon for mon in named if mon.startswith("val_") and mon in names), None)
     if val is None:
         return []
     where, what = spec.data.validation_missing()

@@ -209,6 +209,8 @@ def spec_text(**over) -> str:
      "monitoring `val_loss` needs a validation split"),
     ({"data": {"split": {"val": 0}}, "train": {"checkpoint": {"monitor": "val_f1"}}}, "data.split.val",
      "monitoring `val_f1` needs"),
+    ({"data": {"split": {"val": 0}}, "train": {"checkpoint": {"monitor": "val_nothing"}}},
+     "train.checkpoint.monitor", "cannot monitor `val_nothing`"),  # that error alone
     ({"model": {"layers": [{"linear": 8}, "batchnorm1d", {"linear": 3}]}, "train": {"batch_size": 1}},
      "train.batch_size", "every training batch holds one sample, and batchnorm1d_1"),
     ({"model": {"layers": [{"linear": 8}, "batchnorm1d", {"linear": 3}]}, "train": {"batch_size": 8}},
