@@ -91,7 +91,7 @@ def test_combinations_check_then_build(files, data):
     run_combo(spec, mistakes, script=False)
 
 
-@combo_settings(2)
+@combo_settings(1)
 @given(st.data())
 def test_combinations_build_equals_script(files, data):
     spec, mistakes = data.draw(run_specs(files).filter(lambda c: not c[1]))
