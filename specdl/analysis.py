@@ -205,6 +205,7 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     issues += check_inferred(graph, src)
     issues += _token_issues(spec, graph, src)
     issues += _split_issues(spec, info, src)
+    issues += _lone_batch_issues(spec, info, graph, src)
 
     loss = spec.loss or REGISTRY["loss"][DEFAULT_LOSS[info.task]]()
     metrics = spec.metrics or [REGISTRY["metric"][m]() for m in DEFAULT_METRICS[info.task]]
@@ -229,10 +230,8 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     if spec.train.cuda_graphs is True:
         issues += [src.issue(("train", "cuda_graphs"), f"true cannot run here: {why}; use auto or false")
                    for why in graph_blockers(spec)]
-    if not spec.data.validates() and (ck.monitor.startswith("val_") or spec.train.early_stopping):
-        if "checkpoint" in spec.train.model_fields_set or spec.train.early_stopping:
-            where, what = spec.data.validation_missing()
-            issues.append(src.issue(where, f"monitoring a validation value needs {what}"))
+    if not spec.data.validates():
+        issues += _unvalidated_monitor_issues(spec, src, names)
     issues += _target_transform_issues(spec, info)
     if spec.export.onnx or preflight:
         warnings += export_preflight(graph, src)
@@ -240,6 +239,20 @@ def analyze(spec, preflight: bool = False) -> Analysis:
         raise SpecError(issues)
     monitor = ck.monitor if spec.data.validates() else "train_loss"
     return Analysis(spec, info, graph, loss, metrics, monitor, _mode(monitor, ck.mode, metrics), warnings)
+
+
+def _unvalidated_monitor_issues(spec, src, names) -> list[Issue]:
+    """Without a validation split, a monitor the spec names must be train_loss (the
+    checkpoint's default monitor, val_loss, then falls back to train_loss). A monitor not
+    in ``names`` is already its own error."""
+    ck, es = spec.train.checkpoint, spec.train.early_stopping
+    named = [mon for mon, given in ((ck.monitor, "monitor" in ck.model_fields_set),
+                                    (es.monitor if es else None, es is not None)) if given]
+    val = next((mon for mon in named if mon.startswith("val_") and mon in names), None)
+    if val is None:
+        return []
+    where, what = spec.data.validation_missing()
+    return [src.issue(where, f"monitoring `{val}` needs {what}; or monitor train_loss")]
 
 
 def _target_transform_issues(spec, info: DataInfo) -> list[Issue]:
@@ -255,18 +268,23 @@ def _target_transform_issues(spec, info: DataInfo) -> list[Issue]:
     return issues
 
 
+def split_sizes(n: int, split) -> dict:
+    """The samples in each split of ``n`` rows, as scikit-learn's train_test_split draws
+    them (``splits.split_rows``: first test, then val of the rest); val None without one."""
+    import math
+
+    n_test = math.ceil(split.test * n) if split.test > 0 else 0
+    n_val = math.ceil(split.val / (1.0 - split.test) * (n - n_test)) if split.val > 0 else None
+    return {"train": n - n_test - (n_val or 0), "val": n_val, "test": n_test}
+
+
 def _split_issues(spec, info, src) -> list[Issue]:
     """Where the number of samples is known, every split must be able to hold a sample
     of every class when stratified (scikit-learn refuses otherwise, at build time)."""
-    import math
-
     split, n = spec.data.held_out(), spec.data.sample_count()
     if n is None or info.task != "classification" or not split.stratify or not split.test:
         return []
-    n_test = math.ceil(split.test * n)
-    n_val = math.ceil(split.val / (1 - split.test) * (n - n_test)) if split.val > 0 else None
-    n_train = n - n_test - (n_val or 0)
-    sizes = {"train": n_train, "val": n_val, "test": n_test}
+    sizes = split_sizes(n, split)
     small = [(k, v) for k, v in sizes.items() if v is not None and v < (info.classes or 0)]
     if not small:
         return []
@@ -275,6 +293,44 @@ def _split_issues(spec, info, src) -> list[Issue]:
                       f"{info.classes} classes a stratified split needs one of each of; raise "
                       f"{'test' if which == 'test' else 'val' if which == 'val' else 'the data size'}, "
                       "or set stratify: false")]
+
+
+def lone_batch(graph, n_train: int, batch_size: int) -> str | None:
+    """Batch normalisation in training needs more than one value per channel: a training
+    batch of one sample (batch_size 1, or a last batch of one) fails on a batch norm
+    that sees no spatial positions ([N, C], or 1 x 1 maps). What to change, or None."""
+    last = n_train % batch_size or batch_size
+    if batch_size > 1 and last != 1:
+        return None
+
+    def lone(n):
+        return n.type.startswith("batchnorm") and all(d == 1 for d in n.out.shape[2:])
+
+    def walk(g):
+        for n in g.nodes:
+            if lone(n):
+                return n
+            found = next((f for sub in n.subgraphs if (f := walk(sub)) is not None), None)
+            if found is not None:
+                return found
+        return None
+
+    node = walk(graph)
+    if node is None:
+        return None
+    what = "every training batch holds one sample" if batch_size == 1 else \
+        f"the last training batch holds one sample ({n_train} training samples in batches of {batch_size})"
+    return (f"{what}, and {node.name} ({node.type}) cannot normalise a batch of one in training; use "
+            f"another train.batch_size (not 1, nor a divisor of {n_train - 1})")
+
+
+def _lone_batch_issues(spec, info, graph, src) -> list[Issue]:
+    """``lone_batch`` where the train split's size is known without reading data."""
+    n = spec.data.sample_count()
+    if n is None:
+        return []
+    why = lone_batch(graph, split_sizes(n, spec.data.held_out())["train"], spec.train.batch_size)
+    return [src.issue(("train", "batch_size"), why)] if why else []
 
 
 def _token_issues(spec, graph, src) -> list[Issue]:

@@ -3,6 +3,7 @@ gives the generated script's weights), loss, optimizer and scheduler."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import torch
@@ -79,16 +80,30 @@ def build_loss(analysis):
     that class labels reach it as float targets (the script does the same)."""
     from .runtime.loop import binary_loss
 
-    loss = analysis.loss.ctor()()
+    with refused(analysis.loss):
+        loss = analysis.loss.ctor()()
     return binary_loss(loss) if analysis.binary else loss
 
 
 def build_optimizer(spec, model, frozen: bool = False) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad] if frozen else model.parameters()
-    return spec.optimizer.ctor()(params)
+    with refused(spec.optimizer):
+        return spec.optimizer.ctor()(params)
 
 
 def build_scheduler(spec, optimizer, steps_per_epoch: int, mode: str):
     if spec.scheduler is None:
         return None
-    return spec.scheduler.ctor(spec.train.epochs, steps_per_epoch, mode)(optimizer)
+    with refused(spec.scheduler):
+        return spec.scheduler.ctor(spec.train.epochs, steps_per_epoch, mode)(optimizer)
+
+
+@contextlib.contextmanager
+def refused(component):
+    """A combination of arguments that torch's constructor refuses (and check does not
+    know of) is one line naming the component, not a traceback."""
+    try:
+        yield
+    except (ValueError, TypeError) as e:
+        raise RunError(f"{component.kind} {component.type_name}: torch refuses these arguments: "
+                       f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None

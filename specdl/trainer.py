@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt
+from .analysis import lone_batch
 from .build import build_loss, build_model, build_optimizer, build_scheduler
 from .data import invert_targets, prepare
 from .errors import RunError
@@ -91,6 +92,7 @@ class Trainer:
         self.opt = build_optimizer(spec, self.model, analysis.frozen())
         self.n_train = self.arrays.size("train")
         self.n_batches = math.ceil(self.n_train / spec.train.batch_size)
+        self._refuse_lone_batch(dist)
         self.steps_per_epoch = math.ceil(self.n_batches / spec.train.accumulate)
         self.sched = build_scheduler(spec, self.opt, self.steps_per_epoch, analysis.mode)
         amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(spec.train.precision)
@@ -118,6 +120,13 @@ class Trainer:
             self.train_loader = loader(self.x["train"], bs, True, self.gen, self.workers, device,
                                        sampler=self.sampler)
         self.epoch = 0
+
+    def _refuse_lone_batch(self, dist) -> None:
+        """A training batch of one sample before a batch norm: one line before any
+        training (check says it where it knows the data's size)."""
+        lone = lone_batch(self.analysis.graph, self.n_train, self.spec.train.batch_size) if dist is None else None
+        if lone:
+            raise RunError(lone)
 
     # -- full (unsharded) weights, on every rank's CPU under FSDP
     def weights(self) -> dict:
@@ -167,9 +176,16 @@ class Trainer:
         batch_sched = self.sched if self.sched is not None and self.spec.scheduler.every == "batch" else None
         if self.graphs and self.graph is None:  # after a resume's restore: the optimizer's state is in place
             self.graph = loop.GraphStep(self.run, self.loss_fn, self.opt, tr.batch_size, tr.grad_clip, self.autocast)
-        total, seen = loop.train_epoch(self.run, self.train_batches(), self.loss_fn, self.opt, self.n_batches,
-                                       tr.accumulate, tr.grad_clip, self.scaler, self.autocast, batch_sched,
-                                       self.graph)
+        try:
+            total, seen = loop.train_epoch(self.run, self.train_batches(), self.loss_fn, self.opt, self.n_batches,
+                                           tr.accumulate, tr.grad_clip, self.scaler, self.autocast, batch_sched,
+                                           self.graph)
+        except ValueError as e:  # a batch norm inside a backbone or module: not seen by lone_batch
+            if "more than 1 value per channel" not in str(e):
+                raise
+            raise RunError(f"a training batch of one sample reached a batch norm, which cannot normalise it "
+                           f"({self.n_train} training samples, train.batch_size {tr.batch_size}); use another "
+                           "train.batch_size") from None
         if self.graph is not None and self.graph.broken is not None:  # eager from now on, as without graphs
             print(f"specdl: note: train.cuda_graphs: this training step cannot be captured in a CUDA graph "
                   f"({self.graph.broken}); it runs eagerly", file=sys.stderr)
@@ -222,33 +238,39 @@ def torch_settings(analysis, device):
     and NNPACK for small CPU convolutions), restored afterwards so that training from
     the Python API leaves the caller's process as it was."""
     kernels = analysis.onednn() if device.type == "cpu" else None
-    return torch_flags(analysis.threads(), kernels, kernels)
+    return torch_flags(analysis.threads(), kernels, kernels, analysis.spec.train.deterministic)
 
 
 @contextmanager
-def torch_flags(threads: int | None = None, onednn: bool | None = None, nnpack: bool | None = None):
-    """Set intra-op threads, oneDNN and NNPACK (None: leave as is); restore them after."""
-    saved = (torch.get_num_threads(), torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled())
+def torch_flags(threads: int | None = None, onednn: bool | None = None, nnpack: bool | None = None,
+                deterministic: bool = False):
+    """Set intra-op threads, oneDNN and NNPACK (None: leave as is) and, where asked,
+    deterministic algorithms; restore them after."""
+    saved = (torch.get_num_threads(), torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled(),
+             torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+             torch.backends.cudnn.benchmark)
     if threads is not None:
         torch.set_num_threads(threads)
     if onednn is not None:
         torch.backends.mkldnn.enabled = onednn
     if nnpack is not None:
         torch.backends.nnpack.set_flags(nnpack)
+    if deterministic:
+        _deterministic()
     try:
         yield
     finally:
         torch.set_num_threads(saved[0])
         torch.backends.mkldnn.enabled = saved[1]
         torch.backends.nnpack.set_flags(saved[2])
+        torch.use_deterministic_algorithms(saved[3])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[4], saved[5]
 
 
 def _fit(analysis, device, dist, out, resume, progress, entered: float, force: bool = False,
          on_epoch=None) -> RunResult:
     tr = analysis.spec.train
     main = dist is None or dist.main
-    if tr.deterministic:
-        _deterministic()
     if tr.compile:
         _check_compile(device)
     _check_graphs(tr.cuda_graphs, device, dist)
@@ -319,6 +341,7 @@ class _Run:
             t.model.load_state_dict(last["model"])
             t.opt.load_state_dict(last["optimizer"])
             if t.sched is not None and last.get("scheduler"):
+                _same_layout(self.spec, t.sched.state_dict(), last["scheduler"])
                 t.sched.load_state_dict(last["scheduler"])
             if last.get("scaler"):
                 t.scaler.load_state_dict(last["scaler"])
@@ -417,6 +440,19 @@ class _Run:
         report = write_report(self.run_dir, self.analysis, t, test, pred, state, train_time, t.device, onnx,
                               setup_time)
         return RunResult(report["test"], self.run_dir, state.best_epoch)
+
+
+def _same_layout(spec, fresh: dict, saved: dict) -> None:
+    """A scheduler laid out over the run's length (onecycle's steps, cosine's T_max) cannot
+    go on over another length: resuming with other train.epochs (or batches per epoch)
+    would end it early, or step past its end."""
+    sched = spec.scheduler
+    for key in sched.layout:
+        if key in saved and saved[key] != fresh.get(key):
+            raise RunError(f"scheduler {sched.type_name} was laid out for the run as it started ({key} "
+                           f"{saved[key]}); with train.epochs {spec.train.epochs} and batch_size "
+                           f"{spec.train.batch_size} it would be {fresh.get(key)}: resume with the run's "
+                           "train.epochs and batch_size, or start a new run")
 
 
 def _check_compile(device) -> None:

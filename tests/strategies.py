@@ -24,8 +24,9 @@ def for_annotation(ann, metadata=(), length=None) -> st.SearchStrategy:
     ``length`` items when one is given (a spatial layer's one size per dimension)."""
     origin = typing.get_origin(ann)
     args = typing.get_args(ann)
-    if origin is typing.Annotated:
-        return for_annotation(args[0], tuple(metadata) + tuple(args[1:]), length)
+    if origin is typing.Annotated:  # a Field(...) inside carries its bounds in .metadata
+        inner = [x for a in args[1:] for x in (getattr(a, "metadata", None) or [a])]
+        return for_annotation(args[0], tuple(metadata) + tuple(inner), length)
     if origin in (typing.Union, types.UnionType):
         return st.one_of([for_annotation(a, metadata, length) for a in args])
     if origin is typing.Literal:
@@ -122,3 +123,147 @@ def related_shapes(draw, base, n) -> list:
             dims = dims[1:]
         out.append(("N", *dims))
     return out
+
+
+# ------------------------------------------------------------ option combinations
+# A task as the data gives it: (data, width of the model's output); ``multilabel`` reads
+# the npz a test writes (``files["multilabel"]``). Small: a build takes a fraction of a second.
+TASKS = {
+    "classification": ({"source": "synthetic", "shape": [5], "classes": 3, "size": 60}, 3),
+    "binary": ({"source": "synthetic", "shape": [5], "classes": 2, "size": 60}, 1),
+    "multilabel": ({"source": "npz", "task": "multilabel"}, 3),
+    "regression": ({"source": "synthetic", "shape": [5], "outputs": 1, "size": 60}, 1),
+    "multi_target": ({"source": "synthetic", "shape": [5], "outputs": 2, "size": 60}, 2),
+}
+DATA_TASK = {"binary": "classification", "multi_target": "regression"}
+
+
+def _component(draw, kind, name, **fixed) -> dict:
+    """One registry component in its explicit form, its arguments drawn (``fixed`` wins)."""
+    from specdl.components.base import REGISTRY
+
+    return {"type": name, **draw(params(REGISTRY[kind][name])), **fixed}
+
+
+@st.composite
+def _loss(draw, task, width) -> dict:
+    from specdl.components.base import REGISTRY
+
+    if task == "binary":
+        names = ["bce_with_logits"]
+    else:
+        names = sorted(n for n, c in REGISTRY["loss"].items() if c.task == DATA_TASK.get(task, task))
+    name = draw(st.sampled_from(names))
+    loss = _component(draw, "loss", name)
+    for key in ("weight", "pos_weight"):  # one value per class (label; binary: one)
+        if key in loss:
+            loss[key] = draw(st.lists(st.sampled_from([0.5, 1.0, 2.0]), min_size=width, max_size=width))
+    return loss
+
+
+def _optimizer(draw) -> dict:
+    """An optimizer with every argument drawn, within what trains (momentum below 1;
+    nesterov with momentum and no dampening, as torch demands)."""
+    from specdl.components.base import REGISTRY
+
+    opt = _component(draw, "optimizer", draw(st.sampled_from(sorted(REGISTRY["optimizer"]))),
+                     lr=draw(st.sampled_from([1e-3, 1e-2])))
+    for key in ("momentum", "dampening", "weight_decay"):
+        if key in opt:
+            opt[key] = draw(st.sampled_from([0.0, 0.5, 0.9]))
+    if opt.get("nesterov"):
+        opt["momentum"], opt["dampening"] = 0.9, 0.0
+    return opt
+
+
+def _monitor(draw, metrics, validates) -> str:
+    names = ["train_loss"] + (["val_loss", *(f"val_{m}" for m in metrics)] if validates else [])
+    return draw(st.sampled_from(names))
+
+
+@st.composite
+def _train(draw, task, metrics, validates) -> dict:
+    tr = {"epochs": draw(st.integers(1, 3)), "batch_size": draw(st.sampled_from([7, 16, 1000])),
+          "device": "cpu", "accumulate": draw(st.integers(1, 3)),
+          "precision": draw(st.sampled_from(["fp32", "bf16", "fp16"])),
+          "checkpoint": {"monitor": _monitor(draw, metrics, validates),
+                         "mode": draw(st.sampled_from(["auto", "min", "max"])), "interval": 0}}
+    optional = {"grad_clip": st.sampled_from([0.1, 1.0]), "eval_batch_size": st.sampled_from([5, 64]),
+                "deterministic": st.booleans(), "threads": st.sampled_from(["auto", 1, 2]),
+                "threshold": st.sampled_from([0.3, 0.5, 0.8])}
+    for key, values in optional.items():
+        if (key != "threshold" or task in ("binary", "multilabel")) and rare(draw):
+            tr[key] = draw(values)
+    if draw(st.booleans()):
+        tr["early_stopping"] = {"monitor": _monitor(draw, metrics, validates), "patience": draw(st.integers(1, 2)),
+                                "mode": draw(st.sampled_from(["auto", "min", "max"])),
+                                "min_delta": draw(st.sampled_from([0.0, 0.01]))}
+    return tr
+
+
+def _mistake(draw, spec, task) -> tuple | None:
+    """Now and then one mistake that check must report, as its one error: a metric of
+    another task, or a monitor of no listed metric. Returns its YAML path."""
+    from specdl.components.base import REGISTRY
+
+    if not rare(draw):
+        return None
+    if draw(st.booleans()):
+        other = sorted(n for n, c in REGISTRY["metric"].items() if DATA_TASK.get(task, task) not in c.tasks)
+        spec["metrics"] = [*spec.get("metrics", []), draw(st.sampled_from(other))]
+        return ("metrics", len(spec["metrics"]) - 1)
+    spec["train"]["checkpoint"]["monitor"] = "val_nothing"
+    return ("train", "checkpoint", "monitor")
+
+
+@st.composite
+def run_specs(draw, files) -> tuple[dict, list]:
+    """A spec combining a task, its loss (with options), an optimizer and a scheduler
+    (each with drawn arguments), training options, early stopping, monitors, metrics and
+    splits; and the paths of the mistakes in it (none: a spec check must accept)."""
+    from specdl.components.base import REGISTRY
+
+    task = draw(st.sampled_from(sorted(TASKS)))
+    data, width = TASKS[task]
+    data = {**data, **({"path": str(files["multilabel"])} if task == "multilabel" else {})}
+    val = draw(st.sampled_from([0.2, 0.2, 0.0]))
+    data["split"] = {"val": val, "test": 0.25, "stratify": draw(st.booleans())}
+    if DATA_TASK.get(task, task) == "regression" and draw(st.booleans()):
+        data["target_transforms"] = draw(st.sampled_from([["standardize"], ["minmax"], ["minmax", "standardize"]]))
+    if rare(draw):  # the task's default loss (one logit needs bce_with_logits named)
+        loss = {"type": "bce_with_logits"} if task == "binary" else None
+    else:
+        loss = draw(_loss(task, width))
+    layers = [{"linear": 8}, *(["batchnorm1d"] if rare(draw) else []), "relu", {"linear": width}]
+    if loss is not None and loss["type"] == "nll":
+        layers.append({"log_softmax": {"dim": 1}})
+    elif width == 1 and rare(draw):
+        layers.append("flatten")  # [N]: one logit, or one target
+    fits = sorted(n for n, c in REGISTRY["metric"].items() if DATA_TASK.get(task, task) in c.tasks)
+    metrics = draw(st.lists(st.sampled_from(fits), min_size=1, max_size=3, unique=True)) if draw(st.booleans()) \
+        else None
+    spec = {"name": "combo", "seed": draw(st.integers(0, 3)), "data": data, "model": {"layers": layers},
+            "optimizer": _optimizer(draw),
+            "train": draw(_train(task, metrics or (["accuracy", "f1"] if task not in ("regression", "multi_target")
+                                                   else ["mse", "r2"]), val > 0))}
+    spec.update({k: v for k, v in (("loss", loss), ("metrics", metrics)) if v is not None})
+    if draw(st.booleans()):
+        name = draw(st.sampled_from(sorted(REGISTRY["scheduler"])))
+        spec["scheduler"] = _component(draw, "scheduler", name, **({"max_lr": 0.01} if name == "onecycle" else {}))
+    mistakes = [m for m in [_mistake(draw, spec, task)] if m is not None]
+    if "batchnorm1d" in layers and _lone_batch(spec, files):
+        mistakes.append(("train", "batch_size"))
+    return spec, mistakes
+
+
+def _lone_batch(spec, files) -> bool:
+    """Whether the last training batch holds one sample (batch norm then cannot train)."""
+    import numpy as np
+
+    from specdl.analysis import split_sizes
+    from specdl.sources.base import Split
+
+    data, bs = spec["data"], spec["train"]["batch_size"]
+    n = data["size"] if "size" in data else len(np.load(files["multilabel"])["y"])
+    train = split_sizes(n, Split(**data["split"]))["train"]
+    return bs == 1 or train % bs == 1

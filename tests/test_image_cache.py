@@ -299,7 +299,7 @@ def test_resumed_cached_run_equals_the_uninterrupted_one(tmp_path):
 
 
 @pytest.mark.parametrize("train, words", [
-    ("{epochs: 1, early_stopping: {patience: 2}}", "data.test: monitoring a validation value needs a validation folder"),
+    ("{epochs: 1, early_stopping: {patience: 2}}", "data.test: monitoring `val_loss` needs a validation folder"),
     ("{epochs: 1, checkpoint: {monitor: val_accuracy}}", "needs a validation folder (data.val"),
 ])
 def test_separate_folders_without_val_monitor_nothing_on_val(tmp_path, train, words):

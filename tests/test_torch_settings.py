@@ -69,6 +69,21 @@ def test_training_restores_the_callers_settings(tmp_path):
     assert (torch.get_num_threads(), torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled()) == before
 
 
+def test_deterministic_training_restores_the_callers_settings(tmp_path):
+    """train.deterministic is process-wide in torch: on during the run, as it was after."""
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+              torch.backends.cudnn.benchmark)
+    seen = []
+    from specdl.front import analysis_of
+    from specdl.trainer import fit
+
+    fit(analysis_of(SPECS / "iris_mlp.yaml", ["train.epochs=1", "train.deterministic=true", "train.device=cpu"]),
+        out=tmp_path / "r", on_epoch=lambda e, row: seen.append(torch.are_deterministic_algorithms_enabled()))
+    assert seen == [True]
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+            torch.backends.cudnn.benchmark) == before
+
+
 @pytest.mark.slow
 def test_compile_on_a_cpu_convolution_spec(tmp_path):
     """torch.compile on the CPU with the digits CNN, through build and the generated

@@ -4,7 +4,7 @@ is what both ``build`` and ``codegen`` use."""
 
 from typing import Annotated, ClassVar
 
-from pydantic import Field, Strict
+from pydantic import Field, Strict, model_validator
 
 from .base import Call, Component, NonNegFloat, PosFloat, PosInt
 
@@ -112,6 +112,13 @@ class SGDSpec(Optimizer, type="sgd", primary="lr"):
     nesterov: bool = False
     torch_name: ClassVar[str] = "SGD"
 
+    @model_validator(mode="after")
+    def _nesterov(self):  # torch refuses it in the constructor, after the data is loaded
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError("nesterov needs momentum above 0 and dampening 0 "
+                             f"(got momentum {self.momentum}, dampening {self.dampening})")
+        return self
+
 
 class AdamSpec(Optimizer, type="adam", primary="lr"):
     """Adam (torch.optim.Adam)."""
@@ -136,7 +143,8 @@ class RMSpropSpec(Optimizer, type="rmsprop", primary="lr"):
     """RMSprop (torch.optim.RMSprop)."""
 
     lr: PosFloat = 0.01
-    alpha: float = Field(0.99, ge=0.0, le=1.0)
+    # alpha 1 never updates the square average from 0: every step divides by eps (NaN at once)
+    alpha: float = Field(0.99, ge=0.0, lt=1.0)
     eps: PosFloat = 1e-8
     momentum: NonNegFloat = 0.0
     centered: bool = False
@@ -151,6 +159,8 @@ class Scheduler(Component):
 
     kind: ClassVar[str] = "scheduler"
     every: ClassVar[str] = "epoch"  # epoch | batch | metric
+    # the torch scheduler's state keys laid out from train.epochs (a resume must not change them)
+    layout: ClassVar[tuple] = ()
 
     def ctor(self, epochs: int, steps_per_epoch: int, mode: str) -> Call:
         raise NotImplementedError
@@ -183,6 +193,7 @@ class CosineSpec(Scheduler, type="cosine", primary="eta_min"):
 
     T_max: PosInt | None = None
     eta_min: NonNegFloat = 0.0
+    layout: ClassVar[tuple] = ("T_max",)
 
     def ctor(self, epochs, steps_per_epoch, mode):
         return Call("torch.optim.lr_scheduler.CosineAnnealingLR",
@@ -215,6 +226,7 @@ class OneCycleSpec(Scheduler, type="onecycle", primary="max_lr"):
     max_lr: PosFloat
     pct_start: float = Field(0.3, gt=0.0, lt=1.0)
     every: ClassVar[str] = "batch"
+    layout: ClassVar[tuple] = ("total_steps",)
 
     def ctor(self, epochs, steps_per_epoch, mode):
         return Call("torch.optim.lr_scheduler.OneCycleLR",
