@@ -103,3 +103,16 @@ class RunError(Exception):
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = exit_code
+
+
+class SourceError(Exception):
+    """A problem with the data a source names, located at one of its fields."""
+
+    def __init__(self, field: str | tuple, message: str):
+        super().__init__(message)
+        self.field = field  # a field name, or (field, index) for an item of a list
+
+    @property
+    def where(self) -> str:
+        """``features`` or ``categorical[0]``."""
+        return f"{self.field[0]}[{self.field[1]}]" if isinstance(self.field, tuple) else str(self.field)

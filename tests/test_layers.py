@@ -124,9 +124,6 @@ UNBATCHED = ("rank rules are strict where torch is lenient (docs/spec.md): torch
              "input one dimension short as one unbatched sample, so the batch would become "
              "the channels or the time steps")
 PER_SAMPLE = "a layer acts on each sample: this would mix the samples of a batch"
-# Not listed: a transposed convolution whose padding leaves a size of 0. The rule refuses
-# it, and so does torch here (one thread); with two threads torch's oneDNN path returns
-# an empty tensor instead, which no later layer could use.
 REFUSALS = [
     Refusal("-D input", UNBATCHED, {
         "adaptive_avgpool1d": ({"output_size": 2}, [("N", 4)]),
@@ -194,15 +191,19 @@ def torch_accepts(layer, in_types) -> bool:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             if layer.functional:
-                layer.apply(*xs)
+                out = layer.apply(*xs)
             else:
                 module = layer.ctor_many(in_types)
-                layer.call(module().eval(), *xs)
+                out = layer.call(module().eval(), *xs)
     except ShapeError:
         raise  # specdl's own check inside the factory: it proves nothing about torch
     except Exception:  # noqa: BLE001 - any refusal by torch (or by the factory's import)
         return False
-    return True
+    # an output with a size of 0 (a transposed convolution's padding eating it all) is no
+    # acceptance: depending on threads and backend torch refuses it or returns an empty
+    # tensor, which no later layer can use
+    outs = out if isinstance(out, (tuple, list)) else [out]
+    return not any(isinstance(o, torch.Tensor) and 0 in o.shape[1:] for o in outs)
 
 
 def refusal(layer, message: str) -> Refusal | None:
@@ -296,6 +297,8 @@ REGRESSIONS = [
     ("conv2d", {"out_channels": 1, "kernel_size": 5, "padding": 3, "padding_mode": "replicate"},
      [("N", 1, 1, 1)], ("N", 1, 3, 3)),
     ("conv_transpose1d", {"out_channels": 3, "kernel_size": 1, "padding": 2}, [("N", 9, 4)], None),
+    ("conv_transpose3d", {"out_channels": 1, "kernel_size": 4, "padding": 2}, [("N", 1, 1, 1, 1)], None),
+    ("conv_transpose2d", {"out_channels": 1, "kernel_size": 4, "padding": 2}, [("N", 1, 1, 1)], None),
 ]
 
 

@@ -265,6 +265,7 @@ class MaxPool3dSpec(_MaxPool, type="maxpool3d", primary="kernel_size"):
 
     nd: ClassVar[int] = 3
     torch_name: ClassVar[str] = "MaxPool3d"
+    examples: ClassVar[dict] = {"input": [(2, 8, 8, 8), (3, 9, 7, 8), (1, 6, 9, 6)]}  # 3-D windows fit
 
 
 class AvgPool3dSpec(_AvgPool, type="avgpool3d", primary="kernel_size"):
@@ -272,6 +273,7 @@ class AvgPool3dSpec(_AvgPool, type="avgpool3d", primary="kernel_size"):
 
     nd: ClassVar[int] = 3
     torch_name: ClassVar[str] = "AvgPool3d"
+    examples: ClassVar[dict] = {"input": [(2, 8, 8, 8), (3, 9, 7, 8), (1, 6, 9, 6)]}  # 3-D windows fit
     unpadded_window: ClassVar[bool] = True
 
 

@@ -5,6 +5,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ..components.base import STRICT
+from ..errors import SourceError  # noqa: F401  (sources raise it; it lives with the other errors)
 
 Task = Literal["classification", "regression", "multilabel"]
 
@@ -120,16 +121,3 @@ class DataSource(Base):
 
     def code(self) -> tuple[list[str], list[str]]:
         raise NotImplementedError
-
-
-class SourceError(Exception):
-    """A problem with the data a source names, located at one of its fields."""
-
-    def __init__(self, field: str | tuple, message: str):
-        super().__init__(message)
-        self.field = field  # a field name, or (field, index) for an item of a list
-
-    @property
-    def where(self) -> str:
-        """``features`` or ``categorical[0]``."""
-        return f"{self.field[0]}[{self.field[1]}]" if isinstance(self.field, tuple) else str(self.field)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import ShapeError
+from ..errors import ShapeError, SourceError
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,6 @@ def describe(data, seed: int = 0) -> DataInfo:
     the failing transform as its ``index`` and ``group``."""
     info = data.facts(seed)
     if data.task and data.task != info.task:  # csv and npz read their target by `task`; others know theirs
-        from .base import SourceError
 
         what = f"{info.classes} classes" if info.task == "classification" else info.task
         raise SourceError("task", f"`task: {data.task}` does not apply here: " + (
