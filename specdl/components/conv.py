@@ -260,12 +260,15 @@ class AvgPool2dSpec(_AvgPool, type="avgpool2d", primary="kernel_size"):
     torch_name: ClassVar[str] = "AvgPool2d"
 
 
+WINDOWS_3D = {"input": [(2, 8, 8, 8), (3, 9, 7, 8), (1, 6, 9, 6)]}  # inputs a 3-D window fits (the layer tests)
+
+
 class MaxPool3dSpec(_MaxPool, type="maxpool3d", primary="kernel_size"):
     """Max over windows of [N, C, D, H, W] (torch.nn.MaxPool3d); stride defaults to kernel_size."""
 
     nd: ClassVar[int] = 3
     torch_name: ClassVar[str] = "MaxPool3d"
-    examples: ClassVar[dict] = {"input": [(2, 8, 8, 8), (3, 9, 7, 8), (1, 6, 9, 6)]}  # 3-D windows fit
+    examples: ClassVar[dict] = WINDOWS_3D
 
 
 class AvgPool3dSpec(_AvgPool, type="avgpool3d", primary="kernel_size"):
@@ -273,7 +276,7 @@ class AvgPool3dSpec(_AvgPool, type="avgpool3d", primary="kernel_size"):
 
     nd: ClassVar[int] = 3
     torch_name: ClassVar[str] = "AvgPool3d"
-    examples: ClassVar[dict] = {"input": [(2, 8, 8, 8), (3, 9, 7, 8), (1, 6, 9, 6)]}  # 3-D windows fit
+    examples: ClassVar[dict] = WINDOWS_3D
     unpadded_window: ClassVar[bool] = True
 
 
