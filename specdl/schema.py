@@ -167,7 +167,7 @@ def spec_class(used: dict | None = None) -> type[SpecBase]:
 
         version: Literal[1] = 1
         name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] = "spec"
-        seed: NonNegInt = 0
+        seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0  # numpy's and scikit-learn's seeds are 32-bit
         data: DataU
         model: Model
         loss: LossU | None = None
@@ -492,6 +492,10 @@ def _pick(cands, node):
     return None
 
 
+_MEMBER = re.compile(r"(constrained-)?(int|float|str|bool|none|bytes)|(literal|list|dict|tuple|set)\[.*\]"
+                     r"|is-instance\[.*\]|lax-or-strict\[.*\]|chain\[.*\]|nullable\[.*\]")
+
+
 def _strip_tags(loc: tuple, data) -> tuple:
     """Drop the discriminator tags pydantic inserts in locations inside unions."""
     out, node = [], data
@@ -500,8 +504,8 @@ def _strip_tags(loc: tuple, data) -> tuple:
             continue
         if isinstance(part, str) and part.startswith(("function-", "json-or-python")):
             continue
-        if i and isinstance(part, str) and not isinstance(node, dict):
-            continue  # below a plain value or a list: the label of a union's member (`bool`, `literal['auto']`)
+        if i and isinstance(part, str) and (not isinstance(node, dict) or (part not in node and _MEMBER.fullmatch(part))):
+            continue  # the label of a union's member (`bool`, `literal['auto']`), even below a mapping given in error
         out.append(part)
         node = node[part] if _has(node, part) else None
     return tuple(out)
@@ -720,6 +724,9 @@ def _issues(e: ValidationError, cls, data, src, failed=()) -> list[Issue]:
         loc = _strip_tags(err["loc"], data)
         if not any(loc[:len(f)] == f for f in failed):
             by_loc.setdefault(loc, []).append(err)
+    # a list given to an `int | list[int]` argument with a bad item: the item's error, not "must be a whole number"
+    by_loc = {loc: errs for loc, errs in by_loc.items()
+              if not (_scalar_type_error(errs) and any(o[:len(loc)] == loc and len(o) > len(loc) for o in by_loc))}
     errors = [(loc, errs[0]) for loc, errs in by_loc.items()]
     meant = {loc[:-1] + (closest(str(loc[-1]), _fields_at(cls, loc[:-1], data)),)
              for loc, err in errors if err["type"] == "extra_forbidden"}
@@ -736,6 +743,11 @@ def _issues(e: ValidationError, cls, data, src, failed=()) -> list[Issue]:
             msg, at_key = _either([_message(e, cls, loc, data) for e in by_loc[loc]])
             out.append(src.issue(loc, msg, _component_at(loc, data), key=at_key))
     return out
+
+
+def _scalar_type_error(errs: list) -> bool:
+    return all(e["type"].endswith(("_type", "_parsing")) or e["type"] in ("literal_error", "int_from_float")
+               for e in errs)
 
 
 def _either(messages: list[tuple[str, bool]]) -> tuple[str, bool]:

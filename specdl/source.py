@@ -166,6 +166,12 @@ def read_yaml(text: str, file: str = "<spec>") -> Source:
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         msg = " ".join(str(x) for x in (e.context, e.problem) if x)
         raise SpecError([Issue((), f"YAML syntax error: {msg}", None, "error", file, line, col)]) from None
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow (NUL, ESC, ...)
+        line = text.count("\n", 0, e.position) + 1
+        col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        raise SpecError([Issue((), f"character U+{e.character:04X} is not allowed in YAML; remove it (a "
+                               "control character in a string is written escaped, \"\\x07\")", None, "error",
+                               file, line, col)]) from None
     except yaml.YAMLError as e:
         raise SpecError([Issue((), f"YAML error: {e}", None, "error", file, 1, 1)]) from None
     except RecursionError:
