@@ -113,7 +113,12 @@ class _Reader:
             return None
         if isinstance(node, yaml.ScalarNode):
             try:
-                return self.constructor.construct_object(node, deep=True)
+                value = self.constructor.construct_object(node, deep=True)
+                if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+                    self.fail(path, node, f"{node.value} is out of range: torch's whole numbers are 64-bit "
+                              "(at most 9223372036854775807 either way)")
+                    return None
+                return value
             except yaml.YAMLError as e:
                 self.fail(path, node, f"invalid value: {getattr(e, 'problem', e)}")
             except ValueError:  # Python's limit on digits in an int (sys.get_int_max_str_digits)
