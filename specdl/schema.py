@@ -504,7 +504,8 @@ def _strip_tags(loc: tuple, data) -> tuple:
             continue
         if isinstance(part, str) and part.startswith(("function-", "json-or-python")):
             continue
-        if i and isinstance(part, str) and (not isinstance(node, dict) or (part not in node and _MEMBER.fullmatch(part))):
+        label = isinstance(part, str) and (not isinstance(node, dict) or (part not in node and _MEMBER.fullmatch(part)))
+        if i and label:
             continue  # the label of a union's member (`bool`, `literal['auto']`), even below a mapping given in error
         out.append(part)
         node = node[part] if _has(node, part) else None

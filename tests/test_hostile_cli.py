@@ -37,7 +37,8 @@ def test_a_spec_file_name_cannot_break_the_report(name, tmp_path):
 
 @pytest.mark.parametrize("words, needle", [
     (["check", IRIS, "-o", "train=---\na: 1\n---\nb: 2"], "<override 1: train=---\\na: 1\\n---\\nb: 2>:3:1: error:"),
-    (["check", IRIS, "-o", "name=a\x1b]0;owned\x07"], "<override 1: name=a\\x1b]0;owned\\x07>:1:2: error: character U+001B"),
+    (["check", IRIS, "-o", "name=a\x1b]0;owned\x07"],
+     "<override 1: name=a\\x1b]0;owned\\x07>:1:2: error: character U+001B"),
     (["summary", IRIS, "--bogus", "a\nb"], "unrecognized arguments: --bogus a\\nb"),
     (["predict", "no\nrun", "--input", "x.csv"], "no\\nrun"),
 ])
@@ -196,3 +197,38 @@ def test_a_spec_without_a_name_takes_a_valid_one_from_any_file_name(stem, name, 
     r = run_cli("check", f"{stem}.yaml", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(f"{name}: "), r.stdout
+
+
+def _weights_files(tmp_path) -> list[str]:
+    """Files no checkpoint or weights loader may block on, run, or trace back on."""
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'PWNED'}",))
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps(Evil()))
+    (tmp_path / "garbage.pt").write_bytes(b"PK\x03\x04garbage")
+    os.mkfifo(tmp_path / "fifo.pt")
+    (tmp_path / "dir.pt").mkdir()
+    return ["evil.pt", "garbage.pt", "fifo.pt", "dir.pt", "/dev/zero"]
+
+
+def test_a_hostile_checkpoint_is_one_line(run_dir, tmp_path):
+    for ck in _weights_files(tmp_path):
+        for words in (["export", run_dir, "--out", "m.onnx"], ["predict", run_dir, "--input", "in.csv"]):
+            r = run_cli(*words, "--checkpoint", ck, cwd=tmp_path, timeout=60)
+            assert r.returncode == 2 and len(lines(r)) == 1, (ck, r.stderr)
+            assert r.stderr.startswith("specdl: error: ") and "checkpoint" in r.stderr, r.stderr
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_hostile_backbone_weights_are_one_line(tmp_path):
+    for w in _weights_files(tmp_path):
+        (tmp_path / "s.yaml").write_text(
+            "data: {source: synthetic, shape: [3, 32, 32], classes: 2}\n"
+            f"model: {{torchvision: resnet18, weights: {w}, num_classes: 2}}\ntrain: {{epochs: 1, device: cpu}}\n")
+        r = run_cli("build", "s.yaml", "-q", "--out", "r", cwd=tmp_path, timeout=120)
+        assert r.returncode == 2 and len(lines(r)) == 1, (w, r.stderr)
+        assert r.stderr.startswith("specdl: error: model.layers[0] (torchvision): "), r.stderr
+    assert not (tmp_path / "PWNED").exists()
