@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import pickle
+import warnings
 
 import torch
 from torch import nn
@@ -58,8 +60,26 @@ def make_module(node) -> nn.Module:
     if getattr(node, "subgraphs", None):
         mods = [SpecModule(g) for g in node.subgraphs]
         return mods[0] if len(mods) == 1 else nn.Sequential(*mods)
+    where = f"{format_path(node.path)} ({node.type})"
+    weights = getattr(node.layer, "weights", None)
+    if isinstance(weights, str) and (weights.endswith((".pt", ".pth")) or "/" in weights):
+        from .files import file_problem
+
+        why = file_problem(weights)  # a pipe would block, /dev/zero never end
+        if why and not why.startswith("no such file"):
+            raise RunError(f"{where}: weights: {why}")
     try:
-        return node.layer.ctor_many(node.in_types)()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")  # the error below says it
+            return node.layer.ctor_many(node.in_types)()
+    except RuntimeError as e:  # not a torch file, or Python objects that weights_only refuses
+        if weights is None or "Weights only" not in str(e) and "zip archive" not in str(e):
+            raise
+        raise RunError(f"{where}: cannot load the weights {weights}: not a state_dict of tensors "
+                       "(specdl never unpickles code)") from None
+    except pickle.UnpicklingError:
+        raise RunError(f"{where}: cannot load the weights {weights}: not a state_dict of tensors "
+                       "(specdl never unpickles code)") from None
     except FileNotFoundError as e:
         raise RunError(f"{format_path(node.path)} ({node.type}): file not found: {e.filename}; "
                        "relative paths are taken from the current directory") from None

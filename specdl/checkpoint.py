@@ -32,14 +32,27 @@ def save_atomic(obj, path: Path) -> None:
 
 
 def load(path: Path, map_location="cpu"):
-    """Load a checkpoint with ``weights_only=True`` (never unpickles code)."""
+    """Load a checkpoint with ``weights_only=True`` (never unpickles code), from a
+    regular file only (a pipe would block, /dev/zero would never end)."""
+    import warnings
+
+    from .files import file_problem
+
     path = Path(path)
-    if not path.exists():
-        raise RunError(f"no checkpoint at {path}")
+    why = file_problem(path)
+    if why:
+        raise RunError(f"no checkpoint at {path}" if why.startswith("no such file") else f"checkpoint: {why}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's warnings on a foreign pickle: the error below says it
+            return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # corrupt, foreign or unsafe file
-        raise RunError(f"cannot load checkpoint {path}: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
+        text = (str(e).splitlines() or [type(e).__name__])[0]
+        if "Weights only load failed" in text:
+            text = "it holds Python objects (specdl loads only tensors and plain data, never code)"
+        elif "zip archive" in text or "pop from empty list" in text or isinstance(e, EOFError):
+            text = "not a torch checkpoint (truncated, or another kind of file)"
+        raise RunError(f"cannot load checkpoint {path}: {text}") from None
 
 
 def rng_states(generator) -> dict:

@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-from .errors import RunError, SpecError
+from .errors import RunError, SpecError, one_line
 
 EXAMPLES = {
     "check": """examples:
@@ -55,8 +55,16 @@ EXAMPLES = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose error line quotes the command line's words safely (a
+    newline or a terminal escape in an argument stays escaped, on the one line)."""
+
+    def error(self, message):
+        super().error(one_line(message))
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="specdl", description="Declarative model specs for PyTorch: "
+    p = _Parser(prog="specdl", description="Declarative model specs for PyTorch: "
                                 "check, build (train) and codegen.")
     p.add_argument("--version", action="version", version=f"specdl {_version()}")
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -182,7 +190,10 @@ def _override(text: str) -> str:
 
 
 def _output_path(text: str) -> str:
-    """`--out PATH`: a value that reads as an override is refused, not written as a file."""
+    """`--out PATH`: a value that reads as an override is refused, not written as a file;
+    an empty one is refused, not read as "the default" or as the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; give the output's path")
     if OVERRIDE.fullmatch(text) and "/" not in text.partition("=")[0]:
         raise argparse.ArgumentTypeError(f"{text!r} looks like an override; give it with -o {text} "
                                          "(--out takes the output's path)")
@@ -259,7 +270,7 @@ def _main(argv) -> int:
         print(f"{n} error{'s' if n != 1 else ''}", file=sys.stderr)
         return 2
     except RunError as e:
-        print(f"specdl: error: {e}", file=sys.stderr)
+        print(f"specdl: error: {one_line(e)}", file=sys.stderr)
         return getattr(e, "exit_code", 2)
     except (MemoryError, RuntimeError) as e:  # e.g. DefaultCPUAllocator: can't allocate memory
         from .memory import out_of_memory
@@ -271,6 +282,12 @@ def _main(argv) -> int:
     except KeyboardInterrupt:
         print("specdl: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise  # main's: the reader of our output has gone
+    except OSError as e:  # a path the checks let through (a symlink loop, EIO): one line, never a traceback
+        where = e.filename if e.filename is not None else "a file"
+        print(f"specdl: error: cannot use {one_line(where)}: {e.strerror or e}", file=sys.stderr)
+        return 2
 
 
 def _warn(analysis, batch=None):
@@ -420,7 +437,7 @@ def cmd_export(args) -> int:
     r = export(args.target, args.output, args.checkpoint, overrides=args.overrides,
                with_preprocessing=args.with_preprocessing)
     against = "specdl predict on" if args.with_preprocessing else "torch on"
-    print(f"wrote {r['path']}: onnx.checker passed; onnxruntime vs {against} {r['verified_batch']} real "
+    print(f"wrote {one_line(r['path'])}: onnx.checker passed; onnxruntime vs {against} {r['verified_batch']} real "
           f"{'raw ' if args.with_preprocessing else ''}inputs (traced with batch {r['example_batch']}): "
           f"max |difference| {r['max_abs_diff']:.3g} (tolerance {r['tolerance']:.3g})")
     if args.with_preprocessing:
@@ -447,7 +464,7 @@ def cmd_predict(args) -> int:
         raise RunError(f"the model cannot take the inputs of {args.input}: {str(e).splitlines()[0][:200]}") from None
     text = write_predictions(pred, args.output, getattr(run, "files", None), args.format, kept)
     if args.output:
-        print(f"wrote {len(pred['prediction'])} predictions to {args.output}", file=sys.stderr)
+        print(f"wrote {len(pred['prediction'])} predictions to {one_line(args.output)}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
@@ -466,7 +483,7 @@ def cmd_evaluate(args) -> int:
         write_output(args.output, json.dumps(report, indent=2) + "\n", "the evaluation")
     show(report)
     if args.output:
-        print(f"wrote {args.output}", file=sys.stderr)
+        print(f"wrote {one_line(args.output)}", file=sys.stderr)
     return 0
 
 
@@ -496,7 +513,7 @@ def _write(text: str, output, what: str = "the output") -> int:
         from .files import write_output
 
         write_output(output, text, what)
-        print(f"wrote {output}", file=sys.stderr)
+        print(f"wrote {one_line(output)}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
@@ -510,7 +527,7 @@ def cmd_example_data(args) -> int:
 
     writable_folder(args.output, "the example data")
     for p in write_all(Path(args.output)):
-        print(f"wrote {p}")
+        print(f"wrote {one_line(p)}")
     return 0
 
 

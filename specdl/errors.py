@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 
 Path_ = tuple  # a YAML path: keys and list indices, e.g. ("model", "layers", 5)
@@ -17,6 +18,17 @@ def format_path(path: Path_) -> str:
         else:
             out += ("." if out else "") + str(part)
     return out
+
+
+# Characters that would break a report's one line or disguise it on a terminal: C0/C1
+# controls (newline, NUL, ESC...), line/paragraph separators, bidirectional overrides.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def one_line(text) -> str:
+    """``text`` with every unsafe character escaped (``\\n``, ``\\x00``, ``\\u202e``): a file
+    name or a value quoted in a report stays on its line and reads as what it is."""
+    return _UNSAFE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), str(text))
 
 
 def closest(word: str, choices) -> str | None:
@@ -62,8 +74,8 @@ class Issue:
     def render(self) -> str:
         comp = f" ({self.component})" if self.component else ""
         where = f"{format_path(self.path)}{comp}: " if self.path or comp else ""
-        head = f"{self.file}:{self.line}:{self.col}: {self.severity}: {where}{self.message}"
-        return "\n".join([head, *(f"{f}:{ln}:{c}: note: {t}" for f, ln, c, t in self.notes)])
+        head = f"{one_line(self.file)}:{self.line}:{self.col}: {self.severity}: {one_line(where + self.message)}"
+        return "\n".join([head, *(f"{one_line(f)}:{ln}:{c}: note: {one_line(t)}" for f, ln, c, t in self.notes)])
 
 
 @dataclass

@@ -5,6 +5,7 @@ kind (SpecError, SourceError, RunError) with it."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -32,14 +33,17 @@ def file_problem(path, limit: int | None = None) -> str | None:
 
 
 def utf8_problem(path) -> str | None:
-    """Where ``path`` stops being UTF-8 (line and column), or None."""
-    with open(path, "rb") as f:
-        for n, line in enumerate(f, 1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as e:
-                return (f"{path} line {n}, column {e.start + 1}: byte 0x{line[e.start]:02x} is not UTF-8; "
-                        "save the file as UTF-8")
+    """Where ``path`` stops being UTF-8 (line and column), or why it cannot be read, or None."""
+    try:
+        with open(path, "rb") as f:
+            for n, line in enumerate(f, 1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    return (f"{path} line {n}, column {e.start + 1}: byte 0x{line[e.start]:02x} is not UTF-8; "
+                            "save the file as UTF-8")
+    except OSError as e:  # /proc/self/mem, a failing disk: stat said "a regular file", reading says EIO
+        return f"cannot read {path}: {e.strerror or e}"
     return None
 
 
@@ -57,19 +61,45 @@ def write_output(path, text: str | bytes, what: str = "the output") -> None:
         raise RunError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def check_output(path, what: str = "the output"):
-    """The Path of an output file, or RunError when it is a folder or sits under a file."""
+def check_output(path, what: str = "the output", regular: bool = False):
+    """The Path of an output file, or RunError when it is a folder, sits under a file,
+    is a pipe no program reads (writing would wait for ever), or, with ``regular``,
+    is anything but a regular file (ONNX export reads its file back)."""
     from pathlib import Path
 
     from .errors import RunError
 
     p = Path(path)
-    if p.is_dir():
+    mode = _mode(p, what)
+    if mode is not None and stat.S_ISDIR(mode):
         raise RunError(f"{path} is a folder; give a file name for {what}")
     for parent in p.parents:
         if parent.exists() and not parent.is_dir():
             raise RunError(f"cannot write {path}: {parent} is a file, not a folder")
+    if mode is None or stat.S_ISREG(mode):
+        return p
+    if regular:
+        raise RunError(f"{path} is not a regular file (a device or a pipe?); give a file name for {what}")
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        try:  # a pipe with a reader (`--out /dev/stdout | less`) is fine; without one, open would block
+            os.close(os.open(p, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            raise RunError(f"{path} is a pipe that no program reads; give a file name for {what}") from None
     return p
+
+
+def _mode(p, what: str):
+    """The file mode of ``p`` following links (None when nothing is there)."""
+    from .errors import RunError
+
+    try:
+        return os.stat(p).st_mode
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:  # a symlink loop, a NUL in the name, a parent that is a file
+        if getattr(e, "errno", None) == errno.ENOTDIR:  # the caller names the parent that is a file
+            return None
+        raise RunError(f"cannot write {what} {p}: {getattr(e, 'strerror', None) or e}") from None
 
 
 def writable_folder(path, what: str = "the output folder") -> None:
@@ -79,7 +109,8 @@ def writable_folder(path, what: str = "the output folder") -> None:
     from .errors import RunError
 
     p = Path(path)
-    if p.exists() and not p.is_dir():
+    mode = _mode(p, what)
+    if mode is not None and not stat.S_ISDIR(mode):
         raise RunError(f"cannot write {what} {path}: it is a file; give a folder")
     for parent in p.parents:
         if parent.exists() and not parent.is_dir():

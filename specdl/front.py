@@ -37,10 +37,19 @@ def load(spec, overrides=None):
     elif isinstance(spec, (str, Path)):
         src = read_file(spec)
         if isinstance(src.data, dict) and "name" not in src.data:
-            src.data["name"] = Path(spec).stem.replace("_", "-")
+            src.data["name"] = name_from_file(spec)
     else:
         raise TypeError(f"load() takes a path, a dict or a Spec, not {type(spec).__name__}")
     return validate(src, overrides)
+
+
+def name_from_file(path) -> str:
+    """A spec's default name, from its file's: what a name may hold (letters, digits,
+    `-` and `.`; at most 64), whatever characters the file name has."""
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9.-]+", "-", Path(path).stem).strip("-.")[:64].rstrip("-.")
+    return name or "spec"
 
 
 def check(spec, overrides=None, allow_import: bool = False, export_preflight: bool = False,

@@ -40,6 +40,8 @@ def memory_warnings(analysis, batch: int | None = None) -> list:
 
     have = machine_memory()
     batch = batch or analysis.spec.train.batch_size
+    n = analysis.spec.data.sample_count()
+    batch = min(batch, n) if n else batch  # a batch never holds more than the data
     try:
         need = training_bytes(analysis, batch)
     except (TypeError, ValueError, OverflowError):
@@ -56,7 +58,8 @@ def memory_warnings(analysis, batch: int | None = None) -> list:
 def out_of_memory(e: BaseException) -> str | None:
     """The one-line message for an allocation failure (CPU or GPU), or None for other errors."""
     text = str(e)
-    cpu = isinstance(e, MemoryError) or "can't allocate memory" in text or "not enough memory" in text
+    cpu = isinstance(e, MemoryError) or any(t in text for t in (
+        "can't allocate memory", "not enough memory", "Storage size calculation overflowed"))  # a tensor past 2**63 B
     gpu = type(e).__name__ == "OutOfMemoryError" or "CUDA out of memory" in text
     if not (cpu or gpu):
         return None

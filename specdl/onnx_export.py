@@ -44,7 +44,7 @@ def torch_to_onnx(model, example: tuple, path, input_names, output_names) -> Pat
 
     from .files import check_output
 
-    path = check_output(path, "the ONNX file")
+    path = check_output(path, "the ONNX file", regular=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     batch = torch.export.Dim("batch")
     try:

@@ -168,7 +168,7 @@ def spec_class(used: dict | None = None) -> type[SpecBase]:
 
         version: Literal[1] = 1
         name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] = "spec"
-        seed: NonNegInt = 0
+        seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0  # numpy's and scikit-learn's seeds are 32-bit
         data: DataU
         model: Model
         loss: LossU | None = None
@@ -521,6 +521,10 @@ def _pick(cands, node):
     return None
 
 
+_MEMBER = re.compile(r"(constrained-)?(int|float|str|bool|none|bytes)|(literal|list|dict|tuple|set)\[.*\]"
+                     r"|is-instance\[.*\]|lax-or-strict\[.*\]|chain\[.*\]|nullable\[.*\]")
+
+
 def _strip_tags(loc: tuple, data) -> tuple:
     """Drop the discriminator tags pydantic inserts in locations inside unions."""
     out, node = [], data
@@ -530,8 +534,9 @@ def _strip_tags(loc: tuple, data) -> tuple:
             continue  # the tag, also when the mapping has a key of that name (`linear: {linear: 3}`)
         if isinstance(part, str) and part.startswith(("function-", "json-or-python")):
             continue
-        if i and isinstance(part, str) and not isinstance(node, dict):
-            continue  # below a plain value or a list: the label of a union's member (`bool`, `literal['auto']`)
+        label = isinstance(part, str) and (not isinstance(node, dict) or (part not in node and _MEMBER.fullmatch(part)))
+        if i and label:
+            continue  # the label of a union's member (`bool`, `literal['auto']`), even below a mapping given in error
         out.append(part)
         node = node[part] if _has(node, part) else None
     return tuple(out)
@@ -770,6 +775,9 @@ def _issues(e: ValidationError, cls, data, src, failed=()) -> list[Issue]:
         loc = _strip_tags(err["loc"], data)
         if not any(loc[:len(f)] == f for f in failed):
             by_loc.setdefault(loc, []).append(err)
+    # a list given to an `int | list[int]` argument with a bad item: the item's error, not "must be a whole number"
+    by_loc = {loc: errs for loc, errs in by_loc.items()
+              if not (_scalar_type_error(errs) and any(o[:len(loc)] == loc and len(o) > len(loc) for o in by_loc))}
     errors = [(loc, errs[0]) for loc, errs in by_loc.items()]
     meant = {loc[:-1] + (_own_name(loc, data) or closest(str(loc[-1]), _fields_at(cls, loc[:-1], data)),)
              for loc, err in errors if err["type"] == "extra_forbidden"}
@@ -791,6 +799,11 @@ def _issues(e: ValidationError, cls, data, src, failed=()) -> list[Issue]:
 def _own_name(loc: tuple, data) -> str | None:
     """The primary argument, when an unknown key repeats its component's name (`linear: {linear: 3}`)."""
     return _primary(loc[-1]) if loc and loc[-1] == _component_at(loc[:-1], data) else None
+
+
+def _scalar_type_error(errs: list) -> bool:
+    return all(e["type"].endswith(("_type", "_parsing")) or e["type"] in ("literal_error", "int_from_float")
+               for e in errs)
 
 
 def _either(messages: list[tuple[str, bool]]) -> tuple[str, bool]:

@@ -113,7 +113,12 @@ class _Reader:
             return None
         if isinstance(node, yaml.ScalarNode):
             try:
-                return self.constructor.construct_object(node, deep=True)
+                value = self.constructor.construct_object(node, deep=True)
+                if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+                    self.fail(path, node, f"{node.value} is out of range: torch's whole numbers are 64-bit "
+                              "(at most 9223372036854775807 either way)")
+                    return None
+                return value
             except yaml.YAMLError as e:
                 self.fail(path, node, f"invalid value: {getattr(e, 'problem', e)}")
             except ValueError:  # Python's limit on digits in an int (sys.get_int_max_str_digits)
@@ -166,6 +171,12 @@ def read_yaml(text: str, file: str = "<spec>") -> Source:
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         msg = " ".join(str(x) for x in (e.context, e.problem) if x)
         raise SpecError([Issue((), f"YAML syntax error: {msg}", None, "error", file, line, col)]) from None
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow (NUL, ESC, ...)
+        line = text.count("\n", 0, e.position) + 1
+        col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        raise SpecError([Issue((), f"character U+{e.character:04X} is not allowed in YAML; remove it (a "
+                               "control character in a string is written escaped, \"\\x07\")", None, "error",
+                               file, line, col)]) from None
     except yaml.YAMLError as e:
         raise SpecError([Issue((), f"YAML error: {e}", None, "error", file, 1, 1)]) from None
     except RecursionError:

@@ -257,7 +257,8 @@ def work(plan: _Plan, quota: int, index: int, threads: int | None) -> None:
     study = _open_study(plan)
     # a seed of its own for each process and each continuation (the same seed would
     # draw the same first values again)
-    study.sampler = _sampler(optuna, search, spec.seed * 1_000_003 + 7919 * index + len(study.trials))
+    seed = (spec.seed * 1_000_003 + 7919 * index + len(study.trials)) % 2**32  # numpy takes 32-bit seeds
+    study.sampler = _sampler(optuna, search, seed)
     study.pruner = _pruner(optuna, search, epochs)
     try:
         # the quota, or fewer where other processes (other machines) fill the study first
