@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 from pathlib import Path
 
 from .errors import Issue, SpecError, format_path
@@ -17,7 +18,7 @@ def load(spec, overrides=None):
     """Read and validate a spec.
 
     Args:
-        spec: a path to a YAML file, YAML text (a string with a line break), a dict of plain
+        spec: a path to a YAML file, YAML text (a string with a line break that names no file), a dict of plain
             data, or a Spec.
         overrides: dotted ``key=value`` strings, e.g. ``["train.epochs=3"]``.
 
@@ -32,7 +33,7 @@ def load(spec, overrides=None):
         src = Source(spec.to_dict(), file=getattr(spec._source, "file", "<spec>"))
     elif isinstance(spec, dict):
         src = Source(copy.deepcopy(spec), file="<dict>")
-    elif isinstance(spec, str) and "\n" in spec:  # YAML text (`load(spec.to_yaml())`); no path has a line break
+    elif isinstance(spec, str) and "\n" in spec and not _names_a_file(spec):  # YAML text (`load(spec.to_yaml())`)
         src = read_yaml(spec, "<string>")
     elif isinstance(spec, (str, Path)):
         src = read_file(spec)
@@ -41,6 +42,14 @@ def load(spec, overrides=None):
     else:
         raise TypeError(f"load() takes a path, a dict or a Spec, not {type(spec).__name__}")
     return validate(src, overrides)
+
+
+def _names_a_file(text: str) -> bool:
+    """Whether a string with a line break is a file's name (a name may hold one) rather than YAML text."""
+    try:
+        return len(text) < 4096 and os.path.isfile(text)
+    except (OSError, ValueError):  # NUL bytes, names too long
+        return False
 
 
 def name_from_file(path) -> str:
