@@ -199,8 +199,14 @@ def test_a_spec_without_a_name_takes_a_valid_one_from_any_file_name(stem, name, 
     assert r.stdout.startswith(f"{name}: "), r.stdout
 
 
-def _weights_files(tmp_path) -> list[str]:
-    """Files no checkpoint or weights loader may block on, run, or trace back on."""
+# Files no checkpoint or weights loader may block on, run, or trace back on: the pickle
+# that runs code and the pipe in the default suite, the others under `slow` (each case is
+# a subprocess that imports torch).
+WEIGHTS = ["evil.pt", "fifo.pt", *(pytest.param(f, marks=pytest.mark.slow) for f in ("garbage.pt", "dir.pt", "/dev/zero"))]
+
+
+def _weights_files(tmp_path) -> None:
+    """The files of WEIGHTS, written in tmp_path."""
     import pickle
 
     class Evil:
@@ -211,24 +217,25 @@ def _weights_files(tmp_path) -> list[str]:
     (tmp_path / "garbage.pt").write_bytes(b"PK\x03\x04garbage")
     os.mkfifo(tmp_path / "fifo.pt")
     (tmp_path / "dir.pt").mkdir()
-    return ["evil.pt", "garbage.pt", "fifo.pt", "dir.pt", "/dev/zero"]
 
 
-def test_a_hostile_checkpoint_is_one_line(run_dir, tmp_path):
-    for ck in _weights_files(tmp_path):
-        for words in (["export", run_dir, "--out", "m.onnx"], ["predict", run_dir, "--input", "in.csv"]):
-            r = run_cli(*words, "--checkpoint", ck, cwd=tmp_path, timeout=60)
-            assert r.returncode == 2 and len(lines(r)) == 1, (ck, r.stderr)
-            assert r.stderr.startswith("specdl: error: ") and "checkpoint" in r.stderr, r.stderr
+@pytest.mark.parametrize("ck", WEIGHTS)
+def test_a_hostile_checkpoint_is_one_line(ck, run_dir, tmp_path):
+    _weights_files(tmp_path)
+    for words in (["export", run_dir, "--out", "m.onnx"], ["predict", run_dir, "--input", "in.csv"]):
+        r = run_cli(*words, "--checkpoint", ck, cwd=tmp_path, timeout=60)
+        assert r.returncode == 2 and len(lines(r)) == 1, (ck, r.stderr)
+        assert r.stderr.startswith("specdl: error: ") and "checkpoint" in r.stderr, r.stderr
     assert not (tmp_path / "PWNED").exists()
 
 
-def test_hostile_backbone_weights_are_one_line(tmp_path):
-    for w in _weights_files(tmp_path):
-        (tmp_path / "s.yaml").write_text(
-            "data: {source: synthetic, shape: [3, 32, 32], classes: 2}\n"
-            f"model: {{torchvision: resnet18, weights: {w}, num_classes: 2}}\ntrain: {{epochs: 1, device: cpu}}\n")
-        r = run_cli("build", "s.yaml", "-q", "--out", "r", cwd=tmp_path, timeout=120)
-        assert r.returncode == 2 and len(lines(r)) == 1, (w, r.stderr)
-        assert r.stderr.startswith("specdl: error: model.layers[0] (torchvision): "), r.stderr
+@pytest.mark.parametrize("w", WEIGHTS)
+def test_hostile_backbone_weights_are_one_line(w, tmp_path):
+    _weights_files(tmp_path)
+    (tmp_path / "s.yaml").write_text(
+        "data: {source: synthetic, shape: [3, 32, 32], classes: 2}\n"
+        f"model: {{torchvision: resnet18, weights: {w}, num_classes: 2}}\ntrain: {{epochs: 1, device: cpu}}\n")
+    r = run_cli("build", "s.yaml", "-q", "--out", "r", cwd=tmp_path, timeout=120)
+    assert r.returncode == 2 and len(lines(r)) == 1, (w, r.stderr)
+    assert r.stderr.startswith("specdl: error: model.layers[0] (torchvision): "), r.stderr
     assert not (tmp_path / "PWNED").exists()
