@@ -62,7 +62,7 @@ def test_generated_script_exports_the_same_model(tmp_path):
     assert np.abs(a - b).max() <= 1e-6
 
 
-@pytest.mark.parametrize("case", ["missing", "foreign", "mismatch", "old"])
+@pytest.mark.parametrize("case", ["missing", "mismatch", *(pytest.param(c, marks=pytest.mark.slow) for c in ("foreign", "old"))])
 def test_export_and_predict_refuse_bad_runs(case, tmp_path):
     _, run = specdl.train(ROOT / "specs" / "iris_mlp.yaml", out=tmp_path / "r", overrides=["train.epochs=1"])
     if case == "missing":

@@ -183,6 +183,7 @@ def test_a_batch_larger_than_the_data_is_not_a_memory_warning(tmp_path):
     assert r.returncode == 0 and r.stderr == "", r.stderr
 
 
+@pytest.mark.slow  # a tune in a subprocess: seconds
 def test_tune_takes_any_seed(tmp_path):
     r = run_cli("tune", ROOT / "specs" / "diabetes_mlp.yaml", "-q", "--out", "t", "--trials", "1",
                 "-o", "seed=4294967295", "-o", "train.epochs=1", "-o", "train.device=cpu", cwd=tmp_path, timeout=300)
