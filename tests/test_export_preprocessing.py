@@ -104,6 +104,7 @@ def test_reshaped_sklearn_rows_and_metadata(tmp_path):
     assert meta["specdl.inputs"].startswith("`numeric` float32 [N, 64]")
 
 
+@pytest.mark.slow  # subprocesses: seconds (the default suite stays under 5 minutes)
 def test_uint8_images_give_predicts_probabilities(tmp_path):
     _, run = specdl.train(ROOT / "specs" / "cifar_cnn.yaml", out=tmp_path / "r",
                           overrides=["train.epochs=1", "train.device=cpu"])

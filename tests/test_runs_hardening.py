@@ -40,6 +40,7 @@ def finished(tmp_path_factory):
     return d / "run"
 
 
+@pytest.mark.slow  # subprocesses: seconds (the default suite stays under 5 minutes)
 def test_out_refuses_a_folder_of_user_files(tmp_path):
     (tmp_path / "spec.yaml").write_text("# my commented spec\n" + IRIS.read_text())
     (tmp_path / "notes.txt").write_text("mine")
@@ -69,6 +70,7 @@ def test_out_refuses_a_finished_run_and_force_replaces_it(tmp_path, finished):
     assert not (run / "notes.txt").exists() and "seed: 4" in (run / "spec.yaml").read_text()  # replaced whole
 
 
+@pytest.mark.slow  # subprocesses: seconds (the default suite stays under 5 minutes)
 def test_one_process_holds_a_run_directory(tmp_path):
     run = tmp_path / "run"
     run.mkdir()

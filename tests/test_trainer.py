@@ -97,6 +97,7 @@ def test_nan_loss_stops_with_a_clear_line_and_keeps_the_best(tmp_path):
     assert all(np.isfinite(v.numpy()).all() for v in best.values())
 
 
+@pytest.mark.slow  # subprocesses: seconds (the default suite stays under 5 minutes)
 def test_tensorboard_option(tmp_path):
     """train.tensorboard writes event files; without the package it is one clear line."""
     try:
