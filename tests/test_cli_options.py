@@ -43,6 +43,7 @@ def test_codegen_takes_overrides_and_out(tmp_path):
     assert "EPOCHS = 3" in (tmp_path / "s.py").read_text()
 
 
+@pytest.mark.slow  # subprocesses: seconds (the default suite stays under 5 minutes)
 def test_export_of_a_spec_takes_overrides(tmp_path):
     r = run_cli("export", IRIS, "-o", "model.layers.0.linear=8", "--out", tmp_path / "m.onnx", cwd=tmp_path)
     assert r.returncode == 0, r.stderr

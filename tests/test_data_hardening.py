@@ -264,6 +264,7 @@ train: {epochs: 1, device: cpu}
 """
 
 
+@pytest.mark.slow  # subprocesses: seconds (the default suite stays under 5 minutes)
 def test_memory_warning_and_cpu_out_of_memory(tmp_path):
     (tmp_path / "s.yaml").write_text(HUGE)
     for verb in ("check", "summary"):

@@ -83,6 +83,7 @@ def test_csv_run_keeps_a_column_it_does_not_read(runs, tmp_path):
     assert [(r["spend"], r["churn"]) for r in rows] == [(t["spend"], t["churn"]) for t in truth]
 
 
+@pytest.mark.slow  # subprocesses: seconds (the default suite stays under 5 minutes)
 def test_predict_option_errors_are_one_line(runs, tmp_path):
     iris_rows(tmp_path / "rows.csv")
     np.save(tmp_path / "x.npy", np.zeros((2, 4)))

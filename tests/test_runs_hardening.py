@@ -57,6 +57,7 @@ def test_out_refuses_a_folder_of_user_files(tmp_path):
     assert (tmp_path / "spec.yaml").read_text() == before and not (tmp_path / "last.pt").exists()
 
 
+@pytest.mark.slow  # subprocesses: seconds (the default suite stays under 5 minutes)
 def test_out_refuses_a_finished_run_and_force_replaces_it(tmp_path, finished):
     run = tmp_path / "run"
     shutil.copytree(finished, run)
