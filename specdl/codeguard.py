@@ -29,6 +29,7 @@ class UnsafeCode(RunError):
 
 
 BARE = re.compile(r"(?<![.\w])[A-Za-z_][A-Za-z0-9_]*")  # an identifier not after a dot
+DOTTED = re.compile(r"(?<=\.)[A-Za-z_][A-Za-z0-9_]*")  # an identifier after a dot
 
 
 def _own_texts() -> list[str]:
@@ -44,13 +45,29 @@ def emitted() -> tuple[frozenset, frozenset]:
     """(bare names, attribute names) specdl can write. Bare: those the template and the
     helper sources write bare. Attributes: all of their identifiers. Both: those of the
     package's own modules (where every emitter lives), less DENY and dunders."""
-    attrs = {n for t in _own_texts() for n in IDENT.findall(t)}
+    texts = _own_texts()
+    # a denied name counts only where specdl writes it as code: bare in a helper's syntax
+    # tree (never a word of its docstring or comments), or after a dot (`torch.compile`)
+    attrs = {n for t in texts for n in IDENT.findall(t)} - DENY
+    attrs |= {n for t in texts for n in DOTTED.findall(t)} & DENY
+    written = (script_names() - DENY) | (_helper_code_names() & DENY)
     here = Path(__file__).resolve().parent
     rest = {n for p in here.rglob("*.py") for n in IDENT.findall(p.read_text())}
+    # the runtime functions a script copies from the package: their attributes (`Image.open`)
+    copied = [*(here / "runtime").glob("*.py"), here / "splits.py"]
+    attrs |= {n for p in copied for n, _, is_bare in identifiers(ast.parse(p.read_text())) if not is_bare} & DENY
     rest = {n for n in rest - DENY if not (n.startswith("__") and n.endswith("__"))}
     # the transforms name their statistics after the array: f"{v}_mean" for v in x, y
     rest |= {v + n for n in rest if n.startswith("_") and not n.startswith("__") for v in "xy"}
-    return frozenset(script_names() | rest), frozenset(attrs | rest)
+    return frozenset(written | rest), frozenset(attrs | rest)
+
+
+def _helper_code_names() -> set:
+    """The names the helper sources use bare, from their syntax trees."""
+    from . import sources  # noqa: F401  (registers the sources' helpers: read_csv, ...)
+    from .components.base import HELPERS
+
+    return {n for src, _ in HELPERS.values() for n, _, is_bare in identifiers(ast.parse(src)) if is_bare}
 
 
 @functools.cache

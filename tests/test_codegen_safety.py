@@ -341,3 +341,30 @@ def test_generator_arguments_are_typed():
     d["data"]["params"] = {"noise": 0.1, "n_samples": 30, "n_features": 3}
     x = np.asarray(specdl.load(d).data.load(0).x)
     assert x.shape == (30, 3)
+
+
+def _denied_unwritten() -> list[str]:
+    """The denied names no helper writes bare as code (those it does are allowed)."""
+    from specdl.codeguard import DENY, _helper_code_names
+
+    return sorted(DENY - _helper_code_names())
+
+
+@pytest.mark.parametrize("word", _denied_unwritten())
+def test_a_denied_word_in_a_helper_docstring_or_comment_allows_nothing(word, monkeypatch):
+    """Words of a helper's docstring and comments are not code: a denied name they hold
+    stays denied bare in the script (the guard used to read helper texts as words: a
+    docstring saying "eval" let `eval(...)` through)."""
+    from specdl import codeguard
+    from specdl.components.base import HELPERS
+
+    helper = f'def tidy(x):\n    """Never calls {word} on x."""\n    return x  # no {word} here\n'
+    monkeypatch.setitem(HELPERS, "tidy", (helper, dict))
+    codeguard.emitted.cache_clear()
+    codeguard.script_names.cache_clear()
+    try:
+        with pytest.raises(UnsafeCode, match=f"`{word}`"):
+            guard(f"x = 1\n{word}(x)\n")
+    finally:
+        codeguard.emitted.cache_clear()
+        codeguard.script_names.cache_clear()
