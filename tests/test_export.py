@@ -42,6 +42,7 @@ def test_build_exports_verified_onnx(spec, tmp_path):
     assert got.shape == want.shape and np.abs(got - want).max() <= 1e-4
 
 
+@pytest.mark.slow  # subprocesses: seconds (the default suite stays under 5 minutes)
 def test_export_cli_prints_the_difference(tmp_path):
     specdl.train(ROOT / "specs" / "iris_mlp.yaml", out=tmp_path / "r", overrides=["train.epochs=2"])
     r = run_cli("export", tmp_path / "r", cwd=tmp_path)

@@ -99,6 +99,7 @@ def test_grid_needs_finite_dimensions_and_metric_must_be_monitored(tmp_path):
     assert r.returncode == 2 and "search.metric: train.checkpoint.monitor: cannot monitor `val_accuracy`" in r.stderr
 
 
+@pytest.mark.slow  # subprocesses: seconds (the default suite stays under 5 minutes)
 def test_build_and_codegen_ignore_the_search_section(tmp_path):
     spec = json.loads(json.dumps(SPEC))
     spec["search"]["space"] = {"model.layers.0.linear": {"int": [0, 8]}}  # would not prove
@@ -134,6 +135,7 @@ def test_tune_writes_results_and_best_yaml_rebuilds_the_best_trial(tmp_path):
     assert f"out_features: {best['model.layers.0.linear']}" in (tdir / "best.yaml").read_text()
 
 
+@pytest.mark.slow  # subprocesses: seconds (the default suite stays under 5 minutes)
 def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path):
     spec = json.loads(json.dumps(SPEC))
     spec["search"] = {"trials": 3, "sampler": "grid", "pruner": "none",
