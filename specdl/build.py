@@ -72,12 +72,10 @@ def make_module(node) -> nn.Module:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Detected pickle protocol")  # the error below says it
             return node.layer.ctor_many(node.in_types)()
-    except RuntimeError as e:  # not a torch file, or Python objects that weights_only refuses
-        if weights is None or "Weights only" not in str(e) and "zip archive" not in str(e):
+    except (RuntimeError, pickle.UnpicklingError) as e:  # not a torch file, or objects weights_only refuses
+        unloadable = isinstance(e, pickle.UnpicklingError) or "Weights only" in str(e) or "zip archive" in str(e)
+        if weights is None or not unloadable:
             raise
-        raise RunError(f"{where}: cannot load the weights {weights}: not a state_dict of tensors "
-                       "(specdl never unpickles code)") from None
-    except pickle.UnpicklingError:
         raise RunError(f"{where}: cannot load the weights {weights}: not a state_dict of tensors "
                        "(specdl never unpickles code)") from None
     except FileNotFoundError as e:

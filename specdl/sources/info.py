@@ -52,7 +52,6 @@ def describe(data, seed: int = 0) -> DataInfo:
     the failing transform as its ``index`` and ``group``."""
     info = data.facts(seed)
     if data.task and data.task != info.task:  # csv and npz read their target by `task`; others know theirs
-
         what = f"{info.classes} classes" if info.task == "classification" else info.task
         raise SourceError("task", f"`task: {data.task}` does not apply here: " + (
             "a csv's one target column cannot hold [N, labels] 0/1 columns; use an npz with such a `y`"
