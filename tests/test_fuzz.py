@@ -130,12 +130,7 @@ def build_and_forward(d):
     a = run_check(yaml.safe_dump(d, sort_keys=False))
     if a is None:
         return
-    model = specdl.build_model(a.spec).eval()
-    inp = a.graph.input
-    x = torch.randint(0, 5, (3, *inp.shape[1:])) if inp.dtype == "int64" else torch.randn(3, *inp.shape[1:])
-    with torch.no_grad():
-        out = model(x)
-    assert tuple(out.shape) == (3, *a.graph.output.out.shape[1:])
+    forward_matches_check(a, high=5)
 
 
 @fuzz_settings(N_BUILD)
@@ -171,3 +166,15 @@ def test_fuzz_build_long(d):
 def test_resource_bombs_are_bounded(text, message):
     with pytest.raises(SpecError, match=message):
         validate(read_yaml(text, "bomb.yaml"))
+
+
+def forward_matches_check(a, high: int):
+    """Build the analysed spec's model and run a batch of 3 of its inferred input (token
+    ids below ``high``): torch's output shape is the one check inferred. The model."""
+    model = specdl.build_model(a.spec).eval()
+    inp = a.graph.input
+    x = torch.randint(0, high, (3, *inp.shape[1:])) if inp.dtype == "int64" else torch.randn(3, *inp.shape[1:])
+    with torch.no_grad():
+        out = model(x)
+    assert tuple(out.shape) == (3, *a.graph.output.out.shape[1:])
+    return model
