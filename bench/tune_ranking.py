@@ -2,6 +2,7 @@
 experiment, not a feature: it shows why `specdl tune` ranks trials by one validation split.
 
     python bench/tune_ranking.py [--seeds 0,1,2,3,4,5] [--configs 30] [--draws 5] [--jobs 2]
+    python bench/tune_ranking.py --seeds 0,1,2,3,4,5,6,7,8,9,10,11 --draws 1
 
 For each seed (its own train/val/test split and initial weights), it trains the bundled
 diabetes spec and `--configs` random settings of its search space (learning rate
@@ -13,6 +14,8 @@ hand back (the draw-0 run, which best.yaml rebuilds):
 
 * holdout: the lowest validation loss on draw 0 (what `specdl tune` does);
 * cv: the lowest mean validation loss over the draws;
+* ma10, tail30: draw 0's validation curve smoothed (the lowest mean over 10 consecutive
+  epochs; the mean of the last 30), against the noise of one epoch's 45 rows;
 * oracle: the highest test R^2 (which a search must not look at).
 
 The split is changed by replacing ``specdl.splits.split_rows`` in this process only.
@@ -59,7 +62,7 @@ def run(job) -> dict:
         return {"train": train, "val": val_rows, "test": test_rows}
 
     splits.split_rows = split_rows
-    out = {"seed": seed, "i": i, "val": [], "test": []}
+    out = {"seed": seed, "i": i, "val": [], "test": [], "curve": []}
     for k in range(draws):
         draw["k"] = k
         seen = {}
@@ -67,8 +70,14 @@ def run(job) -> dict:
                          f"optimizer.adamw.weight_decay={wd}"], search=False)
         r = fit(a, out=None, progress=False, on_epoch=lambda e, row: seen.__setitem__(e, row["val_loss"]))
         out["val"].append(seen[r.best_epoch])
+        out["curve"].append([seen[e] for e in sorted(seen)])
         out["test"].append(r.metrics["r2"])
     return out
+
+
+def smoothed(curve: list, width: int) -> float:
+    """The lowest mean validation loss over `width` consecutive epochs."""
+    return float(np.convolve(curve, np.ones(width) / width, mode="valid").min()) if len(curve) >= width else min(curve)
 
 
 def main() -> None:
@@ -85,12 +94,17 @@ def main() -> None:
     with mp.get_context("spawn").Pool(args.jobs) as pool:
         rows = pool.map(run, jobs)
     print(f"diabetes: bundled spec + {args.configs} settings, {args.draws} validation draws, 1 thread each")
-    print("seed  bundled  holdout  cv      oracle")
+    print("seed  bundled  holdout  cv       ma10     tail30   oracle")
+    table = []
     for seed in seeds:
         rs = [r for r in rows if r["seed"] == seed]
         pick = {"holdout": min(rs, key=lambda r: r["val"][0]), "cv": min(rs, key=lambda r: np.mean(r["val"])),
+                "ma10": min(rs, key=lambda r: smoothed(r["curve"][0], 10)),
+                "tail30": min(rs, key=lambda r: np.mean(r["curve"][0][-30:])),
                 "oracle": max(rs, key=lambda r: r["test"][0])}
-        print(f"{seed:<5} {rs[0]['test'][0]:.4f}   " + "   ".join(f"{pick[k]['test'][0]:.4f}" for k in pick))
+        table.append([rs[0]["test"][0]] + [pick[k]["test"][0] for k in pick])
+        print(f"{seed:<5} " + "  ".join(f"{v:.4f} " for v in table[-1]))
+    print("mean  " + "  ".join(f"{v:.4f} " for v in np.mean(table, axis=0)))
     if args.json:
         Path(args.json).write_text(json.dumps(rows) + "\n")
 
