@@ -184,3 +184,31 @@ def test_a_misspelt_block_call_key_names_the_right_one(call, says):
     spec = {**BLOCKS, "model": {**BLOCKS["model"], "layers": [{"unit": call}, "flatten", {"linear": 2}]}}
     assert says in one(spec)
     assert errors(BLOCKS) == []
+
+
+BACKBONE = {"name": "tv", "data": {"source": "synthetic", "shape": [3, 32, 32], "classes": 2},
+            "model": {"torchvision": "resnet18", "num_classes": 2}}
+
+
+@pytest.mark.parametrize("weights,says", [
+    ("resnet18.pth", "weights: no such file: resnet18.pth (relative to "),
+    ("ckpt/", "weights: ckpt/ is a folder; give a file"),
+    ("ResNet50_Weights.IMAGENET1K_V1", "is neither a .pt/.pth file nor a weights name of resnet18; "
+                                       "did you mean `ResNet18_Weights.IMAGENET1K_V1`?"),
+    ("IMAGENET", "is neither a .pt/.pth file nor a weights name of resnet18; expected one of "
+                 "ResNet18_Weights.DEFAULT, ResNet18_Weights.IMAGENET1K_V1"),
+])
+def test_backbone_weights_that_build_cannot_load_are_check_errors(weights, says, tmp_path, monkeypatch):
+    """`check` passed a missing weights file or another model's weights name: build failed."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ckpt").mkdir()
+    found = errors(BACKBONE, f"model.weights={weights}")
+    assert len(found) == 1 and "model.layers[0] (torchvision): " in found[0] and says in found[0], found
+
+
+def test_backbone_weights_check_accepts_a_file_and_this_models_weights_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w.pt").write_bytes(b"")  # check looks at the file; build loads it
+    assert errors(BACKBONE, "model.weights=w.pt") == []
+    for name in ("ResNet18_Weights.IMAGENET1K_V1", "ResNet18_Weights.DEFAULT"):  # nothing downloaded
+        assert errors(BACKBONE, f"model.weights={name}") == []

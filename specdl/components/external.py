@@ -2,6 +2,7 @@
 modules. Their shapes come from a forward pass on the meta device (no memory, no
 compute), so ``check`` imports torch for specs that use them."""
 
+import os
 from typing import ClassVar, Literal
 
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
@@ -147,7 +148,33 @@ class TorchvisionSpec(_MetaSized, type="torchvision", primary="model"):
                 raise ShapeError(f"torchvision has no model `{self.model}`"
                                  + did_you_mean(self.model, torchvision.models.list_models()))
             return Call("backbone", (self.model,), {"num_classes": self.num_classes})()
-        return meta_forward(("tv", self.model, self.num_classes), make, x)
+        out = meta_forward(("tv", self.model, self.num_classes), make, x)
+        self._check_weights()
+        return out
+
+    def _check_weights(self) -> None:
+        """A weights file must be a readable regular file (relative paths from the working
+        directory, as build reads them); a weights name must be one of this model's."""
+        if self.weights is None:
+            return
+        if self.weights.endswith((".pt", ".pth")) or "/" in self.weights:
+            from ..files import file_problem
+
+            problem = file_problem(self.weights)
+            if problem is not None:
+                raise ShapeError(f"weights: {problem}" + (f" (relative to {os.getcwd()})"
+                                                          if not os.path.isabs(self.weights) else ""))
+            return
+        import torchvision
+
+        kind = torchvision.models.get_model_weights(self.model)
+        names = [f"{kind.__name__}.{n}" for n in kind.__members__]  # with aliases such as DEFAULT
+        if self.weights not in names:
+            from ..errors import did_you_mean
+
+            raise ShapeError(f"weights: `{self.weights}` is neither a .pt/.pth file nor a weights name of "
+                             f"{self.model}" + (did_you_mean(self.weights, names) if names else
+                                                " (torchvision has none for it)"))
 
     def frozen(self) -> bool:
         return self.freeze != "none"
