@@ -31,6 +31,7 @@ class RunDir:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._fd = None
+        self.fresh = not self.path.exists()  # this run makes the folder (discard() may remove it)
 
     def lock(self) -> RunDir:
         import fcntl
@@ -59,6 +60,19 @@ class RunDir:
             (self.path / LOCK).unlink(missing_ok=True)
             os.close(self._fd)  # releases the flock
             self._fd = None
+
+
+    def discard(self) -> None:
+        """After a run failed before any checkpoint: remove the folder this run made (and
+        runs/<name>, runs when that left them empty), so a failed start leaves nothing."""
+        if not self.fresh or any(self.path.glob("*.pt")):
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
+        for parent in self.path.parents[:2] if self.path.parent.parent.name == "runs" else ():
+            try:
+                parent.rmdir()
+            except OSError:  # not empty, or not ours to remove
+                break
 
 
 def new_run(spec, out, force: bool = False) -> RunDir:

@@ -275,6 +275,7 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float, force: b
         _check_compile(device)
     _check_graphs(tr.cuda_graphs, device, dist)
     held = _open_run_dir(analysis.spec, out, resume, force) if main else None
+    done = False
     try:
         run_dir = Path(resume) if resume else held.path if held else None
         run = _Run(analysis, Trainer(analysis, device, dist), run_dir, main)
@@ -282,13 +283,17 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float, force: b
         run.start(resume)
         started = time.perf_counter()
         run.epochs(progress)
-        return run.finish(time.perf_counter() - started, started - entered)
+        result = run.finish(time.perf_counter() - started, started - entered)
+        done = True
+        return result
     except torch.OutOfMemoryError:
         raise RunError(f"out of memory on {device} with train.batch_size {tr.batch_size}; lower the batch "
                        "size (or try precision: bf16); the last checkpoint is intact", exit_code=1) from None
     finally:
         if held is not None:
             held.close()
+            if not done and not resume:
+                held.discard()  # a failed start (bad weights, NaN in epoch 1) leaves no empty run behind
 
 
 def _open_run_dir(spec, out, resume, force):

@@ -173,8 +173,11 @@ def _open_study(plan: _Plan):
         try:
             return _create(optuna, plan)
         except Exception as e:  # noqa: BLE001
-            # two processes creating the schema of a new database at once: one wins
-            if "already exists" not in str(e) or attempt == 9:
+            # two processes creating the schema of a new database at once: one wins, the
+            # other sees a table that already exists or a row already written (alembic_version)
+            racing = "already exists" in str(e) or "database is locked" in str(e) or \
+                type(e).__name__ == "IntegrityError"
+            if not racing or attempt == 9:
                 _storage_error(plan, e)
             time.sleep(0.2 + 0.3 * attempt)
 

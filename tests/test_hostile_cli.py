@@ -240,6 +240,7 @@ def test_hostile_backbone_weights_are_one_line(w, tmp_path):
     assert r.returncode == 2, (w, r.stderr)
     if os.path.isfile(tmp_path / w):  # a file that torch must refuse while loading it: at build
         assert len(lines(r)) == 1 and r.stderr.startswith("specdl: error: model.layers[0] (torchvision): "), r.stderr
+        assert not (tmp_path / "r").exists()  # the failed start leaves no run folder
     else:  # not a regular file: refused by check, at the `weights` key
         assert lines(r) == [lines(r)[0], "1 error"], r.stderr
         assert lines(r)[0].startswith("s.yaml:2:9: error: model.layers[0] (torchvision): weights: "), r.stderr

@@ -168,6 +168,21 @@ def test_nan_before_any_checkpoint_names_no_file(tmp_path):
                 "optimizer={sgd: {lr: 1.0e+30}}", "-o", "train.epochs=2", "--out", tmp_path / "run", "-q")
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert "no checkpoint was written yet" in r.stderr or (tmp_path / "run" / "best.pt").exists()
+    if "no checkpoint was written yet" in r.stderr:  # a failed start leaves no half-made run behind
+        assert not (tmp_path / "run").exists()
+
+
+def test_a_failed_start_leaves_no_run_folder(tmp_path):
+    """Bad weights fail the build before its first epoch: the runs/<name>/<time> folder it
+    made goes (a folder that was there before stays, with what else it holds)."""
+    (tmp_path / "g.pt").write_bytes(b"PK\x03\x04garbage")
+    (tmp_path / "s.yaml").write_text("name: g\ndata: {source: synthetic, shape: [3, 32, 32], classes: 2}\n"
+                                     "model: {torchvision: resnet18, weights: g.pt, num_classes: 2}\n"
+                                     "train: {epochs: 1, device: cpu}\n")
+    (tmp_path / "runs" / "g" / "old").mkdir(parents=True)
+    r = run_cli("build", "s.yaml", "-q", cwd=tmp_path)
+    assert r.returncode == 2 and "cannot load the weights g.pt" in r.stderr, r.stderr
+    assert [p.name for p in (tmp_path / "runs" / "g").iterdir()] == ["old"]
 
 
 @pytest.mark.parametrize("args", [

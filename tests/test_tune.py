@@ -291,3 +291,28 @@ def test_a_study_on_postgresql(tmp_path, postgres):
     assert len(optuna.load_study(study_name="tiny-diabetes", storage=postgres).trials) == 3
     assert "…@127.0.0.1" in run_cli("tune", path, "--storage", postgres, "--out", tmp_path / "b",
                                     cwd=tmp_path).stderr
+
+
+def _open_shared(url: str) -> str:
+    """Open (creating) the study at ``url`` in a fresh process: "ok" or the error line."""
+    from types import SimpleNamespace
+
+    from specdl import tuning
+
+    try:
+        tuning._open_study(SimpleNamespace(storage=url, study="s", direction="minimize"))
+        return "ok"
+    except BaseException as e:  # noqa: BLE001  (RunError's SystemExit-free line)
+        return str(e)
+
+
+@pytest.mark.slow
+def test_processes_creating_one_new_sqlite_database_at_once_all_open_it(tmp_path):
+    """Several processes making the same new database: optuna's schema is written by one,
+    the others saw `UNIQUE constraint failed: alembic_version` (3 in 24 before the fix)."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(6) as pool:
+        for k in range(4):
+            outcomes = pool.map(_open_shared, [f"sqlite:///{tmp_path / f'db{k}.db'}"] * 6)
+            assert outcomes == ["ok"] * 6, outcomes
