@@ -160,6 +160,38 @@ class PermuteSpec(Layer, type="permute", primary="dims"):
         return f"{x}.permute({', '.join(map(str, self.dims))})"
 
 
+class NarrowSpec(Layer, type="narrow", primary="length"):
+    """Keeps ``length`` entries of dimension ``dim`` from ``start`` on (torch.narrow; a
+    negative start counts from the end): ``{start: 0, length: 8}`` is the first 8
+    channels of [N, 16, H, W], a channel split (ShuffleNetV2, Res2Net, GhostNet, gMLP)."""
+
+    length: PosInt
+    start: int = 0
+    dim: int = 1
+    functional = True
+    examples: ClassVar[dict] = {"length": [1, 2, 3], "start": [0, 1, -2, 2], "dim": [1, -1, 2]}
+    dtypes = ("float32", "int64")
+
+    def infer(self, x):
+        d = norm_dim(self.dim, x.rank)
+        if d == 0:
+            raise ShapeError("dim=0 is the batch dimension; narrow a feature dimension")
+        size = x.shape[d]
+        if not -size <= self.start <= size:
+            raise ShapeError(f"start={self.start} is out of range for dimension {d} of {x} (size {size})")
+        begin = self.start + size if self.start < 0 else self.start
+        if begin + self.length > size:
+            raise ShapeError(f"start={self.start} with length={self.length} runs past the end of "
+                             f"dimension {d} of {x} (size {size})")
+        return x.with_shape(*x.shape[:d], self.length, *x.shape[d + 1:])
+
+    def apply(self, x):
+        return x.narrow(self.dim, self.start, self.length)
+
+    def expr(self, x):
+        return f"{x}.narrow({self.dim}, {self.start}, {self.length})"
+
+
 # ---------------------------------------------------------------- activations
 simple_layer("relu", "ReLU", "max(0, x) (torch.nn.ReLU).")
 simple_layer("leaky_relu", "LeakyReLU", "Leaky ReLU (torch.nn.LeakyReLU).",
