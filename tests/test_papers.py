@@ -17,7 +17,19 @@ from .test_codegen import assert_script_reproduces_build
 from .test_fuzz import forward_matches_check
 
 PAPERS = sorted((ROOT / "tests" / "papers").glob("*.yaml"))
-REFERENCE = ("squeezenet1_1",)  # full size, 1000 classes: compared with torchvision, not trained
+# full size, 1000 classes: compared with torchvision, not trained: spec -> (builder, its
+# arguments, parameters); all but one under slow (seconds each)
+TORCHVISION = {
+    "squeezenet1_1": ("squeezenet1_1", {}, 1_235_496),
+    "regnetx_400mf": ("regnet_x_400mf", {}, 5_495_976),
+    "shufflenetv2_x1": ("shufflenet_v2_x1_0", {}, 2_278_604),
+    "googlenet": ("googlenet", {"aux_logits": False, "init_weights": False}, 6_624_904),
+    "mobilenetv3_small": ("mobilenet_v3_small", {}, 2_542_856),
+    "efficientnet_b0": ("efficientnet_b0", {}, 5_288_548),
+    "resnext50": ("resnext50_32x4d", {}, 25_028_904),
+}
+HEAVY = tuple(n for n in TORCHVISION if n != "squeezenet1_1")
+REFERENCE = tuple(TORCHVISION)
 
 
 def paper(name):
@@ -104,11 +116,17 @@ def test_channel_shuffle_is_torchs():
     assert torch.equal(layer.apply(x), torch.nn.ChannelShuffle(3)(x))
 
 
-def test_squeezenet_1_1_is_torchvisions():
-    """The full SqueezeNet 1.1, 224x224, 1000 classes: torchvision's parameters, output."""
-    a = specdl.check(paper("squeezenet1_1"))
-    ours, theirs = specdl.build_model(a.spec).eval(), torchvision.models.squeezenet1_1().eval()
-    assert a.graph.total_params() == sum(p.numel() for p in theirs.parameters()) == 1_235_496
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] if n in HEAVY else [])
+                                  for n in TORCHVISION])
+def test_full_size_network_is_torchvisions(name):
+    """The whole network as torchvision builds it, 224x224, 1000 classes: the same
+    parameter count statically, and, with torchvision's weights copied in order, the
+    same output in evaluation."""
+    builder, kwargs, params = TORCHVISION[name]
+    a = specdl.check(paper(name))
+    theirs = getattr(torchvision.models, builder)(**kwargs).eval()
+    assert a.graph.total_params() == sum(p.numel() for p in theirs.parameters()) == params
+    ours = specdl.build_model(a.spec).eval()
     copy_by_order(theirs.state_dict().values(), ours)
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
