@@ -163,10 +163,19 @@ def test_the_papers_table_names_registered_layers():
     assert written - set(REGISTRY["layer"]) == {"dim", "groups", "inputs", "repeat"}  # arguments
 
 
+def test_other_names_name_registered_layers():
+    from specdl.components.base import REGISTRY
+    from specdl.components.scope import ALIASES, OUT_OF_SCOPE
+
+    layers = set(REGISTRY["layer"])
+    assert set(ALIASES.values()) <= layers and not (set(ALIASES) | set(OUT_OF_SCOPE)) & layers
+
+
 @pytest.mark.parametrize(("written", "said"), [
     ("drop_path", "it is called `stochastic_depth` here"), ("Swish", "it is called `silu` here"),
     ("transformer", "sequence-to-sequence decoding"), ("gru_cell", "stepped by hand"),
-    ("max_unpool1d", "needs the pool's indices"), ("linaer", "did you mean `linear`?")])
+    ("max_unpool1d", "needs the pool's indices"), ("linaer", "did you mean `linear`?"),
+    ("chunk", "it is called `narrow` here"), ("h_swish", "it is called `hardswish` here")])
 def test_unknown_layers_say_what_they_know(written, said, tmp_path):
     """In process (tests/bad_specs/80-83 run these messages through the CLI)."""
     spec = tmp_path / "s.yaml"
