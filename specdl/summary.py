@@ -202,6 +202,7 @@ parameters and, with torchvision's weights copied in, the same outputs.
 | gated activation | WaveNet, PixelCNN | `tanh` and `sigmoid` branches, `mul` |
 | token mixing | MLP-Mixer | `permute: [0, 2, 1]`, `linear`, `permute: [0, 2, 1]` |
 | class token, learned positions | BERT, ViT | `class_token`, `position_embedding`, ..., `select: {dim: 1, index: 0}` |
+| fixed sinusoidal positions | Transformer (Vaswani et al.) | `embedding`, `rescale: 4.0` (sqrt(d)), `sinusoidal_position` |
 | sub-pixel convolution | ESPCN | `pixel_shuffle: r` (and `pixel_unshuffle`); `upsample: {mode: bilinear, align_corners: true}` |
 | channel and spatial attention | CBAM | `mean: {dim: [2, 3], keepdim: true}`, `max: {dim: 1, keepdim: true}`, `concat`, `sigmoid`, `mul` |
 | attention pooling | HAN, attention BiLSTMs | scores `linear`, `tanh`, `linear: {out_features: 1}`, `softmax: 1`; `mul` with the steps; `sum: 1` |

@@ -15,6 +15,8 @@ ALIASES = {
     "chunk": "narrow", "slice": "narrow", "split": "narrow", "channel_split": "narrow",
     "hard_swish": "hardswish", "h_swish": "hardswish", "hswish": "hardswish",
     "hard_sigmoid": "hardsigmoid", "h_sigmoid": "hardsigmoid", "hsigmoid": "hardsigmoid",
+    "positional_encoding": "sinusoidal_position", "position_encoding": "sinusoidal_position",
+    "sinusoidal_position_embedding": "sinusoidal_position",
     "global_max_pool": "adaptive_maxpool2d", "global_max_pooling": "adaptive_maxpool2d",
 }
 
