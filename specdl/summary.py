@@ -251,6 +251,10 @@ of the losses above on (x, y) pairs. What falls outside, and what `check` says:
   not: they need their own loss and loop. A `module:` layer or `register_layer` adds a
   layer; a loss of your own is not part of a spec.
 * **Auxiliary heads with their own losses** (GoogLeNet's): a model has one output.
+* **Inputs of several kinds** (TabTransformer's categorical ids beside numeric features):
+  a model has one input tensor, float or int64. A CSV's `categorical` columns are one-hot
+  encoded into the float features, where a `linear` (or FT-Transformer's per-feature
+  tokens) takes them; an embedding per column is not offered.
 
 Names from other libraries and papers for layers that are here under another name
 (`drop_path`, `lrn`, `swish`, `dense`, ...) are errors that name the layer to use."""
