@@ -209,6 +209,7 @@ parameters and, with torchvision's weights copied in, the same outputs.
 | 3-D convolutions | C3D, 3-D U-Net | `conv3d`, `batchnorm3d`, `maxpool3d`, `avgpool3d`, `adaptive_avgpool3d`, `conv_transpose3d` |
 | residual scaling | Inception-ResNet | `rescale: 0.1` before the `add` |
 | shared weights (Siamese) | Siamese networks | the items on a leading dimension: `linear`/`layernorm` act on the last one ([N, 2, D]), `conv3d` with kernel depth 1 on [N, C, 2, H, W]; then `select` each item |
+| repeated code | LSTM autoencoders (Keras' RepeatVector) | `lstm` (last state), `unflatten: {dim: 1, sizes: [1, h]}`, `expand: {dim: 1, size: t}`, `lstm: {output: sequence}` |
 | encoder / decoder | autoencoders, DCGAN's generator | `conv2d` down, `conv_transpose2d` up; `unflatten` a vector to [C, 1, 1] first |
 | grouped convolution (cardinality) | ResNeXt, RegNet | `conv2d: {groups: 32}` as a bottleneck's 3x3 conv |
 | channel split | ShuffleNetV2, Res2Net, GhostNet | `narrow: {start: 0, length: c}`, `narrow: {start: c, length: c, inputs: [input]}`; `concat` joins the parts |

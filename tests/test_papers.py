@@ -235,10 +235,11 @@ def test_causal_encoder_layer_is_torchs_with_the_mask():
     ({"narrow": {"dim": 0, "length": 1}}, "dim=0 is the batch dimension"),
     ({"narrow": {"start": -9, "length": 1}}, "start=-9 is out of range"),
     ({"pair": {"inputs": ["input", "keys"]}}, "a block has one input, its `input`"),
+    ({"expand": {"size": 4}}, "expand stretches a dimension of size 1; dimension 1 of [N, 3, 8]"),
     ({"relu": {"inplace": True}}, "`inplace` is not offered: a layer never overwrites"),
     ({"dropout": {"p": 0.1, "inplace": True}}, "`inplace` is not offered"),
 ])
-def test_masks_narrow_inplace_and_block_inputs_say_what_is_wrong(layer, said, tmp_path):
+def test_new_layers_masks_inplace_and_block_inputs_say_what_is_wrong(layer, said, tmp_path):
     """One located line each, through the CLI."""
     spec = tmp_path / "s.yaml"
     spec.write_text(

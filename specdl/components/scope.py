@@ -12,6 +12,7 @@ ALIASES = {
     "concatenate": "concat", "cat": "concat", "global_avg_pool": "adaptive_avgpool2d",
     "global_average_pooling": "adaptive_avgpool2d", "dense": "linear", "batchnorm": "batchnorm2d",
     "zeropad2d": "pad", "zero_pad2d": "pad", "reflection_pad2d": "pad",
+    "repeat_vector": "expand", "repeatvector": "expand", "repeat_interleave": "expand",
     "chunk": "narrow", "slice": "narrow", "split": "narrow", "channel_split": "narrow",
     "hard_swish": "hardswish", "h_swish": "hardswish", "hswish": "hardswish",
     "hard_sigmoid": "hardsigmoid", "h_sigmoid": "hardsigmoid", "hsigmoid": "hardsigmoid",
