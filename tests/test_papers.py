@@ -2,7 +2,8 @@
 (tests/papers/*.yaml, tiny widths): each checks, its static shapes and parameter counts
 are what torch builds, and it trains, the generated script reproducing build's metrics,
 and exports to ONNX (verified by onnxruntime). Where torchvision has the paper's block,
-the spec's block is that block, output for output, with the same weights."""
+the spec's block is that block, output for output, with the same weights; where it has the
+whole network, a full-size spec is that network (TORCHVISION)."""
 
 from __future__ import annotations
 
