@@ -97,11 +97,9 @@ def build_graph(layers, input_type: TT, src, base_path=("model", "layers")) -> G
             else:
                 why = f"no layer named `{ref}` before this one" + did_you_mean(ref, list(types))
             issues.append(src.issue(path + ("inputs", j), why, kind_name(layer)))
-        lo, hi = layer.min_inputs, layer.max_inputs
-        if not lo <= len(inputs) <= (hi or len(inputs)):
-            want = (f"{lo}" if lo == hi else f"{lo} or more" if hi is None else f"{lo} to {hi}")
-            issues.append(src.issue(path + ("inputs",), f"takes {want} input{'s' if hi != 1 else ''}, "
-                                    f"got {len(inputs)}; list them, e.g. `inputs: [a, b]`", kind_name(layer)))
+        arity = _arity(layer, len(inputs))
+        if arity:
+            issues.append(src.issue(path + ("inputs",), arity, kind_name(layer)))
             bad = True
         if bad or any(types.get(r) is None for r in inputs):
             types.setdefault(name, None)
@@ -119,6 +117,22 @@ def build_graph(layers, input_type: TT, src, base_path=("model", "layers")) -> G
     if issues:
         raise SpecError(_dedupe(issues))
     return Graph(input_type, nodes)
+
+
+def _arity(layer, n: int) -> str | None:
+    """What is wrong with giving ``layer`` n inputs, or None."""
+    lo, hi = layer.min_inputs, layer.max_inputs
+    if lo <= n <= (hi or n):
+        return None
+    want = (f"{lo}" if lo == hi else f"{lo} or more" if hi is None else f"{lo} to {hi}")
+    said = f"takes {want} input{'s' if hi != 1 else ''}, got {n}"
+    if n < lo:
+        return f"{said}; list them, e.g. `inputs: [a, b]`"
+    if layer.structural:
+        return (f"{said}: a block has one input, its `input`; merge the tensors before the call "
+                "(`concat`, then `narrow` them apart inside), or write the layers that take "
+                "several inputs outside the block")
+    return said
 
 
 def _infer_block(node: Node, src, issues: list) -> TT | None:

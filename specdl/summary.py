@@ -178,7 +178,10 @@ PAPERS_SECTION = """## Networks from papers
 
 How the constructs of published networks are written; each row's network is a tested
 spec in `tests/papers/` (tiny widths; `tests/test_papers.py` checks its shapes and
-parameters against torch, trains it, runs its generated script and exports it).
+parameters against torch, trains it, runs its generated script and exports it). Full-size
+specs of SqueezeNet 1.1, GoogLeNet, ResNeXt-50 32x4d, RegNetX-400MF, ShuffleNetV2 1.0x,
+MobileNetV3-Small and EfficientNet-B0 there are torchvision's networks: the same
+parameters and, with torchvision's weights copied in, the same outputs.
 
 | construct | networks | written as |
 | --- | --- | --- |
@@ -195,28 +198,51 @@ parameters against torch, trains it, runs its generated script and exports it).
 | pre-activation residual | PreAct-ResNet, WideResNet | `batchnorm2d`, `relu`, conv, twice; `add: {inputs: [input, <last conv>]}` |
 | highway gate | Highway networks | y = x + T (H - x): `sub: {inputs: [h, input]}`, `mul`, `add` |
 | gated linear unit | GLU, gated CNNs | `glu` (halves the last dimension) |
-| causal dilated convolution | WaveNet | `pad: [d, 0]` (kernel 2; in general d (k - 1)) then `conv1d: {dilation: d}` |
+| causal dilated convolution | WaveNet, TCN | `pad: [d, 0]` (kernel 2; in general d (k - 1)) then `conv1d: {dilation: d}` |
 | gated activation | WaveNet, PixelCNN | `tanh` and `sigmoid` branches, `mul` |
 | token mixing | MLP-Mixer | `permute: [0, 2, 1]`, `linear`, `permute: [0, 2, 1]` |
 | class token, learned positions | BERT, ViT | `class_token`, `position_embedding`, ..., `select: {dim: 1, index: 0}` |
+| fixed sinusoidal positions | Transformer (Vaswani et al.) | `embedding`, `rescale: 4.0` (sqrt(d)), `sinusoidal_position` |
 | sub-pixel convolution | ESPCN | `pixel_shuffle: r` (and `pixel_unshuffle`); `upsample: {mode: bilinear, align_corners: true}` |
 | channel and spatial attention | CBAM | `mean: {dim: [2, 3], keepdim: true}`, `max: {dim: 1, keepdim: true}`, `concat`, `sigmoid`, `mul` |
 | attention pooling | HAN, attention BiLSTMs | scores `linear`, `tanh`, `linear: {out_features: 1}`, `softmax: 1`; `mul` with the steps; `sum: 1` |
 | 3-D convolutions | C3D, 3-D U-Net | `conv3d`, `batchnorm3d`, `maxpool3d`, `avgpool3d`, `adaptive_avgpool3d`, `conv_transpose3d` |
 | residual scaling | Inception-ResNet | `rescale: 0.1` before the `add` |
 | shared weights (Siamese) | Siamese networks | the items on a leading dimension: `linear`/`layernorm` act on the last one ([N, 2, D]), `conv3d` with kernel depth 1 on [N, C, 2, H, W]; then `select` each item |
+| repeated code | LSTM autoencoders (Keras' RepeatVector) | `lstm` (last state), `unflatten: {dim: 1, sizes: [1, h]}`, `expand: {dim: 1, size: t}`, `lstm: {output: sequence}` |
 | encoder / decoder | autoencoders, DCGAN's generator | `conv2d` down, `conv_transpose2d` up; `unflatten` a vector to [C, 1, 1] first |
+| grouped convolution (cardinality) | ResNeXt, RegNet | `conv2d: {groups: 32}` as a bottleneck's 3x3 conv |
+| channel split | ShuffleNetV2, Res2Net, GhostNet | `narrow: {start: 0, length: c}`, `narrow: {start: c, length: c, inputs: [input]}`; `concat` joins the parts |
+| hard activations | MobileNetV3 | `hardswish`; squeeze-and-excitation ending in `hardsigmoid` |
+| causal self-attention | GPT, nanoGPT | `multihead_attention: {num_heads: h, is_causal: true}` in pre-norm blocks (or `transformer_encoder` with it); `select: {dim: 1, index: -1}`: the last step |
+| pooling as the token mixer | PoolFormer | `avgpool2d: {kernel_size: 3, stride: 1, padding: 1, count_include_pad: false}`, `sub` its input; `groupnorm: 1` |
+| training-time branches | RepVGG | 3x3 conv-BN, 1x1 conv-BN, `batchnorm2d: {inputs: [input]}`, an `add` of the three |
+| atrous and pyramid pooling | DeepLab's ASPP, PSPNet | `conv2d: {dilation: d, padding: d}` branches; `adaptive_avgpool2d: b`, 1x1 conv, `upsample: {size: [h, w], mode: bilinear}`; `concat` |
+| top-down pathway | FPN | `upsample: 2` of the coarser level, `add` a 1x1 lateral `conv2d` |
+| attention gate | Attention U-Net | 1x1 `conv2d` of the skip and of the gating signal, `add`, `relu`, a 1x1 conv to one channel, `sigmoid`, `mul` with the skip |
+| shared per-point MLP | PointNet | `conv1d: {kernel_size: 1}` layers, then `adaptive_maxpool1d: 1` |
+| per-feature tokens | FT-Transformer | `unflatten` [F] to [F, 1], `conv1d: {kernel_size: 1, groups: F}` to F x d channels, `reshape: [F, d]`, `class_token` |
+| wide and deep parts | Wide & Deep | a `linear` on the input and an MLP on the input, `add` of their logits |
+| convolution module | Conformer | `permute: [0, 2, 1]`, 1x1 `conv1d`, `glu: 1`, depthwise `conv1d`, `batchnorm1d`, `silu`; `rescale: 0.5` on the half-step feed-forwards |
+| spatial gating | gMLP | `narrow` the channels in halves, `layernorm`, `permute`, a `linear` over the tokens, `mul` |
+| patch embedding, depthwise mixing | ConvMixer | `conv2d: {kernel_size: p, stride: p}`, a residual depthwise `conv2d: {padding: same}` |
 
 **Outside the language.** A spec describes one deterministic network trained by one
 of the losses above on (x, y) pairs. What falls outside, and what `check` says:
 
-* **A layer applied twice** (shared weights by calling one layer on two tensors): writing
-  an earlier layer's name as a layer type is an error saying so; write the stacked form
-  of the table instead.
+* **A layer applied twice** (shared weights by calling one layer on two tensors, a
+  language model's head tied to its embedding): writing an earlier layer's name as a
+  layer type is an error saying so; write the stacked form of the table instead, or an
+  untied head.
+* **Blocks with several inputs**: a block has one input, its `input`; giving it two is an
+  error saying so. A construct of two tensors (an attention gate of a skip and a gating
+  signal) is written out where it is used, or the tensors are concatenated before the
+  call and parted with `narrow` inside.
 * **Sequence-to-sequence decoders** (`transformer_decoder`, an attention decoder fed the
   targets): an error naming the construct. Encoders with a head are in.
-* **Attention masks** (a causal language model, padding masks): `is_causal`, `attn_mask`
-  and the like are errors saying so; every token attends to every token.
+* **Padding masks and masks of your own**: `attn_mask`, `key_padding_mask` and the like are
+  errors saying so; every token attends to every token, or, with `is_causal: true`
+  (`multihead_attention`, the transformer encoder layers), to itself and the earlier ones.
 * **Max-unpooling** (SegNet): `return_indices` and `max_unpool2d` are errors saying why;
   upsample with `upsample` or `conv_transpose2d`.
 * **Recurrent cells stepped by hand** (`lstm_cell`): an error; `rnn`, `lstm` and `gru`
@@ -226,6 +252,10 @@ of the losses above on (x, y) pairs. What falls outside, and what `check` says:
   not: they need their own loss and loop. A `module:` layer or `register_layer` adds a
   layer; a loss of your own is not part of a spec.
 * **Auxiliary heads with their own losses** (GoogLeNet's): a model has one output.
+* **Inputs of several kinds** (TabTransformer's categorical ids beside numeric features):
+  a model has one input tensor, float or int64. A CSV's `categorical` columns are one-hot
+  encoded into the float features, where a `linear` (or FT-Transformer's per-feature
+  tokens) takes them; an embedding per column is not offered.
 
 Names from other libraries and papers for layers that are here under another name
 (`drop_path`, `lrn`, `swish`, `dense`, ...) are errors that name the layer to use."""

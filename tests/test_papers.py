@@ -2,7 +2,8 @@
 (tests/papers/*.yaml, tiny widths): each checks, its static shapes and parameter counts
 are what torch builds, and it trains, the generated script reproducing build's metrics,
 and exports to ONNX (verified by onnxruntime). Where torchvision has the paper's block,
-the spec's block is that block, output for output, with the same weights."""
+the spec's block is that block, output for output, with the same weights; where it has the
+whole network, a full-size spec is that network (TORCHVISION)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,19 @@ from .test_codegen import assert_script_reproduces_build
 from .test_fuzz import forward_matches_check
 
 PAPERS = sorted((ROOT / "tests" / "papers").glob("*.yaml"))
-REFERENCE = ("squeezenet1_1",)  # full size, 1000 classes: compared with torchvision, not trained
+# full size, 1000 classes: compared with torchvision, not trained: spec -> (builder, its
+# arguments, parameters); all but one under slow (seconds each)
+TORCHVISION = {
+    "squeezenet1_1": ("squeezenet1_1", {}, 1_235_496),
+    "regnetx_400mf": ("regnet_x_400mf", {}, 5_495_976),
+    "shufflenetv2_x1": ("shufflenet_v2_x1_0", {}, 2_278_604),
+    "googlenet": ("googlenet", {"aux_logits": False, "init_weights": False}, 6_624_904),
+    "mobilenetv3_small": ("mobilenet_v3_small", {}, 2_542_856),
+    "efficientnet_b0": ("efficientnet_b0", {}, 5_288_548),
+    "resnext50": ("resnext50_32x4d", {}, 25_028_904),
+}
+HEAVY = tuple(n for n in TORCHVISION if n != "squeezenet1_1")
+REFERENCE = tuple(TORCHVISION)
 
 
 def paper(name):
@@ -62,12 +75,21 @@ def mbconv():
     return block, block.state_dict().values()
 
 
+def shuffle_unit():
+    from torchvision.models.shufflenetv2 import InvertedResidual
+
+    block = InvertedResidual(16, 16, 1)
+    return block, block.state_dict().values()
+
+
 @pytest.mark.parametrize(("name", "call", "reference"), [("convnext", "block_4", cnblock),
-                                                         ("efficientnet", "mbconv_3", mbconv)])
+                                                         ("efficientnet", "mbconv_3", mbconv),
+                                                         ("shufflenetv2", "basic_4", shuffle_unit)])
 def test_block_is_torchvisions(name, call, reference):
-    """ConvNeXt's block (layer scale, drop path) and EfficientNet's MBConv (squeeze-and-
-    excitation, SiLU, drop path), as torchvision has them: the same output with the same
-    weights, in training (the same drop-path draws for the same seed) and in evaluation."""
+    """ConvNeXt's block (layer scale, drop path), EfficientNet's MBConv (squeeze-and-
+    excitation, SiLU, drop path) and ShuffleNetV2's unit (a channel split by `narrow`, a
+    shuffle), as torchvision has them: the same output with the same weights, in training
+    (the same drop-path draws for the same seed) and in evaluation."""
     model = specdl.build_model(specdl.check(paper(name)).spec)
     theirs, tensors = reference()
     ours = getattr(model, call)[0]
@@ -104,11 +126,17 @@ def test_channel_shuffle_is_torchs():
     assert torch.equal(layer.apply(x), torch.nn.ChannelShuffle(3)(x))
 
 
-def test_squeezenet_1_1_is_torchvisions():
-    """The full SqueezeNet 1.1, 224x224, 1000 classes: torchvision's parameters, output."""
-    a = specdl.check(paper("squeezenet1_1"))
-    ours, theirs = specdl.build_model(a.spec).eval(), torchvision.models.squeezenet1_1().eval()
-    assert a.graph.total_params() == sum(p.numel() for p in theirs.parameters()) == 1_235_496
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] if n in HEAVY else [])
+                                  for n in TORCHVISION])
+def test_full_size_network_is_torchvisions(name):
+    """The whole network as torchvision builds it, 224x224, 1000 classes: the same
+    parameter count statically, and, with torchvision's weights copied in order, the
+    same output in evaluation."""
+    builder, kwargs, params = TORCHVISION[name]
+    a = specdl.check(paper(name))
+    theirs = getattr(torchvision.models, builder)(**kwargs).eval()
+    assert a.graph.total_params() == sum(p.numel() for p in theirs.parameters()) == params
+    ours = specdl.build_model(a.spec).eval()
     copy_by_order(theirs.state_dict().values(), ours)
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
@@ -136,10 +164,19 @@ def test_the_papers_table_names_registered_layers():
     assert written - set(REGISTRY["layer"]) == {"dim", "groups", "inputs", "repeat"}  # arguments
 
 
+def test_other_names_name_registered_layers():
+    from specdl.components.base import REGISTRY
+    from specdl.components.scope import ALIASES, OUT_OF_SCOPE
+
+    layers = set(REGISTRY["layer"])
+    assert set(ALIASES.values()) <= layers and not (set(ALIASES) | set(OUT_OF_SCOPE)) & layers
+
+
 @pytest.mark.parametrize(("written", "said"), [
     ("drop_path", "it is called `stochastic_depth` here"), ("Swish", "it is called `silu` here"),
     ("transformer", "sequence-to-sequence decoding"), ("gru_cell", "stepped by hand"),
-    ("max_unpool1d", "needs the pool's indices"), ("linaer", "did you mean `linear`?")])
+    ("max_unpool1d", "needs the pool's indices"), ("linaer", "did you mean `linear`?"),
+    ("chunk", "it is called `narrow` here"), ("h_swish", "it is called `hardswish` here")])
 def test_unknown_layers_say_what_they_know(written, said, tmp_path):
     """In process (tests/bad_specs/80-83 run these messages through the CLI)."""
     spec = tmp_path / "s.yaml"
@@ -150,3 +187,70 @@ def test_unknown_layers_say_what_they_know(written, said, tmp_path):
     [issue] = e.value.issues
     assert (issue.line, issue.col) == (4, 7)
     assert issue.message.startswith(f"unknown layer `{written}`") and said in issue.message
+
+
+def sequence_model(layer: dict, shape=(6, 8)):
+    return specdl.build_model(specdl.load({
+        "name": "seq", "data": {"source": "synthetic", "shape": list(shape), "outputs": list(shape)},
+        "model": {"layers": [layer]}, "loss": "mse", "train": {"device": "cpu"}}), seed=False).eval()
+
+
+CAUSAL = [{"multihead_attention": {"num_heads": 2, "is_causal": True}},
+          {"transformer_encoder_layer": {"nhead": 2, "dim_feedforward": 16, "is_causal": True}},
+          {"transformer_encoder": {"nhead": 2, "dim_feedforward": 16, "num_layers": 2,
+                                   "norm_first": True, "final_norm": True, "is_causal": True}}]
+
+
+@pytest.mark.parametrize("layer", CAUSAL, ids=lambda d: next(iter(d)))
+def test_causal_attention_sees_only_the_steps_before(layer):
+    """With is_causal, step t's output is the same whatever the later steps hold; without
+    it, changing the last step changes every step."""
+    x = torch.randn(4, 6, 8)
+    later = x.clone()
+    later[:, 3:] = torch.randn(4, 3, 8)
+    name = next(iter(layer))
+    for causal in (True, False):
+        model = sequence_model({name: {**layer[name], "is_causal": causal}})
+        with torch.no_grad():
+            a, b = model(x), model(later)
+        assert torch.equal(a[:, 3:] == b[:, 3:], torch.zeros_like(a[:, 3:], dtype=torch.bool))
+        assert torch.allclose(a[:, :3], b[:, :3], atol=1e-6) == causal
+
+
+def test_causal_encoder_layer_is_torchs_with_the_mask():
+    """The same as torch's layer given the causal mask by hand (-inf above the diagonal)."""
+    model = sequence_model(CAUSAL[1])
+    layer = next(iter(model.children()))
+    x = torch.randn(3, 6, 8)
+    mask = torch.triu(torch.full((6, 6), float("-inf")), diagonal=1)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), layer(x, src_mask=mask))
+
+
+@pytest.mark.parametrize(("layer", "said"), [
+    ({"multihead_attention": {"num_heads": 2, "attn_mask": True}}, "with `is_causal: true`"),
+    ({"transformer_encoder": {"nhead": 2, "src_key_padding_mask": True}}, "padding masks"),
+    ({"multihead_attention": {"num_heads": 2, "is_causal": True, "inputs": ["input", "keys"]}},
+     "must have the query's length 6"),
+    ({"narrow": {"start": 4, "length": 3, "inputs": ["input"]}}, "runs past the end of dimension 1"),
+    ({"narrow": {"dim": 0, "length": 1}}, "dim=0 is the batch dimension"),
+    ({"narrow": {"start": -9, "length": 1}}, "start=-9 is out of range"),
+    ({"pair": {"inputs": ["input", "keys"]}}, "a block has one input, its `input`"),
+    ({"expand": {"size": 4}}, "expand stretches a dimension of size 1; dimension 1 of [N, 3, 8]"),
+    ({"relu": {"inplace": True}}, "`inplace` is not offered: a layer never overwrites"),
+    ({"dropout": {"p": 0.1, "inplace": True}}, "`inplace` is not offered"),
+])
+def test_new_layers_masks_inplace_and_block_inputs_say_what_is_wrong(layer, said, tmp_path):
+    """One located line each, through the CLI."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "data: {source: synthetic, shape: [6, 8], classes: 2, size: 64}\n"
+        "model:\n  blocks:\n    pair: [linear: 8]\n  layers:\n"
+        "    - linear: {out_features: 8, inputs: [input]}\n"
+        "    - narrow: {dim: 1, length: 3, inputs: [input], name: keys}\n"
+        f"    - {layer}\n"
+        "    - mean: 1\n    - linear: 2\nloss: cross_entropy\n")
+    r = run_cli("check", spec)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 2 and lines[1] == "1 error", r.stderr
+    assert lines[0].startswith(f"{spec}:8:") and said in lines[0], lines[0]

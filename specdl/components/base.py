@@ -326,6 +326,11 @@ class Component(BaseModel):
         return {"type": self.type_name, **body}
 
 
+# torch arguments no layer offers -> why (a torch user writes them from habit)
+EVERY_LAYER = {"inplace": "a layer never overwrites its input here (another layer may read it "
+                          "again); leave it out"}
+
+
 class Layer(Component):
     """A layer: ``infer`` maps input types to the output type (pure Python, no torch);
     ``ctor`` describes the torch module; functional layers give ``apply``/``expr``."""
@@ -345,9 +350,15 @@ class Layer(Component):
                                               # values, for the generated tests
     rank_fix: ClassVar[str] = ""              # a suggestion when the rank is wrong
     refused: ClassVar[dict] = {}              # torch arguments deliberately not offered -> why
+                                              # (EVERY_LAYER's are added to each class's)
 
     name: LayerName | None = None
     inputs: list[str] | None = None
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kw):
+        super().__pydantic_init_subclass__(**kw)
+        cls.refused = {**EVERY_LAYER, **cls.refused}
 
     # -- shape rule
     def check_inputs(self, xs: list[TT]) -> None:

@@ -160,6 +160,68 @@ class PermuteSpec(Layer, type="permute", primary="dims"):
         return f"{x}.permute({', '.join(map(str, self.dims))})"
 
 
+class ExpandSpec(Layer, type="expand", primary="size"):
+    """Repeats dimension ``dim``, of size 1, ``size`` times (torch.Tensor.expand; no copy
+    is made): an LSTM autoencoder's repeated code (Keras' RepeatVector) is
+    ``unflatten: {dim: 1, sizes: [1, H]}`` then ``expand: {dim: 1, size: T}``."""
+
+    size: PosInt
+    dim: int = 1
+    functional = True
+    examples: ClassVar[dict] = {"size": [1, 3], "dim": [1, -1, 2, -2], "input": [(1, 4), (3, 1), (1,), (2, 1, 3)]}
+    dtypes = ("float32", "int64")
+
+    def infer(self, x):
+        d = norm_dim(self.dim, x.rank)
+        if d == 0:
+            raise ShapeError("dim=0 is the batch dimension; expand a feature dimension")
+        if x.shape[d] not in (1, self.size):
+            raise ShapeError(f"expand stretches a dimension of size 1; dimension {d} of {x} has "
+                             f"{x.shape[d]} (make one with unflatten, e.g. sizes [1, {x.shape[d]}])")
+        return x.with_shape(*x.shape[:d], self.size, *x.shape[d + 1:])
+
+    def apply(self, x):
+        d = self.dim
+        return x.expand(*x.shape[:d], self.size, *(x.shape[d + 1:] if d != -1 else ()))
+
+    def expr(self, x):
+        d = self.dim
+        tail = f", *{x}.shape[{d + 1}:]" if d != -1 else ""
+        return f"{x}.expand(*{x}.shape[:{d}], {self.size}{tail})"
+
+
+class NarrowSpec(Layer, type="narrow", primary="length"):
+    """Keeps ``length`` entries of dimension ``dim`` from ``start`` on (torch.narrow; a
+    negative start counts from the end): ``{start: 0, length: 8}`` is the first 8
+    channels of [N, 16, H, W], a channel split (ShuffleNetV2, Res2Net, GhostNet, gMLP)."""
+
+    length: PosInt
+    start: int = 0
+    dim: int = 1
+    functional = True
+    examples: ClassVar[dict] = {"length": [1, 2, 3], "start": [0, 1, -2, 2], "dim": [1, -1, 2]}
+    dtypes = ("float32", "int64")
+
+    def infer(self, x):
+        d = norm_dim(self.dim, x.rank)
+        if d == 0:
+            raise ShapeError("dim=0 is the batch dimension; narrow a feature dimension")
+        size = x.shape[d]
+        if not -size <= self.start <= size:
+            raise ShapeError(f"start={self.start} is out of range for dimension {d} of {x} (size {size})")
+        begin = self.start + size if self.start < 0 else self.start
+        if begin + self.length > size:
+            raise ShapeError(f"start={self.start} with length={self.length} runs past the end of "
+                             f"dimension {d} of {x} (size {size})")
+        return x.with_shape(*x.shape[:d], self.length, *x.shape[d + 1:])
+
+    def apply(self, x):
+        return x.narrow(self.dim, self.start, self.length)
+
+    def expr(self, x):
+        return f"{x}.narrow({self.dim}, {self.start}, {self.length})"
+
+
 # ---------------------------------------------------------------- activations
 simple_layer("relu", "ReLU", "max(0, x) (torch.nn.ReLU).")
 simple_layer("leaky_relu", "LeakyReLU", "Leaky ReLU (torch.nn.LeakyReLU).",

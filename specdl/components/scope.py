@@ -12,6 +12,13 @@ ALIASES = {
     "concatenate": "concat", "cat": "concat", "global_avg_pool": "adaptive_avgpool2d",
     "global_average_pooling": "adaptive_avgpool2d", "dense": "linear", "batchnorm": "batchnorm2d",
     "zeropad2d": "pad", "zero_pad2d": "pad", "reflection_pad2d": "pad",
+    "repeat_vector": "expand", "repeatvector": "expand", "repeat_interleave": "expand",
+    "chunk": "narrow", "slice": "narrow", "split": "narrow", "channel_split": "narrow",
+    "hard_swish": "hardswish", "h_swish": "hardswish", "hswish": "hardswish",
+    "hard_sigmoid": "hardsigmoid", "h_sigmoid": "hardsigmoid", "hsigmoid": "hardsigmoid",
+    "positional_encoding": "sinusoidal_position", "position_encoding": "sinusoidal_position",
+    "sinusoidal_position_embedding": "sinusoidal_position",
+    "global_max_pool": "adaptive_maxpool2d", "global_max_pooling": "adaptive_maxpool2d",
 }
 
 _DECODER = ("sequence-to-sequence decoding (a decoder fed the targets, or its own outputs) is "

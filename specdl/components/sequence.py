@@ -38,9 +38,22 @@ class EmbeddingSpec(Layer, type="embedding", primary="embedding_dim"):
 
 
 BATCH_FIRST = {"batch_first": "sequences are always batch-first here ([N, T, F]); leave it out"}
-_MASK = ("attention masks (a causal language model's, padding masks) are outside the language: "
-         "every token attends to every token")
-ATTENTION = {**BATCH_FIRST, "is_causal": _MASK, "attn_mask": _MASK, "mask": _MASK, "key_padding_mask": _MASK}
+_MASK = ("padding masks and masks of your own are outside the language (a model has one input): "
+         "every token attends to every token, or, with `is_causal: true`, to itself and the "
+         "tokens before it")
+ATTENTION = {**BATCH_FIRST, "attn_mask": _MASK, "mask": _MASK, "key_padding_mask": _MASK,
+             "src_mask": _MASK, "src_key_padding_mask": _MASK}
+
+
+def causal_mask(x):
+    """The causal mask over the steps of x [N, T, E] (torch's own: -inf above the diagonal)."""
+    import torch
+
+    return torch.nn.Transformer.generate_square_subsequent_mask(x.size(1), device=x.device)
+
+
+def causal_mask_code(x: str) -> str:
+    return f"nn.Transformer.generate_square_subsequent_mask({x}.size(1), device={x}.device)"
 
 
 class _Recurrent(Layer):
@@ -133,13 +146,15 @@ class GRUSpec(_Recurrent, type="gru", primary="hidden_size"):
 
 class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_heads"):
     """Multi-head attention over [N, T, E] (torch.nn.MultiheadAttention, batch_first).
-    One input: self-attention; two: query and key=value; three: query, key, value."""
+    One input: self-attention; two: query and key=value; three: query, key, value.
+    ``is_causal: true``: each query step attends only to the key steps up to its own."""
 
     refused = ATTENTION
 
     num_heads: PosInt
     dropout: Prob = 0.0
     bias: bool = True
+    is_causal: bool = False
     max_inputs = 3
     ranks = (3,)
     rank_hint = "[N, T, E]"
@@ -156,6 +171,9 @@ class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_hea
                 raise ShapeError(f"key/value {k} must have the query's embedding size {e}")
         if len(xs) == 3 and xs[1].shape[1] != xs[2].shape[1]:
             raise ShapeError(f"key {xs[1]} and value {xs[2]} must have the same length")
+        if self.is_causal and len(xs) > 1 and xs[1].shape[1] != q.shape[1]:
+            raise ShapeError(f"is_causal masks the later steps of the query's own sequence: the key "
+                             f"{xs[1]} must have the query's length {q.shape[1]}")
         return q
 
     def count_params(self, x):
@@ -174,18 +192,22 @@ class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_hea
         q = xs[0]
         k = xs[1] if len(xs) > 1 else q
         v = xs[2] if len(xs) > 2 else k
+        if self.is_causal:
+            return module(q, k, v, need_weights=False, attn_mask=causal_mask(q))[0]
         return module(q, k, v, need_weights=False)[0]
 
     def call_code(self, attr, args, out):
         q = args[0]
         k = args[1] if len(args) > 1 else q
         v = args[2] if len(args) > 2 else k
-        return [f"{out}, _ = {attr}({q}, {k}, {v}, need_weights=False)"]
+        mask = f", attn_mask={causal_mask_code(q)}" if self.is_causal else ""
+        return [f"{out}, _ = {attr}({q}, {k}, {v}, need_weights=False{mask})"]
 
 
 class TransformerEncoderLayerSpec(Layer, type="transformer_encoder_layer", primary="nhead"):
     """One transformer encoder layer over [N, T, E] (torch.nn.TransformerEncoderLayer,
-    batch_first); d_model is inferred. ``norm_first: true`` is the pre-norm layer of ViT."""
+    batch_first); d_model is inferred. ``norm_first: true`` is the pre-norm layer of ViT;
+    ``is_causal: true`` lets each step attend only to itself and the steps before it (GPT)."""
 
     refused = ATTENTION
 
@@ -196,9 +218,11 @@ class TransformerEncoderLayerSpec(Layer, type="transformer_encoder_layer", prima
     layer_norm_eps: PosFloat = 1e-5
     norm_first: bool = False
     bias: bool = True
+    is_causal: bool = False
     ranks = (3,)
     rank_hint = "[N, T, E]"
     examples: ClassVar[dict] = {"nhead": [1, 2, 3, 4], "dim_feedforward": [8, 16]}
+    custom_call: ClassVar[bool] = True
 
     def infer(self, x):
         if x.shape[-1] % self.nhead:
@@ -218,6 +242,16 @@ class TransformerEncoderLayerSpec(Layer, type="transformer_encoder_layer", prima
         kw = {**self.changed("dim_feedforward", "dropout", "activation", "layer_norm_eps"),
               "batch_first": True, **self.changed("norm_first", "bias")}
         return Call("nn.TransformerEncoderLayer", (x.shape[-1], self.nhead), kw)
+
+    # ``is_causal``: each step attends to itself and the steps before it (a GPT's decoder
+    # stack, which is an encoder stack with the causal mask)
+    def call(self, module, x):
+        return module(x, causal_mask(x), is_causal=True) if self.is_causal else module(x)
+
+    def call_code(self, attr, args, out):
+        if not self.is_causal:
+            return super().call_code(attr, args, out)
+        return [f"{out} = {attr}({args[0]}, {causal_mask_code(args[0])}, is_causal=True)"]
 
 
 class TransformerEncoderSpec(TransformerEncoderLayerSpec, type="transformer_encoder", primary="num_layers"):

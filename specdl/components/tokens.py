@@ -1,6 +1,8 @@
-"""Token layers of vision transformers: a learned class token, a learned position
-embedding, and taking one token (select). The two learned modules are specdl helper
-classes: build runs this very text, and the generated script contains it verbatim."""
+"""Token layers of transformers: a learned class token, a learned position embedding,
+fixed sinusoidal positions, and taking one token (select). The three modules are specdl
+helper classes: build runs this very text, and the generated script contains it verbatim."""
+
+from typing import ClassVar
 
 from ..errors import ShapeError
 from .base import HELPERS, Call, Layer, PosFloat, norm_dim
@@ -29,6 +31,24 @@ class PositionEmbedding(nn.Module):
         return x + self.embedding
 '''
 
+SINUSOID_HELPER = '''\
+class SinusoidalPosition(nn.Module):
+    """Adds the fixed sine and cosine positions of Vaswani et al. (2017) to [N, L, D]:
+    sin(p / base ** (2i / D)) in the even features, cos in the odd ones (not learned)."""
+
+    def __init__(self, length, dim, base=10000.0):
+        super().__init__()
+        position = torch.arange(length, dtype=torch.float32).unsqueeze(1)
+        freq = base ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)
+        table = torch.zeros(1, length, dim)
+        table[0, :, 0::2] = torch.sin(position * freq)
+        table[0, :, 1::2] = torch.cos(position * freq[: dim // 2])
+        self.register_buffer("table", table, persistent=False)
+
+    def forward(self, x):
+        return x + self.table
+'''
+
 
 def _torch_globals() -> dict:
     import torch
@@ -38,6 +58,7 @@ def _torch_globals() -> dict:
 
 HELPERS["ClassToken"] = (TOKEN_HELPER, _torch_globals)
 HELPERS["PositionEmbedding"] = (POSITION_HELPER, _torch_globals)
+HELPERS["SinusoidalPosition"] = (SINUSOID_HELPER, _torch_globals)
 
 
 class ClassTokenSpec(Layer, type="class_token"):
@@ -72,6 +93,21 @@ class PositionEmbeddingSpec(Layer, type="position_embedding", primary="init_std"
 
     def ctor(self, x):
         return Call("PositionEmbedding", (x.shape[1], x.shape[2]), self.changed("init_std"))
+
+
+class SinusoidalPositionSpec(Layer, type="sinusoidal_position", primary="base"):
+    """Adds the fixed sine/cosine positions of the original transformer (Vaswani et al.
+    2017) to [N, L, D]: sin(p / base^(2i/D)) in even features, cos in odd ones; nothing
+    learned, nothing in the state_dict. L and D are inferred."""
+
+    base: PosFloat = 10000.0
+    ranks = (3,)
+    rank_hint = "[N, L, D] (batch, tokens, features)"
+    helpers = ("SinusoidalPosition",)
+    examples: ClassVar[dict] = {"base": [10000.0, 2.0]}
+
+    def ctor(self, x):
+        return Call("SinusoidalPosition", (x.shape[1], x.shape[2]), self.changed("base"))
 
 
 class SelectSpec(Layer, type="select", primary="index"):
