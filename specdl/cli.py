@@ -262,6 +262,7 @@ def _main(argv) -> int:
     args = _parser().parse_args(argv)
     ALLOW_IMPORT.set(bool(getattr(args, "allow_import", False)))
     try:
+        _check_environment()
         return VERBS[args.verb](args)
     except SpecError as e:
         for issue in e.issues:
@@ -288,6 +289,15 @@ def _main(argv) -> int:
         where = e.filename if e.filename is not None else "a file"
         print(f"specdl: error: cannot use {one_line(where)}: {e.strerror or e}", file=sys.stderr)
         return 2
+
+
+def _check_environment() -> None:
+    """Environment variables specdl reads hold what they should (before any work)."""
+    from .distributed import environment_problem
+
+    why = environment_problem()
+    if why:
+        raise RunError(why)
 
 
 def _warn(analysis, batch=None):

@@ -216,6 +216,7 @@ class ImageFolderData(_ImageSource):
     apply to every split, ``augment`` to the train split only."""
 
     source: Literal["image_folder"]
+    labels_at: ClassVar[str] = "root"
     root: str | None = None
     train: str | None = None
     val: str | None = None
