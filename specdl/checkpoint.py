@@ -34,6 +34,14 @@ def save_atomic(obj, path: Path) -> None:
         os.close(dir_fd)
 
 
+def clear_orphans(folder: Path) -> None:
+    """Remove the temporary files (``.NAME.pt.XXXX.tmp``) that save_atomic's writes left
+    when their process was killed; called by the holder of the run directory's lock."""
+    for p in Path(folder).glob(".*.pt.*.tmp"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+
+
 def load(path: Path, map_location="cpu"):
     """Load a checkpoint with ``weights_only=True`` (never unpickles code), from a
     regular file only (a pipe would block, /dev/zero would never end)."""
