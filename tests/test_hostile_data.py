@@ -116,3 +116,39 @@ def test_a_grid_at_the_limit_checks(tmp_path):
     (tmp_path / "s.yaml").write_text(GRID % "{train.batch_size: {int: [1, 400]}, train.epochs: {int: [1, 250]}}")
     r = run_cli("check", "s.yaml", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+
+
+RUNS = {"iris": ("iris", "{linear: 3}", "cross_entropy", "accuracy"),
+        "diabetes": ("diabetes", "{linear: 1}", "mse", "mse")}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("evalruns")
+    for name, (dataset, last, loss, metric) in RUNS.items():
+        (d / f"{name}.yaml").write_text(
+            f"name: {name}\ndata: {{source: sklearn, dataset: {dataset}, transforms: [standardize]}}\n"
+            f"model: {{layers: [{last}]}}\nloss: {loss}\nmetrics: [{metric}]\ntrain: {{epochs: 1, device: cpu}}\n")
+        r = run_cli("build", d / f"{name}.yaml", "--out", d / name, "-q", cwd=d)
+        assert r.returncode == 0, r.stderr
+    return d
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("y, words", [(np.zeros((10, 1), np.int64), ["[10, 1]", "one class index"]),
+                                      (np.zeros((10, 3, 1), np.int64), ["[10, 3, 1]"])])
+def test_evaluate_labels_of_another_shape(runs, tmp_path, y, words):
+    np.savez(tmp_path / "e.npz", x=np.zeros((10, 4), np.float32), y=y)
+    r = run_cli("evaluate", runs / "iris", "--input", "e.npz", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("specdl: error:"), r.stderr
+    assert all(w in lines[0] for w in words), lines[0]
+
+
+@pytest.mark.slow
+def test_evaluate_targets_near_the_float_limit_score_inf_quietly(runs, tmp_path):
+    np.savez(tmp_path / "e.npz", x=np.zeros((10, 10), np.float32), y=np.full(10, 1e308))
+    r = run_cli("evaluate", runs / "diabetes", "--input", "e.npz", cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert "mse inf" in r.stdout, r.stdout
