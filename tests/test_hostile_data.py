@@ -152,3 +152,40 @@ def test_evaluate_targets_near_the_float_limit_score_inf_quietly(runs, tmp_path)
     r = run_cli("evaluate", runs / "diabetes", "--input", "e.npz", cwd=tmp_path)
     assert r.returncode == 0 and r.stderr == "", r.stderr
     assert "mse inf" in r.stdout, r.stdout
+
+
+def _image_folder(root):
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (8, 8), color=(i, 0, 0)).save(root / c / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("link, to, words", [
+    ("img/a/loop", "img", ["img/a/loop is a link back to", "a loop"]),
+    ("img/a/up", ".", ["img/a/up is a link back to", "a loop"]),
+    ("img/b/deep/self", "img/b", ["img/b/deep/self is a link back to"]),
+    ("img/b/other", "img/a", ["img/b/other leads to", "read already"]),
+    ("img/a/twice", "shared", ["read already"]),
+], ids=["to-root", "to-ancestor", "to-own-class", "across-classes", "twice"])
+def test_an_image_folder_link_loop_or_repeat_is_refused(tmp_path, link, to, words):
+    """ImageFolder follows links to folders: a loop would be read until the path is too
+    long (every image many times, under one label), a repeat twice."""
+    _image_folder(tmp_path / "img")
+    (tmp_path / "shared").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "shared" / "s.png")
+    (tmp_path / "img" / "a" / "link1").symlink_to(tmp_path / "shared")
+    (tmp_path / link).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / link).symlink_to(tmp_path / to)
+    (tmp_path / "s.yaml").write_text(SPEC % "{source: image_folder, root: img}")
+    one_spec_error(run_cli("check", "s.yaml", cwd=tmp_path), "data.root", *words)
+
+
+def test_an_image_folder_link_to_another_folder_is_read(tmp_path):
+    _image_folder(tmp_path / "img")
+    (tmp_path / "more").mkdir()
+    Image.new("RGB", (8, 9)).save(tmp_path / "more" / "odd.png")  # another size: proof that it was read
+    (tmp_path / "img" / "b" / "more").symlink_to(tmp_path / "more")
+    (tmp_path / "s.yaml").write_text(SPEC % "{source: image_folder, root: img}")
+    one_spec_error(run_cli("check", "s.yaml", cwd=tmp_path), "img/b/more/odd.png")
