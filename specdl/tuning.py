@@ -171,6 +171,10 @@ def _shown_storage(plan: _Plan) -> str:
     return f"{head.split('://')[0]}://…@{tail}" if sep else plan.storage
 
 
+# What a process that lost the race to create a new database's schema is told
+RACES = ("already exists", "UNIQUE constraint failed", "database is locked")
+
+
 def _open_study(plan: _Plan):
     optuna = _optuna()
     for attempt in range(10):
@@ -178,7 +182,7 @@ def _open_study(plan: _Plan):
             return _create(optuna, plan)
         except Exception as e:  # noqa: BLE001
             # two processes creating the schema of a new database at once: one wins
-            if "already exists" not in str(e) or attempt == 9:
+            if not any(m in str(e) for m in RACES) or attempt == 9:
                 _storage_error(plan, e)
             time.sleep(0.2 + 0.3 * attempt)
 
