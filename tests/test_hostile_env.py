@@ -119,3 +119,38 @@ def test_an_unwritable_home_is_not_the_users_concern(spec, tmp_path):
         r = run_cli("build", spec, "--out", "o", "-q", "--force", env=env, cwd=tmp_path)
         assert r.returncode == 0 and r.stderr == "", r.stderr
     shutil.rmtree(tmp_path / "o")
+
+
+PRE_EDITS = {  # an edit of preprocess.json -> words of the one line it must give
+    "short": (lambda d: d["transforms"][0].__setitem__("mean", [1.0]), "does not fit the run's spec"),
+    "text": (lambda d: d["transforms"][0].__setitem__("mean", "abc"), "other than finite numbers"),
+    "nan": (lambda d: d["transforms"][0]["std"].__setitem__(0, float("nan")), "finite"),
+    "no state": (lambda d: d.__setitem__("transforms", []), "one fitted state"),
+    "extra state": (lambda d: d["target_transforms"].append({}), "target_transforms"),
+    "names": (lambda d: d.__setitem__("class_names", ["x"]), "1 class names for 3 classes"),
+    "name types": (lambda d: d.__setitem__("class_names", [1, 2, 3]), "class_names"),
+    "feat": (lambda d: d["facts"]["info"].__setitem__("feat", [-4]), "is damaged"),
+    "classes": (lambda d: d["facts"]["info"].__setitem__("classes", 0), "is damaged"),
+    "info keys": (lambda d: d["facts"]["info"].__setitem__("evil", 1), "is damaged"),
+    "task": (lambda d: d["facts"]["info"].__setitem__("task", "ranking"), "is damaged"),
+}
+
+
+@pytest.mark.slow
+def test_an_edited_preprocess_json_is_one_line_on_every_verb(run, tmp_path):
+    import numpy as np
+
+    np.save(tmp_path / "x.npy", np.zeros((3, 4), np.float32))
+    np.savez(tmp_path / "e.npz", x=np.zeros((3, 4), np.float32), y=np.array([0, 1, 2]))
+    pristine = json.loads((run / "preprocess.json").read_text())
+    for name, (edit, words) in PRE_EDITS.items():
+        data = json.loads(json.dumps(pristine))
+        edit(data)
+        (run / "preprocess.json").write_text(json.dumps(data))
+        verbs = [["predict", run, "--input", "x.npy"], ["evaluate", run, "--input", "e.npz"],
+                 ["export", run, "--out", "m.onnx"]]
+        for verb in verbs if name in ("short", "feat") else verbs[:1]:  # every verb loads a run one way
+            line = one_error(run_cli(*verb, cwd=tmp_path), "preprocess.json", words)
+            assert line.startswith("specdl: error:"), (name, line)
+    (run / "preprocess.json").write_text(json.dumps(pristine))
+    assert run_cli("predict", run, "--input", "x.npy", cwd=tmp_path).returncode == 0
