@@ -87,6 +87,8 @@ def _states_problem(pre: dict, analysis) -> str | None:
     data = analysis.spec.data
     for key in ("transforms", "target_transforms"):
         states, steps = pre[key], getattr(data, key)
+        if data.file_backed and key == "transforms":
+            steps = []  # image transforms fit nothing
         if not isinstance(states, list) or len(states) != len(steps) or not all(isinstance(x, dict) for x in states):
             return f"`{key}` is not one fitted state for each of the spec's {len(steps)} {key}"
         for t, state in zip(steps, states):
