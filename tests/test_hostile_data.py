@@ -189,3 +189,11 @@ def test_an_image_folder_link_to_another_folder_is_read(tmp_path):
     (tmp_path / "img" / "b" / "more").symlink_to(tmp_path / "more")
     (tmp_path / "s.yaml").write_text(SPEC % "{source: image_folder, root: img}")
     one_spec_error(run_cli("check", "s.yaml", cwd=tmp_path), "img/b/more/odd.png")
+
+
+@pytest.mark.parametrize("params, words", [("{centers: 0}", "`make_blobs` argument `centers`: input should be greater"),
+                                           ("{centers: 2.5}", "`make_blobs` argument `centers`:")])
+def test_a_generator_argument_is_named_without_pydantic_tags(tmp_path, params, words):
+    (tmp_path / "s.yaml").write_text(SPEC % f"{{source: sklearn, dataset: make_blobs, params: {params}}}")
+    line = one_spec_error(run_cli("check", "s.yaml", cwd=tmp_path), words)
+    assert "constrained" not in line and "list[" not in line, line
