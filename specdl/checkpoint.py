@@ -20,7 +20,10 @@ def save_atomic(obj, path: Path) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as e:  # the path is a folder: the error names it, not the temporary file
+            raise OSError(e.errno, e.strerror, str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -29,6 +32,14 @@ def save_atomic(obj, path: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def clear_orphans(folder: Path) -> None:
+    """Remove the temporary files (``.NAME.pt.XXXX.tmp``) that save_atomic's writes left
+    when their process was killed; called by the holder of the run directory's lock."""
+    for p in Path(folder).glob(".*.pt.*.tmp"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
 
 
 def load(path: Path, map_location="cpu"):

@@ -262,6 +262,7 @@ def _main(argv) -> int:
     args = _parser().parse_args(argv)
     ALLOW_IMPORT.set(bool(getattr(args, "allow_import", False)))
     try:
+        _check_environment()
         return VERBS[args.verb](args)
     except SpecError as e:
         for issue in e.issues:
@@ -288,6 +289,20 @@ def _main(argv) -> int:
         where = e.filename if e.filename is not None else "a file"
         print(f"specdl: error: cannot use {one_line(where)}: {e.strerror or e}", file=sys.stderr)
         return 2
+
+
+def _check_environment() -> None:
+    """Environment variables specdl reads hold what they should, and the current directory
+    still exists (torch's libraries fail to load without one), before any work."""
+    from .distributed import environment_problem
+
+    try:
+        os.getcwd()
+    except OSError:
+        raise RunError("the current directory no longer exists (deleted?); cd to one that does") from None
+    why = environment_problem()
+    if why:
+        raise RunError(why)
 
 
 def _warn(analysis, batch=None):
@@ -376,10 +391,15 @@ def _resume_arguments(args) -> None:
         raise RunError(f"give a spec path to build, or --resume RUN_DIR to continue a run, not both ({args.spec})")
     if args.output or args.force:
         raise RunError(f"--resume continues {args.resume} in place; --out and --force do not apply")
+    from .files import file_problem
+
     if not Path(args.resume).is_dir():
-        raise RunError(f"--resume {args.resume}: the run directory does not exist")
-    if not (Path(args.resume) / "spec.yaml").is_file():
-        raise RunError(f"{args.resume} is not a specdl run directory (no spec.yaml)")
+        raise RunError(f"--resume {args.resume}: " + ("it is a file, not a run directory" if
+                       Path(args.resume).exists() else "the run directory does not exist"))
+    why = file_problem(Path(args.resume) / "spec.yaml")
+    if why:
+        raise RunError(f"{args.resume} is not a specdl run directory (no spec.yaml)"
+                       if why.startswith("no such file") else f"--resume {args.resume}: {why}")
     for o in args.overrides:
         key = o.partition("=")[0].strip()
         if not any(key == k or key.startswith(k + ".") for k in RESUME_OVERRIDES):

@@ -9,14 +9,43 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 
-# How long a collective may wait for a rank before the job fails (instead of hanging
-# when a rank died): SPECDL_DIST_TIMEOUT seconds, 180 by default.
-TIMEOUT_S = float(os.environ.get("SPECDL_DIST_TIMEOUT", "180"))
+# The environment variables specdl reads, each checked before a verb runs (cli.py):
+# name -> (type, smallest value, what it holds).
+ENVIRONMENT = {
+    "SPECDL_DIST_TIMEOUT": (float, 1e-3, "a number of seconds"),  # how long a collective waits for a rank
+    "SPECDL_CACHE_MEMORY": (int, 0, "a number of bytes"),  # runtime/images.py's cache_memory
+    "WORLD_SIZE": (int, 0, "a number of processes"),  # set by torchrun
+    "LOCAL_RANK": (int, 0, "a process index"),
+}
+
+
+def environment_problem() -> str | None:
+    """The first of ENVIRONMENT's variables that is set to something it cannot hold."""
+    import math
+
+    for name, (kind, low, what) in ENVIRONMENT.items():
+        text = os.environ.get(name, "")
+        if not text:
+            continue
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value < low or value > 2**62:
+            return (f"the environment variable {name}={text[:40]!r} is not {what} "
+                    f"({low} or more); fix it or unset it")
+    return None
+
+
+def timeout_s() -> float:
+    """How long a collective may wait for a rank before the job fails (instead of hanging
+    when a rank died): SPECDL_DIST_TIMEOUT seconds, 180 by default."""
+    return float(os.environ.get("SPECDL_DIST_TIMEOUT") or 180)
 
 
 def world_size() -> int:
     """The world size torchrun set for this process (1 when not under torchrun)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("WORLD_SIZE") or 1)
 
 
 @dataclass
@@ -44,8 +73,8 @@ def setup(device_type: str) -> Dist | None:
 
     backend = "nccl" if device_type == "cuda" else "gloo"
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend, timeout=timedelta(seconds=TIMEOUT_S))
-    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_s()))
+    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK") or 0))
 
 
 def preflight(nproc: int, device: str) -> None:

@@ -47,8 +47,9 @@ def scores(run, x, y_true) -> tuple[dict, np.ndarray]:
         return loop.predictions(out, a.kind, run.invert_targets, run.spec.train.threshold)
 
     try:
-        test, pred = loop.evaluate(run.model, loop.chunks(x, run.spec.train.eval_chunk), y, y_true,
-                                   build_loss(a), metrics, predict)
+        with np.errstate(all="ignore"):  # targets near the float limit score inf: said in the table, not warned
+            test, pred = loop.evaluate(run.model, loop.chunks(x, run.spec.train.eval_chunk), y, y_true,
+                                       build_loss(a), metrics, predict)
     except (RuntimeError, ValueError) as e:
         if "allocate" in str(e):
             raise
@@ -138,6 +139,8 @@ def _npz(run, path: Path):
         raise RunError(f"{path}: `{xkey}` holds {len(x)} samples but `{ykey}` is {list(y.shape)}; "
                        "give one target per sample")
     if run.analysis.task == "classification":
+        if y.ndim != 1:
+            raise RunError(f"`{ykey}` in {path} is {list(y.shape)}; the run takes one class index per sample, [N]")
         if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y % 1 == 0).all()):
             raise RunError(f"`{ykey}` in {path} holds fractional or NaN values; give class indices")
         classes = run.analysis.data.classes

@@ -114,11 +114,20 @@ def class_scores(truth, pred, classes: int, names=None) -> dict:
 
 
 def _pyplot():
-    import matplotlib
+    """pyplot on the Agg backend. Where HOME (or MPLCONFIGDIR) cannot be written, matplotlib
+    uses a temporary folder of its own: its warnings about that are not the user's concern."""
+    import logging
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    log = logging.getLogger("matplotlib")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        import matplotlib
 
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    finally:
+        log.setLevel(level)
     return plt
 
 

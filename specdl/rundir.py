@@ -31,12 +31,13 @@ class RunDir:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._fd = None
-        self.fresh = not self.path.exists()  # this run makes the folder (discard() may remove it)
+        self._created = False  # whether lock() made the folder (close() and discard() may remove it)
 
     def lock(self) -> RunDir:
         import fcntl
 
         try:
+            self._created = not self.path.exists()
             self.path.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
@@ -55,17 +56,22 @@ class RunDir:
 
     def close(self) -> None:
         """Release the lock; the lock file goes too, so a finished run directory holds
-        only the run's files (a process killed with -9 leaves it, unlocked)."""
+        only the run's files (a process killed with -9 leaves it, unlocked). A folder
+        this process created and a failure left empty goes too: nothing written."""
         if self._fd is not None:
             (self.path / LOCK).unlink(missing_ok=True)
             os.close(self._fd)  # releases the flock
             self._fd = None
-
+            if self._created:
+                try:
+                    self.path.rmdir()  # only when empty
+                except OSError:
+                    pass
 
     def discard(self) -> None:
         """After a run failed before any checkpoint: remove the folder this run made (and
         runs/<name>, runs when that left them empty), so a failed start leaves nothing."""
-        if not self.fresh or any(self.path.glob("*.pt")):
+        if not self._created or any(self.path.glob("*.pt")):
             return
         shutil.rmtree(self.path, ignore_errors=True)
         for parent in self.path.parents[:2] if self.path.parent.parent.name == "runs" else ():

@@ -5,6 +5,7 @@ search is specdl/tuning.py's. Nothing here imports torch or Optuna."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -17,6 +18,7 @@ Scalar = bool | int | float | str  # bool first: strict mode keeps true a bool, 
 FloatPair = Annotated[list[float], Field(min_length=2, max_length=2)]  # [low, high]
 IntPair = Annotated[list[int], Field(min_length=2, max_length=2)]
 DISTRIBUTIONS = ("uniform", "log_uniform", "int", "choice")
+GRID_MAX = 100_000  # points of a grid search (each one a trial; Optuna holds the whole grid)
 
 
 class Base(BaseModel):
@@ -69,14 +71,23 @@ class Distribution(Base):
         """The values `check` tries: both bounds of a range, every choice."""
         return list(self.bounds_of(self.kind))
 
-    def grid(self) -> list | None:
-        """Every value, where there are finitely many (choice, int range); else None."""
+    def points(self) -> int | None:
+        """How many values there are, where finitely many (choice, int range); else None."""
         if self.kind == "choice":
-            return list(self.choice)
+            return len(self.choice)
         if self.kind == "int" and not self.log:
             lo, hi = self.int_
-            return list(range(lo, hi + 1, self.step or 1))
+            return (hi - lo) // (self.step or 1) + 1
         return None
+
+    def grid(self) -> list | None:
+        """Every value, where there are finitely many (choice, int range); else None."""
+        if self.points() is None:
+            return None
+        if self.kind == "choice":
+            return list(self.choice)
+        lo, hi = self.int_
+        return list(range(lo, hi + 1, self.step or 1))
 
 
 class Search(Base):
@@ -98,10 +109,14 @@ class Search(Base):
             if key.split(".")[0] in ("search", "name", "version"):
                 raise ValueError(f"`{key}`: a search varies how a spec trains, not its `{key.split('.')[0]}`")
         if self.sampler == "grid":
-            flat = [k for k, d in self.space.items() if d.grid() is None]
+            flat = [k for k, d in self.space.items() if d.points() is None]
             if flat:
                 raise ValueError(f"the grid sampler needs finite dimensions (choice, or int with step); "
                                  f"`{flat[0]}` is a continuous range")
+            size = math.prod(d.points() for d in self.space.values())
+            if size > GRID_MAX:
+                raise ValueError(f"the grid holds {size} points, more than a search can visit "
+                                 f"(at most {GRID_MAX}); give the int ranges a `step`, or narrow them")
         return self
 
     def monitor_overrides(self) -> list[str]:

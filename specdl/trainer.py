@@ -300,7 +300,9 @@ def _open_run_dir(spec, out, resume, force):
     from . import rundir
 
     if resume:
-        return rundir.RunDir(Path(resume)).lock()
+        held = rundir.RunDir(Path(resume)).lock()
+        ckpt.clear_orphans(held.path)  # a killed run's partial writes
+        return held
     return rundir.new_run(spec, out, force)
 
 

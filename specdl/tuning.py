@@ -90,6 +90,7 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
                      bool(ALLOW_IMPORT.get()), progress is not False, ranked.monitor,
                      "maximize" if ranked.mode == "max" else "minimize")
         optuna_study = _open_study(plan)
+        _write_record(tdir, s, rec)  # once the study opens: a failed start leaves the directory as it was
         if rec["default_storage"]:
             _fail_interrupted(optuna_study)  # we hold the directory: any RUNNING trial's process is gone
         remaining = plan.trials - len(optuna_study.trials)
@@ -146,18 +147,21 @@ def _read_record(path: Path) -> dict | None:
 
 
 def _record(tdir: Path, spec, storage, study) -> dict:
-    """tune.json (which spec, which study, where it is stored) and spec.yaml, written
-    the first time; later runs take the storage and study name from them."""
+    """tune.json's record (which spec, which study, where it is stored): the storage and
+    study name given, else those of an earlier run in ``tdir``, else the defaults."""
     old = _read_record(tdir) or {}
     default = f"sqlite:///{(tdir / DEFAULT_DB).resolve()}"
     storage = storage or old.get("storage") or default
-    rec = {"spec": _spec_key(spec), "study": study or old.get("study") or spec.name,
-           "storage": storage, "default_storage": storage == default}
+    return {"spec": _spec_key(spec), "study": study or old.get("study") or spec.name,
+            "storage": storage, "default_storage": storage == default}
+
+
+def _write_record(tdir: Path, spec, rec: dict) -> None:
+    """spec.yaml (what each trial reads) and tune.json, written once the study opened."""
     from .files import write_output
 
     write_output(tdir / "spec.yaml", spec.to_yaml(), "the tune directory's spec")
     write_output(tdir / "tune.json", json.dumps(rec, indent=1) + "\n", "tune.json")
-    return rec
 
 
 def _shown_storage(plan: _Plan) -> str:
@@ -167,17 +171,18 @@ def _shown_storage(plan: _Plan) -> str:
     return f"{head.split('://')[0]}://…@{tail}" if sep else plan.storage
 
 
+# What a process that lost the race to create a new database's schema is told
+RACES = ("already exists", "UNIQUE constraint failed", "database is locked")
+
+
 def _open_study(plan: _Plan):
     optuna = _optuna()
     for attempt in range(10):
         try:
             return _create(optuna, plan)
         except Exception as e:  # noqa: BLE001
-            # two processes creating the schema of a new database at once: one wins, the
-            # other sees a table that already exists or a row already written (alembic_version)
-            racing = "already exists" in str(e) or "database is locked" in str(e) or \
-                type(e).__name__ == "IntegrityError"
-            if not racing or attempt == 9:
+            # two processes creating the schema of a new database at once: one wins
+            if not any(m in str(e) for m in RACES) or attempt == 9:
                 _storage_error(plan, e)
             time.sleep(0.2 + 0.3 * attempt)
 

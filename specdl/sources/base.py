@@ -53,6 +53,7 @@ class DataSource(Base):
     target_transforms: list["TransformUnion"] = []  # noqa: F821
     task: Task | None = None
     file_backed: ClassVar[bool] = False
+    labels_at: ClassVar[str] = "source"  # the key an error about the data's classes points at
     # the features of ``code`` may come in another dtype than training's (float64 or int64)
     any_dtype: ClassVar[bool] = False
 

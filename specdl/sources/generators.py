@@ -43,6 +43,6 @@ def check_arguments(generator: str, params: dict) -> None:
         arguments_model(generator).model_validate(params)
     except ValidationError as e:
         err = e.errors(include_url=False)[0]
-        key = ".".join(str(p) for p in err["loc"])
+        key = ".".join(str(p) for p in err["loc"] if isinstance(p, int) or p in params)  # no union tags
         msg = err["msg"][0].lower() + err["msg"][1:]
         raise ValueError(f"`{generator}` argument `{key}`: {msg}, got {err['input']!r}") from None

@@ -32,16 +32,37 @@ def scan(root: str) -> tuple[list[str], list[tuple[str, int]]]:
     classes = sorted(d.name for d in base.iterdir() if d.is_dir())
     if not classes:
         raise SourceError("root", f"{root} has no class sub-folders (root/<class>/<image>)")
-    samples = []
+    samples, seen = [], set()
     for i, c in enumerate(classes):
-        files = sorted(p for p in (base / c).rglob("*") if p.suffix.lower() in IMG_EXTENSIONS and not p.is_dir())
-        samples += [(str(p), i) for p in files]
+        samples += [(str(p), i) for p in _class_files(base / c, seen)]
     if not samples:
         raise SourceError("root", f"no images under {root} (looked for {', '.join(IMG_EXTENSIONS)})")
     empty = [c for i, c in enumerate(classes) if not any(k == i for _, k in samples)]
     if empty:
         raise SourceError("root", f"the class folder {base / empty[0]} holds no images; add some or remove it")
     return classes, samples
+
+
+def _class_files(folder: Path, seen: set) -> list[Path]:
+    """A class folder's image files as ImageFolder finds them (links to folders followed),
+    or SourceError for a link that leads back to a folder on its way (a loop, which
+    ImageFolder would follow until the path is too long) or to a folder read already
+    (``seen``, shared by the classes: its images would be read twice, or under two labels)."""
+    import os
+
+    files, top = [], os.path.realpath(folder) + os.sep
+    for d, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(d)
+        if d != str(folder) and top.startswith(real + os.sep):
+            raise SourceError("root", f"{d} is a link back to {real} (a loop): its images would be read "
+                              "again and again; remove the link")
+        if real in seen:
+            raise SourceError("root", f"{d} leads to {real}, a folder read already by another path: its "
+                              "images would be read twice; remove one of the links")
+        seen.add(real)
+        dirs.sort()
+        files += [Path(d) / n for n in names if Path(n).suffix.lower() in IMG_EXTENSIONS]
+    return sorted(p for p in files if not p.is_dir())
 
 
 def _unreadable(path, e=None) -> str:
@@ -216,6 +237,7 @@ class ImageFolderData(_ImageSource):
     apply to every split, ``augment`` to the train split only."""
 
     source: Literal["image_folder"]
+    labels_at: ClassVar[str] = "root"
     root: str | None = None
     train: str | None = None
     val: str | None = None

@@ -57,6 +57,9 @@ def describe(data, seed: int = 0) -> DataInfo:
             "a csv's one target column cannot hold [N, labels] 0/1 columns; use an npz with such a `y`"
             if data.source == "csv" else f"{data.source} data is {what} as it comes; `task` sets how a csv or "
             "npz target is read (multilabel: an npz `y` of [N, labels] 0/1 columns); leave it out"))
+    if info.task == "classification" and info.classes is not None and info.classes < 2:
+        raise SourceError(data.labels_at, f"the data holds {'one class' if info.classes else 'no class'}; "
+                          "classification needs two or more")
     feat = info.feat
     if not data.file_backed:
         for i, t in enumerate(data.transforms):

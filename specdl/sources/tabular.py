@@ -39,6 +39,7 @@ class SklearnData(DataSource):
     """A scikit-learn bundled data set, or a generator with its arguments."""
 
     source: Literal["sklearn"]
+    labels_at: ClassVar[str] = "params"
     dataset: str = Field(json_schema_extra={"enum": [*SKLEARN, *GENERATORS]})
     params: dict[str, int | float | bool | str | None | list[int | float] | list[list[int | float]]] = {}
 
@@ -248,6 +249,7 @@ class CsvData(DataSource):
     categorical: list[str] = []
     delimiter: str = Field(",", min_length=1, max_length=1)
     helpers: ClassVar[tuple] = ("read_csv",)
+    labels_at: ClassVar[str] = "target"
 
     def _header(self) -> list[str]:
         import csv
@@ -325,11 +327,14 @@ class CsvData(DataSource):
     def _read(self, numeric, cats):
         fn = resolve("read_csv")
         try:
-            return fn(self.path, self.target, numeric, cats, self.classification(), self.delimiter)
+            x, c, y = fn(self.path, self.target, numeric, cats, self.classification(), self.delimiter)
         except ValueError as e:
             msg = str(e)
             field = "target" if msg.startswith("the target") else "features" if "not a number" in msg else "path"
             raise SourceError(field, msg) from None
+        if not len(x):
+            raise SourceError("path", f"{self.path} holds no rows under its header; a CSV needs data rows")
+        return x, c, y
 
     def info(self, seed: int = 0):
         numeric, cats = self.columns()
@@ -373,6 +378,7 @@ class NpzData(DataSource):
     x: str = "x"
     y: str = "y"
     any_dtype: ClassVar[bool] = True
+    labels_at: ClassVar[str] = "y"
 
     def _arrays(self):
         from ..files import file_problem
@@ -394,7 +400,28 @@ class NpzData(DataSource):
             raise SourceError("y", f"x has {len(x)} rows but y has {len(y)}")
         if len(x) == 0:
             raise SourceError("x", f"`{self.x}` in {self.path} holds no samples")
+        if 0 in x.shape[1:]:
+            raise SourceError("x", f"`{self.x}` in {self.path} is {list(x.shape)}: its samples hold no values")
         return x, y
+
+    def _classes(self, y) -> int:
+        """The number of classes of labels ``y``: one whole number in 0..K-1 per sample."""
+        import numpy as np
+
+        name = f"`{self.y}` in {self.path}"
+        if y.ndim != 1:
+            raise SourceError("y", f"{name} is {list(y.shape)}; classification takes one class index per "
+                              "sample, [N] (for [N, labels] of 0/1 set `data.task: multilabel`)")
+        if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y == np.round(y)).all()):
+            bad = y[~(np.isfinite(y) & (y == np.round(y)))][0]
+            raise SourceError("y", f"{name} holds the label {bad}; class labels are whole numbers 0..K-1")
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0:
+            raise SourceError("y", f"{name} holds the label {lo}; class labels are whole numbers 0..K-1")
+        if hi >= len(y):
+            raise SourceError("y", f"{name} holds the label {hi} but only {len(y)} samples, so some of the "
+                              f"classes 0..{hi} have none; number the classes 0..K-1")
+        return hi + 1
 
     def max_token(self):
         import numpy as np
@@ -412,7 +439,7 @@ class NpzData(DataSource):
                 raise SourceError("y", f"multilabel targets are [N, labels] of 0/1; `{self.y}` is {list(y.shape)}")
             return DataInfo(tuple(x.shape[1:]), dtype, "multilabel", int(y.shape[1]), None)
         if (self.task or ("classification" if np.issubdtype(y.dtype, np.integer) else "regression")) == "classification":
-            return DataInfo(tuple(x.shape[1:]), dtype, "classification", int(y.max()) + 1, None)
+            return DataInfo(tuple(x.shape[1:]), dtype, "classification", self._classes(y), None)
         hint = None if self.task or y.ndim > 1 else class_hint(f"`{self.y}`", y[:100_000].tolist())
         return DataInfo(tuple(x.shape[1:]), dtype, "regression", None, tuple(y.shape[1:]) or (1,), hint)
 
