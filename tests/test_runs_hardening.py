@@ -172,6 +172,7 @@ def test_nan_before_any_checkpoint_names_no_file(tmp_path):
         assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # a subprocess build: seconds (the --out case is in test_hostile_cli's default cases)
 def test_a_failed_start_leaves_no_run_folder(tmp_path):
     """Bad weights fail the build before its first epoch: the runs/<name>/<time> folder it
     made goes (a folder that was there before stays, with what else it holds)."""
