@@ -103,7 +103,7 @@ def unknown(section: str, key, value, fields) -> str | None:
     if (field := meant(key, fields)) is not None:
         return f"that is another framework's name; here write `{field}: {v}`"
     if str(key) == "return_sequences" and "output" in fields:
-        return "that is Keras's; here write `output: {'sequence' if value is True else 'last'}`"
+        return f"that is Keras's; here write `output: {'sequence' if value is True else 'last'}`"
     if str(key) in STANDALONE and str(key) not in fields:
         return STANDALONE[str(key)].format(v=v)
     return None
