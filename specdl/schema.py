@@ -11,7 +11,9 @@ from typing import Annotated, Any, Literal, NamedTuple, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from . import components  # noqa: F401  (fills the registry)
+from . import habits
 from .components.base import GENERATION, KINDS, REGISTRY, NonNegFloat, NonNegInt, PosFloat, PosInt
+from .components.scope import ALIASES as LAYER_ALIASES
 from .components.scope import unknown_layer
 from .errors import Issue, SpecError, closest, did_you_mean, format_path
 from .source import Source
@@ -411,7 +413,8 @@ def _unknown(kind: str, name, reg, what: str, names=()) -> str:
     """The end of an unknown-component message: what the registry's tables of other names
     and out-of-scope constructs say (layers), else a did-you-mean."""
     known = unknown_layer(str(name), names) if kind == "layer" else None
-    return known or did_you_mean(str(name), reg, what)
+    aliases = LAYER_ALIASES if kind == "layer" else None
+    return known or habits.spelled(name, reg, aliases) or did_you_mean(str(name), reg, what)
 
 
 def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks=(), names=()) -> Any:
@@ -579,7 +582,8 @@ def _message(err, cls, loc, data) -> tuple[str, bool]:
         if primary := _own_name(loc, data):
             return (f"unknown argument `{last}`; its primary argument is `{primary}`: write `{last}: "
                     f"{_short(err.get('input'))}` or `{last}: {{{primary}: {_short(err.get('input'))}}}`"), True
-        return f"unknown {noun} `{last}`" + did_you_mean(str(last), fields), True
+        other = habits.unknown(format_path(loc[:-1]), last, err.get("input"), fields)
+        return f"unknown {noun} `{last}`" + (f": {other}" if other else did_you_mean(str(last), fields)), True
     if typ == "missing":
         return f"missing required `{last}`", False
     if typ == "union_tag_not_found":
@@ -597,7 +601,7 @@ def _message(err, cls, loc, data) -> tuple[str, bool]:
     if typ in ("too_short", "too_long"):
         return f"needs {'at least' if typ == 'too_short' else 'at most'} {ctx.get('min_length', ctx.get('max_length'))} item(s), got {got}", False
     if typ in _TYPES:
-        return f"must be {_TYPES[typ]}, got {got}", False
+        return f"must be {_TYPES[typ]}, got {got}" + habits.wrong_type(tuple(loc), err.get("input")), False
     if typ == "string_pattern_mismatch":
         return f"{got} is not allowed here: use letters, digits, `_`, `-` and `.`", False
     msg = err["msg"]
@@ -779,7 +783,8 @@ def _issues(e: ValidationError, cls, data, src, failed=()) -> list[Issue]:
     by_loc = {loc: errs for loc, errs in by_loc.items()
               if not (_scalar_type_error(errs) and any(o[:len(loc)] == loc and len(o) > len(loc) for o in by_loc))}
     errors = [(loc, errs[0]) for loc, errs in by_loc.items()]
-    meant = {loc[:-1] + (_own_name(loc, data) or closest(str(loc[-1]), _fields_at(cls, loc[:-1], data)),)
+    meant = {loc[:-1] + (_own_name(loc, data) or habits.meant(loc[-1], _fields_at(cls, loc[:-1], data))
+                         or closest(str(loc[-1]), _fields_at(cls, loc[:-1], data)),)
              for loc, err in errors if err["type"] == "extra_forbidden"}
     out = []
     for loc, err in errors:

@@ -161,6 +161,22 @@ class _TooBig(Exception):
         self.node, self.why = node, why
 
 
+_DASH = re.compile(r"^\s*-[^\s-]")  # `-relu`: a list item without its space
+
+
+def _syntax_hint(text: str, line: int) -> str:
+    """The likely cause of a YAML syntax error at ``line``, where it is a slip that YAML
+    reports elsewhere: a list item without the space after `-`, a tab in the indentation."""
+    lines = text.splitlines()[:line]
+    dash = [i for i, s in enumerate(lines, 1) if _DASH.match(s)]
+    if dash:
+        return f"; line {dash[-1]}: a list item needs a space after `-` (`- relu`)"
+    tab = [i for i, s in enumerate(lines, 1) if s[: len(s) - len(s.lstrip())].count("\t")]
+    if tab:
+        return f"; line {tab[-1]} is indented with a tab: YAML indents with spaces"
+    return ""
+
+
 def read_yaml(text: str, file: str = "<spec>") -> Source:
     """Parse YAML text safely into a :class:`Source`; raise SpecError on any problem."""
     reader = _Reader(file)
@@ -169,7 +185,7 @@ def read_yaml(text: str, file: str = "<spec>") -> Source:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        msg = " ".join(str(x) for x in (e.context, e.problem) if x)
+        msg = " ".join(str(x) for x in (e.context, e.problem) if x) + _syntax_hint(text, line)
         raise SpecError([Issue((), f"YAML syntax error: {msg}", None, "error", file, line, col)]) from None
     except yaml.reader.ReaderError as e:  # a character YAML does not allow (NUL, ESC, ...)
         line = text.count("\n", 0, e.position) + 1
