@@ -234,10 +234,15 @@ class OneCycleSpec(Scheduler, type="onecycle", primary="max_lr"):
                             "steps_per_epoch": steps_per_epoch, "pct_start": self.pct_start})
 
 
+PLATEAU_FOLLOWS = ("reduce_on_plateau follows train.checkpoint.monitor and its mode (val_loss, min, by "
+                   "default): set `train: {checkpoint: {monitor: ...}}` to choose the value it watches")
+
+
 class PlateauSpec(Scheduler, type="reduce_on_plateau", primary="patience"):
     """Multiply the learning rate by factor when the monitored value stalls for
-    ``patience`` epochs."""
+    ``patience`` epochs (the value is train.checkpoint.monitor, its direction that one's mode)."""
 
+    refused: ClassVar[dict] = {"monitor": PLATEAU_FOLLOWS, "mode": PLATEAU_FOLLOWS}
     patience: PosInt = 10
     factor: float = Field(0.1, gt=0.0, lt=1.0)
     min_lr: NonNegFloat = 0.0
