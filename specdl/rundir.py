@@ -31,7 +31,7 @@ class RunDir:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._fd = None
-        self._created = False  # whether lock() made the folder (close() and discard() may remove it)
+        self._created = False  # whether lock() made the folder (close() may remove it)
 
     def lock(self) -> RunDir:
         import fcntl
@@ -54,30 +54,28 @@ class RunDir:
         self._fd = fd
         return self
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
         """Release the lock; the lock file goes too, so a finished run directory holds
-        only the run's files (a process killed with -9 leaves it, unlocked). A folder
-        this process created and a failure left empty goes too: nothing written."""
-        if self._fd is not None:
-            (self.path / LOCK).unlink(missing_ok=True)
-            os.close(self._fd)  # releases the flock
-            self._fd = None
-            if self._created:
-                try:
-                    self.path.rmdir()  # only when empty
-                except OSError:
-                    pass
-
-    def discard(self) -> None:
-        """After a run failed before any checkpoint: remove the folder this run made (and
-        runs/<name>, runs when that left them empty), so a failed start leaves nothing."""
-        if not self._created or any(self.path.glob("*.pt")):
+        only the run's files (a process killed with -9 leaves it, unlocked). A folder this
+        process created goes when it is left empty, or, ``failed`` before any checkpoint,
+        with what it holds (and runs/<name>, runs when that left them empty): a failed
+        start leaves nothing; a folder that was there before stays."""
+        if self._fd is None:
             return
-        shutil.rmtree(self.path, ignore_errors=True)
-        for parent in self.path.parents[:2] if self.path.parent.parent.name == "runs" else ():
+        (self.path / LOCK).unlink(missing_ok=True)
+        os.close(self._fd)  # releases the flock
+        self._fd = None
+        if not self._created:
+            return
+        if failed and not any(self.path.glob("*.pt")):
+            shutil.rmtree(self.path, ignore_errors=True)
+        under_runs = self.path.parent.parent.name == "runs"
+        for folder in (self.path, *self.path.parents[:2]) if under_runs else (self.path,):
             try:
-                parent.rmdir()
-            except OSError:  # not empty, or not ours to remove
+                folder.rmdir()  # only when empty
+            except FileNotFoundError:
+                continue
+            except OSError:  # not empty: not ours to remove
                 break
 
 

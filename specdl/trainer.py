@@ -291,9 +291,7 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float, force: b
                        "size (or try precision: bf16); the last checkpoint is intact", exit_code=1) from None
     finally:
         if held is not None:
-            held.close()
-            if not done and not resume:
-                held.discard()  # a failed start (bad weights, NaN in epoch 1) leaves no empty run behind
+            held.close(failed=not done)  # a failed start (bad weights, NaN in epoch 1) leaves no run behind
 
 
 def _open_run_dir(spec, out, resume, force):
