@@ -207,35 +207,43 @@ def runtime_sources(a=None, images: bool = False) -> list[str]:
     """The runtime functions a script contains, in the order it reads them: their source
     as it is in the package (``a``: the analysed spec; None: the loop's alone).
     ``images`` picks the image cache's and batched augmentation's, which the script holds
-    in its own section; otherwise the others."""
-    import inspect
+    in its own section; otherwise the others. Read from the modules' text: codegen does
+    not import torch."""
+    from .runtime_source import source
 
-    from .runtime import images as image_fns
-
-    wanted = [f for f in runtime_functions(a) if (f in image_fns.SCRIPT_FUNCTIONS) is images]
-    return [inspect.getsource(f).rstrip("\n") + "\n" for f in wanted]
+    image_module = "specdl.runtime.images"
+    return [source(m, n) for m, n in runtime_functions(a) if (m == image_module) is images]
 
 
-def runtime_functions(a=None) -> list:
-    """The package's functions a script for ``a`` contains: data preparation (in-memory
-    data), the loop, and what the spec needs besides (binary, per-target, determinism)."""
-    from .runtime import images, loop, prepare, settings
+def runtime_functions(a=None) -> list[tuple[str, str]]:
+    """(module, name) of each package function a script for ``a`` contains: data
+    preparation (in-memory data), the loop, and what the spec needs besides (binary,
+    per-target, determinism)."""
+    from .runtime import prepare
+    from .runtime_source import listed
     from .splits import split_rows
 
+    def ref(f):
+        return f.__module__, f.__name__
+
+    loop = "specdl.runtime.loop"
     if a is None:
-        return list(loop.SCRIPT_FUNCTIONS)
+        return listed(loop, "SCRIPT_FUNCTIONS")
     data = a.spec.data
-    out = [split_rows] if data.splits_rows() else []
+    out = [ref(split_rows)] if data.splits_rows() else []
     if not data.file_backed:
         steps = [f for t in [*data.transforms, *data.target_transforms] for f in t.functions if f is not None]
-        out += [*prepare.PREPARE_FUNCTIONS, *([prepare.fit_transforms] if steps else []), *dict.fromkeys(steps)]
-        out += [prepare.one_hot] if getattr(data, "categorical", None) else []
-        out += [prepare.invert] if data.target_transforms else []
+        out += [ref(f) for f in [*prepare.PREPARE_FUNCTIONS, *([prepare.fit_transforms] if steps else []),
+                                 *dict.fromkeys(steps)]]
+        out += [ref(prepare.one_hot)] if getattr(data, "categorical", None) else []
+        out += [ref(prepare.invert)] if data.target_transforms else []
     loaders = data.file_backed and not data.uses_cache()  # files read per sample by a DataLoader
-    out += [f for f in loop.SCRIPT_FUNCTIONS if not (f is loop.loader_batches and not loaders)]
-    out += [*(loop.BINARY_FUNCTIONS if a.binary else ()), *(loop.PER_TARGET_FUNCTIONS if a.target_names() else ())]
-    out += [settings.make_deterministic] if a.spec.train.deterministic else []
-    return out + (list(images.SCRIPT_FUNCTIONS) if data.file_backed and data.uses_cache() else [])
+    out += [r for r in listed(loop, "SCRIPT_FUNCTIONS") if not (r[1] == "loader_batches" and not loaders)]
+    out += [*(listed(loop, "BINARY_FUNCTIONS") if a.binary else ()),
+            *(listed(loop, "PER_TARGET_FUNCTIONS") if a.target_names() else ())]
+    out += [("specdl.runtime.settings", "make_deterministic")] if a.spec.train.deterministic else []
+    images = data.file_backed and data.uses_cache()
+    return out + (listed("specdl.runtime.images", "SCRIPT_FUNCTIONS") if images else [])
 
 
 def _as_code(ctx: dict) -> dict:

@@ -48,6 +48,17 @@ def test_check_works_without_torch(spec):
     assert "total" in r.stdout
 
 
+@pytest.mark.parametrize("spec", ["digits_cnn", "cifar_cnn"])
+def test_codegen_does_not_import_torch(spec, tmp_path):
+    """The script is text: codegen reads the runtime functions it copies from their files
+    (specdl/runtime_source.py), an image folder's cache functions too."""
+    out = tmp_path / "s.py"
+    r = subprocess.run([sys.executable, "-c", NO_TORCH, "codegen", f"specs/{spec}.yaml", "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert out.read_text() == (ROOT / "generated" / f"{spec}.py").read_text()
+
+
 def test_backbone_without_torch_is_a_clear_error():
     r = subprocess.run([sys.executable, "-c", NO_TORCH, "check", "specs/resnet18_transfer.yaml"], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)

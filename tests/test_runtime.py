@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import importlib
 import inspect
 import json
 import subprocess
@@ -40,7 +41,7 @@ def test_each_runtime_function_in_a_script_is_the_package_source(path):
     source, and the script holds every runtime function its spec needs."""
     a = specdl.check(ROOT / "specs" / f"{path.stem}.yaml")
     script = definitions(path.read_text())
-    wanted = runtime_functions(a)
+    wanted = [getattr(importlib.import_module(m), n) for m, n in runtime_functions(a)]
     for f in wanted:
         own = definitions(inspect.getsource(f))
         assert script.get(f.__name__) == own[f.__name__], f"{path.name}: {f.__name__} differs from specdl's"
