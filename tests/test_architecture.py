@@ -17,7 +17,7 @@ STAGES = {
     "front end": ["source", "schema", "blocks", "search", "graph", "analysis", "inferred", "front",
                   "editor_schema", "memory"],
     "runtime": ["data", "image_data", "runtime", "checkpoint", "rundir", "distributed", "inputs"],
-    "outputs": ["build", "trainer", "report", "generate", "modelcode", "codeguard", "summary", "onnx_export",
+    "outputs": ["build", "trainer", "report", "generate", "runtime_source", "modelcode", "codeguard", "summary", "onnx_export",
                 "deploy", "runs", "evaluation", "tuning", "tuning_report", "examples"],
     "interface": ["api", "cli", "extend", "__main__", "__init__"],
 }
