@@ -114,7 +114,6 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None, with_prepr
     initial weights; ``overrides`` as in load) to ONNX, verified with onnxruntime on real inputs.
     ``with_preprocessing`` (a run directory): the graph takes raw rows and does the run's
     fitted preprocessing (docs/cli.md), verified against ``predict`` on raw rows."""
-    from .onnx_export import export_onnx
     from .runs import LoadedRun
 
     path = Path(spec_or_run)
@@ -142,7 +141,7 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None, with_prepr
                                f"{str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}") from None
         default = Path(f"{analysis.spec.name}.onnx")
     from .data import prepare
-    from .onnx_export import EXAMPLES, real_inputs
+    from .onnx_export import EXAMPLES, export_onnx, real_inputs
 
     if path.is_dir() and (path / EXAMPLES).exists():  # the run's own real inputs: no data needed
         from . import checkpoint as ckpt

@@ -1,4 +1,7 @@
-"""Atomic checkpoint files: a kill at any instant leaves the previous file loadable."""
+"""Atomic checkpoint files: a kill at any instant leaves the previous file loadable.
+
+torch is imported where a file is read or written, so that a missing or unreadable file is
+refused before that second of imports (predict, evaluate and export on a bad run)."""
 
 from __future__ import annotations
 
@@ -6,13 +9,13 @@ import os
 import tempfile
 from pathlib import Path
 
-import torch
-
 from .errors import RunError
 
 
 def save_atomic(obj, path: Path) -> None:
     """torch.save to a temporary file beside ``path``, fsync, then rename over it."""
+    import torch
+
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -53,6 +56,8 @@ def load(path: Path, map_location="cpu"):
     why = file_problem(path)
     if why:
         raise RunError(f"no checkpoint at {path}" if why.startswith("no such file") else f"checkpoint: {why}")
+    import torch
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's warnings on a foreign pickle: the error below says it

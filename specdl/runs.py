@@ -137,7 +137,6 @@ class LoadedRun:
 
     def __init__(self, run_dir, checkpoint=None):
         from . import checkpoint as ckpt
-        from .build import build_model
         from .front import analysis_of as _analysis
         from .front import load
 
@@ -156,9 +155,11 @@ class LoadedRun:
         check_saved(run_dir / PREPROCESS, self.pre, self.analysis)
         self.spec, self.run_dir = self.analysis.spec, run_dir
         path = Path(checkpoint) if checkpoint else run_dir / "best.pt"
-        state = ckpt.load(path)
+        state = ckpt.load(path)  # refused before torch is imported where the file is missing
         if "model" in state and "optimizer" in state:  # a last.pt
             state = state["model"]
+        from .build import build_model
+
         self.model = build_model(self.analysis, seed=False)
         try:
             self.model.load_state_dict(state)

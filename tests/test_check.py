@@ -1,7 +1,8 @@
-"""`specdl check`: the shape table, speed, and no torch."""
+"""`specdl check`: the shape table, speed, and no torch (nor for codegen, nor for a refused run)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -126,3 +127,25 @@ def test_an_override_may_name_a_layer_as_the_spec_writes_it(key):
     argument's name, or by both; every spelling reaches the same layer."""
     a = specdl.check(ROOT / "specs" / "iris_mlp.yaml", [f"{key}=32"])
     assert list(a.graph.nodes[0].out.shape) == ["N", 32]
+
+
+@pytest.fixture(scope="module")
+def run_without_weights(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "r"
+    specdl.train(ROOT / "specs" / "iris_mlp.yaml", out=out, overrides=["train.epochs=1", "train.device=cpu"])
+    (out / "best.pt").unlink()
+    return out
+
+
+@pytest.mark.parametrize("verb", [["export"], ["export", "--with-preprocessing"], ["predict", "--input", "x.npy"],
+                                  ["evaluate", "--input", "x.npy"]], ids=lambda v: " ".join(v))
+def test_a_run_without_weights_is_refused_before_torch_is_imported(verb, run_without_weights, tmp_path):
+    """A missing checkpoint is found by looking, not by loading: one line, at once."""
+    import numpy as np
+
+    np.save(tmp_path / "x.npy", np.zeros((2, 4)))
+    r = subprocess.run([sys.executable, "-c", NO_TORCH, verb[0], str(run_without_weights), *verb[1:]],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [f"specdl: error: no checkpoint at {run_without_weights}/best.pt"]
