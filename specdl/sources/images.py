@@ -210,18 +210,32 @@ class _ImageSource(DataSource):
                 f"stratify={literal(stratify)})", 'idx_train, idx_val, idx_test = rows["train"], rows["val"], rows["test"]']
 
     def shape_after(self, raw: tuple) -> tuple:
+        """The model's input shape for images of shape ``raw``: what ``transforms`` give
+        (val and test), which the train pipeline (``augment``, then ``transforms``) must give
+        too. An augmentation may change the shape (a crop of images of several sizes) where
+        the transforms after it bring train and eval images to one shape (a ``resize``)."""
+        train = self._through(raw, ("augment", "transforms"))
+        held_out = self._through(raw, ("transforms",)) if self.augment else train
+        if train != held_out:
+            shape = raw
+            for i, t in enumerate(self.augment):  # the first augmentation that changed it
+                before, shape = shape, t.infer(shape)
+                if shape != before:
+                    raise ShapeError(f"augmentation changes the image shape {list(before)} to {list(shape)}, "
+                                     f"and the transforms after it make train images {list(train)} but val "
+                                     f"and test ones {list(held_out)}; resize or crop to one size in "
+                                     "`transforms`, or keep the shape", i, "augment")
+        return held_out
+
+    def _through(self, raw: tuple, groups) -> tuple:
         shape = raw
-        for group in ("augment", "transforms"):
+        for group in groups:
             seen_float = False
             for i, t in enumerate(getattr(self, group)):
                 try:
                     if t.needs_float and not seen_float and group == "transforms":
                         raise ShapeError(f"{t.type_name} works on float images: put to_tensor before it")
-                    before = shape
                     shape = t.infer(shape)
-                    if group == "augment" and shape != before:
-                        raise ShapeError(f"augmentation must keep the image shape {list(before)} (it "
-                                         f"gives {list(shape)}); resize or crop in `transforms`")
                 except ShapeError as e:
                     raise ShapeError(str(e), i, group) from None
                 seen_float |= t.type_name == "to_tensor"
@@ -283,7 +297,7 @@ class ImageFolderData(_ImageSource):
 
     def info(self, seed: int = 0):
         classes, samples = self.scan_all()
-        shape, first = None, None
+        shape, first, failed = None, None, None
         self._sizes = set()
         for split, pairs in samples.items():
             field = "root" if split == "all" else split
@@ -291,16 +305,19 @@ class ImageFolderData(_ImageSource):
                 self._sizes.add(size)
                 try:
                     got = self.shape_after((3, size[1], size[0]))
-                except ShapeError:
-                    got = None
+                except ShapeError as e:
+                    failed = failed or (e, path, size)
+                    continue
                 if shape is not None and got != shape:
                     raise SourceError(field, f"{path} is {size[0]}x{size[1]} pixels but {first[0]} is "
                                       f"{first[1][0]}x{first[1][1]}, and the transforms do not bring them to "
                                       "one size; add `resize: [H, W]` to data.transforms")
-                if shape is None and got is not None:
+                if shape is None:
                     shape, first = got, (path, size)
-        if shape is None:  # the transforms fail on these images: report it as a shape error
-            self.shape_after((3, size[1], size[0]))
+        if failed:  # a step cannot take these images: located at the step, naming an image where sizes differ
+            e, path, size = failed
+            note = f" ({path} is {size[0]}x{size[1]} pixels)" if len(self._sizes) > 1 else ""
+            raise ShapeError(f"{e}{note}", e.index, e.group)
         return DataInfo(shape, "float32", "classification", len(classes), None)
 
     def raw_sizes(self) -> set:
