@@ -400,7 +400,8 @@ def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings) -> list[I
             warnings.append(src.issue(("data", "target"), f"read as regression: {info.hint}", severity="warning"))
     for key in ("weight", "pos_weight"):
         w = getattr(loss, key, None)
-        if w is not None and len(w) != (1 if binary else info.classes) and not (binary and issues):
+        one_for_all = key == "pos_weight" and w is not None and len(w) == 1  # broadcast to every label
+        if w is not None and not one_for_all and len(w) != (1 if binary else info.classes) and not (binary and issues):
             what = ("one logit (the positive class's weight)" if binary else
                     f"{info.classes} {'classes' if info.task == 'classification' else 'labels'}")
             issues.append(src.issue(("loss", key), f"{key} gives {len(w)} values; the data has {what}",

@@ -157,7 +157,8 @@ def _loss(draw, task, width) -> dict:
     loss = _component(draw, "loss", name)
     for key in ("weight", "pos_weight"):  # one value per class (label; binary: one)
         if key in loss:
-            loss[key] = draw(st.lists(st.sampled_from([0.5, 1.0, 2.0]), min_size=width, max_size=width))
+            per = st.lists(st.sampled_from([0.5, 1.0, 2.0]), min_size=width, max_size=width)
+            loss[key] = draw(st.one_of(per, st.sampled_from([0.5, 2.0])) if key == "pos_weight" else per)
     return loss
 
 

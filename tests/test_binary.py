@@ -95,6 +95,22 @@ def test_threshold_on_multilabel_is_accepted(tmp_path):
     assert a.kind == "multilabel" and a.spec.train.threshold == 0.7
 
 
+def test_one_pos_weight_weighs_every_label_alike(tmp_path):
+    """`pos_weight: 2.0` is `[2.0, 2.0, 2.0]` on three labels (and `[2.0]` on one logit)."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "m.npz", x=rng.normal(size=(40, 4)), y=(rng.random((40, 3)) > 0.5).astype(float))
+    spec = {"name": "ml", "seed": 0, "data": {"source": "npz", "path": str(tmp_path / "m.npz"), "x": "x", "y": "y",
+                                              "task": "multilabel"},
+            "model": {"layers": [{"linear": 3}]}, "train": {"epochs": 2, "batch_size": 8, "device": "cpu"}}
+    got = [specdl.train({**spec, "loss": {"bce_with_logits": {"pos_weight": w}}}, out=tmp_path / str(i)).metrics
+           for i, w in enumerate([2.0, [2.0, 2.0, 2.0]])]
+    assert got[0] == got[1]
+    assert got[0] != specdl.train({**spec, "loss": "bce_with_logits"}, out=tmp_path / "plain").metrics
+    binary = yaml.safe_load(BINARY.read_text())
+    binary["loss"] = {"bce_with_logits": {"pos_weight": 3}}
+    assert "nn.BCEWithLogitsLoss(pos_weight=torch.tensor([3.0]))" in specdl.codegen(specdl.load(binary))
+
+
 def run_script(code, tmp_path) -> dict:
     (tmp_path / "script.py").write_text(code)
     s = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300,

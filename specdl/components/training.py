@@ -4,7 +4,7 @@ is what both ``build`` and ``codegen`` use."""
 
 from typing import Annotated, ClassVar
 
-from pydantic import Field, Strict, model_validator
+from pydantic import Field, Strict, field_validator, model_validator
 
 from .base import Call, Component, NonNegFloat, PosFloat, PosInt
 
@@ -52,12 +52,18 @@ class NLLSpec(Loss, type="nll"):
 
 class BCEWithLogitsSpec(Loss, type="bce_with_logits"):
     """Binary cross-entropy on logits, one column per label (multilabel); ``pos_weight``
-    weighs the positives of each label."""
+    weighs the positives: one number for every label, or a list with one per label."""
 
     pos_weight: list[Annotated[float, Field(ge=0.0)]] | None = None
     task: ClassVar[str] = "multilabel"
     torch_name: ClassVar[str] = "BCEWithLogitsLoss"
     wants: ClassVar[str] = "logits"
+
+    @field_validator("pos_weight", mode="before")
+    @classmethod
+    def _one_for_all(cls, v):
+        """A number weighs every label alike (torch broadcasts a one-value tensor)."""
+        return [v] if isinstance(v, (int, float)) and not isinstance(v, bool) else v
 
 
 class MSESpec(Loss, type="mse"):
