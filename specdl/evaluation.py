@@ -73,13 +73,14 @@ def labelled(run, path: Path, target: str | None):
         x = read_inputs(run, path)
         return x, _folder_labels(run, path)
     if path.suffix == ".csv":
-        name = data.target if data.source == "csv" else target or "target"
-        if target is not None and data.source == "csv" and target != data.target:
-            raise RunError(f"this run's target column is `{data.target}` (its spec's data.target); "
-                           f"--target {target} does not apply")
-        labels = read_columns(path, [name], csv_delimiter(run))[name]
-        raw = read_inputs(run, path, exclude=[name])
-        return run.inputs(raw), _targets(run, _csv_labels(run, path, name, labels))
+        names = data.targets() if data.source == "csv" else [target or "target"]
+        if target is not None and data.source == "csv" and [target] != names:
+            raise RunError(f"this run's target column is {', '.join(f'`{n}`' for n in names)} (its spec's "
+                           f"data.target); --target {target} does not apply")
+        cells = read_columns(path, names, csv_delimiter(run))
+        raw = read_inputs(run, path, exclude=names)
+        y = [_csv_labels(run, path, n, cells[n], len(names)) for n in names]
+        return run.inputs(raw), _targets(run, np.stack(y, axis=1) if len(y) > 1 else y[0])
     if path.suffix == ".npz":
         return _npz(run, path)
     raise RunError(f"cannot read labels from {path}: give a .csv (with the target column), an .npz "
@@ -100,11 +101,12 @@ def _folder_labels(run, root: Path) -> np.ndarray:
     return np.asarray(labels, dtype=np.int64)
 
 
-def _csv_labels(run, path, name, cells) -> np.ndarray:
-    """The target column's cells: class names for classification, numbers otherwise."""
+def _csv_labels(run, path, name, cells, columns: int = 1) -> np.ndarray:
+    """A target column's cells: class names for classification, numbers otherwise
+    (``columns``: how many target columns the CSV gives, one per predicted value)."""
     task = run.analysis.task
     lines = [r.rsplit(" line ", 1)[-1] for r in run.rows]  # read_inputs' "PATH line N"
-    if task == "multilabel" or (task == "regression" and int(np.prod(run.analysis.data.outputs)) > 1):
+    if task == "multilabel" or (task == "regression" and int(np.prod(run.analysis.data.outputs)) != columns):
         raise RunError(f"this run predicts {task} targets of several values; give the labels in an .npz (x and y)")
     for cell, line in zip(cells, lines):
         if cell.lower() in MISSING:

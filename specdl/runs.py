@@ -212,7 +212,8 @@ class LoadedRun:
         if task == "multilabel":
             probs = torch.sigmoid(out)
             return {"prediction": (probs >= threshold).long().numpy(), "probabilities": probs.numpy()}
-        return {"prediction": self.invert_targets(out.double().numpy())}
+        names = self.analysis.target_names()  # several named targets: a column each (prediction_<name>)
+        return {"prediction": self.invert_targets(out.double().numpy()), **({"targets": names} if names else {})}
 
     def probabilities(self, out):
         """Class probabilities from the model's outputs (torch ops: the ONNX graph of
@@ -287,8 +288,9 @@ def prediction_rows(pred: dict, files=None, kept: dict | None = None) -> list[di
             row.update({f"p_{c}": float(pred["probabilities"][i][j]) for j, c in enumerate(pred["classes"])})
         else:
             arr = np.atleast_1d(np.asarray(p)).reshape(-1)
+            labels = pred.get("targets") or range(arr.size)
             row.update({"prediction": float(arr[0])} if arr.size == 1 else
-                       {f"prediction_{j}": float(v) for j, v in enumerate(arr)})
+                       {f"prediction_{j}": float(v) for j, v in zip(labels, arr)})
         rows.append(row)
     return rows
 

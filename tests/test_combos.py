@@ -211,6 +211,10 @@ def spec_text(**over) -> str:
      "monitoring `val_f1` needs"),
     ({"data": {"split": {"val": 0}}, "train": {"checkpoint": {"monitor": "val_nothing"}}},
      "train.checkpoint.monitor", "cannot monitor `val_nothing`"),  # that error alone
+    ({"metrics": ["mae"], "train": {"checkpoint": {"monitor": "val_accuracy"}, "early_stopping": {"monitor": "val_mae"}}},
+     "metrics[0] (mae)", "`mae` is a regression metric"),  # that error alone: the monitors wait for its fix
+    ({"metrics": ["accuracy"], "train": {"checkpoint": {"monitor": "val_f1"}}}, "train.checkpoint.monitor",
+     "cannot monitor `val_f1`: `f1` is not in `metrics`; add it there"),
     ({"model": {"layers": [{"linear": 8}, "batchnorm1d", {"linear": 3}]}, "train": {"batch_size": 1}},
      "train.batch_size", "every training batch holds one sample, and batchnorm1d_1"),
     ({"model": {"layers": [{"linear": 8}, "batchnorm1d", {"linear": 3}]}, "train": {"batch_size": 8}},

@@ -89,6 +89,44 @@ def test_csv_regression(tmp_path):
     assert script == pytest.approx(built, abs=1e-6)
 
 
+def several_targets(tmp_path, target="[spend, age]", extra=""):
+    write_csv(tmp_path / "churn.csv")
+    text = (CSV_CLS.replace("target: churn", f"target: {target}{extra}")
+            .replace("features: [age, income, city, plan]", "features: [income, city, plan]")
+            .replace("[accuracy, f1]", "[r2, mae]").replace("train: {epochs: 15}", "train: {epochs: 4}")
+            .replace("transforms: [{fill: median}, standardize]",
+                     "transforms: [standardize]\n  target_transforms: [standardize]"))
+    return spec_file(tmp_path, text)
+
+
+def test_csv_target_columns_make_a_multi_target_regression(tmp_path):
+    spec = several_targets(tmp_path)
+    a = specdl.check(spec)
+    assert a.task == "regression" and a.target_names() == ["spend", "age"]
+    built, script = build_and_script(spec, tmp_path)
+    assert {"r2", "r2[spend]", "r2[age]", "mae[age]"} <= set(built)
+    assert script == pytest.approx(built, abs=1e-6)
+    r = run_cli("evaluate", tmp_path / "run", "--input", "churn.csv", cwd=tmp_path)  # both target columns
+    assert r.returncode == 0 and "r2[age]" in r.stdout, r.stderr
+    r = run_cli("predict", tmp_path / "run", "--input", "churn.csv", cwd=tmp_path)  # a column per target
+    assert r.returncode == 0 and r.stdout.splitlines()[0] == "prediction_spend,prediction_age", r.stderr
+
+
+@pytest.mark.parametrize("target, extra, words", [
+    ("[spend, churn]", "", "data.target (csv): the target `churn` holds 'no'; several target columns make a "
+                           "multi-target regression, of numbers"),
+    ("[spend, agee]", "", "data.target[1] (csv): no column `agee` in churn.csv; did you mean `age`?"),
+    ("[spend, spend]", "", "data.target: `spend` is listed twice"),
+    ("[]", "", "data.target: give the target column, or a list of target columns"),
+    ("[spend, age]", "\n  task: classification", "several target columns make a multi-target regression, "
+                                                  "not classification"),
+], ids=["text", "missing", "twice", "empty", "task"])
+def test_bad_target_columns_are_one_located_line(tmp_path, target, extra, words):
+    r = run_cli("check", several_targets(tmp_path, target, extra), cwd=tmp_path)
+    errors = [ln for ln in r.stderr.splitlines() if ": error: " in ln]
+    assert r.returncode == 2 and len(errors) == 1 and words in errors[0], r.stderr
+
+
 def test_npz_source(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 5))

@@ -193,7 +193,7 @@ READ_CSV_HELPER = '''def read_csv(path, target, numeric, categorical, classifica
                     lines.append(reader.line_num)
         except csv.Error as e:  # a cell over the csv module's field limit (128 KiB)
             raise ValueError(f"{path} line {reader.line_num}: {e}") from None
-    wanted = [*numeric, *categorical, *([target] if target is not None else [])]
+    wanted = [*numeric, *categorical, *([] if target is None else target if isinstance(target, list) else [target])]
     absent = [name for name in wanted if name not in header]
     if absent:
         raise ValueError(f"{path} has no column {', '.join(f'`{a}`' for a in absent)}; its header is: "
@@ -219,18 +219,19 @@ READ_CSV_HELPER = '''def read_csv(path, target, numeric, categorical, classifica
     cats = cats.reshape(len(rows), len(categorical))
     if target is None:  # features only (predict)
         return x, cats, lines
-    labels = [r[col[target]].strip() for r in rows]
-    y = None if classification else np.array([number(r, target, n) for r, n in zip(rows, lines)])
+    names = target if isinstance(target, list) else [target]  # a list: the columns of a multi-target regression
+    labels = [[r[col[t]].strip() for t in names] for r in rows]
+    y = None if classification else np.array([[number(r, t, n) for t in names] for r, n in zip(rows, lines)])
     bad = [n for i, n in enumerate(lines)
-           if labels[i].lower() in missing or (y is not None and not np.isfinite(y[i]))]
+           if any(c.lower() in missing for c in labels[i]) or (y is not None and not np.isfinite(y[i]).all())]
     if bad:
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        raise ValueError(f"the target `{target}` has no value (blank, NaN or infinite) on {path} line(s) "
-                         f"{', '.join(map(str, bad[:5]))}{more}; fill them in or delete those rows")
+        raise ValueError(f"the target {' or '.join(f'`{t}`' for t in names)} has no value (blank, NaN or infinite) "
+                         f"on {path} line(s) {', '.join(map(str, bad[:5]))}{more}; fill them in or delete those rows")
     if classification:
-        index = {c: i for i, c in enumerate(sorted(set(labels)))}
-        y = np.array([index[v] for v in labels], dtype=np.int64)
-    return x, cats, y
+        index = {c: i for i, c in enumerate(sorted({v[0] for v in labels}))}
+        return x, cats, np.array([index[v[0]] for v in labels], dtype=np.int64)
+    return x, cats, y.reshape(len(rows), len(names)) if isinstance(target, list) else y.reshape(len(rows))
 '''
 HELPERS["read_csv"] = (READ_CSV_HELPER, lambda: {"csv": __import__("csv"), "np": __import__("numpy")})
 _MISSING = {"", "na", "nan", "null", "none", "?"}
@@ -244,12 +245,29 @@ class CsvData(DataSource):
 
     source: Literal["csv"]
     path: str
-    target: str
+    target: str | list[str]
     features: list[str] | None = None
     categorical: list[str] = []
     delimiter: str = Field(",", min_length=1, max_length=1)
     helpers: ClassVar[tuple] = ("read_csv",)
     labels_at: ClassVar[str] = "target"
+
+    @field_validator("target")
+    @classmethod
+    def _targets(cls, v):
+        """A list names the columns of a multi-target regression; a list of one is that column."""
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("give the target column, or a list of target columns")
+            twice = sorted({t for t in v if v.count(t) > 1})
+            if twice:
+                raise ValueError(f"`{twice[0]}` is listed twice")
+            return v[0] if len(v) == 1 else v
+        return v
+
+    def targets(self) -> list[str]:
+        """The target columns: one, or several (a multi-target regression)."""
+        return list(self.target) if isinstance(self.target, list) else [self.target]
 
     def _header(self) -> list[str]:
         import csv
@@ -279,13 +297,15 @@ class CsvData(DataSource):
         if self._facts and "columns" in self._facts:  # a run directory's saved columns
             numeric, cats = self._facts["columns"]
             return list(numeric), list(cats)
-        header = self._header()
-        if self.target not in header:
-            raise SourceError("target", f"no column `{self.target}` in {self.path}" + did_you_mean(self.target, header))
-        feats = self.features if self.features is not None else [h for h in header if h != self.target]
+        header, targets = self._header(), self.targets()
+        for i, t in enumerate(targets):
+            if t not in header:
+                where = ("target", i) if isinstance(self.target, list) else "target"
+                raise SourceError(where, f"no column `{t}` in {self.path}" + did_you_mean(t, header))
+        feats = self.features if self.features is not None else [h for h in header if h not in targets]
         if not feats:
             raise SourceError("features", f"{self.path} has no feature columns besides the target "
-                              f"`{self.target}`; a model needs at least one input column")
+                              f"{', '.join(f'`{t}`' for t in targets)}; a model needs at least one input column")
         named = [("features", i, n) for i, n in enumerate(self.features or [])]
         for key, i, name in [*named, *(("categorical", i, n) for i, n in enumerate(self.categorical))]:
             if name not in header:  # reported at the list item that names it
@@ -293,17 +313,18 @@ class CsvData(DataSource):
         for name in self.categorical:
             if name not in feats:
                 raise SourceError("categorical", f"`{name}` is not among the features")
-        if self.target in feats:
-            raise SourceError("features", f"the target `{self.target}` cannot also be a feature")
+        for t in targets:
+            if t in feats:
+                raise SourceError("features", f"the target `{t}` cannot also be a feature")
         return [f for f in feats if f not in self.categorical], list(self.categorical)
 
-    def _labels(self) -> list[str]:
-        """The target column's non-missing cells (rows that are short are read_csv's to report)."""
+    def _labels(self, column: str | None = None) -> list[str]:
+        """A target column's non-missing cells (rows that are short are read_csv's to report)."""
         import csv
 
         with open(self.path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f, delimiter=self.delimiter)
-            i = next(reader).index(self.target)
+            i = next(reader).index(column or self.targets()[0])
             try:
                 cells = [row[i].strip() for row in reader if len(row) > i]
             except csv.Error as e:
@@ -311,6 +332,8 @@ class CsvData(DataSource):
         return [c for c in cells if c.lower() not in _MISSING]
 
     def classification(self) -> bool:
+        if len(self.targets()) > 1:
+            return False  # several columns: a multi-target regression (info() says so of text or a task)
         if self.task:
             return self.task == "classification"
         for text in self._labels():
@@ -336,8 +359,23 @@ class CsvData(DataSource):
             raise SourceError("path", f"{self.path} holds no rows under its header; a CSV needs data rows")
         return x, c, y
 
+    def _several_targets(self) -> None:
+        """Several target columns make a multi-target regression: numbers, no other task."""
+        if self.task and self.task != "regression":
+            raise SourceError("target", f"several target columns make a multi-target regression, not "
+                              f"{self.task}; give one column (or drop `task`)")
+        for t in self.targets():
+            for text in self._labels(t)[:100_000]:
+                try:
+                    float(text)
+                except ValueError:
+                    raise SourceError("target", f"the target `{t}` holds {text[:40]!r}; several target columns "
+                                      "make a multi-target regression, of numbers; give one column to classify") from None
+
     def info(self, seed: int = 0):
         numeric, cats = self.columns()
+        if len(self.targets()) > 1:
+            self._several_targets()
         classification = self.classification()
         width = len(numeric)
         classes = None
@@ -352,6 +390,9 @@ class CsvData(DataSource):
                 width += sum(len(set(c[train, j])) for j in range(len(cats)))
         if classification:
             return DataInfo((width,), "float32", "classification", classes, None)
+        targets = self.targets()
+        if len(targets) > 1:
+            return DataInfo((width,), "float32", "regression", None, (len(targets),), target_names=tuple(targets))
         hint = None if self.task else class_hint(f"`{self.target}`", [float(v) for v in self._labels()])
         return DataInfo((width,), "float32", "regression", None, (1,), hint)
 
