@@ -68,7 +68,7 @@ def run(job) -> dict:
         seen = {}
         a = check(SPEC, [f"seed={seed}", f"optimizer.adamw.lr={lr}", f"model.layers.0.linear={width}",
                          f"optimizer.adamw.weight_decay={wd}"], search=False)
-        r = fit(a, out=None, progress=False, on_epoch=lambda e, row: seen.__setitem__(e, row["val_loss"]))
+        r = fit(a, out=None, progress=False, on_epoch=lambda e, row, seen=seen: seen.__setitem__(e, row["val_loss"]))
         out["val"].append(seen[r.best_epoch])
         out["curve"].append([seen[e] for e in sorted(seen)])
         out["test"].append(r.metrics["r2"])

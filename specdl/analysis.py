@@ -180,6 +180,32 @@ def _mode(monitor: str, mode: str, metrics) -> str:
     return "max" if m is not None and m.higher_is_better else "min"
 
 
+def _metric_issues(spec, info, metrics, issues: list) -> list[str]:
+    """Metrics that do not fit the task, and monitors of what is not computed (appended to
+    ``issues``); the names a monitor may take."""
+    src = spec._source
+    for i, m in enumerate(spec.metrics or []):
+        if info.task not in m.tasks:
+            fit = sorted(n for n, c in REGISTRY["metric"].items() if info.task in c.tasks)
+            issues.append(src.issue(("metrics", i), f"`{m.type_name}` is a {m.tasks[0]} metric; "
+                                    f"this data is {info.task}: use {', '.join(fit)}", m.type_name))
+    misfit = {f"val_{m.type_name}" for m in spec.metrics or [] if info.task not in m.tasks}
+    names = ["val_loss", "train_loss"] + [f"val_{m.type_name}" for m in metrics if f"val_{m.type_name}" not in misfit]
+    # a wrong metrics list is said once, at the metric: a monitor of any metric waits for that fix
+    waiting = misfit | {f"val_{n}" for n, c in REGISTRY["metric"].items() if info.task in c.tasks} if misfit else set()
+    ck = spec.train.checkpoint
+    for where, mon in ((("train", "checkpoint", "monitor"), ck.monitor),
+                       (("train", "early_stopping", "monitor"),
+                        spec.train.early_stopping.monitor if spec.train.early_stopping else None)):
+        if mon is not None and mon not in names and mon not in waiting:
+            unlisted = mon[4:] if mon.startswith("val_") and spec.metrics is not None else None
+            fits = unlisted in REGISTRY["metric"] and info.task in REGISTRY["metric"][unlisted].tasks
+            issues.append(src.issue(where, f"cannot monitor `{mon}`: `{unlisted}` is not in `metrics`; add it "
+                                    f"there, or monitor one of {', '.join(sorted(names))}" if fits else
+                                    f"cannot monitor `{mon}`" + did_you_mean(mon, names)))
+    return names
+
+
 def analyze(spec, preflight: bool = False) -> Analysis:
     src = spec._source
     issues: list[Issue] = []
@@ -211,25 +237,7 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     metrics = spec.metrics or [REGISTRY["metric"][m]() for m in DEFAULT_METRICS[info.task]]
     issues += _target_issues(spec, info, graph, loss, warnings)
     issues += _threshold_issues(spec, info, loss)
-    for i, m in enumerate(spec.metrics or []):
-        if info.task not in m.tasks:
-            fit = sorted(n for n, c in REGISTRY["metric"].items() if info.task in c.tasks)
-            issues.append(src.issue(("metrics", i), f"`{m.type_name}` is a {m.tasks[0]} metric; "
-                                    f"this data is {info.task}: use {', '.join(fit)}", m.type_name))
-    misfit = {f"val_{m.type_name}" for m in spec.metrics or [] if info.task not in m.tasks}
-    names = ["val_loss", "train_loss"] + [f"val_{m.type_name}" for m in metrics if f"val_{m.type_name}" not in misfit]
-    # a wrong metrics list is said once, at the metric: a monitor of any metric waits for that fix
-    waiting = misfit | {f"val_{n}" for n, c in REGISTRY["metric"].items() if info.task in c.tasks} if misfit else set()
-    ck = spec.train.checkpoint
-    for where, mon in ((("train", "checkpoint", "monitor"), ck.monitor),
-                       (("train", "early_stopping", "monitor"),
-                        spec.train.early_stopping.monitor if spec.train.early_stopping else None)):
-        if mon is not None and mon not in names and mon not in waiting:
-            unlisted = mon[4:] if mon.startswith("val_") and spec.metrics is not None else None
-            fits = unlisted in REGISTRY["metric"] and info.task in REGISTRY["metric"][unlisted].tasks
-            issues.append(src.issue(where, f"cannot monitor `{mon}`: `{unlisted}` is not in `metrics`; add it "
-                                    f"there, or monitor one of {', '.join(sorted(names))}" if fits else
-                                    f"cannot monitor `{mon}`" + did_you_mean(mon, names)))
+    names = _metric_issues(spec, info, metrics, issues)
     if spec.train.channels_last is True and spec.train.distributed.strategy == "fsdp":
         issues.append(src.issue(("train", "channels_last"), "true cannot run with distributed.strategy: "
                                 "fsdp (FSDP shards contiguous parameters only); use auto or false, or "
@@ -244,6 +252,7 @@ def analyze(spec, preflight: bool = False) -> Analysis:
         warnings += export_preflight(graph, src)
     if issues:
         raise SpecError(issues)
+    ck = spec.train.checkpoint
     monitor = ck.monitor if spec.data.validates() else "train_loss"
     return Analysis(spec, info, graph, loss, metrics, monitor, _mode(monitor, ck.mode, metrics), warnings)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 
-
 # another framework's argument or key name -> the names it stands for here (the first
 # that the component or section takes is meant)
 ARGUMENTS = {

@@ -10,8 +10,10 @@ from typing import Annotated, Any, Literal, NamedTuple, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from . import components  # noqa: F401  (fills the registry)
-from . import habits
+from . import (
+    components,  # noqa: F401  (fills the registry)
+    habits,
+)
 from .components.base import GENERATION, KINDS, REGISTRY, NonNegFloat, NonNegInt, PosFloat, PosInt
 from .components.scope import ALIASES as LAYER_ALIASES
 from .components.scope import unknown_layer

@@ -10,9 +10,9 @@ from PIL import Image
 import specdl
 
 from .conftest import run_cli
+from .test_data_hardening import image_folder, one_line
 
 pytestmark = pytest.mark.slow  # many real CLI processes (about 3 s each): `pytest -m slow` (CI)
-from .test_data_hardening import image_folder, one_line
 
 
 def _train(root, spec_text, name):
