@@ -20,7 +20,7 @@ def load(spec, overrides=None):
     Args:
         spec: a path to a YAML file, YAML text (a string with a line break that names no file), a dict of plain
             data, or a Spec.
-        overrides: dotted ``key=value`` strings, e.g. ``["train.epochs=3"]``.
+        overrides: dotted ``key=value`` strings, e.g. ``["train.epochs=3"]`` (one string alone: one override).
 
     Returns:
         The validated Spec. Raises SpecError listing every located problem.

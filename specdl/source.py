@@ -252,13 +252,18 @@ def read_file(path) -> Source:
     return read_yaml(text, str(p))
 
 
+def as_list(overrides) -> list:
+    """Overrides as a list: one string given alone is one override, not its characters."""
+    return [overrides] if isinstance(overrides, str) else list(overrides or [])
+
+
 def apply_overrides(src: Source, overrides, primary=None) -> None:
     """Apply ``a.b.c=value`` overrides (YAML-typed values) in place, recording their origin.
 
     ``primary(type)``: the argument a component's short form sets (``linear`` ->
     ``out_features``), so that ``model.layers.0.linear=64`` means what ``- linear: 64`` does."""
     issues = []
-    for n, text in enumerate(overrides or [], 1):
+    for n, text in enumerate(as_list(overrides), 1):
         origin = f"<override {n}: {text}>"
         dotted, eq, raw = str(text).partition("=")
         if not eq or not dotted.strip():

@@ -73,19 +73,21 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
     ``table``: print the best trials and where the results are at the end."""
     from .components.base import ALLOW_IMPORT
     from .front import check
+    from .source import as_list
 
     analysis = check(spec, overrides)  # proves the space before any trial
     s = analysis.spec
     if s.search is None:
         raise RunError("the spec has no `search` section: add one to tune it (docs/tune.md)")
-    if jobs < 1:
-        raise RunError(f"--jobs {jobs}: give 1 or more")
+    for name, value in (("jobs", jobs), ("trials", trials)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise RunError(f"--{name} {value}: give a whole number, 1 or more")
 
     tdir = _tune_dir(s, out)
     held = RunDir(tdir).lock()
     try:
         rec = _record(tdir, s, storage, study)
-        ranked = check(spec, [*(overrides or []), *s.search.monitor_overrides()], search=False)
+        ranked = check(spec, [*as_list(overrides), *s.search.monitor_overrides()], search=False)
         plan = _Plan(str(tdir / "spec.yaml"), str(tdir), rec["storage"], rec["study"], trials or s.search.trials,
                      bool(ALLOW_IMPORT.get()), progress is not False, ranked.monitor,
                      "maximize" if ranked.mode == "max" else "minimize")

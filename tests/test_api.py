@@ -122,3 +122,21 @@ def test_bundled_specs_round_trip(path):
     from specdl.source import read_yaml
 
     assert validate(read_yaml(spec.to_yaml())) == spec
+
+
+def test_one_override_given_alone_is_one_override():
+    """A string where a list goes is that one override (not a list of its characters)."""
+    iris = SPECS[0].parent / "iris_mlp.yaml"
+    assert specdl.load(iris, "train.epochs=2").train.epochs == 2
+    assert specdl.load(iris, ("train.epochs=4", "seed=3")).train.epochs == 4
+    assert specdl.check(iris, "train.batch_size=8").spec.train.batch_size == 8
+
+
+@pytest.mark.parametrize("field, value", [("trials", 0), ("trials", -2), ("trials", 2.5), ("trials", True),
+                                          ("jobs", 0)])
+def test_tune_refuses_counts_that_are_not_whole_and_positive(field, value, tmp_path):
+    from specdl.errors import RunError
+
+    with pytest.raises(RunError, match=f"--{field} {value}: give a whole number, 1 or more"):
+        specdl.tune(SPECS[0].parent / "diabetes_mlp.yaml", out=tmp_path / "t", **{field: value})
+    assert not (tmp_path / "t").exists()  # refused before the tune directory is made
