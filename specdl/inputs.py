@@ -179,10 +179,14 @@ def image_inputs(run, path: Path):
     import torch
 
     from .image_data import compose
-    from .sources.images import IMG_EXTENSIONS, load_rgb
+    from .sources.base import SourceError
+    from .sources.images import IMG_EXTENSIONS, folder_images, load_rgb
 
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS and p.is_file())
+        try:  # as training reads a folder: links to folders followed, a loop or a repeat refused
+            files = folder_images(path, set())
+        except SourceError as e:
+            raise RunError(str(e)) from None
         if not files:
             raise RunError(f"no images under {path} (looked for {', '.join(IMG_EXTENSIONS)})")
     else:

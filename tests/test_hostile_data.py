@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import specdl
+
 from .conftest import run_cli
 
 
@@ -189,6 +191,24 @@ def test_an_image_folder_link_to_another_folder_is_read(tmp_path):
     (tmp_path / "img" / "b" / "more").symlink_to(tmp_path / "more")
     (tmp_path / "s.yaml").write_text(SPEC % "{source: image_folder, root: img}")
     one_spec_error(run_cli("check", "s.yaml", cwd=tmp_path), "img/b/more/odd.png")
+
+
+def test_predict_and_evaluate_read_a_folder_as_training_does(tmp_path):
+    """Links to folders followed (every image scored), a loop refused in one line."""
+    _image_folder(tmp_path / "img")
+    (tmp_path / "s.yaml").write_text(SPEC % "{source: image_folder, train: img, test: img}")
+    specdl.train(tmp_path / "s.yaml", out=tmp_path / "run")
+    _image_folder(tmp_path / "new")
+    (tmp_path / "more").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "more" / "linked.png")
+    (tmp_path / "new" / "b" / "more").symlink_to(tmp_path / "more")
+    r = run_cli("predict", "run", "--input", "new", cwd=tmp_path)
+    assert r.returncode == 0 and "new/b/more/linked.png" in r.stdout and len(r.stdout.splitlines()) == 8, r.stderr
+    r = run_cli("evaluate", "run", "--input", "new", cwd=tmp_path)
+    assert r.returncode == 0 and "7 samples" in r.stdout, r.stdout + r.stderr
+    (tmp_path / "new" / "a" / "loop").symlink_to(tmp_path / "new")
+    r = run_cli("predict", "run", "--input", "new", cwd=tmp_path)  # evaluate reads the folder the same way
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "a loop" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("params, words", [("{centers: 0}", "`make_blobs` argument `centers`: input should be greater"),

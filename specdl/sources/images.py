@@ -34,7 +34,7 @@ def scan(root: str) -> tuple[list[str], list[tuple[str, int]]]:
         raise SourceError("root", f"{root} has no class sub-folders (root/<class>/<image>)")
     samples, seen = [], set()
     for i, c in enumerate(classes):
-        samples += [(str(p), i) for p in _class_files(base / c, seen)]
+        samples += [(str(p), i) for p in folder_images(base / c, seen)]
     if not samples:
         raise SourceError("root", f"no images under {root} (looked for {', '.join(IMG_EXTENSIONS)})")
     empty = [c for i, c in enumerate(classes) if not any(k == i for _, k in samples)]
@@ -43,7 +43,7 @@ def scan(root: str) -> tuple[list[str], list[tuple[str, int]]]:
     return classes, samples
 
 
-def _class_files(folder: Path, seen: set) -> list[Path]:
+def folder_images(folder: Path, seen: set) -> list[Path]:
     """A class folder's image files as ImageFolder finds them (links to folders followed),
     or SourceError for a link that leads back to a folder on its way (a loop, which
     ImageFolder would follow until the path is too long) or to a folder read already
