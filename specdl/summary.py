@@ -226,6 +226,15 @@ parameters and, with torchvision's weights copied in, the same outputs.
 | convolution module | Conformer | `permute: [0, 2, 1]`, 1x1 `conv1d`, `glu: 1`, depthwise `conv1d`, `batchnorm1d`, `silu`; `rescale: 0.5` on the half-step feed-forwards |
 | spatial gating | gMLP | `narrow` the channels in halves, `layernorm`, `permute`, a `linear` over the tokens, `mul` |
 | patch embedding, depthwise mixing | ConvMixer | `conv2d: {kernel_size: p, stride: p}`, a residual depthwise `conv2d: {padding: same}` |
+| sine activations, positional encoding | SIREN, NeRF | `rescale: 30.0` then `sin`; `rescale: 2^k pi`, `sin` and `cos` branches, `concat` with the input; the skip: `concat` the encoding back in |
+| asymmetric kernels | Inception-v3 | `conv2d: {kernel_size: [1, 7], padding: [0, 3]}` then `kernel_size: [7, 1], padding: [3, 0]` |
+| average-pool shortcut | ResNet-D | `avgpool2d: {kernel_size: 2, stride: 2, ceil_mode: true, count_include_pad: false, inputs: [input]}`, a 1x1 `conv2d` |
+| time-channel separable convolution | QuartzNet, Jasper | `conv1d: {groups: c, padding: same}` then a 1x1 `conv1d` |
+| cross layers | Deep & Cross Network | `identity: {name: x0}`; per layer `linear` to the width, `mul` with `x0`, `add` the layer's input (written out: a block has one input) |
+| softmax gating | mixture of experts | each expert ends `unflatten: {dim: 1, sizes: [1, d]}`, `concat` to [N, E, d]; gate `linear: E`, `softmax: 1`, `unflatten` to [N, E, 1]; `mul`, `sum: 1` |
+| fused expansion convolution | EfficientNetV2 | a 3x3 `conv2d` to the expanded width, a 1x1 projection, `stochastic_depth`, `add` |
+| transition with compression | DenseNet-BC | `batchnorm2d`, `relu`, 1x1 `conv2d` to half the channels, `avgpool2d: 2` |
+| transposed convolutions to odd sizes | convolutional autoencoders | `conv_transpose2d: {stride: 2, padding: 1, output_padding: 1}` where the size going down was even |
 
 **Outside the language.** A spec describes one deterministic network trained by one
 of the losses above on (x, y) pairs. What falls outside, and what `check` says:
