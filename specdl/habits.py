@@ -109,6 +109,14 @@ def unknown(section: str, key, value, fields) -> str | None:
     return None
 
 
+# Keras' names of losses and metrics -> the registered ones (read by the unknown-name message)
+_KERAS = {"sparse_categorical_crossentropy": "cross_entropy", "categorical_crossentropy": "cross_entropy",
+          "mean_squared_error": "mse", "mean_absolute_error": "l1"}
+ALIASES = {"loss": {**_KERAS, "binary_crossentropy": "bce_with_logits", "mae": "l1"},
+           "metric": {"mean_squared_error": "mse", "mean_absolute_error": "mae",
+                      "root_mean_squared_error": "rmse", "r2_score": "r2"}}
+
+
 _CALL = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(?:\((.*)\)|:(\S.*)|\s+(\S.*?))\s*$")
 _PREFIXES = ("torch.nn.", "nn.", "torch.optim.lr_scheduler.", "torch.optim.", "optim.", "tf.keras.layers.",
              "keras.layers.", "layers.")
