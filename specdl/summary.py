@@ -265,9 +265,19 @@ of the losses above on (x, y) pairs. What falls outside, and what `check` says:
   a model has one input tensor, float or int64. A CSV's `categorical` columns are one-hot
   encoded into the float features, where a `linear` (or FT-Transformer's per-feature
   tokens) takes them; an embedding per column is not offered.
+* **Windowed attention** (Swin's window partition and shifted-window masks): an error
+  saying so; `multihead_attention` attends over all tokens, and a whole Swin network is
+  `torchvision: {model: swin_t}`.
+* **Operations with no layer** (ConvNeXt-V2's global response normalisation, `einsum`,
+  Keras' `Lambda`): an error saying so; a `module:` layer or `register_layer` adds them.
+* **Several outputs** (CenterNet's heatmap, size and offset heads, each with its loss): a
+  model has one output; heads concatenated on the channels train under one loss.
 
 Names from other libraries and papers for layers that are here under another name
-(`drop_path`, `lrn`, `swish`, `dense`, ...) are errors that name the layer to use."""
+(`drop_path`, `lrn`, `swish`, `dense`, Keras' `GlobalAveragePooling2D`, `Conv2DTranspose`,
+`UpSampling2D`, `ZeroPadding2D`, ...) are errors that name the layer to use; those written
+out here (`SeparableConv2D`, squeeze-and-excitation, `Bidirectional`) say how. Keras'
+losses and metrics (`sparse_categorical_crossentropy`, `mean_absolute_error`) name theirs."""
 
 
 def catalogue_markdown() -> str:
