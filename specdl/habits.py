@@ -166,3 +166,17 @@ def wrong_type(loc: tuple, value) -> str:
     if loc == ("model",) and isinstance(value, list):
         return "; the layers go under `layers`: `model: {layers: [...]}`"
     return ""
+
+
+# (argument, another framework's value) -> how it is written here
+VALUES = {
+    ("padding", "causal"): "causal padding is a `pad: [d (k - 1), 0]` layer before the convolution "
+                           "(d its dilation, k its kernel size; WaveNet, TCN)",
+}
+
+
+def value_hint(loc: tuple, value) -> str:
+    """What to add to a bad value's message where it is another framework's value for
+    that argument (Keras' ``padding: causal``)."""
+    hint = VALUES.get((loc[-1], value)) if loc and isinstance(value, str) else None
+    return f"; {hint}" if hint else ""

@@ -797,6 +797,7 @@ def _issues(e: ValidationError, cls, data, src, failed=()) -> list[Issue]:
                     for k in unknown]
         elif err["type"] != "missing" or loc not in meant:
             msg, at_key = _either([_message(e, cls, loc, data) for e in by_loc[loc]])
+            msg += habits.value_hint(loc, err.get("input"))
             out.append(src.issue(loc, msg, _component_at(loc, data), key=at_key))
     return out
 

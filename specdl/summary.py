@@ -271,7 +271,7 @@ of the losses above on (x, y) pairs. What falls outside, and what `check` says:
 * **Operations with no layer** (ConvNeXt-V2's global response normalisation, `einsum`,
   Keras' `Lambda`): an error saying so; a `module:` layer or `register_layer` adds them.
 * **Several outputs** (CenterNet's heatmap, size and offset heads, each with its loss): a
-  model has one output; heads concatenated on the channels train under one loss.
+  model has one output and one loss.
 
 Names from other libraries and papers for layers that are here under another name
 (`drop_path`, `lrn`, `swish`, `dense`, Keras' `GlobalAveragePooling2D`, `Conv2DTranspose`,

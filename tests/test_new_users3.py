@@ -40,6 +40,8 @@ from .test_user_mistakes import REGRESSION, TABLE, errors, one
     (REGRESSION, "loss=mean_squared_error", "it is written `mse` here"),
     (REGRESSION, "metrics=[mean_absolute_error]", "unknown metric `mean_absolute_error`; it is written `mae` here"),
     (REGRESSION, "metrics=[RootMeanSquaredError]", "it is written `rmse` here"),
+    (SEQ, "model.layers.0={conv1d: {out_channels: 4, kernel_size: 2, padding: causal}}",
+     "got 'causal'; causal padding is a `pad: [d (k - 1), 0]` layer before the convolution"),
 ])
 def test_a_keras_or_paper_name_is_one_error_with_the_fix(spec, override, says):
     assert says in one(spec, override)
