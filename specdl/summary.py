@@ -234,6 +234,10 @@ parameters and, with torchvision's weights copied in, the same outputs.
 | softmax gating | mixture of experts | each expert ends `unflatten: {dim: 1, sizes: [1, d]}`, `concat` to [N, E, d]; gate `linear: E`, `softmax: 1`, `unflatten` to [N, E, 1]; `mul`, `sum: 1` |
 | fused expansion convolution | EfficientNetV2 | a 3x3 `conv2d` to the expanded width, a 1x1 projection, `stochastic_depth`, `add` |
 | transition with compression | DenseNet-BC | `batchnorm2d`, `relu`, 1x1 `conv2d` to half the channels, `avgpool2d: 2` |
+| low-rank key/value projection | Linformer | `permute: [0, 2, 1]`, `linear: k` over the steps, `permute` back; `multihead_attention: {inputs: [q, kv]}` |
+| factorisation machine | DeepFM | `embedding` of the field ids, `sum: 1`, `mul` with itself, `sub` the summed squares, `rescale: 0.5`; `add` the first-order and deep logits |
+| parallel resolutions, fused | HRNet | a stride-2 branch from the stem; `upsample: {scale_factor: 2, mode: bilinear}` up and a stride-2 conv down, `add` to the other branch |
+| squeeze-and-excitation in 1-D | ECAPA-TDNN, audio CNNs | `adaptive_avgpool1d: 1`, two 1x1 `conv1d`, `sigmoid`, `mul` with the features |
 | transposed convolutions to odd sizes | convolutional autoencoders | `conv_transpose2d: {stride: 2, padding: 1, output_padding: 1}` where the size going down was even |
 
 **Outside the language.** A spec describes one deterministic network trained by one
