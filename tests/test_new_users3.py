@@ -52,6 +52,14 @@ def test_the_new_elementwise_layers_check_clean():
     assert "no positional argument" in one(TABLE, "model.layers.1={cos: 2}")
 
 
+@pytest.mark.parametrize("override", ["model.layers.0={linear: {out_features: 4, name: global}}",
+                                      "model.layers.0={linear: {out_features: 4, name: lambda}}",
+                                      "model.blocks={class: [relu]}"])
+def test_a_python_keyword_as_a_name_says_so(override):
+    found = one(TABLE, override)
+    assert "is a Python keyword, which the generated code cannot use as a name; choose another" in found, found
+
+
 def test_a_name_the_tables_do_not_know_still_gets_a_guess():
     assert "did you mean `dropout2d`?" in one(IMAGES, "model.layers.1={dropout2: 0.2}")
 
