@@ -817,7 +817,9 @@ def _either(messages: list[tuple[str, bool]]) -> tuple[str, bool]:
     `'auto'`): "must be A, or B, got X"; else the first member's."""
     parts = [m[len("must be "):].rpartition(", got ") for m, _ in messages if m.startswith("must be ")]
     if len(messages) > 1 and len(parts) == len(messages) and all(sep for _, sep, _ in parts):
-        return f"must be {', or '.join(want for want, _, _ in parts)}, got {parts[0][2]}", False
+        guess = next((g[g.index("; did you mean"):] for _, _, g in parts if "; did you mean" in g), "")
+        got = parts[0][2].split("; did you mean")[0]
+        return f"must be {', or '.join(want for want, _, _ in parts)}, got {got}{guess}", False
     return messages[0]
 
 

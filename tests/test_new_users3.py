@@ -42,6 +42,10 @@ from .test_user_mistakes import REGRESSION, TABLE, errors, one
     (REGRESSION, "metrics=[RootMeanSquaredError]", "it is written `rmse` here"),
     (SEQ, "model.layers.0={conv1d: {out_channels: 4, kernel_size: 2, padding: causal}}",
      "got 'causal'; causal padding is a `pad: [d (k - 1), 0]` layer before the convolution"),
+    (IMAGES, "model.layers.0={conv2d: {out_channels: 4, kernel_size: 3, padding: Same}}",
+     "or 'same' or 'valid', got 'Same'; did you mean 'same'?"),
+    (IMAGES, "model.layers.0={conv2d: {out_channels: 4, kernel_size: 3, padding: vaild}}", "did you mean 'valid'?"),
+    (IMAGES, "model.layers.0={upsample: {scale_factor: 2, mode: Bilinear}}", "did you mean 'bilinear'?"),
 ])
 def test_a_keras_or_paper_name_is_one_error_with_the_fix(spec, override, says):
     assert says in one(spec, override)
