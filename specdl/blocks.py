@@ -11,7 +11,7 @@ import copy
 import re
 
 from .block_expr import ExprError, evaluate, is_expression, names_in
-from .components.base import REGISTRY, is_ident
+from .components.base import REGISTRY, is_ident, not_a_name
 from .errors import closest, did_you_mean
 from .source import Source
 
@@ -116,9 +116,8 @@ class Expander:
     def check_definitions(self):
         for name, body in self.blocks.items():
             where = ("model", "blocks", name)
-            if not is_ident(name):
-                self.issues.append(self.src.issue(where, f"block name {name!r} is not a name: use letters, "
-                                                  "digits and _ (starting with a letter, at most 64)", key=True))
+            if why := not_a_name(name, "block name"):
+                self.issues.append(self.src.issue(where, why, key=True))
                 continue
             if name in REGISTRY["layer"]:
                 self.issues.append(self.src.issue(where, f"block name `{name}` is already a layer; "

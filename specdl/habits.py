@@ -108,6 +108,14 @@ def unknown(section: str, key, value, fields) -> str | None:
     return None
 
 
+# Keras' names of losses and metrics -> the registered ones (read by the unknown-name message)
+_KERAS = {"sparse_categorical_crossentropy": "cross_entropy", "categorical_crossentropy": "cross_entropy",
+          "mean_squared_error": "mse", "mean_absolute_error": "l1"}
+ALIASES = {"loss": {**_KERAS, "binary_crossentropy": "bce_with_logits", "mae": "l1"},
+           "metric": {"mean_squared_error": "mse", "mean_absolute_error": "mae",
+                      "root_mean_squared_error": "rmse", "r2_score": "r2"}}
+
+
 _CALL = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(?:\((.*)\)|:(\S.*)|\s+(\S.*?))\s*$")
 _PREFIXES = ("torch.nn.", "nn.", "torch.optim.lr_scheduler.", "torch.optim.", "optim.", "tf.keras.layers.",
              "keras.layers.", "layers.")
@@ -157,3 +165,17 @@ def wrong_type(loc: tuple, value) -> str:
     if loc == ("model",) and isinstance(value, list):
         return "; the layers go under `layers`: `model: {layers: [...]}`"
     return ""
+
+
+# (argument, another framework's value) -> how it is written here
+VALUES = {
+    ("padding", "causal"): "causal padding is a `pad: [d (k - 1), 0]` layer before the convolution "
+                           "(d its dilation, k its kernel size; WaveNet, TCN)",
+}
+
+
+def value_hint(loc: tuple, value) -> str:
+    """What to add to a bad value's message where it is another framework's value for
+    that argument (Keras' ``padding: causal``)."""
+    hint = VALUES.get((loc[-1], value)) if loc and isinstance(value, str) else None
+    return f"; {hint}" if hint else ""

@@ -415,7 +415,7 @@ def _unknown(kind: str, name, reg, what: str, names=()) -> str:
     """The end of an unknown-component message: what the registry's tables of other names
     and out-of-scope constructs say (layers), else a did-you-mean."""
     known = unknown_layer(str(name), names) if kind == "layer" else None
-    aliases = LAYER_ALIASES if kind == "layer" else None
+    aliases = LAYER_ALIASES if kind == "layer" else habits.ALIASES.get(kind)
     return known or habits.spelled(name, reg, aliases) or did_you_mean(str(name), reg, what)
 
 
@@ -799,6 +799,7 @@ def _issues(e: ValidationError, cls, data, src, failed=()) -> list[Issue]:
                     for k in unknown]
         elif err["type"] != "missing" or loc not in meant:
             msg, at_key = _either([_message(e, cls, loc, data) for e in by_loc[loc]])
+            msg += habits.value_hint(loc, err.get("input"))
             out.append(src.issue(loc, msg, _component_at(loc, data), key=at_key))
     return out
 
@@ -818,7 +819,9 @@ def _either(messages: list[tuple[str, bool]]) -> tuple[str, bool]:
     `'auto'`): "must be A, or B, got X"; else the first member's."""
     parts = [m[len("must be "):].rpartition(", got ") for m, _ in messages if m.startswith("must be ")]
     if len(messages) > 1 and len(parts) == len(messages) and all(sep for _, sep, _ in parts):
-        return f"must be {', or '.join(want for want, _, _ in parts)}, got {parts[0][2]}", False
+        guess = next((g[g.index("; did you mean"):] for _, _, g in parts if "; did you mean" in g), "")
+        got = parts[0][2].split("; did you mean")[0]
+        return f"must be {', or '.join(want for want, _, _ in parts)}, got {got}{guess}", False
     return messages[0]
 
 

@@ -226,6 +226,19 @@ parameters and, with torchvision's weights copied in, the same outputs.
 | convolution module | Conformer | `permute: [0, 2, 1]`, 1x1 `conv1d`, `glu: 1`, depthwise `conv1d`, `batchnorm1d`, `silu`; `rescale: 0.5` on the half-step feed-forwards |
 | spatial gating | gMLP | `narrow` the channels in halves, `layernorm`, `permute`, a `linear` over the tokens, `mul` |
 | patch embedding, depthwise mixing | ConvMixer | `conv2d: {kernel_size: p, stride: p}`, a residual depthwise `conv2d: {padding: same}` |
+| sine activations, positional encoding | SIREN, NeRF | `rescale: 30.0` then `sin`; `rescale: 2^k pi`, `sin` and `cos` branches, `concat` with the input; the skip: `concat` the encoding back in |
+| asymmetric kernels | Inception-v3 | `conv2d: {kernel_size: [1, 7], padding: [0, 3]}` then `kernel_size: [7, 1], padding: [3, 0]` |
+| average-pool shortcut | ResNet-D | `avgpool2d: {kernel_size: 2, stride: 2, ceil_mode: true, count_include_pad: false, inputs: [input]}`, a 1x1 `conv2d` |
+| time-channel separable convolution | QuartzNet, Jasper | `conv1d: {groups: c, padding: same}` then a 1x1 `conv1d` |
+| cross layers | Deep & Cross Network | `identity: {name: x0}`; per layer `linear` to the width, `mul` with `x0`, `add` the layer's input (written out: a block has one input) |
+| softmax gating | mixture of experts | each expert ends `unflatten: {dim: 1, sizes: [1, d]}`, `concat` to [N, E, d]; gate `linear: E`, `softmax: 1`, `unflatten` to [N, E, 1]; `mul`, `sum: 1` |
+| fused expansion convolution | EfficientNetV2 | a 3x3 `conv2d` to the expanded width, a 1x1 projection, `stochastic_depth`, `add` |
+| transition with compression | DenseNet-BC | `batchnorm2d`, `relu`, 1x1 `conv2d` to half the channels, `avgpool2d: 2` |
+| low-rank key/value projection | Linformer | `permute: [0, 2, 1]`, `linear: k` over the steps, `permute` back; `multihead_attention: {inputs: [q, kv]}` |
+| factorisation machine | DeepFM | `embedding` of the field ids, `sum: 1`, `mul` with itself, `sub` the summed squares, `rescale: 0.5`; `add` the first-order and deep logits |
+| parallel resolutions, fused | HRNet | a stride-2 branch from the stem; `upsample: {scale_factor: 2, mode: bilinear}` up and a stride-2 conv down, `add` to the other branch |
+| squeeze-and-excitation in 1-D | ECAPA-TDNN, audio CNNs | `adaptive_avgpool1d: 1`, two 1x1 `conv1d`, `sigmoid`, `mul` with the features |
+| transposed convolutions to odd sizes | convolutional autoencoders | `conv_transpose2d: {stride: 2, padding: 1, output_padding: 1}` where the size going down was even |
 
 **Outside the language.** A spec describes one deterministic network trained by one
 of the losses above on (x, y) pairs. What falls outside, and what `check` says:
@@ -256,9 +269,19 @@ of the losses above on (x, y) pairs. What falls outside, and what `check` says:
   a model has one input tensor, float or int64. A CSV's `categorical` columns are one-hot
   encoded into the float features, where a `linear` (or FT-Transformer's per-feature
   tokens) takes them; an embedding per column is not offered.
+* **Windowed attention** (Swin's window partition and shifted-window masks): an error
+  saying so; `multihead_attention` attends over all tokens, and a whole Swin network is
+  `torchvision: {model: swin_t}`.
+* **Operations with no layer** (ConvNeXt-V2's global response normalisation, `einsum`,
+  Keras' `Lambda`): an error saying so; a `module:` layer or `register_layer` adds them.
+* **Several outputs** (CenterNet's heatmap, size and offset heads, each with its loss): a
+  model has one output and one loss.
 
 Names from other libraries and papers for layers that are here under another name
-(`drop_path`, `lrn`, `swish`, `dense`, ...) are errors that name the layer to use."""
+(`drop_path`, `lrn`, `swish`, `dense`, Keras' `GlobalAveragePooling2D`, `Conv2DTranspose`,
+`UpSampling2D`, `ZeroPadding2D`, ...) are errors that name the layer to use; those written
+out here (`SeparableConv2D`, squeeze-and-excitation, `Bidirectional`) say how. Keras'
+losses and metrics (`sparse_categorical_crossentropy`, `mean_absolute_error`) name theirs."""
 
 
 def catalogue_markdown() -> str:

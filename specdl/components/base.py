@@ -55,12 +55,22 @@ def is_ident(v) -> bool:
     return isinstance(v, str) and IDENT.fullmatch(v) is not None and not keyword.iskeyword(v)
 
 
+def not_a_name(v, what: str) -> str | None:
+    """Why ``v`` cannot name a layer or block (``what``), or None when it can."""
+    if isinstance(v, str) and keyword.iskeyword(v):
+        return (f"`{v}` is a Python keyword, which the generated code cannot use as a name; "
+                f"choose another (`{v}_`, say)")
+    if not is_ident(v):
+        return (f"{v!r} is not a valid {what}: use letters, digits and _ (a Python identifier "
+                "of at most 64 characters, starting with a letter)")
+    return None
+
+
 def _check_name(v: str | None) -> str | None:
     if v is None:
         return v
-    if not is_ident(v):
-        raise ValueError(f"{v!r} is not a valid layer name: use letters, digits and _ "
-                         "(a Python identifier of at most 64 characters, starting with a letter)")
+    if why := not_a_name(v, "layer name"):
+        raise ValueError(why)
     if v in RESERVED:
         raise ValueError(f"`{v}` is reserved; choose another name")
     return v

@@ -238,6 +238,31 @@ simple_layer("softplus", "Softplus", "Smooth ReLU (torch.nn.Softplus).",
 simple_layer("mish", "Mish", "x * tanh(softplus(x)) (torch.nn.Mish).")
 simple_layer("hardswish", "Hardswish", "Hard swish, x * relu6(x + 3) / 6 (torch.nn.Hardswish).")
 simple_layer("hardsigmoid", "Hardsigmoid", "Hard sigmoid, relu6(x + 3) / 6 (torch.nn.Hardsigmoid).")
+
+
+class SinSpec(Layer, type="sin"):
+    """Elementwise sine (torch.sin): SIREN's activation, sin(w0 * x) written as
+    ``rescale: 30.0`` then ``sin``; with ``cos``, NeRF's positional encoding."""
+
+    functional = True
+
+    def apply(self, x):
+        return x.sin()
+
+    def expr(self, x):
+        return f"{x}.sin()"
+
+
+class CosSpec(Layer, type="cos"):
+    """Elementwise cosine (torch.cos): beside ``sin``, NeRF's positional encoding."""
+
+    functional = True
+
+    def apply(self, x):
+        return x.cos()
+
+    def expr(self, x):
+        return f"{x}.cos()"
 simple_layer("relu6", "ReLU6", "min(max(0, x), 6) (torch.nn.ReLU6).")
 
 
