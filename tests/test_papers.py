@@ -161,7 +161,7 @@ def test_the_papers_table_names_registered_layers():
     rows = [ln for ln in PAPERS_SECTION.splitlines() if ln.startswith("| ") and "construct" not in ln]
     written = {n for r in rows for n in re.findall(r"`([a-z_0-9]+)(?::|`)", r.split(" | ")[-1])}
     assert len(rows) >= 20 and len(written) >= 25
-    assert written - set(REGISTRY["layer"]) == {"dim", "groups", "inputs", "repeat"}  # arguments
+    assert written - set(REGISTRY["layer"]) == {"dim", "groups", "inputs", "kernel_size", "repeat", "x0"}  # arguments, a name
 
 
 def test_other_names_name_registered_layers():
