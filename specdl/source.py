@@ -258,12 +258,14 @@ def apply_overrides(src: Source, overrides, primary=None) -> None:
     ``primary(type)``: the argument a component's short form sets (``linear`` ->
     ``out_features``), so that ``model.layers.0.linear=64`` means what ``- linear: 64`` does."""
     issues = []
+    if isinstance(overrides, (str, bytes)):
+        overrides = [overrides]              # one override, not one per character
     for n, text in enumerate(overrides or [], 1):
         origin = f"<override {n}: {text}>"
         dotted, eq, raw = str(text).partition("=")
-        if not eq or not dotted.strip():
-            issues.append(Issue((), "an override is `dotted.path=value`, e.g. train.epochs=3",
-                                None, "error", origin, 1, 1))
+        problem = _override_problem(dotted, eq)
+        if problem:
+            issues.append(Issue((), problem, None, "error", origin, 1, 1))
             continue
         try:
             value = read_yaml(raw, origin).data if raw.strip() else None
@@ -282,6 +284,15 @@ def apply_overrides(src: Source, overrides, primary=None) -> None:
         src.keypos[full] = (origin, 1, 1)
     if issues:
         raise SpecError(issues)
+
+
+def _override_problem(dotted: str, eq: str) -> str | None:
+    """Why ``dotted=...`` is no override: no ``=``, no path, or an empty segment (``a..b``)."""
+    if not eq or not dotted.strip():
+        return "an override is `dotted.path=value`, e.g. train.epochs=3"
+    if any(not part.strip() for part in dotted.strip().split(".")):
+        return f"the override path `{dotted.strip()}` has an empty segment; write `dotted.path=value`, e.g. train.epochs=3"
+    return None
 
 
 def _override_path(data, dotted: str, primary) -> list:
