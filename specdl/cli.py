@@ -212,8 +212,9 @@ def _no_overrides(verb) -> None:
 
 
 def _no_spec(text: str) -> str:
+    path = text if text.strip() else "PATH"
     raise argparse.ArgumentTypeError(f"this verb reads no spec, so it takes no overrides; "
-                                     f"write the output with --out {text}")
+                                     f"write the output with --out {path}")
 
 
 def _output(verb, help_: str, default=None) -> None:

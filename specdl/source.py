@@ -258,12 +258,10 @@ def apply_overrides(src: Source, overrides, primary=None) -> None:
     ``primary(type)``: the argument a component's short form sets (``linear`` ->
     ``out_features``), so that ``model.layers.0.linear=64`` means what ``- linear: 64`` does."""
     issues = []
-    if isinstance(overrides, (str, bytes)):
-        overrides = [overrides]              # one override, not one per character
-    for n, text in enumerate(overrides or [], 1):
+    for n, text in enumerate(_override_list(overrides), 1):
         origin = f"<override {n}: {text}>"
         dotted, eq, raw = str(text).partition("=")
-        problem = _override_problem(dotted, eq)
+        problem = _override_problem(text, dotted, eq)
         if problem:
             issues.append(Issue((), problem, None, "error", origin, 1, 1))
             continue
@@ -286,8 +284,21 @@ def apply_overrides(src: Source, overrides, primary=None) -> None:
         raise SpecError(issues)
 
 
-def _override_problem(dotted: str, eq: str) -> str | None:
-    """Why ``dotted=...`` is no override: no ``=``, no path, or an empty segment (``a..b``)."""
+def _override_list(overrides) -> list:
+    """``overrides`` as a list: one string is one override, not one per character."""
+    if overrides is None or isinstance(overrides, str):
+        return [overrides] if overrides else []
+    if isinstance(overrides, (bytes, dict)) or not hasattr(overrides, "__iter__"):
+        raise SpecError([Issue((), "overrides are a list of `dotted.path=value` strings, e.g. "
+                                   f"['train.epochs=3'], not {type(overrides).__name__}",
+                               None, "error", "<overrides>", 1, 1)])
+    return list(overrides)
+
+
+def _override_problem(text, dotted: str, eq: str) -> str | None:
+    """Why ``text`` is no override: not a string, no ``=``, no path, or an empty segment."""
+    if not isinstance(text, str):
+        return f"an override is a string `dotted.path=value`, e.g. train.epochs=3, not {type(text).__name__}"
     if not eq or not dotted.strip():
         return "an override is `dotted.path=value`, e.g. train.epochs=3"
     if any(not part.strip() for part in dotted.strip().split(".")):

@@ -29,7 +29,30 @@ def test_the_api_refuses_an_empty_segment_with_its_own_error(dotted, spec):
 
 
 @pytest.mark.parametrize("overrides, epochs", [("train.epochs=2", 2), (["train.epochs=4"], 4),
-                                               (("train.epochs=5",), 5)])
+                                               (("train.epochs=5",), 5),
+                                               (iter(["train.epochs=6"]), 6)])
 def test_one_override_string_is_one_override_not_one_per_character(overrides, epochs, spec):
     analysis = specdl.check(spec, overrides=overrides)
     assert analysis.spec.train.epochs == epochs
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    ([b"train.epochs=2"], "not bytes"), ([None], "not NoneType"), ([3], "not int"),
+    ({"train.epochs": 2}, "not dict"), (5, "not int"), (b"train.epochs=2", "not bytes")])
+def test_overrides_that_are_not_strings_are_one_specdl_error(overrides, needle, spec):
+    with pytest.raises(SpecError) as e:
+        specdl.check(spec, overrides=overrides)
+    assert len(e.value.issues) == 1
+    assert needle in str(e.value) and "dotted.path=value" in str(e.value)
+
+
+@pytest.mark.parametrize("verb", ["schema", "init"])
+def test_an_empty_o_on_a_verb_without_a_spec_names_a_real_option(verb, tmp_path):
+    from .conftest import run_cli
+
+    where = tmp_path / "empty"
+    where.mkdir()
+    r = run_cli(verb, "-o", "", cwd=where)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().endswith("--out PATH"), r.stderr
+    assert not list(where.iterdir())
