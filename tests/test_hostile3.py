@@ -56,3 +56,20 @@ def test_an_empty_o_on_a_verb_without_a_spec_names_a_real_option(verb, tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().endswith("--out PATH"), r.stderr
     assert not list(where.iterdir())
+
+
+@pytest.mark.parametrize("words", [["layers"], ["check", "{spec}"], ["schema"], ["codegen", "{spec}"],
+                                   ["build", "{spec}", "--out", "{tmp}/run"]])
+def test_a_closed_stdout_is_one_line_not_a_traceback(words, spec, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    args = [w.format(spec=spec, tmp=tmp_path) for w in words]
+    r = subprocess.run([sys.executable, "-m", "specdl", *args], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                       preexec_fn=lambda: os.close(1), stderr=subprocess.PIPE, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "specdl: error: standard output is closed; redirect it (> FILE or > /dev/null)"
+    assert not (tmp_path / "run").exists()
