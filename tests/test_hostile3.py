@@ -73,3 +73,41 @@ def test_a_closed_stdout_is_one_line_not_a_traceback(words, spec, tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip() == "specdl: error: standard output is closed; redirect it (> FILE or > /dev/null)"
     assert not (tmp_path / "run").exists()
+
+
+DATA = "data: {source: sklearn, dataset: iris}\n"
+MODEL = "model: {layers: [linear: 3]}\n"
+
+
+@pytest.mark.parametrize("text, where, got", [
+    (DATA + MODEL + "optimizer: {type: [adam]}\n", "3:19: error: optimizer.type:", "a list"),
+    (DATA + "model: {layers: [{type: [linear]}]}\n", "2:25: error: model.layers[0].type:", "a list"),
+    (DATA + MODEL + "loss: {type: {a: 1}}\n", "3:14: error: loss.type:", "{'a': 1}"),
+    (DATA + MODEL + "scheduler: {type: 3}\n", "3:19: error: scheduler.type:", "a number"),
+    (DATA + MODEL + "metrics: [{type: null}]\n", "3:18: error: metrics[0].type:", "nothing (null)"),
+    (DATA + "model: {layers: [{type: true}]}\n", "2:25: error: model.layers[0].type:", "true/false")])
+def test_a_type_that_is_not_a_string_is_one_located_line(text, where, got, tmp_path):
+    from .conftest import run_cli
+
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    r = run_cli("check", path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    errors = [line for line in r.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and errors[0].startswith(f"{path}:{where} `type` is the name of a"), r.stderr
+    assert errors[0].endswith(f", a string; got {got}"), r.stderr
+
+
+@pytest.mark.parametrize("source, col, shown, hint", [
+    ("sklearnx", 16, "'sklearnx'", "did you mean `sklearn`?"), ("[sklearn]", 16, "\"['sklearn']\"", "sklearn"),
+    ("{a: 1}", 16, "\"{'a': 1}\"", "csv"), ("3", 16, "'3'", "csv")])
+def test_an_unknown_data_source_is_located_at_its_value(source, col, shown, hint, tmp_path):
+    from .conftest import run_cli
+
+    path = tmp_path / "s.yaml"
+    path.write_text(MODEL + f"data: {{source: {source}, dataset: iris}}\n")
+    r = run_cli("check", path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    errors = [line for line in r.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and errors[0].startswith(f"{path}:2:{col}: error: data.source: unknown value {shown}")
+    assert hint in errors[0], errors[0]
