@@ -212,8 +212,9 @@ def _no_overrides(verb) -> None:
 
 
 def _no_spec(text: str) -> str:
+    path = text if text.strip() else "PATH"
     raise argparse.ArgumentTypeError(f"this verb reads no spec, so it takes no overrides; "
-                                     f"write the output with --out {text}")
+                                     f"write the output with --out {path}")
 
 
 def _output(verb, help_: str, default=None) -> None:
@@ -237,7 +238,21 @@ def _version() -> str:
     return __version__
 
 
+def _closed_streams() -> bool:
+    """Reopen a standard stream the caller closed (`specdl ... >&-`: Python sees None) on
+    os.devnull, so nothing crashes on it; True when stdout was closed."""
+    closed = sys.stdout is None
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))
+    return closed
+
+
 def main(argv=None) -> int:
+    if _closed_streams():
+        print("specdl: error: standard output is closed; redirect it (> FILE or > /dev/null)",
+              file=sys.stderr)
+        return 2
     try:
         code = _main(argv)
     except BrokenPipeError:  # `specdl build s.yaml | head -1`: the reader has gone

@@ -440,7 +440,10 @@ def canonicalize(kind: str, item, path: tuple, src: Source, issues: list, blocks
         return None
     if "type" in item:
         t = item["type"]
-        if not isinstance(t, str) or t not in reg:
+        if not isinstance(t, str):
+            issues.append(src.issue(path + ("type",), f"`type` is the name of {_a(noun)}, a string; got {_what(t)}"))
+            return None
+        if t not in reg:
             issues.append(src.issue(path + ("type",), unknown_component(kind, t, reg, what, names)))
             return None
         return dict(item)
@@ -593,7 +596,8 @@ def _message(err, cls, loc, data) -> tuple[str, bool]:
         return f"missing required `{disc}`", False
     if typ == "union_tag_invalid":
         tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
-        return f"unknown value {got}" + did_you_mean(str(err.get("input")), tags), False
+        tag = ctx.get("tag", err.get("input"))
+        return f"unknown value {_short(tag)}" + did_you_mean(str(tag), tags), False
     if typ in _BOUNDS:
         limit = next(iter(ctx.values()))
         return f"must be {_BOUNDS[typ]} {limit}, got {got}", False
@@ -800,8 +804,16 @@ def _issues(e: ValidationError, cls, data, src, failed=()) -> list[Issue]:
         elif err["type"] != "missing" or loc not in meant:
             msg, at_key = _either([_message(e, cls, loc, data) for e in by_loc[loc]])
             msg += habits.value_hint(loc, err.get("input"))
-            out.append(src.issue(loc, msg, _component_at(loc, data), key=at_key))
+            out.append(src.issue(_at_tag(err, loc, src), msg, _component_at(loc, data), key=at_key))
     return out
+
+
+def _at_tag(err, loc: tuple, src) -> tuple:
+    """An unknown discriminator (`source: sklearnx`) is located at its value, not at the mapping."""
+    if err["type"] != "union_tag_invalid":
+        return loc
+    disc = str((err.get("ctx") or {}).get("discriminator", "type")).strip("'")
+    return loc + (disc,) if loc + (disc,) in src.pos else loc
 
 
 def _own_name(loc: tuple, data) -> str | None:

@@ -252,11 +252,6 @@ def read_file(path) -> Source:
     return read_yaml(text, str(p))
 
 
-def as_list(overrides) -> list:
-    """Overrides as a list: one string given alone is one override, not its characters."""
-    return [overrides] if isinstance(overrides, str) else list(overrides or [])
-
-
 def apply_overrides(src: Source, overrides, primary=None) -> None:
     """Apply ``a.b.c=value`` overrides (YAML-typed values) in place, recording their origin.
 
@@ -266,9 +261,9 @@ def apply_overrides(src: Source, overrides, primary=None) -> None:
     for n, text in enumerate(as_list(overrides), 1):
         origin = f"<override {n}: {text}>"
         dotted, eq, raw = str(text).partition("=")
-        if not eq or not dotted.strip():
-            issues.append(Issue((), "an override is `dotted.path=value`, e.g. train.epochs=3",
-                                None, "error", origin, 1, 1))
+        problem = _override_problem(text, dotted, eq)
+        if problem:
+            issues.append(Issue((), problem, None, "error", origin, 1, 1))
             continue
         try:
             value = read_yaml(raw, origin).data if raw.strip() else None
@@ -287,6 +282,28 @@ def apply_overrides(src: Source, overrides, primary=None) -> None:
         src.keypos[full] = (origin, 1, 1)
     if issues:
         raise SpecError(issues)
+
+
+def as_list(overrides) -> list:
+    """``overrides`` as a list: one string is one override, not one per character."""
+    if overrides is None or isinstance(overrides, str):
+        return [overrides] if overrides else []
+    if isinstance(overrides, (bytes, dict)) or not hasattr(overrides, "__iter__"):
+        raise SpecError([Issue((), "overrides are a list of `dotted.path=value` strings, e.g. "
+                                   f"['train.epochs=3'], not {type(overrides).__name__}",
+                               None, "error", "<overrides>", 1, 1)])
+    return list(overrides)
+
+
+def _override_problem(text, dotted: str, eq: str) -> str | None:
+    """Why ``text`` is no override: not a string, no ``=``, no path, or an empty segment."""
+    if not isinstance(text, str):
+        return f"an override is a string `dotted.path=value`, e.g. train.epochs=3, not {type(text).__name__}"
+    if not eq or not dotted.strip():
+        return "an override is `dotted.path=value`, e.g. train.epochs=3"
+    if any(not part.strip() for part in dotted.strip().split(".")):
+        return f"the override path `{dotted.strip()}` has an empty segment; write `dotted.path=value`, e.g. train.epochs=3"
+    return None
 
 
 def _override_path(data, dotted: str, primary) -> list:
