@@ -217,12 +217,13 @@ def analyze(spec, preflight: bool = False) -> Analysis:
             issues.append(src.issue(("metrics", i), f"`{m.type_name}` is a {m.tasks[0]} metric; "
                                     f"this data is {info.task}: use {', '.join(fit)}", m.type_name))
     names = ["val_loss", "train_loss"] + [f"val_{m.type_name}" for m in metrics]
+    fitting = [n for n, m in zip(names[2:], metrics) if info.task in m.tasks]  # the others: one error above
     ck = spec.train.checkpoint
     for where, mon in ((("train", "checkpoint", "monitor"), ck.monitor),
                        (("train", "early_stopping", "monitor"),
                         spec.train.early_stopping.monitor if spec.train.early_stopping else None)):
         if mon is not None and mon not in names:
-            issues.append(src.issue(where, f"cannot monitor `{mon}`" + did_you_mean(mon, names)))
+            issues.append(src.issue(where, f"cannot monitor `{mon}`" + did_you_mean(mon, names[:2] + fitting)))
     if spec.train.channels_last is True and spec.train.distributed.strategy == "fsdp":
         issues.append(src.issue(("train", "channels_last"), "true cannot run with distributed.strategy: "
                                 "fsdp (FSDP shards contiguous parameters only); use auto or false, or "

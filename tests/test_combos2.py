@@ -1,0 +1,42 @@
+"""Option combinations, second round: pairs the first round (tests/test_combos.py) leaves out."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+
+def spec_text(data: dict, out: int, **over) -> str:
+    spec = {"name": "c", "data": data, "model": {"layers": [{"linear": 8}, "relu", {"linear": out}]},
+            "train": {"epochs": 1, "device": "cpu"}, **over}
+    return yaml.safe_dump(spec, sort_keys=False)
+
+
+DIABETES = {"source": "sklearn", "dataset": "diabetes"}
+IRIS = {"source": "sklearn", "dataset": "iris"}
+
+
+@pytest.mark.parametrize(("data", "out", "metrics", "monitor", "offered", "left_out"), [
+    (DIABETES, 1, ["mae", "f1"], "val_accuracy", "train_loss, val_loss, val_mae", "val_f1"),
+    (DIABETES, 1, ["accuracy", "r2"], "val_precision", "train_loss, val_loss, val_r2", "val_accuracy"),
+    (IRIS, 3, ["f1", "rmse"], "val_recall", "train_loss, val_f1, val_loss", "val_rmse"),
+])
+def test_a_monitor_error_offers_only_metrics_that_fit_the_task(data, out, metrics, monitor, offered,
+                                                               left_out, tmp_path, cli):
+    """A metric the task refuses is its own error; the monitor's error does not offer it."""
+    (tmp_path / "s.yaml").write_text(spec_text(data, out, metrics=metrics, train={
+        "epochs": 1, "device": "cpu", "early_stopping": {"monitor": monitor, "patience": 1}}))
+    r = cli("check", tmp_path / "s.yaml", cwd=tmp_path)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and lines[-1] == "2 errors", r.stderr
+    assert "is a " in lines[0] and "metric; this data is" in lines[0], r.stderr
+    assert f"train.early_stopping.monitor: cannot monitor `{monitor}`" in lines[1], r.stderr
+    assert offered in lines[1] and left_out not in lines[1], r.stderr
+
+
+def test_monitoring_a_refused_metric_is_one_error_for_the_metric(tmp_path, cli):
+    (tmp_path / "s.yaml").write_text(spec_text(DIABETES, 1, metrics=["mae", "f1"], train={
+        "epochs": 1, "device": "cpu", "checkpoint": {"monitor": "val_f1"}}))
+    r = cli("check", tmp_path / "s.yaml", cwd=tmp_path)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and lines[1:] == ["1 error"] and "metrics[1] (f1)" in lines[0], r.stderr
