@@ -40,3 +40,24 @@ def test_monitoring_a_refused_metric_is_one_error_for_the_metric(tmp_path, cli):
     r = cli("check", tmp_path / "s.yaml", cwd=tmp_path)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and lines[1:] == ["1 error"] and "metrics[1] (f1)" in lines[0], r.stderr
+
+
+@pytest.mark.parametrize(("override", "col", "words"), [
+    ("optimizer.sgd.nesterov=true", 1, "optimizer (sgd): nesterov needs momentum above 0"),
+    ("scheduler.onecycle.pct_start=0.3", 1, "scheduler.max_lr (onecycle): missing required `max_lr`"),
+    ("loss.cross_entropy.weight=[1]", 27, "loss.weight (cross_entropy): weight gives 1 values"),
+])
+def test_an_error_in_what_an_override_made_is_located_at_the_override(override, col, words, tmp_path, cli):
+    """The file has no `optimizer`/`scheduler`/`loss`: the override made it, so the error is its own."""
+    (tmp_path / "s.yaml").write_text(spec_text(IRIS, 3))
+    r = cli("check", tmp_path / "s.yaml", "-o", override, cwd=tmp_path)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and lines[1:] == ["1 error"], r.stderr
+    assert lines[0].startswith(f"<override 1: {override}>:1:{col}: error: {words}"), r.stderr
+
+
+def test_an_error_in_a_component_the_file_gives_stays_in_the_file(tmp_path, cli):
+    (tmp_path / "s.yaml").write_text(spec_text(IRIS, 3, optimizer={"sgd": {"lr": 0.1}}))
+    r = cli("check", tmp_path / "s.yaml", "-o", "optimizer.sgd.nesterov=true", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith(f"{tmp_path / 's.yaml'}:"), r.stderr
+    assert "optimizer (sgd): nesterov needs momentum" in r.stderr, r.stderr
