@@ -280,6 +280,9 @@ def apply_overrides(src: Source, overrides, primary=None) -> None:
             del src.pos[k]
         src.pos[full] = (origin, 1, len(dotted) + 2)
         src.keypos[full] = (origin, 1, 1)
+        for i in range(1, len(full)):  # what the override made (the file has no such key) is its own
+            src.pos.setdefault(full[:i], (origin, 1, 1))
+            src.keypos.setdefault(full[:i], (origin, 1, 1))
     if issues:
         raise SpecError(issues)
 
