@@ -19,7 +19,7 @@ IRIS = {"source": "sklearn", "dataset": "iris"}
 @pytest.mark.parametrize(("data", "out", "metrics", "monitor", "offered", "left_out"), [
     (DIABETES, 1, ["mae", "f1"], "val_accuracy", "train_loss, val_loss, val_mae", "val_f1"),
     (DIABETES, 1, ["accuracy", "r2"], "val_precision", "train_loss, val_loss, val_r2", "val_accuracy"),
-    (IRIS, 3, ["f1", "rmse"], "val_r2", "train_loss, val_f1, val_loss", "val_rmse"),  # val_recall: waits (below)
+    (IRIS, 3, ["f1", "rmse"], "val_auc", "did you mean `val_f1`", "val_rmse"),  # val_recall: waits (below)
 ])
 def test_a_monitor_error_offers_only_metrics_that_fit_the_task(data, out, metrics, monitor, offered,
                                                                left_out, tmp_path, cli):
