@@ -193,6 +193,7 @@ def test_an_image_folder_link_to_another_folder_is_read(tmp_path):
     one_spec_error(run_cli("check", "s.yaml", cwd=tmp_path), "img/b/more/odd.png")
 
 
+@pytest.mark.slow  # five real CLI processes: `pytest -m slow` (CI)
 def test_predict_and_evaluate_read_a_folder_as_training_does(tmp_path):
     """Links to folders followed (every image scored), a loop refused in one line."""
     _image_folder(tmp_path / "img")

@@ -63,7 +63,8 @@ train: {epochs: 2, batch_size: 4, device: cpu, num_workers: 0}
     # a crop of images of several sizes, then one size for every split: per sample
     ([(12, 10), (9, 14)], "[{random_crop: 8}, random_horizontal_flip]", "[{resize: [6, 6]}]", False),
     # torchvision's recipe: a random resized crop to train, resize and center crop to evaluate
-    ([(12, 10), (9, 14)], "[{random_resized_crop: 6}]", "[{resize: [7, 7]}, {center_crop: 6}]", False),
+    pytest.param([(12, 10), (9, 14)], "[{random_resized_crop: 6}]", "[{resize: [7, 7]}, {center_crop: 6}]", False,
+                 marks=pytest.mark.slow),  # the per-sample path crop-mixed takes too: CI (`pytest -m slow`)
     # images of one size: the crop is a batched step of the uint8 cache, resize follows it
     ([(10, 10)], "[{random_crop: {size: 8, padding: 1}}]", "[{resize: [6, 6]}, to_tensor]", True),
 ], ids=["crop-mixed", "resized-crop", "crop-cached"])
