@@ -82,7 +82,9 @@ SHORT = {"resnet_small": ["train.epochs=1", "data.size=128"], "unet_small": ["tr
                 f"model.layers.{i}={{linear: 4}}"] for k, i in (("mobilenet_v2", 19), ("vit_tiny", 7))}}
 
 
-@pytest.mark.parametrize("spec", per_spec())
+# every spec under `slow`: the default run's build == script on iris_mlp and digits_cnn is
+# tests/test_runtime.py's matrix (each with a scheduler and training options)
+@pytest.mark.parametrize("spec", per_spec(fast=()))
 def test_script_reproduces_build_metrics(spec, tmp_path):
     """Short runs of every bundled spec: the generated script's test metrics equal
     specdl build's (same seed, CPU). Build and codegen run in process here (the CLI has

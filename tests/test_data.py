@@ -209,6 +209,7 @@ def test_folder_with_no_images(tmp_path):
     assert "data.root (image_folder): no images under imgs" in lines[0]
 
 
+@pytest.mark.slow  # the same class in the default run: test_data_hardening.py::test_a_missing_class_is_named_by_its_label
 def test_class_missing_from_a_split(tmp_path):
     y = np.array([0] * 40 + [1] * 40 + [2] * 2)
     np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).normal(size=(82, 3)), y=y)
@@ -226,6 +227,7 @@ def test_labels_out_of_range(tmp_path):
     assert "error: data.y (npz): `y` in d.npz holds the label -1; class labels are whole numbers 0..K-1" in lines[0]
 
 
+@pytest.mark.slow  # the same class in the default run: test_data_hardening.py::test_nan_feature_names_the_file_line_and_column
 def test_nan_in_features(tmp_path):
     lines = bad(tmp_path, CSV_CLS.replace("[{fill: median}, standardize]", "[standardize]"),
                 [lambda p: write_csv(p / "churn.csv", missing=True)])
