@@ -5,12 +5,6 @@ from pathlib import Path
 
 import pytest
 
-# Two test workers share the cores (`-n auto`): one intra-op thread per process (torch,
-# OpenBLAS, MKL), so that the processes they start do not fight over the cores; measured 9%
-# faster on 2 cores. A test of thread settings sets its own (train.threads, tests/test_torch_settings.py).
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 
