@@ -318,18 +318,29 @@ class CsvData(DataSource):
                 raise SourceError("features", f"the target `{t}` cannot also be a feature")
         return [f for f in feats if f not in self.categorical], list(self.categorical)
 
-    def _labels(self, column: str | None = None) -> list[str]:
-        """A target column's non-missing cells (rows that are short are read_csv's to report)."""
+    def _labels(self) -> list[str]:
+        """The (first) target column's non-missing cells."""
+        return self._target_cells()[self.targets()[0]]
+
+    def _target_cells(self) -> dict[str, list[str]]:
+        """Each target column's non-missing cells, in one read of the file (rows that are
+        short are read_csv's to report)."""
         import csv
 
+        names = self.targets()
         with open(self.path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f, delimiter=self.delimiter)
-            i = next(reader).index(column or self.targets()[0])
+            header = next(reader)
+            at = {t: header.index(t) for t in names}
+            cells = {t: [] for t in names}
             try:
-                cells = [row[i].strip() for row in reader if len(row) > i]
+                for row in reader:
+                    for t, i in at.items():
+                        if len(row) > i and row[i].strip().lower() not in _MISSING:
+                            cells[t].append(row[i].strip())
             except csv.Error as e:
                 raise SourceError("path", f"{self.path} line {reader.line_num}: {e}") from None
-        return [c for c in cells if c.lower() not in _MISSING]
+        return cells
 
     def classification(self) -> bool:
         if len(self.targets()) > 1:
@@ -364,8 +375,8 @@ class CsvData(DataSource):
         if self.task and self.task != "regression":
             raise SourceError("target", f"several target columns make a multi-target regression, not "
                               f"{self.task}; give one column (or drop `task`)")
-        for t in self.targets():
-            for text in self._labels(t)[:100_000]:
+        for t, cells in self._target_cells().items():
+            for text in cells[:100_000]:
                 try:
                     float(text)
                 except ValueError:
