@@ -141,18 +141,26 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None, with_prepr
                                f"{str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}") from None
         default = Path(f"{analysis.spec.name}.onnx")
     from .data import prepare
+    from .files import check_output, spec_inputs
     from .onnx_export import EXAMPLES, export_onnx, real_inputs
 
+    out = Path(output) if output else default
+    reads = [*run.reads, path / EXAMPLES] if path.is_dir() else [*spec_inputs(analysis.spec), checkpoint]
+    check_output(out, "the ONNX file", inputs=reads)  # before any work: never over what it reads
     if path.is_dir() and (path / EXAMPLES).exists():  # the run's own real inputs: no data needed
         from . import checkpoint as ckpt
 
         inputs = ckpt.load(path / EXAMPLES)
     else:
         inputs = real_inputs(analysis, prepare(analysis.spec, analysis))
+    if path.is_dir():
+        from . import manifest
+
+        manifest.record(path, *filter(None, [manifest.inside(path, out)]))  # a file in the run: specdl's
     if with_preprocessing:
         from .deploy import export_with_preprocessing
 
-        return export_with_preprocessing(run, inputs, Path(output) if output else default)
+        return export_with_preprocessing(run, inputs, out)
     from .deploy import describe_model_input
 
-    return export_onnx(model, inputs, Path(output) if output else default) | {"expects": describe_model_input(analysis)}
+    return export_onnx(model, inputs, out) | {"expects": describe_model_input(analysis)}

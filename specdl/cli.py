@@ -453,11 +453,12 @@ def cmd_tune(args) -> int:
 
 
 def cmd_codegen(args) -> int:
+    from .files import spec_inputs
     from .front import analysis_of as check
     from .generate import render
 
-    code = render(check(args.spec, args.overrides), distributed=args.distributed)
-    return _write(code, args.output, "the script")
+    a = check(args.spec, args.overrides)
+    return _write(render(a, distributed=args.distributed), args.output, "the script", spec_inputs(a.spec))
 
 
 def cmd_layers(args) -> int:
@@ -489,6 +490,10 @@ def cmd_predict(args) -> int:
 
     output_format(args.format, args.output, args.keep)  # refused before any work
     run = LoadedRun(args.run_dir, args.checkpoint)
+    if args.output:
+        from .files import check_output
+
+        check_output(args.output, "the predictions", inputs=[args.input, *run.reads])
     kept = kept_columns(run, args.input, args.keep)
     raw = read_inputs(run, args.input, exclude=args.keep)
     try:
@@ -511,7 +516,12 @@ def cmd_evaluate(args) -> int:
     from .evaluation import evaluation, show
     from .runs import LoadedRun
 
-    report = evaluation(LoadedRun(args.run_dir, args.checkpoint), args.input, args.target)
+    run = LoadedRun(args.run_dir, args.checkpoint)
+    if args.output:
+        from .files import check_output
+
+        check_output(args.output, "the evaluation", inputs=[args.input, *run.reads])
+    report = evaluation(run, args.input, args.target)
     if args.output:
         from .files import write_output
 
@@ -543,11 +553,11 @@ def cmd_init(args) -> int:
     return _write(text, args.output)
 
 
-def _write(text: str, output, what: str = "the output") -> int:
+def _write(text: str, output, what: str = "the output", inputs=()) -> int:
     if output:
         from .files import write_output
 
-        write_output(output, text, what)
+        write_output(output, text, what, inputs)
         print(f"wrote {one_line(output)}", file=sys.stderr)
     else:
         sys.stdout.write(text)

@@ -47,13 +47,14 @@ def utf8_problem(path) -> str | None:
     return None
 
 
-def write_output(path, text: str | bytes, what: str = "the output") -> None:
+def write_output(path, text: str | bytes, what: str = "the output", inputs=()) -> None:
     """Write a file the user named (a script, a schema, a spec, predictions): one
-    RunError line when the path is a folder, sits under a file, or cannot be written."""
+    RunError line when the path is a folder, sits under a file, is one of the command's
+    ``inputs``, or cannot be written."""
 
     from .errors import RunError
 
-    p = check_output(path, what)
+    p = check_output(path, what, inputs=inputs)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(text) if isinstance(text, bytes) else p.write_text(text)
@@ -61,16 +62,18 @@ def write_output(path, text: str | bytes, what: str = "the output") -> None:
         raise RunError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def check_output(path, what: str = "the output", regular: bool = False):
+def check_output(path, what: str = "the output", regular: bool = False, inputs=()):
     """The Path of an output file, or RunError when it is a folder, sits under a file,
-    is a pipe no program reads (writing would wait for ever), or, with ``regular``,
-    is anything but a regular file (ONNX export reads its file back)."""
+    is one of the command's ``inputs`` (or lies in an input folder), is a pipe no program
+    reads (writing would wait for ever), or, with ``regular``, is anything but a regular
+    file (ONNX export reads its file back)."""
     from pathlib import Path
 
     from .errors import RunError
 
     p = Path(path)
     mode = _mode(p, what)
+    _not_an_input(p, what, inputs)
     if mode is not None and stat.S_ISDIR(mode):
         raise RunError(f"{path} is a folder; give a file name for {what}")
     for parent in p.parents:
@@ -86,6 +89,53 @@ def check_output(path, what: str = "the output", regular: bool = False):
         except OSError:
             raise RunError(f"{path} is a pipe that no program reads; give a file name for {what}") from None
     return p
+
+
+def _not_an_input(p, what: str, inputs) -> None:
+    """Writing over what the command reads (after links: ``--out x.csv`` beside ``--input
+    x.csv``, a run's best.pt) would lose it: one line. Any other file is overwritten, as cp does."""
+    from .errors import RunError
+
+    for used in inputs:
+        if used is None:
+            continue
+        if same_file(p, used):
+            alias = "" if os.path.abspath(p) == os.path.abspath(used) else f" (that is {used})"
+            raise RunError(f"--out {p}{alias} is a file this command reads; writing {what} there would "
+                           "destroy it: give another file name")
+        if os.path.isdir(used) and within(p, used):
+            raise RunError(f"--out {p} lies in {used}, which this command reads; write {what} outside it")
+
+
+def same_file(a, b) -> bool:
+    """Whether two paths name one file (links and hard links followed)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def within(path, folder) -> bool:
+    """Whether ``path`` lies inside ``folder`` (links resolved)."""
+    return os.path.realpath(path).startswith(os.path.realpath(folder).rstrip(os.sep) + os.sep)
+
+
+PATH_KEYS = ("path", "root", "train", "val", "test", "weights")  # spec keys that may name a file or folder
+
+
+def spec_inputs(spec) -> list:
+    """The files and folders a spec reads: its own file, its data, local weights."""
+    found = [spec._source.file] if getattr(spec, "_source", None) is not None else []
+
+    def walk(node):
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for k, v in items:
+            if k in PATH_KEYS and isinstance(v, str):
+                found.append(v)
+            walk(v)
+
+    walk(spec.to_dict())
+    return [f for f in found if os.path.exists(f)]
 
 
 def _mode(p, what: str):

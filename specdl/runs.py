@@ -155,6 +155,7 @@ class LoadedRun:
         check_saved(run_dir / PREPROCESS, self.pre, self.analysis)
         self.spec, self.run_dir = self.analysis.spec, run_dir
         path = Path(checkpoint) if checkpoint else run_dir / "best.pt"
+        self.reads = [run_dir / "spec.yaml", run_dir / PREPROCESS, path]  # what an --out must not overwrite
         state = ckpt.load(path)  # refused before torch is imported where the file is missing
         if "model" in state and "optimizer" in state:  # a last.pt
             state = state["model"]
@@ -167,6 +168,11 @@ class LoadedRun:
             first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
             raise RunError(f"{path} does not match the spec's model: {first}") from None
         self.model.eval()
+        from .rundir import older_run_note
+
+        note = older_run_note(run_dir)
+        if note:
+            print(note, file=__import__("sys").stderr)
 
     # -- preprocessing, exactly as in training
     def inputs(self, raw):

@@ -17,13 +17,14 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt
+from . import manifest
 from .analysis import lone_batch
 from .build import build_loss, build_model, build_optimizer, build_scheduler
 from .data import invert_targets, prepare
 from .errors import RunError
 from .image_data import CachedImages
 from .report import Progress, write_report
-from .runs import save_preprocess
+from .runs import PREPROCESS, save_preprocess
 from .runtime import images, loop
 
 
@@ -299,6 +300,13 @@ def _open_run_dir(spec, out, resume, force):
 
     if resume:
         held = rundir.RunDir(Path(resume)).lock()
+        try:
+            note = rundir.resumable(held.path)
+        except RunError:
+            held.close()
+            raise
+        if note:
+            print(note, file=sys.stderr)
         ckpt.clear_orphans(held.path)  # a killed run's partial writes
         return held
     return rundir.new_run(spec, out, force)
@@ -328,6 +336,7 @@ class _Run:
         if last is not None:
             self.restore(last)
         if self.main:
+            manifest.record(run_dir, "spec.yaml", "metrics.jsonl", PREPROCESS)  # specdl's: --force may replace them
             (run_dir / "spec.yaml").write_text(self.spec.to_yaml())  # on resume: with the overrides applied
             if last is None:
                 (run_dir / "metrics.jsonl").write_text("")
@@ -393,7 +402,7 @@ class _Run:
             gc.unfreeze()
             bar.close()
             if board is not None:
-                board.close()
+                _close_tensorboard(board, self.run_dir)
 
     def epoch(self, epoch: int) -> dict:
         """Train one epoch, validate, note the best epoch: the row of metrics.jsonl."""
@@ -434,8 +443,11 @@ class _Run:
         if not self.main:
             return RunResult({k: v for k, v in test.items() if k != "loss"} | {"loss": test["loss"]}, None,
                              state.best_epoch)
-        from .onnx_export import save_examples
+        from .onnx_export import EXAMPLES, save_examples
 
+        manifest.record(self.run_dir, EXAMPLES, "report.json", "curves.png",
+                        *["confusion.png"] * (self.analysis.task == "classification"),
+                        *["model.onnx"] * bool(self.spec.export.onnx))
         save_examples(self.run_dir, self.analysis, t.arrays)  # export then needs no data at hand
         onnx = None
         if self.spec.export.onnx:
@@ -504,7 +516,14 @@ def _tensorboard(run_dir: Path):
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         raise RunError("train.tensorboard needs the tensorboard package: pip install tensorboard") from None
+    manifest.record(run_dir, "tensorboard")
     return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+def _close_tensorboard(board, run_dir: Path) -> None:
+    """Close the writer; its event files go into the run's manifest."""
+    board.close()
+    manifest.record(run_dir, *(f"tensorboard/{p.name}" for p in (run_dir / "tensorboard").glob("events.out.tfevents.*")))
 
 
 class Interrupted(RunError):
@@ -543,6 +562,7 @@ def _save(run_dir: Path, t: Trainer, state: dict, best_state, last: bool = True)
         full = t.weights()  # collective: every rank takes part, rank 0 writes
         if not t.dist.main:
             return
+        manifest.record(run_dir, *["best.pt"] * (best_state is not None), *["last.pt"] * last)
         if best_state is not None:
             ckpt.save_atomic(best_state, run_dir / "best.pt")
         if last:
@@ -551,6 +571,7 @@ def _save(run_dir: Path, t: Trainer, state: dict, best_state, last: bool = True)
         return
     if t.dist is not None and not t.dist.main:
         return  # rank 0 writes the run directory
+    manifest.record(run_dir, *["best.pt"] * (best_state is not None), *["last.pt"] * last)
     try:
         _write_checkpoints(run_dir, t, state, best_state, last)
     except OSError as e:

@@ -22,12 +22,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import manifest
 from .errors import RunError, SpecError
-from .rundir import LOCK, RunDir
+from .rundir import RunDir
 from .search import override
 
 TRIAL_DIR = "trial-{:04d}"
 DEFAULT_DB = "study.db"
+TUNE_FILES = ("spec.yaml", "tune.json", DEFAULT_DB, "trials.csv", "best.yaml", "history.png", "importance.png")
 
 
 @dataclass
@@ -85,6 +87,7 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
 
     tdir = _tune_dir(s, out)
     held = RunDir(tdir).lock()
+    manifest.begin(tdir, "tune")
     try:
         rec = _record(tdir, s, storage, study)
         ranked = check(spec, [*as_list(overrides), *s.search.monitor_overrides()], search=False)
@@ -108,6 +111,7 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
         best = write_results(optuna_study, tdir, s, table, plan.metric)
         return TuneResult(optuna_study, best[0], tdir, best[1])
     finally:
+        manifest.adopt(tdir, TUNE_FILES, runs="trial-*")  # what this study wrote there
         held.close()
 
 
@@ -118,7 +122,7 @@ def _tune_dir(spec, out) -> Path:
         path = Path(out)
         if path.exists() and not path.is_dir():
             raise RunError(f"--out {path} is a file; give a folder for the tune directory")
-        if path.is_dir() and any(p.name != LOCK for p in path.iterdir()):
+        if path.is_dir() and manifest.occupied(path, "tune", TUNE_FILES):  # the user's other files do not count
             rec = _read_record(path)
             if rec is None:
                 raise RunError(f"--out {path} is a non-empty folder that holds no study; give a new or empty folder")

@@ -68,7 +68,8 @@ def test_out_refuses_a_finished_run_and_force_replaces_it(tmp_path, finished):
     assert (run / "report.json").read_text() == report
     r = run_cli("build", IRIS, *QUICK, "-o", "seed=4", "--out", run, "--force", "-q", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert not (run / "notes.txt").exists() and "seed: 4" in (run / "spec.yaml").read_text()  # replaced whole
+    assert "seed: 4" in (run / "spec.yaml").read_text()  # the run's files replaced
+    assert (run / "notes.txt").read_text() == "mine"  # not in the manifest: the user's, kept
 
 
 @pytest.mark.slow  # subprocesses: seconds (the default suite stays under 5 minutes)
@@ -156,7 +157,8 @@ def test_resume_continues_with_more_epochs_and_a_partial_metrics_line(tmp_path, 
 def test_resume_without_a_checkpoint_starts_over_with_a_note(tmp_path, finished):
     run = tmp_path / "run"
     run.mkdir()
-    shutil.copy(finished / "spec.yaml", run / "spec.yaml")
+    shutil.copy(finished / "spec.yaml", run / "spec.yaml")  # a run killed before its first checkpoint
+    shutil.copy(finished / ".specdl-manifest.json", run / ".specdl-manifest.json")
     r = run_cli("build", "--resume", run, "-q", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "has no last.pt yet; the run starts from its beginning" in r.stderr
