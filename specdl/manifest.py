@@ -20,6 +20,7 @@ from .errors import RunError
 
 MANIFEST = ".specdl-manifest.json"
 KINDS = {"run": "a run", "tune": "a tune study", "example-data": "example data"}
+OWN = (MANIFEST, ".specdl.lock", ".write-test")  # specdl's bookkeeping, never the user's
 
 
 def read(folder) -> dict | None:
@@ -87,13 +88,10 @@ def clear(folder) -> None:
     """Remove the listed files, then the listed folders left empty (deepest first);
     a listed name that now holds a folder, or lies under a link, is not touched."""
     folder = Path(folder)
-    real = os.path.realpath(folder)
     data = read(folder) or {"paths": []}
-    paths = sorted(data["paths"], key=lambda p: -len(PurePosixPath(p).parts))
+    paths = [p for p in sorted(data["paths"], key=lambda p: -len(PurePosixPath(p).parts)) if _direct(folder, p)]
     for rel in paths:
         p = folder / rel
-        if os.path.realpath(p.parent) != os.path.join(real, *PurePosixPath(rel).parts[:-1]):
-            continue  # a folder on the way was replaced by a link: what it points at is not ours
         if p.is_symlink() or p.is_file():
             p.unlink(missing_ok=True)
     for rel in paths:
@@ -105,15 +103,24 @@ def clear(folder) -> None:
                 pass
 
 
+def _direct(folder: Path, rel: str) -> bool:
+    """Whether ``folder/rel`` is reached without a link on the way (a listed folder that
+    became a link points at what is not specdl's)."""
+    on_the_way = PurePosixPath(rel).parts[:-1]
+    return os.path.realpath((folder / rel).parent) == os.path.join(os.path.realpath(folder), *on_the_way)
+
+
 def unlisted(folder) -> list[str]:
     """The names in ``folder`` that its manifest does not list (all of them without
     one), less specdl's own lock and manifest files."""
     data = read(folder)
     ours = {PurePosixPath(p).parts[0] for p in (data or {}).get("paths", [])}
-    return sorted(n.name for n in Path(folder).iterdir() if n.name not in ours and n.name not in OWN)
+    return sorted(n.name for n in Path(folder).iterdir() if n.name not in ours and not _own(n.name))
 
 
-OWN = (MANIFEST, ".specdl.lock", ".write-test")  # specdl's bookkeeping, never the user's
+def _own(name: str) -> bool:
+    """specdl's bookkeeping files (a manifest's temporary file left by a kill too)."""
+    return name in OWN or (name.startswith(MANIFEST + ".") and name.endswith(".tmp"))
 
 
 def occupied(folder, kind: str, writes=()) -> bool:
@@ -123,7 +130,7 @@ def occupied(folder, kind: str, writes=()) -> bool:
     manifest of another kind is one line."""
     found = read(folder)
     if found is None:
-        return any(p.name not in OWN for p in Path(folder).iterdir())
+        return any(not _own(p.name) for p in Path(folder).iterdir())
     if found["kind"] != kind:
         raise RunError(f"{folder} holds {KINDS[found['kind']]} written by specdl, not {KINDS[kind]} (its {MANIFEST}); "
                        "choose another --out")
@@ -137,7 +144,7 @@ def occupied(folder, kind: str, writes=()) -> bool:
 def begin(folder, kind: str) -> None:
     """A manifest for a folder that holds none and nothing else (a folder with files and
     no manifest is an older specdl's: it stays without one)."""
-    if read(folder) is None and not any(p.name not in OWN for p in Path(folder).iterdir()):
+    if read(folder) is None and not any(not _own(p.name) for p in Path(folder).iterdir()):
         start(folder, kind)
 
 

@@ -119,8 +119,7 @@ RUN_FILES = ("spec.yaml", "metrics.jsonl", "preprocess.json", "last.pt", "best.p
 def _make_room(path: Path, spec, force: bool) -> None:
     """``--out``: empty, or a previous run (with ``force``: its listed files removed); the
     user's files there stay and never count; anything else is refused."""
-    names = manifest.unlisted(path) if (path / manifest.MANIFEST).exists() else \
-        sorted(p.name for p in path.iterdir() if p.name not in manifest.OWN)
+    names = manifest.unlisted(path)  # all of them without a manifest
     found = manifest.read(path)
     ours = manifest.present(path) if found is not None else []
     if not names and not ours:

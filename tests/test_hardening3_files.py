@@ -280,20 +280,23 @@ def test_codegen_out_that_is_its_spec_is_refused(spec, tmp_path, capsys):
     assert cli(capsys, "codegen", spec, "--out", tmp_path / "other.py")[0] == 0  # any other file: as cp
 
 
-def test_predict_and_evaluate_out_that_is_an_input_is_refused(built, tmp_path, capsys):
-    rows = tmp_path / "x.csv"
-    rows.write_text(f"{COLUMNS},target\n5.1,3.5,1.4,0.2,0\n6.7,3.0,5.2,2.3,2\n")
-    os.link(rows, tmp_path / "hard.csv")
-    before = {p: p.read_bytes() for p in (rows, built / "spec.yaml", built / "preprocess.json", built / "best.pt")}
-    for verb in ("predict", "evaluate"):
-        for out in (rows, tmp_path / "hard.csv", built / "spec.yaml", built / "preprocess.json", built / "best.pt"):
-            code, errors = cli(capsys, verb, built, "--input", rows, "--out", out)
-            assert code == 2 and len(errors) == 1 and "this command reads" in errors[0], (verb, out, errors)
+@pytest.mark.parametrize("verb", ["predict", "evaluate"])
+def test_predict_and_evaluate_out_that_is_an_input_is_refused(verb, built, tmp_path, capsys):
+    features, labelled = tmp_path / "x.csv", tmp_path / "labelled.csv"
+    features.write_text(f"{COLUMNS}\n5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n")
+    labelled.write_text(f"{COLUMNS},target\n5.1,3.5,1.4,0.2,setosa\n6.7,3.0,5.2,2.3,virginica\n")
+    os.link(features, tmp_path / "hard.csv")
+    os.link(labelled, tmp_path / "hard_labelled.csv")
+    run_files = [built / "spec.yaml", built / "preprocess.json", built / "best.pt"]
+    before = {p: p.read_bytes() for p in (features, labelled, *run_files)}
+    rows, hard = (features, "hard.csv") if verb == "predict" else (labelled, "hard_labelled.csv")
+    for out in (rows, tmp_path / hard, *run_files):
+        code, errors = cli(capsys, verb, built, "--input", rows, "--out", out)
+        assert code == 2 and len(errors) == 1 and "this command reads" in errors[0], (out, errors)
     assert {p: p.read_bytes() for p in before} == before
-    (tmp_path / "features.csv").write_text(f"{COLUMNS}\n5.1,3.5,1.4,0.2\n")
-    (tmp_path / "old.csv").write_text("old")
-    assert cli(capsys, "predict", built, "--input", tmp_path / "features.csv", "--out", tmp_path / "old.csv")[0] == 0
-    assert (tmp_path / "old.csv").read_text().startswith("prediction")  # overwritten, as cp does
+    (tmp_path / "old.txt").write_text("old")
+    assert cli(capsys, verb, built, "--input", rows, "--out", tmp_path / "old.txt")[0] == 0
+    assert (tmp_path / "old.txt").read_text() != "old"  # any other file is overwritten, as cp does
 
 
 def test_export_out_that_is_a_file_of_the_run_is_refused(built, capsys):
