@@ -49,25 +49,32 @@ def _relative(p) -> bool:
     return isinstance(p, str) and p != "" and not p.startswith("/") and ".." not in PurePosixPath(p).parts
 
 
+_listed: dict[str, set] = {}  # folder -> names this process knows are listed (a checkpoint per epoch reads nothing)
+
+
 def start(folder, kind: str) -> None:
     """A new manifest listing nothing yet (a run that starts over, a new tune folder)."""
     with _locked(folder):
         _write(folder, {"kind": kind, "paths": []})
+    _listed[os.path.abspath(folder)] = set()
 
 
 def record(folder, *names: str) -> None:
     """Add ``names`` (paths relative to ``folder``, e.g. ``tensorboard/``'s files) to its
     manifest; nothing when the folder has none (an older specdl's run, read or resumed
     as it is)."""
-    folder = Path(folder)
+    folder, names = Path(folder), {PurePosixPath(n).as_posix() for n in names}
+    key = os.path.abspath(folder)
+    if names <= _listed.get(key, set()):
+        return
     with _locked(folder):
         data = read(folder)
         if data is None:
             return
-        new = {PurePosixPath(n).as_posix() for n in names} - set(data["paths"])
-        if new:
-            data["paths"] = sorted({*data["paths"], *new})
+        if names - set(data["paths"]):
+            data["paths"] = sorted({*data["paths"], *names})
             _write(folder, data)
+    _listed[key] = set(data["paths"])
 
 
 def inside(folder, path) -> str | None:
@@ -163,9 +170,7 @@ def _write(folder, data: dict) -> None:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=1)
             f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, folder / MANIFEST)
+        os.replace(tmp, folder / MANIFEST)  # (not fsynced: a manifest lost to a crash is "damaged", never obeyed)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -4,6 +4,7 @@ and the run's fitted preprocessing (never re-fitted)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -172,7 +173,7 @@ class LoadedRun:
 
         note = older_run_note(run_dir)
         if note:
-            print(note, file=__import__("sys").stderr)
+            print(note, file=sys.stderr)
 
     # -- preprocessing, exactly as in training
     def inputs(self, raw):
