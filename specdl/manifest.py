@@ -40,8 +40,9 @@ def read(folder) -> dict | None:
 
 
 def _damaged(path: Path, why: str) -> RunError:
-    return RunError(f"{path} is damaged ({why}), so specdl cannot tell its files from yours there: "
-                    f"delete {path.parent} yourself or choose another --out")
+    return RunError(f"{path} is damaged ({why}), so specdl cannot tell the files it wrote in {path.parent} from "
+                    "yours: delete that file to have the folder read as an older specdl's (never replaced by "
+                    "--force), or choose another folder")
 
 
 def _relative(p) -> bool:

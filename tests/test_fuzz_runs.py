@@ -12,7 +12,7 @@ import pytest
 from .conftest import run_cli
 from .test_runs_corpus import IRIS
 
-FILES = ["spec.yaml", "last.pt", "best.pt", "metrics.jsonl", "report.json", "preprocess.json"]
+FILES = ["spec.yaml", "last.pt", "best.pt", "metrics.jsonl", "report.json", "preprocess.json", ".specdl-manifest.json"]
 DAMAGES = ["truncate", "garbage", "swap"]
 
 
