@@ -92,13 +92,23 @@ def truth(y, task):
     return {k: v.astype(np.int64) for k, v in y.items()} if task == "multilabel" else dict(y)
 
 
-def fit_transforms(splits, steps):
+def fit_transforms(splits, steps, group="transforms"):
     """Fit each transform on the train split and apply it to every split, in order
     (``steps``: (fit, apply, invert) triples; fit None where there is nothing to fit).
-    Returns the transformed splits and what each transform fitted."""
+    Returns the transformed splits and what each transform fitted. A statistic fitted
+    that is not finite (a mean over blank cells) is a ValueError naming the transform
+    (``data.<group>[i]``) and the feature; its ``at`` is (i, statistic, feature)."""
     fitted = []
-    for fit, apply, _ in steps:
+    for i, (fit, apply, _) in enumerate(steps):
         state = fit(splits["train"]) if fit is not None else {}
+        given = fit.keywords.get("value") if hasattr(fit, "keywords") else None  # fill's own number: given
+        for key, v in state.items() if not isinstance(given, (int, float)) else ():
+            bad = np.argwhere(~np.isfinite(np.asarray(v, dtype=np.float64)).reshape(-1))
+            if len(bad):
+                e = ValueError(f"data.{group}[{i}] fitted a {key} that is not finite for feature {int(bad[0][0])} "
+                               "(its train split holds NaN or infinite values): put `fill` before it, or clean the data")
+                e.at = (i, key, int(bad[0][0]))
+                raise e
         fitted.append(state)
         splits = {k: apply(v, state) for k, v in splits.items()}
     return splits, fitted

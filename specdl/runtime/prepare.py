@@ -33,8 +33,9 @@ def fit_transforms(splits, steps, group="transforms"):
     (``data.<group>[i]``) and the feature; its ``at`` is (i, statistic, feature)."""
     fitted = []
     for i, (fit, apply, _) in enumerate(steps):
-        state = fit(splits["train"]) if fit is not None else {}
-        given = getattr(fit, "keywords", {}).get("value")  # fill's own number is given, not fitted
+        with np.errstate(all="ignore"):  # a statistic that overflows is refused below, not warned of
+            state = fit(splits["train"]) if fit is not None else {}
+        given = fit.keywords.get("value") if hasattr(fit, "keywords") else None  # fill's own number: given
         for key, v in state.items() if not isinstance(given, (int, float)) else ():
             bad = np.argwhere(~np.isfinite(np.asarray(v, dtype=np.float64)).reshape(-1))
             if len(bad):
