@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import RunError, SpecError
-from .runtime.prepare import fit_transforms, invert, one_hot, take, targets, truth
+from .runtime.prepare import FitError, fit_transforms, invert, one_hot, take, targets, truth
 from .sources import SourceError
 from .splits import Arrays, _check_classes, _check_labels, _check_targets, split_indices
 
@@ -33,10 +33,8 @@ def prepare(spec, analysis) -> Arrays:
         _check_classes(ys, analysis.data.classes, _class_names(data))
     try:
         xs, states = fit_transforms(xs, [t.step() for t in data.transforms])
-    except ValueError as e:
-        if not hasattr(e, "at"):
-            raise
-        raise _unfit(spec, e.at, xs["train"], rows["train"]) from None
+    except FitError as e:
+        raise _unfit(spec, e, xs["train"], rows["train"]) from None
     _check_finite(xs, data, rows)
     encoder = None
     if loaded.cats is not None:
@@ -44,13 +42,10 @@ def prepare(spec, analysis) -> Arrays:
     y_true = truth(ys, task)
     try:
         ys, target_states = fit_transforms(ys, [t.step() for t in data.target_transforms], "target_transforms")
-    except ValueError as e:
-        if not hasattr(e, "at"):
-            raise
-        i, key, _ = e.at
-        raise SpecError([spec._source.issue(("data", "target_transforms", i), f"the {key} fitted on the "
+    except FitError as e:
+        raise SpecError([spec._source.issue(("data", "target_transforms", e.index), f"the {e.key} fitted on the "
                         "train split's targets is not finite (values too large); scale the targets",
-                        data.target_transforms[i].type_name)]) from None
+                        data.target_transforms[e.index].type_name)]) from None
     return Arrays(xs, ys, y_true, states, target_states, encoder, _class_names(data))
 
 
@@ -88,10 +83,10 @@ def _check_finite(xs, data, rows) -> None:
                            "clean the data, or add `fill: mean` (median, or a value) first in data.transforms")
 
 
-def _unfit(spec, at, x, rows) -> SpecError:
+def _unfit(spec, e: FitError, x, rows) -> SpecError:
     """A statistic fitted on the train split (``x``, rows ``rows`` of the data) that is not
     finite, located at its transform: the column and its first blank or infinite cell."""
-    i, key, col = at
+    i, key, col = e.index, e.key, e.feature
     data = spec.data
     t = data.transforms[i]
     raw = x.reshape(len(x), -1)

@@ -215,8 +215,8 @@ READ_CSV_HELPER = '''def read_csv(path, target, numeric, categorical, classifica
                          f"{', '.join(header)[:200]}")
     col = {name: header.index(name) for name in wanted}
 
-    def number(row, name, line):
-        text = row[col[name]].strip()
+    def number(text, name, line):
+        text = text.strip()
         if text.lower() in missing:
             return float("nan")
         try:
@@ -225,15 +225,25 @@ READ_CSV_HELPER = '''def read_csv(path, target, numeric, categorical, classifica
             raise ValueError(f"{path} line {line}, column `{name}` holds {text[:40]!r}, not a number; "
                              "list the column under `categorical`") from None
 
-    x = np.array([[number(r, c, n) for c in numeric] for r, n in zip(rows, lines)], dtype=np.float64)
-    x = x.reshape(len(rows), len(numeric))
-    cats = np.array([[r[col[c]].strip() for c in categorical] for r in rows], dtype=object)
-    cats = cats.reshape(len(rows), len(categorical))
+    def numbers(names):  # [N, len(names)]: float() over a whole column, cell by cell where one is not a number
+        out = np.empty((len(rows), len(names)))
+        for j, name in enumerate(names):
+            texts = [r[col[name]] for r in rows]
+            try:
+                out[:, j] = list(map(float, texts))  # float() strips spaces; "nan" is NaN either way
+            except ValueError:
+                out[:, j] = [number(t, name, n) for t, n in zip(texts, lines)]
+        return out
+
+    x = numbers(numeric)
+    cats = np.empty((len(rows), len(categorical)), dtype=object)
+    for j, name in enumerate(categorical):
+        cats[:, j] = [r[col[name]].strip() for r in rows]
     if target is None:  # features only (predict)
         return x, cats, lines
     names = target if isinstance(target, list) else [target]  # a list: the columns of a multi-target regression
     labels = [[r[col[t]].strip() for t in names] for r in rows]
-    y = None if classification else np.array([[number(r, t, n) for t in names] for r, n in zip(rows, lines)])
+    y = None if classification else numbers(names)
     bad = [n for i, n in enumerate(lines)
            if any(c.lower() in missing for c in labels[i]) or (y is not None and not np.isfinite(y[i]).all())]
     if bad:
