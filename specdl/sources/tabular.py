@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from ..components.base import HELPERS, PosInt, literal, resolve
 from ..errors import did_you_mean
@@ -225,10 +225,12 @@ READ_CSV_HELPER = '''def read_csv(path, target, numeric, categorical, classifica
             raise ValueError(f"{path} line {line}, column `{name}` holds {text[:40]!r}, not a number; "
                              "list the column under `categorical`") from None
 
+    columns = list(zip(*rows)) or [()] * len(header)  # the cells column by column (every row is whole)
+
     def numbers(names):  # [N, len(names)]: float() over a whole column, cell by cell where one is not a number
         out = np.empty((len(rows), len(names)))
         for j, name in enumerate(names):
-            texts = [r[col[name]] for r in rows]
+            texts = columns[col[name]]
             try:
                 out[:, j] = list(map(float, texts))  # float() strips spaces; "nan" is NaN either way
             except ValueError:
@@ -238,21 +240,25 @@ READ_CSV_HELPER = '''def read_csv(path, target, numeric, categorical, classifica
     x = numbers(numeric)
     cats = np.empty((len(rows), len(categorical)), dtype=object)
     for j, name in enumerate(categorical):
-        cats[:, j] = [r[col[name]].strip() for r in rows]
+        cats[:, j] = list(map(str.strip, columns[col[name]]))
     if target is None:  # features only (predict)
         return x, cats, lines
     names = target if isinstance(target, list) else [target]  # a list: the columns of a multi-target regression
-    labels = [[r[col[t]].strip() for t in names] for r in rows]
+    labels = [list(map(str.strip, columns[col[t]])) for t in names]
     y = None if classification else numbers(names)
-    bad = [n for i, n in enumerate(lines)
-           if any(c.lower() in missing for c in labels[i]) or (y is not None and not np.isfinite(y[i]).all())]
+    blank = np.zeros(len(rows), dtype=bool)
+    for cells in labels:
+        blank |= np.array([c.lower() in missing for c in cells], dtype=bool)
+    if y is not None:
+        blank |= ~np.isfinite(y).all(axis=1)
+    bad = [lines[i] for i in np.flatnonzero(blank)]
     if bad:
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise ValueError(f"the target {' or '.join(f'`{t}`' for t in names)} has no value (blank, NaN or infinite) "
                          f"on {path} line(s) {', '.join(map(str, bad[:5]))}{more}; fill them in or delete those rows")
     if classification:
-        index = {c: i for i, c in enumerate(sorted({v[0] for v in labels}))}
-        return x, cats, np.array([index[v[0]] for v in labels], dtype=np.int64)
+        index = {c: i for i, c in enumerate(sorted(set(labels[0])))}
+        return x, cats, np.array([index[v] for v in labels[0]], dtype=np.int64)
     return x, cats, y.reshape(len(rows), len(names)) if isinstance(target, list) else y.reshape(len(rows))
 '''
 READ_CSV_HELPER = READ_CSV_HELPER.replace("MISSING_CELLS", "{" + ", ".join(map(repr, MISSING_CELLS)) + "}", 1)
@@ -275,6 +281,7 @@ class CsvData(DataSource):
     delimiter: str = Field(",", min_length=1, max_length=1)
     helpers: ClassVar[tuple] = ("read_csv",)
     labels_at: ClassVar[str] = "target"
+    _cells: tuple | None = PrivateAttr(default=None)  # (the file's stat, _target_cells): read once while unchanged
 
     @field_validator("target")
     @classmethod
@@ -367,9 +374,16 @@ class CsvData(DataSource):
 
     def _target_cells(self) -> dict[str, list[str]]:
         """Each target column's non-missing cells, in one read of the file (rows that are
-        short are read_csv's to report)."""
+        short are read_csv's to report). Kept while the file is unchanged: the task, the
+        classes and the hint all ask."""
         import csv
+        import os
 
+        st = os.stat(self.path)
+        stamp = (str(self.path), self.delimiter, tuple(self.targets()), st.st_size, st.st_mtime_ns, st.st_ino,
+                 st.st_ctime_ns)
+        if self._cells is not None and self._cells[0] == stamp:
+            return self._cells[1]
         names = self.targets()
         with open(self.path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f, delimiter=self.delimiter)
@@ -383,6 +397,7 @@ class CsvData(DataSource):
                             cells[t].append(row[i].strip())
             except csv.Error as e:
                 raise SourceError("path", f"{self.path} line {reader.line_num}: {e}") from None
+        self._cells = (stamp, cells)
         return cells
 
     def classification(self) -> bool:
