@@ -94,7 +94,8 @@ def _unfit(spec, e: FitError, x, rows) -> SpecError:
     nan = np.flatnonzero(np.isnan(raw[:, col])) if col < raw.shape[1] else []
     inf = np.flatnonzero(np.isinf(raw[:, col])) if col < raw.shape[1] else []
     if len(nan):
-        why = f"blank cells in {name} (e.g. {_where(data, rows[nan].min(), col)}): put `fill` before `{t.type_name}`"
+        what = "blank cells" if data.source == "csv" else "NaN values"
+        why = f"{what} in {name} (e.g. {_where(data, rows[nan].min(), col)}): put `fill` before `{t.type_name}`"
     elif len(inf):
         why = (f"infinite values in {name} (e.g. {_where(data, rows[inf].min(), col)}), which no transform "
                "fills: clean the data")

@@ -163,6 +163,38 @@ def test_build_locates_a_statistic_that_overflows(tmp_path):
     assert issue.path == ("data", "transforms", 0) and "span of `a`" in issue.message and "not finite" in issue.message
 
 
+NPZ = "data: {source: npz, path: n.npz, transforms: [standardize, fill]}\nmodel: {layers: [{linear: 2}]}\n" \
+      "train: {epochs: 1, device: cpu}\n"
+
+
+def npz_with_nan(tmp_path):
+    x = np.random.default_rng(0).normal(size=(50, 3))
+    x[7, 1] = np.nan
+    np.savez(tmp_path / "n.npz", x=x, y=np.arange(50) % 2)
+    return specdl.load(NPZ.replace("n.npz", str(tmp_path / "n.npz")))
+
+
+def test_build_locates_nan_before_fill_in_an_npz(tmp_path):
+    with pytest.raises(SpecError) as e:
+        specdl.train(npz_with_nan(tmp_path), out=tmp_path / "r")
+    (issue,) = e.value.issues
+    assert issue.path == ("data", "transforms", 0) and issue.component == "standardize"
+    assert "NaN values in feature 1 (e.g. row 7" in issue.message and "put `fill` before `standardize`" in issue.message
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow  # a generated script run as a program
+def test_the_script_refuses_what_build_refuses(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "script.py").write_text(specdl.codegen(npz_with_nan(tmp_path)))
+    r = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1 and r.stderr.strip().splitlines()[-1] == (
+        "FitError: data.transforms[0] fitted a mean that is not finite for feature 1 (its train split holds NaN or "
+        "infinite values): put `fill` before it, or clean the data")
+
+
 # -- id-like categorical columns; data.exclude
 
 def test_an_id_like_categorical_column_is_warned_of(tmp_path):

@@ -281,7 +281,8 @@ class CsvData(DataSource):
     delimiter: str = Field(",", min_length=1, max_length=1)
     helpers: ClassVar[tuple] = ("read_csv",)
     labels_at: ClassVar[str] = "target"
-    _cells: tuple | None = PrivateAttr(default=None)  # (the file's stat, _target_cells): read once while unchanged
+    _cells: tuple | None = PrivateAttr(default=None)  # (_stamp(), _target_cells): read once while unchanged
+    _info: tuple | None = PrivateAttr(default=None)  # (_stamp(), seed, info()): check's reading, kept for build
 
     @field_validator("target")
     @classmethod
@@ -377,11 +378,8 @@ class CsvData(DataSource):
         short are read_csv's to report). Kept while the file is unchanged: the task, the
         classes and the hint all ask."""
         import csv
-        import os
 
-        st = os.stat(self.path)
-        stamp = (str(self.path), self.delimiter, tuple(self.targets()), st.st_size, st.st_mtime_ns, st.st_ino,
-                 st.st_ctime_ns)
+        stamp = self._stamp()
         if self._cells is not None and self._cells[0] == stamp:
             return self._cells[1]
         names = self.targets()
@@ -399,6 +397,15 @@ class CsvData(DataSource):
                 raise SourceError("path", f"{self.path} line {reader.line_num}: {e}") from None
         self._cells = (stamp, cells)
         return cells
+
+    def _stamp(self) -> tuple:
+        """What the file's reading depends on: its path, delimiter and targets, and its
+        size, times and inode (a rewritten file reads again)."""
+        import os
+
+        st = os.stat(self.path)
+        return (str(self.path), self.delimiter, tuple(self.targets()), st.st_size, st.st_mtime_ns, st.st_ino,
+                st.st_ctime_ns)
 
     def classification(self) -> bool:
         if len(self.targets()) > 1:
@@ -445,9 +452,15 @@ class CsvData(DataSource):
         """What check knows of the file, read whole as build reads it: the width after
         one-hot encoding the train split's categories, and the cells build would refuse
         (blank numeric cells without a `fill` before the transforms that fit on them)."""
+        numeric, cats = self.columns()
+        stamp = (self._stamp(), seed)
+        if self._info is None or self._info[0] != stamp:
+            self._info = (stamp, self._read_info(numeric, cats, seed))
+        return self._info[1]
+
+    def _read_info(self, numeric, cats, seed):
         from ..splits import split_indices
 
-        numeric, cats = self.columns()
         if len(self.targets()) > 1:
             self._several_targets()
         classification = self.classification()
