@@ -140,7 +140,8 @@ def unseen_notes(names, cats, onehot) -> None:
         rows = np.flatnonzero(onehot[j].sum(axis=1) == 0)
         if len(rows):
             values = list(dict.fromkeys(cats[rows, j].tolist()))
-            shown = ", ".join(repr(v)[:40] for v in values[:3]) + (f" and {len(values) - 3} more" if len(values) > 3 else "")
+            shown = ", ".join(repr(v)[:40] for v in values[:3])
+            shown += f" and {len(values) - 3} more" if len(values) > 3 else ""
             print(one_line(f"specdl: note: `{name}`: {len(rows)} of {len(cats)} rows hold {len(values)} "
                            f"categor{'y' if len(values) == 1 else 'ies'} the run's train split never saw "
                            f"({shown}); they encode as all zeros"), file=sys.stderr)

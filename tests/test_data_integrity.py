@@ -161,6 +161,13 @@ def test_build_locates_a_statistic_that_overflows(tmp_path):
         specdl.train(spec, out=tmp_path / "r")
     (issue,) = e.value.issues
     assert issue.path == ("data", "transforms", 0) and "span of `a`" in issue.message and "not finite" in issue.message
+    (tmp_path / "t.csv").write_text("a,y\n" + "".join(f"{i},{(-1) ** i * 1.5e308}\n" for i in range(30)))
+    spec = specdl.load(f"data: {{source: csv, path: {tmp_path / 't.csv'}, target: y, target_transforms: [standardize]}}"
+                       "\nmodel: {layers: [{linear: 1}]}\ntrain: {epochs: 1, device: cpu}\n")
+    with pytest.raises(SpecError) as e:
+        specdl.train(spec, out=tmp_path / "r2")
+    (issue,) = e.value.issues
+    assert issue.path == ("data", "target_transforms", 0) and "targets is not finite" in issue.message
 
 
 NPZ = "data: {source: npz, path: n.npz, transforms: [standardize, fill]}\nmodel: {layers: [{linear: 2}]}\n" \
