@@ -59,12 +59,12 @@ def write_csv(rows: int = 1_250_000) -> Path:
 
 
 CHECK = """
-import resource, runpy, sys
-sys.argv = ["specdl", "check", sys.argv[1]]
-try:
-    runpy.run_module("specdl", run_name="__main__")
-finally:
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+import os, resource, sys
+from specdl.cli import main
+_exit = os._exit  # the command line leaves by os._exit: report the peak memory on the way
+os._exit = lambda code: (print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr), _exit(code))
+main(["check", sys.argv[1]])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
 """
 
 
