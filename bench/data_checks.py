@@ -60,7 +60,9 @@ def write_csv(rows: int = 1_250_000) -> Path:
 
 CHECK = """
 import os, resource, sys
+import specdl
 from specdl.cli import main
+print(os.path.dirname(specdl.__file__), file=sys.stderr)
 _exit = os._exit  # the command line leaves by os._exit: report the peak memory on the way
 os._exit = lambda code: (print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr), _exit(code))
 main(["check", sys.argv[1]])
@@ -74,9 +76,9 @@ def time_check(tree: Path, name: str, text: str) -> tuple[float, float]:
     spec.write_text(text)
     t = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", CHECK, str(spec)], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(tree)})
+                       env={**os.environ, "PYTHONPATH": str(tree)}, cwd=TMP)  # not this tree
     wall = time.perf_counter() - t
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0 and r.stderr.startswith(str(tree)), r.stderr
     return wall, int(r.stderr.split()[-1]) / 1024
 
 
@@ -104,7 +106,7 @@ def time_images(tree: Path) -> list[float]:
 
     folder = write_folder()
     r = subprocess.run([sys.executable, "-c", IMAGES, str(folder)], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(tree)})
+                       env={**os.environ, "PYTHONPATH": str(tree)}, cwd=TMP)  # not this tree
     assert r.returncode == 0, r.stderr
     return [float(v) for v in r.stdout.split()]
 
