@@ -189,7 +189,8 @@ def missing_cell(text: str) -> bool:
 READ_CSV_HELPER = '''def read_csv(path, target, numeric, categorical, classification, delimiter=","):
     """Numeric features (NaN where missing), categorical strings, and targets from a CSV.
     A bad file is a ValueError naming its line and column."""
-    missing = MISSING_CELLS  # pandas' default na_values and "?", lower-cased
+    # the cells read as missing, after stripping, in any case: pandas' default na_values and "?"
+    missing = MISSING_CELLS
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f, delimiter=delimiter)
         rows, lines = [], []
@@ -261,7 +262,8 @@ READ_CSV_HELPER = '''def read_csv(path, target, numeric, categorical, classifica
         return x, cats, np.array([index[v] for v in labels[0]], dtype=np.int64)
     return x, cats, y.reshape(len(rows), len(names)) if isinstance(target, list) else y.reshape(len(rows))
 '''
-READ_CSV_HELPER = READ_CSV_HELPER.replace("MISSING_CELLS", "{" + ", ".join(map(repr, MISSING_CELLS)) + "}", 1)
+READ_CSV_HELPER = READ_CSV_HELPER.replace("MISSING_CELLS", "{\n" + "".join(  # the one list, as a set literal
+    f"        {', '.join(map(repr, MISSING_CELLS[i:i + 8]))},\n" for i in range(0, len(MISSING_CELLS), 8)) + "    }", 1)
 HELPERS["read_csv"] = (READ_CSV_HELPER, lambda: {"csv": __import__("csv"), "np": __import__("numpy")})
 _MISSING = frozenset(MISSING_CELLS)
 
