@@ -214,9 +214,13 @@ def test_an_id_like_categorical_column_is_warned_of(tmp_path):
 
 
 def test_exclude_leaves_a_column_out_in_check_build_and_codegen(tmp_path):
+    """check's width, the columns build loads, the script's read_csv call (the run built
+    with `exclude` is in the predict test below)."""
     spec = spec_at(tmp_path)
     assert specdl.check(spec).data.feat == (2 + 2 + 3,)  # tenure, monthly_charge; 2 cities; 3 plans
     assert spec.data.columns() == (["tenure", "monthly_charge"], ["city", "plan"])
+    loaded = spec.data.load(0)
+    assert loaded.x.shape == (60, 2) and loaded.cats.shape == (60, 2)
     assert '"churn", ["tenure", "monthly_charge"], ["city", "plan"], True)' in specdl.codegen(spec)
 
 
