@@ -273,6 +273,8 @@ def test_unseen_categories_are_noted_per_column(run, tmp_path, capsys):
                      "they encode as all zeros",
                      "specdl: note: `plan`: 2 of 6 rows hold 1 category the run's train split never saw ('gold'); "
                      "they encode as all zeros"]
+    specdl.evaluate(run, tmp_path / "p.csv")  # evaluate reads its inputs the same way
+    assert capsys.readouterr().err.strip().splitlines() == notes
 
 
 # -- the image cache: a file rewritten in place with its name, size and mtime kept
