@@ -370,13 +370,16 @@ def cache_places(root):
 
 def cache_name(root, files, pre):
     """The cache's file name: the folder's name, a hash of the decoding steps, and a hash
-    of every file's name (relative to the folder), size and modification time; a changed
-    file, or changed steps, give a new name."""
+    of every file's name (relative to the folder), size, modification time, inode and
+    status-change time; a changed file, or changed steps, give a new name. The last two
+    catch a file rewritten in place with its name, size and mtime kept (`cp -p`, `rsync -a`,
+    `tar x`): no tool can set a ctime, and writing a file sets it."""
     steps = hashlib.sha256(repr(pre).encode()).hexdigest()[:8]
     listing = hashlib.sha256()
     for f in files:
         st = os.stat(f)
-        listing.update(json.dumps([os.path.relpath(f, root), st.st_size, st.st_mtime_ns]).encode())
+        listing.update(json.dumps([os.path.relpath(f, root), st.st_size, st.st_mtime_ns, st.st_ino,
+                                   st.st_ctime_ns]).encode())
     return f"{Path(root).resolve().name}-{steps}-{listing.hexdigest()[:16]}"
 
 

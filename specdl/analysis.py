@@ -217,7 +217,11 @@ def analyze(spec, preflight: bool = False) -> Analysis:
                                    getattr(spec.data, e.group)[e.index].type_name)]) from None
     except SourceError as e:
         where = ("data", *e.field) if isinstance(e.field, tuple) else ("data", e.field)
-        raise SpecError([src.issue(where, str(e), spec.data.source)]) from None
+        at = e.field[1] if isinstance(e.field, tuple) and e.field[0] == "transforms" else None
+        what = spec.data.transforms[at].type_name if at is not None else spec.data.source
+        raise SpecError([src.issue(where, str(e), what)]) from None
+    warnings += [src.issue(("data", *field) if isinstance(field, tuple) else ("data", field), why,
+                           severity="warning") for field, why in info.warnings]
     feat = info.feat
     if spec.model.input is not None:
         if tuple(spec.model.input) != tuple(feat):

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import RunError
-from .runtime.prepare import fit_transforms, invert, one_hot, take, targets, truth
+from .errors import RunError, SpecError
+from .runtime.prepare import FitError, fit_transforms, invert, one_hot, take, targets, truth
 from .sources import SourceError
 from .splits import Arrays, _check_classes, _check_labels, _check_targets, split_indices
 
@@ -31,13 +31,21 @@ def prepare(spec, analysis) -> Arrays:
     xs, ys = take(x, rows), take(y, rows)
     if task == "classification":
         _check_classes(ys, analysis.data.classes, _class_names(data))
-    xs, states = fit_transforms(xs, [t.step() for t in data.transforms])
+    try:
+        xs, states = fit_transforms(xs, [t.step() for t in data.transforms])
+    except FitError as e:
+        raise _unfit(spec, e, xs["train"], rows["train"]) from None
     _check_finite(xs, data, rows)
     encoder = None
     if loaded.cats is not None:
         xs, encoder = one_hot(xs, take(loaded.cats, rows))
     y_true = truth(ys, task)
-    ys, target_states = fit_transforms(ys, [t.step() for t in data.target_transforms])
+    try:
+        ys, target_states = fit_transforms(ys, [t.step() for t in data.target_transforms], "target_transforms")
+    except FitError as e:
+        raise SpecError([spec._source.issue(("data", "target_transforms", e.index), f"the {e.key} fitted on the "
+                        "train split's targets is not finite (values too large); scale the targets",
+                        data.target_transforms[e.index].type_name)]) from None
     return Arrays(xs, ys, y_true, states, target_states, encoder, _class_names(data))
 
 
@@ -73,6 +81,27 @@ def _check_finite(xs, data, rows) -> None:
             row, col = np.argwhere(~np.isfinite(v.reshape(len(v), -1)))[0]
             raise RunError(f"the features hold NaN or infinite values (e.g. {_where(data, rows[k][row], col)}); "
                            "clean the data, or add `fill: mean` (median, or a value) first in data.transforms")
+
+
+def _unfit(spec, e: FitError, x, rows) -> SpecError:
+    """A statistic fitted on the train split (``x``, rows ``rows`` of the data) that is not
+    finite, located at its transform: the column and its first blank or infinite cell."""
+    i, key, col = e.index, e.key, e.feature
+    data = spec.data
+    t = data.transforms[i]
+    raw = x.reshape(len(x), -1)
+    name = f"`{data.columns()[0][col]}`" if data.source == "csv" and col < raw.shape[1] else f"feature {col}"
+    nan = np.flatnonzero(np.isnan(raw[:, col])) if col < raw.shape[1] else []
+    inf = np.flatnonzero(np.isinf(raw[:, col])) if col < raw.shape[1] else []
+    if len(nan):
+        what = "blank cells" if data.source == "csv" else "NaN values"
+        why = f"{what} in {name} (e.g. {_where(data, rows[nan].min(), col)}): put `fill` before `{t.type_name}`"
+    elif len(inf):
+        why = (f"infinite values in {name} (e.g. {_where(data, rows[inf].min(), col)}), which no transform "
+               "fills: clean the data")
+    else:
+        why = f"the {key} of {name} over the train split is not finite (values too large): scale or clean the column"
+    return SpecError([spec._source.issue(("data", "transforms", i), why, t.type_name)])
 
 
 def _where(data, row: int, col: int) -> str:

@@ -12,8 +12,7 @@ import numpy as np
 
 from .errors import RunError
 from .inputs import csv_delimiter, read_columns, read_inputs
-
-MISSING = {"", "na", "nan", "null", "none", "?"}  # read_csv's missing cells
+from .sources.tabular import missing_cell
 
 
 def evaluation(run, path, target: str | None = None) -> dict:
@@ -109,7 +108,7 @@ def _csv_labels(run, path, name, cells, columns: int = 1) -> np.ndarray:
     if task == "multilabel" or (task == "regression" and int(np.prod(run.analysis.data.outputs)) != columns):
         raise RunError(f"this run predicts {task} targets of several values; give the labels in an .npz (x and y)")
     for cell, line in zip(cells, lines):
-        if cell.lower() in MISSING:
+        if missing_cell(cell):
             raise RunError(f"{path} line {line}: the target `{name}` has no value; fill it in or delete the row")
     if task == "classification":
         names = run.pre["class_names"] or [str(i) for i in range(run.analysis.data.classes)]

@@ -233,8 +233,8 @@ def runtime_functions(a=None) -> list[tuple[str, str]]:
     out = [ref(split_rows)] if data.splits_rows() else []
     if not data.file_backed:
         steps = [f for t in [*data.transforms, *data.target_transforms] for f in t.functions if f is not None]
-        out += [ref(f) for f in [*prepare.PREPARE_FUNCTIONS, *([prepare.fit_transforms] if steps else []),
-                                 *dict.fromkeys(steps)]]
+        fitting = [prepare.FitError, prepare.fit_transforms] if steps else []
+        out += [ref(f) for f in [*prepare.PREPARE_FUNCTIONS, *fitting, *dict.fromkeys(steps)]]
         out += [ref(prepare.one_hot)] if getattr(data, "categorical", None) else []
         out += [ref(prepare.invert)] if data.target_transforms else []
     loaders = data.file_backed and not data.uses_cache()  # files read per sample by a DataLoader

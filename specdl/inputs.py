@@ -132,11 +132,20 @@ def _header(path) -> list[str]:
         raise RunError(f"{path} line 1: {e}") from None
     if not header:
         raise RunError(f"{path} is empty; give a header row and one row per sample")
+    unique_header(path, header)
     try:
         [float(h) for h in header]
     except ValueError:
         return header
     raise RunError(f"{path} starts with a row of numbers; give a header row first (any column names)")
+
+
+def unique_header(path, header) -> None:
+    """A CSV header naming a column twice is refused: which copy holds the data is a guess."""
+    seen = set()
+    twice = next((h for h in header if h in seen or seen.add(h)), None)
+    if twice is not None:
+        raise RunError(f"{path} has two columns named `{twice}`; rename one")
 
 
 def csv_delimiter(run) -> str:
@@ -152,6 +161,7 @@ def read_columns(path, names, delimiter: str = ",") -> dict:
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f, delimiter=delimiter)
         header = next(reader, [])
+        unique_header(path, header)
         absent = [n for n in names if n not in header]
         if absent:
             raise RunError(f"{path} has no column {', '.join(f'`{a}`' for a in absent)}; its columns are: "

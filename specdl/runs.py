@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import RunError, SpecError
+from .errors import RunError, SpecError, one_line
 from .inputs import check_finite, read_inputs  # noqa: F401 - predict's --input (specdl/inputs.py)
 
 PREPROCESS = "preprocess.json"
@@ -132,6 +132,22 @@ def _names_problem(names, analysis) -> str | None:
     return None
 
 
+def unseen_notes(names, cats, onehot) -> None:
+    """One note per categorical column holding categories the train split never saw
+    (encoded as all zeros, as in training): how many rows, and which values."""
+    import sys
+
+    for j, name in enumerate(names):
+        rows = np.flatnonzero(onehot[j].sum(axis=1) == 0)
+        if len(rows):
+            values = list(dict.fromkeys(cats[rows, j].tolist()))
+            shown = ", ".join(repr(v)[:40] for v in values[:3])
+            shown += f" and {len(values) - 3} more" if len(values) > 3 else ""
+            print(one_line(f"specdl: note: `{name}`: {len(rows)} of {len(cats)} rows hold {len(values)} "
+                           f"categor{'y' if len(values) == 1 else 'ies'} the run's train split never saw "
+                           f"({shown}); they encode as all zeros"), file=sys.stderr)
+
+
 class LoadedRun:
     """``specdl.load_run(dir)``: ``.model`` (best weights, eval mode), ``.inputs(raw)``
     applies the run's preprocessing, ``.predict(raw)`` returns predictions."""
@@ -192,6 +208,7 @@ class LoadedRun:
         if data.source == "csv" and self.pre["categories"] is not None:
             onehot = [(cats[:, j:j + 1] == np.asarray(c, dtype=object)[None, :]).astype(np.float64)
                       for j, c in enumerate(self.pre["categories"])]
+            unseen_notes(data.columns()[1], cats, onehot)
             x = np.hstack([x, *onehot])
         x = torch.as_tensor(x, dtype=torch.int64 if self.analysis.data.dtype == "int64" else torch.float32)
         return check_finite(x, getattr(self, "rows", None))

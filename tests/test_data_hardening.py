@@ -115,14 +115,15 @@ def test_nan_regression_target_is_a_data_error(tmp_path):
     rows = "".join(f"{i},{i % 3},{i * 0.5}\n" for i in range(40))
     spec = csv_case(tmp_path, "a,b,y\n" + rows.replace(",2.5\n", ",nan\n").replace(",4.0\n", ",inf\n"),
                     outputs=1)
-    line = one_line(run_cli("build", spec, "--out", "r", cwd=tmp_path))
+    line = one_line(run_cli("build", spec, "--out", "r", cwd=tmp_path), spec_error=True)  # found by check
     assert "d.csv line(s) 7, 10" in line and "learning rate" not in line
 
 
 def test_nan_feature_names_the_file_line_and_column(tmp_path):
     rows = "".join(f"{i},{'nan' if i == 13 else i % 3},{'cat' if i % 2 else 'dog'}\n" for i in range(40))
-    line = one_line(run_cli("build", csv_case(tmp_path, "a,b,y\n\n" + rows), "--out", "r", cwd=tmp_path))
-    assert "d.csv line 16, column `b`" in line and "fill: mean" in line
+    line = one_line(run_cli("build", csv_case(tmp_path, "a,b,y\n\n" + rows), "--out", "r", cwd=tmp_path),
+                    spec_error=True)  # check reads the cells
+    assert "blank cells in `b` (e.g. d.csv line 16)" in line and "fill: mean" in line
 
 
 def test_a_missing_class_is_named_by_its_label(tmp_path):
@@ -133,8 +134,9 @@ def test_a_missing_class_is_named_by_its_label(tmp_path):
 
 
 def test_header_only_csv(tmp_path):
-    line = one_line(run_cli("build", csv_case(tmp_path, "a,b,y\n", outputs=1), "--out", "r", cwd=tmp_path))
-    assert line.startswith("specdl: error:")
+    line = one_line(run_cli("build", csv_case(tmp_path, "a,b,y\n", outputs=1), "--out", "r", cwd=tmp_path),
+                    spec_error=True)  # check reads the rows
+    assert "d.csv holds no rows under its header" in line
 
 
 # -- npz files

@@ -25,13 +25,31 @@ def take(a, rows):
     return {split: a[r] for split, r in rows.items()}
 
 
-def fit_transforms(splits, steps):
+class FitError(ValueError):
+    """A statistic a transform fitted on the train split that is not finite (a mean over
+    blank cells, an overflowing span): the transform's ``index`` in ``data.<group>``, the
+    statistic's name ``key`` and the ``feature`` (flat index) where it is not finite."""
+
+    def __init__(self, group, index, key, feature):
+        super().__init__(f"data.{group}[{index}] fitted a {key} that is not finite for feature {feature} (its "
+                         "train split holds NaN or infinite values): put `fill` before it, or clean the data")
+        self.group, self.index, self.key, self.feature = group, index, key, feature
+
+
+def fit_transforms(splits, steps, group="transforms"):
     """Fit each transform on the train split and apply it to every split, in order
     (``steps``: (fit, apply, invert) triples; fit None where there is nothing to fit).
-    Returns the transformed splits and what each transform fitted."""
+    Returns the transformed splits and what each transform fitted. A fitted statistic
+    that is not finite is a FitError; a number the spec gives (``fill: -.inf``) stands."""
     fitted = []
-    for fit, apply, _ in steps:
-        state = fit(splits["train"]) if fit is not None else {}
+    for i, (fit, apply, _) in enumerate(steps):
+        with np.errstate(all="ignore"):  # a statistic that overflows is refused below, not warned of
+            state = fit(splits["train"]) if fit is not None else {}
+        given = fit.keywords.get("value") if hasattr(fit, "keywords") else None  # fill's own number: given
+        for key, v in state.items() if not isinstance(given, (int, float)) else ():
+            bad = np.flatnonzero(~np.isfinite(np.asarray(v, dtype=np.float64)))
+            if len(bad):
+                raise FitError(group, i, key, int(bad[0]))
         fitted.append(state)
         splits = {k: apply(v, state) for k, v in splits.items()}
     return splits, fitted

@@ -65,7 +65,8 @@ class DataSource(Base):
         """The static facts of the data, to keep in a run directory (JSON)."""
         from dataclasses import asdict
 
-        facts = {"info": asdict(self.info(seed)), "max_token": self.max_token()}
+        info = {k: v for k, v in asdict(self.info(seed)).items() if k != "warnings"}  # check's, not the run's
+        facts = {"info": info, "max_token": self.max_token()}
         if hasattr(self, "columns"):
             facts["columns"] = [list(c) for c in self.columns()]
         return facts

@@ -17,6 +17,7 @@ class DataInfo:
     outputs: tuple | None  # per-sample regression target shape, e.g. (1,)
     hint: str | None = None  # what the data suggests about the task (0/1 targets read as regression)
     target_names: tuple | None = None  # the regression targets' names, where the data has them
+    warnings: tuple = ()  # (field, message): what check warns of the data (a CSV's id-like categories)
 
 
 # scikit-learn's bundled data sets: loader, features, task, classes or targets.
@@ -68,4 +69,4 @@ def describe(data, seed: int = 0) -> DataInfo:
             except ShapeError as e:
                 raise ShapeError(str(e), i, "transforms") from None
     return DataInfo(feat, info.dtype, data.task or info.task, info.classes, info.outputs, info.hint,
-                    info.target_names)
+                    info.target_names, info.warnings)

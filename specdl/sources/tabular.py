@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from ..components.base import HELPERS, PosInt, literal, resolve
 from ..errors import did_you_mean
@@ -174,16 +174,32 @@ class SyntheticData(DataSource):
         return [], lines
 
 
+# The cells read as missing, in one list (compared after stripping spaces, case-insensitively):
+# pandas' default `na_values` and "?" (read_csv below, check's reading, evaluate's labels).
+MISSING_CELLS = ("", "?", "#n/a", "#n/a n/a", "#na", "-1.#ind", "-1.#qnan", "-nan", "1.#ind", "1.#qnan",
+                 "<na>", "n/a", "na", "nan", "none", "null")
+
+
+def missing_cell(text: str) -> bool:
+    """Whether a cell is missing (one of MISSING_CELLS, after stripping, in any case)."""
+    return text.strip().lower() in _MISSING
+
+
 # Read by specdl and embedded verbatim in generated scripts.
 READ_CSV_HELPER = '''def read_csv(path, target, numeric, categorical, classification, delimiter=","):
     """Numeric features (NaN where missing), categorical strings, and targets from a CSV.
     A bad file is a ValueError naming its line and column."""
-    missing = {"", "na", "nan", "null", "none", "?"}
+    # the cells read as missing, after stripping, in any case: pandas' default na_values and "?"
+    missing = MISSING_CELLS
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f, delimiter=delimiter)
         rows, lines = [], []
         try:
             header = next(reader, [])
+            seen = set()
+            twice = next((h for h in header if h in seen or seen.add(h)), None)
+            if twice is not None:
+                raise ValueError(f"{path} has two columns named `{twice}`; rename one")
             for row in reader:
                 if row and len(row) != len(header):
                     raise ValueError(f"{path} line {reader.line_num} has {len(row)} cells, but the header "
@@ -198,13 +214,10 @@ READ_CSV_HELPER = '''def read_csv(path, target, numeric, categorical, classifica
     if absent:
         raise ValueError(f"{path} has no column {', '.join(f'`{a}`' for a in absent)}; its header is: "
                          f"{', '.join(header)[:200]}")
-    for name in wanted:
-        if header.count(name) > 1:
-            raise ValueError(f"{path} has two columns named `{name}`; rename one")
     col = {name: header.index(name) for name in wanted}
 
-    def number(row, name, line):
-        text = row[col[name]].strip()
+    def number(text, name, line):
+        text = text.strip()
         if text.lower() in missing:
             return float("nan")
         try:
@@ -213,34 +226,52 @@ READ_CSV_HELPER = '''def read_csv(path, target, numeric, categorical, classifica
             raise ValueError(f"{path} line {line}, column `{name}` holds {text[:40]!r}, not a number; "
                              "list the column under `categorical`") from None
 
-    x = np.array([[number(r, c, n) for c in numeric] for r, n in zip(rows, lines)], dtype=np.float64)
-    x = x.reshape(len(rows), len(numeric))
-    cats = np.array([[r[col[c]].strip() for c in categorical] for r in rows], dtype=object)
-    cats = cats.reshape(len(rows), len(categorical))
+    columns = list(zip(*rows)) or [()] * len(header)  # the cells column by column (every row is whole)
+
+    def numbers(names):  # [N, len(names)]: float() over a whole column, cell by cell where one is not a number
+        out = np.empty((len(rows), len(names)))
+        for j, name in enumerate(names):
+            texts = columns[col[name]]
+            try:
+                out[:, j] = list(map(float, texts))  # float() strips spaces; "nan" is NaN either way
+            except ValueError:
+                out[:, j] = [number(t, name, n) for t, n in zip(texts, lines)]
+        return out
+
+    x = numbers(numeric)
+    cats = np.empty((len(rows), len(categorical)), dtype=object)
+    for j, name in enumerate(categorical):
+        cats[:, j] = list(map(str.strip, columns[col[name]]))
     if target is None:  # features only (predict)
         return x, cats, lines
     names = target if isinstance(target, list) else [target]  # a list: the columns of a multi-target regression
-    labels = [[r[col[t]].strip() for t in names] for r in rows]
-    y = None if classification else np.array([[number(r, t, n) for t in names] for r, n in zip(rows, lines)])
-    bad = [n for i, n in enumerate(lines)
-           if any(c.lower() in missing for c in labels[i]) or (y is not None and not np.isfinite(y[i]).all())]
+    labels = [list(map(str.strip, columns[col[t]])) for t in names]
+    y = None if classification else numbers(names)
+    blank = np.zeros(len(rows), dtype=bool)
+    for cells in labels:
+        blank |= np.array([c.lower() in missing for c in cells], dtype=bool)
+    if y is not None:
+        blank |= ~np.isfinite(y).all(axis=1)
+    bad = [lines[i] for i in np.flatnonzero(blank)]
     if bad:
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise ValueError(f"the target {' or '.join(f'`{t}`' for t in names)} has no value (blank, NaN or infinite) "
                          f"on {path} line(s) {', '.join(map(str, bad[:5]))}{more}; fill them in or delete those rows")
     if classification:
-        index = {c: i for i, c in enumerate(sorted({v[0] for v in labels}))}
-        return x, cats, np.array([index[v[0]] for v in labels], dtype=np.int64)
+        index = {c: i for i, c in enumerate(sorted(set(labels[0])))}
+        return x, cats, np.array([index[v] for v in labels[0]], dtype=np.int64)
     return x, cats, y.reshape(len(rows), len(names)) if isinstance(target, list) else y.reshape(len(rows))
 '''
+READ_CSV_HELPER = READ_CSV_HELPER.replace("MISSING_CELLS", "{\n" + "".join(  # the one list, as a set literal
+    f"        {', '.join(map(repr, MISSING_CELLS[i:i + 8]))},\n" for i in range(0, len(MISSING_CELLS), 8)) + "    }", 1)
 HELPERS["read_csv"] = (READ_CSV_HELPER, lambda: {"csv": __import__("csv"), "np": __import__("numpy")})
-_MISSING = {"", "na", "nan", "null", "none", "?"}
+_MISSING = frozenset(MISSING_CELLS)
 
 
 class CsvData(DataSource):
     """A CSV file with a header row: ``target`` names the label column; ``features``
-    the inputs (default: every other column); ``categorical`` the ones one-hot encoded
-    (categories fitted on the train split). Relative paths are taken from the current
+    the inputs (default: every other column, less those ``exclude`` names); ``categorical``
+    the ones one-hot encoded (categories fitted on the train split). Relative paths are taken from the current
     directory."""
 
     source: Literal["csv"]
@@ -248,9 +279,12 @@ class CsvData(DataSource):
     target: str | list[str]
     features: list[str] | None = None
     categorical: list[str] = []
+    exclude: list[str] = []
     delimiter: str = Field(",", min_length=1, max_length=1)
     helpers: ClassVar[tuple] = ("read_csv",)
     labels_at: ClassVar[str] = "target"
+    _cells: tuple | None = PrivateAttr(default=None)  # (_stamp(), _target_cells): read once while unchanged
+    _info: tuple | None = PrivateAttr(default=None)  # (_stamp(), seed, info()): check's reading, kept for build
 
     @field_validator("target")
     @classmethod
@@ -302,10 +336,14 @@ class CsvData(DataSource):
             if t not in header:
                 where = ("target", i) if isinstance(self.target, list) else "target"
                 raise SourceError(where, f"no column `{t}` in {self.path}" + did_you_mean(t, header))
-        feats = self.features if self.features is not None else [h for h in header if h not in targets]
+        self._check_exclude(header, targets)
+        feats = self.features if self.features is not None else [
+            h for h in header if h not in targets and h not in self.exclude]
         if not feats:
             raise SourceError("features", f"{self.path} has no feature columns besides the target "
-                              f"{', '.join(f'`{t}`' for t in targets)}; a model needs at least one input column")
+                              f"{', '.join(f'`{t}`' for t in targets)}"
+                              f"{' and the excluded columns' if self.exclude else ''}; a model needs at least one "
+                              "input column")
         named = [("features", i, n) for i, n in enumerate(self.features or [])]
         for key, i, name in [*named, *(("categorical", i, n) for i, n in enumerate(self.categorical))]:
             if name not in header:  # reported at the list item that names it
@@ -318,15 +356,34 @@ class CsvData(DataSource):
                 raise SourceError("features", f"the target `{t}` cannot also be a feature")
         return [f for f in feats if f not in self.categorical], list(self.categorical)
 
+    def _check_exclude(self, header, targets) -> None:
+        """``exclude`` names columns of the file, none of them the target or categorical,
+        and applies to the default features only."""
+        if self.exclude and self.features is not None:
+            raise SourceError("exclude", "`exclude` leaves columns out of the default features (every column but "
+                              "the target); with `features` listed, leave them out of `features` instead")
+        for i, name in enumerate(self.exclude):
+            if name not in header:
+                raise SourceError(("exclude", i), f"no column `{name}` in {self.path}" + did_you_mean(name, header))
+            if name in targets:
+                raise SourceError(("exclude", i), f"`{name}` is the target; it cannot be excluded")
+            if name in self.categorical:
+                raise SourceError(("exclude", i), f"`{name}` is listed under `categorical` too; a column is either "
+                                  "a feature or excluded: drop it from one of the two lists")
+
     def _labels(self) -> list[str]:
         """The (first) target column's non-missing cells."""
         return self._target_cells()[self.targets()[0]]
 
     def _target_cells(self) -> dict[str, list[str]]:
         """Each target column's non-missing cells, in one read of the file (rows that are
-        short are read_csv's to report)."""
+        short are read_csv's to report). Kept while the file is unchanged: the task, the
+        classes and the hint all ask."""
         import csv
 
+        stamp = self._stamp()
+        if self._cells is not None and self._cells[0] == stamp:
+            return self._cells[1]
         names = self.targets()
         with open(self.path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f, delimiter=self.delimiter)
@@ -336,11 +393,21 @@ class CsvData(DataSource):
             try:
                 for row in reader:
                     for t, i in at.items():
-                        if len(row) > i and row[i].strip().lower() not in _MISSING:
+                        if len(row) > i and not missing_cell(row[i]):
                             cells[t].append(row[i].strip())
             except csv.Error as e:
                 raise SourceError("path", f"{self.path} line {reader.line_num}: {e}") from None
+        self._cells = (stamp, cells)
         return cells
+
+    def _stamp(self) -> tuple:
+        """What the file's reading depends on: its path, delimiter and targets, and its
+        size, times and inode (a rewritten file reads again)."""
+        import os
+
+        st = os.stat(self.path)
+        return (str(self.path), self.delimiter, tuple(self.targets()), st.st_size, st.st_mtime_ns, st.st_ino,
+                st.st_ctime_ns)
 
     def classification(self) -> bool:
         if len(self.targets()) > 1:
@@ -384,28 +451,76 @@ class CsvData(DataSource):
                                       "make a multi-target regression, of numbers; give one column to classify") from None
 
     def info(self, seed: int = 0):
+        """What check knows of the file, read whole as build reads it: the width after
+        one-hot encoding the train split's categories, and the cells build would refuse
+        (blank numeric cells without a `fill` before the transforms that fit on them)."""
         numeric, cats = self.columns()
+        stamp = (self._stamp(), seed)
+        if self._info is None or self._info[0] != stamp:
+            self._info = (stamp, self._read_info(numeric, cats, seed))
+        return self._info[1]
+
+    def _read_info(self, numeric, cats, seed):
+        from ..splits import split_indices
+
         if len(self.targets()) > 1:
             self._several_targets()
         classification = self.classification()
-        width = len(numeric)
-        classes = None
-        if cats or classification:
-            x, c, y = self._read(numeric, cats)
-            if classification:
-                classes = int(y.max()) + 1
-            if cats:
-                from ..splits import split_indices
-
-                train = split_indices(y, self.split, seed, self.split.stratify and classification)["train"]
-                width += sum(len(set(c[train, j])) for j in range(len(cats)))
+        x, c, y = self._read(numeric, cats)
+        train = split_indices(y, self.split, seed, self.split.stratify and classification)["train"]
+        self._check_cells(numeric, x, train)
+        counts = [len(set(c[train, j])) for j in range(len(cats))]
+        width, warnings = len(numeric) + sum(counts), self._wide_categories(counts, len(train))
         if classification:
-            return DataInfo((width,), "float32", "classification", classes, None)
+            return DataInfo((width,), "float32", "classification", int(y.max()) + 1, None, warnings=warnings)
         targets = self.targets()
         if len(targets) > 1:
-            return DataInfo((width,), "float32", "regression", None, (len(targets),), target_names=tuple(targets))
+            return DataInfo((width,), "float32", "regression", None, (len(targets),), target_names=tuple(targets),
+                            warnings=warnings)
         hint = None if self.task else class_hint(f"`{self.target}`", [float(v) for v in self._labels()])
-        return DataInfo((width,), "float32", "regression", None, (1,), hint)
+        return DataInfo((width,), "float32", "regression", None, (1,), hint, warnings=warnings)
+
+    def _check_cells(self, numeric, x, train) -> None:
+        """Blank (or missing) numeric cells need a `fill` transform, before any transform
+        that fits a statistic on them; an infinite cell, which nothing fills, is an error."""
+        import numpy as np
+
+        inf = np.flatnonzero(np.isinf(x).any(axis=0))
+        if len(inf):
+            row = np.flatnonzero(np.isinf(x[:, inf[0]]))[0]
+            raise SourceError("path", f"{self._line(row)}, column `{numeric[inf[0]]}` holds an infinite value, "
+                              "which no transform fills; clean the data")
+        blank = np.isnan(x)
+        cols = np.flatnonzero(blank.any(axis=0))
+        if not len(cols):
+            return
+        kinds = [t.type_name for t in self.transforms]
+        fill = kinds.index("fill") if "fill" in kinds else None
+        named = ", ".join(f"`{numeric[j]}`" for j in cols[:5]) + (f" and {len(cols) - 5} more" if len(cols) > 5 else "")
+        first = self._line(np.flatnonzero(blank[:, cols[0]])[0])
+        if fill is None:
+            raise SourceError("transforms", f"blank cells in {named} (e.g. {first}): add `fill: mean` (median, or "
+                              "a value) first in data.transforms, or fill them in")
+        fits = next((i for i, k in enumerate(kinds[:fill]) if k in ("standardize", "minmax")), None)
+        in_train = [j for j in cols if blank[train, j].any()]
+        if fits is not None and in_train:
+            named = ", ".join(f"`{numeric[j]}`" for j in in_train[:5])
+            first = self._line(train[blank[train, in_train[0]]].min())
+            raise SourceError(("transforms", fits), f"blank cells in {named} (e.g. {first}): put `fill` before "
+                              f"`{kinds[fits]}`")
+
+    def _line(self, row: int) -> str:
+        """A data row as the file's line (read again, on an error path only)."""
+        lines = resolve("read_csv")(self.path, None, [], [], False, self.delimiter)[2]
+        return f"{self.path} line {lines[row]}"
+
+    def _wide_categories(self, counts, rows: int) -> tuple:
+        """A categorical column with more than 100 values in the train split, and more than
+        half as many values as rows (an id, an e-mail, a timestamp): a warning each."""
+        return tuple((("categorical", j), f"`{name}` holds {n:,} distinct values in the train split's {rows:,} rows "
+                      f"(an id, an e-mail, a timestamp?): it becomes {n:,} one-hot inputs that tell rows apart "
+                      f"rather than generalise; if so, drop it from `categorical` and list it under `data.exclude`")
+                     for j, (name, n) in enumerate(zip(self.categorical, counts)) if n > 100 and n > rows / 2)
 
     def load(self, seed):
         numeric, cats = self.columns()
