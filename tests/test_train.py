@@ -31,7 +31,7 @@ def test_bundled_spec_meets_its_target(name, tmp_path, cli):
 def test_run_directory_contents(tmp_path):
     metrics, run = specdl.train(ROOT / "specs" / "iris_mlp.yaml", out=tmp_path / "r",
                                 overrides=["train.epochs=7"])
-    assert sorted(p.name for p in run.iterdir()) == ["best.pt", "confusion.png", "curves.png", "examples.pt",
+    assert sorted(p.name for p in run.iterdir()) == [".specdl-manifest.json", "best.pt", "confusion.png", "curves.png", "examples.pt",
                                                      "last.pt", "metrics.jsonl", "preprocess.json",
                                                      "report.json", "spec.yaml"]
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
