@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from .source import SpecDumper, SpecLoader, _override_path, _set, dump_yaml, read_yaml
+from .source import SpecDumper, SpecLoader, _override_path, _set, read_yaml
 
 
 @dataclass
@@ -85,19 +85,50 @@ def _set_key(text: str, key: str, value, comment: str) -> str:
     from .schema import _primary
 
     data = read_yaml(text, "<edit>").data
-    parts = tuple(_override_path(data, key, _primary))
+    parts = _short_form(data, tuple(_override_path(data, key, _primary)), _primary)
     new = copy.deepcopy(data)
     if _set(new, list(parts), copy.deepcopy(value), key) is not None:
         raise ValueError(f"cannot set {key}")
     spans = _spans(text)
+    aliased = {s.anchor for s in spans.values() if s.kind == "alias"} | set(re.findall(r"\*([^\s,\]}]+)", text))
     at = next(parts[:n] for n in range(len(parts), -1, -1) if parts[:n] in spans)
     span = spans[at]
-    if at == parts and span.kind == "scalar" and span.plain and span.anchor is None:
-        return text[: span.start] + _flow(value) + text[span.end:]
-    if at != parts and span.kind == "mapping" and span.anchor is None and not span.flow:
+    own = span.anchor is None or span.anchor not in aliased  # an anchor no alias uses changes nothing else
+    if at == parts and span.kind == "scalar" and span.plain and own:
+        start = span.start if span.anchor is None else _after_anchor(text, span.start)
+        out = text[:start] + _flow(value) + text[span.end:]
+    elif at != parts and span.kind == "mapping" and own and not span.flow:
         rest = parts[len(at):]
-        return _insert(text, span, {rest[0]: _nested(rest[1:], value)}, comment)
-    return _replace(text, span, _value_at(new, at), comment)
+        out = _insert(text, span, {rest[0]: _nested(rest[1:], value)}, comment)
+    else:
+        out = _replace(text, span, _value_at(new, at), comment)
+    if read_yaml(out, "<edit>").data != new:  # the edit must set the key and nothing else
+        raise ValueError(f"cannot edit {key} in place")
+    return out
+
+
+def _after_anchor(text: str, start: int) -> int:
+    """Where the value starts after its anchor (`&name value`)."""
+    end = start
+    while end < len(text) and not text[end].isspace():
+        end += 1
+    while end < len(text) and text[end] in " \t":
+        end += 1
+    return end
+
+
+def _short_form(data, parts: tuple, primary) -> tuple:
+    """A component's primary argument where the text writes its short form (`- linear: 16`
+    for model.layers.0.out_features): the short form's key."""
+    try:
+        parent = _value_at(data, parts[:-1])
+    except (KeyError, IndexError, TypeError):
+        return parts
+    if isinstance(parent, dict) and len(parent) == 1 and parts[-1] not in parent:
+        (name,) = parent
+        if isinstance(name, str) and primary(name) == parts[-1]:
+            return parts[:-1] + (name,)
+    return parts
 
 
 def _nested(rest: tuple, value):
@@ -127,7 +158,7 @@ def _insert(text: str, span: _Span, data: dict, comment: str) -> str:
             text, nl = text + "\n", len(text)
         pos = nl + 1
     indent = " " * (span.keycol or 0)
-    lines = dump_yaml(data).splitlines()
+    lines = yaml.dump(data, Dumper=SpecDumper, sort_keys=False, default_flow_style=False).splitlines()
     lines[0] += f"  # {comment}"
     return text[:pos] + "".join(f"{indent}{line}\n" for line in lines) + text[pos:]
 
@@ -135,13 +166,14 @@ def _insert(text: str, span: _Span, data: dict, comment: str) -> str:
 def _replace(text: str, span: _Span, value, comment: str) -> str:
     """The node's text replaced by ``value`` in flow form, with ``comment`` where the line
     ends there; an anchor it held moves to the first node aliasing it."""
-    own = text[span.start: span.end]
+    stop = span.last if span.kind in ("mapping", "sequence") and not span.flow and span.last else span.end
+    own = text[span.start: stop]
     new = _flow(value)
-    end = text.find("\n", span.end)
-    tail = text[span.end: end if end >= 0 else len(text)]
+    end = text.find("\n", stop)
+    tail = text[stop: end if end >= 0 else len(text)]
     if not tail.strip():
         new += f"  # {comment}"
-    out = text[: span.start] + new + text[span.end:]
+    out = text[: span.start] + new + text[stop:]
     if span.anchor is not None and span.kind != "alias":
         alias = re.compile(rf"\*{re.escape(span.anchor)}(?![^\s,\]}}])")
         at = alias.search(out, span.start + len(new))

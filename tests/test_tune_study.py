@@ -22,7 +22,6 @@ import yaml
 
 import specdl
 from specdl.errors import RunError
-from specdl.front import spec_fingerprint
 
 from .conftest import ROOT, run_cli
 
@@ -86,6 +85,8 @@ def searched(tmp_path_factory):
 
 # ---------------------------------------------------------------- the fingerprint
 def test_the_fingerprint_leaves_out_only_the_trial_count_and_placement(tmp_path):
+    from specdl.front import spec_fingerprint
+
     (tmp_path / "spec.yaml").write_text(SPEC)
     base = spec_fingerprint(specdl.load("spec.yaml"))
     same = ["search.trials=30", "train.device=auto", "train.threads=2", "train.num_workers=0",
@@ -98,6 +99,8 @@ def test_the_fingerprint_leaves_out_only_the_trial_count_and_placement(tmp_path)
 
 
 def test_the_default_study_is_named_and_stamped_with_the_fingerprint(searched):
+    from specdl.front import spec_fingerprint
+
     d, result = searched
     fingerprint = spec_fingerprint(specdl.load(d / "spec.yaml", ["train.epochs=2"]))
     assert result.study.study_name == f"tiny-tune-{fingerprint[:8]}"
@@ -121,6 +124,8 @@ def _study(url: str, name: str, fingerprint=None, param=None):
 
 
 def test_an_explicit_study_of_another_spec_is_refused_naming_both(tmp_path):
+    from specdl.front import spec_fingerprint
+
     (tmp_path / "spec.yaml").write_text(SPEC)
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     _study(url, "shared", fingerprint="ab" * 32)
@@ -170,16 +175,22 @@ def test_a_storage_that_is_not_a_url_is_a_one_line_type_error(tmp_path):
 
 
 def test_a_copied_or_moved_tune_folder_uses_its_own_database(searched, tmp_path):
+    import optuna
+
     d, result = searched
-    copy = tmp_path / "copy"
-    shutil.copytree(d / "t", copy)
-    moved = tmp_path / "moved"
-    shutil.copytree(d / "t", tmp_path / "orig")
-    (tmp_path / "orig").rename(moved)  # the folder moved: its old path is gone
-    for folder in (copy, moved):
+    name = result.study.study_name
+    copy, orig, moved = tmp_path / "copy", tmp_path / "orig", tmp_path / "moved"
+    for folder in (copy, orig):
+        shutil.copytree(d / "t", folder)
+        mark = optuna.load_study(study_name=name, storage=f"sqlite:///{folder / 'study.db'}")
+        mark.set_user_attr("folder", folder.name)  # which database a tune of the folder opens
+    orig.rename(moved)  # the folder moved: its old path is gone
+    for folder, mark in ((copy, "copy"), (moved, "orig")):
         again = specdl.tune(d / "spec.yaml", out=folder, overrides=["train.epochs=2"])  # nothing left to run
-        assert len(again.study.trials) == 3 and again.best_spec == result.best_spec
-    assert not (tmp_path / "orig").exists()
+        assert again.study.user_attrs.get("folder") == mark and len(again.study.trials) == 3
+        assert again.best_spec == result.best_spec
+    assert "folder" not in optuna.load_study(study_name=name, storage=f"sqlite:///{d / 't' / 'study.db'}").user_attrs
+    assert not orig.exists()
 
 
 # ---------------------------------------------------------------- grid
@@ -197,14 +208,6 @@ def test_only_the_process_that_creates_a_grid_study_queues_its_points(tmp_path):
     points = [tuple(sorted(t.system_attrs["fixed_params"].items())) for t in second.trials]
     assert len(points) == 8 and len(set(points)) == 8 and first._study_id == second._study_id
     assert {t.state.name for t in second.trials} == {"WAITING"}
-
-
-def test_a_grid_runs_each_point_once_and_at_most_its_size(searched):
-    d, result = searched
-    table = _rows(d / "t")
-    assert len(table) == 3  # 3 trials asked of a grid of 8
-    points = {(t["train.batch_size"], t["model.layers.0.linear"], t["optimizer.adamw.lr"]) for t in table}
-    assert len(points) == 3
 
 
 @pytest.mark.slow  # two processes on one grid: subprocesses, seconds
@@ -328,3 +331,39 @@ def test_best_yaml_of_a_spec_given_as_data_is_canonical(searched):
     assert _edited(None, ["train.epochs=2"], want, 1) == dump_yaml(want.to_dict())  # no text: canonical
     # a text that does not read back to the trial's spec (here: another seed) is not edited but written canonically
     assert _edited((SPEC.replace("seed: 0", "seed: 5"), []), [], want, 1) == dump_yaml(want.to_dict())
+
+
+EDITED = """\
+name: x            # a comment
+data: {source: sklearn, dataset: diabetes}
+model:
+  layers:
+    - linear: 16
+    - {type: linear, out_features: 8}
+    - relu
+    - linear: 1
+loss: mse
+optimizer: adamw
+train: &t
+  epochs: 2
+metrics: [mse]
+"""
+
+
+@pytest.mark.parametrize("key, value", [
+    ("optimizer.adamw.lr", 0.01),            # a short-form string becomes a mapping
+    ("model.layers.0.out_features", 24),     # the short form's own argument, by its name
+    ("model.layers.1.linear", 4),            # a canonical layer, by its short name
+    ("train.batch_size", 16),                # under an anchored mapping
+    ("train.checkpoint.monitor", "val_mse"),  # a key the file does not write
+    ("data.split.val", 0.3),                 # under a flow mapping
+    ("seed", 3),                             # at the top
+])
+def test_a_spec_text_edited_in_place_reads_as_the_override_does(key, value):
+    from specdl.spec_edit import edit
+
+    out = edit(EDITED, [(key, value)], "specdl tune: trial 1")
+    assert specdl.load(out) == specdl.load(EDITED, [f"{key}={yaml.safe_dump(value).splitlines()[0]}"]), out
+    assert out.startswith("name: x            # a comment\n")
+    kept = [line for line in EDITED.splitlines() if line not in out.splitlines()]
+    assert len(kept) <= 1, kept  # at most the one line that held the value
