@@ -255,13 +255,14 @@ def test_a_pruned_trial_keeps_the_folder_trials_csv_names(searched, tmp_path):
     with pytest.raises(optuna.TrialPruned):
         tuning.objective(trial, plan, search)
     run_dir = Path(study._storage.get_trial(trial._trial_id).user_attrs["run_dir"])
-    assert run_dir == tmp_path / "trial-0001" and (run_dir / "metrics.jsonl").read_text().count("\n") == 1
+    assert (run_dir / "metrics.jsonl").exists(), "trials.csv names a folder that is gone"
+    assert (run_dir / "metrics.jsonl").read_text().count("\n") == 1 and run_dir == tmp_path / "trial-0001"
 
 
 def test_a_tie_on_the_metric_is_broken_by_the_earlier_best_epoch_and_reported():
     import optuna
 
-    from specdl.tuning_report import _best, _tie_note
+    from specdl.tuning_report import _best
 
     study = optuna.create_study()
     lr = optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)
@@ -270,6 +271,8 @@ def test_a_tie_on_the_metric_is_broken_by_the_earlier_best_epoch_and_reported():
                                                   user_attrs={"best_epoch": epoch}))
     best = _best(study)
     assert best.number == 1  # trial 2: as good as trial 1, at epoch 3 rather than 9
+    from specdl.tuning_report import _tie_note
+
     assert _tie_note(study, best) == ("; tied on the metric with trial(s) 1, chosen for its earlier best epoch "
                                       "(then the lower trial number)")
 
