@@ -80,7 +80,8 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
     """Search the spec's `search` space (see the module docstring): ``trials`` in all
     (default search.trials; a study that holds some already runs the rest), ``jobs``
     processes at once, ``storage`` an Optuna database URL (default: SQLite in the tune
-    directory), ``study`` its name (default: ``<name>-<fp8>``, the spec's fingerprint; a study of another spec is refused), ``out`` the tune directory.
+    directory), ``study`` its name (default: ``<name>-<fp8>``, the spec's fingerprint; a
+    study of another spec is refused), ``out`` the tune directory.
     ``progress``: False is silent; otherwise a line per finished trial on stderr.
     ``table``: print the best trials and where the results are at the end."""
     from .front import check, spec_fingerprint
