@@ -7,6 +7,7 @@ process that creates it also queues a grid search's points: no point runs twice.
 from __future__ import annotations
 
 import random
+import re
 import sys
 import time
 
@@ -16,8 +17,9 @@ FINGERPRINT = "specdl_fingerprint"  # the study's user attribute holding its spe
 QUEUED = "specdl_grid_queued"  # how many grid points its creator queued (in the seeded order)
 # What a process that lost the race to create a new database's schema is told
 RACES = ("already exists", "UNIQUE constraint failed", "database is locked")
-# Storage URLs whose database lives only as long as the process that opens it
-IN_MEMORY = ("sqlite://", "sqlite:///:memory:", "sqlite:///file::memory:")
+# Storage URLs whose database lives only as long as the process that opens it: SQLite with
+# no file (sqlite://, sqlite:///), `:memory:`, or a URI in memory mode
+IN_MEMORY = re.compile(r"sqlite(\+\w+)?://(/(:memory:|file::memory:.*)?)?(\?.*)?|.*[?&]mode=memory\b.*", re.I)
 
 
 def default_study(spec, fingerprint: str) -> str:
@@ -32,8 +34,7 @@ def check_storage(storage) -> None:
     if not isinstance(storage, str):
         raise TypeError(f"storage is a database URL (a str such as 'sqlite:///study.db'), not "
                         f"{type(storage).__name__} {storage!r}")
-    url = storage.strip()
-    if url.split("?")[0] in IN_MEMORY or "mode=memory" in url:
+    if IN_MEMORY.fullmatch(storage.strip()):
         raise RunError(f"--storage {storage}: an in-memory database ends with the process that opens it, so "
                        "each process would see an empty study and the finished trials would be lost; give a "
                        "file (sqlite:///study.db) or a server (postgresql://...)")

@@ -157,7 +157,8 @@ def test_an_older_study_goes_on_with_a_note_and_another_distribution_is_one_line
 
 
 # ---------------------------------------------------------------- storages
-@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite:///file:x?mode=memory&uri=true"])
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:",
+                                 "sqlite:///file:x?mode=memory&uri=true"])
 def test_a_storage_that_does_not_persist_is_refused_before_any_trial(tmp_path, url):
     (tmp_path / "spec.yaml").write_text(SPEC)
     with pytest.raises(RunError, match="in-memory database ends with the process") as e:
