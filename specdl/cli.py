@@ -118,7 +118,8 @@ def _tune_verb(verb):
                    "with a share of the cores (default 1)")
     t.add_argument("--storage", metavar="URL", help="an Optuna database URL shared by processes and machines "
                    "(default: sqlite:///TUNE_DIR/study.db)")
-    t.add_argument("--study", metavar="NAME", help="the study's name in the storage (default: the spec's name)")
+    t.add_argument("--study", metavar="NAME", help="the study's name in the storage (default: <name>-<fp8>, the "
+                   "spec's fingerprint; a study of another spec is refused)")
     _output(t, "the tune directory (default: the newest runs/<name>/tune-* of this spec, or a new one)")
     t.add_argument("-q", "--quiet", action="store_true", help="no line per trial")
     return t

@@ -140,3 +140,27 @@ def _show(value) -> str:
         return f"{value:g}"
     return json.dumps(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) \
         else str(value) if not (isinstance(value, float) and math.isnan(value)) else "nan"
+
+
+# What a spec's fingerprint leaves out: how many trials a search runs (--trials raises it)
+# and where a run is placed (the device, its threads and loader processes, TensorBoard files),
+# none of which changes what the spec learns.
+UNFINGERPRINTED = (("search", "trials"), ("train", "device"), ("train", "threads"), ("train", "num_workers"),
+                   ("train", "tensorboard"))
+
+
+def spec_fingerprint(spec) -> str:
+    """The hex SHA-256 of a resolved spec (a Spec, or an Analysis of one) less
+    UNFINGERPRINTED: two specs with one fingerprint train the same model. A tune study is
+    named and stamped with it (specdl/tuning_study.py); its first 8 digits name it."""
+    import hashlib
+
+    data = copy.deepcopy(getattr(spec, "spec", spec).to_dict())
+    for path in UNFINGERPRINTED:
+        node = data
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    text = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -15,8 +15,6 @@ import json
 import math
 import os
 import sys
-import time
-import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +24,17 @@ from . import manifest
 from .errors import RunError, SpecError
 from .rundir import RunDir
 from .search import override
+from .tuning_study import (
+    QUEUED,
+    check_storage,
+    default_study,
+    extend_grid,
+    fail_running,
+    open_study,
+    shown,
+    started,
+)
+from .tuning_study import optuna as _optuna
 
 TRIAL_DIR = "trial-{:04d}"
 DEFAULT_DB = "study.db"
@@ -63,6 +72,9 @@ class _Plan:
     progress: bool
     metric: str = "val_loss"
     direction: str = "minimize"  # the metric's, as train.checkpoint's mode decides
+    fingerprint: str = ""  # front.spec_fingerprint of the spec searched
+    default_study: str = ""  # <name>-<fingerprint's first 8>
+    seed: int = 0  # the spec's (a grid's order)
 
 
 def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, overrides=None,
@@ -70,13 +82,15 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
     """Search the spec's `search` space (see the module docstring): ``trials`` in all
     (default search.trials; a study that holds some already runs the rest), ``jobs``
     processes at once, ``storage`` an Optuna database URL (default: SQLite in the tune
-    directory), ``study`` its name (default: the spec's), ``out`` the tune directory.
+    directory), ``study`` its name (default: ``<name>-<fp8>``, the spec's fingerprint; a
+    study of another spec is refused), ``out`` the tune directory.
     ``progress``: False is silent; otherwise a line per finished trial on stderr.
     ``table``: print the best trials and where the results are at the end."""
-    from .components.base import ALLOW_IMPORT
-    from .front import check
-    from .source import as_list
+    from .front import check, spec_fingerprint
 
+    check_storage(storage)  # a storage that is no URL, or does not persist: refused before any trial
+    if study is not None and not isinstance(study, str):
+        raise TypeError(f"study is a study's name (a str), not {type(study).__name__} {study!r}")
     analysis = check(spec, overrides)  # proves the space before any trial
     s = analysis.spec
     if s.search is None:
@@ -84,38 +98,69 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
     for name, value in (("jobs", jobs), ("trials", trials)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise RunError(f"--{name} {value}: give a whole number, 1 or more")
-
-    tdir = _tune_dir(s, out)
+    fingerprint = spec_fingerprint(s)
+    tdir = _tune_dir(s, out, fingerprint)
     held = RunDir(tdir).lock()
     manifest.begin(tdir, "tune")
     try:
-        rec = _record(tdir, s, storage, study)
-        ranked = check(spec, [*as_list(overrides), *s.search.monitor_overrides()], search=False)
-        plan = _Plan(str(tdir / "spec.yaml"), str(tdir), rec["storage"], rec["study"], trials or s.search.trials,
-                     bool(ALLOW_IMPORT.get()), progress is not False, ranked.monitor,
-                     "maximize" if ranked.mode == "max" else "minimize")
-        optuna_study = _open_study(plan)
+        rec = _record(tdir, s, storage, study, fingerprint)
+        plan = _plan(spec, overrides, s, tdir, rec, trials, progress)
+        optuna_study = open_study(plan, create=True, search=s.search)
+        extend_grid(optuna_study, plan, s.search)
         _write_record(tdir, s, rec)  # once the study opens: a failed start leaves the directory as it was
-        if rec["default_storage"]:
-            _fail_interrupted(optuna_study)  # we hold the directory: any RUNNING trial's process is gone
-        remaining = plan.trials - len(optuna_study.trials)
+        # we hold the directory: a RUNNING trial of it (of any, on the default storage) lost its process
+        fail_running(optuna_study, None if rec["default_storage"] else tdir)
+        remaining = plan.trials - started(optuna_study)
         if progress is not False:
-            print(f"tune {s.name}: {len(optuna_study.trials)} trial(s) in study {plan.study!r} "
-                  f"({_shown_storage(plan)}); running {max(remaining, 0)} more with {jobs} job(s)",
+            print(f"tune {s.name}: {started(optuna_study)} trial(s) in study {plan.study!r} "
+                  f"({shown(plan.storage)}); running {max(remaining, 0)} more with {jobs} job(s)",
                   file=sys.stderr)
         if remaining > 0:
-            _run(plan, remaining, jobs)
-        optuna_study = _open_study(plan)
+            try:
+                _run(plan, remaining, jobs)
+            except KeyboardInterrupt:  # the processes stopped mid-trial: their trials failed, not RUNNING
+                fail_running(open_study(plan), tdir)
+                raise
+        optuna_study = open_study(plan)
         from .tuning_report import write_results
 
-        best = write_results(optuna_study, tdir, s, table, plan.metric)
+        best = write_results(optuna_study, tdir, s, table, plan.metric, _source_text(spec, overrides))
         return TuneResult(optuna_study, best[0], tdir, best[1])
     finally:
         manifest.adopt(tdir, TUNE_FILES, runs="trial-*")  # what this study wrote there
         held.close()
 
 
-def _tune_dir(spec, out) -> Path:
+def _plan(spec, overrides, s, tdir: Path, rec: dict, trials, progress) -> _Plan:
+    """What each process needs; a grid search runs at most its grid's points."""
+    import math
+
+    from .components.base import ALLOW_IMPORT
+    from .front import check
+    from .source import as_list
+
+    ranked = check(spec, [*as_list(overrides), *s.search.monitor_overrides()], search=False)
+    total = trials or s.search.trials
+    if s.search.sampler == "grid":
+        total = min(total, math.prod(d.points() for d in s.search.space.values()))
+    return _Plan(str(tdir / "spec.yaml"), str(tdir), rec["url"], rec["study"], total, bool(ALLOW_IMPORT.get()),
+                 progress is not False, ranked.monitor, "maximize" if ranked.mode == "max" else "minimize",
+                 rec["fingerprint"], default_study(s, rec["fingerprint"]), s.seed)
+
+
+def _source_text(spec, overrides) -> tuple | None:
+    """The user's spec file as written (best.yaml is it, edited), with the overrides given."""
+    from .source import as_list
+
+    if isinstance(spec, (str, Path)) and not (isinstance(spec, str) and "\n" in spec):
+        try:
+            return Path(spec).read_text(encoding="utf-8"), as_list(overrides)
+        except OSError:
+            return None
+    return None
+
+
+def _tune_dir(spec, out, fingerprint: str) -> Path:
     """``--out DIR``, or the newest ``runs/<name>/tune-*`` of this same spec (the same
     command continues its study), or a new ``runs/<name>/tune-<time>``."""
     if out is not None:
@@ -126,20 +171,28 @@ def _tune_dir(spec, out) -> Path:
             rec = _read_record(path)
             if rec is None:
                 raise RunError(f"--out {path} is a non-empty folder that holds no study; give a new or empty folder")
-            if rec["spec"] != _spec_key(spec):
+            if not _same_spec(rec, spec, fingerprint):
                 raise RunError(f"{path} holds a study of another spec (its spec.yaml); give another --out "
                                "to start a new study")
         return path
     root = Path("runs") / spec.name
     for old in sorted(root.glob("tune-*"), reverse=True):
         rec = _read_record(old)
-        if rec is not None and rec["spec"] == _spec_key(spec):
+        if rec is not None and _same_spec(rec, spec, fingerprint):
             return old
     return root / f"tune-{datetime.now():%Y%m%d-%H%M%S}"
 
 
+def _same_spec(rec: dict, spec, fingerprint: str) -> bool:
+    """Whether a tune directory's record is of this spec: its fingerprint, or (a record
+    older than fingerprints) the hash of the whole spec less its trial count."""
+    if "fingerprint" in rec:
+        return rec["fingerprint"] == fingerprint
+    return rec.get("spec") == _spec_key(spec)
+
+
 def _spec_key(spec) -> str:
-    """The spec a study searches, less its trial count (which `--trials` may raise)."""
+    """A record's spec key before fingerprints: the spec less its trial count."""
     data = spec.to_dict()
     data["search"] = {k: v for k, v in data.get("search", {}).items() if k != "trials"}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
@@ -152,14 +205,17 @@ def _read_record(path: Path) -> dict | None:
         return None
 
 
-def _record(tdir: Path, spec, storage, study) -> dict:
+def _record(tdir: Path, spec, storage, study, fingerprint: str) -> dict:
     """tune.json's record (which spec, which study, where it is stored): the storage and
-    study name given, else those of an earlier run in ``tdir``, else the defaults."""
+    study name given, else those of an earlier run in ``tdir``, else the defaults. The
+    default database is recorded relative to the tune directory (``url`` is where it is
+    now): a copied directory writes its own, a moved one goes on."""
     old = _read_record(tdir) or {}
-    default = f"sqlite:///{(tdir / DEFAULT_DB).resolve()}"
-    storage = storage or old.get("storage") or default
-    return {"spec": _spec_key(spec), "study": study or old.get("study") or spec.name,
-            "storage": storage, "default_storage": storage == default}
+    given = storage or (None if old.get("default_storage", True) else old.get("storage"))
+    url = given or f"sqlite:///{(tdir / DEFAULT_DB).resolve()}"
+    return {"spec": fingerprint, "fingerprint": fingerprint,
+            "study": study or old.get("study") or default_study(spec, fingerprint),
+            "storage": given or DEFAULT_DB, "default_storage": given is None, "url": url}
 
 
 def _write_record(tdir: Path, spec, rec: dict) -> None:
@@ -167,62 +223,8 @@ def _write_record(tdir: Path, spec, rec: dict) -> None:
     from .files import write_output
 
     write_output(tdir / "spec.yaml", spec.to_yaml(), "the tune directory's spec")
-    write_output(tdir / "tune.json", json.dumps(rec, indent=1) + "\n", "tune.json")
-
-
-def _shown_storage(plan: _Plan) -> str:
-    if plan.storage.startswith("sqlite:///"):
-        return plan.storage
-    head, sep, tail = plan.storage.partition("@")  # no password on the screen
-    return f"{head.split('://')[0]}://…@{tail}" if sep else plan.storage
-
-
-# What a process that lost the race to create a new database's schema is told
-RACES = ("already exists", "UNIQUE constraint failed", "database is locked")
-
-
-def _open_study(plan: _Plan):
-    optuna = _optuna()
-    for attempt in range(10):
-        try:
-            return _create(optuna, plan)
-        except Exception as e:  # noqa: BLE001
-            # two processes creating the schema of a new database at once: one wins
-            if not any(m in str(e) for m in RACES) or attempt == 9:
-                _storage_error(plan, e)
-            time.sleep(0.2 + 0.3 * attempt)
-
-
-def _create(optuna, plan: _Plan):
-    storage = optuna.storages.RDBStorage(
-        plan.storage, heartbeat_interval=60, grace_period=180,
-        engine_kwargs={"connect_args": {"timeout": 120}} if plan.storage.startswith("sqlite") else {})
-    return optuna.create_study(storage=storage, study_name=plan.study, direction=plan.direction,
-                               load_if_exists=True)
-
-
-def _storage_error(plan: _Plan, e: Exception):
-    first = str(e).splitlines()[0] if str(e) else type(e).__name__
-    if isinstance(e, ValueError):  # a study of this name with another direction, ...
-        raise RunError(f"study {plan.study!r}: {first}") from None
-    # sqlalchemy: a bad URL, a server that does not answer, no driver
-    raise RunError(f"cannot open the study storage {_shown_storage(plan)}: {first[:200]}") from None
-
-
-def _optuna():
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # specdl prints one line per trial
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    return optuna
-
-
-def _fail_interrupted(study) -> None:
-    from optuna.trial import TrialState
-
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_user_attr(t._trial_id, "error", "interrupted (the tune process was stopped)")
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    kept = {k: v for k, v in rec.items() if k != "url"}
+    write_output(tdir / "tune.json", json.dumps(kept, indent=1) + "\n", "tune.json")
 
 
 # ---------------------------------------------------------------- running trials
@@ -268,21 +270,54 @@ def work(plan: _Plan, quota: int, index: int, threads: int | None) -> None:
 
     spec = check(plan.spec_path, search=False).spec
     search, epochs = spec.search, spec.train.epochs
-    study = _open_study(plan)
+    study = open_study(plan)
     # a seed of its own for each process and each continuation (the same seed would
     # draw the same first values again)
-    seed = (spec.seed * 1_000_003 + 7919 * index + len(study.trials)) % 2**32  # numpy takes 32-bit seeds
-    study.sampler = _sampler(optuna, search, seed)
+    seed = (spec.seed * 1_000_003 + 7919 * index + started(study)) % 2**32  # numpy takes 32-bit seeds
+    queued = search.sampler == "grid" and QUEUED in study.user_attrs
+    study.sampler = optuna.samplers.RandomSampler(seed=seed) if queued else _sampler(optuna, search, seed)
     study.pruner = _pruner(optuna, search, epochs)
+    printer = _Printer(plan) if plan.progress else None
     try:
+        if queued:  # a grid whose points the study's creator queued: each taken once, by one process
+            return _run_queue(study, plan, search, quota, printer)
         # the quota, or fewer where other processes (other machines) fill the study first
         stop = optuna.study.MaxTrialsCallback(plan.trials, states=None)
         study.optimize(lambda trial: objective(trial, plan, search), n_trials=quota, catch=(TrialFailed,),
-                       callbacks=[stop, *([_Printer(plan)] if plan.progress else [])], gc_after_trial=False)
+                       callbacks=[stop, *([printer] if printer else [])], gc_after_trial=False)
     except KeyboardInterrupt:
         if threads is not None:
             sys.exit(130)
         raise
+
+
+def _run_queue(study, plan: _Plan, search, quota: int, printer) -> None:
+    """Run queued trials until the quota, the study's total or the queue runs out. Taking a
+    queued trial (WAITING -> RUNNING) is atomic in the storage: no point runs twice."""
+    import optuna
+    from optuna.storages._heartbeat import get_heartbeat_thread
+    from optuna.trial import Trial, TrialState
+
+    for _ in range(quota):
+        if started(study) >= plan.trials:
+            return
+        trial_id = study._pop_waiting_trial_id()
+        if trial_id is None:
+            return
+        trial, value = Trial(study, trial_id), None
+        with get_heartbeat_thread(trial_id, study._storage):
+            try:
+                value, state = objective(trial, plan, search), TrialState.COMPLETE
+            except optuna.TrialPruned:
+                state = TrialState.PRUNED
+            except TrialFailed:
+                state = TrialState.FAIL
+            except BaseException:
+                study.tell(trial, state=TrialState.FAIL)
+                raise
+        frozen = study.tell(trial, value, state=state)
+        if printer is not None:
+            printer(study, frozen)
 
 
 def _sampler(optuna, search, seed: int):
@@ -323,8 +358,9 @@ def objective(trial, plan: _Plan, search) -> float:
 
     values = {k: suggest(trial, k, d) for k, d in search.space.items()}
     seen = {}  # epoch -> the monitored value
-    run_dir = Path(plan.tune_dir) / TRIAL_DIR.format(trial.number)
+    run_dir = Path(plan.tune_dir) / TRIAL_DIR.format(trial.number + 1)  # trial 1 is trial-0001, as shown
     trial.set_user_attr("run_dir", str(run_dir))
+    run_dir.mkdir(parents=True, exist_ok=True)  # made here, not by fit: a pruned trial's folder stays
     try:
         a = check(plan.spec_path, search.monitor_overrides() + [override(k, v) for k, v in values.items()],
                   search=False)
@@ -344,17 +380,25 @@ def objective(trial, plan: _Plan, search) -> float:
         raise RunError(f"interrupted in trial {trial.number + 1}; run the same command to continue the study",
                        exit_code=130) from None
     except SpecError as e:
-        raise _failed(trial, e.issues[0].render().split(": error: ", 1)[-1]) from None
+        raise _failed(trial, e.issues[0].render().split(": error: ", 1)[-1], run_dir) from None
     except Exception as e:  # noqa: BLE001  (NaN loss, out of memory, ...: the study goes on)
-        raise _failed(trial, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__) from None
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise _failed(trial, why, run_dir) from None
     trial.set_user_attr("test", result.metrics)
     trial.set_user_attr("best_epoch", result.best_epoch)
     return float(seen.get(result.best_epoch, seen[max(seen)]))
 
 
-def _failed(trial, message: str) -> TrialFailed:
+def _failed(trial, message: str, run_dir: Path) -> TrialFailed:
+    """The trial's reason recorded; its folder removed where the trial wrote nothing in it
+    (trials.csv then names no folder)."""
     message = message[:300]
     trial.set_user_attr("error", message)
+    try:
+        run_dir.rmdir()  # only when empty
+        trial.set_user_attr("run_dir", "")
+    except OSError:
+        pass
     return TrialFailed(message)
 
 

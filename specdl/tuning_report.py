@@ -34,11 +34,31 @@ def _epochs(t) -> int:
     return len(t.intermediate_values)
 
 
+def ranked(study) -> list:
+    """The completed trials, best first: by the metric, then (a tie) by the earlier best
+    epoch (the cheaper spec to train), then by the lower trial number (docs/tune.md)."""
+    from optuna.trial import TrialState
+
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    sign = -1 if study.direction.name == "MAXIMIZE" else 1
+    return sorted(done, key=lambda t: (sign * t.value, t.user_attrs.get("best_epoch", 0), t.number))
+
+
 def _best(study):
-    try:
-        return study.best_trial
-    except ValueError:  # no trial completed yet
-        return None
+    done = ranked(study)
+    return done[0] if done else None
+
+
+def _ties(study, best) -> list:
+    return [t for t in ranked(study) if t.value == best.value and t.number != best.number]
+
+
+def _tie_note(study, best) -> str:
+    tied = _ties(study, best)
+    if not tied:
+        return ""
+    return (f"; tied on the metric with trial(s) {', '.join(str(t.number + 1) for t in tied)}, chosen for its "
+            "earlier best epoch (then the lower trial number)")
 
 
 def trial_line(study, t, total: int, metric: str) -> str:
@@ -57,17 +77,21 @@ def trial_line(study, t, total: int, metric: str) -> str:
     return f"{head}  {_params(t)}  {_epochs(t)} epochs  {seconds:.1f} s"
 
 
-def write_results(study, tdir: Path, spec, show: bool, metric: str):
-    """trials.csv, best.yaml, the two plots and (``show``) the table; (best spec, path)."""
-    trials = study.get_trials(deepcopy=False)
+def write_results(study, tdir: Path, spec, show: bool, metric: str, source=None):
+    """trials.csv, best.yaml, the two plots and (``show``) the table; (best spec, path).
+    ``source``: the user's spec text and the overrides given (best.yaml is that text, edited)."""
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.name != "WAITING"]  # a grid's queue
     write_output(tdir / "trials.csv", _csv(trials), "trials.csv")
-    best_spec, best_path = _best_yaml(study, tdir, spec.search, metric)
-    plots = _plots(study, tdir)
+    best_spec, best_path = _best_yaml(study, tdir, spec.search, metric, source)
+    plots = _plots(study, tdir, metric)
     if show:
         _table(study, trials, spec, metric)
         for line in plots:
             print(line, file=sys.stderr)
-        where = f"best spec: {best_path}" if best_path else "no trial completed: no best.yaml"
+        best = _best(study)
+        tie = _tie_note(study, best) if best else ""
+        where = f"best spec: {best_path} (trial {best.number + 1}{tie})" if best_path else \
+            "no trial completed: no best.yaml"
         print(f"{where}\ntune directory: {tdir}")
     return best_spec, best_path
 
@@ -89,29 +113,59 @@ def _csv(trials) -> str:
     return out.getvalue()
 
 
-def _best_yaml(study, tdir: Path, search, metric: str):
+def _best_yaml(study, tdir: Path, search, metric: str, source=None):
     """The whole spec with the best trial's values and the trial's monitor (less the
-    search section): it checks clean, builds as is, and picks the trial's best epoch."""
+    search section): it checks clean, builds as is, and picks the trial's best epoch. It is
+    the user's own file with those values edited in (specdl/spec_edit.py), or, for a spec
+    given as data (or a file that no longer reads back to the trial's spec), canonical."""
     best = _best(study)
     if best is None:
         return None, None
-    from .front import check
+    from .front import check, load
     from .search import override, without_search
-    from .source import dump_yaml
 
     values = [override(k, v) for k, v in best.params.items()]
     a = check(tdir / "spec.yaml", search.monitor_overrides() + values, search=False)
-    head = (f"# The best of study {study.study_name!r} (trial {best.number + 1} of {len(study.trials)}, "
-            f"{metric} {best.value:.6g}), written by `specdl tune`.\n"
+    want = load(without_search(a.spec.to_dict()))
+    done = sum(t.state.name != "WAITING" for t in study.get_trials(deepcopy=False))
+    head = (f"# The best of study {study.study_name!r} (trial {best.number + 1} of {done}, "
+            f"{metric} {best.value:.6g}{_tie_note(study, best)}), written by `specdl tune`.\n"
             f"# Its run: {best.user_attrs.get('run_dir', '?')}; the search section is in {tdir / 'spec.yaml'}.\n")
     path = tdir / "best.yaml"
-    write_output(path, head + dump_yaml(without_search(a.spec.to_dict())), "best.yaml")
+    edits = [*(source[1] if source else []), *search.monitor_overrides(), *values]
+    write_output(path, head + _edited(source, edits, want, best.number + 1), "best.yaml")
     return check(path, search=False).spec, path
 
 
-def _plots(study, tdir: Path) -> list[str]:
-    """history.png and importance.png (Optuna's matplotlib plots); a note for a plot
-    that cannot be drawn yet."""
+def _edited(source, edits: list[str], want, number: int) -> str:
+    """The user's spec text with ``edits`` (``key=value``) set and its search section
+    dropped, where that reads back to ``want``; else ``want`` written canonically."""
+    import yaml
+
+    from .errors import SpecError
+    from .front import load
+    from .source import dump_yaml, read_yaml
+    from .spec_edit import edit
+
+    canonical = dump_yaml(want.to_dict())
+    if source is None:
+        return canonical
+    text, _ = source
+    try:
+        sets = [(k, read_yaml(v, "<override>").data if v.strip() else None)
+                for k, _, v in (e.partition("=") for e in edits)]
+        data = read_yaml(text, "<spec>").data
+        if isinstance(data, dict) and "name" not in data:  # the name came from the file's name
+            sets.insert(0, ("name", want.name))
+        out = edit(text, sets, f"specdl tune: trial {number}", drop=("search",))
+        return out if load(out) == want else canonical
+    except (SpecError, ValueError, yaml.YAMLError):
+        return canonical
+
+
+def _plots(study, tdir: Path, metric: str) -> list[str]:
+    """history.png (each trial's value and the best so far, by trial number as shown
+    everywhere) and importance.png (Optuna's); a note for a plot that cannot be drawn yet."""
     from optuna.trial import TrialState
 
     from .report import _pyplot
@@ -121,7 +175,7 @@ def _plots(study, tdir: Path) -> list[str]:
 
     notes = []
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    for name, draw, needs in (("history.png", ovm.plot_optimization_history, 1),
+    for name, draw, needs in (("history.png", lambda s: _history(plt, s, metric), 1),
                               ("importance.png", ovm.plot_param_importances, 2)):
         if len(done) < needs:
             notes.append(f"note: {name} needs {needs} completed trial(s); not drawn")
@@ -138,13 +192,31 @@ def _plots(study, tdir: Path) -> list[str]:
     return notes
 
 
+def _history(plt, study, metric: str):
+    """The value of each completed trial and the best so far, against the trial numbers
+    trials.csv, the folders and the screen use (1, 2, ...)."""
+    from optuna.trial import TrialState
+
+    done = sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number)
+    pick = max if study.direction.name == "MAXIMIZE" else min
+    best, so_far = [], None
+    for t in done:
+        so_far = t.value if so_far is None else pick(so_far, t.value)
+        best.append(so_far)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([t.number + 1 for t in done], [t.value for t in done], "o", label=metric)
+    ax.step([t.number + 1 for t in done], best, where="post", color="tab:red", label="best so far")
+    ax.set(title=f"Optimization history ({study.study_name})", xlabel="trial", ylabel=metric)
+    ax.legend()
+    return ax
+
+
 def _table(study, trials, spec, metric: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
     direction = study.direction.name.lower()
-    done = [t for t in trials if t.value is not None and _state(t) == "complete"]
-    done.sort(key=lambda t: t.value, reverse=direction == "maximize")
+    done = ranked(study)
     table = Table(title=f"{spec.name}: best {min(TOP, len(done))} of {len(trials)} trials "
                         f"({metric}, {direction[:3]})")
     keys = sorted({k for t in trials for k in t.params})

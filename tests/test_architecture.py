@@ -15,10 +15,10 @@ PKG = ROOT / "specdl"
 STAGES = {
     "foundations": ["errors", "files", "manifest", "splits", "npz", "components", "sources", "block_expr", "habits"],
     "front end": ["source", "schema", "blocks", "search", "graph", "analysis", "inferred", "front",
-                  "editor_schema", "memory"],
+                  "editor_schema", "memory", "spec_edit"],
     "runtime": ["data", "image_data", "runtime", "checkpoint", "rundir", "distributed", "inputs"],
     "outputs": ["build", "trainer", "report", "generate", "runtime_source", "modelcode", "codeguard", "summary", "onnx_export",
-                "deploy", "runs", "evaluation", "tuning", "tuning_report", "examples"],
+                "deploy", "runs", "evaluation", "tuning", "tuning_report", "tuning_study", "examples"],
     "interface": ["api", "cli", "extend", "__main__", "__init__"],
 }
 MAX_LINES = 60
