@@ -223,10 +223,15 @@ SEARCH = TINY + "search: {trials: 2, space: {optimizer.adam.lr: {log_uniform: [0
 
 
 def test_a_tune_folder_takes_the_users_files_beside_its_own(tmp_path):
-    from specdl.tuning import _tune_dir
+    from specdl.front import spec_fingerprint
+    from specdl.tuning import _tune_dir as tune_dir
 
     (tmp_path / "s.yaml").write_text(SEARCH)
     s = load(tmp_path / "s.yaml")
+
+    def _tune_dir(spec, out):
+        return tune_dir(spec, out, spec_fingerprint(spec))
+
     t = tmp_path / "tune"
     t.mkdir()
     manifest.start(t, "tune")
