@@ -117,6 +117,10 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None, with_prepr
     from .runs import LoadedRun
 
     path = Path(spec_or_run)
+    if not path.exists():
+        from .errors import no_such
+
+        raise RunError(no_such(path, "the run directory or spec"))
     if with_preprocessing and not path.is_dir():
         raise RunError(f"--with-preprocessing needs a run directory (its fitted preprocessing); {path} is not one")
     if path.is_dir() and overrides:

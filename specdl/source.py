@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Issue, SpecError, format_path
+from .errors import Issue, SpecError, format_path, no_such
 
 MAX_NODES = 200_000
 MAX_DEPTH = 100
@@ -237,7 +237,7 @@ def read_file(path) -> Source:
     p = Path(path)
     why = file_problem(p, SPEC_LIMIT)
     if why:
-        why = f"no such spec file: {p}" if why.startswith("no such file") else why
+        why = no_such(p, "the spec file") if why.startswith("no such file") else why
         raise SpecError([Issue((), why, None, "error", str(p), 1, 1)])
     try:
         raw = p.read_bytes()

@@ -19,7 +19,7 @@ STAGES = {
     "runtime": ["data", "image_data", "runtime", "checkpoint", "rundir", "distributed", "inputs"],
     "outputs": ["build", "trainer", "report", "generate", "runtime_source", "modelcode", "codeguard", "summary", "onnx_export",
                 "deploy", "runs", "evaluation", "tuning", "tuning_report", "examples"],
-    "interface": ["api", "cli", "extend", "__main__", "__init__"],
+    "interface": ["api", "cli", "cli_habits", "extend", "__main__", "__init__"],
 }
 MAX_LINES = 60
 
