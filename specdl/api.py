@@ -19,7 +19,14 @@ def _user_code(fn):
         from .components.base import ALLOW_IMPORT, allowing_imports
 
         with allowing_imports(allow_import or ALLOW_IMPORT.get()):
-            return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            except (RuntimeError, ImportError, AttributeError) as e:
+                from .versions import mismatch
+
+                if mismatch(e) is None:
+                    raise
+                raise RunError(mismatch(e)) from None
     return wrapper
 
 

@@ -323,10 +323,14 @@ def _main(argv) -> int:
     except RunError as e:
         print(f"specdl: error: {one_line(e)}", file=sys.stderr)
         return getattr(e, "exit_code", 2)
-    except (MemoryError, RuntimeError) as e:  # e.g. DefaultCPUAllocator: can't allocate memory
+    except (MemoryError, RuntimeError, ImportError, AttributeError) as e:  # e.g. can't allocate memory
         from .memory import out_of_memory
+        from .versions import mismatch
 
-        if out_of_memory(e) is None:
+        if mismatch(e) is not None:  # a torchvision built for another torch
+            print(f"specdl: error: {one_line(mismatch(e))}", file=sys.stderr)
+            return 2
+        if isinstance(e, (ImportError, AttributeError)) or out_of_memory(e) is None:
             raise
         print(f"specdl: error: {out_of_memory(e)}", file=sys.stderr)
         return 1
