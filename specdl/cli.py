@@ -313,7 +313,10 @@ def _main(argv) -> int:
     ALLOW_IMPORT.set(bool(getattr(args, "allow_import", False)))
     try:
         _check_environment()
-        return VERBS[args.verb](args)
+        from .notes import third_party_notes
+
+        with third_party_notes():  # sklearn's, PIL's and torch's warnings about the user's data: notes
+            return VERBS[args.verb](args)
     except SpecError as e:
         for issue in e.issues:
             print(issue.render(), file=sys.stderr)

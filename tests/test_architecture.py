@@ -13,7 +13,7 @@ from .conftest import ROOT
 PKG = ROOT / "specdl"
 # The stages, lowest first. A module may import from its own stage or a lower one.
 STAGES = {
-    "foundations": ["errors", "files", "splits", "npz", "components", "sources", "block_expr", "habits", "versions"],
+    "foundations": ["errors", "files", "splits", "npz", "components", "sources", "block_expr", "habits", "versions", "notes"],
     "front end": ["source", "schema", "blocks", "search", "graph", "analysis", "inferred", "front",
                   "editor_schema", "memory"],
     "runtime": ["data", "image_data", "runtime", "checkpoint", "rundir", "distributed", "inputs"],
