@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -60,7 +61,18 @@ def test_torchs_even_kernel_warning_is_not_repeated_at_run_time(tmp_path):
     assert "Using padding='same' with even kernel lengths" in control.stderr
 
 
-def test_an_undefined_metric_is_one_note(tmp_path, capsys):
+@pytest.fixture
+def shown_warnings():
+    """Warnings printed to stderr as a plain `python -m specdl` shows them (pytest's own
+    capture would record them instead): without the notes, the raw warning is the output."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda m, c, f, n, file=None, line=None: sys.stderr.write(
+            warnings.formatwarning(m, c, f, n, line))
+        yield
+
+
+def test_an_undefined_metric_is_one_note(tmp_path, capsys, shown_warnings):
     x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
     np.savez(tmp_path / "d.npz", x=x, y=x[:, 0] * 2)
     np.savez(tmp_path / "one.npz", x=x[:1], y=x[:1, 0] * 2)
@@ -74,7 +86,7 @@ def test_an_undefined_metric_is_one_note(tmp_path, capsys):
                    "score more rows\n"), err
 
 
-def test_a_decompression_bomb_warning_is_one_note(tmp_path, capsys, monkeypatch):
+def test_a_decompression_bomb_warning_is_one_note(tmp_path, capsys, monkeypatch, shown_warnings):
     """PIL warns of an image over Image.MAX_IMAGE_PIXELS (89 MP) and refuses one over twice
     that; the limit lowered to 200 pixels makes 16x16 images take the very same path."""
     from PIL import Image
