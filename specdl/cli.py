@@ -73,14 +73,15 @@ class _Parser(argparse.ArgumentParser):
     def parse_args(self, args=None, namespace=None):
         """As argparse's, but each word it did not take is its own error line, with the
         option or override it stands for."""
-        ns, extras = self.parse_known_args(args, namespace)
+        argv = list(sys.argv[1:] if args is None else args)
+        ns, extras = self.parse_known_args(argv, namespace)
         if extras:
             from .cli_habits import unrecognized
 
             verb = getattr(ns, "verb", None)
             options = list(self.verbs.get(verb, self)._option_string_actions)
             self.print_usage(sys.stderr)
-            for line in unrecognized(extras, verb, options, _optimizer(ns)):
+            for line in unrecognized(extras, [str(a) for a in argv], verb, options, _optimizer(ns)):
                 print(f"{self.prog}: error: {one_line(line)}", file=sys.stderr)
             self.exit(2)
         return ns

@@ -57,24 +57,31 @@ def verb_hint(word: str, verbs) -> str:
     return f"; did you mean `specdl {close}`?" if close else f" (the verbs: {', '.join(verbs)})"
 
 
-def unrecognized(words: list[str], verb: str, options, optimizer: str | None) -> list[str]:
-    """One message per option argparse did not take (``words``: its leftovers; ``options``:
-    the verb's option strings): the override another tool's training flag stands for,
-    --out for an output folder, the spec as the first argument, a misspelt option."""
-    out, i = [], 0
-    while i < len(words):
-        word = words[i]
-        name, eq, value = word.partition("=")
-        if not name.startswith("-") or name in ("-", "--"):
-            out.append(f"unrecognized argument {word!r}")
-            i += 1
-            continue
-        if not eq and i + 1 < len(words) and not words[i + 1].startswith("-"):
-            value, i = words[i + 1], i + 1
-        i += 1
+def unrecognized(words: list[str], argv: list[str], verb: str, options, optimizer: str | None) -> list[str]:
+    """One message per option argparse did not take (``words``: its leftovers, ``argv``:
+    the command line; ``options``: the verb's option strings): the override another tool's
+    training flag stands for, --out for an output folder, the spec as the first argument, a
+    misspelt option. An unknown option's value is the word after it on the command line
+    (argparse may have taken it as the spec, leaving the spec over: that is not reported)."""
+    flags = [w for w in words if w.startswith("-") and w not in ("-", "--")]
+    values = {w: _value_after(w, argv) for w in flags}
+    swallowed = any(v and v not in words for v in values.values())
+    out = [f"unrecognized argument {w!r}" for w in words
+           if w not in flags and w not in values.values() and not swallowed]
+    for word in flags:
+        name, _, value = word.partition("=")
+        value = value or values[word]
         given = f"{name} {value}" if value else name
         out.append(f"unrecognized option {given}" + _flag_hint(name, value, verb, options, optimizer))
     return out
+
+
+def _value_after(word: str, argv: list[str]) -> str:
+    """The word after option ``word`` on the command line, unless it is an option too."""
+    if "=" in word or word not in argv:
+        return ""
+    i = argv.index(word)
+    return argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("-") else ""
 
 
 def _flag_hint(name: str, value: str, verb: str, options, optimizer: str | None) -> str:

@@ -31,6 +31,7 @@ def errors(argv, capsys) -> list[str]:
 @pytest.mark.parametrize("argv, want", [
     (["build", IRIS, "--epochs", "3"], ["unrecognized option --epochs 3; did you mean `-o train.epochs=3`?"]),
     (["build", IRIS, "--epochs=3"], ["did you mean `-o train.epochs=3`?"]),
+    (["build", "--epochs", "3", IRIS], ["unrecognized option --epochs 3; did you mean `-o train.epochs=3`?"]),
     (["tune", DIABETES, "--lr", "0.01"], ["did you mean `-o optimizer.adamw.lr=0.01`?"]),
     (["codegen", IRIS, "--batch_size", "8", "--device", "cuda"],
      ["did you mean `-o train.batch_size=8`?", "did you mean `-o train.device=cuda`?"]),
