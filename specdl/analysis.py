@@ -206,6 +206,30 @@ def _metric_issues(spec, info, metrics, issues: list) -> list[str]:
     return names
 
 
+def _classes_read_as_regression(spec, info, loss, issues: list, warnings: list) -> None:
+    """A target of a few integers (0/1) read as regression, with classification metrics:
+    one error, at the loss where it is a classification loss too, else at the first such
+    metric, saying `data.task: classification`; not one more per metric (edits in place)."""
+    wrong = [(i, m.type_name) for i, m in enumerate(spec.metrics or []) if "regression" not in m.tasks]
+    if info.task != "regression" or not info.hint or not wrong:
+        return
+    src, names = spec._source, ", ".join(f"`{n}`" for _, n in wrong)
+    paths = {("metrics", i) for i, _ in wrong}
+    issues[:] = [x for x in issues if tuple(x.path) not in paths]
+    warnings[:] = [w for w in warnings if info.hint not in w.message]
+    fits = ", ".join(sorted(n for n, c in REGISTRY["metric"].items() if "regression" in c.tasks))
+    them = f"{names} {'is a classification metric' if len(wrong) == 1 else 'are classification metrics'}"
+    at = next((k for k, x in enumerate(issues) if info.hint in x.message), None)
+    if at is not None:  # the loss's error already names the hint: it names the metrics too
+        old = issues[at]
+        issues[at] = src.issue(tuple(old.path), f"`{loss.type_name}` is a classification loss and {them}, but the "
+                               f"data was read as regression: {info.hint} (for regression: loss "
+                               f"{DEFAULT_LOSS['regression']}, metrics {fits})", old.component)
+        return
+    issues.append(src.issue(("metrics", wrong[0][0]), f"{them}, but the data was read as regression: {info.hint} "
+                            f"(for regression: metrics {fits})", wrong[0][1]))
+
+
 def analyze(spec, preflight: bool = False) -> Analysis:
     src = spec._source
     issues: list[Issue] = []
@@ -242,6 +266,7 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     issues += _target_issues(spec, info, graph, loss, warnings)
     issues += _threshold_issues(spec, info, loss)
     names = _metric_issues(spec, info, metrics, issues)
+    _classes_read_as_regression(spec, info, loss, issues, warnings)
     if spec.train.channels_last is True and spec.train.distributed.strategy == "fsdp":
         issues.append(src.issue(("train", "channels_last"), "true cannot run with distributed.strategy: "
                                 "fsdp (FSDP shards contiguous parameters only); use auto or false, or "
@@ -252,6 +277,7 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     if not spec.data.validates():
         issues += _unvalidated_monitor_issues(spec, src, names)
     issues += _target_transform_issues(spec, info)
+    warnings += layer_warnings(graph, src)
     if spec.export.onnx or preflight:
         warnings += export_preflight(graph, src)
     if issues:
@@ -362,6 +388,21 @@ def _token_issues(spec, graph, src) -> list[Issue]:
     return [src.issue(n.path + ("num_embeddings",), f"the data holds token ids up to {top}, but "
                       f"num_embeddings is {n.layer.num_embeddings}; use {top + 1} or more", "embedding")
             for n in embeddings if top is not None and top >= n.layer.num_embeddings]
+
+
+def layer_warnings(graph, src) -> list[Issue]:
+    """Each layer's `check_warning` (a block's layers once, at their first call)."""
+    out = []
+
+    def walk(g):
+        for n in g.nodes:
+            why = n.layer.check_warning()
+            if why:
+                out.append(src.issue(n.path, why, n.type, severity="warning"))
+            for sub in n.subgraphs[:1]:
+                walk(sub)
+    walk(graph)
+    return out
 
 
 def export_preflight(graph, src) -> list[Issue]:

@@ -19,7 +19,14 @@ def _user_code(fn):
         from .components.base import ALLOW_IMPORT, allowing_imports
 
         with allowing_imports(allow_import or ALLOW_IMPORT.get()):
-            return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            except (RuntimeError, ImportError, AttributeError) as e:
+                from .versions import mismatch
+
+                if mismatch(e) is None:
+                    raise
+                raise RunError(mismatch(e)) from None
     return wrapper
 
 
@@ -117,6 +124,10 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None, with_prepr
     from .runs import LoadedRun
 
     path = Path(spec_or_run)
+    if not path.exists():
+        from .errors import no_such
+
+        raise RunError(no_such(path, "the run directory or spec"))
     if with_preprocessing and not path.is_dir():
         raise RunError(f"--with-preprocessing needs a run directory (its fitted preprocessing); {path} is not one")
     if path.is_dir() and overrides:

@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-from .errors import RunError, SpecError, one_line
+from .errors import RunError, SpecError, no_such, one_line
 
 EXAMPLES = {
     "check": """examples:
@@ -57,10 +57,45 @@ EXAMPLES = {
 
 class _Parser(argparse.ArgumentParser):
     """argparse's parser, whose error line quotes the command line's words safely (a
-    newline or a terminal escape in an argument stays escaped, on the one line)."""
+    newline or a terminal escape in an argument stays escaped, on the one line) and says
+    what another tool's verb or flag is here (cli_habits.py)."""
+
+    verbs: dict = {}  # verb -> its parser (set on the top parser by _parser)
 
     def error(self, message):
+        m = re.match(r"argument VERB: invalid choice: '?(.*?)'? \(choose from", message)
+        if m and self.verbs:
+            from .cli_habits import verb_hint
+
+            message = f"unknown verb `{m[1]}`{verb_hint(m[1], self.verbs)}"
         super().error(one_line(message))
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but each word it did not take is its own error line, with the
+        option or override it stands for."""
+        argv = list(sys.argv[1:] if args is None else args)
+        ns, extras = self.parse_known_args(argv, namespace)
+        if extras:
+            from .cli_habits import unrecognized
+
+            verb = getattr(ns, "verb", None)
+            options = list(self.verbs.get(verb, self)._option_string_actions)
+            self.print_usage(sys.stderr)
+            for line in unrecognized(extras, [str(a) for a in argv], verb, options, _optimizer(ns)):
+                print(f"{self.prog}: error: {one_line(line)}", file=sys.stderr)
+            self.exit(2)
+        return ns
+
+
+def _optimizer(ns) -> str | None:
+    """The optimizer's name in the spec on the command line, for a `--lr` hint (None when
+    there is no spec, or it does not load)."""
+    try:
+        from .front import load
+
+        return load(getattr(ns, "spec", None) or ns.target).optimizer.type_name
+    except Exception:  # noqa: BLE001 - only a hint: any failure leaves the placeholder
+        return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
                                 "check, build (train) and codegen.")
     p.add_argument("--version", action="version", version=f"specdl {_version()}")
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    p.verbs = sub.choices
 
     def verb(name, help_):
         return sub.add_parser(name, help=help_, description=help_, epilog=EXAMPLES[name],
@@ -279,7 +315,10 @@ def _main(argv) -> int:
     ALLOW_IMPORT.set(bool(getattr(args, "allow_import", False)))
     try:
         _check_environment()
-        return VERBS[args.verb](args)
+        from .notes import third_party_notes
+
+        with third_party_notes():  # sklearn's, PIL's and torch's warnings about the user's data: notes
+            return VERBS[args.verb](args)
     except SpecError as e:
         for issue in e.issues:
             print(issue.render(), file=sys.stderr)
@@ -289,10 +328,14 @@ def _main(argv) -> int:
     except RunError as e:
         print(f"specdl: error: {one_line(e)}", file=sys.stderr)
         return getattr(e, "exit_code", 2)
-    except (MemoryError, RuntimeError) as e:  # e.g. DefaultCPUAllocator: can't allocate memory
+    except (MemoryError, RuntimeError, ImportError, AttributeError) as e:  # e.g. can't allocate memory
         from .memory import out_of_memory
+        from .versions import mismatch
 
-        if out_of_memory(e) is None:
+        if mismatch(e) is not None:  # a torchvision built for another torch
+            print(f"specdl: error: {one_line(mismatch(e))}", file=sys.stderr)
+            return 2
+        if isinstance(e, (ImportError, AttributeError)) or out_of_memory(e) is None:
             raise
         print(f"specdl: error: {out_of_memory(e)}", file=sys.stderr)
         return 1
@@ -411,11 +454,12 @@ def _resume_arguments(args) -> None:
 
     if not Path(args.resume).is_dir():
         raise RunError(f"--resume {args.resume}: " + ("it is a file, not a run directory" if
-                       Path(args.resume).exists() else "the run directory does not exist"))
+                       Path(args.resume).exists() else no_such(args.resume, "the run directory")))
     why = file_problem(Path(args.resume) / "spec.yaml")
     if why:
-        raise RunError(f"{args.resume} is not a specdl run directory (no spec.yaml)"
-                       if why.startswith("no such file") else f"--resume {args.resume}: {why}")
+        from .errors import not_a_run
+
+        raise RunError(not_a_run(args.resume) if why.startswith("no such file") else f"--resume {args.resume}: {why}")
     for o in args.overrides:
         key = o.partition("=")[0].strip()
         if not any(key == k or key.startswith(k + ".") for k in RESUME_OVERRIDES):

@@ -182,9 +182,8 @@ def export_with_preprocessing(run, inputs: torch.Tensor, path) -> dict:
     """Export ``Deployable(run)`` (string categories through ai.onnx.ml LabelEncoder
     nodes in front), verify it with onnxruntime against ``predicted`` on raw inputs."""
     import onnx
-    import onnxruntime as ort
 
-    from .onnx_export import EXAMPLE_BATCH, agreement, torch_to_onnx
+    from .onnx_export import EXAMPLE_BATCH, agreement, run_onnx, torch_to_onnx
 
     model = Deployable(run).eval()
     raw = raw_examples(run, inputs.cpu())
@@ -203,7 +202,7 @@ def export_with_preprocessing(run, inputs: torch.Tensor, path) -> dict:
     n = len(next(iter(raw.values())))
     rows = slice(None) if n != EXAMPLE_BATCH else slice(0, 1)  # verify at another batch size
     feed = {k: (v[rows].astype(str).astype(object) if k == "categorical" else v[rows]) for k, v in raw.items()}
-    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+    got = run_onnx(path, feed)
     want = predicted(run, {k: v[rows] for k, v in raw.items()})
     return {"path": str(path), **agreement(got, want, "specdl predict", scale=True),
             "verified_batch": len(got), "example_batch": EXAMPLE_BATCH, "inputs": describe_raw(run)}

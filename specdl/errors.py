@@ -58,6 +58,52 @@ def did_you_mean(word: str, choices, what: str = "") -> str:
     return f"; run `specdl layers` for the list of {what}" if what == "layers" else ""
 
 
+def nearby(path) -> str:
+    """For a path that does not exist: ``"; did you mean `X`?"`` where X is the path with
+    its first missing part replaced by the closest name beside it (case ignored), or ``""``."""
+    import os
+
+    parts = os.path.normpath(str(path)).split(os.sep)
+    for i, part in enumerate(parts):
+        here = os.sep.join(parts[:i]) or ("/" if str(path).startswith("/") else ".")
+        if i == 0 and not part or os.path.lexists(os.path.join(here, part)):
+            continue
+        try:
+            with os.scandir(here) as entries:
+                names = [e.name for _, e in zip(range(5000), entries)]
+        except OSError:
+            return ""
+        by_lower = {n.lower(): n for n in names if not n.startswith(".") or part.startswith(".")}
+        found = by_lower.get(part.lower()) or by_lower.get(closest(part.lower(), by_lower) or "")
+        if found is None:
+            return ""
+        fixed = os.path.join(*parts[:i], found, *parts[i + 1:]) if i else os.path.join(found, *parts[1:])
+        return f"; did you mean `{'/' + fixed if str(path).startswith('/') and not fixed.startswith('/') else fixed}`?"
+    return ""
+
+
+def no_such(path, what: str) -> str:
+    """``<what> <path> does not exist`` and the sibling it may be a misspelling of."""
+    return f"{what} {path} does not exist{nearby(path)}"
+
+
+def not_a_run(path) -> str:
+    """Why ``path`` (no spec.yaml in it) is not a run directory: it does not exist (and
+    what it may be misspelt for), it is a file, or it holds runs (the newest is named)."""
+    import os
+
+    if not os.path.lexists(path):
+        return no_such(path, "the run directory")
+    if not os.path.isdir(path):
+        return f"{path} is a file, not a run directory"
+    try:
+        runs = sorted(e.name for e in os.scandir(path) if os.path.isfile(os.path.join(e.path, "spec.yaml")))
+    except OSError:
+        runs = []
+    inside = f"; it holds runs, the newest by name is {os.path.join(str(path), runs[-1])}" if runs else ""
+    return f"{path} is not a specdl run directory (no spec.yaml){inside}"
+
+
 @dataclass
 class Issue:
     """One problem: where it is, which component, and what is wrong."""

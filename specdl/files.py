@@ -18,7 +18,9 @@ def file_problem(path, limit: int | None = None) -> str | None:
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        return f"no such file: {path}"
+        from .errors import nearby
+
+        return f"no such file: {path}{nearby(path)}"
     except (OSError, ValueError) as e:
         return f"cannot read {path}: {getattr(e, 'strerror', None) or e}"
     if stat.S_ISDIR(st.st_mode):

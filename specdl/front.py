@@ -98,13 +98,12 @@ def prove_search(spec) -> list[Issue]:
 
     search, src = spec.search, spec._source
     base = _base_source(src)
-    fixed = search.monitor_overrides()
+    fixed, issues = search.monitor_overrides(), []
     try:
         analyze(validate(_copy(base), fixed))
-    except SpecError as e:
+    except SpecError as e:  # reported, and the space proven without it: one error hides no other
         at = ("search", "metric") if search.metric else ("search", "mode")
-        return [src.issue(at, _reason(i)) for i in e.issues[:1]]
-    issues = []
+        issues, fixed = [src.issue(at, _reason(i)) for i in e.issues[:1]], []
     for key, dist in search.space.items():
         for value in dist.corners():
             try:

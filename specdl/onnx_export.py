@@ -21,16 +21,13 @@ EXAMPLE_BATCH = 2  # the traced example; verification uses another batch size
 def export_onnx(model: torch.nn.Module, inputs: torch.Tensor, path: Path) -> dict:
     """Export ``model`` (on the CPU, eval mode) to ``path`` and verify it on ``inputs``
     (a batch of real inputs of a size other than the example's). Returns the figures."""
-    import onnxruntime as ort
-
     model = model.cpu().eval()
     inputs = inputs.cpu()
     example = inputs[:EXAMPLE_BATCH]
     if len(inputs) == EXAMPLE_BATCH:
         inputs = inputs[:1]
     path = torch_to_onnx(model, (example,), path, ["input"], ["output"])
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(None, {"input": inputs.numpy()})[0]
+    got = run_onnx(path, {"input": inputs.numpy()})
     with torch.inference_mode():
         want = model(inputs).float().numpy()
     return {"path": str(path), **agreement(got, want, "torch"), "verified_batch": len(inputs),
@@ -54,8 +51,33 @@ def torch_to_onnx(model, example: tuple, path, input_names, output_names) -> Pat
                               dynamic_shapes=tuple({0: batch} for _ in example))
     except Exception as e:  # noqa: BLE001 - any exporter failure is one clear line
         raise RunError(f"ONNX export failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    onnx.checker.check_model(onnx.load(str(path)))
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto)
+    fixed_batch(proto, len(example[0]))
     return path
+
+
+def fixed_batch(proto, example: int) -> None:
+    """Every input and output of the graph takes any batch: a fixed dimension 0 (the
+    exporter specialised the batch, e.g. on a ``len(x)`` in a forward) is a RunError, not
+    an onnxruntime failure on the next batch size."""
+    for kind, values in (("input", proto.graph.input), ("output", proto.graph.output)):
+        for v in values:
+            dims = v.type.tensor_type.shape.dim
+            if dims and dims[0].HasField("dim_value"):
+                raise RunError(f"ONNX export fixed the batch of {kind} `{v.name}` at {dims[0].dim_value} (the traced "
+                               f"example's {example}): a forward reads the batch size as a number (`len(x)`); in a "
+                               "`module:` layer write -1 or x.shape[0] instead, otherwise report it as a specdl bug")
+
+
+def run_onnx(path, feed: dict):
+    """onnxruntime's first output for ``feed``; its failure is one RunError line."""
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+    except Exception as e:  # noqa: BLE001 - onnxruntime's errors are one class per kind; any is one line
+        raise RunError(f"onnxruntime cannot run the exported {path}: {' '.join(str(e).split())[:300]}") from None
 
 
 def agreement(got, want, what: str, scale: bool = False) -> dict:

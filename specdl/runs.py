@@ -159,7 +159,9 @@ class LoadedRun:
 
         run_dir = Path(run_dir)
         if not (run_dir / "spec.yaml").exists():
-            raise RunError(f"{run_dir} is not a specdl run directory (no spec.yaml)")
+            from .errors import not_a_run
+
+            raise RunError(not_a_run(run_dir))
         if not (run_dir / PREPROCESS).exists():
             raise RunError(f"{run_dir} has no {PREPROCESS} (a run from an older specdl?); build it again")
         self.pre = read_preprocess(run_dir / PREPROCESS)
@@ -245,7 +247,7 @@ class LoadedRun:
         import torch
 
         if self.analysis.kind == "binary":
-            p = torch.sigmoid(out.reshape(len(out)))
+            p = torch.sigmoid(out.reshape(-1))  # not len(out): an export would fix the batch
             return torch.stack([1 - p, p], 1)
         last = self.analysis.graph.output.type
         return out if last == "softmax" else out.exp() if last == "log_softmax" else torch.softmax(out, 1)

@@ -352,6 +352,13 @@ def _user_types(kind: str, blocks=()) -> dict:
     return {**reg, **{b: None for b in blocks}} if kind == "layer" else reg
 
 
+def _arguments(name: str) -> set | None:
+    """The arguments of the component(s) registered as ``name`` (None: no component has
+    that name); overrides read it to tell `adam` under an adamw optimizer from an argument."""
+    classes = [c for k in KINDS if (c := REGISTRY[k].get(name)) is not None]
+    return {a for c in classes for n, f in c.model_fields.items() for a in (n, f.alias) if a} if classes else None
+
+
 def _primary(name: str) -> str | None:
     """The argument ``{name: value}`` sets, for whichever kind of component ``name`` is."""
     return next((c.primary for k in KINDS if (c := REGISTRY[k].get(name)) is not None
@@ -722,7 +729,7 @@ def validate(src: Source, overrides=None):
     if overrides:
         if isinstance(src.data, dict):
             src.data, _ = _canonical_sites(src, [], keep_bad=True)
-        apply_overrides(src, overrides, _primary)
+        apply_overrides(src, overrides, _primary, _arguments)
     data = src.data
     if not isinstance(data, dict):
         raise SpecError([src.issue((), "a spec is a mapping with `data`, `model`, `loss`, ...")])

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Issue, SpecError, format_path
+from .errors import Issue, SpecError, format_path, no_such
 
 MAX_NODES = 200_000
 MAX_DEPTH = 100
@@ -237,7 +237,7 @@ def read_file(path) -> Source:
     p = Path(path)
     why = file_problem(p, SPEC_LIMIT)
     if why:
-        why = f"no such spec file: {p}" if why.startswith("no such file") else why
+        why = no_such(p, "the spec file") if why.startswith("no such file") else why
         raise SpecError([Issue((), why, None, "error", str(p), 1, 1)])
     try:
         raw = p.read_bytes()
@@ -252,11 +252,14 @@ def read_file(path) -> Source:
     return read_yaml(text, str(p))
 
 
-def apply_overrides(src: Source, overrides, primary=None) -> None:
+def apply_overrides(src: Source, overrides, primary=None, arguments=None) -> None:
     """Apply ``a.b.c=value`` overrides (YAML-typed values) in place, recording their origin.
 
     ``primary(type)``: the argument a component's short form sets (``linear`` ->
-    ``out_features``), so that ``model.layers.0.linear=64`` means what ``- linear: 64`` does."""
+    ``out_features``), so that ``model.layers.0.linear=64`` means what ``- linear: 64`` does.
+    ``arguments(type)``: a component's arguments, None for a name no component has; a
+    segment naming another component than the spec's (`optimizer.adam.lr` where the
+    optimizer is adamw) is refused by name."""
     issues = []
     for n, text in enumerate(as_list(overrides), 1):
         origin = f"<override {n}: {text}>"
@@ -271,7 +274,7 @@ def apply_overrides(src: Source, overrides, primary=None) -> None:
             issues.extend(e.issues)
             continue
         parts = _override_path(src.data, dotted, primary)
-        problem = _set(src.data, parts, value, dotted)
+        problem = _other_component(src.data, dotted, arguments) or _set(src.data, parts, value, dotted)
         if problem is not None:
             issues.append(Issue(problem[0], problem[1], None, "error", origin, 1, 1))
             continue
@@ -325,6 +328,44 @@ def _override_path(data, dotted: str, primary) -> list:
             node[part] if isinstance(node, list) and isinstance(part, int)
             and -len(node) <= part < len(node) else None)
     return kept
+
+
+def _other_component(data, dotted: str, arguments) -> tuple | None:
+    """(path, message) when a segment of ``dotted`` names another component than the one
+    the spec has there: "the optimizer is `adamw`, not `adam`", "layer 1 is `relu`"."""
+    parts = [int(p) if p.lstrip("-").isdigit() else p for p in dotted.strip().split(".")]
+    node, path = data, ()
+    for i, part in enumerate(parts):
+        own = node.get("type") if isinstance(node, dict) else None
+        args = arguments(own) if arguments and isinstance(own, str) and part != own and part not in node else None
+        if args is not None and part not in args and arguments(str(part)) is not None:
+            return path, _other_message(data, dotted, path, own, part, parts[i + 1:], args)
+        node = node.get(part) if isinstance(node, dict) else (
+            node[part] if isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node) else None)
+        path += (part,)
+    return None
+
+
+def _other_message(data, dotted, path, own, part, rest, args) -> str:
+    what = f"the {path[0]}" if len(path) == 1 else f"layer {path[-1]}" if path[-2:-1] == ("layers",) else \
+        format_path(path)
+    msg = f"cannot set `{dotted}`: {what} is `{own}`, not `{part}`"
+    siblings = _parent(data, path[:-1]) if path and isinstance(path[-1], int) else None
+    at = [j for j, s in enumerate(siblings or []) if isinstance(s, dict) and s.get("type") == part]
+    if at:
+        return msg + f"; the `{part}` layer is {format_path(path[:-1] + (at[0],))}: write " \
+                     f"`{'.'.join(map(str, path[:-1] + (at[0], part, *rest)))}`"
+    if siblings is not None:
+        return msg + f"; no layer of {format_path(path[:-1])} is a `{part}`"
+    if rest and rest[0] in args:
+        return msg + f"; write `{'.'.join(map(str, (*path, own, *rest)))}`"
+    return msg + f" (`{own}` takes {', '.join(sorted(args - {'type', 'name'})) or 'no arguments'})"
+
+
+def _parent(data, path):
+    for part in path:
+        data = data.get(part) if isinstance(data, dict) else data[part] if isinstance(data, list) else None
+    return data if isinstance(data, list) else None
 
 
 def _set(data, parts: list, value, dotted: str):

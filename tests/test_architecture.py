@@ -13,13 +13,14 @@ from .conftest import ROOT
 PKG = ROOT / "specdl"
 # The stages, lowest first. A module may import from its own stage or a lower one.
 STAGES = {
-    "foundations": ["errors", "files", "manifest", "splits", "npz", "components", "sources", "block_expr", "habits"],
+    "foundations": ["errors", "files", "manifest", "splits", "npz", "components", "sources", "block_expr", "habits",
+                    "versions", "notes"],
     "front end": ["source", "schema", "blocks", "search", "graph", "analysis", "inferred", "front",
                   "editor_schema", "memory", "spec_edit"],
     "runtime": ["data", "image_data", "runtime", "checkpoint", "rundir", "distributed", "inputs"],
     "outputs": ["build", "trainer", "report", "generate", "runtime_source", "modelcode", "codeguard", "summary", "onnx_export",
                 "deploy", "runs", "evaluation", "tuning", "tuning_report", "tuning_study", "examples"],
-    "interface": ["api", "cli", "extend", "__main__", "__init__"],
+    "interface": ["api", "cli", "cli_habits", "extend", "__main__", "__init__"],
 }
 MAX_LINES = 60
 

@@ -278,7 +278,7 @@ def test_a_misspelt_option_in_a_doc_is_caught(capsys):
 
     with pytest.raises(SystemExit):
         _parser().parse_args(["build", "specs/iris_mlp.yaml", "--epochs", "3"])
-    assert "unrecognized arguments: --epochs" in capsys.readouterr().err
+    assert "unrecognized option --epochs 3; did you mean `-o train.epochs=3`?" in capsys.readouterr().err
 
 
 def test_every_option_of_every_verb_is_on_the_cli_page():

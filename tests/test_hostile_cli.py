@@ -39,7 +39,7 @@ def test_a_spec_file_name_cannot_break_the_report(name, tmp_path):
     (["check", IRIS, "-o", "train=---\na: 1\n---\nb: 2"], "<override 1: train=---\\na: 1\\n---\\nb: 2>:3:1: error:"),
     (["check", IRIS, "-o", "name=a\x1b]0;owned\x07"],
      "<override 1: name=a\\x1b]0;owned\\x07>:1:2: error: character U+001B"),
-    (["summary", IRIS, "--bogus", "a\nb"], "unrecognized arguments: --bogus a\\nb"),
+    (["summary", IRIS, "--bogus", "a\nb"], "unrecognized option --bogus a\\nb"),
     (["predict", "no\nrun", "--input", "x.csv"], "no\\nrun"),
 ])
 def test_command_line_words_stay_on_the_error_line(words, needle, tmp_path):

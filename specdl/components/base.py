@@ -430,6 +430,11 @@ class Layer(Component):
         """Why this layer cannot be exported to ONNX, or None."""
         return None
 
+    def check_warning(self) -> str | None:
+        """What `check` warns of in this layer's arguments (what torch would warn of at
+        every run, said once, at the layer), or None."""
+        return None
+
 
 def simple_layer(name: str, torch_name: str, doc: str, **fields):
     """Register a parameter-light, shape-preserving module layer (activations...)."""

@@ -96,6 +96,19 @@ class _Conv(_Spatial):
         k = math.prod(tup(self.kernel_size, self.nd))
         return self.out_channels * (x.shape[1] // self.groups) * k + (self.out_channels if self.bias else 0)
 
+    def check_warning(self) -> str | None:
+        """padding 'same' that pads unevenly (an even kernel, odd dilation): torch warns of
+        the padded copy it makes at every call."""
+        if self.padding != "same":
+            return None
+        k, d = self.per_dim("kernel_size", "dilation")
+        uneven = [self.pads(i, k[i], d[i]) for i in range(self.nd) if d[i] * (k[i] - 1) % 2]
+        if not uneven:
+            return None
+        return (f"padding 'same' with kernel_size {self.kernel_size} pads unevenly ({uneven[0][0]} before, "
+                f"{uneven[0][1]} after): torch makes a zero-padded copy of the input at every call (time and "
+                "memory); use an odd kernel_size, or a `pad` layer before it and padding 0")
+
     def macs(self, x, y):
         k = math.prod(tup(self.kernel_size, self.nd))
         return y.numel() * (x.shape[1] // self.groups) * k

@@ -28,7 +28,10 @@ def scan(root: str) -> tuple[list[str], list[tuple[str, int]]]:
     finds them."""
     base = Path(root)
     if not base.is_dir():
-        raise SourceError("root", f"no such folder: {root}")
+        from ..errors import no_such
+
+        raise SourceError("root", no_such(root, "the image folder") if not base.exists() else
+                          f"{root} is a file; give the folder that holds one sub-folder per class")
     classes = sorted(d.name for d in base.iterdir() if d.is_dir())
     if not classes:
         raise SourceError("root", f"{root} has no class sub-folders (root/<class>/<image>)")

@@ -1,0 +1,103 @@
+"""Other tools' command-line habits and what to type here instead: their verbs (`train`,
+`fit`, `test`, `generate`), their training flags (`--epochs 3`, `--lr 0.01`), and a
+misspelt option. The command line's parser (cli.py) reads these when argparse refuses a
+word, so the one error line it prints names the fix."""
+
+from __future__ import annotations
+
+from .errors import closest
+
+# another tool's verb -> the verb that does it here
+VERBS = {
+    **dict.fromkeys(("train", "fit", "run", "learn", "start"), "build"),
+    **dict.fromkeys(("test", "eval", "score", "validate-model", "benchmark"), "evaluate"),
+    **dict.fromkeys(("generate", "gen", "script", "compile", "emit", "code"), "codegen"),
+    **dict.fromkeys(("infer", "inference", "predictions", "serve"), "predict"),
+    **dict.fromkeys(("validate", "lint", "verify"), "check"),
+    **dict.fromkeys(("search", "sweep", "hpo", "optimize", "optimise", "hparams"), "tune"),
+    **dict.fromkeys(("new", "create", "template", "scaffold"), "init"),
+    **dict.fromkeys(("download", "data", "examples", "datasets"), "example-data"),
+    **dict.fromkeys(("describe", "info", "inspect", "show", "shapes", "params"), "summary"),
+    **dict.fromkeys(("list", "catalogue", "catalog", "components"), "layers"),
+    **dict.fromkeys(("convert", "onnx", "save"), "export"),
+}
+
+# another tool's flag (without dashes, `_` read as `-`) -> the spec key it sets here
+FLAGS = {
+    **dict.fromkeys(("epochs", "epoch", "max-epochs", "num-epochs", "n-epochs", "nepochs"), "train.epochs"),
+    **dict.fromkeys(("batch-size", "batch", "bs", "batchsize"), "train.batch_size"),
+    **dict.fromkeys(("device", "gpu", "gpus", "accelerator", "devices", "cuda"), "train.device"),
+    **dict.fromkeys(("lr", "learning-rate", "learningrate"), "optimizer.{optimizer}.lr"),
+    **dict.fromkeys(("weight-decay", "wd"), "optimizer.{optimizer}.weight_decay"),
+    **dict.fromkeys(("seed", "random-seed"), "seed"),
+    **dict.fromkeys(("precision", "amp", "fp16", "bf16"), "train.precision"),
+    **dict.fromkeys(("patience", "early-stopping"), "train.early_stopping.patience"),
+    **dict.fromkeys(("threads", "num-threads"), "train.threads"),
+    **dict.fromkeys(("workers", "num-workers"), "train.num_workers"),
+    **dict.fromkeys(("grad-clip", "clip-grad", "gradient-clip-val", "clip"), "train.grad_clip"),
+    **dict.fromkeys(("accumulate", "accumulate-grad-batches", "grad-accum"), "train.accumulate"),
+    **dict.fromkeys(("compile", "torch-compile"), "train.compile"),
+    **dict.fromkeys(("name", "run-name", "experiment"), "name"),
+}
+EXAMPLE = {"train.epochs": "3", "train.batch_size": "32", "train.device": "cuda", "seed": "1",
+           "train.precision": "bf16", "train.early_stopping.patience": "5", "train.threads": "4",
+           "train.num_workers": "4", "train.grad_clip": "1.0", "train.accumulate": "2", "train.compile": "true",
+           "name": "my-run"}
+OUTPUT = ("output", "output-dir", "out-dir", "outdir", "save-dir", "save", "dir", "log-dir", "logdir")
+SPEC = ("config", "spec", "cfg", "c", "config-file", "file", "f")
+
+
+def verb_hint(word: str, verbs) -> str:
+    """What to add to argparse's "invalid choice" for an unknown verb."""
+    w = str(word).lower()
+    if w in VERBS and VERBS[w] in verbs:
+        meant = VERBS[w]
+        return f"; did you mean `specdl {meant}`? (`{word}` is another tool's verb: {meant} does it here)"
+    close = closest(w, verbs)
+    return f"; did you mean `specdl {close}`?" if close else f" (the verbs: {', '.join(verbs)})"
+
+
+def unrecognized(words: list[str], argv: list[str], verb: str, options, optimizer: str | None) -> list[str]:
+    """One message per option argparse did not take (``words``: its leftovers, ``argv``:
+    the command line; ``options``: the verb's option strings): the override another tool's
+    training flag stands for, --out for an output folder, the spec as the first argument, a
+    misspelt option. An unknown option's value is the word after it on the command line
+    (argparse may have taken it as the spec, leaving the spec over: that is not reported)."""
+    flags = [w for w in words if w.startswith("-") and w not in ("-", "--")]
+    values = {w: _value_after(w, argv) for w in flags}
+    swallowed = any(v and v not in words for v in values.values())
+    out = [f"unrecognized argument {w!r}" for w in words
+           if w not in flags and w not in values.values() and not swallowed]
+    for word in flags:
+        name, _, value = word.partition("=")
+        value = value or values[word]
+        given = f"{name} {value}" if value else name
+        out.append(f"unrecognized option {given}" + _flag_hint(name, value, verb, options, optimizer))
+    return out
+
+
+def _value_after(word: str, argv: list[str]) -> str:
+    """The word after option ``word`` on the command line, unless it is an option too."""
+    if "=" in word or word not in argv:
+        return ""
+    i = argv.index(word)
+    return argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("-") else ""
+
+
+def _flag_hint(name: str, value: str, verb: str, options, optimizer: str | None) -> str:
+    key = name.lstrip("-").lower().replace("_", "-")
+    if key in FLAGS and "--set" not in options:
+        return f"; `specdl {verb}` reads a finished run or no spec, so it takes no spec values"
+    if key in FLAGS:
+        path = FLAGS[key].format(optimizer=optimizer or "adam")
+        v = value or EXAMPLE.get(FLAGS[key], "VALUE")
+        if key in ("fp16", "bf16"):
+            v = key
+        note = "" if optimizer or "{optimizer}" not in FLAGS[key] else " (your spec's optimizer in place of adam)"
+        return f"; did you mean `-o {path}={v}`{note}? (spec values are set with -o KEY=VALUE)"
+    if key in OUTPUT and "--out" in options:
+        return f"; did you mean `--out {value or 'PATH'}`?"
+    if key in SPEC:
+        return f"; the spec is the verb's first argument: `specdl {verb} SPEC.yaml`"
+    close = closest(name, [o for o in options if o.startswith("--")])
+    return f"; did you mean `{close}`?" if close else ""
