@@ -16,7 +16,7 @@ STAGES = {
     "foundations": ["errors", "files", "splits", "npz", "components", "sources", "block_expr", "habits"],
     "front end": ["source", "schema", "blocks", "search", "graph", "analysis", "inferred", "front",
                   "editor_schema", "memory"],
-    "runtime": ["data", "image_data", "runtime", "checkpoint", "rundir", "distributed", "inputs"],
+    "runtime": ["data", "image_data", "runtime", "checkpoint", "rundir", "distributed", "inputs", "given"],
     "outputs": ["build", "trainer", "report", "generate", "runtime_source", "modelcode", "codeguard", "summary", "onnx_export",
                 "deploy", "runs", "evaluation", "tuning", "tuning_report", "examples"],
     "interface": ["api", "cli", "extend", "__main__", "__init__"],
