@@ -36,9 +36,10 @@ DEVICE = torch.device("cuda" if torch.cuda.is_available() else "mps" if torch.ba
 AMP_DTYPE = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(PRECISION)
 CUDA_GRAPHS = DEVICE.type == "cuda"  # train.cuda_graphs auto: on CUDA, where this step is launch-bound
 CHECKPOINT = "iris-mlp.best.pt"  # the best epoch's weights are saved here
-PREPROCESS = "iris-mlp.preprocess.json"  # and beside them the fitted preprocessing (a run's preprocess.json)
-# What specdl read of the data at codegen (class names, shapes, CSV columns), saved in PREPROCESS:
-# `specdl predict --spec SPEC --checkpoint CHECKPOINT --preprocess PREPROCESS` predicts on raw inputs
+# Beside them the fitted preprocessing, as a run's preprocess.json, with what specdl read of the data at
+# codegen (DATA_FACTS: class names, shapes, CSV columns): `specdl predict --spec SPEC --checkpoint
+# CHECKPOINT --preprocess PREPROCESS --input ...` then predicts on raw inputs as a run does
+PREPROCESS = "iris-mlp.preprocess.json"
 DATA_FACTS = json.loads(
     '{"class_names": ["setosa", "versicolor", "virginica"], "facts": {"info": {"feat": [4], "dtype": "f'
     'loat32", "task": "classification", "classes": 3, "outputs": null, "hint": null, "target_names": nu'

@@ -36,9 +36,10 @@ DEVICE = torch.device("cpu")
 AMP_DTYPE = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(PRECISION)
 CUDA_GRAPHS = False  # train.cuda_graphs auto: off for this spec (docs/performance.md)
 CHECKPOINT = "vit-tiny.best.pt"  # the best epoch's weights are saved here
-PREPROCESS = "vit-tiny.preprocess.json"  # and beside them the fitted preprocessing (a run's preprocess.json)
-# What specdl read of the data at codegen (class names, shapes, CSV columns), saved in PREPROCESS:
-# `specdl predict --spec SPEC --checkpoint CHECKPOINT --preprocess PREPROCESS` predicts on raw inputs
+# Beside them the fitted preprocessing, as a run's preprocess.json, with what specdl read of the data at
+# codegen (DATA_FACTS: class names, shapes, CSV columns): `specdl predict --spec SPEC --checkpoint
+# CHECKPOINT --preprocess PREPROCESS --input ...` then predicts on raw inputs as a run does
+PREPROCESS = "vit-tiny.preprocess.json"
 DATA_FACTS = json.loads(
     '{"class_names": null, "facts": {"info": {"feat": [3, 224, 224], "dtype": "float32", "task": "class'
     'ification", "classes": 1000, "outputs": null, "hint": null, "target_names": null}, "max_token": nu'

@@ -23,6 +23,11 @@ TAKES = ("a path (.csv, .npy, .npz, an image or a folder), rows as dicts keyed b
 def read_given(run, x, exclude=()):
     """The run's raw inputs from anything predict takes (``exclude``: CSV columns that
     are not features, for runs that take every column of a CSV)."""
+    if run.spec.data.file_backed and hasattr(x, "detach") and tuple(x.shape[1:]) == expected_shape(run) \
+            and x.is_floating_point():  # model inputs already (read_inputs' images): where they came from stays
+        if len(run.rows) != len(x):
+            run.rows, run.files = [f"row {i}" for i in range(len(x))], None
+        return x
     run.rows, run.files, run.source = [], None, "the given inputs"
     if isinstance(x, (str, os.PathLike)):
         run.source = str(x)
@@ -35,7 +40,7 @@ def read_given(run, x, exclude=()):
         x = [x]
     if isinstance(x, list) and x and all(isinstance(r, Mapping) for r in x):
         return dict_rows(run, x, exclude)
-    if isinstance(x, tuple) and len(x) == 2 and run.spec.data.source == "csv":
+    if isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], np.ndarray) and run.spec.data.source == "csv":
         return _pair(run, *x)
     arr = _array(x)
     run.rows = [f"row {i}" for i in range(len(arr))] if arr.ndim else []
@@ -71,7 +76,8 @@ def _array(x) -> np.ndarray:
 def _pair(run, numeric, cats):
     """(numeric columns [N, n], categorical columns [N, c] as text): a CSV run's raw form."""
     names, cat_names = run.spec.data.columns()
-    num, cat = _array(numeric), np.asarray(cats, dtype=object)
+    num = _array(numeric)
+    cat = np.empty((len(num), 0), dtype=object) if cats is None else np.asarray(cats, dtype=object)
     if num.shape[1:] != (len(names),) or cat.shape != (len(num), len(cat_names)):
         raise RunError(f"(numeric, categorical) inputs are [N, {len(names)}] numbers and [N, {len(cat_names)}] "
                        f"texts for this run; these are {list(num.shape)} and {list(cat.shape)}")
@@ -135,12 +141,8 @@ def _as_rows(text: str, path: Path, ends: dict) -> str:
 
 
 def _images(run, x):
-    """PIL images (or image paths) in memory, or model inputs already transformed (a
-    tensor [N, C, H, W] of the model's input shape, as read_inputs gives)."""
+    """PIL images in memory, one or a list."""
     items = list(x) if isinstance(x, (list, tuple)) else [x]
-    if hasattr(x, "detach") and tuple(x.shape[1:]) == expected_shape(run) and x.is_floating_point():
-        run.rows = [f"row {i}" for i in range(len(x))]
-        return x
     if not items or not all(map(_is_image, items)):
         raise RunError(f"this run takes images: give an image file or a folder, a PIL image or a list of them, "
                        f"not {type(x).__name__}" + (" (a NumPy image: PIL.Image.fromarray(a))"

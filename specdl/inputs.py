@@ -98,7 +98,20 @@ def _check_array(run, x, path):
     if run.analysis.data.dtype == "int64":
         if x.dtype.kind == "f" and not (np.isfinite(x).all() and (x % 1 == 0).all()):
             raise RunError(f"{path} holds fractional or NaN values; this model takes integer token ids")
+        _check_ids(run, x)
     return x
+
+
+def _check_ids(run, x) -> None:
+    """Token ids within the vocabulary of each embedding that reads the input."""
+    for node in run.analysis.graph.nodes:
+        n = getattr(node.layer, "num_embeddings", None) if "input" in node.inputs else None
+        bad = np.argwhere((x < 0) | (x >= n)) if n is not None else []
+        if len(bad):
+            r, *at = (int(v) for v in bad[0])
+            where = run.rows[r] if r < len(run.rows) else f"row {r}"
+            raise RunError(f"{where} holds the token id {x[(r, *at)]:g} (position {at[0] if at else 0}); the "
+                           f"embedding `{node.name}` takes ids 0..{n - 1}: map the token to one the run knows")
 
 
 def _csv(run, path, exclude=()):

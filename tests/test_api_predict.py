@@ -20,7 +20,8 @@ from specdl.errors import RunError
 
 from .test_data_hardening import image_folder
 
-TAIL = "model: {layers: [flatten, {linear: 2}]}\ntrain: {epochs: 1, device: cpu, batch_size: 16}\n"
+MODEL = "model: {layers: [flatten, {linear: 2}]}\n"
+TRAIN = "train: {epochs: 1, device: cpu, batch_size: 16}\n"
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +37,13 @@ def runs(tmp_path_factory):
     specs = {"csv": f"data: {{source: csv, path: {root}/d.csv, target: y, categorical: [city], "
                     "transforms: [{fill: mean}, standardize]}\n",
              "npz": f"data: {{source: npz, path: {root}/d.npz, x: feats, y: labels}}\n",
-             "img": f"data: {{source: image_folder, root: {root}/img}}\n"}
+             "img": f"data: {{source: image_folder, root: {root}/img}}\n",
+             "tok": "data: {source: synthetic, shape: [6], dtype: int64, high: 20, classes: 2, size: 40, "
+                    "split: {stratify: false}}\n"}
     out = {"root": root}
     for name, data in specs.items():
-        (root / f"{name}.yaml").write_text(f"name: {name}\n" + data + TAIL)
+        model = "model: {layers: [{embedding: {num_embeddings: 20, embedding_dim: 4}}, flatten, {linear: 2}]}\n" if name == "tok" else MODEL
+        (root / f"{name}.yaml").write_text(f"name: {name}\n" + data + model + TRAIN)
         out[name] = specdl.train(root / f"{name}.yaml", out=root / f"{name}-run").run_dir
     return out
 
@@ -114,6 +118,9 @@ BAD = [  # (run, input, words of the one-line message)
     ("img", np.zeros((16, 16, 3), np.uint8), ["takes images", "PIL.Image.fromarray"]),
     ("img", Image.new("RGB", (20, 12)), ["image 0 is [3, 12, 20]", "takes [3, 16, 16]"]),
     ("img", [{"a": 1}], ["takes images"]),
+    ("tok", np.array([[0, 1, 2, 3, 4, 25]]), ["row 0 holds the token id 25 (position 5)", "takes ids 0..19"]),
+    ("tok", [[0, -1, 2, 3, 4, 5]], ["token id -1 (position 1)"]),
+    ("tok", np.full((1, 6), 1.5), ["fractional", "integer token ids"]),
 ]
 
 
@@ -165,6 +172,9 @@ def test_a_scripts_outputs_stand_for_a_run_directory(runs, tmp_path, capsys):
         capsys.readouterr()
         assert main(["predict", *argv, "--input", str(tmp_path / "in.csv")]) == 2
         assert words in capsys.readouterr().err
+    labelled = tmp_path / "l.csv"
+    labelled.write_text("a,b,city,y\n0.1,,q,no\n1.2,0.3,p,yes\n")
+    assert specdl.evaluate(None, labelled, **given) == specdl.evaluate(run, labelled)
     with pytest.raises(RunError, match="give checkpoint, spec and preprocess to load_run"):
         specdl.predict(specdl.load_run(run), rows, checkpoint=run / "best.pt")
     assert json.loads((run / "preprocess.json").read_text())["categories"] == [["p", "q"]]
