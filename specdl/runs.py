@@ -167,7 +167,8 @@ class LoadedRun:
             spec.data.use_saved(self.pre.get("facts"))  # the data itself need not be at hand
             self.analysis = _analysis(spec)
         except SpecError as e:
-            raise RunError(f"{spec_path} no longer checks: {e.issues[0].message}") from None
+            said = "no longer checks" if run_dir is not None else "does not check"
+            raise RunError(f"{spec_path} {said}: {e.issues[0].message}") from None
         check_saved(pre_path, self.pre, self.analysis)
         self.spec, self.run_dir = self.analysis.spec, Path(run_dir) if run_dir is not None else None
         self.rows, self.files, self.source = [], None, "the given inputs"  # set by each read

@@ -174,3 +174,15 @@ def test_a_scripts_outputs_stand_for_a_run_directory(runs, tmp_path, capsys):
     with pytest.raises(RunError, match="give checkpoint, spec and preprocess to load_run"):
         specdl.predict(specdl.load_run(run), rows, checkpoint=run / "best.pt")
     assert json.loads((run / "preprocess.json").read_text())["categories"] == [["p", "q"]]
+
+
+def test_bundled_class_names_are_scikit_learns():
+    """Codegen writes them into a script without loading the data set (or importing
+    scikit-learn); they are the data set's own target names, as build saves them."""
+    from sklearn import datasets
+
+    from specdl.sources.info import SKLEARN, SKLEARN_CLASSES
+
+    for name, (loader, _, task, _) in SKLEARN.items():
+        if task == "classification":
+            assert list(SKLEARN_CLASSES[name]) == [str(n) for n in getattr(datasets, loader)().target_names], name
