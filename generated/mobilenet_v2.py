@@ -36,6 +36,15 @@ DEVICE = torch.device("cpu")
 AMP_DTYPE = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(PRECISION)
 CUDA_GRAPHS = False  # train.cuda_graphs auto: off for this spec (docs/performance.md)
 CHECKPOINT = "mobilenet-v2.best.pt"  # the best epoch's weights are saved here
+# Beside them the fitted preprocessing, as a run's preprocess.json, with what specdl read of the data at
+# codegen (DATA_FACTS: class names, shapes, CSV columns): `specdl predict --spec SPEC --checkpoint
+# CHECKPOINT --preprocess PREPROCESS --input ...` then predicts on raw inputs as a run does
+PREPROCESS = "mobilenet-v2.preprocess.json"
+DATA_FACTS = json.loads(
+    '{"class_names": null, "facts": {"info": {"feat": [3, 224, 224], "dtype": "float32", "task": "class'
+    'ification", "classes": 1000, "outputs": null, "hint": null, "target_names": null}, "max_token": nu'
+    "ll}}"
+)
 
 # -----------------------------------------------------------------------------
 # Helpers
@@ -199,6 +208,18 @@ def truth(y, task):
     """The targets as the metrics read them (before any target transform): multilabel
     0/1 labels as integers, others as they are."""
     return {k: v.astype(np.int64) for k, v in y.items()} if task == "multilabel" else dict(y)
+
+
+def preprocess_record(states, target_states, encoder, class_names, facts):
+    """What a run's preprocess.json holds, as plain JSON: the fitted transforms and target
+    transforms, the one-hot categories, the class names and the data's facts (a generated
+    script writes its <name>.preprocess.json with this too)."""
+    def plain(state):
+        return {k: np.asarray(v).tolist() for k, v in state.items()}
+
+    return {"transforms": [plain(s) for s in states], "target_transforms": [plain(s) for s in target_states],
+            "categories": [c.tolist() for c in encoder.categories_] if encoder is not None else None,
+            "class_names": class_names, "facts": facts}
 
 
 @dataclass
@@ -511,7 +532,10 @@ if __name__ == "__main__":
     # -----------------------------------------------------------------------------
     # Test the best epoch's weights
     model.load_state_dict(best_state)
+    record = preprocess_record([], [], None, DATA_FACTS["class_names"], DATA_FACTS["facts"])
     torch.save(best_state, CHECKPOINT)
+    with open(PREPROCESS, "w", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
     test_chunks = chunks(x_test, EVAL_BATCH_SIZE, DEVICE)
     test, _ = evaluate(model, test_chunks, y_test, y_test_true, loss_fn, METRICS, predict, autocast)
     test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}  # loss last, as in build

@@ -41,6 +41,15 @@ DEVICE = torch.device("cuda" if torch.cuda.is_available() else "mps" if torch.ba
 AMP_DTYPE = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(PRECISION)
 CUDA_GRAPHS = DEVICE.type == "cuda"  # train.cuda_graphs auto: on CUDA, where this step is launch-bound
 CHECKPOINT = "resnet18-transfer.best.pt"  # the best epoch's weights are saved here
+# Beside them the fitted preprocessing, as a run's preprocess.json, with what specdl read of the data at
+# codegen (DATA_FACTS: class names, shapes, CSV columns): `specdl predict --spec SPEC --checkpoint
+# CHECKPOINT --preprocess PREPROCESS --input ...` then predicts on raw inputs as a run does
+PREPROCESS = "resnet18-transfer.preprocess.json"
+DATA_FACTS = json.loads(
+    '{"class_names": ["circles", "squares", "stripes"], "facts": {"info": {"feat": [3, 64, 64], "dtype"'
+    ': "float32", "task": "classification", "classes": 3, "outputs": null, "hint": null, "target_names"'
+    ': null}, "max_token": null}}'
+)
 
 # -----------------------------------------------------------------------------
 # Helpers
@@ -100,6 +109,18 @@ def split_rows(y, val, test, seed, stratify):
     else:
         train, val_rows = rest, rest[:0]
     return {"train": train, "val": val_rows, "test": test_rows}
+
+
+def preprocess_record(states, target_states, encoder, class_names, facts):
+    """What a run's preprocess.json holds, as plain JSON: the fitted transforms and target
+    transforms, the one-hot categories, the class names and the data's facts (a generated
+    script writes its <name>.preprocess.json with this too)."""
+    def plain(state):
+        return {k: np.asarray(v).tolist() for k, v in state.items()}
+
+    return {"transforms": [plain(s) for s in states], "target_transforms": [plain(s) for s in target_states],
+            "categories": [c.tolist() for c in encoder.categories_] if encoder is not None else None,
+            "class_names": class_names, "facts": facts}
 
 
 @dataclass
@@ -629,7 +650,10 @@ if __name__ == "__main__":
     # -----------------------------------------------------------------------------
     # Test the best epoch's weights
     model.load_state_dict(best_state)
+    record = preprocess_record([], [], None, DATA_FACTS["class_names"], DATA_FACTS["facts"])
     torch.save(best_state, CHECKPOINT)
+    with open(PREPROCESS, "w", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
     test_chunks = image_chunks(x_test, rows_test, EVAL_BATCH_SIZE, DEVICE, post_eval)
     test, _ = evaluate(model, test_chunks, y_test, y_test_true, loss_fn, METRICS, predict, autocast)
     test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}  # loss last, as in build

@@ -6,12 +6,24 @@
     metrics, run_dir = specdl.train(spec)
 """
 
-from .api import build_model, check, codegen, evaluate, export, infer_shapes, load, load_run, train, tune
+from .api import (
+    build_model,
+    check,
+    codegen,
+    evaluate,
+    export,
+    infer_shapes,
+    load,
+    load_run,
+    predict,
+    train,
+    tune,
+)
 from .components.base import TT, Call, Layer
 from .errors import RunError, ShapeError, SpecError
 from .extend import register_layer, unregister_layer
 
 __version__ = "0.1.0"
-__all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen", "load_run", "export", "evaluate", "tune",
+__all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen", "load_run", "predict", "export", "evaluate", "tune",
            "register_layer",
            "unregister_layer", "Layer", "Call", "TT", "SpecError", "ShapeError", "RunError"]

@@ -83,25 +83,51 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
                  progress=progress)
 
 
-__all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen", "load_run", "export", "tune",
-           "evaluate", "SpecError"]
+__all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen", "load_run", "predict", "export",
+           "tune", "evaluate", "SpecError"]
 
 
 @_user_code
-def load_run(run_dir, checkpoint=None):
-    """A finished run: ``.model`` with its best weights, ``.inputs(raw)`` with the run's
-    fitted preprocessing, ``.predict(raw)``."""
+def load_run(run_dir=None, checkpoint=None, *, spec=None, preprocess=None):
+    """A finished run: ``.model`` with its best weights, ``.inputs(x)`` with the run's
+    fitted preprocessing, ``.predict(x)`` (``x`` as ``predict`` takes it). Instead of a
+    run directory, a generated script's outputs: ``spec`` (the spec it was generated
+    from), ``checkpoint`` (<name>.best.pt) and ``preprocess`` (<name>.preprocess.json)."""
     from .runs import LoadedRun
 
-    return LoadedRun(run_dir, checkpoint)
+    return LoadedRun(run_dir, checkpoint, spec, preprocess)
 
 
 @_user_code
-def evaluate(run_dir, input, checkpoint=None, target: str | None = None, details: bool = False) -> dict:
+def predict(run, x, checkpoint=None, *, spec=None, preprocess=None) -> dict:
+    """Predictions of a finished run (a run directory, a ``load_run`` result, or None with
+    ``spec``, ``checkpoint`` and ``preprocess``) on ``x``: what `specdl predict --input`
+    reads (a path to a .csv, .npy or .npz, an image or a folder of images), or in memory
+    rows as dicts keyed by column name, a NumPy array [N, ...] of raw features, or PIL
+    images (docs/cli.md).
+
+    Returns:
+        ``{"prediction": [...]}``, with ``"probabilities"`` (classification, multilabel),
+        ``"classes"`` and ``"index"`` (classification), ``"targets"`` (named targets).
+    """
+    from .runs import LoadedRun
+
+    if not isinstance(run, LoadedRun):
+        run = LoadedRun(run, checkpoint, spec, preprocess)
+    elif checkpoint is not None or spec is not None or preprocess is not None:
+        raise RunError("a loaded run has its weights and preprocessing; give checkpoint, spec and preprocess "
+                       "to load_run instead")
+    return run.predict(x)
+
+
+@_user_code
+def evaluate(run_dir, input, checkpoint=None, target: str | None = None, details: bool = False, *,
+             spec=None, preprocess=None) -> dict:
     """A finished run's metrics on a new labelled file, with the run's fitted preprocessing:
     a CSV holding the target column (``target``: its name, for runs not trained on a CSV;
     default ``target``), an .npz with the features and targets (the spec's npz keys, else
-    ``x`` and ``y``), or an image folder of class sub-folders.
+    ``x`` and ``y``), or an image folder of class sub-folders. ``run_dir`` None: a
+    generated script's outputs (``spec``, ``checkpoint``, ``preprocess``) as in load_run.
 
     Returns:
         The metrics and the loss, keyed as report.json's ``test``; with ``details``, the
@@ -111,7 +137,7 @@ def evaluate(run_dir, input, checkpoint=None, target: str | None = None, details
     from .evaluation import evaluation
     from .runs import LoadedRun
 
-    report = evaluation(LoadedRun(run_dir, checkpoint), input, target)
+    report = evaluation(LoadedRun(run_dir, checkpoint, spec, preprocess), input, target)
     return report if details else report["test"]
 
 

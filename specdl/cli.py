@@ -191,8 +191,9 @@ def _run_verbs(verb):
                    help="(a run) the graph takes raw rows or uint8 images and does the fitted preprocessing")
     _overrides(e, "(a spec only)")
     _output(e, "the .onnx file (default: RUN_DIR/model.onnx, or <name>.onnx)")
-    pr = verb("predict", "Predict with a finished run, applying its fitted preprocessing.")
-    pr.add_argument("run_dir", metavar="RUN_DIR")
+    pr = verb("predict", "Predict with a finished run (or a generated script's outputs), applying its fitted "
+              "preprocessing.")
+    _run_source(pr)
     pr.add_argument("--input", required=True, help="a .csv (with a header), .npy, .npz, an image or a folder")
     _output(pr, "the predictions' file (default: CSV on standard output)")
     pr.add_argument("--format", choices=["csv", "json", "npy"],
@@ -201,18 +202,26 @@ def _run_verbs(verb):
     pr.add_argument("--keep", action="append", default=[], metavar="COLUMN",
                     help="carry this column of a CSV input through to the output (repeatable), e.g. an id")
     _no_overrides(pr)
-    pr.add_argument("--checkpoint", help="weights to use (default: the run's best.pt)")
     ev = verb("evaluate", "Score a finished run on a new labelled file (CSV with the target column, .npz, "
               "or an image folder of class sub-folders), with its fitted preprocessing.")
-    ev.add_argument("run_dir", metavar="RUN_DIR")
+    _run_source(ev)
     ev.add_argument("--input", required=True, help="a .csv with the target column, an .npz (x and y), or an "
                     "image folder (one sub-folder per class)")
     ev.add_argument("--target", metavar="COLUMN", help="a CSV's target column, for runs not trained on a CSV "
                     "(default: target)")
-    ev.add_argument("--checkpoint", help="weights to use (default: the run's best.pt)")
     _output(ev, "also write the evaluation as JSON (report.json's layout)")
     _no_overrides(ev)
     return e, pr, ev
+
+
+def _run_source(p) -> None:
+    """A run directory, or a spec with a generated script's checkpoint and preprocessing."""
+    p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="the run directory (or give --spec, --checkpoint "
+                   "and --preprocess)")
+    p.add_argument("--checkpoint", help="weights to use (default: the run's best.pt; with --spec, a generated "
+                   "script's <name>.best.pt)")
+    p.add_argument("--spec", metavar="SPEC", help="instead of a run directory: the spec a script was generated from")
+    p.add_argument("--preprocess", metavar="P", help="with --spec: the script's <name>.preprocess.json")
 
 
 OVERRIDE = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)*=.*", re.S)  # train.epochs=3, model.layers.0.linear=64
@@ -531,23 +540,17 @@ def cmd_export(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .runs import LoadedRun, kept_columns, output_format, read_inputs, write_predictions
+    from .runs import LoadedRun, kept_columns, output_format, write_predictions
 
     output_format(args.format, args.output, args.keep)  # refused before any work
-    run = LoadedRun(args.run_dir, args.checkpoint)
+    run = LoadedRun(args.run_dir, args.checkpoint, args.spec, args.preprocess)
     if args.output:
         from .files import check_output
 
         check_output(args.output, "the predictions", inputs=[args.input, *run.reads])
     kept = kept_columns(run, args.input, args.keep)
-    raw = read_inputs(run, args.input, exclude=args.keep)
-    try:
-        pred = run.predict(raw)
-    except (RuntimeError, IndexError, ValueError) as e:  # what the checks of specdl/inputs.py let through
-        if "allocate" in str(e):
-            raise
-        raise RunError(f"the model cannot take the inputs of {args.input}: {str(e).splitlines()[0][:200]}") from None
-    text = write_predictions(pred, args.output, getattr(run, "files", None), args.format, kept)
+    pred = run.predictions(run.model_inputs(run.read(args.input, exclude=args.keep)))  # as specdl.predict reads it
+    text = write_predictions(pred, args.output, run.files, args.format, kept)
     if args.output:
         print(f"wrote {len(pred['prediction'])} predictions to {one_line(args.output)}", file=sys.stderr)
     else:
@@ -561,7 +564,7 @@ def cmd_evaluate(args) -> int:
     from .evaluation import evaluation, show
     from .runs import LoadedRun
 
-    run = LoadedRun(args.run_dir, args.checkpoint)
+    run = LoadedRun(args.run_dir, args.checkpoint, args.spec, args.preprocess)
     if args.output:
         from .files import check_output
 

@@ -79,7 +79,7 @@ def labelled(run, path: Path, target: str | None):
         cells = read_columns(path, names, csv_delimiter(run))
         raw = read_inputs(run, path, exclude=names)
         y = [_csv_labels(run, path, n, cells[n], len(names)) for n in names]
-        return run.inputs(raw), _targets(run, np.stack(y, axis=1) if len(y) > 1 else y[0])
+        return run.model_inputs(raw), _targets(run, np.stack(y, axis=1) if len(y) > 1 else y[0])
     if path.suffix == ".npz":
         return _npz(run, path)
     raise RunError(f"cannot read labels from {path}: give a .csv (with the target column), an .npz "
@@ -136,8 +136,9 @@ def _npz(run, path: Path):
     except NpzProblem as e:
         raise RunError(str(e)) from None
     x = read_inputs(run, path)
-    if y.ndim == 0 or len(y) != len(x):
-        raise RunError(f"{path}: `{xkey}` holds {len(x)} samples but `{ykey}` is {list(y.shape)}; "
+    n = len(x[0]) if isinstance(x, tuple) else len(x)  # a CSV run's (numeric, categorical)
+    if y.ndim == 0 or len(y) != n:
+        raise RunError(f"{path}: `{xkey}` holds {n} samples but `{ykey}` is {list(y.shape)}; "
                        "give one target per sample")
     if run.analysis.task == "classification":
         if y.ndim != 1:
@@ -149,7 +150,7 @@ def _npz(run, path: Path):
         if len(bad):
             raise RunError(f"`{ykey}` in {path} row {bad[0]} holds class {y[bad[0]]:g}; the run has classes "
                            f"0..{classes - 1}")
-    return run.inputs(x), _targets(run, y)
+    return run.model_inputs(x), _targets(run, y)
 
 
 def _targets(run, y) -> np.ndarray:

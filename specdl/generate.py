@@ -12,6 +12,7 @@ After rendering, ``codeguard.guard`` checks every identifier of the script's syn
 
 from __future__ import annotations
 
+import json
 import re
 
 from .components.base import HELPERS, Name, literal
@@ -125,6 +126,8 @@ def _data_context(a) -> dict:
         "fits": not data.file_backed and bool(data.transforms or data.target_transforms or getattr(data, "categorical", None)),
     }
     ctx["cached"] = data.file_backed and data.uses_cache()
+    names = data.class_names() if hasattr(data, "class_names") else None  # as build saves them (data.py)
+    ctx["data_facts"] = json_lines({"class_names": names, "facts": data.saved_facts(a.spec.seed)})
     if ctx["cached"]:
         ctx.update(_cache_context(data))
     if data.file_backed:
@@ -139,6 +142,19 @@ def _data_context(a) -> dict:
         ctx.update(target_shape=Code(literal(target_shape(a))), transforms=[t.step_code() for t in data.transforms],
                    target_transforms=[t.step_code() for t in data.target_transforms])
     return ctx
+
+
+def json_lines(value, width: int = 100) -> list[str]:
+    """A value as JSON text in Python string literals of at most ``width`` characters, one
+    a line (implicit concatenation: the script reads it with ``json.loads``)."""
+    text, out = json.dumps(value), []
+    while text:
+        n = min(len(text), width - 2)
+        while len(literal(text[:n])) > width:
+            n -= 1
+        out.append(literal(text[:n]))
+        text = text[n:]
+    return out
 
 
 def _cache_context(data) -> dict:
@@ -237,6 +253,7 @@ def runtime_functions(a=None) -> list[tuple[str, str]]:
         out += [ref(f) for f in [*prepare.PREPARE_FUNCTIONS, *fitting, *dict.fromkeys(steps)]]
         out += [ref(prepare.one_hot)] if getattr(data, "categorical", None) else []
         out += [ref(prepare.invert)] if data.target_transforms else []
+    out += [ref(prepare.preprocess_record)]  # <name>.preprocess.json, as a run's preprocess.json
     loaders = data.file_backed and not data.uses_cache()  # files read per sample by a DataLoader
     out += [r for r in listed(loop, "SCRIPT_FUNCTIONS") if not (r[1] == "loader_batches" and not loaders)]
     out += [*(listed(loop, "BINARY_FUNCTIONS") if a.binary else ()),
@@ -249,7 +266,7 @@ def runtime_functions(a=None) -> list[tuple[str, str]]:
 def _as_code(ctx: dict) -> dict:
     """Mark what specdl's emitters wrote as Code (the one way into the script, with
     ``lit`` and ``doc``); anything left a plain string must pass ``emit`` as a word."""
-    lines = ("stdlib", "imports", "load_lines", "transforms", "target_transforms", "helpers", "train_tf", "eval_tf",
+    lines = ("stdlib", "imports", "load_lines", "data_facts", "transforms", "target_transforms", "helpers", "train_tf", "eval_tf",
              "runtime", "pre_train", "pre_eval", "post_train", "post_eval", "augment", "image_runtime")
     for k in lines:
         if k in ctx:

@@ -39,7 +39,25 @@ def read_inputs(run, path, exclude=()):
     except NpzProblem as e:
         raise RunError(str(e)) from None
     run.rows = [f"{path} row {i}" for i in range(len(x))] if x.ndim else []
+    if run.spec.data.source == "csv":
+        return csv_array(run, x, path)
     return _check_array(run, x, path)
+
+
+def csv_array(run, x, where):
+    """An array for a run trained on a CSV: its numeric feature columns in the spec's
+    order, [N, columns]. A run with categorical columns reads named columns: a CSV."""
+    numeric, cats = run.spec.data.columns()
+    if cats:
+        raise RunError(f"{where}: this run reads named CSV columns, not an array (the categorical "
+                       f"{', '.join(f'`{c}`' for c in cats)[:120]} among them): give a .csv with a header (in "
+                       "Python, rows as dicts keyed by column name)")
+    if x.ndim != 2 or x.shape[1] != len(numeric):
+        raise RunError(f"{where} is {list(x.shape)}; this run reads the {len(numeric)} CSV columns "
+                       f"{', '.join(numeric)[:120]}: give [N, {len(numeric)}] in that order, or a .csv with a header")
+    if len(x) == 0:
+        raise RunError(f"{where} holds no samples")
+    return x.astype(np.float64), np.empty((len(x), 0), dtype=object)
 
 
 def _npz_key(run, path) -> str:
@@ -80,7 +98,20 @@ def _check_array(run, x, path):
     if run.analysis.data.dtype == "int64":
         if x.dtype.kind == "f" and not (np.isfinite(x).all() and (x % 1 == 0).all()):
             raise RunError(f"{path} holds fractional or NaN values; this model takes integer token ids")
+        _check_ids(run, x)
     return x
+
+
+def _check_ids(run, x) -> None:
+    """Token ids within the vocabulary of each embedding that reads the input."""
+    for node in run.analysis.graph.nodes:
+        n = getattr(node.layer, "num_embeddings", None) if "input" in node.inputs else None
+        bad = np.argwhere((x < 0) | (x >= n)) if n is not None else []
+        if len(bad):
+            r, *at = (int(v) for v in bad[0])
+            where = run.rows[r] if r < len(run.rows) else f"row {r}"
+            raise RunError(f"{where} holds the token id {x[(r, *at)]:g} (position {at[0] if at else 0}); the "
+                           f"embedding `{node.name}` takes ids 0..{n - 1}: map the token to one the run knows")
 
 
 def _csv(run, path, exclude=()):
@@ -171,26 +202,50 @@ def read_columns(path, names, delimiter: str = ",") -> dict:
     return {n: [row[i].strip() if i < len(row) else "" for row in rows] for n, i in index.items()}
 
 
-def check_finite(x, rows=None):
-    """Model inputs after the transforms: NaN or infinite values are an error naming the
-    row, as in training (a `fill` transform, if trained with one, has filled them)."""
-    flat = x.reshape(len(x), -1)
-    if x.is_floating_point() and len(x) and not bool(flat.isfinite().all()):
-        r, c = (int(v) for v in (~flat.isfinite()).nonzero()[0])
-        where = rows[r] if rows and r < len(rows) else f"row {r}"
-        raise RunError(f"{where} has a NaN or infinite value (feature {c}); the run was trained "
-                       "without a `fill` transform for it: clean the input")
+def _at(run, r: int, c: int) -> str:
+    """Where sample ``r``, feature ``c`` came from: its file line or row, and the column's
+    name for a run trained on a CSV (its numeric columns come first)."""
+    rows = run.rows
+    where = rows[r] if rows and r < len(rows) else f"row {r}"
+    numeric = run.spec.data.columns()[0] if run.spec.data.source == "csv" else []
+    return f"{where}, column `{numeric[c]}`" if c < len(numeric) else f"{where} (feature {c})"
+
+
+def check_raw(run, x):
+    """Raw features before the transforms: an infinite value is an error at its row and
+    column (a `fill` transform fills missing cells, never infinite ones)."""
+    x = np.asarray(x)
+    if x.dtype.kind == "f" and len(x) and np.isinf(x).any():
+        r, c = (int(v) for v in np.argwhere(np.isinf(x.reshape(len(x), -1)))[0])
+        raise RunError(f"{_at(run, r, c)} holds an infinite value ({x.reshape(len(x), -1)[r, c]}); "
+                       "give a finite number")
     return x
+
+
+def check_finite(run, x, raw=None):
+    """Model inputs after the transforms: a NaN left is an error at its row and column,
+    naming its cause: a missing cell the run has no `fill` for, or a transform's result."""
+    flat = x.reshape(len(x), -1)
+    if not (x.is_floating_point() and len(x)) or bool(flat.isfinite().all()):
+        return x
+    r, c = (int(v) for v in (~flat.isfinite()).nonzero()[0])
+    steps = [t.type_name for t in run.spec.data.transforms]
+    before = np.asarray(raw).reshape(len(x), -1) if raw is not None else None
+    same = before is not None and (before.shape == flat.shape or run.spec.data.source == "csv")  # CSV: numbers first
+    value = before[r, c] if same and c < before.shape[1] else None
+    if "fill" not in steps and (value is None or np.isnan(value)):
+        raise RunError(f"{_at(run, r, c)} has a NaN (a missing value); the run was trained without a `fill` "
+                       "transform: fill it in or drop the row")
+    what = "a missing value" if value is None or np.isnan(value) else f"{value:g}"
+    raise RunError(f"{_at(run, r, c)}: the run's transforms ({', '.join(steps)}) turn {what} into NaN; "
+                   "give a value they accept")
 
 
 def image_inputs(run, path: Path):
     """Images (a file, or a folder searched for image files) through the run's eval
     transforms; each must decode and come out at the model's input shape."""
-    import torch
-
-    from .image_data import compose
     from .sources.base import SourceError
-    from .sources.images import IMG_EXTENSIONS, folder_images, load_rgb
+    from .sources.images import IMG_EXTENSIONS, folder_images
 
     if path.is_dir():
         try:  # as training reads a folder: links to folders followed, a loop or a repeat refused
@@ -204,15 +259,27 @@ def image_inputs(run, path: Path):
         if why:
             raise RunError(why)
         files = [path]
+    return transformed_images(run, [(str(f), f) for f in files])
+
+
+def transformed_images(run, images):
+    """``images``: (name, file path or PIL image) pairs, each decoded (a file) or taken
+    as RGB (an image in memory), through the run's eval transforms; each must come out at
+    the model's input shape. Sets ``run.files`` and ``run.rows`` to the names."""
+    import torch
+
+    from .image_data import compose
+    from .sources.images import load_rgb
+
     tf = compose(run.spec.data.pipeline(train=False))
     want = expected_shape(run)
     out = []
-    for f in files:
-        t = tf(load_rgb(f))
+    for name, image in images:
+        t = tf(image.convert("RGB") if hasattr(image, "convert") else load_rgb(image))
         if tuple(t.shape) != want:
-            raise RunError(f"{f} is {list(t.shape)} after the run's transforms; the model takes "
+            raise RunError(f"{name} is {list(t.shape)} after the run's transforms; the model takes "
                            f"{list(want)}: resize the image (or train with a `resize` transform)")
         out.append(t)
-    run.files = [str(f) for f in files]
+    run.files = [name for name, _ in images]
     run.rows = run.files
     return torch.stack(out)

@@ -10,23 +10,18 @@ from pathlib import Path
 import numpy as np
 
 from .errors import RunError, SpecError, one_line
-from .inputs import check_finite, read_inputs  # noqa: F401 - predict's --input (specdl/inputs.py)
+from .inputs import check_finite, check_raw, read_inputs  # noqa: F401 - predict's --input (specdl/inputs.py)
 
 PREPROCESS = "preprocess.json"
 
 
 def save_preprocess(run_dir: Path, spec, arrays) -> None:
-    """What was fitted on the train split, as plain JSON."""
-    def plain(state):
-        return {k: np.asarray(v).tolist() for k, v in state.items()}
+    """What was fitted on the train split, as plain JSON (runtime/prepare.py's record,
+    which a generated script writes too)."""
+    from .runtime.prepare import preprocess_record
 
-    data = {
-        "transforms": [plain(s) for s in arrays.states],
-        "target_transforms": [plain(s) for s in arrays.target_states],
-        "categories": [c.tolist() for c in arrays.encoder.categories_] if arrays.encoder is not None else None,
-        "class_names": arrays.class_names,
-        "facts": spec.data.saved_facts(spec.seed),
-    }
+    data = preprocess_record(arrays.states, arrays.target_states, arrays.encoder, arrays.class_names,
+                             spec.data.saved_facts(spec.seed))
     (Path(run_dir) / PREPROCESS).write_text(json.dumps(data) + "\n")
 
 
@@ -148,33 +143,56 @@ def unseen_notes(names, cats, onehot) -> None:
                            f"({shown}); they encode as all zeros"), file=sys.stderr)
 
 
-class LoadedRun:
-    """``specdl.load_run(dir)``: ``.model`` (best weights, eval mode), ``.inputs(raw)``
-    applies the run's preprocessing, ``.predict(raw)`` returns predictions."""
 
-    def __init__(self, run_dir, checkpoint=None):
+def run_files(run_dir=None, checkpoint=None, spec=None, preprocess=None) -> tuple[Path, Path, Path]:
+    """(spec, preprocessing file, checkpoint) of a run directory, or as given: a spec with
+    the checkpoint and preprocess.json a generated script writes (<name>.best.pt,
+    <name>.preprocess.json). Anything missing is one line saying what to give."""
+    if run_dir is not None and (spec is not None or preprocess is not None):
+        raise RunError("give a run directory, or a spec with its --checkpoint and --preprocess; not both")
+    if run_dir is None:
+        if spec is None or checkpoint is None or preprocess is None:
+            raise RunError("give a run directory, or --spec SPEC --checkpoint C --preprocess P together (a "
+                           "generated script writes <name>.best.pt and <name>.preprocess.json beside it)")
+        for what, path in (("spec", spec), ("preprocessing file", preprocess)):
+            if not Path(path).is_file():
+                raise RunError(f"no such {what}: {path}")
+        return Path(spec), Path(preprocess), Path(checkpoint)
+    run_dir = Path(run_dir)
+    if not (run_dir / "spec.yaml").exists():
+        from .errors import not_a_run
+
+        raise RunError(not_a_run(run_dir))
+    if not (run_dir / PREPROCESS).exists():
+        raise RunError(f"{run_dir} has no {PREPROCESS} (a run from an older specdl?); build it again")
+    return run_dir / "spec.yaml", run_dir / PREPROCESS, Path(checkpoint) if checkpoint else run_dir / "best.pt"
+
+
+class LoadedRun:
+    """``specdl.load_run(dir)``: ``.model`` (best weights, eval mode), ``.inputs(x)``
+    applies the run's preprocessing, ``.predict(x)`` returns predictions. ``x``: what
+    `specdl predict --input` reads (a path) or rows in memory (specdl/given.py). A
+    generated script's outputs stand for a run directory: ``spec``, ``checkpoint`` and
+    ``preprocess`` (its <name>.preprocess.json)."""
+
+    def __init__(self, run_dir=None, checkpoint=None, spec=None, preprocess=None):
         from . import checkpoint as ckpt
         from .front import analysis_of as _analysis
         from .front import load
 
-        run_dir = Path(run_dir)
-        if not (run_dir / "spec.yaml").exists():
-            from .errors import not_a_run
-
-            raise RunError(not_a_run(run_dir))
-        if not (run_dir / PREPROCESS).exists():
-            raise RunError(f"{run_dir} has no {PREPROCESS} (a run from an older specdl?); build it again")
-        self.pre = read_preprocess(run_dir / PREPROCESS)
+        spec_path, pre_path, path = run_files(run_dir, checkpoint, spec, preprocess)
+        self.pre = read_preprocess(pre_path)
         try:
-            spec = load(run_dir / "spec.yaml")
+            spec = load(spec_path)
             spec.data.use_saved(self.pre.get("facts"))  # the data itself need not be at hand
             self.analysis = _analysis(spec)
         except SpecError as e:
-            raise RunError(f"{run_dir}/spec.yaml no longer checks: {e.issues[0].message}") from None
-        check_saved(run_dir / PREPROCESS, self.pre, self.analysis)
-        self.spec, self.run_dir = self.analysis.spec, run_dir
-        path = Path(checkpoint) if checkpoint else run_dir / "best.pt"
-        self.reads = [run_dir / "spec.yaml", run_dir / PREPROCESS, path]  # what an --out must not overwrite
+            said = "no longer checks" if run_dir is not None else "does not check"
+            raise RunError(f"{spec_path} {said}: {e.issues[0].message}") from None
+        check_saved(pre_path, self.pre, self.analysis)
+        self.spec, self.run_dir = self.analysis.spec, Path(run_dir) if run_dir is not None else None
+        self.rows, self.files, self.source = [], None, "the given inputs"  # set by each read
+        self.reads = [spec_path, pre_path, path]  # what an --out must not overwrite
         state = ckpt.load(path)  # refused before torch is imported where the file is missing
         if "model" in state and "optimizer" in state:  # a last.pt
             state = state["model"]
@@ -189,22 +207,32 @@ class LoadedRun:
         self.model.eval()
         from .rundir import older_run_note
 
-        note = older_run_note(run_dir)
+        note = older_run_note(self.run_dir) if self.run_dir is not None else None
         if note:
             print(note, file=sys.stderr)
 
     # -- preprocessing, exactly as in training
-    def inputs(self, raw):
-        """Raw features -> the model's input tensor (transforms as fitted in training)."""
+    def read(self, x, exclude=()):
+        """The run's raw inputs from anything predict takes: a path as `specdl predict
+        --input` reads it, or rows, arrays, images in memory (specdl/given.py)."""
+        from .given import read_given
+
+        return read_given(self, x, exclude)
+
+    def inputs(self, x):
+        """Anything predict takes -> the model's input tensor (transforms as fitted in training)."""
+        return self.model_inputs(self.read(x))
+
+    def model_inputs(self, raw):
+        """Raw inputs as ``read`` gives them -> the model's input tensor."""
         import torch
 
         data = self.spec.data
         if data.file_backed:
             return raw  # already transformed by image_inputs
-        x = raw
-        if data.source == "csv":
-            x, cats = raw
-        x = np.asarray(x, dtype=np.int64 if self.analysis.data.dtype == "int64" else np.float64)
+        x, cats = raw if data.source == "csv" else (raw, None)
+        x = check_raw(self, np.asarray(x, dtype=np.int64 if self.analysis.data.dtype == "int64" else np.float64))
+        first = x
         for t, s in zip(data.transforms, self.fitted("transforms")):
             x = t.apply(x, s)
         if data.source == "csv" and self.pre["categories"] is not None:
@@ -213,20 +241,31 @@ class LoadedRun:
             unseen_notes(data.columns()[1], cats, onehot)
             x = np.hstack([x, *onehot])
         x = torch.as_tensor(x, dtype=torch.int64 if self.analysis.data.dtype == "int64" else torch.float32)
-        return check_finite(x, getattr(self, "rows", None))
+        return check_finite(self, x, first)
 
     def outputs(self, x):
         import torch
 
         bs = self.spec.train.eval_chunk
-        with torch.inference_mode():
-            return torch.cat([self.model(x[i:i + bs]).float() for i in range(0, len(x), bs)])
+        try:
+            with torch.inference_mode():
+                return torch.cat([self.model(x[i:i + bs]).float() for i in range(0, len(x), bs)])
+        except (RuntimeError, IndexError, ValueError, TypeError) as e:  # what the checks of specdl/inputs.py let through
+            if "allocate" in str(e):
+                raise
+            raise RunError(f"the model cannot take the inputs of {self.source}: "
+                           f"{str(e).splitlines()[0][:200]}") from None
 
-    def predict(self, raw) -> dict:
-        """{"prediction": [...], and "probabilities" (classification)}."""
+    def predict(self, x) -> dict:
+        """{"prediction": [...], and "probabilities" (classification)} for anything
+        `read` takes."""
+        return self.predictions(self.inputs(x))
+
+    def predictions(self, x) -> dict:
+        """Predictions for model inputs ``x`` (``model_inputs``)."""
         import torch
 
-        out = self.outputs(self.inputs(raw))
+        out = self.outputs(x)
         task, threshold = self.analysis.kind, self.spec.train.threshold
         if task in ("classification", "binary"):
             probs = self.probabilities(out)

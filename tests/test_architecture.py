@@ -17,7 +17,7 @@ STAGES = {
                     "versions", "notes"],
     "front end": ["source", "schema", "blocks", "search", "graph", "analysis", "inferred", "front",
                   "editor_schema", "memory", "spec_edit"],
-    "runtime": ["data", "image_data", "runtime", "checkpoint", "rundir", "distributed", "inputs"],
+    "runtime": ["data", "image_data", "runtime", "checkpoint", "rundir", "distributed", "inputs", "given"],
     "outputs": ["build", "trainer", "report", "generate", "runtime_source", "modelcode", "codeguard", "summary", "onnx_export",
                 "deploy", "runs", "evaluation", "tuning", "tuning_report", "tuning_study", "examples"],
     "interface": ["api", "cli", "cli_habits", "extend", "__main__", "__init__"],

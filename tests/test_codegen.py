@@ -104,4 +104,6 @@ def assert_script_reproduces_build(spec, tmp_path, over=()):
     assert list(script) == list(built)
     for k in built:
         assert script[k] == pytest.approx(built[k], abs=1e-6), k
+    name = specdl.load(spec, list(over)).name  # the script's fitted preprocessing is the run's, to the byte
+    assert (tmp_path / f"{name}.preprocess.json").read_text() == (run / "preprocess.json").read_text()
     return run

@@ -118,7 +118,7 @@ def matrix():
 
 def build_and_script(spec, over, tmp_path, cwd=None):
     cwd = cwd or tmp_path
-    built, _ = specdl.train(spec, out=tmp_path / "run", overrides=over)
+    built, build_and_script.run_dir = specdl.train(spec, out=tmp_path / "run", overrides=over)
     (cwd / "script.py").write_text(specdl.codegen(specdl.load(spec, over)))
     r = subprocess.run([sys.executable, "script.py"], cwd=cwd, capture_output=True, text=True, timeout=300,
                        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""})
@@ -179,6 +179,41 @@ def test_build_equals_script_for_each_source(source, tmp_path):
     for k in built:
         assert script[k] == pytest.approx(built[k], abs=1e-6), k
     assert {"csv", "npz", "sklearn", "synthetic", "image_folder", "torchvision"} == set(SOURCES)  # image ones: test_codegen
+    assert_script_predicts_as_the_run(spec, build_and_script.run_dir, tmp_path, raw_rows(source, tmp_path))
+
+
+def raw_rows(source, tmp_path):
+    """Raw inputs as a user holds them: the CSV's rows as dicts of text, else arrays."""
+    import csv
+
+    rng = np.random.default_rng(5)
+    if source == "csv":
+        with open(tmp_path / "t.csv", newline="") as f:
+            return list(csv.DictReader(f))[:9]
+    if source in ("npz", "multilabel"):
+        return np.load(tmp_path / ("t.npz" if source == "npz" else "m.npz"))["x"][:9]  # NaNs filled by the run
+    if source == "synthetic":
+        return rng.integers(0, 20, (9, 12))
+    return rng.normal(size=(9, 2 if source == "sklearn" else 3))
+
+
+def assert_script_predicts_as_the_run(spec: dict, run_dir, cwd, raw):
+    """The script's <name>.preprocess.json is the run's preprocess.json, and predicting
+    raw inputs from the script's outputs (spec, checkpoint, preprocessing) gives the run's
+    predictions."""
+    name = spec["name"]
+    script_pre = json.loads((cwd / f"{name}.preprocess.json").read_text())
+    assert script_pre == json.loads((run_dir / "preprocess.json").read_text())
+    (cwd / "spec.yaml").write_text(json.dumps(spec))
+    got = specdl.predict(None, raw, spec=cwd / "spec.yaml", checkpoint=cwd / f"{name}.best.pt",
+                         preprocess=cwd / f"{name}.preprocess.json")
+    want = specdl.predict(run_dir, raw)
+    assert list(got) == list(want) and len(want["prediction"]) == len(raw)
+    for k in want:  # class names (and target names) equal, numbers to 1e-6
+        if np.asarray(want[k]).dtype.kind in "biuf":
+            assert np.allclose(np.asarray(got[k]), np.asarray(want[k]), atol=1e-6), k
+        else:
+            assert list(got[k]) == list(want[k]), k
 
 
 @search_settings(max_examples=60, deadline=None)

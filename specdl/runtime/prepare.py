@@ -78,6 +78,18 @@ def invert(y, steps, fitted):
     return y
 
 
+def preprocess_record(states, target_states, encoder, class_names, facts):
+    """What a run's preprocess.json holds, as plain JSON: the fitted transforms and target
+    transforms, the one-hot categories, the class names and the data's facts (a generated
+    script writes its <name>.preprocess.json with this too)."""
+    def plain(state):
+        return {k: np.asarray(v).tolist() for k, v in state.items()}
+
+    return {"transforms": [plain(s) for s in states], "target_transforms": [plain(s) for s in target_states],
+            "categories": [c.tolist() for c in encoder.categories_] if encoder is not None else None,
+            "class_names": class_names, "facts": facts}
+
+
 # What a script with in-memory data contains; then, where the spec needs them,
 # fit_transforms, one_hot (a CSV's categorical columns) and invert (target transforms).
 PREPARE_FUNCTIONS = (targets, take, truth)

@@ -30,6 +30,11 @@ SKLEARN = {
     "linnerud": ("load_linnerud", 3, "regression", 3),
 }
 
+# the names of a bundled data set's classes (its `target_names`), known without loading it:
+# codegen writes them into a script's DATA_FACTS without importing scikit-learn
+SKLEARN_CLASSES = {"iris": ("setosa", "versicolor", "virginica"), "wine": ("class_0", "class_1", "class_2"),
+                   "breast_cancer": ("malignant", "benign"), "digits": tuple(map(str, range(10)))}
+
 # the names of a bundled data set's regression targets
 SKLEARN_TARGETS = {"linnerud": ("Weight", "Waist", "Pulse")}
 

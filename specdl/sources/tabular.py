@@ -10,7 +10,7 @@ from pydantic import Field, PrivateAttr, field_validator
 from ..components.base import HELPERS, PosInt, literal, resolve
 from ..errors import did_you_mean
 from .base import DataSource, SourceError
-from .info import GENERATORS, SKLEARN, SKLEARN_SIZES, SKLEARN_TARGETS, DataInfo
+from .info import GENERATORS, SKLEARN, SKLEARN_CLASSES, SKLEARN_SIZES, SKLEARN_TARGETS, DataInfo
 
 
 def class_hint(name: str, values) -> str | None:
@@ -84,9 +84,7 @@ class SklearnData(DataSource):
     def class_names(self) -> list[str] | None:
         if self.dataset not in SKLEARN or SKLEARN[self.dataset][2] != "classification":
             return None
-        from sklearn import datasets
-
-        return [str(n) for n in getattr(datasets, SKLEARN[self.dataset][0])().target_names]
+        return list(SKLEARN_CLASSES[self.dataset])  # scikit-learn's target_names (tests/test_api_predict.py)
 
     def load(self, seed):
         from sklearn import datasets
