@@ -53,7 +53,8 @@ def test_export_of_a_spec_takes_overrides(tmp_path):
     assert [8, 4] in weights.values() or [4, 8] in weights.values(), weights
 
 
-@pytest.mark.parametrize("verb", [["layers"], ["check", IRIS], ["build", IRIS, "-o", "train.epochs=1", "-q"]],
+@pytest.mark.parametrize("verb", [["layers"], ["check", IRIS],
+                                  pytest.param(["build", IRIS, "-o", "train.epochs=1", "-q"], marks=pytest.mark.slow)],
                          ids=lambda v: v[0])
 def test_a_closed_pipe_is_not_a_traceback(verb, tmp_path):
     """`specdl build s.yaml | head -1`: the reader is gone before specdl writes."""

@@ -167,6 +167,7 @@ def test_resuming_a_run_length_scheduler_over_another_length_is_refused(name, ov
         fit(analysis_of(tmp_path / "run" / "spec.yaml", [over]), resume=tmp_path / "run")
 
 
+@pytest.mark.slow  # two CLI builds (CI runs it)
 def test_the_refused_resume_is_one_line(tmp_path, cli):
     from specdl.front import analysis_of
     from specdl.trainer import fit
@@ -245,6 +246,7 @@ def test_combinations_that_train_are_accepted(over, tmp_path):
     assert 0.0 <= metrics["accuracy"] <= 1.0 and (run / "best.pt").exists()
 
 
+@pytest.mark.slow  # CLI processes (CI runs it)
 def test_a_lone_batch_that_check_cannot_see_is_one_line_before_training(tmp_path, cli):
     """A CSV's size is read at build: the trainer says it before epoch 1."""
     rows = "\n".join(f"{i * 0.1},{i % 3}" for i in range(30))

@@ -58,7 +58,8 @@ def export(run, tmp_path, name="m.onnx"):
     return ort.InferenceSession(str(tmp_path / name), providers=["CPUExecutionProvider"]), r.stdout
 
 
-@pytest.mark.parametrize("name", ["cls", pytest.param("reg", marks=pytest.mark.slow)])
+# slow (CI): tests/test_export_heads.py exports raw rows of every head kind in the default run
+@pytest.mark.parametrize("name", [pytest.param("cls", marks=pytest.mark.slow), pytest.param("reg", marks=pytest.mark.slow)])
 def test_raw_csv_rows_give_predicts_outputs(runs, name, tmp_path):
     session, out = export(runs[name], tmp_path)
     assert "`numeric` float32 [N, 2] (columns age, income; NaN where missing)" in out

@@ -23,7 +23,7 @@ train: {epochs: 2, batch_size: 4, device: cpu, num_workers: 0}
 
 
 @pytest.mark.parametrize("layout", ["root: img, split: {val: 0.25, test: 0.25}",
-                                    "train: img, val: img_val, test: img_test",
+                                    pytest.param("train: img, val: img_val, test: img_test", marks=pytest.mark.slow),
                                     "train: img, test: img_test"])
 def test_build_equals_script_on_folders_read_per_sample(tmp_path, layout):
     for name, n in (("img", 8), ("img_val", 2), ("img_test", 3)):

@@ -106,6 +106,8 @@ SCHEDULERS = {"step": {"step_size": 1, "gamma": 0.5}, "multistep": {"milestones"
 OPTIONS = [["train.early_stopping.patience=1"], ["train.grad_clip=0.5"], ["train.accumulate=3"],
            ["train.precision=bf16"], ["seed=3"], ["seed=7", "train.grad_clip=1.0", "train.accumulate=2"]]
 SPEC_OF = ["iris_mlp", "diabetes_mlp", "digits_cnn"]
+# one case per spec in the default run (the suite's time); CI's slow run takes every scheduler
+DEFAULT_SCHEDULERS = ("cosine", "exponential", "step")
 
 
 def matrix():
@@ -113,7 +115,8 @@ def matrix():
     for i, (name, args) in enumerate(sorted(SCHEDULERS.items())):
         spec = SPEC_OF[i % len(SPEC_OF)]
         yield pytest.param(spec, [f"scheduler={json.dumps({name: args})}", "train.epochs=3", *OPTIONS[i % len(OPTIONS)]],
-                           id=f"{spec}-{name}-{'-'.join(OPTIONS[i % len(OPTIONS)])}")
+                           id=f"{spec}-{name}-{'-'.join(OPTIONS[i % len(OPTIONS)])}",
+                           marks=() if name in DEFAULT_SCHEDULERS else pytest.mark.slow)
 
 
 def build_and_script(spec, over, tmp_path, cwd=None):
@@ -163,7 +166,8 @@ def sources(tmp_path):
     }
 
 
-@pytest.mark.parametrize("source", ["csv", "npz", "multilabel", "sklearn", "linnerud", "synthetic"])
+@pytest.mark.parametrize("source", ["csv", "npz", "sklearn", *(pytest.param(s, marks=pytest.mark.slow)
+                                                                 for s in ("multilabel", "linnerud", "synthetic"))])
 def test_build_equals_script_for_each_source(source, tmp_path):
     """Each in-memory source, and every tabular transform (fitted, applied, inverted)."""
     from specdl.sources import SOURCES

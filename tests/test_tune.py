@@ -112,6 +112,7 @@ def test_build_and_codegen_ignore_the_search_section(tmp_path):
 
 
 # ---------------------------------------------------------------- running a study
+@pytest.mark.slow  # a whole study (CI runs it); tests/test_tune_study.py covers its parts in the default run
 def test_tune_writes_results_and_best_yaml_rebuilds_the_best_trial(tmp_path):
     path = write(tmp_path)
     r = run_cli("tune", path, "--out", tmp_path / "t", cwd=tmp_path)
