@@ -1,0 +1,34 @@
+"""Issue 26 reviewed at the seams of its five parts: a held-out case of each defect
+found, in process (one tiny build for the module)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+import specdl
+from specdl import manifest
+from specdl.errors import RunError
+from tests.test_hardening3_files import built, spec  # noqa: F401 - fixtures
+
+
+def test_a_failed_export_lists_no_file_it_did_not_write(built, tmp_path, monkeypatch):  # noqa: F811
+    """`export RUN --out RUN/mine.onnx` that fails before writing: the user's file there is
+    not listed as specdl's (a later --force would remove it); a written one is."""
+    import torch
+
+    run = tmp_path / "run"
+    shutil.copytree(built, run)
+    (run / "mine.onnx").write_text("the user's own")
+
+    def broken(*a, **k):
+        raise ValueError("exporter broke")
+
+    monkeypatch.setattr(torch.onnx, "export", broken)
+    with pytest.raises(RunError, match="exporter broke"):
+        specdl.export(run, run / "mine.onnx")
+    assert "mine.onnx" not in manifest.read(run)["paths"]
+    monkeypatch.undo()
+    specdl.export(run, run / "mine.onnx")
+    assert "mine.onnx" in manifest.read(run)["paths"]
