@@ -138,6 +138,10 @@ def evaluate(run_dir, input, checkpoint=None, target: str | None = None, details
     from .evaluation import evaluation
     from .runs import LoadedRun
 
+    if not isinstance(input, (str, os.PathLike)):  # rows in memory carry no target by their form
+        raise RunError(f"evaluate reads a labelled file (a path to a .csv, an .npz or an image folder), not "
+                       f"{type(input).__name__}: write the rows with their target to a CSV, or predict them "
+                       "(specdl.predict takes rows in memory)")
     report = evaluation(LoadedRun(run_dir, checkpoint, spec, preprocess), input, target)
     return report if details else report["test"]
 

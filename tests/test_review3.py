@@ -32,3 +32,9 @@ def test_a_failed_export_lists_no_file_it_did_not_write(built, tmp_path, monkeyp
     monkeypatch.undo()
     specdl.export(run, run / "mine.onnx")
     assert "mine.onnx" in manifest.read(run)["paths"]
+
+
+@pytest.mark.parametrize("given", [[{"sepal length (cm)": 5.0}], {"a": 1}, None, 3])
+def test_evaluate_given_anything_but_a_path_says_what_it_reads(built, given):  # noqa: F811
+    with pytest.raises(RunError, match=r"^evaluate reads a labelled file \(a path"):
+        specdl.evaluate(built, given)
