@@ -38,3 +38,23 @@ def test_a_failed_export_lists_no_file_it_did_not_write(built, tmp_path, monkeyp
 def test_evaluate_given_anything_but_a_path_says_what_it_reads(built, given):  # noqa: F811
     with pytest.raises(RunError, match=r"^evaluate reads a labelled file \(a path"):
         specdl.evaluate(built, given)
+
+
+@pytest.mark.parametrize("text", ['{"categories": null}\n', "name: x\n", ""])
+def test_a_checkpoint_that_is_another_kind_of_file_is_named_so(tmp_path, text):
+    """(`--checkpoint` given the preprocess.json or the spec: not "it holds Python objects")"""
+    from specdl import checkpoint
+
+    (tmp_path / "c.pt").write_text(text)
+    with pytest.raises(RunError, match="not a torch checkpoint"):
+        checkpoint.load(tmp_path / "c.pt")
+
+
+def test_a_real_checkpoint_with_python_objects_is_still_named_so(tmp_path):
+    import torch
+
+    from specdl import checkpoint
+
+    torch.save({"x": tmp_path}, tmp_path / "c.pt")  # a PosixPath: no tensor, no plain data
+    with pytest.raises(RunError, match="holds Python objects"):
+        checkpoint.load(tmp_path / "c.pt")
