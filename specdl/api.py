@@ -188,7 +188,8 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None, with_prepr
 
     out = Path(output) if output else default
     reads = [*run.reads, path / EXAMPLES] if path.is_dir() else [*spec_inputs(analysis.spec), checkpoint]
-    check_output(out, "the ONNX file", inputs=reads, regular=True)  # before any work: never over what it reads
+    kept = [f for f in run.kept if f.suffix != ".onnx"] if path.is_dir() else []  # an export replaces its own
+    check_output(out, "the ONNX file", inputs=reads, regular=True, kept=kept)  # never over what it reads
     if path.is_dir() and (path / EXAMPLES).exists():  # the run's own real inputs: no data needed
         from . import checkpoint as ckpt
 

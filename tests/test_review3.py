@@ -58,3 +58,40 @@ def test_a_real_checkpoint_with_python_objects_is_still_named_so(tmp_path):
     torch.save({"x": tmp_path}, tmp_path / "c.pt")  # a PosixPath: no tensor, no plain data
     with pytest.raises(RunError, match="holds Python objects"):
         checkpoint.load(tmp_path / "c.pt")
+
+
+def test_a_missing_input_spec_or_preprocess_says_it_does_not_exist_and_its_sibling(built, tmp_path):  # noqa: F811
+    (tmp_path / "rows.csv").write_text("x\n1\n")
+    with pytest.raises(RunError, match=r"^the input .*rowz.csv does not exist; did you mean `.*rows.csv`\?"):
+        specdl.predict(built, tmp_path / "rowz.csv")
+    with pytest.raises(RunError, match=r"^the input .*rowz.csv does not exist; did you mean `.*rows.csv`\?"):
+        specdl.evaluate(built, tmp_path / "rowz.csv")
+    given = {"checkpoint": built / "best.pt", "preprocess": built / "preprocess.json"}
+    with pytest.raises(RunError, match=r"^the spec .*spec.yml does not exist; did you mean `.*spec.yaml`\?"):
+        specdl.predict(None, [{}], spec=built / "spec.yml", **given)
+    with pytest.raises(RunError, match=r"is a folder, not the spec$"):
+        specdl.predict(None, [{}], spec=built, **given)
+
+
+@pytest.mark.parametrize("name", ["report.json", "last.pt", "metrics.jsonl", "curves.png"])
+def test_predict_evaluate_and_export_never_write_over_a_file_of_the_run(built, tmp_path, capsys, name):  # noqa: F811
+    """A file of the run being read is refused as --out even where the verb does not read
+    it (its report, its resume checkpoint, its curves); a new file in the run is fine."""
+    from specdl.cli import main
+
+    from .test_hardening3_files import COLUMNS
+
+    run = tmp_path / "run"
+    shutil.copytree(built, run)
+    (tmp_path / "x.csv").write_text(COLUMNS + ",target\n5.1,3.5,1.4,0.2,0\n")
+    (tmp_path / "p.csv").write_text(COLUMNS + "\n5.1,3.5,1.4,0.2\n")
+    before = (run / name).read_bytes()
+    for argv in (["predict", str(run), "--input", str(tmp_path / "p.csv")],
+                 ["evaluate", str(run), "--input", str(tmp_path / "x.csv")], ["export", str(run)]):
+        capsys.readouterr()
+        assert main([*argv, "--out", str(run / name)]) == 2, argv
+        assert "which specdl wrote in the run this command reads" in capsys.readouterr().err
+    assert (run / name).read_bytes() == before
+    capsys.readouterr()
+    assert main(["predict", str(run), "--input", str(tmp_path / "p.csv"), "--out", str(run / "new.csv")]) == 0, \
+        capsys.readouterr().err
