@@ -201,6 +201,7 @@ class LoadedRun:
         check_saved(pre_path, self.pre, self.analysis)
         self.spec, self.run_dir = self.analysis.spec, Path(run_dir) if run_dir is not None else None
         self.rows, self.files, self.source = [], None, "the given inputs"  # set by each read
+        self.notes = True  # unseen categories noted (not while export verifies with one of its own)
         self.reads = [spec_path, pre_path, path]  # what an --out must not overwrite
         self.kept = [] if run_dir is None else _written(run_dir)  # nor what specdl wrote in the run
         state = ckpt.load(path)  # refused before torch is imported where the file is missing
@@ -248,7 +249,8 @@ class LoadedRun:
         if data.source == "csv" and self.pre["categories"] is not None:
             onehot = [(cats[:, j:j + 1] == np.asarray(c, dtype=object)[None, :]).astype(np.float64)
                       for j, c in enumerate(self.pre["categories"])]
-            unseen_notes(data.columns()[1], cats, onehot)
+            if self.notes:
+                unseen_notes(data.columns()[1], cats, onehot)
             x = np.hstack([x, *onehot])
         x = torch.as_tensor(x, dtype=torch.int64 if self.analysis.data.dtype == "int64" else torch.float32)
         return check_finite(self, x, first)

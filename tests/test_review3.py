@@ -95,3 +95,14 @@ def test_predict_evaluate_and_export_never_write_over_a_file_of_the_run(built, t
     capsys.readouterr()
     assert main(["predict", str(run), "--input", str(tmp_path / "p.csv"), "--out", str(run / "new.csv")]) == 0, \
         capsys.readouterr().err
+
+
+@pytest.mark.slow  # a build and an ONNX export (~8 s)
+def test_export_with_preprocessing_prints_no_note_of_its_own_unseen_category(tmp_path, capsys):
+    """The verification feeds an unseen category on purpose; the user gave none."""
+    from .test_data_integrity import PLAIN, spec_at
+
+    run = specdl.train(spec_at(tmp_path, PLAIN, ids=False), out=tmp_path / "run").run_dir
+    capsys.readouterr()
+    specdl.export(run, tmp_path / "m.onnx", with_preprocessing=True)
+    assert "never saw" not in capsys.readouterr().err
