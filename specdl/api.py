@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 from .errors import RunError, SpecError
@@ -137,6 +138,10 @@ def evaluate(run_dir, input, checkpoint=None, target: str | None = None, details
     from .evaluation import evaluation
     from .runs import LoadedRun
 
+    if not isinstance(input, (str, os.PathLike)):  # rows in memory carry no target by their form
+        raise RunError(f"evaluate reads a labelled file (a path to a .csv, an .npz or an image folder), not "
+                       f"{type(input).__name__}: write the rows with their target to a CSV, or predict them "
+                       "(specdl.predict takes rows in memory)")
     report = evaluation(LoadedRun(run_dir, checkpoint, spec, preprocess), input, target)
     return report if details else report["test"]
 
@@ -183,21 +188,39 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None, with_prepr
 
     out = Path(output) if output else default
     reads = [*run.reads, path / EXAMPLES] if path.is_dir() else [*spec_inputs(analysis.spec), checkpoint]
-    check_output(out, "the ONNX file", inputs=reads, regular=True)  # before any work: never over what it reads
+    kept = [f for f in run.kept if f.suffix != ".onnx"] if path.is_dir() else []  # an export replaces its own
+    check_output(out, "the ONNX file", inputs=reads, regular=True, kept=kept)  # never over what it reads
     if path.is_dir() and (path / EXAMPLES).exists():  # the run's own real inputs: no data needed
         from . import checkpoint as ckpt
 
         inputs = ckpt.load(path / EXAMPLES)
     else:
         inputs = real_inputs(analysis, prepare(analysis.spec, analysis))
-    if path.is_dir():
+    before = _file_state(out)
+    try:
+        if with_preprocessing:
+            from .deploy import export_with_preprocessing
+
+            return export_with_preprocessing(run, inputs, out)
+        from .deploy import describe_model_input
+
+        return export_onnx(model, inputs, out) | {"expects": describe_model_input(analysis)}
+    finally:
+        _written_in_run(path, out, before)
+
+
+def _written_in_run(run_dir: Path, out, before) -> None:
+    """An ONNX file export wrote (not one it left as it was) inside the run: specdl's."""
+    if run_dir.is_dir() and _file_state(out) not in (None, before):
         from . import manifest
 
-        manifest.record(path, *filter(None, [manifest.inside(path, out)]))  # a file in the run: specdl's
-    if with_preprocessing:
-        from .deploy import export_with_preprocessing
+        manifest.record(run_dir, *filter(None, [manifest.inside(run_dir, out)]))
 
-        return export_with_preprocessing(run, inputs, out)
-    from .deploy import describe_model_input
 
-    return export_onnx(model, inputs, out) | {"expects": describe_model_input(analysis)}
+def _file_state(path):
+    """What tells a file rewritten from the one that was there (None: no file)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns

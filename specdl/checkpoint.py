@@ -64,11 +64,23 @@ def load(path: Path, map_location="cpu"):
             return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # corrupt, foreign or unsafe file
         text = (str(e).splitlines() or [type(e).__name__])[0]
-        if "Weights only load failed" in text:
+        if not _torch_magic(path):  # a JSON, YAML or text file: no pickle at all
+            text = "not a torch checkpoint (another kind of file: torch.save writes a zip or a pickle)"
+        elif "Weights only load failed" in text:
             text = "it holds Python objects (specdl loads only tensors and plain data, never code)"
         elif "zip archive" in text or "pop from empty list" in text or isinstance(e, EOFError):
             text = "not a torch checkpoint (truncated, or another kind of file)"
         raise RunError(f"cannot load checkpoint {path}: {text}") from None
+
+
+def _torch_magic(path: Path) -> bool:
+    """Whether the file starts as torch.save's files do: a zip archive, or a pickle."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return True
+    return head.startswith((b"PK\x03\x04", b"\x80"))
 
 
 def rng_states(generator) -> dict:

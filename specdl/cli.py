@@ -547,7 +547,7 @@ def cmd_predict(args) -> int:
     if args.output:
         from .files import check_output
 
-        check_output(args.output, "the predictions", inputs=[args.input, *run.reads])
+        check_output(args.output, "the predictions", inputs=[args.input, *run.reads], kept=run.kept)
     kept = kept_columns(run, args.input, args.keep)
     pred = run.predictions(run.model_inputs(run.read(args.input, exclude=args.keep)))  # as specdl.predict reads it
     text = write_predictions(pred, args.output, run.files, args.format, kept)
@@ -568,7 +568,7 @@ def cmd_evaluate(args) -> int:
     if args.output:
         from .files import check_output
 
-        check_output(args.output, "the evaluation", inputs=[args.input, *run.reads])
+        check_output(args.output, "the evaluation", inputs=[args.input, *run.reads], kept=run.kept)
     report = evaluation(run, args.input, args.target)
     if args.output:
         from .files import write_output

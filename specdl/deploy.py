@@ -161,7 +161,11 @@ def predicted(run, raw: dict) -> np.ndarray:
     num = num.astype(np.int64 if run.analysis.data.dtype == "int64" else np.float64) if num is not None else None
     if run.spec.data.source == "csv":
         num = num if num is not None else np.zeros((len(raw["categorical"]), 0))
-        pred = run.predict((num, raw.get("categorical")))
+        run.notes = False  # its own unseen category (UNSEEN) is no news to the user
+        try:
+            pred = run.predict((num, raw.get("categorical")))
+        finally:
+            run.notes = True
     else:
         pred = run.predict(num)
     return np.asarray(pred["probabilities"] if "probabilities" in pred else pred["prediction"])

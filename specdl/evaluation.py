@@ -64,7 +64,9 @@ def scores(run, x, y_true) -> tuple[dict, np.ndarray]:
 def labelled(run, path: Path, target: str | None):
     """(model inputs, targets in the data's units) from a labelled file."""
     if not path.exists():
-        raise RunError(f"no such input: {path}")
+        from .errors import no_such
+
+        raise RunError(no_such(path, "the input"))
     data = run.spec.data
     if data.file_backed:
         if not path.is_dir():

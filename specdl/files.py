@@ -64,11 +64,12 @@ def write_output(path, text: str | bytes, what: str = "the output", inputs=()) -
         raise RunError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def check_output(path, what: str = "the output", regular: bool = False, inputs=()):
+def check_output(path, what: str = "the output", regular: bool = False, inputs=(), kept=()):
     """The Path of an output file, or RunError when it is a folder, sits under a file,
     is one of the command's ``inputs`` (or lies in an input folder), is a pipe no program
     reads (writing would wait for ever), or, with ``regular``, is anything but a regular
-    file (ONNX export reads its file back)."""
+    file (ONNX export reads its file back). ``kept``: files not read but not to be lost (those
+    specdl wrote in the run being read)."""
     from pathlib import Path
 
     from .errors import RunError
@@ -76,6 +77,7 @@ def check_output(path, what: str = "the output", regular: bool = False, inputs=(
     p = Path(path)
     mode = _mode(p, what)
     _not_an_input(p, what, inputs)
+    _not_kept(p, what, kept)
     if mode is not None and stat.S_ISDIR(mode):
         raise RunError(f"{path} is a folder; give a file name for {what}")
     for parent in p.parents:
@@ -107,6 +109,17 @@ def _not_an_input(p, what: str, inputs) -> None:
                            "destroy it: give another file name")
         if os.path.isdir(used) and within(p, used):
             raise RunError(f"--out {p} lies in {used}, which this command reads; write {what} outside it")
+
+
+def _not_kept(p, what: str, kept) -> None:
+    """An --out that is a file specdl wrote in the run being read (its report.json, its
+    last.pt, a TensorBoard log): one line, as for an input."""
+    from .errors import RunError
+
+    for used in kept:
+        if same_file(p, used) or (os.path.isdir(used) and within(p, used)):
+            raise RunError(f"--out {p} is {used}, which specdl wrote in the run this command reads; writing "
+                           f"{what} there would destroy it: give a file name outside the run, or a new one")
 
 
 def same_file(a, b) -> bool:

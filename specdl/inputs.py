@@ -21,7 +21,9 @@ def read_inputs(run, path, exclude=()):
     column of a CSV as a feature (a run not trained on a CSV)."""
     path = Path(path)
     if not path.exists():
-        raise RunError(f"no such input: {path}")
+        from .errors import no_such
+
+        raise RunError(no_such(path, "the input"))
     if run.spec.data.file_backed:
         return image_inputs(run, path)
     why = file_problem(path)

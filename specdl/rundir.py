@@ -116,6 +116,17 @@ RUN_FILES = ("spec.yaml", "metrics.jsonl", "preprocess.json", "last.pt", "best.p
              "curves.png", "confusion.png", "model.onnx", "tensorboard")
 
 
+def written(run_dir) -> list[Path]:
+    """The paths specdl wrote in a run: its manifest's, or an older run's of the names a
+    run writes (what an --out of a verb reading the run must not replace)."""
+    run_dir = Path(run_dir)
+    try:
+        names = manifest.present(run_dir) if manifest.read(run_dir) is not None else RUN_FILES
+    except RunError:
+        names = RUN_FILES
+    return [run_dir / n for n in names if os.path.lexists(run_dir / n)]
+
+
 def _make_room(path: Path, spec, force: bool) -> None:
     """``--out``: empty, or a previous run (with ``force``: its listed files removed); the
     user's files there stay and never count; anything else is refused."""

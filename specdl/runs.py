@@ -144,6 +144,12 @@ def unseen_notes(names, cats, onehot) -> None:
 
 
 
+def _written(run_dir) -> list:
+    from .rundir import written
+
+    return written(run_dir)
+
+
 def run_files(run_dir=None, checkpoint=None, spec=None, preprocess=None) -> tuple[Path, Path, Path]:
     """(spec, preprocessing file, checkpoint) of a run directory, or as given: a spec with
     the checkpoint and preprocess.json a generated script writes (<name>.best.pt,
@@ -156,7 +162,10 @@ def run_files(run_dir=None, checkpoint=None, spec=None, preprocess=None) -> tupl
                            "generated script writes <name>.best.pt and <name>.preprocess.json beside it)")
         for what, path in (("spec", spec), ("preprocessing file", preprocess)):
             if not Path(path).is_file():
-                raise RunError(f"no such {what}: {path}")
+                from .errors import no_such
+
+                raise RunError(f"{path} is a folder, not the {what}" if Path(path).is_dir()
+                               else no_such(path, f"the {what}"))
         return Path(spec), Path(preprocess), Path(checkpoint)
     run_dir = Path(run_dir)
     if not (run_dir / "spec.yaml").exists():
@@ -192,7 +201,9 @@ class LoadedRun:
         check_saved(pre_path, self.pre, self.analysis)
         self.spec, self.run_dir = self.analysis.spec, Path(run_dir) if run_dir is not None else None
         self.rows, self.files, self.source = [], None, "the given inputs"  # set by each read
+        self.notes = True  # unseen categories noted (not while export verifies with one of its own)
         self.reads = [spec_path, pre_path, path]  # what an --out must not overwrite
+        self.kept = [] if run_dir is None else _written(run_dir)  # nor what specdl wrote in the run
         state = ckpt.load(path)  # refused before torch is imported where the file is missing
         if "model" in state and "optimizer" in state:  # a last.pt
             state = state["model"]
@@ -238,7 +249,8 @@ class LoadedRun:
         if data.source == "csv" and self.pre["categories"] is not None:
             onehot = [(cats[:, j:j + 1] == np.asarray(c, dtype=object)[None, :]).astype(np.float64)
                       for j, c in enumerate(self.pre["categories"])]
-            unseen_notes(data.columns()[1], cats, onehot)
+            if self.notes:
+                unseen_notes(data.columns()[1], cats, onehot)
             x = np.hstack([x, *onehot])
         x = torch.as_tensor(x, dtype=torch.int64 if self.analysis.data.dtype == "int64" else torch.float32)
         return check_finite(self, x, first)

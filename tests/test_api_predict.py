@@ -164,7 +164,7 @@ def test_a_scripts_outputs_stand_for_a_run_directory(runs, tmp_path, capsys):
     assert [r["prediction"] for r in cli_rows(capsys, *flags, "--input", tmp_path / "in.csv")] == want["prediction"]
     for argv, words in [(flags[:1], "--spec SPEC --checkpoint C --preprocess P together"),
                         ([str(run), *flags[1:]], "not both"),
-                        ([*flags[:2], "--preprocess=nope.json"], "no such preprocessing file: nope.json")]:
+                        ([*flags[:2], "--preprocess=nope.json"], "the preprocessing file nope.json does not exist")]:
         capsys.readouterr()
         assert main(["predict", *argv, "--input", str(tmp_path / "in.csv")]) == 2
         assert words in capsys.readouterr().err

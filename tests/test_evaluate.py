@@ -147,7 +147,7 @@ def _bad_files(tmp, runs):
         (iris, "nokey.npz", [], "has no array `y`"),
         (iris, "frac.npz", [], "holds fractional or NaN values; give class indices"),
         (iris, "plain.npy", [], "cannot read labels from"),
-        (iris, "absent.csv", [], "no such input"),
+        (iris, "absent.csv", [], "absent.csv does not exist"),
         (runs["img"][0], "img", [], "`c` is not one of the run's classes (a, b)"),
         (runs["img"][0], "loose", [], "0.png is not in a class sub-folder"),
         (runs["img"][0], "plain.npy", [], "is not a folder: give an image folder"),

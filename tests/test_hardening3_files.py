@@ -253,7 +253,7 @@ def test_tune_lists_what_it_wrote(tmp_path):
     result = specdl.tune(tmp_path / "s.yaml", out=tmp_path / "tune")
     listed = set(json.loads((result.tune_dir / manifest.MANIFEST).read_text())["paths"])
     assert listed == {p.name for p in result.tune_dir.iterdir()} - {manifest.MANIFEST}
-    assert {"trial-0000", "trial-0001", "tune.json", "spec.yaml", "trials.csv"} <= listed
+    assert {"trial-0001", "trial-0002", "tune.json", "spec.yaml", "trials.csv"} <= listed
 
 
 def test_example_data_never_replaces_a_users_file(tmp_path):

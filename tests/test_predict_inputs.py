@@ -139,4 +139,4 @@ def test_input_that_is_not_a_file(runs, tmp_path, path):
 
         os.mkfifo(tmp_path / "fifo")
     line = one_line(run_cli("predict", runs["npz"], "--input", path, cwd=tmp_path, timeout=60))
-    assert "not a regular file" in line or "no such input" in line
+    assert "not a regular file" in line or "does not exist" in line
