@@ -38,7 +38,8 @@ from .tuning_study import optuna as _optuna
 
 TRIAL_DIR = "trial-{:04d}"
 DEFAULT_DB = "study.db"
-TUNE_FILES = ("spec.yaml", "tune.json", DEFAULT_DB, "trials.csv", "best.yaml", "history.png", "importance.png")
+RESULT_FILES = ("trials.csv", "best.yaml", "history.png", "importance.png")
+TUNE_FILES = ("spec.yaml", "tune.json", DEFAULT_DB, *RESULT_FILES)
 
 
 @dataclass
@@ -105,6 +106,8 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
     try:
         rec = _record(tdir, s, storage, study, fingerprint)
         plan = _plan(spec, overrides, s, tdir, rec, trials, progress)
+        if rec["default_storage"]:  # listed before it is written: a killed tune continues
+            manifest.record(tdir, DEFAULT_DB)
         optuna_study = open_study(plan, create=True, search=s.search)
         extend_grid(optuna_study, plan, s.search)
         _write_record(tdir, s, rec)  # once the study opens: a failed start leaves the directory as it was
@@ -124,6 +127,7 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
         optuna_study = open_study(plan)
         from .tuning_report import write_results
 
+        manifest.record(tdir, *RESULT_FILES)  # before they are written, as every writer does
         best = write_results(optuna_study, tdir, s, table, plan.metric, _source_text(spec, overrides))
         return TuneResult(optuna_study, best[0], tdir, best[1])
     finally:
@@ -222,6 +226,7 @@ def _write_record(tdir: Path, spec, rec: dict) -> None:
     """spec.yaml (what each trial reads) and tune.json, written once the study opened."""
     from .files import write_output
 
+    manifest.record(tdir, "spec.yaml", "tune.json")  # listed before written: a killed tune continues
     write_output(tdir / "spec.yaml", spec.to_yaml(), "the tune directory's spec")
     kept = {k: v for k, v in rec.items() if k != "url"}
     write_output(tdir / "tune.json", json.dumps(kept, indent=1) + "\n", "tune.json")
@@ -360,6 +365,7 @@ def objective(trial, plan: _Plan, search) -> float:
     seen = {}  # epoch -> the monitored value
     run_dir = Path(plan.tune_dir) / TRIAL_DIR.format(trial.number + 1)  # trial 1 is trial-0001, as shown
     trial.set_user_attr("run_dir", str(run_dir))
+    manifest.record(plan.tune_dir, run_dir.name)  # listed before it is made, as every writer does
     run_dir.mkdir(parents=True, exist_ok=True)  # made here, not by fit: a pruned trial's folder stays
     try:
         a = check(plan.spec_path, search.monitor_overrides() + [override(k, v) for k, v in values.items()],

@@ -231,7 +231,9 @@ def test_labels_out_of_range(tmp_path):
 def test_nan_in_features(tmp_path):
     lines = bad(tmp_path, CSV_CLS.replace("[{fill: median}, standardize]", "[standardize]"),
                 [lambda p: write_csv(p / "churn.csv", missing=True)])
-    assert len(lines) == 1 and "the features hold NaN" in lines[0] and "fill: mean" in lines[0]
+    # check reads every cell now (issue 26): the blank cells are a located spec error before any training
+    assert len(lines) == 2 and lines[1] == "1 error", lines
+    assert ":9:15: error: data.transforms (csv): blank cells in `" in lines[0] and "fill: mean" in lines[0], lines
 
 
 def test_a_blank_categorical_cell_is_its_own_category(tmp_path):

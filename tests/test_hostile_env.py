@@ -63,7 +63,7 @@ def test_a_failed_build_leaves_no_empty_run_folder(spec, tmp_path):
     data = "data={source: csv, path: d.csv, target: y, task: classification}"
     (tmp_path / "mine").mkdir()  # a folder that was there stays
     for out in ("new", "deep/er/new", "mine"):
-        one_error(run_cli("build", spec, "--out", out, "-q", "-o", data, cwd=tmp_path), "NaN")
+        one_error(run_cli("build", spec, "--out", out, "-q", "-o", data, cwd=tmp_path), "blank cells in `b`")
         assert (tmp_path / out).exists() == (out == "mine")
     assert list((tmp_path / "mine").iterdir()) == []
 
