@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def ensure() -> Path:
     data = ROOT / "data"
     if not (data / "checkpoints" / "resnet18.pth").exists():
-        from specdl.examples import write_all
+        from specdl.build.examples import write_all
 
         write_all(data)
     return data

@@ -132,7 +132,7 @@ def run_setup(spec: Path, over: list[str], extra: list[str] | None, device: str)
         times: list[float] = []
         _, score = careful_loop(spec, over, threads=os.cpu_count() or 1, device=device, epoch_times=times)
         n = specdl.check(spec, over)
-        from specdl.data import prepare
+        from specdl.build.data import prepare
 
         return {"train": len(prepare(n.spec, n).y["train"]), "epoch_s": steady(times), "first_s": times[0],
                 "accuracy": score.get("accuracy"), "graphs": False}

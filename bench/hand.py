@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 import specdl
-from specdl.data import prepare
-from specdl.image_data import CachedImages
+from specdl.build.data import prepare
+from specdl.build.images import CachedImages
 from specdl.runtime import images
 
 
@@ -90,7 +90,7 @@ def careful_loop(spec_path, overrides, threads: int, device: str = "cpu",
     else:
         from sklearn.metrics import r2_score
 
-        pred = specdl.data.invert_targets(spec, arrays, out.double().cpu().numpy())
+        pred = specdl.build.data.invert_targets(spec, arrays, out.double().cpu().numpy())
         score = {"r2": float(r2_score(arrays.y_true["test"], pred))}
     return secs, score
 
@@ -111,7 +111,7 @@ def train_pass(model, batches, loss_fn, opt) -> float:
 def plain_model(a) -> nn.Module:
     """The spec's network as a plain nn.Sequential of the same torch modules (no
     specdl forward), for the stacked bundled specs; the generated class otherwise."""
-    from specdl.generate import render
+    from specdl.script.render import render
 
     code = render(a)
     import ast

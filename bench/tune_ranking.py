@@ -18,7 +18,7 @@ hand back (the draw-0 run, which best.yaml rebuilds):
   epochs; the mean of the last 30), against the noise of one epoch's 45 rows;
 * oracle: the highest test R^2 (which a search must not look at).
 
-The split is changed by replacing ``specdl.splits.split_rows`` in this process only.
+The split is changed by replacing ``specdl.sources.base.split_rows`` (what split_indices calls) in this process only.
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ def run(job) -> dict:
     from sklearn.model_selection import train_test_split
 
     sys.path.insert(0, str(ROOT))
-    import specdl.splits as splits
+    import specdl.sources.base as splits
+    from specdl.build.trainer import fit
     from specdl.front import check
-    from specdl.trainer import fit
 
     torch.set_num_threads(1)
     draw = {"k": 0}

@@ -23,7 +23,7 @@ def _user_code(fn):
             try:
                 return fn(*args, **kwargs)
             except (RuntimeError, ImportError, AttributeError) as e:
-                from .versions import mismatch
+                from .build.versions import mismatch
 
                 if mismatch(e) is None:
                     raise
@@ -41,7 +41,7 @@ def infer_shapes(spec) -> dict:
 @_user_code
 def build_model(spec, seed: bool = True):
     """The torch ``nn.Module`` for a spec (seeded with the spec's seed)."""
-    from .build import build_model as _build
+    from .build.model import build_model as _build
 
     return _build(_analysis(spec), seed=seed)
 
@@ -53,7 +53,7 @@ def train(spec, out=None, overrides=None, resume=None, progress: bool | None = F
     Returns:
         RunResult with ``metrics`` (test metrics) and ``run_dir``; it unpacks as a pair.
     """
-    from .trainer import fit
+    from .build.trainer import fit
 
     if resume is not None:
         spec = Path(resume) / "spec.yaml"
@@ -64,7 +64,7 @@ def train(spec, out=None, overrides=None, resume=None, progress: bool | None = F
 def codegen(spec, distributed: bool = False) -> str:
     """The standalone PyTorch script for a spec, as text (``distributed``: one that also
     runs under torchrun, data-parallel)."""
-    from .generate import render
+    from .script.render import render
 
     return render(_analysis(spec), distributed=distributed)
 
@@ -78,7 +78,7 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
         TuneResult with ``study`` (the Optuna study), ``best_spec`` (the Spec of best.yaml),
         ``tune_dir`` and ``best_path``; it unpacks as ``study, best_spec``.
     """
-    from .tuning import tune as _tune
+    from .tuning.run import tune as _tune
 
     return _tune(spec, trials=trials, jobs=jobs, storage=storage, study=study, out=out, overrides=overrides,
                  progress=progress)
@@ -94,7 +94,7 @@ def load_run(run_dir=None, checkpoint=None, *, spec=None, preprocess=None):
     fitted preprocessing, ``.predict(x)`` (``x`` as ``predict`` takes it). Instead of a
     run directory, a generated script's outputs: ``spec`` (the spec it was generated
     from), ``checkpoint`` (<name>.best.pt) and ``preprocess`` (<name>.preprocess.json)."""
-    from .runs import LoadedRun
+    from .runs.loaded import LoadedRun
 
     return LoadedRun(run_dir, checkpoint, spec, preprocess)
 
@@ -111,7 +111,7 @@ def predict(run, x, checkpoint=None, *, spec=None, preprocess=None) -> dict:
         ``{"prediction": [...]}``, with ``"probabilities"`` (classification, multilabel),
         ``"classes"`` and ``"index"`` (classification), ``"targets"`` (named targets).
     """
-    from .runs import LoadedRun
+    from .runs.loaded import LoadedRun
 
     if not isinstance(run, LoadedRun):
         run = LoadedRun(run, checkpoint, spec, preprocess)
@@ -135,8 +135,8 @@ def evaluate(run_dir, input, checkpoint=None, target: str | None = None, details
         whole evaluation (``input``, ``samples``, ``test``, and for classification
         ``per_class``, ``confusion_matrix``, ``classes``).
     """
-    from .evaluation import evaluation
-    from .runs import LoadedRun
+    from .runs.evaluate import evaluation
+    from .runs.loaded import LoadedRun
 
     if not isinstance(input, (str, os.PathLike)):  # rows in memory carry no target by their form
         raise RunError(f"evaluate reads a labelled file (a path to a .csv, an .npz or an image folder), not "
@@ -152,7 +152,7 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None, with_prepr
     initial weights; ``overrides`` as in load) to ONNX, verified with onnxruntime on real inputs.
     ``with_preprocessing`` (a run directory): the graph takes raw rows and does the run's
     fitted preprocessing (docs/cli.md), verified against ``predict`` on raw rows."""
-    from .runs import LoadedRun
+    from .runs.loaded import LoadedRun
 
     path = Path(spec_or_run)
     if not path.exists():
@@ -168,12 +168,12 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None, with_prepr
         model, analysis = run.model, run.analysis
         default = path / "model.onnx"
     else:
-        from .build import build_model as _build
+        from .build.model import build_model as _build
 
         analysis = _analysis(path, overrides)
         model = _build(analysis)
         if checkpoint is not None:
-            from . import checkpoint as ckpt
+            from .build import checkpoints as ckpt
 
             state = ckpt.load(checkpoint)
             try:
@@ -182,16 +182,16 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None, with_prepr
                 raise RunError(f"{checkpoint} does not match the spec's model: "
                                f"{str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}") from None
         default = Path(f"{analysis.spec.name}.onnx")
-    from .data import prepare
+    from .build.data import prepare
+    from .build.onnx import EXAMPLES, export_onnx, real_inputs
     from .files import check_output, spec_inputs
-    from .onnx_export import EXAMPLES, export_onnx, real_inputs
 
     out = Path(output) if output else default
     reads = [*run.reads, path / EXAMPLES] if path.is_dir() else [*spec_inputs(analysis.spec), checkpoint]
     kept = [f for f in run.kept if f.suffix != ".onnx"] if path.is_dir() else []  # an export replaces its own
     check_output(out, "the ONNX file", inputs=reads, regular=True, kept=kept)  # never over what it reads
     if path.is_dir() and (path / EXAMPLES).exists():  # the run's own real inputs: no data needed
-        from . import checkpoint as ckpt
+        from .build import checkpoints as ckpt
 
         inputs = ckpt.load(path / EXAMPLES)
     else:
@@ -199,10 +199,10 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None, with_prepr
     before = _file_state(out)
     try:
         if with_preprocessing:
-            from .deploy import export_with_preprocessing
+            from .runs.deploy import export_with_preprocessing
 
             return export_with_preprocessing(run, inputs, out)
-        from .deploy import describe_model_input
+        from .runs.deploy import describe_model_input
 
         return export_onnx(model, inputs, out) | {"expects": describe_model_input(analysis)}
     finally:

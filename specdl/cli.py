@@ -40,8 +40,8 @@ EXAMPLES = {
   $ specdl evaluate runs/iris-mlp/20261127-120000 --input labelled.csv --target species
   $ specdl evaluate runs/cifar-cnn/20261127-120000 --input photos/ --out evaluation.json""",
     "schema": """examples:
-  $ specdl schema --out specdl.schema.json
-  # then, first line of a spec:  # yaml-language-server: $schema=./specdl.schema.json""",
+  $ specdl schema --out specdl.front.schema.json
+  # then, first line of a spec:  # yaml-language-server: $schema=./specdl.front.schema.json""",
     "init": """examples:
   $ specdl init --template cnn --out my_cnn.yaml
   $ specdl check my_cnn.yaml""",
@@ -338,8 +338,8 @@ def _main(argv) -> int:
         print(f"specdl: error: {one_line(e)}", file=sys.stderr)
         return getattr(e, "exit_code", 2)
     except (MemoryError, RuntimeError, ImportError, AttributeError) as e:  # e.g. can't allocate memory
-        from .memory import out_of_memory
-        from .versions import mismatch
+        from .build.versions import mismatch
+        from .front.memory import out_of_memory
 
         if mismatch(e) is not None:  # a torchvision built for another torch
             print(f"specdl: error: {one_line(mismatch(e))}", file=sys.stderr)
@@ -362,7 +362,7 @@ def _main(argv) -> int:
 def _check_environment() -> None:
     """Environment variables specdl reads hold what they should, and the current directory
     still exists (torch's libraries fail to load without one), before any work."""
-    from .distributed import environment_problem
+    from .build.distributed import environment_problem
 
     try:
         os.getcwd()
@@ -374,16 +374,16 @@ def _check_environment() -> None:
 
 
 def _warn(analysis, batch=None):
-    from .memory import memory_warnings
+    from .front.memory import memory_warnings
 
     for w in [*analysis.warnings, *memory_warnings(analysis, batch)]:
         print(w.render(), file=sys.stderr)
 
 
 def cmd_check(args) -> int:
-    from .distributed import world_size
+    from .build.distributed import world_size
     from .front import check
-    from .summary import shape_table
+    from .front.summary import shape_table
 
     a = check(args.spec, args.overrides, export_preflight=bool(args.export))
     _check_world(a, world_size())
@@ -400,7 +400,7 @@ def cmd_check(args) -> int:
 
 def cmd_summary(args) -> int:
     from .front import analysis_of as check
-    from .summary import shape_table
+    from .front.summary import shape_table
 
     a = check(args.spec, args.overrides)
     _warn(a, args.batch)
@@ -412,7 +412,7 @@ def cmd_build(args) -> int:
     from .front import analysis_of as check
 
     if args.nproc is not None and args.nproc != 1:
-        from .distributed import launch, preflight, world_size
+        from .build.distributed import launch, preflight, world_size
 
         if world_size() <= 1:
             argv = _without_nproc(sys.argv[1:])
@@ -420,7 +420,7 @@ def cmd_build(args) -> int:
             _check_world(a, args.nproc)
             preflight(args.nproc, a.spec.train.device)
             return launch(args.nproc, argv)
-    from .trainer import fit
+    from .build.trainer import fit
 
     if args.resume:
         from pathlib import Path
@@ -432,7 +432,7 @@ def cmd_build(args) -> int:
     else:
         raise RunError("give a spec to build, or --resume RUN_DIR")
     _warn(a)
-    from .distributed import world_size
+    from .build.distributed import world_size
 
     _check_world(a, world_size())
     result = fit(a, out=args.output, resume=args.resume, progress=False if args.quiet else None, force=args.force)
@@ -499,7 +499,7 @@ def _check_world(a, world: int) -> None:
 
 
 def cmd_tune(args) -> int:
-    from .tuning import tune
+    from .tuning.run import tune
 
     tune(args.spec, trials=args.trials, jobs=args.jobs, storage=args.storage, study=args.study, out=args.output,
          overrides=args.overrides, progress=False if args.quiet else None, table=True)
@@ -509,14 +509,14 @@ def cmd_tune(args) -> int:
 def cmd_codegen(args) -> int:
     from .files import spec_inputs
     from .front import analysis_of as check
-    from .generate import render
+    from .script.render import render
 
     a = check(args.spec, args.overrides)
     return _write(render(a, distributed=args.distributed), args.output, "the script", spec_inputs(a.spec))
 
 
 def cmd_layers(args) -> int:
-    from .summary import layer_catalogue
+    from .front.summary import layer_catalogue
 
     return layer_catalogue(args.name, markdown=args.markdown)
 
@@ -540,7 +540,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .runs import LoadedRun, kept_columns, output_format, write_predictions
+    from .runs.loaded import LoadedRun
+    from .runs.predict import kept_columns, output_format, write_predictions
 
     output_format(args.format, args.output, args.keep)  # refused before any work
     run = LoadedRun(args.run_dir, args.checkpoint, args.spec, args.preprocess)
@@ -561,8 +562,8 @@ def cmd_predict(args) -> int:
 def cmd_evaluate(args) -> int:
     import json
 
-    from .evaluation import evaluation, show
-    from .runs import LoadedRun
+    from .runs.evaluate import evaluation, show
+    from .runs.loaded import LoadedRun
 
     run = LoadedRun(args.run_dir, args.checkpoint, args.spec, args.preprocess)
     if args.output:
@@ -583,7 +584,7 @@ def cmd_evaluate(args) -> int:
 def cmd_schema(args) -> int:
     import json
 
-    from .editor_schema import spec_json_schema
+    from .front.editor_schema import spec_json_schema
 
     text = json.dumps(spec_json_schema(), indent=1) + "\n"
     return _write(text, args.output)
@@ -615,7 +616,7 @@ def _write(text: str, output, what: str = "the output", inputs=()) -> int:
 def cmd_example_data(args) -> int:
     from pathlib import Path
 
-    from .examples import write_all
+    from .build.examples import write_all
     from .files import writable_folder
 
     writable_folder(args.output, "the example data")

@@ -36,7 +36,7 @@ def ensure_example_data() -> Path:
     data = ROOT / "data"
     if not (data / "checkpoints" / "resnet18.pth").exists():
         tmp = ROOT / f".data-{os.getpid()}"
-        from specdl.examples import write_all
+        from specdl.build.examples import write_all
 
         write_all(tmp)
         try:

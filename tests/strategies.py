@@ -261,7 +261,7 @@ def _lone_batch(spec, files) -> bool:
     """Whether the last training batch holds one sample (batch norm then cannot train)."""
     import numpy as np
 
-    from specdl.analysis import split_sizes
+    from specdl.front.analysis import split_sizes
     from specdl.sources.base import Split
 
     data, bs = spec["data"], spec["train"]["batch_size"]

@@ -107,8 +107,8 @@ def specs(draw):
 def test_yaml_round_trip_is_identity(d):
     spec = specdl.load(d)
     text = spec.to_yaml()
-    from specdl.schema import validate
-    from specdl.source import read_yaml
+    from specdl.front.reader import read_yaml
+    from specdl.front.schema import validate
 
     again = validate(read_yaml(text))
     assert again == spec
@@ -118,8 +118,8 @@ def test_yaml_round_trip_is_identity(d):
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
 def test_bundled_specs_round_trip(path):
     spec = specdl.load(path)
-    from specdl.schema import validate
-    from specdl.source import read_yaml
+    from specdl.front.reader import read_yaml
+    from specdl.front.schema import validate
 
     assert validate(read_yaml(spec.to_yaml())) == spec
 

@@ -1,6 +1,8 @@
-"""The layout shows the stages (docs/architecture.md), and stays so: front end, runtime,
-outputs, interface, each importing only from its own stage or the ones below; no import
-cycles (function-level imports counted); no function in specdl/ over 60 lines."""
+"""The layout shows the stages (docs/architecture.md), and stays so: a module's stage is its
+folder under specdl/ (or its name, for the few modules directly under it); each imports only
+from its own stage or the ones below; runtime/ (copied into scripts) imports nothing from
+specdl; script/ (codegen) never imports build/; no import cycles (function-level imports
+counted); no function in specdl/ over 60 lines."""
 
 from __future__ import annotations
 
@@ -11,17 +13,19 @@ import pytest
 from .conftest import ROOT
 
 PKG = ROOT / "specdl"
-# The stages, lowest first. A module may import from its own stage or a lower one.
+# The stages, lowest first, by top-level folder (or module). A module may import from its
+# own stage or a lower one.
 STAGES = {
-    "foundations": ["errors", "files", "manifest", "splits", "npz", "components", "sources", "block_expr", "habits",
-                    "versions", "notes"],
-    "front end": ["source", "schema", "blocks", "search", "graph", "analysis", "inferred", "front",
-                  "editor_schema", "memory", "spec_edit"],
-    "runtime": ["data", "image_data", "runtime", "checkpoint", "rundir", "distributed", "inputs", "given"],
-    "outputs": ["build", "trainer", "report", "generate", "runtime_source", "modelcode", "codeguard", "summary", "onnx_export",
-                "deploy", "runs", "evaluation", "tuning", "tuning_report", "tuning_study", "examples"],
-    "interface": ["api", "cli", "cli_habits", "extend", "__main__", "__init__"],
+    "runtime": ["runtime"],
+    "foundations": ["errors", "files", "manifest"],
+    "catalogue": ["components", "sources"],
+    "front end": ["front"],
+    "build and script": ["build", "script"],
+    "finished runs": ["runs"],
+    "tune": ["tuning"],
+    "interface": ["api", "cli", "cli_habits", "notes", "extend", "__main__", "__init__"],
 }
+MAX_TOP_LEVEL = 10
 MAX_LINES = 60
 
 
@@ -49,10 +53,13 @@ def _imports(mods) -> dict[str, set]:
     return graph
 
 
-def _stage(module: str) -> str:
+def _top(module: str) -> str:
     parts = module.split(".")
-    top = parts[1] if len(parts) > 1 else "__init__"
-    return next((s for s, names in STAGES.items() if top in names), None)
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _stage(module: str) -> str:
+    return next((s for s, names in STAGES.items() if _top(module) in names), None)
 
 
 def test_every_module_has_a_stage():
@@ -65,6 +72,25 @@ def test_no_module_imports_a_later_stage():
     up = [f"{m} ({_stage(m)}) imports {d} ({_stage(d)})" for m, deps in _imports(_modules()).items()
           for d in deps if order.index(_stage(d)) > order.index(_stage(m))]
     assert not up, "\n".join(sorted(up))
+
+
+def test_runtime_imports_nothing_from_specdl():
+    """runtime/ is copied into scripts, which have no specdl to import."""
+    found = [f"{m} imports {d}" for m, deps in _imports(_modules()).items() if _top(m) == "runtime"
+             for d in deps if _top(d) != "runtime"]
+    assert not found, found
+
+
+def test_script_never_imports_build():
+    """codegen writes a script without torch: it reads runtime/ as text and never imports build/."""
+    found = [f"{m} imports {d}" for m, deps in _imports(_modules()).items() if _top(m) == "script"
+             for d in deps if _top(d) == "build"]
+    assert not found, found
+
+
+def test_few_modules_directly_under_specdl():
+    top = sorted(p.name for p in PKG.glob("*.py"))
+    assert len(top) <= MAX_TOP_LEVEL, f"{len(top)} modules directly under specdl/ (at most {MAX_TOP_LEVEL}): {top}"
 
 
 def test_no_import_cycles():

@@ -16,7 +16,7 @@ AUGMENT = ("[random_vertical_flip, {random_rotation: 15}, {color_jitter: {bright
 
 
 def test_augmentations_build_and_codegen_agree(tmp_path):
-    from specdl.examples import write_images
+    from specdl.build.examples import write_images
 
     write_images(tmp_path / "img", per_class=10, seed=0)
     spec = spec_file(tmp_path, f"data: {{source: image_folder, root: img, augment: {AUGMENT}, "
@@ -38,7 +38,7 @@ def test_augmentations_build_and_codegen_agree(tmp_path):
     ("[{random_rotation: -3}]", "must be >= 0.0, got -3"),
 ])
 def test_bad_augmentation_is_located(tmp_path, augment, message):
-    from specdl.examples import write_images
+    from specdl.build.examples import write_images
 
     write_images(tmp_path / "img", per_class=4, seed=0)
     spec = spec_file(tmp_path, f"data: {{source: image_folder, root: {tmp_path / 'img'},\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from specdl.schema import SITES
+from specdl.front.schema import SITES
 
 from .conftest import run_cli
 

@@ -167,7 +167,7 @@ def test_csv_binary_with_one_logit_column_through_the_cli(tmp_path):
 
 def test_csv_binary_with_a_flat_logit(tmp_path):
     """[N] (the logit selected out of [N, 1]): build equals the script, predict, export."""
-    from specdl.runs import write_predictions
+    from specdl.runs.predict import write_predictions
 
     x, _ = write_binary_csv(tmp_path / "d.csv", seed=1)
     spec = csv_spec(tmp_path / "d.csv", logit=(), threshold=0.6)
@@ -194,7 +194,7 @@ def test_threshold_decides_the_test_metrics(threshold, tmp_path):
     spec = csv_spec(tmp_path / "d.csv", threshold=threshold, epochs=2)
     metrics, run_dir = specdl.train(spec, out=tmp_path / "run")
     run = specdl.load_run(run_dir)
-    from specdl.data import prepare
+    from specdl.build.data import prepare
 
     arrays = prepare(run.spec, run.analysis)
     with torch.no_grad():
@@ -253,7 +253,7 @@ def test_image_folder_binary_build_equals_script(tmp_path):
     targets too, in build and in the script."""
     import shutil
 
-    from specdl.examples import write_images
+    from specdl.build.examples import write_images
 
     root = write_images(tmp_path / "imgs", per_class=6, size=16)
     shutil.rmtree(root / "squares")

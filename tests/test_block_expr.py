@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import specdl
-from specdl.block_expr import ExprError, evaluate
+from specdl.front.block_expr import ExprError, evaluate
 
 
 @given(a=st.integers(-50, 50), b=st.integers(-50, 50).filter(bool), c=st.integers(0, 9))

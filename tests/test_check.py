@@ -52,7 +52,7 @@ def test_check_works_without_torch(spec):
 @pytest.mark.parametrize("spec", ["digits_cnn", "cifar_cnn"])
 def test_codegen_does_not_import_torch(spec, tmp_path):
     """The script is text: codegen reads the runtime functions it copies from their files
-    (specdl/runtime_source.py), an image folder's cache functions too."""
+    (specdl/script/runtime_source.py), an image folder's cache functions too."""
     out = tmp_path / "s.py"
     r = subprocess.run([sys.executable, "-c", NO_TORCH, "codegen", f"specs/{spec}.yaml", "--out", str(out)],
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -71,7 +71,7 @@ def test_backbone_without_torch_is_a_clear_error():
 def test_narrowed_schema_gives_the_same_spec(spec, monkeypatch):
     """check validates against a Spec class narrowed to the component types the spec
     uses (docs/performance.md); the full class must read it identically."""
-    from specdl import schema
+    from specdl.front import schema
 
     narrowed = specdl.load(spec)
     assert type(narrowed) is not schema.spec_class()  # the fast path was taken

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import specdl
-from specdl.generate import render
+from specdl.script.render import render
 
 from .conftest import ROOT, SPECS, per_spec
 

@@ -15,10 +15,10 @@ import pytest
 from pydantic import BaseModel
 
 import specdl
-from specdl.codeguard import UnsafeCode, guard
 from specdl.components.base import REGISTRY
 from specdl.errors import RunError, SpecError
-from specdl.schema import spec_class
+from specdl.front.schema import spec_class
+from specdl.script.codeguard import UnsafeCode, guard
 
 HOSTILE = ['"""; import os; os.system("id")  #', "''') + __import__('os').getcwd() + ('''",
            "a\nb = 1", "x\n", "{{ 7 * 7 }}", "}); print(1); ({", "\\", "#", "name=1)#", "os.system"]
@@ -127,7 +127,7 @@ def generate(spec):
 
 @pytest.fixture
 def images(tmp_path):
-    from specdl.examples import write_images
+    from specdl.build.examples import write_images
 
     write_images(tmp_path / "imgs", per_class=3)
     for k in ("train", "test"):
@@ -154,7 +154,7 @@ def write_data(data: dict) -> None:
     """The files a data section names, under whatever names it gives them."""
     import csv
 
-    from specdl.examples import write_images
+    from specdl.build.examples import write_images
 
     try:
         if data["source"] == "csv":
@@ -345,7 +345,7 @@ def test_generator_arguments_are_typed():
 
 def _denied_unwritten() -> list[str]:
     """The denied names no helper writes bare as code (those it does are allowed)."""
-    from specdl.codeguard import DENY, _helper_code_names
+    from specdl.script.codeguard import DENY, _helper_code_names
 
     return sorted(DENY - _helper_code_names())
 
@@ -355,8 +355,8 @@ def test_a_denied_word_in_a_helper_docstring_or_comment_allows_nothing(word, mon
     """Words of a helper's docstring and comments are not code: a denied name they hold
     stays denied bare in the script (the guard used to read helper texts as words: a
     docstring saying "eval" let `eval(...)` through)."""
-    from specdl import codeguard
     from specdl.components.base import HELPERS
+    from specdl.script import codeguard
 
     helper = f'def tidy(x):\n    """Never calls {word} on x."""\n    return x  # no {word} here\n'
     monkeypatch.setitem(HELPERS, "tidy", (helper, dict))

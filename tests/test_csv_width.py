@@ -9,7 +9,7 @@ import csv
 import pytest
 
 import specdl
-from specdl.data import prepare
+from specdl.build.data import prepare
 
 SPEC = """
 seed: {seed}

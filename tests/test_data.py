@@ -157,7 +157,7 @@ def test_image_folder_learns(tmp_path):
 
 
 def test_separate_image_roots(tmp_path):
-    from specdl.examples import write_images
+    from specdl.build.examples import write_images
 
     for split, seed in (("train", 0), ("val", 1), ("test", 2)):
         write_images(tmp_path / split, per_class=12, seed=seed)
@@ -251,7 +251,7 @@ def test_a_blank_categorical_cell_is_its_own_category(tmp_path):
     run = specdl.load_run(tmp_path / "run")
     rows = tmp_path / "rows.csv"
     rows.write_text("age,income,city,plan\n30,50,,pro\n30,50,nice,pro\n")
-    from specdl.runs import read_inputs
+    from specdl.runs.inputs import read_inputs
 
     x = run.inputs(read_inputs(run, str(rows)))
     blank, nice = x[0].tolist(), x[1].tolist()

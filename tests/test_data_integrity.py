@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 import specdl
+import specdl.runs.inputs
+import specdl.runs.predict
 import specdl.sources  # noqa: F401 - registers read_csv
 from specdl.components.base import resolve
 from specdl.errors import RunError, SpecError
@@ -109,9 +111,9 @@ def test_predict_and_keep_refuse_a_duplicated_column(run, tmp_path, column):
     (tmp_path / "p.csv").write_text("\n".join(lines) + "\n")
     loaded = specdl.load_run(run)
     with pytest.raises(RunError, match=f"two columns named `{column}`"):
-        loaded.predict(specdl.runs.read_inputs(loaded, tmp_path / "p.csv"))
+        loaded.predict(specdl.runs.inputs.read_inputs(loaded, tmp_path / "p.csv"))
     with pytest.raises(RunError, match=f"two columns named `{column}`"):
-        specdl.runs.kept_columns(loaded, tmp_path / "p.csv", ["city"])
+        specdl.runs.predict.kept_columns(loaded, tmp_path / "p.csv", ["city"])
 
 
 def test_the_scripts_csv_reader_refuses_any_duplicated_column(tmp_path):
@@ -242,7 +244,7 @@ def test_the_editor_schema_takes_exclude():
     import jsonschema
     import yaml
 
-    from specdl.editor_schema import spec_json_schema
+    from specdl.front.editor_schema import spec_json_schema
 
     doc = yaml.safe_load(SPEC.format(path="d.csv"))
     assert not list(jsonschema.Draft202012Validator(spec_json_schema()).iter_errors(doc))
@@ -252,9 +254,9 @@ def test_predict_and_evaluate_inputs_may_carry_excluded_columns(tmp_path):
     run = specdl.train(spec_at(tmp_path), out=tmp_path / "run").run_dir  # exclude: [customer_id]
     loaded = specdl.load_run(run)
     write_churn(tmp_path / "p.csv")
-    pred = loaded.predict(specdl.runs.read_inputs(loaded, tmp_path / "p.csv"))
+    pred = loaded.predict(specdl.runs.inputs.read_inputs(loaded, tmp_path / "p.csv"))
     assert len(pred["prediction"]) == 60
-    kept = specdl.runs.kept_columns(loaded, tmp_path / "p.csv", ["customer_id"])
+    kept = specdl.runs.predict.kept_columns(loaded, tmp_path / "p.csv", ["customer_id"])
     assert kept["customer_id"][:2] == ["c1000", "c1001"]
     assert set(specdl.evaluate(run, tmp_path / "p.csv")) >= {"accuracy", "loss"}
 
@@ -267,7 +269,7 @@ def test_unseen_categories_are_noted_per_column(run, tmp_path, capsys):
     (tmp_path / "p.csv").write_text(text)
     loaded = specdl.load_run(run)
     capsys.readouterr()
-    loaded.predict(specdl.runs.read_inputs(loaded, tmp_path / "p.csv"))
+    loaded.predict(specdl.runs.inputs.read_inputs(loaded, tmp_path / "p.csv"))
     notes = capsys.readouterr().err.strip().splitlines()
     assert notes == ["specdl: note: `city`: 3 of 6 rows hold 1 category the run's train split never saw ('nice'); "
                      "they encode as all zeros",

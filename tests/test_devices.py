@@ -9,8 +9,9 @@ import os
 import pytest
 import torch
 
-from specdl import checkpoint, cli
-from specdl.distributed import preflight
+from specdl import cli
+from specdl.build import checkpoints as checkpoint
+from specdl.build.distributed import preflight
 from specdl.errors import RunError
 
 from .conftest import ROOT
@@ -82,7 +83,7 @@ def test_nproc_refused_before_torchrun(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     launched = []
-    monkeypatch.setattr("specdl.distributed.launch", lambda *a: launched.append(a) or 0)
+    monkeypatch.setattr("specdl.build.distributed.launch", lambda *a: launched.append(a) or 0)
     monkeypatch.setattr("sys.argv", ["specdl", "build", str(ROOT / "specs" / "iris_mlp.yaml"), "--nproc=2"])
     code = cli._main(["build", str(ROOT / "specs" / "iris_mlp.yaml"), "--nproc=2"])
     err = capsys.readouterr().err.strip().splitlines()
@@ -98,7 +99,7 @@ def test_without_nproc_strips_both_spellings():
 @pytest.mark.parametrize(("used_cuda", "env", "noted"), [(True, None, True), (False, None, False),
                                                          (True, ":4096:8", False)])
 def test_deterministic_notes_cuda_used_before_the_workspace_was_set(monkeypatch, capsys, used_cuda, env, noted):
-    from specdl import trainer
+    from specdl.build import trainer
 
     if env is None:
         monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)

@@ -125,7 +125,7 @@ def test_fsdp_trains_the_transformer_spec(tmp_path):
         reports[strategy] = json.loads((tmp_path / strategy / "report.json").read_text())["test"]
     assert reports["fsdp"] == pytest.approx(reports["ddp"], rel=1e-4)
     import specdl
-    from specdl import checkpoint
+    from specdl.build import checkpoints as checkpoint
 
     model = specdl.build_model(spec)
     model.load_state_dict(checkpoint.load(tmp_path / "fsdp" / "best.pt"))  # full, unsharded weights

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from specdl.summary import catalogue_markdown
+from specdl.front.summary import catalogue_markdown
 
 from .conftest import ROOT, run_cli
 from .sessions import PAGES, matches, run, sessions, workspace

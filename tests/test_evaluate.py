@@ -104,7 +104,7 @@ def test_image_folder_scores_match_predict(runs, tmp_path):
     run, folder, _ = runs["img"]
     got = specdl.evaluate(run, folder, details=True)
     pred = specdl.load_run(run)
-    from specdl.inputs import read_inputs
+    from specdl.runs.inputs import read_inputs
 
     p = pred.predict(read_inputs(pred, folder))
     truth = [Path(f).parent.name for f in pred.files]
@@ -181,14 +181,15 @@ def test_public_functions_are_not_shadowed_by_modules():
     assert clash == []
     import importlib
 
-    for module in ("evaluation", "onnx_export", "deploy", "runs"):
+    for module in ("runs.evaluate", "build.onnx", "runs.deploy", "runs.loaded", "runs.predict", "script.render",
+                   "tuning.run"):
         importlib.import_module(f"specdl.{module}")
     assert callable(specdl.export) and callable(specdl.evaluate)
 
 
 @pytest.mark.parametrize("task", ["multilabel", "two targets"])
 def test_npz_labels_of_several_values(task, tmp_path):
-    from specdl.data import split_indices
+    from specdl.sources.base import split_indices
 
     x = np.random.default_rng(0).normal(size=(200, 5))
     if task == "multilabel":

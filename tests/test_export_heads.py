@@ -66,7 +66,7 @@ def test_a_fixed_batch_axis_is_one_line():
     by name, before onnxruntime meets another batch size."""
     from onnx import TensorProto, helper
 
-    from specdl.onnx_export import fixed_batch
+    from specdl.build.onnx import fixed_batch
 
     def graph(dim):
         node = helper.make_node("Identity", ["numeric"], ["probabilities"])

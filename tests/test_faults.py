@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from specdl import checkpoint
+from specdl.build import checkpoints as checkpoint
 
 from .conftest import ROOT, run_cli
 
@@ -56,7 +56,7 @@ def test_disk_full_keeps_the_previous_checkpoint(tmp_path):
 
 
 def test_out_of_memory_names_the_batch_size(tmp_path):
-    extra = ("import specdl.trainer as tr\n"
+    extra = ("import specdl.build.trainer as tr\n"
              "def oom(self):\n    raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB')\n"
              "tr.Trainer.train_epoch = oom\n")
     r = run_injected(tmp_path, extra=extra)

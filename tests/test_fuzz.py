@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import specdl
-from specdl.analysis import analyze
 from specdl.errors import SpecError
-from specdl.schema import validate
-from specdl.source import read_yaml
+from specdl.front.analysis import analyze
+from specdl.front.reader import read_yaml
+from specdl.front.schema import validate
 
 LAYERS = [{"linear": 8}, "relu", {"dropout": 0.1}, "flatten", {"layernorm": {}}, "tanh",
           {"conv1d": {"out_channels": 4, "kernel_size": 3}}, {"conv2d": {"out_channels": 4, "kernel_size": 2}},

@@ -77,8 +77,8 @@ def test_auto_is_off_on_the_cpu_and_the_report_says_so(tmp_path):
 
 
 def test_auto_policy():
-    from specdl.analysis import GRAPH_STEP_MACS
     from specdl.front import check
+    from specdl.front.analysis import GRAPH_STEP_MACS
 
     a = check(IRIS)
     assert a.cuda_graphs("cuda") and not a.cuda_graphs("cpu") and not a.cuda_graphs("cuda", distributed=True)
@@ -207,8 +207,8 @@ def test_a_step_that_cannot_be_captured_runs_eagerly(monkeypatch):
 
 
 def test_build_notes_a_step_it_cannot_capture_once_and_goes_on_eagerly(monkeypatch, capsys):
+    from specdl.build.trainer import Trainer
     from specdl.front import check
-    from specdl.trainer import Trainer
 
     t = Trainer(check(IRIS, ["train.device=cpu", "train.batch_size=8"]), torch.device("cpu"))  # > 3 warm-up steps
     fake = FakeCuda()

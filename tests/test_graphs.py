@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import specdl
-from specdl.generate import render
+from specdl.script.render import render
 
 from .test_codegen import generated_model
 

@@ -15,7 +15,8 @@ import shutil
 import pytest
 
 import specdl
-from specdl import manifest, rundir
+from specdl import manifest
+from specdl.build import rundir
 from specdl.cli import main
 from specdl.errors import RunError
 from specdl.front import load
@@ -224,7 +225,7 @@ SEARCH = TINY + "search: {trials: 2, space: {optimizer.adam.lr: {log_uniform: [0
 
 def test_a_tune_folder_takes_the_users_files_beside_its_own(tmp_path):
     from specdl.front import spec_fingerprint
-    from specdl.tuning import _tune_dir as tune_dir
+    from specdl.tuning.run import _tune_dir as tune_dir
 
     (tmp_path / "s.yaml").write_text(SEARCH)
     s = load(tmp_path / "s.yaml")
@@ -257,7 +258,7 @@ def test_tune_lists_what_it_wrote(tmp_path):
 
 
 def test_example_data_never_replaces_a_users_file(tmp_path):
-    from specdl.examples import write_all
+    from specdl.build.examples import write_all
 
     out = tmp_path / "mine"  # (./data is the suite's example data)
     (out / "shapes" / "circles").mkdir(parents=True)

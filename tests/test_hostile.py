@@ -50,7 +50,7 @@ def npz_spec(tmp, s, slot):
 
 
 def image_spec(tmp, s, slot):
-    from specdl.examples import write_images
+    from specdl.build.examples import write_images
 
     root = f"img{s}".replace("/", "_")
     write_images(tmp / root, per_class=4)

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 
 from specdl.components.base import HELPERS, REGISTRY, TT, allowing_imports
 from specdl.errors import ShapeError
-from specdl.graph import build_graph
-from specdl.source import Source
+from specdl.front.graph import build_graph
+from specdl.front.reader import Source
 
 from .strategies import input_types, params, related_shapes
 

@@ -1,5 +1,5 @@
 """New users' habits from Keras, Lightning and Ludwig: each slip is one located error
-that says what to write here (specdl/habits.py)."""
+that says what to write here (specdl/front/habits.py)."""
 
 from __future__ import annotations
 

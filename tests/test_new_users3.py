@@ -1,6 +1,6 @@
 """New users, third round: Keras and paper names for layers, losses and metrics are one
 located error saying what to write here, or that the construct is outside the language
-(specdl/components/scope.py, specdl/habits.py); and a Keras user's first network, fixed
+(specdl/components/scope.py, specdl/front/habits.py); and a Keras user's first network, fixed
 as the messages say, builds, predicts, evaluates and exports, its script agreeing."""
 
 from __future__ import annotations

@@ -156,7 +156,7 @@ def test_the_papers_table_names_registered_layers():
     import re
 
     from specdl.components.base import REGISTRY
-    from specdl.summary import PAPERS_SECTION
+    from specdl.front.summary import PAPERS_SECTION
 
     rows = [ln for ln in PAPERS_SECTION.splitlines() if ln.startswith("| ") and "construct" not in ln]
     written = {n for r in rows for n in re.findall(r"`([a-z_0-9]+)(?::|`)", r.split(" | ")[-1])}

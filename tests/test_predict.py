@@ -10,7 +10,7 @@ import numpy as np
 from sklearn import metrics
 
 import specdl
-from specdl.data import split_indices
+from specdl.sources.base import split_indices
 
 from .conftest import ROOT, run_cli
 from .test_data import CSV_CLS, write_csv

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import specdl
-from specdl.report import plot_curves
+from specdl.build.report import plot_curves
 
 from .conftest import ROOT, run_cli
 
@@ -127,12 +127,12 @@ def test_each_target_is_checked_against_sklearn(tmp_path):
     spec = npz_spec(tmp_path / "d.npz")
     metrics, run_dir = specdl.train(spec, out=tmp_path / "run")
     run = specdl.load_run(run_dir)
-    from specdl.data import prepare
+    from specdl.build.data import prepare
 
     arrays = prepare(run.spec, run.analysis)
     import torch
 
-    from specdl.data import invert_targets
+    from specdl.build.data import invert_targets
 
     with torch.no_grad():
         out = run.model(torch.as_tensor(arrays.x["test"], dtype=torch.float32)).double().numpy()

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from specdl import checkpoint
+from specdl.build import checkpoints as checkpoint
 
 from .conftest import ROOT, run_cli
 

@@ -43,7 +43,7 @@ def test_evaluate_given_anything_but_a_path_says_what_it_reads(built, given):  #
 @pytest.mark.parametrize("text", ['{"categories": null}\n', "name: x\n", ""])
 def test_a_checkpoint_that_is_another_kind_of_file_is_named_so(tmp_path, text):
     """(`--checkpoint` given the preprocess.json or the spec: not "it holds Python objects")"""
-    from specdl import checkpoint
+    from specdl.build import checkpoints as checkpoint
 
     (tmp_path / "c.pt").write_text(text)
     with pytest.raises(RunError, match="not a torch checkpoint"):
@@ -53,7 +53,7 @@ def test_a_checkpoint_that_is_another_kind_of_file_is_named_so(tmp_path, text):
 def test_a_real_checkpoint_with_python_objects_is_still_named_so(tmp_path):
     import torch
 
-    from specdl import checkpoint
+    from specdl.build import checkpoints as checkpoint
 
     torch.save({"x": tmp_path}, tmp_path / "c.pt")  # a PosixPath: no tensor, no plain data
     with pytest.raises(RunError, match="holds Python objects"):

@@ -16,7 +16,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from specdl.source import dump_yaml, read_yaml
+from specdl.front.reader import dump_yaml, read_yaml
 
 from .conftest import ROOT, run_cli
 

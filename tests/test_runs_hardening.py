@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from specdl.source import dump_yaml, read_yaml
+from specdl.front.reader import dump_yaml, read_yaml
 
 from .conftest import ROOT, run_cli
 

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 import specdl
 from specdl.components.base import HELPERS, REGISTRY
-from specdl.generate import runtime_functions
-from specdl.modelcode import ModelWriter
 from specdl.runtime import loop, prepare, settings
-from specdl.splits import split_rows
+from specdl.runtime.splits import split_rows
+from specdl.script.modelcode import ModelWriter
+from specdl.script.render import runtime_functions
 
 from .conftest import ROOT
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from specdl.errors import SpecError
-from specdl.source import Source, apply_overrides, read_yaml
+from specdl.front.reader import Source, apply_overrides, read_yaml
 
 TEXT = """\
 name: x

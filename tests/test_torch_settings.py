@@ -43,7 +43,7 @@ def test_channels_last_as_the_spec_says(value, tmp_path):
     assert a.channels_last("cpu") is value and a.channels_last("cuda") is value
     code = specdl.codegen(a.spec)
     assert ("model = model.to(memory_format=torch.channels_last)  # NHWC" in code) is value
-    from specdl.trainer import Trainer
+    from specdl.build.trainer import Trainer
 
     t = Trainer(a, torch.device("cpu"))
     conv = next(p for p in t.model.parameters() if p.dim() == 4)
@@ -74,8 +74,8 @@ def test_deterministic_training_restores_the_callers_settings(tmp_path):
     before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
               torch.backends.cudnn.benchmark)
     seen = []
+    from specdl.build.trainer import fit
     from specdl.front import analysis_of
-    from specdl.trainer import fit
 
     fit(analysis_of(SPECS / "iris_mlp.yaml", ["train.epochs=1", "train.deterministic=true", "train.device=cpu"]),
         out=tmp_path / "r", on_epoch=lambda e, row: seen.append(torch.are_deterministic_algorithms_enabled()))
@@ -102,7 +102,7 @@ def test_compile_on_a_cpu_convolution_spec(tmp_path):
 
 
 def test_workers_policy():
-    from specdl.image_data import workers
+    from specdl.build.images import workers
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert workers("auto", cpu) == 0 and workers(3, cpu) == 3

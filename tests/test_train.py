@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import specdl
-from specdl import checkpoint
+from specdl.build import checkpoints as checkpoint
 
 from .conftest import ROOT
 

@@ -91,7 +91,7 @@ def test_nan_loss_stops_with_a_clear_line_and_keeps_the_best(tmp_path):
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "the training loss became nan in epoch" in lines[0]
-    from specdl import checkpoint
+    from specdl.build import checkpoints as checkpoint
 
     best = checkpoint.load(tmp_path / "r" / "best.pt")
     assert all(np.isfinite(v.numpy()).all() for v in best.values())

@@ -305,7 +305,7 @@ def _open_shared(url: str) -> str:
     """Open (creating) the study at ``url`` in a fresh process: "ok" or the error line."""
     from types import SimpleNamespace
 
-    from specdl.tuning_study import open_study
+    from specdl.tuning.study import open_study
 
     try:
         open_study(SimpleNamespace(storage=url, study="s", direction="minimize", trials=1, fingerprint="f" * 64,

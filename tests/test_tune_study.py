@@ -199,7 +199,7 @@ def test_a_copied_or_moved_tune_folder_uses_its_own_database(searched, tmp_path)
 def test_only_the_process_that_creates_a_grid_study_queues_its_points(tmp_path):
     from types import SimpleNamespace
 
-    from specdl.tuning_study import open_study
+    from specdl.tuning.study import open_study
 
     (tmp_path / "spec.yaml").write_text(SPEC)
     search = specdl.load("spec.yaml").search
@@ -230,8 +230,8 @@ def test_trial_numbers_folders_and_plots_agree(searched, tmp_path):
         assert Path(row["run_dir"]).name == f"trial-{int(row['trial']):04d}", row
         assert (d / row["run_dir"] / "report.json").exists()
     assert sorted(p.name for p in (d / "t").glob("trial-*")) == ["trial-0001", "trial-0002", "trial-0003"]
-    from specdl.report import _pyplot
-    from specdl.tuning_report import _history
+    from specdl.build.report import _pyplot
+    from specdl.tuning.report import _history
 
     ax = _history(_pyplot(), result.study, "val_loss")
     assert ax.get_ylabel() == "val_loss" and ax.get_xlabel() == "trial"
@@ -241,7 +241,7 @@ def test_trial_numbers_folders_and_plots_agree(searched, tmp_path):
 def test_a_pruned_trial_keeps_the_folder_trials_csv_names(searched, tmp_path):
     import optuna
 
-    from specdl import tuning
+    from specdl.tuning import run as tuning
 
     d, _ = searched
 
@@ -264,7 +264,7 @@ def test_a_pruned_trial_keeps_the_folder_trials_csv_names(searched, tmp_path):
 def test_a_tie_on_the_metric_is_broken_by_the_earlier_best_epoch_and_reported():
     import optuna
 
-    from specdl.tuning_report import _best
+    from specdl.tuning.report import _best
 
     study = optuna.create_study()
     lr = optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)
@@ -273,7 +273,7 @@ def test_a_tie_on_the_metric_is_broken_by_the_earlier_best_epoch_and_reported():
                                                   user_attrs={"best_epoch": epoch}))
     best = _best(study)
     assert best.number == 1  # trial 2: as good as trial 1, at epoch 3 rather than 9
-    from specdl.tuning_report import _tie_note
+    from specdl.tuning.report import _tie_note
 
     assert _tie_note(study, best) == ("; tied on the metric with trial(s) 1, chosen for its earlier best epoch "
                                       "(then the lower trial number)")
@@ -328,8 +328,8 @@ def test_best_yaml_is_the_users_file_with_the_searched_values_edited_in(searched
 
 
 def test_best_yaml_of_a_spec_given_as_data_is_canonical(searched):
-    from specdl.source import dump_yaml
-    from specdl.tuning_report import _edited
+    from specdl.front.reader import dump_yaml
+    from specdl.tuning.report import _edited
 
     d, result = searched
     want = result.best_spec
@@ -365,7 +365,7 @@ metrics: [mse]
     ("seed", 3),                             # at the top
 ])
 def test_a_spec_text_edited_in_place_reads_as_the_override_does(key, value):
-    from specdl.spec_edit import edit
+    from specdl.front.spec_edit import edit
 
     out = edit(EDITED, [(key, value)], "specdl tune: trial 1")
     assert specdl.load(out) == specdl.load(EDITED, [f"{key}={yaml.safe_dump(value).splitlines()[0]}"]), out

@@ -157,7 +157,7 @@ def test_a_torchvision_set_that_is_not_there_says_the_right_fix(download, field,
     for it) said "set `download: true`"."""
     import torchvision
 
-    from specdl.sources import SourceError
+    from specdl.errors import SourceError
 
     def absent(*_, **__):
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:" if download else "Dataset not found.")

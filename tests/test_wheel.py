@@ -23,7 +23,7 @@ def test_codegen_from_installed_wheel(tmp_path):
     spec = tmp_path / "s.yaml"
     spec.write_text((ROOT / "specs" / "iris_mlp.yaml").read_text())
     # -I: isolated (no cwd, no user site, no PYTHONPATH): only the wheel's copy is importable
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import specdl, specdl.generate as c; "
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import specdl, specdl.script.render as c; "
             "assert specdl.__file__.startswith(sys.argv[1]), specdl.__file__; "
             "assert str(c.templates_dir()).startswith(sys.argv[1]); "
             "print(specdl.codegen(sys.argv[2]))")

@@ -2,7 +2,7 @@
 them, the three splits, transforms fitted on the train split and applied to every split,
 one-hot categories, and undoing the target transforms.
 
-``specdl build`` (specdl/data.py) calls these; every generated script with in-memory
+``specdl build`` (specdl/build/data.py) calls these; every generated script with in-memory
 data contains them as their own source (``PREPARE_FUNCTIONS``, copied with
 ``inspect.getsource`` like the loop), with ``splits.split_rows`` and the functions of
 the transforms the spec uses. Each reads only its arguments and numpy as np."""

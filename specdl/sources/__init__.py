@@ -6,10 +6,10 @@ module here is all it takes."""
 # tabular first: the order of SOURCES is the order in messages and in the JSON schema
 from . import tabular  # noqa: F401, I001 - registers sklearn, synthetic, csv, npz
 from . import images  # noqa: F401 - then image_folder, torchvision
-from .base import SOURCES, DataSource, SourceError, Split
+from .base import SOURCES, DataSource, Split
 from .images import ImageFolderData, TorchvisionData
 from .info import DataInfo
 from .tabular import CsvData, Loaded, NpzData, SklearnData, SyntheticData
 
 __all__ = ["SOURCES", "CsvData", "DataInfo", "DataSource", "ImageFolderData", "Loaded", "NpzData",
-           "SklearnData", "SourceError", "Split", "SyntheticData", "TorchvisionData"]
+           "SklearnData", "Split", "SyntheticData", "TorchvisionData"]

@@ -5,7 +5,8 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ..components.base import STRICT
-from ..errors import SourceError  # noqa: F401  (sources raise it; it lives with the other errors)
+from ..errors import RunError
+from ..runtime.splits import split_rows
 
 Task = Literal["classification", "regression", "multilabel"]
 
@@ -123,3 +124,12 @@ class DataSource(Base):
 
     def code(self) -> tuple[list[str], list[str]]:
         raise NotImplementedError
+
+
+def split_indices(y, split, seed: int, stratify: bool) -> dict:
+    """``split_rows`` for a spec's ``split``, a failure to split being a RunError."""
+    try:
+        return split_rows(y, split.val, split.test, seed, stratify)
+    except ValueError as e:
+        raise RunError(f"cannot split the data ({len(y)} samples) with val={split.val}, "
+                       f"test={split.test}: {e}") from None

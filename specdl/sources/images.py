@@ -7,8 +7,8 @@ from typing import ClassVar, Literal
 from pydantic import PrivateAttr
 
 from ..components.base import literal
-from ..errors import ShapeError
-from .base import DataSource, SourceError, Split
+from ..errors import ShapeError, SourceError
+from .base import DataSource, Split
 from .info import DataInfo
 
 # Deterministic steps on uint8 images that may run once, before the cache, when they lead
@@ -21,6 +21,11 @@ TORCHVISION = {  # name -> (torchvision class, per-sample shape, classes)
     "cifar10": ("CIFAR10", (3, 32, 32), 10),
     "cifar100": ("CIFAR100", (3, 32, 32), 100),
 }
+
+
+# `num_workers: auto`, as one expression: specdl evaluates this very text, and the
+# generated script contains it verbatim (DEVICE being its device), so the two agree.
+AUTO_WORKERS = 'max(0, min(4, (os.cpu_count() or 1) - 1)) if DEVICE.type == "cuda" else 0'
 
 
 def scan(root: str) -> tuple[list[str], list[tuple[str, int]]]:
@@ -342,7 +347,7 @@ class ImageFolderData(_ImageSource):
         from torch.utils.data import Subset
         from torchvision.datasets import ImageFolder
 
-        from ..splits import split_indices
+        from .base import split_indices
 
         folder = partial(ImageFolder, loader=load_rgb)
         if self.root is not None:
@@ -365,7 +370,7 @@ class ImageFolderData(_ImageSource):
     def cached(self, image_folder, images, steps, seed: int) -> tuple[dict, dict]:
         import numpy as np
 
-        from ..splits import split_indices
+        from .base import split_indices
 
         (pre_t, aug, post_t), (pre_e, _, post_e) = steps
         if self.root is not None:
@@ -446,7 +451,7 @@ class TorchvisionData(_ImageSource):
         import numpy as np
         from torch.utils.data import Subset
 
-        from ..splits import split_indices
+        from .base import split_indices
 
         train_full, train_eval = self.open(True, train_tf), self.open(True, eval_tf)
         test = self.open(False, eval_tf)

@@ -8,8 +8,8 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, PrivateAttr, field_validator
 
 from ..components.base import HELPERS, PosInt, literal, resolve
-from ..errors import did_you_mean
-from .base import DataSource, SourceError
+from ..errors import SourceError, did_you_mean
+from .base import DataSource
 from .info import GENERATORS, SKLEARN, SKLEARN_CLASSES, SKLEARN_SIZES, SKLEARN_TARGETS, DataInfo
 
 
@@ -459,7 +459,7 @@ class CsvData(DataSource):
         return self._info[1]
 
     def _read_info(self, numeric, cats, seed):
-        from ..splits import split_indices
+        from .base import split_indices
 
         if len(self.targets()) > 1:
             self._several_targets()
@@ -547,7 +547,7 @@ class NpzData(DataSource):
 
     def _arrays(self):
         from ..files import file_problem
-        from ..npz import NpzProblem, read_npz
+        from .npz import NpzProblem, read_npz
 
         why = file_problem(self.path)
         if why:

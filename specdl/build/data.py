@@ -1,0 +1,117 @@
+"""Load a data source, split it with the spec's seed, and fit the transforms on the
+train split only, with the runtime's functions (runtime/prepare.py) that the generated
+script calls too; build alone checks the data on the way."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import RunError, SourceError, SpecError
+from ..runtime.prepare import FitError, fit_transforms, invert, one_hot, take, targets, truth
+from ..sources.base import split_indices
+from .arrays import Arrays, _check_classes, _check_labels, _check_targets
+
+
+def prepare(spec, analysis) -> Arrays:
+    """Load, split, transform: the runtime's functions (runtime/prepare.py) that the
+    generated script's data section calls, with build's checks of the data between."""
+    data = spec.data
+    try:
+        if data.file_backed:
+            from .images import prepare_images
+
+            return prepare_images(spec, analysis)
+        loaded = data.load(spec.seed)
+    except SourceError as e:
+        raise RunError(f"data.{e.where}: {e}") from None
+    task = analysis.task
+    x = np.asarray(loaded.x, dtype=np.int64 if analysis.data.dtype == "int64" else np.float64)
+    y = _checked_targets(loaded.y, data, analysis)
+    rows = split_indices(y, data.split, spec.seed, data.split.stratify and task == "classification")
+    xs, ys = take(x, rows), take(y, rows)
+    if task == "classification":
+        _check_classes(ys, analysis.data.classes, _class_names(data))
+    try:
+        xs, states = fit_transforms(xs, [t.step() for t in data.transforms])
+    except FitError as e:
+        raise _unfit(spec, e, xs["train"], rows["train"]) from None
+    _check_finite(xs, data, rows)
+    encoder = None
+    if loaded.cats is not None:
+        xs, encoder = one_hot(xs, take(loaded.cats, rows))
+    y_true = truth(ys, task)
+    try:
+        ys, target_states = fit_transforms(ys, [t.step() for t in data.target_transforms], "target_transforms")
+    except FitError as e:
+        raise SpecError([spec._source.issue(("data", "target_transforms", e.index), f"the {e.key} fitted on the "
+                        "train split's targets is not finite (values too large); scale the targets",
+                        data.target_transforms[e.index].type_name)]) from None
+    return Arrays(xs, ys, y_true, states, target_states, encoder, _class_names(data))
+
+
+def _checked_targets(raw, data, analysis):
+    """The loaded targets as training reads them, or a RunError saying what is wrong."""
+    y = np.asarray(raw)
+    if not len(y):
+        raise RunError(f"data.{'path' if hasattr(data, 'path') else 'source'}: the data holds no samples")
+    if y.dtype.kind not in "biuf":
+        raise RunError(f"the targets are {y.dtype} values; give numbers")
+    _check_targets(y, analysis.task)
+    y = targets(y, analysis.task, analysis.label_shape)
+    if analysis.task == "classification":
+        _check_labels(y, analysis.data.classes)
+    elif analysis.task == "multilabel" and not np.isin(y, (0.0, 1.0)).all():
+        raise RunError("multilabel targets must be 0 or 1")
+    return y
+
+
+def _check_finite(xs, data, rows) -> None:
+    for k, v in xs.items():
+        if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all():
+            row, col = np.argwhere(~np.isfinite(v.reshape(len(v), -1)))[0]
+            raise RunError(f"the features hold NaN or infinite values (e.g. {_where(data, rows[k][row], col)}); "
+                           "clean the data, or add `fill: mean` (median, or a value) first in data.transforms")
+
+
+def _unfit(spec, e: FitError, x, rows) -> SpecError:
+    """A statistic fitted on the train split (``x``, rows ``rows`` of the data) that is not
+    finite, located at its transform: the column and its first blank or infinite cell."""
+    i, key, col = e.index, e.key, e.feature
+    data = spec.data
+    t = data.transforms[i]
+    raw = x.reshape(len(x), -1)
+    name = f"`{data.columns()[0][col]}`" if data.source == "csv" and col < raw.shape[1] else f"feature {col}"
+    nan = np.flatnonzero(np.isnan(raw[:, col])) if col < raw.shape[1] else []
+    inf = np.flatnonzero(np.isinf(raw[:, col])) if col < raw.shape[1] else []
+    if len(nan):
+        what = "blank cells" if data.source == "csv" else "NaN values"
+        why = f"{what} in {name} (e.g. {_where(data, rows[nan].min(), col)}): put `fill` before `{t.type_name}`"
+    elif len(inf):
+        why = (f"infinite values in {name} (e.g. {_where(data, rows[inf].min(), col)}), which no transform "
+               "fills: clean the data")
+    else:
+        why = f"the {key} of {name} over the train split is not finite (values too large): scale or clean the column"
+    return SpecError([spec._source.issue(("data", "transforms", i), why, t.type_name)])
+
+
+def _where(data, row: int, col: int) -> str:
+    """A data row and feature as the user sees them: for a CSV, the file's line and the
+    column's name (read again, on this error path only)."""
+    if data.source != "csv":
+        return f"row {row} (counting from 0), feature {col}"
+    from ..components.base import resolve
+
+    numeric, _ = data.columns()
+    lines = resolve("read_csv")(data.path, None, numeric, [], False, data.delimiter)[2]
+    name = f"column `{numeric[col]}`" if col < len(numeric) else f"feature {col}"
+    return f"{data.path} line {lines[row]}, {name}"
+
+
+def _class_names(data):
+    names = getattr(data, "class_names", None)
+    return names() if names else None
+
+
+def invert_targets(spec, arrays: Arrays, y):
+    """Undo the target transforms (so metrics and predictions are in the data's units)."""
+    return invert(y, [t.step() for t in spec.data.target_transforms], arrays.target_states)

@@ -1,0 +1,112 @@
+"""Example data for the bundled image specs, written locally (nothing is downloaded):
+a small image folder of class-separable pictures, and a resnet18 state_dict standing
+in for pretrained weights."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from .. import manifest
+from ..errors import RunError
+
+CLASSES = ("circles", "stripes", "squares")
+
+
+def _image(kind: str, rng, size: int):
+    import numpy as np
+
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    cx, cy = rng.uniform(0.3, 0.7, 2)
+    if kind == "circles":
+        mask = (xx - cx) ** 2 + (yy - cy) ** 2 < rng.uniform(0.04, 0.09)
+    elif kind == "stripes":
+        mask = np.sin((yy + rng.uniform()) * rng.uniform(14, 22)) > 0
+    else:
+        half = rng.uniform(0.15, 0.3)
+        mask = (abs(xx - cx) < half) & (abs(yy - cy) < half)
+    base = rng.uniform(0, 90, 3)
+    fg = rng.uniform(150, 255, 3)
+    img = np.where(mask[..., None], fg, base) + rng.normal(0, 12, (size, size, 3))
+    return np.clip(img, 0, 255).astype("uint8")
+
+
+def _pngs(per_class: int, size: int, seed: int):
+    """``(<class>/<n>.png, its bytes)`` for three shape classes (seeded)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for kind in CLASSES:
+        for i in range(per_class):
+            buf = io.BytesIO()
+            Image.fromarray(_image(kind, rng, size)).save(buf, format="png")
+            yield f"{kind}/{i:03d}.png", buf.getvalue()
+
+
+def write_images(root: Path, per_class: int = 60, size: int = 32, seed: int = 0) -> Path:
+    """``root/<class>/<n>.png`` for three shape classes."""
+    for rel, data in _pngs(per_class, size, seed):
+        (Path(root) / rel).parent.mkdir(parents=True, exist_ok=True)
+        (Path(root) / rel).write_bytes(data)
+    return Path(root)
+
+
+def _weights(model: str = "resnet18", seed: int = 0) -> bytes:
+    """A torchvision model's freshly initialised state_dict (seeded), as torch.save writes it."""
+    import io
+
+    import torch
+    import torchvision
+
+    torch.manual_seed(seed)
+    buf = io.BytesIO()
+    torch.save(torchvision.models.get_model(model).state_dict(), buf)
+    return buf.getvalue()
+
+
+def write_all(out: Path = Path("data")) -> list[Path]:
+    """shapes/ and checkpoints/resnet18.pth in ``out``, listed in its manifest. A file
+    there that specdl did not write is never replaced (one that already holds the same
+    bytes is taken as written)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    found = manifest.read(out)
+    if found is not None and found["kind"] != "example-data":
+        raise RunError(f"{out} holds {manifest.KINDS[found['kind']]} written by specdl, not example data (its "
+                       f"{manifest.MANIFEST}); choose another --out")
+    ours = set(found["paths"]) if found else set()
+    files = _unclaimed(out, ours, {f"shapes/{rel}": data for rel, data in _pngs(60, 32, 0)})
+    files |= _unclaimed(out, ours, {"checkpoints/resnet18.pth": _weights()})
+    folders = {str(PurePosixPath(rel).parents[i]) for rel in files for i in range(len(PurePosixPath(rel).parts) - 1)}
+    if found is None:
+        manifest.start(out, "example-data")
+    manifest.record(out, *files, *(f for f in folders if not (out / f).exists()))
+    for rel, data in files.items():
+        _write_atomic(out / rel, data)
+    return [out / "shapes", out / "checkpoints" / "resnet18.pth"]
+
+
+def _unclaimed(out: Path, ours: set, files: dict) -> dict:
+    """``files``, refused (one line) where one of them is there, unlisted, with other bytes."""
+    for rel, data in files.items():
+        p = out / rel
+        if rel not in ours and os.path.lexists(p) and (not p.is_file() or p.read_bytes() != data):
+            raise RunError(f"{p} exists and specdl did not write it (not in {out / manifest.MANIFEST}); it is "
+                           "never replaced: move it, or choose another --out")
+    return files
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,113 @@
+"""ONNX export with torch's current exporter (it needs onnxscript), a dynamic batch
+dimension, and verification: onnx.checker, then onnxruntime on real inputs compared
+with torch."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import RunError
+
+TOLERANCE = 1e-4  # max absolute difference between onnxruntime's and torch's outputs
+EXAMPLE_BATCH = 2  # the traced example; verification uses another batch size
+
+
+def export_onnx(model: torch.nn.Module, inputs: torch.Tensor, path: Path) -> dict:
+    """Export ``model`` (on the CPU, eval mode) to ``path`` and verify it on ``inputs``
+    (a batch of real inputs of a size other than the example's). Returns the figures."""
+    model = model.cpu().eval()
+    inputs = inputs.cpu()
+    example = inputs[:EXAMPLE_BATCH]
+    if len(inputs) == EXAMPLE_BATCH:
+        inputs = inputs[:1]
+    path = torch_to_onnx(model, (example,), path, ["input"], ["output"])
+    got = run_onnx(path, {"input": inputs.numpy()})
+    with torch.inference_mode():
+        want = model(inputs).float().numpy()
+    return {"path": str(path), **agreement(got, want, "torch"), "verified_batch": len(inputs),
+            "example_batch": len(example)}
+
+
+def torch_to_onnx(model, example: tuple, path, input_names, output_names) -> Path:
+    """torch.onnx.export with the batch (dimension 0 of every input) dynamic; the file
+    passes onnx.checker. Any exporter failure is one RunError line."""
+    import onnx
+
+    from ..files import check_output
+
+    path = check_output(path, "the ONNX file", regular=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    batch = torch.export.Dim("batch")
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, example, str(path), input_names=input_names, output_names=output_names,
+                              dynamic_shapes=tuple({0: batch} for _ in example))
+    except Exception as e:  # noqa: BLE001 - any exporter failure is one clear line
+        raise RunError(f"ONNX export failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto)
+    fixed_batch(proto, len(example[0]))
+    return path
+
+
+def fixed_batch(proto, example: int) -> None:
+    """Every input and output of the graph takes any batch: a fixed dimension 0 (the
+    exporter specialised the batch, e.g. on a ``len(x)`` in a forward) is a RunError, not
+    an onnxruntime failure on the next batch size."""
+    for kind, values in (("input", proto.graph.input), ("output", proto.graph.output)):
+        for v in values:
+            dims = v.type.tensor_type.shape.dim
+            if dims and dims[0].HasField("dim_value"):
+                raise RunError(f"ONNX export fixed the batch of {kind} `{v.name}` at {dims[0].dim_value} (the traced "
+                               f"example's {example}): a forward reads the batch size as a number (`len(x)`); in a "
+                               "`module:` layer write -1 or x.shape[0] instead, otherwise report it as a specdl bug")
+
+
+def run_onnx(path, feed: dict):
+    """onnxruntime's first output for ``feed``; its failure is one RunError line."""
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+    except Exception as e:  # noqa: BLE001 - onnxruntime's errors are one class per kind; any is one line
+        raise RunError(f"onnxruntime cannot run the exported {path}: {' '.join(str(e).split())[:300]}") from None
+
+
+def agreement(got, want, what: str, scale: bool = False) -> dict:
+    """The max absolute difference of onnxruntime's outputs from ``want``; over the
+    tolerance (times the outputs' magnitude with ``scale``) is a RunError."""
+    got, want = np.asarray(got), np.asarray(want)
+    diff = float(np.abs(got.astype(np.float64) - want).max()) if got.size and got.shape == want.shape else 0.0
+    tol = TOLERANCE * max(1.0, float(np.abs(want).max())) if scale and want.size else TOLERANCE
+    if got.shape != want.shape or not diff <= tol:
+        raise RunError(f"the ONNX model disagrees with {what}: shape {got.shape} vs {want.shape}, max "
+                       f"difference {diff:.3g} (tolerance {tol:.3g})")
+    return {"max_abs_diff": diff, "tolerance": tol}
+
+
+EXAMPLES = "examples.pt"  # in a run directory: real preprocessed inputs, to verify exports with
+
+
+def save_examples(run_dir, analysis, arrays) -> None:
+    """Keep up to 64 real test inputs in the run directory: `specdl export RUN` then
+    verifies without the training data at hand."""
+    from . import checkpoints as ckpt
+
+    ckpt.save_atomic(real_inputs(analysis, arrays).clone(), Path(run_dir) / EXAMPLES)
+
+
+def real_inputs(analysis, arrays, split: str = "test", n: int = 64) -> torch.Tensor:
+    """Up to n real (preprocessed) inputs of a split, for verifying an export."""
+    if analysis.spec.data.file_backed:
+        from .images import loader
+
+        return next(iter(loader(arrays.x[split], n, False, None, 0, torch.device("cpu"))))[0]
+    dtype = torch.int64 if analysis.data.dtype == "int64" else torch.float32
+    return torch.as_tensor(arrays.x[split][:n], dtype=dtype)

@@ -1,0 +1,126 @@
+"""preprocess.json: what a run fitted on its train split (transform statistics,
+categories, class names), written beside the checkpoints, read back and checked against
+the spec before a finished run uses it (specdl/runs/)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RunError
+
+PREPROCESS = "preprocess.json"
+
+
+def save_preprocess(run_dir: Path, spec, arrays) -> None:
+    """What was fitted on the train split, as plain JSON (runtime/prepare.py's record,
+    which a generated script writes too)."""
+    from ..runtime.prepare import preprocess_record
+
+    data = preprocess_record(arrays.states, arrays.target_states, arrays.encoder, arrays.class_names,
+                             spec.data.saved_facts(spec.seed))
+    (Path(run_dir) / PREPROCESS).write_text(json.dumps(data) + "\n")
+
+
+PRE_KEYS = ("transforms", "target_transforms", "categories", "class_names")
+
+
+def read_preprocess(path: Path) -> dict:
+    """The run's preprocess.json, or one line saying it is damaged."""
+    try:
+        pre = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as e:
+        raise RunError(f"{path} is damaged ({type(e).__name__}); restore it or build the run again") from None
+    if not isinstance(pre, dict) or any(k not in pre for k in PRE_KEYS):
+        raise RunError(f"{path} is not a specdl preprocessing file; restore it or build the run again")
+    why = _facts_problem(pre.get("facts"))
+    if why:
+        raise RunError(f"{path} is damaged ({why}); restore it or build the run again")
+    return pre
+
+
+def _dims(v) -> bool:
+    return isinstance(v, list) and bool(v) and all(type(n) is int and 0 < n < 2**31 for n in v)
+
+
+def _facts_problem(facts) -> str | None:
+    """What is wrong with preprocess.json's saved facts of the data (None: nothing, or none saved)."""
+    from ..sources.info import DataInfo
+
+    if facts is None:
+        return None
+    info = facts.get("info") if isinstance(facts, dict) else None
+    if not isinstance(info, dict) or not set(info) <= set(DataInfo.__dataclass_fields__) or not all(
+            k in info for k in ("feat", "dtype", "task", "classes", "outputs")):
+        return "its `facts` are not those of a data set"
+    classes = info["classes"]
+    if not _dims(info["feat"]) or (info["outputs"] is not None and not _dims(info["outputs"])) or (
+            classes is not None and not _dims([classes])):
+        return "the data's saved shapes are not positive whole numbers"
+    if info["dtype"] not in ("float32", "int64") or info["task"] not in ("classification", "regression",
+                                                                         "multilabel"):
+        return "the data's saved dtype or task is not one specdl writes"
+    cols = facts.get("columns")
+    if cols is not None and not (isinstance(cols, list) and len(cols) == 2 and all(
+            isinstance(c, list) and all(isinstance(n, str) for n in c) for c in cols)):
+        return "the saved CSV columns are not two lists of names"
+    return None
+
+
+def check_saved(path: Path, pre: dict, analysis) -> None:
+    """preprocess.json against the run's spec: one fitted state per transform, each with
+    the keys and shapes a fit on the run's shapes gives, of finite numbers; one class name
+    per class. An edited file is one line, never a traceback or a silent broadcast."""
+    why = _states_problem(pre, analysis) or _names_problem(pre["class_names"], analysis)
+    if why:
+        raise RunError(f"{path} does not fit the run's spec ({why}); restore it or build the run again")
+
+
+def _states_problem(pre: dict, analysis) -> str | None:
+    data = analysis.spec.data
+    for key in ("transforms", "target_transforms"):
+        states, steps = pre[key], getattr(data, key)
+        if data.file_backed and key == "transforms":
+            steps = []  # image transforms fit nothing
+        if not isinstance(states, list) or len(states) != len(steps) or not all(isinstance(x, dict) for x in states):
+            return f"`{key}` is not one fitted state for each of the spec's {len(steps)} {key}"
+        for t, state in zip(steps, states):
+            for k, v in state.items():
+                try:
+                    ok = np.isfinite(np.asarray(v, dtype=np.float64)).all()
+                except (TypeError, ValueError):
+                    ok = False
+                if not ok:
+                    return f"{t.type_name}'s `{k}` holds other than finite numbers"
+    for t, state, want in zip(data.transforms, pre["transforms"], _probe_states(analysis) or []):
+        shapes = {k: list(np.shape(v)) for k, v in state.items()}
+        wanted = {k: list(np.shape(v)) for k, v in want.items()}
+        if shapes != wanted:
+            return f"the fitted {t.type_name} is {shapes}; the run's data gives {wanted}"
+    return None
+
+
+def _probe_states(analysis) -> list | None:
+    """What the run's transforms fit on zeros of its per-sample shape (None for image data)."""
+    from ..runtime.prepare import fit_transforms
+
+    data = analysis.spec.data
+    if data.file_backed or not data.transforms:
+        return None
+    raw = (len(data.columns()[0]),) if data.source == "csv" else tuple(data.facts(analysis.spec.seed).feat)
+    try:
+        return fit_transforms({"train": np.zeros((2, *raw))}, [t.step() for t in data.transforms])[1]
+    except Exception:  # noqa: BLE001 - shapes the transforms refuse: check said so already
+        return None
+
+
+def _names_problem(names, analysis) -> str | None:
+    if names is None:
+        return None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return "`class_names` is not a list of names"
+    if analysis.task == "classification" and len(names) != analysis.data.classes:
+        return f"{len(names)} class names for {analysis.data.classes} classes"
+    return None

@@ -1,0 +1,1 @@
+"""Using a finished run: load it, predict, evaluate, export to ONNX."""

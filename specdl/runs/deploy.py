@@ -1,0 +1,286 @@
+"""`specdl export RUN --with-preprocessing`: an ONNX graph that takes raw rows (or raw
+images) and does the run's fitted preprocessing itself, verified with onnxruntime
+against `specdl predict` (``LoadedRun.predict``) on the same raw inputs.
+
+Tabular runs: input ``numeric``, the raw feature values (float32, NaN where missing;
+int64 token ids for token models) through the fitted transforms (each transform's
+``graph``: the same arithmetic as ``apply``, with torch ops, in float64 as in
+training); for a CSV with categorical columns also ``categorical``, the raw cells as
+strings (trimmed, as the CSV reader reads them), one-hot encoded by the fitted
+categories (an unseen one: all zeros, as in training). Image runs: input ``image``,
+uint8 [N, C, H, W] at the model's size (what the run's transforms before `to_tensor`
+give); the graph scales to [0, 1] and normalizes. Output: ``probabilities``
+(classification, multilabel) or ``prediction`` in the data's units (regression, the
+target transforms undone)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from ..errors import RunError
+
+UNSEEN = "\x00unseen"  # a category no training row held: verifies the unknown-category path
+
+
+class Deployable(torch.nn.Module):
+    """The run's model behind its fitted preprocessing, in torch ops."""
+
+    def __init__(self, run):
+        super().__init__()
+        self.run, self.model = run, run.model
+        data, self.task = run.spec.data, run.analysis.task
+        self.tokens = run.analysis.data.dtype == "int64"
+        self.image = image_steps(run) if data.file_backed else None
+        self.steps = [] if data.file_backed else list(zip(data.transforms, _tensors(run.fitted("transforms"))))
+        self.targets = list(zip(data.target_transforms, _tensors(run.fitted("target_transforms"))))
+        self.sizes = [len(c) for c in run.pre["categories"] or []] if data.source == "csv" else []
+
+    def forward(self, first, codes=None):
+        """``first``: the image, the numeric columns, or (a CSV of categorical columns
+        only) the category codes; ``codes``: the category codes after numeric columns."""
+        if self.image is not None:
+            x = first.float() / 255.0
+            for mean, std in self.image:
+                x = (x - mean) / std
+        elif self.sizes and codes is None:
+            x = self.one_hot(first).float()
+        else:
+            x = first if self.tokens else first.double()
+            for t, s in self.steps:
+                x = t.graph(x, s)
+            x = torch.cat([x, self.one_hot(codes)], 1) if self.sizes else x
+            x = x if self.tokens else x.float()
+        out = self.model(x).float()
+        if self.task == "classification":
+            return self.run.probabilities(out)
+        if self.task == "multilabel":
+            return torch.sigmoid(out)
+        y = out.double()
+        for t, s in reversed(self.targets):
+            y = t.invert(y, s)
+        return y.float()
+
+
+    def one_hot(self, codes):
+        """Category codes [N, columns] (-1: unseen) -> the fitted one-hot columns."""
+        return torch.cat([(codes[:, j:j + 1] == torch.arange(k)).double() for j, k in enumerate(self.sizes)], 1)
+
+
+def _tensors(states) -> list[dict]:
+    return [{k: torch.as_tensor(v, dtype=torch.float64) for k, v in s.items()} for s in states]
+
+
+def image_steps(run) -> list:
+    """(mean, std) per normalize after `to_tensor`: the part of an image run's transforms
+    the graph does. Anything else after `to_tensor` is refused."""
+    steps = list(run.spec.data.transforms)
+    names = [t.type_name for t in steps]
+    tail = steps[names.index("to_tensor") + 1:] if "to_tensor" in names else []
+    out = []
+    for t in tail:
+        if t.type_name != "normalize":
+            raise RunError(f"--with-preprocessing puts to_tensor and normalize into the graph; `{t.type_name}` "
+                           "comes after to_tensor in data.transforms: move it before to_tensor and train again")
+        out.append((torch.tensor(t.mean).view(-1, 1, 1), torch.tensor(t.std).view(-1, 1, 1)))
+    return out
+
+
+def input_names(run) -> list[str]:
+    if run.spec.data.file_backed:
+        return ["image"]
+    numeric = _numeric_columns(run)
+    cats = run.pre["categories"] if run.spec.data.source == "csv" else None
+    return (["numeric"] if numeric is None or numeric else []) + (["categorical"] if cats else [])
+
+
+def _numeric_columns(run):
+    """A CSV run's numeric feature columns (None for other sources)."""
+    return run.spec.data.columns()[0] if run.spec.data.source == "csv" else None
+
+
+def raw_examples(run, inputs: torch.Tensor) -> dict:
+    """Raw inputs rebuilt from the run's saved (preprocessed) examples: the transforms
+    undone (``restore``), the one-hot columns read back as categories. A NaN in the
+    first row (when a `fill` leads) and an unseen category in the second exercise
+    those paths."""
+    if run.spec.data.file_backed:
+        x = inputs.double()
+        for mean, std in reversed(image_steps(run)):
+            x = x * std.double() + mean.double()
+        return {"image": (x * 255).round().clamp(0, 255).to(torch.uint8).numpy()}
+    data, x = run.spec.data, inputs.numpy()
+    sizes = [len(c) for c in run.pre["categories"] or []] if data.source == "csv" else []
+    width = x.shape[1] - sum(sizes) if sizes else None
+    num = x[:, :width] if sizes else x
+    out = {}
+    if "numeric" in input_names(run):
+        out["numeric"] = _restore(run, num.astype(np.float64))
+    if sizes:
+        hot, cats = x[:, width:], []
+        for c in run.pre["categories"]:
+            block, hot = hot[:, :len(c)], hot[:, len(c):]
+            cats.append(np.where(block.max(1) > 0, np.asarray(c, dtype=object)[block.argmax(1)], UNSEEN))
+        out["categorical"] = np.stack(cats, 1).astype(object)
+        out["categorical"][1 % len(x)] = UNSEEN
+    return out
+
+
+def _restore(run, x):
+    """The transforms undone, last first; raw dtype float32 (int64 for token ids)."""
+    if run.analysis.data.dtype == "int64":
+        return x.astype(np.int64)
+    steps = list(zip(run.spec.data.transforms, run.fitted("transforms")))
+    shapes = [tuple(run.spec.data.facts(run.spec.seed).feat)]
+    for t, _ in steps:
+        shapes.append(tuple(t.infer(shapes[-1])))
+    for (t, s), before in reversed(list(zip(steps, shapes))):
+        try:
+            x = t.restore(x, s, before)
+        except NotImplementedError:
+            raise RunError(f"cannot verify --with-preprocessing: the `{t.type_name}` transform cannot be "
+                           "undone to rebuild raw rows") from None
+    x = x.astype(np.float32)
+    if steps and steps[0][0].type_name == "fill" and np.isfinite(np.asarray(steps[0][1]["fill"])).all():
+        x[0] = np.nan  # filled by the graph as by predict
+    return x
+
+
+def predicted(run, raw: dict) -> np.ndarray:
+    """What `specdl predict` gives for the same raw inputs: the probabilities, or the
+    predictions in the data's units."""
+    from ..build.images import compose
+
+    if run.spec.data.file_backed:
+        tail = compose(run.spec.data.pipeline(train=False)[len(_before_to_tensor(run)):])
+        out = run.outputs(torch.stack([tail(torch.as_tensor(im)) for im in raw["image"]]))
+        return (run.probabilities(out) if run.analysis.task == "classification" else torch.sigmoid(out)).numpy()
+    num = raw.get("numeric")
+    num = num.astype(np.int64 if run.analysis.data.dtype == "int64" else np.float64) if num is not None else None
+    if run.spec.data.source == "csv":
+        num = num if num is not None else np.zeros((len(raw["categorical"]), 0))
+        run.notes = False  # its own unseen category (UNSEEN) is no news to the user
+        try:
+            pred = run.predict((num, raw.get("categorical")))
+        finally:
+            run.notes = True
+    else:
+        pred = run.predict(num)
+    return np.asarray(pred["probabilities"] if "probabilities" in pred else pred["prediction"])
+
+
+def _before_to_tensor(run) -> list:
+    """The pipeline's calls that make the graph's uint8 input: ToImage and the
+    transforms before `to_tensor`."""
+    from ..components.base import Call
+
+    steps = list(run.spec.data.transforms)
+    names = [t.type_name for t in steps]
+    return [Call("v2.ToImage"), *(c for t in steps[:names.index("to_tensor") if "to_tensor" in names
+                                                  else len(steps)] for c in t.calls())]
+
+
+def export_with_preprocessing(run, inputs: torch.Tensor, path) -> dict:
+    """Export ``Deployable(run)`` (string categories through ai.onnx.ml LabelEncoder
+    nodes in front), verify it with onnxruntime against ``predicted`` on raw inputs."""
+    import onnx
+
+    from ..build.onnx import EXAMPLE_BATCH, agreement, run_onnx, torch_to_onnx
+
+    model = Deployable(run).eval()
+    raw = raw_examples(run, inputs.cpu())
+    names = input_names(run)
+    example = tuple(_as_torch(run, raw[n][:EXAMPLE_BATCH], n) for n in names)
+    output = "prediction" if run.analysis.task == "regression" else "probabilities"
+    path = torch_to_onnx(model, example, path, names, [output])
+    proto = onnx.load(str(path))
+    if "categorical" in names:
+        string_front(proto, run.pre["categories"])
+    proto.metadata_props.add(key="specdl.runs.inputs", value=describe_raw(run))
+    if run.pre["class_names"]:
+        proto.metadata_props.add(key="specdl.classes", value=json.dumps(run.pre["class_names"]))
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+    n = len(next(iter(raw.values())))
+    rows = slice(None) if n != EXAMPLE_BATCH else slice(0, 1)  # verify at another batch size
+    feed = {k: (v[rows].astype(str).astype(object) if k == "categorical" else v[rows]) for k, v in raw.items()}
+    got = run_onnx(path, feed)
+    want = predicted(run, {k: v[rows] for k, v in raw.items()})
+    return {"path": str(path), **agreement(got, want, "specdl predict", scale=True),
+            "verified_batch": len(got), "example_batch": EXAMPLE_BATCH, "inputs": describe_raw(run)}
+
+
+def _as_torch(run, x, name):
+    if name == "categorical":  # the torch part takes category codes; string_front makes them
+        return torch.zeros(x.shape, dtype=torch.int64)
+    return torch.as_tensor(x)
+
+
+def string_front(proto, categories) -> None:
+    """Replace the graph's int64 ``categorical`` codes input with a string one: per
+    column, a Gather and an ai.onnx.ml LabelEncoder (unseen: -1, all-zero one-hot)."""
+    from onnx import TensorProto, helper
+
+    g = proto.graph
+    old = next(i for i in g.input if i.name == "categorical")
+    g.input.remove(old)
+    g.input.append(helper.make_tensor_value_info("categorical", TensorProto.STRING, ["batch", len(categories)]))
+    for node in g.node:  # the torch part's int64 codes, renamed: the string input takes the name
+        node.input[:] = ["specdl_codes" if n == "categorical" else n for n in node.input]
+    nodes, codes = [], []
+    for j, cats in enumerate(categories):
+        nodes += [helper.make_node("Constant", [], [f"specdl_col_{j}"], value=helper.make_tensor(
+                      f"specdl_col_{j}_value", TensorProto.INT64, [1], [j])),
+                  helper.make_node("Gather", ["categorical", f"specdl_col_{j}"], [f"specdl_cells_{j}"], axis=1),
+                  helper.make_node("LabelEncoder", [f"specdl_cells_{j}"], [f"specdl_codes_{j}"], domain="ai.onnx.ml",
+                                   keys_strings=[str(c) for c in cats], values_int64s=list(range(len(cats))),
+                                   default_int64=-1)]
+        codes.append(f"specdl_codes_{j}")
+    nodes.append(helper.make_node("Concat", codes, ["specdl_codes"], axis=1))
+    for i, node in enumerate(nodes):
+        g.node.insert(i, node)
+    if not any(o.domain == "ai.onnx.ml" for o in proto.opset_import):
+        proto.opset_import.append(helper.make_opsetid("ai.onnx.ml", 2))
+
+
+def describe_raw(run) -> str:
+    """The graph's inputs and output, in words (the export message and the file's
+    ``specdl.runs.inputs`` metadata)."""
+    a, data = run.analysis, run.spec.data
+    if data.file_backed:
+        shape = ", ".join(map(str, a.data.feat))
+        text = f"`image` uint8 [N, {shape}] (the image after the transforms before to_tensor)"
+    else:
+        numeric = _numeric_columns(run)
+        raw = tuple(data.facts(run.spec.seed).feat) if numeric is None else (len(numeric),)
+        kind = "int64 token ids" if a.data.dtype == "int64" else "float32"
+        cols = f" (columns {', '.join(numeric)}; NaN where missing)" if numeric else ""
+        parts = [f"`numeric` {kind} [N, {', '.join(map(str, raw))}]{cols}"] if "numeric" in input_names(run) else []
+        if "categorical" in input_names(run):
+            parts.append(f"`categorical` string [N, {len(data.columns()[1])}] (columns {', '.join(data.columns()[1])})")
+        text = ", ".join(parts)
+    if a.task == "regression":
+        return f"{text}; gives `prediction` in the data's units"
+    names = run.pre["class_names"] or [str(i) for i in range(a.data.classes)]
+    return f"{text}; gives `probabilities` [N, {len(names)}] ({', '.join(names)[:120]})"
+
+
+def describe_model_input(analysis) -> str:
+    """What a plain export's model takes: the input after the run's preprocessing."""
+    data, a = analysis.spec.data, analysis
+    shape = ", ".join(map(str, a.data.feat))
+    kind = "int64 token ids" if a.data.dtype == "int64" else "float32"
+    steps = [t.type_name for t in data.transforms]
+    done = f"after the run's {', '.join(steps)}" if steps else "as the data holds them"
+    if data.file_backed:
+        return f"expects float32 images [N, {shape}] {done}"
+    cols = ""
+    if data.source == "csv":
+        try:
+            numeric, cats = data.columns()
+            cols = f" (columns {', '.join(numeric)}{''.join(f', one-hot {c}' for c in cats)})"
+        except Exception:  # noqa: BLE001 - the CSV is not at hand: the shape alone
+            cols = ""
+    return f"expects {kind} [N, {shape}]{cols} {done}"

@@ -1,0 +1,205 @@
+"""`specdl evaluate RUN --input FILE`: a finished run's full metric set on a new labelled
+file (a CSV with the target column, an .npz with x and y, or an image folder of class
+sub-folders), through the run's saved preprocessing. The scores are computed by the
+code that computes report.json's test scores (runtime/loop.py's ``evaluate`` and
+report.py's ``class_scores``), so the same rows give the same figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RunError
+from ..sources.tabular import missing_cell
+from .inputs import csv_delimiter, read_columns, read_inputs
+
+
+def evaluation(run, path, target: str | None = None) -> dict:
+    """``{"input", "samples", "test": metrics and loss[, "per_class", "confusion_matrix",
+    "classes"]}``, the layout of report.json."""
+    from ..build.report import class_scores
+
+    path = Path(path)
+    x, y_true = labelled(run, path, target)
+    test, pred = scores(run, x, y_true)
+    out = {"input": str(path), "samples": len(y_true), "test": test}
+    if run.analysis.task == "classification":
+        out.update(class_scores(y_true, pred, run.analysis.data.classes, run.pre["class_names"]))
+    return out
+
+
+def scores(run, x, y_true) -> tuple[dict, np.ndarray]:
+    """The run's metrics and loss on model inputs ``x`` and targets ``y_true`` (in the
+    data's units), as training scored its test split."""
+    import torch
+
+    from ..build.model import build_loss
+    from ..runtime import loop
+
+    a = run.analysis
+    dtype = torch.int64 if a.task == "classification" else torch.float32
+    y = torch.as_tensor(y_true if a.task != "regression" else run.transform_targets(y_true), dtype=dtype)
+    metrics = {m.type_name: m.call() for m in a.metrics}
+
+    def predict(out):
+        return loop.predictions(out, a.kind, run.invert_targets, run.spec.train.threshold)
+
+    try:
+        with np.errstate(all="ignore"):  # targets near the float limit score inf: said in the table, not warned
+            test, pred = loop.evaluate(run.model, loop.chunks(x, run.spec.train.eval_chunk), y, y_true,
+                                       build_loss(a), metrics, predict)
+    except (RuntimeError, ValueError) as e:
+        if "allocate" in str(e):
+            raise
+        raise RunError(f"cannot score the inputs: {str(e).splitlines()[0][:200]}") from None
+    if pred is None:
+        pred = predict(run.outputs(x))
+    names = a.target_names()
+    if names is not None:  # each target's metrics, as report.json has them
+        test.update(loop.per_target(metrics, y_true, pred, names))
+    return {k: v for k, v in test.items() if k != "loss"} | {"loss": test["loss"]}, pred
+
+
+def labelled(run, path: Path, target: str | None):
+    """(model inputs, targets in the data's units) from a labelled file."""
+    if not path.exists():
+        from ..errors import no_such
+
+        raise RunError(no_such(path, "the input"))
+    data = run.spec.data
+    if data.file_backed:
+        if not path.is_dir():
+            raise RunError(f"{path} is not a folder: give an image folder with one sub-folder per class")
+        x = read_inputs(run, path)
+        return x, _folder_labels(run, path)
+    if path.suffix == ".csv":
+        names = data.targets() if data.source == "csv" else [target or "target"]
+        if target is not None and data.source == "csv" and [target] != names:
+            raise RunError(f"this run's target column is {', '.join(f'`{n}`' for n in names)} (its spec's "
+                           f"data.target); --target {target} does not apply")
+        cells = read_columns(path, names, csv_delimiter(run))
+        raw = read_inputs(run, path, exclude=names)
+        y = [_csv_labels(run, path, n, cells[n], len(names)) for n in names]
+        return run.model_inputs(raw), _targets(run, np.stack(y, axis=1) if len(y) > 1 else y[0])
+    if path.suffix == ".npz":
+        return _npz(run, path)
+    raise RunError(f"cannot read labels from {path}: give a .csv (with the target column), an .npz "
+                   "(features and targets) or an image folder")
+
+
+def _folder_labels(run, root: Path) -> np.ndarray:
+    names = run.pre["class_names"] or []
+    labels = []
+    for f in map(Path, run.files):
+        parts = f.relative_to(root).parts
+        if len(parts) < 2:
+            raise RunError(f"{f} is not in a class sub-folder; put each image under {root}/<class>/")
+        if parts[0] not in names:
+            raise RunError(f"{root / parts[0]}: `{parts[0]}` is not one of the run's classes "
+                           f"({', '.join(names)[:200]})")
+        labels.append(names.index(parts[0]))
+    return np.asarray(labels, dtype=np.int64)
+
+
+def _csv_labels(run, path, name, cells, columns: int = 1) -> np.ndarray:
+    """A target column's cells: class names for classification, numbers otherwise
+    (``columns``: how many target columns the CSV gives, one per predicted value)."""
+    task = run.analysis.task
+    lines = [r.rsplit(" line ", 1)[-1] for r in run.rows]  # read_inputs' "PATH line N"
+    if task == "multilabel" or (task == "regression" and int(np.prod(run.analysis.data.outputs)) != columns):
+        raise RunError(f"this run predicts {task} targets of several values; give the labels in an .npz (x and y)")
+    for cell, line in zip(cells, lines):
+        if missing_cell(cell):
+            raise RunError(f"{path} line {line}: the target `{name}` has no value; fill it in or delete the row")
+    if task == "classification":
+        names = run.pre["class_names"] or [str(i) for i in range(run.analysis.data.classes)]
+        for cell, line in zip(cells, lines):
+            if cell not in names:
+                raise RunError(f"{path} line {line}, column `{name}`: {cell[:40]!r} is not one of the run's "
+                               f"classes ({', '.join(names)[:200]})")
+        return np.asarray([names.index(c) for c in cells], dtype=np.int64)
+    values = []
+    for cell, line in zip(cells, lines):
+        try:
+            values.append(float(cell))
+        except ValueError:
+            raise RunError(f"{path} line {line}, column `{name}` holds {cell[:40]!r}, not a number") from None
+    return np.asarray(values, dtype=np.float64)
+
+
+def _npz(run, path: Path):
+    from ..sources.npz import NpzProblem, read_npz
+
+    data = run.spec.data
+    xkey, ykey = (data.x, data.y) if data.source == "npz" else ("x", "y")
+    try:
+        y = read_npz(path, xkey, ykey)[1]
+    except NpzProblem as e:
+        raise RunError(str(e)) from None
+    x = read_inputs(run, path)
+    n = len(x[0]) if isinstance(x, tuple) else len(x)  # a CSV run's (numeric, categorical)
+    if y.ndim == 0 or len(y) != n:
+        raise RunError(f"{path}: `{xkey}` holds {n} samples but `{ykey}` is {list(y.shape)}; "
+                       "give one target per sample")
+    if run.analysis.task == "classification":
+        if y.ndim != 1:
+            raise RunError(f"`{ykey}` in {path} is {list(y.shape)}; the run takes one class index per sample, [N]")
+        if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y % 1 == 0).all()):
+            raise RunError(f"`{ykey}` in {path} holds fractional or NaN values; give class indices")
+        classes = run.analysis.data.classes
+        bad = np.flatnonzero((y < 0) | (y >= classes))
+        if len(bad):
+            raise RunError(f"`{ykey}` in {path} row {bad[0]} holds class {y[bad[0]]:g}; the run has classes "
+                           f"0..{classes - 1}")
+    return run.model_inputs(x), _targets(run, y)
+
+
+def _targets(run, y) -> np.ndarray:
+    """Targets shaped as training shaped them (data.prepare): class indices, 0/1 label
+    rows, or values of the run's target shape."""
+    a = run.analysis
+    if a.task == "classification":
+        return y.astype(np.int64)
+    if a.task == "multilabel":
+        if y.ndim != 2 or y.shape[1] != a.data.classes or not np.isin(y, (0, 1)).all():
+            raise RunError(f"multilabel targets are [N, {a.data.classes}] of 0/1; these are {list(y.shape)}")
+        return y.astype(np.int64)
+    want = tuple(a.data.outputs)
+    if int(np.prod(y.shape[1:], dtype=np.int64)) != int(np.prod(want)):
+        raise RunError(f"the targets are {list(y.shape[1:]) or 'one value'} per sample; the run predicts "
+                       f"{list(want)}")
+    if not np.isfinite(y.astype(np.float64)).all():
+        raise RunError("the targets hold NaN or infinite values; fix or drop those rows")
+    from ..runtime.prepare import targets
+
+    return targets(y, a.task, a.label_shape)
+
+
+def show(report: dict, console=None) -> None:
+    """The scores, the per-class table and the confusion matrix (rich tables)."""
+    from rich import box
+    from rich.table import Table
+
+    from ..front.summary import _console
+
+    console = console or _console()
+    test = report["test"]
+    console.print(f"{report['input']}: {report['samples']} samples  " +
+                  "  ".join(f"{k} {v:.4f}" if k != "loss" else f"loss {v:.4g}" for k, v in test.items()))
+    if "per_class" not in report:
+        return
+    names = report["classes"]
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="per class")
+    for c in ("class", "precision", "recall", "f1", "support"):
+        t.add_column(c, justify="left" if c == "class" else "right")
+    for i, row in enumerate(report["per_class"].values()):
+        t.add_row(names[i], *(f"{row[k]:.4f}" for k in ("precision", "recall", "f1")), str(row["support"]))
+    console.print(t)
+    m = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="confusion (rows: true, columns: predicted)")
+    m.add_column("")
+    for n in names:
+        m.add_column(n, justify="right")
+    for n, row in zip(names, report["confusion_matrix"]):
+        m.add_row(n, *map(str, row))
+    console.print(m)

@@ -1,0 +1,287 @@
+"""`specdl predict --input`: read a CSV, .npy, .npz, image or image folder, and check it
+against what the run's model takes before any of it reaches the model. Every problem
+is one RunError naming the file (and its line, column, key or image) and what to do.
+Sets ``run.rows`` (where each sample came from) and, for images, ``run.files``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RunError
+from ..files import file_problem, utf8_problem
+from ..sources.npz import NpzProblem, read_npy, read_npz
+
+
+def read_inputs(run, path, exclude=()):
+    """Raw inputs from a file: CSV (with a header), .npy, .npz (the spec's ``data.x`` key
+    for an npz run, else ``x``), or images for an image run. ``exclude``: CSV columns
+    that are not features (evaluate's labels, predict's --keep) where the run takes every
+    column of a CSV as a feature (a run not trained on a CSV)."""
+    path = Path(path)
+    if not path.exists():
+        from ..errors import no_such
+
+        raise RunError(no_such(path, "the input"))
+    if run.spec.data.file_backed:
+        return image_inputs(run, path)
+    why = file_problem(path)
+    if why:
+        raise RunError(why)
+    if path.suffix == ".csv":
+        return _csv(run, path, exclude)
+    try:
+        if path.suffix == ".npy":
+            x = read_npy(path)
+        elif path.suffix == ".npz":
+            x = read_npz(path, _npz_key(run, path))[0]
+        else:
+            raise RunError(f"cannot read {path}: give a .csv, .npy or .npz file")
+    except NpzProblem as e:
+        raise RunError(str(e)) from None
+    run.rows = [f"{path} row {i}" for i in range(len(x))] if x.ndim else []
+    if run.spec.data.source == "csv":
+        return csv_array(run, x, path)
+    return _check_array(run, x, path)
+
+
+def csv_array(run, x, where):
+    """An array for a run trained on a CSV: its numeric feature columns in the spec's
+    order, [N, columns]. A run with categorical columns reads named columns: a CSV."""
+    numeric, cats = run.spec.data.columns()
+    if cats:
+        raise RunError(f"{where}: this run reads named CSV columns, not an array (the categorical "
+                       f"{', '.join(f'`{c}`' for c in cats)[:120]} among them): give a .csv with a header (in "
+                       "Python, rows as dicts keyed by column name)")
+    if x.ndim != 2 or x.shape[1] != len(numeric):
+        raise RunError(f"{where} is {list(x.shape)}; this run reads the {len(numeric)} CSV columns "
+                       f"{', '.join(numeric)[:120]}: give [N, {len(numeric)}] in that order, or a .csv with a header")
+    if len(x) == 0:
+        raise RunError(f"{where} holds no samples")
+    return x.astype(np.float64), np.empty((len(x), 0), dtype=object)
+
+
+def _npz_key(run, path) -> str:
+    """The spec's key for an npz run; else ``x``, or the only array the file holds."""
+    data = run.spec.data
+    if data.source == "npz":
+        return data.x
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            files = list(getattr(f, "files", []))
+    except Exception:  # noqa: BLE001 - read_npz reports the file's problem
+        return "x"
+    return files[0] if len(files) == 1 else "x"
+
+
+def expected_shape(run) -> tuple:
+    """The per-sample shape the model takes (after the data transforms)."""
+    return tuple(run.analysis.data.feat)
+
+
+def _check_array(run, x, path):
+    """An array input: numbers, [N, ...] with N > 0, per-sample shape the model's."""
+    want = expected_shape(run)
+    if x.ndim < 2:
+        raise RunError(f"{path} is {list(x.shape)} ({x.ndim}-D): give one row per sample, [N, "
+                       f"{', '.join(map(str, want))}] (for one sample, [1, {', '.join(map(str, want))}])")
+    if len(x) == 0:
+        raise RunError(f"{path} holds no samples")
+    shape = tuple(x.shape[1:])
+    try:
+        for t in run.spec.data.transforms:
+            shape = tuple(t.infer(shape))
+    except Exception:  # noqa: BLE001 - a ShapeError or an arithmetic one: the shape does not fit
+        shape = None
+    if shape != want:
+        raise RunError(f"{path} holds samples of shape {list(x.shape[1:])}; the model takes "
+                       f"{list(want)} per sample")
+    if run.analysis.data.dtype == "int64":
+        if x.dtype.kind == "f" and not (np.isfinite(x).all() and (x % 1 == 0).all()):
+            raise RunError(f"{path} holds fractional or NaN values; this model takes integer token ids")
+        _check_ids(run, x)
+    return x
+
+
+def _check_ids(run, x) -> None:
+    """Token ids within the vocabulary of each embedding that reads the input."""
+    for node in run.analysis.graph.nodes:
+        n = getattr(node.layer, "num_embeddings", None) if "input" in node.inputs else None
+        bad = np.argwhere((x < 0) | (x >= n)) if n is not None else []
+        if len(bad):
+            r, *at = (int(v) for v in bad[0])
+            where = run.rows[r] if r < len(run.rows) else f"row {r}"
+            raise RunError(f"{where} holds the token id {x[(r, *at)]:g} (position {at[0] if at else 0}); the "
+                           f"embedding `{node.name}` takes ids 0..{n - 1}: map the token to one the run knows")
+
+
+def _csv(run, path, exclude=()):
+    why = utf8_problem(path)
+    if why:
+        raise RunError(why)
+    from ..components.base import resolve
+
+    data = run.spec.data
+    if path.stat().st_size == 0:
+        raise RunError(f"{path} is empty; give a header row and one row per sample")
+    if data.source == "csv":
+        from ..errors import SourceError
+
+        try:
+            numeric, cats = data.columns()
+        except SourceError as e:
+            raise RunError(f"data.{e.where}: {e}") from None
+        delim = data.delimiter
+    else:
+        numeric, cats, delim = [h for h in _header(path) if h not in exclude], [], ","
+    try:
+        x, c, lines = resolve("read_csv")(str(path), None, numeric, cats, False, delim)
+    except ValueError as e:
+        raise RunError(str(e).replace("list the column under `categorical`", "the run reads this column "
+                                      "as numbers")) from None
+    if not len(x):
+        raise RunError(f"{path} holds no rows under its header")
+    run.rows = [f"{path} line {n}" for n in lines]
+    if data.source == "csv":
+        return x, c
+    try:
+        return _check_array(run, x, path)
+    except RunError as e:
+        shown = [f"`{n}`" for n in exclude if n not in numeric]
+        if not shown:
+            raise
+        raise RunError(f"{e} (the columns it holds besides {', '.join(shown)})") from None
+
+
+def _header(path) -> list[str]:
+    """A plain numeric CSV's columns; its first row must be a header."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f), None)
+    except csv.Error as e:
+        raise RunError(f"{path} line 1: {e}") from None
+    if not header:
+        raise RunError(f"{path} is empty; give a header row and one row per sample")
+    unique_header(path, header)
+    try:
+        [float(h) for h in header]
+    except ValueError:
+        return header
+    raise RunError(f"{path} starts with a row of numbers; give a header row first (any column names)")
+
+
+def unique_header(path, header) -> None:
+    """A CSV header naming a column twice is refused: which copy holds the data is a guess."""
+    seen = set()
+    twice = next((h for h in header if h in seen or seen.add(h)), None)
+    if twice is not None:
+        raise RunError(f"{path} has two columns named `{twice}`; rename one")
+
+
+def csv_delimiter(run) -> str:
+    """The run's CSV delimiter (a CSV spec's own; a comma otherwise)."""
+    return run.spec.data.delimiter if run.spec.data.source == "csv" else ","
+
+
+def read_columns(path, names, delimiter: str = ",") -> dict:
+    """Named columns of a CSV as text cells, one per non-blank row (the rows read_csv
+    reads); a name the header lacks is an error listing the columns there are."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        header = next(reader, [])
+        unique_header(path, header)
+        absent = [n for n in names if n not in header]
+        if absent:
+            raise RunError(f"{path} has no column {', '.join(f'`{a}`' for a in absent)}; its columns are: "
+                           f"{', '.join(header)[:200]}")
+        index = {n: header.index(n) for n in names}
+        rows = [row for row in reader if row]
+    return {n: [row[i].strip() if i < len(row) else "" for row in rows] for n, i in index.items()}
+
+
+def _at(run, r: int, c: int) -> str:
+    """Where sample ``r``, feature ``c`` came from: its file line or row, and the column's
+    name for a run trained on a CSV (its numeric columns come first)."""
+    rows = run.rows
+    where = rows[r] if rows and r < len(rows) else f"row {r}"
+    numeric = run.spec.data.columns()[0] if run.spec.data.source == "csv" else []
+    return f"{where}, column `{numeric[c]}`" if c < len(numeric) else f"{where} (feature {c})"
+
+
+def check_raw(run, x):
+    """Raw features before the transforms: an infinite value is an error at its row and
+    column (a `fill` transform fills missing cells, never infinite ones)."""
+    x = np.asarray(x)
+    if x.dtype.kind == "f" and len(x) and np.isinf(x).any():
+        r, c = (int(v) for v in np.argwhere(np.isinf(x.reshape(len(x), -1)))[0])
+        raise RunError(f"{_at(run, r, c)} holds an infinite value ({x.reshape(len(x), -1)[r, c]}); "
+                       "give a finite number")
+    return x
+
+
+def check_finite(run, x, raw=None):
+    """Model inputs after the transforms: a NaN left is an error at its row and column,
+    naming its cause: a missing cell the run has no `fill` for, or a transform's result."""
+    flat = x.reshape(len(x), -1)
+    if not (x.is_floating_point() and len(x)) or bool(flat.isfinite().all()):
+        return x
+    r, c = (int(v) for v in (~flat.isfinite()).nonzero()[0])
+    steps = [t.type_name for t in run.spec.data.transforms]
+    before = np.asarray(raw).reshape(len(x), -1) if raw is not None else None
+    same = before is not None and (before.shape == flat.shape or run.spec.data.source == "csv")  # CSV: numbers first
+    value = before[r, c] if same and c < before.shape[1] else None
+    if "fill" not in steps and (value is None or np.isnan(value)):
+        raise RunError(f"{_at(run, r, c)} has a NaN (a missing value); the run was trained without a `fill` "
+                       "transform: fill it in or drop the row")
+    what = "a missing value" if value is None or np.isnan(value) else f"{value:g}"
+    raise RunError(f"{_at(run, r, c)}: the run's transforms ({', '.join(steps)}) turn {what} into NaN; "
+                   "give a value they accept")
+
+
+def image_inputs(run, path: Path):
+    """Images (a file, or a folder searched for image files) through the run's eval
+    transforms; each must decode and come out at the model's input shape."""
+    from ..errors import SourceError
+    from ..sources.images import IMG_EXTENSIONS, folder_images
+
+    if path.is_dir():
+        try:  # as training reads a folder: links to folders followed, a loop or a repeat refused
+            files = folder_images(path, set())
+        except SourceError as e:
+            raise RunError(str(e)) from None
+        if not files:
+            raise RunError(f"no images under {path} (looked for {', '.join(IMG_EXTENSIONS)})")
+    else:
+        why = file_problem(path)
+        if why:
+            raise RunError(why)
+        files = [path]
+    return transformed_images(run, [(str(f), f) for f in files])
+
+
+def transformed_images(run, images):
+    """``images``: (name, file path or PIL image) pairs, each decoded (a file) or taken
+    as RGB (an image in memory), through the run's eval transforms; each must come out at
+    the model's input shape. Sets ``run.files`` and ``run.rows`` to the names."""
+    import torch
+
+    from ..build.images import compose
+    from ..sources.images import load_rgb
+
+    tf = compose(run.spec.data.pipeline(train=False))
+    want = expected_shape(run)
+    out = []
+    for name, image in images:
+        t = tf(image.convert("RGB") if hasattr(image, "convert") else load_rgb(image))
+        if tuple(t.shape) != want:
+            raise RunError(f"{name} is {list(t.shape)} after the run's transforms; the model takes "
+                           f"{list(want)}: resize the image (or train with a `resize` transform)")
+        out.append(t)
+    run.files = [name for name, _ in images]
+    run.rows = run.files
+    return torch.stack(out)

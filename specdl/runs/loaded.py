@@ -1,0 +1,206 @@
+"""A finished run directory, ready to use: the spec, the model with its best weights,
+and the run's fitted preprocessing (never re-fitted)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..build.preprocess import PREPROCESS, check_saved, read_preprocess
+from ..errors import RunError, SpecError, one_line
+from .inputs import check_finite, check_raw
+
+
+def unseen_notes(names, cats, onehot) -> None:
+    """One note per categorical column holding categories the train split never saw
+    (encoded as all zeros, as in training): how many rows, and which values."""
+    import sys
+
+    for j, name in enumerate(names):
+        rows = np.flatnonzero(onehot[j].sum(axis=1) == 0)
+        if len(rows):
+            values = list(dict.fromkeys(cats[rows, j].tolist()))
+            shown = ", ".join(repr(v)[:40] for v in values[:3])
+            shown += f" and {len(values) - 3} more" if len(values) > 3 else ""
+            print(one_line(f"specdl: note: `{name}`: {len(rows)} of {len(cats)} rows hold {len(values)} "
+                           f"categor{'y' if len(values) == 1 else 'ies'} the run's train split never saw "
+                           f"({shown}); they encode as all zeros"), file=sys.stderr)
+
+
+
+def _written(run_dir) -> list:
+    from ..build.rundir import written
+
+    return written(run_dir)
+
+
+def run_files(run_dir=None, checkpoint=None, spec=None, preprocess=None) -> tuple[Path, Path, Path]:
+    """(spec, preprocessing file, checkpoint) of a run directory, or as given: a spec with
+    the checkpoint and preprocess.json a generated script writes (<name>.best.pt,
+    <name>.preprocess.json). Anything missing is one line saying what to give."""
+    if run_dir is not None and (spec is not None or preprocess is not None):
+        raise RunError("give a run directory, or a spec with its --checkpoint and --preprocess; not both")
+    if run_dir is None:
+        if spec is None or checkpoint is None or preprocess is None:
+            raise RunError("give a run directory, or --spec SPEC --checkpoint C --preprocess P together (a "
+                           "generated script writes <name>.best.pt and <name>.preprocess.json beside it)")
+        for what, path in (("spec", spec), ("preprocessing file", preprocess)):
+            if not Path(path).is_file():
+                from ..errors import no_such
+
+                raise RunError(f"{path} is a folder, not the {what}" if Path(path).is_dir()
+                               else no_such(path, f"the {what}"))
+        return Path(spec), Path(preprocess), Path(checkpoint)
+    run_dir = Path(run_dir)
+    if not (run_dir / "spec.yaml").exists():
+        from ..errors import not_a_run
+
+        raise RunError(not_a_run(run_dir))
+    if not (run_dir / PREPROCESS).exists():
+        raise RunError(f"{run_dir} has no {PREPROCESS} (a run from an older specdl?); build it again")
+    return run_dir / "spec.yaml", run_dir / PREPROCESS, Path(checkpoint) if checkpoint else run_dir / "best.pt"
+
+
+class LoadedRun:
+    """``specdl.load_run(dir)``: ``.model`` (best weights, eval mode), ``.inputs(x)``
+    applies the run's preprocessing, ``.predict(x)`` returns predictions. ``x``: what
+    `specdl predict --input` reads (a path) or rows in memory (specdl/runs/given.py). A
+    generated script's outputs stand for a run directory: ``spec``, ``checkpoint`` and
+    ``preprocess`` (its <name>.preprocess.json)."""
+
+    def __init__(self, run_dir=None, checkpoint=None, spec=None, preprocess=None):
+        from ..build import checkpoints as ckpt
+        from ..front import analysis_of as _analysis
+        from ..front import load
+
+        spec_path, pre_path, path = run_files(run_dir, checkpoint, spec, preprocess)
+        self.pre = read_preprocess(pre_path)
+        try:
+            spec = load(spec_path)
+            spec.data.use_saved(self.pre.get("facts"))  # the data itself need not be at hand
+            self.analysis = _analysis(spec)
+        except SpecError as e:
+            said = "no longer checks" if run_dir is not None else "does not check"
+            raise RunError(f"{spec_path} {said}: {e.issues[0].message}") from None
+        check_saved(pre_path, self.pre, self.analysis)
+        self.spec, self.run_dir = self.analysis.spec, Path(run_dir) if run_dir is not None else None
+        self.rows, self.files, self.source = [], None, "the given inputs"  # set by each read
+        self.notes = True  # unseen categories noted (not while export verifies with one of its own)
+        self.reads = [spec_path, pre_path, path]  # what an --out must not overwrite
+        self.kept = [] if run_dir is None else _written(run_dir)  # nor what specdl wrote in the run
+        state = ckpt.load(path)  # refused before torch is imported where the file is missing
+        if "model" in state and "optimizer" in state:  # a last.pt
+            state = state["model"]
+        from ..build.model import build_model
+
+        self.model = build_model(self.analysis, seed=False)
+        try:
+            self.model.load_state_dict(state)
+        except RuntimeError as e:
+            first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+            raise RunError(f"{path} does not match the spec's model: {first}") from None
+        self.model.eval()
+        from ..build.rundir import older_run_note
+
+        note = older_run_note(self.run_dir) if self.run_dir is not None else None
+        if note:
+            print(note, file=sys.stderr)
+
+    # -- preprocessing, exactly as in training
+    def read(self, x, exclude=()):
+        """The run's raw inputs from anything predict takes: a path as `specdl predict
+        --input` reads it, or rows, arrays, images in memory (specdl/runs/given.py)."""
+        from .given import read_given
+
+        return read_given(self, x, exclude)
+
+    def inputs(self, x):
+        """Anything predict takes -> the model's input tensor (transforms as fitted in training)."""
+        return self.model_inputs(self.read(x))
+
+    def model_inputs(self, raw):
+        """Raw inputs as ``read`` gives them -> the model's input tensor."""
+        import torch
+
+        data = self.spec.data
+        if data.file_backed:
+            return raw  # already transformed by image_inputs
+        x, cats = raw if data.source == "csv" else (raw, None)
+        x = check_raw(self, np.asarray(x, dtype=np.int64 if self.analysis.data.dtype == "int64" else np.float64))
+        first = x
+        for t, s in zip(data.transforms, self.fitted("transforms")):
+            x = t.apply(x, s)
+        if data.source == "csv" and self.pre["categories"] is not None:
+            onehot = [(cats[:, j:j + 1] == np.asarray(c, dtype=object)[None, :]).astype(np.float64)
+                      for j, c in enumerate(self.pre["categories"])]
+            if self.notes:
+                unseen_notes(data.columns()[1], cats, onehot)
+            x = np.hstack([x, *onehot])
+        x = torch.as_tensor(x, dtype=torch.int64 if self.analysis.data.dtype == "int64" else torch.float32)
+        return check_finite(self, x, first)
+
+    def outputs(self, x):
+        import torch
+
+        bs = self.spec.train.eval_chunk
+        try:
+            with torch.inference_mode():
+                return torch.cat([self.model(x[i:i + bs]).float() for i in range(0, len(x), bs)])
+        except (RuntimeError, IndexError, ValueError, TypeError) as e:  # what the checks of specdl/runs/inputs.py let through
+            if "allocate" in str(e):
+                raise
+            raise RunError(f"the model cannot take the inputs of {self.source}: "
+                           f"{str(e).splitlines()[0][:200]}") from None
+
+    def predict(self, x) -> dict:
+        """{"prediction": [...], and "probabilities" (classification)} for anything
+        `read` takes."""
+        return self.predictions(self.inputs(x))
+
+    def predictions(self, x) -> dict:
+        """Predictions for model inputs ``x`` (``model_inputs``)."""
+        import torch
+
+        out = self.outputs(x)
+        task, threshold = self.analysis.kind, self.spec.train.threshold
+        if task in ("classification", "binary"):
+            probs = self.probabilities(out)
+            # one logit: the second class where its probability reaches train.threshold
+            index = (probs[:, 1] >= threshold).long() if task == "binary" else out.argmax(1)
+            names = self.pre["class_names"] or [str(i) for i in range(probs.shape[1])]
+            return {"index": index.numpy(), "prediction": [names[i] for i in index.tolist()],
+                    "probabilities": probs.numpy(), "classes": names}
+        if task == "multilabel":
+            probs = torch.sigmoid(out)
+            return {"prediction": (probs >= threshold).long().numpy(), "probabilities": probs.numpy()}
+        names = self.analysis.target_names()  # several named targets: a column each (prediction_<name>)
+        return {"prediction": self.invert_targets(out.double().numpy()), **({"targets": names} if names else {})}
+
+    def probabilities(self, out):
+        """Class probabilities from the model's outputs (torch ops: the ONNX graph of
+        ``export --with-preprocessing`` runs this too). One logit (binary): both classes'."""
+        import torch
+
+        if self.analysis.kind == "binary":
+            p = torch.sigmoid(out.reshape(-1))  # not len(out): an export would fix the batch
+            return torch.stack([1 - p, p], 1)
+        last = self.analysis.graph.output.type
+        return out if last == "softmax" else out.exp() if last == "log_softmax" else torch.softmax(out, 1)
+
+    def fitted(self, key: str) -> list:
+        """The fitted states of ``transforms`` or ``target_transforms``, as arrays."""
+        return [{k: np.asarray(v) for k, v in s.items()} for s in self.pre[key]]
+
+    def invert_targets(self, y):
+        """Model outputs -> the data's units (the target transforms undone, last first)."""
+        from ..runtime.prepare import invert
+
+        return invert(y, [t.step() for t in self.spec.data.target_transforms], self.fitted("target_transforms"))
+
+    def transform_targets(self, y):
+        """Targets in the data's units -> as the loss saw them in training."""
+        for t, s in zip(self.spec.data.target_transforms, self.fitted("target_transforms")):
+            y = t.apply(y, s)
+        return y

@@ -1,0 +1,292 @@
+"""Analysis -> a standalone, readable PyTorch script (Jinja, StrictUndefined).
+
+Every expression in the script comes from the same registry entries that ``build``
+uses (``Call.code`` beside ``Call.__call__``), so the two cannot drift.
+
+One escaping path: every ``{{ }}`` of the template passes Jinja's ``finalize``
+(``emit``), which lets through only ``Code`` (source that specdl's emitters wrote,
+values in it rendered by ``literal``), numbers, booleans and plain words. Values go
+through the ``lit`` filter (a Python literal), docstrings and comments through ``doc``.
+After rendering, ``codeguard.guard`` checks every identifier of the script's syntax tree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from ..components.base import HELPERS, Name, literal
+from ..files import templates_dir
+
+STDLIB = {"csv", "functools", "gc", "hashlib", "json", "math", "os", "pathlib"}
+BASE_IMPORTS = ["import numpy as np", "import torch", "from sklearn import metrics", "from torch import nn"]
+
+
+def sort_imports(lines) -> list[str]:
+    """Merge ``from m import a`` lines per module and order them as isort does."""
+    plain, froms = set(), {}
+    for line in lines:
+        if line.startswith("from "):
+            mod, _, names = line[5:].partition(" import ")
+            froms.setdefault(mod, set()).update(n.strip() for n in names.split(","))
+        else:
+            plain.add(line)
+    return sorted(plain, key=lambda s: s.split()[1]) + [
+        f"from {m} import {', '.join(sorted(ns))}" for m, ns in sorted(froms.items())]
+
+
+class Code(str):
+    """Python source written by specdl's own emitters (a Call's code, an expression, a
+    line), with every value in it rendered by ``literal``."""
+
+
+_WORD = re.compile(r"[A-Za-z0-9_.\-]*| *")  # what may be printed bare: names, numbers, indents
+
+
+def emit(v) -> str:
+    """Jinja's ``finalize``: the one gate between a value and the script."""
+    if isinstance(v, Code):
+        return v
+    if v is None or isinstance(v, (bool, int, float)):
+        return literal(v)
+    if isinstance(v, str) and _WORD.fullmatch(v):
+        return v
+    from .codeguard import UnsafeCode
+
+    raise UnsafeCode(f"internal error: {str(v)[:60]!r} would reach the generated script unescaped; "
+                     "codegen stopped")
+
+
+def comment_safe(text: str) -> str:
+    """Text for a docstring or comment: anything that could end one (quotes, backslashes,
+    line breaks) or that is not plain printable ASCII becomes ?."""
+    return re.sub(r"[^A-Za-z0-9_./ ,=()\[\]:*+`<>-]", "?", str(text))[:200]
+
+
+def _doc(text) -> Code:
+    return Code(comment_safe(text))
+
+
+def _indent(text, width: int = 4, first: bool = False):
+    import jinja2.filters
+
+    out = jinja2.filters.do_indent(text, width, first)
+    return Code(out) if isinstance(text, Code) else out
+
+
+def _env():
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True, finalize=emit)
+    # `rendered` marks a macro's output: template text whose every {{ }} passed emit already
+    env.filters.update(lit=lambda v: Code(literal(v)), doc=_doc, indent=_indent, rendered=Code)
+    return env
+
+
+def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
+    """Everything the template reads, for an analysed spec."""
+    spec = a.spec
+    ctx = {"name": spec.name, "seed": spec.seed, "task": a.task, "distributed": distributed,
+           "spec_path": comment_safe(spec_path or getattr(spec._source, "file", "spec.yaml")),
+           **_model_context(a), **_data_context(a), **_training_context(a, distributed)}
+    if spec.data.file_backed and distributed:
+        from ..errors import RunError
+
+        raise RunError("codegen --distributed supports in-memory data sources in this version")
+    ctx["image_runtime"] = runtime_sources(a, images=True)
+    return _imports(ctx, a)
+
+
+def _model_context(a) -> dict:
+    from .codeguard import script_names
+    from .modelcode import ModelWriter
+
+    writer = ModelWriter(definitions=dict(a.spec.model.blocks), reserved=script_names())
+    classes = [{**c, "init": [Code(ln) for ln in c["init"]], "forward": [Code(ln) for ln in c["forward"]],
+                "input_shape": Code(c["input_shape"])} for c in writer.model(a.graph)]
+    helpers = writer.helpers | set(getattr(a.spec.data, "helpers", ()))
+    return {"modules": classes, "runtime": runtime_sources(a),
+            "spec_names": writer.spec_names,
+            "helpers": [HELPERS[h][0] for h in sorted(helpers)], "needs": sorted(writer.needs)}
+
+
+def _data_context(a) -> dict:
+    data = a.spec.data
+    imports, load = data.code()
+    ctx = {
+        "data_imports": imports, "load_lines": load, "x_dtype": "int64" if a.data.dtype == "int64" else "float64", "convert_x": data.any_dtype,
+        "x_torch": "torch.int64" if a.data.dtype == "int64" else "torch.float32",
+        "y_torch": "torch.int64" if a.task == "classification" else "torch.float32",
+        "file_backed": data.file_backed,
+        "categorical": bool(getattr(data, "categorical", None)),
+        "test": data.held_out().test, "val": data.held_out().val, "validates": data.validates(),
+        "stratify": data.split.stratify and a.task == "classification",
+        "fits": not data.file_backed and bool(data.transforms or data.target_transforms or getattr(data, "categorical", None)),
+    }
+    ctx["cached"] = data.file_backed and data.uses_cache()
+    names = data.class_names() if hasattr(data, "class_names") else None  # as build saves them (data.py)
+    ctx["data_facts"] = json_lines({"class_names": names, "facts": data.saved_facts(a.spec.seed)})
+    if ctx["cached"]:
+        ctx.update(_cache_context(data))
+    if data.file_backed:
+        from ..sources.images import AUTO_WORKERS
+
+        ctx.update(train_tf=[c.code() for c in data.pipeline(train=True)],
+                   eval_tf=[c.code() for c in data.pipeline(train=False)],
+                   image_lines=[Code(ln) for ln in data.script_lines(ctx["stratify"])], auto_workers=AUTO_WORKERS)
+    else:
+
+        ctx.update(target_shape=Code(literal(a.label_shape)), transforms=[t.step_code() for t in data.transforms],
+                   target_transforms=[t.step_code() for t in data.target_transforms])
+    return ctx
+
+
+def json_lines(value, width: int = 100) -> list[str]:
+    """A value as JSON text in Python string literals of at most ``width`` characters, one
+    a line (implicit concatenation: the script reads it with ``json.loads``)."""
+    text, out = json.dumps(value), []
+    while text:
+        n = min(len(text), width - 2)
+        while len(literal(text[:n])) > width:
+            n -= 1
+        out.append(literal(text[:n]))
+        text = text[n:]
+    return out
+
+
+def _cache_context(data) -> dict:
+    """An image folder read through the uint8 cache: the steps before it, the batched
+    augmentation (functools.partial of specdl/runtime/images.py's functions), the steps
+    run on each batch."""
+    (pre_t, aug, post_t), (pre_e, _, post_e) = data.cache_plan(True), data.cache_plan(False)
+    code = [c.code() for c in pre_t], [c.code() for c in pre_e]
+    return {"pre_train": code[0], "pre_eval": code[1], "same_pre": data.same_pre(),
+            "post_train": [c.code() for c in post_t], "post_eval": [c.code() for c in post_e],
+            "augment": [f"functools.partial({fn}, {', '.join(f'{k}={literal(v)}' for k, v in kw.items())})"
+                        for fn, kw in aug]}
+
+
+def _training_context(a, distributed: bool = False) -> dict:
+    spec, tr, sched = a.spec, a.spec.train, a.spec.scheduler
+    params = "[p for p in model.parameters() if p.requires_grad]" if a.frozen() else "model.parameters()"
+    return {
+        "frozen": a.frozen(), "kind": a.kind, "threshold": tr.threshold, "target_names": a.target_names(),
+        "loss_code": f"binary_loss({a.loss.ctor().code()})" if a.binary else a.loss.ctor().code(), "optimizer_code": spec.optimizer.ctor().code(params),
+        "scheduler_code": sched.ctor(tr.epochs, Name("STEPS_PER_EPOCH"), a.mode).code("optimizer") if sched else None,
+        "scheduler_every": sched.every if sched else None,
+        "metrics": [(m.type_name, m.call().code("y_true", "y_pred")) for m in a.metrics],
+        "monitor": a.monitor, "mode": a.mode, "watched": a.watched_metrics(), "early": tr.early_stopping,
+        "es_mode": a.es_mode(), "epochs": tr.epochs, "batch_size": tr.batch_size, "eval_batch_size": tr.eval_chunk,
+        "accumulate": tr.accumulate, "grad_clip": tr.grad_clip, "precision": tr.precision, "compile": tr.compile,
+        "tensorboard": tr.tensorboard, "export_onnx": spec.export.onnx, "deterministic": tr.deterministic,
+        **_graphs_context(a, distributed),
+        "num_workers": tr.num_workers, "threads": a.threads(), "onednn": a.onednn(), "device": tr.device,
+        # "cpu": on the CPU only (auto); True/False as the spec says
+        "channels_last": "cpu" if tr.channels_last == "auto" and a.channels_last("cpu") else tr.channels_last is True,
+    }
+
+
+def _graphs_context(a, distributed: bool) -> dict:
+    """CUDA_GRAPHS as ``Analysis.cuda_graphs`` decides it, on the script's DEVICE."""
+    asked = a.spec.train.cuda_graphs
+    if asked != "auto":
+        value, why = asked, "train.cuda_graphs: as the spec says"
+    elif distributed or not a.cuda_graphs("cuda"):
+        value, why = False, "train.cuda_graphs auto: off for this spec (docs/performance.md)"
+    else:
+        value, why = Code('DEVICE.type == "cuda"'), "train.cuda_graphs auto: on CUDA, where this step is launch-bound"
+    return {"cuda_graphs": value, "cuda_graphs_why": Code(why)}
+
+
+def _imports(ctx: dict, a) -> dict:
+    """The script's imports: the standard library's first, then the others, as isort does."""
+    tr = a.spec.train
+    extra = [*ctx.pop("data_imports"), *ctx.pop("needs"), *(["import os"] if tr.deterministic else [])]
+    if ctx["file_backed"]:
+        extra += ["import os"] if tr.num_workers == "auto" else []
+    if tr.tensorboard:
+        extra.append("from torch.utils.tensorboard import SummaryWriter")
+    if ctx["distributed"]:
+        extra += ["import os", "import torch.distributed as dist", "from torch.nn.parallel import DistributedDataParallel"]
+    every = sort_imports(BASE_IMPORTS + extra)
+    std = [i for i in every if i.split()[1].split(".")[0] in STDLIB]
+    ctx["stdlib"] = sort_imports(["import functools", "import gc", "import json", "import math",
+                                  "from contextlib import nullcontext", "from dataclasses import dataclass", *std])
+    ctx["imports"] = [i for i in every if i not in std]
+    return ctx
+
+
+def runtime_sources(a=None, images: bool = False) -> list[str]:
+    """The runtime functions a script contains, in the order it reads them: their source
+    as it is in the package (``a``: the analysed spec; None: the loop's alone).
+    ``images`` picks the image cache's and batched augmentation's, which the script holds
+    in its own section; otherwise the others. Read from the modules' text: codegen does
+    not import torch."""
+    from .runtime_source import source
+
+    image_module = "specdl.runtime.images"
+    return [source(m, n) for m, n in runtime_functions(a) if (m == image_module) is images]
+
+
+def runtime_functions(a=None) -> list[tuple[str, str]]:
+    """(module, name) of each package function a script for ``a`` contains: data
+    preparation (in-memory data), the loop, and what the spec needs besides (binary,
+    per-target, determinism)."""
+    from ..runtime import prepare
+    from ..runtime.splits import split_rows
+    from .runtime_source import listed
+
+    def ref(f):
+        return f.__module__, f.__name__
+
+    loop = "specdl.runtime.loop"
+    if a is None:
+        return listed(loop, "SCRIPT_FUNCTIONS")
+    data = a.spec.data
+    out = [ref(split_rows)] if data.splits_rows() else []
+    if not data.file_backed:
+        steps = [f for t in [*data.transforms, *data.target_transforms] for f in t.functions if f is not None]
+        fitting = [prepare.FitError, prepare.fit_transforms] if steps else []
+        out += [ref(f) for f in [*prepare.PREPARE_FUNCTIONS, *fitting, *dict.fromkeys(steps)]]
+        out += [ref(prepare.one_hot)] if getattr(data, "categorical", None) else []
+        out += [ref(prepare.invert)] if data.target_transforms else []
+    out += [ref(prepare.preprocess_record)]  # <name>.preprocess.json, as a run's preprocess.json
+    loaders = data.file_backed and not data.uses_cache()  # files read per sample by a DataLoader
+    out += [r for r in listed(loop, "SCRIPT_FUNCTIONS") if not (r[1] == "loader_batches" and not loaders)]
+    out += [*(listed(loop, "BINARY_FUNCTIONS") if a.binary else ()),
+            *(listed(loop, "PER_TARGET_FUNCTIONS") if a.target_names() else ())]
+    out += [("specdl.runtime.settings", "make_deterministic")] if a.spec.train.deterministic else []
+    images = data.file_backed and data.uses_cache()
+    return out + (listed("specdl.runtime.images", "SCRIPT_FUNCTIONS") if images else [])
+
+
+def _as_code(ctx: dict) -> dict:
+    """Mark what specdl's emitters wrote as Code (the one way into the script, with
+    ``lit`` and ``doc``); anything left a plain string must pass ``emit`` as a word."""
+    lines = ("stdlib", "imports", "load_lines", "data_facts", "transforms", "target_transforms", "helpers", "train_tf", "eval_tf",
+             "runtime", "pre_train", "pre_eval", "post_train", "post_eval", "augment", "image_runtime")
+    for k in lines:
+        if k in ctx:
+            ctx[k] = [Code(v) for v in ctx[k]]
+    for k in ("loss_code", "optimizer_code", "scheduler_code", "auto_workers", "target_shape"):
+        if ctx.get(k) is not None:
+            ctx[k] = Code(ctx[k])
+    ctx["metrics"] = [(m, Code(c)) for m, c in ctx["metrics"]]
+    ctx["spec_path"] = _doc(ctx["spec_path"])
+    return ctx
+
+
+def render(a, spec_path: str | None = None, distributed: bool = False) -> str:
+    """The generated script for an analysed spec (``distributed``: it also runs under
+    torchrun, data-parallel). Stops with UnsafeCode if the script would hold a name that
+    neither specdl nor the spec wrote."""
+    from .codeguard import guard
+
+    ctx = context(a, spec_path, distributed)
+    script = _env().get_template("train.py.j2").render(**_as_code(ctx))
+    script = re.sub(r"[ \t]+\n", "\n", script)  # no trailing blanks (an empty indented line)
+    script = re.sub(r'(__name__ == "__main__":\n)\n+', r"\1", script)
+    guard(script, ctx["spec_names"])
+    return script
