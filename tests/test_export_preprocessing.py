@@ -102,7 +102,7 @@ def test_reshaped_sklearn_rows_and_metadata(tmp_path):
     assert np.abs(got - specdl.load_run(run).predict(x)["probabilities"]).max() <= 1e-5
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
     assert meta["specdl.classes"] == '["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]'
-    assert meta["specdl.runs.inputs"].startswith("`numeric` float32 [N, 64]")
+    assert meta["specdl.inputs"].startswith("`numeric` float32 [N, 64]")
 
 
 @pytest.mark.slow  # subprocesses: seconds (the default suite stays under 5 minutes)

@@ -198,7 +198,7 @@ def export_with_preprocessing(run, inputs: torch.Tensor, path) -> dict:
     proto = onnx.load(str(path))
     if "categorical" in names:
         string_front(proto, run.pre["categories"])
-    proto.metadata_props.add(key="specdl.runs.inputs", value=describe_raw(run))
+    proto.metadata_props.add(key="specdl.inputs", value=describe_raw(run))
     if run.pre["class_names"]:
         proto.metadata_props.add(key="specdl.classes", value=json.dumps(run.pre["class_names"]))
     onnx.checker.check_model(proto)
@@ -247,7 +247,7 @@ def string_front(proto, categories) -> None:
 
 def describe_raw(run) -> str:
     """The graph's inputs and output, in words (the export message and the file's
-    ``specdl.runs.inputs`` metadata)."""
+    ``specdl.inputs`` metadata)."""
     a, data = run.analysis, run.spec.data
     if data.file_backed:
         shape = ", ".join(map(str, a.data.feat))
