@@ -108,7 +108,7 @@ def test_yaml_round_trip_is_identity(d):
     spec = specdl.load(d)
     text = spec.to_yaml()
     from specdl.front.reader import read_yaml
-    from specdl.front.schema import validate
+    from specdl.front.validate import validate
 
     again = validate(read_yaml(text))
     assert again == spec
@@ -119,7 +119,7 @@ def test_yaml_round_trip_is_identity(d):
 def test_bundled_specs_round_trip(path):
     spec = specdl.load(path)
     from specdl.front.reader import read_yaml
-    from specdl.front.schema import validate
+    from specdl.front.validate import validate
 
     assert validate(read_yaml(spec.to_yaml())) == spec
 

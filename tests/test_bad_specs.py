@@ -1,7 +1,7 @@
 """The malformed-spec corpus: every file in tests/bad_specs/ states, in its `# expect:`
 lines, the whole of what `specdl check` must print on stderr (each line without the
 file's path, then the count), so a false extra error fails it. And a misspelt
-component at each site of the schema's table is exactly one error."""
+component at each site of the table of sites (front/sites.py) is exactly one error."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from specdl.front.schema import SITES
+from specdl.front.sites import SITES
 
 from .conftest import run_cli
 
@@ -49,7 +49,7 @@ TABULAR = "data: {source: sklearn, dataset: iris%s}\n"
 IMAGES = "data: {source: image_folder, root: data/shapes%s}\n"
 MODEL = "model: {layers: [flatten, {linear: 3}]}\n"
 # (site pattern, kind) -> (a misspelt type, a spec with `@` where the component stands).
-# A site added to schema.SITES without a sample here fails test_typo_at_a_site_is_one_error.
+# A site added to sites.SITES without a sample here fails test_typo_at_a_site_is_one_error.
 TYPOS = {
     (("loss",), "loss"): ("cross_entopy", TABULAR % "" + MODEL + "loss: @\n"),
     (("optimizer",), "optimizer"): ("adm", TABULAR % "" + MODEL + "optimizer: @\n"),

@@ -71,11 +71,12 @@ def test_backbone_without_torch_is_a_clear_error():
 def test_narrowed_schema_gives_the_same_spec(spec, monkeypatch):
     """check validates against a Spec class narrowed to the component types the spec
     uses (docs/performance.md); the full class must read it identically."""
+    import specdl.front.validate as validation
     from specdl.front import schema
 
     narrowed = specdl.load(spec)
     assert type(narrowed) is not schema.spec_class()  # the fast path was taken
-    monkeypatch.setattr(schema, "used_types", lambda data: None)  # spec_class(None): the full class
+    monkeypatch.setattr(validation, "used_types", lambda data: None)  # spec_class(None): the full class
     full = specdl.load(spec)
     assert type(full) is schema.spec_class()
     assert narrowed.model_dump() == full.model_dump() and narrowed.to_dict() == full.to_dict()

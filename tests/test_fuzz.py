@@ -21,7 +21,7 @@ import specdl
 from specdl.errors import SpecError
 from specdl.front.analysis import analyze
 from specdl.front.reader import read_yaml
-from specdl.front.schema import validate
+from specdl.front.validate import validate
 
 LAYERS = [{"linear": 8}, "relu", {"dropout": 0.1}, "flatten", {"layernorm": {}}, "tanh",
           {"conv1d": {"out_channels": 4, "kernel_size": 3}}, {"conv2d": {"out_channels": 4, "kernel_size": 2}},

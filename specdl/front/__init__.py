@@ -25,7 +25,8 @@ def load(spec, overrides=None):
     Returns:
         The validated Spec. Raises SpecError listing every located problem.
     """
-    from .schema import SpecBase, validate
+    from .schema import SpecBase
+    from .validate import validate
 
     if isinstance(spec, SpecBase):
         if not overrides:
@@ -93,8 +94,8 @@ def prove_search(spec) -> list[Issue]:
     """Check the spec with each search key at each of its bounds and choices (one key at
     a time, the others as written); the problems found, located at the key's line."""
     from .analysis import analyze
-    from .schema import validate
     from .search import override
+    from .validate import validate
 
     search, src = spec.search, spec._source
     base = _base_source(src)

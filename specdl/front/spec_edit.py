@@ -82,10 +82,10 @@ def _walk(events, i: int, path, spans) -> tuple[int, int]:
 
 
 def _set_key(text: str, key: str, value, comment: str) -> str:
-    from .schema import _primary
+    from .sites import primary_of
 
     data = read_yaml(text, "<edit>").data
-    parts = _short_form(data, tuple(_override_path(data, key, _primary)), _primary)
+    parts = _short_form(data, tuple(_override_path(data, key, primary_of)), primary_of)
     new = copy.deepcopy(data)
     if _set(new, list(parts), copy.deepcopy(value), key) is not None:
         raise ValueError(f"cannot set {key}")
