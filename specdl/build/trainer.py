@@ -93,7 +93,7 @@ class Trainer:
         self.opt = build_optimizer(spec, self.model, analysis.frozen())
         self.n_train = self.arrays.size("train")
         self.n_batches = self.plan.batches_per_epoch(self.n_train)
-        self._refuse_lone_batch(dist)
+        self._refuse_lone_batch()
         self.steps_per_epoch = self.plan.steps_per_epoch(self.n_train)
         self.sched = build_scheduler(spec, self.opt, self.steps_per_epoch, analysis.mode)
         amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(spec.train.precision)
@@ -122,9 +122,9 @@ class Trainer:
                                        sampler=self.sampler)
         self.epoch = 0
 
-    def _refuse_lone_batch(self, dist) -> None:
+    def _refuse_lone_batch(self) -> None:
         """A training batch of one sample before a batch norm: one line before any
-        training (check says it where it knows the data's size)."""
+        training (check says it where it knows the data's size; the plan's rule)."""
         lone = self.plan.lone_batch(self.n_train)
         if lone:
             raise RunError(lone)
