@@ -63,3 +63,18 @@ def test_sharded_batches_per_epoch_as_a_distributed_sampler_gives_them(rows, wor
     assert p.batches_per_epoch(rows, sharded=True) == math.ceil(len(sampler) / p.rank_batch)
     assert p.batches_per_epoch(rows) == math.ceil(rows / batch)  # in memory: slices of each global batch
     assert plan(a, "cpu").batches_per_epoch(rows, sharded=True) == math.ceil(rows / batch)
+
+
+def test_policy_and_dtypes_are_settled_in_the_plan_only():
+    """Analysis keeps facts, the plan the policy; no module but front/plan.py derives
+    a dtype from the data's dtype or the task."""
+    import re
+
+    from specdl.front.analysis import Analysis
+
+    assert not [n for n in ("threads", "onednn", "channels_last", "cuda_graphs") if hasattr(Analysis, n)]
+    derived = re.compile(r'int64"? if [^\n]*(?:data\.dtype == "int64"|task == "classification")')
+    pkg = ROOT / "specdl"
+    found = [str(p.relative_to(pkg)) for p in pkg.rglob("*.py")
+             if p.relative_to(pkg).as_posix() != "front/plan.py" and derived.search(p.read_text())]
+    assert not found, found
