@@ -170,8 +170,9 @@ def _cache_context(data) -> dict:
 
 
 def _training_context(a, distributed: bool = False) -> dict:
-    """The training settings; THREADS, oneDNN and channels-last as on the CPU (the script
-    applies them there), CUDA_GRAPHS as on CUDA."""
+    """The training settings, from the run plans: threads (the same on every device),
+    oneDNN and channels-last as on the CPU (the script applies them there), CUDA_GRAPHS
+    as on CUDA (``_graphs_context``)."""
     spec, tr, sched, cpu = a.spec, a.spec.train, a.spec.scheduler, plan(a, "cpu")
     params = "[p for p in model.parameters() if p.requires_grad]" if a.frozen() else "model.parameters()"
     return {
