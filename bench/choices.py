@@ -5,7 +5,7 @@ specs under each alternative, alternating, median of the repetitions.
     python bench/choices.py [--reps 5] [--compile]
 
 * threads: 1 vs 2 intra-op threads, idle and with the other core busy, per spec, next
-  to the step's multiply-adds (the policy: 1 thread under analysis.SMALL_STEP_MACS);
+  to the step's multiply-adds (the policy: 1 thread under front/plan.py's SMALL_STEP_MACS);
 * convolution kernels on the CPU: oneDNN, NNPACK (oneDNN off), or torch's plain
   im2col + matmul kernels (both off), at the thread count the policy picks;
 * optimizer kernels: fused vs foreach vs the for-loop default (digits, AdamW);
@@ -31,6 +31,7 @@ import specdl  # noqa: E402
 from specdl.build.data import prepare  # noqa: E402
 from specdl.build.trainer import torch_flags  # noqa: E402
 from specdl.components.base import resolve  # noqa: E402
+from specdl.front.plan import plan  # noqa: E402
 
 CASES = ("iris_mlp", "diabetes_mlp", "digits_cnn", "cifar_cnn", "resnet_small")
 
@@ -102,7 +103,7 @@ def threads_rows(reps):
         xb, yb = batch(a)
         step = make_step(a, xb, yb)
         macs = sum(n.macs() for n in a.graph.nodes) * a.spec.train.batch_size
-        row = {"case": case, "step_macs_M": round(macs / 1e6, 1), "policy": a.threads() or torch.get_num_threads()}
+        row = {"case": case, "step_macs_M": round(macs / 1e6, 1), "policy": plan(a, "cpu").threads or torch.get_num_threads()}
         for loaded in (False, True):
             hog = busy_core() if loaded else None
             try:
@@ -122,12 +123,13 @@ def conv_rows(reps):
         a = specdl.check(ROOT / "specs" / f"{case}.yaml")
         xb, yb = batch(a)
         step = make_step(a, xb, yb)
-        t = a.threads() or torch.get_num_threads()
+        p = plan(a, "cpu")
+        t = p.threads or torch.get_num_threads()
         ms = compare({"onednn": (step, {"threads": t}),
                       "nnpack": (step, {"threads": t, "onednn": False}),
                       "plain": (step, {"threads": t, "onednn": False, "nnpack": False})}, reps)
         rows.append({"case": case, "threads": t, **{f"{k}_ms": v for k, v in ms.items()},
-                     "specdl_uses": "onednn" if a.onednn() else "plain"})
+                     "specdl_uses": "onednn" if p.onednn else "plain"})
     return rows
 
 
@@ -146,12 +148,13 @@ def channels_last_rows(reps):
     for case in ("digits_cnn", "cifar_cnn", "resnet_small", "unet_small"):
         a = specdl.check(ROOT / "specs" / f"{case}.yaml", ["train.channels_last=false"])
         xb, yb = batch(a)
-        kw = {"threads": a.threads() or torch.get_num_threads(), "onednn": a.onednn(), "nnpack": a.onednn()}
+        p = plan(a, "cpu")
+        kw = {"threads": p.threads or torch.get_num_threads(), "onednn": p.onednn, "nnpack": p.onednn}
         ms = compare({"nchw": (make_step(a, xb, yb), kw),
                       "nhwc": (make_step(a, xb, yb, channels_last=True), kw)}, reps)
-        rows.append({"case": case, "kernels": "onednn" if a.onednn() else "plain",
+        rows.append({"case": case, "kernels": "onednn" if p.onednn else "plain",
                      **{f"{k}_ms": v for k, v in ms.items()},
-                     "specdl_uses": "nhwc" if specdl.check(ROOT / "specs" / f"{case}.yaml").channels_last("cpu")
+                     "specdl_uses": "nhwc" if plan(specdl.check(ROOT / "specs" / f"{case}.yaml"), "cpu").channels_last
                      else "nchw"})
     return rows
 

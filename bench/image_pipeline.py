@@ -100,10 +100,11 @@ def settings(spec: Path, device: str) -> dict:
     import torch
 
     import specdl
+    from specdl.front.plan import plan
 
-    a = specdl.check(spec)
-    return {"threads": a.threads() or torch.get_num_threads(), "onednn": a.onednn() if device == "cpu" else True,
-            "channels_last": a.channels_last(device)}
+    p = plan(specdl.check(spec), device)
+    return {"threads": p.threads or torch.get_num_threads(), "onednn": p.onednn if device == "cpu" else True,
+            "channels_last": p.channels_last}
 
 
 def hand_written(epochs: int, batch: int, workers: int, device: str, use: dict, train: bool = True) -> list[float]:

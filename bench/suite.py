@@ -208,17 +208,20 @@ def digits_step(reps):
     """ms per training step (forward, backward, AdamW; batch 32) of the digits CNN: torch's
     defaults (as the hand-written loop runs) vs the settings specdl applies for this spec
     (threads, oneDNN and NNPACK, fused optimizer), alternating."""
+    from specdl.front.plan import plan
+
     a = specdl.check(ROOT / "specs" / "digits_cnn.yaml")
     xb, yb = choices.batch(a)
-    kernels = a.onednn()
+    p = plan(a, "cpu")
+    kernels = p.onednn
     ms = choices.compare({
         "eager_default": (choices.make_step(a, xb, yb, opt_kwargs={}), {"threads": DEFAULT_THREADS}),
-        "specdl": (choices.make_step(a, xb, yb), {"threads": a.threads() or DEFAULT_THREADS,
+        "specdl": (choices.make_step(a, xb, yb), {"threads": p.threads or DEFAULT_THREADS,
                                                   "onednn": kernels, "nnpack": kernels})}, max(reps, 5))
     e, s = ms["eager_default"], ms["specdl"]
     fused = a.spec.optimizer.ctor().kwargs.get("fused")
     return {"eager_default_ms": e, "specdl_ms": s, "speedup": round(e / s, 2),
-            "specdl_choices": f"threads={a.threads()}, oneDNN and NNPACK {'on' if kernels else 'off'}, "
+            "specdl_choices": f"threads={p.threads}, oneDNN and NNPACK {'on' if kernels else 'off'}, "
                               f"{'fused' if fused else 'for-loop'} AdamW"}
 
 

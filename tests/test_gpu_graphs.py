@@ -78,19 +78,21 @@ def test_auto_is_off_on_the_cpu_and_the_report_says_so(tmp_path):
 
 def test_auto_policy():
     from specdl.front import check
-    from specdl.front.analysis import GRAPH_STEP_MACS
+    from specdl.front.plan import GRAPH_STEP_MACS, plan
 
-    a = check(IRIS)
-    assert a.cuda_graphs("cuda") and not a.cuda_graphs("cpu") and not a.cuda_graphs("cuda", distributed=True)
-    assert not check(IRIS, ["train.precision=fp16"]).cuda_graphs("cuda")
-    assert check(IRIS, ["train.precision=bf16"]).cuda_graphs("cuda")
-    assert not check(IRIS, ["train.accumulate=2"]).cuda_graphs("cuda")
-    assert not check(IRIS, ["train.deterministic=true"]).cuda_graphs("cuda")
-    assert check(IRIS, ["train.deterministic=true", "train.cuda_graphs=true"]).cuda_graphs("cuda")
-    assert check(IRIS, ["scheduler={cosine: {}}"]).cuda_graphs("cuda")  # an epoch scheduler: captured anew
-    assert check(IRIS, ["train.cuda_graphs=false"]).cuda_graphs("cuda") is False
+    def graphs(overrides=(), device="cuda", world=1, spec=IRIS):
+        return plan(check(spec, list(overrides)), device, world).cuda_graphs
+
+    assert graphs() and not graphs(device="cpu") and not graphs(world=2)
+    assert not graphs(["train.precision=fp16"])
+    assert graphs(["train.precision=bf16"])
+    assert not graphs(["train.accumulate=2"])
+    assert not graphs(["train.deterministic=true"])
+    assert graphs(["train.deterministic=true", "train.cuda_graphs=true"])
+    assert graphs(["scheduler={cosine: {}}"])  # an epoch scheduler: captured anew
+    assert graphs(["train.cuda_graphs=false"]) is False
     big = check(ROOT / "specs" / "resnet_small.yaml", ["train.batch_size=2048"])
-    assert big.step_macs() >= GRAPH_STEP_MACS and not big.cuda_graphs("cuda")  # not launch-bound
+    assert big.step_macs() >= GRAPH_STEP_MACS and not plan(big, "cuda").cuda_graphs  # not launch-bound
 
 
 def test_the_script_holds_the_graph_step_and_reads_one_value():
@@ -209,8 +211,10 @@ def test_a_step_that_cannot_be_captured_runs_eagerly(monkeypatch):
 def test_build_notes_a_step_it_cannot_capture_once_and_goes_on_eagerly(monkeypatch, capsys):
     from specdl.build.trainer import Trainer
     from specdl.front import check
+    from specdl.front.plan import plan
 
-    t = Trainer(check(IRIS, ["train.device=cpu", "train.batch_size=8"]), torch.device("cpu"))  # > 3 warm-up steps
+    a = check(IRIS, ["train.device=cpu", "train.batch_size=8"])
+    t = Trainer(a, plan(a, "cpu"), torch.device("cpu"))  # > 3 warm-up steps
     fake = FakeCuda()
     fake.install(monkeypatch)
     fake.refuse, t.graphs = True, True  # as on a GPU, for a model whose step reads the GPU from Python

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import specdl
+from specdl.front.plan import plan
 
 from .conftest import ROOT
 
@@ -28,8 +29,9 @@ SPECS = ROOT / "specs"
 ])
 def test_policy_per_bundled_spec(name, threads, onednn, channels_last):
     a = specdl.check(SPECS / f"{name}.yaml")
-    assert (a.threads(), a.onednn(), a.channels_last("cpu")) == (threads, onednn, channels_last)
-    assert a.channels_last("cuda") is False  # auto: measured on the CPU only
+    cpu = plan(a, "cpu")
+    assert (cpu.threads, cpu.onednn, cpu.channels_last) == (threads, onednn, channels_last)
+    assert plan(a, "cuda").channels_last is False  # auto: measured on the CPU only
     code = specdl.codegen(a.spec)
     assert ("torch.backends.nnpack.set_flags(False)" in code) is (not onednn)
     assert ("torch.set_num_threads(1)" in code) is (threads == 1)
@@ -40,12 +42,12 @@ def test_policy_per_bundled_spec(name, threads, onednn, channels_last):
 @pytest.mark.parametrize("value", [True, False])
 def test_channels_last_as_the_spec_says(value, tmp_path):
     a = specdl.check(SPECS / "cifar_cnn.yaml", [f"train.channels_last={str(value).lower()}"])
-    assert a.channels_last("cpu") is value and a.channels_last("cuda") is value
+    assert plan(a, "cpu").channels_last is value and plan(a, "cuda").channels_last is value
     code = specdl.codegen(a.spec)
     assert ("model = model.to(memory_format=torch.channels_last)  # NHWC" in code) is value
     from specdl.build.trainer import Trainer
 
-    t = Trainer(a, torch.device("cpu"))
+    t = Trainer(a, plan(a, "cpu"), torch.device("cpu"))
     conv = next(p for p in t.model.parameters() if p.dim() == 4)
     assert conv.is_contiguous(memory_format=torch.channels_last) is value
     assert conv.is_contiguous() is (not value)
@@ -53,13 +55,14 @@ def test_channels_last_as_the_spec_says(value, tmp_path):
 
 def test_overrides_and_compile_change_the_policy():
     a = specdl.check(SPECS / "digits_cnn.yaml", ["train.threads=2"])
-    assert (a.threads(), a.onednn()) == (2, True)
+    assert (plan(a, "cpu").threads, plan(a, "cpu").onednn) == (2, True)
     # inductor's CPU convolutions expect oneDNN's layouts: compile keeps it on
     a = specdl.check(SPECS / "digits_cnn.yaml", ["train.compile=true"])
-    assert (a.threads(), a.onednn()) == (1, True)
+    assert (plan(a, "cpu").threads, plan(a, "cpu").onednn) == (1, True)
     # one thread asked for a step too big for "small": oneDNN stays (and NHWC with it)
     a = specdl.check(SPECS / "cifar_cnn.yaml", ["train.threads=1"])
-    assert (a.threads(), a.onednn(), a.channels_last("cpu")) == (1, True, True)
+    cpu = plan(a, "cpu")
+    assert (cpu.threads, cpu.onednn, cpu.channels_last) == (1, True, True)
 
 
 def test_training_restores_the_callers_settings(tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import RunError, SourceError, SpecError
+from ..front.plan import dtypes
 from ..runtime.prepare import FitError, fit_transforms, invert, one_hot, take, targets, truth
 from ..sources.base import split_indices
 from .arrays import Arrays, _check_classes, _check_labels, _check_targets
@@ -25,7 +26,7 @@ def prepare(spec, analysis) -> Arrays:
     except SourceError as e:
         raise RunError(f"data.{e.where}: {e}") from None
     task = analysis.task
-    x = np.asarray(loaded.x, dtype=np.int64 if analysis.data.dtype == "int64" else np.float64)
+    x = np.asarray(loaded.x, dtype=dtypes(analysis).read)
     y = _checked_targets(loaded.y, data, analysis)
     rows = split_indices(y, data.split, spec.seed, data.split.stratify and task == "classification")
     xs, ys = take(x, rows), take(y, rows)

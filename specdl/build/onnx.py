@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import RunError
+from ..front.plan import dtypes
 
 TOLERANCE = 1e-4  # max absolute difference between onnxruntime's and torch's outputs
 EXAMPLE_BATCH = 2  # the traced example; verification uses another batch size
@@ -109,5 +110,4 @@ def real_inputs(analysis, arrays, split: str = "test", n: int = 64) -> torch.Ten
         from .images import loader
 
         return next(iter(loader(arrays.x[split], n, False, None, 0, torch.device("cpu"))))[0]
-    dtype = torch.int64 if analysis.data.dtype == "int64" else torch.float32
-    return torch.as_tensor(arrays.x[split][:n], dtype=dtype)
+    return torch.as_tensor(arrays.x[split][:n], dtype=getattr(torch, dtypes(analysis).input))

@@ -18,7 +18,7 @@ import torch
 
 from .. import manifest
 from ..errors import RunError
-from ..front.analysis import lone_batch
+from ..front.plan import plan as make_plan
 from ..runtime import images, loop
 from . import checkpoints as ckpt
 from .data import invert_targets, prepare
@@ -61,21 +61,21 @@ def resolve_device(name: str) -> torch.device:
 
 
 class Trainer:
-    def __init__(self, analysis, device: torch.device, dist=None):
+    def __init__(self, analysis, plan, device: torch.device, dist=None):
         spec = self.spec = analysis.spec
-        self.analysis, self.device, self.dist = analysis, device, dist
+        self.analysis, self.plan, self.device, self.dist = analysis, plan, device, dist
         self.arrays = prepare(spec, analysis)
-        ydtype = torch.int64 if analysis.task == "classification" else torch.float32
+        ydtype = getattr(torch, self.plan.dtypes.target)
         self.y = {k: torch.as_tensor(v, dtype=ydtype).to(device) for k, v in self.arrays.y.items()}
         self.file_backed = spec.data.file_backed
         if self.file_backed:
             self.x = self.arrays.x  # datasets, read by DataLoaders
         else:
-            fdtype = torch.int64 if analysis.data.dtype == "int64" else torch.float32
+            fdtype = getattr(torch, self.plan.dtypes.input)
             self.x = {k: torch.as_tensor(v, dtype=fdtype).to(device) for k, v in self.arrays.x.items()}
         self.model = build_model(analysis).to(device)
         self.fsdp = dist is not None and spec.train.distributed.strategy == "fsdp"
-        if analysis.channels_last(device.type) and not self.fsdp:
+        if self.plan.channels_last:  # never under FSDP
             self.model = self.model.to(memory_format=torch.channels_last)
         if self.fsdp:  # parameters sharded over the ranks, gathered layer by layer
             from torch.distributed.fsdp import fully_shard
@@ -92,15 +92,15 @@ class Trainer:
         self.loss_fn = build_loss(analysis)
         self.opt = build_optimizer(spec, self.model, analysis.frozen())
         self.n_train = self.arrays.size("train")
-        self.n_batches = math.ceil(self.n_train / spec.train.batch_size)
-        self._refuse_lone_batch(dist)
-        self.steps_per_epoch = math.ceil(self.n_batches / spec.train.accumulate)
+        self.n_batches = self.plan.batches_per_epoch(self.n_train)
+        self._refuse_lone_batch()
+        self.steps_per_epoch = self.plan.steps_per_epoch(self.n_train)
         self.sched = build_scheduler(spec, self.opt, self.steps_per_epoch, analysis.mode)
         amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(spec.train.precision)
         self.autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else nullcontext
         self.scaler = torch.amp.GradScaler(device.type, enabled=spec.train.precision == "fp16")
         self.gen = torch.Generator().manual_seed(spec.seed)
-        self.graphs = analysis.cuda_graphs(device.type, dist is not None)  # the step: a GraphStep, made at first use
+        self.graphs = self.plan.cuda_graphs  # the step: a GraphStep, made at first use
         self.graph = None
         self.sampler = None
         self._eval_loaders: dict = {}
@@ -115,17 +115,17 @@ class Trainer:
 
                 self.sampler = DistributedSampler(self.x["train"], num_replicas=dist.world, rank=dist.rank,
                                                   shuffle=True, seed=spec.seed)
-                bs = bs // dist.world
-                self.n_batches = math.ceil(len(self.sampler) / bs)
-                self.steps_per_epoch = math.ceil(self.n_batches / spec.train.accumulate)
+                bs = self.plan.rank_batch
+                self.n_batches = self.plan.batches_per_epoch(self.n_train, sharded=True)
+                self.steps_per_epoch = self.plan.steps_per_epoch(self.n_train, sharded=True)
             self.train_loader = loader(self.x["train"], bs, True, self.gen, self.workers, device,
                                        sampler=self.sampler)
         self.epoch = 0
 
-    def _refuse_lone_batch(self, dist) -> None:
+    def _refuse_lone_batch(self) -> None:
         """A training batch of one sample before a batch norm: one line before any
-        training (check says it where it knows the data's size)."""
-        lone = lone_batch(self.analysis.graph, self.n_train, self.spec.train.batch_size) if dist is None else None
+        training (check says it where it knows the data's size; the plan's rule)."""
+        lone = self.plan.lone_batch(self.n_train)
         if lone:
             raise RunError(lone)
 
@@ -160,7 +160,7 @@ class Trainer:
         return loop.batches(self.x["train"], self.y["train"], self.spec.train.batch_size, self.gen, rank, world)
 
     def eval_chunks(self, split: str):
-        bs, x = self.spec.train.eval_chunk, self.x[split]
+        bs, x = self.plan.eval_chunk, self.x[split]
         if not self.file_backed:
             return loop.chunks(x, bs)
         if self.cached:
@@ -226,20 +226,20 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None, force: bo
     dist = setup(device.type)
     if dist is not None and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
+    plan = make_plan(analysis, device.type, dist.world if dist is not None else 1)
     try:
-        with torch_settings(analysis, device):
-            return _fit(analysis, device, dist, out, resume, progress, entered, force, on_epoch)
+        with torch_settings(plan, tr.deterministic):
+            return _fit(analysis, plan, device, dist, out, resume, progress, entered, force, on_epoch)
     finally:
         if dist is not None:
             dist.close()
 
 
-def torch_settings(analysis, device):
+def torch_settings(plan, deterministic: bool = False):
     """The process-wide torch settings chosen for this spec (intra-op threads; oneDNN
     and NNPACK for small CPU convolutions), restored afterwards so that training from
     the Python API leaves the caller's process as it was."""
-    kernels = analysis.onednn() if device.type == "cpu" else None
-    return torch_flags(analysis.threads(), kernels, kernels, analysis.spec.train.deterministic)
+    return torch_flags(plan.threads, plan.onednn, plan.onednn, deterministic)
 
 
 @contextmanager
@@ -268,7 +268,7 @@ def torch_flags(threads: int | None = None, onednn: bool | None = None, nnpack: 
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[4], saved[5]
 
 
-def _fit(analysis, device, dist, out, resume, progress, entered: float, force: bool = False,
+def _fit(analysis, plan, device, dist, out, resume, progress, entered: float, force: bool = False,
          on_epoch=None) -> RunResult:
     tr = analysis.spec.train
     main = dist is None or dist.main
@@ -279,7 +279,7 @@ def _fit(analysis, device, dist, out, resume, progress, entered: float, force: b
     done = False
     try:
         run_dir = Path(resume) if resume else held.path if held else None
-        run = _Run(analysis, Trainer(analysis, device, dist), run_dir, main)
+        run = _Run(analysis, Trainer(analysis, plan, device, dist), run_dir, main)
         run.on_epoch = on_epoch
         run.start(resume)
         started = time.perf_counter()

@@ -10,20 +10,6 @@ from ..errors import Issue, ShapeError, SourceError, SpecError, did_you_mean
 from ..sources.info import DataInfo, describe
 from .graph import INPUT, Graph, build_graph
 
-# Below this many multiply-adds per training step, one intra-op thread is faster than
-# two: the work is too small to split, and a second thread only adds wake-up latency
-# (and fights a busy core). Measured by bench/choices.py; see docs/performance.md.
-SMALL_STEP_MACS = 20_000_000
-# Below this (a batch's forward multiply-adds, at one thread) torch's plain convolution
-# kernels beat oneDNN's (docs/performance.md: digits 0.21 M and a 16x16 conv net 2.4 M
-# faster plain; a strided 32x32 conv net 3.9 M, text_cnn 7.9 M, cifar_cnn 52 M faster with oneDNN).
-ONEDNN_STEP_MACS = 3_000_000
-
-# Below this many multiply-adds per training step (forward, one batch), a step on a GPU
-# is launch-bound: its kernels take less time than launching them one by one, so
-# `train.cuda_graphs: auto` replays the step as one CUDA graph (docs/performance.md).
-GRAPH_STEP_MACS = 20_000_000_000
-
 # A multi-target regression reports each target's metrics up to this many targets
 MAX_TARGETS = 16
 
@@ -60,58 +46,15 @@ class Analysis:
         per class), multilabel or regression."""
         return "binary" if self.binary else self.task
 
-    def threads(self) -> int | None:
-        """Intra-op threads: train.threads, or 1 for small steps (by the static cost
-        model); None leaves torch's default."""
-        t = self.spec.train.threads
-        if t != "auto":
-            return t
-        return 1 if self.step_macs() < SMALL_STEP_MACS else None
-
     def step_macs(self) -> int:
         """Multiply-adds of one training batch's forward pass (the static cost model)."""
         return sum(n.macs() for n in self.graph.nodes) * self.spec.train.batch_size
 
-    def cuda_graphs(self, device_type: str, distributed: bool = False) -> bool:
-        """Whether the training step runs as a CUDA graph: ``train.cuda_graphs``, or on
-        ``auto`` where it is safe (a CUDA device, one process, nothing in
-        ``graph_blockers``, not ``deterministic``: a resumed run's warm-up steps are eager
-        where the uninterrupted run replayed) and pays (a launch-bound step: under
-        GRAPH_STEP_MACS)."""
-        v = self.spec.train.cuda_graphs
-        if v != "auto":
-            return v
-        return (device_type == "cuda" and not distributed and not graph_blockers(self.spec)
-                and not self.spec.train.deterministic and self.step_macs() < GRAPH_STEP_MACS)
-
     def frozen(self) -> bool:
         """Whether some parameters are frozen (the optimizer then gets only the others)."""
-        return self._has(lambda n: n.layer.frozen())
+        return self.has_layer(lambda n: n.layer.frozen())
 
-    def onednn(self) -> bool:
-        """Whether to keep oneDNN (and NNPACK) on for CPU convolutions: off for small
-        convolutional steps on one thread (under ONEDNN_STEP_MACS), where their per-call
-        setup costs more than the convolution and NNPACK's forward makes the backward loop
-        over the batch; torch's plain im2col + matrix-multiply kernels are then faster
-        (docs/performance.md, bench/choices.py). Kept on under torch.compile, whose CPU
-        kernels expect them."""
-        convs = self._has(lambda n: n.type.startswith("conv"))
-        small = self.threads() == 1 and self.step_macs() < ONEDNN_STEP_MACS
-        return self.spec.train.compile or not (convs and small)
-
-    def channels_last(self, device_type: str) -> bool:
-        """Whether the model's 4-D weights (and so its activations) are kept channels-last
-        (NHWC): ``train.channels_last``, or on ``auto`` where it was measured to pay off,
-        2-D convolutions on the CPU with oneDNN (1.3-1.4x a step on the bundled CNNs;
-        docs/performance.md). Never under FSDP, which shards contiguous parameters only
-        (the trainer leaves auto off there; check rejects true with strategy fsdp)."""
-        v = self.spec.train.channels_last
-        if v != "auto":
-            return v
-        convs = self._has(lambda n: n.type in ("conv2d", "conv_transpose2d", "torchvision"))
-        return device_type == "cpu" and convs and self.onednn()
-
-    def _has(self, pred) -> bool:
+    def has_layer(self, pred) -> bool:
         """Whether some node, inside blocks too, satisfies ``pred``."""
         def walk(g):
             return any(pred(n) or any(walk(s) for s in n.subgraphs) for n in g.nodes)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import RunError
+from ..front.plan import dtypes
 
 UNSEEN = "\x00unseen"  # a category no training row held: verifies the unknown-category path
 
@@ -158,7 +159,7 @@ def predicted(run, raw: dict) -> np.ndarray:
         out = run.outputs(torch.stack([tail(torch.as_tensor(im)) for im in raw["image"]]))
         return (run.probabilities(out) if run.analysis.task == "classification" else torch.sigmoid(out)).numpy()
     num = raw.get("numeric")
-    num = num.astype(np.int64 if run.analysis.data.dtype == "int64" else np.float64) if num is not None else None
+    num = num.astype(dtypes(run.analysis).read) if num is not None else None
     if run.spec.data.source == "csv":
         num = num if num is not None else np.zeros((len(raw["categorical"]), 0))
         run.notes = False  # its own unseen category (UNSEEN) is no news to the user

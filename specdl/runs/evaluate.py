@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RunError
+from ..front.plan import dtypes
 from ..sources.tabular import missing_cell
 from .inputs import csv_delimiter, read_columns, read_inputs
 
@@ -38,7 +39,7 @@ def scores(run, x, y_true) -> tuple[dict, np.ndarray]:
     from ..runtime import loop
 
     a = run.analysis
-    dtype = torch.int64 if a.task == "classification" else torch.float32
+    dtype = getattr(torch, dtypes(a).target)
     y = torch.as_tensor(y_true if a.task != "regression" else run.transform_targets(y_true), dtype=dtype)
     metrics = {m.type_name: m.call() for m in a.metrics}
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..build.preprocess import PREPROCESS, check_saved, read_preprocess
 from ..errors import RunError, SpecError, one_line
+from ..front.plan import dtypes
 from .inputs import check_finite, check_raw
 
 
@@ -128,7 +129,7 @@ class LoadedRun:
         if data.file_backed:
             return raw  # already transformed by image_inputs
         x, cats = raw if data.source == "csv" else (raw, None)
-        x = check_raw(self, np.asarray(x, dtype=np.int64 if self.analysis.data.dtype == "int64" else np.float64))
+        x = check_raw(self, np.asarray(x, dtype=dtypes(self.analysis).read))
         first = x
         for t, s in zip(data.transforms, self.fitted("transforms")):
             x = t.apply(x, s)
@@ -138,7 +139,7 @@ class LoadedRun:
             if self.notes:
                 unseen_notes(data.columns()[1], cats, onehot)
             x = np.hstack([x, *onehot])
-        x = torch.as_tensor(x, dtype=torch.int64 if self.analysis.data.dtype == "int64" else torch.float32)
+        x = torch.as_tensor(x, dtype=getattr(torch, dtypes(self.analysis).input))
         return check_finite(self, x, first)
 
     def outputs(self, x):

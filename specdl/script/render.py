@@ -17,6 +17,7 @@ import re
 
 from ..components.base import HELPERS, Name, literal
 from ..files import templates_dir
+from ..front.plan import dtypes, plan
 
 STDLIB = {"csv", "functools", "gc", "hashlib", "json", "math", "os", "pathlib"}
 BASE_IMPORTS = ["import numpy as np", "import torch", "from sklearn import metrics", "from torch import nn"]
@@ -115,10 +116,10 @@ def _model_context(a) -> dict:
 def _data_context(a) -> dict:
     data = a.spec.data
     imports, load = data.code()
+    dt = dtypes(a)
     ctx = {
-        "data_imports": imports, "load_lines": load, "x_dtype": "int64" if a.data.dtype == "int64" else "float64", "convert_x": data.any_dtype,
-        "x_torch": "torch.int64" if a.data.dtype == "int64" else "torch.float32",
-        "y_torch": "torch.int64" if a.task == "classification" else "torch.float32",
+        "data_imports": imports, "load_lines": load, "x_dtype": dt.read, "convert_x": data.any_dtype,
+        "x_torch": f"torch.{dt.input}", "y_torch": f"torch.{dt.target}",
         "file_backed": data.file_backed,
         "categorical": bool(getattr(data, "categorical", None)),
         "test": data.held_out().test, "val": data.held_out().val, "validates": data.validates(),
@@ -169,7 +170,10 @@ def _cache_context(data) -> dict:
 
 
 def _training_context(a, distributed: bool = False) -> dict:
-    spec, tr, sched = a.spec, a.spec.train, a.spec.scheduler
+    """The training settings, from the run plans: threads (the same on every device),
+    oneDNN and channels-last as on the CPU (the script applies them there), CUDA_GRAPHS
+    as on CUDA (``_graphs_context``)."""
+    spec, tr, sched, cpu = a.spec, a.spec.train, a.spec.scheduler, plan(a, "cpu")
     params = "[p for p in model.parameters() if p.requires_grad]" if a.frozen() else "model.parameters()"
     return {
         "frozen": a.frozen(), "kind": a.kind, "threshold": tr.threshold, "target_names": a.target_names(),
@@ -178,22 +182,22 @@ def _training_context(a, distributed: bool = False) -> dict:
         "scheduler_every": sched.every if sched else None,
         "metrics": [(m.type_name, m.call().code("y_true", "y_pred")) for m in a.metrics],
         "monitor": a.monitor, "mode": a.mode, "watched": a.watched_metrics(), "early": tr.early_stopping,
-        "es_mode": a.es_mode(), "epochs": tr.epochs, "batch_size": tr.batch_size, "eval_batch_size": tr.eval_chunk,
+        "es_mode": a.es_mode(), "epochs": tr.epochs, "batch_size": cpu.batch_size, "eval_batch_size": cpu.eval_chunk,
         "accumulate": tr.accumulate, "grad_clip": tr.grad_clip, "precision": tr.precision, "compile": tr.compile,
         "tensorboard": tr.tensorboard, "export_onnx": spec.export.onnx, "deterministic": tr.deterministic,
         **_graphs_context(a, distributed),
-        "num_workers": tr.num_workers, "threads": a.threads(), "onednn": a.onednn(), "device": tr.device,
+        "num_workers": tr.num_workers, "threads": cpu.threads, "onednn": cpu.onednn, "device": tr.device,
         # "cpu": on the CPU only (auto); True/False as the spec says
-        "channels_last": "cpu" if tr.channels_last == "auto" and a.channels_last("cpu") else tr.channels_last is True,
+        "channels_last": "cpu" if tr.channels_last == "auto" and cpu.channels_last else tr.channels_last is True,
     }
 
 
 def _graphs_context(a, distributed: bool) -> dict:
-    """CUDA_GRAPHS as ``Analysis.cuda_graphs`` decides it, on the script's DEVICE."""
+    """CUDA_GRAPHS as the run plan decides it (``front.plan``), on the script's DEVICE."""
     asked = a.spec.train.cuda_graphs
     if asked != "auto":
         value, why = asked, "train.cuda_graphs: as the spec says"
-    elif distributed or not a.cuda_graphs("cuda"):
+    elif distributed or not plan(a, "cuda").cuda_graphs:
         value, why = False, "train.cuda_graphs auto: off for this spec (docs/performance.md)"
     else:
         value, why = Code('DEVICE.type == "cuda"'), "train.cuda_graphs auto: on CUDA, where this step is launch-bound"
