@@ -170,8 +170,7 @@ def save(run_dir: Path, t, state, best_state, last: bool = True) -> None:
         if best_state is not None:
             save_atomic(best_state, run_dir / "best.pt")
         if last:
-            save_atomic({"model": full, "optimizer": None, "scheduler": None, "scaler": None,
-                         **rng_states(t.gen), "state": asdict(state)}, run_dir / "last.pt")
+            save_atomic(last_contents(t, state, full), run_dir / "last.pt")
         return
     if t.dist is not None and not t.dist.main:
         return  # rank 0 writes the run directory
@@ -188,14 +187,24 @@ def _write(run_dir: Path, t, state, best_state, last: bool) -> None:
         save_atomic(best_state, run_dir / "best.pt")
     if not last:
         return
-    save_atomic({
-        "model": t.weights() if t.fsdp else t.model.state_dict(),
+    save_atomic(last_contents(t, state), run_dir / "last.pt")
+
+
+def last_contents(t, state, full: dict | None = None) -> dict:
+    """What last.pt holds for trainer ``t`` at RunState ``state``: the weights, the
+    optimizer's, scheduler's and scaler's states, the RNG states and the RunState. Under
+    FSDP (``full``: the gathered weights) the weights only, the rest None."""
+    if full is not None:
+        return {"model": full, "optimizer": None, "scheduler": None, "scaler": None, **rng_states(t.gen),
+                "state": asdict(state)}
+    return {
+        "model": t.model.state_dict(),
         "optimizer": t.opt.state_dict(),
         "scheduler": t.sched.state_dict() if t.sched is not None else None,
         "scaler": t.scaler.state_dict() if t.scaler is not None else None,
         **rng_states(t.gen),
         "state": asdict(state),
-    }, run_dir / "last.pt")
+    }
 
 
 def last_checkpoint(run: Path) -> dict | None:
