@@ -50,7 +50,7 @@ def run(job) -> dict:
 
     sys.path.insert(0, str(ROOT))
     import specdl.sources.base as splits
-    from specdl.build.trainer import fit
+    from specdl.build.run import fit
     from specdl.front import check
 
     torch.set_num_threads(1)

@@ -53,7 +53,7 @@ def train(spec, out=None, overrides=None, resume=None, progress: bool | None = F
     Returns:
         RunResult with ``metrics`` (test metrics) and ``run_dir``; it unpacks as a pair.
     """
-    from .build.trainer import fit
+    from .build.run import fit
 
     if resume is not None:
         spec = Path(resume) / "spec.yaml"

@@ -420,7 +420,7 @@ def cmd_build(args) -> int:
             _check_world(a, args.nproc)
             preflight(args.nproc, a.spec.train.device)
             return launch(args.nproc, argv)
-    from .build.trainer import fit
+    from .build.run import fit
 
     if args.resume:
         from pathlib import Path

@@ -137,7 +137,7 @@ def test_every_scheduler_is_resumed():
 def test_a_killed_run_resumes_to_the_same_result(name, over, tmp_path):
     """Killed after epoch 2's checkpoint (epoch 3's row written, its checkpoint not):
     resumed, it ends with exactly the uninterrupted run's metrics."""
-    from specdl.build.trainer import fit
+    from specdl.build.run import fit
     from specdl.front import analysis_of
 
     spec = iris(SCHEDULERS[name])
@@ -159,7 +159,7 @@ def test_a_killed_run_resumes_to_the_same_result(name, over, tmp_path):
                                                    ("onecycle", "train.batch_size=8", "total_steps 28"),
                                                    ("cosine", "train.epochs=6", "T_max 4")])
 def test_resuming_a_run_length_scheduler_over_another_length_is_refused(name, over, key, tmp_path):
-    from specdl.build.trainer import fit
+    from specdl.build.run import fit
     from specdl.front import analysis_of
 
     fit(analysis_of(iris(SCHEDULERS[name])), out=tmp_path / "run")
@@ -169,7 +169,7 @@ def test_resuming_a_run_length_scheduler_over_another_length_is_refused(name, ov
 
 @pytest.mark.slow  # two CLI builds (CI runs it)
 def test_the_refused_resume_is_one_line(tmp_path, cli):
-    from specdl.build.trainer import fit
+    from specdl.build.run import fit
     from specdl.front import analysis_of
 
     fit(analysis_of(iris(SCHEDULERS["onecycle"])), out=tmp_path / "run")
@@ -180,7 +180,7 @@ def test_the_refused_resume_is_one_line(tmp_path, cli):
 
 
 def test_resuming_with_more_epochs_goes_on_for_other_schedulers(tmp_path):
-    from specdl.build.trainer import fit
+    from specdl.build.run import fit
     from specdl.front import analysis_of
 
     for name in ("step", "warmup", "reduce_on_plateau", {"cosine": {"T_max": 3}}):

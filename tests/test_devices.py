@@ -99,7 +99,7 @@ def test_without_nproc_strips_both_spellings():
 @pytest.mark.parametrize(("used_cuda", "env", "noted"), [(True, None, True), (False, None, False),
                                                          (True, ":4096:8", False)])
 def test_deterministic_notes_cuda_used_before_the_workspace_was_set(monkeypatch, capsys, used_cuda, env, noted):
-    from specdl.build import trainer
+    from specdl.build import device
 
     if env is None:
         monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
@@ -109,7 +109,7 @@ def test_deterministic_notes_cuda_used_before_the_workspace_was_set(monkeypatch,
     old = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
            torch.backends.cudnn.benchmark)
     try:
-        trainer._deterministic()
+        device._deterministic()
     finally:
         torch.use_deterministic_algorithms(old[0])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = old[1], old[2]

@@ -48,8 +48,7 @@ def test_batches_per_epoch_as_the_trainer_counts_them(over):
     a = specdl.check(SPECS / "iris_mlp.yaml", ["train.device=cpu", *over])
     t = Trainer(a, plan(a, "cpu"), torch.device("cpu"))
     assert t.n_batches == plan(a, "cpu").batches_per_epoch(t.n_train) == len(list(t.train_batches()))
-    assert t.steps_per_epoch == plan(a, "cpu").steps_per_epoch(t.n_train)
-    assert t.steps_per_epoch == math.ceil(t.n_batches / a.spec.train.accumulate)
+    assert plan(a, "cpu").steps_per_epoch(t.n_train) == math.ceil(t.n_batches / a.spec.train.accumulate)
 
 
 @pytest.mark.parametrize(("rows", "world", "batch"), [(150, 2, 32), (101, 3, 12), (7, 4, 8), (64, 2, 64)])

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from specdl.build.report import Progress, epoch_line
+from specdl.build.progress import Progress, epoch_line
 
 from .conftest import ROOT
 

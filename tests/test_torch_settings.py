@@ -77,7 +77,7 @@ def test_deterministic_training_restores_the_callers_settings(tmp_path):
     before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
               torch.backends.cudnn.benchmark)
     seen = []
-    from specdl.build.trainer import fit
+    from specdl.build.run import fit
     from specdl.front import analysis_of
 
     fit(analysis_of(SPECS / "iris_mlp.yaml", ["train.epochs=1", "train.deterministic=true", "train.device=cpu"]),

@@ -1,15 +1,34 @@
-"""Atomic checkpoint files: a kill at any instant leaves the previous file loadable.
+"""Checkpoints, all of them: what a run's files hold, how they are written, and how they
+are read back.
+
+* ``last.pt`` (written every train.checkpoint.interval seconds, at the end, at Ctrl-C):
+  what resuming needs, ``{"model", "optimizer", "scheduler", "scaler", "rng", "gen",
+  "cuda_rng", "state"}`` (``state``: the runtime's RunState as a dict). Under FSDP the
+  model's full weights only (optimizer, scheduler and scaler None): such a run cannot be
+  resumed yet.
+* ``best.pt``: the best epoch's weights, a plain state dict (a generated script's
+  ``<name>.best.pt`` too).
+
+Written atomically (a kill at any instant leaves the previous file loadable); read with
+``weights_only=True``. ``restore`` puts a last.pt back into a trainer (refusing one that does
+not match the spec, or a scheduler laid out for another run length); ``load_best`` gives a
+model the weights of a best.pt (or of a last.pt) for predict, evaluate and export.
 
 torch is imported where a file is read or written, so that a missing or unreadable file is
 refused before that second of imports (predict, evaluate and export on a bad run)."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
+from .. import manifest
 from ..errors import RunError
+
+RESUME_NEEDS = {"model", "optimizer", "state", "rng", "gen"}  # what a last.pt must hold
 
 
 def save_atomic(obj, path: Path) -> None:
@@ -119,3 +138,141 @@ def shape_change(model, state: dict) -> str | None:
             return f"`{k}` is {list(v.shape)} in the spec, {got} in the checkpoint"
     extra = [k for k in state if k not in mine]
     return f"the checkpoint has `{extra[0]}`, the spec's model has not" if extra else None
+
+
+def load_best(path: Path, build):
+    """The model that ``build()`` makes, with the weights saved at ``path``: a best.pt (a
+    state dict), or a last.pt's model. The file is read first (a missing or unreadable
+    one is refused before the model is built); weights that do not fit the model are one
+    line, "PATH does not match the spec's model: ...". Returns the model (not in eval mode)."""
+    state = load(path)  # refused before torch is imported where the file is missing
+    if "model" in state and "optimizer" in state:  # a last.pt
+        state = state["model"]
+    model = build()
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        raise RunError(f"{path} does not match the spec's model: {first}") from None
+    return model
+
+
+# -- a run's checkpoints: written by build, read back by --resume
+
+def save(run_dir: Path, t, state, best_state, last: bool = True) -> None:
+    """best.pt (where ``best_state``) and, where ``last``, last.pt for trainer ``t`` at
+    RunState ``state``; rank 0 writes (under FSDP every rank gathers the weights)."""
+    if t.fsdp:
+        full = t.weights()  # collective: every rank takes part, rank 0 writes
+        if not t.dist.main:
+            return
+        manifest.record(run_dir, *["best.pt"] * (best_state is not None), *["last.pt"] * last)
+        if best_state is not None:
+            save_atomic(best_state, run_dir / "best.pt")
+        if last:
+            save_atomic(last_contents(t, state, full), run_dir / "last.pt")
+        return
+    if t.dist is not None and not t.dist.main:
+        return  # rank 0 writes the run directory
+    manifest.record(run_dir, *["best.pt"] * (best_state is not None), *["last.pt"] * last)
+    try:
+        _write(run_dir, t, state, best_state, last)
+    except OSError as e:
+        raise RunError(f"cannot write a checkpoint in {run_dir}: {e.strerror or e}; the previous "
+                       "checkpoint is intact (checkpoints are written atomically)", exit_code=1) from None
+
+
+def _write(run_dir: Path, t, state, best_state, last: bool) -> None:
+    if best_state is not None:
+        save_atomic(best_state, run_dir / "best.pt")
+    if not last:
+        return
+    save_atomic(last_contents(t, state), run_dir / "last.pt")
+
+
+def last_contents(t, state, full: dict | None = None) -> dict:
+    """What last.pt holds for trainer ``t`` at RunState ``state``: the weights, the
+    optimizer's, scheduler's and scaler's states, the RNG states and the RunState. Under
+    FSDP (``full``: the gathered weights) the weights only, the rest None."""
+    if full is not None:
+        return {"model": full, "optimizer": None, "scheduler": None, "scaler": None, **rng_states(t.gen),
+                "state": asdict(state)}
+    return {
+        "model": t.model.state_dict(),
+        "optimizer": t.opt.state_dict(),
+        "scheduler": t.sched.state_dict() if t.sched is not None else None,
+        "scaler": t.scaler.state_dict() if t.scaler is not None else None,
+        **rng_states(t.gen),
+        "state": asdict(state),
+    }
+
+
+def last_checkpoint(run: Path) -> dict | None:
+    """last.pt of a run to resume, checked to be one (None: none was written yet)."""
+    path = Path(run) / "last.pt"
+    if not path.exists():
+        return None
+    last = load(path)
+    if not isinstance(last, dict) or not RESUME_NEEDS <= set(last):
+        what = "model weights only (a best.pt?)" if isinstance(last, dict) and "model" not in last else "something else"
+        raise RunError(f"{path} is not a checkpoint to resume from: it holds {what}; a run's last.pt "
+                       "is written by specdl build (start again with --force)")
+    return last
+
+
+def restore(run_dir: Path, t, last: dict):
+    """Put last.pt (``last``, from ``last_checkpoint``) back into trainer ``t``: weights,
+    optimizer, scheduler, scaler, RNG states. Returns the RunState it was saved at and the
+    best weights so far (best.pt's, or None). A last.pt of another model, or a scheduler
+    laid out for another run length, is one line."""
+    from ..runtime.loop import RunState
+
+    path = run_dir / "last.pt"
+    change = shape_change(t.model, last["model"])
+    if change:
+        raise RunError(f"{path} does not match {run_dir / 'spec.yaml'} (was the spec edited?): {change}")
+    try:
+        t.model.load_state_dict(last["model"])
+        t.opt.load_state_dict(last["optimizer"])
+        if t.sched is not None and last.get("scheduler"):
+            _same_layout(t.spec, t.sched.state_dict(), last["scheduler"])
+            t.sched.load_state_dict(last["scheduler"])
+        if last.get("scaler"):
+            t.scaler.load_state_dict(last["scaler"])
+        set_rng_states(last, t.gen)
+        state = RunState(**last["state"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as e:
+        first = next((ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()), str(e).splitlines()[0] if str(e) else "")
+        raise RunError(f"{path} does not match {run_dir / 'spec.yaml'} (was the spec edited, or a shape "
+                       f"key overridden?): {first[:200]}") from None
+    best = run_dir / "best.pt"
+    return state, load(best) if best.exists() else None
+
+
+def _same_layout(spec, fresh: dict, saved: dict) -> None:
+    """A scheduler laid out over the run's length (onecycle's steps, cosine's T_max) cannot
+    go on over another length: resuming with other train.epochs (or batches per epoch)
+    would end it early, or step past its end."""
+    sched = spec.scheduler
+    for key in sched.layout:
+        if key in saved and saved[key] != fresh.get(key):
+            raise RunError(f"scheduler {sched.type_name} was laid out for the run as it started ({key} "
+                           f"{saved[key]}); with train.epochs {spec.train.epochs} and batch_size "
+                           f"{spec.train.batch_size} it would be {fresh.get(key)}: resume with the run's "
+                           "train.epochs and batch_size, or start a new run")
+
+
+def truncate_metrics(path: Path, epoch: int) -> None:
+    """Keep metrics.jsonl's rows up to ``epoch``, the epoch last.pt was saved at (a row cut
+    short by a kill is dropped): a resumed run writes the rest again."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a partial last line
+        if isinstance(row, dict) and isinstance(row.get("epoch"), int) and row["epoch"] <= epoch:
+            keep.append(line)
+    path.write_text("".join(ln + "\n" for ln in keep))

@@ -16,7 +16,6 @@ the user's files (docs/reliability.md, "Nothing lost").
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from datetime import datetime
@@ -230,34 +229,3 @@ def resumable(run: Path) -> str | None:
                        f"and resuming would write over its spec.yaml; build it as a new run: "
                        f"`specdl build {Path(run) / 'spec.yaml'} --out NEW_DIR`")
     return older_run_note(run)
-
-
-def last_checkpoint(run: Path) -> dict | None:
-    """last.pt of a run to resume, checked to be one (None: none was written yet)."""
-    from . import checkpoints as ckpt
-
-    path = Path(run) / "last.pt"
-    if not path.exists():
-        return None
-    last = ckpt.load(path)
-    need = {"model", "optimizer", "state", "rng", "gen"}
-    if not isinstance(last, dict) or not need <= set(last):
-        what = "model weights only (a best.pt?)" if isinstance(last, dict) and "model" not in last else "something else"
-        raise RunError(f"{path} is not a checkpoint to resume from: it holds {what}; a run's last.pt "
-                       "is written by specdl build (start again with --force)")
-    return last
-
-
-def truncate_metrics(path: Path, epoch: int) -> None:
-    """Keep metrics.jsonl's rows up to ``epoch`` (a row cut short by a kill is dropped)."""
-    if not path.exists():
-        return
-    keep = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue  # a partial last line
-        if isinstance(row, dict) and isinstance(row.get("epoch"), int) and row["epoch"] <= epoch:
-            keep.append(line)
-    path.write_text("".join(ln + "\n" for ln in keep))

@@ -91,23 +91,18 @@ class LoadedRun:
         self.notes = True  # unseen categories noted (not while export verifies with one of its own)
         self.reads = [spec_path, pre_path, path]  # what an --out must not overwrite
         self.kept = [] if run_dir is None else _written(run_dir)  # nor what specdl wrote in the run
-        state = ckpt.load(path)  # refused before torch is imported where the file is missing
-        if "model" in state and "optimizer" in state:  # a last.pt
-            state = state["model"]
-        from ..build.model import build_model
-
-        self.model = build_model(self.analysis, seed=False)
-        try:
-            self.model.load_state_dict(state)
-        except RuntimeError as e:
-            first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
-            raise RunError(f"{path} does not match the spec's model: {first}") from None
+        self.model = ckpt.load_best(path, self._build_model)  # the file read (and refused) first
         self.model.eval()
         from ..build.rundir import older_run_note
 
         note = older_run_note(self.run_dir) if self.run_dir is not None else None
         if note:
             print(note, file=sys.stderr)
+
+    def _build_model(self):
+        from ..build.model import build_model
+
+        return build_model(self.analysis, seed=False)
 
     # -- preprocessing, exactly as in training
     def read(self, x, exclude=()):

@@ -358,7 +358,7 @@ def objective(trial, plan: _Plan, search) -> float:
     """Train the spec with this trial's values; its best epoch's monitored value."""
     import optuna
 
-    from ..build.trainer import Interrupted, fit
+    from ..build.run import Interrupted, fit
     from ..front import check
 
     values = {k: suggest(trial, k, d) for k, d in search.space.items()}
