@@ -17,7 +17,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from specdl.components.base import HELPERS, REGISTRY, TT, allowing_imports
+from specdl.components.base import REGISTRY
+from specdl.components.tensor import TT
+from specdl.components.trust import HELPERS, allowing_imports
 from specdl.errors import ShapeError
 from specdl.front.graph import build_graph
 from specdl.front.reader import Source

@@ -19,7 +19,8 @@ from hypothesis import settings as search_settings
 from hypothesis import strategies as st
 
 import specdl
-from specdl.components.base import HELPERS, REGISTRY
+from specdl.components.base import REGISTRY
+from specdl.components.trust import HELPERS
 from specdl.runtime import loop, prepare, settings
 from specdl.runtime.splits import split_rows
 from specdl.script.modelcode import ModelWriter

@@ -99,7 +99,7 @@ def _where(data, row: int, col: int) -> str:
     column's name (read again, on this error path only)."""
     if data.source != "csv":
         return f"row {row} (counting from 0), feature {col}"
-    from ..components.base import resolve
+    from ..components.trust import resolve
 
     numeric, _ = data.columns()
     lines = resolve("read_csv")(data.path, None, numeric, [], False, data.delimiter)[2]

@@ -8,17 +8,11 @@ from typing import ClassVar, Literal
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from ..errors import ShapeError
-from .base import (
-    ALLOW_IMPORT,
-    HELPERS,
-    TT,
-    Call,
-    ImportRefused,
-    Layer,
-    PosInt,
-    is_ident,
-    resolve,
-)
+from .base import Layer, PosInt
+from .call import Call
+from .names import is_ident
+from .tensor import TT
+from .trust import ALLOW_IMPORT, HELPERS, ImportRefused, resolve
 
 # The helper that builds a backbone. specdl runs this very text, and the generated
 # script contains it verbatim, so the two cannot differ.

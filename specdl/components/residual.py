@@ -5,8 +5,11 @@ contains it verbatim (as for the token layers)."""
 from typing import ClassVar, Literal
 
 from ..errors import ShapeError
-from .base import HELPERS, Call, Layer, PosFloat, Prob, norm_dim
+from .base import Layer, PosFloat, Prob
+from .call import Call
+from .tensor import norm_dim
 from .tokens import _torch_globals
+from .trust import HELPERS
 
 STOCHASTIC_DEPTH_HELPER = '''\
 class StochasticDepth(nn.Module):

@@ -5,7 +5,10 @@ helper classes: build runs this very text, and the generated script contains it 
 from typing import ClassVar
 
 from ..errors import ShapeError
-from .base import HELPERS, Call, Layer, PosFloat, norm_dim
+from .base import Layer, PosFloat
+from .call import Call
+from .tensor import norm_dim
+from .trust import HELPERS
 
 TOKEN_HELPER = '''\
 class ClassToken(nn.Module):

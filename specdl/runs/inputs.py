@@ -120,7 +120,7 @@ def _csv(run, path, exclude=()):
     why = utf8_problem(path)
     if why:
         raise RunError(why)
-    from ..components.base import resolve
+    from ..components.trust import resolve
 
     data = run.spec.data
     if path.stat().st_size == 0:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import re
 
-from ..components.base import HELPERS, Name, literal
+from ..components.call import Name, literal
+from ..components.trust import HELPERS
 from ..files import templates_dir
 
 STDLIB = {"csv", "functools", "gc", "hashlib", "json", "math", "os", "pathlib"}

@@ -7,7 +7,9 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, PrivateAttr, field_validator
 
-from ..components.base import HELPERS, PosInt, literal, resolve
+from ..components.base import PosInt
+from ..components.call import literal
+from ..components.trust import HELPERS, resolve
 from ..errors import SourceError, did_you_mean
 from .base import DataSource
 from .info import GENERATORS, SKLEARN, SKLEARN_CLASSES, SKLEARN_SIZES, SKLEARN_TARGETS, DataInfo
