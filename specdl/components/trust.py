@@ -12,9 +12,16 @@ from ..errors import RunError
 ROOTS = {"v2": "torchvision.transforms.v2", "nn": "torch.nn", "F": "torch.nn.functional", "torch": "torch",
          "optim": "torch.optim", "metrics": "sklearn.metrics"}
 
-# Helper functions that both build and the generated script use:
-# name -> (source text, a function returning the globals it needs).
-HELPERS: dict = {}
+# specdl's helpers, the classes and functions a spec's layers and sources construct or
+# call by name: name -> (the runtime module defining it, what a script holds of that
+# module for it, in order). Build imports the helper; a script holds that source.
+HELPERS = {
+    **{name: ("specdl.runtime.layers", (name,)) for name in (
+        "ClassToken", "PositionEmbedding", "SinusoidalPosition", "StochasticDepth", "LayerScale", "backbone")},
+    "synthetic_targets": ("specdl.runtime.tabular", ("synthetic_targets",)),
+    "read_csv": ("specdl.runtime.csv", ("MISSING_CELLS", "missing_cell", "open_csv", "read_rows", "read_table",
+                                        "csv_numbers", "csv_number", "read_csv")),
+}
 
 # Whether user code (a ``module:`` target) may be imported: off unless the user says so
 # (``--allow-import`` on the command line, ``allow_import=True`` in Python). A context
@@ -70,10 +77,7 @@ def _resolve(dotted: str):
     import importlib
 
     if dotted in HELPERS:
-        source, namespace = HELPERS[dotted]
-        ns = namespace()
-        exec(source, ns)  # noqa: S102 - specdl's own helper text, shipped verbatim in codegen
-        return ns[dotted]
+        return getattr(importlib.import_module(HELPERS[dotted][0]), dotted)
     root, _, rest = dotted.partition(".")
     parts = [ROOTS.get(root, root), *(rest.split(".") if rest else [])]
     for i in range(len(parts), 0, -1):  # the longest importable module prefix

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RunError
-from ..sources.tabular import missing_cell
+from ..runtime.csv import missing_cell
 from .inputs import csv_delimiter, read_columns, read_inputs
 
 

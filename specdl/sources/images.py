@@ -23,11 +23,6 @@ TORCHVISION = {  # name -> (torchvision class, per-sample shape, classes)
 }
 
 
-# `num_workers: auto`, as one expression: specdl evaluates this very text, and the
-# generated script contains it verbatim (DEVICE being its device), so the two agree.
-AUTO_WORKERS = 'max(0, min(4, (os.cpu_count() or 1) - 1)) if DEVICE.type == "cuda" else 0'
-
-
 def scan(root: str) -> tuple[list[str], list[tuple[str, int]]]:
     """Classes (sorted sub-folder names) and (file, class index) pairs, as ImageFolder
     finds them."""
