@@ -1,5 +1,5 @@
 """In-memory tabular sources: scikit-learn data, synthetic data, CSV and NumPy files.
-(NumPy is imported where it is used: ``check`` stays fast.)"""
+(NumPy, and specdl/runtime/ which imports it, are imported where they are used: ``check`` stays fast.)"""
 
 import math
 from pathlib import Path
@@ -9,7 +9,6 @@ from pydantic import Field, PrivateAttr, field_validator
 
 from ..components.base import PosInt
 from ..components.call import literal
-from ..components.trust import resolve
 from ..errors import SourceError, did_you_mean
 from .base import DataSource
 from .info import GENERATORS, SKLEARN, SKLEARN_CLASSES, SKLEARN_SIZES, SKLEARN_TARGETS, DataInfo
@@ -137,11 +136,13 @@ class SyntheticData(DataSource):
     def load(self, seed):
         import numpy as np
 
+        from ..runtime.tabular import synthetic_targets
+
         rng = np.random.default_rng(seed)
         shape = (self.size, *self.shape)
         x = rng.integers(0, self.high, size=shape) if self.dtype == "int64" else rng.standard_normal(shape)
-        score = resolve("synthetic_targets")(x, rng, self.classes or math.prod(self.target),
-                                             self.high if self.dtype == "int64" else None)
+        score = synthetic_targets(x, rng, self.classes or math.prod(self.target),
+                                  self.high if self.dtype == "int64" else None)
         return Loaded(x, score.argmax(axis=1) if self.classes else score)  # targets: reshaped by data.prepare
 
     def code(self):
@@ -311,9 +312,10 @@ class CsvData(DataSource):
 
 
     def _read(self, numeric, cats):
-        fn = resolve("read_csv")
+        from ..runtime.csv import read_csv
+
         try:
-            x, c, y = fn(self.path, self.target, numeric, cats, self.classification(), self.delimiter)
+            x, c, y = read_csv(self.path, self.target, numeric, cats, self.classification(), self.delimiter)
         except ValueError as e:
             msg = str(e)
             field = "target" if msg.startswith("the target") else "features" if "not a number" in msg else "path"
