@@ -4,8 +4,7 @@ and the one list of cells read as missing. The CSV source (check and build), pre
 and evaluate read through it. ``read_csv`` is the reader of a generated script: build
 calls it, and a script reading a CSV holds its source and that of what it calls
 (HELPERS in specdl/components/trust.py lists them; specdl/script/runtime_source.py
-copies them). Imports csv and numpy only:
-``check`` stays free of torch."""
+copies them). Imports csv and numpy only: ``check`` stays free of torch."""
 
 import csv
 
