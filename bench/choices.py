@@ -30,7 +30,7 @@ import torch  # noqa: E402
 import specdl  # noqa: E402
 from specdl.build.data import prepare  # noqa: E402
 from specdl.build.device import torch_flags  # noqa: E402
-from specdl.components.base import resolve  # noqa: E402
+from specdl.components.trust import resolve  # noqa: E402
 from specdl.front.plan import plan  # noqa: E402
 
 CASES = ("iris_mlp", "diabetes_mlp", "digits_cnn", "cifar_cnn", "resnet_small")

@@ -19,7 +19,9 @@ from .api import (
     train,
     tune,
 )
-from .components.base import TT, Call, Layer
+from .components.base import Layer
+from .components.call import Call
+from .components.tensor import TT
 from .errors import RunError, ShapeError, SpecError
 from .extend import register_layer, unregister_layer
 

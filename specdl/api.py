@@ -17,7 +17,7 @@ def _user_code(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, allow_import: bool = False, **kwargs):
-        from .components.base import ALLOW_IMPORT, allowing_imports
+        from .components.trust import ALLOW_IMPORT, allowing_imports
 
         with allowing_imports(allow_import or ALLOW_IMPORT.get()):
             try:

@@ -318,7 +318,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv) -> int:
-    from .components.base import ALLOW_IMPORT
+    from .components.trust import ALLOW_IMPORT
 
     args = _parser().parse_args(argv)
     ALLOW_IMPORT.set(bool(getattr(args, "allow_import", False)))

@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .components.base import GENERATION, REGISTRY, TRUSTED, TT, Call, Layer
+from .components.base import GENERATION, REGISTRY, Layer
+from .components.call import Call
+from .components.tensor import TT
+from .components.trust import TRUSTED
 from .errors import ShapeError
 
 

@@ -171,3 +171,27 @@ def test_no_attributes_set_on_raised_errors(path):
 ])
 def test_the_error_attribute_check_can_fail(code, expected):
     assert _attributes_set_on_errors(ast.parse(code)) == expected
+
+
+CODE_AS_TEXT = {"exec", "eval", "compile"}
+
+
+def _builtin_code_calls(tree) -> list[str]:
+    """Calls of the builtins that run text as code (``exec``, ``eval``, ``compile``); an
+    attribute call (``model.eval()``, ``re.compile``, ``torch.compile``) is another function."""
+    return [f"{n.func.id}() (line {n.lineno})" for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in CODE_AS_TEXT]
+
+
+@pytest.mark.parametrize("path", sorted(PKG.rglob("*.py")), ids=lambda p: str(p.relative_to(PKG)))
+def test_no_code_as_text(path):
+    """No text is run as code in specdl/: what build runs and a script holds is a real
+    function or class of specdl/runtime/, copied as its source."""
+    found = _builtin_code_calls(ast.parse(path.read_text()))
+    assert not found, f"define these as functions instead: {found}"
+
+
+def test_the_code_as_text_check_can_fail():
+    tree = ast.parse("def f(s):\n    model.eval()\n    re.compile(s)\n    torch.compile(f)\n"
+                     "    eval(s)\n    exec(s, {})\n    return compile(s, 'x', 'exec')\n")
+    assert _builtin_code_calls(tree) == ["eval() (line 5)", "exec() (line 6)", "compile() (line 7)"]

@@ -284,7 +284,7 @@ def test_names_of_the_generated_code_are_renamed_or_reserved(tmp_path):
 def test_module_attribute_names_are_reserved():
     import torch
 
-    from specdl.components.base import RESERVED
+    from specdl.components.names import RESERVED
 
     public = {n for n in dir(torch.nn.Module) if not n.startswith("_")}
     assert public <= RESERVED, sorted(public - RESERVED)
@@ -355,11 +355,11 @@ def test_a_denied_word_in_a_helper_docstring_or_comment_allows_nothing(word, mon
     """Words of a helper's docstring and comments are not code: a denied name they hold
     stays denied bare in the script (the guard used to read helper texts as words: a
     docstring saying "eval" let `eval(...)` through)."""
-    from specdl.components.base import HELPERS
     from specdl.script import codeguard
 
     helper = f'def tidy(x):\n    """Never calls {word} on x."""\n    return x  # no {word} here\n'
-    monkeypatch.setitem(HELPERS, "tidy", (helper, dict))
+    texts = codeguard.helper_texts()
+    monkeypatch.setattr(codeguard, "helper_texts", lambda: [*texts, helper])
     codeguard.emitted.cache_clear()
     codeguard.script_names.cache_clear()
     try:

@@ -17,7 +17,7 @@ import specdl
 import specdl.runs.inputs
 import specdl.runs.predict
 import specdl.sources  # noqa: F401 - registers read_csv
-from specdl.components.base import resolve
+from specdl.components.trust import resolve
 from specdl.errors import RunError, SpecError
 
 # pandas' default na_values (pandas.read_csv's documentation), as written there

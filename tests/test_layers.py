@@ -17,10 +17,13 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from specdl.components.base import HELPERS, REGISTRY, TT, allowing_imports
+from specdl.components.base import REGISTRY
+from specdl.components.tensor import TT
+from specdl.components.trust import allowing_imports
 from specdl.errors import ShapeError
 from specdl.front.graph import build_graph
 from specdl.front.reader import Source
+from specdl.script.runtime_source import helper_source
 
 from .strategies import input_types, params, related_shapes
 
@@ -71,7 +74,7 @@ def run(layer, in_types, xs):
     built_mod = call().eval()
     ns = dict(NS)
     for h in set(layer.helpers) | call.helpers():  # the helpers the generated script carries
-        exec(HELPERS[h][0], ns)  # noqa: S102 - our own codegen
+        exec(helper_source(h), ns)  # noqa: S102 - our own codegen
     for imp in call.imports():
         ns[imp.split(".")[0]] = __import__(imp)
     torch.manual_seed(0)

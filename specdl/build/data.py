@@ -100,10 +100,10 @@ def _where(data, row: int, col: int) -> str:
     column's name (read again, on this error path only)."""
     if data.source != "csv":
         return f"row {row} (counting from 0), feature {col}"
-    from ..components.base import resolve
+    from ..runtime.csv import row_lines
 
     numeric, _ = data.columns()
-    lines = resolve("read_csv")(data.path, None, numeric, [], False, data.delimiter)[2]
+    lines = row_lines(data.path, data.delimiter)
     name = f"column `{numeric[col]}`" if col < len(numeric) else f"feature {col}"
     return f"{data.path} line {lines[row]}, {name}"
 

@@ -5,10 +5,8 @@ where its pipeline allows, else data sets read per sample by DataLoaders. Each s
 
 from __future__ import annotations
 
-import os
-
 from ..errors import RunError, SourceError
-from ..sources.images import AUTO_WORKERS
+from ..runtime.workers import auto_workers
 from .arrays import Arrays, _check_classes
 
 
@@ -83,7 +81,7 @@ def workers(setting, device) -> int:
     compete with training for the cores (docs/performance.md)."""
     if setting != "auto":
         return setting
-    return eval(AUTO_WORKERS, {"os": os, "DEVICE": device})  # noqa: S307 - the constant above
+    return auto_workers(device)
 
 
 def loader(dataset, batch_size: int, shuffle: bool, generator, workers: int, device, sampler=None):

@@ -16,6 +16,8 @@ from . import (  # noqa: F401
     transforms,
     vision,
 )
-from .base import REGISTRY, TT, Call, Layer
+from .base import REGISTRY, Layer
+from .call import Call
+from .tensor import TT
 
 __all__ = ["REGISTRY", "Call", "Layer", "TT", "register"]

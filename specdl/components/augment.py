@@ -7,7 +7,8 @@ from typing import ClassVar
 from pydantic import Field
 
 from ..errors import ShapeError
-from .base import Call, NonNegFloat, Prob
+from .base import NonNegFloat, Prob
+from .call import Call
 from .vision import ImageTransform
 
 

@@ -5,7 +5,9 @@ import math
 from typing import ClassVar, Literal
 
 from ..errors import ShapeError
-from .base import TT, Call, Layer, NonNegInt, PosInt, tup
+from .base import Layer, NonNegInt, PosInt
+from .call import Call
+from .tensor import TT, tup
 
 Size = PosInt | list[PosInt]
 Pad = NonNegInt | list[NonNegInt]

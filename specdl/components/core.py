@@ -7,7 +7,9 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ..errors import ShapeError
-from .base import Call, Layer, NonNegFloat, PosFloat, PosInt, Prob, norm_dim, shape_str, simple_layer
+from .base import Layer, NonNegFloat, PosFloat, PosInt, Prob, simple_layer
+from .call import Call
+from .tensor import norm_dim, shape_str
 
 
 class LinearSpec(Layer, type="linear", primary="out_features"):

@@ -8,51 +8,14 @@ from typing import ClassVar, Literal
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from ..errors import ShapeError
-from .base import (
-    ALLOW_IMPORT,
-    HELPERS,
-    TT,
-    Call,
-    ImportRefused,
-    Layer,
-    PosInt,
-    is_ident,
-    resolve,
-)
+from .base import Layer, PosInt
+from .call import Call
+from .names import is_ident
+from .tensor import TT
+from .trust import ALLOW_IMPORT, ImportRefused, resolve
 
-# The helper that builds a backbone. specdl runs this very text, and the generated
-# script contains it verbatim, so the two cannot differ.
-BACKBONE_HELPER = '''\
-def backbone(name, weights=None, num_classes=None, freeze="none"):
-    """A torchvision model: local weights loaded, classification head replaced, frozen."""
-    import torchvision
-
-    model = torchvision.models.get_model(name)
-    if weights is not None and (weights.endswith((".pt", ".pth")) or "/" in weights):
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    elif weights is not None:  # a torchvision weights name: downloads (needs the network)
-        model.load_state_dict(torchvision.models.get_weight(weights).get_state_dict(progress=False))
-    head = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)][-1][0]
-    if num_classes is not None:
-        parent = model.get_submodule(head.rpartition(".")[0]) if "." in head else model
-        old = parent.get_submodule(head.rpartition(".")[2])
-        setattr(parent, head.rpartition(".")[2], nn.Linear(old.in_features, num_classes))
-    prefixes = [] if freeze == "none" else freeze if isinstance(freeze, list) else [""]
-    for n, p in model.named_parameters():
-        if any(n.startswith(f) for f in prefixes) and not (freeze == "backbone" and n.startswith(head + ".")):
-            p.requires_grad_(False)
-    return model
-'''
-
-
-def _torch_globals() -> dict:
-    import torch
-
-    return {"torch": torch, "nn": torch.nn}
-
-
-HELPERS["backbone"] = (BACKBONE_HELPER, _torch_globals)
-
+# A backbone is built by the helper `backbone` (specdl/runtime/layers.py): build calls
+# it, and the generated script holds its source, so the two cannot differ.
 _CACHE: dict = {}
 
 

@@ -2,7 +2,8 @@
 
 
 from ..errors import ShapeError
-from .base import TT, Layer, norm_dim
+from .base import Layer
+from .tensor import TT, norm_dim
 
 
 def broadcast(xs: list[TT]) -> TT:

@@ -7,7 +7,8 @@ from typing import ClassVar
 from pydantic import Field
 
 from ..errors import ShapeError
-from .base import Call, Layer, PosFloat, PosInt
+from .base import Layer, PosFloat, PosInt
+from .call import Call
 
 
 class _BatchNorm(Layer):

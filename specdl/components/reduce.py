@@ -6,7 +6,9 @@ from typing import Annotated, ClassVar
 from pydantic import Field
 
 from ..errors import ShapeError
-from .base import Call, Layer, PosInt, norm_dim
+from .base import Layer, PosInt
+from .call import Call
+from .tensor import norm_dim
 
 
 class _Reduce(Layer):

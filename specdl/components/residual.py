@@ -1,49 +1,13 @@
 """Layers of modern residual branches: stochastic depth (drop path) and layer scale.
-Both are specdl helper classes: build runs this very text, and the generated script
-contains it verbatim (as for the token layers)."""
+Both are specdl helpers, defined in specdl/runtime/layers.py: build constructs them,
+and the generated script holds their source (as for the token layers)."""
 
 from typing import ClassVar, Literal
 
 from ..errors import ShapeError
-from .base import HELPERS, Call, Layer, PosFloat, Prob, norm_dim
-from .tokens import _torch_globals
-
-STOCHASTIC_DEPTH_HELPER = '''\
-class StochasticDepth(nn.Module):
-    """Drops the whole input per sample ("row") or per batch ("batch") with probability
-    p while training, scaling what is kept by 1 / (1 - p); the identity otherwise."""
-
-    def __init__(self, p, mode="row"):
-        super().__init__()
-        self.p = p
-        self.mode = mode
-
-    def forward(self, x):
-        if not self.training or self.p == 0.0:
-            return x
-        shape = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
-        keep = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(1.0 - self.p)
-        return x * keep.div_(1.0 - self.p)
-
-    def extra_repr(self):
-        return f"p={self.p}, mode={self.mode}"
-'''
-
-LAYER_SCALE_HELPER = '''\
-class LayerScale(nn.Module):
-    """Multiplies by a learned per-channel vector, initialised to init_value; shape is
-    the scale's shape, broadcast against x (channels last, or [C, 1, 1])."""
-
-    def __init__(self, shape, init_value=1e-06):
-        super().__init__()
-        self.scale = nn.Parameter(torch.full(shape, float(init_value)))
-
-    def forward(self, x):
-        return x * self.scale
-'''
-
-HELPERS["StochasticDepth"] = (STOCHASTIC_DEPTH_HELPER, _torch_globals)
-HELPERS["LayerScale"] = (LAYER_SCALE_HELPER, _torch_globals)
+from .base import Layer, PosFloat, Prob
+from .call import Call
+from .tensor import norm_dim
 
 
 class StochasticDepthSpec(Layer, type="stochastic_depth", primary="p"):

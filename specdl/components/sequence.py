@@ -6,7 +6,8 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from ..errors import ShapeError
-from .base import Call, Layer, NonNegInt, PosFloat, PosInt, Prob, literal
+from .base import Layer, NonNegInt, PosFloat, PosInt, Prob
+from .call import Call, literal
 
 
 class EmbeddingSpec(Layer, type="embedding", primary="embedding_dim"):

@@ -1,64 +1,14 @@
 """Token layers of transformers: a learned class token, a learned position embedding,
 fixed sinusoidal positions, and taking one token (select). The three modules are specdl
-helper classes: build runs this very text, and the generated script contains it verbatim."""
+helpers, defined in specdl/runtime/layers.py: build constructs them, and the generated
+script holds their source."""
 
 from typing import ClassVar
 
 from ..errors import ShapeError
-from .base import HELPERS, Call, Layer, PosFloat, norm_dim
-
-TOKEN_HELPER = '''\
-class ClassToken(nn.Module):
-    """Prepends one learned vector to a sequence: [N, L, D] -> [N, L + 1, D]."""
-
-    def __init__(self, dim):
-        super().__init__()
-        self.token = nn.Parameter(torch.zeros(1, 1, dim))
-
-    def forward(self, x):
-        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
-'''
-
-POSITION_HELPER = '''\
-class PositionEmbedding(nn.Module):
-    """Adds a learned [1, L, D] tensor to a sequence, initialised N(0, init_std)."""
-
-    def __init__(self, length, dim, init_std=0.02):
-        super().__init__()
-        self.embedding = nn.Parameter(torch.empty(1, length, dim).normal_(std=init_std))
-
-    def forward(self, x):
-        return x + self.embedding
-'''
-
-SINUSOID_HELPER = '''\
-class SinusoidalPosition(nn.Module):
-    """Adds the fixed sine and cosine positions of Vaswani et al. (2017) to [N, L, D]:
-    sin(p / base ** (2i / D)) in the even features, cos in the odd ones (not learned)."""
-
-    def __init__(self, length, dim, base=10000.0):
-        super().__init__()
-        position = torch.arange(length, dtype=torch.float32).unsqueeze(1)
-        freq = base ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)
-        table = torch.zeros(1, length, dim)
-        table[0, :, 0::2] = torch.sin(position * freq)
-        table[0, :, 1::2] = torch.cos(position * freq[: dim // 2])
-        self.register_buffer("table", table, persistent=False)
-
-    def forward(self, x):
-        return x + self.table
-'''
-
-
-def _torch_globals() -> dict:
-    import torch
-
-    return {"torch": torch, "nn": torch.nn}
-
-
-HELPERS["ClassToken"] = (TOKEN_HELPER, _torch_globals)
-HELPERS["PositionEmbedding"] = (POSITION_HELPER, _torch_globals)
-HELPERS["SinusoidalPosition"] = (SINUSOID_HELPER, _torch_globals)
+from .base import Layer, PosFloat
+from .call import Call
+from .tensor import norm_dim
 
 
 class ClassTokenSpec(Layer, type="class_token"):

@@ -6,7 +6,8 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field, Strict, field_validator, model_validator
 
-from .base import Call, Component, NonNegFloat, PosFloat, PosInt
+from .base import Component, NonNegFloat, PosFloat, PosInt
+from .call import Call
 
 # Adam's betas: each in [0, 1); a YAML list is taken for the tuple (strict mode wants a tuple)
 Beta = Annotated[float, Strict(), Field(ge=0.0, lt=1.0, allow_inf_nan=False)]

@@ -9,7 +9,9 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from ..errors import ShapeError
-from .base import Component, literal, shape_str
+from .base import Component
+from .call import literal
+from .tensor import shape_str
 
 
 # The work of each transform: plain functions, called by build and copied into generated

@@ -8,7 +8,8 @@ from typing import ClassVar
 from pydantic import Field
 
 from ..errors import ShapeError
-from .base import Call, Component, PosInt, Prob
+from .base import Component, PosInt, Prob
+from .call import Call
 
 
 class ImageTransform(Component):

@@ -70,7 +70,7 @@ def check(spec, overrides=None, allow_import: bool = False, export_preflight: bo
     Torch is not imported, except to size a torchvision backbone or, with
     ``allow_import``, a ``module:`` layer (which imports the user code it names).
     """
-    from ..components.base import ALLOW_IMPORT, allowing_imports
+    from ..components.trust import ALLOW_IMPORT, allowing_imports
     from .analysis import analyze
 
     spec = load(spec, overrides)

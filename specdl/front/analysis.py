@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..components.base import REGISTRY, TT
+from ..components.base import REGISTRY
+from ..components.tensor import TT
 from ..errors import Issue, ShapeError, SourceError, SpecError, did_you_mean
 from ..sources.info import DataInfo, describe
 from .graph import INPUT, Graph, build_graph

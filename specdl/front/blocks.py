@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import re
 
-from ..components.base import REGISTRY, is_ident, not_a_name
+from ..components.base import REGISTRY
+from ..components.names import is_ident, not_a_name
 from ..errors import closest, did_you_mean
 from .block_expr import ExprError, evaluate, is_expression, names_in
 from .reader import Source

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..components.base import TT
+from ..components.tensor import TT
 from ..errors import ShapeError, SpecError, did_you_mean
 
 INPUT = "input"

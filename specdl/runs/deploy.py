@@ -175,7 +175,7 @@ def predicted(run, raw: dict) -> np.ndarray:
 def _before_to_tensor(run) -> list:
     """The pipeline's calls that make the graph's uint8 input: ToImage and the
     transforms before `to_tensor`."""
-    from ..components.base import Call
+    from ..components.call import Call
 
     steps = list(run.spec.data.transforms)
     names = [t.type_name for t in steps]

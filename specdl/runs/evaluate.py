@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import RunError
 from ..front.plan import dtypes
-from ..sources.tabular import missing_cell
+from ..runtime.csv import missing_cell
 from .inputs import csv_delimiter, read_columns, read_inputs
 
 

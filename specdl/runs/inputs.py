@@ -120,7 +120,7 @@ def _csv(run, path, exclude=()):
     why = utf8_problem(path)
     if why:
         raise RunError(why)
-    from ..components.base import resolve
+    from ..components.trust import resolve
 
     data = run.spec.data
     if path.stat().st_size == 0:
@@ -156,13 +156,12 @@ def _csv(run, path, exclude=()):
 
 def _header(path) -> list[str]:
     """A plain numeric CSV's columns; its first row must be a header."""
-    import csv
+    from ..runtime.csv import read_header
 
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            header = next(csv.reader(f), None)
-    except csv.Error as e:
-        raise RunError(f"{path} line 1: {e}") from None
+        header = read_header(path)
+    except ValueError as e:  # a cell the csv module refuses
+        raise RunError(str(e)) from None
     if not header:
         raise RunError(f"{path} is empty; give a header row and one row per sample")
     unique_header(path, header)
@@ -189,18 +188,20 @@ def csv_delimiter(run) -> str:
 def read_columns(path, names, delimiter: str = ",") -> dict:
     """Named columns of a CSV as text cells, one per non-blank row (the rows read_csv
     reads); a name the header lacks is an error listing the columns there are."""
-    import csv
+    from ..runtime.csv import read_rows
 
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f, delimiter=delimiter)
-        header = next(reader, [])
-        unique_header(path, header)
-        absent = [n for n in names if n not in header]
-        if absent:
-            raise RunError(f"{path} has no column {', '.join(f'`{a}`' for a in absent)}; its columns are: "
-                           f"{', '.join(header)[:200]}")
-        index = {n: header.index(n) for n in names}
-        rows = [row for row in reader if row]
+    reading = read_rows(path, delimiter)
+    header = next(reading)[1]
+    unique_header(path, header)
+    absent = [n for n in names if n not in header]
+    if absent:
+        raise RunError(f"{path} has no column {', '.join(f'`{a}`' for a in absent)}; its columns are: "
+                       f"{', '.join(header)[:200]}")
+    index = {n: header.index(n) for n in names}
+    try:
+        rows = [row for _, row in reading]
+    except ValueError as e:  # a cell the csv module refuses
+        raise RunError(str(e)) from None
     return {n: [row[i].strip() if i < len(row) else "" for row in rows] for n, i in index.items()}
 
 

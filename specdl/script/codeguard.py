@@ -34,10 +34,17 @@ DOTTED = re.compile(r"(?<=\.)[A-Za-z_][A-Za-z0-9_]*")  # an identifier after a d
 
 def _own_texts() -> list[str]:
     """The template's text and the helper sources: the script specdl writes around values."""
-    from ..components.base import HELPERS
     from ..files import templates_dir
 
-    return [p.read_text() for p in sorted(templates_dir().glob("*.j2"))] + [h[0] for h in HELPERS.values()]
+    return [p.read_text() for p in sorted(templates_dir().glob("*.j2"))] + helper_texts()
+
+
+def helper_texts() -> list[str]:
+    """Each helper's source as a script holds it (specdl/runtime/, read as text)."""
+    from ..components.trust import HELPERS
+    from .runtime_source import helper_source
+
+    return [helper_source(name) for name in HELPERS]
 
 
 @functools.cache
@@ -64,10 +71,7 @@ def emitted() -> tuple[frozenset, frozenset]:
 
 def _helper_code_names() -> set:
     """The names the helper sources use bare, from their syntax trees."""
-    from .. import sources  # noqa: F401  (registers the sources' helpers: read_csv, ...)
-    from ..components.base import HELPERS
-
-    return {n for src, _ in HELPERS.values() for n, _, is_bare in identifiers(ast.parse(src)) if is_bare}
+    return {n for src in helper_texts() for n, _, is_bare in identifiers(ast.parse(src)) if is_bare}
 
 
 @functools.cache

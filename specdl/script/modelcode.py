@@ -17,7 +17,7 @@ import keyword
 import re
 from dataclasses import dataclass, field
 
-from ..components.base import Call, Name, literal
+from ..components.call import Call, Name, literal
 from ..front.graph import INPUT
 
 # Names a forward() or __init__ reads besides its own variables: a layer output or a

@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import re
 
-from ..components.base import HELPERS, Name, literal
+from ..components.call import Name, literal
 from ..files import templates_dir
 from ..front.plan import dtypes, plan
+from .runtime_source import helper_source
 
 STDLIB = {"csv", "functools", "gc", "hashlib", "json", "math", "os", "pathlib"}
 BASE_IMPORTS = ["import numpy as np", "import torch", "from sklearn import metrics", "from torch import nn"]
@@ -110,7 +111,7 @@ def _model_context(a) -> dict:
     helpers = writer.helpers | set(getattr(a.spec.data, "helpers", ()))
     return {"modules": classes, "runtime": runtime_sources(a),
             "spec_names": writer.spec_names,
-            "helpers": [HELPERS[h][0] for h in sorted(helpers)], "needs": sorted(writer.needs)}
+            "helpers": [helper_source(h) for h in sorted(helpers)], "needs": sorted(writer.needs)}
 
 
 def _data_context(a) -> dict:
@@ -132,11 +133,11 @@ def _data_context(a) -> dict:
     if ctx["cached"]:
         ctx.update(_cache_context(data))
     if data.file_backed:
-        from ..sources.images import AUTO_WORKERS
+        from .runtime_source import returned
 
         ctx.update(train_tf=[c.code() for c in data.pipeline(train=True)],
                    eval_tf=[c.code() for c in data.pipeline(train=False)],
-                   image_lines=[Code(ln) for ln in data.script_lines(ctx["stratify"])], auto_workers=AUTO_WORKERS)
+                   image_lines=[Code(ln) for ln in data.script_lines(ctx["stratify"])], auto_workers=returned("specdl.runtime.workers", "auto_workers"))
     else:
 
         ctx.update(target_shape=Code(literal(a.label_shape)), transforms=[t.step_code() for t in data.transforms],

@@ -1,6 +1,8 @@
 """The source text of the package's runtime functions, as generated scripts hold them,
 read from the modules' files rather than imported: ``specdl codegen`` writes a torch
-script without importing torch (runtime/loop.py and runtime/images.py import it)."""
+script without importing torch (runtime/loop.py and runtime/images.py import it). The
+helpers a spec's layers and sources name (components/trust.py's HELPERS) are copied the
+same way."""
 
 from __future__ import annotations
 
@@ -48,8 +50,26 @@ def listed(module: str, tuple_name: str) -> list[tuple[str, str]]:
 
 def source(module: str, name: str) -> str:
     """A top-level function's or class's source with its decorators, as ``inspect.getsource``
-    gives it."""
+    gives it, or a top-level assignment's (a constant the functions read)."""
     lines, defs, _ = _module(module)
     node = defs[name]
-    first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+    first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
     return "".join(lines[first - 1:node.end_lineno]).rstrip("\n") + "\n"
+
+
+def returned(module: str, name: str) -> str:
+    """The expression a function's last statement returns, as its source writes it: a
+    script holding a runtime function's value as an expression of its own variables (the
+    function's parameters are named as those variables)."""
+    lines, defs, _ = _module(module)
+    node = defs[name].body[-1]
+    return ast.get_source_segment("".join(lines), node.value)
+
+
+def helper_source(name: str) -> str:
+    """A helper as a script holds it: its module's definitions that HELPERS lists for it,
+    in order, two blank lines apart."""
+    from ..components.trust import HELPERS
+
+    module, names = HELPERS[name]
+    return "\n\n".join(source(module, n) for n in names)

@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import PrivateAttr
 
-from ..components.base import literal
+from ..components.call import literal
 from ..errors import ShapeError, SourceError
 from .base import DataSource, Split
 from .info import DataInfo
@@ -21,11 +21,6 @@ TORCHVISION = {  # name -> (torchvision class, per-sample shape, classes)
     "cifar10": ("CIFAR10", (3, 32, 32), 10),
     "cifar100": ("CIFAR100", (3, 32, 32), 100),
 }
-
-
-# `num_workers: auto`, as one expression: specdl evaluates this very text, and the
-# generated script contains it verbatim (DEVICE being its device), so the two agree.
-AUTO_WORKERS = 'max(0, min(4, (os.cpu_count() or 1) - 1)) if DEVICE.type == "cuda" else 0'
 
 
 def scan(root: str) -> tuple[list[str], list[tuple[str, int]]]:
@@ -130,7 +125,7 @@ def load_rgb(path):
 def _as_float(steps) -> list:
     """The steps' calls, then to float in [0, 1] (v2.ToDtype) where none of them is
     to_tensor: the images a model reads are float."""
-    from ..components.base import Call
+    from ..components.call import Call
 
     calls = [c for t in steps for c in t.calls()]
     if not any(t.type_name == "to_tensor" for t in steps):
@@ -146,7 +141,7 @@ class _ImageSource(DataSource):
     def pipeline(self, train: bool) -> list:
         """The torchvision v2 calls for a split: ToImage, augmentation (train only), the
         transforms, and to_tensor when the spec leaves it out."""
-        from ..components.base import Call
+        from ..components.call import Call
 
         augment = [c for t in (self.augment if train else []) for c in t.calls()]
         return [Call("v2.ToImage"), *augment, *_as_float(self.transforms)]
@@ -159,7 +154,7 @@ class _ImageSource(DataSource):
         where the split needs the per-sample v2 pipeline: a random step without a batched
         form, a random step after a deterministic one, or images of several sizes after
         ``pre``."""
-        from ..components.base import Call
+        from ..components.call import Call
 
         steps = list(self.augment if train else []) + list(self.transforms)
         n_pre = next((i for i, t in enumerate(steps) if t.type_name not in PRE_CACHE), len(steps))

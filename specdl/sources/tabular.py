@@ -1,5 +1,5 @@
 """In-memory tabular sources: scikit-learn data, synthetic data, CSV and NumPy files.
-(NumPy is imported where it is used: ``check`` stays fast.)"""
+(NumPy, and specdl/runtime/ which imports it, are imported where they are used: ``check`` stays fast.)"""
 
 import math
 from pathlib import Path
@@ -7,7 +7,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, PrivateAttr, field_validator
 
-from ..components.base import HELPERS, PosInt, literal, resolve
+from ..components.base import PosInt
+from ..components.call import literal
 from ..errors import SourceError, did_you_mean
 from .base import DataSource
 from .info import GENERATORS, SKLEARN, SKLEARN_CLASSES, SKLEARN_SIZES, SKLEARN_TARGETS, DataInfo
@@ -100,24 +101,6 @@ class SklearnData(DataSource):
         return ["from sklearn import datasets"], [f"x, y = datasets.{self.dataset}({args}random_state=SEED)"]
 
 
-# Read by specdl and embedded verbatim in generated scripts.
-SYNTHETIC_HELPER = '''def synthetic_targets(x, rng, width, high=None):
-    """A fixed random function of x: x itself (or, for token ids, their histogram) times a
-    random matrix drawn in blocks of rows, so memory stays apart from features x width."""
-    flat = x.reshape(len(x), -1)
-    if high is not None:  # token histogram, without a one-hot copy of x
-        ids = flat + np.arange(len(x))[:, None] * high
-        flat = np.bincount(ids.ravel(), minlength=len(x) * high).reshape(len(x), high) / flat.shape[1]
-        flat -= 1.0 / high  # centred, so that no class takes the common part of every score
-    score = np.zeros((len(x), width))
-    block = max(1, min(flat.shape[1], 1_048_576 // width))
-    for i in range(0, flat.shape[1], block):
-        score += flat[:, i:i + block] @ rng.standard_normal((min(block, flat.shape[1] - i), width))
-    return score
-'''
-HELPERS["synthetic_targets"] = (SYNTHETIC_HELPER, lambda: {"np": __import__("numpy")})
-
-
 class SyntheticData(DataSource):
     """Random data of a given shape, for smoke runs and tests: labels (or targets) are a
     fixed random function of x, so a model can learn them."""
@@ -153,11 +136,13 @@ class SyntheticData(DataSource):
     def load(self, seed):
         import numpy as np
 
+        from ..runtime.tabular import synthetic_targets
+
         rng = np.random.default_rng(seed)
         shape = (self.size, *self.shape)
         x = rng.integers(0, self.high, size=shape) if self.dtype == "int64" else rng.standard_normal(shape)
-        score = resolve("synthetic_targets")(x, rng, self.classes or math.prod(self.target),
-                                             self.high if self.dtype == "int64" else None)
+        score = synthetic_targets(x, rng, self.classes or math.prod(self.target),
+                                  self.high if self.dtype == "int64" else None)
         return Loaded(x, score.argmax(axis=1) if self.classes else score)  # targets: reshaped by data.prepare
 
     def code(self):
@@ -170,100 +155,6 @@ class SyntheticData(DataSource):
                      else f"x = rng.standard_normal(({shape}))")
         lines.append(f"y = synthetic_targets(x, rng, {width}{high}){'.argmax(axis=1)' if self.classes else ''}")
         return [], lines
-
-
-# The cells read as missing, in one list (compared after stripping spaces, case-insensitively):
-# pandas' default `na_values` and "?" (read_csv below, check's reading, evaluate's labels).
-MISSING_CELLS = ("", "?", "#n/a", "#n/a n/a", "#na", "-1.#ind", "-1.#qnan", "-nan", "1.#ind", "1.#qnan",
-                 "<na>", "n/a", "na", "nan", "none", "null")
-
-
-def missing_cell(text: str) -> bool:
-    """Whether a cell is missing (one of MISSING_CELLS, after stripping, in any case)."""
-    return text.strip().lower() in _MISSING
-
-
-# Read by specdl and embedded verbatim in generated scripts.
-READ_CSV_HELPER = '''def read_csv(path, target, numeric, categorical, classification, delimiter=","):
-    """Numeric features (NaN where missing), categorical strings, and targets from a CSV.
-    A bad file is a ValueError naming its line and column."""
-    # the cells read as missing, after stripping, in any case: pandas' default na_values and "?"
-    missing = MISSING_CELLS
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f, delimiter=delimiter)
-        rows, lines = [], []
-        try:
-            header = next(reader, [])
-            seen = set()
-            twice = next((h for h in header if h in seen or seen.add(h)), None)
-            if twice is not None:
-                raise ValueError(f"{path} has two columns named `{twice}`; rename one")
-            for row in reader:
-                if row and len(row) != len(header):
-                    raise ValueError(f"{path} line {reader.line_num} has {len(row)} cells, but the header "
-                                     f"has {len(header)}; every row needs every column")
-                if row:
-                    rows.append(row)
-                    lines.append(reader.line_num)
-        except csv.Error as e:  # a cell over the csv module's field limit (128 KiB)
-            raise ValueError(f"{path} line {reader.line_num}: {e}") from None
-    wanted = [*numeric, *categorical, *([] if target is None else target if isinstance(target, list) else [target])]
-    absent = [name for name in wanted if name not in header]
-    if absent:
-        raise ValueError(f"{path} has no column {', '.join(f'`{a}`' for a in absent)}; its header is: "
-                         f"{', '.join(header)[:200]}")
-    col = {name: header.index(name) for name in wanted}
-
-    def number(text, name, line):
-        text = text.strip()
-        if text.lower() in missing:
-            return float("nan")
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"{path} line {line}, column `{name}` holds {text[:40]!r}, not a number; "
-                             "list the column under `categorical`") from None
-
-    columns = list(zip(*rows)) or [()] * len(header)  # the cells column by column (every row is whole)
-
-    def numbers(names):  # [N, len(names)]: float() over a whole column, cell by cell where one is not a number
-        out = np.empty((len(rows), len(names)))
-        for j, name in enumerate(names):
-            texts = columns[col[name]]
-            try:
-                out[:, j] = list(map(float, texts))  # float() strips spaces; "nan" is NaN either way
-            except ValueError:
-                out[:, j] = [number(t, name, n) for t, n in zip(texts, lines)]
-        return out
-
-    x = numbers(numeric)
-    cats = np.empty((len(rows), len(categorical)), dtype=object)
-    for j, name in enumerate(categorical):
-        cats[:, j] = list(map(str.strip, columns[col[name]]))
-    if target is None:  # features only (predict)
-        return x, cats, lines
-    names = target if isinstance(target, list) else [target]  # a list: the columns of a multi-target regression
-    labels = [list(map(str.strip, columns[col[t]])) for t in names]
-    y = None if classification else numbers(names)
-    blank = np.zeros(len(rows), dtype=bool)
-    for cells in labels:
-        blank |= np.array([c.lower() in missing for c in cells], dtype=bool)
-    if y is not None:
-        blank |= ~np.isfinite(y).all(axis=1)
-    bad = [lines[i] for i in np.flatnonzero(blank)]
-    if bad:
-        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        raise ValueError(f"the target {' or '.join(f'`{t}`' for t in names)} has no value (blank, NaN or infinite) "
-                         f"on {path} line(s) {', '.join(map(str, bad[:5]))}{more}; fill them in or delete those rows")
-    if classification:
-        index = {c: i for i, c in enumerate(sorted(set(labels[0])))}
-        return x, cats, np.array([index[v] for v in labels[0]], dtype=np.int64)
-    return x, cats, y.reshape(len(rows), len(names)) if isinstance(target, list) else y.reshape(len(rows))
-'''
-READ_CSV_HELPER = READ_CSV_HELPER.replace("MISSING_CELLS", "{\n" + "".join(  # the one list, as a set literal
-    f"        {', '.join(map(repr, MISSING_CELLS[i:i + 8]))},\n" for i in range(0, len(MISSING_CELLS), 8)) + "    }", 1)
-HELPERS["read_csv"] = (READ_CSV_HELPER, lambda: {"csv": __import__("csv"), "np": __import__("numpy")})
-_MISSING = frozenset(MISSING_CELLS)
 
 
 class CsvData(DataSource):
@@ -302,9 +193,8 @@ class CsvData(DataSource):
         return list(self.target) if isinstance(self.target, list) else [self.target]
 
     def _header(self) -> list[str]:
-        import csv
-
         from ..files import file_problem, utf8_problem
+        from ..runtime.csv import read_header
 
         why = file_problem(self.path)
         if why and why.startswith("no such file"):
@@ -313,10 +203,9 @@ class CsvData(DataSource):
         if why:
             raise SourceError("path", why)
         try:
-            with open(self.path, newline="", encoding="utf-8-sig") as f:
-                header = next(csv.reader(f, delimiter=self.delimiter), None)
-        except csv.Error as e:
-            raise SourceError("path", f"{self.path} line 1: {e}") from None
+            header = read_header(self.path, self.delimiter)
+        except ValueError as e:  # a cell the csv module refuses
+            raise SourceError("path", str(e)) from None
         if not header:
             raise SourceError("path", f"{self.path} is empty; a CSV needs a header row")
         twice = sorted({h for h in header if header.count(h) > 1})
@@ -377,24 +266,23 @@ class CsvData(DataSource):
         """Each target column's non-missing cells, in one read of the file (rows that are
         short are read_csv's to report). Kept while the file is unchanged: the task, the
         classes and the hint all ask."""
-        import csv
+        from ..runtime.csv import missing_cell, read_rows
 
         stamp = self._stamp()
         if self._cells is not None and self._cells[0] == stamp:
             return self._cells[1]
         names = self.targets()
-        with open(self.path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f, delimiter=self.delimiter)
-            header = next(reader)
-            at = {t: header.index(t) for t in names}
-            cells = {t: [] for t in names}
-            try:
-                for row in reader:
-                    for t, i in at.items():
-                        if len(row) > i and not missing_cell(row[i]):
-                            cells[t].append(row[i].strip())
-            except csv.Error as e:
-                raise SourceError("path", f"{self.path} line {reader.line_num}: {e}") from None
+        rows = read_rows(self.path, self.delimiter)
+        header = next(rows)[1]
+        at = {t: header.index(t) for t in names}
+        cells = {t: [] for t in names}
+        try:
+            for _, row in rows:
+                for t, i in at.items():
+                    if len(row) > i and not missing_cell(row[i]):
+                        cells[t].append(row[i].strip())
+        except ValueError as e:  # a cell the csv module refuses
+            raise SourceError("path", str(e)) from None
         self._cells = (stamp, cells)
         return cells
 
@@ -424,9 +312,10 @@ class CsvData(DataSource):
 
 
     def _read(self, numeric, cats):
-        fn = resolve("read_csv")
+        from ..runtime.csv import read_csv
+
         try:
-            x, c, y = fn(self.path, self.target, numeric, cats, self.classification(), self.delimiter)
+            x, c, y = read_csv(self.path, self.target, numeric, cats, self.classification(), self.delimiter)
         except ValueError as e:
             msg = str(e)
             field = "target" if msg.startswith("the target") else "features" if "not a number" in msg else "path"
@@ -509,8 +398,9 @@ class CsvData(DataSource):
 
     def _line(self, row: int) -> str:
         """A data row as the file's line (read again, on an error path only)."""
-        lines = resolve("read_csv")(self.path, None, [], [], False, self.delimiter)[2]
-        return f"{self.path} line {lines[row]}"
+        from ..runtime.csv import row_lines
+
+        return f"{self.path} line {row_lines(self.path, self.delimiter)[row]}"
 
     def _wide_categories(self, counts, rows: int) -> tuple:
         """A categorical column with more than 100 values in the train split, and more than

@@ -139,7 +139,7 @@ def _plan(spec, overrides, s, tdir: Path, rec: dict, trials, progress) -> _Plan:
     """What each process needs; a grid search runs at most its grid's points."""
     import math
 
-    from ..components.base import ALLOW_IMPORT
+    from ..components.trust import ALLOW_IMPORT
     from ..front import check
     from ..front.reader import as_list
 
@@ -263,7 +263,7 @@ def _run(plan: _Plan, remaining: int, jobs: int) -> None:
 
 def work(plan: _Plan, quota: int, index: int, threads: int | None) -> None:
     """One process's share of the trials (also the entry point of each --jobs process)."""
-    from ..components.base import ALLOW_IMPORT
+    from ..components.trust import ALLOW_IMPORT
 
     ALLOW_IMPORT.set(plan.allow_import)
     optuna = _optuna()
