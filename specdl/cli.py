@@ -540,41 +540,22 @@ def cmd_export(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .runs.loaded import LoadedRun
-    from .runs.predict import kept_columns, output_format, write_predictions
+    from .runs.predict import predict_file
 
-    output_format(args.format, args.output, args.keep)  # refused before any work
-    run = LoadedRun(args.run_dir, args.checkpoint, args.spec, args.preprocess)
+    n, text = predict_file(args.input, args.output, args.format, args.keep, run_dir=args.run_dir,
+                           checkpoint=args.checkpoint, spec=args.spec, preprocess=args.preprocess)
     if args.output:
-        from .files import check_output
-
-        check_output(args.output, "the predictions", inputs=[args.input, *run.reads], kept=run.kept)
-    kept = kept_columns(run, args.input, args.keep)
-    pred = run.predictions(run.model_inputs(run.read(args.input, exclude=args.keep)))  # as specdl.predict reads it
-    text = write_predictions(pred, args.output, run.files, args.format, kept)
-    if args.output:
-        print(f"wrote {len(pred['prediction'])} predictions to {one_line(args.output)}", file=sys.stderr)
+        print(f"wrote {n} predictions to {one_line(args.output)}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    import json
+    from .runs.evaluate import evaluate_file, show
 
-    from .runs.evaluate import evaluation, show
-    from .runs.loaded import LoadedRun
-
-    run = LoadedRun(args.run_dir, args.checkpoint, args.spec, args.preprocess)
-    if args.output:
-        from .files import check_output
-
-        check_output(args.output, "the evaluation", inputs=[args.input, *run.reads], kept=run.kept)
-    report = evaluation(run, args.input, args.target)
-    if args.output:
-        from .files import write_output
-
-        write_output(args.output, json.dumps(report, indent=2) + "\n", "the evaluation")
+    report = evaluate_file(args.input, args.target, args.output, run_dir=args.run_dir, checkpoint=args.checkpoint,
+                           spec=args.spec, preprocess=args.preprocess)
     show(report)
     if args.output:
         print(f"wrote {one_line(args.output)}", file=sys.stderr)
