@@ -15,8 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RunError
-from .inputs import (RawInputs, _check_array, csv_array, csv_delimiter, expected_shape, read_inputs,
-                     transformed_images)
+from .inputs import (
+    RawInputs,
+    _check_array,
+    csv_array,
+    csv_delimiter,
+    expected_shape,
+    read_inputs,
+    transformed_images,
+)
 
 TAKES = ("a path (.csv, .npy, .npz, an image or a folder), rows as dicts keyed by column name, "
          "a NumPy array")
