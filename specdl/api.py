@@ -152,7 +152,7 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None, with_prepr
     initial weights; ``overrides`` as in load) to ONNX, verified with onnxruntime on real inputs.
     ``with_preprocessing`` (a run directory): the graph takes raw rows and does the run's
     fitted preprocessing (docs/cli.md), verified against ``predict`` on raw rows."""
-    from .runs.loaded import LoadedRun
+    from .runs.export import export_run, export_spec
 
     path = Path(spec_or_run)
     if not path.exists():
@@ -164,63 +164,5 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None, with_prepr
     if path.is_dir() and overrides:
         raise RunError(f"{path} is a run directory: its model is fixed, so -o overrides do not apply")
     if path.is_dir():
-        run = LoadedRun(path, checkpoint)
-        model, analysis = run.model, run.analysis
-        default = path / "model.onnx"
-    else:
-        from .build.model import build_model as _build
-
-        analysis = _analysis(path, overrides)
-        model = _build(analysis)
-        if checkpoint is not None:
-            from .build import checkpoints as ckpt
-
-            state = ckpt.load(checkpoint)
-            try:
-                model.load_state_dict(state.get("model", state) if "optimizer" in state else state)
-            except RuntimeError as e:
-                raise RunError(f"{checkpoint} does not match the spec's model: "
-                               f"{str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}") from None
-        default = Path(f"{analysis.spec.name}.onnx")
-    from .build.data import prepare
-    from .build.onnx import EXAMPLES, export_onnx, real_inputs
-    from .files import check_output, spec_inputs
-
-    out = Path(output) if output else default
-    reads = [*run.reads, path / EXAMPLES] if path.is_dir() else [*spec_inputs(analysis.spec), checkpoint]
-    kept = [f for f in run.kept if f.suffix != ".onnx"] if path.is_dir() else []  # an export replaces its own
-    check_output(out, "the ONNX file", inputs=reads, regular=True, kept=kept)  # never over what it reads
-    if path.is_dir() and (path / EXAMPLES).exists():  # the run's own real inputs: no data needed
-        from .build import checkpoints as ckpt
-
-        inputs = ckpt.load(path / EXAMPLES)
-    else:
-        inputs = real_inputs(analysis, prepare(analysis.spec, analysis))
-    before = _file_state(out)
-    try:
-        if with_preprocessing:
-            from .runs.deploy import export_with_preprocessing
-
-            return export_with_preprocessing(run, inputs, out)
-        from .runs.deploy import describe_model_input
-
-        return export_onnx(model, inputs, out) | {"expects": describe_model_input(analysis)}
-    finally:
-        _written_in_run(path, out, before)
-
-
-def _written_in_run(run_dir: Path, out, before) -> None:
-    """An ONNX file export wrote (not one it left as it was) inside the run: specdl's."""
-    if run_dir.is_dir() and _file_state(out) not in (None, before):
-        from . import manifest
-
-        manifest.record(run_dir, *filter(None, [manifest.inside(run_dir, out)]))
-
-
-def _file_state(path):
-    """What tells a file rewritten from the one that was there (None: no file)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns
+        return export_run(path, output, checkpoint, with_preprocessing)
+    return export_spec(path, output, checkpoint, overrides)

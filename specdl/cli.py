@@ -7,52 +7,11 @@ import argparse
 import os
 import re
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RunError, SpecError, no_such, one_line
-
-EXAMPLES = {
-    "check": """examples:
-  $ specdl check specs/digits_cnn.yaml
-  $ specdl check specs/iris_mlp.yaml -o model.layers.0.out_features=32 --print""",
-    "build": """examples:
-  $ specdl build specs/iris_mlp.yaml
-  $ specdl build specs/digits_cnn.yaml -o train.epochs=3 --out runs/quick
-  $ specdl build --resume runs/digits-cnn/20261127-120000""",
-    "codegen": """examples:
-  $ specdl codegen specs/iris_mlp.yaml --out generated/iris_mlp.py
-  $ specdl codegen specs/iris_mlp.yaml -o train.epochs=3 --out quick.py
-  $ python generated/iris_mlp.py""",
-    "summary": """examples:
-  $ specdl summary specs/digits_cnn.yaml""",
-    "example-data": """examples:
-  $ specdl example-data            # writes data/shapes/ and data/checkpoints/resnet18.pth
-  $ specdl build specs/cifar_cnn.yaml""",
-    "export": """examples:
-  $ specdl export runs/iris-mlp/20261127-120000            # its best.pt -> model.onnx, verified
-  $ specdl export specs/iris_mlp.yaml --checkpoint best.pt --out iris.onnx
-  $ specdl export runs/churn/20261127-120000 --with-preprocessing --out churn.onnx   # raw rows in""",
-    "predict": """examples:
-  $ specdl predict runs/iris-mlp/20261127-120000 --input new_rows.csv --out predictions.csv
-  $ specdl predict runs/cifar-cnn/20261127-120000 --input photos/ --out predictions.json
-  $ specdl predict runs/churn/20261127-120000 --input new.csv --keep customer_id --format json""",
-    "evaluate": """examples:
-  $ specdl evaluate runs/iris-mlp/20261127-120000 --input labelled.csv --target species
-  $ specdl evaluate runs/cifar-cnn/20261127-120000 --input photos/ --out evaluation.json""",
-    "schema": """examples:
-  $ specdl schema --out specdl.front.schema.json
-  # then, first line of a spec:  # yaml-language-server: $schema=./specdl.front.schema.json""",
-    "init": """examples:
-  $ specdl init --template cnn --out my_cnn.yaml
-  $ specdl check my_cnn.yaml""",
-    "tune": """examples:
-  $ specdl tune specs/diabetes_mlp.yaml --trials 30          # the spec's search section
-  $ specdl tune specs/diabetes_mlp.yaml --trials 30 --jobs 2  # the same command continues the study
-  $ specdl build runs/diabetes-mlp/tune-20261128-100000/best.yaml""",
-    "layers": """examples:
-  $ specdl layers
-  $ specdl layers conv2d""",
-}
+from .errors import RunError, SpecError, one_line
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,23 +57,49 @@ def _optimizer(ns) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class Verb:
+    """One verb of the command line, a row of ``VERBS``: its name, its help (one line, also
+    its --help description), its examples (the --help epilog), ``arguments`` (adds the
+    verb's own arguments to its parser, `-o KEY=VALUE` overrides among them where it takes
+    them), ``run`` (argument handling, printing and one call into a stage module; returns
+    the exit code), and whether it reads a spec (then it takes ``--allow-import``, last).
+    A verb with an --out and no overrides refuses `-o` with a line naming --out."""
+
+    name: str
+    help: str
+    examples: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    spec: bool = False
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="specdl", description="Declarative model specs for PyTorch: "
                                 "check, build (train) and codegen.")
     p.add_argument("--version", action="version", version=f"specdl {_version()}")
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
     p.verbs = sub.choices
+    for verb in VERBS:
+        v = sub.add_parser(verb.name, help=verb.help, description=verb.help, epilog=verb.examples,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        verb.arguments(v)
+        if "--out" in v._option_string_actions and "-o" not in v._option_string_actions:
+            _no_overrides(v)
+        if verb.spec:  # nothing is imported without it
+            v.add_argument("--allow-import", action="store_true",
+                           help="import the user code that `module:` layers name (never done otherwise)")
+    return p
 
-    def verb(name, help_):
-        return sub.add_parser(name, help=help_, description=help_, epilog=EXAMPLES[name],
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    c = verb("check", "Validate a spec and print its shape table (never imports torch).")
+def _check_arguments(c) -> None:
     c.add_argument("spec")
     _overrides(c)
     c.add_argument("--print", dest="show", action="store_true", help="also print the canonical spec")
     c.add_argument("--export", choices=["onnx"], help="also run the export preflight (as export: {onnx: true})")
-    b = verb("build", "Train a spec, evaluate it on the test split, and write a run directory.")
+
+
+def _build_arguments(b) -> None:
     b.add_argument("spec", nargs="?")
     _overrides(b)
     _output(b, "write the run directory exactly here (default runs/<name>/<time>)")
@@ -124,29 +109,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.add_argument("--nproc", type=int, default=None, metavar="K",
                    help="train data-parallel on K processes (launches torchrun; train.batch_size is global)")
-    t = _tune_verb(verb)
-    g = verb("codegen", "Write a standalone PyTorch script for a spec.")
-    g.add_argument("spec")
-    _overrides(g)
-    _output(g, "the script's path (default: standard output)")
-    g.add_argument("--distributed", action="store_true",
-                   help="a script that also trains data-parallel under torchrun")
-    s = verb("summary", "Per-layer shapes, parameters, multiply-adds and activation memory.")
-    s.add_argument("spec")
-    _overrides(s)
-    s.add_argument("--batch", type=_positive, default=1, help="batch size for the memory column (default 1)")
-    e, pr, ev = _run_verbs(verb)
-    _tool_verbs(verb)
-    for v in (c, b, t, g, s, e, pr, ev):  # every verb that reads a spec: nothing is imported without it
-        v.add_argument("--allow-import", action="store_true",
-                       help="import the user code that `module:` layers name (never done otherwise)")
-    return p
 
 
-def _tune_verb(verb):
+def _tune_arguments(t) -> None:
     """tune: a study over the spec's search section (docs/tune.md)."""
-    t = verb("tune", "Search the spec's `search` space with Optuna: each trial a run, bad ones pruned; "
-             "writes trials.csv, best.yaml and plots.")
     t.add_argument("spec")
     _overrides(t)
     t.add_argument("--trials", type=_positive, help="trials in the study in all (default: search.trials)")
@@ -158,32 +124,23 @@ def _tune_verb(verb):
                    "spec's fingerprint; a study of another spec is refused)")
     _output(t, "the tune directory (default: the newest runs/<name>/tune-* of this spec, or a new one)")
     t.add_argument("-q", "--quiet", action="store_true", help="no line per trial")
-    return t
 
 
-def _tool_verbs(verb) -> None:
-    """schema, init, example-data, layers: verbs that read no spec."""
-    sc = verb("schema", "Write the JSON Schema of specs (for editors and linters).")
-    _output(sc, "the file (default: standard output)")
-    _no_overrides(sc)
-    it = verb("init", "Write a commented starting spec that checks and trains.")
-    it.add_argument("--template", default="mlp", choices=["mlp", "cnn", "resnet", "transfer"])
-    _output(it, "the file (default: standard output)")
-    _no_overrides(it)
-    it.add_argument("--force", action="store_true", help="overwrite an existing file")
-    ex = verb("example-data", "Write the example image folder and local resnet18 weights the bundled "
-              "image specs use.")
-    _output(ex, "folder to write into (default: data)", default="data")
-    _no_overrides(ex)
-    ly = verb("layers", "List the layer catalogue with each layer's arguments.")
-    ly.add_argument("name", nargs="?")
-    ly.add_argument("--markdown", action="store_true", help="the whole registry as docs/layers.md")
+def _codegen_arguments(g) -> None:
+    g.add_argument("spec")
+    _overrides(g)
+    _output(g, "the script's path (default: standard output)")
+    g.add_argument("--distributed", action="store_true",
+                   help="a script that also trains data-parallel under torchrun")
 
 
-def _run_verbs(verb):
-    """export, predict and evaluate: the verbs that use a finished run."""
-    e = verb("export", "Export a run's best model (or a spec with a checkpoint) to ONNX, verified with "
-             "onnxruntime on real inputs.")
+def _summary_arguments(s) -> None:
+    s.add_argument("spec")
+    _overrides(s)
+    s.add_argument("--batch", type=_positive, default=1, help="batch size for the memory column (default 1)")
+
+
+def _export_arguments(e) -> None:
     e.add_argument("target", metavar="RUN_DIR|SPEC")
     e.add_argument("--checkpoint", help="weights to export (default: the run's best.pt)")
     e.add_argument("--format", default="onnx", choices=["onnx"])
@@ -191,8 +148,9 @@ def _run_verbs(verb):
                    help="(a run) the graph takes raw rows or uint8 images and does the fitted preprocessing")
     _overrides(e, "(a spec only)")
     _output(e, "the .onnx file (default: RUN_DIR/model.onnx, or <name>.onnx)")
-    pr = verb("predict", "Predict with a finished run (or a generated script's outputs), applying its fitted "
-              "preprocessing.")
+
+
+def _predict_arguments(pr) -> None:
     _run_source(pr)
     pr.add_argument("--input", required=True, help="a .csv (with a header), .npy, .npz, an image or a folder")
     _output(pr, "the predictions' file (default: CSV on standard output)")
@@ -201,17 +159,15 @@ def _run_verbs(verb):
                     "default: by --out's suffix, else csv")
     pr.add_argument("--keep", action="append", default=[], metavar="COLUMN",
                     help="carry this column of a CSV input through to the output (repeatable), e.g. an id")
-    _no_overrides(pr)
-    ev = verb("evaluate", "Score a finished run on a new labelled file (CSV with the target column, .npz, "
-              "or an image folder of class sub-folders), with its fitted preprocessing.")
+
+
+def _evaluate_arguments(ev) -> None:
     _run_source(ev)
     ev.add_argument("--input", required=True, help="a .csv with the target column, an .npz (x and y), or an "
                     "image folder (one sub-folder per class)")
     ev.add_argument("--target", metavar="COLUMN", help="a CSV's target column, for runs not trained on a CSV "
                     "(default: target)")
     _output(ev, "also write the evaluation as JSON (report.json's layout)")
-    _no_overrides(ev)
-    return e, pr, ev
 
 
 def _run_source(p) -> None:
@@ -222,6 +178,25 @@ def _run_source(p) -> None:
                    "script's <name>.best.pt)")
     p.add_argument("--spec", metavar="SPEC", help="instead of a run directory: the spec a script was generated from")
     p.add_argument("--preprocess", metavar="P", help="with --spec: the script's <name>.preprocess.json")
+
+
+def _schema_arguments(sc) -> None:
+    _output(sc, "the file (default: standard output)")
+
+
+def _init_arguments(it) -> None:
+    it.add_argument("--template", default="mlp", choices=["mlp", "cnn", "resnet", "transfer"])
+    _output(it, "the file (default: standard output)")
+    it.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+
+def _example_data_arguments(ex) -> None:
+    _output(ex, "folder to write into (default: data)", default="data")
+
+
+def _layers_arguments(ly) -> None:
+    ly.add_argument("name", nargs="?")
+    ly.add_argument("--markdown", action="store_true", help="the whole registry as docs/layers.md")
 
 
 OVERRIDE = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)*=.*", re.S)  # train.epochs=3, model.layers.0.linear=64
@@ -252,7 +227,7 @@ def _overrides(verb, note: str = "") -> None:
 
 
 def _no_overrides(verb) -> None:
-    """Verbs that read no spec: `-o` is an error that names --out (not argparse's
+    """Verbs that take no overrides: `-o` is an error that names --out (not argparse's
     "unrecognized arguments")."""
     verb.add_argument("-o", dest="misplaced_o", metavar="-", type=_no_spec, help=argparse.SUPPRESS)
 
@@ -327,7 +302,7 @@ def _main(argv) -> int:
         from .notes import third_party_notes
 
         with third_party_notes():  # sklearn's, PIL's and torch's warnings about the user's data: notes
-            return VERBS[args.verb](args)
+            return next(v for v in VERBS if v.name == args.verb).run(args)
     except SpecError as e:
         for issue in e.issues:
             print(issue.render(), file=sys.stderr)
@@ -382,11 +357,12 @@ def _warn(analysis, batch=None):
 
 def cmd_check(args) -> int:
     from .build.distributed import world_size
+    from .build.start import check_world
     from .front import check
     from .front.summary import shape_table
 
     a = check(args.spec, args.overrides, export_preflight=bool(args.export))
-    _check_world(a, world_size())
+    check_world(a, world_size())
     _warn(a)
     if args.export or a.spec.export.onnx:
         doubtful = sum("ONNX export" in w.message for w in a.warnings)
@@ -409,32 +385,14 @@ def cmd_summary(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from .front import analysis_of as check
+    from .build.start import build_analysis, launch_processes
 
-    if args.nproc is not None and args.nproc != 1:
-        from .build.distributed import launch, preflight, world_size
-
-        if world_size() <= 1:
-            argv = _without_nproc(sys.argv[1:])
-            a = check(args.spec or f"{args.resume}/spec.yaml", args.overrides)
-            _check_world(a, args.nproc)
-            preflight(args.nproc, a.spec.train.device)
-            return launch(args.nproc, argv)
+    code = launch_processes(args.spec, args.overrides, args.resume, args.nproc, sys.argv[1:])
+    if code is not None:
+        return code
     from .build.run import fit
 
-    if args.resume:
-        from pathlib import Path
-
-        _resume_arguments(args)
-        a = check(Path(args.resume) / "spec.yaml", args.overrides)
-    elif args.spec:
-        a = check(args.spec, args.overrides)
-    else:
-        raise RunError("give a spec to build, or --resume RUN_DIR")
-    _warn(a)
-    from .build.distributed import world_size
-
-    _check_world(a, world_size())
+    a = build_analysis(args.spec, args.overrides, args.resume, args.output, args.force, warn=_warn)
     result = fit(a, out=args.output, resume=args.resume, progress=False if args.quiet else None, force=args.force)
     if result.run_dir is None:
         return 0  # another rank than 0: rank 0 reports
@@ -443,59 +401,6 @@ def cmd_build(args) -> int:
     print(f"test: {'  '.join(parts)}  (best epoch {result.best_epoch})")
     print(f"run directory: {result.run_dir}")
     return 0
-
-
-# What `--resume` may change (recorded in the run's spec.yaml): how it trains, not what
-# it trains (model, data, loss, optimizer would not match the checkpoint).
-RESUME_OVERRIDES = ("train",)
-
-
-def _resume_arguments(args) -> None:
-    """`--resume RUN_DIR` continues that run in place: a spec path, --out or --force do
-    not apply, and only overrides in RESUME_OVERRIDES are taken (and recorded)."""
-    from pathlib import Path
-
-    if args.spec:
-        raise RunError(f"give a spec path to build, or --resume RUN_DIR to continue a run, not both ({args.spec})")
-    if args.output or args.force:
-        raise RunError(f"--resume continues {args.resume} in place; --out and --force do not apply")
-    from .files import file_problem
-
-    if not Path(args.resume).is_dir():
-        raise RunError(f"--resume {args.resume}: " + ("it is a file, not a run directory" if
-                       Path(args.resume).exists() else no_such(args.resume, "the run directory")))
-    why = file_problem(Path(args.resume) / "spec.yaml")
-    if why:
-        from .errors import not_a_run
-
-        raise RunError(not_a_run(args.resume) if why.startswith("no such file") else f"--resume {args.resume}: {why}")
-    for o in args.overrides:
-        key = o.partition("=")[0].strip()
-        if not any(key == k or key.startswith(k + ".") for k in RESUME_OVERRIDES):
-            raise RunError(f"-o {key} cannot change a run being resumed (its checkpoint holds the old "
-                           "model, data and optimizer); resume takes train.* overrides only; start a new run instead")
-
-
-def _without_nproc(argv: list[str]) -> list[str]:
-    """The command line less `--nproc K` / `--nproc=K` (what each torchrun process runs)."""
-    out, skip = [], False
-    for arg in argv:
-        if skip or arg.startswith("--nproc="):
-            skip = False
-            continue
-        skip = arg == "--nproc"
-        if not skip:
-            out.append(arg)
-    return out
-
-
-def _check_world(a, world: int) -> None:
-    """The global batch must split evenly over the ranks."""
-    if world > 1 and a.spec.train.batch_size % world:
-        from .errors import SpecError
-
-        raise SpecError([a.spec._source.issue(("train", "batch_size"), f"the global batch of "
-                         f"{a.spec.train.batch_size} does not split over {world} processes; use a multiple of {world}")])
 
 
 def cmd_tune(args) -> int:
@@ -540,41 +445,22 @@ def cmd_export(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .runs.loaded import LoadedRun
-    from .runs.predict import kept_columns, output_format, write_predictions
+    from .runs.predict import predict_file
 
-    output_format(args.format, args.output, args.keep)  # refused before any work
-    run = LoadedRun(args.run_dir, args.checkpoint, args.spec, args.preprocess)
+    n, text = predict_file(args.input, args.output, args.format, args.keep, run_dir=args.run_dir,
+                           checkpoint=args.checkpoint, spec=args.spec, preprocess=args.preprocess)
     if args.output:
-        from .files import check_output
-
-        check_output(args.output, "the predictions", inputs=[args.input, *run.reads], kept=run.kept)
-    kept = kept_columns(run, args.input, args.keep)
-    pred = run.predictions(run.model_inputs(run.read(args.input, exclude=args.keep)))  # as specdl.predict reads it
-    text = write_predictions(pred, args.output, run.files, args.format, kept)
-    if args.output:
-        print(f"wrote {len(pred['prediction'])} predictions to {one_line(args.output)}", file=sys.stderr)
+        print(f"wrote {n} predictions to {one_line(args.output)}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    import json
+    from .runs.evaluate import evaluate_file, show
 
-    from .runs.evaluate import evaluation, show
-    from .runs.loaded import LoadedRun
-
-    run = LoadedRun(args.run_dir, args.checkpoint, args.spec, args.preprocess)
-    if args.output:
-        from .files import check_output
-
-        check_output(args.output, "the evaluation", inputs=[args.input, *run.reads], kept=run.kept)
-    report = evaluation(run, args.input, args.target)
-    if args.output:
-        from .files import write_output
-
-        write_output(args.output, json.dumps(report, indent=2) + "\n", "the evaluation")
+    report = evaluate_file(args.input, args.target, args.output, run_dir=args.run_dir, checkpoint=args.checkpoint,
+                           spec=args.spec, preprocess=args.preprocess)
     show(report)
     if args.output:
         print(f"wrote {one_line(args.output)}", file=sys.stderr)
@@ -595,8 +481,6 @@ def cmd_init(args) -> int:
 
     text = (templates_dir() / "init" / f"{args.template}.yaml").read_text()
     if args.output and not args.force:
-        from pathlib import Path
-
         if Path(args.output).exists():
             raise RunError(f"{args.output} exists; pass --force to overwrite it")
     return _write(text, args.output)
@@ -614,8 +498,6 @@ def _write(text: str, output, what: str = "the output", inputs=()) -> int:
 
 
 def cmd_example_data(args) -> int:
-    from pathlib import Path
-
     from .build.examples import write_all
     from .files import writable_folder
 
@@ -625,9 +507,59 @@ def cmd_example_data(args) -> int:
     return 0
 
 
-VERBS = {"schema": cmd_schema, "init": cmd_init, "export": cmd_export, "predict": cmd_predict, "evaluate": cmd_evaluate,
-         "example-data": cmd_example_data, "check": cmd_check, "build": cmd_build, "codegen": cmd_codegen, "summary": cmd_summary, "tune": cmd_tune,
-         "layers": cmd_layers}
+# The verbs, in the order `specdl --help` lists them: adding a verb is adding a row.
+VERBS = (
+    Verb("check", "Validate a spec and print its shape table (never imports torch).", """examples:
+  $ specdl check specs/digits_cnn.yaml
+  $ specdl check specs/iris_mlp.yaml -o model.layers.0.out_features=32 --print""", _check_arguments, cmd_check,
+         spec=True),
+    Verb("build", "Train a spec, evaluate it on the test split, and write a run directory.", """examples:
+  $ specdl build specs/iris_mlp.yaml
+  $ specdl build specs/digits_cnn.yaml -o train.epochs=3 --out runs/quick
+  $ specdl build --resume runs/digits-cnn/20261127-120000""", _build_arguments, cmd_build, spec=True),
+    Verb("tune", "Search the spec's `search` space with Optuna: each trial a run, bad ones pruned; "
+         "writes trials.csv, best.yaml and plots.", """examples:
+  $ specdl tune specs/diabetes_mlp.yaml --trials 30          # the spec's search section
+  $ specdl tune specs/diabetes_mlp.yaml --trials 30 --jobs 2  # the same command continues the study
+  $ specdl build runs/diabetes-mlp/tune-20261128-100000/best.yaml""", _tune_arguments, cmd_tune, spec=True),
+    Verb("codegen", "Write a standalone PyTorch script for a spec.", """examples:
+  $ specdl codegen specs/iris_mlp.yaml --out generated/iris_mlp.py
+  $ specdl codegen specs/iris_mlp.yaml -o train.epochs=3 --out quick.py
+  $ python generated/iris_mlp.py""", _codegen_arguments, cmd_codegen, spec=True),
+    Verb("summary", "Per-layer shapes, parameters, multiply-adds and activation memory.", """examples:
+  $ specdl summary specs/digits_cnn.yaml""", _summary_arguments, cmd_summary, spec=True),
+    Verb("export", "Export a run's best model (or a spec with a checkpoint) to ONNX, verified with "
+         "onnxruntime on real inputs.", """examples:
+  $ specdl export runs/iris-mlp/20261127-120000            # its best.pt -> model.onnx, verified
+  $ specdl export specs/iris_mlp.yaml --checkpoint best.pt --out iris.onnx
+  $ specdl export runs/churn/20261127-120000 --with-preprocessing --out churn.onnx   # raw rows in""",
+         _export_arguments, cmd_export, spec=True),
+    Verb("predict", "Predict with a finished run (or a generated script's outputs), applying its fitted "
+         "preprocessing.", """examples:
+  $ specdl predict runs/iris-mlp/20261127-120000 --input new_rows.csv --out predictions.csv
+  $ specdl predict runs/cifar-cnn/20261127-120000 --input photos/ --out predictions.json
+  $ specdl predict runs/churn/20261127-120000 --input new.csv --keep customer_id --format json""",
+         _predict_arguments, cmd_predict, spec=True),
+    Verb("evaluate", "Score a finished run on a new labelled file (CSV with the target column, .npz, "
+         "or an image folder of class sub-folders), with its fitted preprocessing.", """examples:
+  $ specdl evaluate runs/iris-mlp/20261127-120000 --input labelled.csv --target species
+  $ specdl evaluate runs/cifar-cnn/20261127-120000 --input photos/ --out evaluation.json""",
+         _evaluate_arguments, cmd_evaluate, spec=True),
+    Verb("schema", "Write the JSON Schema of specs (for editors and linters).", """examples:
+  $ specdl schema --out specdl.schema.json
+  # then, first line of a spec:  # yaml-language-server: $schema=./specdl.schema.json""",
+         _schema_arguments, cmd_schema),
+    Verb("init", "Write a commented starting spec that checks and trains.", """examples:
+  $ specdl init --template cnn --out my_cnn.yaml
+  $ specdl check my_cnn.yaml""", _init_arguments, cmd_init),
+    Verb("example-data", "Write the example image folder and local resnet18 weights the bundled "
+         "image specs use.", """examples:
+  $ specdl example-data            # writes data/shapes/ and data/checkpoints/resnet18.pth
+  $ specdl build specs/cifar_cnn.yaml""", _example_data_arguments, cmd_example_data),
+    Verb("layers", "List the layer catalogue with each layer's arguments.", """examples:
+  $ specdl layers
+  $ specdl layers conv2d""", _layers_arguments, cmd_layers),
+)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

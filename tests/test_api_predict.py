@@ -87,6 +87,24 @@ def test_array_run_takes_every_form(runs, tmp_path, capsys):
     assert [r["prediction"] for r in cli] == want["prediction"]
 
 
+def test_reading_returns_raw_inputs_and_sets_nothing_on_the_run(runs, tmp_path):
+    """read_inputs and LoadedRun.read return a RawInputs (the features, where each sample
+    came from, the image files); the run holds no state of the last read."""
+    from specdl.runs.inputs import RawInputs, read_inputs
+
+    (tmp_path / "in.csv").write_text("a,b,city\n1.5,0.2,p\n-0.3,,q\n")
+    run = specdl.load_run(runs["csv"])
+    raw = read_inputs(run, tmp_path / "in.csv")
+    assert isinstance(raw, RawInputs) and raw.rows == [f"{tmp_path / 'in.csv'} line {n}" for n in (2, 3)]
+    assert raw.files is None and raw.source == "the given inputs"
+    assert run.read(tmp_path / "in.csv").source == str(tmp_path / "in.csv")
+    assert run.read([{"a": 1.5, "b": 0.2, "city": "p"}]).rows == ["row 0"]
+    assert same(run.predict(raw), run.predict(tmp_path / "in.csv"))
+    images = specdl.load_run(runs["img"]).read(runs["root"] / "img" / "a")
+    assert images.files == images.rows and len(images.files) == 6
+    assert not any(hasattr(run, name) for name in ("rows", "files", "source"))
+
+
 def test_image_run_takes_files_folders_and_pil_images(runs):
     files = sorted((runs["root"] / "img").rglob("*.png"))[:3]
     run = specdl.load_run(runs["img"])

@@ -72,3 +72,26 @@ def test_a_closed_pipe_is_not_a_traceback(verb, tmp_path):
         os.close(write)
     assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
     assert r.returncode in (0, 1, 141)  # rich exits 1 on a broken pipe; specdl 141
+
+
+def test_a_verb_is_one_row(monkeypatch, capsys):
+    """Adding a verb is adding a row to cli.VERBS: its help, examples, arguments and
+    function; a verb that reads a spec takes --allow-import, one with --out refuses -o."""
+    from specdl import cli
+
+    def arguments(p):
+        p.add_argument("spec")
+        cli._output(p, "where to write")
+
+    row = cli.Verb("hello", "Say hello to a spec.", "examples:\n  $ specdl hello s.yaml", arguments,
+                   lambda args: print(f"hello {args.spec} {args.allow_import}") or 0, spec=True)
+    monkeypatch.setattr(cli, "VERBS", (*cli.VERBS, row))
+    assert cli.main(["hello", "s.yaml", "--allow-import"]) == 0
+    assert capsys.readouterr().out == "hello s.yaml True\n"
+    with pytest.raises(SystemExit):
+        cli.main(["hello", "--help"])
+    text = capsys.readouterr().out
+    assert "Say hello to a spec." in text and "$ specdl hello s.yaml" in text and "--allow-import" in text
+    with pytest.raises(SystemExit):
+        cli.main(["hello", "s.yaml", "-o", "x"])
+    assert "takes no overrides; write the output with --out x" in capsys.readouterr().err

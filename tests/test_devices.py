@@ -92,8 +92,10 @@ def test_nproc_refused_before_torchrun(monkeypatch, capsys, tmp_path):
 
 
 def test_without_nproc_strips_both_spellings():
-    assert cli._without_nproc(["build", "s.yaml", "--nproc", "2", "-q"]) == ["build", "s.yaml", "-q"]
-    assert cli._without_nproc(["build", "--nproc=3", "s.yaml"]) == ["build", "s.yaml"]
+    from specdl.build.start import without_nproc
+
+    assert without_nproc(["build", "s.yaml", "--nproc", "2", "-q"]) == ["build", "s.yaml", "-q"]
+    assert without_nproc(["build", "--nproc=3", "s.yaml"]) == ["build", "s.yaml"]
 
 
 @pytest.mark.parametrize(("used_cuda", "env", "noted"), [(True, None, True), (False, None, False),

@@ -106,8 +106,9 @@ def test_image_folder_scores_match_predict(runs, tmp_path):
     pred = specdl.load_run(run)
     from specdl.runs.inputs import read_inputs
 
-    p = pred.predict(read_inputs(pred, folder))
-    truth = [Path(f).parent.name for f in pred.files]
+    raw = read_inputs(pred, folder)
+    p = pred.predict(raw)
+    truth = [Path(f).parent.name for f in raw.files]
     assert got["samples"] == 16 and sum(map(sum, got["confusion_matrix"])) == 16
     assert got["test"]["accuracy"] == np.mean([t == q for t, q in zip(truth, p["prediction"])])
     assert [c["support"] for c in got["per_class"].values()] == [8, 8]

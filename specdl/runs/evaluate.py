@@ -16,6 +16,26 @@ from ..runtime.csv import missing_cell
 from .inputs import csv_delimiter, read_columns, read_inputs
 
 
+def evaluate_file(path, target: str | None = None, out=None, **run) -> dict:
+    """`specdl evaluate`: a finished run's evaluation (``run``: LoadedRun's arguments) on
+    the labelled file at ``path``, also written to ``out`` as JSON when given."""
+    from .loaded import LoadedRun
+
+    loaded = LoadedRun(**run)
+    if out:
+        from ..files import check_output
+
+        check_output(out, "the evaluation", inputs=[path, *loaded.reads], kept=loaded.kept)
+    report = evaluation(loaded, path, target)
+    if out:
+        import json
+
+        from ..files import write_output
+
+        write_output(out, json.dumps(report, indent=2) + "\n", "the evaluation")
+    return report
+
+
 def evaluation(run, path, target: str | None = None) -> dict:
     """``{"input", "samples", "test": metrics and loss[, "per_class", "confusion_matrix",
     "classes"]}``, the layout of report.json."""
@@ -72,8 +92,8 @@ def labelled(run, path: Path, target: str | None):
     if data.file_backed:
         if not path.is_dir():
             raise RunError(f"{path} is not a folder: give an image folder with one sub-folder per class")
-        x = read_inputs(run, path)
-        return x, _folder_labels(run, path)
+        raw = read_inputs(run, path)
+        return run.model_inputs(raw), _folder_labels(run, path, raw.files)
     if path.suffix == ".csv":
         names = data.targets() if data.source == "csv" else [target or "target"]
         if target is not None and data.source == "csv" and [target] != names:
@@ -81,7 +101,7 @@ def labelled(run, path: Path, target: str | None):
                            f"data.target); --target {target} does not apply")
         cells = read_columns(path, names, csv_delimiter(run))
         raw = read_inputs(run, path, exclude=names)
-        y = [_csv_labels(run, path, n, cells[n], len(names)) for n in names]
+        y = [_csv_labels(run, path, n, cells[n], raw.rows, len(names)) for n in names]
         return run.model_inputs(raw), _targets(run, np.stack(y, axis=1) if len(y) > 1 else y[0])
     if path.suffix == ".npz":
         return _npz(run, path)
@@ -89,10 +109,11 @@ def labelled(run, path: Path, target: str | None):
                    "(features and targets) or an image folder")
 
 
-def _folder_labels(run, root: Path) -> np.ndarray:
+def _folder_labels(run, root: Path, files) -> np.ndarray:
+    """The class of each image (``files``), by its sub-folder of ``root``."""
     names = run.pre["class_names"] or []
     labels = []
-    for f in map(Path, run.files):
+    for f in map(Path, files):
         parts = f.relative_to(root).parts
         if len(parts) < 2:
             raise RunError(f"{f} is not in a class sub-folder; put each image under {root}/<class>/")
@@ -103,11 +124,12 @@ def _folder_labels(run, root: Path) -> np.ndarray:
     return np.asarray(labels, dtype=np.int64)
 
 
-def _csv_labels(run, path, name, cells, columns: int = 1) -> np.ndarray:
+def _csv_labels(run, path, name, cells, rows, columns: int = 1) -> np.ndarray:
     """A target column's cells: class names for classification, numbers otherwise
-    (``columns``: how many target columns the CSV gives, one per predicted value)."""
+    (``rows``: read_inputs' "PATH line N" of each; ``columns``: how many target columns
+    the CSV gives, one per predicted value)."""
     task = run.analysis.task
-    lines = [r.rsplit(" line ", 1)[-1] for r in run.rows]  # read_inputs' "PATH line N"
+    lines = [r.rsplit(" line ", 1)[-1] for r in rows]
     if task == "multilabel" or (task == "regression" and int(np.prod(run.analysis.data.outputs)) != columns):
         raise RunError(f"this run predicts {task} targets of several values; give the labels in an .npz (x and y)")
     for cell, line in zip(cells, lines):
@@ -138,8 +160,8 @@ def _npz(run, path: Path):
         y = read_npz(path, xkey, ykey)[1]
     except NpzProblem as e:
         raise RunError(str(e)) from None
-    x = read_inputs(run, path)
-    n = len(x[0]) if isinstance(x, tuple) else len(x)  # a CSV run's (numeric, categorical)
+    raw = read_inputs(run, path)
+    n = len(raw.x[0]) if isinstance(raw.x, tuple) else len(raw.x)  # a CSV run's (numeric, categorical)
     if y.ndim == 0 or len(y) != n:
         raise RunError(f"{path}: `{xkey}` holds {n} samples but `{ykey}` is {list(y.shape)}; "
                        "give one target per sample")
@@ -153,7 +175,7 @@ def _npz(run, path: Path):
         if len(bad):
             raise RunError(f"`{ykey}` in {path} row {bad[0]} holds class {y[bad[0]]:g}; the run has classes "
                            f"0..{classes - 1}")
-    return run.model_inputs(x), _targets(run, y)
+    return run.model_inputs(raw), _targets(run, y)
 
 
 def _targets(run, y) -> np.ndarray:

@@ -2,36 +2,43 @@
 --input` reads, through specdl/runs/inputs.py), or the same in memory: rows as dicts keyed by
 column name (written as a CSV and read by the CSV path itself), a NumPy array (or a list
 of lists, or a torch tensor), PIL images. One reading path for the CLI and the API; every
-problem is one RunError. Sets ``run.rows``, ``run.files`` and ``run.source``."""
+problem is one RunError. What is read is a ``RawInputs`` (specdl/runs/inputs.py)."""
 
 from __future__ import annotations
 
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import RunError
-from .inputs import _check_array, csv_array, csv_delimiter, expected_shape, read_inputs, transformed_images
+from .inputs import (
+    RawInputs,
+    _check_array,
+    csv_array,
+    csv_delimiter,
+    expected_shape,
+    read_inputs,
+    transformed_images,
+)
 
 TAKES = ("a path (.csv, .npy, .npz, an image or a folder), rows as dicts keyed by column name, "
          "a NumPy array")
 
 
-def read_given(run, x, exclude=()):
+def read_given(run, x, exclude=()) -> RawInputs:
     """The run's raw inputs from anything predict takes (``exclude``: CSV columns that
     are not features, for runs that take every column of a CSV)."""
-    if run.spec.data.file_backed and hasattr(x, "detach") and tuple(x.shape[1:]) == expected_shape(run) \
-            and x.is_floating_point():  # model inputs already (read_inputs' images): where they came from stays
-        if len(run.rows) != len(x):
-            run.rows, run.files = [f"row {i}" for i in range(len(x))], None
+    if isinstance(x, RawInputs):  # read already (read_inputs): where they came from stays
         return x
-    run.rows, run.files, run.source = [], None, "the given inputs"
+    if run.spec.data.file_backed and hasattr(x, "detach") and tuple(x.shape[1:]) == expected_shape(run) \
+            and x.is_floating_point():  # model inputs already (transformed images)
+        return RawInputs(x, [f"row {i}" for i in range(len(x))])
     if isinstance(x, (str, os.PathLike)):
-        run.source = str(x)
-        return read_inputs(run, x, exclude)
+        return replace(read_inputs(run, x, exclude), source=str(x))
     if run.spec.data.file_backed:
         return _images(run, x)
     if _is_image(x) or (isinstance(x, list) and x and all(_is_image(i) for i in x)):
@@ -43,10 +50,10 @@ def read_given(run, x, exclude=()):
     if isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], np.ndarray) and run.spec.data.source == "csv":
         return _pair(run, *x)
     arr = _array(x)
-    run.rows = [f"row {i}" for i in range(len(arr))] if arr.ndim else []
+    rows = [f"row {i}" for i in range(len(arr))] if arr.ndim else []
     if run.spec.data.source == "csv":
-        return csv_array(run, arr, "the given array")
-    return _check_array(run, arr, "the array")
+        return RawInputs(csv_array(run, arr, "the given array"), rows)
+    return RawInputs(_check_array(run, arr, "the array", rows), rows)
 
 
 def _is_image(x) -> bool:
@@ -73,7 +80,7 @@ def _array(x) -> np.ndarray:
     return arr
 
 
-def _pair(run, numeric, cats):
+def _pair(run, numeric, cats) -> RawInputs:
     """(numeric columns [N, n], categorical columns [N, c] as text): a CSV run's raw form."""
     names, cat_names = run.spec.data.columns()
     num = _array(numeric)
@@ -81,8 +88,7 @@ def _pair(run, numeric, cats):
     if num.shape[1:] != (len(names),) or cat.shape != (len(num), len(cat_names)):
         raise RunError(f"(numeric, categorical) inputs are [N, {len(names)}] numbers and [N, {len(cat_names)}] "
                        f"texts for this run; these are {list(num.shape)} and {list(cat.shape)}")
-    run.rows = [f"row {i}" for i in range(len(num))]
-    return num.astype(np.float64), cat
+    return RawInputs((num.astype(np.float64), cat), [f"row {i}" for i in range(len(num))])
 
 
 def _cell(value, i: int, key) -> str:
@@ -99,7 +105,7 @@ def _cell(value, i: int, key) -> str:
                    "a text or None (a missing value)")
 
 
-def dict_rows(run, rows, exclude=()):
+def dict_rows(run, rows, exclude=()) -> RawInputs:
     """Rows as dicts, through the CSV reader itself: written as a CSV of the columns the
     run reads (a CSV run's by name; otherwise the first row's keys, in order)."""
     import csv
@@ -130,8 +136,7 @@ def dict_rows(run, rows, exclude=()):
             raw = read_inputs(run, path, exclude)
         except RunError as e:
             raise RunError(_as_rows(str(e), path, ends)) from None
-        run.rows = [_as_rows(r, path, ends) for r in run.rows]
-    return raw
+    return replace(raw, rows=[_as_rows(r, path, ends) for r in raw.rows])
 
 
 def _as_rows(text: str, path: Path, ends: dict) -> str:
@@ -140,7 +145,7 @@ def _as_rows(text: str, path: Path, ends: dict) -> str:
     return text.replace(str(path), "the list of rows")
 
 
-def _images(run, x):
+def _images(run, x) -> RawInputs:
     """PIL images in memory, one or a list."""
     items = list(x) if isinstance(x, (list, tuple)) else [x]
     if not items or not all(map(_is_image, items)):

@@ -1,10 +1,11 @@
 """`specdl predict --input`: read a CSV, .npy, .npz, image or image folder, and check it
 against what the run's model takes before any of it reaches the model. Every problem
 is one RunError naming the file (and its line, column, key or image) and what to do.
-Sets ``run.rows`` (where each sample came from) and, for images, ``run.files``."""
+What is read is a ``RawInputs``: the raw features and where each sample came from."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,20 @@ from ..files import file_problem, utf8_problem
 from ..sources.npz import NpzProblem, read_npy, read_npz
 
 
-def read_inputs(run, path, exclude=()):
+@dataclass
+class RawInputs:
+    """A run's raw inputs, as read: ``x`` the raw features (an array; a CSV run's
+    (numeric, categorical) pair; image runs' transformed images, a tensor), ``rows``
+    where each sample came from (its file line or row, for messages), ``files`` the
+    images' names (image runs), ``source`` what was given, in words."""
+
+    x: object
+    rows: list
+    files: list | None = None
+    source: str = "the given inputs"
+
+
+def read_inputs(run, path, exclude=()) -> RawInputs:
     """Raw inputs from a file: CSV (with a header), .npy, .npz (the spec's ``data.x`` key
     for an npz run, else ``x``), or images for an image run. ``exclude``: CSV columns
     that are not features (evaluate's labels, predict's --keep) where the run takes every
@@ -40,10 +54,10 @@ def read_inputs(run, path, exclude=()):
             raise RunError(f"cannot read {path}: give a .csv, .npy or .npz file")
     except NpzProblem as e:
         raise RunError(str(e)) from None
-    run.rows = [f"{path} row {i}" for i in range(len(x))] if x.ndim else []
+    rows = [f"{path} row {i}" for i in range(len(x))] if x.ndim else []
     if run.spec.data.source == "csv":
-        return csv_array(run, x, path)
-    return _check_array(run, x, path)
+        return RawInputs(csv_array(run, x, path), rows)
+    return RawInputs(_check_array(run, x, path, rows), rows)
 
 
 def csv_array(run, x, where):
@@ -80,8 +94,9 @@ def expected_shape(run) -> tuple:
     return tuple(run.analysis.data.feat)
 
 
-def _check_array(run, x, path):
-    """An array input: numbers, [N, ...] with N > 0, per-sample shape the model's."""
+def _check_array(run, x, path, rows=()):
+    """An array input: numbers, [N, ...] with N > 0, per-sample shape the model's
+    (``rows``: where each sample came from)."""
     want = expected_shape(run)
     if x.ndim < 2:
         raise RunError(f"{path} is {list(x.shape)} ({x.ndim}-D): give one row per sample, [N, "
@@ -100,18 +115,18 @@ def _check_array(run, x, path):
     if run.analysis.data.dtype == "int64":
         if x.dtype.kind == "f" and not (np.isfinite(x).all() and (x % 1 == 0).all()):
             raise RunError(f"{path} holds fractional or NaN values; this model takes integer token ids")
-        _check_ids(run, x)
+        _check_ids(run, x, rows)
     return x
 
 
-def _check_ids(run, x) -> None:
+def _check_ids(run, x, rows) -> None:
     """Token ids within the vocabulary of each embedding that reads the input."""
     for node in run.analysis.graph.nodes:
         n = getattr(node.layer, "num_embeddings", None) if "input" in node.inputs else None
         bad = np.argwhere((x < 0) | (x >= n)) if n is not None else []
         if len(bad):
             r, *at = (int(v) for v in bad[0])
-            where = run.rows[r] if r < len(run.rows) else f"row {r}"
+            where = rows[r] if r < len(rows) else f"row {r}"
             raise RunError(f"{where} holds the token id {x[(r, *at)]:g} (position {at[0] if at else 0}); the "
                            f"embedding `{node.name}` takes ids 0..{n - 1}: map the token to one the run knows")
 
@@ -142,11 +157,11 @@ def _csv(run, path, exclude=()):
                                       "as numbers")) from None
     if not len(x):
         raise RunError(f"{path} holds no rows under its header")
-    run.rows = [f"{path} line {n}" for n in lines]
+    rows = [f"{path} line {n}" for n in lines]
     if data.source == "csv":
-        return x, c
+        return RawInputs((x, c), rows)
     try:
-        return _check_array(run, x, path)
+        return RawInputs(_check_array(run, x, path, rows), rows)
     except RunError as e:
         shown = [f"`{n}`" for n in exclude if n not in numeric]
         if not shown:
@@ -205,27 +220,27 @@ def read_columns(path, names, delimiter: str = ",") -> dict:
     return {n: [row[i].strip() if i < len(row) else "" for row in rows] for n, i in index.items()}
 
 
-def _at(run, r: int, c: int) -> str:
-    """Where sample ``r``, feature ``c`` came from: its file line or row, and the column's
-    name for a run trained on a CSV (its numeric columns come first)."""
-    rows = run.rows
+def _at(run, rows, r: int, c: int) -> str:
+    """Where sample ``r``, feature ``c`` came from: its file line or row (``rows``), and
+    the column's name for a run trained on a CSV (its numeric columns come first)."""
     where = rows[r] if rows and r < len(rows) else f"row {r}"
     numeric = run.spec.data.columns()[0] if run.spec.data.source == "csv" else []
     return f"{where}, column `{numeric[c]}`" if c < len(numeric) else f"{where} (feature {c})"
 
 
-def check_raw(run, x):
+def check_raw(run, x, rows=()):
     """Raw features before the transforms: an infinite value is an error at its row and
-    column (a `fill` transform fills missing cells, never infinite ones)."""
+    column (``rows``: where each sample came from; a `fill` transform fills missing
+    cells, never infinite ones)."""
     x = np.asarray(x)
     if x.dtype.kind == "f" and len(x) and np.isinf(x).any():
         r, c = (int(v) for v in np.argwhere(np.isinf(x.reshape(len(x), -1)))[0])
-        raise RunError(f"{_at(run, r, c)} holds an infinite value ({x.reshape(len(x), -1)[r, c]}); "
+        raise RunError(f"{_at(run, rows, r, c)} holds an infinite value ({x.reshape(len(x), -1)[r, c]}); "
                        "give a finite number")
     return x
 
 
-def check_finite(run, x, raw=None):
+def check_finite(run, x, raw=None, rows=()):
     """Model inputs after the transforms: a NaN left is an error at its row and column,
     naming its cause: a missing cell the run has no `fill` for, or a transform's result."""
     flat = x.reshape(len(x), -1)
@@ -237,14 +252,14 @@ def check_finite(run, x, raw=None):
     same = before is not None and (before.shape == flat.shape or run.spec.data.source == "csv")  # CSV: numbers first
     value = before[r, c] if same and c < before.shape[1] else None
     if "fill" not in steps and (value is None or np.isnan(value)):
-        raise RunError(f"{_at(run, r, c)} has a NaN (a missing value); the run was trained without a `fill` "
+        raise RunError(f"{_at(run, rows, r, c)} has a NaN (a missing value); the run was trained without a `fill` "
                        "transform: fill it in or drop the row")
     what = "a missing value" if value is None or np.isnan(value) else f"{value:g}"
-    raise RunError(f"{_at(run, r, c)}: the run's transforms ({', '.join(steps)}) turn {what} into NaN; "
+    raise RunError(f"{_at(run, rows, r, c)}: the run's transforms ({', '.join(steps)}) turn {what} into NaN; "
                    "give a value they accept")
 
 
-def image_inputs(run, path: Path):
+def image_inputs(run, path: Path) -> RawInputs:
     """Images (a file, or a folder searched for image files) through the run's eval
     transforms; each must decode and come out at the model's input shape."""
     from ..errors import SourceError
@@ -265,10 +280,10 @@ def image_inputs(run, path: Path):
     return transformed_images(run, [(str(f), f) for f in files])
 
 
-def transformed_images(run, images):
+def transformed_images(run, images) -> RawInputs:
     """``images``: (name, file path or PIL image) pairs, each decoded (a file) or taken
     as RGB (an image in memory), through the run's eval transforms; each must come out at
-    the model's input shape. Sets ``run.files`` and ``run.rows`` to the names."""
+    the model's input shape. The names are the rows' and the files'."""
     import torch
 
     from ..build.images import compose
@@ -283,6 +298,5 @@ def transformed_images(run, images):
             raise RunError(f"{name} is {list(t.shape)} after the run's transforms; the model takes "
                            f"{list(want)}: resize the image (or train with a `resize` transform)")
         out.append(t)
-    run.files = [name for name, _ in images]
-    run.rows = run.files
-    return torch.stack(out)
+    names = [name for name, _ in images]
+    return RawInputs(torch.stack(out), names, names)

@@ -87,7 +87,6 @@ class LoadedRun:
             raise RunError(f"{spec_path} {said}: {e.issues[0].message}") from None
         check_saved(pre_path, self.pre, self.analysis)
         self.spec, self.run_dir = self.analysis.spec, Path(run_dir) if run_dir is not None else None
-        self.rows, self.files, self.source = [], None, "the given inputs"  # set by each read
         self.notes = True  # unseen categories noted (not while export verifies with one of its own)
         self.reads = [spec_path, pre_path, path]  # what an --out must not overwrite
         self.kept = [] if run_dir is None else _written(run_dir)  # nor what specdl wrote in the run
@@ -106,8 +105,9 @@ class LoadedRun:
 
     # -- preprocessing, exactly as in training
     def read(self, x, exclude=()):
-        """The run's raw inputs from anything predict takes: a path as `specdl predict
-        --input` reads it, or rows, arrays, images in memory (specdl/runs/given.py)."""
+        """The run's raw inputs (a ``RawInputs``) from anything predict takes: a path as
+        `specdl predict --input` reads it, or rows, arrays, images in memory
+        (specdl/runs/given.py)."""
         from .given import read_given
 
         return read_given(self, x, exclude)
@@ -117,14 +117,14 @@ class LoadedRun:
         return self.model_inputs(self.read(x))
 
     def model_inputs(self, raw):
-        """Raw inputs as ``read`` gives them -> the model's input tensor."""
+        """Raw inputs as ``read`` gives them (a ``RawInputs``) -> the model's input tensor."""
         import torch
 
         data = self.spec.data
         if data.file_backed:
-            return raw  # already transformed by image_inputs
-        x, cats = raw if data.source == "csv" else (raw, None)
-        x = check_raw(self, np.asarray(x, dtype=dtypes(self.analysis).read))
+            return raw.x  # already transformed by image_inputs
+        x, cats = raw.x if data.source == "csv" else (raw.x, None)
+        x = check_raw(self, np.asarray(x, dtype=dtypes(self.analysis).read), raw.rows)
         first = x
         for t, s in zip(data.transforms, self.fitted("transforms")):
             x = t.apply(x, s)
@@ -135,44 +135,50 @@ class LoadedRun:
                 unseen_notes(data.columns()[1], cats, onehot)
             x = np.hstack([x, *onehot])
         x = torch.as_tensor(x, dtype=getattr(torch, dtypes(self.analysis).input))
-        return check_finite(self, x, first)
+        return check_finite(self, x, first, raw.rows)
 
-    def outputs(self, x):
+    def outputs(self, x, source: str = "the given inputs"):
+        """The model's outputs (float32) for model inputs ``x``, in the run's evaluation
+        chunks (``source``: what ``x`` was read from, for a message)."""
         import torch
 
-        bs = self.spec.train.eval_chunk
+        from ..runtime.loop import chunks
+
         try:
             with torch.inference_mode():
-                return torch.cat([self.model(x[i:i + bs]).float() for i in range(0, len(x), bs)])
+                return torch.cat([self.model(xb).float() for xb in chunks(x, self.spec.train.eval_chunk)])
         except (RuntimeError, IndexError, ValueError, TypeError) as e:  # what the checks of specdl/runs/inputs.py let through
             if "allocate" in str(e):
                 raise
-            raise RunError(f"the model cannot take the inputs of {self.source}: "
+            raise RunError(f"the model cannot take the inputs of {source}: "
                            f"{str(e).splitlines()[0][:200]}") from None
 
     def predict(self, x) -> dict:
         """{"prediction": [...], and "probabilities" (classification)} for anything
         `read` takes."""
-        return self.predictions(self.inputs(x))
+        raw = self.read(x)
+        return self.predictions(self.model_inputs(raw), raw.source)
 
-    def predictions(self, x) -> dict:
-        """Predictions for model inputs ``x`` (``model_inputs``)."""
+    def predictions(self, x, source: str = "the given inputs") -> dict:
+        """Predictions for model inputs ``x`` (``model_inputs``), as training makes them
+        (runtime/loop.py's ``predictions``), with the probabilities and class names."""
         import torch
 
-        out = self.outputs(x)
+        from ..runtime.loop import predictions
+
+        out = self.outputs(x, source)
         task, threshold = self.analysis.kind, self.spec.train.threshold
+        # binary (one logit): the second class where its probability reaches train.threshold
+        pred = predictions(out, task, self.invert_targets, threshold)
         if task in ("classification", "binary"):
             probs = self.probabilities(out)
-            # one logit: the second class where its probability reaches train.threshold
-            index = (probs[:, 1] >= threshold).long() if task == "binary" else out.argmax(1)
             names = self.pre["class_names"] or [str(i) for i in range(probs.shape[1])]
-            return {"index": index.numpy(), "prediction": [names[i] for i in index.tolist()],
+            return {"index": pred, "prediction": [names[i] for i in pred.tolist()],
                     "probabilities": probs.numpy(), "classes": names}
         if task == "multilabel":
-            probs = torch.sigmoid(out)
-            return {"prediction": (probs >= threshold).long().numpy(), "probabilities": probs.numpy()}
+            return {"prediction": pred, "probabilities": torch.sigmoid(out).numpy()}
         names = self.analysis.target_names()  # several named targets: a column each (prediction_<name>)
-        return {"prediction": self.invert_targets(out.double().numpy()), **({"targets": names} if names else {})}
+        return {"prediction": pred, **({"targets": names} if names else {})}
 
     def probabilities(self, out):
         """Class probabilities from the model's outputs (torch ops: the ONNX graph of

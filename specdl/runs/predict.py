@@ -26,6 +26,24 @@ def output_format(fmt: str | None, out, keep=()) -> str:
     return fmt
 
 
+def predict_file(path, out=None, fmt: str | None = None, keep=(), **run) -> tuple[int, str | bytes]:
+    """`specdl predict`: a finished run's predictions (``run``: LoadedRun's arguments) for
+    the inputs at ``path``, with the ``keep`` columns, written to ``out`` when given in
+    ``fmt`` (``output_format``). Returns how many, and the text (or the .npy bytes)."""
+    from .loaded import LoadedRun
+
+    output_format(fmt, out, keep)  # refused before any work
+    loaded = LoadedRun(**run)
+    if out:
+        from ..files import check_output
+
+        check_output(out, "the predictions", inputs=[path, *loaded.reads], kept=loaded.kept)
+    kept = kept_columns(loaded, path, keep)
+    raw = loaded.read(path, exclude=keep)  # as specdl.predict reads it
+    pred = loaded.predictions(loaded.model_inputs(raw), raw.source)
+    return len(pred["prediction"]), write_predictions(pred, out, raw.files, fmt, kept)
+
+
 def kept_columns(run, path, keep) -> dict:
     """predict --keep: the named columns of a CSV input, text as written, one per row
     read; the output's own column names are refused."""
