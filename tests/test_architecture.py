@@ -74,6 +74,15 @@ def test_no_module_imports_a_later_stage():
     assert not up, "\n".join(sorted(up))
 
 
+def test_every_module_is_in_the_architecture_doc():
+    """docs/architecture.md names every module (as `name.py` in its folder's table)."""
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    missing = [str(p.relative_to(PKG)) for p in sorted(PKG.rglob("*.py"))
+               if p.name != "__init__.py" and "__pycache__" not in p.parts and f"{p.name}`" not in doc
+               and f"{p.relative_to(PKG)}`" not in doc]
+    assert not missing, f"add these to docs/architecture.md: {missing}"
+
+
 def test_runtime_imports_nothing_from_specdl():
     """runtime/ is copied into scripts, which have no specdl to import."""
     found = [f"{m} imports {d}" for m, deps in _imports(_modules()).items() if _top(m) == "runtime"
