@@ -3,13 +3,14 @@ best-epoch selection, atomic checkpoints, resume, and the run directory."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import math
 import os
 import sys
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import torch
 from .. import manifest
 from ..errors import RunError
 from ..front.analysis import lone_batch
-from ..runtime import images, loop
+from ..runtime import images, loop, settings
 from . import checkpoints as ckpt
 from .data import invert_targets, prepare
 from .images import CachedImages
@@ -96,9 +97,7 @@ class Trainer:
         self._refuse_lone_batch(dist)
         self.steps_per_epoch = math.ceil(self.n_batches / spec.train.accumulate)
         self.sched = build_scheduler(spec, self.opt, self.steps_per_epoch, analysis.mode)
-        amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(spec.train.precision)
-        self.autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else nullcontext
-        self.scaler = torch.amp.GradScaler(device.type, enabled=spec.train.precision == "fp16")
+        self.autocast, self.scaler = loop.mixed_precision(device, spec.train.precision)
         self.gen = torch.Generator().manual_seed(spec.seed)
         self.graphs = analysis.cuda_graphs(device.type, dist is not None)  # the step: a GraphStep, made at first use
         self.graph = None
@@ -171,27 +170,38 @@ class Trainer:
             self._eval_loaders[split] = loader(x, bs, False, None, self.workers, self.device)
         return loop.chunks(self._eval_loaders[split], bs, self.device)
 
-    # -- one epoch
-    def train_epoch(self) -> float:
+    # -- what an epoch trains with (runtime/loop.py's run_epoch and test_best)
+    def training(self) -> dict:
         tr = self.spec.train
-        batch_sched = self.sched if self.sched is not None and self.spec.scheduler.every == "batch" else None
         if self.graphs and self.graph is None:  # after a resume's restore: the optimizer's state is in place
             self.graph = loop.GraphStep(self.run, self.loss_fn, self.opt, tr.batch_size, tr.grad_clip, self.autocast)
+        return {"model": self.run, "loss_fn": self.loss_fn, "optimizer": self.opt, "n_batches": self.n_batches,
+                "predict": self.predictions, "scheduler": self.sched,
+                "every": self.spec.scheduler.every if self.sched is not None else None, "accumulate": tr.accumulate,
+                "grad_clip": tr.grad_clip, "autocast": self.autocast, "scaler": self.scaler, "graph": self.graph,
+                "device": self.device, "world": self.dist.world if self.dist is not None else 1}
+
+    def run_epoch(self, epoch: int, state, early) -> tuple[dict, bool]:
+        """loop.run_epoch on this run's data: the epoch's row, and whether it is the best;
+        a batch of one sample at a batch norm is a RunError, a step that cannot be
+        captured in a CUDA graph a note (eager from then on)."""
+        watched = {k: loop.epoch_metric(k, fn) for k, fn in self.metric_fns(set(self.analysis.watched_metrics())).items()}
         try:
-            total, seen = loop.train_epoch(self.run, self.train_batches(), self.loss_fn, self.opt, self.n_batches,
-                                           tr.accumulate, tr.grad_clip, self.scaler, self.autocast, batch_sched,
-                                           self.graph)
+            out = loop.run_epoch(epoch, self.training(), self.train_batches(), lambda: self.eval_chunks("val"),
+                                 self.y["val"], self.arrays.y_true["val"], watched, state, self.analysis.monitor,
+                                 self.analysis.mode, early)
         except ValueError as e:  # a batch norm inside a backbone or module: not seen by lone_batch
             if "more than 1 value per channel" not in str(e):
                 raise
             raise RunError(f"a training batch of one sample reached a batch norm, which cannot normalise it "
-                           f"({self.n_train} training samples, train.batch_size {tr.batch_size}); use another "
-                           "train.batch_size") from None
-        if self.graph is not None and self.graph.broken is not None:  # eager from now on, as without graphs
-            print(f"specdl: note: train.cuda_graphs: this training step cannot be captured in a CUDA graph "
-                  f"({self.graph.broken}); it runs eagerly", file=sys.stderr)
-            self.graphs, self.graph = False, None
-        return loop.mean_loss(total, seen, self.device, self.dist.world if self.dist is not None else 1)
+                           f"({self.n_train} training samples, train.batch_size {self.spec.train.batch_size}); "
+                           "use another train.batch_size") from None
+        finally:
+            if self.graph is not None and self.graph.broken is not None:  # eager from now on, as without graphs
+                print(f"specdl: note: train.cuda_graphs: this training step cannot be captured in a CUDA graph "
+                      f"({self.graph.broken}); it runs eagerly", file=sys.stderr)
+                self.graphs, self.graph = False, None
+        return out
 
     def predictions(self, out: torch.Tensor) -> np.ndarray:
         return loop.predictions(out, self.analysis.kind, lambda y: invert_targets(self.spec, self.arrays, y),
@@ -200,16 +210,6 @@ class Trainer:
     def metric_fns(self, only: set | None = None) -> dict:
         """The spec's metrics (or just those in ``only``), name -> fn(y_true, y_pred)."""
         return {m.type_name: m.call() for m in self.analysis.metrics if only is None or m.type_name in only}
-
-    def evaluate(self, split: str, prefix: str, only: set | None = None) -> tuple[dict, np.ndarray]:
-        """Loss and metrics on a split; ``only``: just these metrics (per-epoch validation
-        computes the loss and the monitored metrics, the rest once at the end)."""
-        metrics = self.metric_fns(only)
-        if only is not None:  # each epoch's: the quick forms
-            metrics = {k: loop.epoch_metric(k, fn) for k, fn in metrics.items()}
-        scores, pred = loop.evaluate(self.run, self.eval_chunks(split), self.y[split], self.arrays.y_true[split],
-                                     self.loss_fn, metrics, self.predictions, self.autocast)
-        return {f"{prefix}{k}": v for k, v in scores.items()}, pred
 
 
 def fit(analysis, out=None, resume=None, progress: bool | None = None, force: bool = False,
@@ -238,24 +238,17 @@ def torch_settings(analysis, device):
     """The process-wide torch settings chosen for this spec (intra-op threads; oneDNN
     and NNPACK for small CPU convolutions), restored afterwards so that training from
     the Python API leaves the caller's process as it was."""
-    kernels = analysis.onednn() if device.type == "cpu" else None
-    return torch_flags(analysis.threads(), kernels, kernels, analysis.spec.train.deterministic)
+    return torch_flags(device, analysis.threads(), analysis.onednn(), analysis.spec.train.deterministic)
 
 
 @contextmanager
-def torch_flags(threads: int | None = None, onednn: bool | None = None, nnpack: bool | None = None,
-                deterministic: bool = False):
-    """Set intra-op threads, oneDNN and NNPACK (None: leave as is) and, where asked,
-    deterministic algorithms; restore them after."""
+def torch_flags(device, threads: int | None = None, onednn: bool | None = None, deterministic: bool = False):
+    """runtime/settings.py's torch_settings, as a generated script calls it (None: leave
+    a setting as it is), and where asked deterministic algorithms; restored after."""
     saved = (torch.get_num_threads(), torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled(),
              torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
              torch.backends.cudnn.benchmark)
-    if threads is not None:
-        torch.set_num_threads(threads)
-    if onednn is not None:
-        torch.backends.mkldnn.enabled = onednn
-    if nnpack is not None:
-        torch.backends.nnpack.set_flags(nnpack)
+    settings.torch_settings(device, threads, onednn)
     if deterministic:
         _deterministic()
     try:
@@ -321,7 +314,6 @@ class _Run:
         self.state, self.best_state, self.last_save = loop.RunState(), None, time.monotonic()
         es = self.spec.train.early_stopping
         self.early = (es.monitor, analysis.es_mode(), es.patience, es.min_delta) if es is not None else None
-        self.every = self.spec.scheduler.every if t.sched is not None else None
         self.on_epoch = None
 
     def start(self, resume) -> None:
@@ -407,18 +399,15 @@ class _Run:
     def epoch(self, epoch: int) -> dict:
         """Train one epoch, validate, note the best epoch: the row of metrics.jsonl."""
         t, start = self.t, time.perf_counter()
-        train_loss = t.train_epoch()
-        row = {"epoch": epoch, "train_loss": train_loss, "lr": t.opt.param_groups[0]["lr"]}
-        if not math.isfinite(train_loss):
+        try:
+            row, best = t.run_epoch(epoch, self.state, self.early)
+        except FloatingPointError as e:  # loop.run_epoch: the training loss is not finite
             _save(self.run_dir, t, self.state, self.best_state, last=False)
             best = self.run_dir / "best.pt" if self.run_dir is not None else None
             saved = f"the best checkpoint so far is {best}" if best is not None and best.exists() else \
                 "no checkpoint was written yet"
-            raise RunError(f"the training loss became {train_loss} in epoch {epoch}; lower the learning rate "
-                           f"or set train.grad_clip ({saved})", exit_code=1)
-        if t.arrays.size("val") > 0:
-            row.update(t.evaluate("val", "val_", only=set(self.analysis.watched_metrics()))[0])
-        if loop.end_epoch(self.state, row, self.analysis.monitor, self.analysis.mode, self.early, t.sched, self.every):
+            raise RunError(f"{e}; lower the learning rate or set train.grad_clip ({saved})", exit_code=1) from None
+        if best:
             self.best_state = t.weights()
         row["time_s"] = round(time.perf_counter() - start, 4)  # training and validation
         return row
@@ -436,13 +425,12 @@ class _Run:
         t, state = self.t, self.state
         if self.best_state is not None:
             t.load_weights(self.best_state)
-        test, pred = t.evaluate("test", "")
-        names = self.analysis.target_names()
-        if names is not None:
-            test.update(loop.per_target(t.metric_fns(), t.arrays.y_true["test"], pred, names))
+        metrics, names = t.metric_fns(), self.analysis.target_names()
+        by_target = functools.partial(loop.per_target, metrics, names=names) if names is not None else None
+        test, pred = loop.test_best(t.training(), t.eval_chunks("test"), t.y["test"], t.arrays.y_true["test"],
+                                    metrics, by_target)
         if not self.main:
-            return RunResult({k: v for k, v in test.items() if k != "loss"} | {"loss": test["loss"]}, None,
-                             state.best_epoch)
+            return RunResult(test, None, state.best_epoch)
         from .onnx import EXAMPLES, save_examples
 
         manifest.record(self.run_dir, EXAMPLES, "report.json", "curves.png",

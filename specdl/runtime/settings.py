@@ -16,3 +16,12 @@ def make_deterministic():
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
+
+
+def torch_settings(device, threads=None, onednn=None):
+    """Intra-op ``threads`` and, on the CPU, oneDNN and NNPACK (None: as they are)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if onednn is not None and device.type == "cpu":
+        torch.backends.mkldnn.enabled = onednn
+        torch.backends.nnpack.set_flags(onednn)

@@ -133,14 +133,25 @@ def _data_context(a) -> dict:
     if data.file_backed:
         from ..sources.images import AUTO_WORKERS
 
+        workers = a.spec.train.num_workers
         ctx.update(train_tf=[c.code() for c in data.pipeline(train=True)],
                    eval_tf=[c.code() for c in data.pipeline(train=False)],
-                   image_lines=[Code(ln) for ln in data.script_lines(ctx["stratify"])], auto_workers=AUTO_WORKERS)
+                   image_lines=[Code(ln) for ln in data.script_lines(ctx["stratify"])],
+                   num_workers=Code(AUTO_WORKERS) if workers == "auto" else workers)
     else:
-
         ctx.update(target_shape=Code(literal(a.label_shape)), transforms=[t.step_code() for t in data.transforms],
                    target_transforms=[t.step_code() for t in data.target_transforms])
-    return ctx
+    return {**ctx, **_record_context(ctx)}
+
+
+def _record_context(ctx: dict) -> dict:
+    """What the script's preprocess record is made of, and the comment over its data section."""
+    transforms, targets = bool(ctx.get("transforms")), bool(ctx.get("target_transforms"))
+    steps = ["load", f"split (seeded{', stratified' * ctx['stratify']})",
+             *["fit the transforms on the train split"] * ctx["fits"]]
+    return {"fitted": Code("x_fitted" if transforms else "[]"), "y_fitted": Code("y_fitted" if targets else "[]"),
+            "encoder": Code("encoder" if ctx["categorical"] else "None"), "data_steps": Code(", ".join(steps)),
+            "invert": Code("invert_targets") if targets else None}
 
 
 def json_lines(value, width: int = 100) -> list[str]:
@@ -169,23 +180,37 @@ def _cache_context(data) -> dict:
 
 
 def _training_context(a, distributed: bool = False) -> dict:
-    spec, tr, sched = a.spec, a.spec.train, a.spec.scheduler
+    spec, tr, sched, es = a.spec, a.spec.train, a.spec.scheduler, a.spec.train.early_stopping
     params = "[p for p in model.parameters() if p.requires_grad]" if a.frozen() else "model.parameters()"
     return {
-        "frozen": a.frozen(), "kind": a.kind, "threshold": tr.threshold, "target_names": a.target_names(),
+        "kind": a.kind, "threshold": tr.threshold, "by_target": _by_target(a.target_names()),
         "loss_code": f"binary_loss({a.loss.ctor().code()})" if a.binary else a.loss.ctor().code(), "optimizer_code": spec.optimizer.ctor().code(params),
-        "scheduler_code": sched.ctor(tr.epochs, Name("STEPS_PER_EPOCH"), a.mode).code("optimizer") if sched else None,
+        "scheduler_code": sched.ctor(tr.epochs, Name("math.ceil(N_BATCHES / ACCUMULATE)"), a.mode).code("optimizer")
+        if sched else "None",
         "scheduler_every": sched.every if sched else None,
         "metrics": [(m.type_name, m.call().code("y_true", "y_pred")) for m in a.metrics],
-        "monitor": a.monitor, "mode": a.mode, "watched": a.watched_metrics(), "early": tr.early_stopping,
-        "es_mode": a.es_mode(), "epochs": tr.epochs, "batch_size": tr.batch_size, "eval_batch_size": tr.eval_chunk,
+        "monitor": a.monitor, "mode": a.mode, "watched": a.watched_metrics(),
+        "early": (es.monitor, a.es_mode(), es.patience, es.min_delta) if es else None, "epochs": tr.epochs, "batch_size": tr.batch_size, "eval_batch_size": tr.eval_chunk,
         "accumulate": tr.accumulate, "grad_clip": tr.grad_clip, "precision": tr.precision, "compile": tr.compile,
         "tensorboard": tr.tensorboard, "export_onnx": spec.export.onnx, "deterministic": tr.deterministic,
         **_graphs_context(a, distributed),
-        "num_workers": tr.num_workers, "threads": a.threads(), "onednn": a.onednn(), "device": tr.device,
-        # "cpu": on the CPU only (auto); True/False as the spec says
-        "channels_last": "cpu" if tr.channels_last == "auto" and a.channels_last("cpu") else tr.channels_last is True,
+        "threads": a.threads(), "onednn": a.onednn(), "device": _device(tr.device),
+        "run_model": Code("torch.compile(model)" if tr.compile else "model"),
+        # on the CPU only (auto); True/False as the spec says
+        "channels_last": Code('DEVICE.type == "cpu"') if tr.channels_last == "auto" and a.channels_last("cpu")
+        else tr.channels_last is True,
     }
+
+
+def _by_target(names) -> Code | None:
+    """test_best's ``by_target``: each target's metrics, in a multi-target regression."""
+    return Code(f"functools.partial(per_target, METRICS, names={literal(names)})") if names is not None else None
+
+
+def _device(name: str) -> Code:
+    """train.device as the argument of the script's torch.device(...)."""
+    auto = '"cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"'
+    return Code(auto if name == "auto" else literal(name))
 
 
 def _graphs_context(a, distributed: bool) -> dict:
@@ -256,7 +281,7 @@ def runtime_functions(a=None) -> list[tuple[str, str]]:
     loaders = data.file_backed and not data.uses_cache()  # files read per sample by a DataLoader
     out += [r for r in listed(loop, "SCRIPT_FUNCTIONS") if not (r[1] == "loader_batches" and not loaders)]
     out += [*(listed(loop, "BINARY_FUNCTIONS") if a.binary else ()),
-            *(listed(loop, "PER_TARGET_FUNCTIONS") if a.target_names() else ())]
+            *(listed(loop, "PER_TARGET_FUNCTIONS") if a.target_names() else ()), ("specdl.runtime.settings", "torch_settings")]
     out += [("specdl.runtime.settings", "make_deterministic")] if a.spec.train.deterministic else []
     images = data.file_backed and data.uses_cache()
     return out + (listed("specdl.runtime.images", "SCRIPT_FUNCTIONS") if images else [])
@@ -270,7 +295,7 @@ def _as_code(ctx: dict) -> dict:
     for k in lines:
         if k in ctx:
             ctx[k] = [Code(v) for v in ctx[k]]
-    for k in ("loss_code", "optimizer_code", "scheduler_code", "auto_workers", "target_shape"):
+    for k in ("loss_code", "optimizer_code", "scheduler_code", "target_shape"):
         if ctx.get(k) is not None:
             ctx[k] = Code(ctx[k])
     ctx["metrics"] = [(m, Code(c)) for m, c in ctx["metrics"]]
