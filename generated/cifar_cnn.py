@@ -393,10 +393,6 @@ def torch_settings(device, threads=None, onednn=None):
         torch.backends.nnpack.set_flags(onednn)
 
 
-# -----------------------------------------------------------------------------
-# Image functions: specdl's runtime (specdl/runtime/images.py), copied as they are.
-# Each image is decoded once into a uint8 cache [N, C, H, W]; batches are slices of it,
-# augmented a whole batch at a time on DEVICE.
 def cache_memory():
     """Bytes an image cache may take in memory: a quarter of the machine's memory, or the
     SPECDL_CACHE_MEMORY environment variable; a larger cache is memory-mapped instead."""
@@ -598,13 +594,13 @@ def image_chunks(x, rows, size, device, post):
 # Settings of torch, data and training: run as a script only, so that
 # `from <this file> import Model` gives the model and nothing else.
 if __name__ == "__main__":
-    RANK, WORLD = 0, 1  # one process (`specdl codegen --distributed`: data-parallel under torchrun)
+    RANK, WORLD, DEVICE = 0, 1, DEVICE  # this process: its rank, of WORLD (data-parallel under torchrun)
     torch_settings(DEVICE, threads=None, onednn=True)  # as build sets them for this model
 
     # -----------------------------------------------------------------------------
     # Data: load, split (seeded, stratified)
-    # Before the cache (once per image): decoding and the deterministic uint8 steps
-    pre_train = v2.Compose([
+    shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
+    pre_train = v2.Compose([  # before the cache (once per image): decoding and the deterministic uint8 steps
         v2.ToImage(),
     ])
     augment = [  # the random steps, on each training batch (drawing from the shuffle generator)
@@ -628,7 +624,6 @@ if __name__ == "__main__":
     y_val_true, y_test_true = y_val, y_test
     y_train, y_val, y_test = (torch.as_tensor(v, dtype=torch.int64).to(DEVICE) for v in (y_train, y_val, y_test))
     record = preprocess_record([], [], None, DATA_FACTS["class_names"], DATA_FACTS["facts"])
-    shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
     # Each epoch's training batches, and each split's evaluation chunks (EVAL_BATCH_SIZE samples at a time)
     train_batches = functools.partial(image_batches, x_train, rows_train, y_train, BATCH_SIZE, shuffle, DEVICE, augment,
                                       post_train)

@@ -459,12 +459,14 @@ def torch_settings(device, threads=None, onednn=None):
 # Settings of torch, data and training: run as a script only, so that
 # `from <this file> import Model` gives the model and nothing else.
 if __name__ == "__main__":
-    RANK, WORLD = 0, 1  # one process (`specdl codegen --distributed`: data-parallel under torchrun)
+    RANK, WORLD, DEVICE = 0, 1, DEVICE  # this process: its rank, of WORLD (data-parallel under torchrun)
     torch_settings(DEVICE, threads=1, onednn=True)  # as build sets them for this model
 
     # -----------------------------------------------------------------------------
     # Data: load, split (seeded), fit the transforms on the train split
+    shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
     x, y = datasets.load_diabetes(return_X_y=True)
+    x = np.asarray(x, dtype=np.float64)
     y = targets(y, "regression", (1,))
     rows = split_rows(y, val=0.1, test=0.2, seed=SEED, stratify=False)
     x, y = take(x, rows), take(y, rows)
@@ -481,8 +483,7 @@ if __name__ == "__main__":
     y_train, y_val, y_test = (torch.as_tensor(y[k], dtype=torch.float32).to(DEVICE) for k in ("train", "val", "test"))
     y_val_true, y_test_true = y_true["val"], y_true["test"]
     record = preprocess_record(x_fitted, y_fitted, None, DATA_FACTS["class_names"], DATA_FACTS["facts"])
-    shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
-    # Each epoch's training batches, and each split's evaluation chunks (EVAL_BATCH_SIZE samples at a time)
+    # Each epoch's training batches (this rank's share), and each split's evaluation chunks
     train_batches = functools.partial(batches, x_train, y_train, BATCH_SIZE, shuffle, RANK, WORLD)
     val_chunks, test_chunks = (functools.partial(chunks, x, EVAL_BATCH_SIZE, DEVICE) for x in (x_val, x_test))
     N_BATCHES = math.ceil(len(y_train) / BATCH_SIZE)

@@ -51,7 +51,24 @@ DATA_FACTS = json.loads(
 )
 
 # -----------------------------------------------------------------------------
-# Helpers
+# Model
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.torchvision_0 = backbone(
+            "resnet18",
+            weights="data/checkpoints/resnet18.pth",
+            num_classes=3,
+            freeze="backbone",
+        )
+
+    def forward(self, x):  # (N, 3, 64, 64)
+        x = self.torchvision_0(x)  # (N, 3)
+        return x
+
+
+# -----------------------------------------------------------------------------
+# Data preparation and training: specdl's runtime (specdl/runtime/), copied as it is
 def backbone(name, weights=None, num_classes=None, freeze="none"):
     """A torchvision model: local weights loaded, classification head replaced, frozen."""
     import torchvision
@@ -73,25 +90,6 @@ def backbone(name, weights=None, num_classes=None, freeze="none"):
     return model
 
 
-# -----------------------------------------------------------------------------
-# Model
-class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.torchvision_0 = backbone(
-            "resnet18",
-            weights="data/checkpoints/resnet18.pth",
-            num_classes=3,
-            freeze="backbone",
-        )
-
-    def forward(self, x):  # (N, 3, 64, 64)
-        x = self.torchvision_0(x)  # (N, 3)
-        return x
-
-
-# -----------------------------------------------------------------------------
-# Data preparation and training: specdl's runtime (specdl/runtime/), copied as it is
 def split_rows(y, val, test, seed, stratify):
     """Row indices of the train, val and test splits: scikit-learn's train_test_split,
     seeded; ``val`` and ``test`` are fractions of all rows (``stratify``: by the labels y)."""
@@ -407,10 +405,6 @@ def torch_settings(device, threads=None, onednn=None):
         torch.backends.nnpack.set_flags(onednn)
 
 
-# -----------------------------------------------------------------------------
-# Image functions: specdl's runtime (specdl/runtime/images.py), copied as they are.
-# Each image is decoded once into a uint8 cache [N, C, H, W]; batches are slices of it,
-# augmented a whole batch at a time on DEVICE.
 def cache_memory():
     """Bytes an image cache may take in memory: a quarter of the machine's memory, or the
     SPECDL_CACHE_MEMORY environment variable; a larger cache is memory-mapped instead."""
@@ -612,13 +606,13 @@ def image_chunks(x, rows, size, device, post):
 # Settings of torch, data and training: run as a script only, so that
 # `from <this file> import Model` gives the model and nothing else.
 if __name__ == "__main__":
-    RANK, WORLD = 0, 1  # one process (`specdl codegen --distributed`: data-parallel under torchrun)
+    RANK, WORLD, DEVICE = 0, 1, DEVICE  # this process: its rank, of WORLD (data-parallel under torchrun)
     torch_settings(DEVICE, threads=None, onednn=True)  # as build sets them for this model
 
     # -----------------------------------------------------------------------------
     # Data: load, split (seeded, stratified)
-    # Before the cache (once per image): decoding and the deterministic uint8 steps
-    pre_train = v2.Compose([
+    shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
+    pre_train = v2.Compose([  # before the cache (once per image): decoding and the deterministic uint8 steps
         v2.ToImage(),
     ])
     pre_eval = v2.Compose([  # no augmentation comes first here
@@ -646,7 +640,6 @@ if __name__ == "__main__":
     y_val_true, y_test_true = y_val, y_test
     y_train, y_val, y_test = (torch.as_tensor(v, dtype=torch.int64).to(DEVICE) for v in (y_train, y_val, y_test))
     record = preprocess_record([], [], None, DATA_FACTS["class_names"], DATA_FACTS["facts"])
-    shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
     # Each epoch's training batches, and each split's evaluation chunks (EVAL_BATCH_SIZE samples at a time)
     train_batches = functools.partial(image_batches, x_train, rows_train, y_train, BATCH_SIZE, shuffle, DEVICE, augment,
                                       post_train)

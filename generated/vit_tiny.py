@@ -46,45 +46,6 @@ DATA_FACTS = json.loads(
 )
 
 # -----------------------------------------------------------------------------
-# Helpers
-class ClassToken(nn.Module):
-    """Prepends one learned vector to a sequence: [N, L, D] -> [N, L + 1, D]."""
-
-    def __init__(self, dim):
-        super().__init__()
-        self.token = nn.Parameter(torch.zeros(1, 1, dim))
-
-    def forward(self, x):
-        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
-
-
-class PositionEmbedding(nn.Module):
-    """Adds a learned [1, L, D] tensor to a sequence, initialised N(0, init_std)."""
-
-    def __init__(self, length, dim, init_std=0.02):
-        super().__init__()
-        self.embedding = nn.Parameter(torch.empty(1, length, dim).normal_(std=init_std))
-
-    def forward(self, x):
-        return x + self.embedding
-
-
-def synthetic_targets(x, rng, width, high=None):
-    """A fixed random function of x: x itself (or, for token ids, their histogram) times a
-    random matrix drawn in blocks of rows, so memory stays apart from features x width."""
-    flat = x.reshape(len(x), -1)
-    if high is not None:  # token histogram, without a one-hot copy of x
-        ids = flat + np.arange(len(x))[:, None] * high
-        flat = np.bincount(ids.ravel(), minlength=len(x) * high).reshape(len(x), high) / flat.shape[1]
-        flat -= 1.0 / high  # centred, so that no class takes the common part of every score
-    score = np.zeros((len(x), width))
-    block = max(1, min(flat.shape[1], 1_048_576 // width))
-    for i in range(0, flat.shape[1], block):
-        score += flat[:, i:i + block] @ rng.standard_normal((min(block, flat.shape[1] - i), width))
-    return score
-
-
-# -----------------------------------------------------------------------------
 # Model
 class Model(nn.Module):
     def __init__(self):
@@ -124,6 +85,43 @@ class Model(nn.Module):
 
 # -----------------------------------------------------------------------------
 # Data preparation and training: specdl's runtime (specdl/runtime/), copied as it is
+class ClassToken(nn.Module):
+    """Prepends one learned vector to a sequence: [N, L, D] -> [N, L + 1, D]."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.token = nn.Parameter(torch.zeros(1, 1, dim))
+
+    def forward(self, x):
+        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+class PositionEmbedding(nn.Module):
+    """Adds a learned [1, L, D] tensor to a sequence, initialised N(0, init_std)."""
+
+    def __init__(self, length, dim, init_std=0.02):
+        super().__init__()
+        self.embedding = nn.Parameter(torch.empty(1, length, dim).normal_(std=init_std))
+
+    def forward(self, x):
+        return x + self.embedding
+
+
+def synthetic_targets(x, rng, width, high=None):
+    """A fixed random function of x: x itself (or, for token ids, their histogram) times a
+    random matrix drawn in blocks of rows, so memory stays apart from features x width."""
+    flat = x.reshape(len(x), -1)
+    if high is not None:  # token histogram, without a one-hot copy of x
+        ids = flat + np.arange(len(x))[:, None] * high
+        flat = np.bincount(ids.ravel(), minlength=len(x) * high).reshape(len(x), high) / flat.shape[1]
+        flat -= 1.0 / high  # centred, so that no class takes the common part of every score
+    score = np.zeros((len(x), width))
+    block = max(1, min(flat.shape[1], 1_048_576 // width))
+    for i in range(0, flat.shape[1], block):
+        score += flat[:, i:i + block] @ rng.standard_normal((min(block, flat.shape[1] - i), width))
+    return score
+
+
 def split_rows(y, val, test, seed, stratify):
     """Row indices of the train, val and test splits: scikit-learn's train_test_split,
     seeded; ``val`` and ``test`` are fractions of all rows (``stratify``: by the labels y)."""
@@ -462,25 +460,26 @@ def torch_settings(device, threads=None, onednn=None):
 # Settings of torch, data and training: run as a script only, so that
 # `from <this file> import Model` gives the model and nothing else.
 if __name__ == "__main__":
-    RANK, WORLD = 0, 1  # one process (`specdl codegen --distributed`: data-parallel under torchrun)
+    RANK, WORLD, DEVICE = 0, 1, DEVICE  # this process: its rank, of WORLD (data-parallel under torchrun)
     torch_settings(DEVICE, threads=None, onednn=True)  # as build sets them for this model
 
     # -----------------------------------------------------------------------------
     # Data: load, split (seeded)
+    shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
     # Synthetic data: labels (or targets) are a fixed random function of x.
     rng = np.random.default_rng(SEED)
     x = rng.standard_normal((16, 3, 224, 224))
     y = synthetic_targets(x, rng, 1000).argmax(axis=1)
+    x = np.asarray(x, dtype=np.float64)
     y = targets(y, "classification", ())
     rows = split_rows(y, val=0.1, test=0.2, seed=SEED, stratify=False)
     x, y = take(x, rows), take(y, rows)
-    y_true = truth(y, "classification")  # the targets as the metrics read them
+    y_true = truth(y, "classification")  # the targets as the metrics read them (in the data's own units)
     x_train, x_val, x_test = (torch.as_tensor(x[k], dtype=torch.float32).to(DEVICE) for k in ("train", "val", "test"))
     y_train, y_val, y_test = (torch.as_tensor(y[k], dtype=torch.int64).to(DEVICE) for k in ("train", "val", "test"))
     y_val_true, y_test_true = y_true["val"], y_true["test"]
     record = preprocess_record([], [], None, DATA_FACTS["class_names"], DATA_FACTS["facts"])
-    shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
-    # Each epoch's training batches, and each split's evaluation chunks (EVAL_BATCH_SIZE samples at a time)
+    # Each epoch's training batches (this rank's share), and each split's evaluation chunks
     train_batches = functools.partial(batches, x_train, y_train, BATCH_SIZE, shuffle, RANK, WORLD)
     val_chunks, test_chunks = (functools.partial(chunks, x, EVAL_BATCH_SIZE, DEVICE) for x in (x_val, x_test))
     N_BATCHES = math.ceil(len(y_train) / BATCH_SIZE)

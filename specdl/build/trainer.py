@@ -87,9 +87,7 @@ class Trainer:
             fully_shard(self.model)
         self.run = torch.compile(self.model) if spec.train.compile else self.model
         if dist is not None and not self.fsdp:  # gradients all-reduced (averaged) across the ranks
-            from torch.nn.parallel import DistributedDataParallel
-
-            self.run = DistributedDataParallel(self.run, device_ids=[device.index] if device.type == "cuda" else None)
+            self.run = settings.data_parallel(self.run, device, dist.world)
         self.loss_fn = build_loss(analysis)
         self.opt = build_optimizer(spec, self.model, analysis.frozen())
         self.n_train = self.arrays.size("train")

@@ -25,3 +25,22 @@ def torch_settings(device, threads=None, onednn=None):
     if onednn is not None and device.type == "cpu":
         torch.backends.mkldnn.enabled = onednn
         torch.backends.nnpack.set_flags(onednn)
+
+
+def start_ranks(device):
+    """Data-parallel under torchrun (RANK, WORLD_SIZE, LOCAL_RANK set): join the process
+    group. This process's rank, the number of ranks, and its device (a GPU of its own)."""
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    return rank, world, device
+
+
+def data_parallel(model, device, world):
+    """The model as each of ``world`` ranks runs it: its gradients averaged across them."""
+    if world == 1:
+        return model
+    ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)

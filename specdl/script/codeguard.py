@@ -37,7 +37,7 @@ def _own_texts() -> list[str]:
     from ..components.base import HELPERS
     from ..files import templates_dir
 
-    return [p.read_text() for p in sorted(templates_dir().glob("*.j2"))] + [h[0] for h in HELPERS.values()]
+    return [p.read_text() for p in sorted(templates_dir().rglob("*.j2"))] + [h[0] for h in HELPERS.values()]
 
 
 @functools.cache

@@ -88,18 +88,17 @@ def _env():
 def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
     """Everything the template reads, for an analysed spec."""
     spec = a.spec
-    ctx = {"name": spec.name, "seed": spec.seed, "task": a.task, "distributed": distributed,
-           "spec_path": comment_safe(spec_path or getattr(spec._source, "file", "spec.yaml")),
-           **_model_context(a), **_data_context(a), **_training_context(a, distributed)}
     if spec.data.file_backed and distributed:
         from ..errors import RunError
 
         raise RunError("codegen --distributed supports in-memory data sources in this version")
-    ctx["image_runtime"] = runtime_sources(a, images=True)
+    ctx = {"name": spec.name, "seed": spec.seed, "task": a.task, "distributed": distributed,
+           "spec_path": comment_safe(spec_path or getattr(spec._source, "file", "spec.yaml")),
+           **_model_context(a, distributed), **_data_context(a), **_training_context(a, distributed)}
     return _imports(ctx, a)
 
 
-def _model_context(a) -> dict:
+def _model_context(a, distributed: bool = False) -> dict:
     from .codeguard import script_names
     from .modelcode import ModelWriter
 
@@ -107,41 +106,45 @@ def _model_context(a) -> dict:
     classes = [{**c, "init": [Code(ln) for ln in c["init"]], "forward": [Code(ln) for ln in c["forward"]],
                 "input_shape": Code(c["input_shape"])} for c in writer.model(a.graph)]
     helpers = writer.helpers | set(getattr(a.spec.data, "helpers", ()))
-    return {"modules": classes, "runtime": runtime_sources(a),
-            "spec_names": writer.spec_names,
-            "helpers": [HELPERS[h][0] for h in sorted(helpers)], "needs": sorted(writer.needs)}
+    return {"modules": classes, "runtime": [HELPERS[h][0] for h in sorted(helpers)] + runtime_sources(a, distributed),
+            "spec_names": writer.spec_names, "needs": sorted(writer.needs)}
 
 
 def _data_context(a) -> dict:
     data = a.spec.data
     imports, load = data.code()
+    names = data.class_names() if hasattr(data, "class_names") else None  # as build saves them (data.py)
     ctx = {
-        "data_imports": imports, "load_lines": load, "x_dtype": "int64" if a.data.dtype == "int64" else "float64", "convert_x": data.any_dtype,
-        "x_torch": "torch.int64" if a.data.dtype == "int64" else "torch.float32",
-        "y_torch": "torch.int64" if a.task == "classification" else "torch.float32",
-        "file_backed": data.file_backed,
-        "categorical": bool(getattr(data, "categorical", None)),
+        "data_imports": imports, "load_lines": load, "file_backed": data.file_backed,
+        "data_template": data.script_template, "categorical": bool(getattr(data, "categorical", None)),
         "test": data.held_out().test, "val": data.held_out().val, "validates": data.validates(),
         "stratify": data.split.stratify and a.task == "classification",
         "fits": not data.file_backed and bool(data.transforms or data.target_transforms or getattr(data, "categorical", None)),
+        "data_facts": json_lines({"class_names": names, "facts": data.saved_facts(a.spec.seed)}),
     }
-    ctx["cached"] = data.file_backed and data.uses_cache()
-    names = data.class_names() if hasattr(data, "class_names") else None  # as build saves them (data.py)
-    ctx["data_facts"] = json_lines({"class_names": names, "facts": data.saved_facts(a.spec.seed)})
-    if ctx["cached"]:
-        ctx.update(_cache_context(data))
-    if data.file_backed:
-        from ..sources.images import AUTO_WORKERS
-
-        workers = a.spec.train.num_workers
-        ctx.update(train_tf=[c.code() for c in data.pipeline(train=True)],
-                   eval_tf=[c.code() for c in data.pipeline(train=False)],
-                   image_lines=[Code(ln) for ln in data.script_lines(ctx["stratify"])],
-                   num_workers=Code(AUTO_WORKERS) if workers == "auto" else workers)
-    else:
-        ctx.update(target_shape=Code(literal(a.label_shape)), transforms=[t.step_code() for t in data.transforms],
-                   target_transforms=[t.step_code() for t in data.target_transforms])
+    ctx.update(_image_context(a, data, ctx["stratify"]) if data.file_backed else _memory_context(a, data))
     return {**ctx, **_record_context(ctx)}
+
+
+def _memory_context(a, data) -> dict:
+    """Data in memory: the dtypes (as build's data.prepare and Trainer read them), the transforms."""
+    return {"x_dtype": "int64" if a.data.dtype == "int64" else "float64",
+            "x_torch": Code("torch.int64" if a.data.dtype == "int64" else "torch.float32"),
+            "y_torch": Code("torch.int64" if a.task == "classification" else "torch.float32"),
+            "target_shape": Code(literal(a.label_shape)), "transforms": [t.step_code() for t in data.transforms],
+            "target_transforms": [t.step_code() for t in data.target_transforms]}
+
+
+def _image_context(a, data, stratify: bool) -> dict:
+    """Image files: through the uint8 cache, or a DataLoader (``num_workers`` processes)."""
+    from ..sources.images import AUTO_WORKERS
+
+    workers, cached = a.spec.train.num_workers, data.uses_cache()
+    ctx = {"cached": cached, "image_lines": [Code(ln) for ln in data.script_lines(stratify)],
+           "num_workers": Code(AUTO_WORKERS) if workers == "auto" else workers}
+    ctx.update(_cache_context(data) if cached else {"pipelines": [
+        _pipeline("train_tf", data.pipeline(train=True)), _pipeline("eval_tf", data.pipeline(train=False), "no augmentation")]})
+    return ctx
 
 
 def _record_context(ctx: dict) -> dict:
@@ -168,15 +171,29 @@ def json_lines(value, width: int = 100) -> list[str]:
 
 
 def _cache_context(data) -> dict:
-    """An image folder read through the uint8 cache: the steps before it, the batched
-    augmentation (functools.partial of specdl/runtime/images.py's functions), the steps
-    run on each batch."""
+    """An image folder read through the uint8 cache: the steps before it (pre_eval where
+    the eval split's differ), the batched augmentation (functools.partial of
+    specdl/runtime/images.py's functions), the steps run on each batch."""
     (pre_t, aug, post_t), (pre_e, _, post_e) = data.cache_plan(True), data.cache_plan(False)
-    code = [c.code() for c in pre_t], [c.code() for c in pre_e]
-    return {"pre_train": code[0], "pre_eval": code[1], "same_pre": data.same_pre(),
-            "post_train": [c.code() for c in post_t], "post_eval": [c.code() for c in post_e],
-            "augment": [f"functools.partial({fn}, {', '.join(f'{k}={literal(v)}' for k, v in kw.items())})"
-                        for fn, kw in aug]}
+    augment = [Code(f"functools.partial({fn}, {', '.join(f'{k}={literal(v)}' for k, v in kw.items())})")
+               for fn, kw in aug]
+    pre = [_pipeline("pre_train", pre_t, "before the cache (once per image): decoding and the deterministic uint8 steps")]
+    if not data.same_pre():
+        pre.append(_pipeline("pre_eval", pre_e, "no augmentation comes first here"))
+    return {"pipelines": [*pre, {"name": "augment", "open": Code("["), "close": Code("]"), "calls": augment,
+                                 "note": _note("the random steps, on each training batch (drawing from the shuffle generator)")},
+                          _pipeline("post_train", post_t, "after augmentation, on each training batch"),
+                          _pipeline("post_eval", post_e, "on each evaluation chunk")]}
+
+
+def _note(text: str) -> Code:
+    return Code(f"  # {text}" if text else "")
+
+
+def _pipeline(name: str, calls, note: str = "") -> dict:
+    """A torchvision v2.Compose of ``calls`` (Calls), assigned to ``name`` in the script."""
+    return {"name": name, "open": Code("v2.Compose(["), "close": Code("])"), "calls": [Code(c.code()) for c in calls],
+            "note": _note(note)}
 
 
 def _training_context(a, distributed: bool = False) -> dict:
@@ -195,11 +212,18 @@ def _training_context(a, distributed: bool = False) -> dict:
         "tensorboard": tr.tensorboard, "export_onnx": spec.export.onnx, "deterministic": tr.deterministic,
         **_graphs_context(a, distributed),
         "threads": a.threads(), "onednn": a.onednn(), "device": _device(tr.device),
-        "run_model": Code("torch.compile(model)" if tr.compile else "model"),
+        "run_model": _run_model(tr.compile, distributed),
+        "ranks": Code("start_ranks(DEVICE)" if distributed else "0, 1, DEVICE"),
         # on the CPU only (auto); True/False as the spec says
         "channels_last": Code('DEVICE.type == "cpu"') if tr.channels_last == "auto" and a.channels_last("cpu")
         else tr.channels_last is True,
     }
+
+
+def _run_model(compiled: bool, distributed: bool) -> Code:
+    """The model as training runs it: compiled (train.compile), data-parallel (--distributed)."""
+    run = "torch.compile(model)" if compiled else "model"
+    return Code(f"data_parallel({run}, DEVICE, WORLD)" if distributed else run)
 
 
 def _by_target(names) -> Code | None:
@@ -234,7 +258,7 @@ def _imports(ctx: dict, a) -> dict:
     if tr.tensorboard:
         extra.append("from torch.utils.tensorboard import SummaryWriter")
     if ctx["distributed"]:
-        extra += ["import os", "import torch.distributed as dist", "from torch.nn.parallel import DistributedDataParallel"]
+        extra += ["import os"]
     every = sort_imports(BASE_IMPORTS + extra)
     std = [i for i in every if i.split()[1].split(".")[0] in STDLIB]
     ctx["stdlib"] = sort_imports(["import functools", "import gc", "import json", "import math",
@@ -243,22 +267,19 @@ def _imports(ctx: dict, a) -> dict:
     return ctx
 
 
-def runtime_sources(a=None, images: bool = False) -> list[str]:
+def runtime_sources(a=None, distributed: bool = False) -> list[str]:
     """The runtime functions a script contains, in the order it reads them: their source
-    as it is in the package (``a``: the analysed spec; None: the loop's alone).
-    ``images`` picks the image cache's and batched augmentation's, which the script holds
-    in its own section; otherwise the others. Read from the modules' text: codegen does
-    not import torch."""
+    as it is in the package (``a``: the analysed spec; None: the loop's alone). Read from
+    the modules' text: codegen does not import torch."""
     from .runtime_source import source
 
-    image_module = "specdl.runtime.images"
-    return [source(m, n) for m, n in runtime_functions(a) if (m == image_module) is images]
+    return [source(m, n) for m, n in runtime_functions(a, distributed)]
 
 
-def runtime_functions(a=None) -> list[tuple[str, str]]:
+def runtime_functions(a=None, distributed: bool = False) -> list[tuple[str, str]]:
     """(module, name) of each package function a script for ``a`` contains: data
     preparation (in-memory data), the loop, and what the spec needs besides (binary,
-    per-target, determinism)."""
+    per-target, determinism, the image cache, data parallelism)."""
     from ..runtime import prepare
     from ..runtime.splits import split_rows
     from .runtime_source import listed
@@ -284,14 +305,14 @@ def runtime_functions(a=None) -> list[tuple[str, str]]:
             *(listed(loop, "PER_TARGET_FUNCTIONS") if a.target_names() else ()), ("specdl.runtime.settings", "torch_settings")]
     out += [("specdl.runtime.settings", "make_deterministic")] if a.spec.train.deterministic else []
     images = data.file_backed and data.uses_cache()
+    out += [("specdl.runtime.settings", n) for n in ("start_ranks", "data_parallel")] if distributed else []
     return out + (listed("specdl.runtime.images", "SCRIPT_FUNCTIONS") if images else [])
 
 
 def _as_code(ctx: dict) -> dict:
     """Mark what specdl's emitters wrote as Code (the one way into the script, with
     ``lit`` and ``doc``); anything left a plain string must pass ``emit`` as a word."""
-    lines = ("stdlib", "imports", "load_lines", "data_facts", "transforms", "target_transforms", "helpers", "train_tf", "eval_tf",
-             "runtime", "pre_train", "pre_eval", "post_train", "post_eval", "augment", "image_runtime")
+    lines = ("stdlib", "imports", "load_lines", "data_facts", "transforms", "target_transforms", "runtime")
     for k in lines:
         if k in ctx:
             ctx[k] = [Code(v) for v in ctx[k]]

@@ -142,6 +142,7 @@ class _ImageSource(DataSource):
     transforms: list["ImageTransformUnion"] = []  # noqa: F821 - resolved by schema.spec_class
     augment: list["ImageTransformUnion"] = []  # noqa: F821 - train split only
     file_backed: ClassVar[bool] = True
+    script_template: ClassVar[str] = "data/images.py.j2"
 
     def pipeline(self, train: bool) -> list:
         """The torchvision v2 calls for a split: ToImage, augmentation (train only), the
