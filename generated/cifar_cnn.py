@@ -121,28 +121,6 @@ class RunState:
     stopped: bool = False              # early stopping ended the run
 
 
-def batches(x, y, batch_size, generator, rank=0, world=1):
-    """Shuffled batches sliced from tensors in memory (no per-sample DataLoader cost);
-    under data parallelism each rank takes its share of every global batch."""
-    perm = torch.randperm(len(y), generator=generator).to(y.device)
-    for i in range(0, len(y), batch_size):
-        idx = perm[i:i + batch_size]
-        if world > 1:
-            idx = idx[rank::world]
-        yield x[idx], y[idx]
-
-
-def chunks(x, size, device=None):
-    """The inputs of a split in evaluation chunks: slices of a tensor in memory, or the
-    batches of a DataLoader (whose batch size is the chunk), moved to ``device``."""
-    if isinstance(x, torch.Tensor):
-        for i in range(0, len(x), size):
-            yield x[i:i + size]
-    else:
-        for xb, _ in x:
-            yield xb.to(device)
-
-
 class GraphStep:
     """The training step (forward, loss, backward, gradient clipping, optimizer step)
     captured once in a CUDA graph and replayed for each batch, after copying the batch

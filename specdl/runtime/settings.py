@@ -1,5 +1,6 @@
-"""Process-wide torch settings a run asks for. Copied verbatim into generated scripts
-that use them (``generate.runtime_sources``), like the loop."""
+"""Process-wide torch settings a run asks for (threads, oneDNN, determinism) and data
+parallelism under torchrun. Copied verbatim into generated scripts that use them
+(``script.render.catalogue``), like the loop."""
 
 from __future__ import annotations
 

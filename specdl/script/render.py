@@ -12,13 +12,17 @@ After rendering, ``codeguard.guard`` checks every identifier of the script's syn
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 
 from ..components.base import HELPERS, Name, literal
 from ..files import templates_dir
 
-STDLIB = {"csv", "functools", "gc", "hashlib", "json", "math", "os", "pathlib"}
+STDLIB = {"csv", "contextlib", "dataclasses", "functools", "gc", "hashlib", "json", "math", "os", "pathlib"}
+OPTIONAL_IMPORTS = ["import functools", "import gc", "import json", "import math", "import os",
+               "from contextlib import nullcontext", "from dataclasses import dataclass",
+               "from torch.utils.tensorboard import SummaryWriter"]
 BASE_IMPORTS = ["import numpy as np", "import torch", "from sklearn import metrics", "from torch import nn"]
 
 
@@ -94,11 +98,24 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
         raise RunError("codegen --distributed supports in-memory data sources in this version")
     ctx = {"name": spec.name, "seed": spec.seed, "task": a.task, "distributed": distributed,
            "spec_path": comment_safe(spec_path or getattr(spec._source, "file", "spec.yaml")),
-           **_model_context(a, distributed), **_data_context(a), **_training_context(a, distributed)}
-    return _imports(ctx, a)
+           **_model_context(a), **_data_context(a), **_training_context(a, distributed)}
+    return _runtime(_imports(ctx))
 
 
-def _model_context(a, distributed: bool = False) -> dict:
+def _runtime(ctx: dict) -> dict:
+    """The runtime functions the script reads (``needed`` over the catalogue, from the
+    script rendered without them), and the imports that it and they read."""
+    from .runtime_source import free_names, needed, source
+
+    first = _env().get_template("train.py.j2").render(**_as_code(dict(ctx)))
+    reads = {n.id for n in ast.walk(ast.parse(first)) if isinstance(n, ast.Name)}
+    ctx["runtime_refs"] = needed(reads, catalogue())
+    functions = [source(m, n) for m, n in ctx["runtime_refs"]]
+    ctx["runtime"] = [*ctx["runtime"], *functions]
+    return _imports(ctx, reads.union(*map(free_names, functions)))
+
+
+def _model_context(a) -> dict:
     from .codeguard import script_names
     from .modelcode import ModelWriter
 
@@ -106,7 +123,7 @@ def _model_context(a, distributed: bool = False) -> dict:
     classes = [{**c, "init": [Code(ln) for ln in c["init"]], "forward": [Code(ln) for ln in c["forward"]],
                 "input_shape": Code(c["input_shape"])} for c in writer.model(a.graph)]
     helpers = writer.helpers | set(getattr(a.spec.data, "helpers", ()))
-    return {"modules": classes, "runtime": [HELPERS[h][0] for h in sorted(helpers)] + runtime_sources(a, distributed),
+    return {"modules": classes, "runtime": [HELPERS[h][0] for h in sorted(helpers)],
             "spec_names": writer.spec_names, "needs": sorted(writer.needs)}
 
 
@@ -249,64 +266,45 @@ def _graphs_context(a, distributed: bool) -> dict:
     return {"cuda_graphs": value, "cuda_graphs_why": Code(why)}
 
 
-def _imports(ctx: dict, a) -> dict:
-    """The script's imports: the standard library's first, then the others, as isort does."""
-    tr = a.spec.train
-    extra = [*ctx.pop("data_imports"), *ctx.pop("needs"), *(["import os"] if tr.deterministic else [])]
-    if ctx["file_backed"]:
-        extra += ["import os"] if tr.num_workers == "auto" else []
-    if tr.tensorboard:
-        extra.append("from torch.utils.tensorboard import SummaryWriter")
-    if ctx["distributed"]:
-        extra += ["import os"]
-    every = sort_imports(BASE_IMPORTS + extra)
-    std = [i for i in every if i.split()[1].split(".")[0] in STDLIB]
-    ctx["stdlib"] = sort_imports(["import functools", "import gc", "import json", "import math",
-                                  "from contextlib import nullcontext", "from dataclasses import dataclass", *std])
-    ctx["imports"] = [i for i in every if i not in std]
+def _imports(ctx: dict, reads: set | None = None) -> dict:
+    """The script's imports that bind a name it ``reads`` (None: every candidate): the
+    standard library's first, then the others, as isort does."""
+    every = [*BASE_IMPORTS, *OPTIONAL_IMPORTS, *ctx["data_imports"], *ctx["needs"]]
+    every = sort_imports(i for i in every if reads is None or _bound(i) & reads)
+    ctx["stdlib"] = [i for i in every if i.split()[1].split(".")[0] in STDLIB]
+    ctx["imports"] = [i for i in every if i not in ctx["stdlib"]]
     return ctx
 
 
-def runtime_sources(a=None, distributed: bool = False) -> list[str]:
-    """The runtime functions a script contains, in the order it reads them: their source
-    as it is in the package (``a``: the analysed spec; None: the loop's alone). Read from
-    the modules' text: codegen does not import torch."""
-    from .runtime_source import source
-
-    return [source(m, n) for m, n in runtime_functions(a, distributed)]
+def _bound(line: str) -> set:
+    """The names an import line binds."""
+    return {a.asname or a.name.split(".")[0] for n in ast.parse(line).body for a in n.names}
 
 
 def runtime_functions(a=None, distributed: bool = False) -> list[tuple[str, str]]:
-    """(module, name) of each package function a script for ``a`` contains: data
-    preparation (in-memory data), the loop, and what the spec needs besides (binary,
-    per-target, determinism, the image cache, data parallelism)."""
-    from ..runtime import prepare
+    """(module, name) of each package function a script for ``a`` contains (None: the
+    loop's): those it reads, and theirs in turn."""
+    from .runtime_source import listed
+
+    return listed("specdl.runtime.loop", "SCRIPT_FUNCTIONS") if a is None else context(a, None, distributed)["runtime_refs"]
+
+
+def catalogue() -> list[list[tuple[str, str]]]:
+    """Every runtime function a script may hold, in the order a script holds them; the
+    image cache's and augmentation's come together (specdl/runtime/images.py)."""
+    from ..components.base import REGISTRY
+    from ..runtime import loop, prepare, settings
     from ..runtime.splits import split_rows
     from .runtime_source import listed
 
-    def ref(f):
-        return f.__module__, f.__name__
-
-    loop = "specdl.runtime.loop"
-    if a is None:
-        return listed(loop, "SCRIPT_FUNCTIONS")
-    data = a.spec.data
-    out = [ref(split_rows)] if data.splits_rows() else []
-    if not data.file_backed:
-        steps = [f for t in [*data.transforms, *data.target_transforms] for f in t.functions if f is not None]
-        fitting = [prepare.FitError, prepare.fit_transforms] if steps else []
-        out += [ref(f) for f in [*prepare.PREPARE_FUNCTIONS, *fitting, *dict.fromkeys(steps)]]
-        out += [ref(prepare.one_hot)] if getattr(data, "categorical", None) else []
-        out += [ref(prepare.invert)] if data.target_transforms else []
-    out += [ref(prepare.preprocess_record)]  # <name>.preprocess.json, as a run's preprocess.json
-    loaders = data.file_backed and not data.uses_cache()  # files read per sample by a DataLoader
-    out += [r for r in listed(loop, "SCRIPT_FUNCTIONS") if not (r[1] == "loader_batches" and not loaders)]
-    out += [*(listed(loop, "BINARY_FUNCTIONS") if a.binary else ()),
-            *(listed(loop, "PER_TARGET_FUNCTIONS") if a.target_names() else ()), ("specdl.runtime.settings", "torch_settings")]
-    out += [("specdl.runtime.settings", "make_deterministic")] if a.spec.train.deterministic else []
-    images = data.file_backed and data.uses_cache()
-    out += [("specdl.runtime.settings", n) for n in ("start_ranks", "data_parallel")] if distributed else []
-    return out + (listed("specdl.runtime.images", "SCRIPT_FUNCTIONS") if images else [])
+    steps = dict.fromkeys(f for t in REGISTRY["transform"].values() for f in t.functions if f is not None)
+    functions = [split_rows, *prepare.PREPARE_FUNCTIONS, prepare.FitError, prepare.fit_transforms, *steps,
+                 prepare.one_hot, prepare.invert, prepare.preprocess_record]
+    functions += [*loop.BINARY_FUNCTIONS, *loop.PER_TARGET_FUNCTIONS, settings.torch_settings, settings.make_deterministic,
+                  settings.start_ranks, settings.data_parallel]
+    units = [[(f.__module__, f.__name__)] for f in functions]
+    loop_units = [[r] for r in listed("specdl.runtime.loop", "SCRIPT_FUNCTIONS")]
+    return [*units[:-6], *loop_units, *units[-6:], listed("specdl.runtime.images", "SCRIPT_FUNCTIONS")]
 
 
 def _as_code(ctx: dict) -> dict:

@@ -53,3 +53,24 @@ def source(module: str, name: str) -> str:
     node = defs[name]
     first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
     return "".join(lines[first - 1:node.end_lineno]).rstrip("\n") + "\n"
+
+
+def free_names(text: str) -> set[str]:
+    """The names a piece of source reads and does not bind itself (arguments, assignments)."""
+    tree = ast.parse(text)
+    bound = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+    bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - bound
+
+
+def needed(used: set, units: list[list[tuple[str, str]]]) -> list[tuple[str, str]]:
+    """The (module, name) of the runtime functions a script needs: each that it reads
+    (``used``), and each that these read in turn; in the order of ``units`` (lists of
+    functions that come together: one comes, all come)."""
+    home = {n: unit for unit in units for _, n in unit}
+    want, todo = set(), [n for n in used if n in home]
+    while todo:
+        fresh = [r for r in home[todo.pop()] if r not in want]
+        want.update(fresh)
+        todo += [n for m, f in fresh for n in free_names(source(m, f)) if n in home]
+    return [r for unit in units for r in unit if r in want]
