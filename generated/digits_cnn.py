@@ -33,11 +33,8 @@ PRECISION = "fp32"  # fp32 | bf16 | fp16 (mixed precision; fp16 with a gradient 
 MONITOR, MODE = "val_loss", "min"  # the best epoch by this value is kept and tested
 EARLY = None  # early stopping: (monitor, mode, patience, min_delta), or None
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu")
-CHANNELS_LAST = False  # NHWC weights and activations (oneDNN's convolutions run faster on them)
-CUDA_GRAPHS = DEVICE.type == "cuda"  # train.cuda_graphs auto: on CUDA, where this step is launch-bound
-CHECKPOINT = "digits-cnn.best.pt"  # the best epoch's weights are saved here, and beside them
-# the fitted preprocessing with what specdl read of the data (DATA_FACTS), as a run's preprocess.json:
-# `specdl predict --spec SPEC --checkpoint CHECKPOINT --preprocess PREPROCESS --input ...` then works
+CHECKPOINT = "digits-cnn.best.pt"  # the best epoch's weights; beside them, as a run's preprocess.json, the
+# fitted preprocessing and DATA_FACTS: `specdl predict --spec SPEC --checkpoint CHECKPOINT --preprocess PREPROCESS`
 PREPROCESS = "digits-cnn.preprocess.json"
 DATA_FACTS = json.loads(
     '{"class_names": ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"], "facts": {"info": {"feat": [64'
@@ -454,13 +451,15 @@ def test_best(training, chunks, y, y_true, metrics, by_target=None):
     return {**{k: v for k, v in scores.items() if k != "loss"}, "loss": scores["loss"]}, y_pred
 
 
-def torch_settings(device, threads=None, onednn=None):
-    """Intra-op ``threads`` and, on the CPU, oneDNN and NNPACK (None: as they are)."""
+def torch_settings(device, threads=None, onednn=None, channels_last=False, cuda_graphs=False):
+    """Intra-op ``threads``; on the CPU, oneDNN and NNPACK (None: as they are). Whether the model
+    runs channels-last and the step as a CUDA graph on ``device`` ("cpu", "cuda": there only)."""
     if threads is not None:
         torch.set_num_threads(threads)
     if onednn is not None and device.type == "cpu":
         torch.backends.mkldnn.enabled = onednn
         torch.backends.nnpack.set_flags(onednn)
+    return channels_last in (True, device.type), cuda_graphs in (True, device.type)
 
 
 # -----------------------------------------------------------------------------
@@ -468,7 +467,9 @@ def torch_settings(device, threads=None, onednn=None):
 # `from <this file> import Model` gives the model and nothing else.
 if __name__ == "__main__":
     RANK, WORLD, DEVICE = 0, 1, DEVICE  # this process: its rank, of WORLD (data-parallel under torchrun)
-    torch_settings(DEVICE, threads=1, onednn=False)  # as build sets them for this model
+    # Threads and oneDNN as build sets them; channels-last (NHWC) and CUDA graphs where they pay on this DEVICE
+    CHANNELS_LAST, CUDA_GRAPHS = torch_settings(DEVICE, threads=1, onednn=False, channels_last=False,
+                                                cuda_graphs="cuda")  # auto: on CUDA, where this step is launch-bound
 
     # -----------------------------------------------------------------------------
     # Data: load, split (seeded, stratified), fit the transforms on the train split
@@ -539,3 +540,5 @@ if __name__ == "__main__":
         with open(PREPROCESS, "w", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         print(json.dumps(test))
+    if WORLD > 1:
+        torch.distributed.destroy_process_group()

@@ -19,13 +19,15 @@ def make_deterministic():
     torch.backends.cudnn.benchmark = False
 
 
-def torch_settings(device, threads=None, onednn=None):
-    """Intra-op ``threads`` and, on the CPU, oneDNN and NNPACK (None: as they are)."""
+def torch_settings(device, threads=None, onednn=None, channels_last=False, cuda_graphs=False):
+    """Intra-op ``threads``; on the CPU, oneDNN and NNPACK (None: as they are). Whether the model
+    runs channels-last and the step as a CUDA graph on ``device`` ("cpu", "cuda": there only)."""
     if threads is not None:
         torch.set_num_threads(threads)
     if onednn is not None and device.type == "cpu":
         torch.backends.mkldnn.enabled = onednn
         torch.backends.nnpack.set_flags(onednn)
+    return channels_last in (True, device.type), cuda_graphs in (True, device.type)
 
 
 def start_ranks(device):

@@ -232,8 +232,7 @@ def _training_context(a, distributed: bool = False) -> dict:
         "run_model": _run_model(tr.compile, distributed),
         "ranks": Code("start_ranks(DEVICE)" if distributed else "0, 1, DEVICE"),
         # on the CPU only (auto); True/False as the spec says
-        "channels_last": Code('DEVICE.type == "cpu"') if tr.channels_last == "auto" and a.channels_last("cpu")
-        else tr.channels_last is True,
+        "channels_last": "cpu" if tr.channels_last == "auto" and a.channels_last("cpu") else tr.channels_last is True,
     }
 
 
@@ -260,9 +259,9 @@ def _graphs_context(a, distributed: bool) -> dict:
     if asked != "auto":
         value, why = asked, "train.cuda_graphs: as the spec says"
     elif distributed or not a.cuda_graphs("cuda"):
-        value, why = False, "train.cuda_graphs auto: off for this spec (docs/performance.md)"
+        value, why = False, "auto: off for this spec (docs/performance.md)"
     else:
-        value, why = Code('DEVICE.type == "cuda"'), "train.cuda_graphs auto: on CUDA, where this step is launch-bound"
+        value, why = "cuda", "auto: on CUDA, where this step is launch-bound"
     return {"cuda_graphs": value, "cuda_graphs_why": Code(why)}
 
 
