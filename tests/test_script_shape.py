@@ -90,3 +90,12 @@ def test_branches_that_choose_a_script_statement():
 
 
 BRANCHES = 37
+
+
+def test_compiled_and_data_parallel_model_is_one_value():
+    """train.compile and --distributed are values of one line (codeguard lets torch.compile through)."""
+    import specdl
+
+    spec = specdl.load(ROOT / "specs" / "iris_mlp.yaml", ["train.compile=true"])
+    assert "    run_model = torch.compile(model)  #" in specdl.codegen(spec)
+    assert "    run_model = data_parallel(torch.compile(model), DEVICE, WORLD)  #" in specdl.codegen(spec, distributed=True)

@@ -16,7 +16,7 @@ import ast
 import json
 import re
 
-from ..components.base import HELPERS, Name, literal
+from ..components.base import HELPERS, Call, Name, literal
 from ..files import templates_dir
 
 STDLIB = {"csv", "contextlib", "dataclasses", "functools", "gc", "hashlib", "json", "math", "os", "pathlib"}
@@ -160,7 +160,7 @@ def _image_context(a, data, stratify: bool) -> dict:
     ctx = {"cached": cached, "image_lines": [Code(ln) for ln in data.script_lines(stratify)],
            "num_workers": Code(AUTO_WORKERS) if workers == "auto" else workers}
     ctx.update(_cache_context(data) if cached else {"pipelines": [
-        _pipeline("train_tf", data.pipeline(train=True)), _pipeline("eval_tf", data.pipeline(train=False), "no augmentation")]})
+        _pipeline("train_tf", data.pipeline(train=True), "augmentation first"), _pipeline("eval_tf", data.pipeline(train=False), "no augmentation")]})
     return ctx
 
 
@@ -192,25 +192,20 @@ def _cache_context(data) -> dict:
     the eval split's differ), the batched augmentation (functools.partial of
     specdl/runtime/images.py's functions), the steps run on each batch."""
     (pre_t, aug, post_t), (pre_e, _, post_e) = data.cache_plan(True), data.cache_plan(False)
-    augment = [Code(f"functools.partial({fn}, {', '.join(f'{k}={literal(v)}' for k, v in kw.items())})")
-               for fn, kw in aug]
+    augment = [Code(Call("functools.partial", (Name(fn),), kw).code(width=1000)) for fn, kw in aug]
     pre = [_pipeline("pre_train", pre_t, "before the cache (once per image): decoding and the deterministic uint8 steps")]
     if not data.same_pre():
         pre.append(_pipeline("pre_eval", pre_e, "no augmentation comes first here"))
     return {"pipelines": [*pre, {"name": "augment", "open": Code("["), "close": Code("]"), "calls": augment,
-                                 "note": _note("the random steps, on each training batch (drawing from the shuffle generator)")},
+                                 "note": _doc("the random steps, on each training batch (drawing from the shuffle generator)")},
                           _pipeline("post_train", post_t, "after augmentation, on each training batch"),
                           _pipeline("post_eval", post_e, "on each evaluation chunk")]}
 
 
-def _note(text: str) -> Code:
-    return Code(f"  # {text}" if text else "")
-
-
-def _pipeline(name: str, calls, note: str = "") -> dict:
+def _pipeline(name: str, calls, note: str) -> dict:
     """A torchvision v2.Compose of ``calls`` (Calls), assigned to ``name`` in the script."""
     return {"name": name, "open": Code("v2.Compose(["), "close": Code("])"), "calls": [Code(c.code()) for c in calls],
-            "note": _note(note)}
+            "note": _doc(note)}
 
 
 def _training_context(a, distributed: bool = False) -> dict:
@@ -238,13 +233,15 @@ def _training_context(a, distributed: bool = False) -> dict:
 
 def _run_model(compiled: bool, distributed: bool) -> Code:
     """The model as training runs it: compiled (train.compile), data-parallel (--distributed)."""
-    run = "torch.compile(model)" if compiled else "model"
-    return Code(f"data_parallel({run}, DEVICE, WORLD)" if distributed else run)
+    run = Call("torch.compile", (Name("model"),)).code() if compiled else "model"
+    return Code(Call("data_parallel", (Name(run), Name("DEVICE"), Name("WORLD"))).code() if distributed else run)
 
 
 def _by_target(names) -> Code | None:
     """test_best's ``by_target``: each target's metrics, in a multi-target regression."""
-    return Code(f"functools.partial(per_target, METRICS, names={literal(names)})") if names is not None else None
+    if names is None:
+        return None
+    return Code(Call("functools.partial", (Name("per_target"), Name("METRICS")), {"names": names}).code(width=1000))
 
 
 def _device(name: str) -> Code:
