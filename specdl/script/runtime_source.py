@@ -56,10 +56,13 @@ def source(module: str, name: str) -> str:
 
 
 def free_names(text: str) -> set[str]:
-    """The names a piece of source reads and does not bind itself (arguments, assignments)."""
+    """The names a piece of source reads and does not bind itself (arguments, assignments,
+    its own imports)."""
     tree = ast.parse(text)
     bound = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
     bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    bound |= {a.asname or a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+              for a in n.names}
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - bound
 
 

@@ -422,10 +422,9 @@ class ImageFolderData(_ImageSource):
                 "rows_train, rows_val, rows_test = (torch.arange(len(v)) for v in (y_train, y_val, y_test))"]
 
     def code(self):
-        if self.uses_cache():
-            return ["from torchvision.transforms import v2", "import hashlib", "import os", "from pathlib import Path",
-                    "from PIL import Image"], []
-        return self.imports() + ["from torchvision.datasets import ImageFolder"], []
+        """The imports either path may read (the script keeps those it reads): the cache's, or a DataLoader's."""
+        return ["import hashlib", "import os", "from pathlib import Path", "from PIL import Image", *self.imports(),
+                "from torchvision.datasets import ImageFolder"], []
 
 
 class TorchvisionData(_ImageSource):
