@@ -170,6 +170,7 @@ class Trainer:
 
     # -- what an epoch trains with (runtime/loop.py's run_epoch and test_best)
     def training(self) -> dict:
+        """What loop.run_epoch and loop.test_best train and evaluate with (a script's ``training``)."""
         tr = self.spec.train
         if self.graphs and self.graph is None:  # after a resume's restore: the optimizer's state is in place
             self.graph = loop.GraphStep(self.run, self.loss_fn, self.opt, tr.batch_size, tr.grad_clip, self.autocast)

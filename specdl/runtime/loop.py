@@ -1,10 +1,12 @@
-"""The training loop's steps: batches, one epoch, evaluation, and the book-keeping after
-each epoch (best epoch, early stopping, scheduler).
+"""The training loop's steps: batches, one epoch (``run_epoch``: train, validate, the
+book-keeping after it: best epoch, early stopping, scheduler), and the test of the best
+epoch (``test_best``). Build and every generated script call the same functions.
 
-Each function here is copied verbatim into generated scripts (``SCRIPT_FUNCTIONS``):
-it reads only its arguments and what a script imports (torch, math, numpy as np,
-nullcontext, dataclass). Switches are values (a disabled GradScaler, ``nullcontext``
-for fp32), not branches of a template."""
+Each function here is copied verbatim into the generated scripts that read it
+(``SCRIPT_FUNCTIONS``, script.render.catalogue): it reads only its arguments and what a
+script imports (torch, math, numpy as np, nullcontext, dataclass). Switches are values
+(a disabled GradScaler, ``nullcontext`` for fp32, a batch iterable), not branches of a
+template."""
 
 from __future__ import annotations
 
