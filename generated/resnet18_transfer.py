@@ -36,14 +36,10 @@ ACCUMULATE = 1  # batches per optimizer step
 GRAD_CLIP = None  # max gradient norm (None: no clipping)
 PRECISION = "fp32"  # fp32 | bf16 | fp16 (mixed precision; fp16 with a gradient scaler)
 MONITOR, MODE = "val_loss", "min"  # the best epoch by this value is kept and tested
-EARLY = None  # early stopping: (monitor, mode, patience, min_delta)
+EARLY = None  # early stopping: (monitor, mode, patience, min_delta), or None
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu")
-AMP_DTYPE = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(PRECISION)
-CUDA_GRAPHS = DEVICE.type == "cuda"  # train.cuda_graphs auto: on CUDA, where this step is launch-bound
-CHECKPOINT = "resnet18-transfer.best.pt"  # the best epoch's weights are saved here
-# Beside them the fitted preprocessing, as a run's preprocess.json, with what specdl read of the data at
-# codegen (DATA_FACTS: class names, shapes, CSV columns): `specdl predict --spec SPEC --checkpoint
-# CHECKPOINT --preprocess PREPROCESS --input ...` then predicts on raw inputs as a run does
+CHECKPOINT = "resnet18-transfer.best.pt"  # the best epoch's weights; beside them, as a run's preprocess.json, the
+# fitted preprocessing and DATA_FACTS: `specdl predict --spec SPEC --checkpoint CHECKPOINT --preprocess PREPROCESS`
 PREPROCESS = "resnet18-transfer.preprocess.json"
 DATA_FACTS = json.loads(
     '{"class_names": ["circles", "squares", "stripes"], "facts": {"info": {"feat": [3, 64, 64], "dtype"'
@@ -52,7 +48,24 @@ DATA_FACTS = json.loads(
 )
 
 # -----------------------------------------------------------------------------
-# Helpers
+# Model
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.torchvision_0 = backbone(
+            "resnet18",
+            weights="data/checkpoints/resnet18.pth",
+            num_classes=3,
+            freeze="backbone",
+        )
+
+    def forward(self, x):  # (N, 3, 64, 64)
+        x = self.torchvision_0(x)  # (N, 3)
+        return x
+
+
+# -----------------------------------------------------------------------------
+# Data preparation and training: specdl's runtime (specdl/runtime/), copied as it is
 def backbone(name, weights=None, num_classes=None, freeze="none"):
     """A torchvision model: local weights loaded, classification head replaced, frozen."""
     import torchvision
@@ -74,25 +87,6 @@ def backbone(name, weights=None, num_classes=None, freeze="none"):
     return model
 
 
-# -----------------------------------------------------------------------------
-# Model
-class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.torchvision_0 = backbone(
-            "resnet18",
-            weights="data/checkpoints/resnet18.pth",
-            num_classes=3,
-            freeze="backbone",
-        )
-
-    def forward(self, x):  # (N, 3, 64, 64)
-        x = self.torchvision_0(x)  # (N, 3)
-        return x
-
-
-# -----------------------------------------------------------------------------
-# Data preparation and training: specdl's runtime (specdl/runtime/), copied as it is
 def split_rows(y, val, test, seed, stratify):
     """Row indices of the train, val and test splits: scikit-learn's train_test_split,
     seeded; ``val`` and ``test`` are fractions of all rows (``stratify``: by the labels y)."""
@@ -134,28 +128,6 @@ class RunState:
     es_best: float | None = None       # early stopping's best value
     bad: int = 0                       # epochs without improvement (early stopping)
     stopped: bool = False              # early stopping ended the run
-
-
-def batches(x, y, batch_size, generator, rank=0, world=1):
-    """Shuffled batches sliced from tensors in memory (no per-sample DataLoader cost);
-    under data parallelism each rank takes its share of every global batch."""
-    perm = torch.randperm(len(y), generator=generator).to(y.device)
-    for i in range(0, len(y), batch_size):
-        idx = perm[i:i + batch_size]
-        if world > 1:
-            idx = idx[rank::world]
-        yield x[idx], y[idx]
-
-
-def chunks(x, size, device=None):
-    """The inputs of a split in evaluation chunks: slices of a tensor in memory, or the
-    batches of a DataLoader (whose batch size is the chunk), moved to ``device``."""
-    if isinstance(x, torch.Tensor):
-        for i in range(0, len(x), size):
-            yield x[i:i + size]
-    else:
-        for xb, _ in x:
-            yield xb.to(device)
 
 
 class GraphStep:
@@ -328,15 +300,6 @@ def predictions(out, task, invert=None, threshold=0.5):
     return y_pred if invert is None else invert(y_pred)
 
 
-def mean_loss(total, seen, device, world=1):
-    """The epoch's mean training loss; under data parallelism, over every rank's samples."""
-    if world == 1:
-        return float(total) / seen
-    both = torch.tensor([float(total), float(seen)], device=device)
-    torch.distributed.all_reduce(both)
-    return (both[0] / both[1]).item()
-
-
 def improved(value, best, mode, min_delta=0.0):
     """Whether ``value`` beats ``best`` (None: nothing yet) by more than ``min_delta``."""
     if best is None:
@@ -366,10 +329,59 @@ def end_epoch(state, row, monitor, mode, early=None, scheduler=None, every=None)
     return best
 
 
-# -----------------------------------------------------------------------------
-# Image functions: specdl's runtime (specdl/runtime/images.py), copied as they are.
-# Each image is decoded once into a uint8 cache [N, C, H, W]; batches are slices of it,
-# augmented a whole batch at a time on DEVICE.
+def mixed_precision(device, precision):
+    """train.precision: the autocast context (nullcontext: fp32) and the gradient scaler (fp16)."""
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else nullcontext
+    return autocast, torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+
+def run_epoch(epoch, training, batches, val_chunks, y_val, y_val_true, watched, state, monitor, mode, early=None):
+    """One epoch: train, the row {epoch, train_loss (the mean over every rank's samples), lr},
+    the val split's loss and ``watched`` metrics as val_* (where it has samples), end_epoch.
+    ``training``: the model as it runs, loss_fn, optimizer, n_batches, predict, scheduler
+    (stepped each ``every`` batch, epoch or metric), accumulate, grad_clip, autocast, scaler,
+    graph (a GraphStep or None), device and world (ranks). Returns the row and whether the
+    epoch is the best so far."""
+    t = training
+    total, seen = train_epoch(t["model"], batches, t["loss_fn"], t["optimizer"], t["n_batches"], t["accumulate"],
+                              t["grad_clip"], t["scaler"], t["autocast"],
+                              t["scheduler"] if t["every"] == "batch" else None, t["graph"])
+    if t["world"] > 1:
+        both = torch.tensor([float(total), float(seen)], device=t["device"])
+        torch.distributed.all_reduce(both)
+        total, seen = both[0] / both[1], 1
+    row = {"epoch": epoch, "train_loss": float(total) / seen, "lr": t["optimizer"].param_groups[0]["lr"]}
+    if not math.isfinite(row["train_loss"]):
+        raise FloatingPointError(f"the training loss became {row['train_loss']} in epoch {epoch}")
+    if len(y_val) > 0:
+        val, _ = evaluate(t["model"], val_chunks(), y_val, y_val_true, t["loss_fn"], watched, t["predict"],
+                          t["autocast"])
+        row.update({f"val_{k}": v for k, v in val.items()})
+    return row, end_epoch(state, row, monitor, mode, early, t["scheduler"], t["every"])
+
+
+def test_best(training, chunks, y, y_true, metrics, by_target=None):
+    """The test split's ``metrics`` (``by_target(y_true, y_pred)``: each target's too), the
+    loss last; and the predictions."""
+    t = training
+    scores, y_pred = evaluate(t["model"], chunks, y, y_true, t["loss_fn"], metrics, t["predict"], t["autocast"])
+    if by_target is not None:
+        scores.update(by_target(y_true, y_pred))
+    return {**{k: v for k, v in scores.items() if k != "loss"}, "loss": scores["loss"]}, y_pred
+
+
+def torch_settings(device, threads=None, onednn=None, channels_last=False, cuda_graphs=False):
+    """Intra-op ``threads``; on the CPU, oneDNN and NNPACK (None: as they are). Whether the model
+    runs channels-last and the step as a CUDA graph on ``device`` ("cpu", "cuda": there only)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if onednn is not None and device.type == "cpu":
+        torch.backends.mkldnn.enabled = onednn
+        torch.backends.nnpack.set_flags(onednn)
+    return channels_last in (True, device.type), cuda_graphs in (True, device.type)
+
+
 def cache_memory():
     """Bytes an image cache may take in memory: a quarter of the machine's memory, or the
     SPECDL_CACHE_MEMORY environment variable; a larger cache is memory-mapped instead."""
@@ -571,10 +583,15 @@ def image_chunks(x, rows, size, device, post):
 # Settings of torch, data and training: run as a script only, so that
 # `from <this file> import Model` gives the model and nothing else.
 if __name__ == "__main__":
+    RANK, WORLD, DEVICE = 0, 1, DEVICE  # this process: its rank, of WORLD (data-parallel under torchrun)
+    # Threads and oneDNN as build sets them; channels-last (NHWC) and CUDA graphs where they pay on this DEVICE
+    CHANNELS_LAST, CUDA_GRAPHS = torch_settings(DEVICE, threads=None, onednn=True, channels_last="cpu",
+                                                cuda_graphs="cuda")  # auto: on CUDA, where this step is launch-bound
+
     # -----------------------------------------------------------------------------
     # Data: load, split (seeded, stratified)
-    # Before the cache (once per image): decoding and the deterministic uint8 steps
-    pre_train = v2.Compose([
+    shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
+    pre_train = v2.Compose([  # before the cache (once per image): decoding and the deterministic uint8 steps
         v2.ToImage(),
     ])
     pre_eval = v2.Compose([  # no augmentation comes first here
@@ -601,60 +618,62 @@ if __name__ == "__main__":
     rows_train, rows_val, rows_test = (torch.as_tensor(i) for i in (idx_train, idx_val, idx_test))
     y_val_true, y_test_true = y_val, y_test
     y_train, y_val, y_test = (torch.as_tensor(v, dtype=torch.int64).to(DEVICE) for v in (y_train, y_val, y_test))
+    record = preprocess_record([], [], None, DATA_FACTS["class_names"], DATA_FACTS["facts"])
+    # Each epoch's training batches, and each split's evaluation chunks (EVAL_BATCH_SIZE samples at a time)
+    train_batches = functools.partial(image_batches, x_train, rows_train, y_train, BATCH_SIZE, shuffle, DEVICE, augment,
+                                      post_train)
+    val_chunks, test_chunks = (functools.partial(image_chunks, x, r, EVAL_BATCH_SIZE, DEVICE, post_eval)
+                               for x, r in ((x_val, rows_val), (x_test, rows_test)))
     N_BATCHES = math.ceil(len(y_train) / BATCH_SIZE)
 
+    # -----------------------------------------------------------------------------
+    # Model, loss, optimizer, and what each epoch trains with
     torch.manual_seed(SEED)  # the same seed gives specdl build's initial weights
-    model = Model().to(DEVICE)
-    if DEVICE.type == "cpu":
-        # oneDNN's convolutions run faster on channels-last (NHWC) weights and activations
-        model = model.to(memory_format=torch.channels_last)
+    model = Model().to(DEVICE, memory_format=torch.channels_last if CHANNELS_LAST else torch.preserve_format)
+    run_model = model  # torch.compile, data_parallel where asked
     loss_fn = nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(
         [p for p in model.parameters() if p.requires_grad],
         lr=0.01,
         fused=True,
     )
-    autocast = nullcontext if AMP_DTYPE is None else functools.partial(torch.autocast, DEVICE.type, dtype=AMP_DTYPE)
-    scaler = torch.amp.GradScaler(DEVICE.type, enabled=PRECISION == "fp16")
+    scheduler = None
+    autocast, scaler = mixed_precision(DEVICE, PRECISION)
     # The training step captured once in a CUDA graph and replayed for each batch (None: eager steps)
-    graph_step = GraphStep(model, loss_fn, optimizer, BATCH_SIZE, GRAD_CLIP, autocast) if CUDA_GRAPHS else None
-    shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
+    graph_step = GraphStep(run_model, loss_fn, optimizer, BATCH_SIZE, GRAD_CLIP, autocast) if CUDA_GRAPHS else None
+    predict = functools.partial(predictions, task="classification", invert=None, threshold=0.5)
+    training = dict(model=run_model, loss_fn=loss_fn, optimizer=optimizer, n_batches=N_BATCHES, predict=predict,
+                    scheduler=scheduler, every=None, accumulate=ACCUMULATE, grad_clip=GRAD_CLIP,
+                    autocast=autocast, scaler=scaler, graph=graph_step, device=DEVICE, world=WORLD)
     METRICS = {
         "accuracy": lambda y_true, y_pred: metrics.accuracy_score(y_true, y_pred),
         "f1": lambda y_true, y_pred: metrics.f1_score(y_true, y_pred, average="macro", zero_division=0),
     }
-    WATCHED = {k: epoch_metric(k, METRICS[k]) for k in ["accuracy"]}  # each epoch: the monitored metrics and the first
-    predict = functools.partial(predictions, task="classification")
+    WATCHED = {k: epoch_metric(k, METRICS[k]) for k in ["accuracy"]}  # each epoch: the loss and these
 
     # -----------------------------------------------------------------------------
     # Training: keep the weights of the best epoch by MONITOR
     state, best_state = RunState(), None
-    # Everything made so far lives for the whole run: keep the garbage collector from
-    # rescanning it on every full collection (gc.unfreeze() would hand it back).
-    gc.freeze()
+    gc.freeze()  # what was made so far lives for the whole run: the collector need not rescan it
     for epoch in range(1, EPOCHS + 1):
-        train_data = image_batches(x_train, rows_train, y_train, BATCH_SIZE, shuffle, DEVICE, augment, post_train)
-        total, seen = train_epoch(model, train_data, loss_fn, optimizer, N_BATCHES, ACCUMULATE, GRAD_CLIP, scaler,
-                                  autocast, None, graph_step)
-        row = {"epoch": epoch, "train_loss": mean_loss(total, seen, DEVICE),
-               "lr": optimizer.param_groups[0]["lr"]}
-        if not math.isfinite(row["train_loss"]):
-            raise SystemExit(f"the training loss became {row['train_loss']} in epoch {epoch}")
-        val_chunks = image_chunks(x_val, rows_val, EVAL_BATCH_SIZE, DEVICE, post_eval)
-        val, _ = evaluate(model, val_chunks, y_val, y_val_true, loss_fn, WATCHED, predict, autocast)
-        row.update({f"val_{k}": v for k, v in val.items()})
-        if end_epoch(state, row, MONITOR, MODE, EARLY):
+        row, best = run_epoch(epoch, training, train_batches(), val_chunks, y_val, y_val_true, WATCHED, state, MONITOR,
+                              MODE, EARLY)
+        if best:
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        print(json.dumps(row))
+        if RANK == 0:
+            print(json.dumps(row))
+        if state.stopped:
+            print(f"early stopping: no improvement in {EARLY[0]} for {EARLY[2]} epochs")
+            break
 
     # -----------------------------------------------------------------------------
-    # Test the best epoch's weights
+    # Test the best epoch's weights; save them, and the fitted preprocessing
     model.load_state_dict(best_state)
-    record = preprocess_record([], [], None, DATA_FACTS["class_names"], DATA_FACTS["facts"])
-    torch.save(best_state, CHECKPOINT)
-    with open(PREPROCESS, "w", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-    test_chunks = image_chunks(x_test, rows_test, EVAL_BATCH_SIZE, DEVICE, post_eval)
-    test, _ = evaluate(model, test_chunks, y_test, y_test_true, loss_fn, METRICS, predict, autocast)
-    test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}  # loss last, as in build
-    print(json.dumps(test))
+    test, _ = test_best(training, test_chunks(), y_test, y_test_true, METRICS, None)
+    if RANK == 0:
+        torch.save(best_state, CHECKPOINT)
+        with open(PREPROCESS, "w", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        print(json.dumps(test))
+    if WORLD > 1:
+        torch.distributed.destroy_process_group()

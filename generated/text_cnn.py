@@ -31,36 +31,15 @@ ACCUMULATE = 1  # batches per optimizer step
 GRAD_CLIP = None  # max gradient norm (None: no clipping)
 PRECISION = "fp32"  # fp32 | bf16 | fp16 (mixed precision; fp16 with a gradient scaler)
 MONITOR, MODE = "val_loss", "min"  # the best epoch by this value is kept and tested
-EARLY = None  # early stopping: (monitor, mode, patience, min_delta)
+EARLY = None  # early stopping: (monitor, mode, patience, min_delta), or None
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu")
-AMP_DTYPE = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(PRECISION)
-CUDA_GRAPHS = DEVICE.type == "cuda"  # train.cuda_graphs auto: on CUDA, where this step is launch-bound
-CHECKPOINT = "text-cnn.best.pt"  # the best epoch's weights are saved here
-# Beside them the fitted preprocessing, as a run's preprocess.json, with what specdl read of the data at
-# codegen (DATA_FACTS: class names, shapes, CSV columns): `specdl predict --spec SPEC --checkpoint
-# CHECKPOINT --preprocess PREPROCESS --input ...` then predicts on raw inputs as a run does
+CHECKPOINT = "text-cnn.best.pt"  # the best epoch's weights; beside them, as a run's preprocess.json, the
+# fitted preprocessing and DATA_FACTS: `specdl predict --spec SPEC --checkpoint CHECKPOINT --preprocess PREPROCESS`
 PREPROCESS = "text-cnn.preprocess.json"
 DATA_FACTS = json.loads(
     '{"class_names": null, "facts": {"info": {"feat": [40], "dtype": "int64", "task": "classification",'
     ' "classes": 4, "outputs": null, "hint": null, "target_names": null}, "max_token": 99}}'
 )
-
-# -----------------------------------------------------------------------------
-# Helpers
-def synthetic_targets(x, rng, width, high=None):
-    """A fixed random function of x: x itself (or, for token ids, their histogram) times a
-    random matrix drawn in blocks of rows, so memory stays apart from features x width."""
-    flat = x.reshape(len(x), -1)
-    if high is not None:  # token histogram, without a one-hot copy of x
-        ids = flat + np.arange(len(x))[:, None] * high
-        flat = np.bincount(ids.ravel(), minlength=len(x) * high).reshape(len(x), high) / flat.shape[1]
-        flat -= 1.0 / high  # centred, so that no class takes the common part of every score
-    score = np.zeros((len(x), width))
-    block = max(1, min(flat.shape[1], 1_048_576 // width))
-    for i in range(0, flat.shape[1], block):
-        score += flat[:, i:i + block] @ rng.standard_normal((min(block, flat.shape[1] - i), width))
-    return score
-
 
 # -----------------------------------------------------------------------------
 # Model
@@ -89,6 +68,21 @@ class Model(nn.Module):
 
 # -----------------------------------------------------------------------------
 # Data preparation and training: specdl's runtime (specdl/runtime/), copied as it is
+def synthetic_targets(x, rng, width, high=None):
+    """A fixed random function of x: x itself (or, for token ids, their histogram) times a
+    random matrix drawn in blocks of rows, so memory stays apart from features x width."""
+    flat = x.reshape(len(x), -1)
+    if high is not None:  # token histogram, without a one-hot copy of x
+        ids = flat + np.arange(len(x))[:, None] * high
+        flat = np.bincount(ids.ravel(), minlength=len(x) * high).reshape(len(x), high) / flat.shape[1]
+        flat -= 1.0 / high  # centred, so that no class takes the common part of every score
+    score = np.zeros((len(x), width))
+    block = max(1, min(flat.shape[1], 1_048_576 // width))
+    for i in range(0, flat.shape[1], block):
+        score += flat[:, i:i + block] @ rng.standard_normal((min(block, flat.shape[1] - i), width))
+    return score
+
+
 def split_rows(y, val, test, seed, stratify):
     """Row indices of the train, val and test splits: scikit-learn's train_test_split,
     seeded; ``val`` and ``test`` are fractions of all rows (``stratify``: by the labels y)."""
@@ -343,15 +337,6 @@ def predictions(out, task, invert=None, threshold=0.5):
     return y_pred if invert is None else invert(y_pred)
 
 
-def mean_loss(total, seen, device, world=1):
-    """The epoch's mean training loss; under data parallelism, over every rank's samples."""
-    if world == 1:
-        return float(total) / seen
-    both = torch.tensor([float(total), float(seen)], device=device)
-    torch.distributed.all_reduce(both)
-    return (both[0] / both[1]).item()
-
-
 def improved(value, best, mode, min_delta=0.0):
     """Whether ``value`` beats ``best`` (None: nothing yet) by more than ``min_delta``."""
     if best is None:
@@ -381,74 +366,133 @@ def end_epoch(state, row, monitor, mode, early=None, scheduler=None, every=None)
     return best
 
 
+def mixed_precision(device, precision):
+    """train.precision: the autocast context (nullcontext: fp32) and the gradient scaler (fp16)."""
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else nullcontext
+    return autocast, torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+
+def run_epoch(epoch, training, batches, val_chunks, y_val, y_val_true, watched, state, monitor, mode, early=None):
+    """One epoch: train, the row {epoch, train_loss (the mean over every rank's samples), lr},
+    the val split's loss and ``watched`` metrics as val_* (where it has samples), end_epoch.
+    ``training``: the model as it runs, loss_fn, optimizer, n_batches, predict, scheduler
+    (stepped each ``every`` batch, epoch or metric), accumulate, grad_clip, autocast, scaler,
+    graph (a GraphStep or None), device and world (ranks). Returns the row and whether the
+    epoch is the best so far."""
+    t = training
+    total, seen = train_epoch(t["model"], batches, t["loss_fn"], t["optimizer"], t["n_batches"], t["accumulate"],
+                              t["grad_clip"], t["scaler"], t["autocast"],
+                              t["scheduler"] if t["every"] == "batch" else None, t["graph"])
+    if t["world"] > 1:
+        both = torch.tensor([float(total), float(seen)], device=t["device"])
+        torch.distributed.all_reduce(both)
+        total, seen = both[0] / both[1], 1
+    row = {"epoch": epoch, "train_loss": float(total) / seen, "lr": t["optimizer"].param_groups[0]["lr"]}
+    if not math.isfinite(row["train_loss"]):
+        raise FloatingPointError(f"the training loss became {row['train_loss']} in epoch {epoch}")
+    if len(y_val) > 0:
+        val, _ = evaluate(t["model"], val_chunks(), y_val, y_val_true, t["loss_fn"], watched, t["predict"],
+                          t["autocast"])
+        row.update({f"val_{k}": v for k, v in val.items()})
+    return row, end_epoch(state, row, monitor, mode, early, t["scheduler"], t["every"])
+
+
+def test_best(training, chunks, y, y_true, metrics, by_target=None):
+    """The test split's ``metrics`` (``by_target(y_true, y_pred)``: each target's too), the
+    loss last; and the predictions."""
+    t = training
+    scores, y_pred = evaluate(t["model"], chunks, y, y_true, t["loss_fn"], metrics, t["predict"], t["autocast"])
+    if by_target is not None:
+        scores.update(by_target(y_true, y_pred))
+    return {**{k: v for k, v in scores.items() if k != "loss"}, "loss": scores["loss"]}, y_pred
+
+
+def torch_settings(device, threads=None, onednn=None, channels_last=False, cuda_graphs=False):
+    """Intra-op ``threads``; on the CPU, oneDNN and NNPACK (None: as they are). Whether the model
+    runs channels-last and the step as a CUDA graph on ``device`` ("cpu", "cuda": there only)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if onednn is not None and device.type == "cpu":
+        torch.backends.mkldnn.enabled = onednn
+        torch.backends.nnpack.set_flags(onednn)
+    return channels_last in (True, device.type), cuda_graphs in (True, device.type)
+
+
 # -----------------------------------------------------------------------------
 # Settings of torch, data and training: run as a script only, so that
 # `from <this file> import Model` gives the model and nothing else.
 if __name__ == "__main__":
-    # Small steps run faster on one intra-op thread: splitting them costs more than it
-    # saves, and a second thread stalls whenever the other core is busy.
-    torch.set_num_threads(1)
+    RANK, WORLD, DEVICE = 0, 1, DEVICE  # this process: its rank, of WORLD (data-parallel under torchrun)
+    # Threads and oneDNN as build sets them; channels-last (NHWC) and CUDA graphs where they pay on this DEVICE
+    CHANNELS_LAST, CUDA_GRAPHS = torch_settings(DEVICE, threads=1, onednn=True, channels_last=False,
+                                                cuda_graphs="cuda")  # auto: on CUDA, where this step is launch-bound
 
     # -----------------------------------------------------------------------------
     # Data: load, split (seeded, stratified)
+    shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
     # Synthetic data: labels (or targets) are a fixed random function of x.
     rng = np.random.default_rng(SEED)
     x = rng.integers(0, 100, size=(512, 40))
     y = synthetic_targets(x, rng, 4, high=100).argmax(axis=1)
+    x = np.asarray(x, dtype=np.int64)
     y = targets(y, "classification", ())
     rows = split_rows(y, val=0.1, test=0.2, seed=SEED, stratify=True)
     x, y = take(x, rows), take(y, rows)
-    y_true = truth(y, "classification")  # the targets as the metrics read them
+    y_true = truth(y, "classification")  # the targets as the metrics read them (in the data's own units)
     x_train, x_val, x_test = (torch.as_tensor(x[k], dtype=torch.int64).to(DEVICE) for k in ("train", "val", "test"))
     y_train, y_val, y_test = (torch.as_tensor(y[k], dtype=torch.int64).to(DEVICE) for k in ("train", "val", "test"))
     y_val_true, y_test_true = y_true["val"], y_true["test"]
+    record = preprocess_record([], [], None, DATA_FACTS["class_names"], DATA_FACTS["facts"])
+    # Each epoch's training batches (this rank's share), and each split's evaluation chunks
+    train_batches = functools.partial(batches, x_train, y_train, BATCH_SIZE, shuffle, RANK, WORLD)
+    val_chunks, test_chunks = (functools.partial(chunks, x, EVAL_BATCH_SIZE, DEVICE) for x in (x_val, x_test))
     N_BATCHES = math.ceil(len(y_train) / BATCH_SIZE)
 
+    # -----------------------------------------------------------------------------
+    # Model, loss, optimizer, and what each epoch trains with
     torch.manual_seed(SEED)  # the same seed gives specdl build's initial weights
-    model = Model().to(DEVICE)
+    model = Model().to(DEVICE, memory_format=torch.channels_last if CHANNELS_LAST else torch.preserve_format)
+    run_model = model  # torch.compile, data_parallel where asked
     loss_fn = nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.003, fused=True)
-    autocast = nullcontext if AMP_DTYPE is None else functools.partial(torch.autocast, DEVICE.type, dtype=AMP_DTYPE)
-    scaler = torch.amp.GradScaler(DEVICE.type, enabled=PRECISION == "fp16")
+    scheduler = None
+    autocast, scaler = mixed_precision(DEVICE, PRECISION)
     # The training step captured once in a CUDA graph and replayed for each batch (None: eager steps)
-    graph_step = GraphStep(model, loss_fn, optimizer, BATCH_SIZE, GRAD_CLIP, autocast) if CUDA_GRAPHS else None
-    shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
+    graph_step = GraphStep(run_model, loss_fn, optimizer, BATCH_SIZE, GRAD_CLIP, autocast) if CUDA_GRAPHS else None
+    predict = functools.partial(predictions, task="classification", invert=None, threshold=0.5)
+    training = dict(model=run_model, loss_fn=loss_fn, optimizer=optimizer, n_batches=N_BATCHES, predict=predict,
+                    scheduler=scheduler, every=None, accumulate=ACCUMULATE, grad_clip=GRAD_CLIP,
+                    autocast=autocast, scaler=scaler, graph=graph_step, device=DEVICE, world=WORLD)
     METRICS = {
         "accuracy": lambda y_true, y_pred: metrics.accuracy_score(y_true, y_pred),
         "f1": lambda y_true, y_pred: metrics.f1_score(y_true, y_pred, average="macro", zero_division=0),
     }
-    WATCHED = {k: epoch_metric(k, METRICS[k]) for k in ["accuracy"]}  # each epoch: the monitored metrics and the first
-    predict = functools.partial(predictions, task="classification")
+    WATCHED = {k: epoch_metric(k, METRICS[k]) for k in ["accuracy"]}  # each epoch: the loss and these
 
     # -----------------------------------------------------------------------------
     # Training: keep the weights of the best epoch by MONITOR
     state, best_state = RunState(), None
-    # Everything made so far lives for the whole run: keep the garbage collector from
-    # rescanning it on every full collection (gc.unfreeze() would hand it back).
-    gc.freeze()
+    gc.freeze()  # what was made so far lives for the whole run: the collector need not rescan it
     for epoch in range(1, EPOCHS + 1):
-        train_data = batches(x_train, y_train, BATCH_SIZE, shuffle)
-        total, seen = train_epoch(model, train_data, loss_fn, optimizer, N_BATCHES, ACCUMULATE, GRAD_CLIP, scaler,
-                                  autocast, None, graph_step)
-        row = {"epoch": epoch, "train_loss": mean_loss(total, seen, DEVICE),
-               "lr": optimizer.param_groups[0]["lr"]}
-        if not math.isfinite(row["train_loss"]):
-            raise SystemExit(f"the training loss became {row['train_loss']} in epoch {epoch}")
-        val_chunks = chunks(x_val, EVAL_BATCH_SIZE, DEVICE)
-        val, _ = evaluate(model, val_chunks, y_val, y_val_true, loss_fn, WATCHED, predict, autocast)
-        row.update({f"val_{k}": v for k, v in val.items()})
-        if end_epoch(state, row, MONITOR, MODE, EARLY):
+        row, best = run_epoch(epoch, training, train_batches(), val_chunks, y_val, y_val_true, WATCHED, state, MONITOR,
+                              MODE, EARLY)
+        if best:
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        print(json.dumps(row))
+        if RANK == 0:
+            print(json.dumps(row))
+        if state.stopped:
+            print(f"early stopping: no improvement in {EARLY[0]} for {EARLY[2]} epochs")
+            break
 
     # -----------------------------------------------------------------------------
-    # Test the best epoch's weights
+    # Test the best epoch's weights; save them, and the fitted preprocessing
     model.load_state_dict(best_state)
-    record = preprocess_record([], [], None, DATA_FACTS["class_names"], DATA_FACTS["facts"])
-    torch.save(best_state, CHECKPOINT)
-    with open(PREPROCESS, "w", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-    test_chunks = chunks(x_test, EVAL_BATCH_SIZE, DEVICE)
-    test, _ = evaluate(model, test_chunks, y_test, y_test_true, loss_fn, METRICS, predict, autocast)
-    test = {**{k: v for k, v in test.items() if k != "loss"}, "loss": test["loss"]}  # loss last, as in build
-    print(json.dumps(test))
+    test, _ = test_best(training, test_chunks(), y_test, y_test_true, METRICS, None)
+    if RANK == 0:
+        torch.save(best_state, CHECKPOINT)
+        with open(PREPROCESS, "w", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        print(json.dumps(test))
+    if WORLD > 1:
+        torch.distributed.destroy_process_group()

@@ -97,12 +97,12 @@ def test_auto_policy():
 
 def test_the_script_holds_the_graph_step_and_reads_one_value():
     code = specdl.codegen(IRIS)
-    assert "class GraphStep:" in code and "graph_step = GraphStep(model, loss_fn, optimizer" in code
-    assert 'CUDA_GRAPHS = DEVICE.type == "cuda"' in code
-    assert "CUDA_GRAPHS = False" in specdl.codegen(specdl.load(IRIS, ["train.accumulate=2"]))
-    assert "CUDA_GRAPHS = True" in specdl.codegen(specdl.load(IRIS, ["train.cuda_graphs=true"]))
-    assert "CUDA_GRAPHS = False" in specdl.codegen(specdl.load(IRIS, ["train.cuda_graphs=false"]))
-    assert "CUDA_GRAPHS = False" in specdl.codegen(IRIS, distributed=True)
+    assert "class GraphStep:" in code and "graph_step = GraphStep(run_model, loss_fn, optimizer" in code
+    assert 'cuda_graphs="cuda")' in code  # torch_settings: on a CUDA DEVICE only
+    assert "cuda_graphs=False)" in specdl.codegen(specdl.load(IRIS, ["train.accumulate=2"]))
+    assert "cuda_graphs=True)" in specdl.codegen(specdl.load(IRIS, ["train.cuda_graphs=true"]))
+    assert "cuda_graphs=False)" in specdl.codegen(specdl.load(IRIS, ["train.cuda_graphs=false"]))
+    assert "cuda_graphs=False)" in specdl.codegen(IRIS, distributed=True)
 
 
 # ----------------------------------------------------------------- GraphStep's schedule, CUDA mocked
@@ -218,12 +218,12 @@ def test_build_notes_a_step_it_cannot_capture_once_and_goes_on_eagerly(monkeypat
     fake = FakeCuda()
     fake.install(monkeypatch)
     fake.refuse, t.graphs = True, True  # as on a GPU, for a model whose step reads the GPU from Python
-    first = t.train_epoch()
-    assert t.graphs is False and t.graph is None and first > 0
+    first, _ = t.run_epoch(1, loop.RunState(), None)
+    assert t.graphs is False and t.graph is None and first["train_loss"] > 0
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("specdl: note: train.cuda_graphs: this training step cannot be "
                                                "captured in a CUDA graph (CUDA error: operation not permitted")
-    t.train_epoch()
+    t.run_epoch(2, loop.RunState(), None)
     assert capsys.readouterr().err == ""
 
 

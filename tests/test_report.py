@@ -154,7 +154,7 @@ def test_named_targets_and_the_script_report_the_same(tmp_path):
     built, _ = specdl.train(spec, out=tmp_path / "run")
     assert list(built) == ["mae", "mae[Weight]", "mae[Waist]", "mae[Pulse]", "loss"]
     code = specdl.codegen(spec)
-    assert 'TARGET_NAMES = ["Weight", "Waist", "Pulse"]' in code
+    assert 'functools.partial(per_target, METRICS, names=["Weight", "Waist", "Pulse"])' in code
     (tmp_path / "script.py").write_text(code)
     r = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""})

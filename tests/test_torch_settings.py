@@ -33,10 +33,9 @@ def test_policy_per_bundled_spec(name, threads, onednn, channels_last):
     assert (cpu.threads, cpu.onednn, cpu.channels_last) == (threads, onednn, channels_last)
     assert plan(a, "cuda").channels_last is False  # auto: measured on the CPU only
     code = specdl.codegen(a.spec)
-    assert ("torch.backends.nnpack.set_flags(False)" in code) is (not onednn)
-    assert ("torch.set_num_threads(1)" in code) is (threads == 1)
-    assert ('if DEVICE.type == "cpu":\n        # oneDNN\'s convolutions run faster on channels-last' in code) \
-        is channels_last
+    assert ("onednn=False," in code) is (not onednn)  # torch_settings(DEVICE, threads=..., onednn=..., ...)
+    assert ("threads=1," in code) is (threads == 1)
+    assert ('channels_last="cpu"' in code) is channels_last
 
 
 @pytest.mark.parametrize("value", [True, False])
@@ -44,7 +43,7 @@ def test_channels_last_as_the_spec_says(value, tmp_path):
     a = specdl.check(SPECS / "cifar_cnn.yaml", [f"train.channels_last={str(value).lower()}"])
     assert plan(a, "cpu").channels_last is value and plan(a, "cuda").channels_last is value
     code = specdl.codegen(a.spec)
-    assert ("model = model.to(memory_format=torch.channels_last)  # NHWC" in code) is value
+    assert ("channels_last=True," in code) is value
     from specdl.build.trainer import Trainer
 
     t = Trainer(a, plan(a, "cpu"), torch.device("cpu"))

@@ -70,7 +70,7 @@ def test_mixed_precision_on_cpu(precision, tmp_path):
     metrics, run = specdl.train(spec, out=tmp_path / "r")
     assert all(np.isfinite(v) for v in metrics.values()) and metrics["accuracy"] > 0.3
     code = specdl.codegen(spec)
-    assert "functools.partial(torch.autocast, DEVICE.type, dtype=AMP_DTYPE)" in code and 'PRECISION = "bf16"' in code
+    assert "autocast, scaler = mixed_precision(DEVICE, PRECISION)" in code and 'PRECISION = "bf16"' in code
 
 
 def test_plots_are_real(tmp_path):

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import torch
 
 from ..errors import RunError
+from ..runtime import settings
 
 
 def resolve_device(name: str) -> torch.device:
@@ -36,27 +37,21 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def torch_settings(plan, deterministic: bool = False):
+def torch_settings(plan, device, deterministic: bool = False):
     """The process-wide torch settings chosen for this spec (intra-op threads; oneDNN
     and NNPACK for small CPU convolutions), restored afterwards so that training from
     the Python API leaves the caller's process as it was."""
-    return torch_flags(plan.threads, plan.onednn, plan.onednn, deterministic)
+    return torch_flags(device, plan.threads, plan.onednn, deterministic)
 
 
 @contextmanager
-def torch_flags(threads: int | None = None, onednn: bool | None = None, nnpack: bool | None = None,
-                deterministic: bool = False):
-    """Set intra-op threads, oneDNN and NNPACK (None: leave as is) and, where asked,
-    deterministic algorithms; restore them after."""
+def torch_flags(device, threads: int | None = None, onednn: bool | None = None, deterministic: bool = False):
+    """runtime/settings.py's torch_settings, as a generated script calls it (None: leave
+    a setting as it is), and where asked deterministic algorithms; restored after."""
     saved = (torch.get_num_threads(), torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled(),
              torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
              torch.backends.cudnn.benchmark)
-    if threads is not None:
-        torch.set_num_threads(threads)
-    if onednn is not None:
-        torch.backends.mkldnn.enabled = onednn
-    if nnpack is not None:
-        torch.backends.nnpack.set_flags(nnpack)
+    settings.torch_settings(device, threads, onednn)
     if deterministic:
         _deterministic()
     try:

@@ -7,9 +7,9 @@ trainer's (build/trainer.py); what checkpoints hold, build/checkpoints.py's."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
-import math
 import os
 import sys
 import time
@@ -59,7 +59,7 @@ def fit(analysis, out=None, resume=None, progress: bool | None = None, force: bo
         device = torch.device("cuda", dist.local_rank)
     plan = make_plan(analysis, device.type, dist.world if dist is not None else 1)
     try:
-        with torch_settings(plan, tr.deterministic):
+        with torch_settings(plan, device, tr.deterministic):
             return _fit(analysis, plan, device, dist, out, resume, progress, entered, force, on_epoch)
     finally:
         if dist is not None:
@@ -119,7 +119,6 @@ class Run:
         self.state, self.best_state, self.last_save = loop.RunState(), None, time.monotonic()
         es = self.spec.train.early_stopping
         self.early = (es.monitor, analysis.es_mode(), es.patience, es.min_delta) if es is not None else None
-        self.every = self.spec.scheduler.every if trainer.sched is not None else None
         self.on_epoch = None
 
     def start(self, resume) -> None:
@@ -180,18 +179,15 @@ class Run:
         """Train one epoch, validate, note the best epoch: the row of metrics.jsonl."""
         t, start = self.trainer, time.perf_counter()
         t.set_epoch(epoch)
-        train_loss = t.train_epoch()
-        row = {"epoch": epoch, "train_loss": train_loss, "lr": t.opt.param_groups[0]["lr"]}
-        if not math.isfinite(train_loss):
+        try:
+            row, best = t.run_epoch(epoch, self.state, self.early)
+        except FloatingPointError as e:  # loop.run_epoch: the training loss is not finite
             ckpt.save(self.run_dir, t, self.state, self.best_state, last=False)
             best = self.run_dir / "best.pt" if self.run_dir is not None else None
             saved = f"the best checkpoint so far is {best}" if best is not None and best.exists() else \
                 "no checkpoint was written yet"
-            raise RunError(f"the training loss became {train_loss} in epoch {epoch}; lower the learning rate "
-                           f"or set train.grad_clip ({saved})", exit_code=1)
-        if t.arrays.size("val") > 0:
-            row.update(t.evaluate("val", "val_", only=set(self.analysis.watched_metrics()))[0])
-        if loop.end_epoch(self.state, row, self.analysis.monitor, self.analysis.mode, self.early, t.sched, self.every):
+            raise RunError(f"{e}; lower the learning rate or set train.grad_clip ({saved})", exit_code=1) from None
+        if best:
             self.best_state = t.weights()
         row["time_s"] = round(time.perf_counter() - start, 4)  # training and validation
         return row
@@ -201,13 +197,12 @@ class Run:
         t, state = self.trainer, self.state
         if self.best_state is not None:
             t.load_weights(self.best_state)
-        test, pred = t.evaluate("test", "")
-        names = self.analysis.target_names()
-        if names is not None:
-            test.update(loop.per_target(t.metric_fns(), t.arrays.y_true["test"], pred, names))
+        metrics, names = t.metric_fns(), self.analysis.target_names()
+        by_target = functools.partial(loop.per_target, metrics, names=names) if names is not None else None
+        test, pred = loop.test_best(t.training(), t.eval_chunks("test"), t.y["test"], t.arrays.y_true["test"],
+                                    metrics, by_target)
         if not self.main:
-            return RunResult({k: v for k, v in test.items() if k != "loss"} | {"loss": test["loss"]}, None,
-                             state.best_epoch)
+            return RunResult(test, None, state.best_epoch)
         from .onnx import EXAMPLES, save_examples
 
         manifest.record(self.run_dir, EXAMPLES, "report.json", "curves.png",

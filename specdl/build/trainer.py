@@ -7,13 +7,12 @@ and what it writes is build/run.py's."""
 from __future__ import annotations
 
 import sys
-from contextlib import nullcontext
 
 import numpy as np
 import torch
 
 from ..errors import RunError
-from ..runtime import images, loop
+from ..runtime import images, loop, settings
 from .data import invert_targets, prepare
 from .images import CachedImages
 from .model import build_loss, build_model, build_optimizer, build_scheduler
@@ -67,21 +66,17 @@ class Trainer:
             fully_shard(model)
         run = torch.compile(model) if spec.train.compile else model
         if dist is not None and not self.fsdp:  # gradients all-reduced (averaged) across the ranks
-            from torch.nn.parallel import DistributedDataParallel
-
-            run = DistributedDataParallel(run, device_ids=[device.index] if device.type == "cuda" else None)
+            run = settings.data_parallel(run, device, dist.world)
         return model, run
 
     def _optimization(self) -> None:
         """Loss, optimizer, scheduler (laid out over the epochs and the optimizer steps of
         an epoch over the whole training split) and mixed precision (autocast, GradScaler)."""
-        spec, tr, device = self.spec, self.spec.train, self.device
+        spec = self.spec
         self.loss_fn = build_loss(self.analysis)
         self.opt = build_optimizer(spec, self.model, self.analysis.frozen())
         self.sched = build_scheduler(spec, self.opt, self.plan.steps_per_epoch(self.n_train), self.analysis.mode)
-        amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tr.precision)
-        self.autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else nullcontext
-        self.scaler = torch.amp.GradScaler(device.type, enabled=tr.precision == "fp16")
+        self.autocast, self.scaler = loop.mixed_precision(self.device, spec.train.precision)
 
     def _train_loader(self):
         """(DataLoader, DistributedSampler, batches per epoch on this rank). A DataLoader
@@ -153,27 +148,39 @@ class Trainer:
             self._eval_loaders[split] = loader(x, bs, False, None, self.workers, self.device)
         return loop.chunks(self._eval_loaders[split], bs, self.device)
 
-    # -- one epoch
-    def train_epoch(self) -> float:
+    # -- what an epoch trains with (runtime/loop.py's run_epoch and test_best)
+    def training(self) -> dict:
+        """What loop.run_epoch and loop.test_best train and evaluate with (a script's ``training``)."""
         tr = self.spec.train
-        batch_sched = self.sched if self.sched is not None and self.spec.scheduler.every == "batch" else None
         if self.graphs and self.graph is None:  # after a resume's restore: the optimizer's state is in place
             self.graph = loop.GraphStep(self.run, self.loss_fn, self.opt, tr.batch_size, tr.grad_clip, self.autocast)
+        return {"model": self.run, "loss_fn": self.loss_fn, "optimizer": self.opt, "n_batches": self.n_batches,
+                "predict": self.predictions, "scheduler": self.sched,
+                "every": self.spec.scheduler.every if self.sched is not None else None, "accumulate": tr.accumulate,
+                "grad_clip": tr.grad_clip, "autocast": self.autocast, "scaler": self.scaler, "graph": self.graph,
+                "device": self.device, "world": self.dist.world if self.dist is not None else 1}
+
+    def run_epoch(self, epoch: int, state, early) -> tuple[dict, bool]:
+        """loop.run_epoch on this run's data: the epoch's row, and whether it is the best;
+        a batch of one sample at a batch norm is a RunError, a step that cannot be
+        captured in a CUDA graph a note (eager from then on)."""
+        watched = {k: loop.epoch_metric(k, fn) for k, fn in self.metric_fns(set(self.analysis.watched_metrics())).items()}
         try:
-            total, seen = loop.train_epoch(self.run, self.train_batches(), self.loss_fn, self.opt, self.n_batches,
-                                           tr.accumulate, tr.grad_clip, self.scaler, self.autocast, batch_sched,
-                                           self.graph)
+            out = loop.run_epoch(epoch, self.training(), self.train_batches(), lambda: self.eval_chunks("val"),
+                                 self.y["val"], self.arrays.y_true["val"], watched, state, self.analysis.monitor,
+                                 self.analysis.mode, early)
         except ValueError as e:  # a batch norm inside a backbone or module: not seen by lone_batch
             if "more than 1 value per channel" not in str(e):
                 raise
             raise RunError(f"a training batch of one sample reached a batch norm, which cannot normalise it "
-                           f"({self.n_train} training samples, train.batch_size {tr.batch_size}); use another "
-                           "train.batch_size") from None
-        if self.graph is not None and self.graph.broken is not None:  # eager from now on, as without graphs
-            print(f"specdl: note: train.cuda_graphs: this training step cannot be captured in a CUDA graph "
-                  f"({self.graph.broken}); it runs eagerly", file=sys.stderr)
-            self.graphs, self.graph = False, None
-        return loop.mean_loss(total, seen, self.device, self.dist.world if self.dist is not None else 1)
+                           f"({self.n_train} training samples, train.batch_size {self.spec.train.batch_size}); "
+                           "use another train.batch_size") from None
+        finally:
+            if self.graph is not None and self.graph.broken is not None:  # eager from now on, as without graphs
+                print(f"specdl: note: train.cuda_graphs: this training step cannot be captured in a CUDA graph "
+                      f"({self.graph.broken}); it runs eagerly", file=sys.stderr)
+                self.graphs, self.graph = False, None
+        return out
 
     def predictions(self, out: torch.Tensor) -> np.ndarray:
         return loop.predictions(out, self.analysis.kind, lambda y: invert_targets(self.spec, self.arrays, y),
@@ -182,13 +189,3 @@ class Trainer:
     def metric_fns(self, only: set | None = None) -> dict:
         """The spec's metrics (or just those in ``only``), name -> fn(y_true, y_pred)."""
         return {m.type_name: m.call() for m in self.analysis.metrics if only is None or m.type_name in only}
-
-    def evaluate(self, split: str, prefix: str, only: set | None = None) -> tuple[dict, np.ndarray]:
-        """Loss and metrics on a split; ``only``: just these metrics (per-epoch validation
-        computes the loss and the monitored metrics, the rest once at the end)."""
-        metrics = self.metric_fns(only)
-        if only is not None:  # each epoch's: the quick forms
-            metrics = {k: loop.epoch_metric(k, fn) for k, fn in metrics.items()}
-        scores, pred = loop.evaluate(self.run, self.eval_chunks(split), self.y[split], self.arrays.y_true[split],
-                                     self.loss_fn, metrics, self.predictions, self.autocast)
-        return {f"{prefix}{k}": v for k, v in scores.items()}, pred

@@ -15,7 +15,7 @@ from .tensor import shape_str
 
 
 # The work of each transform: plain functions, called by build and copied into generated
-# scripts as they are (generate.runtime_sources). fit(x) -> state on the train split;
+# scripts as they are (script.render.catalogue). fit(x) -> state on the train split;
 # apply(x, state) and invert(x, state) on any split. NumPy is imported where it is used
 # (check never calls these).
 def standardize_fit(x):

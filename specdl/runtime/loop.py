@@ -1,10 +1,12 @@
-"""The training loop's steps: batches, one epoch, evaluation, and the book-keeping after
-each epoch (best epoch, early stopping, scheduler).
+"""The training loop's steps: batches, one epoch (``run_epoch``: train, validate, the
+book-keeping after it: best epoch, early stopping, scheduler), and the test of the best
+epoch (``test_best``). Build and every generated script call the same functions.
 
-Each function here is copied verbatim into generated scripts (``SCRIPT_FUNCTIONS``):
-it reads only its arguments and what a script imports (torch, math, numpy as np,
-nullcontext, dataclass). Switches are values (a disabled GradScaler, ``nullcontext``
-for fp32), not branches of a template."""
+Each function here is copied verbatim into the generated scripts that read it
+(``SCRIPT_FUNCTIONS``, script.render.catalogue): it reads only its arguments and what a
+script imports (torch, math, numpy as np, nullcontext, dataclass). Switches are values
+(a disabled GradScaler, ``nullcontext`` for fp32, a batch iterable), not branches of a
+template."""
 
 from __future__ import annotations
 
@@ -143,15 +145,6 @@ def predictions(out, task, invert=None, threshold=0.5):
     return y_pred if invert is None else invert(y_pred)
 
 
-def mean_loss(total, seen, device, world=1):
-    """The epoch's mean training loss; under data parallelism, over every rank's samples."""
-    if world == 1:
-        return float(total) / seen
-    both = torch.tensor([float(total), float(seen)], device=device)
-    torch.distributed.all_reduce(both)
-    return (both[0] / both[1]).item()
-
-
 def improved(value, best, mode, min_delta=0.0):
     """Whether ``value`` beats ``best`` (None: nothing yet) by more than ``min_delta``."""
     if best is None:
@@ -181,6 +174,48 @@ def end_epoch(state, row, monitor, mode, early=None, scheduler=None, every=None)
     return best
 
 
+def mixed_precision(device, precision):
+    """train.precision: the autocast context (nullcontext: fp32) and the gradient scaler (fp16)."""
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else nullcontext
+    return autocast, torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+
+def run_epoch(epoch, training, batches, val_chunks, y_val, y_val_true, watched, state, monitor, mode, early=None):
+    """One epoch: train, the row {epoch, train_loss (the mean over every rank's samples), lr},
+    the val split's loss and ``watched`` metrics as val_* (where it has samples), end_epoch.
+    ``training``: the model as it runs, loss_fn, optimizer, n_batches, predict, scheduler
+    (stepped each ``every`` batch, epoch or metric), accumulate, grad_clip, autocast, scaler,
+    graph (a GraphStep or None), device and world (ranks). Returns the row and whether the
+    epoch is the best so far."""
+    t = training
+    total, seen = train_epoch(t["model"], batches, t["loss_fn"], t["optimizer"], t["n_batches"], t["accumulate"],
+                              t["grad_clip"], t["scaler"], t["autocast"],
+                              t["scheduler"] if t["every"] == "batch" else None, t["graph"])
+    if t["world"] > 1:
+        both = torch.tensor([float(total), float(seen)], device=t["device"])
+        torch.distributed.all_reduce(both)
+        total, seen = both[0] / both[1], 1
+    row = {"epoch": epoch, "train_loss": float(total) / seen, "lr": t["optimizer"].param_groups[0]["lr"]}
+    if not math.isfinite(row["train_loss"]):
+        raise FloatingPointError(f"the training loss became {row['train_loss']} in epoch {epoch}")
+    if len(y_val) > 0:
+        val, _ = evaluate(t["model"], val_chunks(), y_val, y_val_true, t["loss_fn"], watched, t["predict"],
+                          t["autocast"])
+        row.update({f"val_{k}": v for k, v in val.items()})
+    return row, end_epoch(state, row, monitor, mode, early, t["scheduler"], t["every"])
+
+
+def test_best(training, chunks, y, y_true, metrics, by_target=None):
+    """The test split's ``metrics`` (``by_target(y_true, y_pred)``: each target's too), the
+    loss last; and the predictions."""
+    t = training
+    scores, y_pred = evaluate(t["model"], chunks, y, y_true, t["loss_fn"], metrics, t["predict"], t["autocast"])
+    if by_target is not None:
+        scores.update(by_target(y_true, y_pred))
+    return {**{k: v for k, v in scores.items() if k != "loss"}, "loss": scores["loss"]}, y_pred
+
+
 def binary_loss(loss_fn):
     """A one-logit loss (bce_with_logits) fed class indices: the labels 0/1 become float
     targets shaped like the logit ([N, 1] or [N])."""
@@ -198,8 +233,8 @@ def per_target(metrics, y_true, y_pred, names):
 
 # What a generated script contains, in this order (loader_batches with file-backed data
 # only); then, where the spec needs them, the binary classification's and the
-# multi-target regression's (generate.runtime_functions).
+# multi-target regression's (script.render.runtime_functions).
 SCRIPT_FUNCTIONS = (RunState, batches, loader_batches, chunks, GraphStep, train_epoch, evaluate, epoch_metric,
-                    predictions, mean_loss, improved, end_epoch)
+                    predictions, improved, end_epoch, mixed_precision, run_epoch, test_best)
 BINARY_FUNCTIONS = (binary_loss,)
 PER_TARGET_FUNCTIONS = (per_target,)

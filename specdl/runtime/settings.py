@@ -1,5 +1,6 @@
-"""Process-wide torch settings a run asks for. Copied verbatim into generated scripts
-that use them (``generate.runtime_sources``), like the loop."""
+"""Process-wide torch settings a run asks for (threads, oneDNN, determinism) and data
+parallelism under torchrun. Copied verbatim into generated scripts that use them
+(``script.render.catalogue``), like the loop."""
 
 from __future__ import annotations
 
@@ -16,3 +17,33 @@ def make_deterministic():
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
+
+
+def torch_settings(device, threads=None, onednn=None, channels_last=False, cuda_graphs=False):
+    """Intra-op ``threads``; on the CPU, oneDNN and NNPACK (None: as they are). Whether the model
+    runs channels-last and the step as a CUDA graph on ``device`` ("cpu", "cuda": there only)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if onednn is not None and device.type == "cpu":
+        torch.backends.mkldnn.enabled = onednn
+        torch.backends.nnpack.set_flags(onednn)
+    return channels_last in (True, device.type), cuda_graphs in (True, device.type)
+
+
+def start_ranks(device):
+    """Data-parallel under torchrun (RANK, WORLD_SIZE, LOCAL_RANK set): join the process
+    group. This process's rank, the number of ranks, and its device (a GPU of its own)."""
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    return rank, world, device
+
+
+def data_parallel(model, device, world):
+    """The model as each of ``world`` ranks runs it: its gradients averaged across them."""
+    if world == 1:
+        return model
+    ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)

@@ -36,7 +36,7 @@ def _own_texts() -> list[str]:
     """The template's text and the helper sources: the script specdl writes around values."""
     from ..files import templates_dir
 
-    return [p.read_text() for p in sorted(templates_dir().glob("*.j2"))] + helper_texts()
+    return [p.read_text() for p in sorted(templates_dir().rglob("*.j2"))] + helper_texts()
 
 
 def helper_texts() -> list[str]:

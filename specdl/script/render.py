@@ -12,15 +12,18 @@ After rendering, ``codeguard.guard`` checks every identifier of the script's syn
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 
-from ..components.call import Name, literal
+from ..components.call import Call, Name, literal
 from ..files import templates_dir
 from ..front.plan import dtypes, plan
-from .runtime_source import helper_source
 
-STDLIB = {"csv", "functools", "gc", "hashlib", "json", "math", "os", "pathlib"}
+STDLIB = {"csv", "contextlib", "dataclasses", "functools", "gc", "hashlib", "json", "math", "os", "pathlib"}
+OPTIONAL_IMPORTS = ["import functools", "import gc", "import json", "import math", "import os",
+               "from contextlib import nullcontext", "from dataclasses import dataclass",
+               "from torch.utils.tensorboard import SummaryWriter"]
 BASE_IMPORTS = ["import numpy as np", "import torch", "from sklearn import metrics", "from torch import nn"]
 
 
@@ -90,15 +93,27 @@ def _env():
 def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
     """Everything the template reads, for an analysed spec."""
     spec = a.spec
-    ctx = {"name": spec.name, "seed": spec.seed, "task": a.task, "distributed": distributed,
-           "spec_path": comment_safe(spec_path or getattr(spec._source, "file", "spec.yaml")),
-           **_model_context(a), **_data_context(a), **_training_context(a, distributed)}
     if spec.data.file_backed and distributed:
         from ..errors import RunError
 
         raise RunError("codegen --distributed supports in-memory data sources in this version")
-    ctx["image_runtime"] = runtime_sources(a, images=True)
-    return _imports(ctx, a)
+    ctx = {"name": spec.name, "seed": spec.seed, "task": a.task, "distributed": distributed,
+           "spec_path": comment_safe(spec_path or getattr(spec._source, "file", "spec.yaml")),
+           **_model_context(a), **_data_context(a), **_training_context(a, distributed)}
+    return _runtime(_imports(ctx))
+
+
+def _runtime(ctx: dict) -> dict:
+    """The runtime functions the script reads (``needed`` over the catalogue, from the
+    script rendered without them), and the imports that it and they read."""
+    from .runtime_source import free_names, needed, source
+
+    first = _env().get_template("train.py.j2").render(**_as_code(dict(ctx)))
+    reads = {n.id for n in ast.walk(ast.parse(first)) if isinstance(n, ast.Name)}
+    ctx["runtime_refs"] = needed(reads, catalogue())
+    functions = [source(m, n) for m, n in ctx["runtime_refs"]]
+    ctx["runtime"] = [*ctx["runtime"], *functions]
+    return _imports(ctx, reads.union(*map(free_names, functions)))
 
 
 def _model_context(a) -> dict:
@@ -108,41 +123,51 @@ def _model_context(a) -> dict:
     writer = ModelWriter(definitions=dict(a.spec.model.blocks), reserved=script_names())
     classes = [{**c, "init": [Code(ln) for ln in c["init"]], "forward": [Code(ln) for ln in c["forward"]],
                 "input_shape": Code(c["input_shape"])} for c in writer.model(a.graph)]
-    helpers = writer.helpers | set(getattr(a.spec.data, "helpers", ()))
-    return {"modules": classes, "runtime": runtime_sources(a),
-            "spec_names": writer.spec_names,
-            "helpers": [helper_source(h) for h in sorted(helpers)], "needs": sorted(writer.needs)}
+    return {"modules": classes, "runtime": [], "spec_names": writer.spec_names, "needs": sorted(writer.needs)}
 
 
 def _data_context(a) -> dict:
     data = a.spec.data
     imports, load = data.code()
-    dt = dtypes(a)
+    names = data.class_names() if hasattr(data, "class_names") else None  # as build saves them (data.py)
     ctx = {
-        "data_imports": imports, "load_lines": load, "x_dtype": dt.read, "convert_x": data.any_dtype,
-        "x_torch": f"torch.{dt.input}", "y_torch": f"torch.{dt.target}",
-        "file_backed": data.file_backed,
-        "categorical": bool(getattr(data, "categorical", None)),
+        "data_imports": imports, "load_lines": load, "file_backed": data.file_backed,
+        "data_template": data.script_template, "categorical": bool(getattr(data, "categorical", None)),
         "test": data.held_out().test, "val": data.held_out().val, "validates": data.validates(),
         "stratify": data.split.stratify and a.task == "classification",
         "fits": not data.file_backed and bool(data.transforms or data.target_transforms or getattr(data, "categorical", None)),
+        "data_facts": json_lines({"class_names": names, "facts": data.saved_facts(a.spec.seed)}),
     }
-    ctx["cached"] = data.file_backed and data.uses_cache()
-    names = data.class_names() if hasattr(data, "class_names") else None  # as build saves them (data.py)
-    ctx["data_facts"] = json_lines({"class_names": names, "facts": data.saved_facts(a.spec.seed)})
-    if ctx["cached"]:
-        ctx.update(_cache_context(data))
-    if data.file_backed:
-        from .runtime_source import returned
+    ctx.update(_image_context(a, data, ctx["stratify"]) if data.file_backed else _memory_context(a, data))
+    return {**ctx, **_record_context(ctx)}
 
-        ctx.update(train_tf=[c.code() for c in data.pipeline(train=True)],
-                   eval_tf=[c.code() for c in data.pipeline(train=False)],
-                   image_lines=[Code(ln) for ln in data.script_lines(ctx["stratify"])], auto_workers=returned("specdl.runtime.workers", "auto_workers"))
-    else:
 
-        ctx.update(target_shape=Code(literal(a.label_shape)), transforms=[t.step_code() for t in data.transforms],
-                   target_transforms=[t.step_code() for t in data.target_transforms])
+def _memory_context(a, data) -> dict:
+    """Data in memory: the dtypes (the run plan's, as build reads them), the transforms."""
+    dt = dtypes(a)
+    return {"x_dtype": dt.read, "x_torch": Code(f"torch.{dt.input}"), "y_torch": Code(f"torch.{dt.target}"),
+            "target_shape": Code(literal(a.label_shape)), "transforms": [t.step_code() for t in data.transforms],
+            "target_transforms": [t.step_code() for t in data.target_transforms]}
+
+
+def _image_context(a, data, stratify: bool) -> dict:
+    """Image files: through the uint8 cache, or a DataLoader (``num_workers`` processes)."""
+    workers, cached = a.spec.train.num_workers, data.uses_cache()
+    ctx = {"cached": cached, "image_lines": [Code(ln) for ln in data.script_lines(stratify)],
+           "num_workers": Code("auto_workers(DEVICE)") if workers == "auto" else workers}
+    ctx.update(_cache_context(data) if cached else {"pipelines": [
+        _pipeline("train_tf", data.pipeline(train=True), "augmentation first"), _pipeline("eval_tf", data.pipeline(train=False), "no augmentation")]})
     return ctx
+
+
+def _record_context(ctx: dict) -> dict:
+    """What the script's preprocess record is made of, and the comment over its data section."""
+    transforms, targets = bool(ctx.get("transforms")), bool(ctx.get("target_transforms"))
+    steps = ["load", f"split (seeded{', stratified' * ctx['stratify']})",
+             *["fit the transforms on the train split"] * ctx["fits"]]
+    return {"fitted": Code("x_fitted" if transforms else "[]"), "y_fitted": Code("y_fitted" if targets else "[]"),
+            "encoder": Code("encoder" if ctx["categorical"] else "None"), "data_steps": Code(", ".join(steps)),
+            "invert": Code("invert_targets") if targets else None}
 
 
 def json_lines(value, width: int = 100) -> list[str]:
@@ -159,38 +184,70 @@ def json_lines(value, width: int = 100) -> list[str]:
 
 
 def _cache_context(data) -> dict:
-    """An image folder read through the uint8 cache: the steps before it, the batched
-    augmentation (functools.partial of specdl/runtime/images.py's functions), the steps
-    run on each batch."""
+    """An image folder read through the uint8 cache: the steps before it (pre_eval where
+    the eval split's differ), the batched augmentation (functools.partial of
+    specdl/runtime/images.py's functions), the steps run on each batch."""
     (pre_t, aug, post_t), (pre_e, _, post_e) = data.cache_plan(True), data.cache_plan(False)
-    code = [c.code() for c in pre_t], [c.code() for c in pre_e]
-    return {"pre_train": code[0], "pre_eval": code[1], "same_pre": data.same_pre(),
-            "post_train": [c.code() for c in post_t], "post_eval": [c.code() for c in post_e],
-            "augment": [f"functools.partial({fn}, {', '.join(f'{k}={literal(v)}' for k, v in kw.items())})"
-                        for fn, kw in aug]}
+    augment = [Code(Call("functools.partial", (Name(fn),), kw).code(width=1000)) for fn, kw in aug]
+    pre = [_pipeline("pre_train", pre_t, "before the cache (once per image): decoding and the deterministic uint8 steps")]
+    if not data.same_pre():
+        pre.append(_pipeline("pre_eval", pre_e, "no augmentation comes first here"))
+    return {"pipelines": [*pre, {"name": "augment", "open": Code("["), "close": Code("]"), "calls": augment,
+                                 "note": _doc("the random steps, on each training batch (drawing from the shuffle generator)")},
+                          _pipeline("post_train", post_t, "after augmentation, on each training batch"),
+                          _pipeline("post_eval", post_e, "on each evaluation chunk")]}
+
+
+def _pipeline(name: str, calls, note: str) -> dict:
+    """A torchvision v2.Compose of ``calls`` (Calls), assigned to ``name`` in the script."""
+    return {"name": name, "open": Code("v2.Compose(["), "close": Code("])"), "calls": [Code(c.code()) for c in calls],
+            "note": _doc(note)}
 
 
 def _training_context(a, distributed: bool = False) -> dict:
     """The training settings, from the run plans: threads (the same on every device),
     oneDNN and channels-last as on the CPU (the script applies them there), CUDA_GRAPHS
     as on CUDA (``_graphs_context``)."""
-    spec, tr, sched, cpu = a.spec, a.spec.train, a.spec.scheduler, plan(a, "cpu")
+    spec, tr, sched, es, cpu = a.spec, a.spec.train, a.spec.scheduler, a.spec.train.early_stopping, plan(a, "cpu")
     params = "[p for p in model.parameters() if p.requires_grad]" if a.frozen() else "model.parameters()"
     return {
-        "frozen": a.frozen(), "kind": a.kind, "threshold": tr.threshold, "target_names": a.target_names(),
+        "kind": a.kind, "threshold": tr.threshold, "by_target": _by_target(a.target_names()),
         "loss_code": f"binary_loss({a.loss.ctor().code()})" if a.binary else a.loss.ctor().code(), "optimizer_code": spec.optimizer.ctor().code(params),
-        "scheduler_code": sched.ctor(tr.epochs, Name("STEPS_PER_EPOCH"), a.mode).code("optimizer") if sched else None,
+        "scheduler_code": sched.ctor(tr.epochs, Name("math.ceil(N_BATCHES / ACCUMULATE)"), a.mode).code("optimizer")
+        if sched else "None",
         "scheduler_every": sched.every if sched else None,
         "metrics": [(m.type_name, m.call().code("y_true", "y_pred")) for m in a.metrics],
-        "monitor": a.monitor, "mode": a.mode, "watched": a.watched_metrics(), "early": tr.early_stopping,
-        "es_mode": a.es_mode(), "epochs": tr.epochs, "batch_size": cpu.batch_size, "eval_batch_size": cpu.eval_chunk,
+        "monitor": a.monitor, "mode": a.mode, "watched": a.watched_metrics(),
+        "early": (es.monitor, a.es_mode(), es.patience, es.min_delta) if es else None, "epochs": tr.epochs, "batch_size": cpu.batch_size,
+        "eval_batch_size": cpu.eval_chunk,
         "accumulate": tr.accumulate, "grad_clip": tr.grad_clip, "precision": tr.precision, "compile": tr.compile,
         "tensorboard": tr.tensorboard, "export_onnx": spec.export.onnx, "deterministic": tr.deterministic,
         **_graphs_context(a, distributed),
-        "num_workers": tr.num_workers, "threads": cpu.threads, "onednn": cpu.onednn, "device": tr.device,
-        # "cpu": on the CPU only (auto); True/False as the spec says
+        "threads": cpu.threads, "onednn": cpu.onednn, "device": _device(tr.device),
+        "run_model": _run_model(tr.compile, distributed),
+        "ranks": Code("start_ranks(DEVICE)" if distributed else "0, 1, DEVICE"),
+        # on the CPU only (auto); True/False as the spec says
         "channels_last": "cpu" if tr.channels_last == "auto" and cpu.channels_last else tr.channels_last is True,
     }
+
+
+def _run_model(compiled: bool, distributed: bool) -> Code:
+    """The model as training runs it: compiled (train.compile), data-parallel (--distributed)."""
+    run = Call("torch.compile", (Name("model"),)).code() if compiled else "model"
+    return Code(Call("data_parallel", (Name(run), Name("DEVICE"), Name("WORLD"))).code() if distributed else run)
+
+
+def _by_target(names) -> Code | None:
+    """test_best's ``by_target``: each target's metrics, in a multi-target regression."""
+    if names is None:
+        return None
+    return Code(Call("functools.partial", (Name("per_target"), Name("METRICS")), {"names": names}).code(width=1000))
+
+
+def _device(name: str) -> Code:
+    """train.device as the argument of the script's torch.device(...)."""
+    auto = '"cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"'
+    return Code(auto if name == "auto" else literal(name))
 
 
 def _graphs_context(a, distributed: bool) -> dict:
@@ -199,83 +256,66 @@ def _graphs_context(a, distributed: bool) -> dict:
     if asked != "auto":
         value, why = asked, "train.cuda_graphs: as the spec says"
     elif distributed or not plan(a, "cuda").cuda_graphs:
-        value, why = False, "train.cuda_graphs auto: off for this spec (docs/performance.md)"
+        value, why = False, "auto: off for this spec (docs/performance.md)"
     else:
-        value, why = Code('DEVICE.type == "cuda"'), "train.cuda_graphs auto: on CUDA, where this step is launch-bound"
+        value, why = "cuda", "auto: on CUDA, where this step is launch-bound"
     return {"cuda_graphs": value, "cuda_graphs_why": Code(why)}
 
 
-def _imports(ctx: dict, a) -> dict:
-    """The script's imports: the standard library's first, then the others, as isort does."""
-    tr = a.spec.train
-    extra = [*ctx.pop("data_imports"), *ctx.pop("needs"), *(["import os"] if tr.deterministic else [])]
-    if ctx["file_backed"]:
-        extra += ["import os"] if tr.num_workers == "auto" else []
-    if tr.tensorboard:
-        extra.append("from torch.utils.tensorboard import SummaryWriter")
-    if ctx["distributed"]:
-        extra += ["import os", "import torch.distributed as dist", "from torch.nn.parallel import DistributedDataParallel"]
-    every = sort_imports(BASE_IMPORTS + extra)
-    std = [i for i in every if i.split()[1].split(".")[0] in STDLIB]
-    ctx["stdlib"] = sort_imports(["import functools", "import gc", "import json", "import math",
-                                  "from contextlib import nullcontext", "from dataclasses import dataclass", *std])
-    ctx["imports"] = [i for i in every if i not in std]
+def _imports(ctx: dict, reads: set | None = None) -> dict:
+    """The script's imports that bind a name it ``reads`` (None: every candidate): the
+    standard library's first, then the others, as isort does."""
+    every = [*BASE_IMPORTS, *OPTIONAL_IMPORTS, *ctx["data_imports"], *ctx["needs"]]
+    every = sort_imports(i for i in every if reads is None or _bound(i) & reads)
+    ctx["stdlib"] = [i for i in every if i.split()[1].split(".")[0] in STDLIB]
+    ctx["imports"] = [i for i in every if i not in ctx["stdlib"]]
     return ctx
 
 
-def runtime_sources(a=None, images: bool = False) -> list[str]:
-    """The runtime functions a script contains, in the order it reads them: their source
-    as it is in the package (``a``: the analysed spec; None: the loop's alone).
-    ``images`` picks the image cache's and batched augmentation's, which the script holds
-    in its own section; otherwise the others. Read from the modules' text: codegen does
-    not import torch."""
-    from .runtime_source import source
-
-    image_module = "specdl.runtime.images"
-    return [source(m, n) for m, n in runtime_functions(a) if (m == image_module) is images]
+def _bound(line: str) -> set:
+    """The names an import line binds."""
+    return {a.asname or a.name.split(".")[0] for n in ast.parse(line).body for a in n.names}
 
 
-def runtime_functions(a=None) -> list[tuple[str, str]]:
-    """(module, name) of each package function a script for ``a`` contains: data
-    preparation (in-memory data), the loop, and what the spec needs besides (binary,
-    per-target, determinism)."""
-    from ..runtime import prepare
+def runtime_functions(a=None, distributed: bool = False) -> list[tuple[str, str]]:
+    """(module, name) of each package function a script for ``a`` contains (None: the
+    loop's): those it reads, and theirs in turn."""
+    from .runtime_source import listed
+
+    return listed("specdl.runtime.loop", "SCRIPT_FUNCTIONS") if a is None else context(a, None, distributed)["runtime_refs"]
+
+
+def catalogue() -> list[list[tuple[str, str]]]:
+    """Every runtime function a script may hold, in the order a script holds them: the
+    helpers a model or a source reads (components/trust.py:HELPERS; a helper's definitions
+    come together), then data preparation and the loop; the image cache's and
+    augmentation's come together (specdl/runtime/images.py)."""
+    from ..components.base import REGISTRY
+    from ..components.trust import HELPERS
+    from ..runtime import loop, prepare, settings, workers
     from ..runtime.splits import split_rows
     from .runtime_source import listed
 
-    def ref(f):
-        return f.__module__, f.__name__
-
-    loop = "specdl.runtime.loop"
-    if a is None:
-        return listed(loop, "SCRIPT_FUNCTIONS")
-    data = a.spec.data
-    out = [ref(split_rows)] if data.splits_rows() else []
-    if not data.file_backed:
-        steps = [f for t in [*data.transforms, *data.target_transforms] for f in t.functions if f is not None]
-        fitting = [prepare.FitError, prepare.fit_transforms] if steps else []
-        out += [ref(f) for f in [*prepare.PREPARE_FUNCTIONS, *fitting, *dict.fromkeys(steps)]]
-        out += [ref(prepare.one_hot)] if getattr(data, "categorical", None) else []
-        out += [ref(prepare.invert)] if data.target_transforms else []
-    out += [ref(prepare.preprocess_record)]  # <name>.preprocess.json, as a run's preprocess.json
-    loaders = data.file_backed and not data.uses_cache()  # files read per sample by a DataLoader
-    out += [r for r in listed(loop, "SCRIPT_FUNCTIONS") if not (r[1] == "loader_batches" and not loaders)]
-    out += [*(listed(loop, "BINARY_FUNCTIONS") if a.binary else ()),
-            *(listed(loop, "PER_TARGET_FUNCTIONS") if a.target_names() else ())]
-    out += [("specdl.runtime.settings", "make_deterministic")] if a.spec.train.deterministic else []
-    images = data.file_backed and data.uses_cache()
-    return out + (listed("specdl.runtime.images", "SCRIPT_FUNCTIONS") if images else [])
+    steps = dict.fromkeys(f for t in REGISTRY["transform"].values() for f in t.functions if f is not None)
+    functions = [split_rows, *prepare.PREPARE_FUNCTIONS, prepare.FitError, prepare.fit_transforms, *steps,
+                 prepare.one_hot, prepare.invert, prepare.preprocess_record]
+    functions += [*loop.BINARY_FUNCTIONS, *loop.PER_TARGET_FUNCTIONS, settings.torch_settings, settings.make_deterministic,
+                  settings.start_ranks, settings.data_parallel]
+    units = [[(f.__module__, f.__name__)] for f in functions]
+    loop_units = [[r] for r in listed("specdl.runtime.loop", "SCRIPT_FUNCTIONS")]
+    helpers = [[(module, n) for n in names] for _, (module, names) in sorted(HELPERS.items())]
+    return [*helpers, *units[:-6], *loop_units, *units[-6:], [(workers.__name__, "auto_workers")],
+            listed("specdl.runtime.images", "SCRIPT_FUNCTIONS")]
 
 
 def _as_code(ctx: dict) -> dict:
     """Mark what specdl's emitters wrote as Code (the one way into the script, with
     ``lit`` and ``doc``); anything left a plain string must pass ``emit`` as a word."""
-    lines = ("stdlib", "imports", "load_lines", "data_facts", "transforms", "target_transforms", "helpers", "train_tf", "eval_tf",
-             "runtime", "pre_train", "pre_eval", "post_train", "post_eval", "augment", "image_runtime")
+    lines = ("stdlib", "imports", "load_lines", "data_facts", "transforms", "target_transforms", "runtime")
     for k in lines:
         if k in ctx:
             ctx[k] = [Code(v) for v in ctx[k]]
-    for k in ("loss_code", "optimizer_code", "scheduler_code", "auto_workers", "target_shape"):
+    for k in ("loss_code", "optimizer_code", "scheduler_code", "target_shape"):
         if ctx.get(k) is not None:
             ctx[k] = Code(ctx[k])
     ctx["metrics"] = [(m, Code(c)) for m, c in ctx["metrics"]]

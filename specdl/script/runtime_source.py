@@ -57,15 +57,6 @@ def source(module: str, name: str) -> str:
     return "".join(lines[first - 1:node.end_lineno]).rstrip("\n") + "\n"
 
 
-def returned(module: str, name: str) -> str:
-    """The expression a function's last statement returns, as its source writes it: a
-    script holding a runtime function's value as an expression of its own variables (the
-    function's parameters are named as those variables)."""
-    lines, defs, _ = _module(module)
-    node = defs[name].body[-1]
-    return ast.get_source_segment("".join(lines), node.value)
-
-
 def helper_source(name: str) -> str:
     """A helper as a script holds it: its module's definitions that HELPERS lists for it,
     in order, two blank lines apart."""
@@ -73,3 +64,27 @@ def helper_source(name: str) -> str:
 
     module, names = HELPERS[name]
     return "\n\n".join(source(module, n) for n in names)
+
+
+def free_names(text: str) -> set[str]:
+    """The names a piece of source reads and does not bind itself (arguments, assignments,
+    its own imports)."""
+    tree = ast.parse(text)
+    bound = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+    bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    bound |= {a.asname or a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+              for a in n.names}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - bound
+
+
+def needed(used: set, units: list[list[tuple[str, str]]]) -> list[tuple[str, str]]:
+    """The (module, name) of the runtime functions a script needs: each that it reads
+    (``used``), and each that these read in turn; in the order of ``units`` (lists of
+    functions that come together: one comes, all come)."""
+    home = {n: unit for unit in units for _, n in unit}
+    want, todo = set(), [n for n in used if n in home]
+    while todo:
+        fresh = [r for r in home[todo.pop()] if r not in want]
+        want.update(fresh)
+        todo += [n for m, f in fresh for n in free_names(source(m, f)) if n in home]
+    return [r for unit in units for r in unit if r in want]

@@ -57,6 +57,7 @@ class DataSource(Base):
     labels_at: ClassVar[str] = "source"  # the key an error about the data's classes points at
     # the features of ``code`` may come in another dtype than training's (float64 or int64)
     any_dtype: ClassVar[bool] = False
+    script_template: ClassVar[str] = "data/in_memory.py.j2"  # the script's data section (templates/)
 
     # What a run directory saved about the data (``saved_facts``): a finished run is
     # checked, predicted with and exported without the training data at hand.

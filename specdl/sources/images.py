@@ -137,6 +137,7 @@ class _ImageSource(DataSource):
     transforms: list["ImageTransformUnion"] = []  # noqa: F821 - resolved by schema.spec_class
     augment: list["ImageTransformUnion"] = []  # noqa: F821 - train split only
     file_backed: ClassVar[bool] = True
+    script_template: ClassVar[str] = "data/images.py.j2"
 
     def pipeline(self, train: bool) -> list:
         """The torchvision v2 calls for a split: ToImage, augmentation (train only), the
@@ -416,10 +417,9 @@ class ImageFolderData(_ImageSource):
                 "rows_train, rows_val, rows_test = (torch.arange(len(v)) for v in (y_train, y_val, y_test))"]
 
     def code(self):
-        if self.uses_cache():
-            return ["from torchvision.transforms import v2", "import hashlib", "import os", "from pathlib import Path",
-                    "from PIL import Image"], []
-        return self.imports() + ["from torchvision.datasets import ImageFolder"], []
+        """The imports either path may read (the script keeps those it reads): the cache's, or a DataLoader's."""
+        return ["import hashlib", "import os", "from pathlib import Path", "from PIL import Image", *self.imports(),
+                "from torchvision.datasets import ImageFolder"], []
 
 
 class TorchvisionData(_ImageSource):
