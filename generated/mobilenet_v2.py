@@ -152,9 +152,11 @@ class Model(nn.Module):
 
 # -----------------------------------------------------------------------------
 # Data preparation and training: specdl's runtime (specdl/runtime/), copied as it is
-def synthetic_targets(x, rng, width, high=None):
-    """A fixed random function of x: x itself (or, for token ids, their histogram) times a
-    random matrix drawn in blocks of rows, so memory stays apart from features x width."""
+def synthetic_data(seed, shape, width, high=None, classes=False):
+    """x of ``shape``, standard normal (``high``: token ids below it), and targets: x (token ids: their
+    histogram) times a random matrix drawn in blocks of rows (``classes``: the argmax of that)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) if high is None else rng.integers(0, high, size=shape)
     flat = x.reshape(len(x), -1)
     if high is not None:  # token histogram, without a one-hot copy of x
         ids = flat + np.arange(len(x))[:, None] * high
@@ -164,7 +166,7 @@ def synthetic_targets(x, rng, width, high=None):
     block = max(1, min(flat.shape[1], 1_048_576 // width))
     for i in range(0, flat.shape[1], block):
         score += flat[:, i:i + block] @ rng.standard_normal((min(block, flat.shape[1] - i), width))
-    return score
+    return x, score.argmax(axis=1) if classes else score
 
 
 def split_rows(y, val, test, seed, stratify):
@@ -516,9 +518,7 @@ if __name__ == "__main__":
     # Data: load, split (seeded)
     shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
     # Synthetic data: labels (or targets) are a fixed random function of x.
-    rng = np.random.default_rng(SEED)
-    x = rng.standard_normal((16, 3, 224, 224))
-    y = synthetic_targets(x, rng, 1000).argmax(axis=1)
+    x, y = synthetic_data(SEED, (16, 3, 224, 224), 1000, high=None, classes=True)
     x = np.asarray(x, dtype=np.float64)
     y = targets(y, "classification", ())
     rows = split_rows(y, val=0.1, test=0.2, seed=SEED, stratify=False)

@@ -68,9 +68,11 @@ class Model(nn.Module):
 
 # -----------------------------------------------------------------------------
 # Data preparation and training: specdl's runtime (specdl/runtime/), copied as it is
-def synthetic_targets(x, rng, width, high=None):
-    """A fixed random function of x: x itself (or, for token ids, their histogram) times a
-    random matrix drawn in blocks of rows, so memory stays apart from features x width."""
+def synthetic_data(seed, shape, width, high=None, classes=False):
+    """x of ``shape``, standard normal (``high``: token ids below it), and targets: x (token ids: their
+    histogram) times a random matrix drawn in blocks of rows (``classes``: the argmax of that)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) if high is None else rng.integers(0, high, size=shape)
     flat = x.reshape(len(x), -1)
     if high is not None:  # token histogram, without a one-hot copy of x
         ids = flat + np.arange(len(x))[:, None] * high
@@ -80,7 +82,7 @@ def synthetic_targets(x, rng, width, high=None):
     block = max(1, min(flat.shape[1], 1_048_576 // width))
     for i in range(0, flat.shape[1], block):
         score += flat[:, i:i + block] @ rng.standard_normal((min(block, flat.shape[1] - i), width))
-    return score
+    return x, score.argmax(axis=1) if classes else score
 
 
 def split_rows(y, val, test, seed, stratify):
@@ -432,9 +434,7 @@ if __name__ == "__main__":
     # Data: load, split (seeded, stratified)
     shuffle = torch.Generator().manual_seed(SEED)  # batch order, independent of dropout's RNG
     # Synthetic data: labels (or targets) are a fixed random function of x.
-    rng = np.random.default_rng(SEED)
-    x = rng.integers(0, 100, size=(512, 40))
-    y = synthetic_targets(x, rng, 4, high=100).argmax(axis=1)
+    x, y = synthetic_data(SEED, (512, 40), 4, high=100, classes=True)
     x = np.asarray(x, dtype=np.int64)
     y = targets(y, "classification", ())
     rows = split_rows(y, val=0.1, test=0.2, seed=SEED, stratify=True)

@@ -25,7 +25,7 @@ def test_each_helper_in_a_script_is_the_package_source():
                 obj = getattr(importlib.import_module(module), part)
                 assert script[part] == definitions(inspect.getsource(obj))[part], (path.name, part)
                 held += 1
-    assert held >= 9  # synthetic_targets in seven goldens, backbone, ClassToken, PositionEmbedding
+    assert held >= 9  # synthetic_data in seven goldens, backbone, ClassToken, PositionEmbedding
 
 
 def test_a_csv_script_reads_with_the_package_reader(tmp_path):

@@ -104,11 +104,11 @@ def test_compile_on_a_cpu_convolution_spec(tmp_path):
 
 
 def test_workers_policy():
-    from specdl.build.images import workers
+    from specdl.runtime.workers import auto_workers
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert workers("auto", cpu) == 0 and workers(3, cpu) == 3
-    assert workers("auto", cuda) == max(0, min(4, (os.cpu_count() or 1) - 1))
+    assert auto_workers(cpu) == 0 and auto_workers(cpu, 3) == 3
+    assert auto_workers(cuda, "auto") == max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
 @pytest.mark.slow
@@ -121,7 +121,7 @@ def test_image_folder_with_workers_build_equals_script(tmp_path):
     assert not specdl.load(spec, over).data.uses_cache()
     built, _ = specdl.train(spec, out=tmp_path / "run", overrides=over)
     (tmp_path / "script.py").write_text(specdl.codegen(specdl.load(spec, over)))
-    assert "NUM_WORKERS = 2" in (tmp_path / "script.py").read_text()
+    assert "NUM_WORKERS = auto_workers(DEVICE, 2)" in (tmp_path / "script.py").read_text()
     r = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     script = json.loads(r.stdout.strip().splitlines()[-1])

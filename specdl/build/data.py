@@ -31,7 +31,7 @@ def prepare(spec, analysis) -> Arrays:
     rows = split_indices(y, data.split, spec.seed, data.split.stratify and task == "classification")
     xs, ys = take(x, rows), take(y, rows)
     if task == "classification":
-        _check_classes(ys, analysis.data.classes, _class_names(data))
+        _check_classes(ys, analysis.data.classes, data.class_names())
     try:
         xs, states = fit_transforms(xs, [t.step() for t in data.transforms])
     except FitError as e:
@@ -47,7 +47,7 @@ def prepare(spec, analysis) -> Arrays:
         raise SpecError([spec._source.issue(("data", "target_transforms", e.index), f"the {e.key} fitted on the "
                         "train split's targets is not finite (values too large); scale the targets",
                         data.target_transforms[e.index].type_name)]) from None
-    return Arrays(xs, ys, y_true, states, target_states, encoder, _class_names(data))
+    return Arrays(xs, ys, y_true, states, target_states, encoder, data.class_names())
 
 
 def _checked_targets(raw, data, analysis):
@@ -106,11 +106,6 @@ def _where(data, row: int, col: int) -> str:
     lines = row_lines(data.path, data.delimiter)
     name = f"column `{numeric[col]}`" if col < len(numeric) else f"feature {col}"
     return f"{data.path} line {lines[row]}, {name}"
-
-
-def _class_names(data):
-    names = getattr(data, "class_names", None)
-    return names() if names else None
 
 
 def invert_targets(spec, arrays: Arrays, y):

@@ -6,7 +6,6 @@ where its pipeline allows, else data sets read per sample by DataLoaders. Each s
 from __future__ import annotations
 
 from ..errors import RunError, SourceError
-from ..runtime.workers import auto_workers
 from .arrays import Arrays, _check_classes
 
 
@@ -73,15 +72,6 @@ def cached_splits(spec) -> tuple[dict, dict]:
         return data.cached(image_folder, CachedImages, steps, spec.seed)
     except RuntimeError as e:  # an image that does not decode, named
         raise RunError(str(e)) from None
-
-
-def workers(setting, device) -> int:
-    """DataLoader worker processes: the spec's number, or on ``auto`` up to 4 on a GPU
-    (which would otherwise wait for the decoding) and none on the CPU, where workers
-    compete with training for the cores (docs/performance.md)."""
-    if setting != "auto":
-        return setting
-    return auto_workers(device)
 
 
 def loader(dataset, batch_size: int, shuffle: bool, generator, workers: int, device, sampler=None):

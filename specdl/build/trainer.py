@@ -85,9 +85,10 @@ class Trainer:
         Otherwise no loader: the batches are slices of tensors."""
         bs, sampler, train_loader = self.plan.batch_size, None, None
         if self.file_backed and not self.cached:
-            from .images import loader, workers
+            from ..runtime.workers import auto_workers
+            from .images import loader
 
-            self.workers = workers(self.spec.train.num_workers, self.device)
+            self.workers = auto_workers(self.device, self.spec.train.num_workers)
             if self.dist is not None:
                 from torch.utils.data import DistributedSampler
 

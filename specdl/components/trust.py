@@ -18,7 +18,7 @@ ROOTS = {"v2": "torchvision.transforms.v2", "nn": "torch.nn", "F": "torch.nn.fun
 HELPERS = {
     **{name: ("specdl.runtime.layers", (name,)) for name in (
         "ClassToken", "PositionEmbedding", "SinusoidalPosition", "StochasticDepth", "LayerScale", "backbone")},
-    "synthetic_targets": ("specdl.runtime.tabular", ("synthetic_targets",)),
+    "synthetic_data": ("specdl.runtime.tabular", ("synthetic_data",)),
     "read_csv": ("specdl.runtime.csv", ("MISSING_CELLS", "missing_cell", "open_csv", "read_rows", "read_table",
                                         "csv_numbers", "csv_number", "read_csv")),
 }

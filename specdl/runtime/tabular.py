@@ -1,12 +1,14 @@
-"""The targets of the synthetic data source: a fixed random function of the features.
+"""The synthetic data source: random features, and targets a fixed random function of them.
 Build calls it; a generated script holds its source (copied from this file)."""
 
 import numpy as np
 
 
-def synthetic_targets(x, rng, width, high=None):
-    """A fixed random function of x: x itself (or, for token ids, their histogram) times a
-    random matrix drawn in blocks of rows, so memory stays apart from features x width."""
+def synthetic_data(seed, shape, width, high=None, classes=False):
+    """x of ``shape``, standard normal (``high``: token ids below it), and targets: x (token ids: their
+    histogram) times a random matrix drawn in blocks of rows (``classes``: the argmax of that)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) if high is None else rng.integers(0, high, size=shape)
     flat = x.reshape(len(x), -1)
     if high is not None:  # token histogram, without a one-hot copy of x
         ids = flat + np.arange(len(x))[:, None] * high
@@ -16,4 +18,4 @@ def synthetic_targets(x, rng, width, high=None):
     block = max(1, min(flat.shape[1], 1_048_576 // width))
     for i in range(0, flat.shape[1], block):
         score += flat[:, i:i + block] @ rng.standard_normal((min(block, flat.shape[1] - i), width))
-    return score
+    return x, score.argmax(axis=1) if classes else score

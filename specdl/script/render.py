@@ -129,7 +129,7 @@ def _model_context(a) -> dict:
 def _data_context(a) -> dict:
     data = a.spec.data
     imports, load = data.code()
-    names = data.class_names() if hasattr(data, "class_names") else None  # as build saves them (data.py)
+    names = data.class_names()  # as build saves them (data.py)
     ctx = {
         "data_imports": imports, "load_lines": load, "file_backed": data.file_backed,
         "data_template": data.script_template, "categorical": bool(getattr(data, "categorical", None)),
@@ -152,9 +152,9 @@ def _memory_context(a, data) -> dict:
 
 def _image_context(a, data, stratify: bool) -> dict:
     """Image files: through the uint8 cache, or a DataLoader (``num_workers`` processes)."""
-    workers, cached = a.spec.train.num_workers, data.uses_cache()
+    cached = data.uses_cache()
     ctx = {"cached": cached, "image_lines": [Code(ln) for ln in data.script_lines(stratify)],
-           "num_workers": Code("auto_workers(DEVICE)") if workers == "auto" else workers}
+           "num_workers": a.spec.train.num_workers}
     ctx.update(_cache_context(data) if cached else {"pipelines": [
         _pipeline("train_tf", data.pipeline(train=True), "augmentation first"), _pipeline("eval_tf", data.pipeline(train=False), "no augmentation")]})
     return ctx
@@ -277,12 +277,10 @@ def _bound(line: str) -> set:
     return {a.asname or a.name.split(".")[0] for n in ast.parse(line).body for a in n.names}
 
 
-def runtime_functions(a=None, distributed: bool = False) -> list[tuple[str, str]]:
-    """(module, name) of each package function a script for ``a`` contains (None: the
-    loop's): those it reads, and theirs in turn."""
-    from .runtime_source import listed
-
-    return listed("specdl.runtime.loop", "SCRIPT_FUNCTIONS") if a is None else context(a, None, distributed)["runtime_refs"]
+def runtime_functions(a, distributed: bool = False) -> list[tuple[str, str]]:
+    """(module, name) of each package function a script for ``a`` contains: those it
+    reads, and theirs in turn."""
+    return context(a, None, distributed)["runtime_refs"]
 
 
 def catalogue() -> list[list[tuple[str, str]]]:

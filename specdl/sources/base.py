@@ -99,6 +99,10 @@ class DataSource(Base):
         """Where a spec without validation data gives it, and how (for check's error)."""
         return ("data", "split", "val"), "a validation split (val > 0)"
 
+    def class_names(self) -> list[str] | None:
+        """The label names, where the data has them (a folder's classes, a CSV's labels)."""
+        return None
+
     def held_out(self) -> Split:
         """The fractions split off the data for validation and test (a source that brings
         its own test set holds out validation only)."""

@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, PrivateAttr, field_validator
 
 from ..components.base import PosInt
-from ..components.call import literal
+from ..components.call import Call, Name, literal
 from ..errors import SourceError, did_you_mean
 from .base import DataSource
 from .info import GENERATORS, SKLEARN, SKLEARN_CLASSES, SKLEARN_SIZES, SKLEARN_TARGETS, DataInfo
@@ -112,7 +112,6 @@ class SyntheticData(DataSource):
     size: Annotated[int, Field(ge=8)] = 256
     dtype: Literal["float32", "int64"] = "float32"
     high: PosInt = 10
-    helpers: ClassVar[tuple] = ("synthetic_targets",)
 
     def sample_count(self):
         return self.size
@@ -134,27 +133,21 @@ class SyntheticData(DataSource):
         return DataInfo(tuple(self.shape), self.dtype, "regression", None, self.target)
 
     def load(self, seed):
-        import numpy as np
+        from ..runtime.tabular import synthetic_data
 
-        from ..runtime.tabular import synthetic_targets
+        return Loaded(*synthetic_data(seed, *self._arguments()))  # targets: reshaped by data.prepare
 
-        rng = np.random.default_rng(seed)
-        shape = (self.size, *self.shape)
-        x = rng.integers(0, self.high, size=shape) if self.dtype == "int64" else rng.standard_normal(shape)
-        score = synthetic_targets(x, rng, self.classes or math.prod(self.target),
-                                  self.high if self.dtype == "int64" else None)
-        return Loaded(x, score.argmax(axis=1) if self.classes else score)  # targets: reshaped by data.prepare
+    def _arguments(self) -> tuple:
+        """synthetic_data's arguments after the seed: the shape, the targets' width, the
+        token ids' bound (int64 features), whether the targets are class indices."""
+        high = self.high if self.dtype == "int64" else None
+        return (self.size, *self.shape), self.classes or math.prod(self.target), high, bool(self.classes)
 
     def code(self):
-        shape = ", ".join(str(d) for d in (self.size, *self.shape))
-        lines = ["# Synthetic data: labels (or targets) are a fixed random function of x.",
-                 "rng = np.random.default_rng(SEED)"]
-        width = self.classes or math.prod(self.target)
-        high = f", high={self.high}" if self.dtype == "int64" else ""
-        lines.append(f"x = rng.integers(0, {self.high}, size=({shape}))" if self.dtype == "int64"
-                     else f"x = rng.standard_normal(({shape}))")
-        lines.append(f"y = synthetic_targets(x, rng, {width}{high}){'.argmax(axis=1)' if self.classes else ''}")
-        return [], lines
+        shape, width, high, classes = self._arguments()
+        call = Call("synthetic_data", (Name("SEED"), shape, width), {"high": high, "classes": classes})
+        return [], ["# Synthetic data: labels (or targets) are a fixed random function of x.",
+                    f"x, y = {call.code(width=1000)}"]
 
 
 class CsvData(DataSource):
@@ -170,7 +163,6 @@ class CsvData(DataSource):
     categorical: list[str] = []
     exclude: list[str] = []
     delimiter: str = Field(",", min_length=1, max_length=1)
-    helpers: ClassVar[tuple] = ("read_csv",)
     labels_at: ClassVar[str] = "target"
     _cells: tuple | None = PrivateAttr(default=None)  # (_stamp(), _target_cells): read once while unchanged
     _info: tuple | None = PrivateAttr(default=None)  # (_stamp(), seed, info()): check's reading, kept for build
@@ -417,11 +409,9 @@ class CsvData(DataSource):
 
     def code(self):
         numeric, cats = self.columns()
-        args = [literal(self.path), literal(self.target), literal(numeric), literal(cats),
-                literal(self.classification())]
-        if self.delimiter != ",":
-            args.append(f"delimiter={literal(self.delimiter)}")
-        return ["import csv"], [f"x, cats, y = read_csv({', '.join(args)})"]
+        call = Call("read_csv", (self.path, self.target, numeric, cats, self.classification()),
+                    {"delimiter": self.delimiter})
+        return ["import csv"], [f"x, cats, y = {call.code(width=1000)}"]
 
 
 class NpzData(DataSource):
