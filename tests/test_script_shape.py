@@ -89,7 +89,7 @@ def test_branches_that_choose_a_script_statement():
     assert template_branches() + codegen_branches() <= BRANCHES
 
 
-BRANCHES = 29
+BRANCHES = 28
 
 
 def test_compiled_and_data_parallel_model_is_one_value():

@@ -87,18 +87,21 @@ class SklearnData(DataSource):
             return None
         return list(SKLEARN_CLASSES[self.dataset])  # scikit-learn's target_names (tests/test_api_predict.py)
 
+    def loader(self, seed) -> Call:
+        """The scikit-learn call that gives x and y: a bundled dataset's loader, or a
+        generator seeded with ``seed`` (build calls it; a script writes it, seeded with SEED)."""
+        if self.dataset in SKLEARN:
+            return Call(f"datasets.{SKLEARN[self.dataset][0]}", (), {"return_X_y": True})
+        return Call(f"datasets.{self.dataset}", (), {**self.params, "random_state": seed})
+
     def load(self, seed):
         from sklearn import datasets
 
-        if self.dataset in SKLEARN:
-            return Loaded(*getattr(datasets, SKLEARN[self.dataset][0])(return_X_y=True))
-        return Loaded(*getattr(datasets, self.dataset)(**self.params, random_state=seed))
+        call = self.loader(seed)
+        return Loaded(*getattr(datasets, call.fn.split(".", 1)[1])(**call.kwargs))
 
     def code(self):
-        if self.dataset in SKLEARN:
-            return ["from sklearn import datasets"], [f"x, y = datasets.{SKLEARN[self.dataset][0]}(return_X_y=True)"]
-        args = "".join(f"{k}={literal(v)}, " for k, v in self.params.items())
-        return ["from sklearn import datasets"], [f"x, y = datasets.{self.dataset}({args}random_state=SEED)"]
+        return ["from sklearn import datasets"], [f"x, y = {self.loader(Name('SEED')).code(width=1000)}"]
 
 
 class SyntheticData(DataSource):
