@@ -77,3 +77,15 @@ def test_policy_and_dtypes_are_settled_in_the_plan_only():
     found = [str(p.relative_to(pkg)) for p in pkg.rglob("*.py")
              if p.relative_to(pkg).as_posix() != "front/plan.py" and derived.search(p.read_text())]
     assert not found, found
+
+
+@pytest.mark.parametrize(("batch", "world"), [(4, 2), (6, 3), (12, 4), (64, 8)])
+def test_a_rank_takes_as_many_batches_as_the_scheduler_steps_for(batch, world):
+    """The scheduler is laid out over the global batches of an epoch; under torchrun a rank
+    reading files through a DistributedSampler takes ceil(ceil(rows / world) / (batch / world))
+    batches. `check` refuses a batch that does not split over the processes, and then
+    the two agree for every number of rows."""
+    a = specdl.check(SPECS / "iris_mlp.yaml", [f"train.batch_size={batch}"])
+    p = plan(a, "cpu", world_size=world)
+    assert [p.batches_per_epoch(n, sharded=True) for n in range(1, 400)] == \
+        [p.batches_per_epoch(n) for n in range(1, 400)]

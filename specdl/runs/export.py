@@ -14,12 +14,12 @@ def export_run(run_dir, output=None, checkpoint=None, with_preprocessing: bool =
     """Export a run directory's model (``checkpoint``, default its best.pt) to ``output``
     (default RUN_DIR/model.onnx), verified on the run's saved example inputs (else real
     inputs from its data); ``with_preprocessing``: the graph takes raw rows or images."""
-    from ..build.onnx import EXAMPLES
     from ..files import check_output
     from .loaded import LoadedRun
 
     run_dir = Path(run_dir)
-    run = LoadedRun(run_dir, checkpoint)
+    run = LoadedRun(run_dir, checkpoint)  # a missing checkpoint refused before torch is imported
+    from ..build.onnx import EXAMPLES
     out = Path(output) if output else run_dir / "model.onnx"
     kept = [f for f in run.kept if f.suffix != ".onnx"]  # an export replaces its own
     check_output(out, "the ONNX file", inputs=[*run.reads, run_dir / EXAMPLES], regular=True,

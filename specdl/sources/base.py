@@ -6,7 +6,6 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ..components.base import STRICT
 from ..errors import RunError
-from ..runtime.splits import split_rows
 
 Task = Literal["classification", "regression", "multilabel"]
 
@@ -133,6 +132,8 @@ class DataSource(Base):
 
 def split_indices(y, split, seed: int, stratify: bool) -> dict:
     """``split_rows`` for a spec's ``split``, a failure to split being a RunError."""
+    from ..runtime.splits import split_rows  # NumPy: imported where it is used (check stays fast)
+
     try:
         return split_rows(y, split.val, split.test, seed, stratify)
     except ValueError as e:
