@@ -64,12 +64,10 @@ def _plan_steps(plan):
 def cached_splits(spec) -> tuple[dict, dict]:
     """The three splits of an image source read through the cache, as the generated
     script's data section does (the source's ``cached``, given the runtime's functions)."""
-    from ..runtime.images import image_folder
-
     data = spec.data
     steps = _plan_steps(data.cache_plan(True)), _plan_steps(data.cache_plan(False))
     try:
-        return data.cached(image_folder, CachedImages, steps, spec.seed)
+        return data.cached(CachedImages, steps, spec.seed)
     except RuntimeError as e:  # an image that does not decode, named
         raise RunError(str(e)) from None
 

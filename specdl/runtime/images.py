@@ -5,10 +5,11 @@ the training device, drawing from the seeded shuffle generator.
 
 Each function here is copied verbatim into generated scripts (``SCRIPT_FUNCTIONS``); it
 reads only its arguments and what such a script imports (torch, np, os, json, hashlib,
-Path, Image from PIL)."""
+functools, Path, Image from PIL)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -135,6 +136,43 @@ def image_folder(root, pre):
     return image_cache(root, [p for p, _ in folder.samples], pre), np.array(folder.targets, dtype=np.int64)
 
 
+def folder_splits(read, folders, split):
+    """The train, val and test splits of image folders, each as (images, rows, labels): the
+    split's rows index the images. ``read(folder, train)`` gives a folder's images (after
+    the train split's steps, or the eval splits') and labels; ``folders``: one ``root``,
+    its rows split by ``split(labels)`` (split_rows, seeded), or separate ``train``,
+    ``val`` (None: no validation) and ``test`` folders, each a split as it is."""
+    if folders.get("root"):
+        x, y = read(folders["root"], True)
+        x_eval = read(folders["root"], False)[0]
+        return {k: (x if k == "train" else x_eval, r, y[r]) for k, r in split(y).items()}
+    test = read(folders["test"], False)
+    found = {"train": read(folders["train"], True), "val": read(folders["val"], False) if folders.get("val")
+             else (test[0], test[1][:0]), "test": test}
+    return {k: (x, np.arange(len(y)), y) for k, (x, y) in found.items()}
+
+
+def cache_reader(pre_train, pre_eval):
+    """folder_splits' ``read`` through the uint8 cache (image_folder): the steps before the
+    cache of the train split, or of the eval splits; a folder read with the same steps
+    twice (the same repr, as cache_name keys them) is decoded once."""
+    pre_eval = pre_train if repr(pre_eval) == repr(pre_train) else pre_eval
+    cached = functools.cache(image_folder)
+    return lambda folder, train: cached(folder, pre_train if train else pre_eval)
+
+
+def dataset_reader(train_tf, eval_tf, **options):
+    """folder_splits' ``read`` per sample: an ImageFolder data set (``options``: its
+    loader, ...) with the train or the eval pipeline, and its labels."""
+    from torchvision.datasets import ImageFolder
+
+    def read(folder, train):
+        data = ImageFolder(folder, train_tf if train else eval_tf, **options)
+        return data, np.array(data.targets, dtype=np.int64)
+
+    return read
+
+
 def random_flip(x, generator, p=0.5, dim=-1):
     """Each image of the batch mirrored along ``dim`` (-1: left-right, -2: top-bottom) with
     probability p (as v2.RandomHorizontalFlip / RandomVerticalFlip: when a uniform draw is
@@ -216,6 +254,6 @@ def image_chunks(x, rows, size, device, post):
         yield post(x[rows[i:i + size]].to(device, non_blocking=True))
 
 
-# What a generated script that reads an image folder through the cache contains, in order.
+# What a generated script that reads an image folder may contain (those it reads), in order.
 SCRIPT_FUNCTIONS = (cache_memory, cache_places, cache_name, decode_images, write_cache, read_cache, image_cache,
-                    image_folder, random_flip, random_crop, color_jitter, image_batches, image_chunks)
+                    image_folder, folder_splits, cache_reader, dataset_reader, random_flip, random_crop, color_jitter, image_batches, image_chunks)

@@ -197,8 +197,8 @@ class ModelWriter:
         names = [p for p, _, _ in params]
         self._params[name] = names
         self.spec_names |= {name, *names}
-        doc = None if block is None else (f"Block `{block}` of the spec" +
-                                          (f", built as {name}({', '.join(names)})." if names else "."))
+        doc = "The network that the `model` of the spec describes." if block is None else (
+            f"Block `{block}` of the spec" + (f", built as {name}({', '.join(names)})." if names else "."))
         self.classes.append({"name": name, "doc": doc, "params": names, "init": init, "forward": forward,
                              "input_shape": "(" + ", ".join(_dims(first.input_shape, group, params, "input")) + ")"})
 

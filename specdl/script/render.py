@@ -13,6 +13,7 @@ After rendering, ``codeguard.guard`` checks every identifier of the script's syn
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import re
 
@@ -100,16 +101,16 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
     ctx = {"name": spec.name, "seed": spec.seed, "task": a.task, "distributed": distributed,
            "spec_path": comment_safe(spec_path or getattr(spec._source, "file", "spec.yaml")),
            **_model_context(a), **_data_context(a), **_training_context(a, distributed)}
-    return _runtime(_imports(ctx))
+    return _runtime(ctx)
 
 
 def _runtime(ctx: dict) -> dict:
     """The runtime functions the script reads (``needed`` over the catalogue, from the
     script rendered without them), and the imports that it and they read."""
-    from .runtime_source import free_names, needed, source
+    from .runtime_source import free_names, names_read, needed, source
 
-    first = _env().get_template("train.py.j2").render(**_as_code(dict(ctx)))
-    reads = {n.id for n in ast.walk(ast.parse(first)) if isinstance(n, ast.Name)}
+    first = _env().get_template("train.py.j2").render(**_as_code({**ctx, "imports": []}))
+    reads = names_read(first)
     ctx["runtime_refs"] = needed(reads, catalogue())
     functions = [source(m, n) for m, n in ctx["runtime_refs"]]
     ctx["runtime"] = [*ctx["runtime"], *functions]
@@ -138,11 +139,18 @@ def _data_context(a) -> dict:
         "fits": not data.file_backed and bool(data.transforms or data.target_transforms or getattr(data, "categorical", None)),
         "data_facts": json_lines({"class_names": names, "facts": data.saved_facts(a.spec.seed)}),
     }
-    ctx.update(_image_context(a, data, ctx["stratify"]) if data.file_backed else _memory_context(a, data))
+    ctx.update(data_section(data.script_template)(a, data, ctx["stratify"]))
     return {**ctx, **_record_context(ctx)}
 
 
-def _memory_context(a, data) -> dict:
+def data_section(template: str):
+    """What a data section's template reads (templates/data/, the source's script_template),
+    as a function of (analysis, source, stratify)."""
+    return {"data/in_memory.py.j2": _memory_context, "data/images.py.j2": _loader_context,
+            "data/image_cache.py.j2": _cache_context}[template]
+
+
+def _memory_context(a, data, stratify: bool) -> dict:
     """Data in memory: the dtypes (the run plan's, as build reads them), the transforms."""
     dt = dtypes(a)
     return {"x_dtype": dt.read, "x_torch": Code(f"torch.{dt.input}"), "y_torch": Code(f"torch.{dt.target}"),
@@ -150,14 +158,12 @@ def _memory_context(a, data) -> dict:
             "target_transforms": [t.step_code() for t in data.target_transforms]}
 
 
-def _image_context(a, data, stratify: bool) -> dict:
-    """Image files: through the uint8 cache, or a DataLoader (``num_workers`` processes)."""
-    cached = data.uses_cache()
-    ctx = {"cached": cached, "image_lines": [Code(ln) for ln in data.script_lines(stratify)],
-           "num_workers": a.spec.train.num_workers}
-    ctx.update(_cache_context(data) if cached else {"pipelines": [
-        _pipeline("train_tf", data.pipeline(train=True), "augmentation first"), _pipeline("eval_tf", data.pipeline(train=False), "no augmentation")]})
-    return ctx
+def _loader_context(a, data, stratify: bool) -> dict:
+    """Image files read per sample by DataLoaders (``num_workers`` processes), from the
+    data sets the source's lines make."""
+    return {"image_lines": [Code(ln) for ln in data.script_lines(stratify)], "num_workers": a.spec.train.num_workers,
+            "pipelines": [_pipeline("train_tf", data.pipeline(train=True), "augmentation first"),
+                          _pipeline("eval_tf", data.pipeline(train=False), "no augmentation")]}
 
 
 def _record_context(ctx: dict) -> dict:
@@ -183,19 +189,19 @@ def json_lines(value, width: int = 100) -> list[str]:
     return out
 
 
-def _cache_context(data) -> dict:
-    """An image folder read through the uint8 cache: the steps before it (pre_eval where
-    the eval split's differ), the batched augmentation (functools.partial of
-    specdl/runtime/images.py's functions), the steps run on each batch."""
+def _cache_context(a, data, stratify: bool) -> dict:
+    """An image folder read through the uint8 cache: its folders and split, the steps
+    before the cache of the train and the eval splits, the batched augmentation
+    (functools.partial of specdl/runtime/images.py's functions), the steps run on each batch."""
     (pre_t, aug, post_t), (pre_e, _, post_e) = data.cache_plan(True), data.cache_plan(False)
     augment = [Code(Call("functools.partial", (Name(fn),), kw).code(width=1000)) for fn, kw in aug]
-    pre = [_pipeline("pre_train", pre_t, "before the cache (once per image): decoding and the deterministic uint8 steps")]
-    if not data.same_pre():
-        pre.append(_pipeline("pre_eval", pre_e, "no augmentation comes first here"))
-    return {"pipelines": [*pre, {"name": "augment", "open": Code("["), "close": Code("]"), "calls": augment,
-                                 "note": _doc("the random steps, on each training batch (drawing from the shuffle generator)")},
-                          _pipeline("post_train", post_t, "after augmentation, on each training batch"),
-                          _pipeline("post_eval", post_e, "on each evaluation chunk")]}
+    return {"folders": Code(literal(data.folders())), "split": Code(data.split_call(stratify)), "pipelines": [
+        _pipeline("pre_train", pre_t, "before the cache (once per image): decoding and the deterministic uint8 steps"),
+        _pipeline("pre_eval", pre_e, "the same for val and test: no augmentation comes first there"),
+        {"name": "augment", "open": Code("["), "close": Code("]"), "calls": augment,
+         "note": _doc("the random steps, on each training batch (drawing from the shuffle generator)")},
+        _pipeline("post_train", post_t, "after augmentation, on each training batch"),
+        _pipeline("post_eval", post_e, "on each evaluation chunk")]}
 
 
 def _pipeline(name: str, calls, note: str) -> dict:
@@ -262,14 +268,18 @@ def _graphs_context(a, distributed: bool) -> dict:
     return {"cuda_graphs": value, "cuda_graphs_why": Code(why)}
 
 
-def _imports(ctx: dict, reads: set | None = None) -> dict:
-    """The script's imports that bind a name it ``reads`` (None: every candidate): the
-    standard library's first, then the others, as isort does."""
+def _imports(ctx: dict, reads: set) -> dict:
+    """The script's imports that bind a name it ``reads``, in isort's sections (the
+    standard library's, then the others) and order."""
     every = [*BASE_IMPORTS, *OPTIONAL_IMPORTS, *ctx["data_imports"], *ctx["needs"]]
-    every = sort_imports(i for i in every if reads is None or _bound(i) & reads)
-    ctx["stdlib"] = [i for i in every if i.split()[1].split(".")[0] in STDLIB]
-    ctx["imports"] = [i for i in every if i not in ctx["stdlib"]]
+    kept = sorted(sort_imports(i for i in every if _bound(i) & reads), key=_third_party)  # stable: isort's order
+    ctx["imports"] = [list(section) for _, section in itertools.groupby(kept, key=_third_party)]
     return ctx
+
+
+def _third_party(line: str) -> bool:
+    """Whether an import line's module is outside the standard library (isort's sections)."""
+    return line.split()[1].split(".")[0] not in STDLIB
 
 
 def _bound(line: str) -> set:
@@ -286,15 +296,16 @@ def runtime_functions(a, distributed: bool = False) -> list[tuple[str, str]]:
 def catalogue() -> list[list[tuple[str, str]]]:
     """Every runtime function a script may hold, in the order a script holds them: the
     helpers a model or a source reads (components/trust.py:HELPERS; a helper's definitions
-    come together), then data preparation and the loop; the image cache's and
-    augmentation's come together (specdl/runtime/images.py)."""
+    come together), then data preparation, the loop, and the image folders' functions
+    (specdl/runtime/images.py)."""
     from ..components.base import REGISTRY
     from ..components.trust import HELPERS
     from ..runtime import loop, prepare, settings, workers
     from ..runtime.splits import split_rows
     from .runtime_source import listed
 
-    steps = dict.fromkeys(f for t in REGISTRY["transform"].values() for f in t.functions if f is not None)
+    steps = dict.fromkeys(f for t in REGISTRY["transform"].values() for f in t.functions)
+    steps.pop(None, None)  # a transform with nothing to fit
     functions = [split_rows, *prepare.PREPARE_FUNCTIONS, prepare.FitError, prepare.fit_transforms, *steps,
                  prepare.one_hot, prepare.invert, prepare.preprocess_record]
     functions += [*loop.BINARY_FUNCTIONS, *loop.PER_TARGET_FUNCTIONS, settings.torch_settings, settings.make_deterministic,
@@ -302,14 +313,15 @@ def catalogue() -> list[list[tuple[str, str]]]:
     units = [[(f.__module__, f.__name__)] for f in functions]
     loop_units = [[r] for r in listed("specdl.runtime.loop", "SCRIPT_FUNCTIONS")]
     helpers = [[(module, n) for n in names] for _, (module, names) in sorted(HELPERS.items())]
-    return [*helpers, *units[:-6], *loop_units, *units[-6:], [(workers.__name__, "auto_workers")],
-            listed("specdl.runtime.images", "SCRIPT_FUNCTIONS")]
+    image_units = [[r] for r in listed("specdl.runtime.images", "SCRIPT_FUNCTIONS")]
+    return [*helpers, *units[:-6], *loop_units, *units[-6:], [(workers.__name__, "auto_workers")], *image_units]
 
 
 def _as_code(ctx: dict) -> dict:
     """Mark what specdl's emitters wrote as Code (the one way into the script, with
     ``lit`` and ``doc``); anything left a plain string must pass ``emit`` as a word."""
-    lines = ("stdlib", "imports", "load_lines", "data_facts", "transforms", "target_transforms", "runtime")
+    ctx["imports"] = [[Code(i) for i in section] for section in ctx["imports"]]
+    lines = ("load_lines", "data_facts", "transforms", "target_transforms", "runtime")
     for k in lines:
         if k in ctx:
             ctx[k] = [Code(v) for v in ctx[k]]

@@ -66,6 +66,11 @@ def helper_source(name: str) -> str:
     return "\n\n".join(source(module, n) for n in names)
 
 
+def names_read(text: str) -> set[str]:
+    """The names a piece of source reads (loads)."""
+    return {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
 def free_names(text: str) -> set[str]:
     """The names a piece of source reads and does not bind itself (arguments, assignments,
     its own imports)."""
@@ -74,7 +79,7 @@ def free_names(text: str) -> set[str]:
     bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     bound |= {a.asname or a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
               for a in n.names}
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - bound
+    return names_read(text) - bound
 
 
 def needed(used: set, units: list[list[tuple[str, str]]]) -> list[tuple[str, str]]:
@@ -82,9 +87,10 @@ def needed(used: set, units: list[list[tuple[str, str]]]) -> list[tuple[str, str
     (``used``), and each that these read in turn; in the order of ``units`` (lists of
     functions that come together: one comes, all come)."""
     home = {n: unit for unit in units for _, n in unit}
-    want, todo = set(), [n for n in used if n in home]
+    order = [r for unit in units for r in unit]
+    want, todo = set(), list(used & home.keys())
     while todo:
-        fresh = [r for r in home[todo.pop()] if r not in want]
-        want.update(fresh)
-        todo += [n for m, f in fresh for n in free_names(source(m, f)) if n in home]
-    return [r for unit in units for r in unit if r in want]
+        fresh = set(home[todo.pop()]) - want
+        want |= fresh
+        todo += set().union(*(free_names(source(m, f)) for m, f in fresh)) & home.keys()
+    return sorted(want, key=order.index)

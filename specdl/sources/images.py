@@ -137,7 +137,6 @@ class _ImageSource(DataSource):
     transforms: list["ImageTransformUnion"] = []  # noqa: F821 - resolved by schema.spec_class
     augment: list["ImageTransformUnion"] = []  # noqa: F821 - train split only
     file_backed: ClassVar[bool] = True
-    script_template: ClassVar[str] = "data/images.py.j2"
 
     def pipeline(self, train: bool) -> list:
         """The torchvision v2 calls for a split: ToImage, augmentation (train only), the
@@ -183,11 +182,6 @@ class _ImageSource(DataSource):
         """The distinct (width, height) of the source's images."""
         raise NotImplementedError
 
-    def same_pre(self) -> bool:
-        """Whether the train and eval splits share the steps before the cache (one decode)."""
-        (pre_t, _, _), (pre_e, _, _) = self.cache_plan(True), self.cache_plan(False)
-        return [c.code() for c in pre_t] == [c.code() for c in pre_e]
-
     def verify(self) -> None:
         """Before training: the files are checked, a broken one named (build, before epoch 1)."""
 
@@ -196,11 +190,16 @@ class _ImageSource(DataSource):
         ``eval_tf``: the v2 pipelines), and their labels as arrays."""
         raise NotImplementedError
 
-    def cached(self, image_folder, images, steps, seed: int) -> tuple[dict, dict]:
-        """The three splits read through the uint8 cache, and their labels: ``image_folder``
-        decodes a folder into the cache (runtime/images.py), ``images(x, rows, y, augment,
-        post)`` makes a split of it; ``steps``: the train and eval plans' callables."""
+    def cached(self, images, steps, seed: int) -> tuple[dict, dict]:
+        """The three splits read through the uint8 cache (runtime/images.py), and their
+        labels: ``images(x, rows, y, augment, post)`` makes a split of the cache; ``steps``:
+        the train and eval plans' callables."""
         raise NotImplementedError
+
+    @property
+    def script_template(self) -> str:
+        """The script's data section: through the cache, or per sample by DataLoaders."""
+        return "data/image_cache.py.j2" if self.uses_cache() else "data/images.py.j2"
 
     def script_lines(self, stratify: bool) -> list[str]:
         """The script's lines that read the data into x_train, x_val, x_test and their
@@ -336,85 +335,52 @@ class ImageFolderData(_ImageSource):
         for split, pairs in self.scan_all()[1].items():
             verify_images([p for p, _ in pairs], "root" if split == "all" else split)
 
-    def datasets(self, train_tf, eval_tf, seed: int) -> tuple[dict, dict]:
+    def folders(self) -> dict:
+        """runtime/images.py's folder_splits ``folders``: one root, or a folder per split."""
+        return {k: v for k in ("root", "train", "val", "test") if (v := getattr(self, k)) is not None}
+
+    def _splits(self, read, seed: int) -> dict:
+        """folder_splits of this source's folders, split as build splits (split_indices)."""
         from functools import partial
 
-        import numpy as np
+        from ..runtime.images import folder_splits
+        from .base import split_indices
+
+        return folder_splits(read, self.folders(), partial(split_indices, split=self.split, seed=seed,
+                                                            stratify=self.split.stratify))
+
+    def datasets(self, train_tf, eval_tf, seed: int) -> tuple[dict, dict]:
         from torch.utils.data import Subset
-        from torchvision.datasets import ImageFolder
 
-        from .base import split_indices
+        from ..runtime.images import dataset_reader
 
-        folder = partial(ImageFolder, loader=load_rgb)
-        if self.root is not None:
-            full_train, full_eval = folder(self.root, train_tf), folder(self.root, eval_tf)
-            y = np.array(full_train.targets, dtype=np.int64)
-            idx = split_indices(y, self.split, seed, self.split.stratify)
-            xs = {"train": Subset(full_train, idx["train"]), "val": Subset(full_eval, idx["val"]),
-                  "test": Subset(full_eval, idx["test"])}
-            return xs, {k: y[v] for k, v in idx.items()}
-        xs, ys = {}, {}
-        for split in ("train", "val", "test"):
-            root = getattr(self, split)
-            if root is None:
-                xs[split], ys[split] = Subset(folder(self.train, eval_tf), []), np.zeros(0, np.int64)
-                continue
-            ds = folder(root, train_tf if split == "train" else eval_tf)
-            xs[split], ys[split] = ds, np.array(ds.targets, dtype=np.int64)
-        return xs, ys
+        splits = self._splits(dataset_reader(train_tf, eval_tf, loader=load_rgb), seed)
+        return {k: Subset(x, r) for k, (x, r, _) in splits.items()}, {k: y for k, (_, _, y) in splits.items()}
 
-    def cached(self, image_folder, images, steps, seed: int) -> tuple[dict, dict]:
-        import numpy as np
-
-        from .base import split_indices
+    def cached(self, images, steps, seed: int) -> tuple[dict, dict]:
+        from ..runtime.images import cache_reader
 
         (pre_t, aug, post_t), (pre_e, _, post_e) = steps
-        if self.root is not None:
-            x_train, y = image_folder(self.root, pre_t)
-            x_eval = x_train if self.same_pre() else image_folder(self.root, pre_e)[0]
-            idx = split_indices(y, self.split, seed, self.split.stratify)
-            ys = {k: y[v] for k, v in idx.items()}
-            return {"train": images(x_train, idx["train"], ys["train"], aug, post_t),
-                    **{k: images(x_eval, idx[k], ys[k], (), post_e) for k in ("val", "test")}}, ys
-        xs, ys = {}, {}
-        for k in ("train", "test", "val"):
-            if getattr(self, k) is None:  # no validation folder
-                xs[k], ys[k] = images(xs["test"].x, [], [], (), post_e), np.zeros(0, np.int64)
-                continue
-            x, ys[k] = image_folder(getattr(self, k), pre_t if k == "train" else pre_e)
-            xs[k] = images(x, np.arange(len(x)), ys[k], aug if k == "train" else (),
-                           post_t if k == "train" else post_e)
-        return {k: xs[k] for k in ("train", "val", "test")}, {k: ys[k] for k in ("train", "val", "test")}
+        splits = self._splits(cache_reader(pre_t, pre_e), seed)
+        steps = {"train": (aug, post_t), "val": ((), post_e), "test": ((), post_e)}  # augmented: train only
+        return ({k: images(x, r, y, *steps[k]) for k, (x, r, y) in splits.items()},
+                {k: y for k, (_, _, y) in splits.items()})
 
     def script_lines(self, stratify: bool) -> list[str]:
-        if self.uses_cache():
-            return self._cached_lines(stratify)
-        if self.root:
-            r = literal(self.root)
-            return [f"full_train, full_eval = ImageFolder({r}, train_tf), ImageFolder({r}, eval_tf)",
-                    "y = np.array(full_train.targets, dtype=np.int64)", *self.split_code(stratify),
-                    "x_train, x_val, x_test = Subset(full_train, idx_train), Subset(full_eval, idx_val), "
-                    "Subset(full_eval, idx_test)", "y_train, y_val, y_test = y[idx_train], y[idx_val], y[idx_test]"]
-        val = ([f"x_val = ImageFolder({literal(self.val)}, eval_tf)",
-                "y_val = np.array(x_val.targets, dtype=np.int64)"] if self.val
-               else ["x_val = Subset(x_test, [])  # no validation folder", "y_val = np.zeros(0, dtype=np.int64)"])
-        return [f"x_train, x_test = ImageFolder({literal(self.train)}, train_tf), "
-                f"ImageFolder({literal(self.test)}, eval_tf)", *val,
-                "y_train, y_test = (np.array(d.targets, dtype=np.int64) for d in (x_train, x_test))"]
+        """Read per sample (the cache's section is templates/data/image_cache.py.j2)."""
+        return ["# one root: its rows split as build splits them (seeded); else a folder per split",
+                f"split = {self.split_call(stratify)}",
+                f"splits = folder_splits(dataset_reader(train_tf, eval_tf), {literal(self.folders())}, split)",
+                "x_train, x_val, x_test = (Subset(x, rows) for x, rows, _ in splits.values())",
+                "y_train, y_val, y_test = (y for _, _, y in splits.values())"]
 
-    def _cached_lines(self, stratify: bool) -> list[str]:
-        pre_eval = "pre_train" if self.same_pre() else "pre_eval"
-        if self.root:
-            r = literal(self.root)
-            x_eval = "x_train" if self.same_pre() else f"image_folder({r}, pre_eval)[0]"
-            return [f"x_train, y = image_folder({r}, pre_train)", f"x_val = x_test = {x_eval}",
-                    *self.split_code(stratify), "y_train, y_val, y_test = y[idx_train], y[idx_val], y[idx_test]",
-                    "rows_train, rows_val, rows_test = (torch.as_tensor(i) for i in (idx_train, idx_val, idx_test))"]
-        val = (f"x_val, y_val = image_folder({literal(self.val)}, {pre_eval})" if self.val
-               else "x_val, y_val = x_test, y_test[:0]  # no validation folder")
-        return [f"x_train, y_train = image_folder({literal(self.train)}, pre_train)",
-                f"x_test, y_test = image_folder({literal(self.test)}, {pre_eval})", val,
-                "rows_train, rows_val, rows_test = (torch.arange(len(v)) for v in (y_train, y_val, y_test))"]
+    def split_call(self, stratify: bool) -> str:
+        """folder_splits' ``split``: split_rows, seeded as build splits."""
+        from ..components.call import Call, Name
+
+        held = self.held_out()
+        return Call("functools.partial", (Name("split_rows"),), {"val": held.val, "test": held.test,
+                    "seed": Name("SEED"), "stratify": stratify}).code(width=1000)
 
     def code(self):
         """The imports either path may read (the script keeps those it reads): the cache's, or a DataLoader's."""
