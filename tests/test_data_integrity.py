@@ -223,7 +223,7 @@ def test_exclude_leaves_a_column_out_in_check_build_and_codegen(tmp_path):
     assert spec.data.columns() == (["tenure", "monthly_charge"], ["city", "plan"])
     loaded = spec.data.load(0)
     assert loaded.x.shape == (60, 2) and loaded.cats.shape == (60, 2)
-    assert '"churn", ["tenure", "monthly_charge"], ["city", "plan"], True)' in specdl.codegen(spec)
+    assert '"churn", ["tenure", "monthly_charge"], ["city", "plan"], True, delimiter=",")' in specdl.codegen(spec)
 
 
 @pytest.mark.parametrize("exclude, extra, path, words", [

@@ -57,8 +57,8 @@ def test_disk_full_keeps_the_previous_checkpoint(tmp_path):
 
 def test_out_of_memory_names_the_batch_size(tmp_path):
     extra = ("import specdl.build.trainer as tr\n"
-             "def oom(self):\n    raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB')\n"
-             "tr.Trainer.train_epoch = oom\n")
+             "def oom(self, *args):\n    raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB')\n"
+             "tr.Trainer.run_epoch = oom\n")
     r = run_injected(tmp_path, extra=extra)
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()

@@ -131,11 +131,11 @@ class Trainer:
         rank, world = (self.dist.rank, self.dist.world) if self.dist is not None else (0, 1)
         if self.cached:  # slices of the uint8 cache, augmented a batch at a time
             x = self.x["train"]
-            return images.image_batches(x.x, x.rows, self.y["train"], self.spec.train.batch_size, self.gen,
+            return images.image_batches(x.x, x.rows, self.y["train"], self.plan.batch_size, self.gen,
                                         self.device, x.augment, x.post, rank, world)
         if self.file_backed:
             return loop.loader_batches(self.train_loader, self.device)
-        return loop.batches(self.x["train"], self.y["train"], self.spec.train.batch_size, self.gen, rank, world)
+        return loop.batches(self.x["train"], self.y["train"], self.plan.batch_size, self.gen, rank, world)
 
     def eval_chunks(self, split: str):
         bs, x = self.plan.eval_chunk, self.x[split]
@@ -154,7 +154,8 @@ class Trainer:
         """What loop.run_epoch and loop.test_best train and evaluate with (a script's ``training``)."""
         tr = self.spec.train
         if self.graphs and self.graph is None:  # after a resume's restore: the optimizer's state is in place
-            self.graph = loop.GraphStep(self.run, self.loss_fn, self.opt, tr.batch_size, tr.grad_clip, self.autocast)
+            self.graph = loop.GraphStep(self.run, self.loss_fn, self.opt, self.plan.batch_size, tr.grad_clip,
+                                        self.autocast)
         return {"model": self.run, "loss_fn": self.loss_fn, "optimizer": self.opt, "n_batches": self.n_batches,
                 "predict": self.predictions, "scheduler": self.sched,
                 "every": self.spec.scheduler.every if self.sched is not None else None, "accumulate": tr.accumulate,

@@ -300,21 +300,24 @@ def catalogue() -> list[list[tuple[str, str]]]:
     (specdl/runtime/images.py)."""
     from ..components.base import REGISTRY
     from ..components.trust import HELPERS
-    from ..runtime import loop, prepare, settings, workers
-    from ..runtime.splits import split_rows
     from .runtime_source import listed
 
-    steps = dict.fromkeys(f for t in REGISTRY["transform"].values() for f in t.functions)
-    steps.pop(None, None)  # a transform with nothing to fit
-    functions = [split_rows, *prepare.PREPARE_FUNCTIONS, prepare.FitError, prepare.fit_transforms, *steps,
-                 prepare.one_hot, prepare.invert, prepare.preprocess_record]
-    functions += [*loop.BINARY_FUNCTIONS, *loop.PER_TARGET_FUNCTIONS, settings.torch_settings, settings.make_deterministic,
-                  settings.start_ranks, settings.data_parallel]
-    units = [[(f.__module__, f.__name__)] for f in functions]
-    loop_units = [[r] for r in listed("specdl.runtime.loop", "SCRIPT_FUNCTIONS")]
+    def refs(module: str, *names: str) -> list[list[tuple[str, str]]]:
+        return [[(f"specdl.runtime.{module}", n)] for n in names]
+
+    def tuple_of(module: str, name: str) -> list[list[tuple[str, str]]]:  # a module's SCRIPT_FUNCTIONS, ...
+        return [[r] for r in listed(f"specdl.runtime.{module}", name)]
+
+    steps = dict.fromkeys((getattr(f, "__module__", None), getattr(f, "__name__", None))
+                          for t in REGISTRY["transform"].values() for f in t.functions)
+    steps.pop((None, None), None)  # a transform with nothing to fit
     helpers = [[(module, n) for n in names] for _, (module, names) in sorted(HELPERS.items())]
-    image_units = [[r] for r in listed("specdl.runtime.images", "SCRIPT_FUNCTIONS")]
-    return [*helpers, *units[:-6], *loop_units, *units[-6:], [(workers.__name__, "auto_workers")], *image_units]
+    return [*helpers, *refs("splits", "split_rows"), *tuple_of("prepare", "PREPARE_FUNCTIONS"),
+            *refs("prepare", "FitError", "fit_transforms"), *([r] for r in steps),
+            *refs("prepare", "one_hot", "invert", "preprocess_record"), *tuple_of("loop", "SCRIPT_FUNCTIONS"),
+            *tuple_of("loop", "BINARY_FUNCTIONS"), *tuple_of("loop", "PER_TARGET_FUNCTIONS"),
+            *refs("settings", "torch_settings", "make_deterministic", "start_ranks", "data_parallel"),
+            *refs("workers", "auto_workers"), *tuple_of("images", "SCRIPT_FUNCTIONS")]
 
 
 def _as_code(ctx: dict) -> dict:
