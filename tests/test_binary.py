@@ -165,6 +165,7 @@ def test_csv_binary_with_one_logit_column_through_the_cli(tmp_path):
     assert np.allclose(1 / (1 + np.exp(-got.reshape(-1))), p_yes, atol=1e-5)
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_csv_binary_with_a_flat_logit(tmp_path):
     """[N] (the logit selected out of [N, 1]): build equals the script, predict, export."""
     from specdl.runs.predict import write_predictions

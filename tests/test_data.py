@@ -99,6 +99,7 @@ def several_targets(tmp_path, target="[spend, age]", extra=""):
     return spec_file(tmp_path, text)
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_csv_target_columns_make_a_multi_target_regression(tmp_path):
     spec = several_targets(tmp_path)
     a = specdl.check(spec)
@@ -156,6 +157,7 @@ def test_image_folder_learns(tmp_path):
     assert metrics["accuracy"] > 0.6
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_separate_image_roots(tmp_path):
     from specdl.build.examples import write_images
 

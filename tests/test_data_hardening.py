@@ -126,6 +126,7 @@ def test_nan_feature_names_the_file_line_and_column(tmp_path):
     assert "blank cells in `b` (e.g. d.csv line 16)" in line and "fill: mean" in line
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_a_missing_class_is_named_by_its_label(tmp_path):
     rows = "".join(f"{i},{i % 3},{'cat' if i % 2 else 'dog'}\n" for i in range(40)) + "1,1,emu\n"
     spec = csv_case(tmp_path, "a,b,y\n" + rows, outputs=3)

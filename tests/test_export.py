@@ -51,6 +51,7 @@ def test_export_cli_prints_the_difference(tmp_path):
     assert (tmp_path / "r" / "model.onnx").exists()
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_generated_script_exports_the_same_model(tmp_path):
     spec = specdl.load(ROOT / "specs" / "iris_mlp.yaml", ["train.epochs=5", "export.onnx=true"])
     _, run = specdl.train(spec, out=tmp_path / "r")
@@ -63,7 +64,7 @@ def test_generated_script_exports_the_same_model(tmp_path):
     assert np.abs(a - b).max() <= 1e-6
 
 
-@pytest.mark.parametrize("case", ["missing", "mismatch", *(pytest.param(c, marks=pytest.mark.slow) for c in ("foreign", "old"))])
+@pytest.mark.parametrize("case", ["missing", *(pytest.param(c, marks=pytest.mark.slow) for c in ("mismatch", "foreign", "old"))])
 def test_export_and_predict_refuse_bad_runs(case, tmp_path):
     _, run = specdl.train(ROOT / "specs" / "iris_mlp.yaml", out=tmp_path / "r", overrides=["train.epochs=1"])
     if case == "missing":

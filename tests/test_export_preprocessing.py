@@ -90,6 +90,7 @@ def test_plain_export_says_what_the_model_expects(runs, tmp_path):
     assert "the model expects int64 token ids [N, 40] as the data holds them" in r.stdout, r.stdout
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_reshaped_sklearn_rows_and_metadata(tmp_path):
     from sklearn.datasets import load_digits
 

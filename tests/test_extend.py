@@ -35,6 +35,7 @@ SPEC = {"name": "ext", "data": {"source": "sklearn", "dataset": "iris"},
         "model": {"layers": [{"linear": 8}, {"scale": 2}, "relu", {"linear": 3}]}}
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_registered_layer_everywhere(scale_layer, tmp_path, monkeypatch):
     assert specdl.infer_shapes(SPEC)["scale_1"] == ("N", 16)
     model = specdl.build_model(SPEC)

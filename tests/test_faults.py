@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from specdl.build import checkpoints as checkpoint
 
 from .conftest import ROOT, run_cli
@@ -45,6 +47,7 @@ def run_injected(tmp_path, after=10**9, extra=""):
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_disk_full_keeps_the_previous_checkpoint(tmp_path):
     r = run_injected(tmp_path, after=4)  # epochs 1 and 2 save (best, last); epoch 3 finds the disk full
     assert r.returncode == 1
@@ -55,6 +58,7 @@ def test_disk_full_keeps_the_previous_checkpoint(tmp_path):
     assert not [f for f in (tmp_path / "r").iterdir() if f.name.endswith(".tmp")], "temp files cleaned up"
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_out_of_memory_names_the_batch_size(tmp_path):
     extra = ("import specdl.build.trainer as tr\n"
              "def oom(self, *args):\n    raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB')\n"

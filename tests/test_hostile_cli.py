@@ -171,6 +171,7 @@ def test_numbers_torch_cannot_take_are_located(override, message, tmp_path):
     assert r.stderr.startswith("<override 1: ") and message in r.stderr, r.stderr
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_a_layer_too_large_to_allocate_is_one_line(tmp_path):
     r = run_cli("build", IRIS, "-q", "-o", "model.layers.0.linear=1000000000000000000", "-o", "train.device=cpu",
                 cwd=tmp_path, timeout=300)
@@ -230,6 +231,7 @@ def test_a_hostile_checkpoint_is_one_line(ck, run_dir, tmp_path):
     assert not (tmp_path / "PWNED").exists()
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 @pytest.mark.parametrize("w", WEIGHTS)
 def test_hostile_backbone_weights_are_one_line(w, tmp_path):
     _weights_files(tmp_path)

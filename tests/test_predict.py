@@ -7,6 +7,7 @@ import csv
 import json
 
 import numpy as np
+import pytest
 from sklearn import metrics
 
 import specdl
@@ -81,6 +82,7 @@ def test_regression_predictions_in_data_units(tmp_path):
     assert metrics.r2_score(y[idx], pred) == report["r2"]
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_image_predictions(tmp_path):
     _, run = specdl.train(ROOT / "specs" / "cifar_cnn.yaml", out=tmp_path / "r", overrides=["train.epochs=3"])
     rows = predict(run, tmp_path / "data" / "shapes", tmp_path)

@@ -40,6 +40,7 @@ def iris_rows(path):
     return x
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_keep_carries_columns_in_each_text_format(runs, tmp_path):
     x = iris_rows(tmp_path / "rows.csv")
     want = specdl.load_run(runs["iris"]).predict(x)
@@ -60,6 +61,7 @@ def test_keep_carries_columns_in_each_text_format(runs, tmp_path):
     assert list(rows[0])[:2] == ["note", "id"]
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_npy_holds_probabilities_or_values(runs, tmp_path):
     x = iris_rows(tmp_path / "rows.csv")
     np.save(tmp_path / "x.npy", x)

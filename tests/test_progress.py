@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from specdl.build.progress import Progress, epoch_line
 
 from .conftest import ROOT
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_build_piped_prints_epoch_lines(cli, tmp_path):
     r = cli("build", ROOT / "specs" / "iris_mlp.yaml", "-o", "train.epochs=5", "-o", "train.device=cpu",
             "-o", "train.early_stopping.monitor=val_accuracy", "--out", tmp_path / "run")

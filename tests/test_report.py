@@ -101,6 +101,7 @@ def write_two_targets(path):
     return x, y
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_two_targets_report_each_target_in_the_one_test_line(tmp_path):
     import yaml
 
@@ -143,6 +144,7 @@ def test_each_target_is_checked_against_sklearn(tmp_path):
         assert metrics[f"mae[{j}]"] == pytest.approx(mean_absolute_error(truth[:, j], pred[:, j]), abs=1e-9)
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_named_targets_and_the_script_report_the_same(tmp_path):
     """linnerud's three targets are named; the generated script prints the same keys
     and values as build."""

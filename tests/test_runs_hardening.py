@@ -142,6 +142,7 @@ def test_resume_what_cannot_be_resumed(tmp_path, finished):
     one_error(run_cli("build", "--resume", tmp_path / "empty", "-q", cwd=tmp_path), "not a specdl run directory")
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_resume_continues_with_more_epochs_and_a_partial_metrics_line(tmp_path, finished):
     run = tmp_path / "run"
     shutil.copytree(finished, run)
@@ -154,6 +155,7 @@ def test_resume_continues_with_more_epochs_and_a_partial_metrics_line(tmp_path, 
     assert "epochs: 5" in (run / "spec.yaml").read_text()  # the override is recorded
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_resume_without_a_checkpoint_starts_over_with_a_note(tmp_path, finished):
     run = tmp_path / "run"
     run.mkdir()
@@ -165,6 +167,7 @@ def test_resume_without_a_checkpoint_starts_over_with_a_note(tmp_path, finished)
     assert (run / "report.json").exists()
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_nan_before_any_checkpoint_names_no_file(tmp_path):
     r = run_cli("build", ROOT / "specs" / "diabetes_mlp.yaml", "-o", "train.device=cpu", "-o",
                 "optimizer={sgd: {lr: 1.0e+30}}", "-o", "train.epochs=2", "--out", tmp_path / "run", "-q")

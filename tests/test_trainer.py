@@ -44,6 +44,7 @@ def test_scheduler(name, tmp_path):
         assert len(set(lrs)) > 1 and all(b <= a for a, b in zip(lrs, lrs[1:]))
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_scheduler_in_generated_script_matches(tmp_path):
     spec = specdl.load(IRIS, ["scheduler={onecycle: {max_lr: 0.05}}", "train.epochs=5", "train.accumulate=2"])
     metrics, _ = specdl.train(spec, out=tmp_path / "r")
@@ -84,6 +85,7 @@ def test_plots_are_real(tmp_path):
         assert (im < 128).mean() > 0.01, f"{name} has almost nothing drawn"
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_nan_loss_stops_with_a_clear_line_and_keeps_the_best(tmp_path):
     # a learning rate that grows a thousandfold each epoch: good first epochs, then NaN
     r = run_cli("build", IRIS, "-o", "scheduler={exponential: 1000.0}", "-o", "train.epochs=50",
