@@ -63,6 +63,7 @@ metrics: [accuracy, f1]
 """
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_csv_classification_with_categories_and_missing_values(tmp_path):
     write_csv(tmp_path / "churn.csv", missing=True)
     a = specdl.check(spec_file(tmp_path, CSV_CLS))
@@ -75,6 +76,7 @@ def test_csv_classification_with_categories_and_missing_values(tmp_path):
     assert report["classes"] == ["no", "yes"]
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_csv_regression(tmp_path):
     write_csv(tmp_path / "churn.csv")
     text = (CSV_CLS.replace("target: churn", "target: spend").replace("{linear: 2}", "{linear: 1}")
@@ -127,6 +129,7 @@ def test_bad_target_columns_are_one_located_line(tmp_path, target, extra, words)
     assert r.returncode == 2 and len(errors) == 1 and words in errors[0], r.stderr
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_npz_source(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 5))
@@ -138,6 +141,7 @@ def test_npz_source(tmp_path):
     assert built["accuracy"] > 0.85 and script == pytest.approx(built, abs=1e-6)
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_multilabel_npz(tmp_path):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(400, 6))
@@ -238,6 +242,7 @@ def test_nan_in_features(tmp_path):
     assert ":9:15: error: data.transforms (csv): blank cells in `" in lines[0] and "fill: mean" in lines[0], lines
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_a_blank_categorical_cell_is_its_own_category(tmp_path):
     """Blanks in a categorical column get their own one-hot column (docs/spec.md); build,
     the script and predict agree, and predict encodes a blank as training did."""

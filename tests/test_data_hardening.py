@@ -119,6 +119,7 @@ def test_nan_regression_target_is_a_data_error(tmp_path):
     assert "d.csv line(s) 7, 10" in line and "learning rate" not in line
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_nan_feature_names_the_file_line_and_column(tmp_path):
     rows = "".join(f"{i},{'nan' if i == 13 else i % 3},{'cat' if i % 2 else 'dog'}\n" for i in range(40))
     line = one_line(run_cli("build", csv_case(tmp_path, "a,b,y\n\n" + rows), "--out", "r", cwd=tmp_path),
@@ -249,6 +250,7 @@ def test_sizes_brought_together_by_resize_pass(tmp_path):
     assert run_cli("check", tmp_path / "s.yaml", cwd=tmp_path).returncode == 0
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_truncated_image_fails_before_training(tmp_path):
     words = damage(image_folder(tmp_path / "img"), "truncated")
     (tmp_path / "s.yaml").write_text(IMG_SPEC % "")

@@ -58,6 +58,7 @@ def write_rows(path, x, labels, names=("a", "b", "c", "d"), target="target"):
     return path
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_iris_held_out_rows_give_the_reports_test_metrics(runs, tmp_path):
     run, x, y = runs["iris"]
     report = _report(run)
@@ -76,6 +77,7 @@ def test_iris_held_out_rows_give_the_reports_test_metrics(runs, tmp_path):
     assert f"accuracy {report['test']['accuracy']:.4f}" in r.stdout
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_regression_rows_through_the_target_transform(runs, tmp_path):
     run, x, y = runs["diabetes"]
     cols = [f"f{i}" for i in range(10)]

@@ -91,6 +91,7 @@ def test_export_and_predict_refuse_bad_runs(case, tmp_path):
             assert len(lines) == 1 and want in lines[0], (args, r.stderr)
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_export_preflight_in_check(tmp_path):
     r = run_cli("check", "specs/iris_mlp.yaml", "--export", "onnx")
     assert r.returncode == 0 and "export preflight (onnx): 3 of 3 layers export" in r.stdout

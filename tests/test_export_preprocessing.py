@@ -122,6 +122,7 @@ def test_uint8_images_give_predicts_probabilities(tmp_path):
     assert got.shape == want.shape == (len(files), 3) and np.abs(got - want).max() <= 1e-5
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_with_preprocessing_refusals_are_one_line(tmp_path):
     line = one_line(run_cli("export", ROOT / "specs" / "iris_mlp.yaml", "--with-preprocessing", cwd=tmp_path))
     assert "--with-preprocessing needs a run directory (its fitted preprocessing)" in line

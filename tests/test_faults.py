@@ -15,6 +15,7 @@ from .conftest import ROOT, run_cli
 IRIS = ROOT / "specs" / "iris_mlp.yaml"
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_unwritable_output_is_caught_before_training(tmp_path):
     (tmp_path / "afile").write_text("not a folder")
     r = run_cli("build", IRIS, "--out", tmp_path / "afile" / "run", cwd=tmp_path)

@@ -68,6 +68,7 @@ def test_csv_rows_reproduce_test_metrics(tmp_path):
     assert metrics.accuracy_score(y[idx], pred) == json.loads((run / "report.json").read_text())["test"]["accuracy"]
 
 
+@pytest.mark.slow  # trains for over ~2 s (README: the slow set)
 def test_regression_predictions_in_data_units(tmp_path):
     from sklearn.datasets import load_diabetes
 
