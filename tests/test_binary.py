@@ -148,7 +148,7 @@ def test_csv_binary_with_one_logit_column_through_the_cli(tmp_path):
     r = run_cli("codegen", "s.yaml", "--out", "script.py", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     code = (tmp_path / "script.py").read_text()
-    assert "THRESHOLD = 0.4" in code and "loss_fn = binary_loss(nn.BCEWithLogitsLoss())" in code
+    assert "threshold=0.4)" in code and "loss_fn = binary_loss(nn.BCEWithLogitsLoss())" in code
     assert_same(run_script(code, tmp_path), report["test"])
     np.savetxt(tmp_path / "rows.csv", x[:40], delimiter=",", header="a,b,c", comments="", fmt="%.4f")
     r = run_cli("predict", "run", "--input", "rows.csv", "--out", "pred.csv", cwd=tmp_path)
