@@ -90,7 +90,7 @@ def test_image_runtime_functions_read_only_what_a_script_has():
 
 def every_runtime_function():
     fns = {f for t in REGISTRY["transform"].values() for f in t.functions if f is not None}
-    return [*loop.SCRIPT_FUNCTIONS, *loop.BINARY_FUNCTIONS, *loop.PER_TARGET_FUNCTIONS, split_rows,
+    return [*loop.SCRIPT_FUNCTIONS, *loop.BINARY_FUNCTIONS, *loop.PER_TARGET_FUNCTIONS, *loop.SCORE_FUNCTIONS, split_rows,
             *prepare.PREPARE_FUNCTIONS, prepare.FitError, prepare.fit_transforms, prepare.one_hot, prepare.invert,
             settings.make_deterministic,
             *sorted(fns, key=lambda f: f.__name__)]

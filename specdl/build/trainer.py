@@ -185,9 +185,12 @@ class Trainer:
         return out
 
     def predictions(self, out: torch.Tensor) -> np.ndarray:
-        return loop.predictions(out, self.analysis.kind, lambda y: invert_targets(self.spec, self.arrays, y),
-                                self.spec.train.threshold)
+        """The predictions (carrying the probabilities where a metric reads them: loop.scored_predictions)."""
+        a, invert = self.analysis, (lambda y: invert_targets(self.spec, self.arrays, y))
+        if a.scored:
+            return loop.scored_predictions(out, a.probability, a.kind, invert, self.spec.train.threshold)
+        return loop.predictions(out, a.kind, invert, self.spec.train.threshold)
 
     def metric_fns(self, only: set | None = None) -> dict:
         """The spec's metrics (or just those in ``only``), name -> fn(y_true, y_pred)."""
-        return {m.type_name: m.call() for m in self.analysis.metrics if only is None or m.type_name in only}
+        return self.analysis.metric_fns(only)

@@ -271,9 +271,51 @@ class Metric(Component):
     fn: ClassVar[str] = ""
     extra: ClassVar[dict] = {}
     scalar: ClassVar[bool] = True
+    scores: ClassVar[bool] = False  # a score metric: reads the probabilities, not the predictions
+    code_width: ClassVar[int] = 88  # the script's line holds the call after `"name": lambda y_true, y_pred: `
 
-    def call(self) -> Call:
+    def call(self, kind: str | None = None, classes: int | None = None) -> Call:
+        """The scikit-learn call (``kind``, ``classes``: the head, which a score metric's
+        arguments depend on), with the targets and what it reads put first."""
         return Call(f"metrics.{self.fn}", kwargs=dict(self.extra))
+
+    def view(self, kind: str | None, classes: int | None) -> str:
+        """What the metric reads, a key of VIEWS: the predictions, or their probabilities."""
+        return "predictions"
+
+    def function(self, kind: str | None = None, classes: int | None = None):
+        """fn(y_true, y_pred) for build and evaluate: the call on what ``view`` reads."""
+        call, (_, take) = self.call(kind, classes), VIEWS[self.view(kind, classes)]
+        return lambda y_true, y_pred: call(*take(y_true, y_pred))
+
+    def code(self, kind: str | None = None, classes: int | None = None) -> str:
+        """The same call as the script's source, a function of y_true and y_pred."""
+        return self.call(kind, classes).code(*VIEWS[self.view(kind, classes)][0], width=self.code_width)
+
+
+# What a metric reads, as the script's source and as a function of (y_true, y_pred): the
+# predictions, or the probabilities a Scored prediction carries (runtime/loop.py): all
+# their columns, class 1's of two softmax columns, or every label's entries as one binary
+# problem (a multilabel log loss).
+VIEWS = {
+    "predictions": (("y_true", "y_pred"), lambda y_true, y_pred: (y_true, y_pred)),
+    "probabilities": (("y_true", "y_pred.probabilities"), lambda y_true, y_pred: (y_true, y_pred.probabilities)),
+    "positive": (("y_true", "y_pred.probabilities[:, 1]"),
+                 lambda y_true, y_pred: (y_true, y_pred.probabilities[:, 1])),
+    "flat": (("y_true.ravel()", "y_pred.probabilities.ravel()"),
+             lambda y_true, y_pred: (y_true.ravel(), y_pred.probabilities.ravel())),
+    "present": (("*present_classes(y_true, y_pred.probabilities)",),
+                lambda y_true, y_pred: _present_classes()(y_true, y_pred.probabilities)),
+    "with_positives": (("*present_classes(y_true, y_pred.probabilities, both=False)",),
+                       lambda y_true, y_pred: _present_classes()(y_true, y_pred.probabilities, both=False)),
+}
+
+
+def _present_classes():
+    """runtime/loop.py's present_classes, imported when a metric is computed (loop imports torch)."""
+    from ..runtime.loop import present_classes
+
+    return present_classes
 
 
 def _metric(name, fn, tasks, higher, doc, **extra):
@@ -293,3 +335,74 @@ _metric("mse", "mean_squared_error", ("regression",), False, "Mean squared error
 _metric("rmse", "root_mean_squared_error", ("regression",), False, "Root mean squared error.")
 _metric("mae", "mean_absolute_error", ("regression",), False, "Mean absolute error.")
 _metric("r2", "r2_score", ("regression",), True, "Coefficient of determination R^2.")
+
+
+class ScoreMetric(Metric):
+    """A metric from the predicted probabilities (runtime/loop.py: ``probabilities``), in
+    class order: class 1's for one logit, a column per class or per label otherwise."""
+
+    tasks: ClassVar[tuple] = _CLS
+    higher_is_better: ClassVar[bool] = True
+    scores: ClassVar[bool] = True
+    code_width: ClassVar[int] = 72
+
+    def call(self, kind: str | None = None, classes: int | None = None) -> Call:
+        return Call(f"metrics.{self.fn}", kwargs=self.arguments(kind, classes))
+
+    def arguments(self, kind, classes) -> dict:
+        return {}
+
+    def view(self, kind, classes) -> str:
+        return "probabilities"
+
+
+class RocAucMetric(ScoreMetric, type="roc_auc"):
+    """Area under the ROC curve: binary; one-vs-rest, macro-averaged over the classes; macro
+    over the labels (multilabel); over those present where a split lacks some.
+    scikit-learn's roc_auc_score."""
+
+    fn: ClassVar[str] = "roc_auc_score"
+
+    def view(self, kind, classes) -> str:
+        if kind == "classification":
+            return "positive" if classes == 2 else "present"
+        return "present" if kind == "multilabel" else "probabilities"
+
+
+class PrAucMetric(ScoreMetric, type="pr_auc"):
+    """Area under the precision-recall curve as average precision (the step sum, not the
+    trapezoid): binary; macro over the classes one-vs-rest, or over the labels (those
+    with a positive). scikit-learn's average_precision_score."""
+
+    fn: ClassVar[str] = "average_precision_score"
+
+    def view(self, kind, classes) -> str:
+        if kind == "classification":
+            return "positive" if classes == 2 else "with_positives"
+        return "with_positives" if kind == "multilabel" else "probabilities"
+
+
+class LogLossMetric(ScoreMetric, type="log_loss"):
+    """Mean negative log-likelihood of the true classes (cross-entropy of the probabilities;
+    multilabel: the mean over every label of every row). scikit-learn's log_loss."""
+
+    fn: ClassVar[str] = "log_loss"
+    higher_is_better: ClassVar[bool] = False
+
+    def arguments(self, kind, classes) -> dict:
+        return {"labels": [0, 1] if kind in ("binary", "multilabel") else list(range(classes))}
+
+    def view(self, kind, classes) -> str:
+        return "flat" if kind == "multilabel" else "probabilities"
+
+
+class TopKAccuracyMetric(ScoreMetric, type="top_k_accuracy", primary="k"):
+    """Fraction of samples whose class is among the k most probable (several classes, one
+    logit each; k below the number of classes). scikit-learn's top_k_accuracy_score."""
+
+    tasks: ClassVar[tuple] = ("classification",)
+    fn: ClassVar[str] = "top_k_accuracy_score"
+    k: PosInt = 5
+
+    def arguments(self, kind, classes) -> dict:
+        return {"k": self.k, "labels": list(range(classes))}

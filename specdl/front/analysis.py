@@ -47,6 +47,29 @@ class Analysis:
         per class), multilabel or regression."""
         return "binary" if self.binary else self.task
 
+    @property
+    def probability(self) -> str | None:
+        """How the model's outputs become probabilities (runtime/loop.py's ``probabilities``):
+        sigmoid (one logit, or a logit per label), exp (a final log_softmax), as_is (a final
+        softmax), softmax (logits); None for regression."""
+        if self.task == "regression":
+            return None
+        if self.binary or self.task == "multilabel":
+            return "sigmoid"
+        return {"log_softmax": "exp", "softmax": "as_is"}.get(self.graph.output.type, "softmax")
+
+    @property
+    def scored(self) -> bool:
+        """Whether a metric reads the probabilities (roc_auc, pr_auc, log_loss, top_k_accuracy):
+        the predictions then carry them (runtime/loop.py's ``scored_predictions``)."""
+        return any(m.scores for m in self.metrics)
+
+    def metric_fns(self, only: set | None = None) -> dict:
+        """The metrics (or just those in ``only``), name -> fn(y_true, y_pred), as build and
+        evaluate call them (``Metric.code``: the same as the script's source)."""
+        return {m.type_name: m.function(self.kind, self.data.classes) for m in self.metrics
+                if only is None or m.type_name in only}
+
     def step_macs(self) -> int:
         """Multiply-adds of one training batch's forward pass (the static cost model)."""
         return sum(n.macs() for n in self.graph.nodes) * self.spec.train.batch_size
@@ -63,12 +86,13 @@ class Analysis:
 
     def watched_metrics(self) -> list[str]:
         """Metrics computed on the validation split every epoch: the monitored ones and
-        the spec's first metric, for the curves (the loss always is; the full set is
-        computed once, on the test split)."""
+        the spec's first metric from predictions, for the curves (the loss always is; a
+        score metric only where monitored; the full set is computed once, on the test split)."""
         es = self.spec.train.early_stopping
         names = {self.monitor} | ({es.monitor} if es else set())
-        if self.spec.data.validates() and self.metrics:
-            names.add(f"val_{self.metrics[0].type_name}")
+        first = next((m for m in self.metrics if not m.scores), None)
+        if self.spec.data.validates() and first is not None:
+            names.add(f"val_{first.type_name}")
         return sorted(n[4:] for n in names if n.startswith("val_") and n != "val_loss")
 
     def target_names(self) -> list[str] | None:
@@ -140,7 +164,7 @@ def _metric_issues(spec, info, metrics, issues: list) -> list[str]:
     src = spec._source
     for i, m in enumerate(spec.metrics or []):
         if info.task not in m.tasks:
-            fit = sorted(n for n, c in REGISTRY["metric"].items() if info.task in c.tasks)
+            fit = _fitting_metrics(info.task, m.scores)
             issues.append(src.issue(("metrics", i), f"`{m.type_name}` is a {m.tasks[0]} metric; "
                                     f"this data is {info.task}: use {', '.join(fit)}", m.type_name))
     misfit = {f"val_{m.type_name}" for m in spec.metrics or [] if info.task not in m.tasks}
@@ -158,6 +182,34 @@ def _metric_issues(spec, info, metrics, issues: list) -> list[str]:
                                     f"there, or monitor one of {', '.join(sorted(names))}" if fits else
                                     f"cannot monitor `{mon}`" + did_you_mean(mon, names)))
     return names
+
+
+def _fitting_metrics(task: str, scores: bool) -> list[str]:
+    """The metrics for ``task``: score metrics in place of a score metric where the task has
+    some, else those of the predictions."""
+    fit = [n for n, c in REGISTRY["metric"].items() if task in c.tasks and c.scores == scores]
+    return sorted(fit or (n for n, c in REGISTRY["metric"].items() if task in c.tasks and not c.scores))
+
+
+def _top_k_issues(spec, info, loss) -> list[Issue]:
+    """top_k_accuracy ranks several classes, a logit each: not one logit (binary), nor two
+    classes (top-1 is accuracy), and k below the number of classes (else every model scores 1)."""
+    out = []
+    for i, m in enumerate(spec.metrics or []):
+        if m.type_name != "top_k_accuracy" or info.task != "classification":
+            continue
+        if loss.type_name == "bce_with_logits":
+            why = ("ranks several classes, a logit each; this head is binary (one logit, bce_with_logits): use "
+                   "accuracy, or roc_auc, pr_auc, log_loss on its probability")
+        elif info.classes is not None and info.classes < 3:
+            why = f"ranks 3 or more classes; this data has {info.classes}: use accuracy (top-1), or roc_auc"
+        elif info.classes is not None and m.k >= info.classes:
+            why = (f"needs k below the number of classes: k is {m.k} and the data has {info.classes} classes, "
+                   f"so every model would score 1; use k from 1 to {info.classes - 1}")
+        else:
+            continue
+        out.append(spec._source.issue(("metrics", i), f"`top_k_accuracy` {why}", m.type_name))
+    return out
 
 
 def _classes_read_as_regression(spec, info, loss, issues: list, warnings: list) -> None:
@@ -220,6 +272,7 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     issues += _target_issues(spec, info, graph, loss, warnings)
     issues += _threshold_issues(spec, info, loss)
     names = _metric_issues(spec, info, metrics, issues)
+    issues += _top_k_issues(spec, info, loss)
     _classes_read_as_regression(spec, info, loss, issues, warnings)
     if spec.train.channels_last is True and spec.train.distributed.strategy == "fsdp":
         issues.append(src.issue(("train", "channels_last"), "true cannot run with distributed.strategy: "

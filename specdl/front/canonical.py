@@ -81,7 +81,7 @@ def _short_form_name(noun: str, item: dict, path: tuple, src: Source, issues: li
 def _unknown(kind: str, name, reg, what: str, names=()) -> str:
     """The end of an unknown-component message: what the registry's tables of other names
     and out-of-scope constructs say (layers), else a did-you-mean."""
-    known = unknown_layer(str(name), names) if kind == "layer" else None
+    known = unknown_layer(str(name), names) if kind == "layer" else habits.keras_metric(name) if kind == "metric" else None
     aliases = LAYER_ALIASES if kind == "layer" else habits.ALIASES.get(kind)
     return known or habits.spelled(name, reg, aliases) or did_you_mean(str(name), reg, what)
 

@@ -116,6 +116,21 @@ ALIASES = {"loss": {**_KERAS, "binary_crossentropy": "bce_with_logits", "mae": "
                       "root_mean_squared_error": "rmse", "r2_score": "r2"}}
 
 
+# Keras' metrics with no one name here -> what to write instead (read by the unknown-name
+# message; keyed by the name as ``_squash`` reads it)
+_AUC = ("that is Keras' name: write `roc_auc` (the ROC curve's area) or `pr_auc` (average precision); "
+        "Keras' AUC approximates the area with 200 thresholds, so it gives another number")
+_TOP_K = ("that is Keras' name: write `{top_k_accuracy: {k: 5}}` (the true class among the k most "
+          "probable)")
+KERAS_METRICS = {"auc": _AUC, "topkcategoricalaccuracy": _TOP_K, "sparsetopkcategoricalaccuracy": _TOP_K}
+
+
+def keras_metric(name) -> str | None:
+    """What to write for a Keras metric name that has no one name here (``auc``, ``AUC``,
+    ``top_k_categorical_accuracy``), as the end of the unknown-metric message."""
+    return f"; {KERAS_METRICS[_squash(name)]}" if isinstance(name, str) and _squash(name) in KERAS_METRICS else None
+
+
 _CALL = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(?:\((.*)\)|:(\S.*)|\s+(\S.*?))\s*$")
 _PREFIXES = ("torch.nn.", "nn.", "torch.optim.lr_scheduler.", "torch.optim.", "optim.", "tf.keras.layers.",
              "keras.layers.", "layers.")

@@ -61,9 +61,11 @@ def scores(run, x, y_true) -> tuple[dict, np.ndarray]:
     a = run.analysis
     dtype = getattr(torch, dtypes(a).target)
     y = torch.as_tensor(y_true if a.task != "regression" else run.transform_targets(y_true), dtype=dtype)
-    metrics = {m.type_name: m.call() for m in a.metrics}
+    metrics = a.metric_fns()
 
-    def predict(out):
+    def predict(out):  # as training predicted (carrying the probabilities where a metric reads them)
+        if a.scored:
+            return loop.scored_predictions(out, a.probability, a.kind, run.invert_targets, run.spec.train.threshold)
         return loop.predictions(out, a.kind, run.invert_targets, run.spec.train.threshold)
 
     try:

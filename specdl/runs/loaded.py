@@ -162,9 +162,7 @@ class LoadedRun:
     def predictions(self, x, source: str = "the given inputs") -> dict:
         """Predictions for model inputs ``x`` (``model_inputs``), as training makes them
         (runtime/loop.py's ``predictions``), with the probabilities and class names."""
-        import torch
-
-        from ..runtime.loop import predictions
+        from ..runtime.loop import predictions, probabilities
 
         out = self.outputs(x, source)
         task, threshold = self.analysis.kind, self.spec.train.threshold
@@ -176,7 +174,7 @@ class LoadedRun:
             return {"index": pred, "prediction": [names[i] for i in pred.tolist()],
                     "probabilities": probs.numpy(), "classes": names}
         if task == "multilabel":
-            return {"prediction": pred, "probabilities": torch.sigmoid(out).numpy()}
+            return {"prediction": pred, "probabilities": probabilities(out, "sigmoid").numpy()}
         names = self.analysis.target_names()  # several named targets: a column each (prediction_<name>)
         return {"prediction": pred, **({"targets": names} if names else {})}
 
@@ -185,11 +183,13 @@ class LoadedRun:
         ``export --with-preprocessing`` runs this too). One logit (binary): both classes'."""
         import torch
 
+        from ..runtime.loop import probabilities
+
+        p = probabilities(out, self.analysis.probability)  # as the score metrics read them
         if self.analysis.kind == "binary":
-            p = torch.sigmoid(out.reshape(-1))  # not len(out): an export would fix the batch
+            p = p.reshape(-1)  # not len(out): an export would fix the batch
             return torch.stack([1 - p, p], 1)
-        last = self.analysis.graph.output.type
-        return out if last == "softmax" else out.exp() if last == "log_softmax" else torch.softmax(out, 1)
+        return p
 
     def fitted(self, key: str) -> list:
         """The fitted states of ``transforms`` or ``target_transforms``, as arrays."""

@@ -145,6 +145,47 @@ def predictions(out, task, invert=None, threshold=0.5):
     return y_pred if invert is None else invert(y_pred)
 
 
+def probabilities(out, how):
+    """The model's outputs as probabilities in class order, in their dtype (torch ops: an
+    ONNX export runs this too). ``how``: softmax (logits, a column per class), exp
+    (log-probabilities: a final log_softmax), sigmoid (one logit: class 1's; or a logit per
+    label), as_is (a final softmax gives probabilities)."""
+    if how == "softmax":
+        return torch.softmax(out, 1)
+    if how == "exp":
+        return out.exp()
+    return torch.sigmoid(out) if how == "sigmoid" else out
+
+
+class Scored(np.ndarray):
+    """Predictions that carry the probabilities they were decided from (``probabilities``:
+    float64, in class order; one logit: class 1's, [N]). The score metrics (roc_auc, pr_auc,
+    log_loss, top_k_accuracy) read those; every other metric reads the predictions."""
+
+    probabilities = None
+
+
+def scored_predictions(out, how, task, invert=None, threshold=0.5):
+    """``predictions`` as a Scored array, for a spec with score metrics: the probabilities
+    computed in float64 from the outputs on the CPU (``probabilities(out, how)``; MPS has no float64)."""
+    y_pred = predictions(out, task, invert, threshold).view(Scored)
+    p = probabilities(out.cpu().double(), how).numpy()
+    y_pred.probabilities = p.reshape(len(p)) if task == "binary" else p
+    return y_pred
+
+
+def present_classes(y_true, p, both=True):
+    """A ranking score's 0/1 targets and probabilities over the classes (several) or labels
+    (multilabel) it is defined on here: a column where ``y_true`` holds the class (``both``:
+    and not only it, as the ROC curve needs). roc_auc and pr_auc macro-average over those
+    columns: scikit-learn's one-vs-rest where every class is present, the classes present
+    (not a NaN) where a split lacks one."""
+    y = y_true if y_true.ndim == 2 else (y_true[:, None] == np.arange(p.shape[1])).astype(np.int64)
+    n = y.sum(0)
+    keep = (n > 0) & (n < len(y)) if both else n > 0
+    return y[:, keep], p[:, keep]
+
+
 def improved(value, best, mode, min_delta=0.0):
     """Whether ``value`` beats ``best`` (None: nothing yet) by more than ``min_delta``."""
     if best is None:
@@ -233,8 +274,9 @@ def per_target(metrics, y_true, y_pred, names):
 
 # What a generated script contains, in this order (loader_batches with file-backed data
 # only); then, where the spec needs them, the binary classification's and the
-# multi-target regression's (script.render.runtime_functions).
+# multi-target regression's, and the score metrics' (script.render.runtime_functions).
 SCRIPT_FUNCTIONS = (RunState, batches, loader_batches, chunks, GraphStep, train_epoch, evaluate, epoch_metric,
                     predictions, improved, end_epoch, mixed_precision, run_epoch, test_best)
 BINARY_FUNCTIONS = (binary_loss,)
 PER_TARGET_FUNCTIONS = (per_target,)
+SCORE_FUNCTIONS = (probabilities, Scored, scored_predictions, present_classes)

@@ -101,7 +101,17 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
     ctx = {"name": spec.name, "seed": spec.seed, "task": a.task, "distributed": distributed,
            "spec_path": comment_safe(spec_path or getattr(spec._source, "file", "spec.yaml")),
            **_model_context(a), **_data_context(a), **_training_context(a, distributed)}
+    ctx["predict"] = _predict(a, ctx["invert"])
     return _runtime(ctx)
+
+
+def _predict(a, invert) -> Code:
+    """The script's ``predict``: runtime/loop.py's ``predictions`` with the spec's values, or
+    ``scored_predictions`` (the probabilities too) where a metric reads the probabilities."""
+    how = {"how": a.probability} if a.scored else {}
+    return Code(Call("functools.partial", (Name("scored_predictions" if a.scored else "predictions"),),
+                     {**how, "task": a.kind, "invert": invert and Name(invert), "threshold": a.spec.train.threshold})
+                .code(width=1000))
 
 
 def _runtime(ctx: dict) -> dict:
@@ -222,7 +232,7 @@ def _training_context(a, distributed: bool = False) -> dict:
         "scheduler_code": sched.ctor(tr.epochs, Name("math.ceil(N_BATCHES / ACCUMULATE)"), a.mode).code("optimizer")
         if sched else "None",
         "scheduler_every": sched.every if sched else None,
-        "metrics": [(m.type_name, m.call().code("y_true", "y_pred")) for m in a.metrics],
+        "metrics": [(m.type_name, m.code(a.kind, a.data.classes)) for m in a.metrics],
         "monitor": a.monitor, "mode": a.mode, "watched": a.watched_metrics(),
         "early": (es.monitor, a.es_mode(), es.patience, es.min_delta) if es else None, "epochs": tr.epochs, "batch_size": cpu.batch_size,
         "eval_batch_size": cpu.eval_chunk,
@@ -316,6 +326,7 @@ def catalogue() -> list[list[tuple[str, str]]]:
             *refs("prepare", "FitError", "fit_transforms"), *([r] for r in steps),
             *refs("prepare", "one_hot", "invert", "preprocess_record"), *tuple_of("loop", "SCRIPT_FUNCTIONS"),
             *tuple_of("loop", "BINARY_FUNCTIONS"), *tuple_of("loop", "PER_TARGET_FUNCTIONS"),
+            *tuple_of("loop", "SCORE_FUNCTIONS"),
             *refs("settings", "torch_settings", "make_deterministic", "start_ranks", "data_parallel"),
             *refs("workers", "auto_workers"), *tuple_of("images", "SCRIPT_FUNCTIONS")]
 
