@@ -10,21 +10,18 @@ import re
 import sys
 import warnings
 
-# torch's warning for a `padding: same` convolution whose padding is uneven: `check` warns
-# of it at the layer (ConvSpec.check_warning), so it is not repeated at every forward
-_SAID_BY_CHECK = ("Using padding='same' with even kernel lengths",)
-# scikit-learn's log_loss on the exp of a float32 log_softmax (or a final softmax): the
-# probabilities specdl computes sum to one within float32's rounding, not float64's
-_FLOAT32_SUMS = ("The y_prob values do not sum to one",)
+# Warnings not repeated as notes: torch's for a `padding: same` convolution whose padding is
+# uneven (`check` warns of it at the layer, ConvSpec.check_warning, not at every forward);
+# scikit-learn's log_loss on the exp of a float32 log_softmax (or a final softmax), whose
+# probabilities sum to one within float32's rounding, not float64's
+_SILENCED = ("Using padding='same' with even kernel lengths", "The y_prob values do not sum to one")
 
 
 def note_for(message, category) -> str | None:
     """The note for a third-party warning; "" to drop it (said already); None for a
     warning that is not one of these (shown as usual)."""
     text, name = str(message), getattr(category, "__name__", "")
-    if text.startswith(_SAID_BY_CHECK):
-        return ""
-    if text.startswith(_FLOAT32_SUMS):
+    if text.startswith(_SILENCED):
         return ""
     if name == "DecompressionBombWarning":
         m = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", text)

@@ -197,7 +197,7 @@ class Run:
         t, state = self.trainer, self.state
         if self.best_state is not None:
             t.load_weights(self.best_state)
-        metrics, names = t.metric_fns(), self.analysis.target_names()
+        metrics, names = self.analysis.metric_fns(), self.analysis.target_names()
         by_target = functools.partial(loop.per_target, metrics, names=names) if names is not None else None
         test, pred = loop.test_best(t.training(), t.eval_chunks("test"), t.y["test"], t.arrays.y_true["test"],
                                     metrics, by_target)

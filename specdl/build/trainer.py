@@ -166,7 +166,7 @@ class Trainer:
         """loop.run_epoch on this run's data: the epoch's row, and whether it is the best;
         a batch of one sample at a batch norm is a RunError, a step that cannot be
         captured in a CUDA graph a note (eager from then on)."""
-        watched = {k: loop.epoch_metric(k, fn) for k, fn in self.metric_fns(set(self.analysis.watched_metrics())).items()}
+        watched = {k: loop.epoch_metric(k, fn) for k, fn in self.analysis.metric_fns(set(self.analysis.watched_metrics())).items()}
         try:
             out = loop.run_epoch(epoch, self.training(), self.train_batches(), lambda: self.eval_chunks("val"),
                                  self.y["val"], self.arrays.y_true["val"], watched, state, self.analysis.monitor,
@@ -186,11 +186,6 @@ class Trainer:
 
     def predictions(self, out: torch.Tensor) -> np.ndarray:
         """The predictions (carrying the probabilities where a metric reads them: loop.scored_predictions)."""
-        a, invert = self.analysis, (lambda y: invert_targets(self.spec, self.arrays, y))
-        if a.scored:
-            return loop.scored_predictions(out, a.probability, a.kind, invert, self.spec.train.threshold)
-        return loop.predictions(out, a.kind, invert, self.spec.train.threshold)
-
-    def metric_fns(self, only: set | None = None) -> dict:
-        """The spec's metrics (or just those in ``only``), name -> fn(y_true, y_pred)."""
-        return self.analysis.metric_fns(only)
+        name, args = self.analysis.predictor()
+        return getattr(loop, name)(out, **args, invert=lambda y: invert_targets(self.spec, self.arrays, y),
+                                   threshold=self.spec.train.threshold)

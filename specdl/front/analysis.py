@@ -64,6 +64,14 @@ class Analysis:
         the predictions then carry them (runtime/loop.py's ``scored_predictions``)."""
         return any(m.scores for m in self.metrics)
 
+    def predictor(self) -> tuple[str, dict]:
+        """runtime/loop.py's function that turns outputs into predictions and its arguments
+        besides ``invert`` and ``threshold``: ``scored_predictions`` (the probabilities too)
+        where a metric reads them, else ``predictions``. Build, evaluate and the script call it."""
+        if self.scored:
+            return "scored_predictions", {"how": self.probability, "task": self.kind}
+        return "predictions", {"task": self.kind}
+
     def metric_fns(self, only: set | None = None) -> dict:
         """The metrics (or just those in ``only``), name -> fn(y_true, y_pred), as build and
         evaluate call them (``Metric.code``: the same as the script's source)."""

@@ -6,6 +6,7 @@ report.py's ``class_scores``), so the same rows give the same figures."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -63,10 +64,9 @@ def scores(run, x, y_true) -> tuple[dict, np.ndarray]:
     y = torch.as_tensor(y_true if a.task != "regression" else run.transform_targets(y_true), dtype=dtype)
     metrics = a.metric_fns()
 
-    def predict(out):  # as training predicted (carrying the probabilities where a metric reads them)
-        if a.scored:
-            return loop.scored_predictions(out, a.probability, a.kind, run.invert_targets, run.spec.train.threshold)
-        return loop.predictions(out, a.kind, run.invert_targets, run.spec.train.threshold)
+    name, args = a.predictor()  # as training predicted (carrying the probabilities where a metric reads them)
+    predict = functools.partial(getattr(loop, name), **args, invert=run.invert_targets,
+                                threshold=run.spec.train.threshold)
 
     try:
         with np.errstate(all="ignore"):  # targets near the float limit score inf: said in the table, not warned

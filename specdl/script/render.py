@@ -108,10 +108,9 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
 def _predict(a, invert) -> Code:
     """The script's ``predict``: runtime/loop.py's ``predictions`` with the spec's values, or
     ``scored_predictions`` (the probabilities too) where a metric reads the probabilities."""
-    how = {"how": a.probability} if a.scored else {}
-    return Code(Call("functools.partial", (Name("scored_predictions" if a.scored else "predictions"),),
-                     {**how, "task": a.kind, "invert": invert and Name(invert), "threshold": a.spec.train.threshold})
-                .code(width=1000))
+    name, args = a.predictor()
+    return Code(Call("functools.partial", (Name(name),),
+                     {**args, "invert": invert and Name(invert), "threshold": a.spec.train.threshold}).code(width=1000))
 
 
 def _runtime(ctx: dict) -> dict:

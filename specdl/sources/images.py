@@ -275,18 +275,13 @@ class ImageFolderData(_ImageSource):
             return ("data", "test"), "a validation folder (data.val, beside train and test)"
         return super().validation_missing()
 
-    def roots(self) -> dict:
-        if self.root is not None:
-            return {"all": self.root}
-        return {k: getattr(self, k) for k in ("train", "val", "test") if getattr(self, k) is not None}
-
     def scan_all(self) -> tuple[list[str], dict]:
         found = {}
-        for split, root in self.roots().items():
+        for split, root in self.folders().items():  # split: the field naming the folder
             try:
                 found[split] = scan(root)
             except SourceError as e:
-                raise SourceError("root" if split == "all" else split, str(e)) from None
+                raise SourceError(split, str(e)) from None
         classes = next(iter(found.values()))[0]
         for split, (cls, _) in found.items():
             if cls != classes:
@@ -302,8 +297,7 @@ class ImageFolderData(_ImageSource):
         classes, samples = self.scan_all()
         shape, first, failed = None, None, None
         self._sizes = set()
-        for split, pairs in samples.items():
-            field = "root" if split == "all" else split
+        for field, pairs in samples.items():
             for path, size in image_sizes([p for p, _ in pairs], field).items():
                 self._sizes.add(size)
                 try:
@@ -333,10 +327,11 @@ class ImageFolderData(_ImageSource):
 
     def verify(self) -> None:
         for split, pairs in self.scan_all()[1].items():
-            verify_images([p for p, _ in pairs], "root" if split == "all" else split)
+            verify_images([p for p, _ in pairs], split)
 
     def folders(self) -> dict:
-        """runtime/images.py's folder_splits ``folders``: one root, or a folder per split."""
+        """The folders by the field that names them: one root, or a folder per split
+        (runtime/images.py's folder_splits reads this too)."""
         return {k: v for k in ("root", "train", "val", "test") if (v := getattr(self, k)) is not None}
 
     def _splits(self, read, seed: int) -> dict:
