@@ -438,6 +438,35 @@ def binary_loss(loss_fn):
     return loss
 
 
+def probabilities(out, how):
+    """The model's outputs as probabilities in class order, in their dtype (torch ops: an
+    ONNX export runs this too). ``how``: softmax (logits, a column per class), exp
+    (log-probabilities: a final log_softmax), sigmoid (one logit: class 1's; or a logit per
+    label), as_is (a final softmax gives probabilities)."""
+    if how == "softmax":
+        return torch.softmax(out, 1)
+    if how == "exp":
+        return out.exp()
+    return torch.sigmoid(out) if how == "sigmoid" else out
+
+
+class Scored(np.ndarray):
+    """Predictions that carry the probabilities they were decided from (``probabilities``:
+    float64, in class order; one logit: class 1's, [N]). The score metrics (roc_auc, pr_auc,
+    log_loss, top_k_accuracy) read those; every other metric reads the predictions."""
+
+    probabilities = None
+
+
+def scored_predictions(out, how, task, invert=None, threshold=0.5):
+    """``predictions`` as a Scored array, for a spec with score metrics: the probabilities
+    computed in float64 from the outputs on the CPU (``probabilities(out, how)``; MPS has no float64)."""
+    y_pred = predictions(out, task, invert, threshold).view(Scored)
+    p = probabilities(out.cpu().double(), how).numpy()
+    y_pred.probabilities = p.reshape(len(p)) if task == "binary" else p
+    return y_pred
+
+
 def torch_settings(device, threads=None, onednn=None, channels_last=False, cuda_graphs=False):
     """Intra-op ``threads``; on the CPU, oneDNN and NNPACK (None: as they are). Whether the model
     runs channels-last and the step as a CUDA graph on ``device`` ("cpu", "cuda": there only)."""
@@ -490,7 +519,7 @@ if __name__ == "__main__":
     autocast, scaler = mixed_precision(DEVICE, PRECISION)
     # The training step captured once in a CUDA graph and replayed for each batch (None: eager steps)
     graph_step = GraphStep(run_model, loss_fn, optimizer, BATCH_SIZE, GRAD_CLIP, autocast) if CUDA_GRAPHS else None
-    predict = functools.partial(predictions, task="binary", invert=None, threshold=0.5)
+    predict = functools.partial(scored_predictions, how="sigmoid", task="binary", invert=None, threshold=0.5)
     training = dict(model=run_model, loss_fn=loss_fn, optimizer=optimizer, n_batches=N_BATCHES, predict=predict,
                     scheduler=scheduler, every=None, accumulate=ACCUMULATE, grad_clip=GRAD_CLIP,
                     autocast=autocast, scaler=scaler, graph=graph_step, device=DEVICE, world=WORLD)
@@ -499,6 +528,9 @@ if __name__ == "__main__":
         "precision": lambda y_true, y_pred: metrics.precision_score(y_true, y_pred, average="macro", zero_division=0),
         "recall": lambda y_true, y_pred: metrics.recall_score(y_true, y_pred, average="macro", zero_division=0),
         "f1": lambda y_true, y_pred: metrics.f1_score(y_true, y_pred, average="macro", zero_division=0),
+        "roc_auc": lambda y_true, y_pred: metrics.roc_auc_score(y_true, y_pred.probabilities),
+        "pr_auc": lambda y_true, y_pred: metrics.average_precision_score(y_true, y_pred.probabilities),
+        "log_loss": lambda y_true, y_pred: metrics.log_loss(y_true, y_pred.probabilities, labels=[0, 1]),
     }
     WATCHED = {k: epoch_metric(k, METRICS[k]) for k in ["accuracy"]}  # each epoch: the loss and these
 

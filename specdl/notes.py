@@ -23,6 +23,10 @@ def note_for(message, category) -> str | None:
     text, name = str(message), getattr(category, "__name__", "")
     if text.startswith(_SILENCED):
         return ""
+    from .runtime.metrics import MISSING  # NumPy's module: check imports neither it nor torch
+
+    if text.startswith(MISSING):  # a runtime function's, in words already
+        return text
     if name == "DecompressionBombWarning":
         m = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", text)
         size = f" of {int(m[1]):,} pixels" if m else ""

@@ -12,6 +12,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import settings as search_settings
+from hypothesis import strategies as st
 from scipy.special import expit, softmax
 from sklearn import metrics as skm
 
@@ -255,9 +258,11 @@ def test_a_class_absent_from_the_split_is_left_out_not_a_nan():
     rng = np.random.default_rng(1)
     out, y = rng.normal(size=(30, 4)), np.arange(30) % 3  # class 3 absent
     p = softmax(out, axis=1)
-    roc = score("roc_auc", "classification", 4, y, out, "softmax")
+    with pytest.warns(UserWarning, match=r"over the classes present: classes \[3\] have no sample") as said:
+        roc = score("roc_auc", "classification", 4, y, out, "softmax")
+        pr = score("pr_auc", "classification", 4, y, out, "softmax")
+    assert len(said) == 2  # one for each metric
     assert roc == pytest.approx(np.mean([skm.roc_auc_score(y == c, p[:, c]) for c in range(3)]), abs=1e-12)
-    pr = score("pr_auc", "classification", 4, y, out, "softmax")
     assert pr == pytest.approx(np.mean([skm.average_precision_score(y == c, p[:, c]) for c in range(3)]), abs=1e-12)
     with pytest.raises(ValueError):  # what scikit-learn's multi-class average precision does here
         skm.average_precision_score(y, p)
@@ -265,7 +270,126 @@ def test_a_class_absent_from_the_split_is_left_out_not_a_nan():
     labels[:, 1] = 1  # a label every row holds: no ROC curve, but an average precision of 1
     outs = rng.normal(size=(30, 3))
     q = expit(outs)
-    assert score("roc_auc", "multilabel", 3, labels, outs, "sigmoid") == pytest.approx(
-        np.mean([skm.roc_auc_score(labels[:, j], q[:, j]) for j in (0, 2)]), abs=1e-12)
+    with pytest.warns(UserWarning, match=r"classes \[1\] have no sample, or every one"):
+        multilabel_roc = score("roc_auc", "multilabel", 3, labels, outs, "sigmoid")
+    assert multilabel_roc == pytest.approx(np.mean([skm.roc_auc_score(labels[:, j], q[:, j]) for j in (0, 2)]),
+                                           abs=1e-12)
     assert score("pr_auc", "multilabel", 3, labels, outs, "sigmoid") == pytest.approx(
         skm.average_precision_score(labels, q), abs=1e-12)
+
+
+# ------------------------------------------- the per-epoch path: NumPy == scikit-learn
+@st.composite
+def scored_problems(draw):
+    """A head kind with random scores (ties drawn often: a few distinct values) and labels,
+    sometimes lacking a class or a label's positives."""
+    kind = draw(st.sampled_from(["binary", "two", "several", "multilabel"]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    levels = draw(st.sampled_from([3, 7, 1000]))  # how many distinct scores: ties with 3 or 7
+    classes = {"binary": 2, "two": 2, "several": draw(st.integers(3, 6)), "multilabel": draw(st.integers(2, 5))}[kind]
+    n = draw(st.integers(classes + 2, 60))
+    width = 1 if kind == "binary" else classes
+    out = rng.integers(0, levels, size=(n, width)) / levels * 6 - 3
+    if kind == "multilabel":
+        y = (rng.random((n, classes)) < 0.5).astype(np.int64)
+        y[:, 0] = draw(st.sampled_from([0, 1])) if draw(st.booleans()) else y[:, 0]  # a label never / always on
+    else:
+        y = rng.integers(0, classes - draw(st.sampled_from([0, 1])) if kind == "several" else classes, size=n)
+    y[:2] = [[0] * classes, [1] * classes] if kind == "multilabel" else [0, 1]  # each binary problem has both
+    if kind == "several":
+        y[2:classes] = np.arange(2, classes) if draw(st.booleans()) else y[2:classes]
+    return kind, classes, out, y
+
+
+@given(scored_problems(), st.sampled_from(SCORES))
+@search_settings(max_examples=300, deadline=None)
+def test_the_numpy_epoch_scores_equal_scikit_learns(problem, name):
+    """runtime/metrics.py's epoch_score against the registry's scikit-learn call (build's
+    and the script's test split) on the same Scored predictions, to 1e-12."""
+    import warnings
+
+    from specdl.components.base import REGISTRY
+    from specdl.runtime import metrics
+
+    kind, classes, out, y = problem
+    how = "sigmoid" if kind in ("binary", "multilabel") else "softmax"
+    task = {"two": "classification", "several": "classification"}.get(kind, kind)
+    y_pred = loop.scored_predictions(torch.as_tensor(out), how, task)
+    fn = REGISTRY["metric"][name]().function(task, classes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a class left out: said once, as a note (tested below)
+        want, got = fn(y, y_pred), metrics.epoch_score(name, fn)(y, y_pred)
+    assert got == pytest.approx(want, abs=1e-12, nan_ok=True)
+
+
+def test_epoch_score_defers_to_epoch_metric_and_scikit_learn():
+    from specdl.runtime import metrics
+
+    y, pred = np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2])
+    assert metrics.epoch_score("accuracy", None)(y, pred) == 0.75  # epoch_metric's NumPy accuracy
+    assert metrics.epoch_score("top_k_accuracy", "sklearn's") == "sklearn's"  # top-k: the function given
+
+
+def test_a_class_left_out_is_one_note_naming_it():
+    import io
+
+    from specdl.notes import third_party_notes
+    from specdl.runtime import metrics
+
+    err = io.StringIO()
+    with third_party_notes(err):
+        for _ in range(3):  # each epoch: said once
+            metrics.present_classes(np.array([0, 1, 0, 1]), np.full((4, 3), 1 / 3))
+    assert err.getvalue() == ("specdl: note: roc_auc and pr_auc over the classes present: classes [2] have no "
+                              "sample, or every one, in this split; the mean is over the 2 others\n")
+
+
+# ------------------------------------------- a split lacking a class: check warns, build writes null
+def lacking_split(tmp_path, classes: int):
+    """An npz and a seed whose unstratified val split lacks class 1 (the test draws the split
+    itself with the function build uses), and a spec monitoring val_roc_auc on it."""
+    from specdl.runtime.splits import split_rows
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3)).astype(np.float32)
+    y = np.where(np.arange(40) % 8 == 0, 1, 0) if classes == 2 else np.arange(40) % classes
+    seed = next(s for s in range(200) if 1 not in y[split_rows(y, 0.1, 0.2, s, False)["val"]]
+                and 1 in y[split_rows(y, 0.1, 0.2, s, False)["test"]])
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    head = "[linear: 1]\nloss: bce_with_logits" if classes == 2 else f"[linear: {classes}]"
+    (tmp_path / "s.yaml").write_text(
+        f"name: lacking\nseed: {seed}\ndata: {{source: npz, path: d.npz, split: {{val: 0.1, test: 0.2, "
+        f"stratify: false}}}}\nmodel:\n  layers: {head}\nmetrics: [accuracy, roc_auc]\n"
+        "train: {epochs: 2, batch_size: 8, device: cpu, checkpoint: {monitor: val_roc_auc}}\n")
+    return seed
+
+
+@pytest.mark.parametrize("classes", [2, 4])
+def test_check_warns_of_a_split_lacking_a_class(classes, tmp_path):
+    from .conftest import run_cli
+
+    seed = lacking_split(tmp_path, classes)
+    r = run_cli("check", tmp_path / "s.yaml", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    then = ("roc_auc and pr_auc are not defined there (null in metrics.jsonl and report.json)" if classes == 2
+            else "roc_auc and pr_auc there are means over the others")
+    line = next(ln for ln in r.stderr.splitlines() if "the val split" in ln)
+    at = 7 if classes == 2 else 6  # the metrics' line: after the loss's, for one logit
+    assert line.startswith(f"{tmp_path / 's.yaml'}:{at}:21: warning: metrics[1] (roc_auc): the val split (seed {seed}) "
+                           f"has no sample of class")
+    assert line.endswith(f": {then}; a larger split, or split.stratify: true, holds every class")
+
+
+def test_a_binary_val_split_of_one_class_is_null_in_metrics_jsonl_with_a_note(tmp_path):
+    from .conftest import run_cli
+
+    lacking_split(tmp_path, 2)
+    r = run_cli("build", tmp_path / "s.yaml", "--out", tmp_path / "r", "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "r" / "metrics.jsonl").read_text()
+    rows = [json.loads(line) for line in text.splitlines()]
+    assert "NaN" not in text and [row["val_roc_auc"] for row in rows] == [None, None]
+    assert r.stderr.count("specdl: note: val_roc_auc is nan at epoch 1 (not defined on the validation split: "
+                          "it lacks a class, or has too few samples); metrics.jsonl holds null there") == 1
+    assert np.isfinite(json.loads((tmp_path / "r" / "report.json").read_text())["test"]["roc_auc"])

@@ -29,6 +29,11 @@ LINES_BEFORE = {"breast_cancer_binary": 486, "cifar_cnn": 640, "diabetes_mlp": 4
                 "iris_mlp": 475, "lstm_classifier": 443, "mobilenet_v2": 542, "resnet18_transfer": 660,
                 "resnet_small": 528, "text_cnn": 454, "transformer_classifier": 455, "unet_small": 479,
                 "vit_tiny": 488}
+# Lines a golden gained from a feature added after part C, with the reason: the +10% bound
+# holds the rest of the script (the refactor's share) where it was
+FEATURE_LINES = {"breast_cancer_binary": (32, "issue 28: the spec reports roc_auc, pr_auc and log_loss: the "
+                                              "probabilities' runtime (probabilities, Scored, scored_predictions: "
+                                              "29 lines) and the three metrics' lines")}
 
 
 def main_lines(text: str) -> int:
@@ -73,7 +78,9 @@ def test_iris_main_is_short():
 
 @pytest.mark.parametrize("path", GOLDENS, ids=lambda p: p.stem)
 def test_each_golden_within_ten_percent_of_its_length_before(path):
-    assert len(path.read_text().splitlines()) <= LINES_BEFORE[path.stem] * 1.10
+    """Within +10% of its length before part C, besides the lines a later feature added."""
+    added = FEATURE_LINES.get(path.stem, (0, ""))[0]
+    assert len(path.read_text().splitlines()) <= LINES_BEFORE[path.stem] * 1.10 + added
 
 
 @pytest.mark.parametrize("path", GOLDENS, ids=lambda p: p.stem)

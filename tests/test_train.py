@@ -32,8 +32,8 @@ def test_run_directory_contents(tmp_path):
     metrics, run = specdl.train(ROOT / "specs" / "iris_mlp.yaml", out=tmp_path / "r",
                                 overrides=["train.epochs=7"])
     assert sorted(p.name for p in run.iterdir()) == [".specdl-manifest.json", "best.pt", "confusion.png", "curves.png", "examples.pt",
-                                                     "last.pt", "metrics.jsonl", "preprocess.json",
-                                                     "report.json", "spec.yaml"]
+                                                     "last.pt", "metrics.jsonl", "pr.png", "preprocess.json",
+                                                     "report.json", "roc.png", "spec.yaml"]
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == list(range(1, 8))
     assert {"train_loss", "val_loss", "lr"} <= set(rows[0])

@@ -78,7 +78,8 @@ def test_plots_are_real(tmp_path):
     from PIL import Image
 
     _, run = specdl.train(IRIS, out=tmp_path / "r", overrides=["train.epochs=20"])
-    for name, min_size in (("curves.png", (400, 300)), ("confusion.png", (300, 250))):
+    for name, min_size in (("curves.png", (400, 300)), ("confusion.png", (300, 250)), ("roc.png", (400, 300)),
+                           ("pr.png", (400, 300))):
         im = np.asarray(Image.open(run / name).convert("L"), dtype=float)
         assert im.shape[1] >= min_size[0] and im.shape[0] >= min_size[1], name
         assert im.std() > 10, f"{name} looks blank"

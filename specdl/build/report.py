@@ -1,9 +1,10 @@
 """The run directory's report: report.json (test metrics, best epoch, per-class scores) and
-its plots (curves.png, confusion.png)."""
+its plots (curves.png, confusion.png, roc.png, pr.png)."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 
@@ -14,7 +15,7 @@ def write_report(run_dir: Path, analysis, trainer, test: dict, pred, state: dict
 
     report = {
         "name": analysis.spec.name,
-        "test": {k: v for k, v in test.items() if k != "loss"} | {"loss": test["loss"]},
+        "test": {k: _finite(v) for k, v in test.items() if k != "loss"} | {"loss": _finite(test["loss"])},
         "best_epoch": state.best_epoch,
         "epochs_run": state.epoch,
         "monitor": analysis.monitor,
@@ -32,9 +33,19 @@ def write_report(run_dir: Path, analysis, trainer, test: dict, pred, state: dict
         report.update(class_scores(trainer.arrays.y_true["test"], pred, analysis.data.classes,
                                    trainer.arrays.class_names))
         plot_confusion(run_dir / "confusion.png", report["confusion_matrix"], report["classes"], analysis.spec.name)
+    if getattr(pred, "probabilities", None) is not None:  # a classification head (Analysis.predictor(curves=True))
+        names = trainer.arrays.class_names or list(range(analysis.data.classes))
+        plot_ranking(run_dir, trainer.arrays.y_true["test"], pred.probabilities, [str(n) for n in names],
+                     analysis.spec.name)
     plot_curves(run_dir / "curves.png", run_dir / "metrics.jsonl", state.best_epoch, analysis.spec.name)
     (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _finite(value):
+    """A test number as JSON holds it: null where it is not defined (NaN: a split lacking a
+    class for roc_auc; scikit-learn's warning about it is a note already)."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def class_scores(truth, pred, classes: int, names=None) -> dict:
@@ -87,7 +98,7 @@ def plot_curves(path: Path, metrics_jsonl: Path, best_epoch: int, title: str) ->
     for ax, (ylabel, lines) in zip(axes[0], panels):
         for label, key in lines:
             if key in rows[-1]:
-                ax.plot(epochs, [r.get(key, float("nan")) for r in rows], label=label)
+                ax.plot(epochs, [float("nan") if r.get(key) is None else r[key] for r in rows], label=label)
         if best_epoch:
             ax.axvline(best_epoch, color="tab:red", linestyle="--", linewidth=1, label=f"best epoch {best_epoch}")
         ax.set(xlabel="epoch", ylabel=ylabel, title=f"{title}: {ylabel}" + (" (validation)" if ylabel != "loss" else ""))
@@ -113,6 +124,67 @@ def plot_confusion(path: Path, matrix, names, title: str) -> None:
             ax.text(j, i, matrix[i][j], ha="center", va="center",
                     color="white" if matrix[i][j] > top / 2 else "black", fontsize=8)
     fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# classes drawn one by one, each in the legend with its area; above it they are grey
+LEGEND_CLASSES = 10
+
+
+def plot_ranking(run_dir: Path, y_true, p, names: list[str], title: str) -> None:
+    """roc.png and pr.png of the test split: one curve for two classes (class 1's), else a
+    curve per class (or label) one-vs-rest that the split holds, with their micro and
+    macro averages; each with its area (AUC, average precision) in the legend."""
+    import numpy as np
+    from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
+
+    if y_true.ndim == 1 and (p.ndim == 1 or p.shape[1] == 2):  # binary: class 1 against class 0
+        y, q, names = y_true[:, None], (p if p.ndim == 1 else p[:, 1])[:, None], names[1:]
+    else:
+        y = y_true if y_true.ndim == 2 else (y_true[:, None] == np.arange(p.shape[1])).astype(np.int64)
+        q = p
+    n = y.sum(0)
+    held = [j for j in range(y.shape[1]) if 0 < n[j] < len(y)]
+    if not held:  # one class in the test split: no curve is defined
+        return
+    grid = np.linspace(0, 1, 201)
+    roc = [(names[j], *roc_curve(y[:, j], q[:, j])[:2]) for j in held]
+    pr = [(names[j], *precision_recall_curve(y[:, j], q[:, j])[1::-1], average_precision_score(y[:, j], q[:, j]))
+          for j in held]
+    rocs = [(f"{c} ({auc(f, t):.3f})", f, t) for c, f, t in roc]
+    prs = [(f"{c} ({a:.3f})", r, pp) for c, r, pp, a in pr]
+    if len(held) > 1:
+        f, t, _ = roc_curve(y[:, held].ravel(), q[:, held].ravel())
+        mean_t = np.mean([np.interp(grid, f_, t_) for _, f_, t_ in roc], axis=0)
+        rocs += [(f"micro ({auc(f, t):.3f})", f, t), (f"macro ({auc(grid, mean_t):.3f})", grid, mean_t)]
+        pp, r, _ = precision_recall_curve(y[:, held].ravel(), q[:, held].ravel())
+        mean_p = np.mean([np.interp(grid, r_[::-1], p_[::-1]) for _, r_, p_, _ in pr], axis=0)
+        micro = average_precision_score(y[:, held].ravel(), q[:, held].ravel())
+        prs += [(f"micro ({micro:.3f})", r, pp), (f"macro ({np.mean([a for *_, a in pr]):.3f})", grid, mean_p)]
+    _curves(run_dir / "roc.png", rocs, len(held), ("false positive rate", "true positive rate"),
+            f"{title}: test ROC (AUC)", diagonal=True)
+    _curves(run_dir / "pr.png", prs, len(held), ("recall", "precision"), f"{title}: test precision-recall (AP)")
+
+
+def _curves(path: Path, curves, per_class: int, labels, title: str, diagonal: bool = False) -> None:
+    """Curves (label, x, y) on one panel: the first ``per_class`` thin (grey and unlabelled
+    beyond LEGEND_CLASSES), the averages after them in black."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for i, (label, x, y) in enumerate(curves):
+        if i < per_class and per_class > LEGEND_CLASSES:
+            ax.plot(x, y, color="0.75", linewidth=0.8)
+        elif i < per_class:
+            ax.plot(x, y, linewidth=1, label=label)
+        else:  # micro, then macro: black, solid and dashed
+            ax.plot(x, y, color="black", linewidth=1.8, linestyle="-" if i == per_class else "--", label=label)
+    if diagonal:
+        ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1)
+    ax.set(xlabel=labels[0], ylabel=labels[1], title=title, xlim=(0, 1), ylim=(0, 1.02))
+    ax.legend(fontsize=7, loc="lower right" if diagonal else "lower left")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import gc
 import json
+import math
 import os
 import sys
 import time
@@ -199,7 +200,8 @@ class Run:
             t.load_weights(self.best_state)
         metrics, names = self.analysis.metric_fns(), self.analysis.target_names()
         by_target = functools.partial(loop.per_target, metrics, names=names) if names is not None else None
-        test, pred = loop.test_best(t.training(), t.eval_chunks("test"), t.y["test"], t.arrays.y_true["test"],
+        training = t.training() | {"predict": functools.partial(t.predictions, curves=True)}  # roc.png, pr.png
+        test, pred = loop.test_best(training, t.eval_chunks("test"), t.y["test"], t.arrays.y_true["test"],
                                     metrics, by_target)
         if not self.main:
             return RunResult(test, None, state.best_epoch)
@@ -207,6 +209,7 @@ class Run:
 
         manifest.record(self.run_dir, EXAMPLES, "report.json", "curves.png",
                         *["confusion.png"] * (self.analysis.task == "classification"),
+                        *["roc.png", "pr.png"] * (self.analysis.probability is not None),
                         *["model.onnx"] * bool(self.spec.export.onnx))
         save_examples(self.run_dir, self.analysis, t.arrays)  # export then needs no data at hand
         onnx = None
@@ -241,9 +244,17 @@ class _MetricsLog(_Hook):
 
     def __init__(self, path):
         self.file = open(path, "a")
+        self.said: set[str] = set()
 
     def epoch_end(self, epoch: int, row: dict) -> None:
-        self.file.write(json.dumps(row) + "\n")
+        undefined = sorted(k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v))
+        for k in set(undefined) - self.said:  # JSON has no NaN: null, and a note the first time
+            self.said.add(k)
+            why = ("training diverged" if k.endswith("_loss") else
+                   "not defined on the validation split: it lacks a class, or has too few samples")
+            print(f"specdl: note: {k} is {row[k]} at epoch {epoch} ({why}); metrics.jsonl holds null there",
+                  file=sys.stderr)
+        self.file.write(json.dumps({k: None if k in undefined else v for k, v in row.items()}) + "\n")
 
     def flush(self) -> None:
         self.file.flush()

@@ -112,7 +112,7 @@ def new_run(spec, out, force: bool = False) -> RunDir:
 
 # What a run writes (a file of these names that specdl did not write is never replaced)
 RUN_FILES = ("spec.yaml", "metrics.jsonl", "preprocess.json", "last.pt", "best.pt", "examples.pt", "report.json",
-             "curves.png", "confusion.png", "model.onnx", "tensorboard")
+             "curves.png", "confusion.png", "roc.png", "pr.png", "model.onnx", "tensorboard")
 
 
 def written(run_dir) -> list[Path]:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import RunError
-from ..runtime import images, loop, settings
+from ..runtime import images, loop, metrics, settings
 from .data import invert_targets, prepare
 from .images import CachedImages
 from .model import build_loss, build_model, build_optimizer, build_scheduler
@@ -166,7 +166,8 @@ class Trainer:
         """loop.run_epoch on this run's data: the epoch's row, and whether it is the best;
         a batch of one sample at a batch norm is a RunError, a step that cannot be
         captured in a CUDA graph a note (eager from then on)."""
-        watched = {k: loop.epoch_metric(k, fn) for k, fn in self.analysis.metric_fns(set(self.analysis.watched_metrics())).items()}
+        form = getattr(metrics, self.analysis.epoch_form())
+        watched = {k: form(k, fn) for k, fn in self.analysis.metric_fns(set(self.analysis.watched_metrics())).items()}
         try:
             out = loop.run_epoch(epoch, self.training(), self.train_batches(), lambda: self.eval_chunks("val"),
                                  self.y["val"], self.arrays.y_true["val"], watched, state, self.analysis.monitor,
@@ -184,8 +185,9 @@ class Trainer:
                 self.graphs, self.graph = False, None
         return out
 
-    def predictions(self, out: torch.Tensor) -> np.ndarray:
-        """The predictions (carrying the probabilities where a metric reads them: loop.scored_predictions)."""
-        name, args = self.analysis.predictor()
+    def predictions(self, out: torch.Tensor, curves: bool = False) -> np.ndarray:
+        """The predictions (carrying the probabilities where a metric reads them, or ``curves``:
+        loop.scored_predictions)."""
+        name, args = self.analysis.predictor(curves)
         return getattr(loop, name)(out, **args, invert=lambda y: invert_targets(self.spec, self.arrays, y),
                                    threshold=self.spec.train.threshold)

@@ -312,8 +312,8 @@ VIEWS = {
 
 
 def _present_classes():
-    """runtime/loop.py's present_classes, imported when a metric is computed (loop imports torch)."""
-    from ..runtime.loop import present_classes
+    """runtime/metrics.py's present_classes, imported when a metric is computed (NumPy)."""
+    from ..runtime.metrics import present_classes
 
     return present_classes
 

@@ -10,6 +10,7 @@ from ..components.tensor import TT
 from ..errors import Issue, ShapeError, SourceError, SpecError, did_you_mean
 from ..sources.info import DataInfo, describe
 from .graph import INPUT, Graph, build_graph
+from .score_checks import absent_class_warnings, top_k_issues
 
 # A multi-target regression reports each target's metrics up to this many targets
 MAX_TARGETS = 16
@@ -64,11 +65,12 @@ class Analysis:
         the predictions then carry them (runtime/loop.py's ``scored_predictions``)."""
         return any(m.scores for m in self.metrics)
 
-    def predictor(self) -> tuple[str, dict]:
+    def predictor(self, curves: bool = False) -> tuple[str, dict]:
         """runtime/loop.py's function that turns outputs into predictions and its arguments
         besides ``invert`` and ``threshold``: ``scored_predictions`` (the probabilities too)
-        where a metric reads them, else ``predictions``. Build, evaluate and the script call it."""
-        if self.scored:
+        where a metric reads them, or (``curves``: build's test split, for roc.png and pr.png)
+        on any classification head; else ``predictions``. Build, evaluate and the script call it."""
+        if self.scored or (curves and self.probability is not None):
             return "scored_predictions", {"how": self.probability, "task": self.kind}
         return "predictions", {"task": self.kind}
 
@@ -102,6 +104,13 @@ class Analysis:
         if self.spec.data.validates() and first is not None:
             names.add(f"val_{first.type_name}")
         return sorted(n[4:] for n in names if n.startswith("val_") and n != "val_loss")
+
+    def epoch_form(self) -> str:
+        """runtime/metrics.py's function giving a watched metric's per-epoch form:
+        ``epoch_score`` where a score metric is watched (NumPy forms of roc_auc, pr_auc,
+        log_loss), else ``epoch_metric``. Build and the script call it."""
+        watched = set(self.watched_metrics())
+        return "epoch_score" if any(m.scores and m.type_name in watched for m in self.metrics) else "epoch_metric"
 
     def target_names(self) -> list[str] | None:
         """The columns of a multi-target regression (2 to MAX_TARGETS values per sample),
@@ -199,27 +208,6 @@ def _fitting_metrics(task: str, scores: bool) -> list[str]:
     return sorted(fit or (n for n, c in REGISTRY["metric"].items() if task in c.tasks and not c.scores))
 
 
-def _top_k_issues(spec, info, loss) -> list[Issue]:
-    """top_k_accuracy ranks several classes, a logit each: not one logit (binary), nor two
-    classes (top-1 is accuracy), and k below the number of classes (else every model scores 1)."""
-    out = []
-    for i, m in enumerate(spec.metrics or []):
-        if m.type_name != "top_k_accuracy" or info.task != "classification":
-            continue
-        if loss.type_name == "bce_with_logits":
-            why = ("ranks several classes, a logit each; this head is binary (one logit, bce_with_logits): use "
-                   "accuracy, or roc_auc, pr_auc, log_loss on its probability")
-        elif info.classes is not None and info.classes < 3:
-            why = f"ranks 3 or more classes; this data has {info.classes}: use accuracy (top-1), or roc_auc"
-        elif info.classes is not None and m.k >= info.classes:
-            why = (f"needs k below the number of classes: k is {m.k} and the data has {info.classes} classes, "
-                   f"so every model would score 1; use k from 1 to {info.classes - 1}")
-        else:
-            continue
-        out.append(spec._source.issue(("metrics", i), f"`top_k_accuracy` {why}", m.type_name))
-    return out
-
-
 def _classes_read_as_regression(spec, info, loss, issues: list, warnings: list) -> None:
     """A target of a few integers (0/1) read as regression, with classification metrics:
     one error, at the loss where it is a classification loss too, else at the first such
@@ -280,7 +268,7 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     issues += _target_issues(spec, info, graph, loss, warnings)
     issues += _threshold_issues(spec, info, loss)
     names = _metric_issues(spec, info, metrics, issues)
-    issues += _top_k_issues(spec, info, loss)
+    issues += top_k_issues(spec, info, loss)
     _classes_read_as_regression(spec, info, loss, issues, warnings)
     if spec.train.channels_last is True and spec.train.distributed.strategy == "fsdp":
         issues.append(src.issue(("train", "channels_last"), "true cannot run with distributed.strategy: "
@@ -292,7 +280,7 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     if not spec.data.validates():
         issues += _unvalidated_monitor_issues(spec, src, names)
     issues += _target_transform_issues(spec, info)
-    warnings += layer_warnings(graph, src)
+    warnings += layer_warnings(graph, src) + absent_class_warnings(spec, info, metrics)
     if spec.export.onnx or preflight:
         warnings += export_preflight(graph, src)
     if issues:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .graphs import GraphStep
+from .metrics import epoch_metric, present_classes
 
 
 @dataclass
@@ -117,21 +118,6 @@ def evaluate(model, chunks, y, y_true, loss_fn, metrics, predict, autocast=nullc
     return scores, y_pred
 
 
-def epoch_metric(name, fn):
-    """The per-epoch (validation) form of a metric: accuracy, mse and mae in plain numpy,
-    the same operations scikit-learn runs and so the same float, without its input checks
-    (~0.3 ms a call: as long as a whole epoch of a small model); ``fn`` for the others."""
-    def rows(v):
-        return np.reshape(v, (len(v), -1))
-
-    if name == "accuracy":  # exactly right rows (every label, for multilabel)
-        return lambda y_true, y_pred: np.mean(np.all(rows(y_true == y_pred), axis=1))
-    if name in ("mse", "mae"):  # averaged over the rows, then over the targets
-        err = np.square if name == "mse" else np.abs
-        return lambda y_true, y_pred: np.mean(np.mean(err(rows(y_true) - rows(y_pred)), axis=0))
-    return fn
-
-
 def predictions(out, task, invert=None, threshold=0.5):
     """The model's outputs as predictions: class indices, 0/1 labels where the
     probability reaches ``threshold`` (binary: one logit; multilabel: one per label), or
@@ -172,18 +158,6 @@ def scored_predictions(out, how, task, invert=None, threshold=0.5):
     p = probabilities(out.cpu().double(), how).numpy()
     y_pred.probabilities = p.reshape(len(p)) if task == "binary" else p
     return y_pred
-
-
-def present_classes(y_true, p, both=True):
-    """A ranking score's 0/1 targets and probabilities over the classes (several) or labels
-    (multilabel) it is defined on here: a column where ``y_true`` holds the class (``both``:
-    and not only it, as the ROC curve needs). roc_auc and pr_auc macro-average over those
-    columns: scikit-learn's one-vs-rest where every class is present, the classes present
-    (not a NaN) where a split lacks one."""
-    y = y_true if y_true.ndim == 2 else (y_true[:, None] == np.arange(p.shape[1])).astype(np.int64)
-    n = y.sum(0)
-    keep = (n > 0) & (n < len(y)) if both else n > 0
-    return y[:, keep], p[:, keep]
 
 
 def improved(value, best, mode, min_delta=0.0):

@@ -16,13 +16,13 @@ import ast
 import itertools
 import json
 import re
+import sys
 
 from ..components.call import Call, Name, literal
 from ..files import templates_dir
 from ..front.plan import dtypes, plan
 
-STDLIB = {"csv", "contextlib", "dataclasses", "functools", "gc", "hashlib", "json", "math", "os", "pathlib"}
-OPTIONAL_IMPORTS = ["import functools", "import gc", "import json", "import math", "import os",
+OPTIONAL_IMPORTS = ["import functools", "import gc", "import json", "import math", "import os", "import warnings",
                "from contextlib import nullcontext", "from dataclasses import dataclass",
                "from torch.utils.tensorboard import SummaryWriter"]
 BASE_IMPORTS = ["import numpy as np", "import torch", "from sklearn import metrics", "from torch import nn"]
@@ -232,7 +232,7 @@ def _training_context(a, distributed: bool = False) -> dict:
         if sched else "None",
         "scheduler_every": sched.every if sched else None,
         "metrics": [(m.type_name, m.code(a.kind, a.data.classes)) for m in a.metrics],
-        "monitor": a.monitor, "mode": a.mode, "watched": a.watched_metrics(),
+        "monitor": a.monitor, "mode": a.mode, "watched": a.watched_metrics(), "epoch_form": a.epoch_form(),
         "early": (es.monitor, a.es_mode(), es.patience, es.min_delta) if es else None, "epochs": tr.epochs, "batch_size": cpu.batch_size,
         "eval_batch_size": cpu.eval_chunk,
         "accumulate": tr.accumulate, "grad_clip": tr.grad_clip, "precision": tr.precision, "compile": tr.compile,
@@ -288,7 +288,7 @@ def _imports(ctx: dict, reads: set) -> dict:
 
 def _third_party(line: str) -> bool:
     """Whether an import line's module is outside the standard library (isort's sections)."""
-    return line.split()[1].split(".")[0] not in STDLIB
+    return line.split()[1].split(".")[0] not in sys.stdlib_module_names
 
 
 def _bound(line: str) -> set:
@@ -325,7 +325,7 @@ def catalogue() -> list[list[tuple[str, str]]]:
             *refs("prepare", "FitError", "fit_transforms"), *([r] for r in steps),
             *refs("prepare", "one_hot", "invert", "preprocess_record"), *tuple_of("loop", "SCRIPT_FUNCTIONS"),
             *tuple_of("loop", "BINARY_FUNCTIONS"), *tuple_of("loop", "PER_TARGET_FUNCTIONS"),
-            *tuple_of("loop", "SCORE_FUNCTIONS"),
+            *refs("metrics", "MISSING"), *tuple_of("loop", "SCORE_FUNCTIONS"), *tuple_of("metrics", "EPOCH_SCORE_FUNCTIONS"),
             *refs("settings", "torch_settings", "make_deterministic", "start_ranks", "data_parallel"),
             *refs("workers", "auto_workers"), *tuple_of("images", "SCRIPT_FUNCTIONS")]
 

@@ -5,7 +5,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ..components.base import STRICT
-from ..errors import RunError
+from ..errors import RunError, SourceError
 
 Task = Literal["classification", "regression", "multilabel"]
 
@@ -114,6 +114,19 @@ class DataSource(Base):
     def sample_count(self) -> int | None:
         """How many samples the source holds, where that is known without reading data."""
         return None
+
+    def check_labels(self, seed: int = 0):
+        """The targets in row order, read without torch where the source splits in-memory
+        rows (check draws the split on them: a class a split lacks); None elsewhere, or
+        where the data cannot be read (check says why elsewhere)."""
+        if self.file_backed or not self.splits_rows():
+            return None
+        import numpy as np
+
+        try:
+            return np.asarray(self.load(seed).y)
+        except (SourceError, ValueError, OSError):
+            return None
 
     def max_token(self) -> int | None:
         """The largest token id in integer inputs, where it is known without training

@@ -1,0 +1,86 @@
+"""check's rules for the score metrics (roc_auc, pr_auc, log_loss, top_k_accuracy): what
+top_k_accuracy can rank, and a class absent from the seeded val or test split, which
+check draws where the data is in memory (roc_auc and pr_auc are then means over the
+classes present, or, with two classes, not defined)."""
+
+from __future__ import annotations
+
+from ..errors import Issue
+
+RANKING = ("roc_auc", "pr_auc")
+
+
+def top_k_issues(spec, info, loss) -> list[Issue]:
+    """top_k_accuracy ranks several classes, a logit each: not one logit (binary), nor two
+    classes (top-1 is accuracy), and k below the number of classes (else every model scores 1)."""
+    out = []
+    for i, m in enumerate(spec.metrics or []):
+        if m.type_name != "top_k_accuracy" or info.task != "classification":
+            continue
+        if loss.type_name == "bce_with_logits":
+            why = ("ranks several classes, a logit each; this head is binary (one logit, bce_with_logits): use "
+                   "accuracy, or roc_auc, pr_auc, log_loss on its probability")
+        elif info.classes is not None and info.classes < 3:
+            why = f"ranks 3 or more classes; this data has {info.classes}: use accuracy (top-1), or roc_auc"
+        elif info.classes is not None and m.k >= info.classes:
+            why = (f"needs k below the number of classes: k is {m.k} and the data has {info.classes} classes, "
+                   f"so every model would score 1; use k from 1 to {info.classes - 1}")
+        else:
+            continue
+        out.append(spec._source.issue(("metrics", i), f"`top_k_accuracy` {why}", m.type_name))
+    return out
+
+
+def absent_class_warnings(spec, info, metrics) -> list[Issue]:
+    """A warning at the first roc_auc or pr_auc for each of the val and test splits (as
+    seeded) that lacks a class (a label's positives or negatives, multilabel), where the
+    labels are read without torch (in-memory data) and the split is not stratified (a
+    stratified split holds every class, or check's split rule or build refuses it)."""
+    at = next((i for i, m in enumerate(spec.metrics or []) if m.type_name in RANKING), None)
+    split = spec.data.held_out()
+    stratified = info.task == "classification" and split.stratify  # every class in each split (_split_issues)
+    y = spec.data.check_labels(spec.seed) if at is not None and info.task != "regression" and not stratified else None
+    if y is None:
+        return []
+    from ..sources.base import split_indices
+
+    try:
+        rows = split_indices(y, split, spec.seed, False)
+    except Exception:  # a split that cannot be drawn: build says why
+        return []
+    y = y.reshape(len(y)) if info.task == "classification" else y
+    names = [str(n) for n in spec.data.class_names() or range(info.classes)]
+    out = []
+    for which in ("val", "test"):
+        part = y[rows[which]]
+        if not len(part):
+            continue
+        absent = _absent(part, info.classes)
+        if absent:
+            out.append(spec._source.issue(("metrics", at), _why(which, [names[c] for c in absent], info, spec.seed),
+                                          spec.metrics[at].type_name, severity="warning"))
+    return out
+
+
+def _absent(part, classes: int) -> list[int]:
+    """The classes a split has no sample of (multilabel: the labels none or every row holds)."""
+    import numpy as np
+
+    if part.ndim == 2:
+        n = part.sum(0)
+        return np.flatnonzero((n == 0) | (n == len(part))).tolist()
+    return np.setdiff1d(np.arange(classes), part).tolist()
+
+
+def _why(which: str, absent: list[str], info, seed: int) -> str:
+    many = len(absent) > 1
+    if info.task == "multilabel":
+        what = (f"in the {which} split (seed {seed}), label{'s' if many else ''} {', '.join(absent)} "
+                f"{'are' if many else 'is'} on in no row or in every row")
+        fix = "a larger split holds both values of every label"
+    else:
+        what = f"the {which} split (seed {seed}) has no sample of class{'es' if many else ''} {', '.join(absent)}"
+        fix = "a larger split, or split.stratify: true, holds every class"
+    then = ("roc_auc and pr_auc are not defined there (null in metrics.jsonl and report.json)"
+            if info.task == "classification" and info.classes == 2 else "roc_auc and pr_auc there are means over the others")
+    return f"{what}: {then}; {fix}"
