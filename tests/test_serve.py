@@ -118,6 +118,17 @@ def test_fields_are_safe_names_aliased_by_column(runs, csv_client):
     assert safe_names(["a b", "a_b", "x"]) == {"a b": "a_b", "a_b": "a_b_", "x": "x"}
 
 
+@pytest.mark.parametrize("kind", ["csv", "npz", "img"])
+def test_the_openapi_document_validates(runs, kind):
+    validator = pytest.importorskip("openapi_spec_validator")
+    with TestClient(specdl.serve_app(runs[kind])) as client:
+        doc = client.get("/openapi.json").json()
+    validator.validate(doc)
+    body = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/PredictRequest"}
+    assert set(doc["components"]["schemas"]["PredictRequest"]["properties"]) == {"csv": {"rows"}}.get(kind, {"instances"})
+
+
 def test_health_ready_info(runs, csv_client):
     from specdl.front import load, spec_fingerprint
 
@@ -167,7 +178,7 @@ def one_line(r) -> str:
     ('{"rows": [', "the body is not JSON"),
     ('{"rows": [{"class": Infinity, "json": 1, "_id": "p", "model_config": 1, "a b": "u", "2020": 1}]}',
      "row 0, column `class` holds an infinite value"),
-    ("[" * 100_000 + "]" * 100_000, ""),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
 ])
 def test_bad_json_and_values_are_refused_and_the_server_answers_on(runs, csv_client, tmp_path, text, says):
     r = csv_client.post("/predict", content=text.encode(), headers={"content-type": "application/json"})
@@ -175,6 +186,13 @@ def test_bad_json_and_values_are_refused_and_the_server_answers_on(runs, csv_cli
     assert says in one_line(r)
     good = csv_client.post("/predict", json={"rows": rows_csv(tmp_path / "in.csv", 2)})
     assert good.status_code == 200
+
+
+def test_a_body_not_sent_as_json_says_so(csv_client, tmp_path):
+    body = json.dumps({"rows": rows_csv(tmp_path / "in.csv", 2)}).encode()
+    r = csv_client.post("/predict", content=body, headers={"content-type": "text/plain"})
+    assert r.status_code == 422 and "Content-Type: application/json" in one_line(r)
+    assert csv_client.post("/predict", content=body, headers={"content-type": "application/json"}).status_code == 200
 
 
 def test_a_nan_is_a_missing_value_filled_as_in_predict(runs, csv_client, tmp_path):
@@ -297,6 +315,34 @@ def test_import_and_check_do_not_import_fastapi():
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
 
 
+def test_reading_requests_and_writing_answers_need_no_torch(runs):
+    """The app, its OpenAPI document and /info, a request read into raw inputs and
+    predictions turned into answer rows: no torch imported (only the forward is the
+    backend's; an ONNX backend serves without torch)."""
+    code = f"""if True:
+        import sys, warnings
+        warnings.simplefilter("ignore")
+        import numpy as np, specdl
+        from fastapi.testclient import TestClient
+        from specdl.runs.predict import prediction_rows
+        from specdl.serving.requests import request_inputs
+        from specdl.serving.schema import request_model
+        app = specdl.serve_app({str(runs["csv"])!r})
+        client = TestClient(app)
+        assert client.get("/info").status_code == client.get("/openapi.json").status_code == 200
+        saved = app.state.served.saved
+        row = {{"class": 1.0, "json": None, "_id": "p", "model_config": 0.3, "a b": "w", "2020": 1.0}}
+        raw = request_inputs(saved, request_model(saved).model_validate({{"rows": [row]}}), None)
+        assert np.isnan(raw.x[0][0, 1]) and raw.x[1].tolist() == [["p", "w"]]
+        pred = {{"prediction": ["no"], "probabilities": np.array([[0.25, 0.75]]), "classes": ["no", "yes"]}}
+        assert prediction_rows(pred) == [{{"prediction": "no", "p_no": 0.25, "p_yes": 0.75}}]
+        print("torch" in sys.modules)
+    """
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stdout + out.stderr
+
+
 # -- the real server, over real HTTP on 127.0.0.1 (slow: a process that imports torch and trains)
 
 def free_port() -> int:
@@ -362,6 +408,10 @@ def test_real_server_answers_as_predict_and_stops_on_sigterm(runs, tmp_path):
             h = httpx.post(f"{url}/predict", content=body, headers={"content-type": "application/json"}, timeout=30)
             assert h.status_code in (200, 400, 413, 422) and "Traceback" not in h.text, (body[:40], h.text)
         assert httpx.post(f"{url}/predict", json={"rows": rows}, timeout=30).json() == r.json()
+        taken = subprocess.run([sys.executable, "-m", "specdl", "serve", str(runs["csv"]), "--port", url.rsplit(":", 1)[1]],
+                               env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+        assert taken.returncode == 1 and "specdl: error: the server did not start" in taken.stderr, taken.stderr
+        assert "Traceback" not in taken.stderr
         answer = in_flight_at_sigterm(proc, url, json.dumps({"rows": rows}).encode())
         assert answer.status == 200 and json.loads(answer.read())["rows"] == r.json()["rows"]
         assert proc.wait(30) == 0

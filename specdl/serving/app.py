@@ -109,7 +109,10 @@ def _line(status: int, text: str) -> JSONResponse:
 
 async def _http_error(request, exc: StarletteHTTPException) -> JSONResponse:
     """401, 404, 405, a body that does not parse (400): the one-line answer."""
-    response = _line(exc.status_code, str(exc.detail))
+    text = str(exc.detail)
+    if exc.status_code == 400 and "error parsing the body" in text:  # what json.loads gave up on
+        text = "the body is not JSON that can be read (not UTF-8, nested too deeply, or a number too long)"
+    response = _line(exc.status_code, text)
     response.headers.update(exc.headers or {})
     return response
 

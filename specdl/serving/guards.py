@@ -108,4 +108,6 @@ async def refused(request: Request, exc: RequestValidationError) -> JSONResponse
     line = f"{where(first['loc'])}: {first['msg']}{more}"
     if first.get("type") == "json_invalid":
         line = f"the body is not JSON ({first['msg']} at character {first['loc'][-1]})"
+    elif first.get("type") == "model_attributes_type" and tuple(first["loc"]) == ("body",):
+        line = "the body is not a JSON object: send one with the header `Content-Type: application/json`"
     return JSONResponse({"detail": jsonable_encoder(errors), "error": line}, status_code=422)

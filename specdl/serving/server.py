@@ -34,6 +34,11 @@ def serve(run_dir, host: str = "127.0.0.1", port: int = 8000, *, version: str = 
     stopped = []
     for sig in (signal.SIGTERM, signal.SIGINT):  # uvicorn raises the signal again once it has shut down
         signal.signal(sig, lambda number, frame: stopped.append(signal.Signals(number).name))
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=options.get("timeout"))
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=options.get("timeout"))
+    except SystemExit as e:  # uvicorn could not start (its ERROR line says why: a port in use, ...)
+        if e.code:
+            raise RunError(f"the server did not start on {host}:{port} (uvicorn's ERROR line says why); choose "
+                           "another --port or --host", exit_code=1) from None
     if stopped:
         print(f"specdl serve: stopped ({stopped[0]}); the requests in flight were answered", file=sys.stderr)
