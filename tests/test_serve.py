@@ -343,6 +343,30 @@ def test_reading_requests_and_writing_answers_need_no_torch(runs):
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stdout + out.stderr
 
 
+BUNDLED = ["iris_mlp", "digits_cnn", "diabetes_mlp", "breast_cancer_binary", "text_cnn", "lstm_classifier",
+           "unet_small", "cifar_cnn"]  # classification, regression (one value, an image), binary, token ids, images
+
+
+@pytest.mark.slow  # trains a bundled spec (an epoch)
+@pytest.mark.parametrize("name", BUNDLED)
+def test_runs_of_bundled_specs_answer_as_predict(name, tmp_path):
+    spec = specdl.load(ROOT / "specs" / f"{name}.yaml", ["train.epochs=1"])
+    run = specdl.train(spec, out=tmp_path / "run").run_dir
+    if spec.data.file_backed:
+        folder = tmp_path / "data" / "shapes"
+        files = sorted((folder / "circles").glob("*.png"))[:6]
+        body, want = {"instances": [{"path": f"circles/{f.name}"} for f in files]}, predicted(run, folder / "circles")[:6]
+        keys = set(want[0]) - {"file"}
+    else:
+        np.save(tmp_path / "x.npy", spec.data.load(spec.seed).x[:8])
+        body, want, keys = {"instances": np.load(tmp_path / "x.npy").tolist()}, predicted(run, tmp_path / "x.npy"), None
+    with TestClient(specdl.serve_app(run, files=tmp_path / "data" / "shapes")) as client:
+        r = client.post("/predict", json=body)
+        assert r.status_code == 200, r.text
+        assert same_rows(r.json()["rows"], want, keys)
+        assert client.get("/info").json()["outputs"] == [k for k in want[0] if keys is None or k in keys or k == "file"]
+
+
 # -- the real server, over real HTTP on 127.0.0.1 (slow: a process that imports torch and trains)
 
 def free_port() -> int:
