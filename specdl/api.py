@@ -177,8 +177,14 @@ def serve_app(run_dir, checkpoint=None, *, files=None, timeout: float = 30.0, ma
     use). Needs the `serve` extra (FastAPI, uvicorn)."""
     from . import __version__
     from .components.trust import ALLOW_IMPORT
-    from .serving.app import serve_app as _app
-    from .serving.guards import parse_size
+
+    try:
+        from .serving.app import serve_app as _app
+        from .serving.guards import parse_size
+    except ImportError as e:
+        from .serving import without_extra
+
+        raise without_extra(e) from None
 
     size = parse_size(max_body) if isinstance(max_body, str) else int(max_body)
     return _app(run_dir, checkpoint, backend=backend, allow_import=ALLOW_IMPORT.get(), files=files,

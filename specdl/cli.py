@@ -477,15 +477,14 @@ def cmd_predict(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    if args.backend == "onnx":
-        raise RunError("--backend onnx is not available yet (it comes with `specdl export --with-preprocessing`'s "
-                       "model.raw.onnx); serve with --backend torch")
-    if not 0 < args.timeout < float("inf"):
-        raise RunError(f"--timeout {args.timeout:g}: give a number of seconds above 0")
+    from .serving import no_backend, without_extra
+
+    if args.backend == "onnx":  # refused before FastAPI and torch load
+        raise no_backend(args.backend)
     try:
         from .serving.server import serve
     except ImportError as e:
-        raise RunError(f"specdl serve needs FastAPI and uvicorn ({e}): pip install 'specdl[serve]'") from None
+        raise without_extra(e) from None
     serve(args.run_dir, args.host, args.port, version=_version(), checkpoint=args.checkpoint,
           backend=args.backend, allow_import=args.allow_import, files=args.files, timeout=args.timeout,
           max_body=args.max_body, protect_docs=args.protect_docs)

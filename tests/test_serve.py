@@ -304,6 +304,21 @@ def test_serve_refuses_in_one_line(runs, capsys):
     assert "Traceback" not in capsys.readouterr().err
     assert main(["serve", str(runs["csv"]), "--max-body", "lots"]) == 2
     assert "--max-body lots" in capsys.readouterr().err
+    assert main(["serve", str(runs["csv"]), "--timeout", "0"]) == 2
+    assert "--timeout 0: give a number of seconds above 0" in capsys.readouterr().err
+    assert main(["serve", str(runs["csv"]), "--files", str(runs["root"] / "nothing")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+
+
+def test_without_the_serve_extra_serve_is_one_line(runs):
+    code = ("import sys; sys.modules['fastapi'] = None; import specdl; from specdl.cli import main\n"
+            f"assert main(['serve', {str(runs['csv'])!r}]) == 2\n"
+            f"try:\n    specdl.serve_app({str(runs['csv'])!r})\nexcept specdl.RunError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "pip install 'specdl[serve]'" in out.stdout and "specdl: error: specdl serve needs FastAPI" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_import_and_check_do_not_import_fastapi():

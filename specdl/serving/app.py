@@ -28,6 +28,8 @@ def serve_app(run_dir, checkpoint=None, *, backend: str = "torch", allow_import:
     """The app serving the finished run ``run_dir`` (its spec and preprocessing read now;
     its model at start or on first use). SPECDL_API_KEY, where set, is the key /predict
     and /info need (and /docs, /openapi.json with ``protect_docs``)."""
+    if not 0 < timeout < float("inf"):
+        raise RunError(f"--timeout {timeout:g}: give a number of seconds above 0")
     served = Served(run_dir, checkpoint, backend, allow_import, files)
     key = key_check(os.environ.get("SPECDL_API_KEY") or None)
 

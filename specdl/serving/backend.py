@@ -53,8 +53,9 @@ class Served:
     def __init__(self, run_dir, checkpoint=None, backend: str = "torch", allow_import: bool = False,
                  files=None):
         if backend not in BACKENDS:
-            raise RunError(f"--backend {backend} is not available yet (it comes with `specdl export "
-                           "--with-preprocessing`'s model.raw.onnx); serve with --backend torch")
+            from . import no_backend
+
+            raise no_backend(backend)
         from ..components.trust import allowing_imports
 
         with allowing_imports(allow_import):  # a spec's `module:` layers
