@@ -485,6 +485,9 @@ def cmd_serve(args) -> int:
         from .serving.server import serve
     except ImportError as e:
         raise without_extra(e) from None
+    if (args.max_batch, args.max_wait_ms) != (32, 5.0):
+        print("specdl: note: --max-batch and --max-wait-ms take effect with micro-batching, which this specdl "
+              "does not have yet; each request runs alone", file=sys.stderr)
     serve(args.run_dir, args.host, args.port, version=_version(), checkpoint=args.checkpoint,
           backend=args.backend, allow_import=args.allow_import, files=args.files, timeout=args.timeout,
           max_body=args.max_body, protect_docs=args.protect_docs)

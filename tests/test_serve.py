@@ -410,9 +410,9 @@ def start_server(run, *args, env=None):
     raise AssertionError("the server did not become ready")
 
 
-def in_flight_at_sigterm(proc, url, body: bytes):
-    """A request whose body is half sent when the server gets SIGTERM, then finished:
-    the server's answer to it (http.client's response)."""
+def half_sent(url, body: bytes):
+    """A slow client: a POST /predict with half its body sent (http.client's connection;
+    ``send`` the rest, then ``getresponse``)."""
     import http.client
 
     conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=60)
@@ -420,6 +420,13 @@ def in_flight_at_sigterm(proc, url, body: bytes):
     conn.putheader("Content-Type", "application/json")
     conn.putheader("Content-Length", str(len(body)))
     conn.endheaders(body[:len(body) // 2])
+    return conn
+
+
+def in_flight_at_sigterm(proc, url, body: bytes):
+    """A request whose body is half sent when the server gets SIGTERM, then finished:
+    the server's answer to it (http.client's response)."""
+    conn = half_sent(url, body)
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     time.sleep(1.0)
@@ -446,7 +453,11 @@ def test_real_server_answers_as_predict_and_stops_on_sigterm(runs, tmp_path):
         for body in hostile:
             h = httpx.post(f"{url}/predict", content=body, headers={"content-type": "application/json"}, timeout=30)
             assert h.status_code in (200, 400, 413, 422) and "Traceback" not in h.text, (body[:40], h.text)
+        text = json.dumps({"rows": rows}).encode()
+        slow = half_sent(url, text)  # a slow client holds a request open; the others are answered
         assert httpx.post(f"{url}/predict", json={"rows": rows}, timeout=30).json() == r.json()
+        slow.send(text[len(text) // 2:])
+        assert json.loads(slow.getresponse().read()) == r.json()
         taken = subprocess.run([sys.executable, "-m", "specdl", "serve", str(runs["csv"]), "--port", url.rsplit(":", 1)[1]],
                                env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
         assert taken.returncode == 1 and "specdl: error: the server did not start" in taken.stderr, taken.stderr
