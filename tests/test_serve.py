@@ -143,23 +143,20 @@ def test_health_ready_info(runs, csv_client):
                     "a b": ["u", "v"]}
 
 
+GOOD = {**dict.fromkeys(["class", "json", "model_config", "2020"], 0.5), "_id": "p", "a b": "u"}
 HOSTILE = [  # (body, what the 422's line says)
-    ({"rows": [{"class": "1.5"}]}, "row 0, `class`"),
-    ({"rows": [{h: 1.0 for h in HEADERS}]}, "row 0, `_id`"),
-    ({"rows": [{"class": 1.0, "json": 1.0, "_id": "p", "model_config": 1.0, "a b": "u"}]}, "row 0, `2020`"),
-    ({"rows": [{**dict.fromkeys(HEADERS, "p"), **dict.fromkeys(["class", "json", "model_config", "2020"], 0.0)},
-               {**dict.fromkeys(HEADERS, "p"), "class": 0.0, "json": 0.0, "model_config": 0.0, "2020": 0.0,
-                "extra": 1}]}, "row 1, `extra`"),
-    ({"rows": [{**dict.fromkeys(HEADERS, "p"), "class": True, "json": 0.0, "model_config": 0.0, "2020": 0.0}]},
-     "row 0, `class`"),
-    ({"rows": []}, "`rows`"),
-    ({"rows": "all of them"}, "`rows`"),
+    ({"rows": [{**GOOD, "class": "1.5"}]}, "row 0, `class`: must be a number, got '1.5'"),
+    ({"rows": [{h: 1.0 for h in HEADERS}]}, "row 0, `_id`: must be a string, got 1.0"),
+    ({"rows": [{k: v for k, v in GOOD.items() if k != "2020"}]}, "row 0, `2020`: missing"),
+    ({"rows": [GOOD, {**GOOD, "a_b": 1}]}, "row 1, `a_b`: not a column the run reads; did you mean `a b`?"),
+    ({"rows": [{**GOOD, "class": True}]}, "row 0, `class`: must be a number, got True"),
+    ({"rows": [GOOD], "row": 1}, "`row`: unknown key; did you mean `rows`?"),
+    ({"rows": []}, "`rows`: needs at least 1 item(s), got 0"),
+    ({"rows": "all of them"}, "`rows`: must be a list"),
     ({"columns": HEADERS, "data": [[1.0]]}, "data row 0 has 1 cells for 6 columns"),
-    ({"instances": [[1, 2]]}, "`rows`"),
-    ([1, 2, 3], "the body"),
+    ({"instances": [[1, 2]]}, "`instances`: unknown key"),
+    ([1, 2, 3], "the body is a JSON list; send an object with `rows` or `columns`"),
 ]
-
-
 @pytest.mark.parametrize("body, says", HOSTILE, ids=range(len(HOSTILE)))
 def test_bad_requests_are_422_naming_row_and_field(csv_client, body, says):
     r = csv_client.post("/predict", json=body)
@@ -211,7 +208,7 @@ def test_array_run_takes_instances(runs, tmp_path):
         assert r.status_code == 200, r.text
         assert same_rows(r.json()["rows"], predicted(runs["npz"], tmp_path / "x.npy"))
         for bad, says in [([[1.0, 2.0]], "the model takes [4]"), ([[1.0, [2.0]], [1.0]], "not all of one length"),
-                          ([[1.0, 2.0, "a", 3.0]], "instance 0 at [2]: Input should be a valid number"), ([], "`instances`")]:
+                          ([[1.0, 2.0, "a", 3.0]], "instance 0 at [2]: must be a number, got 'a'"), ([], "`instances`")]:
             r = client.post("/predict", json={"instances": bad})
             assert r.status_code == 422 and says in json.dumps(r.json()), (bad, r.text)
 

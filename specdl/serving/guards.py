@@ -14,7 +14,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
-from ..errors import RunError
+from ..errors import RunError, did_you_mean
+from ..front.messages import _TYPES as TYPE_WORDS
+from ..front.messages import short
 
 SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*", re.IGNORECASE)
 UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30}
@@ -98,16 +100,57 @@ def where(loc) -> str:
     return f"`{'.'.join(map(str, parts))}`" if parts else "the body"
 
 
+def said(err: dict, columns=()) -> str:
+    """One pydantic error in check's words (front/messages.py's: `must be a number, got
+    '1.5'`), an unknown column with the nearest of ``columns``."""
+    typ, name = err["type"], (err["loc"][-1] if err["loc"] else "")
+    in_row = len(err["loc"]) >= 4 and err["loc"][1] == "rows"
+    if typ == "missing":
+        return "missing: give every column the run reads (null for a missing value)" if in_row else "missing"
+    if typ == "extra_forbidden":
+        return ("not a column the run reads" if in_row else "unknown key") + did_you_mean(str(name), columns)
+    if typ in ("too_short", "too_long"):
+        ctx = err.get("ctx") or {}
+        return f"needs {'at least' if typ == 'too_short' else 'at most'} " \
+               f"{ctx.get('min_length', ctx.get('max_length'))} item(s), got {len(err.get('input') or [])}"
+    if TYPE_WORDS.get(typ):
+        return f"must be {TYPE_WORDS[typ]}, got {short(err.get('input'))}"
+    msg = err["msg"].removeprefix("Value error, ")
+    return msg[0].lower() + msg[1:] if msg else typ
+
+
 async def refused(request: Request, exc: RequestValidationError) -> JSONResponse:
     """A 422: FastAPI's list of errors (without the values sent back) and ``error``, one
-    line naming the first error's row and field."""
-    errors = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in exc.errors()]
-    # the deepest first: of a union's errors (a number, or a list?) the one inside the value
-    first = max(errors, key=lambda e: len(e["loc"]), default={"loc": (), "msg": "the request is not valid"})
+    line naming the first error's row and field, in check's words."""
+    raw = list(exc.errors())
+    errors = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in raw]
+    # the deepest first (of a union's errors, a number or a list, the one inside the value),
+    # a key not taken before one missing (`instances` sent where `rows` are taken)
+    first = max(raw, key=lambda e: (len(e["loc"]), e["type"] == "extra_forbidden"), default=None)
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    line = f"{where(first['loc'])}: {first['msg']}{more}"
-    if first.get("type") == "json_invalid":
+    if first is None:
+        line = "the request is not valid"
+    elif first["type"] == "json_invalid":
         line = f"the body is not JSON ({first['msg']} at character {first['loc'][-1]})"
-    elif first.get("type") == "model_attributes_type" and tuple(first["loc"]) == ("body",):
-        line = "the body is not a JSON object: send one with the header `Content-Type: application/json`"
+    elif first["type"] == "model_attributes_type" and tuple(first["loc"]) == ("body",):
+        line = ("the body is not a JSON object: send one with the header `Content-Type: application/json`"
+                if isinstance(first.get("input"), (bytes, str)) else
+                f"the body is a JSON {type(first.get('input')).__name__}; send an object with "
+                + " or ".join(f"`{k}`" for k in _names(request, ("body",))))
+    else:
+        line = f"{where(first['loc'])}: {said(first, _names(request, first['loc'][:-1]))}{more}"
     return JSONResponse({"detail": jsonable_encoder(errors), "error": line}, status_code=422)
+
+
+def _names(request: Request, loc) -> list:
+    """The names the object at ``loc`` takes, for a did-you-mean: a row's columns, or the
+    request's keys."""
+    served = getattr(request.app.state, "served", None)
+    if served is None:
+        return []
+    data = served.saved.spec.data
+    if tuple(loc) == ("body",):
+        return ["rows", "columns"] if data.source == "csv" and not data.file_backed else ["instances"]
+    if len(loc) == 3 and loc[1] == "rows" and data.source == "csv":
+        return [c for group in data.columns() for c in group]
+    return []
