@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import specdl
 from specdl.cli import main
@@ -183,6 +185,25 @@ def test_bad_json_and_values_are_refused_and_the_server_answers_on(runs, csv_cli
     assert says in one_line(r)
     good = csv_client.post("/predict", json={"rows": rows_csv(tmp_path / "in.csv", 2)})
     assert good.status_code == 200
+
+
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                        max_size=3), max_leaves=12)
+ROWS = st.lists(st.dictionaries(st.sampled_from([*HEADERS, "y", "a_b", ""]), SCALARS | JSON, max_size=8), max_size=4)
+BODIES = JSON | st.fixed_dictionaries({"rows": ROWS}) | st.fixed_dictionaries(
+    {"columns": st.lists(st.sampled_from(HEADERS), max_size=7), "data": st.lists(st.lists(SCALARS, max_size=7), max_size=3)})
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=BODIES)
+def test_generated_requests_never_fail_the_server(csv_client, body):
+    """Any JSON, rows of any keys and values, columns and data of any cells: an answer or
+    one line (NaN and infinities among the floats), never a 500."""
+    r = csv_client.post("/predict", content=json.dumps(body).encode(), headers={"content-type": "application/json"})
+    assert r.status_code in (200, 400, 422), r.text
+    if r.status_code != 200:
+        one_line(r)
 
 
 def test_a_body_not_sent_as_json_says_so(csv_client, tmp_path):
