@@ -138,7 +138,8 @@ def test_health_ready_info(runs, csv_client):
     assert csv_client.get("/ready").json() == {"ready": True}
     info = csv_client.get("/info").json()
     assert info["name"] == "csv" and info["backend"] == "torch" and info["specdl"] == specdl.__version__
-    assert info["fingerprint"] == spec_fingerprint(load(runs["csv"] / "spec.yaml"))  # tune's function
+    assert info["fingerprint"] == spec_fingerprint(load(runs["root"] / "csv.yaml"))  # tune's, of the spec trained
+    assert info["fingerprint"] == spec_fingerprint(load(runs["csv"] / "spec.yaml"))
     assert info["classes"] == ["no", "yes"] and info["outputs"] == ["prediction", "p_no", "p_yes"]
     cats = {c["name"]: c.get("categories") for c in info["inputs"]["columns"]}
     assert cats == {"class": None, "json": None, "model_config": None, "2020": None, "_id": ["p", "q"],
