@@ -165,18 +165,18 @@ def _serve_arguments(sv) -> None:
     """serve: spec-language.md 12.8's options (docs/serving.md)."""
     sv.add_argument("run_dir", metavar="RUN_DIR")
     sv.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="what runs the model "
-                    "(default torch; onnx comes with micro-batching)")
+                    "(default torch; onnx is not available yet)")
     sv.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
     sv.add_argument("--port", type=int, default=8000, help="the port (default 8000)")
-    sv.add_argument("--checkpoint", help="weights to serve (default: the run's best.pt)")
+    sv.add_argument("--checkpoint", metavar="FILE", help="weights to serve (default: the run's best.pt)")
     sv.add_argument("--files", metavar="DIR", help="the folder image paths in requests are taken under "
                     "(default: none; images come as base64)")
-    sv.add_argument("--max-batch", type=_positive, default=32, help="rows combined into one forward "
+    sv.add_argument("--max-batch", type=_positive, default=32, metavar="ROWS", help="rows combined into one forward "
                     "(with micro-batching, not yet available)")
-    sv.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits for more rows "
+    sv.add_argument("--max-wait-ms", type=float, default=5.0, metavar="MS", help="how long a batch waits for more rows "
                     "(with micro-batching, not yet available)")
-    sv.add_argument("--timeout", type=float, default=30.0, help="seconds a request may take; then 504 (default 30)")
-    sv.add_argument("--max-body", default="10MB", help="the largest request body (default 10MB); over it 413")
+    sv.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="seconds a request may take; then 504 (default 30)")
+    sv.add_argument("--max-body", default="10MB", metavar="SIZE", help="the largest request body (default 10MB); over it 413")
     sv.add_argument("--protect-docs", action="store_true", help="/docs and /openapi.json need the "
                     "SPECDL_API_KEY too")
 
