@@ -235,6 +235,17 @@ def test_array_run_takes_instances(runs, tmp_path):
             assert r.status_code == 422 and says in json.dumps(r.json()), (bad, r.text)
 
 
+def big_png() -> str:
+    """A 100 kB PNG of 8000x8000 pixels (one colour), in base64."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (8000, 8000)).save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
 def test_image_run_takes_base64_and_paths_under_files_only(runs, tmp_path):
     folder = runs["root"] / "img" / "a"
     files = sorted(folder.glob("*.png"))[:3]
@@ -253,7 +264,7 @@ def test_image_run_takes_base64_and_paths_under_files_only(runs, tmp_path):
         for item, says in [({"path": "../outside.png"}, "without `..`"), ({"path": str(files[0])}, "relative"),
                            ({"path": "link.png"}, "leads out"), ({"path": "a/none.png"}, "no file"),
                            ({"base64": "bm90IGFuIGltYWdl"}, "does not hold a readable image"),
-                           ({"base64": "***"}, "not base64"), ({"base64": "eA==", "path": "a/0.png"}, "one of them")]:
+                           ({"base64": "***"}, "not base64"), ({"base64": big_png()}, "the server decodes at most"), ({"base64": "eA==", "path": "a/0.png"}, "one of them")]:
             r = client.post("/predict", json={"instances": [item]})
             assert r.status_code == 422 and says in json.dumps(r.json()), (item, r.text)
         assert client.post("/predict", json={"instances": items[:1]}).status_code == 200

@@ -15,6 +15,8 @@ from ..errors import RunError
 from ..runs.given import read_given
 from ..runs.inputs import RawInputs, transformed_images
 
+MAX_PIXELS = 40_000_000  # a sent image's width x height (PIL refuses over 179M, after a warning at 89M)
+
 
 def request_inputs(run, body, files: Path | None) -> RawInputs:
     """The run's raw inputs for a validated request ``body`` (``files``: the --files
@@ -45,6 +47,9 @@ def _image(item, i: int, files: Path | None):
 
     try:
         with Image.open(io.BytesIO(data)) as im:
+            if im.width * im.height > MAX_PIXELS:  # a small file that decodes to gigabytes
+                raise RunError(f"instance {i}: the image is {im.width}x{im.height} pixels; the server decodes at "
+                               f"most {MAX_PIXELS:,} (resize it before sending)")
             return im.convert("RGB")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         why = (str(e).splitlines() or [type(e).__name__])[0][:120]
