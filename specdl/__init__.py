@@ -16,6 +16,7 @@ from .api import (
     load,
     load_run,
     predict,
+    serve_app,
     train,
     tune,
 )
@@ -26,6 +27,6 @@ from .errors import RunError, ShapeError, SpecError
 from .extend import register_layer, unregister_layer
 
 __version__ = "0.1.0"
-__all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen", "load_run", "predict", "export", "evaluate", "tune",
+__all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen", "load_run", "predict", "export", "evaluate", "tune", "serve_app",
            "register_layer",
            "unregister_layer", "Layer", "Call", "TT", "SpecError", "ShapeError", "RunError"]

@@ -85,7 +85,7 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
 
 
 __all__ = ["load", "check", "infer_shapes", "build_model", "train", "codegen", "load_run", "predict", "export",
-           "tune", "evaluate", "SpecError"]
+           "tune", "evaluate", "serve_app", "SpecError"]
 
 
 @_user_code
@@ -166,3 +166,26 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None, with_prepr
     if path.is_dir():
         return export_run(path, output, checkpoint, with_preprocessing)
     return export_spec(path, output, checkpoint, overrides)
+
+
+@_user_code
+def serve_app(run_dir, checkpoint=None, *, files=None, timeout: float = 30.0, max_body="10MB",
+              protect_docs: bool = False, backend: str = "torch"):
+    """The ASGI app (FastAPI) that `specdl serve` runs for the finished run ``run_dir``
+    (docs/serving.md): run it with any ASGI server, or mount it in your own app
+    (``app.mount("/model", specdl.serve_app(run))``; mounted, it loads the model on first
+    use). Needs the `serve` extra (FastAPI, uvicorn)."""
+    from . import __version__
+    from .components.trust import ALLOW_IMPORT
+
+    try:
+        from .serving.app import serve_app as _app
+        from .serving.guards import parse_size
+    except ImportError as e:
+        from .serving import without_extra
+
+        raise without_extra(e) from None
+
+    size = parse_size(max_body) if isinstance(max_body, str) else int(max_body)
+    return _app(run_dir, checkpoint, backend=backend, allow_import=ALLOW_IMPORT.get(), files=files,
+                timeout=timeout, max_body=size, protect_docs=protect_docs, version=__version__)

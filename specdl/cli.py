@@ -161,6 +161,26 @@ def _predict_arguments(pr) -> None:
                     help="carry this column of a CSV input through to the output (repeatable), e.g. an id")
 
 
+def _serve_arguments(sv) -> None:
+    """serve: spec-language.md 12.8's options (docs/serving.md)."""
+    sv.add_argument("run_dir", metavar="RUN_DIR")
+    sv.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="what runs the model "
+                    "(default torch; onnx is not available yet)")
+    sv.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8000, help="the port (default 8000)")
+    sv.add_argument("--checkpoint", metavar="FILE", help="weights to serve (default: the run's best.pt)")
+    sv.add_argument("--files", metavar="DIR", help="the folder image paths in requests are taken under "
+                    "(default: none; images come as base64)")
+    sv.add_argument("--max-batch", type=_positive, default=32, metavar="ROWS", help="rows combined into one forward "
+                    "(with micro-batching, not yet available)")
+    sv.add_argument("--max-wait-ms", type=float, default=5.0, metavar="MS", help="how long a batch waits for more rows "
+                    "(with micro-batching, not yet available)")
+    sv.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="seconds a request may take; then 504 (default 30)")
+    sv.add_argument("--max-body", default="10MB", metavar="SIZE", help="the largest request body (default 10MB); over it 413")
+    sv.add_argument("--protect-docs", action="store_true", help="/docs and /openapi.json need the "
+                    "SPECDL_API_KEY too")
+
+
 def _evaluate_arguments(ev) -> None:
     _run_source(ev)
     ev.add_argument("--input", required=True, help="a .csv with the target column, an .npz (x and y), or an "
@@ -456,6 +476,24 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from .serving import no_backend, without_extra
+
+    if args.backend == "onnx":  # refused before FastAPI and torch load
+        raise no_backend(args.backend)
+    try:
+        from .serving.server import serve
+    except ImportError as e:
+        raise without_extra(e) from None
+    if (args.max_batch, args.max_wait_ms) != (32, 5.0):
+        print("specdl: note: --max-batch and --max-wait-ms take effect with micro-batching, which this specdl "
+              "does not have yet; each request runs alone", file=sys.stderr)
+    serve(args.run_dir, args.host, args.port, version=_version(), checkpoint=args.checkpoint,
+          backend=args.backend, allow_import=args.allow_import, files=args.files, timeout=args.timeout,
+          max_body=args.max_body, protect_docs=args.protect_docs)
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from .runs.evaluate import evaluate_file, show
 
@@ -545,6 +583,12 @@ VERBS = (
   $ specdl evaluate runs/iris-mlp/20261127-120000 --input labelled.csv --target species
   $ specdl evaluate runs/cifar-cnn/20261127-120000 --input photos/ --out evaluation.json""",
          _evaluate_arguments, cmd_evaluate, spec=True),
+    Verb("serve", "Serve a finished run over HTTP (FastAPI on uvicorn): POST /predict answers as "
+         "`specdl predict --format json` does.", """examples:
+  $ specdl serve runs/iris-mlp/20261127-120000                       # http://127.0.0.1:8000/docs
+  $ SPECDL_API_KEY=secret specdl serve runs/churn/20261127-120000 --host 0.0.0.0 --port 8080
+  $ specdl serve runs/cifar-cnn/20261127-120000 --files /srv/uploads --timeout 10""",
+         _serve_arguments, cmd_serve, spec=True),
     Verb("schema", "Write the JSON Schema of specs (for editors and linters).", """examples:
   $ specdl schema --out specdl.schema.json
   # then, first line of a spec:  # yaml-language-server: $schema=./specdl.schema.json""",

@@ -22,6 +22,7 @@ STAGES = {
     "front end": ["front"],
     "build and script": ["build", "script"],
     "finished runs": ["runs"],
+    "serving": ["serving"],
     "tune": ["tuning"],
     "interface": ["api", "cli", "cli_habits", "notes", "extend", "__main__", "__init__"],
 }

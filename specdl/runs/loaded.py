@@ -64,19 +64,16 @@ def run_files(run_dir=None, checkpoint=None, spec=None, preprocess=None) -> tupl
     return run_dir / "spec.yaml", run_dir / PREPROCESS, Path(checkpoint) if checkpoint else run_dir / "best.pt"
 
 
-class LoadedRun:
-    """``specdl.load_run(dir)``: ``.model`` (best weights, eval mode), ``.inputs(x)``
-    applies the run's preprocessing, ``.predict(x)`` returns predictions. ``x``: what
-    `specdl predict --input` reads (a path) or rows in memory (specdl/runs/given.py). A
-    generated script's outputs stand for a run directory: ``spec``, ``checkpoint`` and
-    ``preprocess`` (its <name>.preprocess.json)."""
+class SavedRun:
+    """A finished run's spec, analysis and fitted preprocessing, read and checked against
+    each other without torch (its model is ``LoadedRun``'s): what `specdl serve` builds
+    its request models from before any weights load. Arguments as ``run_files``."""
 
     def __init__(self, run_dir=None, checkpoint=None, spec=None, preprocess=None):
-        from ..build import checkpoints as ckpt
         from ..front import analysis_of as _analysis
         from ..front import load
 
-        spec_path, pre_path, path = run_files(run_dir, checkpoint, spec, preprocess)
+        spec_path, pre_path, self.checkpoint = run_files(run_dir, checkpoint, spec, preprocess)
         self.pre = read_preprocess(pre_path)
         try:
             spec = load(spec_path)
@@ -87,10 +84,23 @@ class LoadedRun:
             raise RunError(f"{spec_path} {said}: {e.issues[0].message}") from None
         check_saved(pre_path, self.pre, self.analysis)
         self.spec, self.run_dir = self.analysis.spec, Path(run_dir) if run_dir is not None else None
+        self.reads = [spec_path, pre_path, self.checkpoint]  # what an --out must not overwrite
+
+
+class LoadedRun(SavedRun):
+    """``specdl.load_run(dir)``: ``.model`` (best weights, eval mode), ``.inputs(x)``
+    applies the run's preprocessing, ``.predict(x)`` returns predictions. ``x``: what
+    `specdl predict --input` reads (a path) or rows in memory (specdl/runs/given.py). A
+    generated script's outputs stand for a run directory: ``spec``, ``checkpoint`` and
+    ``preprocess`` (its <name>.preprocess.json)."""
+
+    def __init__(self, run_dir=None, checkpoint=None, spec=None, preprocess=None):
+        from ..build import checkpoints as ckpt
+
+        super().__init__(run_dir, checkpoint, spec, preprocess)
         self.notes = True  # unseen categories noted (not while export verifies with one of its own)
-        self.reads = [spec_path, pre_path, path]  # what an --out must not overwrite
         self.kept = [] if run_dir is None else _written(run_dir)  # nor what specdl wrote in the run
-        self.model = ckpt.load_best(path, self._build_model)  # the file read (and refused) first
+        self.model = ckpt.load_best(self.checkpoint, self._build_model)  # the file read (and refused) first
         self.model.eval()
         from ..build.rundir import older_run_note
 

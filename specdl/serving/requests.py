@@ -1,0 +1,74 @@
+"""A `specdl serve` request, validated by its generated model (specdl/serving/schema.py),
+as what `specdl predict` and ``specdl.predict`` read: rows as dicts keyed by column, a
+nested list of numbers, images (base64 bytes, or paths under --files only). The reading
+itself is predict's (specdl/runs/given.py, inputs.py): one path from a request to the
+run's raw inputs. Every problem is one RunError, a 422."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from pathlib import Path, PurePosixPath
+
+from ..errors import RunError
+from ..runs.given import read_given
+from ..runs.inputs import RawInputs, transformed_images
+
+MAX_PIXELS = 40_000_000  # a sent image's width x height (PIL refuses over 179M, after a warning at 89M)
+
+
+def request_inputs(run, body, files: Path | None) -> RawInputs:
+    """The run's raw inputs for a validated request ``body`` (``files``: the --files
+    folder image paths are taken under; None: paths are refused)."""
+    if hasattr(body, "rows"):
+        return read_given(run, [row.model_dump(by_alias=True) for row in body.rows])
+    if run.spec.data.file_backed:
+        return transformed_images(run, [(_name(item, i), _image(item, i, files))
+                                         for i, item in enumerate(body.instances)])
+    raw = read_given(run, body.instances)
+    return RawInputs(raw.x, [f"instance {i}" for i in range(len(raw.rows))], source="the request")
+
+
+def _name(item, i: int) -> str:
+    """An image's name in the answer (its ``file``): its path as given, else ``instance i``."""
+    return item.path if item.path is not None else f"instance {i}"
+
+
+def _image(item, i: int, files: Path | None):
+    """The PIL image of a base64 item, or the file of a path item (checked under ``files``)."""
+    if item.path is not None:
+        return under(files, item.path, f"instance {i}")
+    try:
+        data = base64.b64decode(item.base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise RunError(f"instance {i}: `base64` is not base64 text (A-Z, a-z, 0-9, +, /, = padding)") from None
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.width * im.height > MAX_PIXELS:  # a small file that decodes to gigabytes
+                raise RunError(f"instance {i}: the image is {im.width}x{im.height} pixels; the server decodes at "
+                               f"most {MAX_PIXELS:,} (resize it before sending)")
+            return im.convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        why = (str(e).splitlines() or [type(e).__name__])[0][:120]
+        raise RunError(f"instance {i}: `base64` does not hold a readable image ({why})") from None
+
+
+def under(files: Path | None, path: str, where: str) -> Path:
+    """``path`` as a file under the --files folder: relative, no `..`, and, links
+    followed, still inside it; anything else is refused."""
+    if files is None:
+        raise RunError(f"{where}: this server takes no image paths (start it with --files DIR); send the "
+                       "image as `base64`")
+    given = PurePosixPath(path)
+    if not path or given.is_absolute() or ".." in given.parts or "\\" in path or "\0" in path:
+        raise RunError(f"{where}: `path` is a relative path under the server's --files folder, without `..`")
+    root = files.resolve()
+    full = (root / given).resolve()
+    if not full.is_relative_to(root):
+        raise RunError(f"{where}: `path` {path!r} leads out of the server's --files folder (a link)")
+    if not full.is_file():
+        raise RunError(f"{where}: no file {path!r} under the server's --files folder")
+    return full

@@ -1,0 +1,163 @@
+"""The request and answer models of `specdl serve`, generated from a finished run's saved
+preprocessing (its columns, their types and categories, the input shape, the classes):
+pydantic models whose fields have safe Python names and the data's own names as aliases
+(a column `class`, `json`, `_id`, `model_config`, `a b` or `2020` is a field like any other).
+They validate a request (422: the row and the field) and describe it in /openapi.json."""
+
+from __future__ import annotations
+
+import keyword
+import math
+import re
+from typing import Any, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictStr, create_model, model_validator
+from typing_extensions import TypeAliasType
+
+STRICT = ConfigDict(extra="forbid")
+
+
+def safe_names(columns) -> dict[str, str]:
+    """column -> a field name pydantic takes: the column itself where it is a plain
+    identifier that no BaseModel attribute, keyword or private name claims, else ``f_``
+    and the column with other characters as ``_`` (one more ``_`` where two collide)."""
+    out, used = {}, set()
+    for column in columns:
+        name = re.sub(r"\W", "_", str(column), flags=re.ASCII) or "field"
+        if (not name.isidentifier() or keyword.iskeyword(name) or name.startswith(("_", "model_"))
+                or hasattr(BaseModel, name)):
+            name = f"f_{name}"
+        while name in used:
+            name += "_"
+        used.add(name)
+        out[column] = name
+    return out
+
+
+def _fields(columns: dict) -> dict:
+    """create_model's fields for ``{column: (type, description)}``, aliased by column."""
+    names = safe_names(columns)
+    return {names[c]: (t, Field(alias=c, description=d)) for c, (t, d) in columns.items()}
+
+
+def row_model(numeric, categories: dict):
+    """A CSV run's row: each numeric column a number or null (a missing value, as a blank
+    cell), each categorical column a text or null; every column required, no other."""
+    cols = {c: (StrictFloat | None, "a number; null for a missing value") for c in numeric}
+    for c, cats in categories.items():
+        shown = ", ".join(map(str, cats[:20])) + (" ..." if len(cats) > 20 else "")
+        cols[c] = (StrictStr | None, f"one of the categories the run learnt ({shown}); another encodes as "
+                                        "all zeros")
+    return create_model("Row", __config__=STRICT, **_fields(cols))
+
+
+def tabular_request(row):
+    """A CSV run's request: ``rows`` (objects keyed by column) or ``columns`` and ``data``
+    (the columns' names once, then a list of cells per row), read as ``rows``."""
+
+    class PredictRequest(BaseModel):
+        model_config = STRICT
+        rows: list[row] = Field(min_length=1, description="one object per row, keyed by column name")
+
+        @model_validator(mode="before")
+        @classmethod
+        def _columns_data(cls, body: Any):
+            return columns_as_rows(body)
+
+    PredictRequest.model_json_schema()  # built now: a bad model fails at start, not at a request
+    return PredictRequest
+
+
+def columns_as_rows(body):
+    """``{"columns": [...], "data": [[...], ...]}`` as ``{"rows": [...]}`` (the request's
+    other form), each data row as long as the columns."""
+    if not isinstance(body, dict) or "columns" not in body or "rows" in body:
+        return body
+    columns, data = body.get("columns"), body.get("data")
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise ValueError("`columns` is a list of column names")
+    if len(set(columns)) != len(columns):
+        raise ValueError("`columns` names a column twice")
+    if not isinstance(data, list) or not all(isinstance(r, list) for r in data):
+        raise ValueError("`data` is a list of rows, each a list of cells in the order of `columns`")
+    for i, cells in enumerate(data):
+        if len(cells) != len(columns):
+            raise ValueError(f"data row {i} has {len(cells)} cells for {len(columns)} columns")
+    extra = set(body) - {"columns", "data"}
+    return {"rows": [dict(zip(columns, r)) for r in data], **{k: body[k] for k in extra}}
+
+
+Numbers = TypeAliasType("Numbers", Union[StrictFloat, list["Numbers"]])  # noqa: UP007 - a recursive alias
+
+
+class ImageItem(BaseModel):
+    """One image: its file's bytes in base64, or a path under the server's --files folder."""
+
+    model_config = STRICT
+    base64: str | None = Field(None, description="the image file's bytes, base64-encoded")
+    path: str | None = Field(None, description="a path relative to the server's --files folder")
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.base64 is None) == (self.path is None):
+            raise ValueError("give an image as `base64` or as `path`, one of them")
+        return self
+
+
+def instances_request(item, what: str):
+    """An array or image run's request: ``instances``, one sample each."""
+    return create_model("PredictRequest", __config__=STRICT,
+                        instances=(list[item], Field(min_length=1, description=what)))
+
+
+def answer_model(columns: dict):
+    """The answer: ``rows``, one object per sample with ``columns`` ({name: type})."""
+    row = create_model("AnswerRow", **_fields({c: (t, None) for c, t in columns.items()}))
+    return create_model("Answer", rows=(list[row], ...))
+
+
+def answer_columns(run) -> dict:
+    """The columns of `specdl predict --format json`'s rows for ``run``, {name: type}:
+    the image's ``file``, then ``prediction`` and ``p_<class>`` (classification), or
+    ``prediction`` / ``prediction_<j>`` (multilabel labels, several regression values)."""
+    a = run.analysis
+    cols = {"file": str} if run.spec.data.file_backed else {}
+    if a.kind in ("classification", "binary"):
+        names = run.pre["class_names"] or [str(i) for i in range(a.data.classes)]
+        return {**cols, "prediction": str, **{f"p_{c}": float for c in names}}
+    width = a.data.classes if a.kind == "multilabel" else math.prod(a.label_shape or (1,))
+    labels = a.target_names() or range(width)
+    return {**cols, **({"prediction": float} if width == 1 else {f"prediction_{j}": float for j in labels})}
+
+
+def request_model(run):
+    """The request model of ``run``: a CSV run's rows, an image run's images, an array
+    run's instances (each a nested list of numbers: a sample as `predict --input x.npy`
+    holds it)."""
+    data = run.spec.data
+    if data.file_backed:
+        return instances_request(ImageItem, "one image per sample")
+    if data.source == "csv":
+        numeric, cats = data.columns()
+        return tabular_request(row_model(numeric, dict(zip(cats, run.pre["categories"] or []))))
+    shape = list(run.analysis.data.feat)
+    return instances_request(Numbers, f"one sample each, a nested list of numbers (the model takes {shape} "
+                                      "after the run's transforms)")
+
+
+def run_info(run, backend: str, version: str) -> dict:
+    """/info: the spec's name and fingerprint (tune's), specdl's version, the inputs,
+    the answer's columns, the classes and the backend."""
+    from ..front import spec_fingerprint
+
+    data, pre = run.spec.data, run.pre
+    if data.source == "csv" and not data.file_backed:
+        numeric, cats = data.columns()
+        inputs = {"form": "rows", "columns": [{"name": c, "type": "number"} for c in numeric]
+                  + [{"name": c, "type": "category", "categories": list(k)}
+                     for c, k in zip(cats, pre["categories"] or [[] for _ in cats])]}
+    else:
+        inputs = {"form": "instances", "images": bool(data.file_backed), "shape": list(run.analysis.data.feat)}
+    return {"name": run.spec.name, "fingerprint": spec_fingerprint(run.analysis), "specdl": version,
+            "task": run.analysis.kind, "inputs": inputs, "outputs": list(answer_columns(run)),
+            "classes": pre["class_names"], "backend": backend}

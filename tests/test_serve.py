@@ -1,0 +1,529 @@
+"""`specdl serve` (spec-language.md 12.8, issue 31 part A): a finished run as an HTTP
+service whose answers are `specdl predict --format json`'s rows for the same inputs. In
+process through FastAPI's TestClient (httpx) on three tiny runs trained once (a CSV run
+whose headers are Python's and pydantic's own names, an npz run, an image run); the real
+`specdl serve` on 127.0.0.1 over real HTTP in the slow set."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import specdl
+from specdl.cli import main
+from specdl.runs.predict import predict_file
+
+from .conftest import ROOT
+from .test_api_predict import MODEL, TRAIN
+from .test_data_hardening import image_folder
+
+pytest.importorskip("fastapi")
+with __import__("warnings").catch_warnings():  # starlette's note on its httpx client
+    __import__("warnings").simplefilter("ignore")
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+HEADERS = ["class", "json", "_id", "model_config", "a b", "2020"]  # a keyword, BaseModel's own names, ...
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Three tiny runs (~0.3 s each): a CSV run with the HEADERS (categorical `_id`, `a b`;
+    a blank cell filled), an npz run, an image run."""
+    root = tmp_path_factory.mktemp("serve-runs")
+    x = np.random.default_rng(0).normal(size=(40, 4))
+    (root / "d.csv").write_text(",".join(HEADERS) + ",y\n" + "".join(
+        f"{x[i, 0]:.3f},{'' if i % 7 == 0 else f'{x[i, 1]:.3f}'},{'pq'[i % 2]},{x[i, 2]:.3f},{'uv'[i % 3 == 0]},"
+        f"{x[i, 3]:.3f},{'yes' if x[i, 0] > 0 else 'no'}\n" for i in range(40)))
+    np.savez(root / "d.npz", feats=x, labels=(x[:, 0] > 0).astype(np.int64))
+    image_folder(root / "img", n=6)
+    specs = {"csv": f"data: {{source: csv, path: {root}/d.csv, target: y, categorical: [_id, a b], "
+                    "transforms: [{fill: mean}, standardize]}\n",
+             "npz": f"data: {{source: npz, path: {root}/d.npz, x: feats, y: labels}}\n",
+             "img": f"data: {{source: image_folder, root: {root}/img}}\n"}
+    out = {"root": root}
+    for name, data in specs.items():
+        (root / f"{name}.yaml").write_text(f"name: {name}\n" + data + MODEL + TRAIN)
+        out[name] = specdl.train(root / f"{name}.yaml", out=root / f"{name}-run").run_dir
+    return out
+
+
+def rows_csv(path, n=5, seed=1):
+    """``n`` rows in the CSV run's columns (a missing cell, an unseen category among them),
+    written to ``path``; returns them as the request's dicts."""
+    rng = np.random.default_rng(seed)
+    rows = [{"class": float(rng.normal()), "json": None if i == 1 else float(rng.normal()), "_id": "pq"[i % 2],
+             "model_config": float(rng.normal()), "a b": "w" if i == 2 else "uv"[i % 2], "2020": float(rng.normal())}
+            for i in range(n)]
+    path.write_text(",".join(HEADERS) + "\n" + "".join(
+        ",".join("" if r[h] is None else repr(r[h]) if isinstance(r[h], float) else r[h] for h in HEADERS) + "\n"
+        for r in rows))
+    return rows
+
+
+def predicted(run, path) -> list[dict]:
+    """`specdl predict RUN --input PATH --format json`'s rows."""
+    return json.loads(predict_file(path, fmt="json", run_dir=run)[1])
+
+
+def same_rows(a: list[dict], b: list[dict], keys=None) -> bool:
+    """The same predictions, the probabilities within 1e-6 (``keys``: those compared)."""
+    assert len(a) == len(b) and a
+    for r, s in zip(a, b):
+        keys_r = [k for k in r if keys is None or k in keys]
+        assert keys_r == [k for k in s if keys is None or k in keys], (r, s)
+        for k in keys_r:
+            assert r[k] == pytest.approx(s[k], abs=1e-6) if isinstance(r[k], float) else r[k] == s[k], (k, r, s)
+    return True
+
+
+@pytest.fixture(scope="module")
+def csv_client(runs):
+    with TestClient(specdl.serve_app(runs["csv"])) as client:
+        yield client
+
+
+def test_csv_run_answers_as_predict(runs, csv_client, tmp_path):
+    rows = rows_csv(tmp_path / "in.csv")
+    want = predicted(runs["csv"], tmp_path / "in.csv")
+    r = csv_client.post("/predict", json={"rows": rows})
+    assert r.status_code == 200, r.text
+    assert same_rows(r.json()["rows"], want)
+    assert [k for k in want[0]] == ["prediction", "p_no", "p_yes"]
+    by_columns = csv_client.post("/predict", json={"columns": HEADERS, "data": [[r[h] for h in HEADERS] for r in rows]})
+    assert by_columns.json() == r.json()
+
+
+def test_fields_are_safe_names_aliased_by_column(runs, csv_client):
+    schemas = csv_client.get("/openapi.json").json()["components"]["schemas"]
+    assert sorted(schemas["Row"]["properties"]) == sorted(HEADERS)  # the document speaks the columns' names
+    assert schemas["Row"]["properties"]["_id"]["anyOf"][0]["type"] == "string"
+    assert "p_yes" in schemas["AnswerRow"]["properties"]
+    from specdl.serving.schema import safe_names
+
+    names = safe_names(HEADERS)
+    assert all(n.isidentifier() and not n.startswith("_") for n in names.values()), names
+    assert names["a b"] != names["class"] and len(set(names.values())) == len(HEADERS)
+    assert safe_names(["a b", "a_b", "x"]) == {"a b": "a_b", "a_b": "a_b_", "x": "x"}
+
+
+@pytest.mark.parametrize("kind", ["csv", "npz", "img"])
+def test_the_openapi_document_validates(runs, kind):
+    validator = pytest.importorskip("openapi_spec_validator")
+    with TestClient(specdl.serve_app(runs[kind])) as client:
+        doc = client.get("/openapi.json").json()
+    validator.validate(doc)
+    body = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/PredictRequest"}
+    assert set(doc["components"]["schemas"]["PredictRequest"]["properties"]) == {"csv": {"rows"}}.get(kind, {"instances"})
+
+
+def test_health_ready_info(runs, csv_client):
+    from specdl.front import load, spec_fingerprint
+
+    assert csv_client.get("/health").json() == {"status": "ok"}
+    assert csv_client.get("/ready").json() == {"ready": True}
+    info = csv_client.get("/info").json()
+    assert info["name"] == "csv" and info["backend"] == "torch" and info["specdl"] == specdl.__version__
+    assert info["fingerprint"] == spec_fingerprint(load(runs["root"] / "csv.yaml"))  # tune's, of the spec trained
+    assert info["fingerprint"] == spec_fingerprint(load(runs["csv"] / "spec.yaml"))
+    assert info["classes"] == ["no", "yes"] and info["outputs"] == ["prediction", "p_no", "p_yes"]
+    cats = {c["name"]: c.get("categories") for c in info["inputs"]["columns"]}
+    assert cats == {"class": None, "json": None, "model_config": None, "2020": None, "_id": ["p", "q"],
+                    "a b": ["u", "v"]}
+
+
+GOOD = {**dict.fromkeys(["class", "json", "model_config", "2020"], 0.5), "_id": "p", "a b": "u"}
+HOSTILE = [  # (body, what the 422's line says)
+    ({"rows": [{**GOOD, "class": "1.5"}]}, "row 0, `class`: must be a number, got '1.5'"),
+    ({"rows": [{h: 1.0 for h in HEADERS}]}, "row 0, `_id`: must be a string, got 1.0"),
+    ({"rows": [{k: v for k, v in GOOD.items() if k != "2020"}]}, "row 0, `2020`: missing"),
+    ({"rows": [GOOD, {**GOOD, "a_b": 1}]}, "row 1, `a_b`: not a column the run reads; did you mean `a b`?"),
+    ({"rows": [{**GOOD, "class": True}]}, "row 0, `class`: must be a number, got True"),
+    ({"rows": [GOOD], "row": 1}, "`row`: unknown key; did you mean `rows`?"),
+    ({"rows": []}, "`rows`: needs at least 1 item(s), got 0"),
+    ({"rows": "all of them"}, "`rows`: must be a list"),
+    ({"columns": HEADERS, "data": [[1.0]]}, "data row 0 has 1 cells for 6 columns"),
+    ({"instances": [[1, 2]]}, "`instances`: unknown key"),
+    ([1, 2, 3], "the body is a JSON list; send an object with `rows` or `columns`"),
+]
+@pytest.mark.parametrize("body, says", HOSTILE, ids=range(len(HOSTILE)))
+def test_bad_requests_are_422_naming_row_and_field(csv_client, body, says):
+    r = csv_client.post("/predict", json=body)
+    assert r.status_code == 422, r.text
+    assert says in r.json()["error"] and "Traceback" not in r.text
+
+
+def one_line(r) -> str:
+    """An error answer's ``error``: one line, no traceback."""
+    line = r.json()["error"]
+    assert "\n" not in line and "Traceback" not in line, line
+    return line
+
+
+@pytest.mark.parametrize("text, says", [
+    ('{"rows": [', "the body is not JSON"),
+    ('{"rows": [{"class": Infinity, "json": 1, "_id": "p", "model_config": 1, "a b": "u", "2020": 1}]}',
+     "row 0, column `class` holds an infinite value"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+])
+def test_bad_json_and_values_are_refused_and_the_server_answers_on(runs, csv_client, tmp_path, text, says):
+    r = csv_client.post("/predict", content=text.encode(), headers={"content-type": "application/json"})
+    assert r.status_code in (400, 422), r.text
+    assert says in one_line(r)
+    good = csv_client.post("/predict", json={"rows": rows_csv(tmp_path / "in.csv", 2)})
+    assert good.status_code == 200
+
+
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                        max_size=3), max_leaves=12)
+ROWS = st.lists(st.dictionaries(st.sampled_from([*HEADERS, "y", "a_b", ""]), SCALARS | JSON, max_size=8), max_size=4)
+BODIES = JSON | st.fixed_dictionaries({"rows": ROWS}) | st.fixed_dictionaries(
+    {"columns": st.lists(st.sampled_from(HEADERS), max_size=7), "data": st.lists(st.lists(SCALARS, max_size=7), max_size=3)})
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=BODIES)
+def test_generated_requests_never_fail_the_server(csv_client, body):
+    """Any JSON, rows of any keys and values, columns and data of any cells: an answer or
+    one line (NaN and infinities among the floats), never a 500."""
+    r = csv_client.post("/predict", content=json.dumps(body).encode(), headers={"content-type": "application/json"})
+    assert r.status_code in (200, 400, 422), r.text
+    if r.status_code != 200:
+        one_line(r)
+
+
+def test_a_body_not_sent_as_json_says_so(csv_client, tmp_path):
+    body = json.dumps({"rows": rows_csv(tmp_path / "in.csv", 2)}).encode()
+    r = csv_client.post("/predict", content=body, headers={"content-type": "text/plain"})
+    assert r.status_code == 422 and "Content-Type: application/json" in one_line(r)
+    assert csv_client.post("/predict", content=body, headers={"content-type": "application/json"}).status_code == 200
+
+
+def test_a_nan_is_a_missing_value_filled_as_in_predict(runs, csv_client, tmp_path):
+    rows = rows_csv(tmp_path / "in.csv", 3)  # row 1's `json` is blank there
+    text = json.dumps({"rows": rows}).replace('"json": null', '"json": NaN')
+    r = csv_client.post("/predict", content=text.encode(), headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert same_rows(r.json()["rows"], predicted(runs["csv"], tmp_path / "in.csv"))
+
+
+def test_array_run_takes_instances(runs, tmp_path):
+    x = np.random.default_rng(3).normal(size=(4, 4))
+    np.save(tmp_path / "x.npy", x)
+    with TestClient(specdl.serve_app(runs["npz"])) as client:
+        r = client.post("/predict", json={"instances": x.tolist()})
+        assert r.status_code == 200, r.text
+        assert same_rows(r.json()["rows"], predicted(runs["npz"], tmp_path / "x.npy"))
+        for bad, says in [([[1.0, 2.0]], "the model takes [4]"), ([[1.0, [2.0]], [1.0]], "not all of one length"),
+                          ([[1.0, 2.0, "a", 3.0]], "instance 0 at [2]: must be a number, got 'a'"), ([], "`instances`")]:
+            r = client.post("/predict", json={"instances": bad})
+            assert r.status_code == 422 and says in json.dumps(r.json()), (bad, r.text)
+
+
+def big_png() -> str:
+    """A 100 kB PNG of 8000x8000 pixels (one colour), in base64."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (8000, 8000)).save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_image_run_takes_base64_and_paths_under_files_only(runs, tmp_path):
+    folder = runs["root"] / "img" / "a"
+    files = sorted(folder.glob("*.png"))[:3]
+    want = predicted(runs["img"], folder)[:3]
+    (tmp_path / "outside.png").write_bytes(files[0].read_bytes())
+    (folder.parent / "link.png").unlink(missing_ok=True)
+    (folder.parent / "link.png").symlink_to(tmp_path / "outside.png")
+    items = [{"base64": base64.b64encode(f.read_bytes()).decode()} for f in files]
+    with TestClient(specdl.serve_app(runs["img"], files=folder.parent)) as client:
+        r = client.post("/predict", json={"instances": items})
+        assert r.status_code == 200, r.text
+        assert same_rows(r.json()["rows"], want, keys={"prediction", "p_a", "p_b"})
+        assert [row["file"] for row in r.json()["rows"]] == ["instance 0", "instance 1", "instance 2"]
+        by_path = client.post("/predict", json={"instances": [{"path": f"a/{f.name}"} for f in files]})
+        assert same_rows(by_path.json()["rows"], want, keys={"prediction", "p_a", "p_b"})
+        for item, says in [({"path": "../outside.png"}, "without `..`"), ({"path": str(files[0])}, "relative"),
+                           ({"path": "link.png"}, "leads out"), ({"path": "a/none.png"}, "no file"),
+                           ({"base64": "bm90IGFuIGltYWdl"}, "does not hold a readable image"),
+                           ({"base64": "***"}, "not base64"), ({"base64": big_png()}, "the server decodes at most"), ({"base64": "eA==", "path": "a/0.png"}, "one of them")]:
+            r = client.post("/predict", json={"instances": [item]})
+            assert r.status_code == 422 and says in json.dumps(r.json()), (item, r.text)
+        assert client.post("/predict", json={"instances": items[:1]}).status_code == 200
+    with TestClient(specdl.serve_app(runs["img"])) as client:  # no --files: no paths at all
+        r = client.post("/predict", json={"instances": [{"path": f"a/{files[0].name}"}]})
+        assert r.status_code == 422 and "--files" in r.json()["detail"]
+
+
+def test_body_limit_and_timeout(runs, tmp_path):
+    rows = rows_csv(tmp_path / "in.csv", 50)
+    with TestClient(specdl.serve_app(runs["csv"], max_body="2KB")) as client:
+        assert client.post("/predict", json={"rows": rows}).status_code == 413
+        chunked = client.post("/predict", content=iter([json.dumps({"rows": rows}).encode()[i:i + 500]
+                                                        for i in range(0, 8000, 500)]),
+                              headers={"content-type": "application/json"})
+        assert chunked.status_code == 413 and "--max-body" in one_line(chunked)
+        assert client.post("/predict", json={"rows": rows[:2]}).status_code == 200
+    with TestClient(specdl.serve_app(runs["csv"], timeout=1e-6)) as client:
+        r = client.post("/predict", json={"rows": rows})
+        assert r.status_code == 504 and "--timeout" in one_line(r)
+
+
+def test_api_key(runs, monkeypatch, tmp_path):
+    monkeypatch.setenv("SPECDL_API_KEY", "s3cret")
+    body = {"rows": rows_csv(tmp_path / "in.csv", 2)}
+    with TestClient(specdl.serve_app(runs["csv"])) as client:
+        assert client.post("/predict", json=body).status_code == 401
+        assert "X-API-Key" in one_line(client.post("/predict", json=body))
+        assert client.post("/predict", json=body, headers={"X-API-Key": "s3cres"}).status_code == 401
+        assert client.get("/info").status_code == 401
+        assert client.post("/predict", json=body, headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert client.get("/health").status_code == client.get("/ready").status_code == 200
+        assert client.get("/openapi.json").status_code == 200 and client.get("/docs").status_code == 200
+    with TestClient(specdl.serve_app(runs["csv"], protect_docs=True)) as client:
+        assert client.get("/openapi.json").status_code == client.get("/docs").status_code == 401
+        assert client.get("/openapi.json", headers={"X-API-Key": "s3cret"}).json()["paths"]["/predict"]
+        assert client.get("/docs", headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert client.get("/health").status_code == 200
+
+
+def test_mounted_in_another_app_loads_on_first_use(runs, tmp_path):
+    model = specdl.serve_app(runs["csv"])
+    parent = FastAPI()
+    parent.mount("/model", model)
+    rows = rows_csv(tmp_path / "in.csv", 3)
+    with TestClient(parent) as client:
+        assert not model.state.served.ready  # a mounted app gets no lifespan events
+        r = client.post("/model/predict", json={"rows": rows})
+        assert r.status_code == 200 and model.state.served.ready
+        assert same_rows(r.json()["rows"], predicted(runs["csv"], tmp_path / "in.csv"))
+
+
+def test_a_model_that_fails_is_a_500_with_one_line(runs, tmp_path, caplog):
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with TestClient(specdl.serve_app(runs["csv"], checkpoint=tmp_path / "bad.pt"), raise_server_exceptions=False) as c:
+        r = c.post("/predict", json={"rows": rows_csv(tmp_path / "in.csv", 2)})
+        assert r.status_code == 500 and "Traceback" not in r.text and "\n" not in one_line(r)
+        assert "did not load" in r.json()["detail"] and "did not load" in caplog.text
+        assert c.get("/ready").status_code == 503 and c.get("/health").status_code == 200
+
+
+def test_serve_refuses_in_one_line(runs, capsys):
+    assert main(["serve", str(runs["csv"]), "--backend", "onnx"]) == 2
+    err = capsys.readouterr().err
+    assert "--backend onnx is not available yet" in err and len(err.strip().splitlines()) == 1
+    assert main(["serve", str(runs["root"] / "nothing")]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert main(["serve", str(runs["csv"]), "--max-body", "lots"]) == 2
+    assert "--max-body lots" in capsys.readouterr().err
+    assert main(["serve", str(runs["csv"]), "--timeout", "0"]) == 2
+    assert "--timeout 0: give a number of seconds above 0" in capsys.readouterr().err
+    assert main(["serve", str(runs["csv"]), "--files", str(runs["root"] / "nothing")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+
+
+def test_without_the_serve_extra_serve_is_one_line(runs):
+    code = ("import sys; sys.modules['fastapi'] = None; import specdl; from specdl.cli import main\n"
+            f"assert main(['serve', {str(runs['csv'])!r}]) == 2\n"
+            f"try:\n    specdl.serve_app({str(runs['csv'])!r})\nexcept specdl.RunError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "pip install 'specdl[serve]'" in out.stdout and "specdl: error: specdl serve needs FastAPI" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_import_and_check_do_not_import_fastapi():
+    code = ("import sys, specdl; specdl.check('specs/iris_mlp.yaml'); "
+            "from specdl.cli import main; main(['check', 'specs/iris_mlp.yaml']); "
+            "print(sorted(m for m in ('fastapi', 'uvicorn', 'starlette', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+def test_reading_requests_and_writing_answers_need_no_torch(runs):
+    """The app, its OpenAPI document and /info, a request read into raw inputs and
+    predictions turned into answer rows: no torch imported (only the forward is the
+    backend's; an ONNX backend serves without torch)."""
+    code = f"""if True:
+        import sys, warnings
+        warnings.simplefilter("ignore")
+        import numpy as np, specdl
+        from fastapi.testclient import TestClient
+        from specdl.runs.predict import prediction_rows
+        from specdl.serving.requests import request_inputs
+        from specdl.serving.schema import request_model
+        app = specdl.serve_app({str(runs["csv"])!r})
+        client = TestClient(app)
+        assert client.get("/info").status_code == client.get("/openapi.json").status_code == 200
+        saved = app.state.served.saved
+        row = {{"class": 1.0, "json": None, "_id": "p", "model_config": 0.3, "a b": "w", "2020": 1.0}}
+        raw = request_inputs(saved, request_model(saved).model_validate({{"rows": [row]}}), None)
+        assert np.isnan(raw.x[0][0, 1]) and raw.x[1].tolist() == [["p", "w"]]
+        pred = {{"prediction": ["no"], "probabilities": np.array([[0.25, 0.75]]), "classes": ["no", "yes"]}}
+        assert prediction_rows(pred) == [{{"prediction": "no", "p_no": 0.25, "p_yes": 0.75}}]
+        print("torch" in sys.modules)
+    """
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stdout + out.stderr
+
+
+BUNDLED = ["iris_mlp", "digits_cnn", "diabetes_mlp", "breast_cancer_binary", "text_cnn", "lstm_classifier",
+           "unet_small", "cifar_cnn"]  # classification, regression (one value, an image), binary, token ids, images
+
+
+@pytest.mark.slow  # trains a bundled spec (an epoch)
+@pytest.mark.parametrize("name", BUNDLED)
+def test_runs_of_bundled_specs_answer_as_predict(name, tmp_path):
+    spec = specdl.load(ROOT / "specs" / f"{name}.yaml", ["train.epochs=1"])
+    run = specdl.train(spec, out=tmp_path / "run").run_dir
+    if spec.data.file_backed:
+        folder = tmp_path / "data" / "shapes"
+        files = sorted((folder / "circles").glob("*.png"))[:6]
+        body, want = {"instances": [{"path": f"circles/{f.name}"} for f in files]}, predicted(run, folder / "circles")[:6]
+        keys = set(want[0]) - {"file"}
+    else:
+        np.save(tmp_path / "x.npy", spec.data.load(spec.seed).x[:8])
+        body, want, keys = {"instances": np.load(tmp_path / "x.npy").tolist()}, predicted(run, tmp_path / "x.npy"), None
+    with TestClient(specdl.serve_app(run, files=tmp_path / "data" / "shapes")) as client:
+        r = client.post("/predict", json=body)
+        assert r.status_code == 200, r.text
+        assert same_rows(r.json()["rows"], want, keys)
+        assert client.get("/info").json()["outputs"] == [k for k in want[0] if keys is None or k in keys or k == "file"]
+
+
+# -- the real server, over real HTTP on 127.0.0.1 (slow: a process that imports torch and trains)
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(run, *args, env=None):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "specdl", "serve", str(run), "--port", str(port), *map(str, args)],
+                            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    import httpx
+
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("the server did not become ready")
+
+
+def half_sent(url, body: bytes):
+    """A slow client: a POST /predict with half its body sent (http.client's connection;
+    ``send`` the rest, then ``getresponse``)."""
+    import http.client
+
+    conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=60)
+    conn.putrequest("POST", "/predict")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders(body[:len(body) // 2])
+    return conn
+
+
+def in_flight_at_sigterm(proc, url, body: bytes):
+    """A request whose body is half sent when the server gets SIGTERM, then finished:
+    the server's answer to it (http.client's response)."""
+    conn = half_sent(url, body)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(1.0)
+    assert proc.poll() is None  # waiting for the request in flight
+    conn.send(body[len(body) // 2:])
+    return conn.getresponse()
+
+
+@pytest.mark.slow  # starts a server process
+def test_real_server_answers_as_predict_and_stops_on_sigterm(runs, tmp_path):
+    import httpx
+
+    rows = rows_csv(tmp_path / "in.csv", 20)
+    cli = subprocess.run([sys.executable, "-m", "specdl", "predict", str(runs["csv"]), "--input", "in.csv",
+                          "--format", "json"], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    proc, url = start_server(runs["csv"], "--max-body", "4MB")
+    try:
+        r = httpx.post(f"{url}/predict", json={"rows": rows}, timeout=30)
+        assert r.status_code == 200 and same_rows(r.json()["rows"], json.loads(cli.stdout))
+        hostile = [b"{", b'{"rows": [{"class": NaN}]}', b"[" * 50_000, b'{"rows": ' + b"1" * (5 << 20) + b"}",
+                   json.dumps({"rows": [{**rows[0], "_id": "never seen"}]}).encode()]
+        for body in hostile:
+            h = httpx.post(f"{url}/predict", content=body, headers={"content-type": "application/json"}, timeout=30)
+            assert h.status_code in (200, 400, 413, 422) and "Traceback" not in h.text, (body[:40], h.text)
+        text = json.dumps({"rows": rows}).encode()
+        slow = half_sent(url, text)  # a slow client holds a request open; the others are answered
+        assert httpx.post(f"{url}/predict", json={"rows": rows}, timeout=30).json() == r.json()
+        slow.send(text[len(text) // 2:])
+        assert json.loads(slow.getresponse().read()) == r.json()
+        taken = subprocess.run([sys.executable, "-m", "specdl", "serve", str(runs["csv"]), "--port", url.rsplit(":", 1)[1]],
+                               env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+        assert taken.returncode == 1 and "specdl: error: the server did not start" in taken.stderr, taken.stderr
+        assert "Traceback" not in taken.stderr
+        answer = in_flight_at_sigterm(proc, url, json.dumps({"rows": rows}).encode())
+        assert answer.status == 200 and json.loads(answer.read())["rows"] == r.json()["rows"]
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = proc.stderr.read()
+    assert "Traceback" not in err and "Shutting down" in err and "Waiting for connections to close" in err, err
+    assert "stopped (SIGTERM)" in err
+
+
+@pytest.mark.slow  # starts a server process
+def test_real_server_images_and_arrays(runs, tmp_path):
+    import httpx
+
+    x = np.random.default_rng(5).normal(size=(6, 4))
+    np.save(tmp_path / "x.npy", x)
+    proc, url = start_server(runs["npz"], env={"SPECDL_API_KEY": "k"})
+    try:
+        assert httpx.post(f"{url}/predict", json={"instances": x.tolist()}).status_code == 401
+        r = httpx.post(f"{url}/predict", json={"instances": x.tolist()}, headers={"X-API-Key": "k"})
+        assert same_rows(r.json()["rows"], predicted(runs["npz"], tmp_path / "x.npy"))
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    folder = runs["root"] / "img"
+    proc, url = start_server(runs["img"], "--files", folder)
+    try:
+        files = sorted((folder / "b").glob("*.png"))
+        r = httpx.post(f"{url}/predict", json={"instances": [{"path": f"b/{f.name}"} for f in files]})
+        assert same_rows(r.json()["rows"], predicted(runs["img"], folder / "b"), keys={"prediction", "p_a", "p_b"})
+        assert httpx.post(f"{url}/predict", json={"instances": [{"path": "../d.csv"}]}).status_code == 422
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
