@@ -128,7 +128,7 @@ class SyntheticData(NamedInputs, DataSource):
     def model_post_init(self, _):
         if (self.classes is None) == (self.outputs is None):
             raise ValueError("give exactly one of `classes` (classification) or `outputs` (regression)")
-        if (self.shape is None) == (self.inputs is None):
+        if self.shape is None and self.inputs is None:  # both: check says so at `shape`
             raise ValueError("give `shape` (one input), or `inputs` (named inputs, each with its shape)")
         self.exclusive()
 
