@@ -308,3 +308,55 @@ def test_drawn_multi_input_scripts_train_as_build(tmp_path, spec):
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads(r.stdout.strip().splitlines()[-1]) == pytest.approx(built, abs=1e-6)
 
+
+
+# ---------------------------------------------------------------- CUDA graphs
+def test_the_cuda_graph_step_copies_every_input_into_its_static_buffers(monkeypatch):
+    """GraphStep (runtime/graphs.py, unchanged) on batches of Inputs, CUDA mocked as in
+    test_gpu_graphs: warm-up, one capture on cloned Inputs, replays after copying each
+    batch's every input into them, the short batch eager."""
+    from specdl.runtime import loop
+
+    from .test_gpu_graphs import FakeCuda
+
+    fake = FakeCuda()
+    fake.install(monkeypatch)
+    model = specdl.build_model(TWO)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    step = fake.graph_step = loop.GraphStep(model, torch.nn.CrossEntropyLoss(), opt, batch_size=8, warmup=2)
+    g = torch.Generator().manual_seed(0)
+    x = Inputs({"price": torch.randn(42, 4, generator=g), "ids": torch.randint(0, 12, (42, 5), generator=g)})
+    y = torch.randint(0, 3, (42,), generator=g)
+    copied = []
+    real_copy = Inputs.copy_
+    monkeypatch.setattr(Inputs, "copy_", lambda self, other: copied.append(other) or real_copy(self, other))
+    total, seen = loop.train_epoch(model, loop.batches(x, y, 8, torch.Generator().manual_seed(0)), step.loss_fn,
+                                   opt, 6, graph=step)
+    assert seen == 42 and fake.log == [("capture", [True])] + ["replay"] * 3  # batches 3 to 5
+    assert isinstance(step.x, Inputs) and len(copied) == 3
+    assert all(torch.equal(step.x.tensors[k], copied[-1].tensors[k]) for k in ("price", "ids"))
+    assert torch.is_tensor(total) and float(total) > 0
+
+
+@pytest.mark.gpu
+def test_cuda_graphs_give_eager_metrics_with_named_inputs(tmp_path):
+    reports = {}
+    for graphs in ("true", "false"):
+        spec = spec_of(train__device="cuda", train__cuda_graphs=graphs == "true", train__epochs=4)
+        _, run = specdl.train(spec, out=tmp_path / graphs)
+        reports[graphs] = json.loads((run / "report.json").read_text())
+    assert reports["true"]["cuda_graphs"] is True and reports["false"]["cuda_graphs"] is False
+    for k, v in reports["false"]["test"].items():
+        assert reports["true"]["test"][k] == pytest.approx(v, abs=0.05), k
+
+
+def test_the_editor_schema_takes_named_inputs_and_refuses_unknown_keys_in_one():
+    import jsonschema
+
+    from specdl.front.editor_schema import spec_json_schema
+
+    schema = jsonschema.Draft202012Validator(spec_json_schema())
+    npz = spec_of(data={"source": "npz", "path": "m.npz", "inputs": {"price": {"array": "a"}, "ids": {"array": "b"}}})
+    assert not list(schema.iter_errors(TWO)) and not list(schema.iter_errors(npz))
+    assert list(schema.iter_errors(spec_of(data__inputs={"price": {"shape": [4], "dtyp": "int64"}})))
+    assert list(schema.iter_errors(spec_of(data__inputs={"price": {"array": "a"}})))  # an npz key on synthetic
