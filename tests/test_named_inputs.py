@@ -135,6 +135,11 @@ def test_npz_inputs_read_each_array_with_did_you_mean(tmp_path):
     spec["model"]["layers"][1]["embedding"]["num_embeddings"] = 7
     a = specdl.check(spec)
     assert a.graph.sources["ids"].shape == ("N", 3) and a.graph.sources["ids"].dtype == "int64"
+    np.savez(tmp_path / "m.npz", a=rng.normal(size=(40, 4)), b=rng.integers(-1, 7, (40, 3)), y=rng.integers(0, 2, 40))
+    assert errors(spec) == ["data.inputs.ids.array: `b` in " + str(tmp_path / "m.npz") + " holds the id -1; integer "
+                            "inputs are token ids, whole numbers from 0 (give floats for values)"]
+    np.savez(tmp_path / "m.npz", a=rng.normal(size=(40, 4)), b=rng.integers(0, 7, (41, 3)), y=rng.integers(0, 2, 40))
+    assert errors(spec) == ["data.inputs.ids.array: `b` has 41 rows but `y` has 40"]
 
 
 # ---------------------------------------------------------------- build

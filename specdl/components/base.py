@@ -113,8 +113,7 @@ class Layer(Component):
                 fix = f"; {self.rank_fix}" if self.rank_fix else ""
                 raise ShapeError(f"expects a {want} input{hint}, got {x}{fix}")
             if x.dtype not in self.dtypes:
-                ids = "; token ids are indices: put an embedding first" if x.dtype == "int64" else ""
-                raise ShapeError(f"expects {' or '.join(self.dtypes)} input, got {x.dtype} {x}{ids}")
+                raise ShapeError(f"expects {' or '.join(self.dtypes)} input, got {x.dtype} {x}")
 
     def infer(self, x: TT) -> TT:
         return x

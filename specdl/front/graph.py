@@ -120,7 +120,7 @@ def build_graph(layers, input_type: TT | dict, src, base_path=("model", "layers"
             else:
                 node.out = layer.infer_many(node.in_types)
         except ShapeError as e:
-            issues.append(src.issue(path, str(e), kind_name(layer)))
+            issues.append(src.issue(path, str(e) + _ids_hint(node, sources), kind_name(layer)))
         types.setdefault(name, node.out)
         where[name] = i
     if issues:
@@ -141,6 +141,13 @@ def _names(layers, sources, src, base_path, issues) -> tuple[list, dict]:
                                     f"{also}); names must be unique", kind_name(layer)))
         first_at.setdefault(name, i)
     return names, first_at
+
+
+def _ids_hint(node: Node, sources: dict) -> str:
+    """For a float layer fed a named input of token ids (spec 12.4): what to put first."""
+    ids = any(r != INPUT and r in sources and sources[r].dtype == "int64" for r in node.inputs)
+    takes_ids = "int64" in getattr(node.layer, "dtypes", ()) or node.layer.structural
+    return "; token ids are indices: put an embedding first" if ids and not takes_ids else ""
 
 
 def _arity(layer, n: int) -> str | None:

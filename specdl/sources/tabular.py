@@ -474,12 +474,15 @@ class NpzData(NamedInputs, DataSource):
             raise SourceError(field, f"`{key}` in {self.path} is {list(x.shape)}: give [N, features...], "
                               "one row per sample")
         if len(x) != len(y):
-            raise SourceError("y", f"`{key}` has {len(x)} rows but y has {len(y)}" if self.inputs else
-                              f"x has {len(x)} rows but y has {len(y)}")
+            raise SourceError(field if self.inputs else "y", f"`{key}` has {len(x)} rows but `{self.y}` has {len(y)}"
+                              if self.inputs else f"x has {len(x)} rows but y has {len(y)}")
         if len(x) == 0:
             raise SourceError(field, f"`{key}` in {self.path} holds no samples")
         if 0 in x.shape[1:]:
             raise SourceError(field, f"`{key}` in {self.path} is {list(x.shape)}: its samples hold no values")
+        if self.inputs and x.dtype.kind in "iu" and x.min() < 0:  # a named input of integers: ids, looked up
+            raise SourceError(field, f"`{key}` in {self.path} holds the id {x.min()}; integer inputs are token ids, "
+                              "whole numbers from 0 (give floats for values)")
     def _classes(self, y) -> int:
         """The number of classes of labels ``y``: one whole number in 0..K-1 per sample."""
         import numpy as np
