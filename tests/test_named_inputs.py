@@ -197,6 +197,14 @@ def test_build_equals_the_generated_script(source, tmp_path):
         assert script[k] == pytest.approx(built[k], abs=1e-6), k
 
 
+@pytest.mark.slow
+def test_a_compiled_model_takes_the_batches_of_inputs(tmp_path):
+    """train.compile: torch.compile of the model with its keyword pre-hook trains to eager's metrics."""
+    eager, _ = specdl.train(TWO, out=tmp_path / "eager")
+    compiled, _ = specdl.train(spec_of(train__compile=True), out=tmp_path / "compiled")
+    assert compiled == pytest.approx(eager, abs=1e-4)
+
+
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 
 
