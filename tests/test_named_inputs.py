@@ -106,6 +106,7 @@ def test_single_input_keys_and_model_input_are_exclusive_of_inputs():
         "and dtype"]
     assert errors(spec_of(data__shape=[4]))[0].startswith("data.shape: `shape` and `inputs`")
     assert errors(spec_of(model__input=[4]))[0].startswith("model.input: model.input and data.inputs cannot")
+    assert errors(spec_of(data__inputs={})) == ["data.inputs: needs at least 1 item(s), got {}"]
     assert errors(spec_of(data__transforms=["standardize"]))[0] == (
         "data.transforms: `transforms` and `inputs` cannot both be given: named inputs take no source-level transforms")
 

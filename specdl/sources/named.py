@@ -33,6 +33,11 @@ def _check_input_name(v: str) -> str:
 InputName = Annotated[str, AfterValidator(_check_input_name)]
 
 
+def inputs_of(kind):
+    """The type of a source's ``inputs``: names -> ``kind``, at least one (None: one input)."""
+    return Annotated[dict[InputName, kind], Field(min_length=1)] | None
+
+
 class SyntheticInput(Base):
     """One synthetic input: random values of ``shape`` per sample, float32 (standard
     normal) or int64 token ids below ``high``."""
@@ -55,13 +60,6 @@ EXCLUSIVE = {"synthetic": ("shape", "dtype", "high", "transforms"), "npz": ("x",
 
 class NamedInputs:
     """A source with ``inputs`` (a mapping of names to inputs, in forward's order)."""
-
-    def named(self) -> bool:
-        return self.inputs is not None
-
-    def exclusive(self) -> None:
-        if self.inputs is not None and not self.inputs:
-            raise ValueError("`inputs` names at least one input")
 
     def exclusive_keys(self) -> list[str]:
         """The single-input keys given beside ``inputs`` (check says each at its key)."""

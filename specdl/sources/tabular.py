@@ -12,7 +12,7 @@ from ..components.call import Call, Name, literal
 from ..errors import SourceError, did_you_mean
 from .base import DataSource
 from .info import GENERATORS, SKLEARN, SKLEARN_CLASSES, SKLEARN_SIZES, SKLEARN_TARGETS, DataInfo, InputInfo
-from .named import InputName, NamedInputs, NpzInput, SyntheticInput
+from .named import NamedInputs, NpzInput, SyntheticInput, inputs_of
 
 
 def class_hint(name: str, values) -> str | None:
@@ -117,7 +117,7 @@ class SyntheticData(NamedInputs, DataSource):
     size: Annotated[int, Field(ge=8)] = 256
     dtype: Literal["float32", "int64"] = "float32"
     high: PosInt = 10
-    inputs: dict[InputName, SyntheticInput] | None = None
+    inputs: inputs_of(SyntheticInput) = None
 
     def sample_count(self):
         return self.size
@@ -130,7 +130,6 @@ class SyntheticData(NamedInputs, DataSource):
             raise ValueError("give exactly one of `classes` (classification) or `outputs` (regression)")
         if self.shape is None and self.inputs is None:  # both: check says so at `shape`
             raise ValueError("give `shape` (one input), or `inputs` (named inputs, each with its shape)")
-        self.exclusive()
 
     @property
     def target(self) -> tuple:
@@ -440,12 +439,9 @@ class NpzData(NamedInputs, DataSource):
     path: str
     x: str = "x"
     y: str = "y"
-    inputs: dict[InputName, NpzInput] | None = None
+    inputs: inputs_of(NpzInput) = None
     any_dtype: ClassVar[bool] = True
     labels_at: ClassVar[str] = "y"
-
-    def model_post_init(self, _):
-        self.exclusive()
 
     def _arrays(self):
         """(x, y): x one array, or with named inputs name -> array, each checked."""
