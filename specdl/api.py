@@ -33,9 +33,9 @@ def _user_code(fn):
 
 @_user_code
 def infer_shapes(spec) -> dict:
-    """``{layer name: output shape}`` with ``"N"`` for the batch, ``input`` first."""
+    """``{layer name: output shape}`` with ``"N"`` for the batch, ``input`` (or each named input) first."""
     a = _analysis(spec)
-    return {"input": a.graph.input.shape, **{n.name: n.out.shape for n in a.graph.nodes}}
+    return {**{k: t.shape for k, t in a.graph.sources.items()}, **{n.name: n.out.shape for n in a.graph.nodes}}
 
 
 @_user_code

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import RunError, SourceError, SpecError
 from ..front.plan import dtypes
+from ..runtime.inputs import take_inputs
 from ..runtime.prepare import FitError, fit_transforms, invert, one_hot, take, targets, truth
 from ..sources.base import split_indices
 from .arrays import Arrays, _check_classes, _check_labels, _check_targets
@@ -26,20 +27,12 @@ def prepare(spec, analysis) -> Arrays:
     except SourceError as e:
         raise RunError(f"data.{e.where}: {e}") from None
     task = analysis.task
-    x = np.asarray(loaded.x, dtype=dtypes(analysis).read)
     y = _checked_targets(loaded.y, data, analysis)
     rows = split_indices(y, data.split, spec.seed, data.split.stratify and task == "classification")
-    xs, ys = take(x, rows), take(y, rows)
+    ys = take(y, rows)
     if task == "classification":
         _check_classes(ys, analysis.data.classes, data.class_names())
-    try:
-        xs, states = fit_transforms(xs, [t.step() for t in data.transforms])
-    except FitError as e:
-        raise _unfit(spec, e, xs["train"], rows["train"]) from None
-    _check_finite(xs, data, rows)
-    encoder = None
-    if loaded.cats is not None:
-        xs, encoder = one_hot(xs, take(loaded.cats, rows))
+    xs, states, encoder = (_named_features if isinstance(loaded.x, dict) else _features)(spec, analysis, loaded, rows)
     y_true = truth(ys, task)
     try:
         ys, target_states = fit_transforms(ys, [t.step() for t in data.target_transforms], "target_transforms")
@@ -48,6 +41,32 @@ def prepare(spec, analysis) -> Arrays:
                         "train split's targets is not finite (values too large); scale the targets",
                         data.target_transforms[e.index].type_name)]) from None
     return Arrays(xs, ys, y_true, states, target_states, encoder, data.class_names())
+
+
+def _features(spec, analysis, loaded, rows):
+    """One input: the splits' features after the transforms (fitted on the train split)
+    and the one-hot categories; (splits, fitted transforms, one-hot encoder or None)."""
+    data = spec.data
+    xs = take(np.asarray(loaded.x, dtype=dtypes(analysis).read), rows)
+    try:
+        xs, states = fit_transforms(xs, [t.step() for t in data.transforms])
+    except FitError as e:
+        raise _unfit(spec, e, xs["train"], rows["train"]) from None
+    _check_finite(xs, data, rows)
+    encoder = None
+    if loaded.cats is not None:
+        xs, encoder = one_hot(xs, take(loaded.cats, rows))
+    return xs, states, encoder
+
+
+def _named_features(spec, analysis, loaded, rows):
+    """Named inputs (spec 12.1): split -> name -> array, as the script's ``take_inputs``
+    gives them (no transforms); the float ones finite. (splits, [], None)."""
+    xs = take_inputs(loaded.x, rows)
+    for name in loaded.x:
+        where = f"the input `{name}`'s values"
+        _check_finite({k: v[name] for k, v in xs.items()}, spec.data, rows, where)
+    return xs, [], None
 
 
 def _checked_targets(raw, data, analysis):
@@ -66,12 +85,13 @@ def _checked_targets(raw, data, analysis):
     return y
 
 
-def _check_finite(xs, data, rows) -> None:
+def _check_finite(xs, data, rows, what: str = "the features") -> None:
     for k, v in xs.items():
         if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all():
             row, col = np.argwhere(~np.isfinite(v.reshape(len(v), -1)))[0]
-            raise RunError(f"the features hold NaN or infinite values (e.g. {_where(data, rows[k][row], col)}); "
-                           "clean the data, or add `fill: mean` (median, or a value) first in data.transforms")
+            fix = "clean the data" + (", or add `fill: mean` (median, or a value) first in data.transforms"
+                                      if what == "the features" else "")
+            raise RunError(f"{what} hold NaN or infinite values (e.g. {_where(data, rows[k][row], col)}); {fix}")
 
 
 def _unfit(spec, e: FitError, x, rows) -> SpecError:

@@ -46,13 +46,32 @@ class SpecModule(nn.Module):
             for name, fn, _, _ in self._steps:
                 x = fn(x) if fn is not None else mods[name](x)
             return x
-        env = {INPUT: x}
+        return self._through({INPUT: x})
+
+    def _through(self, env: dict):
+        """The graph's steps from its sources' values (``env``), dropping each value after its last use."""
+        mods = self._modules
         for name, fn, inputs, drop in self._steps:
             args = [env[r] for r in inputs]
             for r in drop:
                 del env[r]
             env[name] = fn(*args) if fn is not None else mods[name](*args)
         return env[self._steps[-1][0]]
+
+
+class NamedSpecModule(SpecModule):
+    """A model whose graph starts at named inputs (spec 12.3): ``forward(**inputs)``, the
+    graph's environment starting with them. Called on a batch of ``Inputs`` (the loop's),
+    its forward pre-hook hands their tensors over as keyword arguments."""
+
+    def __init__(self, graph: Graph):
+        from ..runtime.inputs import keyword_inputs
+
+        super().__init__(graph)
+        self.register_forward_pre_hook(keyword_inputs, with_kwargs=True)
+
+    def forward(self, **inputs):
+        return self._through(dict(inputs))
 
 
 def make_module(node) -> nn.Module:
@@ -90,7 +109,7 @@ def build_model(analysis, seed: bool = True) -> SpecModule:
     """The nn.Module for an analysed spec; seeded with the spec's seed when ``seed``."""
     if seed:
         torch.manual_seed(analysis.spec.seed)
-    return SpecModule(analysis.graph)
+    return (NamedSpecModule if analysis.graph.named else SpecModule)(analysis.graph)
 
 
 def build_loss(analysis):

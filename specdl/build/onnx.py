@@ -101,11 +101,16 @@ def save_examples(run_dir, analysis, arrays) -> None:
     verifies without the training data at hand."""
     from . import checkpoints as ckpt
 
-    ckpt.save_atomic(real_inputs(analysis, arrays).clone(), Path(run_dir) / EXAMPLES)
+    x = real_inputs(analysis, arrays)
+    ckpt.save_atomic({k: v.clone() for k, v in x.items()} if isinstance(x, dict) else x.clone(), Path(run_dir) / EXAMPLES)
 
 
-def real_inputs(analysis, arrays, split: str = "test", n: int = 64) -> torch.Tensor:
-    """Up to n real (preprocessed) inputs of a split, for verifying an export."""
+def real_inputs(analysis, arrays, split: str = "test", n: int = 64):
+    """Up to n real (preprocessed) inputs of a split, for verifying an export (named
+    inputs: name -> tensor)."""
+    if analysis.graph.named:
+        return {i.name: torch.as_tensor(arrays.x[split][i.name][:n], dtype=getattr(torch, i.dtype))
+                for i in analysis.data.inputs}
     if analysis.spec.data.file_backed:
         from .images import loader
 

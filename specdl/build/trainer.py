@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import RunError
-from ..runtime import images, loop, metrics, settings
+from ..runtime import images, inputs, loop, metrics, settings
 from .data import invert_targets, prepare
 from .images import CachedImages
 from .model import build_loss, build_model, build_optimizer, build_scheduler
@@ -46,6 +46,9 @@ class Trainer:
         self.file_backed = self.spec.data.file_backed
         if self.file_backed:
             self.x = self.arrays.x  # datasets, read by DataLoaders
+        elif analysis.graph.named:  # named inputs: each split's Inputs, every input sliced alike
+            kinds = {i.name: getattr(torch, i.dtype) for i in analysis.data.inputs}
+            self.x = {k: inputs.as_inputs(v, kinds, device) for k, v in self.arrays.x.items()}
         else:
             fdtype = getattr(torch, self.plan.dtypes.input)
             self.x = {k: torch.as_tensor(v, dtype=fdtype).to(device) for k, v in self.arrays.x.items()}
@@ -139,6 +142,8 @@ class Trainer:
 
     def eval_chunks(self, split: str):
         bs, x = self.plan.eval_chunk, self.x[split]
+        if isinstance(x, inputs.Inputs):
+            return x.chunks(bs)
         if not self.file_backed:
             return loop.chunks(x, bs)
         if self.cached:

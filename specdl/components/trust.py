@@ -19,6 +19,7 @@ HELPERS = {
     **{name: ("specdl.runtime.layers", (name,)) for name in (
         "ClassToken", "PositionEmbedding", "SinusoidalPosition", "StochasticDepth", "LayerScale", "backbone")},
     "synthetic_data": ("specdl.runtime.tabular", ("synthetic_data",)),
+    "synthetic_inputs": ("specdl.runtime.tabular", ("synthetic_inputs",)),
     "read_csv": ("specdl.runtime.csv", ("MISSING_CELLS", "missing_cell", "open_csv", "read_rows", "read_table",
                                         "csv_numbers", "csv_number", "read_csv")),
 }

@@ -10,6 +10,7 @@ from ..components.tensor import TT
 from ..errors import Issue, ShapeError, SourceError, SpecError, did_you_mean
 from ..sources.info import DataInfo, describe
 from .graph import INPUT, Graph, build_graph
+from .inputs import exclusive_issues, graph_sources, input_issues
 from .score_checks import absent_class_warnings, top_k_issues
 
 # A multi-target regression reports each target's metrics up to this many targets
@@ -234,8 +235,10 @@ def _classes_read_as_regression(spec, info, loss, issues: list, warnings: list) 
 
 def analyze(spec, preflight: bool = False) -> Analysis:
     src = spec._source
-    issues: list[Issue] = []
+    issues: list[Issue] = exclusive_issues(spec, src)
     warnings: list[Issue] = []
+    if issues:
+        raise SpecError(issues)
     try:
         info = describe(spec.data, spec.seed)
     except ShapeError as e:
@@ -248,17 +251,18 @@ def analyze(spec, preflight: bool = False) -> Analysis:
         raise SpecError([src.issue(where, str(e), what)]) from None
     warnings += [src.issue(("data", *field) if isinstance(field, tuple) else ("data", field), why,
                            severity="warning") for field, why in info.warnings]
-    feat = info.feat
-    if spec.model.input is not None:
+    feat, sources = info.feat, graph_sources(info)
+    if spec.model.input is not None and sources is None:
         if tuple(spec.model.input) != tuple(feat):
             issues.append(src.issue(("model", "input"), f"model.input {list(spec.model.input)} does "
                                     f"not match the data's per-sample shape {list(feat)}; "
                                     "leave it out to take it from the data"))
         feat = tuple(spec.model.input)
-    graph = build_graph(spec.model.layers, TT(("N", *feat), info.dtype), src)
+    graph = build_graph(spec.model.layers, sources or TT(("N", *feat), info.dtype), src)
     from .inferred import check as check_inferred
 
     issues += check_inferred(graph, src)
+    issues += input_issues(spec, info, graph, src)
     issues += _token_issues(spec, graph, src)
     issues += _split_issues(spec, info, src)
     issues += _lone_batch_issues(spec, info, graph, src)

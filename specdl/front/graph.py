@@ -41,13 +41,22 @@ class Node:
 class Graph:
     input: TT
     nodes: list[Node]
+    sources: dict = field(default_factory=dict)  # name -> TT: `input`, or the named inputs (spec 12.3)
+
+    def __post_init__(self):
+        self.sources = self.sources or {INPUT: self.input}
+
+    @property
+    def named(self) -> bool:
+        """Whether the graph's sources are named inputs (``forward(**inputs)``)."""
+        return INPUT not in self.sources
 
     @property
     def output(self) -> Node:
         return self.nodes[-1]
 
     def consumers(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {INPUT: []}
+        out: dict[str, list[str]] = {k: [] for k in self.sources}
         for n in self.nodes:
             out.setdefault(n.name, [])
             for i in n.inputs:
@@ -63,23 +72,17 @@ def kind_name(layer) -> str:
     return layer.block if layer.structural else layer.type_name
 
 
-def build_graph(layers, input_type: TT, src, base_path=("model", "layers")) -> Graph:
-    """Name the layers, resolve their inputs and infer every shape.
+def build_graph(layers, input_type: TT | dict, src, base_path=("model", "layers")) -> Graph:
+    """Name the layers, resolve their inputs and infer every shape. ``input_type``: the
+    type of ``input``, or the named inputs' (name -> TT, spec 12.3), the graph's sources.
 
     Raises SpecError with every independent problem (a failed layer makes its
     dependents unknown rather than reporting them again).
     """
+    sources = input_type if isinstance(input_type, dict) else {INPUT: input_type}
     issues, nodes, where = [], [], {INPUT: None}
-    names = [ly.name or f"{kind_name(ly)}_{i}" for i, ly in enumerate(layers)]
-    first_at = {}
-    for i, (layer, name) in enumerate(zip(layers, names)):
-        path = base_path + (i,)
-        if name in first_at or name == INPUT:
-            issues.append(src.issue(path + ("name",), f"duplicate layer name `{name}` (also "
-                                    f"layer {first_at.get(name, 'input')}); names must be unique",
-                                    kind_name(layer)))
-        first_at.setdefault(name, i)
-    types: dict[str, TT | None] = {INPUT: input_type}
+    names, first_at = _names(layers, sources, src, base_path, issues)
+    types: dict[str, TT | None] = dict(sources)
     for i, (layer, name) in enumerate(zip(layers, names)):
         path = base_path + (i,)
         inputs = list(layer.inputs) if layer.inputs else [names[i - 1] if i else INPUT]
@@ -90,6 +93,12 @@ def build_graph(layers, input_type: TT, src, base_path=("model", "layers")) -> G
             if ref in types:
                 continue
             bad = True
+            if ref == INPUT and INPUT not in sources:  # no `inputs:` on the first layer, or `input` named
+                at = path + ("inputs", j) if layer.inputs else path
+                issues.append(src.issue(at, "the model has named inputs (" + ", ".join(sources) + "), not one "
+                                        f"`input`: say which this layer takes, e.g. `inputs: [{next(iter(sources))}]`",
+                                        kind_name(layer)))
+                continue
             if ref in first_at and first_at[ref] >= i:
                 why = ("refers to itself" if first_at[ref] == i else
                        f"refers to `{ref}`, which comes later (layer {first_at[ref]}); a layer "
@@ -111,12 +120,34 @@ def build_graph(layers, input_type: TT, src, base_path=("model", "layers")) -> G
             else:
                 node.out = layer.infer_many(node.in_types)
         except ShapeError as e:
-            issues.append(src.issue(path, str(e), kind_name(layer)))
+            issues.append(src.issue(path, str(e) + _ids_hint(node, sources), kind_name(layer)))
         types.setdefault(name, node.out)
         where[name] = i
     if issues:
         raise SpecError(_dedupe(issues))
-    return Graph(input_type, nodes)
+    return Graph(next(iter(sources.values())), nodes, dict(sources))
+
+
+def _names(layers, sources, src, base_path, issues) -> tuple[list, dict]:
+    """Each layer's name, and where each name is first given; a name given twice, or a
+    source's (`input`, a named input), is an issue."""
+    names = [ly.name or f"{kind_name(ly)}_{i}" for i, ly in enumerate(layers)]
+    first_at = {}
+    for i, (layer, name) in enumerate(zip(layers, names)):
+        if name in first_at or name in sources or name == INPUT:
+            also = f"the input `{name}` of data.inputs" if name in sources and name != INPUT else \
+                f"layer {first_at.get(name, 'input')}"
+            issues.append(src.issue(base_path + (i, "name"), f"duplicate layer name `{name}` (also "
+                                    f"{also}); names must be unique", kind_name(layer)))
+        first_at.setdefault(name, i)
+    return names, first_at
+
+
+def _ids_hint(node: Node, sources: dict) -> str:
+    """For a float layer fed a named input of token ids (spec 12.4): what to put first."""
+    ids = any(r != INPUT and r in sources and sources[r].dtype == "int64" for r in node.inputs)
+    takes_ids = "int64" in getattr(node.layer, "dtypes", ()) or node.layer.structural
+    return "; token ids are indices: put an embedding first" if ids and not takes_ids else ""
 
 
 def _arity(layer, n: int) -> str | None:

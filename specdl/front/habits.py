@@ -65,7 +65,8 @@ MISPLACED = {
     ("train", "validation_split"): _VAL, ("data", "validation_split"): _VAL, ("", "validation_split"): _VAL,
     ("data", "val_split"): _VAL, ("data", "val"): _VAL,
     ("", "input_features"): ("it is Ludwig's: specdl reads the inputs from `data` (a csv's `features`: "
-                             "column names; default all but the target) and the network from `model.layers`"),
+                             "column names; default all but the target; several named inputs: `data.inputs` of "
+                             "a synthetic or npz source) and the network from `model.layers`"),
     ("", "output_features"): ("it is Ludwig's: the target is `data.target` (a csv's column, or a list of "
                               "columns for several numbers); its task is inferred from the values, or set `data.task`"),
     ("", "trainer"): "it is Ludwig's and Lightning's name: write the training options under `train`",

@@ -199,7 +199,10 @@ def located_issues(e: ValidationError, cls, data, src, failed=()) -> list[Issue]
         elif err["type"] != "missing" or loc not in meant:
             msg, at_key = _either([_message(e, cls, loc, data) for e in by_loc[loc]])
             msg += habits.value_hint(loc, err.get("input"))
-            out.append(src.issue(_at_tag(err, loc, src), msg, _component_at(loc, data), key=at_key))
+            at = _at_tag(err, loc, src)
+            if at[-1:] == ("[key]",):  # a mapping's key refused (a named input's name): at the key
+                at, at_key = at[:-1], True
+            out.append(src.issue(at, msg, _component_at(loc, data), key=at_key))
     return out
 
 

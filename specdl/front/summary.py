@@ -23,13 +23,15 @@ def shape_table(a, verbose: bool = False, batch: int = 1) -> None:
     from rich.table import Table
 
     g = a.graph
-    title = f"{a.spec.name}: {len(g.nodes)} layers, {a.task}, input {g.input}"
+    given = ("inputs " + ", ".join(f"{k} {t}" for k, t in g.sources.items())) if g.named else f"input {g.input}"
+    title = f"{a.spec.name}: {len(g.nodes)} layers, {a.task}, {given}"
     cols = ["layer", "type", "output", "params"] + (["MACs", "activations"] if verbose else [])
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for c in cols:
         t.add_column(c, justify="right" if c in ("params", "MACs", "activations") else "left")
     chain = _is_chain(g)
-    t.add_row("input", "", str(g.input), "", *(["", ""] if verbose else []))
+    for name, tt in g.sources.items():  # `input`, or each named input
+        t.add_row(name, "input" if g.named else "", str(tt), "", *(["", ""] if verbose else []))
     total_p = total_m = total_a = 0
     for n in g.nodes:
         p, m = n.params(), n.macs() * batch

@@ -82,6 +82,11 @@ class SavedRun:
         except SpecError as e:
             said = "no longer checks" if run_dir is not None else "does not check"
             raise RunError(f"{spec_path} {said}: {e.issues[0].message}") from None
+        if self.analysis.graph.named:
+            raise RunError(f"{spec_path}: the run's model takes named inputs (data.inputs: "
+                           f"{', '.join(self.analysis.graph.sources)}), which predict, evaluate, export and serve do "
+                           "not read in this version; load best.pt into specdl.build_model(spec) and call it "
+                           "with one keyword argument per input")
         check_saved(pre_path, self.pre, self.analysis)
         self.spec, self.run_dir = self.analysis.spec, Path(run_dir) if run_dir is not None else None
         self.reads = [spec_path, pre_path, self.checkpoint]  # what an --out must not overwrite

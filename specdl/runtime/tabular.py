@@ -19,3 +19,14 @@ def synthetic_data(seed, shape, width, high=None, classes=False):
     for i in range(0, flat.shape[1], block):
         score += flat[:, i:i + block] @ rng.standard_normal((min(block, flat.shape[1] - i), width))
     return x, score.argmax(axis=1) if classes else score
+
+
+def synthetic_inputs(seed, size, inputs, width, classes=False):
+    """Named inputs (``inputs``: name -> (per-sample shape, bound of its int64 ids or None)),
+    each drawn as ``synthetic_data`` draws one, from its own stream ([seed, its position]), and
+    targets the sum of their scores (``classes``: the argmax of that): every input tells."""
+    xs, score = {}, np.zeros((size, width))
+    for i, (name, (shape, high)) in enumerate(inputs.items()):
+        xs[name], part = synthetic_data([seed, i], (size, *shape), width, high)
+        score += part
+    return xs, score.argmax(axis=1) if classes else score

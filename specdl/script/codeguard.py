@@ -63,6 +63,9 @@ def emitted() -> tuple[frozenset, frozenset]:
     # the runtime functions a script copies from the package: their attributes (`Image.open`)
     copied = [*(here / "runtime").glob("*.py")]
     attrs |= {n for p in copied for n, _, is_bare in identifiers(ast.parse(p.read_text())) if not is_bare} & DENY
+    # and the special methods their classes define (runtime/inputs.py's Inputs slices like a tensor)
+    written |= {n.name for p in copied for n in ast.walk(ast.parse(p.read_text()))
+                if isinstance(n, ast.FunctionDef) and n.name.startswith("__")} - DENY
     rest = {n for n in rest - DENY if not (n.startswith("__") and n.endswith("__"))}
     # the transforms name their statistics after the array: f"{v}_mean" for v in x, y
     rest |= {v + n for n in rest if n.startswith("_") and not n.startswith("__") for v in "xy"}

@@ -25,6 +25,11 @@ from ..front.graph import INPUT
 FORWARD_READS = frozenset({"x", "inp", "self", "torch", "nn", "F", "np", "math", "functools", "super"})
 
 
+# Model's last constructor line where it takes named inputs: called on a batch of the loop
+# (runtime/inputs.py's Inputs), it gets them as keyword arguments
+KEYWORD_HOOK = "self.register_forward_pre_hook(keyword_inputs, with_kwargs=True)  # model(batch): forward(**batch)"
+
+
 def camel(name: str) -> str:
     return "".join(p[:1].upper() + p[1:] for p in name.split("_") if p) or "Block"
 
@@ -73,6 +78,7 @@ class Use:
     init: list                 # [(attribute, Call or _Pending, layer)]
     forward: list              # [(line, output shape)]
     made: Call | None = None   # how the enclosing code constructs it (filled in later)
+    sources: dict = field(default_factory=dict)  # the graph's sources: `input`, or the named inputs
 
     def key(self):
         return (tuple((a, skeleton(_resolved(c))) for a, c, _ in self.init), tuple(ln for ln, _ in self.forward))
@@ -103,7 +109,7 @@ class ModelWriter:
     def use_of(self, graph, args: dict) -> Use:
         init = [(n.name, self.constructor(n), n.layer) for n in graph.nodes if not n.layer.functional]
         self.spec_names |= {n.name for n in graph.nodes}
-        return Use(args, graph.input.shape, init, self.forward(graph))
+        return Use(args, graph.input.shape, init, self.forward(graph), sources=graph.sources)
 
     def constructor(self, node) -> Call:
         if node.subgraphs:
@@ -121,11 +127,14 @@ class ModelWriter:
         return call
 
     def forward(self, graph) -> list:
+        """forward's lines: ``x`` flows along a chain, a value taken later gets its name;
+        named inputs (spec 12.3) are forward's parameters, under their own names."""
         consumers = graph.consumers()
-        order = [INPUT] + [n.name for n in graph.nodes]
+        named = [k for k in graph.sources if graph.named]
+        order = (named or [INPUT]) + [n.name for n in graph.nodes]
         taken = set(order) | FORWARD_READS
-        var = {}
-        for i, name in enumerate(order):
+        var = {k: k for k in named}
+        for i, name in enumerate(order[len(named):], len(named)):
             nxt = order[i + 1] if i + 1 < len(order) else None
             if consumers.get(name, []) == [nxt] or nxt is None:
                 var[name] = "x"
@@ -133,7 +142,7 @@ class ModelWriter:
                 var[name] = "inp" if name == INPUT else safe_var(name, taken - {name})
                 taken.add(var[name])
         self.spec_names |= set(var.values())
-        lines = [] if var[INPUT] == "x" else [("inp = x", None)]
+        lines = [] if var.get(INPUT, "x") == "x" else [("inp = x", None)]
         for n in graph.nodes:
             args = [var[i] for i in n.inputs]
             self.needs |= set(n.layer.needs)
@@ -189,6 +198,8 @@ class ModelWriter:
             for attr, path in places:
                 subs.setdefault(attr, {})[path] = pname
         init = [f"self.{a} = {substitute(_resolved(c), subs.get(a, {})).code()}" for a, c, _ in first.init]
+        named = {k: v for k, v in first.sources.items() if k != INPUT}  # forward's parameters (spec 12.6)
+        init += [KEYWORD_HOOK] * bool(named)
         fwd = [(ln, _shape_text(i, first, group, params)) for i, (ln, _) in enumerate(first.forward)]
         width = max(len(ln) for ln, _ in fwd)
         forward = [(ln.ljust(width) + "  " + note).rstrip() if note else ln for ln, note in fwd]
@@ -199,8 +210,10 @@ class ModelWriter:
         self.spec_names |= {name, *names}
         doc = "The network that the `model` of the spec describes." if block is None else (
             f"Block `{block}` of the spec" + (f", built as {name}({', '.join(names)})." if names else "."))
+        shape = ", ".join(f"{k}: ({', '.join(map(str, v.shape))})" for k, v in named.items()) or \
+            "(" + ", ".join(_dims(first.input_shape, group, params, "input")) + ")"
         self.classes.append({"name": name, "doc": doc, "params": names, "init": init, "forward": forward,
-                             "input_shape": "(" + ", ".join(_dims(first.input_shape, group, params, "input")) + ")"})
+                             "args": ", ".join(named) or "x", "input_shape": shape})
 
     def class_name(self, name: str) -> str:
         if name in self.reserved or name == "Model":  # a block `model`, `data_loader`...

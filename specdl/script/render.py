@@ -132,7 +132,7 @@ def _model_context(a) -> dict:
 
     writer = ModelWriter(definitions=dict(a.spec.model.blocks), reserved=script_names())
     classes = [{**c, "init": [Code(ln) for ln in c["init"]], "forward": [Code(ln) for ln in c["forward"]],
-                "input_shape": Code(c["input_shape"])} for c in writer.model(a.graph)]
+                "input_shape": Code(c["input_shape"]), "args": Code(c["args"])} for c in writer.model(a.graph)]
     return {"modules": classes, "runtime": [], "spec_names": writer.spec_names, "needs": sorted(writer.needs)}
 
 
@@ -140,15 +140,16 @@ def _data_context(a) -> dict:
     data = a.spec.data
     imports, load = data.code()
     names = data.class_names()  # as build saves them (data.py)
+    template = {True: NAMED_TEMPLATE}.get(a.graph.named, data.script_template)  # named inputs: their own section
     ctx = {
         "data_imports": imports, "load_lines": load, "file_backed": data.file_backed,
-        "data_template": data.script_template, "categorical": bool(getattr(data, "categorical", None)),
+        "data_template": template, "categorical": bool(getattr(data, "categorical", None)),
         "test": data.held_out().test, "val": data.held_out().val, "validates": data.validates(),
         "stratify": data.split.stratify and a.task == "classification",
         "fits": not data.file_backed and bool(data.transforms or data.target_transforms or getattr(data, "categorical", None)),
         "data_facts": json_lines({"class_names": names, "facts": data.saved_facts(a.spec.seed)}),
     }
-    ctx.update(data_section(data.script_template)(a, data, ctx["stratify"]))
+    ctx.update(data_section(template)(a, data, ctx["stratify"]))
     return {**ctx, **_record_context(ctx)}
 
 
@@ -156,7 +157,10 @@ def data_section(template: str):
     """What a data section's template reads (templates/data/, the source's script_template),
     as a function of (analysis, source, stratify)."""
     return {"data/in_memory.py.j2": _memory_context, "data/images.py.j2": _loader_context,
-            "data/image_cache.py.j2": _cache_context}[template]
+            "data/image_cache.py.j2": _cache_context, NAMED_TEMPLATE: _named_context}[template]
+
+
+NAMED_TEMPLATE = "data/named.py.j2"  # the data section of named inputs in memory (spec 12.1)
 
 
 def _memory_context(a, data, stratify: bool) -> dict:
@@ -164,7 +168,14 @@ def _memory_context(a, data, stratify: bool) -> dict:
     dt = dtypes(a)
     return {"x_dtype": dt.read, "x_torch": Code(f"torch.{dt.input}"), "y_torch": Code(f"torch.{dt.target}"),
             "target_shape": Code(literal(a.label_shape)), "transforms": [t.step_code() for t in data.transforms],
-            "target_transforms": [t.step_code() for t in data.target_transforms]}
+            "target_transforms": [t.step_code() for t in data.target_transforms], "chunks": Code("chunks")}
+
+
+def _named_context(a, data, stratify: bool) -> dict:
+    """Named inputs in memory: as one input's, each input's torch dtype (int64 ids stay int64,
+    floats become float32), evaluation chunks sliced from the Inputs (runtime/inputs.py)."""
+    dtypes_code = "{" + ", ".join(f"{literal(i.name)}: torch.{i.dtype}" for i in a.data.inputs) + "}"
+    return {**_memory_context(a, data, stratify), "input_dtypes": Code(dtypes_code), "chunks": Code("Inputs.chunks")}
 
 
 def _loader_context(a, data, stratify: bool) -> dict:
@@ -322,6 +333,7 @@ def catalogue() -> list[list[tuple[str, str]]]:
     steps.pop((None, None), None)  # a transform with nothing to fit
     helpers = [[(module, n) for n in names] for _, (module, names) in sorted(HELPERS.items())]
     return [*helpers, *refs("splits", "split_rows"), *tuple_of("prepare", "PREPARE_FUNCTIONS"),
+            *tuple_of("inputs", "INPUT_FUNCTIONS"),
             *refs("prepare", "FitError", "fit_transforms"), *([r] for r in steps),
             *refs("prepare", "one_hot", "invert", "preprocess_record"), *tuple_of("loop", "SCRIPT_FUNCTIONS"),
             *tuple_of("loop", "BINARY_FUNCTIONS"), *tuple_of("loop", "PER_TARGET_FUNCTIONS"),

@@ -66,7 +66,8 @@ class DataSource(Base):
         """The static facts of the data, to keep in a run directory (JSON)."""
         from dataclasses import asdict
 
-        info = {k: v for k, v in asdict(self.info(seed)).items() if k != "warnings"}  # check's, not the run's
+        # check's warnings are not the run's; named inputs are kept where there are some (one input: as before)
+        info = {k: v for k, v in asdict(self.info(seed)).items() if k != "warnings" and (k != "inputs" or v)}
         facts = {"info": info, "max_token": self.max_token()}
         if hasattr(self, "columns"):
             facts["columns"] = [list(c) for c in self.columns()]
@@ -78,12 +79,13 @@ class DataSource(Base):
     def facts(self, seed: int = 0):
         """``info(seed)`` (the seed draws the split a CSV's one-hot width depends on), or
         what a run directory saved of it."""
-        from .info import DataInfo
+        from .info import DataInfo, InputInfo
 
         if self._facts and "info" in self._facts:
             d = dict(self._facts["info"])
             d["feat"] = tuple(d["feat"])
             d["outputs"] = tuple(d["outputs"]) if d.get("outputs") is not None else None
+            d["inputs"] = tuple(InputInfo.of(row) for row in d.get("inputs", ()))
             return DataInfo(**d)
         return self.info(seed)
 

@@ -9,6 +9,22 @@ from ..errors import ShapeError, SourceError
 
 
 @dataclass(frozen=True)
+class InputInfo:
+    """What check knows of one named input: its per-sample shape, dtype, and for int64
+    ids the largest id the data holds (None where unknown)."""
+
+    name: str
+    feat: tuple
+    dtype: str
+    max_token: int | None = None
+
+    @classmethod
+    def of(cls, saved: dict) -> "InputInfo":
+        """From a run directory's saved facts (JSON)."""
+        return cls(saved["name"], tuple(saved["feat"]), saved["dtype"], saved.get("max_token"))
+
+
+@dataclass(frozen=True)
 class DataInfo:
     feat: tuple          # per-sample input shape after transforms
     dtype: str           # float32 | int64
@@ -18,6 +34,11 @@ class DataInfo:
     hint: str | None = None  # what the data suggests about the task (0/1 targets read as regression)
     target_names: tuple | None = None  # the regression targets' names, where the data has them
     warnings: tuple = ()  # (field, message): what check warns of the data (a CSV's id-like categories)
+    inputs: tuple = ()  # named inputs (InputInfo), in forward's order; () for one input
+
+    def sources(self) -> dict:
+        """name -> InputInfo of the named inputs (empty for one input)."""
+        return {i.name: i for i in self.inputs}
 
 
 # scikit-learn's bundled data sets: loader, features, task, classes or targets.
@@ -74,4 +95,4 @@ def describe(data, seed: int = 0) -> DataInfo:
             except ShapeError as e:
                 raise ShapeError(str(e), i, "transforms") from None
     return DataInfo(feat, info.dtype, data.task or info.task, info.classes, info.outputs, info.hint,
-                    info.target_names, info.warnings)
+                    info.target_names, info.warnings, info.inputs)

@@ -26,8 +26,9 @@ def _why(e, path, kind: str) -> str:
     return f"cannot read {path} as {kind}: {first}"
 
 
-def read_npz(path, *keys: str):
-    """The arrays under ``keys`` (fields x, y... in that order); numbers only."""
+def read_npz(path, *keys: str, fields=("x", "y")):
+    """The arrays under ``keys`` (each reported as the field of ``fields`` at its position,
+    x and y by default); numbers only."""
     import numpy as np
 
     from ..errors import did_you_mean
@@ -37,7 +38,7 @@ def read_npz(path, *keys: str):
             if not hasattr(f, "files"):
                 raise NpzProblem("path", f"{path} is a single array (.npy), not an .npz archive")
             out = []
-            for field, key in zip(("x", "y"), keys):
+            for field, key in zip(fields, keys):
                 if key not in f.files:
                     raise NpzProblem(field, f"{path} has no array `{key}`" + did_you_mean(key, f.files))
                 out.append(_numeric(f[key], path, key, field))

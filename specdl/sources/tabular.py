@@ -11,7 +11,8 @@ from ..components.base import PosInt
 from ..components.call import Call, Name, literal
 from ..errors import SourceError, did_you_mean
 from .base import DataSource
-from .info import GENERATORS, SKLEARN, SKLEARN_CLASSES, SKLEARN_SIZES, SKLEARN_TARGETS, DataInfo
+from .info import GENERATORS, SKLEARN, SKLEARN_CLASSES, SKLEARN_SIZES, SKLEARN_TARGETS, DataInfo, InputInfo
+from .named import NamedInputs, NpzInput, SyntheticInput, inputs_of
 
 
 def class_hint(name: str, values) -> str | None:
@@ -104,17 +105,19 @@ class SklearnData(DataSource):
         return ["from sklearn import datasets"], [f"x, y = {self.loader(Name('SEED')).code(width=1000)}"]
 
 
-class SyntheticData(DataSource):
+class SyntheticData(NamedInputs, DataSource):
     """Random data of a given shape, for smoke runs and tests: labels (or targets) are a
-    fixed random function of x, so a model can learn them."""
+    fixed random function of x, so a model can learn them. ``inputs`` draws several named
+    inputs instead (spec 12.1), the targets a function of them all."""
 
     source: Literal["synthetic"]
-    shape: list[PosInt] = Field(min_length=1)
+    shape: Annotated[list[PosInt], Field(min_length=1)] | None = None
     classes: Annotated[int, Field(ge=2)] | None = None
     outputs: PosInt | list[PosInt] | None = None
     size: Annotated[int, Field(ge=8)] = 256
     dtype: Literal["float32", "int64"] = "float32"
     high: PosInt = 10
+    inputs: inputs_of(SyntheticInput) = None
 
     def sample_count(self):
         return self.size
@@ -125,32 +128,42 @@ class SyntheticData(DataSource):
     def model_post_init(self, _):
         if (self.classes is None) == (self.outputs is None):
             raise ValueError("give exactly one of `classes` (classification) or `outputs` (regression)")
+        if self.shape is None and self.inputs is None:  # both: check says so at `shape`
+            raise ValueError("give `shape` (one input), or `inputs` (named inputs, each with its shape)")
 
     @property
     def target(self) -> tuple:
         return (self.outputs,) if isinstance(self.outputs, int) else tuple(self.outputs or ())
 
     def info(self, seed: int = 0):
+        named = tuple(InputInfo(k, tuple(v.shape), v.dtype, v.high - 1 if v.dtype == "int64" else None)
+                      for k, v in (self.inputs or {}).items())
+        feat, dtype = (named[0].feat, named[0].dtype) if named else (tuple(self.shape), self.dtype)
         if self.classes:
-            return DataInfo(tuple(self.shape), self.dtype, "classification", self.classes, None)
-        return DataInfo(tuple(self.shape), self.dtype, "regression", None, self.target)
+            return DataInfo(feat, dtype, "classification", self.classes, None, inputs=named)
+        return DataInfo(feat, dtype, "regression", None, self.target, inputs=named)
+
+    def loader(self, seed) -> Call:
+        """The runtime call that gives x and y (build calls it; a script writes it, seeded
+        with SEED): ``synthetic_data`` of the shape, the targets' width and the token ids'
+        bound (int64 features); with named inputs ``synthetic_inputs`` of each input's
+        (shape, bound or None). Classification targets are class indices."""
+        width, classes = self.classes or math.prod(self.target), bool(self.classes)
+        if self.inputs is not None:
+            inputs = {k: (tuple(v.shape), v.high if v.dtype == "int64" else None) for k, v in self.inputs.items()}
+            return Call("synthetic_inputs", (seed, self.size, inputs, width), {"classes": classes})
+        high = self.high if self.dtype == "int64" else None
+        return Call("synthetic_data", (seed, (self.size, *self.shape), width), {"high": high, "classes": classes})
 
     def load(self, seed):
-        from ..runtime.tabular import synthetic_data
+        from ..runtime import tabular
 
-        return Loaded(*synthetic_data(seed, *self._arguments()))  # targets: reshaped by data.prepare
-
-    def _arguments(self) -> tuple:
-        """synthetic_data's arguments after the seed: the shape, the targets' width, the
-        token ids' bound (int64 features), whether the targets are class indices."""
-        high = self.high if self.dtype == "int64" else None
-        return (self.size, *self.shape), self.classes or math.prod(self.target), high, bool(self.classes)
+        call = self.loader(seed)  # targets: reshaped by data.prepare
+        return Loaded(*getattr(tabular, call.fn)(*call.args, **call.kwargs))
 
     def code(self):
-        shape, width, high, classes = self._arguments()
-        call = Call("synthetic_data", (Name("SEED"), shape, width), {"high": high, "classes": classes})
         return [], ["# Synthetic data: labels (or targets) are a fixed random function of x.",
-                    f"x, y = {call.code(width=1000)}"]
+                    f"x, y = {self.loader(Name('SEED')).code(width=1000)}"]
 
 
 class CsvData(DataSource):
@@ -417,41 +430,55 @@ class CsvData(DataSource):
         return ["import csv"], [f"x, cats, y = {call.code(width=1000)}"]
 
 
-class NpzData(DataSource):
+class NpzData(NamedInputs, DataSource):
     """A NumPy ``.npz`` file holding the features under ``x`` and the targets under
-    ``y`` (integer targets: classification; float: regression)."""
+    ``y`` (integer targets: classification; float: regression); ``inputs`` names several
+    arrays instead, one per named input (spec 12.1)."""
 
     source: Literal["npz"]
     path: str
     x: str = "x"
     y: str = "y"
+    inputs: inputs_of(NpzInput) = None
     any_dtype: ClassVar[bool] = True
     labels_at: ClassVar[str] = "y"
 
     def _arrays(self):
+        """(x, y): x one array, or with named inputs name -> array, each checked."""
         from ..files import file_problem
         from .npz import NpzProblem, read_npz
 
         why = file_problem(self.path)
         if why:
             raise SourceError("path", why)
+        named = self.inputs or {}
+        keys = [v.array for v in named.values()] if named else [self.x]
+        fields = [("inputs", k, "array") for k in named] if named else ["x"]
         try:
-            x, y = read_npz(self.path, self.x, self.y)
+            *xs, y = read_npz(self.path, *keys, self.y, fields=(*fields, "y"))
         except NpzProblem as e:
             raise SourceError(e.field, str(e)) from None
         if y.ndim == 0:
             raise SourceError("y", f"`{self.y}` in {self.path} is a single number; give one target per sample")
-        if x.ndim < 2:
-            raise SourceError("x", f"`{self.x}` in {self.path} is {list(x.shape)}: give [N, features...], "
+        for field, key, x in zip(fields, keys, xs):
+            self._check_x(field, key, x, y, 1 if named else 2)
+        return (dict(zip(named, xs)) if named else xs[0]), y
+
+    def _check_x(self, field, key: str, x, y, rank: int) -> None:
+        """An input array: one row per sample (at least ``rank`` dimensions), as many as y, not empty."""
+        if x.ndim < rank:
+            raise SourceError(field, f"`{key}` in {self.path} is {list(x.shape)}: give [N, features...], "
                               "one row per sample")
         if len(x) != len(y):
-            raise SourceError("y", f"x has {len(x)} rows but y has {len(y)}")
+            raise SourceError(field if self.inputs else "y", f"`{key}` has {len(x)} rows but `{self.y}` has {len(y)}"
+                              if self.inputs else f"x has {len(x)} rows but y has {len(y)}")
         if len(x) == 0:
-            raise SourceError("x", f"`{self.x}` in {self.path} holds no samples")
+            raise SourceError(field, f"`{key}` in {self.path} holds no samples")
         if 0 in x.shape[1:]:
-            raise SourceError("x", f"`{self.x}` in {self.path} is {list(x.shape)}: its samples hold no values")
-        return x, y
-
+            raise SourceError(field, f"`{key}` in {self.path} is {list(x.shape)}: its samples hold no values")
+        if self.inputs and x.dtype.kind in "iu" and x.min() < 0:  # a named input of integers: ids, looked up
+            raise SourceError(field, f"`{key}` in {self.path} holds the id {x.min()}; integer inputs are token ids, "
+                              "whole numbers from 0 (give floats for values)")
     def _classes(self, y) -> int:
         """The number of classes of labels ``y``: one whole number in 0..K-1 per sample."""
         import numpy as np
@@ -472,28 +499,42 @@ class NpzData(DataSource):
         return hi + 1
 
     def max_token(self):
-        import numpy as np
-
         x, _ = self._arrays()
-        return int(x.max()) if np.issubdtype(x.dtype, np.integer) and x.size else None
+        return None if isinstance(x, dict) else _array_info("x", x).max_token
 
     def info(self, seed: int = 0):
         import numpy as np
 
         x, y = self._arrays()
-        dtype = "int64" if np.issubdtype(x.dtype, np.integer) else "float32"
+        named = tuple(_array_info(k, v) for k, v in x.items()) if isinstance(x, dict) else ()
+        first = named[0] if named else _array_info("x", x)
+        feat, dtype = first.feat, first.dtype
         if self.task == "multilabel":
             if y.ndim != 2:
                 raise SourceError("y", f"multilabel targets are [N, labels] of 0/1; `{self.y}` is {list(y.shape)}")
-            return DataInfo(tuple(x.shape[1:]), dtype, "multilabel", int(y.shape[1]), None)
+            return DataInfo(feat, dtype, "multilabel", int(y.shape[1]), None, inputs=named)
         if (self.task or ("classification" if np.issubdtype(y.dtype, np.integer) else "regression")) == "classification":
-            return DataInfo(tuple(x.shape[1:]), dtype, "classification", self._classes(y), None)
+            return DataInfo(feat, dtype, "classification", self._classes(y), None, inputs=named)
         hint = None if self.task or y.ndim > 1 else class_hint(f"`{self.y}`", y[:100_000].tolist())
-        return DataInfo(tuple(x.shape[1:]), dtype, "regression", None, tuple(y.shape[1:]) or (1,), hint)
+        return DataInfo(feat, dtype, "regression", None, tuple(y.shape[1:]) or (1,), hint, inputs=named)
 
     def load(self, seed):
         return Loaded(*self._arrays())
 
+    def x_code(self) -> str:
+        """The script's expression of x in the open file ``f``: one array, or name -> array."""
+        if self.inputs is None:
+            return f"f[{literal(self.x)}]"
+        return "{" + ", ".join(f"{literal(k)}: f[{literal(v.array)}]" for k, v in self.inputs.items()) + "}"
+
     def code(self):
         return [], [f"with np.load({literal(self.path)}) as f:",
-                    f"    x, y = f[{literal(self.x)}], f[{literal(self.y)}]"]
+                    f"    x, y = {self.x_code()}, f[{literal(self.y)}]"]
+
+
+def _array_info(name: str, x) -> InputInfo:
+    """An input array's per-sample shape, dtype (integers: int64 ids, else float32) and largest id."""
+    import numpy as np
+
+    ints = np.issubdtype(x.dtype, np.integer)
+    return InputInfo(name, tuple(x.shape[1:]), "int64" if ints else "float32", int(x.max()) if ints and x.size else None)
