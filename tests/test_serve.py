@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import specdl
 from specdl.cli import main
 from specdl.runs.predict import predict_file
+from specdl.serving.schema import request_model
 
 from .conftest import ROOT
 from .test_api_predict import MODEL, TRAIN
@@ -233,6 +234,61 @@ def test_array_run_takes_instances(runs, tmp_path):
                           ([[1.0, 2.0, "a", 3.0]], "instance 0 at [2]: must be a number, got 'a'"), ([], "`instances`")]:
             r = client.post("/predict", json={"instances": bad})
             assert r.status_code == 422 and says in json.dumps(r.json()), (bad, r.text)
+
+
+def batched(served, bodies, cancel=()):
+    """Each body's answer when all are submitted while a request is still being read (so
+    the batcher, waiting for it, takes them together); ``cancel``: the indices whose
+    futures are cancelled before the batch starts (as at a 504)."""
+    model = request_model(served.saved)
+    prepared = [served.prepare(model.model_validate(b)) for b in bodies]
+    with served.batcher.reading():
+        futures = [served.batcher.submit(p, p.rows) for p in prepared]
+        assert all(futures[i].cancel() for i in cancel)
+    return [None if f.cancelled() else f.result(timeout=60) for f in futures]
+
+
+def test_micro_batches_combine_rows_and_answer_as_one_at_a_time(runs, tmp_path):
+    """Requests of 3, 2, 4 and 20 rows with --max-batch 8: [3+2], [4], [20 alone, in
+    chunks of 8]; every answer as the request run alone (to 1e-6, docs/serving.md) and
+    as `specdl predict`."""
+    x = np.random.default_rng(7).normal(size=(29, 4))
+    np.save(tmp_path / "x.npy", x)
+    want = predicted(runs["npz"], tmp_path / "x.npy")
+    served = specdl.serve_app(runs["npz"], max_batch=8, max_wait_ms=10_000).state.served
+    cuts = [0, 3, 5, 9, 29]
+    bodies = [{"instances": x[a:b].tolist()} for a, b in zip(cuts, cuts[1:])]
+    answers = batched(served, bodies)
+    assert served.batcher.batches == [5, 4, 20]
+    for body, answer, a, b in zip(bodies, answers, cuts, cuts[1:]):
+        alone = served.predict(request_model(served.saved).model_validate(body))
+        assert same_rows(answer, alone) and same_rows(answer, want[a:b])
+    bodies = [{"instances": x[a:b].tolist()} for a, b in [(0, 3), (3, 5), (5, 7)]]
+    answers = batched(served, bodies, cancel=[1])  # a 504: not yet started, it leaves its batch
+    assert served.batcher.batches[-1] == 5 and answers[1] is None and same_rows(answers[2], want[5:7])
+
+
+def test_a_request_that_breaks_the_batch_fails_alone(runs):
+    """A batch whose forward fails runs again one request at a time: only the request
+    that breaks the model fails (a ModelFailure, the 500's one line)."""
+    from specdl.serving.backend import ModelFailure, Prepared
+
+    served = specdl.serve_app(runs["npz"], max_wait_ms=10_000).state.served
+    good = served.prepare(request_model(served.saved).model_validate({"instances": [[0.1, 0.2, 0.3, 0.4]] * 2}))
+    bad = Prepared(good.x[:, :3], 2)  # a width the model cannot take
+    with served.batcher.reading():
+        futures = [served.batcher.submit(p, 2) for p in (good, bad, good)]
+    assert isinstance(futures[1].exception(timeout=60), ModelFailure)
+    assert futures[0].result() == futures[2].result() == served.predict(
+        request_model(served.saved).model_validate({"instances": [[0.1, 0.2, 0.3, 0.4]] * 2}))
+    assert served.batcher.batches[-4:] == [6, 2, 2, 2]
+
+
+def test_a_lone_request_does_not_wait_for_a_batch(runs):
+    with TestClient(specdl.serve_app(runs["npz"], max_wait_ms=20_000)) as client:
+        start = time.monotonic()
+        assert client.post("/predict", json={"instances": [[0.1, 0.2, 0.3, 0.4]]}).status_code == 200
+        assert time.monotonic() - start < 5  # not the 20 s --max-wait-ms: nothing else was queued
 
 
 def big_png() -> str:

@@ -24,13 +24,14 @@ log = logging.getLogger("specdl.serve")
 
 def serve_app(run_dir, checkpoint=None, *, backend: str = "torch", allow_import: bool = False, files=None,
               timeout: float = 30.0, max_body: int = 10_000_000, protect_docs: bool = False,
-              version: str = "") -> FastAPI:
+              max_batch: int = 32, max_wait_ms: float = 5.0, version: str = "") -> FastAPI:
     """The app serving the finished run ``run_dir`` (its spec and preprocessing read now;
     its model at start or on first use). SPECDL_API_KEY, where set, is the key /predict
-    and /info need (and /docs, /openapi.json with ``protect_docs``)."""
+    and /info need (and /docs, /openapi.json with ``protect_docs``). Requests are
+    combined up to ``max_batch`` rows, waiting at most ``max_wait_ms`` (batcher.py)."""
     if not 0 < timeout < float("inf"):
         raise RunError(f"--timeout {timeout:g}: give a number of seconds above 0")
-    served = Served(run_dir, checkpoint, backend, allow_import, files)
+    served = Served(run_dir, checkpoint, backend, allow_import, files, max_batch, max_wait_ms / 1000)
     key = key_check(os.environ.get("SPECDL_API_KEY") or None)
 
     @asynccontextmanager
@@ -61,7 +62,9 @@ def _routes(served: Served, key, timeout: float, version: str) -> APIRouter:
     async def predict(body: PredictRequest) -> JSONResponse:  # type: ignore[valid-type]
         """Predictions for the request's rows, as `specdl predict --format json` gives them."""
         try:
-            rows = await asyncio.wait_for(run_in_threadpool(served.predict, body), timeout)
+            rows = await asyncio.wait_for(_batched(served, body), timeout)
+            if isinstance(rows, ModelFailure):
+                raise rows
         except asyncio.TimeoutError:
             return _line(504, f"the prediction took over the server's --timeout ({timeout:g} s)")
         except RunError as e:
@@ -89,6 +92,14 @@ def _routes(served: Served, key, timeout: float, version: str) -> APIRouter:
         """The run served: spec name and fingerprint, specdl version, inputs, outputs, classes."""
         return run_info(served.saved, served.backend_name, version)
     return router
+
+
+async def _batched(served: Served, body) -> list:
+    """A request read in a worker thread, then answered in the batcher's next forward
+    (cancelled at the timeout: a request not yet started leaves its batch)."""
+    with served.batcher.reading():
+        prepared = await run_in_threadpool(served.prepare, body)
+    return await asyncio.wrap_future(served.batcher.submit(prepared, prepared.rows))
 
 
 async def _load(served: Served) -> str | None:

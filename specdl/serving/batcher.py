@@ -1,0 +1,103 @@
+"""Micro-batching for `specdl serve` (spec-language.md 12.8): requests read and prepared
+apart are combined, counting rows, into one forward of at most ``max_batch`` rows. The
+batcher waits at most ``max_wait`` seconds for more, and not at all when no other
+request is queued or being read; a request over ``max_batch`` rows runs alone (its
+backend runs it in chunks). One worker thread runs the forwards, one at a time.
+
+Each request is a ``concurrent.futures.Future``: a request whose caller gave up (the
+504 at --timeout) cancels it, and a row not yet started leaves its batch; a forward in
+progress finishes and its answer is dropped. A batch that fails is run again one
+request at a time, so a request that breaks the model fails alone."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Item:
+    payload: object
+    rows: int
+    future: Future = field(default_factory=Future)
+
+
+class Batcher:
+    """``run(payloads) -> results``, one result per payload in order, called on batches
+    of submitted payloads from one worker thread (started on first use)."""
+
+    def __init__(self, run, max_batch: int = 32, max_wait: float = 0.005):
+        self.run, self.max_batch, self.max_wait = run, max_batch, max_wait
+        self._queue: deque[_Item] = deque()
+        self._cond = threading.Condition()
+        self._reading = 0  # requests accepted and being read: worth waiting for
+        self._worker: threading.Thread | None = None
+        self.batches: list[int] = []  # rows of the last forwards (a bounded record, for tests)
+
+    @contextmanager
+    def reading(self):
+        """Around reading a request before ``submit``: the batcher may wait for it."""
+        with self._cond:
+            self._reading += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._reading -= 1
+                self._cond.notify()
+
+    def submit(self, payload, rows: int) -> Future:
+        """Queue ``payload`` (``rows`` rows); its future holds its result."""
+        item = _Item(payload, rows)
+        with self._cond:
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._loop, name="specdl-batcher", daemon=True)
+                self._worker.start()
+            self._queue.append(item)
+            self._cond.notify()
+        return item.future
+
+    def _loop(self) -> None:
+        while True:
+            batch = [i for i in self._take() if i.future.set_running_or_notify_cancel()]  # the cancelled leave
+            if batch:
+                self._run(batch)
+
+    def _take(self) -> list[_Item]:
+        """The next batch: the first queued request, then those that fit in
+        ``max_batch`` rows, waiting up to ``max_wait`` only while others are coming."""
+        with self._cond:
+            while not self._queue:
+                self._cond.wait()
+            batch = [self._queue.popleft()]
+            rows, deadline = batch[0].rows, time.monotonic() + self.max_wait
+            while rows < self.max_batch:
+                if self._queue:
+                    if rows + self._queue[0].rows > self.max_batch:
+                        break  # the next batch's first
+                    batch.append(self._queue.popleft())
+                    rows += batch[-1].rows
+                    continue
+                left = deadline - time.monotonic()
+                if not self._reading or left <= 0:
+                    break
+                self._cond.wait(left)
+        return batch
+
+    def _run(self, batch: list[_Item]) -> None:
+        self.batches = [*self.batches[-99:], sum(i.rows for i in batch)]
+        try:
+            results = self.run([i.payload for i in batch])
+        except BaseException as e:  # noqa: BLE001 - handed to the requests, never lost in the thread
+            if len(batch) > 1:  # which request broke it: each alone
+                for item in batch:
+                    self._run([item])
+                return
+            results = None
+            batch[0].future.set_exception(e)
+        for item, result in zip(batch, results or []):
+            item.future.set_result(result)
