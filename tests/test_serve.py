@@ -361,6 +361,25 @@ def test_api_key(runs, monkeypatch, tmp_path):
         assert client.get("/health").status_code == 200
 
 
+def test_docs_assets_are_served_by_the_server_itself(runs):
+    """/docs's Swagger UI from the fastapi-offline package's files: no address off the
+    server, mounted or not; the assets answer."""
+    import re
+
+    parent = FastAPI()
+    parent.mount("/model", specdl.serve_app(runs["csv"]))
+    with TestClient(specdl.serve_app(runs["csv"])) as client, TestClient(parent) as mounted:
+        for c, root in ((client, ""), (mounted, "/model")):
+            page = c.get(f"{root}/docs").text
+            refs = re.findall(r"""(?:src|href|url)\s*[=:]\s*["']([^"']+)["']""", page)
+            assert f"{root}/docs-assets/swagger-ui-bundle.js" in refs and f"{root}/openapi.json" in refs, refs
+            assert all(r.startswith(f"{root}/") for r in refs) and "//" not in " ".join(refs), refs
+            for ref in refs:
+                r = c.get(ref)
+                assert r.status_code == 200 and len(r.content) > 300, ref
+        assert "SwaggerUIBundle" in client.get("/docs-assets/swagger-ui-bundle.js").text
+
+
 def test_mounted_in_another_app_loads_on_first_use(runs, tmp_path):
     model = specdl.serve_app(runs["csv"])
     parent = FastAPI()
@@ -583,3 +602,30 @@ def test_real_server_images_and_arrays(runs, tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(30) == 0
+
+
+def chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.slow  # starts a server process and a browser
+@pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_docs_render_in_a_headless_browser_offline(runs):
+    """Swagger UI renders the run's `POST /predict` in a real browser whose every address
+    but the server's fails (no DNS, a dead proxy): its assets come from the server."""
+    import re
+
+    proc, url = start_server(runs["csv"])
+    try:
+        dom = subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                              "--virtual-time-budget=5000", "--proxy-server=http://127.0.0.1:9",
+                              "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", f"{url}/docs"],
+                             capture_output=True, text=True, timeout=120).stdout
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    ops = re.findall(r'opblock-summary-method">(\w+)<.*?data-path="([^"]+)"', dom)
+    assert ("POST", "/predict") in ops and ("GET", "/info") in ops, dom[:2000]
+    assert "Failed to load API definition" not in dom

@@ -8,7 +8,7 @@ import logging
 import os
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -20,6 +20,7 @@ from .guards import BodyLimit, key_check, refused
 from .schema import answer_columns, answer_model, request_model, run_info
 
 log = logging.getLogger("specdl.serve")
+ASSETS = "/docs-assets"  # Swagger UI's files, from the fastapi-offline package
 
 
 def serve_app(run_dir, checkpoint=None, *, backend: str = "torch", allow_import: bool = False, files=None,
@@ -41,14 +42,13 @@ def serve_app(run_dir, checkpoint=None, *, backend: str = "torch", allow_import:
 
     docs = [Depends(key)] if protect_docs else []
     app = FastAPI(title=f"specdl serve: {served.saved.spec.name}", version=version, lifespan=lifespan,
-                  docs_url=None if protect_docs else "/docs", openapi_url=None if protect_docs else "/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url=None if protect_docs else "/openapi.json")
     app.add_middleware(BodyLimit, limit=max_body)
     app.add_exception_handler(RequestValidationError, refused)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _failed)
     app.include_router(_routes(served, Depends(key), timeout, version))
-    if protect_docs:
-        _protected_docs(app, docs)
+    _docs(app, docs, protect_docs)
     app.state.served = served
     return app
 
@@ -139,14 +139,25 @@ async def _failed(request, exc: Exception) -> JSONResponse:
     return _line(500, f"the server failed on this request ({type(exc).__name__}); the server's log has the cause")
 
 
-def _protected_docs(app: FastAPI, needs) -> None:
-    """--protect-docs: /openapi.json and /docs behind the key."""
-    from fastapi.openapi.docs import get_swagger_ui_html
+def _docs(app: FastAPI, needs, protect_docs: bool) -> None:
+    """/docs: Swagger UI from the assets the fastapi-offline package ships (served under
+    /docs-assets, no CDN); with --protect-docs, /docs and /openapi.json behind the key."""
+    from pathlib import Path
 
-    @app.get("/openapi.json", include_in_schema=False, dependencies=needs)
-    async def openapi() -> dict:
-        return app.openapi()
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount(ASSETS, StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="docs-assets")
+    if protect_docs:
+        @app.get("/openapi.json", include_in_schema=False, dependencies=needs)
+        async def openapi() -> dict:
+            return app.openapi()
 
     @app.get("/docs", include_in_schema=False, dependencies=needs)
-    async def docs():
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+    async def docs(request: Request):
+        root = request.scope.get("root_path", "")  # mounted under a path of another app
+        return get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title=app.title,
+                                   swagger_js_url=f"{root}{ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{root}{ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{root}{ASSETS}/favicon.png")
