@@ -147,7 +147,8 @@ def _export_arguments(e) -> None:
     e.add_argument("--with-preprocessing", action="store_true",
                    help="(a run) the graph takes raw rows or uint8 images and does the fitted preprocessing")
     _overrides(e, "(a spec only)")
-    _output(e, "the .onnx file (default: RUN_DIR/model.onnx, or <name>.onnx)")
+    _output(e, "the .onnx file (default: RUN_DIR/model.onnx; with --with-preprocessing RUN_DIR/model.raw.onnx; "
+            "a spec: <name>.onnx)")
 
 
 def _predict_arguments(pr) -> None:
@@ -165,7 +166,7 @@ def _serve_arguments(sv) -> None:
     """serve: spec-language.md 12.8's options (docs/serving.md)."""
     sv.add_argument("run_dir", metavar="RUN_DIR")
     sv.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="what runs the model "
-                    "(default torch; onnx is not available yet)")
+                    "(default torch; onnx: RUN/model.raw.onnx through onnxruntime, from export --with-preprocessing)")
     sv.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
     sv.add_argument("--port", type=int, default=8000, help="the port (default 8000)")
     sv.add_argument("--checkpoint", metavar="FILE", help="weights to serve (default: the run's best.pt)")
@@ -477,10 +478,8 @@ def cmd_predict(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .serving import no_backend, without_extra
+    from .serving import without_extra
 
-    if args.backend == "onnx":  # refused before FastAPI and torch load
-        raise no_backend(args.backend)
     try:
         from .serving.server import serve
     except ImportError as e:

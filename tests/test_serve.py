@@ -402,9 +402,12 @@ def test_a_model_that_fails_is_a_500_with_one_line(runs, tmp_path, caplog):
 
 
 def test_serve_refuses_in_one_line(runs, capsys):
-    assert main(["serve", str(runs["csv"]), "--backend", "onnx"]) == 2
+    assert main(["serve", str(runs["npz"]), "--backend", "onnx"]) == 2  # not exported with its preprocessing
     err = capsys.readouterr().err
-    assert "--backend onnx is not available yet" in err and len(err.strip().splitlines()) == 1
+    assert f"has no model.raw.onnx: write it with `specdl export {runs['npz']} --with-preprocessing`" in err
+    assert len(err.strip().splitlines()) == 1
+    assert main(["serve", str(runs["img"]), "--backend", "onnx"]) == 2
+    assert "an image run's resizing before to_tensor runs in torchvision" in capsys.readouterr().err
     assert main(["serve", str(runs["root"] / "nothing")]) == 2
     assert "Traceback" not in capsys.readouterr().err
     assert main(["serve", str(runs["csv"]), "--max-body", "lots"]) == 2
@@ -495,9 +498,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(run, *args, env=None):
+def start_server(run, *args, env=None, code=None):
+    """`specdl serve RUN --port P ARGS` (``code``: Python run first, in the server's process)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "specdl", "serve", str(run), "--port", str(port), *map(str, args)],
+    run_cli = f"{code or ''}\nimport sys; from specdl.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", run_cli, "serve", str(run), "--port", str(port), *map(str, args)],
                             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     import httpx
@@ -629,3 +634,48 @@ def test_docs_render_in_a_headless_browser_offline(runs):
     ops = re.findall(r'opblock-summary-method">(\w+)<.*?data-path="([^"]+)"', dom)
     assert ("POST", "/predict") in ops and ("GET", "/info") in ops, dom[:2000]
     assert "Failed to load API definition" not in dom
+
+
+NO_TORCH = "import sys; sys.modules['torch'] = None  # `import torch` fails in this process"
+
+
+@pytest.mark.slow  # exports two runs (torch.onnx) and starts servers
+@pytest.mark.parametrize("kind", ["csv", "npz"])
+def test_onnx_backend_serves_model_raw_onnx_without_torch(runs, kind, tmp_path):
+    """`export --with-preprocessing` writes RUN/model.raw.onnx (its metadata flag);
+    `serve --backend onnx` serves it in a process where `import torch` fails: answers
+    within the export's tolerance of the torch backend's, the same classes (none of
+    these rows is a near tie), bad values refused in the same words."""
+    import httpx
+    import onnx
+
+    from specdl.build.onnx import TOLERANCE
+
+    run = runs[kind]
+    assert main(["export", str(run), "--with-preprocessing"]) == 0
+    meta = {p.key: p.value for p in onnx.load(str(run / "model.raw.onnx"), load_external_data=False).metadata_props}
+    assert meta["specdl.with_preprocessing"] == "1"
+    x = np.random.default_rng(9).normal(size=(12, 4))
+    body = {"rows": rows_csv(tmp_path / "in.csv", 12)} if kind == "csv" else {"instances": x.tolist()}
+    bad = json.dumps({"rows": [{**body["rows"][0], "class": "x"}]}) if kind == "csv" else \
+        '{"instances": [[NaN, 0.1, 0.2, 0.3]]}'  # a missing value a run without `fill` refuses
+    send = {"content": bad.encode(), "headers": {"content-type": "application/json"}}
+    with TestClient(specdl.serve_app(run)) as client:
+        want, refused = client.post("/predict", json=body).json()["rows"], client.post("/predict", **send).json()
+    assert "`fill`" in refused["error"] if kind == "npz" else "row 0, `class`" in refused["error"]
+    proc, url = start_server(run, "--backend", "onnx", "--max-batch", "4", code=NO_TORCH)
+    try:
+        got = httpx.post(f"{url}/predict", json=body, timeout=30).json()["rows"]  # 12 rows: chunks of 4
+        assert httpx.get(f"{url}/info").json()["backend"] == "onnx"
+        assert httpx.post(f"{url}/predict", **send).json()["error"] == refused["error"]
+        with __import__("concurrent.futures").futures.ThreadPoolExecutor(8) as pool:  # batched by the server
+            alone = list(pool.map(lambda i: httpx.post(f"{url}/predict", timeout=30, json={
+                k: v[i:i + 1] for k, v in body.items()}).json()["rows"][0], range(12)))
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    for rows in (got, alone):
+        assert [r["prediction"] for r in rows] == [r["prediction"] for r in want]
+        assert all(abs(r[k] - w[k]) <= TOLERANCE for r, w in zip(rows, want) for k in w if k.startswith("p_"))
+    err = proc.stderr.read()
+    assert "Traceback" not in err and "(backend onnx)" in err

@@ -16,6 +16,7 @@ from ..errors import RunError, one_line
 from ..runs.loaded import SavedRun
 from ..runs.predict import prediction_rows
 from .batcher import Batcher
+from .onnx_backend import OnnxBackend
 from .requests import request_inputs
 
 log = logging.getLogger("specdl.serve")
@@ -27,11 +28,12 @@ class ModelFailure(Exception):
 
 class TorchBackend:
     """The forward of a run's torch model (specdl/runs/loaded.py's LoadedRun): the fitted
-    preprocessing to model inputs, then the predictions as `specdl predict` makes them."""
+    preprocessing to model inputs, then the predictions as `specdl predict` makes them.
+    (``saved``: the run's ``SavedRun``, read again with the weights.)"""
 
     name = "torch"
 
-    def __init__(self, run_dir, checkpoint=None, allow_import: bool = False):
+    def __init__(self, saved, run_dir, checkpoint=None, allow_import: bool = False):
         from ..components.trust import allowing_imports
         from ..runs.loaded import LoadedRun
 
@@ -58,7 +60,7 @@ class TorchBackend:
         return x[which]
 
 
-BACKENDS = {"torch": TorchBackend}
+BACKENDS = {"torch": TorchBackend, "onnx": OnnxBackend}
 
 
 @dataclass
@@ -106,7 +108,7 @@ class Served:
         with self._lock:
             if self._backend is None:
                 try:
-                    self._backend = BACKENDS[self.backend_name](*self.args)
+                    self._backend = BACKENDS[self.backend_name](self.saved, *self.args)
                 except RunError as e:
                     raise ModelFailure(f"the model did not load: {e}") from None
                 log.info("loaded %s", one_line(str(getattr(self._backend, "path", self.saved.checkpoint))))
