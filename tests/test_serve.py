@@ -237,13 +237,14 @@ def test_array_run_takes_instances(runs, tmp_path):
 
 
 def batched(served, bodies, cancel=()):
-    """Each body's answer when all are submitted while a request is still being read (so
-    the batcher, waiting for it, takes them together); ``cancel``: the indices whose
-    futures are cancelled before the batch starts (as at a 504)."""
+    """Each body's answer when all are submitted while the batcher is held (so that it
+    takes them together); ``cancel``: the indices whose futures are cancelled before the
+    batch starts (as at a 504)."""
+    from specdl.serving.requests import request_rows
+
     model = request_model(served.saved)
-    prepared = [served.prepare(model.model_validate(b)) for b in bodies]
-    with served.batcher.reading():
-        futures = [served.batcher.submit(p, p.rows) for p in prepared]
+    with served.batcher.held():
+        futures = [served.batcher.submit(b, request_rows(b)) for b in map(model.model_validate, bodies)]
         assert all(futures[i].cancel() for i in cancel)
     return [None if f.cancelled() else f.result(timeout=60) for f in futures]
 
@@ -251,11 +252,11 @@ def batched(served, bodies, cancel=()):
 def test_micro_batches_combine_rows_and_answer_as_one_at_a_time(runs, tmp_path):
     """Requests of 3, 2, 4 and 20 rows with --max-batch 8: [3+2], [4], [20 alone, in
     chunks of 8]; every answer as the request run alone (to 1e-6, docs/serving.md) and
-    as `specdl predict`."""
+    as `specdl predict`. A request that cannot be read fails alone (422's RunError)."""
     x = np.random.default_rng(7).normal(size=(29, 4))
     np.save(tmp_path / "x.npy", x)
     want = predicted(runs["npz"], tmp_path / "x.npy")
-    served = specdl.serve_app(runs["npz"], max_batch=8, max_wait_ms=10_000).state.served
+    served = specdl.serve_app(runs["npz"], max_batch=8, max_wait_ms=50).state.served
     cuts = [0, 3, 5, 9, 29]
     bodies = [{"instances": x[a:b].tolist()} for a, b in zip(cuts, cuts[1:])]
     answers = batched(served, bodies)
@@ -266,22 +267,27 @@ def test_micro_batches_combine_rows_and_answer_as_one_at_a_time(runs, tmp_path):
     bodies = [{"instances": x[a:b].tolist()} for a, b in [(0, 3), (3, 5), (5, 7)]]
     answers = batched(served, bodies, cancel=[1])  # a 504: not yet started, it leaves its batch
     assert served.batcher.batches[-1] == 5 and answers[1] is None and same_rows(answers[2], want[5:7])
+    answers = batched(served, [bodies[0], {"instances": [[1.0, 2.0]]}, bodies[2]])
+    assert isinstance(answers[1], specdl.RunError) and "the model takes [4]" in str(answers[1])
+    assert same_rows(answers[0], want[0:3]) and same_rows(answers[2], want[5:7])
 
 
-def test_a_request_that_breaks_the_batch_fails_alone(runs):
-    """A batch whose forward fails runs again one request at a time: only the request
-    that breaks the model fails (a ModelFailure, the 500's one line)."""
-    from specdl.serving.backend import ModelFailure, Prepared
+def test_a_batch_that_fails_runs_again_one_request_at_a_time():
+    """A combined forward that fails (a real torch module given a width it cannot take)
+    runs again one request at a time: only the request that breaks it fails."""
+    import torch
 
-    served = specdl.serve_app(runs["npz"], max_wait_ms=10_000).state.served
-    good = served.prepare(request_model(served.saved).model_validate({"instances": [[0.1, 0.2, 0.3, 0.4]] * 2}))
-    bad = Prepared(good.x[:, :3], 2)  # a width the model cannot take
-    with served.batcher.reading():
-        futures = [served.batcher.submit(p, 2) for p in (good, bad, good)]
-    assert isinstance(futures[1].exception(timeout=60), ModelFailure)
-    assert futures[0].result() == futures[2].result() == served.predict(
-        request_model(served.saved).model_validate({"instances": [[0.1, 0.2, 0.3, 0.4]] * 2}))
-    assert served.batcher.batches[-4:] == [6, 2, 2, 2]
+    from specdl.serving.batcher import Batcher
+
+    model = torch.nn.Linear(4, 2)
+    run = lambda xs: list(torch.split(model(torch.cat(xs)), [len(x) for x in xs]))  # noqa: E731
+    batcher = Batcher(run, max_batch=32, max_wait=0.05)
+    good, bad = torch.ones(2, 4), torch.ones(2, 3)
+    with batcher.held():
+        futures = [batcher.submit(x, 2) for x in (good, bad, good)]
+    assert isinstance(futures[1].exception(timeout=60), RuntimeError)
+    assert torch.equal(futures[0].result(), model(good)) and torch.equal(futures[2].result(), model(good))
+    assert batcher.batches == [6, 2, 2, 2]
 
 
 def test_a_lone_request_does_not_wait_for_a_batch(runs):

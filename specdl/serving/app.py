@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import RunError
 from .backend import ModelFailure, Served
 from .guards import BodyLimit, key_check, refused
+from .requests import request_rows
 from .schema import answer_columns, answer_model, request_model, run_info
 
 log = logging.getLogger("specdl.serve")
@@ -62,8 +63,8 @@ def _routes(served: Served, key, timeout: float, version: str) -> APIRouter:
     async def predict(body: PredictRequest) -> JSONResponse:  # type: ignore[valid-type]
         """Predictions for the request's rows, as `specdl predict --format json` gives them."""
         try:
-            rows = await asyncio.wait_for(_batched(served, body), timeout)
-            if isinstance(rows, ModelFailure):
+            rows = await _batched(served, body, timeout)
+            if isinstance(rows, Exception):
                 raise rows
         except asyncio.TimeoutError:
             return _line(504, f"the prediction took over the server's --timeout ({timeout:g} s)")
@@ -94,12 +95,15 @@ def _routes(served: Served, key, timeout: float, version: str) -> APIRouter:
     return router
 
 
-async def _batched(served: Served, body) -> list:
-    """A request read in a worker thread, then answered in the batcher's next forward
-    (cancelled at the timeout: a request not yet started leaves its batch)."""
-    with served.batcher.reading():
-        prepared = await run_in_threadpool(served.prepare, body)
-    return await asyncio.wrap_future(served.batcher.submit(prepared, prepared.rows))
+async def _batched(served: Served, body, timeout: float):
+    """A request's answer from the batcher's next batch: its rows, or its error. At the
+    timeout (asyncio.TimeoutError) it is cancelled: not yet started, it leaves its batch."""
+    future = asyncio.wrap_future(served.batcher.submit(body, request_rows(body)))
+    done, _ = await asyncio.wait({future}, timeout=timeout)  # no task of its own, unlike wait_for
+    if not done:
+        future.cancel()  # and the batcher's future with it
+        raise asyncio.TimeoutError
+    return future.result()
 
 
 async def _load(served: Served) -> str | None:

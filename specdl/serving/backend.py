@@ -75,8 +75,8 @@ class Prepared:
 
 class Served:
     """A run as served: ``saved`` (spec, analysis, preprocessing; no torch) at once, the
-    backend on first use (``backend()``); ``prepare`` reads a request, ``answer`` runs
-    prepared requests in one forward (``batcher`` combines them), ``predict`` does both."""
+    backend on first use (``backend()``); ``answer`` reads requests and runs them in one
+    forward (``batcher`` combines them), ``predict`` answers one request alone."""
 
     def __init__(self, run_dir, checkpoint=None, backend: str = "torch", allow_import: bool = False,
                  files=None, max_batch: int = 32, max_wait: float = 0.005):
@@ -119,10 +119,23 @@ class Served:
         raw = request_inputs(self.saved, body, self.files)
         return Prepared(self.backend().prepare(raw), len(raw.rows), raw.files)
 
-    def answer(self, batch: list[Prepared]) -> list:
-        """Each prepared request's answer rows, from one forward of them all (a request
-        over --max-batch rows alone, in chunks of --max-batch); a request whose answer
-        is not finite gets a ModelFailure instead. The model failing: ModelFailure."""
+    def answer(self, bodies: list) -> list:
+        """Each validated request's answer rows, the requests read one by one and run in
+        one forward; a request that cannot be read gets its RunError (a 422) instead,
+        one whose answer is not finite a ModelFailure. The model failing: ModelFailure."""
+        out, read = [None] * len(bodies), []
+        for i, body in enumerate(bodies):
+            try:
+                read.append((i, self.prepare(body)))
+            except RunError as e:
+                out[i] = e
+        for (i, _), rows in zip(read, self._forward([p for _, p in read]) if read else []):
+            out[i] = rows
+        return out
+
+    def _forward(self, batch: list[Prepared]) -> list:
+        """Prepared requests' answer rows from one forward of them all (a request over
+        --max-batch rows alone, in chunks of --max-batch)."""
         backend, size = self.backend(), self.batcher.max_batch
         x = batch[0].x if len(batch) == 1 else backend.concat([p.x for p in batch])
         files = sum((p.files for p in batch), []) if all(p.files for p in batch) else None
@@ -145,7 +158,7 @@ class Served:
     def predict(self, body) -> list[dict]:
         """A validated request's answer rows, run alone (`specdl predict --format
         json`'s rows). Bad inputs: RunError; the model failing: ModelFailure."""
-        rows = self.answer([self.prepare(body)])[0]
-        if isinstance(rows, ModelFailure):
+        rows = self.answer([body])[0]
+        if isinstance(rows, Exception):
             raise rows
         return rows

@@ -1,8 +1,9 @@
-"""Micro-batching for `specdl serve` (spec-language.md 12.8): requests read and prepared
-apart are combined, counting rows, into one forward of at most ``max_batch`` rows. The
-batcher waits at most ``max_wait`` seconds for more, and not at all when no other
-request is queued or being read; a request over ``max_batch`` rows runs alone (its
-backend runs it in chunks). One worker thread runs the forwards, one at a time.
+"""Micro-batching for `specdl serve` (spec-language.md 12.8): validated requests are
+combined, counting rows, into one batch of at most ``max_batch`` rows, which one worker
+thread reads and runs in one forward (one hand-off per request, one forward at a time).
+The batcher takes what is queued; when others were queued with the first, it waits at
+most ``max_wait`` seconds for more, and not at all when nothing else is queued; a request
+over ``max_batch`` rows runs alone (its backend runs it in chunks).
 
 Each request is a ``concurrent.futures.Future``: a request whose caller gave up (the
 504 at --timeout) cancels it, and a row not yet started leaves its batch; a forward in
@@ -34,21 +35,15 @@ class Batcher:
         self.run, self.max_batch, self.max_wait = run, max_batch, max_wait
         self._queue: deque[_Item] = deque()
         self._cond = threading.Condition()
-        self._reading = 0  # requests accepted and being read: worth waiting for
         self._worker: threading.Thread | None = None
         self.batches: list[int] = []  # rows of the last forwards (a bounded record, for tests)
 
     @contextmanager
-    def reading(self):
-        """Around reading a request before ``submit``: the batcher may wait for it."""
+    def held(self):
+        """The worker takes nothing while held: requests submitted meanwhile are taken
+        together (a caller's several requests meant as one batch)."""
         with self._cond:
-            self._reading += 1
-        try:
             yield
-        finally:
-            with self._cond:
-                self._reading -= 1
-                self._cond.notify()
 
     def submit(self, payload, rows: int) -> Future:
         """Queue ``payload`` (``rows`` rows); its future holds its result."""
@@ -68,8 +63,9 @@ class Batcher:
                 self._run(batch)
 
     def _take(self) -> list[_Item]:
-        """The next batch: the first queued request, then those that fit in
-        ``max_batch`` rows, waiting up to ``max_wait`` only while others are coming."""
+        """The next batch: the first queued request and those queued behind it that fit
+        in ``max_batch`` rows; with others queued (the server is busy), up to
+        ``max_wait`` more for rows still arriving."""
         with self._cond:
             while not self._queue:
                 self._cond.wait()
@@ -83,7 +79,7 @@ class Batcher:
                     rows += batch[-1].rows
                     continue
                 left = deadline - time.monotonic()
-                if not self._reading or left <= 0:
+                if len(batch) == 1 or left <= 0:
                     break
                 self._cond.wait(left)
         return batch

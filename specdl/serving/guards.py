@@ -78,7 +78,7 @@ def key_check(key: str | None):
     header = APIKeyHeader(name="X-API-Key", auto_error=False,
                           description="the server's SPECDL_API_KEY (needed where it is set)")
 
-    def check(given: str | None = Security(header)) -> None:
+    async def check(given: str | None = Security(header)) -> None:  # async: no worker thread per request
         if key and not secrets.compare_digest((given or "").encode(), key.encode()):
             raise HTTPException(401, "a matching X-API-Key header is needed (the server's SPECDL_API_KEY)",
                                 headers={"WWW-Authenticate": "APIKey"})
