@@ -215,6 +215,22 @@ def test_a_body_not_sent_as_json_says_so(csv_client, tmp_path):
     assert csv_client.post("/predict", content=body, headers={"content-type": "application/json"}).status_code == 200
 
 
+@pytest.mark.parametrize("text", ['{"rows": [{"a": NaN, "b": -Infinity, "c": 12345678901234567890123}]}',
+                                  '{"s": "caf\u00e9 \\ud83d\\ude00 \\ud800"}', "[" * 300 + "]" * 300, '[1e400, 0.1]'])
+def test_the_fast_json_parser_reads_as_the_json_module(text):
+    """The body's parser (pydantic-core's, else the json module's: a lone surrogate,
+    nesting past its limit) gives what json.loads gives."""
+    import asyncio
+
+    from specdl.serving.guards import JSONBody
+
+    async def receive():
+        return {"type": "http.request", "body": text.encode(), "more_body": False}
+
+    got = asyncio.run(JSONBody({"type": "http", "method": "POST", "headers": []}, receive).json())
+    assert json.dumps(got) == json.dumps(json.loads(text))
+
+
 def test_a_nan_is_a_missing_value_filled_as_in_predict(runs, csv_client, tmp_path):
     rows = rows_csv(tmp_path / "in.csv", 3)  # row 1's `json` is blank there
     text = json.dumps({"rows": rows}).replace('"json": null', '"json": NaN')

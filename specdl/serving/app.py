@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import RunError
 from .backend import ModelFailure, Served
-from .guards import BodyLimit, key_check, refused
+from .guards import BodyLimit, JSONRoute, key_check, refused
 from .requests import request_rows
 from .schema import answer_columns, answer_model, request_model, run_info
 
@@ -55,7 +55,7 @@ def serve_app(run_dir, checkpoint=None, *, backend: str = "torch", allow_import:
 
 
 def _routes(served: Served, key, timeout: float, version: str) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=JSONRoute)
     PredictRequest, Answer = request_model(served.saved), answer_model(answer_columns(served.saved))
 
     @router.post("/predict", dependencies=[key], response_model=None,
