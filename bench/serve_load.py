@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -191,6 +192,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.serve_baseline:
         return serve_baseline(args.serve_baseline, args.port)
+    for sig in (signal.SIGTERM, signal.SIGINT):  # stopped: the servers are stopped too (`finally`)
+        signal.signal(sig, lambda number, frame: sys.exit(128 + number))
     missing = [t for t in ("wrk", "taskset") if shutil.which(t) is None]
     if missing:
         raise SystemExit(f"serve_load: needs {' and '.join(missing)} on PATH (Debian: apt-get install wrk util-linux)")

@@ -505,11 +505,35 @@ def test_runs_of_bundled_specs_answer_as_predict(name, tmp_path):
     else:
         np.save(tmp_path / "x.npy", spec.data.load(spec.seed).x[:8])
         body, want, keys = {"instances": np.load(tmp_path / "x.npy").tolist()}, predicted(run, tmp_path / "x.npy"), None
-    with TestClient(specdl.serve_app(run, files=tmp_path / "data" / "shapes")) as client:
+    app = specdl.serve_app(run, files=tmp_path / "data" / "shapes")
+    with TestClient(app) as client:
         r = client.post("/predict", json=body)
         assert r.status_code == 200, r.text
         assert same_rows(r.json()["rows"], want, keys)
         assert client.get("/info").json()["outputs"] == [k for k in want[0] if keys is None or k in keys or k == "file"]
+    singles = batched(app.state.served, [{"instances": [item]} for item in body["instances"]])  # one batch
+    assert app.state.served.batcher.batches[-1] == len(want)
+    assert same_rows([rows[0] for rows in singles], want, keys)
+    if not spec.data.file_backed:  # the onnx backend on the run's model.raw.onnx
+        specdl.export(run, with_preprocessing=True)
+        with TestClient(specdl.serve_app(run, backend="onnx")) as client:
+            assert within_export_tolerance(client.post("/predict", json=body).json()["rows"], want)
+
+
+def within_export_tolerance(got: list[dict], want: list[dict]) -> bool:
+    """The onnx backend's rows against predict's: values within the export's tolerance
+    (times the values' size), the same class unless predict's top two are within it."""
+    from specdl.build.onnx import TOLERANCE
+
+    assert len(got) == len(want) and [list(r) for r in got] == [list(w) for w in want]
+    for r, w in zip(got, want):
+        numbers = {k: v for k, v in w.items() if isinstance(v, float)}
+        tol = TOLERANCE * max([1.0, *map(abs, numbers.values())])
+        assert all(abs(r[k] - v) <= tol for k, v in numbers.items()), (r, w)
+        top = sorted((v for k, v in numbers.items() if k.startswith("p_")), reverse=True)
+        same = all(r[k] == v for k, v in w.items() if k not in numbers)  # the class (or the file)
+        assert same or (len(top) > 1 and top[0] - top[1] <= tol), (r, w)
+    return True
 
 
 # -- the real server, over real HTTP on 127.0.0.1 (slow: a process that imports torch and trains)

@@ -55,7 +55,10 @@ def serve_app(run_dir, checkpoint=None, *, backend: str = "torch", allow_import:
 
 
 def _routes(served: Served, key, timeout: float, version: str) -> APIRouter:
-    router = APIRouter(route_class=JSONRoute)
+    class Route(JSONRoute):  # a request counts as coming to the batcher from its arrival
+        around = staticmethod(served.batcher.handling)
+
+    router = APIRouter(route_class=Route)
     PredictRequest, Answer = request_model(served.saved), answer_model(answer_columns(served.saved))
 
     @router.post("/predict", dependencies=[key], response_model=None,

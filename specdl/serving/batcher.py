@@ -1,9 +1,9 @@
 """Micro-batching for `specdl serve` (spec-language.md 12.8): validated requests are
 combined, counting rows, into one batch of at most ``max_batch`` rows, which one worker
 thread reads and runs in one forward (one hand-off per request, one forward at a time).
-The batcher takes what is queued; when others were queued with the first, it waits at
-most ``max_wait`` seconds for more, and not at all when nothing else is queued; a request
-over ``max_batch`` rows runs alone (its backend runs it in chunks).
+The batcher takes what is queued; while other requests have arrived and are still being
+read, it waits at most ``max_wait`` seconds for them, and not at all when nothing else is
+coming; a request over ``max_batch`` rows runs alone (its backend runs it in chunks).
 
 Each request is a ``concurrent.futures.Future``: a request whose caller gave up (the
 504 at --timeout) cancels it, and a row not yet started leaves its batch; a forward in
@@ -36,6 +36,7 @@ class Batcher:
         self._queue: deque[_Item] = deque()
         self._cond = threading.Condition()
         self._worker: threading.Thread | None = None
+        self._handling = self._open = 0  # requests in the server; those of them submitted, not yet answered
         self.batches: list[int] = []  # rows of the last forwards (a bounded record, for tests)
 
     @contextmanager
@@ -45,10 +46,23 @@ class Batcher:
         with self._cond:
             yield
 
+    @contextmanager
+    def handling(self):
+        """Around a request from its arrival (before its body is read) to its answer:
+        while a request has arrived and is not yet submitted, a batch may wait for it."""
+        with self._cond:
+            self._handling += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._handling -= 1
+
     def submit(self, payload, rows: int) -> Future:
         """Queue ``payload`` (``rows`` rows); its future holds its result."""
         item = _Item(payload, rows)
         with self._cond:
+            self._open += 1
             if self._worker is None:
                 self._worker = threading.Thread(target=self._loop, name="specdl-batcher", daemon=True)
                 self._worker.start()
@@ -58,14 +72,19 @@ class Batcher:
 
     def _loop(self) -> None:
         while True:
-            batch = [i for i in self._take() if i.future.set_running_or_notify_cancel()]  # the cancelled leave
-            if batch:
-                self._run(batch)
+            taken = self._take()
+            batch = [i for i in taken if i.future.set_running_or_notify_cancel()]  # the cancelled leave
+            try:
+                if batch:
+                    self._run(batch)
+            finally:
+                with self._cond:
+                    self._open -= len(taken)
 
     def _take(self) -> list[_Item]:
         """The next batch: the first queued request and those queued behind it that fit
-        in ``max_batch`` rows; with others queued (the server is busy), up to
-        ``max_wait`` more for rows still arriving."""
+        in ``max_batch`` rows; while other requests have arrived and are still being
+        read (``handling``), up to ``max_wait`` more for them."""
         with self._cond:
             while not self._queue:
                 self._cond.wait()
@@ -79,7 +98,7 @@ class Batcher:
                     rows += batch[-1].rows
                     continue
                 left = deadline - time.monotonic()
-                if len(batch) == 1 or left <= 0:
+                if self._handling <= self._open or left <= 0:  # nothing else on its way
                     break
                 self._cond.wait(left)
         return batch

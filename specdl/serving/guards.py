@@ -5,6 +5,7 @@ field of a request the generated model refused."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 
@@ -81,13 +82,17 @@ class JSONBody(Request):
 
 
 class JSONRoute(APIRoute):
-    """A route whose requests are ``JSONBody`` (FastAPI's custom request class recipe)."""
+    """A route whose requests are ``JSONBody`` (FastAPI's custom request class recipe),
+    handled within ``around()`` (a context from a request's arrival to its answer)."""
+
+    around = staticmethod(contextlib.nullcontext)
 
     def get_route_handler(self):
         handler = super().get_route_handler()
 
         async def route(request: Request):
-            return await handler(JSONBody(request.scope, request.receive))
+            with self.around():
+                return await handler(JSONBody(request.scope, request.receive))
         return route
 
 
