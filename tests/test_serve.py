@@ -515,8 +515,9 @@ def test_runs_of_bundled_specs_answer_as_predict(name, tmp_path):
     assert app.state.served.batcher.batches[-1] == len(want)
     assert same_rows([rows[0] for rows in singles], want, keys)
     if not spec.data.file_backed:  # the onnx backend on the run's model.raw.onnx
-        specdl.export(run, with_preprocessing=True)
+        assert specdl.export(run, with_preprocessing=True)["path"] == str(run / "model.raw.onnx")
         with TestClient(specdl.serve_app(run, backend="onnx")) as client:
+            assert client.get("/info").json()["backend"] == "onnx"
             assert within_export_tolerance(client.post("/predict", json=body).json()["rows"], want)
 
 

@@ -2,7 +2,9 @@
 model loaded on first use, once) and the backend that runs the forward. A request is read
 into the run's raw inputs (specdl/serving/requests.py: predict's reading), the backend's
 ``prepare`` and ``forward`` turn them into predictions, and predict's ``prediction_rows``
-into the answer: only the forward is the backend's. A batcher wraps ``forward``."""
+into the answer: only the forward is the backend's (torch here, onnxruntime in
+onnx_backend.py). The batcher (batcher.py) hands ``Served.answer`` several requests at
+once: read one by one, run in one forward."""
 
 from __future__ import annotations
 
