@@ -159,6 +159,7 @@ HOSTILE = [  # (body, what the 422's line says)
     ({"rows": "all of them"}, "`rows`: must be a list"),
     ({"columns": HEADERS, "data": [[1.0]]}, "data row 0 has 1 cells for 6 columns"),
     ({"instances": [[1, 2]]}, "`instances`: unknown key"),
+    ({"\n": None}, "`\\n`: unknown key"),  # a name with a newline, escaped: the line stays one line
     ([1, 2, 3], "the body is a JSON list; send an object with `rows` or `columns`"),
 ]
 @pytest.mark.parametrize("body, says", HOSTILE, ids=range(len(HOSTILE)))

@@ -34,34 +34,35 @@ def serve_app(run_dir, checkpoint=None, *, backend: str = "torch", allow_import:
     if not 0 < timeout < float("inf"):
         raise RunError(f"--timeout {timeout:g}: give a number of seconds above 0")
     served = Served(run_dir, checkpoint, backend, allow_import, files, max_batch, max_wait_ms / 1000)
-    key = key_check(os.environ.get("SPECDL_API_KEY") or None)
+    secret = os.environ.get("SPECDL_API_KEY") or None
+    needs = [Depends(key_check(secret))] if secret else []  # no key: nothing to resolve per request
 
     @asynccontextmanager
     async def lifespan(app):
         await _load(served)
         yield
 
-    docs = [Depends(key)] if protect_docs else []
+    docs = needs if protect_docs else []
     app = FastAPI(title=f"specdl serve: {served.saved.spec.name}", version=version, lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None if protect_docs else "/openapi.json")
     app.add_middleware(BodyLimit, limit=max_body)
     app.add_exception_handler(RequestValidationError, refused)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _failed)
-    app.include_router(_routes(served, Depends(key), timeout, version))
+    app.include_router(_routes(served, needs, timeout, version))
     _docs(app, docs, protect_docs)
     app.state.served = served
     return app
 
 
-def _routes(served: Served, key, timeout: float, version: str) -> APIRouter:
+def _routes(served: Served, needs: list, timeout: float, version: str) -> APIRouter:
     class Route(JSONRoute):  # a request counts as coming to the batcher from its arrival
         around = staticmethod(served.batcher.handling)
 
     router = APIRouter(route_class=Route)
     PredictRequest, Answer = request_model(served.saved), answer_model(answer_columns(served.saved))
 
-    @router.post("/predict", dependencies=[key], response_model=None,
+    @router.post("/predict", dependencies=needs, response_model=None,
                  responses={200: {"model": Answer}, 413: {}, 422: {}, 500: {}, 504: {}})
     async def predict(body: PredictRequest) -> JSONResponse:  # type: ignore[valid-type]
         """Predictions for the request's rows, as `specdl predict --format json` gives them."""
@@ -91,7 +92,7 @@ def _routes(served: Served, key, timeout: float, version: str) -> APIRouter:
         failed = await _load(served)
         return _line(503, failed) if failed else JSONResponse({"ready": True})
 
-    @router.get("/info", dependencies=[key])
+    @router.get("/info", dependencies=needs)
     async def info() -> dict:
         """The run served: spec name and fingerprint, specdl version, inputs, outputs, classes."""
         return run_info(served.saved, served.backend_name, version)

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 
-from ..errors import RunError, did_you_mean
+from ..errors import RunError, did_you_mean, one_line
 from ..front.messages import _TYPES as TYPE_WORDS
 from ..front.messages import short
 
@@ -175,7 +175,7 @@ async def refused(request: Request, exc: RequestValidationError) -> JSONResponse
                 + " or ".join(f"`{k}`" for k in _names(request, ("body",))))
     else:
         line = f"{where(first['loc'])}: {said(first, _names(request, first['loc'][:-1]))}{more}"
-    return JSONResponse({"detail": jsonable_encoder(errors), "error": line}, status_code=422)
+    return JSONResponse({"detail": jsonable_encoder(errors), "error": one_line(line)}, status_code=422)  # a key "\n"
 
 
 def _names(request: Request, loc) -> list:
