@@ -307,6 +307,40 @@ def test_a_batch_that_fails_runs_again_one_request_at_a_time():
     assert batcher.batches == [6, 2, 2, 2]
 
 
+def test_a_batch_waits_at_most_max_wait_and_only_for_requests_on_their_way():
+    """A request arrived and still being read: a batch waits for it, at most
+    --max-wait-ms, and takes it when it comes; with nothing on its way, no wait."""
+    import contextvars
+    import threading
+
+    from specdl.serving.batcher import Batcher
+
+    batcher = Batcher(lambda xs: [x.upper() for x in xs], max_batch=32, max_wait=0.5)
+    with batcher.handling():  # on its way, never submitted
+        start = time.monotonic()
+        other = contextvars.Context().run(batcher.submit, "a", 1)  # another request's (no handling of its own)
+        assert other.result(timeout=10) == "A"
+        assert 0.45 <= time.monotonic() - start < 5 and batcher.batches == [1]
+    reading, futures = threading.Event(), {}
+
+    def second():
+        with batcher.handling():
+            reading.set()
+            time.sleep(0.1)  # its body being read
+            futures["c"] = batcher.submit("c", 1)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    reading.wait(5)
+    start = time.monotonic()
+    assert batcher.submit("b", 1).result(timeout=10) == "B"
+    thread.join()
+    assert futures["c"].result(timeout=10) == "C" and batcher.batches[-1] == 2  # it came within the wait
+    assert time.monotonic() - start < 0.45  # and nothing else was on its way: no more waiting
+    start = time.monotonic()
+    assert batcher.submit("d", 1).result(timeout=10) == "D" and time.monotonic() - start < 0.3
+
+
 def test_a_lone_request_does_not_wait_for_a_batch(runs):
     with TestClient(specdl.serve_app(runs["npz"], max_wait_ms=20_000)) as client:
         start = time.monotonic()

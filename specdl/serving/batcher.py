@@ -12,12 +12,16 @@ request at a time, so a request that breaks the model fails alone."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections import deque
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+
+_ARRIVING = contextvars.ContextVar("specdl_arriving", default=None)  # this request's token: [its batcher]
 
 
 @dataclass
@@ -36,7 +40,7 @@ class Batcher:
         self._queue: deque[_Item] = deque()
         self._cond = threading.Condition()
         self._worker: threading.Thread | None = None
-        self._handling = self._open = 0  # requests in the server; those of them submitted, not yet answered
+        self._arriving = 0  # requests arrived (``handling``) and not yet submitted
         self.batches: list[int] = []  # rows of the last forwards (a bounded record, for tests)
 
     @contextmanager
@@ -48,21 +52,31 @@ class Batcher:
 
     @contextmanager
     def handling(self):
-        """Around a request from its arrival (before its body is read) to its answer:
-        while a request has arrived and is not yet submitted, a batch may wait for it."""
+        """Around a request from its arrival (before its body is read) to its answer: a
+        batch may wait for it until it is submitted (a ``submit`` within this context)."""
+        token = [self]
         with self._cond:
-            self._handling += 1
+            self._arriving += 1
+        reset = _ARRIVING.set(token)
         try:
             yield
         finally:
-            with self._cond:
-                self._handling -= 1
+            _ARRIVING.reset(reset)
+            self._arrived(token)
+
+    def _arrived(self, token: list) -> None:
+        """The request of ``token`` is no longer on its way (submitted, or refused)."""
+        with self._cond:
+            if token and token[0] is self:
+                token[0] = None
+                self._arriving -= 1
+                self._cond.notify()  # a batch waiting for it need not
 
     def submit(self, payload, rows: int) -> Future:
         """Queue ``payload`` (``rows`` rows); its future holds its result."""
         item = _Item(payload, rows)
+        self._arrived(_ARRIVING.get())
         with self._cond:
-            self._open += 1
             if self._worker is None:
                 self._worker = threading.Thread(target=self._loop, name="specdl-batcher", daemon=True)
                 self._worker.start()
@@ -72,14 +86,9 @@ class Batcher:
 
     def _loop(self) -> None:
         while True:
-            taken = self._take()
-            batch = [i for i in taken if i.future.set_running_or_notify_cancel()]  # the cancelled leave
-            try:
-                if batch:
-                    self._run(batch)
-            finally:
-                with self._cond:
-                    self._open -= len(taken)
+            batch = [i for i in self._take() if i.future.set_running_or_notify_cancel()]  # the cancelled leave
+            if batch:
+                self._run(batch)
 
     def _take(self) -> list[_Item]:
         """The next batch: the first queued request and those queued behind it that fit
@@ -98,7 +107,7 @@ class Batcher:
                     rows += batch[-1].rows
                     continue
                 left = deadline - time.monotonic()
-                if self._handling <= self._open or left <= 0:  # nothing else on its way
+                if not self._arriving or left <= 0:  # nothing else on its way
                     break
                 self._cond.wait(left)
         return batch
