@@ -170,11 +170,11 @@ def export(spec_or_run, output=None, checkpoint=None, overrides=None, with_prepr
 
 @_user_code
 def serve_app(run_dir, checkpoint=None, *, files=None, timeout: float = 30.0, max_body="10MB",
-              protect_docs: bool = False, backend: str = "torch"):
+              protect_docs: bool = False, backend: str = "torch", max_batch: int = 32, max_wait_ms: float = 5.0):
     """The ASGI app (FastAPI) that `specdl serve` runs for the finished run ``run_dir``
     (docs/serving.md): run it with any ASGI server, or mount it in your own app
-    (``app.mount("/model", specdl.serve_app(run))``; mounted, it loads the model on first
-    use). Needs the `serve` extra (FastAPI, uvicorn)."""
+    (``app.mount("/model", specdl.serve_app(run))``; mounted, it loads the model and
+    starts the batcher on first use). Needs the `serve` extra (FastAPI, uvicorn)."""
     from . import __version__
     from .components.trust import ALLOW_IMPORT
 
@@ -188,4 +188,5 @@ def serve_app(run_dir, checkpoint=None, *, files=None, timeout: float = 30.0, ma
 
     size = parse_size(max_body) if isinstance(max_body, str) else int(max_body)
     return _app(run_dir, checkpoint, backend=backend, allow_import=ALLOW_IMPORT.get(), files=files,
-                timeout=timeout, max_body=size, protect_docs=protect_docs, version=__version__)
+                timeout=timeout, max_body=size, protect_docs=protect_docs, max_batch=max_batch,
+                max_wait_ms=max_wait_ms, version=__version__)

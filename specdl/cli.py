@@ -147,7 +147,8 @@ def _export_arguments(e) -> None:
     e.add_argument("--with-preprocessing", action="store_true",
                    help="(a run) the graph takes raw rows or uint8 images and does the fitted preprocessing")
     _overrides(e, "(a spec only)")
-    _output(e, "the .onnx file (default: RUN_DIR/model.onnx, or <name>.onnx)")
+    _output(e, "the .onnx file (default: RUN_DIR/model.onnx; with --with-preprocessing RUN_DIR/model.raw.onnx; "
+            "a spec: <name>.onnx)")
 
 
 def _predict_arguments(pr) -> None:
@@ -165,16 +166,16 @@ def _serve_arguments(sv) -> None:
     """serve: spec-language.md 12.8's options (docs/serving.md)."""
     sv.add_argument("run_dir", metavar="RUN_DIR")
     sv.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="what runs the model "
-                    "(default torch; onnx is not available yet)")
+                    "(default torch; onnx: RUN/model.raw.onnx through onnxruntime, from export --with-preprocessing)")
     sv.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
     sv.add_argument("--port", type=int, default=8000, help="the port (default 8000)")
     sv.add_argument("--checkpoint", metavar="FILE", help="weights to serve (default: the run's best.pt)")
     sv.add_argument("--files", metavar="DIR", help="the folder image paths in requests are taken under "
                     "(default: none; images come as base64)")
     sv.add_argument("--max-batch", type=_positive, default=32, metavar="ROWS", help="rows combined into one forward "
-                    "(with micro-batching, not yet available)")
+                    "(default 32); a larger request runs alone, in chunks of ROWS")
     sv.add_argument("--max-wait-ms", type=float, default=5.0, metavar="MS", help="how long a batch waits for more rows "
-                    "(with micro-batching, not yet available)")
+                    "while other requests are coming (default 5; never when none are)")
     sv.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="seconds a request may take; then 504 (default 30)")
     sv.add_argument("--max-body", default="10MB", metavar="SIZE", help="the largest request body (default 10MB); over it 413")
     sv.add_argument("--protect-docs", action="store_true", help="/docs and /openapi.json need the "
@@ -477,20 +478,16 @@ def cmd_predict(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .serving import no_backend, without_extra
+    from .serving import without_extra
 
-    if args.backend == "onnx":  # refused before FastAPI and torch load
-        raise no_backend(args.backend)
     try:
         from .serving.server import serve
     except ImportError as e:
         raise without_extra(e) from None
-    if (args.max_batch, args.max_wait_ms) != (32, 5.0):
-        print("specdl: note: --max-batch and --max-wait-ms take effect with micro-batching, which this specdl "
-              "does not have yet; each request runs alone", file=sys.stderr)
     serve(args.run_dir, args.host, args.port, version=_version(), checkpoint=args.checkpoint,
           backend=args.backend, allow_import=args.allow_import, files=args.files, timeout=args.timeout,
-          max_body=args.max_body, protect_docs=args.protect_docs)
+          max_body=args.max_body, protect_docs=args.protect_docs, max_batch=args.max_batch,
+          max_wait_ms=args.max_wait_ms)
     return 0
 
 

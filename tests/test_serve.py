@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import specdl
 from specdl.cli import main
 from specdl.runs.predict import predict_file
+from specdl.serving.schema import request_model
 
 from .conftest import ROOT
 from .test_api_predict import MODEL, TRAIN
@@ -158,6 +159,7 @@ HOSTILE = [  # (body, what the 422's line says)
     ({"rows": "all of them"}, "`rows`: must be a list"),
     ({"columns": HEADERS, "data": [[1.0]]}, "data row 0 has 1 cells for 6 columns"),
     ({"instances": [[1, 2]]}, "`instances`: unknown key"),
+    ({"\n": None}, "`\\n`: unknown key"),  # a name with a newline, escaped: the line stays one line
     ([1, 2, 3], "the body is a JSON list; send an object with `rows` or `columns`"),
 ]
 @pytest.mark.parametrize("body, says", HOSTILE, ids=range(len(HOSTILE)))
@@ -214,6 +216,22 @@ def test_a_body_not_sent_as_json_says_so(csv_client, tmp_path):
     assert csv_client.post("/predict", content=body, headers={"content-type": "application/json"}).status_code == 200
 
 
+@pytest.mark.parametrize("text", ['{"rows": [{"a": NaN, "b": -Infinity, "c": 12345678901234567890123}]}',
+                                  '{"s": "caf\u00e9 \\ud83d\\ude00 \\ud800"}', "[" * 300 + "]" * 300, '[1e400, 0.1]'])
+def test_the_fast_json_parser_reads_as_the_json_module(text):
+    """The body's parser (pydantic-core's, else the json module's: a lone surrogate,
+    nesting past its limit) gives what json.loads gives."""
+    import asyncio
+
+    from specdl.serving.guards import JSONBody
+
+    async def receive():
+        return {"type": "http.request", "body": text.encode(), "more_body": False}
+
+    got = asyncio.run(JSONBody({"type": "http", "method": "POST", "headers": []}, receive).json())
+    assert json.dumps(got) == json.dumps(json.loads(text))
+
+
 def test_a_nan_is_a_missing_value_filled_as_in_predict(runs, csv_client, tmp_path):
     rows = rows_csv(tmp_path / "in.csv", 3)  # row 1's `json` is blank there
     text = json.dumps({"rows": rows}).replace('"json": null', '"json": NaN')
@@ -233,6 +251,101 @@ def test_array_run_takes_instances(runs, tmp_path):
                           ([[1.0, 2.0, "a", 3.0]], "instance 0 at [2]: must be a number, got 'a'"), ([], "`instances`")]:
             r = client.post("/predict", json={"instances": bad})
             assert r.status_code == 422 and says in json.dumps(r.json()), (bad, r.text)
+
+
+def batched(served, bodies, cancel=()):
+    """Each body's answer when all are submitted while the batcher is held (so that it
+    takes them together); ``cancel``: the indices whose futures are cancelled before the
+    batch starts (as at a 504)."""
+    from specdl.serving.requests import request_rows
+
+    model = request_model(served.saved)
+    with served.batcher.held():
+        futures = [served.batcher.submit(b, request_rows(b)) for b in map(model.model_validate, bodies)]
+        assert all(futures[i].cancel() for i in cancel)
+    return [None if f.cancelled() else f.result(timeout=60) for f in futures]
+
+
+def test_micro_batches_combine_rows_and_answer_as_one_at_a_time(runs, tmp_path):
+    """Requests of 3, 2, 4 and 20 rows with --max-batch 8: [3+2], [4], [20 alone, in
+    chunks of 8]; every answer as the request run alone (to 1e-6, docs/serving.md) and
+    as `specdl predict`. A request that cannot be read fails alone (422's RunError)."""
+    x = np.random.default_rng(7).normal(size=(29, 4))
+    np.save(tmp_path / "x.npy", x)
+    want = predicted(runs["npz"], tmp_path / "x.npy")
+    served = specdl.serve_app(runs["npz"], max_batch=8, max_wait_ms=50).state.served
+    cuts = [0, 3, 5, 9, 29]
+    bodies = [{"instances": x[a:b].tolist()} for a, b in zip(cuts, cuts[1:])]
+    answers = batched(served, bodies)
+    assert served.batcher.batches == [5, 4, 20]
+    for body, answer, a, b in zip(bodies, answers, cuts, cuts[1:]):
+        alone = served.predict(request_model(served.saved).model_validate(body))
+        assert same_rows(answer, alone) and same_rows(answer, want[a:b])
+    bodies = [{"instances": x[a:b].tolist()} for a, b in [(0, 3), (3, 5), (5, 7)]]
+    answers = batched(served, bodies, cancel=[1])  # a 504: not yet started, it leaves its batch
+    assert served.batcher.batches[-1] == 5 and answers[1] is None and same_rows(answers[2], want[5:7])
+    answers = batched(served, [bodies[0], {"instances": [[1.0, 2.0]]}, bodies[2]])
+    assert isinstance(answers[1], specdl.RunError) and "the model takes [4]" in str(answers[1])
+    assert same_rows(answers[0], want[0:3]) and same_rows(answers[2], want[5:7])
+
+
+def test_a_batch_that_fails_runs_again_one_request_at_a_time():
+    """A combined forward that fails (a real torch module given a width it cannot take)
+    runs again one request at a time: only the request that breaks it fails."""
+    import torch
+
+    from specdl.serving.batcher import Batcher
+
+    model = torch.nn.Linear(4, 2)
+    run = lambda xs: list(torch.split(model(torch.cat(xs)), [len(x) for x in xs]))  # noqa: E731
+    batcher = Batcher(run, max_batch=32, max_wait=0.05)
+    good, bad = torch.ones(2, 4), torch.ones(2, 3)
+    with batcher.held():
+        futures = [batcher.submit(x, 2) for x in (good, bad, good)]
+    assert isinstance(futures[1].exception(timeout=60), RuntimeError)
+    assert torch.equal(futures[0].result(), model(good)) and torch.equal(futures[2].result(), model(good))
+    assert batcher.batches == [6, 2, 2, 2]
+
+
+def test_a_batch_waits_at_most_max_wait_and_only_for_requests_on_their_way():
+    """A request arrived and still being read: a batch waits for it, at most
+    --max-wait-ms, and takes it when it comes; with nothing on its way, no wait."""
+    import contextvars
+    import threading
+
+    from specdl.serving.batcher import Batcher
+
+    batcher = Batcher(lambda xs: [x.upper() for x in xs], max_batch=32, max_wait=0.5)
+    with batcher.handling():  # on its way, never submitted
+        start = time.monotonic()
+        other = contextvars.Context().run(batcher.submit, "a", 1)  # another request's (no handling of its own)
+        assert other.result(timeout=10) == "A"
+        assert 0.45 <= time.monotonic() - start < 5 and batcher.batches == [1]
+    reading, futures = threading.Event(), {}
+
+    def second():
+        with batcher.handling():
+            reading.set()
+            time.sleep(0.1)  # its body being read
+            futures["c"] = batcher.submit("c", 1)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    reading.wait(5)
+    start = time.monotonic()
+    assert batcher.submit("b", 1).result(timeout=10) == "B"
+    thread.join()
+    assert futures["c"].result(timeout=10) == "C" and batcher.batches[-1] == 2  # it came within the wait
+    assert time.monotonic() - start < 0.45  # and nothing else was on its way: no more waiting
+    start = time.monotonic()
+    assert batcher.submit("d", 1).result(timeout=10) == "D" and time.monotonic() - start < 0.3
+
+
+def test_a_lone_request_does_not_wait_for_a_batch(runs):
+    with TestClient(specdl.serve_app(runs["npz"], max_wait_ms=20_000)) as client:
+        start = time.monotonic()
+        assert client.post("/predict", json={"instances": [[0.1, 0.2, 0.3, 0.4]]}).status_code == 200
+        assert time.monotonic() - start < 5  # not the 20 s --max-wait-ms: nothing else was queued
 
 
 def big_png() -> str:
@@ -305,6 +418,25 @@ def test_api_key(runs, monkeypatch, tmp_path):
         assert client.get("/health").status_code == 200
 
 
+def test_docs_assets_are_served_by_the_server_itself(runs):
+    """/docs's Swagger UI from the fastapi-offline package's files: no address off the
+    server, mounted or not; the assets answer."""
+    import re
+
+    parent = FastAPI()
+    parent.mount("/model", specdl.serve_app(runs["csv"]))
+    with TestClient(specdl.serve_app(runs["csv"])) as client, TestClient(parent) as mounted:
+        for c, root in ((client, ""), (mounted, "/model")):
+            page = c.get(f"{root}/docs").text
+            refs = re.findall(r"""(?:src|href|url)\s*[=:]\s*["']([^"']+)["']""", page)
+            assert f"{root}/docs-assets/swagger-ui-bundle.js" in refs and f"{root}/openapi.json" in refs, refs
+            assert all(r.startswith(f"{root}/") for r in refs) and "//" not in " ".join(refs), refs
+            for ref in refs:
+                r = c.get(ref)
+                assert r.status_code == 200 and len(r.content) > 300, ref
+        assert "SwaggerUIBundle" in client.get("/docs-assets/swagger-ui-bundle.js").text
+
+
 def test_mounted_in_another_app_loads_on_first_use(runs, tmp_path):
     model = specdl.serve_app(runs["csv"])
     parent = FastAPI()
@@ -327,9 +459,12 @@ def test_a_model_that_fails_is_a_500_with_one_line(runs, tmp_path, caplog):
 
 
 def test_serve_refuses_in_one_line(runs, capsys):
-    assert main(["serve", str(runs["csv"]), "--backend", "onnx"]) == 2
+    assert main(["serve", str(runs["npz"]), "--backend", "onnx"]) == 2  # not exported with its preprocessing
     err = capsys.readouterr().err
-    assert "--backend onnx is not available yet" in err and len(err.strip().splitlines()) == 1
+    assert f"has no model.raw.onnx: write it with `specdl export {runs['npz']} --with-preprocessing`" in err
+    assert len(err.strip().splitlines()) == 1
+    assert main(["serve", str(runs["img"]), "--backend", "onnx"]) == 2
+    assert "an image run's resizing before to_tensor runs in torchvision" in capsys.readouterr().err
     assert main(["serve", str(runs["root"] / "nothing")]) == 2
     assert "Traceback" not in capsys.readouterr().err
     assert main(["serve", str(runs["csv"]), "--max-body", "lots"]) == 2
@@ -405,11 +540,36 @@ def test_runs_of_bundled_specs_answer_as_predict(name, tmp_path):
     else:
         np.save(tmp_path / "x.npy", spec.data.load(spec.seed).x[:8])
         body, want, keys = {"instances": np.load(tmp_path / "x.npy").tolist()}, predicted(run, tmp_path / "x.npy"), None
-    with TestClient(specdl.serve_app(run, files=tmp_path / "data" / "shapes")) as client:
+    app = specdl.serve_app(run, files=tmp_path / "data" / "shapes")
+    with TestClient(app) as client:
         r = client.post("/predict", json=body)
         assert r.status_code == 200, r.text
         assert same_rows(r.json()["rows"], want, keys)
         assert client.get("/info").json()["outputs"] == [k for k in want[0] if keys is None or k in keys or k == "file"]
+    singles = batched(app.state.served, [{"instances": [item]} for item in body["instances"]])  # one batch
+    assert app.state.served.batcher.batches[-1] == len(want)
+    assert same_rows([rows[0] for rows in singles], want, keys)
+    if not spec.data.file_backed:  # the onnx backend on the run's model.raw.onnx
+        assert specdl.export(run, with_preprocessing=True)["path"] == str(run / "model.raw.onnx")
+        with TestClient(specdl.serve_app(run, backend="onnx")) as client:
+            assert client.get("/info").json()["backend"] == "onnx"
+            assert within_export_tolerance(client.post("/predict", json=body).json()["rows"], want)
+
+
+def within_export_tolerance(got: list[dict], want: list[dict]) -> bool:
+    """The onnx backend's rows against predict's: values within the export's tolerance
+    (times the values' size), the same class unless predict's top two are within it."""
+    from specdl.build.onnx import TOLERANCE
+
+    assert len(got) == len(want) and [list(r) for r in got] == [list(w) for w in want]
+    for r, w in zip(got, want):
+        numbers = {k: v for k, v in w.items() if isinstance(v, float)}
+        tol = TOLERANCE * max([1.0, *map(abs, numbers.values())])
+        assert all(abs(r[k] - v) <= tol for k, v in numbers.items()), (r, w)
+        top = sorted((v for k, v in numbers.items() if k.startswith("p_")), reverse=True)
+        same = all(r[k] == v for k, v in w.items() if k not in numbers)  # the class (or the file)
+        assert same or (len(top) > 1 and top[0] - top[1] <= tol), (r, w)
+    return True
 
 
 # -- the real server, over real HTTP on 127.0.0.1 (slow: a process that imports torch and trains)
@@ -420,9 +580,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(run, *args, env=None):
+def start_server(run, *args, env=None, code=None):
+    """`specdl serve RUN --port P ARGS` (``code``: Python run first, in the server's process)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "specdl", "serve", str(run), "--port", str(port), *map(str, args)],
+    run_cli = f"{code or ''}\nimport sys; from specdl.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", run_cli, "serve", str(run), "--port", str(port), *map(str, args)],
                             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     import httpx
@@ -527,3 +689,75 @@ def test_real_server_images_and_arrays(runs, tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(30) == 0
+
+
+def chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.slow  # starts a server process and a browser
+@pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_docs_render_in_a_headless_browser_offline(runs):
+    """Swagger UI renders the run's `POST /predict` in a real browser whose every address
+    but the server's fails (no DNS, a dead proxy): its assets come from the server."""
+    import re
+
+    proc, url = start_server(runs["csv"])
+    try:
+        dom = subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                              "--virtual-time-budget=5000", "--proxy-server=http://127.0.0.1:9",
+                              "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", f"{url}/docs"],
+                             capture_output=True, text=True, timeout=120).stdout
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    ops = re.findall(r'opblock-summary-method">(\w+)<.*?data-path="([^"]+)"', dom)
+    assert ("POST", "/predict") in ops and ("GET", "/info") in ops, dom[:2000]
+    assert "Failed to load API definition" not in dom
+
+
+NO_TORCH = "import sys; sys.modules['torch'] = None  # `import torch` fails in this process"
+
+
+@pytest.mark.slow  # exports two runs (torch.onnx) and starts servers
+@pytest.mark.parametrize("kind", ["csv", "npz"])
+def test_onnx_backend_serves_model_raw_onnx_without_torch(runs, kind, tmp_path):
+    """`export --with-preprocessing` writes RUN/model.raw.onnx (its metadata flag);
+    `serve --backend onnx` serves it in a process where `import torch` fails: answers
+    within the export's tolerance of the torch backend's, the same classes (none of
+    these rows is a near tie), bad values refused in the same words."""
+    import httpx
+    import onnx
+
+    from specdl.build.onnx import TOLERANCE
+
+    run = runs[kind]
+    assert main(["export", str(run), "--with-preprocessing"]) == 0
+    meta = {p.key: p.value for p in onnx.load(str(run / "model.raw.onnx"), load_external_data=False).metadata_props}
+    assert meta["specdl.with_preprocessing"] == "1"
+    x = np.random.default_rng(9).normal(size=(12, 4))
+    body = {"rows": rows_csv(tmp_path / "in.csv", 12)} if kind == "csv" else {"instances": x.tolist()}
+    bad = json.dumps({"rows": [{**body["rows"][0], "class": "x"}]}) if kind == "csv" else \
+        '{"instances": [[NaN, 0.1, 0.2, 0.3]]}'  # a missing value a run without `fill` refuses
+    send = {"content": bad.encode(), "headers": {"content-type": "application/json"}}
+    with TestClient(specdl.serve_app(run)) as client:
+        want, refused = client.post("/predict", json=body).json()["rows"], client.post("/predict", **send).json()
+    assert "`fill`" in refused["error"] if kind == "npz" else "row 0, `class`" in refused["error"]
+    proc, url = start_server(run, "--backend", "onnx", "--max-batch", "4", code=NO_TORCH)
+    try:
+        got = httpx.post(f"{url}/predict", json=body, timeout=30).json()["rows"]  # 12 rows: chunks of 4
+        assert httpx.get(f"{url}/info").json()["backend"] == "onnx"
+        assert httpx.post(f"{url}/predict", **send).json()["error"] == refused["error"]
+        with __import__("concurrent.futures").futures.ThreadPoolExecutor(8) as pool:  # batched by the server
+            alone = list(pool.map(lambda i: httpx.post(f"{url}/predict", timeout=30, json={
+                k: v[i:i + 1] for k, v in body.items()}).json()["rows"][0], range(12)))
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    for rows in (got, alone):
+        assert [r["prediction"] for r in rows] == [r["prediction"] for r in want]
+        assert all(abs(r[k] - w[k]) <= TOLERANCE for r, w in zip(rows, want) for k in w if k.startswith("p_"))
+    err = proc.stderr.read()
+    assert "Traceback" not in err and "(backend onnx)" in err

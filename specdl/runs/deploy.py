@@ -200,6 +200,7 @@ def export_with_preprocessing(run, inputs: torch.Tensor, path) -> dict:
     if "categorical" in names:
         string_front(proto, run.pre["categories"])
     proto.metadata_props.add(key="specdl.inputs", value=describe_raw(run))
+    proto.metadata_props.add(key="specdl.with_preprocessing", value="1")
     if run.pre["class_names"]:
         proto.metadata_props.add(key="specdl.classes", value=json.dumps(run.pre["class_names"]))
     onnx.checker.check_model(proto)

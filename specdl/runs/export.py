@@ -9,18 +9,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+RAW_ONNX = "model.raw.onnx"  # in a run: `export --with-preprocessing`'s graph, `serve --backend onnx`'s model
+
 
 def export_run(run_dir, output=None, checkpoint=None, with_preprocessing: bool = False) -> dict:
     """Export a run directory's model (``checkpoint``, default its best.pt) to ``output``
     (default RUN_DIR/model.onnx), verified on the run's saved example inputs (else real
-    inputs from its data); ``with_preprocessing``: the graph takes raw rows or images."""
+    inputs from its data); ``with_preprocessing``: the graph takes raw rows or images
+    (default RUN_DIR/model.raw.onnx, what `specdl serve --backend onnx` serves)."""
     from ..files import check_output
     from .loaded import LoadedRun
 
     run_dir = Path(run_dir)
     run = LoadedRun(run_dir, checkpoint)  # a missing checkpoint refused before torch is imported
     from ..build.onnx import EXAMPLES
-    out = Path(output) if output else run_dir / "model.onnx"
+    out = Path(output) if output else run_dir / (RAW_ONNX if with_preprocessing else "model.onnx")
     kept = [f for f in run.kept if f.suffix != ".onnx"]  # an export replaces its own
     check_output(out, "the ONNX file", inputs=[*run.reads, run_dir / EXAMPLES], regular=True,
                  kept=kept)  # never over what it reads

@@ -242,11 +242,12 @@ def check_raw(run, x, rows=()):
 
 def check_finite(run, x, raw=None, rows=()):
     """Model inputs after the transforms: a NaN left is an error at its row and column,
-    naming its cause: a missing cell the run has no `fill` for, or a transform's result."""
-    flat = x.reshape(len(x), -1)
-    if not (x.is_floating_point() and len(x)) or bool(flat.isfinite().all()):
+    naming its cause: a missing cell the run has no `fill` for, or a transform's result.
+    ``x``: a torch tensor, or a NumPy array (the ONNX backend checks its raw inputs)."""
+    flat = np.asarray(x).reshape(len(x), -1)
+    if not (flat.dtype.kind == "f" and len(x)) or bool(np.isfinite(flat).all()):
         return x
-    r, c = (int(v) for v in (~flat.isfinite()).nonzero()[0])
+    r, c = (int(v) for v in np.argwhere(~np.isfinite(flat))[0])
     steps = [t.type_name for t in run.spec.data.transforms]
     before = np.asarray(raw).reshape(len(x), -1) if raw is not None else None
     same = before is not None and (before.shape == flat.shape or run.spec.data.source == "csv")  # CSV: numbers first

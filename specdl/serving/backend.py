@@ -2,22 +2,26 @@
 model loaded on first use, once) and the backend that runs the forward. A request is read
 into the run's raw inputs (specdl/serving/requests.py: predict's reading), the backend's
 ``prepare`` and ``forward`` turn them into predictions, and predict's ``prediction_rows``
-into the answer: only the forward is the backend's. A batcher wraps ``forward``."""
+into the answer: only the forward is the backend's (torch here, onnxruntime in
+onnx_backend.py). The batcher (batcher.py) hands ``Served.answer`` several requests at
+once: read one by one, run in one forward."""
 
 from __future__ import annotations
 
 import logging
 import math
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RunError, one_line
 from ..runs.loaded import SavedRun
 from ..runs.predict import prediction_rows
+from .batcher import Batcher
+from .onnx_backend import OnnxBackend
 from .requests import request_inputs
 
 log = logging.getLogger("specdl.serve")
-BACKENDS = ("torch",)  # the onnx backend joins with issue 31 part B
 
 
 class ModelFailure(Exception):
@@ -26,11 +30,12 @@ class ModelFailure(Exception):
 
 class TorchBackend:
     """The forward of a run's torch model (specdl/runs/loaded.py's LoadedRun): the fitted
-    preprocessing to model inputs, then the predictions as `specdl predict` makes them."""
+    preprocessing to model inputs, then the predictions as `specdl predict` makes them.
+    (``saved``: the run's ``SavedRun``, read again with the weights.)"""
 
     name = "torch"
 
-    def __init__(self, run_dir, checkpoint=None, allow_import: bool = False):
+    def __init__(self, saved, run_dir, checkpoint=None, allow_import: bool = False):
         from ..components.trust import allowing_imports
         from ..runs.loaded import LoadedRun
 
@@ -45,13 +50,38 @@ class TorchBackend:
         """Model inputs -> predictions (``LoadedRun.predictions``' dict)."""
         return self.run.predictions(x, source)
 
+    @staticmethod
+    def concat(xs):
+        """Several requests' model inputs as one batch."""
+        import torch
+
+        return torch.cat(xs)
+
+    @staticmethod
+    def rows(x, which: slice):
+        return x[which]
+
+
+BACKENDS = {"torch": TorchBackend, "onnx": OnnxBackend}
+
+
+@dataclass
+class Prepared:
+    """A request read and prepared: the backend's model inputs ``x`` of ``rows`` rows,
+    and the images' names (image runs) for the answer."""
+
+    x: object
+    rows: int
+    files: list | None = None
+
 
 class Served:
     """A run as served: ``saved`` (spec, analysis, preprocessing; no torch) at once, the
-    backend on first use (``backend()``), and ``predict`` from request to answer rows."""
+    backend on first use (``backend()``); ``answer`` reads requests and runs them in one
+    forward (``batcher`` combines them), ``predict`` answers one request alone."""
 
     def __init__(self, run_dir, checkpoint=None, backend: str = "torch", allow_import: bool = False,
-                 files=None):
+                 files=None, max_batch: int = 32, max_wait: float = 0.005):
         if backend not in BACKENDS:
             from . import no_backend
 
@@ -65,34 +95,72 @@ class Served:
         self.files = Path(files) if files is not None else None
         if self.files is not None and not self.files.is_dir():
             raise RunError(f"--files {files}: no such folder")
+        if not (isinstance(max_batch, int) and max_batch >= 1) or not 0 <= max_wait < float("inf"):
+            raise RunError(f"--max-batch {max_batch} --max-wait-ms {max_wait * 1000:g}: give a whole number of rows "
+                           "from 1 and a number of milliseconds from 0")
         self._backend, self._lock = None, threading.Lock()
+        self.batcher = Batcher(self.answer, max_batch, max_wait)
 
     @property
     def ready(self) -> bool:
         return self._backend is not None
 
-    def backend(self) -> TorchBackend:
+    def backend(self):
         """The backend, loaded once (the first caller loads it; the others wait)."""
         with self._lock:
             if self._backend is None:
                 try:
-                    self._backend = TorchBackend(*self.args)
+                    self._backend = BACKENDS[self.backend_name](self.saved, *self.args)
                 except RunError as e:
                     raise ModelFailure(f"the model did not load: {e}") from None
-                log.info("loaded %s", one_line(str(self.saved.checkpoint)))
+                log.info("loaded %s", one_line(str(getattr(self._backend, "path", self.saved.checkpoint))))
         return self._backend
 
-    def predict(self, body) -> list[dict]:
-        """A validated request's answer rows (`specdl predict --format json`'s rows).
-        Bad inputs: RunError; the model failing: ModelFailure."""
+    def prepare(self, body) -> Prepared:
+        """A validated request read into model inputs (bad inputs: RunError, a 422)."""
         raw = request_inputs(self.saved, body, self.files)
-        backend = self.backend()
-        x = backend.prepare(raw)
+        return Prepared(self.backend().prepare(raw), len(raw.rows), raw.files)
+
+    def answer(self, bodies: list) -> list:
+        """Each validated request's answer rows, the requests read one by one and run in
+        one forward; a request that cannot be read gets its RunError (a 422) instead,
+        one whose answer is not finite a ModelFailure. The model failing: ModelFailure."""
+        out, read = [None] * len(bodies), []
+        for i, body in enumerate(bodies):
+            try:
+                read.append((i, self.prepare(body)))
+            except RunError as e:
+                out[i] = e
+        for (i, _), rows in zip(read, self._forward([p for _, p in read]) if read else []):
+            out[i] = rows
+        return out
+
+    def _forward(self, batch: list[Prepared]) -> list:
+        """Prepared requests' answer rows from one forward of them all (a request over
+        --max-batch rows alone, in chunks of --max-batch)."""
+        backend, size = self.backend(), self.batcher.max_batch
+        x = batch[0].x if len(batch) == 1 else backend.concat([p.x for p in batch])
+        files = sum((p.files for p in batch), []) if all(p.files for p in batch) else None
+        total, rows = sum(p.rows for p in batch), []
         try:
-            rows = prediction_rows(backend.forward(x), raw.files)
+            for start in range(0, total, size):
+                part = x if total <= size else backend.rows(x, slice(start, start + size))
+                rows += prediction_rows(backend.forward(part), files[start:start + size] if files else None)
         except Exception as e:  # noqa: BLE001 - any failure of the model is one line
             raise ModelFailure(f"the model failed on the request: {one_line(str(e) or type(e).__name__)[:300]}") \
                 from None
-        if any(isinstance(v, float) and not math.isfinite(v) for row in rows for v in row.values()):
-            raise ModelFailure("the model gave a non-finite output (NaN or infinity) for the request")
+        out, start = [], 0
+        for p in batch:
+            mine, start = rows[start:start + p.rows], start + p.rows
+            finite = all(math.isfinite(v) for row in mine for v in row.values() if isinstance(v, float))
+            out.append(mine if finite else ModelFailure("the model gave a non-finite output (NaN or infinity) for "
+                                                        "the request"))
+        return out
+
+    def predict(self, body) -> list[dict]:
+        """A validated request's answer rows, run alone (`specdl predict --format
+        json`'s rows). Bad inputs: RunError; the model failing: ModelFailure."""
+        rows = self.answer([body])[0]
+        if isinstance(rows, Exception):
+            raise rows
         return rows

@@ -30,6 +30,11 @@ def request_inputs(run, body, files: Path | None) -> RawInputs:
     return RawInputs(raw.x, [f"instance {i}" for i in range(len(raw.rows))], source="the request")
 
 
+def request_rows(body) -> int:
+    """How many rows (samples) a validated request holds, before reading it."""
+    return len(body.rows) if hasattr(body, "rows") else len(body.instances)
+
+
 def _name(item, i: int) -> str:
     """An image's name in the answer (its ``file``): its path as given, else ``instance i``."""
     return item.path if item.path is not None else f"instance {i}"
