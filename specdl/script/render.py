@@ -22,8 +22,8 @@ from ..components.call import Call, Name, literal
 from ..files import templates_dir
 from ..front.plan import dtypes, plan
 
-OPTIONAL_IMPORTS = ["import functools", "import gc", "import json", "import math", "import os", "import warnings",
-               "from contextlib import nullcontext", "from dataclasses import dataclass",
+OPTIONAL_IMPORTS = ["import functools", "import gc", "import itertools", "import json", "import math", "import os",
+               "import re", "import warnings", "from collections import Counter", "from contextlib import nullcontext", "from dataclasses import dataclass",
                "from torch.utils.tensorboard import SummaryWriter"]
 BASE_IMPORTS = ["import numpy as np", "import torch", "from sklearn import metrics", "from torch import nn"]
 
@@ -333,7 +333,8 @@ def catalogue() -> list[list[tuple[str, str]]]:
     steps.pop((None, None), None)  # a transform with nothing to fit
     helpers = [[(module, n) for n in names] for _, (module, names) in sorted(HELPERS.items())]
     return [*helpers, *refs("splits", "split_rows"), *tuple_of("prepare", "PREPARE_FUNCTIONS"),
-            *tuple_of("inputs", "INPUT_FUNCTIONS"),
+            *tuple_of("inputs", "INPUT_FUNCTIONS"), *refs("text", "WORD", "UNK", "AUTO_MAX"),
+            *tuple_of("text", "TEXT_FUNCTIONS"),
             *refs("prepare", "FitError", "fit_transforms"), *([r] for r in steps),
             *refs("prepare", "one_hot", "invert", "preprocess_record"), *tuple_of("loop", "SCRIPT_FUNCTIONS"),
             *tuple_of("loop", "BINARY_FUNCTIONS"), *tuple_of("loop", "PER_TARGET_FUNCTIONS"),
