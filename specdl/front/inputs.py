@@ -19,7 +19,7 @@ def graph_sources(info) -> dict | None:
 def exclusive_issues(spec, src) -> list[Issue]:
     """A single-input key of the source given beside ``data.inputs`` (spec 12.1: exclusive)."""
     keys = getattr(spec.data, "exclusive_keys", list)()
-    what = "shape and dtype" if spec.data.source == "synthetic" else "array"
+    what = {"synthetic": "shape and dtype", "npz": "array"}.get(spec.data.source, "columns")
     return [src.issue(("data", k), f"`{k}` and `inputs` cannot both be given: " + (
         "named inputs take no source-level transforms" if k == "transforms" else
         f"with named inputs, each input says its own {what}"), key=True) for k in keys]

@@ -175,7 +175,8 @@ def _named_context(a, data, stratify: bool) -> dict:
     """Named inputs in memory: as one input's, each input's torch dtype (int64 ids stay int64,
     floats become float32), evaluation chunks sliced from the Inputs (runtime/inputs.py)."""
     dtypes_code = "{" + ", ".join(f"{literal(i.name)}: torch.{i.dtype}" for i in a.data.inputs) + "}"
-    return {**_memory_context(a, data, stratify), "input_dtypes": Code(dtypes_code), "chunks": Code("Inputs.chunks")}
+    return {**_memory_context(a, data, stratify), "input_dtypes": Code(dtypes_code), "chunks": Code("Inputs.chunks"),
+            "fit_lines": [Code(line) for line in data.fit_code()]}
 
 
 def _loader_context(a, data, stratify: bool) -> dict:
@@ -335,7 +336,7 @@ def catalogue() -> list[list[tuple[str, str]]]:
     return [*helpers, *refs("splits", "split_rows"), *tuple_of("prepare", "PREPARE_FUNCTIONS"),
             *tuple_of("inputs", "INPUT_FUNCTIONS"), *refs("text", "WORD", "UNK", "AUTO_MAX"),
             *tuple_of("text", "TEXT_FUNCTIONS"),
-            *refs("prepare", "FitError", "fit_transforms"), *([r] for r in steps),
+            *refs("prepare", "FitError", "fit_transforms"), *tuple_of("csv_inputs", "CSV_INPUT_FUNCTIONS"), *([r] for r in steps),
             *refs("prepare", "one_hot", "invert", "preprocess_record"), *tuple_of("loop", "SCRIPT_FUNCTIONS"),
             *tuple_of("loop", "BINARY_FUNCTIONS"), *tuple_of("loop", "PER_TARGET_FUNCTIONS"),
             *refs("metrics", "MISSING"), *tuple_of("loop", "SCORE_FUNCTIONS"), *tuple_of("metrics", "EPOCH_SCORE_FUNCTIONS"),
