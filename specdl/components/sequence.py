@@ -12,17 +12,26 @@ from .call import Call, literal
 
 class EmbeddingSpec(Layer, type="embedding", primary="embedding_dim"):
     """Looks up a learned vector per integer token (torch.nn.Embedding): [N, ...] int64
-    -> [N, ..., embedding_dim]."""
+    -> [N, ..., embedding_dim]. ``num_embeddings`` may be left out where the input is a
+    named input of ids, whose bound it takes (a text's vocabulary, categories + 1)."""
 
-    num_embeddings: PosInt
+    num_embeddings: PosInt | None = None
     embedding_dim: PosInt
     padding_idx: int | None = None
     dtypes = ("int64",)
     rank_fix: ClassVar[str] = "feed it token ids (an int64 data source)"
 
+    def rows(self, x) -> int | None:
+        """The table's rows: as given, or the input's bound (spec 12.3; None: unknown)."""
+        return self.num_embeddings if self.num_embeddings is not None else x.vocab
+
     def infer(self, x):
-        if self.padding_idx is not None and not -self.num_embeddings <= self.padding_idx < self.num_embeddings:
-            raise ShapeError(f"padding_idx={self.padding_idx} is outside the vocabulary of {self.num_embeddings}")
+        rows = self.rows(x)
+        if rows is None:
+            raise ShapeError("num_embeddings is not given and the input's vocabulary is not known (a named input "
+                             "of token ids has one); give num_embeddings")
+        if self.padding_idx is not None and not -rows <= self.padding_idx < rows:
+            raise ShapeError(f"padding_idx={self.padding_idx} is outside the vocabulary of {rows}")
         return type(x)((*x.shape, self.embedding_dim), "float32")
 
     def check_inputs(self, xs):
@@ -32,10 +41,36 @@ class EmbeddingSpec(Layer, type="embedding", primary="embedding_dim"):
                                  "integers (use an int64 data source, or linear for float features)")
 
     def count_params(self, x):
-        return self.num_embeddings * self.embedding_dim
+        return self.rows(x) * self.embedding_dim
 
     def ctor(self, x):
-        return Call("nn.Embedding", (self.num_embeddings, self.embedding_dim), self.changed("padding_idx"))
+        return Call("nn.Embedding", (self.rows(x), self.embedding_dim), self.changed("padding_idx"))
+
+
+class SequencePoolSpec(Layer, type="sequence_pool", primary="mode"):
+    """Pools a sequence [N, T, D] to [N, D] (Ludwig's ``reduce_output``): ``mean``, ``max``,
+    ``sum`` or the ``last`` step. A second input of [N, T] int64 ids masks the padded steps
+    (id 0): ``inputs: [embedding_0, review]``; a row all padding gives zeros."""
+
+    mode: Literal["mean", "max", "sum", "last"] = "mean"
+    max_inputs = 2
+    ranks = (3,)
+    rank_hint = "[N, T, D] (batch, steps, features)"
+    helpers = ("SequencePool",)
+
+    def check_inputs(self, xs):
+        super().check_inputs(xs[:1])
+        if len(xs) == 2:
+            x, ids = xs
+            if ids.dtype != "int64" or ids.shape != x.shape[:2]:
+                raise ShapeError(f"the mask input must be the token ids [N, {x.shape[1]}] int64 of the sequence "
+                                 f"{x}, got {ids.dtype} {ids}")
+
+    def infer(self, x, ids=None):
+        return x.with_shape("N", x.shape[2])
+
+    def ctor(self, x):
+        return Call("SequencePool", (), self.changed("mode"))
 
 
 BATCH_FIRST = {"batch_first": "sequences are always batch-first here ([N, T, F]); leave it out"}
