@@ -75,3 +75,61 @@ def test_an_embedding_without_rows_on_one_input_and_masks_that_do_not_fit():
     bad = copy.deepcopy(TEXT)
     bad["model"]["layers"][3]["stack"]["inputs"] = ["pooled", "p", "ids"]
     assert "stack takes inputs of one shape" in messages(bad)[0]
+
+
+ATTENTION = copy.deepcopy(TEXT)
+ATTENTION["model"]["layers"] = [
+    {"embedding": {"embedding_dim": 8, "inputs": ["ids"], "padding_idx": 0}},
+    {"transformer_encoder": {"nhead": 2, "dim_feedforward": 16, "inputs": ["embedding_0", "ids"], "dropout": 0.0}},
+    {"sequence_pool": {"mode": "mean", "inputs": ["transformer_encoder_1", "ids"], "name": "pooled"}},
+    {"linear": {"out_features": 8, "inputs": ["price"], "name": "p"}},
+    {"concat": {"inputs": ["pooled", "p"]}}, {"linear": 2}]
+
+
+def test_a_padding_mask_gives_finite_outputs_for_a_row_all_padding_in_build_and_script(tmp_path):
+    """transformer_encoder with the ids as its key padding mask: a row all padding is
+    finite (torch alone gives NaN), and the script's Model gives build's outputs."""
+    import importlib.util
+
+    torch.manual_seed(0)
+    built = specdl.build_model(ATTENTION).eval()
+    (tmp_path / "s.py").write_text(specdl.codegen(ATTENTION))
+    spec = importlib.util.spec_from_file_location("masked_script", tmp_path / "s.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    script = module.Model().eval()
+    script.load_state_dict(built.state_dict())
+    ids = torch.tensor([[3, 4, 0, 0, 0, 0], [0] * 6, [1, 1, 1, 1, 1, 1], [5, 6, 7, 8, 9, 2]])
+    price = torch.randn(4, 4)
+    with torch.no_grad():
+        out = built(ids=ids, price=price)
+        assert torch.isfinite(out).all()
+        torch.testing.assert_close(script(ids=ids, price=price), out, rtol=0, atol=1e-6)
+        longer = torch.cat([ids[:1, :2], torch.zeros(1, 4, dtype=torch.int64)], 1)
+        padded = built(ids=longer, price=price[:1])
+        # padding changes nothing: the same tokens with other padded values give the same output
+        other = built.embedding_0.weight.clone()
+        built.embedding_0.weight[0] += 1.0
+        torch.testing.assert_close(built(ids=longer, price=price[:1]), padded, rtol=0, atol=1e-5)
+        built.embedding_0.weight.copy_(other)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_recurrent_last_is_each_rows_last_token_and_bidirectional_ids_are_refused(kind):
+    spec = copy.deepcopy(TEXT)
+    spec["model"]["layers"][1] = {kind: {"hidden_size": 4, "inputs": ["embedding_0", "ids"], "name": "pooled"}}
+    model = specdl.build_model(spec).eval()
+    ids = torch.tensor([[3, 4, 0, 0, 0, 0], [0] * 6, [3, 4, 9, 0, 0, 0]])
+    with torch.no_grad():
+        out = model(ids=ids, price=torch.randn(3, 4))
+        seq, _ = model.pooled(model.embedding_0(ids))
+        # the row [3, 4, pad...] ends at step 1, whatever follows; the row all padding: step 0
+        from specdl.runtime.layers import last_step
+
+        picked = last_step(seq, ids)
+        assert torch.equal(picked[0], seq[0, 1]) and torch.equal(picked[1], seq[1, 0])
+        assert torch.equal(picked[2], seq[2, 2]) and torch.isfinite(out).all()
+    assert "last_step(pooled, ids)" in specdl.codegen(spec)
+    spec["model"]["layers"][1][kind]["bidirectional"] = True
+    assert "the reverse direction would read the padding first" in messages(spec)[0]

@@ -47,6 +47,27 @@ class SequencePool(nn.Module):
         return torch.where(keep.any(1, keepdim=True), out, torch.zeros_like(out))
 
 
+def padding_mask(ids):
+    """Attention's key padding mask of token ids [N, T] int64: True where the id is padding
+    (0). A row all padding keeps its position 0 (torch gives NaN for a row whose every key
+    is masked; sequence_pool then pools that row to zeros)."""
+    if ids.dtype != torch.int64 or ids.dim() != 2:
+        raise ValueError(f"a padding mask is made of int64 token ids [N, T], got {ids.dtype} {list(ids.shape)}")
+    mask = ids == 0
+    mask[:, 0] &= ~mask.all(1)
+    return mask
+
+
+def last_step(out, ids):
+    """Each row's output [N, T, H] at its last step whose token id [N, T] is not padding (0),
+    gathered by index (no packed sequences: they export neither to ONNX nor through
+    dynamo); a row all padding gives its first step's."""
+    if ids.dtype != torch.int64 or ids.shape != out.shape[:2]:
+        raise ValueError(f"ids must be int64 [N, T] matching {list(out.shape)}, got {ids.dtype} {list(ids.shape)}")
+    steps = torch.arange(1, out.shape[1] + 1, device=out.device)
+    return out[torch.arange(out.shape[0], device=out.device), ((ids != 0) * steps).argmax(1)]
+
+
 class PositionEmbedding(nn.Module):
     """Adds a learned [1, L, D] tensor to a sequence, initialised N(0, init_std)."""
 
