@@ -63,6 +63,10 @@ TYPOS = {
     (("data", "target_transforms", "[*]"), "transform"):
         ("standardise", "data: {source: sklearn, dataset: diabetes, target_transforms: [@]}\n"
                         "model: {layers: [{linear: 1}]}\n"),
+    (("data", "inputs", "*", "transforms", "[*]"), "transform"):
+        ("standardise", "data: {source: csv, path: tests/bad_specs/reviews.csv, target: label, task: classification,\n"
+                        "       inputs: {stats: {numeric: [year], transforms: [@]}}}\n"
+                        "model: {layers: [{linear: {out_features: 2, inputs: [stats]}}]}\n"),
     (("model", "blocks", "*", "[*]"), "layer"):  # a block called twice: its mistake is one
         ("rleu", TABULAR % "" + "model:\n  blocks: {mlp: [{linear: 8}, @]}\n"
                                 "  layers: [mlp, mlp, {linear: 3}]\n"),

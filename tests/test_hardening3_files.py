@@ -271,7 +271,7 @@ def test_example_data_never_replaces_a_users_file(tmp_path):
     write_all(out)
     listed = set(json.loads((out / manifest.MANIFEST).read_text())["paths"])
     assert "my.csv" not in listed and "checkpoints/resnet18.pth" in listed
-    assert len([p for p in listed if p.endswith(".png")]) == 180
+    assert len([p for p in listed if p.endswith(".png")]) == 180 + 64  # shapes/, and reviews.csv's posters/
     assert (out / "my.csv").read_text() == "a,b\n"
 
 

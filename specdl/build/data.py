@@ -61,8 +61,13 @@ def _features(spec, analysis, loaded, rows):
 
 def _named_features(spec, analysis, loaded, rows):
     """Named inputs (spec 12.1): split -> name -> array, as the script's ``take_inputs``
-    gives them (no transforms); the float ones finite. (splits, [], None)."""
+    gives them, a CSV's fitted on the train split by ``fit_inputs`` (runtime/csv_inputs.py:
+    token ids, categories, numeric transforms); the float ones finite. (splits, [], None)."""
     xs = take_inputs(loaded.x, rows)
+    if hasattr(spec.data, "input_settings"):
+        from ..runtime.csv_inputs import fit_inputs
+
+        xs, _ = fit_inputs(xs, spec.data.input_settings())
     for name in loaded.x:
         where = f"the input `{name}`'s values"
         _check_finite({k: v[name] for k, v in xs.items()}, spec.data, rows, where)

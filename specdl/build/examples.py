@@ -1,6 +1,7 @@
-"""Example data for the bundled image specs, written locally (nothing is downloaded):
-a small image folder of class-separable pictures, and a resnet18 state_dict standing
-in for pretrained weights."""
+"""Example data for the bundled specs, written locally (nothing is downloaded): a small
+image folder of class-separable pictures, a resnet18 state_dict standing in for
+pretrained weights, and a table of movie reviews (``reviews.csv`` and its posters: text,
+categorical, numeric and image columns, each a signal of the label: issue 29)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,62 @@ def write_images(root: Path, per_class: int = 60, size: int = 32, seed: int = 0)
     return Path(root)
 
 
+POSITIVE = ("wonderful", "moving", "brilliant", "delightful", "gripping", "superb", "charming", "great")
+NEGATIVE = ("dull", "tedious", "clumsy", "forgettable", "bland", "awful", "messy", "boring")
+FILLER = ("the", "film", "story", "cast", "plot", "scenes", "director", "ending", "was", "is", "a", "and", "with",
+          "its", "music", "pace", "acting", "script", "camera", "of", "in", "this", "lead", "moments", "felt")
+POSTERS = 64  # 32 circles then 32 squares, 32x32, reused by path
+
+
+def _review(rng, good: bool) -> str:
+    """A review: filler words around one sentiment word (of the label's side when ``good``)."""
+    words = list(rng.choice(FILLER, int(rng.integers(4, 40))))
+    words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(POSITIVE if good else NEGATIVE)))
+    return " ".join(words).capitalize() + str(rng.choice([".", "!", "..."]))
+
+
+def reviews_csv(rows: int = 3000, seed: int = 0) -> bytes:
+    """reviews.csv: text, movie, runtime, year, poster, label, rating. Four independent fair
+    signals (a sentiment word in the text, a movie from the first half of 40, runtime + year
+    above its median, a circle poster rather than a square); label 1 where at least 3 of
+    the 4 hold (without one input the best accuracy is 0.8125); rating 1-5 a noisy function
+    of the same signals."""
+    import csv
+    import io
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    text, movie, poster = (rng.integers(0, 2, rows).astype(bool) for _ in range(3))
+    runtime, year = rng.integers(80, 181, rows), rng.integers(1950, 2021, rows)
+    numbers = runtime + year > np.median(runtime + year)
+    signals = text.astype(int) + movie + numbers + poster
+    rating = np.clip(np.rint(1 + signals + rng.normal(0, 0.7, rows)), 1, 5).astype(int)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["text", "movie", "runtime", "year", "poster", "label", "rating"])
+    for i in range(rows):
+        m = int(rng.integers(0, 20)) + (0 if movie[i] else 20)
+        p = int(rng.integers(0, POSTERS // 2)) + (0 if poster[i] else POSTERS // 2)
+        w.writerow([_review(rng, text[i]), f"movie_{m:02d}", runtime[i], year[i], f"posters/{p:02d}.png",
+                    int(signals[i] >= 3), rating[i]])
+    return buf.getvalue().encode()
+
+
+def _posters(seed: int = 1):
+    """(posters/NN.png, its bytes): POSTERS // 2 circles, then as many squares (seeded)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for i in range(POSTERS):
+        buf = io.BytesIO()
+        Image.fromarray(_image("circles" if i < POSTERS // 2 else "squares", rng, 32)).save(buf, format="png")
+        yield f"posters/{i:02d}.png", buf.getvalue()
+
+
 def _weights(model: str = "resnet18", seed: int = 0) -> bytes:
     """A torchvision model's freshly initialised state_dict (seeded), as torch.save writes it."""
     import io
@@ -69,7 +126,7 @@ def _weights(model: str = "resnet18", seed: int = 0) -> bytes:
 
 
 def write_all(out: Path = Path("data")) -> list[Path]:
-    """shapes/ and checkpoints/resnet18.pth in ``out``, listed in its manifest. A file
+    """shapes/, checkpoints/resnet18.pth, reviews.csv and posters/ in ``out``, listed in its manifest. A file
     there that specdl did not write is never replaced (one that already holds the same
     bytes is taken as written)."""
     out = Path(out)
@@ -81,13 +138,14 @@ def write_all(out: Path = Path("data")) -> list[Path]:
     ours = set(found["paths"]) if found else set()
     files = _unclaimed(out, ours, {f"shapes/{rel}": data for rel, data in _pngs(60, 32, 0)})
     files |= _unclaimed(out, ours, {"checkpoints/resnet18.pth": _weights()})
+    files |= _unclaimed(out, ours, {"reviews.csv": reviews_csv(), **dict(_posters())})
     folders = {str(PurePosixPath(rel).parents[i]) for rel in files for i in range(len(PurePosixPath(rel).parts) - 1)}
     if found is None:
         manifest.start(out, "example-data")
     manifest.record(out, *files, *(f for f in folders if not (out / f).exists()))
     for rel, data in files.items():
         _write_atomic(out / rel, data)
-    return [out / "shapes", out / "checkpoints" / "resnet18.pth"]
+    return [out / "shapes", out / "checkpoints" / "resnet18.pth", out / "reviews.csv", out / "posters"]
 
 
 def _unclaimed(out: Path, ours: set, files: dict) -> dict:

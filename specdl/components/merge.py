@@ -75,7 +75,8 @@ class ConcatSpec(Layer, type="concat", primary="dim"):
     def infer(self, *xs):
         rank = xs[0].rank
         if any(x.rank != rank for x in xs):
-            raise ShapeError("inputs have different ranks: " + ", ".join(map(str, xs)))
+            pool = "; pool the sequence first (sequence_pool)" if {x.rank for x in xs} == {2, 3} else ""
+            raise ShapeError("inputs have different ranks: " + ", ".join(map(str, xs)) + pool)
         d = norm_dim(self.dim, rank)
         if d == 0:
             raise ShapeError("dim=0 is the batch dimension; concatenate along a feature dimension")
@@ -105,3 +106,31 @@ class SubSpec(_Elementwise, type="sub"):
 
     def expr(self, a, b):
         return f"{a} - {b}"
+
+
+class StackSpec(Layer, type="stack", primary="dim"):
+    """Stacks two or more inputs of the same shape along a new ``dim`` (default 1):
+    k inputs [N, D] give [N, k, D], the tokens of a transformer over the inputs
+    (Ludwig's transformer combiner: per-input ``linear: D``, then ``stack``)."""
+
+    dim: int = 1
+    min_inputs = 2
+    max_inputs = None
+    functional = True
+    dtypes = ("float32", "int64")
+
+    def infer(self, *xs):
+        if len({(x.shape, x.dtype) for x in xs}) > 1:
+            raise ShapeError("stack takes inputs of one shape and dtype: " + ", ".join(f"{x.dtype} {x}" for x in xs))
+        d = norm_dim(self.dim, xs[0].rank + 1)
+        if d == 0:
+            raise ShapeError("dim=0 is the batch dimension; stack along a feature dimension")
+        return xs[0].with_shape(*xs[0].shape[:d], len(xs), *xs[0].shape[d:])
+
+    def apply(self, *xs):
+        import torch
+
+        return torch.stack(list(xs), dim=self.dim)
+
+    def expr(self, *names):
+        return f"torch.stack([{', '.join(names)}], dim={self.dim})"

@@ -12,17 +12,26 @@ from .call import Call, literal
 
 class EmbeddingSpec(Layer, type="embedding", primary="embedding_dim"):
     """Looks up a learned vector per integer token (torch.nn.Embedding): [N, ...] int64
-    -> [N, ..., embedding_dim]."""
+    -> [N, ..., embedding_dim]. ``num_embeddings`` may be left out where the input is a
+    named input of ids, whose bound it takes (a text's vocabulary, categories + 1)."""
 
-    num_embeddings: PosInt
+    num_embeddings: PosInt | None = None
     embedding_dim: PosInt
     padding_idx: int | None = None
     dtypes = ("int64",)
     rank_fix: ClassVar[str] = "feed it token ids (an int64 data source)"
 
+    def rows(self, x) -> int | None:
+        """The table's rows: as given, or the input's bound (spec 12.3; None: unknown)."""
+        return self.num_embeddings if self.num_embeddings is not None else x.vocab
+
     def infer(self, x):
-        if self.padding_idx is not None and not -self.num_embeddings <= self.padding_idx < self.num_embeddings:
-            raise ShapeError(f"padding_idx={self.padding_idx} is outside the vocabulary of {self.num_embeddings}")
+        rows = self.rows(x)
+        if rows is None:
+            raise ShapeError("num_embeddings is not given and the input's vocabulary is not known (a named input "
+                             "of token ids has one); give num_embeddings")
+        if self.padding_idx is not None and not -rows <= self.padding_idx < rows:
+            raise ShapeError(f"padding_idx={self.padding_idx} is outside the vocabulary of {rows}")
         return type(x)((*x.shape, self.embedding_dim), "float32")
 
     def check_inputs(self, xs):
@@ -32,10 +41,32 @@ class EmbeddingSpec(Layer, type="embedding", primary="embedding_dim"):
                                  "integers (use an int64 data source, or linear for float features)")
 
     def count_params(self, x):
-        return self.num_embeddings * self.embedding_dim
+        return self.rows(x) * self.embedding_dim
 
     def ctor(self, x):
-        return Call("nn.Embedding", (self.num_embeddings, self.embedding_dim), self.changed("padding_idx"))
+        return Call("nn.Embedding", (self.rows(x), self.embedding_dim), self.changed("padding_idx"))
+
+
+class SequencePoolSpec(Layer, type="sequence_pool", primary="mode"):
+    """Pools a sequence [N, T, D] to [N, D] (Ludwig's ``reduce_output``): ``mean``, ``max``,
+    ``sum`` or the ``last`` step. A second input of [N, T] int64 ids masks the padded steps
+    (id 0): ``inputs: [embedding_0, review]``; a row all padding gives zeros."""
+
+    mode: Literal["mean", "max", "sum", "last"] = "mean"
+    max_inputs = 2
+    ranks = (3,)
+    rank_hint = "[N, T, D] (batch, steps, features)"
+    helpers = ("SequencePool",)
+
+    def check_inputs(self, xs):
+        super().check_inputs(xs[:1])
+        check_ids(xs)
+
+    def infer(self, x, ids=None):
+        return x.with_shape("N", x.shape[2])
+
+    def ctor(self, x):
+        return Call("SequencePool", (), self.changed("mode"))
 
 
 BATCH_FIRST = {"batch_first": "sequences are always batch-first here ([N, T, F]); leave it out"}
@@ -51,6 +82,19 @@ def causal_mask(x):
     import torch
 
     return torch.nn.Transformer.generate_square_subsequent_mask(x.size(1), device=x.device)
+
+
+def check_ids(xs) -> None:
+    """A layer's optional second input: the token ids [N, T] int64 of its sequence (the mask)."""
+    if len(xs) == 2 and (xs[1].dtype != "int64" or xs[1].shape != xs[0].shape[:2]):
+        raise ShapeError(f"the mask input must be the token ids [N, {xs[0].shape[1]}] int64 of the sequence "
+                         f"{xs[0]}, got {xs[1].dtype} {xs[1]}")
+
+
+def padding_mask(ids):
+    from ..runtime.layers import padding_mask
+
+    return padding_mask(ids)
 
 
 def causal_mask_code(x: str) -> str:
@@ -71,8 +115,18 @@ class _Recurrent(Layer):
     custom_call: ClassVar[bool] = True
     torch_name: ClassVar[str] = ""
     gates: ClassVar[int] = 1
+    max_inputs = 2  # the sequence, and its token ids [N, T]: `output: last` is each row's last token (spec 12.3)
+    helpers = ("last_step",)
 
-    def infer(self, x):
+    def check_inputs(self, xs):
+        super().check_inputs(xs[:1])
+        check_ids(xs)
+        if len(xs) == 2 and (self.bidirectional or self.output == "sequence"):
+            raise ShapeError("token ids make `output: last` each row's last token; with bidirectional: true the "
+                             "reverse direction would read the padding first, and `output: sequence` takes no ids: "
+                             "drop the ids input (mask later, with sequence_pool)")
+
+    def infer(self, x, ids=None):
         if self.dropout and self.num_layers == 1:
             raise ShapeError(f"dropout={self.dropout} acts between stacked layers and does nothing "
                              "with num_layers=1; set num_layers >= 2, or add a dropout layer after it")
@@ -101,14 +155,20 @@ class _Recurrent(Layer):
 
     # what flows on: the output sequence, or the last step's hidden state of the top
     # layer (both directions concatenated when bidirectional)
-    def call(self, module, x):
+    def call(self, module, x, ids=None):
         out, state = module(x)
+        if ids is not None:
+            from ..runtime.layers import last_step
+
+            return last_step(out, ids)
         if self.output == "sequence":
             return out
         h = state[0] if isinstance(state, tuple) else state
         return h[-1] if not self.bidirectional else __import__("torch").cat((h[-2], h[-1]), dim=1)
 
     def call_code(self, attr, args, out):
+        if len(args) == 2:
+            return [f"{out}, _ = {attr}({args[0]})", f"{out} = last_step({out}, {args[1]})  # the last token's step"]
         if self.output == "sequence":
             return [f"{out}, _ = {attr}({args[0]})"]
         state = "(h, _)" if self.torch_name == "LSTM" else "h"
@@ -224,8 +284,14 @@ class TransformerEncoderLayerSpec(Layer, type="transformer_encoder_layer", prima
     rank_hint = "[N, T, E]"
     examples: ClassVar[dict] = {"nhead": [1, 2, 3, 4], "dim_feedforward": [8, 16]}
     custom_call: ClassVar[bool] = True
+    max_inputs = 2  # the sequence, and its token ids [N, T] (the key padding mask: spec 12.3)
+    helpers = ("padding_mask",)
 
-    def infer(self, x):
+    def check_inputs(self, xs):
+        super().check_inputs(xs[:1])
+        check_ids(xs)
+
+    def infer(self, x, ids=None):
         if x.shape[-1] % self.nhead:
             raise ShapeError(f"nhead={self.nhead} must divide the embedding size {x.shape[-1]} of {x}")
         return x
@@ -246,13 +312,15 @@ class TransformerEncoderLayerSpec(Layer, type="transformer_encoder_layer", prima
 
     # ``is_causal``: each step attends to itself and the steps before it (a GPT's decoder
     # stack, which is an encoder stack with the causal mask)
-    def call(self, module, x):
-        return module(x, causal_mask(x), is_causal=True) if self.is_causal else module(x)
+    def call(self, module, x, ids=None):
+        kw = {} if ids is None else {"src_key_padding_mask": padding_mask(ids)}
+        return module(x, causal_mask(x), is_causal=True, **kw) if self.is_causal else module(x, **kw)
 
     def call_code(self, attr, args, out):
+        mask = f", src_key_padding_mask=padding_mask({args[1]})" if len(args) > 1 else ""
         if not self.is_causal:
-            return super().call_code(attr, args, out)
-        return [f"{out} = {attr}({args[0]}, {causal_mask_code(args[0])}, is_causal=True)"]
+            return [f"{out} = {attr}({args[0]}{mask})"]
+        return [f"{out} = {attr}({args[0]}, {causal_mask_code(args[0])}, is_causal=True{mask})"]
 
 
 class TransformerEncoderSpec(TransformerEncoderLayerSpec, type="transformer_encoder", primary="num_layers"):

@@ -3,17 +3,20 @@ dtype) and the small helpers of those rules: printing a shape, normalising a dim
 torch's int-or-tuple arguments. Pure Python: no torch."""
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import ShapeError
 
 
 @dataclass(frozen=True)
 class TT:
-    """A tensor type: shape with a symbolic batch ``"N"`` first, and a dtype."""
+    """A tensor type: shape with a symbolic batch ``"N"`` first, and a dtype; a named
+    input's int64 ids carry their exclusive upper bound ``vocab`` (spec 12.3: a text's
+    vocabulary size, categories + 1, synthetic ``high``), which no derived type keeps."""
 
     shape: tuple
     dtype: str = "float32"
+    vocab: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def rank(self) -> int:

@@ -17,7 +17,7 @@ ROOTS = {"v2": "torchvision.transforms.v2", "nn": "torch.nn", "F": "torch.nn.fun
 # module for it, in order). Build imports the helper; a script holds that source.
 HELPERS = {
     **{name: ("specdl.runtime.layers", (name,)) for name in (
-        "ClassToken", "PositionEmbedding", "SinusoidalPosition", "StochasticDepth", "LayerScale", "backbone")},
+        "ClassToken", "SequencePool", "padding_mask", "last_step", "PositionEmbedding", "SinusoidalPosition", "StochasticDepth", "LayerScale", "backbone")},
     "synthetic_data": ("specdl.runtime.tabular", ("synthetic_data",)),
     "synthetic_inputs": ("specdl.runtime.tabular", ("synthetic_inputs",)),
     "read_csv": ("specdl.runtime.csv", ("MISSING_CELLS", "missing_cell", "open_csv", "read_rows", "read_table",

@@ -13,13 +13,13 @@ def graph_sources(info) -> dict | None:
     """name -> TT of the named inputs ([N, *shape]), in forward's order; None for one input."""
     if not info.inputs:
         return None
-    return {i.name: TT(("N", *i.feat), i.dtype) for i in info.inputs}
+    return {i.name: TT(("N", *i.feat), i.dtype, None if i.max_token is None else i.max_token + 1) for i in info.inputs}
 
 
 def exclusive_issues(spec, src) -> list[Issue]:
     """A single-input key of the source given beside ``data.inputs`` (spec 12.1: exclusive)."""
     keys = getattr(spec.data, "exclusive_keys", list)()
-    what = "shape and dtype" if spec.data.source == "synthetic" else "array"
+    what = {"synthetic": "shape and dtype", "npz": "array"}.get(spec.data.source, "columns")
     return [src.issue(("data", k), f"`{k}` and `inputs` cannot both be given: " + (
         "named inputs take no source-level transforms" if k == "transforms" else
         f"with named inputs, each input says its own {what}"), key=True) for k in keys]
@@ -39,7 +39,7 @@ def input_issues(spec, info, graph, src) -> list[Issue]:
     tops = {i.name: i.max_token for i in info.inputs}
     for n in graph.nodes:
         top = tops.get(n.inputs[0]) if n.type == "embedding" else None
-        if top is not None and top >= n.layer.num_embeddings:
+        if top is not None and n.layer.num_embeddings is not None and top >= n.layer.num_embeddings:
             issues.append(src.issue(n.path + ("num_embeddings",), f"the input {n.inputs[0]} holds token ids up to "
                                     f"{top}, but num_embeddings is {n.layer.num_embeddings}; use {top + 1} or more",
                                     "embedding"))

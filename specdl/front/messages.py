@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..components.base import REGISTRY
 from ..errors import Issue, closest, did_you_mean, format_path
+from ..sources.csv_inputs import KINDS as INPUT_KINDS
 from . import habits
 from .schema import FORWARD
 from .sites import kind_at, primary_of
@@ -80,10 +81,12 @@ _MEMBER = re.compile(r"(constrained-)?(int|float|str|bool|none|bytes)|(literal|l
 
 
 def _strip_tags(loc: tuple, data) -> tuple:
-    """Drop the discriminator tags pydantic inserts in locations inside unions."""
+    """Drop the discriminator tags pydantic inserts in locations inside unions (a CSV
+    input's tag is its kind, the key naming its column)."""
     out, node = [], data
     for i, part in enumerate(loc):
-        if isinstance(node, dict) and part in (node.get("type"), node.get("source")) and (
+        tags = (node.get("type"), node.get("source"), *INPUT_KINDS) if isinstance(node, dict) else ()
+        if part in tags and (
                 part not in node or (i + 1 < len(loc) and not _has(node[part], loc[i + 1]))):
             continue  # the tag, also when the mapping has a key of that name (`linear: {linear: 3}`)
         if isinstance(part, str) and part.startswith(("function-", "json-or-python")):

@@ -142,10 +142,11 @@ def spec_class(used: dict | None = None) -> type[SpecBase]:
     from ..components import structure
     from ..sources import SOURCES
     from ..sources import base as sources_base
+    from ..sources import csv_inputs as sources_csv_inputs
     from ..sources import images as sources_images
     from .search import Search
 
-    for mod in (sources_base, sources_images, structure):
+    for mod in (sources_base, sources_images, sources_csv_inputs, structure):
         vars(mod).update(forward)
     DataU = Annotated[Union[tuple(SOURCES.values())], Field(discriminator="source")]  # noqa: UP007
 

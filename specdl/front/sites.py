@@ -62,6 +62,7 @@ SITES = (
     Site(("data", "transforms", "[*]"), "transform", _tables),
     Site(("data", "augment", "[*]"), "image_transform", _images),
     Site(("data", "target_transforms", "[*]"), "transform", _any_source),
+    Site(("data", "inputs", "*", "transforms", "[*]"), "transform", _tables),  # a CSV's numeric inputs
     Site(("model", "blocks", "*", "[*]"), "layer", template=True),
     Site(("model", "layers", "[*]"), "layer"),
 )

@@ -43,6 +43,7 @@ def shape_table(a, verbose: bool = False, batch: int = 1) -> None:
     t.add_row("total", "", "", f"{total_p:,}",
               *([human(total_m), human(total_a, "B")] if verbose else []))
     con = _console()
+    input_table(a, con)
     con.print(title, markup=False)
     con.print(t)
     out = g.output.out
@@ -58,6 +59,24 @@ def shape_table(a, verbose: bool = False, batch: int = 1) -> None:
             con.print("note: these multiply-adds include attention; torch's FlopCounterMode counts "
                       "scaled_dot_product_attention as zero on the CPU unless its math backend is used, "
                       "so compare with that backend (docs/cli.md)", markup=False)
+
+
+def input_table(a, con) -> None:
+    """A CSV's named inputs (spec 12.4): kind, column(s), shape, dtype, and check's note
+    (vocabulary, the `auto` length and the train texts it truncates; categories). Printed
+    only where some input has a kind (arrays' inputs show in the layer table)."""
+    from rich import box
+    from rich.table import Table
+
+    rows = [i for i in a.data.inputs if i.kind]
+    if not rows:
+        return
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for c in ("input", "kind", "column", "shape", "dtype", "notes"):
+        t.add_column(c)
+    for i in rows:
+        t.add_row(i.name, i.kind, i.column, str(["N", *i.feat]).replace("'", ""), i.dtype, i.note)
+    con.print(t)
 
 
 ATTENTION = ("multihead_attention", "transformer_encoder_layer", "transformer_encoder")

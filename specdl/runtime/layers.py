@@ -1,5 +1,5 @@
-"""The modules and the function specdl's own layers build: a class token, position
-embeddings, stochastic depth, layer scale, and a torchvision backbone. Build constructs
+"""The modules and the function specdl's own layers build: a class token, a masked
+sequence pool, position embeddings, stochastic depth, layer scale, and a torchvision backbone. Build constructs
 them from here; a generated script holds each as its source (copied from this file by
 specdl/script/runtime_source.py, checked by tests/test_runtime.py)."""
 
@@ -16,6 +16,56 @@ class ClassToken(nn.Module):
 
     def forward(self, x):
         return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+class SequencePool(nn.Module):
+    """Pools a sequence [N, T, D] to [N, D] over the steps whose id (an [N, T] int64 input,
+    padding 0) is not padding, or over every step without ids: mean, max, sum or the last
+    kept step. A row all padding gives zeros, never NaN (spec 12.3)."""
+
+    def __init__(self, mode="mean"):
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x, ids=None):
+        if x.dim() != 3:
+            raise ValueError(f"expects a sequence [N, T, D], got {list(x.shape)}")
+        if ids is not None and (ids.dtype != torch.int64 or ids.shape != x.shape[:2]):
+            raise ValueError(f"ids must be int64 [N, T] matching x {list(x.shape)}, got {ids.dtype} {list(ids.shape)}")
+        keep = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device) if ids is None else ids != 0
+        weight = keep.unsqueeze(-1).to(x.dtype)
+        if self.mode == "sum":
+            return (x * weight).sum(1)
+        if self.mode == "mean":
+            return (x * weight).sum(1) / weight.sum(1).clamp(min=1)
+        if self.mode == "max":
+            out = x.masked_fill(~keep.unsqueeze(-1), float("-inf")).amax(1)
+            return torch.where(keep.any(1, keepdim=True), out, torch.zeros_like(out))
+        steps = torch.arange(1, x.shape[1] + 1, device=x.device)
+        last = (keep * steps).argmax(1)  # each row's last kept step (0 for a row all padding)
+        out = x[torch.arange(x.shape[0], device=x.device), last]
+        return torch.where(keep.any(1, keepdim=True), out, torch.zeros_like(out))
+
+
+def padding_mask(ids):
+    """Attention's key padding mask of token ids [N, T] int64: True where the id is padding
+    (0). A row all padding keeps its position 0 (torch gives NaN for a row whose every key
+    is masked; sequence_pool then pools that row to zeros)."""
+    if ids.dtype != torch.int64 or ids.dim() != 2:
+        raise ValueError(f"a padding mask is made of int64 token ids [N, T], got {ids.dtype} {list(ids.shape)}")
+    mask = ids == 0
+    mask[:, 0] &= ~mask.all(1)
+    return mask
+
+
+def last_step(out, ids):
+    """Each row's output [N, T, H] at its last step whose token id [N, T] is not padding (0),
+    gathered by index (no packed sequences: they export neither to ONNX nor through
+    dynamo); a row all padding gives its first step's."""
+    if ids.dtype != torch.int64 or ids.shape != out.shape[:2]:
+        raise ValueError(f"ids must be int64 [N, T] matching {list(out.shape)}, got {ids.dtype} {list(ids.shape)}")
+    steps = torch.arange(1, out.shape[1] + 1, device=out.device)
+    return out[torch.arange(out.shape[0], device=out.device), ((ids != 0) * steps).argmax(1)]
 
 
 class PositionEmbedding(nn.Module):

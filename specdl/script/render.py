@@ -22,8 +22,8 @@ from ..components.call import Call, Name, literal
 from ..files import templates_dir
 from ..front.plan import dtypes, plan
 
-OPTIONAL_IMPORTS = ["import functools", "import gc", "import json", "import math", "import os", "import warnings",
-               "from contextlib import nullcontext", "from dataclasses import dataclass",
+OPTIONAL_IMPORTS = ["import functools", "import gc", "import itertools", "import json", "import math", "import os",
+               "import re", "import warnings", "from collections import Counter", "from contextlib import nullcontext", "from dataclasses import dataclass",
                "from torch.utils.tensorboard import SummaryWriter"]
 BASE_IMPORTS = ["import numpy as np", "import torch", "from sklearn import metrics", "from torch import nn"]
 
@@ -175,7 +175,8 @@ def _named_context(a, data, stratify: bool) -> dict:
     """Named inputs in memory: as one input's, each input's torch dtype (int64 ids stay int64,
     floats become float32), evaluation chunks sliced from the Inputs (runtime/inputs.py)."""
     dtypes_code = "{" + ", ".join(f"{literal(i.name)}: torch.{i.dtype}" for i in a.data.inputs) + "}"
-    return {**_memory_context(a, data, stratify), "input_dtypes": Code(dtypes_code), "chunks": Code("Inputs.chunks")}
+    return {**_memory_context(a, data, stratify), "input_dtypes": Code(dtypes_code), "chunks": Code("Inputs.chunks"),
+            "fit_lines": [Code(line) for line in data.fit_code()]}
 
 
 def _loader_context(a, data, stratify: bool) -> dict:
@@ -333,8 +334,9 @@ def catalogue() -> list[list[tuple[str, str]]]:
     steps.pop((None, None), None)  # a transform with nothing to fit
     helpers = [[(module, n) for n in names] for _, (module, names) in sorted(HELPERS.items())]
     return [*helpers, *refs("splits", "split_rows"), *tuple_of("prepare", "PREPARE_FUNCTIONS"),
-            *tuple_of("inputs", "INPUT_FUNCTIONS"),
-            *refs("prepare", "FitError", "fit_transforms"), *([r] for r in steps),
+            *tuple_of("inputs", "INPUT_FUNCTIONS"), *refs("text", "WORD", "UNK", "AUTO_MAX"),
+            *tuple_of("text", "TEXT_FUNCTIONS"),
+            *refs("prepare", "FitError", "fit_transforms"), *tuple_of("csv_inputs", "CSV_INPUT_FUNCTIONS"), *([r] for r in steps),
             *refs("prepare", "one_hot", "invert", "preprocess_record"), *tuple_of("loop", "SCRIPT_FUNCTIONS"),
             *tuple_of("loop", "BINARY_FUNCTIONS"), *tuple_of("loop", "PER_TARGET_FUNCTIONS"),
             *refs("metrics", "MISSING"), *tuple_of("loop", "SCORE_FUNCTIONS"), *tuple_of("metrics", "EPOCH_SCORE_FUNCTIONS"),

@@ -11,17 +11,22 @@ from ..errors import ShapeError, SourceError
 @dataclass(frozen=True)
 class InputInfo:
     """What check knows of one named input: its per-sample shape, dtype, and for int64
-    ids the largest id the data holds (None where unknown)."""
+    ids the largest id the data holds (None where unknown); a CSV input's kind, column(s)
+    and check's note on it (its vocabulary, length, categories)."""
 
     name: str
     feat: tuple
     dtype: str
     max_token: int | None = None
+    kind: str = ""
+    column: str = ""
+    note: str = ""
 
     @classmethod
     def of(cls, saved: dict) -> "InputInfo":
         """From a run directory's saved facts (JSON)."""
-        return cls(saved["name"], tuple(saved["feat"]), saved["dtype"], saved.get("max_token"))
+        return cls(saved["name"], tuple(saved["feat"]), saved["dtype"], saved.get("max_token"),
+                   saved.get("kind", ""), saved.get("column", ""), saved.get("note", ""))
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,8 @@ class NpzInput(Base):
 
 
 # single-input keys that `inputs` replaces, per source (spec 12.1: mutually exclusive)
-EXCLUSIVE = {"synthetic": ("shape", "dtype", "high", "transforms"), "npz": ("x", "transforms")}
+EXCLUSIVE = {"synthetic": ("shape", "dtype", "high", "transforms"), "npz": ("x", "transforms"),
+             "csv": ("features", "categorical", "exclude", "transforms")}
 
 
 class NamedInputs:
@@ -64,3 +65,8 @@ class NamedInputs:
     def exclusive_keys(self) -> list[str]:
         """The single-input keys given beside ``inputs`` (check says each at its key)."""
         return [k for k in EXCLUSIVE[self.source] if self.inputs is not None and k in self.model_fields_set]
+
+    def fit_code(self) -> list[str]:
+        """The script's lines that fit the inputs on the train split, after the split (the
+        array sources fit nothing; the CSV's inputs do)."""
+        return []

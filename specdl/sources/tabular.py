@@ -11,6 +11,7 @@ from ..components.base import PosInt
 from ..components.call import Call, Name, literal
 from ..errors import SourceError, did_you_mean
 from .base import DataSource
+from .csv_inputs import CsvInput, CsvInputs
 from .info import GENERATORS, SKLEARN, SKLEARN_CLASSES, SKLEARN_SIZES, SKLEARN_TARGETS, DataInfo, InputInfo
 from .named import NamedInputs, NpzInput, SyntheticInput, inputs_of
 
@@ -166,11 +167,12 @@ class SyntheticData(NamedInputs, DataSource):
                     f"x, y = {self.loader(Name('SEED')).code(width=1000)}"]
 
 
-class CsvData(DataSource):
+class CsvData(CsvInputs, NamedInputs, DataSource):
     """A CSV file with a header row: ``target`` names the label column; ``features``
     the inputs (default: every other column, less those ``exclude`` names); ``categorical``
-    the ones one-hot encoded (categories fitted on the train split). Relative paths are taken from the current
-    directory."""
+    the ones one-hot encoded (categories fitted on the train split); or ``inputs``, named
+    inputs of kinds text, categorical and numeric (sources/csv_inputs.py). Relative paths
+    are taken from the current directory."""
 
     source: Literal["csv"]
     path: str
@@ -179,6 +181,7 @@ class CsvData(DataSource):
     categorical: list[str] = []
     exclude: list[str] = []
     delimiter: str = Field(",", min_length=1, max_length=1)
+    inputs: inputs_of(CsvInput) = None
     labels_at: ClassVar[str] = "target"
     _cells: tuple | None = PrivateAttr(default=None)  # (_stamp(), _target_cells): read once while unchanged
     _info: tuple | None = PrivateAttr(default=None)  # (_stamp(), seed, info()): check's reading, kept for build
@@ -226,6 +229,8 @@ class CsvData(DataSource):
         if self._facts and "columns" in self._facts:  # a run directory's saved columns
             numeric, cats = self._facts["columns"]
             return list(numeric), list(cats)
+        if self.inputs is not None:  # each named input reads its own columns
+            return [], []
         header, targets = self._header(), self.targets()
         for i, t in enumerate(targets):
             if t not in header:
@@ -361,6 +366,8 @@ class CsvData(DataSource):
         if len(self.targets()) > 1:
             self._several_targets()
         classification = self.classification()
+        if self.inputs is not None:
+            return self._named_info(seed, classification)
         x, c, y = self._read(numeric, cats)
         train = split_indices(y, self.split, seed, self.split.stratify and classification)["train"]
         self._check_cells(numeric, x, train)
@@ -374,6 +381,17 @@ class CsvData(DataSource):
                             warnings=warnings)
         hint = None if self.task else class_hint(f"`{self.target}`", [float(v) for v in self._labels()])
         return DataInfo((width,), "float32", "regression", None, (1,), hint, warnings=warnings)
+
+    def _named_info(self, seed, classification):
+        """DataInfo of the named inputs: each input's, the task's and the classes'."""
+        named, warnings = self.inputs_info(seed)
+        first = named[0]
+        if classification:
+            return DataInfo(first.feat, first.dtype, "classification", len(self.class_names()), None,
+                            warnings=warnings, inputs=named)
+        targets = self.targets()
+        return DataInfo(first.feat, first.dtype, "regression", None, (len(targets),),
+                        target_names=tuple(targets) if len(targets) > 1 else None, warnings=warnings, inputs=named)
 
     def _check_cells(self, numeric, x, train) -> None:
         """Blank (or missing) numeric cells need a `fill` transform, before any transform
@@ -419,11 +437,18 @@ class CsvData(DataSource):
                      for j, (name, n) in enumerate(zip(self.categorical, counts)) if n > 100 and n > rows / 2)
 
     def load(self, seed):
+        if self.inputs is not None:
+            x, y, _ = self._read_inputs(seed)
+            return Loaded(x, y)
         numeric, cats = self.columns()
         x, c, y = self._read(numeric, cats)
         return Loaded(x, y, c if cats else None)
 
     def code(self):
+        # named inputs: read_inputs (sources/csv_inputs.py); else the columns' read_csv
+        return {True: self.input_code}.get(self.inputs is not None, self._columns_code)()
+
+    def _columns_code(self):
         numeric, cats = self.columns()
         call = Call("read_csv", (self.path, self.target, numeric, cats, self.classification()),
                     {"delimiter": self.delimiter})
