@@ -381,6 +381,7 @@ def test_check_warns_of_a_split_lacking_a_class(classes, tmp_path):
     assert line.endswith(f": {then}; a larger split, or split.stratify: true, holds every class")
 
 
+@pytest.mark.slow  # ~6 s: a build in a subprocess
 def test_a_binary_val_split_of_one_class_is_null_in_metrics_jsonl_with_a_note(tmp_path):
     from .conftest import run_cli
 
