@@ -65,6 +65,26 @@ def test_check_of_the_bundled_specs_imports_neither_numpy_nor_torch():
     assert r.stdout.count("\n") >= len(specs), r.stdout  # each check printed its table
 
 
+def test_check_of_csv_inputs_imports_neither_torch_nor_scikit_learn(tmp_path):
+    """CSV inputs are fitted on the train split in `check` (spec 12.4): the split is drawn
+    in NumPy (runtime/splits.py:drawn_rows), and neither torch nor scikit-learn and scipy
+    (a second and more of a check) is loaded for it."""
+    spec = tmp_path / "reviews.yaml"
+    spec.write_text(f"data: {{source: csv, path: {ROOT / 'tests/bad_specs/reviews.csv'}, target: label, "
+                    "task: classification, split: {val: 0.2, test: 0.2, stratify: true},\n"
+                    "       inputs: {review: {text: text, length: 8}, movie: {categorical: movie},\n"
+                    "                stats: {numeric: [runtime, year], transforms: [{fill: median}, standardize]}}}\n"
+                    "model:\n  layers:\n    - {embedding: 8, inputs: [review]}\n"
+                    "    - {sequence_pool: {mode: mean}, inputs: [embedding_0, review]}\n"
+                    "    - {embedding: 4, inputs: [movie], name: movie_enc}\n"
+                    "    - {concat: {}, inputs: [sequence_pool_1, movie_enc, stats]}\n    - {linear: 2}\n")
+    code = ("import sys\nfor m in ('torch', 'sklearn', 'scipy'):\n    sys.modules[m] = None  # importing it raises\n"
+            "from specdl.cli import main\nsys.exit(main(['check', sys.argv[1]]))\n")
+    r = subprocess.run([sys.executable, "-c", code, str(spec)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "review" in r.stdout and "vocabulary" in r.stdout, r.stdout
+
+
 @pytest.mark.parametrize("spec", ["digits_cnn", "cifar_cnn"])
 def test_codegen_does_not_import_torch(spec, tmp_path):
     """The script is text: codegen reads the runtime functions it copies from their files

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import RunError, SourceError, SpecError
 from ..front.plan import dtypes
-from ..runtime.inputs import take_inputs
+from ..runtime.prepare import take_inputs
 from ..runtime.prepare import FitError, fit_transforms, invert, one_hot, take, targets, truth
 from ..sources.base import split_indices
 from .arrays import Arrays, _check_classes, _check_labels, _check_targets

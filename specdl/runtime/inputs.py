@@ -8,6 +8,8 @@ with named inputs holds them as their own source. Each reads only torch."""
 
 import torch
 
+from .prepare import take_inputs  # NumPy: check takes it without torch
+
 
 class Inputs:
     """A model's named input tensors (name -> tensor, the rows of one sample alike), which
@@ -46,12 +48,6 @@ def keyword_inputs(module, args, kwargs):
     if len(args) == 1 and isinstance(args[0], Inputs):
         return (), {**args[0].tensors, **kwargs}
     return None
-
-
-def take_inputs(x, rows):
-    """Named input arrays (name -> array of every sample) as each split's (``rows``: split
-    -> row indices): split -> name -> array."""
-    return {split: {k: v[r] for k, v in x.items()} for split, r in rows.items()}
 
 
 def as_inputs(arrays, dtypes, device):

@@ -25,6 +25,12 @@ def take(a, rows):
     return {split: a[r] for split, r in rows.items()}
 
 
+def take_inputs(x, rows):
+    """Named input arrays (name -> array of every sample) as each split's (``rows``: split
+    -> row indices): split -> name -> array."""
+    return {split: {k: v[r] for k, v in x.items()} for split, r in rows.items()}
+
+
 class FitError(ValueError):
     """A statistic a transform fitted on the train split that is not finite (a mean over
     blank cells, an overflowing span): the transform's ``index`` in ``data.<group>``, the

@@ -147,10 +147,11 @@ class DataSource(Base):
 
 def split_indices(y, split, seed: int, stratify: bool) -> dict:
     """``split_rows`` for a spec's ``split``, a failure to split being a RunError."""
-    from ..runtime.splits import split_rows  # NumPy: imported where it is used (check stays fast)
+    from ..runtime.splits import drawn_rows, split_rows  # NumPy; split_rows imports scikit-learn
 
     try:
-        return split_rows(y, split.val, split.test, seed, stratify)
+        rows = drawn_rows(y, split.val, split.test, seed, stratify)
+        return rows if rows is not None else split_rows(y, split.val, split.test, seed, stratify)
     except ValueError as e:
         raise RunError(f"cannot split the data ({len(y)} samples) with val={split.val}, "
                        f"test={split.test}: {e}") from None

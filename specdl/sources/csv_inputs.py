@@ -121,7 +121,7 @@ class CsvInputs:
         """(name -> raw cells, split -> name -> encoded array, name -> fitted, rows): the
         inputs as build trains on them."""
         from ..runtime.csv_inputs import fit_inputs
-        from ..runtime.inputs import take_inputs
+        from ..runtime.prepare import take_inputs
         from ..runtime.prepare import FitError
 
         x, _, rows = self._read_inputs(seed)
