@@ -140,13 +140,13 @@ def plot_ranking(run_dir: Path, y_true, p, names: list[str], title: str) -> None
     import numpy as np
     from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
+    from ..runtime.metrics import defined, one_vs_rest
+
     if y_true.ndim == 1 and (p.ndim == 1 or p.shape[1] == 2):  # binary: class 1 against class 0
         y, q, names = y_true[:, None], (p if p.ndim == 1 else p[:, 1])[:, None], names[1:]
     else:
-        y = y_true if y_true.ndim == 2 else (y_true[:, None] == np.arange(p.shape[1])).astype(np.int64)
-        q = p
-    n = y.sum(0)
-    held = [j for j in range(y.shape[1]) if 0 < n[j] < len(y)]
+        y, q = one_vs_rest(y_true, p.shape[1]), p
+    held = np.flatnonzero(defined(y)).tolist()
     if not held:  # one class in the test split: no curve is defined
         return
     grid = np.linspace(0, 1, 201)

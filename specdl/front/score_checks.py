@@ -66,10 +66,9 @@ def _absent(part, classes: int) -> list[int]:
     """The classes a split has no sample of (multilabel: the labels none or every row holds)."""
     import numpy as np
 
-    if part.ndim == 2:
-        n = part.sum(0)
-        return np.flatnonzero((n == 0) | (n == len(part))).tolist()
-    return np.setdiff1d(np.arange(classes), part).tolist()
+    from ..runtime.metrics import defined, one_vs_rest
+
+    return np.flatnonzero(~defined(one_vs_rest(part, classes), both=part.ndim == 2)).tolist()
 
 
 def _why(which: str, absent: list[str], info, seed: int) -> str:

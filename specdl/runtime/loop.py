@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .graphs import GraphStep
-from .metrics import epoch_metric, present_classes
+from .metrics import defined, epoch_metric, one_vs_rest, present_classes
 
 
 @dataclass
@@ -253,4 +253,4 @@ SCRIPT_FUNCTIONS = (RunState, batches, loader_batches, chunks, GraphStep, train_
                     predictions, improved, end_epoch, mixed_precision, run_epoch, test_best)
 BINARY_FUNCTIONS = (binary_loss,)
 PER_TARGET_FUNCTIONS = (per_target,)
-SCORE_FUNCTIONS = (probabilities, Scored, scored_predictions, present_classes)
+SCORE_FUNCTIONS = (probabilities, Scored, scored_predictions, one_vs_rest, defined, present_classes)

@@ -29,15 +29,25 @@ def epoch_metric(name, fn):
     return fn
 
 
+def one_vs_rest(y_true, classes):
+    """0/1 targets [N, classes], a column per class (multilabel targets as they are)."""
+    return y_true if y_true.ndim == 2 else (y_true[:, None] == np.arange(classes)).astype(np.int64)
+
+
+def defined(y, both=True):
+    """The columns of 0/1 targets ``y`` a ranking score is defined on: those holding a
+    positive (``both``: and a negative, as the ROC curve needs)."""
+    n = y.sum(0)
+    return (n > 0) & (n < len(y)) if both else n > 0
+
+
 def present_classes(y_true, p, both=True):
     """A ranking score's 0/1 targets and probabilities over the classes (several) or labels
-    (multilabel) it is defined on here: a column where ``y_true`` holds the class (``both``:
-    and not only it, as the ROC curve needs). roc_auc and pr_auc macro-average over those
-    columns: scikit-learn's one-vs-rest where every class is present, the classes present
-    (not a NaN) where a split lacks one."""
-    y = y_true if y_true.ndim == 2 else (y_true[:, None] == np.arange(p.shape[1])).astype(np.int64)
-    n = y.sum(0)
-    keep = (n > 0) & (n < len(y)) if both else n > 0
+    (multilabel) it is defined on here (``defined``). roc_auc and pr_auc macro-average over
+    those columns: scikit-learn's one-vs-rest where every class is present, the classes
+    present (not a NaN) where a split lacks one."""
+    y = one_vs_rest(y_true, p.shape[1])
+    keep = defined(y, both)
     if not keep.all():
         warnings.warn(f"{MISSING}: classes {np.flatnonzero(~keep).tolist()} have "
                       f"{'no sample, or every one,' if both else 'no sample'} in this split; the mean is over "
