@@ -523,37 +523,60 @@ def test_reading_requests_and_writing_answers_need_no_torch(runs):
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stdout + out.stderr
 
 
-BUNDLED = ["iris_mlp", "digits_cnn", "diabetes_mlp", "breast_cancer_binary", "text_cnn", "lstm_classifier",
-           "unet_small", "cifar_cnn"]  # classification, regression (one value, an image), binary, token ids, images
+BUNDLED = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))  # every bundled spec, as the specs folder grows
 
 
-@pytest.mark.slow  # trains a bundled spec (an epoch)
-@pytest.mark.parametrize("name", BUNDLED)
-def test_runs_of_bundled_specs_answer_as_predict(name, tmp_path):
-    spec = specdl.load(ROOT / "specs" / f"{name}.yaml", ["train.epochs=1"])
-    run = specdl.train(spec, out=tmp_path / "run").run_dir
-    if spec.data.file_backed:
+def bundled_request(spec, run, tmp_path):
+    """(a request of a few samples of a bundled spec's data, predict's rows for them, the
+    keys compared: None for all)."""
+    if spec.data.file_backed:  # image folders: paths under --files
         folder = tmp_path / "data" / "shapes"
         files = sorted((folder / "circles").glob("*.png"))[:6]
-        body, want = {"instances": [{"path": f"circles/{f.name}"} for f in files]}, predicted(run, folder / "circles")[:6]
-        keys = set(want[0]) - {"file"}
-    else:
-        np.save(tmp_path / "x.npy", spec.data.load(spec.seed).x[:8])
-        body, want, keys = {"instances": np.load(tmp_path / "x.npy").tolist()}, predicted(run, tmp_path / "x.npy"), None
-    app = specdl.serve_app(run, files=tmp_path / "data" / "shapes")
-    with TestClient(app) as client:
-        r = client.post("/predict", json=body)
-        assert r.status_code == 200, r.text
-        assert same_rows(r.json()["rows"], want, keys)
-        assert client.get("/info").json()["outputs"] == [k for k in want[0] if keys is None or k in keys or k == "file"]
-    singles = batched(app.state.served, [{"instances": [item]} for item in body["instances"]])  # one batch
-    assert app.state.served.batcher.batches[-1] == len(want)
-    assert same_rows([rows[0] for rows in singles], want, keys)
-    if not spec.data.file_backed:  # the onnx backend on the run's model.raw.onnx
-        assert specdl.export(run, with_preprocessing=True)["path"] == str(run / "model.raw.onnx")
-        with TestClient(specdl.serve_app(run, backend="onnx")) as client:
-            assert client.get("/info").json()["backend"] == "onnx"
-            assert within_export_tolerance(client.post("/predict", json=body).json()["rows"], want)
+        want = predicted(run, folder / "circles")[:6]
+        return {"instances": [{"path": f"circles/{f.name}"} for f in files]}, want, set(want[0]) - {"file"}
+    np.save(tmp_path / "x.npy", spec.data.load(spec.seed).x[:8])
+    return {"instances": np.load(tmp_path / "x.npy").tolist()}, predicted(run, tmp_path / "x.npy"), None
+
+
+@pytest.mark.slow  # trains a bundled spec (an epoch, shortened as tests/test_codegen.py's) and starts servers
+@pytest.mark.parametrize("name", BUNDLED)
+def test_runs_of_bundled_specs_answer_as_predict_over_http(name, tmp_path):
+    """`specdl serve` of a run of each bundled spec, a real process on 127.0.0.1: one
+    request of several samples, the samples one at a time (unbatched: nothing else is
+    queued) and all at once from threads (combined into micro-batches) answer as `specdl
+    predict` to 1e-6; the onnx backend within the export's tolerance (array inputs)."""
+    import httpx
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .test_codegen import SHORT
+
+    spec = specdl.load(ROOT / "specs" / f"{name}.yaml", SHORT.get(name, ["train.epochs=1"]))
+    run = specdl.train(spec, out=tmp_path / "run").run_dir
+    body, want, keys = bundled_request(spec, run, tmp_path)
+    singles = [{"instances": [item]} for item in body["instances"]]
+    proc, url = start_server(run, "--files", tmp_path / "data" / "shapes", "--max-wait-ms", "50")
+    try:
+        assert same_rows(httpx.post(f"{url}/predict", json=body, timeout=60).json()["rows"], want, keys)
+        alone = [httpx.post(f"{url}/predict", json=b, timeout=60).json()["rows"][0] for b in singles]
+        assert same_rows(alone, want, keys)
+        with ThreadPoolExecutor(len(singles)) as pool:
+            together = list(pool.map(lambda b: httpx.post(f"{url}/predict", json=b, timeout=60), singles))
+        assert same_rows([r.json()["rows"][0] for r in together], want, keys)
+        info = httpx.get(f"{url}/info").json()
+        assert info["outputs"] == [k for k in want[0] if keys is None or k in keys or k == "file"]
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    if spec.data.file_backed:  # the onnx backend refuses image runs (docs/serving.md)
+        return
+    assert specdl.export(run, with_preprocessing=True)["path"] == str(run / "model.raw.onnx")
+    proc, url = start_server(run, "--backend", "onnx")
+    try:
+        assert httpx.get(f"{url}/info").json()["backend"] == "onnx"
+        assert within_export_tolerance(httpx.post(f"{url}/predict", json=body, timeout=60).json()["rows"], want)
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
 
 
 def within_export_tolerance(got: list[dict], want: list[dict]) -> bool:
