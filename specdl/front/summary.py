@@ -274,9 +274,10 @@ of the losses above on (x, y) pairs. What falls outside, and what `check` says:
   call and parted with `narrow` inside.
 * **Sequence-to-sequence decoders** (`transformer_decoder`, an attention decoder fed the
   targets): an error naming the construct. Encoders with a head are in.
-* **Padding masks and masks of your own**: `attn_mask`, `key_padding_mask` and the like are
-  errors saying so; every token attends to every token, or, with `is_causal: true`
-  (`multihead_attention`, the transformer encoder layers), to itself and the earlier ones.
+* **Masks of your own**: `attn_mask`, `key_padding_mask` and the like are errors saying so;
+  every token attends to every token, or, with `is_causal: true` (`multihead_attention`,
+  the transformer encoder layers), to itself and the earlier ones. A padding mask is the
+  token ids given as the layer's last input (`inputs: [embedding_0, review]`: id 0 is padding).
 * **Max-unpooling** (SegNet): `return_indices` and `max_unpool2d` are errors saying why;
   upsample with `upsample` or `conv_transpose2d`.
 * **Recurrent cells stepped by hand** (`lstm_cell`): an error; `rnn`, `lstm` and `gru`
