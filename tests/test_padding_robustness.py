@@ -212,3 +212,38 @@ def test_a_long_text_cell_costs_no_more_memory_than_its_bytes(tokenizer, how):
 @pytest.mark.parametrize("how", [AUTO, START])
 def test_a_10mb_text_cell_costs_no_more_memory_than_its_bytes(tokenizer, how):
     check_long_cell(385_000, tokenizer, how)  # 10 MB
+
+
+@pytest.mark.parametrize("layer", [
+    {"transformer_encoder": {"nhead": 2, "dim_feedforward": 16, "is_causal": True, "dropout": 0.0}},
+    {"multihead_attention": {"num_heads": 2, "is_causal": True}}])
+def test_causal_attention_with_ids_is_finite_where_a_row_starts_with_padding(layer, tmp_path):
+    """With `is_causal`, the first query sees the first key alone: a row whose first id is
+    padding (ids of an npz or synthetic input may be 0 anywhere) would be NaN, so the first
+    key is kept in every row; the mask is a float one like the causal mask (no torch warning
+    of masks of two types); the script's Model gives build's outputs."""
+    import warnings
+
+    from .test_sequence_layers import TEXT
+
+    (kind, args), = layer.items()
+    spec = copy.deepcopy(TEXT)
+    spec["model"]["layers"] = [
+        {"embedding": {"embedding_dim": 8, "inputs": ["ids"]}}, {kind: {**args, "inputs": ["embedding_0", "ids"]}},
+        {"sequence_pool": {"mode": "mean", "inputs": [f"{kind}_1", "ids"], "name": "pooled"}},
+        {"linear": {"out_features": 8, "inputs": ["price"], "name": "p"}}, {"concat": {"inputs": ["pooled", "p"]}},
+        {"linear": 2}]
+    built = specdl.build_model(spec)
+    (tmp_path / "s.py").write_text(specdl.codegen(spec))
+    mine = import_script(tmp_path / "s.py").Model()
+    mine.load_state_dict(built.state_dict())
+    ids, price = torch.tensor([[0, 3, 4, 0, 0, 0], [0] * 6, [5, 6, 7, 8, 9, 2]]), torch.randn(3, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        out = built(ids=ids, price=price)
+        assert torch.isfinite(out).all()
+        out.sum().backward()
+        assert all(torch.isfinite(p.grad).all() for p in built.parameters() if p.grad is not None)
+        with torch.no_grad():
+            torch.testing.assert_close(mine.eval()(ids=ids, price=price), built.eval()(ids=ids, price=price),
+                                       rtol=0, atol=1e-6)

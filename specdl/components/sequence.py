@@ -92,10 +92,14 @@ def check_ids(xs) -> None:
                          f"{xs[0]}, got {xs[1].dtype} {xs[1]}")
 
 
-def padding_mask(ids):
+def padding_mask(ids, causal=False):
     from ..runtime.layers import padding_mask
 
-    return padding_mask(ids)
+    return padding_mask(ids, causal)
+
+
+def mask_code(ids: str, causal: bool) -> str:
+    return f"padding_mask({ids}, causal=True)" if causal else f"padding_mask({ids})"
 
 
 def causal_mask_code(x: str) -> str:
@@ -272,7 +276,7 @@ class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_hea
     def call(self, module, *xs):
         ids = xs[-1] if len(xs) > 1 and not xs[-1].is_floating_point() else None
         q, k, v = _qkv(xs[:-1] if ids is not None else xs)
-        kw = {} if ids is None else {"key_padding_mask": padding_mask(ids)}
+        kw = {} if ids is None else {"key_padding_mask": padding_mask(ids, self.is_causal)}
         if self.is_causal:
             kw["attn_mask"] = causal_mask(q)
         return module(q, k, v, need_weights=False, **kw)[0]
@@ -280,7 +284,7 @@ class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_hea
     def call_code(self, attr, args, out):
         seqs = args[:-1] if self._masked else args
         q, k, v = _qkv(seqs)
-        mask = f", key_padding_mask=padding_mask({args[-1]})" if len(seqs) < len(args) else ""
+        mask = f", key_padding_mask={mask_code(args[-1], self.is_causal)}" if len(seqs) < len(args) else ""
         mask += f", attn_mask={causal_mask_code(q)}" if self.is_causal else ""
         return [f"{out}, _ = {attr}({q}, {k}, {v}, need_weights=False{mask})"]
 
@@ -342,11 +346,11 @@ class TransformerEncoderLayerSpec(Layer, type="transformer_encoder_layer", prima
     # ``is_causal``: each step attends to itself and the steps before it (a GPT's decoder
     # stack, which is an encoder stack with the causal mask)
     def call(self, module, x, ids=None):
-        kw = {} if ids is None else {"src_key_padding_mask": padding_mask(ids)}
+        kw = {} if ids is None else {"src_key_padding_mask": padding_mask(ids, self.is_causal)}
         return module(x, causal_mask(x), is_causal=True, **kw) if self.is_causal else module(x, **kw)
 
     def call_code(self, attr, args, out):
-        mask = f", src_key_padding_mask=padding_mask({args[1]})" if len(args) > 1 else ""
+        mask = f", src_key_padding_mask={mask_code(args[1], self.is_causal)}" if len(args) > 1 else ""
         if not self.is_causal:
             return [f"{out} = {attr}({args[0]}{mask})"]
         return [f"{out} = {attr}({args[0]}, {causal_mask_code(args[0])}, is_causal=True{mask})"]
