@@ -163,3 +163,26 @@ def test_training_options_with_text_inputs_equal_the_script(reviews, over):
     assert list(script) == list(built)
     for k in built:
         assert script[k] == pytest.approx(built[k], abs=1e-6), k
+
+
+IMAGE = {"name": "img", "seed": 1,
+         "data": {"source": "synthetic", "classes": 2, "size": 64,
+                  "inputs": {"pic": {"shape": [3, 8, 8]}, "ids": {"shape": [5], "dtype": "int64", "high": 9}}},
+         "model": {"layers": [{"conv2d": {"out_channels": 4, "kernel_size": 3, "inputs": ["pic"]}}, {"flatten": {"name": "f"}},
+                              {"embedding": {"embedding_dim": 3, "inputs": ["ids"]}},
+                              {"sequence_pool": {"inputs": ["embedding_2", "ids"], "name": "e"}},
+                              {"concat": {"inputs": ["f", "e"]}}, {"linear": 2}]},
+         "train": {"epochs": 2, "batch_size": 16, "device": "cpu", "channels_last": True}}
+
+
+@pytest.mark.slow
+def test_channels_last_with_an_image_input_beside_ids_equals_eager_and_the_script(tmp_path):
+    """train.channels_last keeps the model's 4-D weights NHWC; an image-shaped input beside
+    token ids trains to the metrics of the contiguous model, and the script prints build's."""
+    from .test_runtime import build_and_script
+
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(IMAGE, sort_keys=False))
+    built, script = build_and_script(tmp_path / "s.yaml", [], tmp_path)
+    plain, _ = specdl.train(IMAGE, out=tmp_path / "plain", overrides=["train.channels_last=false"])
+    assert built == pytest.approx(plain, abs=1e-5)
+    assert script == pytest.approx(built, abs=1e-6)
