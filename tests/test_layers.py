@@ -85,7 +85,7 @@ def run(layer, in_types, xs):
     assert sum(p.numel() for p in built_mod.parameters()) == layer.params_many(in_types)
     with torch.no_grad():
         built = layer.call(built_mod, *xs)
-        scope = {**NS, "m": gen_mod, **dict(zip(names, xs))}
+        scope = {**ns, "m": gen_mod, **dict(zip(names, xs))}  # with the helpers the script holds
         exec("\n".join(layer.call_code("m", names, "out")), scope)  # noqa: S102 - our own codegen
         return built, scope["out"]
 

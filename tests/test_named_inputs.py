@@ -152,12 +152,13 @@ def test_build_model_takes_keyword_inputs_and_batches_of_inputs():
     assert torch.equal(model(Inputs({"price": price, "ids": ids})), out)  # the loop's batches
 
 
-@pytest.mark.slow
-def test_build_trains_and_resumes_to_the_uninterrupted_metrics(tmp_path):
+def full_and_resumed(spec: dict, tmp_path) -> tuple[dict, dict]:
+    """The test metrics of ``spec`` trained whole, and of it stopped after epoch 2 and resumed."""
     from specdl.build.run import fit
 
-    full, _ = specdl.train(TWO, out=tmp_path / "full")
-    stop = spec_of(train__checkpoint={"interval": 0})
+    full, _ = specdl.train(spec, out=tmp_path / "full")
+    stop = copy.deepcopy(spec)
+    stop["train"]["checkpoint"] = {"interval": 0}
 
     class Stop(Exception):
         pass
@@ -169,6 +170,12 @@ def test_build_trains_and_resumes_to_the_uninterrupted_metrics(tmp_path):
     with pytest.raises(Stop):
         fit(specdl.check(stop), out=tmp_path / "cut", on_epoch=interrupt)
     resumed, _ = specdl.train(None, resume=tmp_path / "cut")
+    return full, resumed
+
+
+@pytest.mark.slow
+def test_build_trains_and_resumes_to_the_uninterrupted_metrics(tmp_path):
+    full, resumed = full_and_resumed(TWO, tmp_path)
     assert resumed == full
 
 

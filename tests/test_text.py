@@ -103,7 +103,7 @@ def test_the_copied_source_gives_the_same_ids_under_any_hash_seed():
     corpus = [" ".join(w * (i % 7 + 1) for w in ("ab", "cd", "ef", "é", "!")[: i % 5 + 1]) for i in range(200)]
     vocab = text.fit_vocabulary(corpus, "words", True, 50)
     want = hashlib.sha256(text.encode_texts(corpus, vocab, text.auto_length(text.token_counts(corpus))).tobytes())
-    names = ["WORD", "UNK", "AUTO_MAX", *(f.__name__ for f in text.TEXT_FUNCTIONS)]
+    names = ["WORD", "SPACE", "PIECE", "UNK", "AUTO_MAX", *(f.__name__ for f in text.TEXT_FUNCTIONS)]
     program = ("import hashlib, itertools, math, re\nfrom collections import Counter\nimport numpy as np\n"
                + "\n".join(source("specdl.runtime.text", n) for n in names) + SCRIPT)
     for seed in ("0", "123"):

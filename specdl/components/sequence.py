@@ -3,7 +3,7 @@ as a user of Keras expects (torch's own default is time-first)."""
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from ..errors import ShapeError
 from .base import Layer, NonNegInt, PosFloat, PosInt, Prob
@@ -70,8 +70,9 @@ class SequencePoolSpec(Layer, type="sequence_pool", primary="mode"):
 
 
 BATCH_FIRST = {"batch_first": "sequences are always batch-first here ([N, T, F]); leave it out"}
-_MASK = ("padding masks and masks of your own are outside the language (a model has one input): "
-         "every token attends to every token, or, with `is_causal: true`, to itself and the "
+_MASK = ("padding masks are not arguments: give the token ids as the layer's extra input "
+         "(`inputs: [embedding_0, review]`: id 0, padding, is masked); masks of your own are outside the "
+         "language: every token attends to every token, or, with `is_causal: true`, to itself and the "
          "tokens before it")
 ATTENTION = {**BATCH_FIRST, "attn_mask": _MASK, "mask": _MASK, "key_padding_mask": _MASK,
              "src_mask": _MASK, "src_key_padding_mask": _MASK}
@@ -91,10 +92,14 @@ def check_ids(xs) -> None:
                          f"{xs[0]}, got {xs[1].dtype} {xs[1]}")
 
 
-def padding_mask(ids):
+def padding_mask(ids, causal=False):
     from ..runtime.layers import padding_mask
 
-    return padding_mask(ids)
+    return padding_mask(ids, causal)
+
+
+def mask_code(ids: str, causal: bool) -> str:
+    return f"padding_mask({ids}, causal=True)" if causal else f"padding_mask({ids})"
 
 
 def causal_mask_code(x: str) -> str:
@@ -208,6 +213,8 @@ class GRUSpec(_Recurrent, type="gru", primary="hidden_size"):
 class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_heads"):
     """Multi-head attention over [N, T, E] (torch.nn.MultiheadAttention, batch_first).
     One input: self-attention; two: query and key=value; three: query, key, value.
+    A last input of [N, S] int64 token ids (S: the key's steps) is the key padding mask:
+    ``inputs: [embedding_0, review]``; a row all padding attends to its first step.
     ``is_causal: true``: each query step attends only to the key steps up to its own."""
 
     refused = ATTENTION
@@ -216,13 +223,30 @@ class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_hea
     dropout: Prob = 0.0
     bias: bool = True
     is_causal: bool = False
-    max_inputs = 3
+    max_inputs = 4  # query, key, value, and the token ids of the key (spec 12.3)
     ranks = (3,)
     rank_hint = "[N, T, E]"
     examples: ClassVar[dict] = {"num_heads": [1, 2, 3, 4]}
     custom_call: ClassVar[bool] = True
+    helpers = ("padding_mask",)
+    _masked: bool = PrivateAttr(default=False)  # whether the last input is token ids (found by check_inputs)
+
+    def check_inputs(self, xs):
+        seqs = xs[:-1] if len(xs) > 1 and xs[-1].dtype == "int64" else xs
+        self._masked = len(seqs) < len(xs)
+        if len(seqs) > 3:
+            raise ShapeError(f"takes a query, a key and a value, then optionally the key's token ids, got {len(xs)} "
+                             "inputs of float32")
+        if any(x.dtype == "int64" for x in seqs):
+            raise ShapeError("token ids (the key padding mask) come last: `inputs: [query, key, value, ids]`, "
+                             "the key and value optional")
+        super().check_inputs(seqs)
+        if len(seqs) < len(xs):
+            key = seqs[1] if len(seqs) > 1 else seqs[0]
+            check_ids([key, xs[-1]])
 
     def infer(self, *xs):
+        xs = xs[:-1] if len(xs) > 1 and xs[-1].dtype == "int64" else xs
         q = xs[0]
         e = q.shape[-1]
         if e % self.num_heads:
@@ -250,19 +274,28 @@ class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_hea
         return Call("nn.MultiheadAttention", (x.shape[-1], self.num_heads), kw)
 
     def call(self, module, *xs):
-        q = xs[0]
-        k = xs[1] if len(xs) > 1 else q
-        v = xs[2] if len(xs) > 2 else k
+        ids = xs[-1] if len(xs) > 1 and not xs[-1].is_floating_point() else None
+        q, k, v = _qkv(xs[:-1] if ids is not None else xs)
+        kw = {} if ids is None else {"key_padding_mask": padding_mask(ids, self.is_causal)}
         if self.is_causal:
-            return module(q, k, v, need_weights=False, attn_mask=causal_mask(q))[0]
-        return module(q, k, v, need_weights=False)[0]
+            kw["attn_mask"] = causal_mask(q)
+        return module(q, k, v, need_weights=False, **kw)[0]
 
     def call_code(self, attr, args, out):
-        q = args[0]
-        k = args[1] if len(args) > 1 else q
-        v = args[2] if len(args) > 2 else k
-        mask = f", attn_mask={causal_mask_code(q)}" if self.is_causal else ""
+        seqs = args[:-1] if self._masked else args
+        q, k, v = _qkv(seqs)
+        mask = f", key_padding_mask={mask_code(args[-1], self.is_causal)}" if len(seqs) < len(args) else ""
+        mask += f", attn_mask={causal_mask_code(q)}" if self.is_causal else ""
         return [f"{out}, _ = {attr}({q}, {k}, {v}, need_weights=False{mask})"]
+
+
+def _qkv(xs):
+    """Query, key and value of attention's inputs: the key defaults to the query, the value to the key."""
+    if not 1 <= len(xs) <= 3:
+        raise ValueError(f"attention takes a query, a key and a value, got {len(xs)} sequences")
+    q = xs[0]
+    k = xs[1] if len(xs) > 1 else q
+    return q, k, xs[2] if len(xs) > 2 else k
 
 
 class TransformerEncoderLayerSpec(Layer, type="transformer_encoder_layer", primary="nhead"):
@@ -313,11 +346,11 @@ class TransformerEncoderLayerSpec(Layer, type="transformer_encoder_layer", prima
     # ``is_causal``: each step attends to itself and the steps before it (a GPT's decoder
     # stack, which is an encoder stack with the causal mask)
     def call(self, module, x, ids=None):
-        kw = {} if ids is None else {"src_key_padding_mask": padding_mask(ids)}
+        kw = {} if ids is None else {"src_key_padding_mask": padding_mask(ids, self.is_causal)}
         return module(x, causal_mask(x), is_causal=True, **kw) if self.is_causal else module(x, **kw)
 
     def call_code(self, attr, args, out):
-        mask = f", src_key_padding_mask=padding_mask({args[1]})" if len(args) > 1 else ""
+        mask = f", src_key_padding_mask={mask_code(args[1], self.is_causal)}" if len(args) > 1 else ""
         if not self.is_causal:
             return [f"{out} = {attr}({args[0]}{mask})"]
         return [f"{out} = {attr}({args[0]}, {causal_mask_code(args[0])}, is_causal=True{mask})"]

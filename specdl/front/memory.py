@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import os
 
-_BYTES = {"float32": 4, "int64": 8}
-
+DTYPE_BYTES = {"float32": 4, "int64": 8}
 
 
 def human(n: float, unit: str = "") -> str:
@@ -25,14 +24,20 @@ def machine_memory() -> int | None:
         return None
 
 
+def input_bytes(analysis, batch: int) -> dict:
+    """Named input -> the bytes of a batch of it (token ids as int64); {} for one `input`."""
+    g = analysis.graph
+    return {k: t.numel() * DTYPE_BYTES.get(t.dtype, 4) * batch for k, t in g.sources.items()} if g.named else {}
+
+
 def training_bytes(analysis, batch: int) -> int:
-    """Parameters x 4 copies (weights, gradients, two optimizer moments) as float32, and
-    the activations of one batch (kept for the backward pass)."""
+    """Parameters x 4 copies (weights, gradients, two optimizer moments) as float32, the
+    activations of one batch (kept for the backward pass) and its named inputs."""
     params = acts = 0
     for n in analysis.graph.nodes:
         params += n.params()
-        acts += n.out.numel() * _BYTES.get(n.out.dtype, 4) * batch
-    return params * 4 * 4 + acts
+        acts += n.out.numel() * DTYPE_BYTES.get(n.out.dtype, 4) * batch
+    return params * 4 * 4 + acts + sum(input_bytes(analysis, batch).values())
 
 
 def memory_warnings(analysis, batch: int | None = None) -> list:

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import Issue, SpecError, format_path, no_such
+from ..errors import Issue, SpecError, did_you_mean, format_path, no_such
 
 MAX_NODES = 200_000
 MAX_DEPTH = 100
@@ -274,7 +274,8 @@ def apply_overrides(src: Source, overrides, primary=None, arguments=None) -> Non
             issues.extend(e.issues)
             continue
         parts = _override_path(src.data, dotted, primary)
-        problem = _other_component(src.data, dotted, arguments) or _set(src.data, parts, value, dotted)
+        problem = (_other_component(src.data, dotted, arguments) or _unknown_input(src.data, parts, dotted)
+                   or _set(src.data, parts, value, dotted))
         if problem is not None:
             issues.append(Issue(problem[0], problem[1], None, "error", origin, 1, 1))
             continue
@@ -344,6 +345,16 @@ def _other_component(data, dotted: str, arguments) -> tuple | None:
             node[part] if isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node) else None)
         path += (part,)
     return None
+
+
+def _unknown_input(data, parts: list, dotted: str) -> tuple | None:
+    """(path, message) when ``parts`` sets a setting of a named input the spec does not have
+    (`data.inputs.reveiw.length`; a whole new input, `data.inputs.extra={...}`, is allowed)."""
+    inputs = data.get("data", {}).get("inputs") if isinstance(data.get("data"), dict) else None
+    if len(parts) < 4 or parts[:2] != ["data", "inputs"] or not isinstance(inputs, dict) or parts[2] in inputs:
+        return None
+    return ("data", "inputs", parts[2]), (f"cannot set `{dotted}`: data.inputs has no input `{parts[2]}`"
+                                          + did_you_mean(str(parts[2]), list(inputs)))
 
 
 def _other_message(data, dotted, path, own, part, rest, args) -> str:

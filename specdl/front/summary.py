@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from ..components.base import REGISTRY
-from .memory import human
-
-_BYTES = {"float32": 4, "int64": 8}
+from .memory import DTYPE_BYTES, human, input_bytes
 
 
 def _console():
@@ -30,12 +28,14 @@ def shape_table(a, verbose: bool = False, batch: int = 1) -> None:
     for c in cols:
         t.add_column(c, justify="right" if c in ("params", "MACs", "activations") else "left")
     chain = _is_chain(g)
+    inputs = input_bytes(a, batch)  # a batch of each named input
     for name, tt in g.sources.items():  # `input`, or each named input
-        t.add_row(name, "input" if g.named else "", str(tt), "", *(["", ""] if verbose else []))
+        t.add_row(name, "input" if g.named else "", str(tt), "",
+                  *(["", human(inputs[name], "B") if g.named else ""] if verbose else []))
     total_p = total_m = total_a = 0
     for n in g.nodes:
         p, m = n.params(), n.macs() * batch
-        act = n.out.numel() * _BYTES[n.out.dtype] * batch
+        act = n.out.numel() * DTYPE_BYTES[n.out.dtype] * batch
         total_p, total_m, total_a = total_p + p, total_m + m, total_a + act
         name = n.name if chain else f"{n.name} <- {', '.join(n.inputs)}"
         t.add_row(name, n.type, str(n.out), f"{p:,}", *([human(m), human(act, "B")] if verbose else []))
@@ -54,7 +54,8 @@ def shape_table(a, verbose: bool = False, batch: int = 1) -> None:
     if verbose:
         con.print(f"parameters: {total_p:,} ({human(total_p * 4, 'B')} as float32); "
                   f"multiply-adds per batch of {batch}: {human(total_m)}; "
-                  f"activations per batch of {batch}: {human(total_a, 'B')}")
+                  f"activations per batch of {batch}: {human(total_a, 'B')}"
+                  + (f"; inputs per batch of {batch}: {human(sum(inputs.values()), 'B')}" if inputs else ""))
         if _has_attention(a.graph):
             con.print("note: these multiply-adds include attention; torch's FlopCounterMode counts "
                       "scaled_dot_product_attention as zero on the CPU unless its math backend is used, "
@@ -274,9 +275,10 @@ of the losses above on (x, y) pairs. What falls outside, and what `check` says:
   call and parted with `narrow` inside.
 * **Sequence-to-sequence decoders** (`transformer_decoder`, an attention decoder fed the
   targets): an error naming the construct. Encoders with a head are in.
-* **Padding masks and masks of your own**: `attn_mask`, `key_padding_mask` and the like are
-  errors saying so; every token attends to every token, or, with `is_causal: true`
-  (`multihead_attention`, the transformer encoder layers), to itself and the earlier ones.
+* **Masks of your own**: `attn_mask`, `key_padding_mask` and the like are errors saying so;
+  every token attends to every token, or, with `is_causal: true` (`multihead_attention`,
+  the transformer encoder layers), to itself and the earlier ones. A padding mask is the
+  token ids given as the layer's last input (`inputs: [embedding_0, review]`: id 0 is padding).
 * **Max-unpooling** (SegNet): `return_indices` and `max_unpool2d` are errors saying why;
   upsample with `upsample` or `conv_transpose2d`.
 * **Recurrent cells stepped by hand** (`lstm_cell`): an error; `rnn`, `lstm` and `gru`

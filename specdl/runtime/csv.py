@@ -17,8 +17,10 @@ MISSING_CELLS = ("", "?", "#n/a", "#n/a n/a", "#na", "-1.#ind", "-1.#qnan", "-na
 
 
 def missing_cell(text):
-    """Whether a cell is missing (one of MISSING_CELLS, after stripping, in any case)."""
-    return text.strip().lower() in MISSING_CELLS
+    """Whether a cell is missing (one of MISSING_CELLS, after stripping, in any case); a
+    long cell (a text's) is not lowered: none of them is over 8 characters."""
+    text = text.strip()
+    return len(text) <= 8 and text.lower() in MISSING_CELLS
 
 
 def open_csv(path):

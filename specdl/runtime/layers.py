@@ -47,15 +47,20 @@ class SequencePool(nn.Module):
         return torch.where(keep.any(1, keepdim=True), out, torch.zeros_like(out))
 
 
-def padding_mask(ids):
+def padding_mask(ids, causal=False):
     """Attention's key padding mask of token ids [N, T] int64: True where the id is padding
     (0). A row all padding keeps its position 0 (torch gives NaN for a row whose every key
-    is masked; sequence_pool then pools that row to zeros)."""
+    is masked; sequence_pool then pools that row to zeros). Beside a causal mask, whose first
+    query sees the first key alone, every row keeps it, and the mask is a float one like
+    the causal mask (-inf where masked: torch deprecates masks of two types)."""
     if ids.dtype != torch.int64 or ids.dim() != 2:
         raise ValueError(f"a padding mask is made of int64 token ids [N, T], got {ids.dtype} {list(ids.shape)}")
     mask = ids == 0
-    mask[:, 0] &= ~mask.all(1)
-    return mask
+    if not causal:
+        mask[:, 0] &= ~mask.all(1)
+        return mask
+    mask[:, 0] = False
+    return torch.zeros(mask.shape, device=ids.device).masked_fill(mask, float("-inf"))
 
 
 def last_step(out, ids):

@@ -13,6 +13,8 @@ from collections import Counter
 import numpy as np
 
 WORD = re.compile(r"\w+|[^\w\s]")  # tokenizer `words`: runs of word characters, each punctuation mark
+SPACE = re.compile(r"\s")  # no token and no lowercasing (its final sigma) looks across whitespace
+PIECE = 1 << 14  # a longer text is tokenized piece by piece (cut after whitespace): memory stays that of its bytes
 UNK = 1  # the id of <unk> (<pad> is 0: padding, and the mask is ids != 0); tokens have ids from 2
 AUTO_MAX = 512  # `length: auto` is at most this
 
@@ -20,6 +22,10 @@ AUTO_MAX = 512  # `length: auto` is at most this
 def tokenize(text, tokenizer="words", lowercase=True, limit=None):
     """A text's tokens (``words``, ``whitespace`` or ``chars``; ``lowercase``: ``str.lower()``
     first), at most ``limit`` of them (None: all): past ``limit`` a long text is not read."""
+    if limit is not None and len(text) > 16 * limit + 64:
+        tokens = head_tokens(text, limit, tokenizer, lowercase)
+        if tokens is not None:
+            return tokens
     if lowercase:
         text = text.lower()
     if tokenizer == "whitespace":
@@ -37,9 +43,52 @@ def fit_vocabulary(texts, tokenizer="words", lowercase=True, max_tokens=None, mi
     all (None: every such token)."""
     counts = Counter()
     for text in texts:
-        counts.update(tokenize(text, tokenizer, lowercase))
+        for piece in pieces(text) if len(text) > PIECE else (text,):
+            counts.update(tokenize(piece, tokenizer, lowercase))
     kept = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
     return ["<pad>", "<unk>", *kept[:None if max_tokens is None else max_tokens - 2]]
+
+
+def pieces(text):
+    """A long text in pieces of about PIECE characters, each cut just after whitespace:
+    their tokens, in order, are the text's."""
+    start = 0
+    while len(text) - start > PIECE:
+        cut = SPACE.search(text, start + PIECE)
+        if cut is None:
+            break
+        yield text[start:cut.end()]
+        start = cut.end()
+    yield text[start:]
+
+
+def head_tokens(text, limit, tokenizer="words", lowercase=True):
+    """A long text's first ``limit`` tokens, from a head cut just after whitespace, widened
+    until it holds them (None where no head does): the rest is neither lowered nor read."""
+    width = 16 * limit + 64
+    while width < len(text):
+        cut = SPACE.search(text, width)
+        if cut is None:
+            return None
+        tokens = tokenize(text[:cut.end()], tokenizer, lowercase)
+        if len(tokens) >= limit:
+            return tokens[:limit]
+        width *= 4
+    return None
+
+
+def last_tokens(text, length, tokenizer="words", lowercase=True):
+    """A text's last ``length`` tokens, read from its end: a tail cut just after whitespace,
+    widened until it holds them (the whole text where none does)."""
+    width = 16 * length + 64
+    while width < len(text):
+        cut = SPACE.search(text, len(text) - width)
+        if cut is not None:
+            tokens = tokenize(text[cut.end():], tokenizer, lowercase)
+            if len(tokens) >= length:
+                return tokens[-length:]
+        width *= 4
+    return tokenize(text, tokenizer, lowercase)[-length:]
 
 
 def token_counts(texts, tokenizer="words", lowercase=True):
@@ -68,7 +117,7 @@ def encode_texts(texts, vocabulary, length, tokenizer="words", lowercase=True, t
     out = np.zeros((len(texts), length), dtype=np.int64)
     for i, text in enumerate(texts):
         if truncate == "start":
-            ids = [get(t, UNK) for t in tokenize(text, tokenizer, lowercase)[-length:]]
+            ids = [get(t, UNK) for t in last_tokens(text, length, tokenizer, lowercase)]
         else:
             ids = [get(t, UNK) for t in tokenize(text, tokenizer, lowercase, length)]
         out[i, :len(ids)] = ids
@@ -76,4 +125,4 @@ def encode_texts(texts, vocabulary, length, tokenizer="words", lowercase=True, t
 
 
 # What a script with a text input contains
-TEXT_FUNCTIONS = (tokenize, fit_vocabulary, token_counts, auto_length, truncated_share, encode_texts)
+TEXT_FUNCTIONS = (tokenize, head_tokens, pieces, fit_vocabulary, last_tokens, token_counts, auto_length, truncated_share, encode_texts)
