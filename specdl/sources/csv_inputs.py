@@ -59,6 +59,12 @@ class ImageInput(ImageSteps, Base):
     augment: list[ImageTransformUnion] = []  # noqa: F821 - train split only
 
 
+# The inputs' fields that list a component union: schema.spec_class sets them to each union
+# it makes (a model nested in the source keeps the types it first resolved otherwise)
+REBUILT = {NumericInput: {"transforms": "TransformUnion"},
+           ImageInput: {"transforms": "ImageTransformUnion", "augment": "ImageTransformUnion"}}
+
+
 def _kind(v) -> str | None:
     """The kind of an input mapping: the one kind key it holds."""
     if isinstance(v, dict):
