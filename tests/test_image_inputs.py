@@ -113,6 +113,15 @@ def test_image_steps_are_image_transforms_and_a_kindless_input_names_image(poste
     spec = copy.deepcopy(SPEC)
     spec["data"]["inputs"]["poster"] = {"column": "poster"}
     assert "give one of text, categorical, numeric, image" in issues(spec)[0]
+    assert issues(spec_with(image="postr")) == ["data.inputs.poster.image: no column `postr` in d/t.csv; "
+                                                "did you mean `poster`?"]
+
+
+def test_a_distributed_script_of_image_inputs_is_refused_in_one_line(posters):
+    from specdl.errors import RunError
+
+    with pytest.raises(RunError, match="^codegen --distributed supports in-memory data sources in this version$"):
+        specdl.codegen(SPEC, distributed=True)
 
 
 # ---------------------------------------------------------------- build's data, in process
