@@ -1,10 +1,12 @@
 """Named inputs of the CSV source (spec 12.1, 12.4): ``data.inputs`` of kinds ``text``,
-``categorical`` and ``numeric``, each reading its column(s) of the file. This module owns
-what they are in a spec (the kind's key names the column: ``review: {text: text}``),
-what check proves of them (the columns exist, none is used twice or is the target, the
-cells build would refuse) and what check reports of each (kind, column, shape, dtype,
-vocabulary, the ``auto`` length and the share of train texts it truncates), and the
-settings build and the script hand to runtime/csv_inputs.py's ``fit_inputs``."""
+``categorical``, ``numeric`` and ``image`` (a column of image paths, relative to the CSV's
+folder, which makes the source file-backed), each reading its column(s) of the file. This
+module owns what they are in a spec (the kind's key names the column: ``review: {text:
+text}``), what check proves of them (the columns exist, none is used twice or is the
+target, the cells build would refuse, the image files exist and come to one shape) and
+what check reports of each (kind, column, shape, dtype, vocabulary, the ``auto`` length and
+the share of train texts it truncates, the images' count), and the settings build and the
+script hand to runtime/csv_inputs.py's ``fit_inputs``."""
 
 from __future__ import annotations
 
