@@ -212,3 +212,11 @@ def test_build_equals_the_script_and_its_ids_under_any_hash_seed(reviews):
                              env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": ""}, timeout=300)
         assert out.returncode == 0, out.stderr[-2000:]
         assert json.loads(out.stdout.strip().splitlines()[-1]) == want, seed
+
+
+def test_a_numeric_input_takes_the_transforms_of_each_spec_in_turn(reviews):
+    """The input models nested in the CSV source are rebuilt with each spec's component
+    union (schema.spec_class): a transform the first spec did not use is known to the next."""
+    assert specdl.check(SPEC).graph.sources["stats"].shape == ("N", 2)
+    spec = spec_with(stats={"numeric": ["runtime", "year"], "transforms": [{"fill": 0}, "minmax"]})
+    assert specdl.check(spec).graph.sources["stats"].shape == ("N", 2)

@@ -40,7 +40,20 @@ def prepare(spec, analysis) -> Arrays:
         raise SpecError([spec._source.issue(("data", "target_transforms", e.index), f"the {e.key} fitted on the "
                         "train split's targets is not finite (values too large); scale the targets",
                         data.target_transforms[e.index].type_name)]) from None
+    if getattr(data, "image_inputs", list)():
+        xs = _image_rows(data, xs, ys)
     return Arrays(xs, ys, y_true, states, target_states, encoder, data.class_names())
+
+
+def _image_rows(data, xs, ys) -> dict:
+    """Named inputs with image inputs (spec 12.5): each split an ImageRows data set, whose
+    images a DataLoader decodes per sample through the input's v2 pipeline (the
+    augmentation on the train split only), as the generated script's data section makes them."""
+    from ..runtime.image_inputs import ImageRows
+    from .images import compose
+
+    return {k: ImageRows(xs[k], ys[k], {n: compose(data.inputs[n].pipeline(train=k == "train"))
+                                        for n in data.image_inputs()}) for k in xs}
 
 
 def _features(spec, analysis, loaded, rows):

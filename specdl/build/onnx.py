@@ -108,11 +108,12 @@ def save_examples(run_dir, analysis, arrays) -> None:
 def real_inputs(analysis, arrays, split: str = "test", n: int = 64):
     """Up to n real (preprocessed) inputs of a split, for verifying an export (named
     inputs: name -> tensor)."""
+    if analysis.spec.data.file_backed or isinstance(arrays.x[split], torch.utils.data.Dataset):  # or image inputs
+        from .images import loader
+
+        x = next(iter(loader(arrays.x[split], n, False, None, 0, torch.device("cpu"))))[0]
+        return dict(x) if analysis.graph.named else x
     if analysis.graph.named:
         return {i.name: torch.as_tensor(arrays.x[split][i.name][:n], dtype=getattr(torch, i.dtype))
                 for i in analysis.data.inputs}
-    if analysis.spec.data.file_backed:
-        from .images import loader
-
-        return next(iter(loader(arrays.x[split], n, False, None, 0, torch.device("cpu"))))[0]
     return torch.as_tensor(arrays.x[split][:n], dtype=getattr(torch, dtypes(analysis).input))

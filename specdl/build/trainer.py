@@ -43,7 +43,7 @@ class Trainer:
         self.arrays = prepare(self.spec, analysis)
         ydtype = getattr(torch, self.plan.dtypes.target)
         self.y = {k: torch.as_tensor(v, dtype=ydtype).to(device) for k, v in self.arrays.y.items()}
-        self.file_backed = self.spec.data.file_backed
+        self.file_backed = self.spec.data.file_backed or isinstance(self.arrays.x["train"], torch.utils.data.Dataset)
         if self.file_backed:
             self.x = self.arrays.x  # datasets, read by DataLoaders
         elif analysis.graph.named:  # named inputs: each split's Inputs, every input sliced alike

@@ -146,8 +146,7 @@ def spec_class(used: dict | None = None) -> type[SpecBase]:
     from ..sources import images as sources_images
     from .search import Search
 
-    for mod in (sources_base, sources_images, sources_csv_inputs, structure):
-        vars(mod).update(forward)
+    _resolve((sources_base, sources_images, sources_csv_inputs, structure), forward)
     DataU = Annotated[Union[tuple(SOURCES.values())], Field(discriminator="source")]  # noqa: UP007
 
     class Model(Base):
@@ -176,6 +175,18 @@ def spec_class(used: dict | None = None) -> type[SpecBase]:
         _CACHE.clear()
     _CACHE[key] = Spec
     return Spec
+
+
+def _resolve(modules, forward: dict) -> None:
+    """The forward references of ``modules`` name this Spec class's unions: their namespaces
+    hold them, and the models nested in a source (a module's ``REBUILT``: model -> field ->
+    union name), whose types pydantic keeps as it first resolved them, are given them."""
+    for mod in modules:
+        vars(mod).update(forward)
+        for model, fields in getattr(mod, "REBUILT", {}).items():
+            for field, union in fields.items():
+                model.model_fields[field].annotation = list[forward[union]]
+            model.model_rebuild(force=True)
 
 
 def _canonical_dump(obj):

@@ -36,6 +36,12 @@ def _any_source(data: dict) -> bool:
     return _source(data) is not None
 
 
+def _image_input(data: dict, path: tuple) -> bool:
+    """The named input at ``path`` (data, inputs, name, ...) reads images (sources/csv_inputs.py)."""
+    how = data["data"]["inputs"].get(path[2]) if isinstance(data["data"].get("inputs"), dict) else None
+    return isinstance(how, dict) and ("image" in how or how.get("kind") == "image")
+
+
 class Site(NamedTuple):
     """Where components stand in a spec: ``pattern`` is a path whose ``"*"`` is any key
     and ``"[*]"`` any list index; ``when`` limits the site to some specs; a
@@ -45,6 +51,7 @@ class Site(NamedTuple):
     kind: str
     when: Callable[[dict], bool] | None = None
     template: bool = False
+    at: Callable[[dict, tuple], bool] | None = None  # limits the site to some paths of a spec
 
 
 # The one table of component sites: canonicalisation (which form, which registry),
@@ -62,20 +69,23 @@ SITES = (
     Site(("data", "transforms", "[*]"), "transform", _tables),
     Site(("data", "augment", "[*]"), "image_transform", _images),
     Site(("data", "target_transforms", "[*]"), "transform", _any_source),
+    Site(("data", "inputs", "*", "transforms", "[*]"), "image_transform", _tables, at=_image_input),
     Site(("data", "inputs", "*", "transforms", "[*]"), "transform", _tables),  # a CSV's numeric inputs
+    Site(("data", "inputs", "*", "augment", "[*]"), "image_transform", _tables),  # a CSV's image inputs
     Site(("model", "blocks", "*", "[*]"), "layer", template=True),
     Site(("model", "layers", "[*]"), "layer"),
 )
 CALL_LAYERS = ("layers", "[*]")
 
 
-def _sites_for(data) -> list[Site]:
-    """The sites that apply to ``data``: one per pattern."""
-    out: dict = {}
-    for site in SITES:
-        if site.pattern not in out and (site.when is None or site.when(data)):
-            out[site.pattern] = site
-    return list(out.values())
+def _site(data, pattern: tuple, path: tuple) -> Site | None:
+    """The site of ``pattern`` that applies to ``data`` at ``path`` (the first whose
+    ``when`` and ``at`` hold), if any."""
+    return next((s for s in SITES if s.pattern == pattern and (s.when is None or s.when(data))
+                 and (s.at is None or s.at(data, path))), None)
+
+
+PATTERNS = tuple(dict.fromkeys(s.pattern for s in SITES))
 
 
 def _steps(node, step):
@@ -100,15 +110,14 @@ def component_sites(data):
     block's body not)."""
     if not isinstance(data, dict):
         return
-    for site in _sites_for(data):
-        if site.template:
-            continue
-        stack = list(_walk(data, site.pattern, ()))
+    for pattern in PATTERNS:
+        stack = [(path, node, site) for path, node in _walk(data, pattern, ())
+                 if (site := _site(data, pattern, path)) is not None and not site.template]
         while stack:
-            path, node = stack.pop(0)
+            path, node, site = stack.pop(0)
             yield path, site
             if site.kind == "layer" and is_expanded(node):
-                stack[:0] = _walk(node, CALL_LAYERS, path)
+                stack[:0] = [(p, n, site) for p, n in _walk(node, CALL_LAYERS, path)]
 
 
 def _matches(pattern: tuple, path: tuple) -> bool:
@@ -120,7 +129,8 @@ def _matches(pattern: tuple, path: tuple) -> bool:
 def kind_at(path: tuple, data) -> str | None:
     """The kind of the component at ``path`` (a canonical path), or of the one it lies
     in, if any."""
-    return next((s.kind for s in _sites_for(data) if _matches(s.pattern, tuple(path))), None) \
+    path = tuple(path)
+    return next((s.kind for p in PATTERNS if _matches(p, path) and (s := _site(data, p, path[:len(p)]))), None) \
         if isinstance(data, dict) else None
 
 

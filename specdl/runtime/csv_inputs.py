@@ -2,10 +2,12 @@
 the file, then each input's preprocessing fitted on the train split and applied to every
 split: text (runtime/text.py: vocabulary, length, token ids), categorical (the train
 split's categories: an index from 1 with 0 unseen, or one-hot), numeric (the tabular
-transforms, runtime/prepare.py). Build and check call these; a script with CSV inputs
-holds their source. NumPy and the standard library only."""
+transforms, runtime/prepare.py), image (paths taken from the CSV's folder). Build and
+check call these; a script with CSV inputs holds their source. NumPy and the standard
+library only."""
 
 import csv
+import os
 import sys
 
 import numpy as np
@@ -41,7 +43,7 @@ def fit_inputs(splits, inputs):
     """Fit each input's preprocessing (``inputs``: name -> its settings, ``kind`` among
     them) on the train split and apply it to every split (split -> name -> array).
     Returns the splits and what each input fitted (name -> dict)."""
-    fits = {"text": fit_text, "categorical": fit_categorical, "numeric": fit_numeric}
+    fits = {"text": fit_text, "categorical": fit_categorical, "numeric": fit_numeric, "image": image_paths}
     splits, fitted = {k: dict(v) for k, v in splits.items()}, {}
     for name, how in inputs.items():
         column, fitted[name] = fits[how["kind"]]({k: v[name] for k, v in splits.items()}, how)
@@ -82,5 +84,11 @@ def fit_numeric(values, how):
     return {k: v.astype(np.float32) for k, v in values.items()}, {"transforms": states}
 
 
+def image_paths(paths, how):
+    """Each split's image paths taken from the CSV's folder (``how["folder"]``; an absolute
+    path stays as it is); nothing is fitted (the files are decoded per sample, later)."""
+    return {k: np.array([os.path.join(how["folder"], p) for p in v], dtype=object) for k, v in paths.items()}, {}
+
+
 # What a script with CSV inputs contains
-CSV_INPUT_FUNCTIONS = (raise_field_limit, read_inputs, fit_inputs, fit_text, fit_categorical, fit_numeric)
+CSV_INPUT_FUNCTIONS = (raise_field_limit, read_inputs, fit_inputs, fit_text, fit_categorical, fit_numeric, image_paths)

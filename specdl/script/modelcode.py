@@ -210,8 +210,7 @@ class ModelWriter:
         self.spec_names |= {name, *names}
         doc = "The network that the `model` of the spec describes." if block is None else (
             f"Block `{block}` of the spec" + (f", built as {name}({', '.join(names)})." if names else "."))
-        shape = ", ".join(f"{k}: ({', '.join(map(str, v.shape))})" for k, v in named.items()) or \
-            "(" + ", ".join(_dims(first.input_shape, group, params, "input")) + ")"
+        shape = _named_shapes(named) or "(" + ", ".join(_dims(first.input_shape, group, params, "input")) + ")"
         self.classes.append({"name": name, "doc": doc, "params": names, "init": init, "forward": forward,
                              "args": ", ".join(named) or "x", "input_shape": shape})
 
@@ -314,3 +313,12 @@ def _dims(shape, group, params, which, i=None) -> list:
 def _shape_text(i, first, group, params):
     shape = first.forward[i][1]
     return None if shape is None else "# (" + ", ".join(_dims(shape, group, params, "out", i)) + ")"
+
+
+def _named_shapes(named: dict) -> str:
+    """The comment on forward's named inputs, ``review: (N, 48), movie: (N)``; without the
+    spaces in each shape where the line would pass 120 characters (ruff's line length)."""
+    text = ", ".join(f"{k}: ({', '.join(map(str, v.shape))})" for k, v in named.items())
+    if len(f"    def forward(self, {', '.join(named)}):  # {text}") > 120:
+        return ", ".join(f"{k}: ({','.join(map(str, v.shape))})" for k, v in named.items())
+    return text

@@ -94,7 +94,7 @@ def _env():
 def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
     """Everything the template reads, for an analysed spec."""
     spec = a.spec
-    if spec.data.file_backed and distributed:
+    if distributed and (spec.data.file_backed or getattr(spec.data, "image_inputs", list)()):
         from ..errors import RunError
 
         raise RunError("codegen --distributed supports in-memory data sources in this version")
@@ -140,7 +140,7 @@ def _data_context(a) -> dict:
     data = a.spec.data
     imports, load = data.code()
     names = data.class_names()  # as build saves them (data.py)
-    template = {True: NAMED_TEMPLATE}.get(a.graph.named, data.script_template)  # named inputs: their own section
+    template = {True: getattr(data, "named_template", NAMED_TEMPLATE)}.get(a.graph.named, data.script_template)  # named inputs: their own section
     ctx = {
         "data_imports": imports, "load_lines": load, "file_backed": data.file_backed,
         "data_template": template, "categorical": bool(getattr(data, "categorical", None)),
@@ -157,7 +157,8 @@ def data_section(template: str):
     """What a data section's template reads (templates/data/, the source's script_template),
     as a function of (analysis, source, stratify)."""
     return {"data/in_memory.py.j2": _memory_context, "data/images.py.j2": _loader_context,
-            "data/image_cache.py.j2": _cache_context, NAMED_TEMPLATE: _named_context}[template]
+            "data/image_cache.py.j2": _cache_context, NAMED_TEMPLATE: _named_context,
+            "data/named_images.py.j2": _named_images_context}[template]
 
 
 NAMED_TEMPLATE = "data/named.py.j2"  # the data section of named inputs in memory (spec 12.1)
@@ -177,6 +178,17 @@ def _named_context(a, data, stratify: bool) -> dict:
     dtypes_code = "{" + ", ".join(f"{literal(i.name)}: torch.{i.dtype}" for i in a.data.inputs) + "}"
     return {**_memory_context(a, data, stratify), "input_dtypes": Code(dtypes_code), "chunks": Code("Inputs.chunks"),
             "fit_lines": [Code(line) for line in data.fit_code()]}
+
+
+def _named_images_context(a, data, stratify: bool) -> dict:
+    """Named inputs with a CSV's image inputs (spec 12.5): as in memory, and each image
+    input's train and eval pipelines, read per sample by DataLoaders (``num_workers``)."""
+    names = data.image_inputs()
+    pipelines = [{**_pipeline("", data.inputs[n].pipeline(train=split == "train"), note),
+                  "name": Code(f"IMAGE_TF[{literal(n)}, {literal(split)}]")}
+                 for n in names for split, note in (("train", "augmentation first"), ("eval", "no augmentation"))]
+    return {**_named_context(a, data, stratify), "pipelines": pipelines, "image_names": Code(literal(names)),
+            "num_workers": a.spec.train.num_workers}
 
 
 def _loader_context(a, data, stratify: bool) -> dict:
@@ -334,7 +346,12 @@ def catalogue() -> list[list[tuple[str, str]]]:
     steps.pop((None, None), None)  # a transform with nothing to fit
     helpers = [[(module, n) for n in names] for _, (module, names) in sorted(HELPERS.items())]
     return [*helpers, *refs("splits", "split_rows"), *tuple_of("prepare", "PREPARE_FUNCTIONS"),
+<<<<<<< HEAD
             *tuple_of("inputs", "INPUT_FUNCTIONS"), *refs("text", "WORD", "SPACE", "PIECE", "UNK", "AUTO_MAX"),
+=======
+            *tuple_of("inputs", "INPUT_FUNCTIONS"), *tuple_of("image_inputs", "IMAGE_INPUT_FUNCTIONS"),
+            *refs("text", "WORD", "UNK", "AUTO_MAX"),
+>>>>>>> w14-image
             *tuple_of("text", "TEXT_FUNCTIONS"),
             *refs("prepare", "FitError", "fit_transforms"), *tuple_of("csv_inputs", "CSV_INPUT_FUNCTIONS"), *([r] for r in steps),
             *refs("prepare", "one_hot", "invert", "preprocess_record"), *tuple_of("loop", "SCRIPT_FUNCTIONS"),

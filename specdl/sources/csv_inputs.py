@@ -1,13 +1,16 @@
 """Named inputs of the CSV source (spec 12.1, 12.4): ``data.inputs`` of kinds ``text``,
-``categorical`` and ``numeric``, each reading its column(s) of the file. This module owns
-what they are in a spec (the kind's key names the column: ``review: {text: text}``),
-what check proves of them (the columns exist, none is used twice or is the target, the
-cells build would refuse) and what check reports of each (kind, column, shape, dtype,
-vocabulary, the ``auto`` length and the share of train texts it truncates), and the
-settings build and the script hand to runtime/csv_inputs.py's ``fit_inputs``."""
+``categorical``, ``numeric`` and ``image`` (a column of image paths, relative to the CSV's
+folder, which makes the source file-backed), each reading its column(s) of the file. This
+module owns what they are in a spec (the kind's key names the column: ``review: {text:
+text}``), what check proves of them (the columns exist, none is used twice or is the
+target, the cells build would refuse, the image files exist and come to one shape) and
+what check reports of each (kind, column, shape, dtype, vocabulary, the ``auto`` length and
+the share of train texts it truncates, the images' count), and the settings build and the
+script hand to runtime/csv_inputs.py's ``fit_inputs``."""
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Literal, Union
 
 from pydantic import Discriminator, Field, Tag
@@ -16,9 +19,10 @@ from ..components.base import PosInt
 from ..components.call import literal
 from ..errors import SourceError, did_you_mean
 from .base import Base
+from .images import ImageSteps
 from .info import InputInfo
 
-KINDS = ("text", "categorical", "numeric")
+KINDS = ("text", "categorical", "numeric", "image")
 
 
 class TextInput(Base):
@@ -47,6 +51,22 @@ class NumericInput(Base):
     transforms: list["TransformUnion"] = []  # noqa: F821 - resolved by schema.spec_class
 
 
+class ImageInput(ImageSteps, Base):
+    """A column of image paths (relative to the CSV's folder) -> [N, C, H, W] float32,
+    decoded per sample (the source becomes file-backed): ``transforms`` on every split,
+    ``augment`` on the train split first."""
+
+    image: str = Field(min_length=1)
+    transforms: list[ImageTransformUnion] = []  # noqa: F821 - resolved by schema.spec_class
+    augment: list[ImageTransformUnion] = []  # noqa: F821 - train split only
+
+
+# The inputs' fields that list a component union: schema.spec_class sets them to each union
+# it makes (a model nested in the source keeps the types it first resolved otherwise)
+REBUILT = {NumericInput: {"transforms": "TransformUnion"},
+           ImageInput: {"transforms": "ImageTransformUnion", "augment": "ImageTransformUnion"}}
+
+
 def _kind(v) -> str | None:
     """The kind of an input mapping: the one kind key it holds."""
     if isinstance(v, dict):
@@ -55,9 +75,9 @@ def _kind(v) -> str | None:
 
 
 CsvInput = Annotated[Union[Annotated[TextInput, Tag("text")], Annotated[CategoricalInput, Tag("categorical")],  # noqa: UP007
-                           Annotated[NumericInput, Tag("numeric")]],
+                           Annotated[NumericInput, Tag("numeric")], Annotated[ImageInput, Tag("image")]],
                      Discriminator(_kind, custom_error_type="input_kind",
-                                   custom_error_message="give one of text, categorical, numeric (the key names "
+                                   custom_error_message="give one of text, categorical, numeric, image (the key names "
                                    "the column: `review: {text: text}`)")]
 
 
@@ -96,7 +116,9 @@ class CsvInputs:
         invert) triples (``code``: as the script's source)."""
         out = {}
         for name, how in self.inputs.items():
-            d = {"kind": kind_of(how), **how.model_dump(exclude={kind_of(how), "transforms"})}
+            d = {"kind": kind_of(how), **how.model_dump(exclude={kind_of(how), "transforms", "augment"})}
+            if d["kind"] == "image":
+                d["folder"] = os.path.dirname(self.path)
             if d["kind"] == "numeric":
                 d["transforms"] = [t.step_code() if code else t.step() for t in how.transforms]
             out[name] = d
@@ -121,8 +143,7 @@ class CsvInputs:
         """(name -> raw cells, split -> name -> encoded array, name -> fitted, rows): the
         inputs as build trains on them."""
         from ..runtime.csv_inputs import fit_inputs
-        from ..runtime.prepare import take_inputs
-        from ..runtime.prepare import FitError
+        from ..runtime.prepare import FitError, take_inputs
 
         x, _, rows = self._read_inputs(seed)
         self._check_numbers(x, rows["train"])
@@ -160,6 +181,10 @@ class CsvInputs:
         infos, warnings = [], []
         for name, how in self.inputs.items():
             kind, arr, got = kind_of(how), xs["train"][name], fitted[name]
+            if kind == "image":
+                shape, note = self._image_info(name, how, raw[name])
+                infos.append(InputInfo(name, shape, "float32", None, kind, how.image, note))
+                continue
             top = (len(got["vocabulary"]) - 1 if kind == "text" else
                    len(got["categories"]) if arr.dtype.kind == "i" else None)
             infos.append(InputInfo(name, tuple(arr.shape[1:]), "int64" if arr.dtype.kind == "i" else "float32", top,
@@ -169,22 +194,63 @@ class CsvInputs:
                                  "did you mean numeric?"))
         return tuple(infos), tuple(warnings)
 
+    def image_inputs(self) -> list[str]:
+        """The names of the image inputs (any makes the source file-backed: spec 12.5)."""
+        return [name for name, how in (self.inputs or {}).items() if kind_of(how) == "image"]
+
+    @property
+    def named_template(self) -> str:
+        """The script's data section (templates/): image inputs make it file-backed."""
+        return {True: "data/named_images.py.j2"}.get(bool(self.image_inputs()), "data/named.py.j2")
+
+    def _image_info(self, name: str, how, paths) -> tuple[tuple, str]:
+        """An image input's per-sample shape (its images' sizes through the transforms, one
+        shape for every image) and check's note; the paths exist and are images."""
+        from ..errors import ShapeError
+        from ..runtime.csv import row_lines
+        from .images import image_sizes
+
+        where, folder = ("inputs", name, "image"), os.path.dirname(self.path)
+        if not all(paths):
+            row = next(i for i, p in enumerate(paths) if not p)
+            raise SourceError(where, f"{self.path} line {row_lines(self.path, self.delimiter)[row]} has no path in "
+                              f"`{how.image}`; give every row an image")
+        if not os.path.isfile(os.path.join(folder, paths[0])):
+            raise SourceError(where, f"the first path of `{how.image}`, {paths[0]}, is not a file in "
+                              f"{os.path.abspath(folder)} (image paths are taken from the CSV's folder); "
+                              "fix the paths, or move the CSV beside its images")
+        shapes = {}
+        for path, (w, h) in image_sizes(dict.fromkeys(os.path.join(folder, p) for p in paths), where).items():
+            try:
+                shapes.setdefault(how.shape_after((3, h, w)), (path, w, h))
+            except ShapeError as e:
+                raise SourceError(("inputs", name, e.group, e.index), f"{e} ({path} is {w}x{h} pixels)") from None
+        if len(shapes) > 1:
+            (_, a), (_, b) = list(shapes.items())[:2]
+            raise SourceError(where, f"{b[0]} is {b[1]}x{b[2]} pixels but {a[0]} is {a[1]}x{a[2]}, and the "
+                              "transforms do not bring them to one size; add `resize: [H, W]` to its transforms")
+        distinct = len(set(paths))
+        return next(iter(shapes)), f"{distinct} image{'s' * (distinct != 1)} for {len(paths)} rows (decoded per sample)"
+
     def input_code(self) -> tuple[list[str], list[str]]:
         """The script's imports and load line: read_inputs of each input's (kind, columns)."""
-        columns = {name: (kind_of(how), columns_of(how)) for name, how in self.inputs.items()}
-        args = ", ".join(literal(v) for v in (self.path, self.target, columns, self.classification()))
-        return ["import csv", "import sys"], [f"x, y = read_inputs({args}, delimiter={literal(self.delimiter)})"]
+        columns = "".join(f"\n    {literal(name)}: {literal((kind_of(how), columns_of(how)))}," for name, how in self.inputs.items())
+        args = ", ".join([literal(self.path), literal(self.target), f"{{{columns}\n}}", literal(self.classification())])
+        images = ["import os", "from PIL import Image", "from torchvision.transforms import v2",
+                  "from torch.utils.data import DataLoader"] if self.image_inputs() else []
+        return ["import csv", "import sys", *images], [f"x, y = read_inputs({args}, delimiter={literal(self.delimiter)})"]
 
     def fit_code(self) -> list[str]:
-        """The script's line that fits the inputs on the train split (runtime/csv_inputs.py)."""
-        settings = self.input_settings(code=True)
-        items = []
-        for name, d in settings.items():
-            kv = [f"{literal(k)}: {literal(v)}" for k, v in d.items() if k != "transforms"]
+        """The script's lines that fit the inputs on the train split (runtime/csv_inputs.py),
+        a setting a line."""
+        lines = ["x, x_fitted = fit_inputs(x, {"]
+        for name, d in self.input_settings(code=True).items():
+            lines += [f"    {literal(name)}: {{", *(f"        {literal(k)}: {literal(v)}," for k, v in d.items()
+                                                    if k != "transforms")]
             if "transforms" in d:
-                kv.append(f"\"transforms\": [{', '.join(d['transforms'])}]")
-            items.append(f"    {literal(name)}: {{{', '.join(kv)}}},")
-        return ["x, x_fitted = fit_inputs(x, {", *items, "})"]
+                lines += ['        "transforms": [', *(f"            {t}," for t in d["transforms"]), "        ],"]
+            lines.append("    },")
+        return [*lines, "})"]
 
 
 def _note(kind: str, how, got: dict) -> str:

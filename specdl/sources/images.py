@@ -133,10 +133,10 @@ def _as_float(steps) -> list:
     return calls
 
 
-class _ImageSource(DataSource):
-    transforms: list["ImageTransformUnion"] = []  # noqa: F821 - resolved by schema.spec_class
-    augment: list["ImageTransformUnion"] = []  # noqa: F821 - train split only
-    file_backed: ClassVar[bool] = True
+class ImageSteps:
+    """The image steps of a source or of a CSV image input: ``transforms`` (every split)
+    and ``augment`` (the train split only, first), as torchvision v2 calls and as the
+    shape they give."""
 
     def pipeline(self, train: bool) -> list:
         """The torchvision v2 calls for a split: ToImage, augmentation (train only), the
@@ -145,6 +145,44 @@ class _ImageSource(DataSource):
 
         augment = [c for t in (self.augment if train else []) for c in t.calls()]
         return [Call("v2.ToImage"), *augment, *_as_float(self.transforms)]
+
+    def shape_after(self, raw: tuple) -> tuple:
+        """The model's input shape for images of shape ``raw``: what ``transforms`` give
+        (val and test), which the train pipeline (``augment``, then ``transforms``) must give
+        too. An augmentation may change the shape (a crop of images of several sizes) where
+        the transforms after it bring train and eval images to one shape (a ``resize``)."""
+        train = self._through(raw, ("augment", "transforms"))
+        held_out = self._through(raw, ("transforms",)) if self.augment else train
+        if train != held_out:
+            shape = raw
+            for i, t in enumerate(self.augment):  # the first augmentation that changed it
+                before, shape = shape, t.infer(shape)
+                if shape != before:
+                    raise ShapeError(f"augmentation changes the image shape {list(before)} to {list(shape)}, "
+                                     f"and the transforms after it make train images {list(train)} but val "
+                                     f"and test ones {list(held_out)}; resize or crop to one size in "
+                                     "`transforms`, or keep the shape", i, "augment")
+        return held_out
+
+    def _through(self, raw: tuple, groups) -> tuple:
+        shape = raw
+        for group in groups:
+            seen_float = False
+            for i, t in enumerate(getattr(self, group)):
+                try:
+                    if t.needs_float and not seen_float and group == "transforms":
+                        raise ShapeError(f"{t.type_name} works on float images: put to_tensor before it")
+                    shape = t.infer(shape)
+                except ShapeError as e:
+                    raise ShapeError(str(e), i, group) from None
+                seen_float |= t.type_name == "to_tensor"
+        return shape
+
+
+class _ImageSource(ImageSteps, DataSource):
+    transforms: list["ImageTransformUnion"] = []  # noqa: F821 - resolved by schema.spec_class
+    augment: list["ImageTransformUnion"] = []  # noqa: F821 - train split only
+    file_backed: ClassVar[bool] = True
 
     def cache_plan(self, train: bool):
         """How a split's images are cached and batched, as Calls and batched steps:
@@ -211,38 +249,6 @@ class _ImageSource(DataSource):
         split = self.held_out()
         return [f"rows = split_rows(y, val={literal(split.val)}, test={literal(split.test)}, seed=SEED, "
                 f"stratify={literal(stratify)})", 'idx_train, idx_val, idx_test = rows["train"], rows["val"], rows["test"]']
-
-    def shape_after(self, raw: tuple) -> tuple:
-        """The model's input shape for images of shape ``raw``: what ``transforms`` give
-        (val and test), which the train pipeline (``augment``, then ``transforms``) must give
-        too. An augmentation may change the shape (a crop of images of several sizes) where
-        the transforms after it bring train and eval images to one shape (a ``resize``)."""
-        train = self._through(raw, ("augment", "transforms"))
-        held_out = self._through(raw, ("transforms",)) if self.augment else train
-        if train != held_out:
-            shape = raw
-            for i, t in enumerate(self.augment):  # the first augmentation that changed it
-                before, shape = shape, t.infer(shape)
-                if shape != before:
-                    raise ShapeError(f"augmentation changes the image shape {list(before)} to {list(shape)}, "
-                                     f"and the transforms after it make train images {list(train)} but val "
-                                     f"and test ones {list(held_out)}; resize or crop to one size in "
-                                     "`transforms`, or keep the shape", i, "augment")
-        return held_out
-
-    def _through(self, raw: tuple, groups) -> tuple:
-        shape = raw
-        for group in groups:
-            seen_float = False
-            for i, t in enumerate(getattr(self, group)):
-                try:
-                    if t.needs_float and not seen_float and group == "transforms":
-                        raise ShapeError(f"{t.type_name} works on float images: put to_tensor before it")
-                    shape = t.infer(shape)
-                except ShapeError as e:
-                    raise ShapeError(str(e), i, group) from None
-                seen_float |= t.type_name == "to_tensor"
-        return shape
 
     def imports(self) -> list[str]:
         return ["from torchvision.transforms import v2", "from torch.utils.data import DataLoader, Subset"]
