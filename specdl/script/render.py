@@ -346,12 +346,8 @@ def catalogue() -> list[list[tuple[str, str]]]:
     steps.pop((None, None), None)  # a transform with nothing to fit
     helpers = [[(module, n) for n in names] for _, (module, names) in sorted(HELPERS.items())]
     return [*helpers, *refs("splits", "split_rows"), *tuple_of("prepare", "PREPARE_FUNCTIONS"),
-<<<<<<< HEAD
-            *tuple_of("inputs", "INPUT_FUNCTIONS"), *refs("text", "WORD", "SPACE", "PIECE", "UNK", "AUTO_MAX"),
-=======
             *tuple_of("inputs", "INPUT_FUNCTIONS"), *tuple_of("image_inputs", "IMAGE_INPUT_FUNCTIONS"),
-            *refs("text", "WORD", "UNK", "AUTO_MAX"),
->>>>>>> w14-image
+            *refs("text", "WORD", "SPACE", "PIECE", "UNK", "AUTO_MAX"),
             *tuple_of("text", "TEXT_FUNCTIONS"),
             *refs("prepare", "FitError", "fit_transforms"), *tuple_of("csv_inputs", "CSV_INPUT_FUNCTIONS"), *([r] for r in steps),
             *refs("prepare", "one_hot", "invert", "preprocess_record"), *tuple_of("loop", "SCRIPT_FUNCTIONS"),
