@@ -121,13 +121,13 @@ class CsvInputs:
         """(name -> raw cells, split -> name -> encoded array, name -> fitted, rows): the
         inputs as build trains on them."""
         from ..runtime.csv_inputs import fit_inputs
-        from ..runtime.inputs import take_inputs
         from ..runtime.prepare import FitError
 
         x, _, rows = self._read_inputs(seed)
         self._check_numbers(x, rows["train"])
+        split = {s: {k: v[r] for k, v in x.items()} for s, r in rows.items()}  # take_inputs, torch-free
         try:
-            xs, fitted = fit_inputs(take_inputs(x, rows), self.input_settings())
+            xs, fitted = fit_inputs(split, self.input_settings())
         except FitError as e:  # only a statistic over values too large gets here (blanks: _check_numbers)
             raise SourceError(("inputs",), f"a transform fitted a {e.key} that is not finite; scale the column") from None
         return x, xs, fitted, rows
@@ -170,21 +170,34 @@ class CsvInputs:
         return tuple(infos), tuple(warnings)
 
     def input_code(self) -> tuple[list[str], list[str]]:
-        """The script's imports and load line: read_inputs of each input's (kind, columns)."""
-        columns = {name: (kind_of(how), columns_of(how)) for name, how in self.inputs.items()}
-        args = ", ".join(literal(v) for v in (self.path, self.target, columns, self.classification()))
-        return ["import csv", "import sys"], [f"x, y = read_inputs({args}, delimiter={literal(self.delimiter)})"]
+        """The script's imports and load statement: read_inputs of each input's (kind, columns), one a line."""
+        columns = [f"    {literal(name)}: {literal((kind_of(how), columns_of(how)))}," for name, how in self.inputs.items()]
+        head = ", ".join(literal(v) for v in (self.path, self.target))
+        return ["import csv", "import sys"], [f"x, y = read_inputs({head}, {{", *columns,
+                                              f"}}, {literal(self.classification())}, delimiter={literal(self.delimiter)})"]
 
     def fit_code(self) -> list[str]:
-        """The script's line that fits the inputs on the train split (runtime/csv_inputs.py)."""
-        settings = self.input_settings(code=True)
-        items = []
-        for name, d in settings.items():
-            kv = [f"{literal(k)}: {literal(v)}" for k, v in d.items() if k != "transforms"]
+        """The script's statement that fits the inputs on the train split (runtime/csv_inputs.py):
+        an input's settings packed a few to a line, its transforms one a line."""
+        lines = ["x, x_fitted = fit_inputs(x, {"]
+        for name, d in self.input_settings(code=True).items():
+            lines += [f"    {literal(name)}: {{",
+                      *_packed([f"{literal(k)}: {literal(v)}" for k, v in d.items() if k != "transforms"], " " * 8)]
             if "transforms" in d:
-                kv.append(f"\"transforms\": [{', '.join(d['transforms'])}]")
-            items.append(f"    {literal(name)}: {{{', '.join(kv)}}},")
-        return ["x, x_fitted = fit_inputs(x, {", *items, "})"]
+                lines += ['        "transforms": [', *(f"            {t}," for t in d["transforms"]), "        ],"]
+            lines.append("    },")
+        return [*lines, "})"]
+
+
+def _packed(items: list[str], indent: str, width: int = 100) -> list[str]:
+    """``items`` (source fragments, each kept whole) joined by commas into lines of at most ``width``."""
+    lines: list[str] = []
+    for item in items:
+        if lines and len(indent) + len(lines[-1]) + len(item) + 2 <= width:
+            lines[-1] += f" {item},"
+        else:
+            lines.append(f"{item},")
+    return [indent + ln for ln in lines]
 
 
 def _note(kind: str, how, got: dict) -> str:
