@@ -103,3 +103,52 @@ def test_the_script_run_whole_equals_build_under_any_hash_seed(spec, tmp_path):
         assert list(metrics) == list(built)
         for k in built:
             assert metrics[k] == pytest.approx(built[k], abs=1e-6), (seed, k)
+
+
+# ---------------------------------------------------------------- the canonical form (spec 12.1)
+def test_check_print_shows_each_input_in_its_canonical_form(capsys):
+    from specdl.cli import main
+
+    assert main(["check", str(ROOT / "specs" / "reviews_multi.yaml"), "--print"]) == 0
+    out = capsys.readouterr().out
+    assert "    review: {kind: text, column: text, min_freq: 2}\n" in out
+    assert "    movie: {kind: categorical, column: movie}\n" in out
+    assert "    stats:\n      kind: numeric\n      column: [runtime, year]\n      transforms:\n" in out
+    short = specdl.load(ROOT / "specs" / "reviews_multi.yaml")
+    assert specdl.load(short.to_yaml()) == short  # the canonical form reads back to the same spec
+
+
+def reviews_with(review) -> dict:
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "specs" / "reviews_text.yaml").read_text())
+    spec["data"]["inputs"]["review"] = review
+    return spec
+
+
+def test_the_canonical_form_is_read_and_its_mistakes_are_one_line_each():
+    short = specdl.load(reviews_with({"text": "text", "min_freq": 2}))
+    assert specdl.load(reviews_with({"kind": "text", "column": "text", "min_freq": 2})) == short
+    for review, says in [({"kind": "text", "min_freq": 2}, "names the column once, as `column`"),
+                         ({"kind": "text", "column": "text", "text": "text"}, "names the column once, as `column`"),
+                         ({"kind": "txt", "column": "text"}, "give one of text, categorical, numeric"),
+                         ({"column": "text"}, "give one of text, categorical, numeric")]:
+        with pytest.raises(specdl.SpecError) as e:
+            specdl.load(reviews_with(review))
+        assert len(e.value.issues) == 1 and says in str(e.value) and "data.inputs.review" in str(e.value), review
+    with pytest.raises(specdl.SpecError,
+                       match=r"data.inputs.review.text \(csv\): no column `txt` in data/reviews.csv; did you mean `text`"):
+        specdl.check(reviews_with({"kind": "text", "column": "txt"}))
+
+
+def test_the_editor_schema_takes_both_forms_and_no_other():
+    import jsonschema
+
+    from specdl.front.editor_schema import spec_json_schema
+
+    validator = jsonschema.Draft202012Validator(spec_json_schema())
+    assert not list(validator.iter_errors(reviews_with({"kind": "text", "column": "text", "length": 16})))
+    assert not list(validator.iter_errors(reviews_with({"text": "text", "tokenizer": "chars"})))
+    for bad in ({"kind": "text", "column": "text", "text": "text"}, {"kind": "txt", "column": "text"},
+                {"kind": "text"}, {"kind": "text", "column": "text", "encoding": "index"}, {"text": "text", "x": 1}):
+        assert list(validator.iter_errors(reviews_with(bad))), bad
