@@ -76,7 +76,7 @@ def test_check_of_the_bundled_specs_imports_neither_numpy_nor_torch():
     assert r.stdout.count("\n") >= len(specs), r.stdout  # each check printed its table
 
 
-@pytest.mark.parametrize("spec", ["digits_cnn", "cifar_cnn"])
+@pytest.mark.parametrize("spec", ["digits_cnn", "cifar_cnn", "reviews_multi"])
 def test_codegen_does_not_import_torch(spec, tmp_path):
     """The script is text: codegen reads the runtime functions it copies from their files
     (specdl/script/runtime_source.py), an image folder's cache functions too."""
