@@ -206,7 +206,7 @@ def _schema_arguments(sc) -> None:
 
 
 def _init_arguments(it) -> None:
-    it.add_argument("--template", default="mlp", choices=["mlp", "cnn", "resnet", "transfer"])
+    it.add_argument("--template", default="mlp", choices=["mlp", "cnn", "resnet", "transfer", "text"])
     _output(it, "the file (default: standard output)")
     it.add_argument("--force", action="store_true", help="overwrite an existing file")
 

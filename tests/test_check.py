@@ -96,7 +96,7 @@ def test_check_of_csv_inputs_imports_neither_torch_nor_scikit_learn(tmp_path):
     assert "review" in r.stdout and "vocabulary" in r.stdout, r.stdout
 
 
-@pytest.mark.parametrize("spec", ["digits_cnn", "cifar_cnn"])
+@pytest.mark.parametrize("spec", ["digits_cnn", "cifar_cnn", "reviews_multi"])
 def test_codegen_does_not_import_torch(spec, tmp_path):
     """The script is text: codegen reads the runtime functions it copies from their files
     (specdl/script/runtime_source.py), an image folder's cache functions too."""

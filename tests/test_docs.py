@@ -20,6 +20,16 @@ def test_layer_reference_is_current():
         "regenerate: specdl layers --markdown > docs/layers.md"
 
 
+def test_the_input_kinds_tables_are_current():
+    """docs/spec.md's tables of a CSV's input kinds are generated from their classes."""
+    from specdl.front.summary import inputs_markdown
+
+    text = (ROOT / "docs" / "spec.md").read_text()
+    shown = text.split("<!-- inputs:begin -->\n", 1)[1].split("\n<!-- inputs:end -->", 1)[0]
+    assert shown == inputs_markdown(), "regenerate: the output of specdl.front.summary.inputs_markdown()"
+    assert all(f"#### `{kind}`" in shown for kind in ("text", "categorical", "numeric"))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES)
 def test_every_session_is_what_the_code_prints(page, tmp_path):

@@ -26,7 +26,20 @@ def sample(a, n):
     return torch.randn(n, *inp.shape[1:])
 
 
-@pytest.mark.parametrize("spec", per_spec())
+# Bundled specs with named inputs: their ONNX export (one graph input per data input) is issue 29
+# part B point 4, on another branch; until it lands, check refuses it in one located line (the test
+# below, which fails once it lands: then drop this exclusion)
+NO_ONNX_YET = {"reviews_text", "reviews_multi"}
+EXPORTED = [p for p in (ROOT / "specs").glob("*.yaml") if p.stem not in NO_ONNX_YET]
+
+
+def test_export_of_named_inputs_is_refused_in_one_line_until_it_lands():
+    with pytest.raises(specdl.SpecError) as e:
+        specdl.check(ROOT / "specs" / "reviews_multi.yaml", ["export.onnx=true"])
+    assert str(e.value).count("\n") == 0 and "export.onnx: ONNX export of a model with named inputs" in str(e.value)
+
+
+@pytest.mark.parametrize("spec", per_spec(sorted(EXPORTED)))
 def test_build_exports_verified_onnx(spec, tmp_path):
     over = [*SHORT.get(spec.stem, []), "train.epochs=1", "export.onnx=true"]  # the published nets, smaller
     metrics, run = specdl.train(spec, out=tmp_path / "r", overrides=over)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -64,8 +65,8 @@ def paths(node, prefix=()):
 
 
 @st.composite
-def mutated_specs(draw):
-    spec = draw(valid_specs())
+def mutated_specs(draw, specs=None):
+    spec = draw(valid_specs() if specs is None else specs)
     for _ in range(draw(st.integers(1, 3))):
         where = draw(st.sampled_from(list(paths(spec))[1:]))
         parent = spec
@@ -137,6 +138,26 @@ def build_and_forward(d):
 @given(st.one_of(valid_specs(), mutated_specs()))
 def test_accepted_specs_build_with_inferred_shapes(d):
     build_and_forward(d)
+
+
+# The bundled specs (named inputs of a CSV among them), mutated: check accepts or locates each
+_BUNDLED = sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.yaml"))
+_NAMED = [p for p in _BUNDLED if "\n  inputs:" in p.read_text()]  # named inputs: drawn half the time
+BUNDLED = st.one_of(st.sampled_from(_NAMED), st.sampled_from(_BUNDLED)).map(lambda p: yaml.safe_load(p.read_text()))
+N_BUNDLED = int(os.environ.get("SPECDL_FUZZ_BUNDLED", "4"))  # a CSV's inputs are read and fitted: 0.3 s a check
+
+
+@settings(fuzz_settings(N_BUNDLED), deadline=None)  # the first check of a CSV imports scikit-learn
+@given(mutated_specs(BUNDLED))
+def test_mutated_bundled_specs_check_accepts_or_locates(d):
+    run_check(yaml.safe_dump(d, sort_keys=False))
+
+
+@pytest.mark.fuzz
+@settings(fuzz_settings(400), deadline=None)
+@given(mutated_specs(BUNDLED))
+def test_fuzz_mutated_bundled_specs_long(d):
+    run_check(yaml.safe_dump(d, sort_keys=False))
 
 
 @pytest.mark.fuzz

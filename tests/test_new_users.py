@@ -65,6 +65,8 @@ def test_ludwig_features_say_where_they_go_and_stand_for_data(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert any(":1:1: error: input_features: unknown key `input_features`: it is Ludwig's" in s for s in lines)
+    assert any("input_features" in s and "a named input under `data.inputs`" in s and "{text: review}" in s
+               for s in lines), lines
     assert any(":3:1: error: output_features:" in s and "`data.target`" in s for s in lines)
     assert not any("missing required `data`" in s for s in lines), lines
 

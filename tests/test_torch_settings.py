@@ -26,6 +26,8 @@ SPECS = ROOT / "specs"
     ("cifar_cnn", None, True, True),       # big enough for two threads, oneDNN, NHWC
     ("resnet_small", None, True, True),    # convolutions inside blocks, big enough
     ("text_cnn", 1, True, False),          # one thread, but a step above ONEDNN_STEP_MACS; 1-D: no NHWC
+    ("reviews_text", 1, True, False),      # named inputs: an embedding and a pool, no convolutions
+    ("reviews_multi", 1, True, False),     # three named inputs, no convolutions
 ])
 def test_policy_per_bundled_spec(name, threads, onednn, channels_last):
     a = specdl.check(SPECS / f"{name}.yaml")

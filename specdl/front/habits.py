@@ -64,9 +64,10 @@ MISPLACED = {
     ("train", "callbacks"): _CALLBACKS, ("", "callbacks"): _CALLBACKS,
     ("train", "validation_split"): _VAL, ("data", "validation_split"): _VAL, ("", "validation_split"): _VAL,
     ("data", "val_split"): _VAL, ("data", "val"): _VAL,
-    ("", "input_features"): ("it is Ludwig's: specdl reads the inputs from `data` (a csv's `features`: "
-                             "column names; default all but the target; several named inputs: `data.inputs` of "
-                             "a synthetic or npz source) and the network from `model.layers`"),
+    ("", "input_features"): ("it is Ludwig's: each feature is a named input under `data.inputs`, its type the "
+                             "kind and its name the column (`review: {{text: review}}`, `genre: {{categorical: genre}}`, "
+                             "`stats: {{numeric: [a, b]}}`); one input of columns is a csv's `features`; the network "
+                             "is `model.layers`, each input's encoder a layer on it (docs/spec.md, Inputs)"),
     ("", "output_features"): ("it is Ludwig's: the target is `data.target` (a csv's column, or a list of "
                               "columns for several numbers); its task is inferred from the values, or set `data.task`"),
     ("", "trainer"): "it is Ludwig's and Lightning's name: write the training options under `train`",

@@ -194,7 +194,7 @@ def _canonical_dump(obj):
     data, model and source always)."""
     from ..components.base import Component
 
-    if isinstance(obj, Component):
+    if isinstance(obj, Component) or callable(getattr(obj, "canonical", None)):  # a component, a named input
         return obj.canonical()
     if isinstance(obj, BaseModel):
         out = {}

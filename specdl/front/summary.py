@@ -335,3 +335,23 @@ def catalogue_markdown() -> str:
                 out += [f"| `{a}` | {t.replace('|', chr(92) + '|')} | `{d}` |" for a, t, d in args]
                 out.append("")
     return "\n".join(out + [PAPERS_SECTION])
+
+
+def inputs_markdown() -> str:
+    """docs/spec.md's tables of a CSV's input kinds (section Inputs), from their classes
+    (sources/csv_inputs.py): a table per kind, its key first (it names the column)."""
+    from typing import get_args
+
+    from ..sources.csv_inputs import CsvInput
+
+    out = []
+    for member in get_args(get_args(CsvInput)[0]):
+        cls, tag = get_args(member)[:2]
+        out += [f"#### `{tag.tag}`", "", " ".join(cls.__doc__.split()), "",
+                "| key | type | default |", "| --- | --- | --- |"]
+        for key, typ, default in describe_args(cls):
+            typ = "list of data transforms (docs/layers.md)" if "TransformUnion" in typ else typ
+            default = "required: the column" + ("(s)" if "list" in typ else "") if key == tag.tag else f"`{default}`"
+            out.append(f"| `{key}` | {typ.replace('|', chr(92) + '|')} | {default} |")
+        out.append("")
+    return "\n".join(out).rstrip("\n")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Annotated, Literal, Union
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from ..components.base import PosInt
 from ..components.call import literal
@@ -25,7 +25,47 @@ from .info import InputInfo
 KINDS = ("text", "categorical", "numeric", "image")
 
 
-class TextInput(Base):
+class InputBase(Base):
+    """An input of a kind, written short (``review: {text: text}``: the kind's key names the
+    column) or canonical (``{kind: text, column: text}``: what ``check --print`` shows)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, v):
+        if not (isinstance(v, dict) and "kind" in v):
+            return v
+        if "column" not in v or v["kind"] in v:
+            raise ValueError(f"the canonical form names the column once, as `column`: `{{kind: {v['kind']}, "
+                             "column: NAME}`")
+        return {k: x for k, x in v.items() if k not in ("kind", "column")} | {v["kind"]: v["column"]}
+
+    def canonical(self) -> dict:
+        """``{kind, column, ...}`` with the settings given (defaults left out)."""
+        kind = kind_of(self)
+        return {"kind": kind, "column": getattr(self, kind),
+                **{k: _dumped(getattr(self, k)) for k in self.model_fields_set if k != kind}}
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema, handler):
+        """The short form's schema, or the canonical form's (the kind's key as `column`)."""
+        ref = handler(core_schema)
+        short = handler.resolve_ref_schema(ref)
+        kind = next(k for k in KINDS if k in short["properties"])
+        props = {k: v for k, v in short["properties"].items() if k != kind}
+        canonical = {"type": "object", "additionalProperties": False, "required": ["kind", "column"],
+                     "properties": {"kind": {"const": kind}, "column": short["properties"][kind], **props}}
+        both = {"title": short.get("title"), "anyOf": [dict(short), canonical]}
+        short.clear()
+        short.update(both)
+        return ref
+
+
+def _dumped(v):
+    """A setting as plain data (the numeric transforms in their canonical form)."""
+    return [t.canonical() for t in v] if isinstance(v, list) and v and hasattr(v[0], "canonical") else v
+
+
+class TextInput(InputBase):
     """A text column -> [N, length] int64 token ids (spec 12.2), the vocabulary fitted on train."""
 
     text: str = Field(min_length=1)
@@ -37,14 +77,14 @@ class TextInput(Base):
     truncate: Literal["end", "start"] = "end"
 
 
-class CategoricalInput(Base):
+class CategoricalInput(InputBase):
     """A column of categories -> [N] int64 index (0: unseen) or [N, C] float32 one-hot."""
 
     categorical: str = Field(min_length=1)
     encoding: Literal["index", "one_hot"] = "index"
 
 
-class NumericInput(Base):
+class NumericInput(InputBase):
     """Number columns -> [N, k] float32, through the tabular transforms (fitted on train)."""
 
     numeric: str | Annotated[list[str], Field(min_length=1)]
@@ -70,7 +110,7 @@ REBUILT = {NumericInput: {"transforms": "TransformUnion"},
 def _kind(v) -> str | None:
     """The kind of an input mapping: the one kind key it holds."""
     if isinstance(v, dict):
-        return next((k for k in KINDS if k in v), None)
+        return v["kind"] if v.get("kind") in KINDS else next((k for k in KINDS if k in v), None)
     return next((k for k in KINDS if hasattr(v, k)), None)
 
 
@@ -233,24 +273,36 @@ class CsvInputs:
         return next(iter(shapes)), f"{distinct} image{'s' * (distinct != 1)} for {len(paths)} rows (decoded per sample)"
 
     def input_code(self) -> tuple[list[str], list[str]]:
-        """The script's imports and load line: read_inputs of each input's (kind, columns)."""
-        columns = "".join(f"\n    {literal(name)}: {literal((kind_of(how), columns_of(how)))}," for name, how in self.inputs.items())
-        args = ", ".join([literal(self.path), literal(self.target), f"{{{columns}\n}}", literal(self.classification())])
+        """The script's imports and load statement: read_inputs of each input's (kind, columns), one a line."""
+        columns = [f"    {literal(name)}: {literal((kind_of(how), columns_of(how)))}," for name, how in self.inputs.items()]
+        head = ", ".join(literal(v) for v in (self.path, self.target))
         images = ["import os", "from PIL import Image", "from torchvision.transforms import v2",
                   "from torch.utils.data import DataLoader"] if self.image_inputs() else []
-        return ["import csv", "import sys", *images], [f"x, y = read_inputs({args}, delimiter={literal(self.delimiter)})"]
+        return ["import csv", "import sys", *images], [f"x, y = read_inputs({head}, {{", *columns,
+                                              f"}}, {literal(self.classification())}, delimiter={literal(self.delimiter)})"]
 
     def fit_code(self) -> list[str]:
-        """The script's lines that fit the inputs on the train split (runtime/csv_inputs.py),
-        a setting a line."""
+        """The script's statement that fits the inputs on the train split (runtime/csv_inputs.py):
+        an input's settings packed a few to a line, its transforms one a line."""
         lines = ["x, x_fitted = fit_inputs(x, {"]
         for name, d in self.input_settings(code=True).items():
-            lines += [f"    {literal(name)}: {{", *(f"        {literal(k)}: {literal(v)}," for k, v in d.items()
-                                                    if k != "transforms")]
+            lines += [f"    {literal(name)}: {{",
+                      *_packed([f"{literal(k)}: {literal(v)}" for k, v in d.items() if k != "transforms"], " " * 8)]
             if "transforms" in d:
                 lines += ['        "transforms": [', *(f"            {t}," for t in d["transforms"]), "        ],"]
             lines.append("    },")
         return [*lines, "})"]
+
+
+def _packed(items: list[str], indent: str, width: int = 100) -> list[str]:
+    """``items`` (source fragments, each kept whole) joined by commas into lines of at most ``width``."""
+    lines: list[str] = []
+    for item in items:
+        if lines and len(indent) + len(lines[-1]) + len(item) + 2 <= width:
+            lines[-1] += f" {item},"
+        else:
+            lines.append(f"{item},")
+    return [indent + ln for ln in lines]
 
 
 def _note(kind: str, how, got: dict) -> str:
