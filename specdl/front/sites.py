@@ -36,6 +36,20 @@ def _any_source(data: dict) -> bool:
     return _source(data) is not None
 
 
+def _one_target(data: dict) -> bool:
+    return not _heads(data)
+
+
+def _heads(data: dict) -> bool:
+    """Several outputs (spec 12.7): ``loss`` and ``metrics`` are keyed by target."""
+    d = data.get("data")
+    return isinstance(d, dict) and d.get("targets") is not None
+
+
+def _head_tables(data: dict) -> bool:
+    return _heads(data) and _tables(data)
+
+
 class Site(NamedTuple):
     """Where components stand in a spec: ``pattern`` is a path whose ``"*"`` is any key
     and ``"[*]"`` any list index; ``when`` limits the site to some specs; a
@@ -54,15 +68,18 @@ class Site(NamedTuple):
 # CALL_LAYERS, to any depth; a block's body (a template site) is read in each call's
 # expansion, where its $parameters have values.
 SITES = (
-    Site(("loss",), "loss"),
+    Site(("loss",), "loss", _one_target),
+    Site(("loss", "*"), "loss", _heads),
     Site(("optimizer",), "optimizer"),
     Site(("scheduler",), "scheduler"),
-    Site(("metrics", "[*]"), "metric"),
+    Site(("metrics", "[*]"), "metric", _one_target),
+    Site(("metrics", "*", "[*]"), "metric", _heads),
     Site(("data", "transforms", "[*]"), "image_transform", _images),
     Site(("data", "transforms", "[*]"), "transform", _tables),
     Site(("data", "augment", "[*]"), "image_transform", _images),
     Site(("data", "target_transforms", "[*]"), "transform", _any_source),
     Site(("data", "inputs", "*", "transforms", "[*]"), "transform", _tables),  # a CSV's numeric inputs
+    Site(("data", "targets", "*", "transforms", "[*]"), "transform", _head_tables),
     Site(("model", "blocks", "*", "[*]"), "layer", template=True),
     Site(("model", "layers", "[*]"), "layer"),
 )

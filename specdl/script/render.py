@@ -98,11 +98,33 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
         from ..errors import RunError
 
         raise RunError("codegen --distributed supports in-memory data sources in this version")
+    if a.heads and distributed:
+        from ..errors import RunError
+        from ..front.heads import NOT_YET
+
+        raise RunError(NOT_YET.format(what="codegen --distributed"))
     ctx = {"name": spec.name, "seed": spec.seed, "task": a.task, "distributed": distributed,
            "spec_path": comment_safe(spec_path or getattr(spec._source, "file", "spec.yaml")),
            **_model_context(a), **_data_context(a), **_training_context(a, distributed)}
     ctx["predict"] = _predict(a, ctx["invert"])
+    ctx.update(_heads_context(a, ctx))
     return _runtime(ctx)
+
+
+def _heads_context(a, ctx: dict) -> dict:
+    """Several outputs (spec 12.7, script/heads.py): their data section, loss, predictions and
+    metrics in place of one target's; for one target, the switches that keep its script as it is."""
+    if not a.heads:
+        return {"heads": None, "record_fn": "preprocess_record"}
+    from .heads import heads_data, heads_training
+
+    data, training = heads_data(a), heads_training(a, a.spec.train.compile)
+    names = data.pop("data_facts_names")
+    facts = {"class_names": names, "facts": a.spec.data.saved_facts(a.spec.seed)}
+    return {**data, **training, "heads": a.head_tuples(), "record_fn": "heads_record", "task": "several-output",
+            "data_facts": json_lines(facts), "y_fitted": Code("y_fitted"), "invert": None,
+            "predict": Code(training["predict"]), "run_model": Code(training["run_model"]),
+            "heads_split": [Code(x) for x in data["heads_split"]], "heads_targets": [Code(x) for x in data["heads_targets"]]}
 
 
 def _predict(a, invert) -> Code:
@@ -132,13 +154,14 @@ def _model_context(a) -> dict:
 
     writer = ModelWriter(definitions=dict(a.spec.model.blocks), reserved=script_names())
     classes = [{**c, "init": [Code(ln) for ln in c["init"]], "forward": [Code(ln) for ln in c["forward"]],
-                "input_shape": Code(c["input_shape"]), "args": Code(c["args"])} for c in writer.model(a.graph)]
+                "input_shape": Code(c["input_shape"]), "args": Code(c["args"])}
+               for c in writer.model(a.graph, tuple(a.spec.model.outputs[t] for t in a.heads or ()))]
     return {"modules": classes, "runtime": [], "spec_names": writer.spec_names, "needs": sorted(writer.needs)}
 
 
 def _data_context(a) -> dict:
     data = a.spec.data
-    imports, load = data.code()
+    imports, load = data.code() if not a.heads else ([], [])  # several outputs: script/heads.py's
     names = data.class_names()  # as build saves them (data.py)
     template = {True: NAMED_TEMPLATE}.get(a.graph.named, data.script_template)  # named inputs: their own section
     ctx = {
@@ -147,7 +170,7 @@ def _data_context(a) -> dict:
         "test": data.held_out().test, "val": data.held_out().val, "validates": data.validates(),
         "stratify": data.split.stratify and a.task == "classification",
         "fits": not data.file_backed and bool(data.transforms or data.target_transforms or getattr(data, "categorical", None)),
-        "data_facts": json_lines({"class_names": names, "facts": data.saved_facts(a.spec.seed)}),
+        "data_facts": json_lines({"class_names": names, "facts": data.saved_facts(a.spec.seed)}) if not a.heads else [],
     }
     ctx.update(data_section(template)(a, data, ctx["stratify"]))
     return {**ctx, **_record_context(ctx)}
@@ -339,6 +362,7 @@ def catalogue() -> list[list[tuple[str, str]]]:
             *refs("prepare", "FitError", "fit_transforms"), *tuple_of("csv_inputs", "CSV_INPUT_FUNCTIONS"), *([r] for r in steps),
             *refs("prepare", "one_hot", "invert", "preprocess_record"), *tuple_of("loop", "SCRIPT_FUNCTIONS"),
             *tuple_of("loop", "BINARY_FUNCTIONS"), *tuple_of("loop", "PER_TARGET_FUNCTIONS"),
+            *tuple_of("heads", "HEAD_FUNCTIONS"),
             *refs("metrics", "MISSING"), *tuple_of("loop", "SCORE_FUNCTIONS"), *tuple_of("metrics", "EPOCH_SCORE_FUNCTIONS"),
             *refs("settings", "torch_settings", "make_deterministic", "start_ranks", "data_parallel"),
             *refs("workers", "auto_workers"), *tuple_of("images", "SCRIPT_FUNCTIONS")]
