@@ -333,6 +333,13 @@ class CsvData(CsvInputs, NamedInputs, SeveralTargets, DataSource):
                 return True  # text labels
         return False
 
+    def target_hint(self) -> str | None:
+        """The hint that the one target column's numbers are classes (None: not so, or text,
+        which is classes already)."""
+        if self.classification():
+            return None
+        return class_hint(f"`{self.target}`", [float(v) for v in self._labels()])
+
     def class_names(self) -> list[str] | None:
         return sorted(set(self._labels())) if self.classification() else None
 

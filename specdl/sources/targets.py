@@ -75,7 +75,9 @@ class SeveralTargets:
 
 def target_views(data) -> dict:
     """name -> the source with only that target (``data.targets`` given), in the spec's order:
-    a csv excludes the other targets' columns from its features."""
+    a csv excludes the other targets' columns from its features. A csv or npz target without
+    a task whose values are a few whole numbers (0/1, which one target reads as regression,
+    with a hint) takes its classes from the column (spec 12.7)."""
     views = {}
     for name, t in data.targets.items():
         if data.source == "csv":
@@ -89,5 +91,16 @@ def target_views(data) -> dict:
             update = {"classes": t.classes, "outputs": t.outputs}
         view = data.model_copy(update={**update, "targets": None})
         view.use_saved(None)
-        views[name] = view
+        views[name] = _classes_from_column(view) if data.source == "csv" and t.task is None else view
     return views
+
+
+def _classes_from_column(view):
+    """A csv view read as classification where its numbers suggest classes (``target_hint``)."""
+    from ..errors import SourceError
+
+    try:
+        hinted = view.target_hint() is not None
+    except (SourceError, ValueError, OSError):  # check says why, at the target
+        return view
+    return view.model_copy(update={"task": "classification"}) if hinted else view
