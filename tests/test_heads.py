@@ -6,6 +6,7 @@ the run verbs that do not take several outputs yet refuse them in one line."""
 from __future__ import annotations
 
 import copy
+import functools
 import json
 
 import pytest
@@ -13,7 +14,9 @@ import torch
 import yaml
 
 import specdl
-from specdl.errors import RunError, SpecError
+from specdl.errors import RunError
+
+from .test_named_inputs import errors
 
 TWO = {"name": "two-heads", "seed": 1,
        "data": {"source": "synthetic", "shape": [6], "size": 160,
@@ -45,20 +48,12 @@ REVIEWS = {"name": "reviews-heads", "seed": 0,
 
 
 def spec_of(base=TWO, **changes) -> dict:
+    """``base`` with ``a__b=value`` set at base[a][b]."""
     spec = copy.deepcopy(base)
     for key, value in changes.items():
         *parents, last = key.split("__")
-        node = spec
-        for p in parents:
-            node = node[p]
-        node[last] = value
+        functools.reduce(dict.__getitem__, parents, spec)[last] = value
     return spec
-
-
-def errors(spec: dict) -> list[str]:
-    with pytest.raises(SpecError) as e:
-        specdl.check(spec)
-    return [f"{'.'.join(map(str, i.path))}: {i.message}" for i in e.value.issues]
 
 
 # ---------------------------------------------------------------- check
