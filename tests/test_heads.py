@@ -151,6 +151,21 @@ def test_the_script_returns_the_heads_and_refuses_distributed():
         render(a, distributed=True)
 
 
+def test_a_threshold_per_binary_head_reaches_its_predictions():
+    from specdl.script.render import render
+
+    spec = spec_of(data__targets={"spam": {"classes": 2}, "score": {"outputs": 1}}, loss={"spam": "bce_with_logits"},
+                   model__outputs={"spam": "kind_head", "score": "score_head"}, metrics={},
+                   train={"threshold": {"spam": 0.7}, "device": "cpu"})
+    spec["model"]["layers"][2]["linear"]["out_features"] = 1
+    a = specdl.check(spec)
+    assert a.heads["spam"].kind == "binary" and a.spec.train.threshold_of("spam") == 0.7
+    assert 'task="binary", invert=invert_targets["spam"], threshold=0.7)' in render(a)
+    wrong = errors(spec_of(spec, train={"threshold": {"score": 0.3}}))
+    assert wrong == ["train.threshold.score: head `score_head` (target `score`): a threshold applies to binary (one "
+                     "logit, bce_with_logits) and multilabel heads; this head is regression"]
+
+
 def test_tune_refuses_several_outputs_in_one_line():
     spec = spec_of(search={"trials": 2, "space": {"train.batch_size": {"choice": [16, 32]}}})
     with pytest.raises(RunError, match="several outputs .* do not reach specdl tune"):

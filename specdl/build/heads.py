@@ -75,7 +75,7 @@ def head_predict(analysis, arrays, out, curves: bool = False):
     for t, h in analysis.heads.items():
         name, args = h.predictor(curves)
         steps = [s.step() for s in views[t].target_transforms]
-        predictors[t] = functools.partial(getattr(loop, name), **args, threshold=analysis.spec.train.threshold,
+        predictors[t] = functools.partial(getattr(loop, name), **args, threshold=analysis.spec.train.threshold_of(t),
                                           invert=functools.partial(invert, steps=steps, fitted=arrays.target_states[t]))
     return rt.head_predictions(out, analysis.head_tuples(), predictors)
 

@@ -324,6 +324,7 @@ def _analyze_heads(spec) -> Analysis:
         view = heads.HeadGraph(graph.input, graph.nodes, graph.sources, spec.model.outputs[t])
         parts[t] = _head_analysis(spec, t, info, view, issues, warnings)
     issues += heads.monitor_issues(spec, parts, src) + _split_issues(spec, first, src)
+    issues += heads.threshold_issues(spec, parts, src)
     if spec.export.onnx:
         issues.append(src.issue(("export", "onnx"), heads.NOT_YET.format(what="ONNX export") + "; leave it out"))
     if not spec.data.validates():

@@ -166,6 +166,28 @@ def _unlisted(mon: str, heads: dict, names: list) -> str:
             "`val_<metric>[<target>]`" + did_you_mean(mon, names))
 
 
+def threshold_issues(spec, heads: dict, src) -> list[Issue]:
+    """``train.threshold`` of several outputs: per target, each a binary or multilabel head's;
+    one number needs such a head."""
+    if "threshold" not in spec.train.model_fields_set:
+        return []
+    given = spec.train.threshold
+    labelled = [t for t, h in heads.items() if h.kind in ("binary", "multilabel")]
+    if not isinstance(given, dict):
+        return [] if labelled else [src.issue(("train", "threshold"), "a threshold applies to binary (one logit, "
+                                              "bce_with_logits) and multilabel heads; this spec has none")]
+    issues = []
+    for t in given:
+        if t not in heads:
+            issues.append(src.issue(("train", "threshold", t), f"`{t}` is not a target" + did_you_mean(t, list(heads)),
+                                    key=True))
+        elif t not in labelled:
+            issues.append(src.issue(("train", "threshold", t), f"head `{heads[t].graph.head}` (target `{t}`): a "
+                                    f"threshold applies to binary (one logit, bce_with_logits) and multilabel heads; "
+                                    f"this head is {heads[t].kind}"))
+    return issues
+
+
 def head_mode(monitor: str, mode: str, heads: dict) -> str:
     """min or max for a monitor of several outputs (``auto``: by its metric)."""
     if mode != "auto" or "[" not in monitor:

@@ -85,6 +85,20 @@ class Train(Base):
         return v
 
 
+Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class HeadsTrain(Train):
+    """``train`` of several outputs (spec 12.7): ``threshold`` one for every binary and
+    multilabel head, or per target."""
+
+    threshold: Probability | dict[str, Probability] = 0.5
+
+    def threshold_of(self, target: str) -> float:
+        t = self.threshold
+        return t.get(target, 0.5) if isinstance(t, dict) else t
+
+
 class Export(Base):
     onnx: bool = False
 
@@ -151,6 +165,7 @@ def spec_class(used: dict | None = None, heads: bool | None = False) -> type[Spe
         outputs: dict[str, str] | None = None  # target name -> head layer (spec 12.7)
 
     LossT, MetricsT = _keyed(LossU, list[MetricU], heads)
+    TrainT = Train if heads is False else HeadsTrain
 
     class Spec(SpecBase):
         """A whole spec. ``Spec.to_yaml()`` writes it back in canonical form."""
@@ -164,7 +179,7 @@ def spec_class(used: dict | None = None, heads: bool | None = False) -> type[Spe
         loss_weights: dict[str, NonNegFloat] | None = None  # several outputs: target -> weight (default 1.0)
         optimizer: OptU = Field(default_factory=lambda: REGISTRY["optimizer"]["adam"]())
         scheduler: SchedU | None = None
-        train: Train = Train()
+        train: TrainT = TrainT()
         metrics: MetricsT | None = None
         export: Export = Export()
         search: Search | None = None  # what `specdl tune` varies; build ignores it

@@ -70,4 +70,4 @@ def _loss_code(h) -> str:
 def _predictor(a, t: str, h) -> str:
     name, args = h.predictor()
     return Call("functools.partial", (Name(name),), {**args, "invert": Name(f"invert_targets[{literal(t)}]"),
-                                                     "threshold": a.spec.train.threshold}).code(width=1000)
+                                                     "threshold": a.spec.train.threshold_of(t)}).code(width=1000)
