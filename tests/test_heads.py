@@ -9,6 +9,7 @@ import copy
 import functools
 import json
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -188,10 +189,20 @@ def test_a_run_logs_each_part_and_reports_by_target_and_the_run_verbs_refuse_it(
         specdl.load_run(run)
 
 
+NPZ = spec_of(name="npz-heads", data={"source": "npz", "path": "m.npz", "targets": {
+    "a": {"array": "ya"}, "b": {"array": "yb", "task": "regression", "transforms": ["standardize"]}}},
+    model__outputs={"a": "kind_head", "b": "score_head"}, metrics={"a": ["accuracy"], "b": ["mae", "r2"]},
+    train={"epochs": 2, "batch_size": 32, "device": "cpu"}, loss_weights={"b": 2.0})
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", [TWO, REVIEWS], ids=["synthetic", "reviews"])
+@pytest.mark.parametrize("spec", [TWO, REVIEWS, NPZ], ids=["synthetic", "reviews", "npz"])
 def test_build_equals_the_generated_script(spec, tmp_path):
     from .test_runtime import build_and_script
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 6)).astype(np.float32)
+    np.savez(tmp_path / "m.npz", x=x, ya=(x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0), yb=x[:, 2:4].sum(1, keepdims=True) * 10)
 
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     built, script = build_and_script(tmp_path / "s.yaml", [], tmp_path)

@@ -111,7 +111,8 @@ def _target_path(t: str, field) -> tuple:
 
 def prefixed(issues: list[Issue], head: str, target: str) -> list[Issue]:
     """The issues of one head, each message naming the head and its target."""
-    return [replace(i, message=f"head `{head}` (target `{target}`): {i.message}") for i in issues]
+    return [replace(i, message=f"head `{head}` (target `{target}`): "
+                    + i.message.replace("`data.task: ", f"`data.targets.{target}.task: ")) for i in issues]
 
 
 def metric_issues(spec, t: str, info, metrics, src) -> list[Issue]:
