@@ -189,6 +189,24 @@ def test_a_run_logs_each_part_and_reports_by_target_and_the_run_verbs_refuse_it(
         specdl.load_run(run)
 
 
+@pytest.mark.slow
+def test_a_resumed_run_ends_as_the_uninterrupted_one(tmp_path):
+    from specdl.build.run import fit
+
+    spec = spec_of(train={"epochs": 3, "batch_size": 32, "device": "cpu", "checkpoint": {"interval": 0},
+                          "early_stopping": {"monitor": "val_mae[score]", "patience": 5}})
+    assert specdl.check(spec).es_mode() == "min"
+    full, _ = specdl.train(spec, out=tmp_path / "full")
+    with pytest.raises(AssertionError, match="cut after epoch 2"):  # as a crash would, after last.pt
+        fit(specdl.check(spec), out=tmp_path / "cut", on_epoch=lambda epoch, row: _cut(epoch, 2))
+    resumed, _ = specdl.train(None, resume=tmp_path / "cut")
+    assert resumed == full
+
+
+def _cut(epoch: int, at: int) -> None:
+    assert epoch < at, f"cut after epoch {at}"
+
+
 NPZ = spec_of(name="npz-heads", data={"source": "npz", "path": "m.npz", "targets": {
     "a": {"array": "ya"}, "b": {"array": "yb", "task": "regression", "transforms": ["standardize"]}}},
     model__outputs={"a": "kind_head", "b": "score_head"}, metrics={"a": ["accuracy"], "b": ["mae", "r2"]},

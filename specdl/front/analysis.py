@@ -142,8 +142,8 @@ class Analysis:
         es = self.spec.train.early_stopping
         if es is None:
             return None
-        if es.mode != "auto":
-            return es.mode
+        if es.mode != "auto" or self.heads:
+            return heads.head_mode(es.monitor, es.mode, self.heads) if self.heads else es.mode
         return _mode(es.monitor, "auto", self.metrics)
 
     @property

@@ -30,6 +30,18 @@ class HeadGraph(Graph):
         return next(n for n in self.nodes if n.name == self.head)
 
 
+def keyed_by_target(issues: list[Issue]) -> list[Issue]:
+    """Several outputs: a `loss` or `metrics` not keyed by target says how it is keyed."""
+    def said(i: Issue) -> Issue:
+        key = i.path[0] if len(i.path) == 1 else None
+        if key not in ("loss", "metrics") or not i.message.startswith("must be a mapping"):
+            return i
+        example = "{<target>: cross_entropy, ...}" if key == "loss" else "{<target>: [accuracy], ...}"
+        return replace(i, message=f"with data.targets, `{key}` is keyed by target, one entry per head: "
+                                  f"`{key}: {example}`")
+    return [said(i) for i in issues]
+
+
 def single_target_issues(spec, src) -> list[Issue]:
     """A spec with one target naming what belongs to several outputs."""
     issues = []

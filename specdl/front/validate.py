@@ -48,6 +48,10 @@ def validate(src: Source, overrides=None):
             spec = cls.model_validate(data)
         except ValidationError as e:
             issues += located_issues(e, cls, data, src, failed)
+    if heads:
+        from .heads import keyed_by_target
+
+        issues = keyed_by_target(issues)
     if issues:
         raise SpecError(_one_per_problem(issues))
     spec._source = src
