@@ -115,16 +115,19 @@ def _heads_context(a, ctx: dict) -> dict:
     """Several outputs (spec 12.7, script/heads.py): their data section, loss, predictions and
     metrics in place of one target's; for one target, the switches that keep its script as it is."""
     if not a.heads:
-        return {"heads": None, "record_fn": "preprocess_record"}
+        return {"heads_settings": [], "record_fn": "preprocess_record", "metric_lambda": Code("lambda y_true, y_pred: ")}
     from .heads import heads_data, heads_training
 
     data, training = heads_data(a), heads_training(a, a.spec.train.compile)
     names = data.pop("data_facts_names")
     facts = {"class_names": names, "facts": a.spec.data.saved_facts(a.spec.seed)}
-    return {**data, **training, "heads": a.head_tuples(), "record_fn": "heads_record", "task": "several-output",
-            "data_facts": json_lines(facts), "y_fitted": Code("y_fitted"), "invert": None,
-            "predict": Code(training["predict"]), "run_model": Code(training["run_model"]),
-            "heads_split": [Code(x) for x in data["heads_split"]], "heads_targets": [Code(x) for x in data["heads_targets"]]}
+    settings = ["# each output: (its target, what it predicts, its per-sample shape, its columns of the packed targets)",
+                f"HEADS = {literal(a.head_tuples())}"]
+    return {**data, **training, "heads_settings": [Code(x) for x in settings], "record_fn": "heads_record",
+            "task": "several-output", "data_facts": json_lines(facts), "y_fitted": Code("y_fitted"), "invert": None,
+            "predict": Code(training["predict"]), "run_model": Code(training["run_model"]), "metric_lambda": Code(""),
+            "split_lines": [Code(x) for x in data.pop("heads_split")], "targets_template": "data/heads_targets.py.j2",
+            "heads_targets": [Code(x) for x in data["heads_targets"]]}
 
 
 def _predict(a, invert) -> Code:
@@ -161,7 +164,7 @@ def _model_context(a) -> dict:
 
 def _data_context(a) -> dict:
     data = a.spec.data
-    imports, load = data.code() if not a.heads else ([], [])  # several outputs: script/heads.py's
+    imports, load = data.code()
     names = data.class_names()  # as build saves them (data.py)
     template = {True: NAMED_TEMPLATE}.get(a.graph.named, data.script_template)  # named inputs: their own section
     ctx = {
@@ -170,10 +173,19 @@ def _data_context(a) -> dict:
         "test": data.held_out().test, "val": data.held_out().val, "validates": data.validates(),
         "stratify": data.split.stratify and a.task == "classification",
         "fits": not data.file_backed and bool(data.transforms or data.target_transforms or getattr(data, "categorical", None)),
-        "data_facts": json_lines({"class_names": names, "facts": data.saved_facts(a.spec.seed)}) if not a.heads else [],
+        "data_facts": json_lines({"class_names": names, "facts": data.saved_facts(a.spec.seed)}),
     }
     ctx.update(data_section(template)(a, data, ctx["stratify"]))
-    return {**ctx, **_record_context(ctx)}
+    return {**ctx, **_record_context(ctx), **_split_context(a, ctx)}
+
+
+def _split_context(a, ctx: dict) -> dict:
+    """An in-memory data section's targets as training reads them and its split (several
+    outputs: script/heads.py's lines in place of these)."""
+    split = (f"rows = split_rows(y, val={literal(ctx['val'])}, test={literal(ctx['test'])}, seed=SEED, "
+             f"stratify={literal(ctx['stratify'])})")
+    return {"split_lines": [Code(f"y = targets(y, {literal(a.task)}, {literal(a.label_shape)})"), Code(split)],
+            "targets_template": "data/targets.py.j2"}
 
 
 def data_section(template: str):
