@@ -79,6 +79,9 @@ def test_every_head_mistake_names_the_head_and_the_target():
     assert errors(spec_of(metrics={"score": ["accuracy"]})) == [
         "metrics.score.0: head `score_head` (target `score`): `accuracy` is a classification metric; this target "
         "is regression: use mae, mse, r2, rmse"]
+    assert errors(spec_of(metrics={"kind": ["accuracy", {"top_k_accuracy": {"k": 3}}]})) == [
+        "metrics.kind.1: head `kind_head` (target `kind`): `top_k_accuracy` needs k below the number of classes: k is "
+        "3 and the data has 3 classes, so every model would score 1; use k from 1 to 2"]
     assert errors(spec_of(loss_weights={"scor": 2.0})) == ["loss_weights.scor: `scor` is not a target; did you "
                                                            "mean `score`?"]
 

@@ -347,6 +347,7 @@ def _head_analysis(spec, t: str, info, view, issues: list, warnings: list) -> An
     found = _target_issues(spec, info, view, loss, warned,
                            (t in (spec.loss or {}), ("loss", t), ("data", "targets", t)))
     found += heads.metric_issues(spec, t, info, metrics, src) + heads.classes_issues(spec, t, info, src)
+    found += top_k_issues(spec, info, loss, (spec.metrics or {}).get(t, []), ("metrics", t))
     issues += heads.prefixed(found, view.head, t)
     warnings += heads.prefixed(warned, view.head, t)
     return Analysis(spec, info, view, loss, metrics, "", "min")
