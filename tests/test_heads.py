@@ -66,6 +66,7 @@ def test_check_gives_each_head_its_target_loss_metrics_and_monitors():
     assert (a.monitor, a.mode) == ("val_accuracy[kind]", "max")
     assert a.watched_metrics() == ["accuracy[kind]", "loss[kind]", "loss[score]", "mae[score]"]
     assert specdl.check(spec_of(train__checkpoint={"monitor": "val_loss[score]"})).mode == "min"
+    assert specdl.load(yaml.safe_load(a.spec.to_yaml())) == a.spec  # the canonical form reads back
 
 
 def test_every_head_mistake_names_the_head_and_the_target():
