@@ -48,6 +48,10 @@ def test_bad_spec_prints_exactly_what_it_expects(path):
 TABULAR = "data: {source: sklearn, dataset: iris%s}\n"
 IMAGES = "data: {source: image_folder, root: data/shapes%s}\n"
 MODEL = "model: {layers: [flatten, {linear: 3}]}\n"
+# several outputs (spec 12.7): loss and metrics keyed by target
+HEADS = ("data: {source: synthetic, shape: [4], targets: {kind: {classes: 3}, score: {outputs: 1}}}\n"
+         "model: {layers: [{linear: {out_features: 3, name: k}}, {linear: {out_features: 1, inputs: [input], name: s}}],\n"
+         "        outputs: {kind: k, score: s}}\n")
 # (site pattern, kind) -> (a misspelt type, a spec with `@` where the component stands).
 # A site added to sites.SITES without a sample here fails test_typo_at_a_site_is_one_error.
 TYPOS = {
@@ -71,6 +75,14 @@ TYPOS = {
         ("rleu", TABULAR % "" + "model:\n  blocks: {mlp: [{linear: 8}, @]}\n"
                                 "  layers: [mlp, mlp, {linear: 3}]\n"),
     (("model", "layers", "[*]"), "layer"): ("rleu", TABULAR % "" + "model: {layers: [{linear: 8}, @, {linear: 3}]}\n"),
+    (("loss", "*"), "loss"): ("cross_entopy", HEADS + "loss: {kind: @}\n"),
+    (("metrics", "*", "[*]"), "metric"): ("acuracy", HEADS + "metrics: {kind: [f1, @]}\n"),
+    (("data", "targets", "*", "transforms", "[*]"), "transform"):
+        ("standardise", "data: {source: csv, path: tests/bad_specs/reviews.csv, inputs: {stats: {numeric: [runtime],\n"
+                        "       transforms: [{fill: median}]}}, targets: {sentiment: {column: label},\n"
+                        "       year: {column: year, transforms: [@]}}}\n"
+                        "model: {layers: [{linear: {out_features: 2, inputs: [stats], name: s}},\n"
+                        "                 {linear: {out_features: 1, inputs: [stats], name: y}}], outputs: {sentiment: s, year: y}}\n"),
 }
 FORMS = {"name": "{t}", "short": "{{{t}: {{}}}}", "explicit": "{{type: {t}}}"}
 

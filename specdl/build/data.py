@@ -23,6 +23,10 @@ def prepare(spec, analysis) -> Arrays:
             from .images import prepare_images
 
             return prepare_images(spec, analysis)
+        if analysis.heads:  # several outputs (spec 12.7)
+            from .heads import prepare_heads
+
+            return prepare_heads(spec, analysis, _checked_targets, _any_features)
         loaded = data.load(spec.seed)
     except SourceError as e:
         raise RunError(f"data.{e.where}: {e}") from None
@@ -32,7 +36,7 @@ def prepare(spec, analysis) -> Arrays:
     ys = take(y, rows)
     if task == "classification":
         _check_classes(ys, analysis.data.classes, data.class_names())
-    xs, states, encoder = (_named_features if isinstance(loaded.x, dict) else _features)(spec, analysis, loaded, rows)
+    xs, states, encoder = _any_features(spec, analysis, loaded, rows)
     y_true = truth(ys, task)
     try:
         ys, target_states = fit_transforms(ys, [t.step() for t in data.target_transforms], "target_transforms")
@@ -54,6 +58,9 @@ def _image_rows(data, xs, ys) -> dict:
 
     return {k: ImageRows(xs[k], ys[k], {n: compose(data.inputs[n].pipeline(train=k == "train"))
                                         for n in data.image_inputs()}) for k in xs}
+def _any_features(spec, analysis, loaded, rows):
+    """The splits' features: named inputs (a dict), or one input."""
+    return (_named_features if isinstance(loaded.x, dict) else _features)(spec, analysis, loaded, rows)
 
 
 def _features(spec, analysis, loaded, rows):

@@ -19,8 +19,9 @@ class SpecModule(nn.Module):
     """The model a spec describes: one submodule per layer, named as in the spec and
     the generated code; ``forward`` runs the layers in topological order."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, outputs: tuple | None = None):
         super().__init__()
+        self._outputs = outputs  # several outputs (spec 12.7): forward returns these layers' values
         steps = []
         for node in graph.nodes:
             if node.layer.functional:
@@ -30,15 +31,15 @@ class SpecModule(nn.Module):
                 self.add_module(node.name, module)
                 fn = functools.partial(node.layer.call, module) if node.layer.custom_call else None
             steps.append((node.name, fn, tuple(node.inputs)))
-        last_use = {}
+        last_use = dict.fromkeys(outputs or (), len(steps))  # a head's value is kept to the end
         for i, (_, _, inputs) in enumerate(steps):
             for ref in inputs:
-                last_use[ref] = i
+                last_use[ref] = max(i, last_use.get(ref, i))
         # names whose value can be dropped after each step (keeps activation memory down)
         self._steps = [(name, fn, inputs, tuple(r for r in set(inputs) if last_use[r] == i))
                        for i, (name, fn, inputs) in enumerate(steps)]
-        self._chain = all(inputs == ((steps[i - 1][0],) if i else (INPUT,))
-                          for i, (_, _, inputs) in enumerate(steps))
+        self._chain = outputs is None and all(inputs == ((steps[i - 1][0],) if i else (INPUT,))
+                                              for i, (_, _, inputs) in enumerate(steps))
 
     def forward(self, x):
         mods = self._modules
@@ -56,6 +57,8 @@ class SpecModule(nn.Module):
             for r in drop:
                 del env[r]
             env[name] = fn(*args) if fn is not None else mods[name](*args)
+        if self._outputs is not None:
+            return tuple(env[h] for h in self._outputs)
         return env[self._steps[-1][0]]
 
 
@@ -64,10 +67,10 @@ class NamedSpecModule(SpecModule):
     graph's environment starting with them. Called on a batch of ``Inputs`` (the loop's),
     its forward pre-hook hands their tensors over as keyword arguments."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, outputs: tuple | None = None):
         from ..runtime.inputs import keyword_inputs
 
-        super().__init__(graph)
+        super().__init__(graph, outputs)
         self.register_forward_pre_hook(keyword_inputs, with_kwargs=True)
 
     def forward(self, **inputs):
@@ -109,7 +112,8 @@ def build_model(analysis, seed: bool = True) -> SpecModule:
     """The nn.Module for an analysed spec; seeded with the spec's seed when ``seed``."""
     if seed:
         torch.manual_seed(analysis.spec.seed)
-    return (NamedSpecModule if analysis.graph.named else SpecModule)(analysis.graph)
+    outputs = tuple(analysis.spec.model.outputs[t] for t in analysis.heads) if analysis.heads else None
+    return (NamedSpecModule if analysis.graph.named else SpecModule)(analysis.graph, outputs)
 
 
 def build_loss(analysis):
@@ -117,6 +121,10 @@ def build_loss(analysis):
     that class labels reach it as float targets (the script does the same)."""
     from ..runtime.loop import binary_loss
 
+    if analysis.heads:  # several outputs: the weighted sum of each head's
+        from .heads import heads_loss
+
+        return heads_loss(analysis, build_loss)
     with refused(analysis.loss):
         loss = analysis.loss.ctor()()
     return binary_loss(loss) if analysis.binary else loss

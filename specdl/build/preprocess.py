@@ -17,10 +17,12 @@ PREPROCESS = "preprocess.json"
 def save_preprocess(run_dir: Path, spec, arrays) -> None:
     """What was fitted on the train split, as plain JSON (runtime/prepare.py's record,
     which a generated script writes too)."""
+    from ..runtime.heads import heads_record
     from ..runtime.prepare import preprocess_record
 
-    data = preprocess_record(arrays.states, arrays.target_states, arrays.encoder, arrays.class_names,
-                             spec.data.saved_facts(spec.seed))
+    record = heads_record if isinstance(arrays.target_states, dict) else preprocess_record  # several outputs
+    data = record(arrays.states, arrays.target_states, arrays.encoder, arrays.class_names,
+                  spec.data.saved_facts(spec.seed))
     (Path(run_dir) / PREPROCESS).write_text(json.dumps(data) + "\n")
 
 

@@ -29,6 +29,10 @@ def write_report(run_dir: Path, analysis, trainer, test: dict, pred, state: dict
     }
     if onnx is not None:
         report["onnx"] = onnx
+    if analysis.heads:  # several outputs: each target's test metrics and loss, nested by target
+        from .heads import by_target
+
+        report["targets"] = by_target(analysis, report["test"])
     if analysis.task == "classification":
         report.update(class_scores(trainer.arrays.y_true["test"], pred, analysis.data.classes,
                                    trainer.arrays.class_names))

@@ -198,7 +198,7 @@ class Run:
         t, state = self.trainer, self.state
         if self.best_state is not None:
             t.load_weights(self.best_state)
-        metrics, names = self.analysis.metric_fns(), self.analysis.target_names()
+        metrics, names = t.metric_fns(), self.analysis.target_names()
         by_target = functools.partial(loop.per_target, metrics, names=names) if names is not None else None
         training = t.training() | {"predict": functools.partial(t.predictions, curves=True)}  # roc.png, pr.png
         test, pred = loop.test_best(training, t.eval_chunks("test"), t.y["test"], t.arrays.y_true["test"],

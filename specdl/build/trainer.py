@@ -60,6 +60,13 @@ class Trainer:
         self.fsdp = dist is not None and spec.train.distributed.strategy == "fsdp"
         if self.plan.channels_last:  # never under FSDP
             model = model.to(memory_format=torch.channels_last)
+        if self.analysis.heads:  # several outputs: one joined tensor for the loop (runtime/heads.py)
+            from ..runtime.heads import Joined
+            from .heads import refuse
+
+            if dist is not None:
+                refuse(self.analysis, "torchrun (DDP, FSDP)")
+            return model, torch.compile(Joined(model)) if spec.train.compile else Joined(model)
         if self.fsdp:  # parameters sharded over the ranks, gathered layer by layer
             from torch.distributed.fsdp import fully_shard
 
@@ -172,7 +179,7 @@ class Trainer:
         a batch of one sample at a batch norm is a RunError, a step that cannot be
         captured in a CUDA graph a note (eager from then on)."""
         form = getattr(metrics, self.analysis.epoch_form())
-        watched = {k: form(k, fn) for k, fn in self.analysis.metric_fns(set(self.analysis.watched_metrics())).items()}
+        watched = self.metric_fns(set(self.analysis.watched_metrics()), form)
         try:
             out = loop.run_epoch(epoch, self.training(), self.train_batches(), lambda: self.eval_chunks("val"),
                                  self.y["val"], self.arrays.y_true["val"], watched, state, self.analysis.monitor,
@@ -190,9 +197,24 @@ class Trainer:
                 self.graphs, self.graph = False, None
         return out
 
+    def metric_fns(self, only: set | None = None, form=None) -> dict:
+        """The metrics (``only``: those named), name -> fn(y_true, y_pred), in their per-epoch
+        ``form`` where given; several outputs: each head's, ``<metric>[<target>]``."""
+        if self.analysis.heads:
+            from .heads import head_metrics
+
+            fns = head_metrics(self.analysis, self.loss_fn, only)
+        else:
+            fns = self.analysis.metric_fns(only)
+        return {k: form(k, fn) for k, fn in fns.items()} if form else fns
+
     def predictions(self, out: torch.Tensor, curves: bool = False) -> np.ndarray:
         """The predictions (carrying the probabilities where a metric reads them, or ``curves``:
-        loop.scored_predictions)."""
+        loop.scored_predictions); several outputs: each head's."""
+        if self.analysis.heads:
+            from .heads import head_predict
+
+            return head_predict(self.analysis, self.arrays, out, curves)
         name, args = self.analysis.predictor(curves)
         return getattr(loop, name)(out, **args, invert=lambda y: invert_targets(self.spec, self.arrays, y),
                                    threshold=self.spec.train.threshold)

@@ -11,6 +11,8 @@ from ..errors import Issue, ShapeError, SourceError, SpecError, did_you_mean
 from ..sources.info import DataInfo, describe
 from .graph import INPUT, Graph, build_graph
 from .inputs import exclusive_issues, graph_sources, input_issues
+from . import heads
+from .heads import fitting_metrics as _fitting_metrics
 from .score_checks import absent_class_warnings, top_k_issues
 
 # A multi-target regression reports each target's metrics up to this many targets
@@ -33,10 +35,11 @@ class Analysis:
     monitor: str
     mode: str
     warnings: list[Issue] = field(default_factory=list)
+    heads: dict | None = None  # several outputs (spec 12.7): target -> the head's own Analysis
 
     @property
     def task(self) -> str:
-        return self.data.task
+        return "several" if self.heads else self.data.task
 
     @property
     def binary(self) -> bool:
@@ -54,7 +57,7 @@ class Analysis:
         """How the model's outputs become probabilities (runtime/loop.py's ``probabilities``):
         sigmoid (one logit, or a logit per label), exp (a final log_softmax), as_is (a final
         softmax), softmax (logits); None for regression."""
-        if self.task == "regression":
+        if self.task in ("regression", "several"):  # several outputs: each head's own
             return None
         if self.binary or self.task == "multilabel":
             return "sigmoid"
@@ -101,17 +104,30 @@ class Analysis:
         score metric only where monitored; the full set is computed once, on the test split)."""
         es = self.spec.train.early_stopping
         names = {self.monitor} | ({es.monitor} if es else set())
-        first = next((m for m in self.metrics if not m.scores), None)
-        if self.spec.data.validates() and first is not None:
-            names.add(f"val_{first.type_name}")
+        for t, h in (self.heads or {"": self}).items():  # several outputs: each head's loss and first metric
+            at = f"[{t}]" if t else ""
+            first = next((m for m in h.metrics if not m.scores), None)
+            if self.spec.data.validates() and first is not None:
+                names.add(f"val_{first.type_name}{at}")
+            if t and self.spec.data.validates():
+                names.add(f"val_loss{at}")
         return sorted(n[4:] for n in names if n.startswith("val_") and n != "val_loss")
 
     def epoch_form(self) -> str:
         """runtime/metrics.py's function giving a watched metric's per-epoch form:
         ``epoch_score`` where a score metric is watched (NumPy forms of roc_auc, pr_auc,
         log_loss), else ``epoch_metric``. Build and the script call it."""
-        watched = set(self.watched_metrics())
-        return "epoch_score" if any(m.scores and m.type_name in watched for m in self.metrics) else "epoch_metric"
+        watched = {w.split("[")[0] for w in self.watched_metrics()}
+        metrics = [m for h in self.heads.values() for m in h.metrics] if self.heads else self.metrics
+        return "epoch_score" if any(m.scores and m.type_name in watched for m in metrics) else "epoch_metric"
+
+    def head_tuples(self) -> list[tuple]:
+        """Several outputs: each head as runtime/heads.py takes it, (target, kind, per-sample
+        output shape, columns of its packed targets)."""
+        import math
+
+        return [(t, h.kind, tuple(h.graph.output.out.shape[1:]), math.prod(h.label_shape))
+                for t, h in self.heads.items()]
 
     def target_names(self) -> list[str] | None:
         """The columns of a multi-target regression (2 to MAX_TARGETS values per sample),
@@ -126,8 +142,8 @@ class Analysis:
         es = self.spec.train.early_stopping
         if es is None:
             return None
-        if es.mode != "auto":
-            return es.mode
+        if es.mode != "auto" or self.heads:
+            return heads.head_mode(es.monitor, es.mode, self.heads) if self.heads else es.mode
         return _mode(es.monitor, "auto", self.metrics)
 
     @property
@@ -202,13 +218,6 @@ def _metric_issues(spec, info, metrics, issues: list) -> list[str]:
     return names
 
 
-def _fitting_metrics(task: str, scores: bool) -> list[str]:
-    """The metrics for ``task``: score metrics in place of a score metric where the task has
-    some, else those of the predictions."""
-    fit = [n for n, c in REGISTRY["metric"].items() if task in c.tasks and c.scores == scores]
-    return sorted(fit or (n for n, c in REGISTRY["metric"].items() if task in c.tasks and not c.scores))
-
-
 def _classes_read_as_regression(spec, info, loss, issues: list, warnings: list) -> None:
     """A target of a few integers (0/1) read as regression, with classification metrics:
     one error, at the loss where it is a classification loss too, else at the first such
@@ -235,9 +244,10 @@ def _classes_read_as_regression(spec, info, loss, issues: list, warnings: list) 
 
 def analyze(spec, preflight: bool = False) -> Analysis:
     src = spec._source
-    issues: list[Issue] = exclusive_issues(spec, src)
+    if getattr(spec.data, "targets", None) is not None:
+        return _analyze_heads(spec)
     warnings: list[Issue] = []
-    if issues:
+    if issues := exclusive_issues(spec, src) + heads.single_target_issues(spec, src):
         raise SpecError(issues)
     try:
         info = describe(spec.data, spec.seed)
@@ -292,6 +302,55 @@ def analyze(spec, preflight: bool = False) -> Analysis:
     ck = spec.train.checkpoint
     monitor = ck.monitor if spec.data.validates() else "train_loss"
     return Analysis(spec, info, graph, loss, metrics, monitor, _mode(monitor, ck.mode, metrics), warnings)
+
+
+def _analyze_heads(spec) -> Analysis:
+    """Several outputs (spec 12.7): the graph from the first target's view of the data, and
+    each head proved against its target as one target's output is (front/heads.py)."""
+    from .inferred import check as check_inferred
+
+    src = spec._source
+    issues = exclusive_issues(spec, src) + heads.structure_issues(spec, src)
+    if issues:
+        raise SpecError(issues)
+    infos = heads.describe_targets(spec, src)
+    first = next(iter(infos.values()))
+    graph = build_graph(spec.model.layers, graph_sources(first) or TT(("N", *first.feat), first.dtype), src)
+    issues += check_inferred(graph, src) + input_issues(spec, first, graph, src) + heads.head_issues(spec, graph, src)
+    if issues:
+        raise SpecError(issues)
+    warnings, parts = [], {}
+    for t, info in infos.items():
+        view = heads.HeadGraph(graph.input, graph.nodes, graph.sources, spec.model.outputs[t])
+        parts[t] = _head_analysis(spec, t, info, view, issues, warnings)
+    issues += heads.monitor_issues(spec, parts, src) + _split_issues(spec, first, src)
+    issues += heads.threshold_issues(spec, parts, src)
+    if spec.export.onnx:
+        issues.append(src.issue(("export", "onnx"), heads.NOT_YET.format(what="ONNX export") + "; leave it out"))
+    if not spec.data.validates():
+        issues += _unvalidated_monitor_issues(spec, src, heads.monitor_names(parts))
+    if issues:
+        raise SpecError(issues)
+    ck = spec.train.checkpoint
+    monitor = ck.monitor if spec.data.validates() else "train_loss"
+    one = next(iter(parts.values()))
+    return Analysis(spec, first, graph, one.loss, one.metrics, monitor, heads.head_mode(monitor, ck.mode, parts),
+                    warnings + layer_warnings(graph, src), heads=parts)
+
+
+def _head_analysis(spec, t: str, info, view, issues: list, warnings: list) -> Analysis:
+    """One head's Analysis, its problems (each naming the head and the target) added to ``issues``."""
+    src = spec._source
+    loss = (spec.loss or {}).get(t) or REGISTRY["loss"][DEFAULT_LOSS[info.task]]()
+    metrics = (spec.metrics or {}).get(t) or [REGISTRY["metric"][m]() for m in DEFAULT_METRICS[info.task]]
+    warned: list[Issue] = []
+    found = _target_issues(spec, info, view, loss, warned,
+                           (t in (spec.loss or {}), ("loss", t), ("data", "targets", t)))
+    found += heads.metric_issues(spec, t, info, metrics, src) + heads.classes_issues(spec, t, info, src)
+    found += top_k_issues(spec, info, loss, (spec.metrics or {}).get(t, []), ("metrics", t))
+    issues += heads.prefixed(found, view.head, t)
+    warnings += heads.prefixed(warned, view.head, t)
+    return Analysis(spec, info, view, loss, metrics, "", "min")
 
 
 def _unvalidated_monitor_issues(spec, src, names) -> list[Issue]:
@@ -429,10 +488,12 @@ def export_preflight(graph, src) -> list[Issue]:
     return out
 
 
-def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings) -> list[Issue]:
-    """Section 10: the model's output must be what the loss needs for this data."""
+def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings, at=None) -> list[Issue]:
+    """Section 10: the model's output must be what the loss needs for this data (``at``:
+    where the loss and the target stand, a head's of several outputs; default one target's)."""
     src, out, last = spec._source, graph.output.out, graph.output
-    lpath = ("loss",) if spec.loss else last.path
+    given, at, target_at = at or (spec.loss is not None, ("loss",), ("data", "target"))
+    lpath = at if given else last.path
     issues = []
     binary = info.task == "classification" and loss.type_name == "bce_with_logits"
     if loss.task != info.task and not binary:
@@ -465,14 +526,14 @@ def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings) -> list[I
                                     f"so {loss.type_name} needs {want}; {fix}"
                                     + (f" (or: {info.hint})" if info.hint else ""), last.type))
         elif info.hint:
-            warnings.append(src.issue(("data", "target"), f"read as regression: {info.hint}", severity="warning"))
+            warnings.append(src.issue(target_at, f"read as regression: {info.hint}", severity="warning"))
     for key in ("weight", "pos_weight"):
         w = getattr(loss, key, None)
         one_for_all = key == "pos_weight" and w is not None and len(w) == 1  # broadcast to every label
         if w is not None and not one_for_all and len(w) != (1 if binary else info.classes) and not (binary and issues):
             what = ("one logit (the positive class's weight)" if binary else
                     f"{info.classes} {'classes' if info.task == 'classification' else 'labels'}")
-            issues.append(src.issue(("loss", key), f"{key} gives {len(w)} values; the data has {what}",
+            issues.append(src.issue((*at, key), f"{key} gives {len(w)} values; the data has {what}",
                                     loss.type_name))
     if out.dtype != "float32":
         issues.append(src.issue(last.path, f"the model's output is {out.dtype}; a loss needs float",

@@ -52,7 +52,7 @@ def spec_json_schema() -> dict:
     """The schema: the Spec model, every component field replaced by its three forms."""
     from .schema import spec_class
 
-    schema = spec_class().model_json_schema()
+    schema = spec_class(heads=None).model_json_schema()  # one target or several
     defs = schema.setdefault("$defs", {})
     for kind in REGISTRY:
         members = tuple(REGISTRY[kind].values())

@@ -85,6 +85,20 @@ class Train(Base):
         return v
 
 
+Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class HeadsTrain(Train):
+    """``train`` of several outputs (spec 12.7): ``threshold`` one for every binary and
+    multilabel head, or per target."""
+
+    threshold: Probability | dict[str, Probability] = 0.5
+
+    def threshold_of(self, target: str) -> float:
+        t = self.threshold
+        return t.get(target, 0.5) if isinstance(t, dict) else t
+
+
 class Export(Base):
     onnx: bool = False
 
@@ -116,14 +130,18 @@ FORWARD = {"LayerUnion": "layer", "TransformUnion": "transform", "ImageTransform
 _CACHE: dict = {}
 
 
-def spec_class(used: dict | None = None) -> type[SpecBase]:
+def spec_class(used: dict | None = None, heads: bool | None = False) -> type[SpecBase]:
     """The Spec model for the registry as it stands (rebuilt after register_layer).
 
     ``used`` ({kind: {type, ...}}) narrows each component union to those types: what
     validating one spec needs. Building the schema of every union is most of what
     ``specdl check`` would otherwise spend; a spec that does not validate against the
-    narrowed class is validated again against the full one, for the same messages."""
-    key = (GENERATION[0], None if used is None else tuple(sorted((k, tuple(sorted(v))) for k, v in used.items())))
+    narrowed class is validated again against the full one, for the same messages.
+
+    ``heads``: a spec with ``data.targets`` (spec 12.7), whose ``loss`` and ``metrics`` are
+    keyed by target and which may weigh the losses (``loss_weights``); None: either form
+    (the editor's JSON Schema)."""
+    key = (GENERATION[0], heads, None if used is None else tuple(sorted((k, tuple(sorted(v))) for k, v in used.items())))
     if key in _CACHE:
         return _CACHE[key]
 
@@ -137,22 +155,17 @@ def spec_class(used: dict | None = None) -> type[SpecBase]:
     LayerU, LossU, OptU, SchedU, MetricU = (unions[k] for k in ("layer", "loss", "optimizer", "scheduler", "metric"))
     forward = {name: unions[kind] for name, kind in FORWARD.items()}
 
-    # The forward references of the source and block-call models resolve in their
-    # modules' namespaces when the Spec schema is built (once, below).
-    from ..components import structure
-    from ..sources import SOURCES
-    from ..sources import base as sources_base
-    from ..sources import csv_inputs as sources_csv_inputs
-    from ..sources import images as sources_images
+    DataU = _data_union(forward)
     from .search import Search
-
-    _resolve((sources_base, sources_images, sources_csv_inputs, structure), forward)
-    DataU = Annotated[Union[tuple(SOURCES.values())], Field(discriminator="source")]  # noqa: UP007
 
     class Model(Base):
         input: list[PosInt] | None = None
         blocks: dict[str, list[Any]] = {}
         layers: list[LayerU] = Field(min_length=1)
+        outputs: dict[str, str] | None = None  # target name -> head layer (spec 12.7)
+
+    LossT, MetricsT = _keyed(LossU, list[MetricU], heads)
+    TrainT = Train if heads is False else HeadsTrain
 
     class Spec(SpecBase):
         """A whole spec. ``Spec.to_yaml()`` writes it back in canonical form."""
@@ -162,11 +175,12 @@ def spec_class(used: dict | None = None) -> type[SpecBase]:
         seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0  # numpy's and scikit-learn's seeds are 32-bit
         data: DataU
         model: Model
-        loss: LossU | None = None
+        loss: LossT | None = None
+        loss_weights: dict[str, NonNegFloat] | None = None  # several outputs: target -> weight (default 1.0)
         optimizer: OptU = Field(default_factory=lambda: REGISTRY["optimizer"]["adam"]())
         scheduler: SchedU | None = None
-        train: Train = Train()
-        metrics: list[MetricU] | None = None
+        train: TrainT = TrainT()
+        metrics: MetricsT | None = None
         export: Export = Export()
         search: Search | None = None  # what `specdl tune` varies; build ignores it
 
@@ -187,6 +201,28 @@ def _resolve(modules, forward: dict) -> None:
             for field, union in fields.items():
                 model.model_fields[field].annotation = list[forward[union]]
             model.model_rebuild(force=True)
+
+
+def _data_union(forward: dict):
+    """The union of the data sources, the forward references of the source and block-call
+    models resolving in their modules' namespaces when the Spec schema is built."""
+    from ..components import structure
+    from ..sources import SOURCES
+    from ..sources import base as sources_base
+    from ..sources import csv_inputs as sources_csv_inputs
+    from ..sources import images as sources_images
+    from ..sources import targets as sources_targets
+
+    _resolve((sources_base, sources_images, sources_csv_inputs, sources_targets, structure), forward)
+    return Annotated[Union[tuple(SOURCES.values())], Field(discriminator="source")]  # noqa: UP007
+
+
+def _keyed(loss, metrics, heads: bool | None) -> tuple:
+    """The types of ``loss`` and ``metrics``: one target's, keyed by target (several
+    outputs), or either (None)."""
+    if heads is None:
+        return loss | dict[str, loss], metrics | dict[str, metrics]
+    return (dict[str, loss], dict[str, metrics]) if heads else (loss, metrics)
 
 
 def _canonical_dump(obj):

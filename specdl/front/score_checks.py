@@ -10,11 +10,12 @@ from ..errors import Issue
 RANKING = ("roc_auc", "pr_auc")
 
 
-def top_k_issues(spec, info, loss) -> list[Issue]:
+def top_k_issues(spec, info, loss, metrics=None, at=("metrics",)) -> list[Issue]:
     """top_k_accuracy ranks several classes, a logit each: not one logit (binary), nor two
-    classes (top-1 is accuracy), and k below the number of classes (else every model scores 1)."""
+    classes (top-1 is accuracy), and k below the number of classes (else every model scores 1).
+    ``metrics`` and ``at``: one head's of several outputs, and where they stand."""
     out = []
-    for i, m in enumerate(spec.metrics or []):
+    for i, m in enumerate(spec.metrics or [] if metrics is None else metrics):
         if m.type_name != "top_k_accuracy" or info.task != "classification":
             continue
         if loss.type_name == "bce_with_logits":
@@ -27,7 +28,7 @@ def top_k_issues(spec, info, loss) -> list[Issue]:
                    f"so every model would score 1; use k from 1 to {info.classes - 1}")
         else:
             continue
-        out.append(spec._source.issue(("metrics", i), f"`top_k_accuracy` {why}", m.type_name))
+        out.append(spec._source.issue((*at, i), f"`top_k_accuracy` {why}", m.type_name))
     return out
 
 

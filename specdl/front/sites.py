@@ -40,6 +40,18 @@ def _image_input(data: dict, path: tuple) -> bool:
     """The named input at ``path`` (data, inputs, name, ...) reads images (sources/csv_inputs.py)."""
     how = data["data"]["inputs"].get(path[2]) if isinstance(data["data"].get("inputs"), dict) else None
     return isinstance(how, dict) and ("image" in how or how.get("kind") == "image")
+def _one_target(data: dict) -> bool:
+    return not _heads(data)
+
+
+def _heads(data: dict) -> bool:
+    """Several outputs (spec 12.7): ``loss`` and ``metrics`` are keyed by target."""
+    d = data.get("data")
+    return isinstance(d, dict) and d.get("targets") is not None
+
+
+def _head_tables(data: dict) -> bool:
+    return _heads(data) and _tables(data)
 
 
 class Site(NamedTuple):
@@ -61,10 +73,12 @@ class Site(NamedTuple):
 # CALL_LAYERS, to any depth; a block's body (a template site) is read in each call's
 # expansion, where its $parameters have values.
 SITES = (
-    Site(("loss",), "loss"),
+    Site(("loss",), "loss", _one_target),
+    Site(("loss", "*"), "loss", _heads),
     Site(("optimizer",), "optimizer"),
     Site(("scheduler",), "scheduler"),
-    Site(("metrics", "[*]"), "metric"),
+    Site(("metrics", "[*]"), "metric", _one_target),
+    Site(("metrics", "*", "[*]"), "metric", _heads),
     Site(("data", "transforms", "[*]"), "image_transform", _images),
     Site(("data", "transforms", "[*]"), "transform", _tables),
     Site(("data", "augment", "[*]"), "image_transform", _images),
@@ -72,6 +86,7 @@ SITES = (
     Site(("data", "inputs", "*", "transforms", "[*]"), "image_transform", _tables, at=_image_input),
     Site(("data", "inputs", "*", "transforms", "[*]"), "transform", _tables),  # a CSV's numeric inputs
     Site(("data", "inputs", "*", "augment", "[*]"), "image_transform", _tables),  # a CSV's image inputs
+    Site(("data", "targets", "*", "transforms", "[*]"), "transform", _head_tables),
     Site(("model", "blocks", "*", "[*]"), "layer", template=True),
     Site(("model", "layers", "[*]"), "layer"),
 )

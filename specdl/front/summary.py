@@ -22,7 +22,7 @@ def shape_table(a, verbose: bool = False, batch: int = 1) -> None:
 
     g = a.graph
     given = ("inputs " + ", ".join(f"{k} {t}" for k, t in g.sources.items())) if g.named else f"input {g.input}"
-    title = f"{a.spec.name}: {len(g.nodes)} layers, {a.task}, {given}"
+    title = f"{a.spec.name}: {len(g.nodes)} layers, {f'{len(a.heads)} outputs' if a.heads else a.task}, {given}"
     cols = ["layer", "type", "output", "params"] + (["MACs", "activations"] if verbose else [])
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for c in cols:
@@ -46,11 +46,8 @@ def shape_table(a, verbose: bool = False, batch: int = 1) -> None:
     input_table(a, con)
     con.print(title, markup=False)
     con.print(t)
-    out = g.output.out
-    target = (f"{a.data.classes} classes" if a.task == "classification" else
-              f"{a.data.classes} labels" if a.task == "multilabel" else
-              "target [" + ", ".join(map(str, a.data.outputs)) + "]")
-    con.print(f"output {out} -> {target}, loss {a.loss.type_name}")
+    for line in output_lines(a):
+        con.print(line, markup=False)
     if verbose:
         con.print(f"parameters: {total_p:,} ({human(total_p * 4, 'B')} as float32); "
                   f"multiply-adds per batch of {batch}: {human(total_m)}; "
@@ -60,6 +57,19 @@ def shape_table(a, verbose: bool = False, batch: int = 1) -> None:
             con.print("note: these multiply-adds include attention; torch's FlopCounterMode counts "
                       "scaled_dot_product_attention as zero on the CPU unless its math backend is used, "
                       "so compare with that backend (docs/cli.md)", markup=False)
+
+
+def output_lines(a) -> list[str]:
+    """What the model's output predicts and its loss; with several outputs (spec 12.7), a
+    line per head: its target, layer and loss weight."""
+    if a.heads:
+        weights = a.spec.loss_weights or {}
+        return [f"{line.replace('output', f'output {t} = {h.graph.head}', 1)} (weight {weights.get(t, 1.0):g})"
+                for t, h in a.heads.items() for line in output_lines(h)]
+    target = (f"{a.data.classes} classes" if a.task == "classification" else
+              f"{a.data.classes} labels" if a.task == "multilabel" else
+              "target [" + ", ".join(map(str, a.data.outputs)) + "]")
+    return [f"output {a.graph.output.out} -> {target}, loss {a.loss.type_name}"]
 
 
 def input_table(a, con) -> None:

@@ -36,17 +36,22 @@ def validate(src: Source, overrides=None):
     # A component that failed to canonicalise is None: pydantic's errors there are dropped.
     data, failed = canonical_sites(src, issues)
     spec = None
+    heads = isinstance(data.get("data"), dict) and data["data"].get("targets") is not None  # spec 12.7
     if not issues:  # first against the narrowed class: the usual, valid, case is fast
         try:
-            spec = spec_class(used_types(data)).model_validate(data)
+            spec = spec_class(used_types(data), heads).model_validate(data)
         except ValidationError:
             pass
     if spec is None:  # the full class, whose errors name every alternative
-        cls = spec_class()
+        cls = spec_class(heads=heads)
         try:
             spec = cls.model_validate(data)
         except ValidationError as e:
             issues += located_issues(e, cls, data, src, failed)
+    if heads:
+        from .heads import keyed_by_target
+
+        issues = keyed_by_target(issues)
     if issues:
         raise SpecError(_one_per_problem(issues))
     spec._source = src

@@ -97,7 +97,7 @@ def labelled(run, path: Path, target: str | None):
         raw = read_inputs(run, path)
         return run.model_inputs(raw), _folder_labels(run, path, raw.files)
     if path.suffix == ".csv":
-        names = data.targets() if data.source == "csv" else [target or "target"]
+        names = data.target_columns() if data.source == "csv" else [target or "target"]
         if target is not None and data.source == "csv" and [target] != names:
             raise RunError(f"this run's target column is {', '.join(f'`{n}`' for n in names)} (its spec's "
                            f"data.target); --target {target} does not apply")

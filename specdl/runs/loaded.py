@@ -77,6 +77,11 @@ class SavedRun:
         self.pre = read_preprocess(pre_path)
         try:
             spec = load(spec_path)
+            if getattr(spec.data, "targets", None) is not None:
+                from ..front.heads import NOT_YET
+
+                raise RunError(f"{spec_path}: " + NOT_YET.format(what="predict, evaluate, export and serve")
+                               + "; load best.pt into specdl.build_model(spec): its forward returns one tensor per head")
             spec.data.use_saved(self.pre.get("facts"))  # the data itself need not be at hand
             self.analysis = _analysis(spec)
         except SpecError as e:

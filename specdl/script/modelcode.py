@@ -98,18 +98,19 @@ class ModelWriter:
     _uses: dict = field(default_factory=dict)         # block -> [Use], in order of first use
     _params: dict = field(default_factory=dict)       # class written -> its parameter names
 
-    def model(self, graph) -> list[dict]:
-        top = self.use_of(graph, {})
+    def model(self, graph, outputs: tuple = ()) -> list[dict]:
+        """The classes of the model (``outputs``: several outputs' head layers, which forward returns)."""
+        top = self.use_of(graph, {}, outputs)
         for block, uses in self._uses.items():
             self.write_block(block, uses)
         self.add("Model", top, [], None, [top])
         return self.classes
 
     # -- one graph -> one Use, nested block calls recorded first (inner classes first)
-    def use_of(self, graph, args: dict) -> Use:
+    def use_of(self, graph, args: dict, outputs: tuple = ()) -> Use:
         init = [(n.name, self.constructor(n), n.layer) for n in graph.nodes if not n.layer.functional]
         self.spec_names |= {n.name for n in graph.nodes}
-        return Use(args, graph.input.shape, init, self.forward(graph), sources=graph.sources)
+        return Use(args, graph.input.shape, init, self.forward(graph, outputs), sources=graph.sources)
 
     def constructor(self, node) -> Call:
         if node.subgraphs:
@@ -126,9 +127,10 @@ class ModelWriter:
             self.spec_names |= {*call.fn.split("."), *call.kwargs}
         return call
 
-    def forward(self, graph) -> list:
+    def forward(self, graph, outputs: tuple = ()) -> list:
         """forward's lines: ``x`` flows along a chain, a value taken later gets its name;
-        named inputs (spec 12.3) are forward's parameters, under their own names."""
+        named inputs (spec 12.3) are forward's parameters, under their own names; several
+        outputs' heads (``outputs``) are returned, one value each."""
         consumers = graph.consumers()
         named = [k for k in graph.sources if graph.named]
         order = (named or [INPUT]) + [n.name for n in graph.nodes]
@@ -136,7 +138,7 @@ class ModelWriter:
         var = {k: k for k in named}
         for i, name in enumerate(order[len(named):], len(named)):
             nxt = order[i + 1] if i + 1 < len(order) else None
-            if consumers.get(name, []) == [nxt] or nxt is None:
+            if (name not in outputs and consumers.get(name, []) == [nxt]) or nxt is None:
                 var[name] = "x"
             else:
                 var[name] = "inp" if name == INPUT else safe_var(name, taken - {name})
@@ -149,7 +151,8 @@ class ModelWriter:
             code = ([f"{var[n.name]} = {n.layer.expr(*args)}"] if n.layer.functional
                     else n.layer.call_code(f"self.{n.name}", args, var[n.name]))
             lines += [(ln, None) for ln in code[:-1]] + [(code[-1], n.out.shape)]
-        return lines + [(f"return {var[graph.nodes[-1].name]}", None)]
+        returned = ", ".join(var[h] for h in outputs) if outputs else var[graph.nodes[-1].name]
+        return lines + [(f"return {returned}", None)]
 
     # -- the uses of one definition -> classes
     def write_block(self, block: str, uses: list) -> None:

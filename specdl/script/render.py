@@ -98,11 +98,36 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
         from ..errors import RunError
 
         raise RunError("codegen --distributed supports in-memory data sources in this version")
+    if a.heads and distributed:
+        from ..errors import RunError
+        from ..front.heads import NOT_YET
+
+        raise RunError(NOT_YET.format(what="codegen --distributed"))
     ctx = {"name": spec.name, "seed": spec.seed, "task": a.task, "distributed": distributed,
            "spec_path": comment_safe(spec_path or getattr(spec._source, "file", "spec.yaml")),
            **_model_context(a), **_data_context(a), **_training_context(a, distributed)}
     ctx["predict"] = _predict(a, ctx["invert"])
+    ctx.update(_heads_context(a, ctx))
     return _runtime(ctx)
+
+
+def _heads_context(a, ctx: dict) -> dict:
+    """Several outputs (spec 12.7, script/heads.py): their data section, loss, predictions and
+    metrics in place of one target's; for one target, the switches that keep its script as it is."""
+    if not a.heads:
+        return {"heads_settings": [], "record_fn": "preprocess_record", "metric_lambda": Code("lambda y_true, y_pred: ")}
+    from .heads import heads_data, heads_training
+
+    data, training = heads_data(a), heads_training(a, a.spec.train.compile)
+    names = data.pop("data_facts_names")
+    facts = {"class_names": names, "facts": a.spec.data.saved_facts(a.spec.seed)}
+    settings = ["# each output: (its target, what it predicts, its per-sample shape, its columns of the packed targets)",
+                f"HEADS = {literal(a.head_tuples())}"]
+    return {**data, **training, "heads_settings": [Code(x) for x in settings], "record_fn": "heads_record",
+            "task": "several-output", "data_facts": json_lines(facts), "y_fitted": Code("y_fitted"), "invert": None,
+            "predict": Code(training["predict"]), "run_model": Code(training["run_model"]), "metric_lambda": Code(""),
+            "split_lines": [Code(x) for x in data.pop("heads_split")], "targets_template": "data/heads_targets.py.j2",
+            "heads_targets": [Code(x) for x in data["heads_targets"]]}
 
 
 def _predict(a, invert) -> Code:
@@ -132,7 +157,8 @@ def _model_context(a) -> dict:
 
     writer = ModelWriter(definitions=dict(a.spec.model.blocks), reserved=script_names())
     classes = [{**c, "init": [Code(ln) for ln in c["init"]], "forward": [Code(ln) for ln in c["forward"]],
-                "input_shape": Code(c["input_shape"]), "args": Code(c["args"])} for c in writer.model(a.graph)]
+                "input_shape": Code(c["input_shape"]), "args": Code(c["args"])}
+               for c in writer.model(a.graph, tuple(a.spec.model.outputs[t] for t in a.heads or ()))]
     return {"modules": classes, "runtime": [], "spec_names": writer.spec_names, "needs": sorted(writer.needs)}
 
 
@@ -150,7 +176,16 @@ def _data_context(a) -> dict:
         "data_facts": json_lines({"class_names": names, "facts": data.saved_facts(a.spec.seed)}),
     }
     ctx.update(data_section(template)(a, data, ctx["stratify"]))
-    return {**ctx, **_record_context(ctx)}
+    return {**ctx, **_record_context(ctx), **_split_context(a, ctx)}
+
+
+def _split_context(a, ctx: dict) -> dict:
+    """An in-memory data section's targets as training reads them and its split (several
+    outputs: script/heads.py's lines in place of these)."""
+    split = (f"rows = split_rows(y, val={literal(ctx['val'])}, test={literal(ctx['test'])}, seed=SEED, "
+             f"stratify={literal(ctx['stratify'])})")
+    return {"split_lines": [Code(f"y = targets(y, {literal(a.task)}, {literal(a.label_shape)})"), Code(split)],
+            "targets_template": "data/targets.py.j2"}
 
 
 def data_section(template: str):
@@ -352,6 +387,7 @@ def catalogue() -> list[list[tuple[str, str]]]:
             *refs("prepare", "FitError", "fit_transforms"), *tuple_of("csv_inputs", "CSV_INPUT_FUNCTIONS"), *([r] for r in steps),
             *refs("prepare", "one_hot", "invert", "preprocess_record"), *tuple_of("loop", "SCRIPT_FUNCTIONS"),
             *tuple_of("loop", "BINARY_FUNCTIONS"), *tuple_of("loop", "PER_TARGET_FUNCTIONS"),
+            *tuple_of("heads", "HEAD_FUNCTIONS"),
             *refs("metrics", "MISSING"), *tuple_of("loop", "SCORE_FUNCTIONS"), *tuple_of("metrics", "EPOCH_SCORE_FUNCTIONS"),
             *refs("settings", "torch_settings", "make_deterministic", "start_ranks", "data_parallel"),
             *refs("workers", "auto_workers"), *tuple_of("images", "SCRIPT_FUNCTIONS")]

@@ -136,7 +136,7 @@ class CsvInputs:
 
     def _input_columns(self, header) -> dict:
         """name -> (kind, columns), each column in the header, used once, not the target."""
-        seen, targets = {}, self.targets()
+        seen, targets = {}, self.target_columns()
         for name, how in self.inputs.items():
             kind = kind_of(how)
             for i, col in enumerate(columns_of(how)):

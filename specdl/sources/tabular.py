@@ -14,6 +14,7 @@ from .base import DataSource
 from .csv_inputs import CsvInput, CsvInputs
 from .info import GENERATORS, SKLEARN, SKLEARN_CLASSES, SKLEARN_SIZES, SKLEARN_TARGETS, DataInfo, InputInfo
 from .named import NamedInputs, NpzInput, SyntheticInput, inputs_of
+from .targets import CsvTarget, NpzTarget, SeveralTargets, SyntheticTarget, refuse_list
 
 
 def class_hint(name: str, values) -> str | None:
@@ -106,7 +107,7 @@ class SklearnData(DataSource):
         return ["from sklearn import datasets"], [f"x, y = {self.loader(Name('SEED')).code(width=1000)}"]
 
 
-class SyntheticData(NamedInputs, DataSource):
+class SyntheticData(NamedInputs, SeveralTargets, DataSource):
     """Random data of a given shape, for smoke runs and tests: labels (or targets) are a
     fixed random function of x, so a model can learn them. ``inputs`` draws several named
     inputs instead (spec 12.1), the targets a function of them all."""
@@ -119,6 +120,9 @@ class SyntheticData(NamedInputs, DataSource):
     dtype: Literal["float32", "int64"] = "float32"
     high: PosInt = 10
     inputs: inputs_of(SyntheticInput) = None
+    targets: dict[str, SyntheticTarget] | None = None  # several outputs (spec 12.7)
+
+    _targets_list = field_validator("targets", mode="before")(lambda v: refuse_list(v, "classes"))
 
     def sample_count(self):
         return self.size
@@ -127,7 +131,7 @@ class SyntheticData(NamedInputs, DataSource):
         return self.high - 1 if self.dtype == "int64" else None
 
     def model_post_init(self, _):
-        if (self.classes is None) == (self.outputs is None):
+        if self.targets is None and (self.classes is None) == (self.outputs is None):
             raise ValueError("give exactly one of `classes` (classification) or `outputs` (regression)")
         if self.shape is None and self.inputs is None:  # both: check says so at `shape`
             raise ValueError("give `shape` (one input), or `inputs` (named inputs, each with its shape)")
@@ -167,7 +171,7 @@ class SyntheticData(NamedInputs, DataSource):
                     f"x, y = {self.loader(Name('SEED')).code(width=1000)}"]
 
 
-class CsvData(CsvInputs, NamedInputs, DataSource):
+class CsvData(CsvInputs, NamedInputs, SeveralTargets, DataSource):
     """A CSV file with a header row: ``target`` names the label column; ``features``
     the inputs (default: every other column, less those ``exclude`` names); ``categorical``
     the ones one-hot encoded (categories fitted on the train split); or ``inputs``, named
@@ -176,7 +180,8 @@ class CsvData(CsvInputs, NamedInputs, DataSource):
 
     source: Literal["csv"]
     path: str
-    target: str | list[str]
+    target: str | list[str] | None = None
+    targets: dict[str, CsvTarget] | None = None  # several outputs (spec 12.7)
     features: list[str] | None = None
     categorical: list[str] = []
     exclude: list[str] = []
@@ -199,8 +204,16 @@ class CsvData(CsvInputs, NamedInputs, DataSource):
             return v[0] if len(v) == 1 else v
         return v
 
-    def targets(self) -> list[str]:
-        """The target columns: one, or several (a multi-target regression)."""
+    _targets_list = field_validator("targets", mode="before")(lambda v: refuse_list(v, "column"))
+
+    def model_post_init(self, _):
+        if self.target is None and self.targets is None:
+            raise ValueError("give `target` (the label column), or `targets` (named targets, one head each)")
+
+    def target_columns(self) -> list[str]:
+        """The target columns: one, or several (a multi-target regression, or named targets)."""
+        if self.target is None:
+            return [t.column for t in self.targets.values()]
         return list(self.target) if isinstance(self.target, list) else [self.target]
 
     def _header(self) -> list[str]:
@@ -229,13 +242,13 @@ class CsvData(CsvInputs, NamedInputs, DataSource):
         if self._facts and "columns" in self._facts:  # a run directory's saved columns
             numeric, cats = self._facts["columns"]
             return list(numeric), list(cats)
-        if self.inputs is not None:  # each named input reads its own columns
-            return [], []
-        header, targets = self._header(), self.targets()
+        header, targets = self._header(), self.target_columns()
         for i, t in enumerate(targets):
             if t not in header:
                 where = ("target", i) if isinstance(self.target, list) else "target"
                 raise SourceError(where, f"no column `{t}` in {self.path}" + did_you_mean(t, header))
+        if self.inputs is not None:  # each named input reads its own columns
+            return [], []
         self._check_exclude(header, targets)
         feats = self.features if self.features is not None else [
             h for h in header if h not in targets and h not in self.exclude]
@@ -273,7 +286,7 @@ class CsvData(CsvInputs, NamedInputs, DataSource):
 
     def _labels(self) -> list[str]:
         """The (first) target column's non-missing cells."""
-        return self._target_cells()[self.targets()[0]]
+        return self._target_cells()[self.target_columns()[0]]
 
     def _target_cells(self) -> dict[str, list[str]]:
         """Each target column's non-missing cells, in one read of the file (rows that are
@@ -284,7 +297,7 @@ class CsvData(CsvInputs, NamedInputs, DataSource):
         stamp = self._stamp()
         if self._cells is not None and self._cells[0] == stamp:
             return self._cells[1]
-        names = self.targets()
+        names = self.target_columns()
         rows = read_rows(self.path, self.delimiter)
         header = next(rows)[1]
         at = {t: header.index(t) for t in names}
@@ -305,11 +318,11 @@ class CsvData(CsvInputs, NamedInputs, DataSource):
         import os
 
         st = os.stat(self.path)
-        return (str(self.path), self.delimiter, tuple(self.targets()), st.st_size, st.st_mtime_ns, st.st_ino,
+        return (str(self.path), self.delimiter, tuple(self.target_columns()), st.st_size, st.st_mtime_ns, st.st_ino,
                 st.st_ctime_ns)
 
     def classification(self) -> bool:
-        if len(self.targets()) > 1:
+        if len(self.target_columns()) > 1:
             return False  # several columns: a multi-target regression (info() says so of text or a task)
         if self.task:
             return self.task == "classification"
@@ -319,6 +332,13 @@ class CsvData(CsvInputs, NamedInputs, DataSource):
             except ValueError:
                 return True  # text labels
         return False
+
+    def target_hint(self) -> str | None:
+        """The hint that the one target column's numbers are classes (None: not so, or text,
+        which is classes already)."""
+        if self.classification():
+            return None
+        return class_hint(f"`{self.target}`", [float(v) for v in self._labels()])
 
     def class_names(self) -> list[str] | None:
         return sorted(set(self._labels())) if self.classification() else None
@@ -363,7 +383,7 @@ class CsvData(CsvInputs, NamedInputs, DataSource):
     def _read_info(self, numeric, cats, seed):
         from .base import split_indices
 
-        if len(self.targets()) > 1:
+        if len(self.target_columns()) > 1:
             self._several_targets()
         classification = self.classification()
         if self.inputs is not None:
@@ -375,7 +395,7 @@ class CsvData(CsvInputs, NamedInputs, DataSource):
         width, warnings = len(numeric) + sum(counts), self._wide_categories(counts, len(train))
         if classification:
             return DataInfo((width,), "float32", "classification", int(y.max()) + 1, None, warnings=warnings)
-        targets = self.targets()
+        targets = self.target_columns()
         if len(targets) > 1:
             return DataInfo((width,), "float32", "regression", None, (len(targets),), target_names=tuple(targets),
                             warnings=warnings)
@@ -389,7 +409,7 @@ class CsvData(CsvInputs, NamedInputs, DataSource):
         if classification:
             return DataInfo(first.feat, first.dtype, "classification", len(self.class_names()), None,
                             warnings=warnings, inputs=named)
-        targets = self.targets()
+        targets = self.target_columns()
         return DataInfo(first.feat, first.dtype, "regression", None, (len(targets),),
                         target_names=tuple(targets) if len(targets) > 1 else None, warnings=warnings, inputs=named)
 
@@ -455,7 +475,7 @@ class CsvData(CsvInputs, NamedInputs, DataSource):
         return ["import csv"], [f"x, cats, y = {call.code(width=1000)}"]
 
 
-class NpzData(NamedInputs, DataSource):
+class NpzData(NamedInputs, SeveralTargets, DataSource):
     """A NumPy ``.npz`` file holding the features under ``x`` and the targets under
     ``y`` (integer targets: classification; float: regression); ``inputs`` names several
     arrays instead, one per named input (spec 12.1)."""
@@ -465,6 +485,9 @@ class NpzData(NamedInputs, DataSource):
     x: str = "x"
     y: str = "y"
     inputs: inputs_of(NpzInput) = None
+    targets: dict[str, NpzTarget] | None = None  # several outputs (spec 12.7)
+
+    _targets_list = field_validator("targets", mode="before")(lambda v: refuse_list(v, "array"))
     any_dtype: ClassVar[bool] = True
     labels_at: ClassVar[str] = "y"
 
