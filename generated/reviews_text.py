@@ -12,6 +12,7 @@ import gc
 import itertools
 import json
 import math
+import os
 import re
 import sys
 from collections import Counter
@@ -101,8 +102,10 @@ MISSING_CELLS = ("", "?", "#n/a", "#n/a n/a", "#na", "-1.#ind", "-1.#qnan", "-na
 
 
 def missing_cell(text):
-    """Whether a cell is missing (one of MISSING_CELLS, after stripping, in any case)."""
-    return text.strip().lower() in MISSING_CELLS
+    """Whether a cell is missing (one of MISSING_CELLS, after stripping, in any case); a
+    long cell (a text's) is not lowered: none of them is over 8 characters."""
+    text = text.strip()
+    return len(text) <= 8 and text.lower() in MISSING_CELLS
 
 
 def open_csv(path):
@@ -295,6 +298,12 @@ def as_inputs(arrays, dtypes, device):
 WORD = re.compile(r"\w+|[^\w\s]")  # tokenizer `words`: runs of word characters, each punctuation mark
 
 
+SPACE = re.compile(r"\s")  # no token and no lowercasing (its final sigma) looks across whitespace
+
+
+PIECE = 1 << 14  # a longer text is tokenized piece by piece (cut after whitespace): memory stays that of its bytes
+
+
 UNK = 1  # the id of <unk> (<pad> is 0: padding, and the mask is ids != 0); tokens have ids from 2
 
 
@@ -304,6 +313,10 @@ AUTO_MAX = 512  # `length: auto` is at most this
 def tokenize(text, tokenizer="words", lowercase=True, limit=None):
     """A text's tokens (``words``, ``whitespace`` or ``chars``; ``lowercase``: ``str.lower()``
     first), at most ``limit`` of them (None: all): past ``limit`` a long text is not read."""
+    if limit is not None and len(text) > 16 * limit + 64:
+        tokens = head_tokens(text, limit, tokenizer, lowercase)
+        if tokens is not None:
+            return tokens
     if lowercase:
         text = text.lower()
     if tokenizer == "whitespace":
@@ -315,15 +328,58 @@ def tokenize(text, tokenizer="words", lowercase=True, limit=None):
     return [m.group() for m in itertools.islice(WORD.finditer(text), limit)]
 
 
+def head_tokens(text, limit, tokenizer="words", lowercase=True):
+    """A long text's first ``limit`` tokens, from a head cut just after whitespace, widened
+    until it holds them (None where no head does): the rest is neither lowered nor read."""
+    width = 16 * limit + 64
+    while width < len(text):
+        cut = SPACE.search(text, width)
+        if cut is None:
+            return None
+        tokens = tokenize(text[:cut.end()], tokenizer, lowercase)
+        if len(tokens) >= limit:
+            return tokens[:limit]
+        width *= 4
+    return None
+
+
+def pieces(text):
+    """A long text in pieces of about PIECE characters, each cut just after whitespace:
+    their tokens, in order, are the text's."""
+    start = 0
+    while len(text) - start > PIECE:
+        cut = SPACE.search(text, start + PIECE)
+        if cut is None:
+            break
+        yield text[start:cut.end()]
+        start = cut.end()
+    yield text[start:]
+
+
 def fit_vocabulary(texts, tokenizer="words", lowercase=True, max_tokens=None, min_freq=1):
     """The vocabulary of the (train) ``texts``: ``<pad>``, ``<unk>``, then each token counted
     at least ``min_freq`` times by descending count, then by code point, ``max_tokens`` in
     all (None: every such token)."""
     counts = Counter()
     for text in texts:
-        counts.update(tokenize(text, tokenizer, lowercase))
+        for piece in pieces(text) if len(text) > PIECE else (text,):
+            counts.update(tokenize(piece, tokenizer, lowercase))
     kept = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
     return ["<pad>", "<unk>", *kept[:None if max_tokens is None else max_tokens - 2]]
+
+
+def last_tokens(text, length, tokenizer="words", lowercase=True):
+    """A text's last ``length`` tokens, read from its end: a tail cut just after whitespace,
+    widened until it holds them (the whole text where none does)."""
+    width = 16 * length + 64
+    while width < len(text):
+        cut = SPACE.search(text, len(text) - width)
+        if cut is not None:
+            tokens = tokenize(text[cut.end():], tokenizer, lowercase)
+            if len(tokens) >= length:
+                return tokens[-length:]
+        width *= 4
+    return tokenize(text, tokenizer, lowercase)[-length:]
 
 
 def token_counts(texts, tokenizer="words", lowercase=True):
@@ -352,7 +408,7 @@ def encode_texts(texts, vocabulary, length, tokenizer="words", lowercase=True, t
     out = np.zeros((len(texts), length), dtype=np.int64)
     for i, text in enumerate(texts):
         if truncate == "start":
-            ids = [get(t, UNK) for t in tokenize(text, tokenizer, lowercase)[-length:]]
+            ids = [get(t, UNK) for t in last_tokens(text, length, tokenizer, lowercase)]
         else:
             ids = [get(t, UNK) for t in tokenize(text, tokenizer, lowercase, length)]
         out[i, :len(ids)] = ids
@@ -415,7 +471,7 @@ def fit_inputs(splits, inputs):
     """Fit each input's preprocessing (``inputs``: name -> its settings, ``kind`` among
     them) on the train split and apply it to every split (split -> name -> array).
     Returns the splits and what each input fitted (name -> dict)."""
-    fits = {"text": fit_text, "categorical": fit_categorical, "numeric": fit_numeric}
+    fits = {"text": fit_text, "categorical": fit_categorical, "numeric": fit_numeric, "image": image_paths}
     splits, fitted = {k: dict(v) for k, v in splits.items()}, {}
     for name, how in inputs.items():
         column, fitted[name] = fits[how["kind"]]({k: v[name] for k, v in splits.items()}, how)
@@ -454,6 +510,12 @@ def fit_numeric(values, how):
     """Each split's numbers through the input's transforms, fitted on the train split."""
     values, states = fit_transforms(values, how["transforms"], "inputs")
     return {k: v.astype(np.float32) for k, v in values.items()}, {"transforms": states}
+
+
+def image_paths(paths, how):
+    """Each split's image paths taken from the CSV's folder (``how["folder"]``; an absolute
+    path stays as it is); nothing is fitted (the files are decoded per sample, later)."""
+    return {k: np.array([os.path.join(how["folder"], p) for p in v], dtype=object) for k, v in paths.items()}, {}
 
 
 def preprocess_record(states, target_states, encoder, class_names, facts):

@@ -67,6 +67,14 @@ TYPOS = {
     (("data", "target_transforms", "[*]"), "transform"):
         ("standardise", "data: {source: sklearn, dataset: diabetes, target_transforms: [@]}\n"
                         "model: {layers: [{linear: 1}]}\n"),
+    (("data", "inputs", "*", "transforms", "[*]"), "image_transform"):
+        ("to_tensr", "data: {source: csv, path: data/reviews.csv, target: label, task: classification,\n"
+                     "       inputs: {poster: {image: poster, transforms: [{resize: [8, 8]}, @]}}}\n"
+                     "model: {layers: [{flatten: {inputs: [poster]}}, {linear: 2}]}\n"),
+    (("data", "inputs", "*", "augment", "[*]"), "image_transform"):
+        ("random_horizontal_fip", "data: {source: csv, path: data/reviews.csv, target: label, task: classification,\n"
+                                  "       inputs: {poster: {image: poster, augment: [@], transforms: [to_tensor]}}}\n"
+                                  "model: {layers: [{flatten: {inputs: [poster]}}, {linear: 2}]}\n"),
     (("data", "inputs", "*", "transforms", "[*]"), "transform"):
         ("standardise", "data: {source: csv, path: tests/bad_specs/reviews.csv, target: label, task: classification,\n"
                         "       inputs: {stats: {numeric: [year], transforms: [@]}}}\n"

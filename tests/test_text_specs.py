@@ -33,15 +33,19 @@ TEXT_SPECS = [p for p in SPECS if text_inputs(p)]
 
 
 def digests(xs) -> dict:
-    """split -> input -> the SHA-256 of its array's bytes (dtype and shape beside them)."""
-    return {s: {k: [hashlib.sha256(v.tobytes()).hexdigest(), str(v.dtype), list(v.shape)] for k, v in d.items()}
-            for s, d in xs.items()}
+    """split -> input -> the SHA-256 of its array's bytes (an image input's paths: of their
+    text), dtype and shape beside them."""
+    def sha(v):
+        return hashlib.sha256("\n".join(map(str, v)).encode() if v.dtype == object else v.tobytes()).hexdigest()
+
+    return {s: {k: [sha(v), str(v.dtype), list(v.shape)] for k, v in d.items()} for s, d in xs.items()}
 
 
 def built_ids(spec) -> dict:
-    """The splits' input arrays as build trains on them (build/data.py's `prepare`)."""
+    """The splits' input arrays as build trains on them (build/data.py's `prepare`; a split
+    of image inputs is a data set over them)."""
     a = specdl.check(spec)
-    return prepare(a.spec, a).x
+    return {k: getattr(v, "arrays", v) for k, v in prepare(a.spec, a).x.items()}
 
 
 def script_ids(path) -> dict:
@@ -78,8 +82,9 @@ RUN = """
 import hashlib, json, runpy, sys
 sys.modules["specdl"] = sys.modules["tokenizers"] = None  # importing either raises
 g = runpy.run_path(sys.argv[1], run_name="__main__")
-ids = {s: {k: [hashlib.sha256(v.tobytes()).hexdigest(), str(v.dtype), list(v.shape)] for k, v in d.items()}
-       for s, d in g["x"].items()}
+def sha(v):  # an image input's paths: the SHA-256 of their text
+    return hashlib.sha256("\n".join(map(str, v)).encode() if v.dtype == object else v.tobytes()).hexdigest()
+ids = {s: {k: [sha(v), str(v.dtype), list(v.shape)] for k, v in d.items()} for s, d in g["x"].items()}
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("specdl", "tokenizers") and sys.modules[m])
 print(json.dumps({"ids": ids, "loaded": loaded}))
 """
