@@ -356,18 +356,6 @@ def pieces(text):
     yield text[start:]
 
 
-def fit_vocabulary(texts, tokenizer="words", lowercase=True, max_tokens=None, min_freq=1):
-    """The vocabulary of the (train) ``texts``: ``<pad>``, ``<unk>``, then each token counted
-    at least ``min_freq`` times by descending count, then by code point, ``max_tokens`` in
-    all (None: every such token)."""
-    counts = Counter()
-    for text in texts:
-        for piece in pieces(text) if len(text) > PIECE else (text,):
-            counts.update(tokenize(piece, tokenizer, lowercase))
-    kept = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
-    return ["<pad>", "<unk>", *kept[:None if max_tokens is None else max_tokens - 2]]
-
-
 def last_tokens(text, length, tokenizer="words", lowercase=True):
     """A text's last ``length`` tokens, read from its end: a tail cut just after whitespace,
     widened until it holds them (the whole text where none does)."""
@@ -382,9 +370,40 @@ def last_tokens(text, length, tokenizer="words", lowercase=True):
     return tokenize(text, tokenizer, lowercase)[-length:]
 
 
-def token_counts(texts, tokenizer="words", lowercase=True):
-    """Each text's number of tokens, counted up to AUTO_MAX + 1 (enough to tell truncation)."""
-    return [len(tokenize(text, tokenizer, lowercase, AUTO_MAX + 1)) for text in texts]
+def count_tokens(texts, tokenizer="words", lowercase=True, keep=0, truncate="end"):
+    """The texts tokenized once: (token -> its number, the int64 numbers of every text's
+    tokens back to back, each text's number of them, a Counter of the tokens not numbered).
+    A token's number is the place of its first occurrence among the tokens numbered: unique,
+    not consecutive, and no id depends on it. A text over PIECE characters has only its
+    first ``keep`` tokens numbered (``truncate: start``: its last), the others counted piece
+    by piece: memory stays that of its bytes."""
+    number, numbers, sizes, rest = {}, [], [], Counter()
+    offered = itertools.count()  # a number for each token read; a new token keeps the one offered
+    for text in texts:
+        if len(text) > PIECE:
+            tokens = (last_tokens(text, keep, tokenizer, lowercase) if truncate == "start"
+                      else tokenize(text, tokenizer, lowercase, keep)) if keep else []
+            for piece in pieces(text):
+                rest.update(tokenize(piece, tokenizer, lowercase))
+            rest.subtract(tokens)
+        else:
+            tokens = tokenize(text, tokenizer, lowercase)
+        numbers.extend(map(number.setdefault, tokens, offered))
+        sizes.append(len(tokens))
+    return number, np.array(numbers, dtype=np.int64), np.array(sizes, dtype=np.int64), rest
+
+
+def fit_vocabulary(texts, tokenizer="words", lowercase=True, max_tokens=None, min_freq=1, counted=None):
+    """The vocabulary of the (train) ``texts``: ``<pad>``, ``<unk>``, then each token counted
+    at least ``min_freq`` times by descending count, then by code point, ``max_tokens`` in
+    all (None: every such token). ``counted``: their ``count_tokens``, when already known."""
+    number, numbers, _, rest = counted or count_tokens(texts, tokenizer, lowercase)
+    times = np.bincount(numbers, minlength=len(numbers))  # a token's count, at its number
+    count = dict(zip(number, times[list(number.values())].tolist()))
+    for t, c in rest.items():
+        count[t] = count.get(t, 0) + c
+    kept = sorted((t for t, c in count.items() if c >= min_freq), key=lambda t: (-count[t], t))
+    return ["<pad>", "<unk>", *kept[:None if max_tokens is None else max_tokens - 2]]
 
 
 def auto_length(counts):
@@ -400,19 +419,53 @@ def truncated_share(counts, length):
     return sum(c > length for c in counts) / len(counts) if counts else 0.0
 
 
+def pad_ids(ids, sizes, length, truncate="end"):
+    """[len(sizes), length] int64: row i the ids of text i (``ids``: every text's, back to
+    back; ``sizes``: how many each), its first ``length`` (``truncate: start``: its last),
+    padded on the right with 0."""
+    ends = np.cumsum(sizes)
+    kept = np.minimum(sizes, length)
+    first = ends - sizes if truncate == "end" else ends - kept
+    columns = np.arange(length)
+    filled = columns < kept[:, None]
+    out = np.zeros((len(sizes), length), dtype=np.int64)
+    out[filled] = ids[(first[:, None] + columns)[filled]]
+    return out
+
+
 def encode_texts(texts, vocabulary, length, tokenizer="words", lowercase=True, truncate="end"):
     """[len(texts), length] int64 ids: each token's place in ``vocabulary`` (unknown: 1),
     the first ``length`` tokens (``truncate: start``: the last), padded on the right with 0."""
     index = {t: i for i, t in enumerate(vocabulary[2:], start=2)}  # a text's "<pad>" is a token like another
-    get = index.get
-    out = np.zeros((len(texts), length), dtype=np.int64)
-    for i, text in enumerate(texts):
+    ids, sizes = [], []
+    for text in texts:
         if truncate == "start":
-            ids = [get(t, UNK) for t in last_tokens(text, length, tokenizer, lowercase)]
+            tokens = last_tokens(text, length, tokenizer, lowercase)
         else:
-            ids = [get(t, UNK) for t in tokenize(text, tokenizer, lowercase, length)]
-        out[i, :len(ids)] = ids
-    return out
+            tokens = tokenize(text, tokenizer, lowercase, length)
+        ids.extend(map(index.get, tokens, itertools.repeat(UNK)))
+        sizes.append(len(tokens))
+    return pad_ids(np.array(ids, dtype=np.int64), np.array(sizes, dtype=np.int64), length, truncate)
+
+
+def fit_encode(texts, tokenizer="words", lowercase=True, max_tokens=None, min_freq=1, length="auto",
+               truncate="end"):
+    """The train split's ``texts``, each tokenized once: (the vocabulary fitted on them, the
+    length (``auto``: ``auto_length`` of their token counts), the share of them it truncates
+    (``auto`` only, else None), their ids as ``encode_texts`` gives them)."""
+    keep = max(AUTO_MAX + 1, 0 if length == "auto" else length)  # a long text's tokens numbered
+    counted = count_tokens(texts, tokenizer, lowercase, keep, truncate)
+    vocabulary = fit_vocabulary(texts, tokenizer, lowercase, max_tokens, min_freq, counted)
+    number, numbers, sizes, _ = counted
+    share = None
+    if length == "auto":
+        counts = np.minimum(sizes, AUTO_MAX + 1).tolist()  # as token_counts counts them
+        length = auto_length(counts)
+        share = truncated_share(counts, length)
+    known = {t: i for i, t in enumerate(vocabulary[2:], start=2) if t in number}  # not a long text's tail alone
+    id_of = np.full(len(numbers), UNK, dtype=np.int64)  # at each token's number, its id
+    id_of[[number[t] for t in known]] = list(known.values())
+    return vocabulary, length, share, pad_ids(id_of[numbers], sizes, length, truncate)
 
 
 class FitError(ValueError):
@@ -484,13 +537,10 @@ def fit_text(texts, how):
     """Token ids (spec 12.2) of each split's texts, the vocabulary fitted on the train
     split's; ``length: auto`` from the train split's token counts."""
     tokenizer, lowercase = how["tokenizer"], how["lowercase"]
-    vocabulary = fit_vocabulary(texts["train"], tokenizer, lowercase, how["max_tokens"], how["min_freq"])
-    length, share = how["length"], None
-    if length == "auto":
-        counts = token_counts(texts["train"], tokenizer, lowercase)
-        length = auto_length(counts)
-        share = truncated_share(counts, length)
-    ids = {k: encode_texts(v, vocabulary, length, tokenizer, lowercase, how["truncate"]) for k, v in texts.items()}
+    vocabulary, length, share, train = fit_encode(texts["train"], tokenizer, lowercase, how["max_tokens"],
+                                                  how["min_freq"], how["length"], how["truncate"])
+    ids = {k: train if k == "train" else encode_texts(v, vocabulary, length, tokenizer, lowercase, how["truncate"])
+           for k, v in texts.items()}
     return ids, {"vocabulary": vocabulary, "length": length, "truncated": share}
 
 

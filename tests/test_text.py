@@ -9,6 +9,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from collections import Counter
 
 import numpy as np
 from hypothesis import given
@@ -84,6 +85,43 @@ def test_ids_are_a_function_of_the_texts_not_of_row_order_or_calls(train, other,
     for row, t in zip(ids, other):
         tokens = text.tokenize(t, tok)[:length]
         assert row.tolist() == [vocab.index(x) if x in known else 1 for x in tokens] + [0] * (length - len(tokens))
+
+
+def straight_ids(train, texts, tok, max_tokens, min_freq, length, truncate):
+    """12.2 written out the plain way (a Counter, a sort, a dict lookup per token): the
+    reference fit_encode and encode_texts must equal."""
+    counts = Counter(t for s in train for t in text.tokenize(s, tok))
+    kept = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))[:max_tokens - 2]
+    index = {t: i for i, t in enumerate(kept, start=2)}
+    rows = [text.tokenize(s, tok) for s in texts]
+    rows = [r[:length] if truncate == "end" else r[-length:] for r in rows]
+    return ["<pad>", "<unk>", *kept], [[index.get(t, 1) for t in r] + [0] * (length - len(r)) for r in rows]
+
+
+@search_settings(max_examples=60, deadline=None)
+@given(train=texts_st, other=texts_st, length=st.one_of(st.just("auto"), st.integers(1, 12)),
+       tok=st.sampled_from(["words", "whitespace", "chars"]), truncate=st.sampled_from(["end", "start"]),
+       min_freq=st.integers(1, 3), max_tokens=st.integers(2, 12))
+def test_one_pass_fit_and_encode_equal_the_plain_definition(train, other, length, tok, truncate, min_freq, max_tokens):
+    """fit_encode tokenizes the train texts once (numbered tokens, counts by bincount, ids
+    padded in one NumPy step): its vocabulary, length and ids equal 12.2 done plainly."""
+    vocab, got_length, share, ids = text.fit_encode(train, tok, True, max_tokens, min_freq, length, truncate)
+    counts = text.token_counts(train, tok)
+    want_length = text.auto_length(counts) if length == "auto" else length
+    assert got_length == want_length and share == (text.truncated_share(counts, want_length) if length == "auto" else None)
+    want_vocab, want_ids = straight_ids(train, train, tok, max_tokens, min_freq, want_length, truncate)
+    assert vocab == want_vocab == text.fit_vocabulary(train, tok, True, max_tokens, min_freq)
+    assert ids.dtype == np.int64 and ids.tolist() == want_ids
+    assert text.encode_texts(other, vocab, want_length, tok, True, truncate).tolist() == \
+        straight_ids(train, other, tok, max_tokens, min_freq, want_length, truncate)[1]
+
+
+def test_one_pass_fit_truncates_the_train_texts_at_either_end():
+    train = ["b a a c c c d", "", "d d d d"]  # c 3+0, d 1+4, a 2, b 1 -> d 2, c 3, a 4, b 5
+    for truncate, want in (("end", [[5, 4, 4], [0, 0, 0], [2, 2, 2]]), ("start", [[3, 3, 2], [0, 0, 0], [2, 2, 2]])):
+        vocab, length, share, ids = text.fit_encode(train, "whitespace", True, None, 1, 3, truncate)
+        assert vocab == ["<pad>", "<unk>", "d", "c", "a", "b"] and (length, share) == (3, None)
+        assert ids.tolist() == want == text.encode_texts(train, vocab, 3, "whitespace", True, truncate).tolist()
 
 
 SCRIPT = """

@@ -14,7 +14,7 @@ import numpy as np
 
 from .csv import missing_cell, read_csv
 from .prepare import fit_transforms
-from .text import auto_length, encode_texts, fit_vocabulary, token_counts, truncated_share
+from .text import encode_texts, fit_encode
 
 
 def raise_field_limit():
@@ -56,13 +56,10 @@ def fit_text(texts, how):
     """Token ids (spec 12.2) of each split's texts, the vocabulary fitted on the train
     split's; ``length: auto`` from the train split's token counts."""
     tokenizer, lowercase = how["tokenizer"], how["lowercase"]
-    vocabulary = fit_vocabulary(texts["train"], tokenizer, lowercase, how["max_tokens"], how["min_freq"])
-    length, share = how["length"], None
-    if length == "auto":
-        counts = token_counts(texts["train"], tokenizer, lowercase)
-        length = auto_length(counts)
-        share = truncated_share(counts, length)
-    ids = {k: encode_texts(v, vocabulary, length, tokenizer, lowercase, how["truncate"]) for k, v in texts.items()}
+    vocabulary, length, share, train = fit_encode(texts["train"], tokenizer, lowercase, how["max_tokens"],
+                                                  how["min_freq"], how["length"], how["truncate"])
+    ids = {k: train if k == "train" else encode_texts(v, vocabulary, length, tokenizer, lowercase, how["truncate"])
+           for k, v in texts.items()}
     return ids, {"vocabulary": vocabulary, "length": length, "truncated": share}
 
 

@@ -179,16 +179,18 @@ class CsvInputs:
         rows = split_indices(y, self.split, seed, self.split.stratify and self.classification())
         return x, y, rows
 
-    def fitted_inputs(self, seed):
+    def fitted_inputs(self, seed, train_only: bool = False):
         """(name -> raw cells, split -> name -> encoded array, name -> fitted, rows): the
-        inputs as build trains on them."""
+        inputs as build trains on them (``train_only``: the train split's alone, as check
+        needs them: fitted on it, the others not encoded)."""
         from ..runtime.csv_inputs import fit_inputs
         from ..runtime.prepare import FitError, take_inputs
 
         x, _, rows = self._read_inputs(seed)
         self._check_numbers(x, rows["train"])
         try:
-            xs, fitted = fit_inputs(take_inputs(x, rows), self.input_settings())
+            xs, fitted = fit_inputs(take_inputs(x, {"train": rows["train"]} if train_only else rows),
+                                    self.input_settings())
         except FitError as e:  # only a statistic over values too large gets here (blanks: _check_numbers)
             raise SourceError(("inputs",), f"a transform fitted a {e.key} that is not finite; scale the column") from None
         return x, xs, fitted, rows
@@ -217,7 +219,7 @@ class CsvInputs:
 
     def inputs_info(self, seed):
         """(InputInfo per input, in forward's order; warnings): what check knows of each."""
-        raw, xs, fitted, rows = self.fitted_inputs(seed)
+        raw, xs, fitted, rows = self.fitted_inputs(seed, train_only=True)
         infos, warnings = [], []
         for name, how in self.inputs.items():
             kind, arr, got = kind_of(how), xs["train"][name], fitted[name]
