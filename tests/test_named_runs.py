@@ -99,6 +99,18 @@ def test_the_run_keeps_what_each_input_fitted_on_its_train_split(runs):
     assert pre["stats"]["transforms"][0]["fill"][0] == pytest.approx(np.median(runtimes))
 
 
+def test_a_preprocess_json_without_the_inputs_fit_is_one_line(runs, tmp_path):
+    import shutil
+
+    run = shutil.copytree(runs["csv"], tmp_path / "run")
+    pre = json.loads((run / "preprocess.json").read_text())
+    del pre["inputs"]["movie"]["categories"]
+    (run / "preprocess.json").write_text(json.dumps(pre))
+    with pytest.raises(RunError, match=r"preprocess.json does not fit the run's spec \(`inputs.movie` is not what a "
+                                       r"categorical input fits \(categories\)\); restore it or build the run again"):
+        specdl.load_run(run)
+
+
 # ---------------------------------------------------------------- predict
 def test_predict_cli_every_format_equals_the_api(runs, tmp_path, capsys):
     path = few(runs, tmp_path)
@@ -232,8 +244,14 @@ def test_serve_answers_the_inputs_and_rows_forms_as_predict(runs, tmp_path, caps
             assert [g["prediction"] for g in got] == [w["prediction"] for w in want]
             np.testing.assert_allclose([[g["p_0"], g["p_1"]] for g in got], [[w["p_0"], w["p_1"]] for w in want],
                                        atol=1e-6)
+        table = {"columns": ["text", "movie", "runtime", "year"],
+                 "data": [[r["text"], r["movie"], r["runtime"], r["year"]] for r in rows]}
+        assert client.post("/predict", json=table).json()["rows"] == client.post("/predict", json={"rows": rows}).json()["rows"]
         r = client.post("/predict", json={"inputs": {"review": ["a"], "movie": ["m1"]}})
         assert r.status_code == 422 and r.json()["error"] == "`inputs.stats`: missing"
+        r = client.post("/predict", json={"inputs": {"review": ["a"], "movie": ["m1"], "stats": [[1, 2, 3]]}})
+        assert r.status_code == 422 and r.json()["error"] == (
+            "the input `stats` is [1, 3]; it reads the columns runtime, year: give [N, 2] numbers")
         info = client.get("/info").json()["inputs"]
         assert [i["name"] for i in info["inputs"]] == ["review", "movie", "stats"]
     with TestClient(specdl.serve_app(runs["synthetic"])) as client:

@@ -66,10 +66,11 @@ def _named(run, x, exclude) -> RawInputs:
 
     if isinstance(x, (str, os.PathLike)):
         return replace(read_named(run, Path(x)), source=str(x))
-    if isinstance(x, Mapping) and any(k in input_names(run) for k in x) and all(
-            not isinstance(v, (str, int, float)) and v is not None for v in x.values()):
+    csv = run.spec.data.source == "csv"
+    if isinstance(x, Mapping) and (not csv or any(k in input_names(run) for k in x) and all(
+            not isinstance(v, (str, int, float)) and v is not None for v in x.values())):
         return from_mapping(run, x)
-    if run.spec.data.source == "csv":
+    if csv:
         if isinstance(x, Mapping):
             x = [x]
         if isinstance(x, list) and x and all(isinstance(r, Mapping) for r in x):
