@@ -257,8 +257,11 @@ def encode(run, raw: RawInputs, ids: bool = False) -> tuple[dict, list[str]]:
             unseen += [f"{len(new)} row{'s' * (len(new) != 1)} of `{name}` hold{'s' * (len(new) == 1)} a category "
                        f"the train split never saw ({', '.join(repr(c)[:30] for c in dict.fromkeys(new[:50]))[:100]})"
                        ": it maps to 0"] if new else []
-        else:
+        elif how["kind"] == "numeric":
             out[name] = _numeric(run, name, how, fit, cells, raw.rows)
+        else:
+            raise RunError(f"the input `{name}` is of kind {how['kind']}, which predict, evaluate and serve do not "
+                           "read in this version")
     return out, unseen
 
 
