@@ -653,6 +653,16 @@ def image_paths(paths, how):
     return {k: np.array([os.path.join(how["folder"], p) for p in v], dtype=object) for k, v in paths.items()}, {}
 
 
+def inputs_record(fitted):
+    """What each input fitted (``fit_inputs``' second value: a vocabulary and length,
+    categories, numeric transforms' states) as plain JSON: preprocess.json's ``inputs``."""
+    def plain(fit):
+        return {k: [{a: np.asarray(b).tolist() for a, b in s.items()} for s in v] if k == "transforms" else v
+                for k, v in fit.items()}
+
+    return {name: plain(fit) for name, fit in fitted.items()}
+
+
 def standardize_fit(x):
     std = x.std(axis=0)
     std[std == 0] = 1.0
@@ -1048,6 +1058,7 @@ if __name__ == "__main__":
     y_train, y_val, y_test = (torch.as_tensor(y[k], dtype=torch.int64).to(DEVICE) for k in ("train", "val", "test"))
     y_val_true, y_test_true = y_true["val"], y_true["test"]
     record = preprocess_record([], [], None, DATA_FACTS["class_names"], DATA_FACTS["facts"])
+    record["inputs"] = inputs_record(x_fitted)  # what each input fitted: predict applies it
     # Each epoch's training batches, and each split's evaluation chunks (EVAL_BATCH_SIZE samples at a time)
     NUM_WORKERS = auto_workers(DEVICE, "auto")  # processes decoding images (auto: up to 4 on a GPU, none on the CPU)
     x_train = DataLoader(x_train, batch_size=BATCH_SIZE, shuffle=True, generator=shuffle, num_workers=NUM_WORKERS,

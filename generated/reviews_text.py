@@ -568,6 +568,16 @@ def image_paths(paths, how):
     return {k: np.array([os.path.join(how["folder"], p) for p in v], dtype=object) for k, v in paths.items()}, {}
 
 
+def inputs_record(fitted):
+    """What each input fitted (``fit_inputs``' second value: a vocabulary and length,
+    categories, numeric transforms' states) as plain JSON: preprocess.json's ``inputs``."""
+    def plain(fit):
+        return {k: [{a: np.asarray(b).tolist() for a, b in s.items()} for s in v] if k == "transforms" else v
+                for k, v in fit.items()}
+
+    return {name: plain(fit) for name, fit in fitted.items()}
+
+
 def preprocess_record(states, target_states, encoder, class_names, facts):
     """What a run's preprocess.json holds, as plain JSON: the fitted transforms and target
     transforms, the one-hot categories, the class names and the data's facts (a generated
@@ -889,6 +899,7 @@ if __name__ == "__main__":
     # Each epoch's training batches (this rank's share), and each split's evaluation chunks
     train_batches = functools.partial(batches, x_train, y_train, BATCH_SIZE, shuffle, RANK, WORLD)
     val_chunks, test_chunks = (functools.partial(Inputs.chunks, x, EVAL_BATCH_SIZE, DEVICE) for x in (x_val, x_test))
+    record["inputs"] = inputs_record(x_fitted)  # what each input fitted: predict applies it
     N_BATCHES = math.ceil(len(y_train) / BATCH_SIZE)
 
     # -----------------------------------------------------------------------------

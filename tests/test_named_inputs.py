@@ -179,11 +179,14 @@ def test_build_trains_and_resumes_to_the_uninterrupted_metrics(tmp_path):
     assert resumed == full
 
 
-def test_the_run_verbs_refuse_a_named_input_run_in_one_line(tmp_path):
+def test_a_named_input_run_loads_and_predicts_by_input_name(tmp_path):
+    """(Every run verb on named inputs: tests/test_named_runs.py.)"""
     _, run = specdl.train(spec_of(train__epochs=1), out=tmp_path / "run")
-    with pytest.raises(RunError, match="takes named inputs .* which predict, evaluate, export and serve"):
-        specdl.load_run(run)
-    assert "export.onnx: ONNX export of a model with named inputs" in errors(spec_of(export={"onnx": True}))[0]
+    loaded = specdl.load_run(run)
+    x = {"price": np.zeros((2, 4), dtype=np.float32), "ids": np.ones((2, 5), dtype=np.int64)}
+    assert len(loaded.predict(x)["prediction"]) == 2
+    with pytest.raises(RunError, match="the input `ids` holds samples of shape \\[4\\]; the model takes \\[5\\]"):
+        loaded.predict({"price": x["price"], "ids": x["ids"][:, :4]})
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ class Arrays:
     target_states: list = field(default_factory=list)   # fitted target transforms
     encoder: object = None                               # fitted one-hot encoder (CSV)
     class_names: list | None = None                      # label names, where the data has them
+    inputs: dict | None = None                           # a CSV's named inputs: name -> what each fitted
 
     def size(self, split: str) -> int:
         return len(self.y[split])

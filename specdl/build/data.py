@@ -36,7 +36,7 @@ def prepare(spec, analysis) -> Arrays:
     ys = take(y, rows)
     if task == "classification":
         _check_classes(ys, analysis.data.classes, data.class_names())
-    xs, states, encoder = _any_features(spec, analysis, loaded, rows)
+    xs, states, encoder, fitted = _any_features(spec, analysis, loaded, rows)
     y_true = truth(ys, task)
     try:
         ys, target_states = fit_transforms(ys, [t.step() for t in data.target_transforms], "target_transforms")
@@ -46,7 +46,7 @@ def prepare(spec, analysis) -> Arrays:
                         data.target_transforms[e.index].type_name)]) from None
     if getattr(data, "image_inputs", list)():
         xs = _image_rows(data, xs, ys)
-    return Arrays(xs, ys, y_true, states, target_states, encoder, data.class_names())
+    return Arrays(xs, ys, y_true, states, target_states, encoder, data.class_names(), fitted)
 
 
 def _image_rows(data, xs, ys) -> dict:
@@ -58,9 +58,14 @@ def _image_rows(data, xs, ys) -> dict:
 
     return {k: ImageRows(xs[k], ys[k], {n: compose(data.inputs[n].pipeline(train=k == "train"))
                                         for n in data.image_inputs()}) for k in xs}
+
+
 def _any_features(spec, analysis, loaded, rows):
-    """The splits' features: named inputs (a dict), or one input."""
-    return (_named_features if isinstance(loaded.x, dict) else _features)(spec, analysis, loaded, rows)
+    """The splits' features: named inputs (a dict), or one input. (splits, fitted transforms,
+    one-hot encoder, what a CSV's named inputs fitted (saved in preprocess.json) or None)."""
+    if isinstance(loaded.x, dict):
+        return _named_features(spec, analysis, loaded, rows)
+    return (*_features(spec, analysis, loaded, rows), None)
 
 
 def _features(spec, analysis, loaded, rows):
@@ -82,16 +87,17 @@ def _features(spec, analysis, loaded, rows):
 def _named_features(spec, analysis, loaded, rows):
     """Named inputs (spec 12.1): split -> name -> array, as the script's ``take_inputs``
     gives them, a CSV's fitted on the train split by ``fit_inputs`` (runtime/csv_inputs.py:
-    token ids, categories, numeric transforms); the float ones finite. (splits, [], None)."""
-    xs = take_inputs(loaded.x, rows)
+    token ids, categories, numeric transforms); the float ones finite. (splits, [], None,
+    name -> what each input fitted, or None for the array sources)."""
+    xs, fitted = take_inputs(loaded.x, rows), None
     if hasattr(spec.data, "input_settings"):
         from ..runtime.csv_inputs import fit_inputs
 
-        xs, _ = fit_inputs(xs, spec.data.input_settings())
+        xs, fitted = fit_inputs(xs, spec.data.input_settings())
     for name in loaded.x:
         where = f"the input `{name}`'s values"
         _check_finite({k: v[name] for k, v in xs.items()}, spec.data, rows, where)
-    return xs, [], None
+    return xs, [], None, fitted
 
 
 def _checked_targets(raw, data, analysis):

@@ -38,7 +38,7 @@ def prepare_heads(spec, analysis, checked_targets, features) -> Arrays:
     for t, view in views.items():
         if analysis.heads[t].task == "classification":
             _check_classes(take(ys[t], rows), analysis.heads[t].data.classes, view.class_names())
-    xs, states, encoder = features(spec, analysis, loaded, rows)
+    xs, states, encoder, inputs = features(spec, analysis, loaded, rows)
     try:
         y, y_true, fitted = rt.prepare_targets(ys, rows, {t: h.task for t, h in analysis.heads.items()},
                                                {t: [s.step() for s in v.target_transforms] for t, v in views.items()})
@@ -47,7 +47,7 @@ def prepare_heads(spec, analysis, checked_targets, features) -> Arrays:
         raise SpecError([spec._source.issue(("data", "targets", t, "transforms", e.index), "the statistic fitted on "
                          "the train split's targets is not finite (values too large); scale them",
                          views[t].target_transforms[e.index].type_name)]) from None
-    return Arrays(xs, y, y_true, states, fitted, encoder, {t: v.class_names() for t, v in views.items()})
+    return Arrays(xs, y, y_true, states, fitted, encoder, {t: v.class_names() for t, v in views.items()}, inputs)
 
 
 def heads_loss(analysis, build_loss) -> rt.HeadsLoss:

@@ -19,25 +19,29 @@ TOLERANCE = 1e-4  # max absolute difference between onnxruntime's and torch's ou
 EXAMPLE_BATCH = 2  # the traced example; verification uses another batch size
 
 
-def export_onnx(model: torch.nn.Module, inputs: torch.Tensor, path: Path) -> dict:
+def export_onnx(model: torch.nn.Module, inputs, path: Path) -> dict:
     """Export ``model`` (on the CPU, eval mode) to ``path`` and verify it on ``inputs``
-    (a batch of real inputs of a size other than the example's). Returns the figures."""
+    (a batch of real inputs of a size other than the example's; named inputs: name ->
+    tensor, one graph input each, by that name). Returns the figures."""
+    named = inputs if isinstance(inputs, dict) else {"input": inputs}
     model = model.cpu().eval()
-    inputs = inputs.cpu()
-    example = inputs[:EXAMPLE_BATCH]
-    if len(inputs) == EXAMPLE_BATCH:
-        inputs = inputs[:1]
-    path = torch_to_onnx(model, (example,), path, ["input"], ["output"])
-    got = run_onnx(path, {"input": inputs.numpy()})
+    named = {k: v.cpu() for k, v in named.items()}
+    n = len(next(iter(named.values())))
+    example = {k: v[:EXAMPLE_BATCH] for k, v in named.items()}
+    verify = {k: v[:1] if n == EXAMPLE_BATCH else v for k, v in named.items()}
+    path = torch_to_onnx(model, example if isinstance(inputs, dict) else (example["input"],), path, list(named),
+                         ["output"])
+    got = run_onnx(path, {k: v.numpy() for k, v in verify.items()})
     with torch.inference_mode():
-        want = model(inputs).float().numpy()
-    return {"path": str(path), **agreement(got, want, "torch"), "verified_batch": len(inputs),
-            "example_batch": len(example)}
+        want = (model(**verify) if isinstance(inputs, dict) else model(verify["input"])).float().numpy()
+    return {"path": str(path), **agreement(got, want, "torch"), "verified_batch": len(got),
+            "example_batch": len(example["input"] if "input" in example else next(iter(example.values())))}
 
 
-def torch_to_onnx(model, example: tuple, path, input_names, output_names) -> Path:
+def torch_to_onnx(model, example, path, input_names, output_names) -> Path:
     """torch.onnx.export with the batch (dimension 0 of every input) dynamic; the file
-    passes onnx.checker. Any exporter failure is one RunError line."""
+    passes onnx.checker. Any exporter failure is one RunError line. ``example``: the
+    forward's arguments (a tuple), or a named-input model's keyword inputs (a dict)."""
     import onnx
 
     from ..files import check_output
@@ -45,16 +49,18 @@ def torch_to_onnx(model, example: tuple, path, input_names, output_names) -> Pat
     path = check_output(path, "the ONNX file", regular=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     batch = torch.export.Dim("batch")
+    named = isinstance(example, dict)  # forward(**inputs): the inputs as keyword arguments
+    dims = {"inputs": {k: {0: batch} for k in example}} if named else tuple({0: batch} for _ in example)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, example, str(path), input_names=input_names, output_names=output_names,
-                              dynamic_shapes=tuple({0: batch} for _ in example))
+            torch.onnx.export(model, () if named else example, str(path), kwargs=example if named else None,
+                              input_names=input_names, output_names=output_names, dynamic_shapes=dims)
     except Exception as e:  # noqa: BLE001 - any exporter failure is one clear line
         raise RunError(f"ONNX export failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto)
-    fixed_batch(proto, len(example[0]))
+    fixed_batch(proto, len(next(iter(example.values())) if named else example[0]))
     return path
 
 

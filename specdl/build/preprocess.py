@@ -18,11 +18,14 @@ def save_preprocess(run_dir: Path, spec, arrays) -> None:
     """What was fitted on the train split, as plain JSON (runtime/prepare.py's record,
     which a generated script writes too)."""
     from ..runtime.heads import heads_record
+    from ..runtime.csv_inputs import inputs_record
     from ..runtime.prepare import preprocess_record
 
     record = heads_record if isinstance(arrays.target_states, dict) else preprocess_record  # several outputs
     data = record(arrays.states, arrays.target_states, arrays.encoder, arrays.class_names,
                   spec.data.saved_facts(spec.seed))
+    if arrays.inputs is not None:  # a CSV's named inputs (spec 12.5); a run without them: as before
+        data["inputs"] = inputs_record(arrays.inputs)
     (Path(run_dir) / PREPROCESS).write_text(json.dumps(data) + "\n")
 
 
@@ -75,7 +78,8 @@ def check_saved(path: Path, pre: dict, analysis) -> None:
     """preprocess.json against the run's spec: one fitted state per transform, each with
     the keys and shapes a fit on the run's shapes gives, of finite numbers; one class name
     per class. An edited file is one line, never a traceback or a silent broadcast."""
-    why = _states_problem(pre, analysis) or _names_problem(pre["class_names"], analysis)
+    why = (_states_problem(pre, analysis) or _names_problem(pre["class_names"], analysis)
+           or _inputs_problem(pre.get("inputs"), analysis))
     if why:
         raise RunError(f"{path} does not fit the run's spec ({why}); restore it or build the run again")
 
@@ -116,6 +120,31 @@ def _probe_states(analysis) -> list | None:
         return fit_transforms({"train": np.zeros((2, *raw))}, [t.step() for t in data.transforms])[1]
     except Exception:  # noqa: BLE001 - shapes the transforms refuse: check said so already
         return None
+
+
+FITTED = {"text": ("vocabulary", "length"), "categorical": ("categories",), "numeric": ("transforms",)}
+
+
+def _inputs_problem(saved, analysis) -> str | None:
+    """A CSV's named inputs: what each fitted, with the keys its kind fits (None: fine)."""
+    data = analysis.spec.data
+    if data.source != "csv" or not data.inputs:
+        return None
+    if not isinstance(saved, dict):
+        return "it holds no `inputs`: what the named inputs fitted (a run of an older specdl, or a generated " \
+               "script's file); build the run with this specdl"
+    for info in analysis.data.inputs:
+        fit = saved.get(info.name)
+        keys = FITTED.get(info.kind, ())
+        if not isinstance(fit, dict) or any(k not in fit for k in keys):
+            return f"`inputs.{info.name}` is not what a {info.kind} input fits ({', '.join(keys)})"
+        if info.kind == "text" and not (isinstance(fit["vocabulary"], list) and type(fit["length"]) is int
+                                        and fit["length"] > 0 and all(isinstance(t, str) for t in fit["vocabulary"])):
+            return f"`inputs.{info.name}` holds no vocabulary of texts and whole length"
+        if info.kind == "categorical" and not (isinstance(fit["categories"], list)
+                                               and all(isinstance(c, str) for c in fit["categories"])):
+            return f"`inputs.{info.name}.categories` is not a list of texts"
+    return None
 
 
 def _names_problem(names, analysis) -> str | None:

@@ -1,7 +1,7 @@
 """Named inputs in ``check`` (spec 12.3-12.4): the graph's sources made from the data's
 named inputs, and what check proves of them besides the shapes: every input is taken by
 some layer, ``model.input`` is not given beside them, an embedding fed an input covers
-its ids, and the verbs that do not take named inputs yet say so in one located line."""
+its ids."""
 
 from __future__ import annotations
 
@@ -43,7 +43,4 @@ def input_issues(spec, info, graph, src) -> list[Issue]:
             issues.append(src.issue(n.path + ("num_embeddings",), f"the input {n.inputs[0]} holds token ids up to "
                                     f"{top}, but num_embeddings is {n.layer.num_embeddings}; use {top + 1} or more",
                                     "embedding"))
-    if spec.export.onnx:
-        issues.append(src.issue(("export", "onnx"), "ONNX export of a model with named inputs is not supported in "
-                                "this version; leave export.onnx out"))
     return issues

@@ -54,7 +54,11 @@ class Deployable(torch.nn.Module):
                 x = t.graph(x, s)
             x = torch.cat([x, self.one_hot(codes)], 1) if self.sizes else x
             x = x if self.tokens else x.float()
-        out = self.model(x).float()
+        return self.answer(self.model(x).float())
+
+    def answer(self, out):
+        """The model's outputs as the graph gives them: probabilities (classification,
+        multilabel) or the prediction in the data's units (the target transforms undone)."""
         if self.task == "classification":
             return self.run.probabilities(out)
         if self.task == "multilabel":
@@ -63,7 +67,6 @@ class Deployable(torch.nn.Module):
         for t, s in reversed(self.targets):
             y = t.invert(y, s)
         return y.float()
-
 
     def one_hot(self, codes):
         """Category codes [N, columns] (-1: unseen) -> the fitted one-hot columns."""
@@ -134,18 +137,25 @@ def _restore(run, x):
     if run.analysis.data.dtype == "int64":
         return x.astype(np.int64)
     steps = list(zip(run.spec.data.transforms, run.fitted("transforms")))
-    shapes = [tuple(run.spec.data.facts(run.spec.seed).feat)]
+    return undo(steps, x, run.spec.data.facts(run.spec.seed).feat)
+
+
+def undo(steps, x, raw_shape, what: str = ""):
+    """Transformed samples back to raw float32 ones of ``raw_shape`` (``steps``: each
+    transform with its fitted state), a NaN in the first row where a `fill` leads (filled
+    by the graph as by predict). ``what``: which input, for the message."""
+    shapes = [tuple(raw_shape)]
     for t, _ in steps:
         shapes.append(tuple(t.infer(shapes[-1])))
     for (t, s), before in reversed(list(zip(steps, shapes))):
         try:
             x = t.restore(x, s, before)
         except NotImplementedError:
-            raise RunError(f"cannot verify --with-preprocessing: the `{t.type_name}` transform cannot be "
+            raise RunError(f"cannot verify --with-preprocessing: the `{t.type_name}` transform{what} cannot be "
                            "undone to rebuild raw rows") from None
     x = x.astype(np.float32)
     if steps and steps[0][0].type_name == "fill" and np.isfinite(np.asarray(steps[0][1]["fill"])).all():
-        x[0] = np.nan  # filled by the graph as by predict
+        x[0] = np.nan
     return x
 
 
@@ -199,19 +209,33 @@ def export_with_preprocessing(run, inputs: torch.Tensor, path) -> dict:
     proto = onnx.load(str(path))
     if "categorical" in names:
         string_front(proto, run.pre["categories"])
-    proto.metadata_props.add(key="specdl.inputs", value=describe_raw(run))
-    proto.metadata_props.add(key="specdl.with_preprocessing", value="1")
-    if run.pre["class_names"]:
-        proto.metadata_props.add(key="specdl.classes", value=json.dumps(run.pre["class_names"]))
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
-    n = len(next(iter(raw.values())))
-    rows = slice(None) if n != EXAMPLE_BATCH else slice(0, 1)  # verify at another batch size
+    save_raw_graph(proto, path, run, describe_raw(run))
+    rows = other_batch(raw)
     feed = {k: (v[rows].astype(str).astype(object) if k == "categorical" else v[rows]) for k, v in raw.items()}
     got = run_onnx(path, feed)
     want = predicted(run, {k: v[rows] for k, v in raw.items()})
     return {"path": str(path), **agreement(got, want, "specdl predict", scale=True),
             "verified_batch": len(got), "example_batch": EXAMPLE_BATCH, "inputs": describe_raw(run)}
+
+
+def save_raw_graph(proto, path, run, described: str) -> None:
+    """A graph with the run's preprocessing, its metadata added (what it takes, the flag
+    `serve --backend onnx` reads, the classes), checked and saved."""
+    import onnx
+
+    proto.metadata_props.add(key="specdl.inputs", value=described)
+    proto.metadata_props.add(key="specdl.with_preprocessing", value="1")
+    if run.pre["class_names"]:
+        proto.metadata_props.add(key="specdl.classes", value=json.dumps(run.pre["class_names"]))
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+
+
+def other_batch(raw: dict) -> slice:
+    """The rows of the raw examples to verify with: a batch size other than the traced one."""
+    from ..build.onnx import EXAMPLE_BATCH
+
+    return slice(None) if len(next(iter(raw.values()))) != EXAMPLE_BATCH else slice(0, 1)
 
 
 def _as_torch(run, x, name):
@@ -272,6 +296,10 @@ def describe_raw(run) -> str:
 def describe_model_input(analysis) -> str:
     """What a plain export's model takes: the input after the run's preprocessing."""
     data, a = analysis.spec.data, analysis
+    if a.graph.named:  # one graph input per data input
+        return "expects " + ", ".join(f"`{i.name}` {i.dtype} [{', '.join(map(str, ('N', *i.feat)))}]" + (
+            f" ({'token ids of' if i.kind == 'text' else i.kind} `{i.column}`)" if i.kind else "")
+            for i in a.data.inputs) + " after the run's preprocessing"
     shape = ", ".join(map(str, a.data.feat))
     kind = "int64 token ids" if a.data.dtype == "int64" else "float32"
     steps = [t.type_name for t in data.transforms]

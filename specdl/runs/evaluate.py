@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import RunError
 from ..front.plan import dtypes
 from ..runtime.csv import missing_cell
+from .given import read_given
 from .inputs import csv_delimiter, read_columns, read_inputs
 
 
@@ -70,7 +71,7 @@ def scores(run, x, y_true) -> tuple[dict, np.ndarray]:
 
     try:
         with np.errstate(all="ignore"):  # targets near the float limit score inf: said in the table, not warned
-            test, pred = loop.evaluate(run.model, loop.chunks(x, run.spec.train.eval_chunk), y, y_true,
+            test, pred = loop.evaluate(run.model, run.chunks(x), y, y_true,
                                        build_loss(a), metrics, predict)
     except (RuntimeError, ValueError) as e:
         if "allocate" in str(e):
@@ -102,7 +103,7 @@ def labelled(run, path: Path, target: str | None):
             raise RunError(f"this run's target column is {', '.join(f'`{n}`' for n in names)} (its spec's "
                            f"data.target); --target {target} does not apply")
         cells = read_columns(path, names, csv_delimiter(run))
-        raw = read_inputs(run, path, exclude=names)
+        raw = read_given(run, path, exclude=names)
         y = [_csv_labels(run, path, n, cells[n], raw.rows, len(names)) for n in names]
         return run.model_inputs(raw), _targets(run, np.stack(y, axis=1) if len(y) > 1 else y[0])
     if path.suffix == ".npz":
@@ -158,12 +159,14 @@ def _npz(run, path: Path):
 
     data = run.spec.data
     xkey, ykey = (data.x, data.y) if data.source == "npz" else ("x", "y")
+    named = run.analysis.graph.named  # inputs keyed by their names; the targets under y (the spec's key)
     try:
-        y = read_npz(path, xkey, ykey)[1]
+        y = read_npz(path, ykey, fields=("y",))[0] if named else read_npz(path, xkey, ykey)[1]
     except NpzProblem as e:
         raise RunError(str(e)) from None
-    raw = read_inputs(run, path)
-    n = len(raw.x[0]) if isinstance(raw.x, tuple) else len(raw.x)  # a CSV run's (numeric, categorical)
+    raw = read_given(run, path)
+    xkey = next(iter(raw.x)) if named else xkey
+    n = len(next(iter(raw.x.values())) if named else raw.x[0] if isinstance(raw.x, tuple) else raw.x)
     if y.ndim == 0 or len(y) != n:
         raise RunError(f"{path}: `{xkey}` holds {n} samples but `{ykey}` is {list(y.shape)}; "
                        "give one target per sample")

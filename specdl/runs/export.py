@@ -35,6 +35,10 @@ def export_run(run_dir, output=None, checkpoint=None, with_preprocessing: bool =
         inputs = _real_inputs(run.analysis)
     before = _file_state(out)
     try:
+        if with_preprocessing and run.analysis.graph.named:  # one graph input per data input
+            from .deploy_named import export_named
+
+            return export_named(run, inputs, out)
         if with_preprocessing:
             from .deploy import export_with_preprocessing
 

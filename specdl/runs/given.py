@@ -24,6 +24,7 @@ from .inputs import (
     read_inputs,
     transformed_images,
 )
+from .named import all_columns, read_named
 
 TAKES = ("a path (.csv, .npy, .npz, an image or a folder), rows as dicts keyed by column name, "
          "a NumPy array")
@@ -37,6 +38,8 @@ def read_given(run, x, exclude=()) -> RawInputs:
     if run.spec.data.file_backed and hasattr(x, "detach") and tuple(x.shape[1:]) == expected_shape(run) \
             and x.is_floating_point():  # model inputs already (transformed images)
         return RawInputs(x, [f"row {i}" for i in range(len(x))])
+    if run.analysis.graph.named:
+        return _named(run, x, exclude)
     if isinstance(x, (str, os.PathLike)):
         return replace(read_inputs(run, x, exclude), source=str(x))
     if run.spec.data.file_backed:
@@ -54,6 +57,25 @@ def read_given(run, x, exclude=()) -> RawInputs:
     if run.spec.data.source == "csv":
         return RawInputs(csv_array(run, arr, "the given array"), rows)
     return RawInputs(_check_array(run, arr, "the array", rows), rows)
+
+
+def _named(run, x, exclude) -> RawInputs:
+    """A named-input run's inputs in memory: ``{input name: values}``, or (a CSV run)
+    rows as dicts keyed by column."""
+    from .named import from_mapping, input_names, takes
+
+    if isinstance(x, (str, os.PathLike)):
+        return replace(read_named(run, Path(x)), source=str(x))
+    csv = run.spec.data.source == "csv"
+    if isinstance(x, Mapping) and (not csv or any(k in input_names(run) for k in x) and all(
+            not isinstance(v, (str, int, float)) and v is not None for v in x.values())):
+        return from_mapping(run, x)
+    if csv:
+        if isinstance(x, Mapping):
+            x = [x]
+        if isinstance(x, list) and x and all(isinstance(r, Mapping) for r in x):
+            return dict_rows(run, x, exclude)
+    raise RunError(f"this run takes named inputs: give {takes(run)}; not {type(x).__name__}")
 
 
 def _is_image(x) -> bool:
@@ -114,6 +136,8 @@ def dict_rows(run, rows, exclude=()) -> RawInputs:
     data = run.spec.data
     keys = [k for k in rows[0] if k not in exclude]
     names = [*sum(data.columns(), [])] if data.source == "csv" else keys
+    if run.analysis.graph.named:
+        names = all_columns(run)
     for i, row in enumerate(rows):
         absent = [f"`{n}`" for n in names if n not in row]
         if absent and data.source == "csv":
@@ -133,7 +157,7 @@ def dict_rows(run, rows, exclude=()) -> RawInputs:
                 ends[line] = i
                 w.writerow(cells)
         try:
-            raw = read_inputs(run, path, exclude)
+            raw = read_named(run, path) if run.analysis.graph.named else read_inputs(run, path, exclude)
         except RunError as e:
             raise RunError(_as_rows(str(e), path, ends)) from None
     return replace(raw, rows=[_as_rows(r, path, ends) for r in raw.rows])

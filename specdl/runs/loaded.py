@@ -87,11 +87,6 @@ class SavedRun:
         except SpecError as e:
             said = "no longer checks" if run_dir is not None else "does not check"
             raise RunError(f"{spec_path} {said}: {e.issues[0].message}") from None
-        if self.analysis.graph.named:
-            raise RunError(f"{spec_path}: the run's model takes named inputs (data.inputs: "
-                           f"{', '.join(self.analysis.graph.sources)}), which predict, evaluate, export and serve do "
-                           "not read in this version; load best.pt into specdl.build_model(spec) and call it "
-                           "with one keyword argument per input")
         check_saved(pre_path, self.pre, self.analysis)
         self.spec, self.run_dir = self.analysis.spec, Path(run_dir) if run_dir is not None else None
         self.reads = [spec_path, pre_path, self.checkpoint]  # what an --out must not overwrite
@@ -141,6 +136,10 @@ class LoadedRun(SavedRun):
         import torch
 
         data = self.spec.data
+        if self.analysis.graph.named:
+            from .named import model_inputs
+
+            return model_inputs(self, raw)
         if data.file_backed:
             return raw.x  # already transformed by image_inputs
         x, cats = raw.x if data.source == "csv" else (raw.x, None)
@@ -162,16 +161,21 @@ class LoadedRun(SavedRun):
         chunks (``source``: what ``x`` was read from, for a message)."""
         import torch
 
-        from ..runtime.loop import chunks
-
         try:
             with torch.inference_mode():
-                return torch.cat([self.model(xb).float() for xb in chunks(x, self.spec.train.eval_chunk)])
+                return torch.cat([self.model(xb).float() for xb in self.chunks(x)])
         except (RuntimeError, IndexError, ValueError, TypeError) as e:  # what the checks of specdl/runs/inputs.py let through
             if "allocate" in str(e):
                 raise
             raise RunError(f"the model cannot take the inputs of {source}: "
                            f"{str(e).splitlines()[0][:200]}") from None
+
+    def chunks(self, x):
+        """Model inputs (a tensor, or named ``Inputs``) in the run's evaluation chunks."""
+        from ..runtime.loop import chunks
+
+        size = self.spec.train.eval_chunk
+        return x.chunks(size) if hasattr(x, "tensors") else chunks(x, size)
 
     def predict(self, x) -> dict:
         """{"prediction": [...], and "probabilities" (classification)} for anything

@@ -87,5 +87,16 @@ def image_paths(paths, how):
     return {k: np.array([os.path.join(how["folder"], p) for p in v], dtype=object) for k, v in paths.items()}, {}
 
 
+def inputs_record(fitted):
+    """What each input fitted (``fit_inputs``' second value: a vocabulary and length,
+    categories, numeric transforms' states) as plain JSON: preprocess.json's ``inputs``."""
+    def plain(fit):
+        return {k: [{a: np.asarray(b).tolist() for a, b in s.items()} for s in v] if k == "transforms" else v
+                for k, v in fit.items()}
+
+    return {name: plain(fit) for name, fit in fitted.items()}
+
+
 # What a script with CSV inputs contains
-CSV_INPUT_FUNCTIONS = (raise_field_limit, read_inputs, fit_inputs, fit_text, fit_categorical, fit_numeric, image_paths)
+CSV_INPUT_FUNCTIONS = (raise_field_limit, read_inputs, fit_inputs, fit_text, fit_categorical, fit_numeric, image_paths,
+                       inputs_record)

@@ -295,7 +295,7 @@ def _training_context(a, distributed: bool = False) -> dict:
         "early": (es.monitor, a.es_mode(), es.patience, es.min_delta) if es else None, "epochs": tr.epochs, "batch_size": cpu.batch_size,
         "eval_batch_size": cpu.eval_chunk,
         "accumulate": tr.accumulate, "grad_clip": tr.grad_clip, "precision": tr.precision, "compile": tr.compile,
-        "tensorboard": tr.tensorboard, "export_onnx": spec.export.onnx, "deterministic": tr.deterministic,
+        "tensorboard": tr.tensorboard, "export_onnx": spec.export.onnx and ("named" if a.graph.named else True), "deterministic": tr.deterministic,
         **_graphs_context(a, distributed),
         "threads": cpu.threads, "onednn": cpu.onednn, "device": _device(tr.device),
         "run_model": _run_model(tr.compile, distributed),

@@ -52,9 +52,11 @@ class TorchBackend:
 
     @staticmethod
     def concat(xs):
-        """Several requests' model inputs as one batch."""
+        """Several requests' model inputs (tensors, or named ``Inputs``) as one batch."""
         import torch
 
+        if hasattr(xs[0], "tensors"):
+            return type(xs[0])({k: torch.cat([x.tensors[k] for x in xs]) for k in xs[0].tensors})
         return torch.cat(xs)
 
     @staticmethod

@@ -41,6 +41,10 @@ class OnnxBackend:
     def prepare(self, raw) -> dict:
         """Raw inputs -> the graph's feed (a value the run cannot take: a RunError, a 422)."""
         run, data = self.saved, self.saved.spec.data
+        if run.analysis.graph.named:
+            from ..runs.named import graph_feed
+
+            return graph_feed(run, raw)
         num, cats = raw.x if data.source == "csv" else (raw.x, None)
         num = check_raw(run, np.asarray(num, dtype=dtypes(run.analysis).read), raw.rows)
         if "fill" not in [t.type_name for t in data.transforms]:

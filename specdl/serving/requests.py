@@ -21,7 +21,10 @@ MAX_PIXELS = 40_000_000  # a sent image's width x height (PIL refuses over 179M,
 def request_inputs(run, body, files: Path | None) -> RawInputs:
     """The run's raw inputs for a validated request ``body`` (``files``: the --files
     folder image paths are taken under; None: paths are refused)."""
-    if hasattr(body, "rows"):
+    if getattr(body, "inputs", None) is not None:  # a named-input run's inputs form
+        raw = read_given(run, body.inputs.model_dump(by_alias=True))
+        return RawInputs(raw.x, [f"row {i}" for i in range(len(raw.rows))], source="the request")
+    if getattr(body, "rows", None) is not None:
         return read_given(run, [row.model_dump(by_alias=True) for row in body.rows])
     if run.spec.data.file_backed:
         return transformed_images(run, [(_name(item, i), _image(item, i, files))
@@ -32,7 +35,9 @@ def request_inputs(run, body, files: Path | None) -> RawInputs:
 
 def request_rows(body) -> int:
     """How many rows (samples) a validated request holds, before reading it."""
-    return len(body.rows) if hasattr(body, "rows") else len(body.instances)
+    if getattr(body, "inputs", None) is not None:
+        return max(map(len, body.inputs.model_dump().values()))
+    return len(body.rows) if getattr(body, "rows", None) is not None else len(body.instances)
 
 
 def _name(item, i: int) -> str:

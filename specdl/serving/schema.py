@@ -40,10 +40,11 @@ def _fields(columns: dict) -> dict:
     return {names[c]: (t, Field(alias=c, description=d)) for c, (t, d) in columns.items()}
 
 
-def row_model(numeric, categories: dict):
+def row_model(numeric, categories: dict, texts=()):
     """A CSV run's row: each numeric column a number or null (a missing value, as a blank
-    cell), each categorical column a text or null; every column required, no other."""
+    cell), each categorical (or text) column a text or null; every column required, no other."""
     cols = {c: (StrictFloat | None, "a number; null for a missing value") for c in numeric}
+    cols.update({c: (StrictStr | None, "a text (tokenized as in training); null for an empty one") for c in texts})
     for c, cats in categories.items():
         shown = ", ".join(map(str, cats[:20])) + (" ..." if len(cats) > 20 else "")
         cols[c] = (StrictStr | None, f"one of the categories the run learnt ({shown}); another encodes as "
@@ -88,6 +89,8 @@ def columns_as_rows(body):
 
 
 Numbers = TypeAliasType("Numbers", Union[StrictFloat, list["Numbers"]])  # noqa: UP007 - a recursive alias
+# a named input's sample: numbers, null where missing (a numeric input's `fill` fills it)
+Values = TypeAliasType("Values", Union[StrictFloat, None, list["Values"]])  # noqa: UP007 - a recursive alias
 
 
 class ImageItem(BaseModel):
@@ -130,11 +133,53 @@ def answer_columns(run) -> dict:
     return {**cols, **({"prediction": float} if width == 1 else {f"prediction_{j}": float for j in labels})}
 
 
+def named_request(run):
+    """A named-input run's request (spec 12.8): ``inputs``, one list of values per input
+    (texts, categories, rows of numbers, nested lists); a CSV run's also as ``rows`` (or
+    ``columns`` and ``data``): one of the two forms."""
+    from ..runs.named import all_columns, csv_columns
+
+    csv = run.spec.data.source == "csv"
+    fields = {}
+    for i in run.analysis.data.inputs:
+        kind = csv_columns(run)[i.name][0] if csv else "array"
+        what = {"text": (StrictStr | None, "one text per sample (tokenized as in training; null: empty)"),
+                "categorical": (StrictStr | None, "one category per sample (one the run never saw, or null: 0)"),
+                }.get(kind, (Values, f"one sample each, {list(i.feat)} numbers (null: a missing value)"))
+        fields[i.name] = (list[what[0]], what[1])
+    inputs = create_model("Inputs", __config__=STRICT, **_fields(fields))
+    extra = {}
+    if csv:
+        cats = {c: run.pre["inputs"][n]["categories"] for n, (k, cols) in csv_columns(run).items()
+                if k == "categorical" for c in cols}
+        texts = [c for k, cols in csv_columns(run).values() if k == "text" for c in cols]
+        row = row_model([c for c in all_columns(run) if c not in cats and c not in texts], cats, texts)
+        extra["rows"] = (list[row] | None, Field(None, min_length=1, description="one object per row, keyed by column"))
+
+    class PredictRequest(create_model("Base", __config__=STRICT, **extra,
+                                      inputs=(inputs | None, Field(None, description="one list per input")))):
+        @model_validator(mode="before")
+        @classmethod
+        def _columns_data(cls, body: Any):
+            return columns_as_rows(body)
+
+        @model_validator(mode="after")
+        def _one_form(self):
+            if (getattr(self, "rows", None) is None) == (self.inputs is None):
+                raise ValueError("give `inputs` (one list per input)" + (" or `rows`, one of them" if csv else ""))
+            return self
+
+    PredictRequest.model_json_schema()  # built now: a bad model fails at start, not at a request
+    return PredictRequest
+
+
 def request_model(run):
     """The request model of ``run``: a CSV run's rows, an image run's images, an array
     run's instances (each a nested list of numbers: a sample as `predict --input x.npy`
-    holds it)."""
+    holds it); a named-input run's ``inputs`` (``named_request``)."""
     data = run.spec.data
+    if run.analysis.graph.named:
+        return named_request(run)
     if data.file_backed:
         return instances_request(ImageItem, "one image per sample")
     if data.source == "csv":
@@ -145,13 +190,32 @@ def request_model(run):
                                       "after the run's transforms)")
 
 
+def named_info(run) -> dict:
+    """/info's inputs of a named-input run: each input's kind, columns, shape and what
+    it fitted (categories, text length)."""
+    from ..runs.named import csv_columns
+
+    csv = run.spec.data.source == "csv"
+    out = []
+    for i in run.analysis.data.inputs:
+        row = {"name": i.name, "kind": i.kind or "array", "shape": list(i.feat), "dtype": i.dtype}
+        if csv:
+            row["columns"] = csv_columns(run)[i.name][1]
+            fit = run.pre["inputs"][i.name]
+            row.update({k: fit[k] for k in ("categories", "length") if k in fit})
+        out.append(row)
+    return {"form": "inputs or rows" if csv else "inputs", "inputs": out}
+
+
 def run_info(run, backend: str, version: str) -> dict:
     """/info: the spec's name and fingerprint (tune's), specdl's version, the inputs,
     the answer's columns, the classes and the backend."""
     from ..front import spec_fingerprint
 
     data, pre = run.spec.data, run.pre
-    if data.source == "csv" and not data.file_backed:
+    if run.analysis.graph.named:
+        inputs = named_info(run)
+    elif data.source == "csv" and not data.file_backed:
         numeric, cats = data.columns()
         inputs = {"form": "rows", "columns": [{"name": c, "type": "number"} for c in numeric]
                   + [{"name": c, "type": "category", "categories": list(k)}
