@@ -27,7 +27,7 @@ def test_the_input_kinds_tables_are_current():
     text = (ROOT / "docs" / "spec.md").read_text()
     shown = text.split("<!-- inputs:begin -->\n", 1)[1].split("\n<!-- inputs:end -->", 1)[0]
     assert shown == inputs_markdown(), "regenerate: the output of specdl.front.summary.inputs_markdown()"
-    assert all(f"#### `{kind}`" in shown for kind in ("text", "categorical", "numeric"))
+    assert all(f"#### `{kind}`" in shown for kind in ("text", "categorical", "numeric", "image"))
 
 
 @pytest.mark.slow

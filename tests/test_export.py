@@ -19,27 +19,20 @@ from .conftest import ROOT, per_spec, run_cli
 from .test_codegen import SHORT
 
 
-def sample(a, n):
-    inp = a.graph.input
-    if inp.dtype == "int64":
-        return torch.randint(0, 5, (n, *inp.shape[1:]))
-    return torch.randn(n, *inp.shape[1:])
+def sample(a, n) -> dict:
+    """``n`` random samples of each of the graph's inputs (``input``, or the named inputs):
+    token ids below their bound, floats otherwise."""
+    def one(tt):
+        shape = (n, *tt.shape[1:])
+        return torch.randint(0, min(5, tt.vocab or 5), shape) if tt.dtype == "int64" else torch.randn(shape)
+
+    return {name: one(tt) for name, tt in a.graph.sources.items()}
 
 
-# Bundled specs with named inputs: their ONNX export (one graph input per data input) is issue 29
-# part B point 4, on another branch; until it lands, check refuses it in one located line (the test
-# below, which fails once it lands: then drop this exclusion)
-NO_ONNX_YET = {"reviews_text", "reviews_multi"}
-EXPORTED = [p for p in (ROOT / "specs").glob("*.yaml") if p.stem not in NO_ONNX_YET]
+EXPORTED = sorted((ROOT / "specs").glob("*.yaml"))  # named inputs: one graph input each (spec 12.5)
 
 
-def test_export_of_named_inputs_is_refused_in_one_line_until_it_lands():
-    with pytest.raises(specdl.SpecError) as e:
-        specdl.check(ROOT / "specs" / "reviews_multi.yaml", ["export.onnx=true"])
-    assert str(e.value).count("\n") == 0 and "export.onnx: ONNX export of a model with named inputs" in str(e.value)
-
-
-@pytest.mark.parametrize("spec", per_spec(sorted(EXPORTED)))
+@pytest.mark.parametrize("spec", per_spec(EXPORTED))
 def test_build_exports_verified_onnx(spec, tmp_path):
     over = [*SHORT.get(spec.stem, []), "train.epochs=1", "export.onnx=true"]  # the published nets, smaller
     metrics, run = specdl.train(spec, out=tmp_path / "r", overrides=over)
@@ -49,9 +42,9 @@ def test_build_exports_verified_onnx(spec, tmp_path):
     onnx.checker.check_model(onnx.load(str(model_file)))
     loaded = specdl.load_run(run)
     x = sample(loaded.analysis, 5)  # the export traced a batch of 2
-    got = ort.InferenceSession(str(model_file)).run(None, {"input": x.numpy()})[0]
+    got = ort.InferenceSession(str(model_file)).run(None, {k: v.numpy() for k, v in x.items()})[0]
     with torch.no_grad():
-        want = loaded.model(x).numpy()
+        want = (loaded.model(**x) if loaded.analysis.graph.named else loaded.model(x["input"])).numpy()
     assert got.shape == want.shape and np.abs(got - want).max() <= 1e-4
 
 

@@ -83,7 +83,7 @@ import hashlib, json, runpy, sys
 sys.modules["specdl"] = sys.modules["tokenizers"] = None  # importing either raises
 g = runpy.run_path(sys.argv[1], run_name="__main__")
 def sha(v):  # an image input's paths: the SHA-256 of their text
-    return hashlib.sha256("\n".join(map(str, v)).encode() if v.dtype == object else v.tobytes()).hexdigest()
+    return hashlib.sha256(chr(10).join(map(str, v)).encode() if v.dtype == object else v.tobytes()).hexdigest()
 ids = {s: {k: [sha(v), str(v.dtype), list(v.shape)] for k, v in d.items()} for s, d in g["x"].items()}
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("specdl", "tokenizers") and sys.modules[m])
 print(json.dumps({"ids": ids, "loaded": loaded}))
