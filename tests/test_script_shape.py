@@ -37,6 +37,11 @@ LINES_BEFORE |= {"reviews_text": 828, "reviews_multi": 897}
 FEATURE_LINES = {"breast_cancer_binary": (32, "issue 28: the spec reports roc_auc, pr_auc and log_loss: the "
                                               "probabilities' runtime (probabilities, Scored, scored_predictions: "
                                               "29 lines) and the three metrics' lines")}
+# issue 29 after these goldens were added: a long text read within its bytes (SPACE, PIECE,
+# head_tokens, pieces, last_tokens), the train texts tokenized once (count_tokens, pad_ids,
+# fit_encode), the inputs' preprocess record (inputs_record): 115 lines with their spacing
+FEATURE_LINES |= {k: (115, "issue 29: long texts within their bytes, one tokenizing pass, the inputs' record")
+                  for k in ("reviews_text", "reviews_multi", "reviews_4inputs")}
 
 LINES_BEFORE["reviews_4inputs"] = 1011  # bundled after part C (issue 29): its golden's length when added
 

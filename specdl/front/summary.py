@@ -352,7 +352,7 @@ def inputs_markdown() -> str:
     (sources/csv_inputs.py): a table per kind, its key first (it names the column)."""
     from typing import get_args
 
-    from ..sources.csv_inputs import CsvInput
+    from ..sources.csv_inputs import REBUILT, CsvInput
 
     out = []
     for member in get_args(get_args(CsvInput)[0]):
@@ -360,7 +360,8 @@ def inputs_markdown() -> str:
         out += [f"#### `{tag.tag}`", "", " ".join(cls.__doc__.split()), "",
                 "| key | type | default |", "| --- | --- | --- |"]
         for key, typ, default in describe_args(cls):
-            typ = "list of data transforms (docs/layers.md)" if "TransformUnion" in typ else typ
+            # a list of components (its type is each spec's union once a spec is read: REBUILT)
+            typ = "list of data transforms (docs/layers.md)" if key in REBUILT.get(cls, {}) else typ
             default = "required: the column" + ("(s)" if "list" in typ else "") if key == tag.tag else f"`{default}`"
             out.append(f"| `{key}` | {typ.replace('|', chr(92) + '|')} | {default} |")
         out.append("")

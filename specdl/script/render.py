@@ -212,7 +212,8 @@ def _named_context(a, data, stratify: bool) -> dict:
     floats become float32), evaluation chunks sliced from the Inputs (runtime/inputs.py)."""
     dtypes_code = "{" + ", ".join(f"{literal(i.name)}: torch.{i.dtype}" for i in a.data.inputs) + "}"
     return {**_memory_context(a, data, stratify), "input_dtypes": Code(dtypes_code), "chunks": Code("Inputs.chunks"),
-            "fit_lines": [Code(line) for line in data.fit_code()]}
+            "fit_lines": [Code(line) for line in data.fit_code()],
+            "record_lines": [Code(line) for line in data.record_code()]}
 
 
 def _named_images_context(a, data, stratify: bool) -> dict:
@@ -295,7 +296,7 @@ def _training_context(a, distributed: bool = False) -> dict:
         "early": (es.monitor, a.es_mode(), es.patience, es.min_delta) if es else None, "epochs": tr.epochs, "batch_size": cpu.batch_size,
         "eval_batch_size": cpu.eval_chunk,
         "accumulate": tr.accumulate, "grad_clip": tr.grad_clip, "precision": tr.precision, "compile": tr.compile,
-        "tensorboard": tr.tensorboard, "export_onnx": spec.export.onnx and ("named" if a.graph.named else True), "deterministic": tr.deterministic,
+        "tensorboard": tr.tensorboard, "export_onnx": spec.export.onnx, "onnx": ONNX_EXPORT[a.graph.named], "deterministic": tr.deterministic,
         **_graphs_context(a, distributed),
         "threads": cpu.threads, "onednn": cpu.onednn, "device": _device(tr.device),
         "run_model": _run_model(tr.compile, distributed),
@@ -303,6 +304,18 @@ def _training_context(a, distributed: bool = False) -> dict:
         # on the CPU only (auto); True/False as the spec says
         "channels_last": "cpu" if tr.channels_last == "auto" and cpu.channels_last else tr.channels_last is True,
     }
+
+
+# The script's ONNX export of one input, or of named inputs (a graph input each): the values
+# of one statement's parts
+ONNX_EXPORT = {
+    False: {"what": Code(""), "example": Code("next(test_chunks())[:2].cpu()"), "args": Code("(example,)"),
+            "names": Code('input_names=["input"], output_names=["output"],'),
+            "shapes": Code('dynamic_shapes=({0: torch.export.Dim("batch")},)')},
+    True: {"what": Code(", one graph input per named input"), "example": Code('next(test_chunks())[:2].to("cpu").tensors'),
+           "args": Code("()"), "names": Code("kwargs=example, input_names=list(example),"),
+           "shapes": Code('output_names=["output"], dynamic_shapes={k: {0: torch.export.Dim("batch")} for k in example}')},
+}
 
 
 def _run_model(compiled: bool, distributed: bool) -> Code:

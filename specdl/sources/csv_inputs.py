@@ -283,6 +283,11 @@ class CsvInputs:
         return ["import csv", "import sys", *images], [f"x, y = read_inputs({head}, {{", *columns,
                                               f"}}, {literal(self.classification())}, delimiter={literal(self.delimiter)})"]
 
+    def record_code(self) -> list[str]:
+        """The script's line that adds what each input fitted to its preprocess record
+        (preprocess.json's ``inputs``: predict applies it), as build writes it."""
+        return ['record["inputs"] = inputs_record(x_fitted)  # what each input fitted: predict applies it']
+
     def fit_code(self) -> list[str]:
         """The script's statement that fits the inputs on the train split (runtime/csv_inputs.py):
         an input's settings packed a few to a line, its transforms one a line."""

@@ -70,3 +70,8 @@ class NamedInputs:
         """The script's lines that fit the inputs on the train split, after the split (the
         array sources fit nothing; the CSV's inputs do)."""
         return []
+
+    def record_code(self) -> list[str]:
+        """The script's lines that add what the inputs fitted to its preprocess record, as
+        build's preprocess.json holds it (the array sources fit nothing)."""
+        return []
