@@ -106,7 +106,8 @@ def predict(run, x, checkpoint=None, *, spec=None, preprocess=None) -> dict:
     reads (a path to a .csv, .npy or .npz, an image or a folder of images), or in memory
     rows as dicts keyed by column name, a NumPy array [N, ...] of raw features, or PIL
     images; a run with named inputs also a mapping of input names to values (texts,
-    categories, numbers, arrays; an .npz keyed by input name) (docs/cli.md).
+    categories, numbers, arrays, an image input's paths or PIL images; an .npz keyed by
+    input name) (docs/cli.md).
 
     Returns:
         ``{"prediction": [...]}``, with ``"probabilities"`` (classification, multilabel),

@@ -460,7 +460,8 @@ def cmd_export(args) -> int:
         print(f"takes {r['inputs']}")
     else:
         raw = "raw images" if " images " in r["expects"] else "raw rows"
-        hint = f"; pass --with-preprocessing for {raw}" if Path(args.target).is_dir() else ""  # a run only
+        hint = f"; pass --with-preprocessing for {raw}" if Path(args.target).is_dir() and "(image `" not in \
+            r["expects"] else ""  # a run only, not one with an image input (refused)
         print(f"the model {r['expects']}{hint}")
     return 0
 

@@ -528,14 +528,45 @@ BUNDLED = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))  # every bundl
 
 def bundled_request(spec, run, tmp_path):
     """(a request of a few samples of a bundled spec's data, predict's rows for them, the
-    keys compared: None for all)."""
+    keys compared: None for all, the server's --files folder)."""
     if spec.data.file_backed:  # image folders: paths under --files
         folder = tmp_path / "data" / "shapes"
         files = sorted((folder / "circles").glob("*.png"))[:6]
         want = predicted(run, folder / "circles")[:6]
-        return {"instances": [{"path": f"circles/{f.name}"} for f in files]}, want, set(want[0]) - {"file"}
+        return {"instances": [{"path": f"circles/{f.name}"} for f in files]}, want, set(want[0]) - {"file"}, folder
+    if spec.data.source == "csv" and spec.data.inputs:  # named inputs (reviews): rows keyed by column
+        return named_rows_request(spec, run, tmp_path / "rows")
     np.save(tmp_path / "x.npy", spec.data.load(spec.seed).x[:8])
-    return {"instances": np.load(tmp_path / "x.npy").tolist()}, predicted(run, tmp_path / "x.npy"), None
+    return {"instances": np.load(tmp_path / "x.npy").tolist()}, predicted(run, tmp_path / "x.npy"), None, tmp_path
+
+
+def named_rows_request(spec, run_dir, folder):
+    """The first 6 rows of a named-input CSV run's data without its target, written to
+    ``folder``/rows.csv with its images copied beside it (their paths relative to it, and
+    to ``folder`` as the server's --files): ``{"rows": [...]}`` and predict's rows of it."""
+    import csv
+    import shutil
+    from pathlib import Path
+
+    from specdl.runs.loaded import LoadedRun
+    from specdl.runs.named import csv_columns
+
+    kinds = {c: kind for kind, cols in csv_columns(LoadedRun(run_dir)).values() for c in cols}
+    source = Path(spec.data.path)
+    with open(source, newline="", encoding="utf-8") as f:
+        rows = [{c: row[c] for c in kinds} for row, _ in zip(csv.DictReader(f), range(6))]
+    folder.mkdir()
+    for c in (c for c, kind in kinds.items() if kind == "image"):
+        for row in rows:
+            (folder / row[c]).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source.parent / row[c], folder / row[c])
+    with open(folder / "rows.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(kinds))
+        w.writeheader()
+        w.writerows(rows)
+    body = {"rows": [{c: (float(v) if v else None) if kinds[c] == "numeric" else v for c, v in row.items()}
+                     for row in rows]}
+    return body, predicted(run_dir, folder / "rows.csv"), None, folder
 
 
 @pytest.mark.slow  # trains a bundled spec (an epoch, shortened as tests/test_codegen.py's) and starts servers
@@ -552,9 +583,10 @@ def test_runs_of_bundled_specs_answer_as_predict_over_http(name, tmp_path):
 
     spec = specdl.load(ROOT / "specs" / f"{name}.yaml", SHORT.get(name, ["train.epochs=1"]))
     run = specdl.train(spec, out=tmp_path / "run").run_dir
-    body, want, keys = bundled_request(spec, run, tmp_path)
-    singles = [{"instances": [item]} for item in body["instances"]]
-    proc, url = start_server(run, "--files", tmp_path / "data" / "shapes", "--max-wait-ms", "50")
+    body, want, keys, files = bundled_request(spec, run, tmp_path)
+    form = next(iter(body))  # instances, or a named-input CSV run's rows
+    singles = [{form: [item]} for item in body[form]]
+    proc, url = start_server(run, "--files", files, "--max-wait-ms", "50")
     try:
         assert same_rows(httpx.post(f"{url}/predict", json=body, timeout=60).json()["rows"], want, keys)
         alone = [httpx.post(f"{url}/predict", json=b, timeout=60).json()["rows"][0] for b in singles]
@@ -567,7 +599,7 @@ def test_runs_of_bundled_specs_answer_as_predict_over_http(name, tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(30) == 0
-    if spec.data.file_backed:  # the onnx backend refuses image runs (docs/serving.md)
+    if spec.data.file_backed or getattr(spec.data, "image_inputs", list)():  # the onnx backend refuses image runs
         return
     assert specdl.export(run, with_preprocessing=True)["path"] == str(run / "model.raw.onnx")
     proc, url = start_server(run, "--backend", "onnx")

@@ -22,6 +22,13 @@ def export_run(run_dir, output=None, checkpoint=None, with_preprocessing: bool =
 
     run_dir = Path(run_dir)
     run = LoadedRun(run_dir, checkpoint)  # a missing checkpoint refused before torch is imported
+    images = getattr(run.spec.data, "image_inputs", list)()
+    if with_preprocessing and images:
+        from ..errors import RunError
+
+        raise RunError(f"--with-preprocessing does not take a run with an image input (`{images[0]}`) in this "
+                       "version; export without it: the graph takes the image as float32 [N, C, H, W] after the "
+                       "run's transforms")
     from ..build.onnx import EXAMPLES
     out = Path(output) if output else run_dir / (RAW_ONNX if with_preprocessing else "model.onnx")
     kept = [f for f in run.kept if f.suffix != ".onnx"]  # an export replaces its own

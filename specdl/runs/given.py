@@ -157,7 +157,7 @@ def dict_rows(run, rows, exclude=()) -> RawInputs:
                 ends[line] = i
                 w.writerow(cells)
         try:
-            raw = read_named(run, path) if run.analysis.graph.named else read_inputs(run, path, exclude)
+            raw = read_named(run, path, "") if run.analysis.graph.named else read_inputs(run, path, exclude)
         except RunError as e:
             raise RunError(_as_rows(str(e), path, ends)) from None
     return replace(raw, rows=[_as_rows(r, path, ends) for r in raw.rows])

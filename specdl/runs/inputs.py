@@ -285,19 +285,27 @@ def transformed_images(run, images) -> RawInputs:
     """``images``: (name, file path or PIL image) pairs, each decoded (a file) or taken
     as RGB (an image in memory), through the run's eval transforms; each must come out at
     the model's input shape. The names are the rows' and the files'."""
+    names = [name for name, _ in images]
+    return RawInputs(through(images, run.spec.data.pipeline(train=False), expected_shape(run)), names, names)
+
+
+def through(images, pipeline, want):
+    """(name, file path or PIL image) pairs through a v2 ``pipeline`` (an eval one: no
+    augmentation), stacked; each must come out at ``want``. A file that is not a readable
+    image is one RunError naming it (and ``name``, where it is not the file)."""
     import torch
 
     from ..build.images import compose
     from ..sources.images import load_rgb
 
-    tf = compose(run.spec.data.pipeline(train=False))
-    want = expected_shape(run)
-    out = []
+    tf, out = compose(pipeline), []
     for name, image in images:
-        t = tf(image.convert("RGB") if hasattr(image, "convert") else load_rgb(image))
-        if tuple(t.shape) != want:
+        try:
+            t = tf(image.convert("RGB") if hasattr(image, "convert") else load_rgb(image))
+        except RunError as e:
+            raise RunError(str(e) if str(name) == str(image) else f"{name}: {e}") from None
+        if tuple(t.shape) != tuple(want):
             raise RunError(f"{name} is {list(t.shape)} after the run's transforms; the model takes "
                            f"{list(want)}: resize the image (or train with a `resize` transform)")
         out.append(t)
-    names = [name for name, _ in images]
-    return RawInputs(torch.stack(out), names, names)
+    return torch.stack(out)

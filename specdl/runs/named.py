@@ -8,6 +8,7 @@ counted in one note line. Every problem is one RunError naming the file, row and
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -49,8 +50,9 @@ def takes(run, memory: bool = True) -> str:
         ", or a mapping of them to arrays" if memory else "")
 
 
-def read_named(run, path: Path) -> RawInputs:
-    """A named-input run's raw inputs from a file: a CSV run's .csv, an .npz keyed by name."""
+def read_named(run, path: Path, folder=None) -> RawInputs:
+    """A named-input run's raw inputs from a file: a CSV run's .csv (its image paths taken
+    from ``folder``, by default the CSV's own: spec 12.5), an .npz keyed by name."""
     from ..errors import no_such
     from ..files import file_problem
 
@@ -58,13 +60,13 @@ def read_named(run, path: Path) -> RawInputs:
     if why:
         raise RunError(why)
     if path.suffix == ".csv" and run.spec.data.source == "csv":
-        return _csv(run, path)
+        return _csv(run, path, path.parent if folder is None else folder)
     if path.suffix == ".npz" and run.spec.data.source != "csv":
         return _npz(run, path)
     raise RunError(f"cannot read {path} for this run: it takes named inputs; give {takes(run, memory=False)}")
 
 
-def _csv(run, path: Path) -> RawInputs:
+def _csv(run, path: Path, folder) -> RawInputs:
     from ..runtime.csv import read_header
     from ..runtime.csv_inputs import read_inputs
     from .inputs import unique_header
@@ -89,6 +91,9 @@ def _csv(run, path: Path) -> RawInputs:
         raise RunError(str(e)) from None
     if not len(lines):
         raise RunError(f"{path} holds no rows under its header")
+    for name, (kind, _) in columns.items():  # an absolute path stays as it is, as build's image_paths
+        if kind == "image":
+            x[name] = np.array([os.path.join(folder, c) if c else "" for c in x[name]], dtype=object)
     return RawInputs(x, [f"{path} line {n}" for n in lines])
 
 
@@ -174,7 +179,8 @@ def from_mapping(run, x: Mapping) -> RawInputs:
         return RawInputs(check_arrays(run, arrays, "the given inputs", rows), rows)
     raw = {}
     for name, (kind, cols) in csv_columns(run).items():
-        raw[name] = _strings(x[name], name) if kind != "numeric" else _columns(_numbers(x[name], name), name, cols)
+        raw[name] = (_columns(_numbers(x[name], name), name, cols) if kind == "numeric" else _pictures(x[name], name)
+                     if kind == "image" else _strings(x[name], name))
     return RawInputs(raw, [f"row {i}" for i in range(_count(raw, "the given inputs"))])
 
 
@@ -219,6 +225,19 @@ def _strings(values, name: str) -> np.ndarray:
     return np.array(out, dtype=object)
 
 
+def _pictures(values, name: str) -> np.ndarray:
+    """An image input's values in memory: file paths (taken from the working folder) or
+    PIL images."""
+    if isinstance(values, (str, bytes, os.PathLike)) or hasattr(values, "convert") or not hasattr(values, "__len__"):
+        raise RunError(f"the input `{name}` is one {type(values).__name__}; give a list, one image per sample")
+    for i, v in enumerate(values):
+        if not isinstance(v, (str, os.PathLike)) and not hasattr(v, "convert"):
+            raise RunError(f"row {i}, input `{name}` holds {type(v).__name__}; give an image file's path or a PIL image")
+    out = np.empty(len(values), dtype=object)
+    out[:] = [v if hasattr(v, "convert") else str(v) for v in values]
+    return out
+
+
 def model_inputs(run, raw: RawInputs):
     """A named-input run's raw inputs -> the model's ``Inputs`` (runtime/inputs.py),
     preprocessed as in training with what the run saved; unseen tokens and categories
@@ -260,9 +279,22 @@ def encode(run, raw: RawInputs, ids: bool = False) -> tuple[dict, list[str]]:
         elif how["kind"] == "numeric":
             out[name] = _numeric(run, name, how, fit, cells, raw.rows)
         else:
-            raise RunError(f"the input `{name}` is of kind {how['kind']}, which predict, evaluate and serve do not "
-                           "read in this version")
+            out[name] = _images(run, name, cells, raw.rows)
     return out, unseen
+
+
+def _images(run, name: str, cells, rows) -> np.ndarray:
+    """An image input's cells (file paths, or PIL images in memory) decoded and through
+    its eval pipeline (build's val and test splits': no augmentation): [N, C, H, W]."""
+    from .inputs import through
+
+    for row, cell in zip(rows, cells):
+        if isinstance(cell, (str, os.PathLike)) and not os.path.isfile(cell):
+            raise RunError(f"{row}, input `{name}`: " + (f"no image file {cell} (image paths are taken from the "
+                           "CSV's folder)" if cell else "no image path; give every row an image"))
+    want = next(i.feat for i in run.analysis.data.inputs if i.name == name)
+    pairs = [(f"{row}, input `{name}`", cell) for row, cell in zip(rows, cells)]
+    return through(pairs, run.spec.data.inputs[name].pipeline(train=False), want).numpy()
 
 
 def _categories(cells, categories: list, how: dict):

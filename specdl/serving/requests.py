@@ -22,12 +22,15 @@ def request_inputs(run, body, files: Path | None) -> RawInputs:
     """The run's raw inputs for a validated request ``body`` (``files``: the --files
     folder image paths are taken under; None: paths are refused)."""
     if getattr(body, "inputs", None) is not None:  # a named-input run's inputs form
-        raw = read_given(run, body.inputs.model_dump(by_alias=True))
+        given = body.inputs.model_dump(by_alias=True)
+        given.update({n: [_cell(c, f"row {i}, input `{n}`", files) for i, c in enumerate(given[n])]
+                      for n in image_columns(run)})
+        raw = read_given(run, given)
         return RawInputs(raw.x, [f"row {i}" for i in range(len(raw.rows))], source="the request")
     if getattr(body, "rows", None) is not None:
-        return read_given(run, [row.model_dump(by_alias=True) for row in body.rows])
+        return _rows(run, [row.model_dump(by_alias=True) for row in body.rows], files)
     if run.spec.data.file_backed:
-        return transformed_images(run, [(_name(item, i), _image(item, i, files))
+        return transformed_images(run, [(_name(item, i), _image(item.path, item.base64, f"instance {i}", files))
                                          for i, item in enumerate(body.instances)])
     raw = read_given(run, body.instances)
     return RawInputs(raw.x, [f"instance {i}" for i in range(len(raw.rows))], source="the request")
@@ -45,25 +48,58 @@ def _name(item, i: int) -> str:
     return item.path if item.path is not None else f"instance {i}"
 
 
-def _image(item, i: int, files: Path | None):
-    """The PIL image of a base64 item, or the file of a path item (checked under ``files``)."""
-    if item.path is not None:
-        return under(files, item.path, f"instance {i}")
+def image_columns(run) -> dict:
+    """A named-input CSV run's image inputs: name -> the column of their paths."""
+    from ..runs.named import csv_columns
+
+    if not run.analysis.graph.named or run.spec.data.source != "csv":
+        return {}
+    return {n: cols[0] for n, (kind, cols) in csv_columns(run).items() if kind == "image"}
+
+
+def _rows(run, rows: list, files: Path | None) -> RawInputs:
+    """The rows form: an image input's cells (paths under ``files``, base64) decoded apart,
+    the other columns through predict's reading of rows."""
+    import numpy as np
+
+    images = {}
+    for name, column in image_columns(run).items():
+        images[name] = np.empty(len(rows), dtype=object)
+        images[name][:] = [_cell(row[column], f"row {i}, input `{name}`", files) for i, row in enumerate(rows)]
+        rows = [{**row, column: "-"} for row in rows]  # a placeholder: the images are read above
+    raw = read_given(run, rows)
+    if images:  # a named-input run's x: name -> array
+        raw.x.update(images)
+    return raw
+
+
+def _cell(cell, where: str, files: Path | None):
+    """An image input's cell of a request: a path (text, or an object's ``path``) under
+    ``files``, or an object's ``base64``."""
+    if isinstance(cell, str):
+        return under(files, cell, where)
+    return _image(cell.get("path"), cell.get("base64"), where, files)
+
+
+def _image(path, b64, where: str, files: Path | None):
+    """The PIL image of base64 text ``b64``, or the file ``path`` (checked under ``files``)."""
+    if path is not None:
+        return under(files, path, where)
     try:
-        data = base64.b64decode(item.base64, validate=True)
+        data = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):
-        raise RunError(f"instance {i}: `base64` is not base64 text (A-Z, a-z, 0-9, +, /, = padding)") from None
+        raise RunError(f"{where}: `base64` is not base64 text (A-Z, a-z, 0-9, +, /, = padding)") from None
     from PIL import Image
 
     try:
         with Image.open(io.BytesIO(data)) as im:
             if im.width * im.height > MAX_PIXELS:  # a small file that decodes to gigabytes
-                raise RunError(f"instance {i}: the image is {im.width}x{im.height} pixels; the server decodes at "
+                raise RunError(f"{where}: the image is {im.width}x{im.height} pixels; the server decodes at "
                                f"most {MAX_PIXELS:,} (resize it before sending)")
             return im.convert("RGB")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         why = (str(e).splitlines() or [type(e).__name__])[0][:120]
-        raise RunError(f"instance {i}: `base64` does not hold a readable image ({why})") from None
+        raise RunError(f"{where}: `base64` does not hold a readable image ({why})") from None
 
 
 def under(files: Path | None, path: str, where: str) -> Path:

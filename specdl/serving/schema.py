@@ -40,11 +40,13 @@ def _fields(columns: dict) -> dict:
     return {names[c]: (t, Field(alias=c, description=d)) for c, (t, d) in columns.items()}
 
 
-def row_model(numeric, categories: dict, texts=()):
+def row_model(numeric, categories: dict, texts=(), images=()):
     """A CSV run's row: each numeric column a number or null (a missing value, as a blank
-    cell), each categorical (or text) column a text or null; every column required, no other."""
+    cell), each categorical (or text) column a text or null, each image column a path or
+    an image; every column required, no other."""
     cols = {c: (StrictFloat | None, "a number; null for a missing value") for c in numeric}
     cols.update({c: (StrictStr | None, "a text (tokenized as in training); null for an empty one") for c in texts})
+    cols.update({c: IMAGE_CELL for c in images})
     for c, cats in categories.items():
         shown = ", ".join(map(str, cats[:20])) + (" ..." if len(cats) > 20 else "")
         cols[c] = (StrictStr | None, f"one of the categories the run learnt ({shown}); another encodes as "
@@ -107,6 +109,10 @@ class ImageItem(BaseModel):
         return self
 
 
+IMAGE_CELL = (StrictStr | ImageItem, "an image: a path relative to the server's --files folder, or "
+                                      "{\"base64\": the file's bytes} (or {\"path\": ...})")
+
+
 def instances_request(item, what: str):
     """An array or image run's request: ``instances``, one sample each."""
     return create_model("PredictRequest", __config__=STRICT,
@@ -145,15 +151,17 @@ def named_request(run):
         kind = csv_columns(run)[i.name][0] if csv else "array"
         what = {"text": (StrictStr | None, "one text per sample (tokenized as in training; null: empty)"),
                 "categorical": (StrictStr | None, "one category per sample (one the run never saw, or null: 0)"),
-                }.get(kind, (Values, f"one sample each, {list(i.feat)} numbers (null: a missing value)"))
+                "image": IMAGE_CELL}.get(kind, (Values, f"one sample each, {list(i.feat)} numbers (null: a missing value)"))
         fields[i.name] = (list[what[0]], what[1])
     inputs = create_model("Inputs", __config__=STRICT, **_fields(fields))
     extra = {}
     if csv:
         cats = {c: run.pre["inputs"][n]["categories"] for n, (k, cols) in csv_columns(run).items()
                 if k == "categorical" for c in cols}
-        texts = [c for k, cols in csv_columns(run).values() if k == "text" for c in cols]
-        row = row_model([c for c in all_columns(run) if c not in cats and c not in texts], cats, texts)
+        texts, images = ([c for k, cols in csv_columns(run).values() if k == kind for c in cols]
+                         for kind in ("text", "image"))
+        numeric = [c for c in all_columns(run) if c not in cats and c not in texts and c not in images]
+        row = row_model(numeric, cats, texts, images)
         extra["rows"] = (list[row] | None, Field(None, min_length=1, description="one object per row, keyed by column"))
 
     class PredictRequest(create_model("Base", __config__=STRICT, **extra,
