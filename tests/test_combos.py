@@ -91,6 +91,7 @@ def test_combinations_check_then_build(files, data):
     run_combo(spec, mistakes, script=False)
 
 
+@pytest.mark.slow  # a drawn build and its script (~11 s); test_combinations_check_then_build draws in the default suite
 @combo_settings(1)
 @given(st.data())
 def test_combinations_build_equals_script(files, data):
@@ -179,6 +180,7 @@ def test_the_refused_resume_is_one_line(tmp_path, cli):
         "specdl: error: scheduler onecycle was laid out for the run as it started (total_steps 28)"), r.stderr
 
 
+@pytest.mark.slow  # four schedulers each trained, then resumed (~8 s)
 def test_resuming_with_more_epochs_goes_on_for_other_schedulers(tmp_path):
     from specdl.build.run import fit
     from specdl.front import analysis_of
