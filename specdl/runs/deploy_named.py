@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from .deploy import UNSEEN, Deployable, _tensors, other_batch, save_raw_graph, undo
-from .inputs import RawInputs
-from .named import csv_columns, encode, input_names
+from .inputs import RawInputs, saved_states
+from .named import csv_columns, input_names, model_inputs
 
 
 class NamedDeployable(Deployable):
@@ -46,7 +46,7 @@ class NamedDeployable(Deployable):
 
 
 def _states(run, name: str) -> list:
-    return [{k: np.asarray(v) for k, v in s.items()} for s in run.pre["inputs"][name]["transforms"]]
+    return saved_states(run.pre["inputs"][name]["transforms"])
 
 
 def raw_examples(run, inputs: dict) -> dict:
@@ -71,11 +71,8 @@ def raw_examples(run, inputs: dict) -> dict:
 
 def predicted(run, raw: dict) -> np.ndarray:
     """What `specdl predict` gives for the same raw inputs (texts as their ids)."""
-    from ..runtime.inputs import Inputs
-
-    arrays, _ = encode(run, RawInputs(raw, [f"row {i}" for i in range(len(next(iter(raw.values()))))]), ids=True)
-    dtypes = {i.name: getattr(torch, i.dtype) for i in run.analysis.data.inputs}
-    pred = run.predictions(Inputs({k: torch.as_tensor(v, dtype=dtypes[k]) for k, v in arrays.items()}))
+    rows = [f"row {i}" for i in range(len(next(iter(raw.values()))))]
+    pred = run.predictions(model_inputs(run, RawInputs(raw, rows), ids=True))
     return np.asarray(pred["probabilities"] if "probabilities" in pred else pred["prediction"])
 
 

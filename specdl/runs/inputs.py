@@ -28,6 +28,18 @@ class RawInputs:
     source: str = "the given inputs"
 
 
+def saved_states(states) -> list:
+    """Fitted states as preprocess.json saves them (lists) -> arrays, as transforms apply them."""
+    return [{k: np.asarray(v) for k, v in s.items()} for s in states]
+
+
+def applied(x, transforms, states):
+    """``x`` through the spec's ``transforms`` with their fitted ``states`` (arrays), in order."""
+    for t, s in zip(transforms, states):
+        x = t.apply(x, s)
+    return x
+
+
 def read_inputs(run, path, exclude=()) -> RawInputs:
     """Raw inputs from a file: CSV (with a header), .npy, .npz (the spec's ``data.x`` key
     for an npz run, else ``x``), or images for an image run. ``exclude``: CSV columns

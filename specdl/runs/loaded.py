@@ -11,7 +11,7 @@ import numpy as np
 from ..build.preprocess import PREPROCESS, check_saved, read_preprocess
 from ..errors import RunError, SpecError, one_line
 from ..front.plan import dtypes
-from .inputs import check_finite, check_raw
+from .inputs import applied, check_finite, check_raw, saved_states
 
 
 def unseen_notes(names, cats, onehot) -> None:
@@ -145,8 +145,7 @@ class LoadedRun(SavedRun):
         x, cats = raw.x if data.source == "csv" else (raw.x, None)
         x = check_raw(self, np.asarray(x, dtype=dtypes(self.analysis).read), raw.rows)
         first = x
-        for t, s in zip(data.transforms, self.fitted("transforms")):
-            x = t.apply(x, s)
+        x = applied(x, data.transforms, self.fitted("transforms"))
         if data.source == "csv" and self.pre["categories"] is not None:
             onehot = [(cats[:, j:j + 1] == np.asarray(c, dtype=object)[None, :]).astype(np.float64)
                       for j, c in enumerate(self.pre["categories"])]
@@ -217,7 +216,7 @@ class LoadedRun(SavedRun):
 
     def fitted(self, key: str) -> list:
         """The fitted states of ``transforms`` or ``target_transforms``, as arrays."""
-        return [{k: np.asarray(v) for k, v in s.items()} for s in self.pre[key]]
+        return saved_states(self.pre[key])
 
     def invert_targets(self, y):
         """Model outputs -> the data's units (the target transforms undone, last first)."""
@@ -227,6 +226,4 @@ class LoadedRun(SavedRun):
 
     def transform_targets(self, y):
         """Targets in the data's units -> as the loss saw them in training."""
-        for t, s in zip(self.spec.data.target_transforms, self.fitted("target_transforms")):
-            y = t.apply(y, s)
-        return y
+        return applied(y, self.spec.data.target_transforms, self.fitted("target_transforms"))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RunError, did_you_mean, one_line
-from .inputs import RawInputs
+from .inputs import RawInputs, applied, saved_states
 
 
 def is_named(run) -> bool:
@@ -238,15 +238,15 @@ def _pictures(values, name: str) -> np.ndarray:
     return out
 
 
-def model_inputs(run, raw: RawInputs):
+def model_inputs(run, raw: RawInputs, ids: bool = False):
     """A named-input run's raw inputs -> the model's ``Inputs`` (runtime/inputs.py),
     preprocessed as in training with what the run saved; unseen tokens and categories
-    counted in one note (while ``run.notes``)."""
+    counted in one note (while ``run.notes``). ``ids``: as ``encode``'s."""
     import torch
 
     from ..runtime.inputs import Inputs
 
-    arrays, unseen = encode(run, raw)
+    arrays, unseen = encode(run, raw, ids)
     if unseen and getattr(run, "notes", True):
         print(one_line("specdl: note: " + "; ".join(unseen)), file=sys.stderr)
     dtypes = {i.name: getattr(torch, i.dtype) for i in run.analysis.data.inputs}
@@ -316,8 +316,7 @@ def _numeric(run, name, how, fit, x, rows) -> np.ndarray:
     if np.isinf(x).any():
         r, c = (int(v) for v in np.argwhere(np.isinf(x))[0])
         raise RunError(f"{rows[r]}, column `{cols[c]}` holds an infinite value; give a finite number")
-    for step, state in zip(run.spec.data.inputs[name].transforms, fit["transforms"]):
-        x = step.apply(x, {k: np.asarray(v) for k, v in state.items()})
+    x = applied(x, run.spec.data.inputs[name].transforms, saved_states(fit["transforms"]))
     if not np.isfinite(x).all():
         r, c = (int(v) for v in np.argwhere(~np.isfinite(x))[0])
         raise RunError(f"{rows[r]}, column `{cols[c]}` has no value (a missing cell) and the input `{name}` was "
