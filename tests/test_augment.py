@@ -15,6 +15,7 @@ AUGMENT = ("[random_vertical_flip, {random_rotation: 15}, {color_jitter: {bright
            "scale: [0.9, 1.1], shear: 5}}, {random_erasing: {p: 0.5, scale: [0.02, 0.2]}}]")
 
 
+@pytest.mark.slow  # trains and runs the script (~4 s): CI's slow run
 def test_augmentations_build_and_codegen_agree(tmp_path):
     from specdl.build.examples import write_images
 

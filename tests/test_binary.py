@@ -249,6 +249,7 @@ def test_the_binary_golden_holds_the_package_binary_loss():
     assert "binary_loss" not in others and "per_target" not in others
 
 
+@pytest.mark.slow  # trains an image folder and runs its script (~6 s): CI's slow run
 def test_image_folder_binary_build_equals_script(tmp_path):
     """File-backed data: the DataLoader's class indices reach the one-logit loss as float
     targets too, in build and in the script."""

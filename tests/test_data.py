@@ -154,6 +154,7 @@ def test_multilabel_npz(tmp_path):
     assert built["f1"] > 0.8 and script == pytest.approx(built, abs=1e-6)
 
 
+@pytest.mark.slow  # trains the CIFAR-style CNN to a figure (~10 s): CI's slow run
 def test_image_folder_learns(tmp_path):
     """The CIFAR-style CNN on the generated image folder: well above chance (1/3). (Its
     generated script's equality with build is in test_codegen.py, for every spec.)"""

@@ -129,7 +129,9 @@ def test_matches_hand_written_twin(name):
         assert model(x).shape == twin(x).shape == (3, *a.graph.output.out.shape[1:])
 
 
-@pytest.mark.parametrize("name", sorted(TWINS))
+# the two ResNets train ~3 s each: CI's slow run
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n.startswith("resnet") else n
+                                  for n in sorted(TWINS)])
 def test_trains_one_epoch(name, tmp_path):
     metrics, run = specdl.train(ROOT / "specs" / f"{name}.yaml", out=tmp_path / "r",
                                 overrides=["train.epochs=1"])

@@ -3,6 +3,7 @@ shapes equal the built module's, and build and codegen make the same model."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -48,9 +49,25 @@ def graphs(draw):
                       "layers": layers}}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def graph_settings(n: int):
+    return settings(max_examples=n, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@graph_settings(20)
 @given(graphs())
 def test_random_graph_shapes_and_codegen(d):
+    shapes_and_codegen_agree(d)
+
+
+@pytest.mark.slow
+@graph_settings(200)
+@given(graphs())
+def test_many_random_graphs_shapes_and_codegen(d):
+    shapes_and_codegen_agree(d)
+
+
+def shapes_and_codegen_agree(d):
+    """The inferred shapes are the built module's; codegen's model is build's, weight for weight."""
     a = specdl.check(d)
     model = specdl.build_model(a.spec).eval()
     seen = {}

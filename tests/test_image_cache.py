@@ -242,7 +242,8 @@ train: {epochs: 2, batch_size: 4, device: cpu}
 """
 
 
-@pytest.mark.parametrize("case", ["augment+resize", "separate folders"])
+@pytest.mark.parametrize("case", ["augment+resize",  # the other trains (~4 s) in CI's slow run
+                                  pytest.param("separate folders", marks=pytest.mark.slow)])
 def test_build_equals_script_on_a_cached_folder(tmp_path, case):
     folder(tmp_path / "img", n=10, size=(12, 10) if case != "separate folders" else (10, 10))
     if case == "separate folders":

@@ -24,7 +24,8 @@ train: {epochs: 2, batch_size: 4, device: cpu, num_workers: 0}
 
 @pytest.mark.parametrize("layout", ["root: img, split: {val: 0.25, test: 0.25}",
                                     pytest.param("train: img, val: img_val, test: img_test", marks=pytest.mark.slow),
-                                    "train: img, test: img_test"])
+                                    pytest.param("train: img, test: img_test", marks=pytest.mark.slow)])
+# (each case trains, ~4 s: the default suite keeps the split of one root; CI's slow run the others)
 def test_build_equals_script_on_folders_read_per_sample(tmp_path, layout):
     for name, n in (("img", 8), ("img_val", 2), ("img_test", 3)):
         folder(tmp_path / name, n=n)
@@ -61,7 +62,8 @@ train: {epochs: 2, batch_size: 4, device: cpu, num_workers: 0}
 
 @pytest.mark.parametrize("sizes, augment, transforms, cached", [
     # a crop of images of several sizes, then one size for every split: per sample
-    ([(12, 10), (9, 14)], "[{random_crop: 8}, random_horizontal_flip]", "[{resize: [6, 6]}]", False),
+    pytest.param([(12, 10), (9, 14)], "[{random_crop: 8}, random_horizontal_flip]", "[{resize: [6, 6]}]", False,
+                 marks=pytest.mark.slow),  # trains (~5 s): CI's slow run; crop-cached stays in the default suite
     # torchvision's recipe: a random resized crop to train, resize and center crop to evaluate
     pytest.param([(12, 10), (9, 14)], "[{random_resized_crop: 6}]", "[{resize: [7, 7]}, {center_crop: 6}]", False,
                  marks=pytest.mark.slow),  # the per-sample path crop-mixed takes too: CI (`pytest -m slow`)

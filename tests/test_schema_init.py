@@ -47,7 +47,8 @@ def test_canonical_forms_validate(validator):
         assert not list(validator.iter_errors(yaml.safe_load(specdl.load(spec).to_yaml()))), spec
 
 
-@pytest.mark.parametrize("template", ["mlp", "cnn", "resnet", "transfer", "text"])
+@pytest.mark.parametrize("template", ["mlp", "cnn", "text",  # resnet and transfer train ~4 s each: CI's slow run
+                                      *(pytest.param(t, marks=pytest.mark.slow) for t in ("resnet", "transfer"))])
 def test_init_templates_check_and_train(template, tmp_path, validator):
     r = run_cli("init", "--template", template, "--out", tmp_path / "s.yaml", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
