@@ -13,6 +13,7 @@ After rendering, ``codeguard.guard`` checks every identifier of the script's syn
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 import json
 import re
@@ -80,7 +81,10 @@ def _indent(text, width: int = 4, first: bool = False):
     return Code(out) if isinstance(text, Code) else out
 
 
+@functools.cache
 def _env():
+    """The one Jinja environment (it keeps each template compiled; a template edited on disk
+    is compiled again, as jinja2's auto_reload checks its time)."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),

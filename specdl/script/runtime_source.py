@@ -71,15 +71,16 @@ def names_read(text: str) -> set[str]:
     return {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
-def free_names(text: str) -> set[str]:
+@functools.lru_cache(maxsize=1024)
+def free_names(text: str) -> frozenset[str]:
     """The names a piece of source reads and does not bind itself (arguments, assignments,
-    its own imports)."""
+    its own imports). Cached: every codegen asks it of the same runtime functions."""
     tree = ast.parse(text)
     bound = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
     bound |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     bound |= {a.asname or a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
               for a in n.names}
-    return names_read(text) - bound
+    return frozenset(names_read(text) - bound)
 
 
 def needed(used: set, units: list[list[tuple[str, str]]]) -> list[tuple[str, str]]:
