@@ -411,9 +411,9 @@ def cmd_build(args) -> int:
     code = launch_processes(args.spec, args.overrides, args.resume, args.nproc, sys.argv[1:])
     if code is not None:
         return code
-    from .build.run import fit
-
     a = build_analysis(args.spec, args.overrides, args.resume, args.output, args.force, warn=_warn)
+    from .build.run import fit  # torch: after the spec checks (a mistake is told in ~0.3 s)
+
     result = fit(a, out=args.output, resume=args.resume, progress=False if args.quiet else None, force=args.force)
     if result.run_dir is None:
         return 0  # another rank than 0: rank 0 reports
