@@ -190,6 +190,23 @@ def test_evaluate_target_names_a_target_and_labels_come_from_each_column(run, tm
         specdl.evaluate(run_dir, bad)
 
 
+def test_a_damaged_preprocess_json_of_several_outputs_is_one_line(run, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(run[0], tmp_path / "run")
+    pre = json.loads((copy / "preprocess.json").read_text())
+    del pre["target_transforms"]["amount"]
+    (copy / "preprocess.json").write_text(json.dumps(pre))
+    with pytest.raises(RunError, match=r"preprocess.json does not fit the run's spec \(`target_transforms.amount` is "
+                                       r"not one fitted state for each of the spec's 1 target_transforms.amount\)"):
+        specdl.load_run(copy)
+    pre = json.loads((run[0] / "preprocess.json").read_text())
+    pre["class_names"]["kind"] = ["cat", "dog"]
+    (copy / "preprocess.json").write_text(json.dumps(pre))
+    with pytest.raises(RunError, match=r"\(2 class names for 3 classes\)"):
+        specdl.load_run(copy)
+
+
 def test_export_and_the_onnx_backend_refuse_several_outputs_in_one_line(run, capsys):
     run_dir = run[0]
     assert main(["export", str(run_dir)]) == 2

@@ -2,7 +2,8 @@
 file (a CSV with the target column, an .npz with x and y, or an image folder of class
 sub-folders), through the run's saved preprocessing. The scores are computed by the
 code that computes report.json's test scores (runtime/loop.py's ``evaluate`` and
-report.py's ``class_scores``), so the same rows give the same figures."""
+report.py's ``class_scores``), so the same rows give the same figures. A run of several
+outputs is scored head by head, each as a one-target run (every head, or ``--target``)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def _report(run, path: Path, x, y_true) -> dict:
 
 
 def head_evaluation(run, path: Path, target: str | None = None) -> dict:
-    """Several outputs (spec 12.7): each head scored as a one-target run (runs/heads.py's
+    """Several outputs (spec 12.7): each head scored as a one-target run (runs/loaded.py's
     HeadRun) on its target's labels; ``test`` as report.json's (``<metric>[<target>]``,
     the weighted total ``loss``) and ``targets``, nested by target. ``target``: that head
     alone, in a one-target run's layout (per class too), with ``target``."""

@@ -1,5 +1,6 @@
 """A finished run directory, ready to use: the spec, the model with its best weights,
-and the run's fitted preprocessing (never re-fitted)."""
+and the run's fitted preprocessing (never re-fitted); of a run of several outputs (spec
+12.7), each head as a one-target run (``HeadRun``)."""
 
 from __future__ import annotations
 
@@ -93,8 +94,8 @@ class LoadedRun(SavedRun):
     `specdl predict --input` reads (a path) or rows in memory (specdl/runs/given.py). A
     generated script's outputs stand for a run directory: ``spec``, ``checkpoint`` and
     ``preprocess`` (its <name>.preprocess.json). Several outputs (spec 12.7): ``.model``'s
-    forward returns one tensor per head, ``.predict(x)`` each target's predictions
-    (specdl/runs/heads.py)."""
+    forward returns one tensor per head, ``.predict(x)`` each target's predictions (each
+    head read as a one-target run: ``HeadRun``)."""
 
     def __init__(self, run_dir=None, checkpoint=None, spec=None, preprocess=None):
         from ..build import checkpoints as ckpt
@@ -202,7 +203,7 @@ class LoadedRun(SavedRun):
 
     @property
     def target_transforms(self) -> list:
-        """The spec's transforms of the target (one head's: runs/heads.py's HeadRun)."""
+        """The spec's transforms of the target (one head's: ``HeadRun``)."""
         return self.spec.data.target_transforms
 
     def decided(self, out) -> dict:
