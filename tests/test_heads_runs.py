@@ -250,3 +250,36 @@ def test_a_real_server_answers_each_head_as_predict(run, tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(30) == 0
+
+
+def test_a_synthetic_run_is_evaluated_on_an_npz_keyed_by_target(tmp_path):
+    """A synthetic run of several outputs: its labelled .npz holds `x` and an array per
+    target, named by the target."""
+    from specdl.sources.base import split_indices
+    from specdl.sources.targets import target_views
+
+    from .test_heads import TWO
+
+    spec = specdl.load(TWO)
+    test, run_dir = specdl.train(spec, out=tmp_path / "run")
+    views = target_views(spec.data)
+    x, kind = views["kind"].load(spec.seed).x, views["kind"].load(spec.seed).y
+    score = views["score"].load(spec.seed).y
+    idx = split_indices(kind, spec.data.split, spec.seed, spec.data.split.stratify)["test"]
+    np.savez(tmp_path / "held.npz", x=x[idx], kind=kind[idx], score=score[idx])
+    got = specdl.evaluate(run_dir, tmp_path / "held.npz")
+    assert list(got) == list(test) and got == pytest.approx(test, abs=1e-6)
+    assert specdl.evaluate(run_dir, tmp_path / "held.npz", target="kind") == pytest.approx(
+        json.loads((run_dir / "report.json").read_text())["targets"]["kind"], abs=1e-6)
+    np.savez(tmp_path / "no_score.npz", x=x[idx], kind=kind[idx])
+    with pytest.raises(RunError, match="no_score.npz has no array `score`"):
+        specdl.evaluate(run_dir, tmp_path / "no_score.npz")
+
+
+def test_npz_output_is_a_run_of_several_outputs_only(tmp_path):
+    one = specdl.train({"data": {"source": "synthetic", "shape": [4], "outputs": 1, "size": 64},
+                        "model": {"layers": [{"linear": 1}]}, "train": {"epochs": 1, "device": "cpu"}},
+                       out=tmp_path / "one").run_dir
+    np.save(tmp_path / "x.npy", np.zeros((3, 4)))
+    with pytest.raises(RunError, match="^--format npz holds one array per target of a run of several outputs"):
+        predict_file(tmp_path / "x.npy", tmp_path / "p.npz", run_dir=one)
