@@ -112,6 +112,7 @@ def predict(run, x, checkpoint=None, *, spec=None, preprocess=None) -> dict:
     Returns:
         ``{"prediction": [...]}``, with ``"probabilities"`` (classification, multilabel),
         ``"classes"`` and ``"index"`` (classification), ``"targets"`` (named targets).
+        Several outputs (``data.targets``): ``{"heads": {target: that dict}}``.
     """
     from .runs.loaded import LoadedRun
 
@@ -131,11 +132,14 @@ def evaluate(run_dir, input, checkpoint=None, target: str | None = None, details
     default ``target``), an .npz with the features and targets (the spec's npz keys, else
     ``x`` and ``y``), or an image folder of class sub-folders. ``run_dir`` None: a
     generated script's outputs (``spec``, ``checkpoint``, ``preprocess``) as in load_run.
+    Several outputs (``data.targets``): each target's column or array; ``target`` scores
+    that one alone.
 
     Returns:
         The metrics and the loss, keyed as report.json's ``test``; with ``details``, the
         whole evaluation (``input``, ``samples``, ``test``, and for classification
-        ``per_class``, ``confusion_matrix``, ``classes``).
+        ``per_class``, ``confusion_matrix``, ``classes``; several outputs: ``targets``,
+        each target's metrics and loss, as report.json's).
     """
     from .runs.evaluate import evaluation
     from .runs.loaded import LoadedRun

@@ -155,9 +155,9 @@ def _predict_arguments(pr) -> None:
     _run_source(pr)
     pr.add_argument("--input", required=True, help="a .csv (with a header), .npy, .npz, an image or a folder")
     _output(pr, "the predictions' file (default: CSV on standard output)")
-    pr.add_argument("--format", choices=["csv", "json", "npy"],
-                    help="csv, json (a list of rows) or npy (probabilities or values; needs --out); "
-                    "default: by --out's suffix, else csv")
+    pr.add_argument("--format", choices=["csv", "json", "npy", "npz"],
+                    help="csv, json (a list of rows), npy (probabilities or values; needs --out) or npz (several "
+                    "outputs: one such array per target; needs --out); default: by --out's suffix, else csv")
     pr.add_argument("--keep", action="append", default=[], metavar="COLUMN",
                     help="carry this column of a CSV input through to the output (repeatable), e.g. an id")
 
@@ -186,8 +186,8 @@ def _evaluate_arguments(ev) -> None:
     _run_source(ev)
     ev.add_argument("--input", required=True, help="a .csv with the target column, an .npz (x and y), or an "
                     "image folder (one sub-folder per class)")
-    ev.add_argument("--target", metavar="COLUMN", help="a CSV's target column, for runs not trained on a CSV "
-                    "(default: target)")
+    ev.add_argument("--target", metavar="NAME", help="a CSV's target column, for runs not trained on a CSV "
+                    "(default: target); a run of several outputs: the one target to score (default: all)")
     _output(ev, "also write the evaluation as JSON (report.json's layout)")
 
 

@@ -84,12 +84,21 @@ def check_saved(path: Path, pre: dict, analysis) -> None:
         raise RunError(f"{path} does not fit the run's spec ({why}); restore it or build the run again")
 
 
+def _fitted_groups(pre: dict, analysis) -> list[tuple]:
+    """(key, saved states, the spec's transforms) of each group of fitted transforms: the
+    inputs' (image transforms fit nothing) and the target's; several outputs: each target's."""
+    data = analysis.spec.data
+    groups = [("transforms", pre["transforms"], [] if data.file_backed else data.transforms)]
+    if not analysis.heads:
+        return [*groups, ("target_transforms", pre["target_transforms"], data.target_transforms)]
+    saved = pre["target_transforms"] if isinstance(pre["target_transforms"], dict) else {}
+    return [*groups, *((f"target_transforms.{t}", saved.get(t), getattr(data.targets[t], "transforms", []))
+                       for t in analysis.heads)]
+
+
 def _states_problem(pre: dict, analysis) -> str | None:
     data = analysis.spec.data
-    for key in ("transforms", "target_transforms"):
-        states, steps = pre[key], getattr(data, key)
-        if data.file_backed and key == "transforms":
-            steps = []  # image transforms fit nothing
+    for key, states, steps in _fitted_groups(pre, analysis):
         if not isinstance(states, list) or len(states) != len(steps) or not all(isinstance(x, dict) for x in states):
             return f"`{key}` is not one fitted state for each of the spec's {len(steps)} {key}"
         for t, state in zip(steps, states):
@@ -148,6 +157,10 @@ def _inputs_problem(saved, analysis) -> str | None:
 
 
 def _names_problem(names, analysis) -> str | None:
+    if analysis.heads:  # several outputs: each target's names (None: not classes, or not named)
+        if not isinstance(names, dict) or set(names) != set(analysis.heads):
+            return "`class_names` is not one entry per target"
+        return next(filter(None, (_names_problem(names[t], h) for t, h in analysis.heads.items())), None)
     if names is None:
         return None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):

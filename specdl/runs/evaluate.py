@@ -2,7 +2,8 @@
 file (a CSV with the target column, an .npz with x and y, or an image folder of class
 sub-folders), through the run's saved preprocessing. The scores are computed by the
 code that computes report.json's test scores (runtime/loop.py's ``evaluate`` and
-report.py's ``class_scores``), so the same rows give the same figures."""
+report.py's ``class_scores``), so the same rows give the same figures. A run of several
+outputs is scored head by head, each as a one-target run (every head, or ``--target``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import RunError
+from ..errors import RunError, did_you_mean
 from ..front.plan import dtypes
 from ..runtime.csv import missing_cell
 from .given import read_given
@@ -41,15 +42,79 @@ def evaluate_file(path, target: str | None = None, out=None, **run) -> dict:
 def evaluation(run, path, target: str | None = None) -> dict:
     """``{"input", "samples", "test": metrics and loss[, "per_class", "confusion_matrix",
     "classes"]}``, the layout of report.json."""
+    path = Path(path)
+    if run.analysis.heads:
+        return head_evaluation(run, path, target)
+    x, y_true = labelled(run, path, target)
+    return _report(run, path, x, y_true)
+
+
+def _report(run, path: Path, x, y_true) -> dict:
+    """``evaluation``'s report of model inputs ``x`` and targets ``y_true``."""
     from ..build.report import class_scores
 
-    path = Path(path)
-    x, y_true = labelled(run, path, target)
     test, pred = scores(run, x, y_true)
     out = {"input": str(path), "samples": len(y_true), "test": test}
     if run.analysis.task == "classification":
         out.update(class_scores(y_true, pred, run.analysis.data.classes, run.pre["class_names"]))
     return out
+
+
+def head_evaluation(run, path: Path, target: str | None = None) -> dict:
+    """Several outputs (spec 12.7): each head scored as a one-target run (runs/loaded.py's
+    HeadRun) on its target's labels; ``test`` as report.json's (``<metric>[<target>]``,
+    the weighted total ``loss``) and ``targets``, nested by target. ``target``: that head
+    alone, in a one-target run's layout (per class too), with ``target``."""
+    import torch
+
+    from .loaded import HeadRun
+
+    names = chosen(run, target)
+    x, ys = _head_labels(run, path, names)
+    reports = {t: _report(HeadRun(run, t), path, x, ys[t]) for t in names}
+    if target is not None:
+        return {**reports[target], "target": target}
+    weights = run.spec.loss_weights or {}  # the total as training sums it (runtime/heads.py HeadsLoss, in float32)
+    total = sum(weights.get(t, 1.0) * torch.tensor(r["test"]["loss"], dtype=torch.float32) for t, r in reports.items())
+    test = {f"{k}[{t}]": v for t, r in reports.items() for k, v in {"loss": r["test"]["loss"], **r["test"]}.items()}
+    return {"input": str(path), "samples": len(ys[names[0]]), "test": {**test, "loss": float(total)},
+            "targets": {t: r["test"] for t, r in reports.items()}}
+
+
+def chosen(run, target: str | None) -> list[str]:
+    """The targets evaluate scores: every one, or ``target`` (an unknown name: one line)."""
+    names = list(run.analysis.heads)
+    if target is None:
+        return names
+    if target not in names:
+        raise RunError(f"--target {target}: this run has no target `{target}`" + did_you_mean(target, names))
+    return [target]
+
+
+def label_key(run, target: str) -> str:
+    """Where a labelled file holds a target's labels: its CSV column or npz array (the
+    spec's), else (a synthetic run) the target's name."""
+    t = run.spec.data.targets[target]
+    return getattr(t, "column", None) or getattr(t, "array", None) or target
+
+
+def _head_labels(run, path: Path, names: list):
+    """(model inputs, target -> its labels in the data's units) of the targets ``names``:
+    each target's column of a CSV, or its array of an .npz."""
+    if not path.exists():
+        from ..errors import no_such
+
+        raise RunError(no_such(path, "the input"))
+    heads, keys = run.analysis.heads, {t: label_key(run, t) for t in names}
+    if path.suffix == ".csv":
+        cells = read_columns(path, list(keys.values()), csv_delimiter(run))
+        raw = read_given(run, path, exclude=[label_key(run, t) for t in heads])
+        return run.model_inputs(raw), {t: _targets(heads[t], _csv_labels(heads[t], run.pre["class_names"][t], path, k,
+                                                                         cells[k], raw.rows)) for t, k in keys.items()}
+    if path.suffix == ".npz":
+        return _npz(run, path, {t: (k, heads[t]) for t, k in keys.items()})
+    raise RunError(f"cannot read labels from {path}: give a .csv (with each target's column: "
+                   f"{', '.join(keys.values())}) or an .npz (the features and each target's array)")
 
 
 def scores(run, x, y_true) -> tuple[dict, np.ndarray]:
@@ -67,7 +132,7 @@ def scores(run, x, y_true) -> tuple[dict, np.ndarray]:
 
     name, args = a.predictor()  # as training predicted (carrying the probabilities where a metric reads them)
     predict = functools.partial(getattr(loop, name), **args, invert=run.invert_targets,
-                                threshold=run.spec.train.threshold)
+                                threshold=run.threshold)
 
     try:
         with np.errstate(all="ignore"):  # targets near the float limit score inf: said in the table, not warned
@@ -104,8 +169,8 @@ def labelled(run, path: Path, target: str | None):
                            f"data.target); --target {target} does not apply")
         cells = read_columns(path, names, csv_delimiter(run))
         raw = read_given(run, path, exclude=names)
-        y = [_csv_labels(run, path, n, cells[n], raw.rows, len(names)) for n in names]
-        return run.model_inputs(raw), _targets(run, np.stack(y, axis=1) if len(y) > 1 else y[0])
+        y = [_csv_labels(run.analysis, run.pre["class_names"], path, n, cells[n], raw.rows, len(names)) for n in names]
+        return run.model_inputs(raw), _targets(run.analysis, np.stack(y, axis=1) if len(y) > 1 else y[0])
     if path.suffix == ".npz":
         return _npz(run, path)
     raise RunError(f"cannot read labels from {path}: give a .csv (with the target column), an .npz "
@@ -127,19 +192,19 @@ def _folder_labels(run, root: Path, files) -> np.ndarray:
     return np.asarray(labels, dtype=np.int64)
 
 
-def _csv_labels(run, path, name, cells, rows, columns: int = 1) -> np.ndarray:
-    """A target column's cells: class names for classification, numbers otherwise
-    (``rows``: read_inputs' "PATH line N" of each; ``columns``: how many target columns
-    the CSV gives, one per predicted value)."""
-    task = run.analysis.task
+def _csv_labels(a, class_names, path, name, cells, rows, columns: int = 1) -> np.ndarray:
+    """A target column's cells: class names (``class_names``, the run's) for classification,
+    numbers otherwise, for the output of Analysis ``a`` (``rows``: read_inputs' "PATH line N"
+    of each; ``columns``: how many target columns the CSV gives, one per predicted value)."""
+    task = a.task
     lines = [r.rsplit(" line ", 1)[-1] for r in rows]
-    if task == "multilabel" or (task == "regression" and int(np.prod(run.analysis.data.outputs)) != columns):
+    if task == "multilabel" or (task == "regression" and int(np.prod(a.data.outputs)) != columns):
         raise RunError(f"this run predicts {task} targets of several values; give the labels in an .npz (x and y)")
     for cell, line in zip(cells, lines):
         if missing_cell(cell):
             raise RunError(f"{path} line {line}: the target `{name}` has no value; fill it in or delete the row")
     if task == "classification":
-        names = run.pre["class_names"] or [str(i) for i in range(run.analysis.data.classes)]
+        names = class_names or [str(i) for i in range(a.data.classes)]
         for cell, line in zip(cells, lines):
             if cell not in names:
                 raise RunError(f"{path} line {line}, column `{name}`: {cell[:40]!r} is not one of the run's "
@@ -154,39 +219,49 @@ def _csv_labels(run, path, name, cells, rows, columns: int = 1) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def _npz(run, path: Path):
+def _npz(run, path: Path, labels: dict | None = None):
+    """(model inputs, targets) from a labelled .npz; ``labels`` (several outputs): target
+    -> (its array's key, its head's Analysis), and the targets a dict of them."""
     from ..sources.npz import NpzProblem, read_npz
 
     data = run.spec.data
     xkey, ykey = (data.x, data.y) if data.source == "npz" else ("x", "y")
+    keys = [k for k, _ in labels.values()] if labels else [ykey]
     named = run.analysis.graph.named  # inputs keyed by their names; the targets under y (the spec's key)
     try:
-        y = read_npz(path, ykey, fields=("y",))[0] if named else read_npz(path, xkey, ykey)[1]
+        ys = (read_npz(path, *keys, fields=("y",) * len(keys)) if named else read_npz(path, xkey, *keys, fields=("x", *("y",) * len(keys)))[1:])
     except NpzProblem as e:
         raise RunError(str(e)) from None
     raw = read_given(run, path)
     xkey = next(iter(raw.x)) if named else xkey
     n = len(next(iter(raw.x.values())) if named else raw.x[0] if isinstance(raw.x, tuple) else raw.x)
+    checked = [_npz_labels(a, y, key, path, n, xkey) for y, (key, a) in
+               zip(ys, labels.values() if labels else [(ykey, run.analysis)])]
+    return run.model_inputs(raw), dict(zip(labels, checked)) if labels else checked[0]
+
+
+def _npz_labels(a, y, ykey: str, path: Path, n: int, xkey: str) -> np.ndarray:
+    """An .npz's targets under ``ykey`` for the output of Analysis ``a``: one per sample
+    of the ``n`` under ``xkey``, class indices of its classes (classification)."""
     if y.ndim == 0 or len(y) != n:
         raise RunError(f"{path}: `{xkey}` holds {n} samples but `{ykey}` is {list(y.shape)}; "
                        "give one target per sample")
-    if run.analysis.task == "classification":
+    if a.task == "classification":
         if y.ndim != 1:
             raise RunError(f"`{ykey}` in {path} is {list(y.shape)}; the run takes one class index per sample, [N]")
         if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y % 1 == 0).all()):
             raise RunError(f"`{ykey}` in {path} holds fractional or NaN values; give class indices")
-        classes = run.analysis.data.classes
+        classes = a.data.classes
         bad = np.flatnonzero((y < 0) | (y >= classes))
         if len(bad):
             raise RunError(f"`{ykey}` in {path} row {bad[0]} holds class {y[bad[0]]:g}; the run has classes "
                            f"0..{classes - 1}")
-    return run.model_inputs(raw), _targets(run, y)
+    return _targets(a, y)
 
 
-def _targets(run, y) -> np.ndarray:
-    """Targets shaped as training shaped them (data.prepare): class indices, 0/1 label
-    rows, or values of the run's target shape."""
-    a = run.analysis
+def _targets(a, y) -> np.ndarray:
+    """Targets shaped as training shaped them (data.prepare) for the output of Analysis
+    ``a``: class indices, 0/1 label rows, or values of the run's target shape."""
     if a.task == "classification":
         return y.astype(np.int64)
     if a.task == "multilabel":
@@ -213,7 +288,8 @@ def show(report: dict, console=None) -> None:
 
     console = console or _console()
     test = report["test"]
-    console.print(f"{report['input']}: {report['samples']} samples  " +
+    head = f" (target `{report['target']}`)" if "target" in report else ""
+    console.print(f"{report['input']}{head}: {report['samples']} samples  " +
                   "  ".join(f"{k} {v:.4f}" if k != "loss" else f"loss {v:.4g}" for k, v in test.items()))
     if "per_class" not in report:
         return

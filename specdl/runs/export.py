@@ -22,6 +22,7 @@ def export_run(run_dir, output=None, checkpoint=None, with_preprocessing: bool =
 
     run_dir = Path(run_dir)
     run = LoadedRun(run_dir, checkpoint)  # a missing checkpoint refused before torch is imported
+    _one_output(run.analysis)
     images = getattr(run.spec.data, "image_inputs", list)()
     if with_preprocessing and images:
         from ..errors import RunError
@@ -64,6 +65,7 @@ def export_spec(spec, output=None, checkpoint=None, overrides=None) -> dict:
     from ..front import analysis_of as _analysis
 
     analysis = _analysis(spec, overrides)
+    _one_output(analysis)
     if checkpoint is None:
         model = _build(analysis)
     else:
@@ -74,6 +76,13 @@ def export_spec(spec, output=None, checkpoint=None, overrides=None) -> dict:
     check_output(out, "the ONNX file", inputs=[*spec_inputs(analysis.spec), checkpoint], regular=True,
                  kept=[])  # never over what it reads
     return _export_model(model, analysis, _real_inputs(analysis), out)
+
+
+def _one_output(analysis) -> None:
+    """Several outputs: build/onnx.py exports one output for now (issue 30): one line."""
+    from ..build.heads import refuse
+
+    refuse(analysis, "specdl export")
 
 
 def _real_inputs(analysis):

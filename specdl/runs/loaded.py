@@ -1,5 +1,6 @@
 """A finished run directory, ready to use: the spec, the model with its best weights,
-and the run's fitted preprocessing (never re-fitted)."""
+and the run's fitted preprocessing (never re-fitted); of a run of several outputs (spec
+12.7), each head as a one-target run (``HeadRun``)."""
 
 from __future__ import annotations
 
@@ -77,11 +78,6 @@ class SavedRun:
         self.pre = read_preprocess(pre_path)
         try:
             spec = load(spec_path)
-            if getattr(spec.data, "targets", None) is not None:
-                from ..front.heads import NOT_YET
-
-                raise RunError(f"{spec_path}: " + NOT_YET.format(what="predict, evaluate, export and serve")
-                               + "; load best.pt into specdl.build_model(spec): its forward returns one tensor per head")
             spec.data.use_saved(self.pre.get("facts"))  # the data itself need not be at hand
             self.analysis = _analysis(spec)
         except SpecError as e:
@@ -97,7 +93,9 @@ class LoadedRun(SavedRun):
     applies the run's preprocessing, ``.predict(x)`` returns predictions. ``x``: what
     `specdl predict --input` reads (a path) or rows in memory (specdl/runs/given.py). A
     generated script's outputs stand for a run directory: ``spec``, ``checkpoint`` and
-    ``preprocess`` (its <name>.preprocess.json)."""
+    ``preprocess`` (its <name>.preprocess.json). Several outputs (spec 12.7): ``.model``'s
+    forward returns one tensor per head, ``.predict(x)`` each target's predictions (each
+    head read as a one-target run: ``HeadRun``)."""
 
     def __init__(self, run_dir=None, checkpoint=None, spec=None, preprocess=None):
         from ..build import checkpoints as ckpt
@@ -160,9 +158,14 @@ class LoadedRun(SavedRun):
         chunks (``source``: what ``x`` was read from, for a message)."""
         import torch
 
+        model = self.model
+        if self.analysis.heads:  # several outputs: the heads' outputs side by side (runtime/heads.py)
+            from ..runtime.heads import Joined
+
+            model = Joined(model)
         try:
             with torch.inference_mode():
-                return torch.cat([self.model(xb).float() for xb in self.chunks(x)])
+                return torch.cat([model(xb).float() for xb in self.chunks(x)])
         except (RuntimeError, IndexError, ValueError, TypeError) as e:  # what the checks of specdl/runs/inputs.py let through
             if "allocate" in str(e):
                 raise
@@ -178,17 +181,36 @@ class LoadedRun(SavedRun):
 
     def predict(self, x) -> dict:
         """{"prediction": [...], and "probabilities" (classification)} for anything
-        `read` takes."""
+        `read` takes; several outputs: {"heads": {target: its predictions}}."""
         raw = self.read(x)
         return self.predictions(self.model_inputs(raw), raw.source)
 
     def predictions(self, x, source: str = "the given inputs") -> dict:
         """Predictions for model inputs ``x`` (``model_inputs``), as training makes them
         (runtime/loop.py's ``predictions``), with the probabilities and class names."""
+        out = self.outputs(x, source)
+        if self.analysis.heads:  # several outputs: each head's, as a one-target run's
+            from ..runtime.heads import split_heads
+
+            parts = split_heads(out, self.analysis.head_tuples())
+            return {"heads": {t: HeadRun(self, t).decided(parts[t]) for t in self.analysis.heads}}
+        return self.decided(out)
+
+    @property
+    def threshold(self) -> float:
+        """train.threshold: where a binary or multilabel output's probability decides 1."""
+        return self.spec.train.threshold
+
+    @property
+    def target_transforms(self) -> list:
+        """The spec's transforms of the target (one head's: ``HeadRun``)."""
+        return self.spec.data.target_transforms
+
+    def decided(self, out) -> dict:
+        """``predictions``' dict from the model's outputs ``out``."""
         from ..runtime.loop import predictions, probabilities
 
-        out = self.outputs(x, source)
-        task, threshold = self.analysis.kind, self.spec.train.threshold
+        task, threshold = self.analysis.kind, self.threshold
         # binary (one logit): the second class where its probability reaches train.threshold
         pred = predictions(out, task, self.invert_targets, threshold)
         if task in ("classification", "binary"):
@@ -222,8 +244,35 @@ class LoadedRun(SavedRun):
         """Model outputs -> the data's units (the target transforms undone, last first)."""
         from ..runtime.prepare import invert
 
-        return invert(y, [t.step() for t in self.spec.data.target_transforms], self.fitted("target_transforms"))
+        return invert(y, [t.step() for t in self.target_transforms], self.fitted("target_transforms"))
 
     def transform_targets(self, y):
         """Targets in the data's units -> as the loss saw them in training."""
-        return applied(y, self.spec.data.target_transforms, self.fitted("target_transforms"))
+        return applied(y, self.target_transforms, self.fitted("target_transforms"))
+
+
+class HeadRun(LoadedRun):
+    """One head of a loaded run of several outputs (``run``) as a one-target run: its
+    Analysis, its model's output, its class names and fitted target transforms, its
+    threshold. The single-target predictions and evaluation read it as they read a run."""
+
+    def __init__(self, run, target: str):  # the run is loaded: nothing is read again
+        self.whole, self.target = run, target
+        self.analysis, self.spec, self.checkpoint = run.analysis.heads[target], run.spec, run.checkpoint
+        self.run_dir, self.reads, self.kept, self.notes = run.run_dir, run.reads, run.kept, run.notes
+        self.pre = {**run.pre, "class_names": run.pre["class_names"][target],
+                    "target_transforms": run.pre["target_transforms"][target]}
+        from ..runtime.heads import HeadOf
+
+        self.model = HeadOf(run.model, list(run.analysis.heads).index(target))
+
+    @property
+    def threshold(self) -> float:
+        return self.spec.train.threshold_of(self.target)
+
+    @property
+    def target_transforms(self) -> list:
+        return getattr(self.spec.data.targets[self.target], "transforms", [])
+
+    def model_inputs(self, raw):
+        return self.whole.model_inputs(raw)

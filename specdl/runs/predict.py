@@ -1,29 +1,42 @@
 """What `specdl predict` writes: the output format, the columns kept from the input, and
-the prediction rows (CSV, JSON or .npy)."""
+the prediction rows (CSV, JSON, .npy; several outputs: a column group per target, or an
+.npz keyed by target)."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import RunError
 
-FORMATS = ("csv", "json", "npy")
+FORMATS = ("csv", "json", "npy", "npz")
 
 
 def output_format(fmt: str | None, out, keep=()) -> str:
-    """--format, else the --out file's suffix (.json, .npy), else CSV; an .npy file
-    goes to --out and holds no kept columns."""
+    """--format, else the --out file's suffix (.json, .npy, .npz), else CSV; an .npy or
+    .npz file goes to --out and holds no kept columns."""
     if fmt is None:
         suffix = Path(out).suffix.lstrip(".").lower() if out is not None else ""
         fmt = suffix if suffix in FORMATS else "csv"
-    if fmt == "npy" and out is None:
-        raise RunError("--format npy writes a binary file: give it with --out PATH")
-    if fmt == "npy" and keep:
-        raise RunError("--keep adds columns to CSV or JSON rows; an .npy file holds the predictions only")
+    if fmt in ("npy", "npz") and out is None:
+        raise RunError(f"--format {fmt} writes a binary file: give it with --out PATH")
+    if fmt in ("npy", "npz") and keep:
+        raise RunError(f"--keep adds columns to CSV or JSON rows; an .{fmt} file holds the predictions only")
     return fmt
+
+
+def check_format(fmt: str, run) -> None:
+    """npy holds one run's one output; a run of several outputs writes an .npz keyed by target."""
+    heads = list(run.analysis.heads or ())
+    if fmt == "npy" and heads:
+        raise RunError(f"--format npy holds one array; this run has several outputs ({', '.join(heads)}): use "
+                       "--format npz (one array per target)")
+    if fmt == "npz" and not heads:
+        raise RunError("--format npz holds one array per target of a run of several outputs (data.targets); this "
+                       "run has one: use --format npy")
 
 
 def predict_file(path, out=None, fmt: str | None = None, keep=(), **run) -> tuple[int, str | bytes]:
@@ -32,8 +45,9 @@ def predict_file(path, out=None, fmt: str | None = None, keep=(), **run) -> tupl
     ``fmt`` (``output_format``). Returns how many, and the text (or the .npy bytes)."""
     from .loaded import LoadedRun
 
-    output_format(fmt, out, keep)  # refused before any work
+    fmt = output_format(fmt, out, keep)  # refused before any work
     loaded = LoadedRun(**run)
+    check_format(fmt, loaded)
     if out:
         from ..files import check_output
 
@@ -41,7 +55,12 @@ def predict_file(path, out=None, fmt: str | None = None, keep=(), **run) -> tupl
     kept = kept_columns(loaded, path, keep)
     raw = loaded.read(path, exclude=keep)  # as specdl.predict reads it
     pred = loaded.predictions(loaded.model_inputs(raw), raw.source)
-    return len(pred["prediction"]), write_predictions(pred, out, raw.files, fmt, kept)
+    return count(pred), write_predictions(pred, out, raw.files, fmt, kept)
+
+
+def count(pred: dict) -> int:
+    """How many samples ``pred`` (``LoadedRun.predictions``' dict) holds."""
+    return len(next(iter(pred["heads"].values()))["prediction"] if "heads" in pred else pred["prediction"])
 
 
 def kept_columns(run, path, keep) -> dict:
@@ -53,31 +72,61 @@ def kept_columns(run, path, keep) -> dict:
         return {}
     if Path(path).suffix != ".csv" or run.spec.data.file_backed:
         raise RunError(f"--keep carries columns of a CSV input through; {path} is not a .csv file")
-    own = {"file", "prediction"} | {f"p_{c}" for c in run.pre["class_names"] or []}
+    heads = run.analysis.heads
+    own = {"file", *output_columns(run)} if heads else {"file", "prediction"} | {f"p_{c}" for c in
+                                                                               run.pre["class_names"] or []}
     for name in keep:
-        if name in own or name.startswith("prediction_"):
+        if name in own or (not heads and name.startswith("prediction_")):
             raise RunError(f"--keep {name}: the output has its own column `{name}`; rename the input column")
     return read_columns(path, list(dict.fromkeys(keep)), csv_delimiter(run))
 
 
 def prediction_rows(pred: dict, files=None, kept: dict | None = None) -> list[dict]:
     """One dict per sample: the kept input columns (or the image file), then the
-    prediction (and each class's probability)."""
+    prediction (and each class's probability); several outputs: each target's, its
+    columns named by the target (``output_columns``)."""
     rows = []
-    for i in range(len(pred["prediction"])):
+    for i in range(count(pred)):
         row = {"file": files[i]} if files else {}
         row.update({name: cells[i] for name, cells in (kept or {}).items()})
-        p = pred["prediction"][i]
-        if "classes" in pred:
-            row["prediction"] = p
-            row.update({f"p_{c}": float(pred["probabilities"][i][j]) for j, c in enumerate(pred["classes"])})
+        if "heads" in pred:
+            for t, p in pred["heads"].items():
+                row.update(_values(p, i, t, f"{t}.p_"))
         else:
-            arr = np.atleast_1d(np.asarray(p)).reshape(-1)
-            labels = pred.get("targets") or range(arr.size)
-            row.update({"prediction": float(arr[0])} if arr.size == 1 else
-                       {f"prediction_{j}": float(v) for j, v in zip(labels, arr)})
+            row.update(_values(pred, i))
         rows.append(row)
     return rows
+
+
+def _values(pred: dict, i: int, name: str = "prediction", p: str = "p_") -> dict:
+    """Sample ``i``'s columns of one output: ``name`` (and ``<p><class>``, the class's
+    probability) or, for several values, ``<name>_<j>``."""
+    value = pred["prediction"][i]
+    if "classes" in pred:
+        return {name: value, **{f"{p}{c}": float(pred["probabilities"][i][j]) for j, c in enumerate(pred["classes"])}}
+    arr = np.atleast_1d(np.asarray(value)).reshape(-1)
+    labels = pred.get("targets") or range(arr.size)
+    return {name: float(arr[0])} if arr.size == 1 else {f"{name}_{j}": float(v) for j, v in zip(labels, arr)}
+
+
+def columns_of(analysis, class_names, name: str = "prediction", p: str = "p_") -> dict:
+    """One output's columns as ``_values`` writes them, {column: type}."""
+    a = analysis
+    if a.kind in ("classification", "binary"):
+        names = class_names or [str(i) for i in range(a.data.classes)]
+        return {name: str, **{f"{p}{c}": float for c in names}}
+    width = a.data.classes if a.kind == "multilabel" else math.prod(a.label_shape or (1,))
+    labels = a.target_names() or range(width)
+    return {name: float} if width == 1 else {f"{name}_{j}": float for j in labels}
+
+
+def output_columns(run) -> dict:
+    """The columns of predict's rows for ``run`` (a SavedRun will do), {column: type}: the
+    prediction's; several outputs: each target's, ``<target>`` and ``<target>.p_<class>``."""
+    if not run.analysis.heads:
+        return columns_of(run.analysis, run.pre["class_names"])
+    names = run.pre["class_names"]
+    return {c: k for t, h in run.analysis.heads.items() for c, k in columns_of(h, names[t], t, f"{t}.p_").items()}
 
 
 def prediction_array(pred: dict):
@@ -88,12 +137,16 @@ def prediction_array(pred: dict):
 
 def write_predictions(pred: dict, out: Path | None, files=None, fmt: str | None = None,
                       kept: dict | None = None) -> str | bytes:
-    """The predictions as CSV, JSON (a list of rows) or .npy (``output_format``), written
-    to ``out`` when given; returns the text (or the .npy bytes)."""
+    """The predictions as CSV, JSON (a list of rows), .npy or .npz (several outputs: an
+    array per target, each as .npy holds one) (``output_format``), written to ``out`` when
+    given; returns the text (or the file's bytes)."""
     fmt = output_format(fmt, out, kept)
-    if fmt == "npy":
+    if fmt in ("npy", "npz"):
         buf = __import__("io").BytesIO()
-        np.save(buf, prediction_array(pred), allow_pickle=False)
+        if fmt == "npz":
+            np.savez(buf, **{t: prediction_array(p) for t, p in pred["heads"].items()})
+        else:
+            np.save(buf, prediction_array(pred), allow_pickle=False)
         text = buf.getvalue()
     else:
         rows = prediction_rows(pred, files, kept)

@@ -30,6 +30,18 @@ class Joined(torch.nn.Module):
         return torch.cat([o.reshape(len(o), -1).float() for o in self.model(*args, **kwargs)], 1)
 
 
+class HeadOf(torch.nn.Module):
+    """One head's output of a model of several outputs (``index``: its place among the
+    heads): a finished run's verbs score each head alone."""
+
+    def __init__(self, model, index: int):
+        super().__init__()
+        self.model, self.index = model, index
+
+    def forward(self, *args, **kwargs):
+        return self.model(*args, **kwargs)[self.index]
+
+
 def split_heads(out, heads):
     """name -> each head's output, from the joined [N, W] tensor, in the head's own shape."""
     parts, at = {}, 0

@@ -7,7 +7,6 @@ They validate a request (422: the row and the field) and describe it in /openapi
 from __future__ import annotations
 
 import keyword
-import math
 import re
 from typing import Any, Union
 
@@ -128,15 +127,11 @@ def answer_model(columns: dict):
 def answer_columns(run) -> dict:
     """The columns of `specdl predict --format json`'s rows for ``run``, {name: type}:
     the image's ``file``, then ``prediction`` and ``p_<class>`` (classification), or
-    ``prediction`` / ``prediction_<j>`` (multilabel labels, several regression values)."""
-    a = run.analysis
-    cols = {"file": str} if run.spec.data.file_backed else {}
-    if a.kind in ("classification", "binary"):
-        names = run.pre["class_names"] or [str(i) for i in range(a.data.classes)]
-        return {**cols, "prediction": str, **{f"p_{c}": float for c in names}}
-    width = a.data.classes if a.kind == "multilabel" else math.prod(a.label_shape or (1,))
-    labels = a.target_names() or range(width)
-    return {**cols, **({"prediction": float} if width == 1 else {f"prediction_{j}": float for j in labels})}
+    ``prediction`` / ``prediction_<j>`` (multilabel labels, several regression values);
+    several outputs: each target's, ``<target>`` and ``<target>.p_<class>``."""
+    from ..runs.predict import output_columns
+
+    return {**({"file": str} if run.spec.data.file_backed else {}), **output_columns(run)}
 
 
 def named_request(run):

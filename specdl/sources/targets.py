@@ -90,9 +90,19 @@ def target_views(data) -> dict:
         else:
             update = {"classes": t.classes, "outputs": t.outputs}
         view = data.model_copy(update={**update, "targets": None})
-        view.use_saved(None)
-        views[name] = _classes_from_column(view) if data.source == "csv" and t.task is None else view
+        saved = _saved_facts(data, name)
+        view.use_saved(saved)
+        views[name] = _classes_from_column(view) if data.source == "csv" and t.task is None and not saved else view
     return views
+
+
+def _saved_facts(data, name: str) -> dict | None:
+    """A target's view of what a run directory saved (``SeveralTargets.saved_facts``): the
+    first target's facts with this target's info, so a finished run reads no data."""
+    facts = getattr(data, "_facts", None)
+    if not facts or name not in facts.get("targets", {}):
+        return None
+    return {**{k: v for k, v in facts.items() if k != "targets"}, "info": facts["targets"][name]}
 
 
 def _classes_from_column(view):
