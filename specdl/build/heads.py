@@ -1,26 +1,18 @@
 """Several outputs in build (spec 12.7): the data of every target split alike and packed
 (runtime/heads.py), the weighted loss, each head's predictions and metrics, what a
-several-output run reports per target, and the refusal of what does not take several
-outputs yet (one line)."""
+several-output run reports per target."""
 
 from __future__ import annotations
 
 import functools
 
-from ..errors import RunError, SpecError
-from ..front.heads import NOT_YET
+from ..errors import SpecError
 from ..runtime import heads as rt
 from ..runtime import loop
 from ..runtime.prepare import FitError, invert, take
 from ..sources.base import split_indices
 from ..sources.targets import target_views
 from .arrays import Arrays, _check_classes
-
-
-def refuse(analysis, what: str) -> None:
-    """A verb or option that several outputs do not reach yet: one line."""
-    if analysis.heads:
-        raise RunError(NOT_YET.format(what=what) + "; train one target per spec for it")
 
 
 def prepare_heads(spec, analysis, checked_targets, features) -> Arrays:
