@@ -14,7 +14,7 @@ import yaml
 
 import specdl
 
-from .conftest import ROOT, run_cli
+from .conftest import run_cli
 from .test_distributed import ENV, TORCHRUN, distributed_script
 from .test_heads import TWO, spec_of
 
