@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 
-from ..errors import SpecError
+from ..errors import RunError, SpecError
 from ..runtime import heads as rt
 from ..runtime import loop
 from ..runtime.prepare import FitError, invert, take
@@ -29,7 +29,10 @@ def prepare_heads(spec, analysis, checked_targets, features) -> Arrays:
                          spec.data.split.stratify and strat is not None)
     for t, view in views.items():
         if analysis.heads[t].task == "classification":
-            _check_classes(take(ys[t], rows), analysis.heads[t].data.classes, view.class_names())
+            try:
+                _check_classes(take(ys[t], rows), analysis.heads[t].data.classes, view.class_names())
+            except RunError as e:  # the split lacks a class of this target: named
+                raise RunError(f"target `{t}`: {e}") from None
     xs, states, encoder, inputs = features(spec, analysis, loaded, rows)
     try:
         y, y_true, fitted = rt.prepare_targets(ys, rows, {t: h.task for t, h in analysis.heads.items()},
