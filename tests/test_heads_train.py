@@ -145,9 +145,10 @@ def test_each_classification_head_gets_its_plots_and_its_score_metrics(tmp_path)
     manifest = json.loads((run / ".specdl-manifest.json").read_text())["paths"]
     assert {"confusion.kind.png", "roc.spam.png", "pr.kind.png"} <= set(manifest)
     report = json.loads((run / "report.json").read_text())
-    kind = report["targets"]["kind"]
+    kind = report["class_scores"]["kind"]  # beside each target's test metrics (report["targets"])
     assert kind["classes"] == ["0", "1", "2"] and np.sum(kind["confusion_matrix"]) == report["samples"]["test"]
-    assert "per_class" not in report["targets"]["score"] and {"roc_auc", "per_class"} <= set(report["targets"]["spam"])
+    assert set(report["class_scores"]) == {"spam", "kind"} and set(kind) == {"per_class", "confusion_matrix", "classes"}
+    assert set(report["targets"]["spam"]) == {"loss", "roc_auc", "accuracy"}
     assert all("val_roc_auc[spam]" in row for row in _rows(run))
     # roc_auc[spam] is scikit-learn's on the spam head's probabilities of the best epoch's weights
     a = specdl.check(THREE)

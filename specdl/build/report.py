@@ -30,15 +30,15 @@ def write_report(run_dir: Path, analysis, trainer, test: dict, pred, state: dict
     if onnx is not None:
         report["onnx"] = onnx
     name = analysis.spec.name
-    if analysis.heads:  # several outputs: each target's test metrics and per-class scores, nested by target
+    if analysis.heads:  # several outputs: each target's test metrics, and each classifier's per-class scores
         from ..runtime.heads import head_columns
         from .heads import by_target
 
         report["targets"] = by_target(analysis, report["test"])
         truth = head_columns(trainer.arrays.y_true["test"], analysis.head_tuples())
-        for t, h in analysis.heads.items():
-            report["targets"][t].update(output_plots(run_dir, h, truth[t], pred[t], trainer.arrays.class_names[t],
-                                                     f"{name} ({t})", f".{t}"))
+        scores = {t: output_plots(run_dir, h, truth[t], pred[t], trainer.arrays.class_names[t], f"{name} ({t})",
+                                  f".{t}") for t, h in analysis.heads.items()}
+        report["class_scores"] = {t: v for t, v in scores.items() if v}
     else:
         report.update(output_plots(run_dir, analysis, trainer.arrays.y_true["test"], pred,
                                    trainer.arrays.class_names, name))
