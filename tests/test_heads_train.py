@@ -30,10 +30,11 @@ def _write(spec: dict, path) -> str:
 
 
 # ---------------------------------------------------------------- torchrun: DDP, FSDP, the script
-@pytest.mark.slow  # three runs, two of them under torchrun (~30 s)
+@pytest.mark.slow  # four runs, three of them under torchrun (~75 s)
 def test_ddp_and_fsdp_of_two_heads_equal_one_process(tmp_path):
     """The same global batch on 2 ranks (DDP by --nproc, FSDP under torchrun) gives one
-    process's per-head validation rows and test metrics; the checkpoints are full weights."""
+    process's per-head validation rows and test metrics; the checkpoints are full weights,
+    and the run resumes under torchrun."""
     spec = _write(spec_of(train__epochs=3, train__checkpoint={"monitor": "val_loss"}), tmp_path / "two.yaml")
     single = run_cli("build", spec, "--out", tmp_path / "single", "-q", cwd=tmp_path)
     assert single.returncode == 0, single.stderr[-2000:]
@@ -59,6 +60,11 @@ def test_ddp_and_fsdp_of_two_heads_equal_one_process(tmp_path):
         model.load_state_dict(torch.load(tmp_path / name / "best.pt", weights_only=True))  # full weights
         kind, score = model(torch.zeros(2, 6))
         assert kind.shape == (2, 3) and score.shape == (2, 1)
+    before = _rows(tmp_path / "ddp")
+    resumed = run_cli("build", "--resume", tmp_path / "ddp", "-o", "train.epochs=4", "--nproc", "2", "-q", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]  # last.pt on every rank: one more epoch
+    after = _rows(tmp_path / "ddp")
+    assert after[:3] == before and len(after) == 4 and "val_mae[score]" in after[3]
 
 
 @pytest.mark.slow  # the script and build, each under torchrun (~25 s)
