@@ -92,16 +92,23 @@ def test_a_dead_rank_ends_the_job_and_resume_completes(tmp_path):
     assert report["epochs_run"] == 8
 
 
-def test_generated_distributed_script_under_torchrun(tmp_path):
-    """`specdl codegen --distributed` writes a script that runs under torchrun with 2 CPU
-    processes and reaches specdl's own data-parallel metrics."""
-    spec = ROOT / "specs" / "iris_mlp.yaml"
-    r = run_cli("codegen", spec, "--distributed", "--set", "train.epochs=40", "--out", tmp_path / "d.py", cwd=tmp_path)
+def distributed_script(spec, epochs: int, tmp_path) -> dict:
+    """`specdl codegen --distributed` of ``spec`` (train.epochs set) run under torchrun with
+    2 CPU processes in ``tmp_path`` (d.py): its test metrics."""
+    r = run_cli("codegen", spec, "--distributed", "--set", f"train.epochs={epochs}", "--out", tmp_path / "d.py",
+                cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     s = subprocess.run([*TORCHRUN, "d.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600,
                        env={"PATH": "/usr/bin:/bin"})
     assert s.returncode == 0, s.stderr[-2000:]
-    script = json.loads(s.stdout.strip().splitlines()[-1])
+    return json.loads(s.stdout.strip().splitlines()[-1])
+
+
+def test_generated_distributed_script_under_torchrun(tmp_path):
+    """`specdl codegen --distributed` writes a script that runs under torchrun with 2 CPU
+    processes and reaches specdl's own data-parallel metrics."""
+    spec = ROOT / "specs" / "iris_mlp.yaml"
+    script = distributed_script(spec, 40, tmp_path)
     b = subprocess.run([*TORCHRUN, "-m", "specdl", "build", str(spec), "-o", "train.epochs=40", "--out", "r", "-q"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=600, env=ENV)
     assert b.returncode == 0, b.stderr[-2000:]

@@ -111,6 +111,15 @@ def _last_width(layers) -> int:
     return last["linear"] if isinstance(last, dict) and isinstance(last.get("linear"), int) else 10
 
 
+# docs/spec.md's targets (sentiment, stars) on synthetic data: what a search over their weights completes
+SEVERAL_OUTPUTS = {"name": "doc-heads", "data": {"source": "synthetic", "shape": [6], "size": 100, "targets": {
+    "sentiment": {"classes": 2}, "stars": {"outputs": 1}}},
+    "model": {"layers": [{"linear": 16}, "relu", {"linear": {"out_features": 2, "name": "sentiment_head"}},
+                         {"linear": {"out_features": 1, "inputs": ["relu_1"], "name": "stars_head"}}],
+              "outputs": {"sentiment": "sentiment_head", "stars": "stars_head"}},
+    "metrics": {"sentiment": ["accuracy"], "stars": ["mae"]}}
+
+
 def _whole(doc):
     """A block as the whole spec a reader would write from it: a whole spec as it is; a
     `model:` section, a `search:` section or a list of layers completed with the data (and
@@ -124,6 +133,9 @@ def _whole(doc):
         classes = m.get("num_classes") or _last_width(m["layers"])
         return {"name": "doc-model", "data": {"source": "synthetic", "shape": [3, 8, 8], "classes": classes,
                                               "size": 100, "split": {"stratify": False}}, **doc}
+    if isinstance(doc, dict) and set(doc) == {"search"} and any(k.startswith("loss_weights.")
+                                                                for k in doc["search"]["space"]):
+        return {**SEVERAL_OUTPUTS, **doc}  # a search weighing heads: a spec with several outputs
     if isinstance(doc, dict) and set(doc) == {"search"}:  # the diabetes MLP, with a dropout at 6 for the contract's
         base = yaml.safe_load((ROOT / "specs" / "diabetes_mlp.yaml").read_text())
         base["model"]["layers"][6:6] = [{"dropout": 0.1}]

@@ -147,14 +147,14 @@ def test_the_model_returns_a_tensor_per_head_and_the_loss_is_their_weighted_sum(
     assert torch.allclose(total, want_kind + 0.5 * want_score)
 
 
-def test_the_script_returns_the_heads_and_refuses_distributed():
+def test_the_script_returns_the_heads_and_runs_them_data_parallel():
     from specdl.script.render import render
 
     a = specdl.check(TWO)
     script = render(a)
     assert "        return kind_head, x\n" in script and "HEADS = [" in script
-    with pytest.raises(RunError, match="several outputs .* do not reach codegen --distributed"):
-        render(a, distributed=True)
+    assert "run_model = Joined(model)  #" in script
+    assert "run_model = data_parallel(Joined(model), DEVICE, WORLD)  #" in render(a, distributed=True)
 
 
 def test_a_threshold_per_binary_head_reaches_its_predictions():
@@ -172,10 +172,21 @@ def test_a_threshold_per_binary_head_reaches_its_predictions():
                      "logit, bce_with_logits) and multilabel heads; this head is regression"]
 
 
-def test_tune_refuses_several_outputs_in_one_line():
-    spec = spec_of(search={"trials": 2, "space": {"train.batch_size": {"choice": [16, 32]}}})
-    with pytest.raises(RunError, match="several outputs .* do not reach specdl tune"):
-        specdl.tune(spec)
+def test_check_proves_a_search_over_a_targets_loss_weight():
+    """A search over ``loss_weights.<target>`` (tune, tests/test_heads_train.py): check
+    proves the target exists and the weight's range, at the search key's line and column."""
+    ok = spec_of(search={"trials": 2, "metric": "val_mae[score]",
+                         "space": {"loss_weights.score": {"log_uniform": [0.1, 10.0]}}})
+    assert specdl.check(ok).spec.search.space["loss_weights.score"].kind == "log_uniform"
+    text = yaml.safe_dump(spec_of(ok, search__space={"loss_weights.scor": {"log_uniform": [0.1, 10.0]},
+                                                     "loss_weights.kind": {"uniform": [-1.0, 1.0]}}), sort_keys=False)
+    lines = text.splitlines()
+    at = [i + 1 for i, line in enumerate(lines) if line.strip().startswith("loss_weights.")]
+    with pytest.raises(specdl.SpecError) as e:
+        specdl.check(text)
+    assert [(i.line, i.col, i.message) for i in e.value.issues] == [
+        (at[0], 5, "at 0.1, loss_weights.scor: `scor` is not a target; did you mean `score`?"),
+        (at[1], 5, "at -1.0, loss_weights.kind: must be >= 0.0, got -1.0")]
 
 
 # ---------------------------------------------------------------- build and the script

@@ -1,26 +1,18 @@
 """Several outputs in build (spec 12.7): the data of every target split alike and packed
 (runtime/heads.py), the weighted loss, each head's predictions and metrics, what a
-several-output run reports per target, and the refusal of what does not take several
-outputs yet (one line)."""
+several-output run reports per target."""
 
 from __future__ import annotations
 
 import functools
 
 from ..errors import RunError, SpecError
-from ..front.heads import NOT_YET
 from ..runtime import heads as rt
 from ..runtime import loop
 from ..runtime.prepare import FitError, invert, take
 from ..sources.base import split_indices
 from ..sources.targets import target_views
 from .arrays import Arrays, _check_classes
-
-
-def refuse(analysis, what: str) -> None:
-    """A verb or option that several outputs do not reach yet: one line."""
-    if analysis.heads:
-        raise RunError(NOT_YET.format(what=what) + "; train one target per spec for it")
 
 
 def prepare_heads(spec, analysis, checked_targets, features) -> Arrays:
@@ -37,7 +29,10 @@ def prepare_heads(spec, analysis, checked_targets, features) -> Arrays:
                          spec.data.split.stratify and strat is not None)
     for t, view in views.items():
         if analysis.heads[t].task == "classification":
-            _check_classes(take(ys[t], rows), analysis.heads[t].data.classes, view.class_names())
+            try:
+                _check_classes(take(ys[t], rows), analysis.heads[t].data.classes, view.class_names())
+            except RunError as e:  # the split lacks a class of this target: named
+                raise RunError(f"target `{t}`: {e}") from None
     xs, states, encoder, inputs = features(spec, analysis, loaded, rows)
     try:
         y, y_true, fitted = rt.prepare_targets(ys, rows, {t: h.task for t, h in analysis.heads.items()},

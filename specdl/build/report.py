@@ -29,21 +29,50 @@ def write_report(run_dir: Path, analysis, trainer, test: dict, pred, state: dict
     }
     if onnx is not None:
         report["onnx"] = onnx
-    if analysis.heads:  # several outputs: each target's test metrics and loss, nested by target
+    name = analysis.spec.name
+    if analysis.heads:  # several outputs: each target's test metrics, and each classifier's per-class scores
+        from ..runtime.heads import head_columns
         from .heads import by_target
 
         report["targets"] = by_target(analysis, report["test"])
-    if analysis.task == "classification":
-        report.update(class_scores(trainer.arrays.y_true["test"], pred, analysis.data.classes,
-                                   trainer.arrays.class_names))
-        plot_confusion(run_dir / "confusion.png", report["confusion_matrix"], report["classes"], analysis.spec.name)
-    if getattr(pred, "probabilities", None) is not None:  # a classification head (Analysis.predictor(curves=True))
-        names = trainer.arrays.class_names or list(range(analysis.data.classes))
-        plot_ranking(run_dir, trainer.arrays.y_true["test"], pred.probabilities, [str(n) for n in names],
-                     analysis.spec.name)
-    plot_curves(run_dir / "curves.png", run_dir / "metrics.jsonl", state.best_epoch, analysis.spec.name)
+        truth = head_columns(trainer.arrays.y_true["test"], analysis.head_tuples())
+        scores = {t: output_plots(run_dir, h, truth[t], pred[t], trainer.arrays.class_names[t], f"{name} ({t})",
+                                  f".{t}") for t, h in analysis.heads.items()}
+        report["class_scores"] = {t: v for t, v in scores.items() if v}
+    else:
+        report.update(output_plots(run_dir, analysis, trainer.arrays.y_true["test"], pred,
+                                   trainer.arrays.class_names, name))
+    plot_curves(run_dir / "curves.png", run_dir / "metrics.jsonl", state.best_epoch, name, list(analysis.heads or ()))
     (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def plot_files(analysis) -> list[str]:
+    """The plots a run writes besides curves.png: confusion.png of a classification output,
+    roc.png and pr.png of one with probabilities; several outputs: each head's, named
+    ``confusion.<target>.png`` (``roc.<target>.png``, ``pr.<target>.png``)."""
+    out = []
+    for suffix, a in ({f".{t}": h for t, h in analysis.heads.items()} if analysis.heads else {"": analysis}).items():
+        out += [f"confusion{suffix}.png"] * (a.task == "classification")
+        out += [f"roc{suffix}.png", f"pr{suffix}.png"] * (a.probability is not None)
+    return out
+
+
+def output_plots(run_dir: Path, analysis, truth, pred, names, title: str, suffix: str = "") -> dict:
+    """One output's per-class scores (report.json's) with confusion.png, where it classifies,
+    and roc.png and pr.png where its predictions carry probabilities (Analysis.predictor(curves=True));
+    ``suffix``: before .png (a head's target)."""
+    out = {}
+    if analysis.task == "regression":
+        return out
+    truth = truth.astype("int64")  # several outputs: a head's column of the packed float targets
+    if analysis.task == "classification":
+        out = class_scores(truth, pred, analysis.data.classes, names)
+        plot_confusion(run_dir / f"confusion{suffix}.png", out["confusion_matrix"], out["classes"], title)
+    if getattr(pred, "probabilities", None) is not None:
+        names = names or list(range(analysis.data.classes))
+        plot_ranking(run_dir, truth, pred.probabilities, [str(n) for n in names], title, suffix)
+    return out
 
 
 def _finite(value):
@@ -85,32 +114,50 @@ def _pyplot():
     return plt
 
 
-def plot_curves(path: Path, metrics_jsonl: Path, best_epoch: int, title: str) -> None:
+def plot_curves(path: Path, metrics_jsonl: Path, best_epoch: int, title: str, targets: list | None = None) -> None:
     """Loss per epoch (train and validation) and, in a second panel, the validation
-    metrics computed each epoch (the monitored ones and the spec's first); the best
-    epoch (the one tested) marked on both."""
+    metrics computed each epoch (the monitored ones and the spec's first); several outputs
+    (``targets``): each head's validation loss in the loss panel and a panel per head with its
+    metrics. The best epoch (the one tested) marked on every panel."""
     rows = [json.loads(x) for x in metrics_jsonl.read_text().splitlines() if x.strip()]
     if not rows:
         return
     plt = _pyplot()
-    metrics = [k for k in rows[-1] if k.startswith("val_") and k != "val_loss"]
-    fig, axes = plt.subplots(1, 2 if metrics else 1, figsize=(11 if metrics else 5.5, 4), squeeze=False)
+    panels = _curve_panels(list(rows[-1]), targets)
+    across = len(panels) if len(panels) <= 3 else math.ceil(math.sqrt(len(panels)))
+    down = math.ceil(len(panels) / across)
+    fig, axes = plt.subplots(down, across, figsize=(5.5 * across, 4 * down), squeeze=False)
     epochs = [r["epoch"] for r in rows]
-    panels = [("loss", [("train", "train_loss"), ("validation", "val_loss")])]
-    if metrics:
-        panels.append((metrics[0][4:] if len(metrics) == 1 else "metric", [(k[4:], k) for k in metrics]))
-    for ax, (ylabel, lines) in zip(axes[0], panels):
+    for ax, (ylabel, lines) in zip(axes.flat, panels):
         for label, key in lines:
-            if key in rows[-1]:
-                ax.plot(epochs, [float("nan") if r.get(key) is None else r[key] for r in rows], label=label)
+            ax.plot(epochs, [float("nan") if r.get(key) is None else r[key] for r in rows], label=label)
         if best_epoch:
             ax.axvline(best_epoch, color="tab:red", linestyle="--", linewidth=1, label=f"best epoch {best_epoch}")
         ax.set(xlabel="epoch", ylabel=ylabel, title=f"{title}: {ylabel}" + (" (validation)" if ylabel != "loss" else ""))
         ax.legend()
         ax.grid(alpha=0.3)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _curve_panels(keys: list[str], targets: list | None) -> list[tuple[str, list]]:
+    """(y label, [(line label, key)]) of each panel of curves.png, from the keys of the last
+    row: the loss, then the validation metrics (several outputs: a panel per target's)."""
+    loss = [(label, key) for label, key in (("train", "train_loss"), ("validation", "val_loss")) if key in keys]
+    metrics = [k for k in keys if k.startswith("val_") and k != "val_loss"]
+    if not targets:
+        return [("loss", loss)] + ([(metrics[0][4:] if len(metrics) == 1 else "metric", [(k[4:], k) for k in metrics])]
+                                   if metrics else [])
+    loss += [(f"validation [{t}]", f"val_loss[{t}]") for t in targets if f"val_loss[{t}]" in keys]
+    panels = [("loss", loss)]
+    for t in targets:
+        own = [k for k in metrics if k.endswith(f"[{t}]") and k != f"val_loss[{t}]"]
+        if own:
+            panels.append((t, [(k[4:-len(t) - 2], k) for k in own]))
+    return panels
 
 
 def plot_confusion(path: Path, matrix, names, title: str) -> None:
@@ -137,10 +184,11 @@ def plot_confusion(path: Path, matrix, names, title: str) -> None:
 LEGEND_CLASSES = 10
 
 
-def plot_ranking(run_dir: Path, y_true, p, names: list[str], title: str) -> None:
+def plot_ranking(run_dir: Path, y_true, p, names: list[str], title: str, suffix: str = "") -> None:
     """roc.png and pr.png of the test split: one curve for two classes (class 1's), else a
     curve per class (or label) one-vs-rest that the split holds, with their micro and
-    macro averages; each with its area (AUC, average precision) in the legend."""
+    macro averages; each with its area (AUC, average precision) in the legend (``suffix``:
+    before .png, a head's target)."""
     import numpy as np
     from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
@@ -167,9 +215,9 @@ def plot_ranking(run_dir: Path, y_true, p, names: list[str], title: str) -> None
         mean_p = np.mean([np.interp(grid, r_[::-1], p_[::-1]) for _, r_, p_, _ in pr], axis=0)
         micro = average_precision_score(y[:, held].ravel(), q[:, held].ravel())
         prs += [(f"micro ({micro:.3f})", r, pp), (f"macro ({np.mean([a for *_, a in pr]):.3f})", grid, mean_p)]
-    _curves(run_dir / "roc.png", rocs, len(held), ("false positive rate", "true positive rate"),
+    _curves(run_dir / f"roc{suffix}.png", rocs, len(held), ("false positive rate", "true positive rate"),
             f"{title}: test ROC (AUC)", diagonal=True)
-    _curves(run_dir / "pr.png", prs, len(held), ("recall", "precision"), f"{title}: test precision-recall (AP)")
+    _curves(run_dir / f"pr{suffix}.png", prs, len(held), ("recall", "precision"), f"{title}: test precision-recall (AP)")
 
 
 def _curves(path: Path, curves, per_class: int, labels, title: str, diagonal: bool = False) -> None:

@@ -28,7 +28,7 @@ from . import checkpoints as ckpt
 from .device import check_compile, check_graphs, resolve_device, torch_settings
 from .preprocess import PREPROCESS, save_preprocess
 from .progress import Progress
-from .report import write_report
+from .report import plot_files, write_report
 from .trainer import Trainer
 
 
@@ -207,9 +207,7 @@ class Run:
             return RunResult(test, None, state.best_epoch)
         from .onnx import EXAMPLES, save_examples
 
-        manifest.record(self.run_dir, EXAMPLES, "report.json", "curves.png",
-                        *["confusion.png"] * (self.analysis.task == "classification"),
-                        *["roc.png", "pr.png"] * (self.analysis.probability is not None),
+        manifest.record(self.run_dir, EXAMPLES, "report.json", "curves.png", *plot_files(self.analysis),
                         *["model.onnx"] * bool(self.spec.export.onnx))
         save_examples(self.run_dir, self.analysis, t.arrays)  # export then needs no data at hand
         onnx = None

@@ -89,12 +89,7 @@ def without_nproc(argv: list[str]) -> list[str]:
 
 
 def check_world(a, world: int) -> None:
-    """The global batch must split evenly over the ranks; several outputs do not run under
-    torchrun yet (one line)."""
-    if world > 1:
-        from .heads import refuse
-
-        refuse(a, "torchrun (--nproc, DDP, FSDP)")
+    """The global batch must split evenly over the ranks."""
     if world > 1 and a.spec.train.batch_size % world:
         raise SpecError([a.spec._source.issue(("train", "batch_size"), f"the global batch of "
                          f"{a.spec.train.batch_size} does not split over {world} processes; use a multiple of {world}")])

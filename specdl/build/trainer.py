@@ -60,13 +60,6 @@ class Trainer:
         self.fsdp = dist is not None and spec.train.distributed.strategy == "fsdp"
         if self.plan.channels_last:  # never under FSDP
             model = model.to(memory_format=torch.channels_last)
-        if self.analysis.heads:  # several outputs: one joined tensor for the loop (runtime/heads.py)
-            from ..runtime.heads import Joined
-            from .heads import refuse
-
-            if dist is not None:
-                refuse(self.analysis, "torchrun (DDP, FSDP)")
-            return model, torch.compile(Joined(model)) if spec.train.compile else Joined(model)
         if self.fsdp:  # parameters sharded over the ranks, gathered layer by layer
             from torch.distributed.fsdp import fully_shard
 
@@ -74,7 +67,12 @@ class Trainer:
                 if any(p.requires_grad for p in child.parameters()):
                     fully_shard(child)
             fully_shard(model)
-        run = torch.compile(model) if spec.train.compile else model
+        run = model
+        if self.analysis.heads:  # several outputs: one joined tensor for the loop (runtime/heads.py)
+            from ..runtime.heads import Joined
+
+            run = Joined(model)
+        run = torch.compile(run) if spec.train.compile else run
         if dist is not None and not self.fsdp:  # gradients all-reduced (averaged) across the ranks
             run = settings.data_parallel(run, device, dist.world)
         return model, run

@@ -13,7 +13,7 @@ from .graph import INPUT, Graph, build_graph
 from .inputs import exclusive_issues, graph_sources, input_issues
 from . import heads
 from .heads import fitting_metrics as _fitting_metrics
-from .score_checks import absent_class_warnings, top_k_issues
+from .score_checks import absent_class_warnings, head_absent_warnings, top_k_issues
 
 # A multi-target regression reports each target's metrics up to this many targets
 MAX_TARGETS = 16
@@ -323,6 +323,8 @@ def _analyze_heads(spec) -> Analysis:
     for t, info in infos.items():
         view = heads.HeadGraph(graph.input, graph.nodes, graph.sources, spec.model.outputs[t])
         parts[t] = _head_analysis(spec, t, info, view, issues, warnings)
+    for t, found in head_absent_warnings(spec, infos).items():  # a class a split lacks, per head
+        warnings += heads.prefixed(found, spec.model.outputs[t], t)
     issues += heads.monitor_issues(spec, parts, src) + _split_issues(spec, first, src)
     issues += heads.threshold_issues(spec, parts, src)
     if spec.export.onnx:

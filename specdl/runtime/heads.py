@@ -11,6 +11,7 @@ the columns its target takes in the packed targets. Build calls these; a generat
 with several outputs holds them as their own source. Each reads only torch and numpy as np."""
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -112,12 +113,18 @@ def head_predictions(out, heads, predictors):
 
 
 def head_metric(fn, name, heads):
-    """A metric of one head: ``fn`` on its columns of the targets (labels as integers) and its predictions."""
+    """A metric of one head: ``fn`` on its columns of the targets (labels as integers) and its
+    predictions; what it warns of (a class the split lacks) said again naming the target."""
     kind = next(k for n, k, _, _ in heads if n == name)
 
     def metric(y_true, y_pred):
         truth = head_columns(y_true, heads)[name]
-        return fn(truth if kind == "regression" else truth.astype(np.int64), y_pred[name])
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            value = fn(truth if kind == "regression" else truth.astype(np.int64), y_pred[name])
+        for w in said:  # a warning about this head's split (a class it lacks) names its target
+            warnings.warn(f"{w.message} (target `{name}`)", w.category, stacklevel=2)
+        return value
     return metric
 
 

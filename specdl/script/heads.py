@@ -47,7 +47,7 @@ def _target_lines(a, views) -> list[str]:
             "for k, v in TARGET_TRANSFORMS.items()}  # back in each target's units"]
 
 
-def heads_training(a, compiled: bool) -> dict:
+def heads_training(a) -> dict:
     """The model joined, the weighted loss, each head's predictions and metrics."""
     weights = a.spec.loss_weights or {}
     losses = ", ".join(f"{literal(t)}: {_loss_code(h)}" for t, h in a.heads.items())
@@ -58,8 +58,7 @@ def heads_training(a, compiled: bool) -> dict:
         metrics.append((f"loss[{t}]", f"head_loss(loss_fn, {literal(t)})"))
         metrics += [(f"{m.type_name}[{t}]", f"head_metric(lambda y_true, y_pred: {m.code(h.kind, h.data.classes)}, "
                      f"{literal(t)}, HEADS)") for m in h.metrics]
-    run = Call("torch.compile", (Name("Joined(model)"),)).code() if compiled else "Joined(model)"
-    return {"loss_code": loss, "metrics": metrics, "run_model": run, "by_target": None,
+    return {"loss_code": loss, "metrics": metrics, "by_target": None,
             "predict": f"functools.partial(head_predictions, heads=HEADS, predictors={{{predictors}}})"}
 
 

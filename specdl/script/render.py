@@ -102,11 +102,6 @@ def context(a, spec_path: str | None = None, distributed: bool = False) -> dict:
         from ..errors import RunError
 
         raise RunError("codegen --distributed supports in-memory data sources in this version")
-    if a.heads and distributed:
-        from ..errors import RunError
-        from ..front.heads import NOT_YET
-
-        raise RunError(NOT_YET.format(what="codegen --distributed"))
     ctx = {"name": spec.name, "seed": spec.seed, "task": a.task, "distributed": distributed,
            "spec_path": comment_safe(spec_path or getattr(spec._source, "file", "spec.yaml")),
            **_model_context(a), **_data_context(a), **_training_context(a, distributed)}
@@ -122,14 +117,15 @@ def _heads_context(a, ctx: dict) -> dict:
         return {"heads_settings": [], "record_fn": "preprocess_record", "metric_lambda": Code("lambda y_true, y_pred: ")}
     from .heads import heads_data, heads_training
 
-    data, training = heads_data(a), heads_training(a, a.spec.train.compile)
+    data, training = heads_data(a), heads_training(a)
     names = data.pop("data_facts_names")
     facts = {"class_names": names, "facts": a.spec.data.saved_facts(a.spec.seed)}
     settings = ["# each output: (its target, what it predicts, its per-sample shape, its columns of the packed targets)",
                 f"HEADS = {literal(a.head_tuples())}"]
     return {**data, **training, "heads_settings": [Code(x) for x in settings], "record_fn": "heads_record",
             "task": "several-output", "data_facts": json_lines(facts), "y_fitted": Code("y_fitted"), "invert": None,
-            "predict": Code(training["predict"]), "run_model": Code(training["run_model"]), "metric_lambda": Code(""),
+            "predict": Code(training["predict"]), "metric_lambda": Code(""),
+            "run_model": _run_model(a.spec.train.compile, ctx["distributed"], "Joined(model)"),
             "split_lines": [Code(x) for x in data.pop("heads_split")], "targets_template": "data/heads_targets.py.j2",
             "heads_targets": [Code(x) for x in data["heads_targets"]]}
 
@@ -322,9 +318,10 @@ ONNX_EXPORT = {
 }
 
 
-def _run_model(compiled: bool, distributed: bool) -> Code:
-    """The model as training runs it: compiled (train.compile), data-parallel (--distributed)."""
-    run = Call("torch.compile", (Name("model"),)).code() if compiled else "model"
+def _run_model(compiled: bool, distributed: bool, model: str = "model") -> Code:
+    """The model as training runs it (several outputs: ``Joined(model)``): compiled
+    (train.compile), data-parallel (--distributed)."""
+    run = Call("torch.compile", (Name(model),)).code() if compiled else model
     return Code(Call("data_parallel", (Name(run), Name("DEVICE"), Name("WORLD"))).code() if distributed else run)
 
 

@@ -23,7 +23,9 @@ def _value(v) -> str:
 
 
 def _params(t) -> str:
-    return "  ".join(f"{k.rsplit('.', 1)[-1]}={_num(v)}" for k, v in t.params.items())
+    """Each searched value by its key's last part (a target's loss weight: by its whole key)."""
+    return "  ".join(f"{k if k.startswith('loss_weights.') else k.rsplit('.', 1)[-1]}={_num(v)}"
+                     for k, v in t.params.items())
 
 
 def _num(v) -> str:
@@ -213,14 +215,15 @@ def _history(plt, study, metric: str):
 
 def _table(study, trials, spec, metric: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     direction = study.direction.name.lower()
     done = ranked(study)
-    table = Table(title=f"{spec.name}: best {min(TOP, len(done))} of {len(trials)} trials "
-                        f"({metric}, {direction[:3]})")
+    table = Table(title=f"{escape(spec.name)}: best {min(TOP, len(done))} of {len(trials)} trials "
+                        f"({escape(metric)}, {direction[:3]})")  # a target's metric: val_f1[sentiment]
     keys = sorted({k for t in trials for k in t.params})
-    for col in ["trial", metric, *keys, "epochs"]:
+    for col in ["trial", escape(metric), *keys, "epochs"]:
         table.add_column(col, justify="right")
     for t in done[:TOP]:
         table.add_row(str(t.number + 1), _value(t.value), *(_num(t.params.get(k, "")) for k in keys),

@@ -93,10 +93,6 @@ def tune(spec, trials=None, jobs: int = 1, storage=None, study=None, out=None, o
     if study is not None and not isinstance(study, str):
         raise TypeError(f"study is a study's name (a str), not {type(study).__name__} {study!r}")
     analysis = check(spec, overrides)  # proves the space before any trial
-    if analysis.heads:
-        from ..front.heads import NOT_YET
-
-        raise RunError(NOT_YET.format(what="specdl tune"))
     s = analysis.spec
     if s.search is None:
         raise RunError("the spec has no `search` section: add one to tune it (docs/tune.md)")
