@@ -80,9 +80,11 @@ def export_spec(spec, output=None, checkpoint=None, overrides=None) -> dict:
 
 def _one_output(analysis) -> None:
     """Several outputs: build/onnx.py exports one output for now (issue 30): one line."""
-    from ..build.heads import refuse
+    if analysis.heads:
+        from ..errors import RunError
+        from ..front.heads import NOT_YET
 
-    refuse(analysis, "specdl export")
+        raise RunError(NOT_YET.format(what="specdl export") + "; train one target per spec for it")
 
 
 def _real_inputs(analysis):
