@@ -14,6 +14,7 @@ import torch
 import yaml
 
 import specdl
+from specdl.sources.base import split_indices
 
 from .conftest import run_cli
 from .test_distributed import ENV, TORCHRUN, distributed_script
@@ -172,8 +173,6 @@ def test_each_classification_head_gets_its_plots_and_its_score_metrics(tmp_path)
 def _rare(tmp_path) -> dict:
     """Two classification heads on npz data: `a` (stratified by), and `kind`, whose class 2
     lies in the train and test splits only (its val split lacks it)."""
-    from specdl.sources.base import split_indices
-
     rng = np.random.default_rng(0)
     x = rng.normal(size=(120, 6)).astype(np.float32)
     a = (x[:, 1] > 0).astype(np.int64)
@@ -200,9 +199,18 @@ def test_check_warns_of_a_class_a_split_lacks_naming_the_head_and_target(tmp_pat
     warned = [(w.line, w.col, w.message) for w in specdl.check(text).warnings if "split" in w.message]
     assert warned == [(line, 5, "head `kind_head` (target `kind`): the val split (seed 1) has no sample of class 2: "
                        "roc_auc and pr_auc there are means over the others; a larger split holds every class "
-                       "(split.stratify stratifies by `a`)")]
+                       "(split.stratify stratifies by `a` only)")]
     spec["metrics"]["a"] = ["roc_auc"]  # the stratified head holds every class: no warning of its own
     assert [w.path for w in specdl.check(spec).warnings if "split" in w.message] == [("metrics", "kind", 1)]
+    spec["data"]["split"] = {"stratify": False}  # unstratified: the first target may lack a class too
+    data = dict(np.load(tmp_path / "rare.npz"))
+    rows = split_indices(data["a"], specdl.load(spec).data.held_out(), spec["seed"], False)
+    data["a"][rows["val"]] = 0
+    np.savez(tmp_path / "rare.npz", **data)
+    warned = [w.message for w in specdl.check(spec).warnings if "(target `a`)" in w.message]
+    assert warned == ["head `a_head` (target `a`): the val split (seed 1) has no sample of class 1: roc_auc and "
+                      "pr_auc are not defined there (null in metrics.jsonl and report.json); a larger split, or "
+                      "split.stratify: true, holds every class"]
 
 
 @pytest.mark.slow  # a build in a subprocess (~5 s)

@@ -63,9 +63,9 @@ def head_absent_warnings(spec, infos: dict) -> dict:
     by = strat or next(iter(infos))
     labels = {t: views[t].check_labels(spec.seed) for t in {*wanted, by}}
     rows = _rows(spec, labels[by], stratify, infos[by].task)
-    fix = f"a larger split holds every class (split.stratify stratifies by `{strat}`)" if strat else None
+    fix = f"a larger split holds every class (split.stratify stratifies by `{strat}` only)"
     return {t: _absent_issues(spec, infos[t], labels[t], rows, ("metrics", t, _first_ranking(metrics[t])),
-                              views[t].class_names(), fix)
+                              views[t].class_names(), None if t == strat else fix)
             for t in wanted if rows is not None and labels[t] is not None}
 
 
