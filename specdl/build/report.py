@@ -136,9 +136,12 @@ def plot_curves(path: Path, metrics_jsonl: Path, best_epoch: int, title: str, ta
         ax.set(xlabel="epoch", ylabel=ylabel, title=f"{title}: {ylabel}" + (" (validation)" if ylabel != "loss" else ""))
         ax.legend()
         ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)  # epochs: 1, 2, 3, never 1.5
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
-    fig.tight_layout()
+    # fixed margins (the labels are short and the panels a fixed size): tight_layout's ~0.1 s saved
+    fig.subplots_adjust(left=0.3 / (5.5 * across) * 3, right=1 - 0.1 / across, bottom=0.5 / (4 * down) * 1.4,
+                        top=1 - 0.35 / (4 * down), wspace=0.25, hspace=0.35)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
