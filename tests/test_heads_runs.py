@@ -179,6 +179,10 @@ def test_evaluate_target_names_a_target_and_labels_come_from_each_column(run, tm
                                       "`amount`?\n"
     assert main(["evaluate", str(run_dir), "--input", str(path), "--target", "amount"]) == 0
     assert "(target `amount`)" in capsys.readouterr().out
+    assert main(["evaluate", str(run_dir), "--input", str(path)]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert "(weighted total)" in shown[0] and [line.split()[:2] for line in shown[1:]] == [
+        ["kind", "accuracy"], ["spam", "accuracy"], ["amount", "mae"]]
     no_spam = write_rows(tmp_path / "no_spam.csv", test_rows, [c for c in COLUMNS if c != "spam"])
     with pytest.raises(RunError, match="has no column `spam`"):
         specdl.evaluate(run_dir, no_spam)
@@ -229,6 +233,9 @@ def test_serve_answers_each_head_as_predict(run, tmp_path):
         assert same(r.json()["rows"], want)
         info = client.get("/info").json()
         assert info["outputs"] == OUTPUTS and info["classes"]["spam"] == ["no", "yes"]
+        doc = client.get("/openapi.json").json()
+        assert list(doc["components"]["schemas"]["AnswerRow"]["properties"]) == OUTPUTS  # aliased by column
+        __import__("openapi_spec_validator").validate(doc)
         assert same([client.post("/predict", json={"rows": [row]}).json()["rows"][0] for row in body["rows"][:3]],
                     want[:3])
 
