@@ -194,6 +194,19 @@ def test_evaluate_target_names_a_target_and_labels_come_from_each_column(run, tm
         specdl.evaluate(run_dir, bad)
 
 
+def test_a_finished_run_reads_no_training_data(run, tmp_path):
+    """Each target's facts come from preprocess.json (sources/targets.py's views), not the data."""
+    import shutil
+
+    run_dir, rows, _ = run
+    copy = shutil.copytree(run_dir, tmp_path / "run")
+    spec = (copy / "spec.yaml").read_text()
+    assert f"path: {run_dir.parent}/d.csv" in spec
+    (copy / "spec.yaml").write_text(spec.replace(f"path: {run_dir.parent}/d.csv", "path: /nowhere/d.csv"))
+    path = write_rows(tmp_path / "in.csv", rows[:5])
+    assert predict_file(path, run_dir=copy) == predict_file(path, run_dir=run_dir)
+
+
 def test_a_damaged_preprocess_json_of_several_outputs_is_one_line(run, tmp_path):
     import shutil
 
