@@ -303,3 +303,31 @@ def test_npz_output_is_a_run_of_several_outputs_only(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((3, 4)))
     with pytest.raises(RunError, match="^--format npz holds one array per target of a run of several outputs"):
         predict_file(tmp_path / "x.npy", tmp_path / "p.npz", run_dir=one)
+
+
+@pytest.mark.slow  # trains on the 3,000 generated reviews (~5 s)
+def test_a_named_input_run_of_the_reviews_is_evaluated_and_served_per_target(tmp_path):
+    """Named inputs (a text, numbers) with two heads: evaluate on the run's test rows gives
+    report.json's figures; serve's `inputs` form answers as predict."""
+    from fastapi.testclient import TestClient
+
+    from specdl.sources.base import split_indices
+
+    from .conftest import ROOT
+    from .test_heads import REVIEWS, spec_of
+
+    spec = specdl.load(spec_of(REVIEWS, train__epochs=1))
+    test, run_dir = specdl.train(spec, out=tmp_path / "run")
+    with open(ROOT / "data" / "reviews.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    idx = split_indices(np.array([int(r["label"]) for r in rows]), spec.data.split, spec.seed,
+                        spec.data.split.stratify)["test"]
+    path = write_rows(tmp_path / "test.csv", [rows[i] for i in idx], list(rows[0]))
+    assert specdl.evaluate(run_dir, path) == pytest.approx(test, abs=1e-6)
+    want = json.loads(predict_file(path, fmt="json", run_dir=run_dir)[1])[:4]
+    assert list(want[0]) == ["sentiment", "sentiment.p_0", "sentiment.p_1", "stars"]
+    body = {"inputs": {"review": [rows[i]["text"] for i in idx[:4]],
+                       "stats": [[float(rows[i][c]) if rows[i][c] else None for c in ("runtime", "year")]
+                                 for i in idx[:4]]}}
+    with TestClient(specdl.serve_app(run_dir)) as client:
+        assert same(client.post("/predict", json=body).json()["rows"], want)
