@@ -179,6 +179,10 @@ def test_evaluate_target_names_a_target_and_labels_come_from_each_column(run, tm
                                       "`amount`?\n"
     assert main(["evaluate", str(run_dir), "--input", str(path), "--target", "amount"]) == 0
     assert "(target `amount`)" in capsys.readouterr().out
+    assert main(["evaluate", str(run_dir), "--input", str(path)]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert "(weighted total)" in shown[0] and [line.split()[:2] for line in shown[1:]] == [
+        ["kind", "accuracy"], ["spam", "accuracy"], ["amount", "mae"]]
     no_spam = write_rows(tmp_path / "no_spam.csv", test_rows, [c for c in COLUMNS if c != "spam"])
     with pytest.raises(RunError, match="has no column `spam`"):
         specdl.evaluate(run_dir, no_spam)
@@ -188,6 +192,19 @@ def test_evaluate_target_names_a_target_and_labels_come_from_each_column(run, tm
     with pytest.raises(RunError, match=r"bad.csv line 2, column `label`: 'cow' is not one of the run's classes "
                                        r"\(cat, dog, eel\)"):
         specdl.evaluate(run_dir, bad)
+
+
+def test_a_finished_run_reads_no_training_data(run, tmp_path):
+    """Each target's facts come from preprocess.json (sources/targets.py's views), not the data."""
+    import shutil
+
+    run_dir, rows, _ = run
+    copy = shutil.copytree(run_dir, tmp_path / "run")
+    spec = (copy / "spec.yaml").read_text()
+    assert f"path: {run_dir.parent}/d.csv" in spec
+    (copy / "spec.yaml").write_text(spec.replace(f"path: {run_dir.parent}/d.csv", "path: /nowhere/d.csv"))
+    path = write_rows(tmp_path / "in.csv", rows[:5])
+    assert predict_file(path, run_dir=copy) == predict_file(path, run_dir=run_dir)
 
 
 def test_a_damaged_preprocess_json_of_several_outputs_is_one_line(run, tmp_path):
@@ -229,6 +246,9 @@ def test_serve_answers_each_head_as_predict(run, tmp_path):
         assert same(r.json()["rows"], want)
         info = client.get("/info").json()
         assert info["outputs"] == OUTPUTS and info["classes"]["spam"] == ["no", "yes"]
+        doc = client.get("/openapi.json").json()
+        assert list(doc["components"]["schemas"]["AnswerRow"]["properties"]) == OUTPUTS  # aliased by column
+        __import__("openapi_spec_validator").validate(doc)
         assert same([client.post("/predict", json={"rows": [row]}).json()["rows"][0] for row in body["rows"][:3]],
                     want[:3])
 
@@ -283,3 +303,31 @@ def test_npz_output_is_a_run_of_several_outputs_only(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((3, 4)))
     with pytest.raises(RunError, match="^--format npz holds one array per target of a run of several outputs"):
         predict_file(tmp_path / "x.npy", tmp_path / "p.npz", run_dir=one)
+
+
+@pytest.mark.slow  # trains on the 3,000 generated reviews (~5 s)
+def test_a_named_input_run_of_the_reviews_is_evaluated_and_served_per_target(tmp_path):
+    """Named inputs (a text, numbers) with two heads: evaluate on the run's test rows gives
+    report.json's figures; serve's `inputs` form answers as predict."""
+    from fastapi.testclient import TestClient
+
+    from specdl.sources.base import split_indices
+
+    from .conftest import ROOT
+    from .test_heads import REVIEWS, spec_of
+
+    spec = specdl.load(spec_of(REVIEWS, train__epochs=1))
+    test, run_dir = specdl.train(spec, out=tmp_path / "run")
+    with open(ROOT / "data" / "reviews.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    idx = split_indices(np.array([int(r["label"]) for r in rows]), spec.data.split, spec.seed,
+                        spec.data.split.stratify)["test"]
+    path = write_rows(tmp_path / "test.csv", [rows[i] for i in idx], list(rows[0]))
+    assert specdl.evaluate(run_dir, path) == pytest.approx(test, abs=1e-6)
+    want = json.loads(predict_file(path, fmt="json", run_dir=run_dir)[1])[:4]
+    assert list(want[0]) == ["sentiment", "sentiment.p_0", "sentiment.p_1", "stars"]
+    body = {"inputs": {"review": [rows[i]["text"] for i in idx[:4]],
+                       "stats": [[float(rows[i][c]) if rows[i][c] else None for c in ("runtime", "year")]
+                                 for i in idx[:4]]}}
+    with TestClient(specdl.serve_app(run_dir)) as client:
+        assert same(client.post("/predict", json=body).json()["rows"], want)

@@ -287,10 +287,14 @@ def show(report: dict, console=None) -> None:
     from ..front.summary import _console
 
     console = console or _console()
-    test = report["test"]
     head = f" (target `{report['target']}`)" if "target" in report else ""
-    console.print(f"{report['input']}{head}: {report['samples']} samples  " +
-                  "  ".join(f"{k} {v:.4f}" if k != "loss" else f"loss {v:.4g}" for k, v in test.items()))
+    if "targets" in report:  # several outputs: the weighted total, then a line per target
+        console.print(f"{report['input']}: {report['samples']} samples  loss {report['test']['loss']:.4g} "
+                      "(weighted total)")
+        for t, scores in report["targets"].items():
+            console.print(f"  {t}  {_figures(scores)}", markup=False)
+        return
+    console.print(f"{report['input']}{head}: {report['samples']} samples  {_figures(report['test'])}")
     if "per_class" not in report:
         return
     names = report["classes"]
@@ -307,3 +311,8 @@ def show(report: dict, console=None) -> None:
     for n, row in zip(names, report["confusion_matrix"]):
         m.add_row(n, *map(str, row))
     console.print(m)
+
+
+def _figures(test: dict) -> str:
+    """Scores as one line: ``accuracy 0.9333  ...  loss 0.21``."""
+    return "  ".join(f"{k} {v:.4f}" if k != "loss" else f"loss {v:.4g}" for k, v in test.items())

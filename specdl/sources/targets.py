@@ -92,7 +92,10 @@ def target_views(data) -> dict:
         view = data.model_copy(update={**update, "targets": None})
         saved = _saved_facts(data, name)
         view.use_saved(saved)
-        views[name] = _classes_from_column(view) if data.source == "csv" and t.task is None and not saved else view
+        if data.source == "csv" and t.task is None:  # a finished run's saved task, else the column's
+            saved_task = saved["info"]["task"] if saved else None
+            view = view.model_copy(update={"task": saved_task}) if saved_task else _classes_from_column(view)
+        views[name] = view
     return views
 
 
