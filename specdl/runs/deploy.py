@@ -20,6 +20,7 @@ import json
 import numpy as np
 import torch
 
+from ..components.external import sizes_found
 from ..errors import RunError
 from ..front.plan import dtypes
 
@@ -34,7 +35,7 @@ class Deployable(torch.nn.Module):
         self.run, self.model = run, run.model
         data, self.task = run.spec.data, run.analysis.task
         self.tokens = run.analysis.data.dtype == "int64"
-        self.image = image_steps(run) if data.file_backed else None
+        self.image = image_steps(data.transforms) if data.file_backed else None
         self.steps = [] if data.file_backed else list(zip(data.transforms, _tensors(run.fitted("transforms"))))
         self.targets = list(zip(data.target_transforms, _tensors(run.fitted("target_transforms"))))
         self.sizes = [len(c) for c in run.pre["categories"] or []] if data.source == "csv" else []
@@ -43,9 +44,7 @@ class Deployable(torch.nn.Module):
         """``first``: the image, the numeric columns, or (a CSV of categorical columns
         only) the category codes; ``codes``: the category codes after numeric columns."""
         if self.image is not None:
-            x = first.float() / 255.0
-            for mean, std in self.image:
-                x = (x - mean) / std
+            x = scaled(first, self.image)
         elif self.sizes and codes is None:
             x = self.one_hot(first).float()
         else:
@@ -77,19 +76,51 @@ def _tensors(states) -> list[dict]:
     return [{k: torch.as_tensor(v, dtype=torch.float64) for k, v in s.items()} for s in states]
 
 
-def image_steps(run) -> list:
-    """(mean, std) per normalize after `to_tensor`: the part of an image run's transforms
-    the graph does. Anything else after `to_tensor` is refused."""
-    steps = list(run.spec.data.transforms)
+def image_steps(transforms, what: str = "data.transforms") -> list:
+    """(mean, std) per normalize after `to_tensor`: the part of an image run's (or image
+    input's) transforms the graph does; those before it must be ones `serve --backend
+    onnx` does without torch (runs/pixels.py). Anything else after `to_tensor` is refused."""
+    from .pixels import before_to_tensor
+
+    before_to_tensor(transforms, what)
+    steps = list(transforms)
     names = [t.type_name for t in steps]
     tail = steps[names.index("to_tensor") + 1:] if "to_tensor" in names else []
     out = []
     for t in tail:
         if t.type_name != "normalize":
             raise RunError(f"--with-preprocessing puts to_tensor and normalize into the graph; `{t.type_name}` "
-                           "comes after to_tensor in data.transforms: move it before to_tensor and train again")
+                           f"comes after to_tensor in {what}: move it before to_tensor and train again")
         out.append((torch.tensor(t.mean).view(-1, 1, 1), torch.tensor(t.std).view(-1, 1, 1)))
     return out
+
+
+def scaled(image, steps):
+    """uint8 images [N, C, H, W] -> the model's float input: to [0, 1], then each
+    normalize of ``steps`` (``image_steps``)."""
+    x = image.float() / 255.0
+    for mean, std in steps:
+        x = (x - mean) / std
+    return x
+
+
+def as_uint8(x, steps) -> np.ndarray:
+    """The model's float images back to the uint8 ones ``scaled`` takes (the normalizes
+    undone): the raw examples of an image graph input."""
+    x = torch.as_tensor(x).double()
+    for mean, std in reversed(steps):
+        x = x * std.double() + mean.double()
+    return (x * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def image_tail(images):
+    """The eval pipeline's part the graph does (to_tensor, normalize), as one v2
+    Compose; ``images``: the image source, or an image input (their ``ImageSteps``)."""
+    from ..build.images import compose
+    from .pixels import before_to_tensor
+
+    done = 1 + sum(len(t.calls()) for t in before_to_tensor(images.transforms))  # v2.ToImage, then those
+    return compose(images.pipeline(train=False)[done:])
 
 
 def input_names(run) -> list[str]:
@@ -111,10 +142,7 @@ def raw_examples(run, inputs: torch.Tensor) -> dict:
     first row (when a `fill` leads) and an unseen category in the second exercise
     those paths."""
     if run.spec.data.file_backed:
-        x = inputs.double()
-        for mean, std in reversed(image_steps(run)):
-            x = x * std.double() + mean.double()
-        return {"image": (x * 255).round().clamp(0, 255).to(torch.uint8).numpy()}
+        return {"image": as_uint8(inputs, image_steps(run.spec.data.transforms))}
     data, x = run.spec.data, inputs.numpy()
     sizes = [len(c) for c in run.pre["categories"] or []] if data.source == "csv" else []
     width = x.shape[1] - sum(sizes) if sizes else None
@@ -162,10 +190,8 @@ def undo(steps, x, raw_shape, what: str = ""):
 def predicted(run, raw: dict) -> np.ndarray:
     """What `specdl predict` gives for the same raw inputs: the probabilities, or the
     predictions in the data's units."""
-    from ..build.images import compose
-
     if run.spec.data.file_backed:
-        tail = compose(run.spec.data.pipeline(train=False)[len(_before_to_tensor(run)):])
+        tail = image_tail(run.spec.data)
         out = run.outputs(torch.stack([tail(torch.as_tensor(im)) for im in raw["image"]]))
         return (run.probabilities(out) if run.analysis.task == "classification" else torch.sigmoid(out)).numpy()
     num = raw.get("numeric")
@@ -180,17 +206,6 @@ def predicted(run, raw: dict) -> np.ndarray:
     else:
         pred = run.predict(num)
     return np.asarray(pred["probabilities"] if "probabilities" in pred else pred["prediction"])
-
-
-def _before_to_tensor(run) -> list:
-    """The pipeline's calls that make the graph's uint8 input: ToImage and the
-    transforms before `to_tensor`."""
-    from ..components.call import Call
-
-    steps = list(run.spec.data.transforms)
-    names = [t.type_name for t in steps]
-    return [Call("v2.ToImage"), *(c for t in steps[:names.index("to_tensor") if "to_tensor" in names
-                                                  else len(steps)] for c in t.calls())]
 
 
 def export_with_preprocessing(run, inputs: torch.Tensor, path) -> dict:
@@ -225,6 +240,9 @@ def save_raw_graph(proto, path, run, described: str) -> None:
 
     proto.metadata_props.add(key="specdl.inputs", value=described)
     proto.metadata_props.add(key="specdl.with_preprocessing", value="1")
+    found = sizes_found(node.layer for node in run.analysis.graph.nodes)
+    if found:  # a torchvision backbone's (or module layer's) sizes: serving checks the spec without torch
+        proto.metadata_props.add(key="specdl.sizes", value=json.dumps(found))
     if run.pre["class_names"]:
         proto.metadata_props.add(key="specdl.classes", value=json.dumps(run.pre["class_names"]))
     onnx.checker.check_model(proto)

@@ -6,15 +6,28 @@ A ``numeric`` input takes its raw columns (float32 [N, k], NaN where missing) th
 fitted transforms; a ``categorical`` input takes its cells as strings [N] (an ai.onnx.ml
 LabelEncoder in front gives the index, 0 for a category the train split never saw, and
 the graph one-hot encodes it where the input does); a ``text`` input takes token ids
-[N, length] (tokenizing stays in Python: runs/named.py's ``graph_feed``); an array run's
-inputs are taken as they are. Output: as runs/deploy.py's."""
+[N, length] (tokenizing stays in Python: runs/named.py's ``graph_feed``); an ``image``
+input takes uint8 [N, C, H, W] after its transforms before `to_tensor` (decoded and
+resized without torch: runs/pixels.py), the graph scaling and normalizing it; an array
+run's inputs are taken as they are. Output: as runs/deploy.py's."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from .deploy import UNSEEN, Deployable, _tensors, other_batch, save_raw_graph, undo
+from .deploy import (
+    UNSEEN,
+    Deployable,
+    _tensors,
+    as_uint8,
+    image_steps,
+    image_tail,
+    other_batch,
+    save_raw_graph,
+    scaled,
+    undo,
+)
 from .inputs import RawInputs, saved_states
 from .named import csv_columns, input_names, model_inputs
 
@@ -30,6 +43,8 @@ class NamedDeployable(Deployable):
                         for n, k in self.kinds.items() if k == "numeric"}
         self.hot = {n: len(run.pre["inputs"][n]["categories"]) for n, k in self.kinds.items()
                     if k == "categorical" and data.inputs[n].encoding == "one_hot"}
+        self.pictures = {n: image_steps(data.inputs[n].transforms, f"data.inputs.{n}.transforms")
+                         for n, k in self.kinds.items() if k == "image"}
 
     def forward(self, **inputs):
         x = {}
@@ -41,6 +56,8 @@ class NamedDeployable(Deployable):
                 v = v.float()
             elif name in self.hot:  # index 0 (unseen): all zeros, as in training
                 v = (v[:, None] == torch.arange(1, self.hot[name] + 1)).float()
+            elif name in self.pictures:  # uint8 images: to [0, 1] and normalized, as to_tensor and normalize
+                v = scaled(v, self.pictures[name])
             x[name] = v
         return self.answer(self.model(**x).float())
 
@@ -65,6 +82,8 @@ def raw_examples(run, inputs: dict) -> dict:
         elif kind == "numeric":
             steps = list(zip(run.spec.data.inputs[name].transforms, _states(run, name)))
             x = undo(steps, x.astype(np.float64), (len(csv_columns(run)[name][1]),), f" of the input `{name}`")
+        elif kind == "image":  # the images after the transforms before to_tensor
+            x = as_uint8(x, image_steps(run.spec.data.inputs[name].transforms))
         out[name] = x
     return out
 
@@ -72,8 +91,13 @@ def raw_examples(run, inputs: dict) -> dict:
 def predicted(run, raw: dict) -> np.ndarray:
     """What `specdl predict` gives for the same raw inputs (texts as their ids)."""
     rows = [f"row {i}" for i in range(len(next(iter(raw.values()))))]
-    pred = run.predictions(model_inputs(run, RawInputs(raw, rows), ids=True))
+    pred = run.predictions(model_inputs(run, RawInputs(raw, rows), ids=True, pictures=_tail))
     return np.asarray(pred["probabilities"] if "probabilities" in pred else pred["prediction"])
+
+
+def _tail(run, name: str, images, rows) -> np.ndarray:
+    """An image input's uint8 images through the rest of its eval pipeline, in torch."""
+    return image_tail(run.spec.data.inputs[name])(torch.as_tensor(images)).numpy()
 
 
 def export_named(run, inputs: dict, path) -> dict:
@@ -132,6 +156,8 @@ def describe(run) -> str:
         shape = ", ".join(map(str, ("N", *i.feat)))
         kind = csv_columns(run)[i.name][0] if run.spec.data.source == "csv" else "array"
         parts.append({"text": f"`{i.name}` int64 token ids [{shape}] (of `{i.column}`, tokenized in Python)",
+                      "image": f"`{i.name}` uint8 [{shape}] (the image of `{i.column}` after the transforms before "
+                               "to_tensor)",
                       "categorical": f"`{i.name}` string [N] (`{i.column}`)",
                       "numeric": f"`{i.name}` float32 [N, {len(csv_columns(run)[i.name][1]) if kind == 'numeric' else 0}]"
                                  f" (columns {i.column.replace(',', ', ')}; NaN where missing)"}.get(kind, f"`{i.name}` {i.dtype} [{shape}]"))

@@ -22,13 +22,6 @@ def export_run(run_dir, output=None, checkpoint=None, with_preprocessing: bool =
 
     run_dir = Path(run_dir)
     run = LoadedRun(run_dir, checkpoint)  # a missing checkpoint refused before torch is imported
-    images = getattr(run.spec.data, "image_inputs", list)()
-    if with_preprocessing and images:
-        from ..errors import RunError
-
-        raise RunError(f"--with-preprocessing does not take a run with an image input (`{images[0]}`) in this "
-                       "version; export without it: the graph takes the image as float32 [N, C, H, W] after the "
-                       "run's transforms")
     from ..build.onnx import EXAMPLES
     out = Path(output) if output else run_dir / (RAW_ONNX if with_preprocessing else "model.onnx")
     kept = [f for f in run.kept if f.suffix != ".onnx"]  # an export replaces its own
@@ -88,7 +81,7 @@ def _export_model(model, analysis, inputs, out) -> dict:
     from ..build.onnx import export_onnx
     from .deploy import describe_model_input
 
-    return export_onnx(model, inputs, out) | {"expects": describe_model_input(analysis)}
+    return export_onnx(model, inputs, out, list(analysis.heads or [])) | {"expects": describe_model_input(analysis)}
 
 
 def _written_in_run(run_dir: Path, out, before) -> None:

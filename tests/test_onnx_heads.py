@@ -1,0 +1,79 @@
+"""ONNX of several outputs (issue 30 part 2, spec 12.7): one named output per head, the
+target's name, each verified with onnxruntime against torch: build's `export.onnx`,
+build/onnx.py's export function on a several-output model, and the generated script's
+export (its output names)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+import specdl
+from specdl.build.model import build_model
+from specdl.build.onnx import TOLERANCE, export_onnx
+
+from .test_heads import REVIEWS, TWO, spec_of
+
+
+def test_a_spec_of_several_outputs_with_export_onnx_checks_and_its_script_names_each_output():
+    a = specdl.check(spec_of(export={"onnx": True}))
+    assert list(a.heads) == ["kind", "score"]
+    code = specdl.codegen(spec_of(export={"onnx": True}))
+    assert 'output_names=["kind", "score"]' in code and "one named output per head" in code
+    assert 'output_names=["output"]' not in code
+    assert 'output_names=["output"]' in specdl.codegen(_one_target())
+
+
+def _one_target() -> dict:
+    """TWO's data with one target (`kind`): the script's export keeps its one `output`."""
+    spec = spec_of(export={"onnx": True})
+    spec["data"].pop("targets")
+    spec["data"]["classes"] = 3
+    spec["model"] = {"layers": [{"linear": 16}, "relu", {"linear": 3}]}
+    spec.pop("loss_weights")
+    spec["metrics"] = ["accuracy"]
+    spec["train"]["checkpoint"] = {"monitor": "val_accuracy"}
+    return spec
+
+
+@pytest.mark.slow  # torch.onnx's export: seconds
+def test_the_export_function_gives_one_named_output_per_head_each_verified(tmp_path):
+    a = specdl.check(TWO)
+    torch.manual_seed(0)
+    model = build_model(a)
+    x = torch.randn(5, 6)
+    r = export_onnx(model, x, tmp_path / "m.onnx", list(a.heads))
+    assert set(r["outputs"]) == {"kind", "score"} and r["verified_batch"] == 5 and r["example_batch"] == 2
+    assert r["max_abs_diff"] == max(o["max_abs_diff"] for o in r["outputs"].values()) <= TOLERANCE
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert [(o.name, o.shape[1:]) for o in session.get_outputs()] == [("kind", [3]), ("score", [1])]
+    with torch.inference_mode():
+        kind, score = model(x[:3])
+    got = dict(zip(["kind", "score"], session.run(None, {"input": x[:3].numpy()})))  # another batch size
+    np.testing.assert_allclose(got["kind"], kind.numpy(), atol=TOLERANCE)
+    np.testing.assert_allclose(got["score"], score.numpy(), atol=TOLERANCE)
+
+
+@pytest.mark.slow  # trains, exports (torch.onnx) and runs the generated script
+def test_build_and_the_script_export_one_named_output_per_head_of_named_inputs(tmp_path):
+    """The reviews' two heads (a text and numbers in, a class and a rating out): build's
+    model.onnx has the inputs `review`, `stats` and the outputs `sentiment`, `stars`,
+    verified per head in report.json; the generated script's file has the same outputs."""
+    spec = spec_of(REVIEWS, export={"onnx": True}, train__epochs=1)
+    run = specdl.train(spec, out=tmp_path / "run").run_dir
+    onnx = json.loads((run / "report.json").read_text())["onnx"]
+    assert set(onnx["outputs"]) == {"sentiment", "stars"} and onnx["max_abs_diff"] <= TOLERANCE
+    session = ort.InferenceSession(str(run / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["review", "stats"]
+    assert [(o.name, o.shape[1:]) for o in session.get_outputs()] == [("sentiment", [2]), ("stars", [1])]
+    (tmp_path / "two.py").write_text(specdl.codegen(spec))
+    out = subprocess.run([sys.executable, "two.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    script = ort.InferenceSession(str(tmp_path / "reviews-heads.onnx"), providers=["CPUExecutionProvider"])
+    assert [o.name for o in script.get_outputs()] == ["sentiment", "stars"]
