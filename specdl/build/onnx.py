@@ -37,14 +37,8 @@ def export_onnx(model: torch.nn.Module, inputs, path: Path, outputs=None) -> dic
     with torch.inference_mode():
         want = model(**verify) if isinstance(inputs, dict) else model(verify["input"])
     want = list(want) if isinstance(want, (tuple, list)) else [want]
-    if len(got) != len(names) or len(want) != len(names):
-        raise RunError(f"the ONNX model gives {len(got)} outputs and the model {len(want)}; its outputs are "
-                       f"{', '.join(names)}")
-    each = {k: agreement(g, w.float().numpy(), "torch" + (f" on the output `{k}`" if outputs else ""))
-            for k, g, w in zip(names, got, want)}
-    worst = max(each.values(), key=lambda a: a["max_abs_diff"])
-    return {"path": str(path), **worst, **({"outputs": each} if outputs else {}), "verified_batch": len(got[0]),
-            "example_batch": len(next(iter(example.values())))}
+    return {"path": str(path), **agree_each(names, got, [w.float().numpy() for w in want], "torch"),
+            "verified_batch": len(got[0]), "example_batch": len(next(iter(example.values())))}
 
 
 def torch_to_onnx(model, example, path, input_names, output_names) -> Path:
@@ -108,6 +102,18 @@ def agreement(got, want, what: str, scale: bool = False) -> dict:
         raise RunError(f"the ONNX model disagrees with {what}: shape {got.shape} vs {want.shape}, max "
                        f"difference {diff:.3g} (tolerance {tol:.3g})")
     return {"max_abs_diff": diff, "tolerance": tol}
+
+
+def agree_each(names: list, got: list, want: list, what: str, scale: bool = False) -> dict:
+    """``agreement`` of each of the graph's outputs (``names``) with ``want``'s: the largest
+    difference, and each output's where there are several (``outputs``)."""
+    if len(got) != len(names) or len(want) != len(names):
+        raise RunError(f"the ONNX model gives {len(got)} outputs and {what} {len(want)}; its outputs are "
+                       f"{', '.join(names)}")
+    each = {k: agreement(g, w, what + (f" on the output `{k}`" if len(names) > 1 else ""), scale)
+            for k, g, w in zip(names, got, want)}
+    worst = max(each.values(), key=lambda a: a["max_abs_diff"])
+    return {**worst, **({"outputs": each} if len(names) > 1 else {})}
 
 
 EXAMPLES = "examples.pt"  # in a run directory: real preprocessed inputs, to verify exports with

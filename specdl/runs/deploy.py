@@ -23,6 +23,7 @@ import torch
 from ..components.external import sizes_found
 from ..errors import RunError
 from ..front.plan import dtypes
+from .graph_outputs import answers, describe_outputs, graph_outputs, wanted
 
 UNSEEN = "\x00unseen"  # a category no training row held: verifies the unknown-category path
 
@@ -33,11 +34,10 @@ class Deployable(torch.nn.Module):
     def __init__(self, run):
         super().__init__()
         self.run, self.model = run, run.model
-        data, self.task = run.spec.data, run.analysis.task
+        data, self.outputs = run.spec.data, graph_outputs(run)
         self.tokens = run.analysis.data.dtype == "int64"
         self.image = image_steps(data.transforms) if data.file_backed else None
         self.steps = [] if data.file_backed else list(zip(data.transforms, _tensors(run.fitted("transforms"))))
-        self.targets = list(zip(data.target_transforms, _tensors(run.fitted("target_transforms"))))
         self.sizes = [len(c) for c in run.pre["categories"] or []] if data.source == "csv" else []
 
     def forward(self, first, codes=None):
@@ -53,19 +53,7 @@ class Deployable(torch.nn.Module):
                 x = t.graph(x, s)
             x = torch.cat([x, self.one_hot(codes)], 1) if self.sizes else x
             x = x if self.tokens else x.float()
-        return self.answer(self.model(x).float())
-
-    def answer(self, out):
-        """The model's outputs as the graph gives them: probabilities (classification,
-        multilabel) or the prediction in the data's units (the target transforms undone)."""
-        if self.task == "classification":
-            return self.run.probabilities(out)
-        if self.task == "multilabel":
-            return torch.sigmoid(out)
-        y = out.double()
-        for t, s in reversed(self.targets):
-            y = t.invert(y, s)
-        return y.float()
+        return answers(self.outputs, self.model(x))
 
     def one_hot(self, codes):
         """Category codes [N, columns] (-1: unseen) -> the fitted one-hot columns."""
@@ -187,13 +175,13 @@ def undo(steps, x, raw_shape, what: str = ""):
     return x
 
 
-def predicted(run, raw: dict) -> np.ndarray:
+def predicted(run, raw: dict) -> list:
     """What `specdl predict` gives for the same raw inputs: the probabilities, or the
-    predictions in the data's units."""
+    predictions in the data's units (several outputs: each head's)."""
     if run.spec.data.file_backed:
         tail = image_tail(run.spec.data)
         out = run.outputs(torch.stack([tail(torch.as_tensor(im)) for im in raw["image"]]))
-        return (run.probabilities(out) if run.analysis.task == "classification" else torch.sigmoid(out)).numpy()
+        return [(run.probabilities(out) if run.analysis.task == "classification" else torch.sigmoid(out)).numpy()]
     num = raw.get("numeric")
     num = num.astype(dtypes(run.analysis).read) if num is not None else None
     if run.spec.data.source == "csv":
@@ -205,7 +193,7 @@ def predicted(run, raw: dict) -> np.ndarray:
             run.notes = True
     else:
         pred = run.predict(num)
-    return np.asarray(pred["probabilities"] if "probabilities" in pred else pred["prediction"])
+    return wanted(pred)
 
 
 def export_with_preprocessing(run, inputs: torch.Tensor, path) -> dict:
@@ -213,24 +201,23 @@ def export_with_preprocessing(run, inputs: torch.Tensor, path) -> dict:
     nodes in front), verify it with onnxruntime against ``predicted`` on raw inputs."""
     import onnx
 
-    from ..build.onnx import EXAMPLE_BATCH, agreement, run_onnx, torch_to_onnx
+    from ..build.onnx import EXAMPLE_BATCH, agree_each, run_onnx, torch_to_onnx
 
     model = Deployable(run).eval()
     raw = raw_examples(run, inputs.cpu())
     names = input_names(run)
     example = tuple(_as_torch(run, raw[n][:EXAMPLE_BATCH], n) for n in names)
-    output = "prediction" if run.analysis.task == "regression" else "probabilities"
-    path = torch_to_onnx(model, example, path, names, [output])
+    path = torch_to_onnx(model, example, path, names, list(model.outputs))
     proto = onnx.load(str(path))
     if "categorical" in names:
         string_front(proto, run.pre["categories"])
     save_raw_graph(proto, path, run, describe_raw(run))
     rows = other_batch(raw)
     feed = {k: (v[rows].astype(str).astype(object) if k == "categorical" else v[rows]) for k, v in raw.items()}
-    got = run_onnx(path, feed)
+    got = run_onnx(path, feed, every=True)
     want = predicted(run, {k: v[rows] for k, v in raw.items()})
-    return {"path": str(path), **agreement(got, want, "specdl predict", scale=True),
-            "verified_batch": len(got), "example_batch": EXAMPLE_BATCH, "inputs": describe_raw(run)}
+    return {"path": str(path), **agree_each(list(model.outputs), got, want, "specdl predict", scale=True),
+            "verified_batch": len(got[0]), "example_batch": EXAMPLE_BATCH, "inputs": describe_raw(run)}
 
 
 def save_raw_graph(proto, path, run, described: str) -> None:
@@ -305,10 +292,7 @@ def describe_raw(run) -> str:
         if "categorical" in input_names(run):
             parts.append(f"`categorical` string [N, {len(data.columns()[1])}] (columns {', '.join(data.columns()[1])})")
         text = ", ".join(parts)
-    if a.task == "regression":
-        return f"{text}; gives `prediction` in the data's units"
-    names = run.pre["class_names"] or [str(i) for i in range(a.data.classes)]
-    return f"{text}; gives `probabilities` [N, {len(names)}] ({', '.join(names)[:120]})"
+    return f"{text}; {describe_outputs(run)}"
 
 
 def describe_model_input(analysis) -> str:
