@@ -82,3 +82,31 @@ def test_what_pixels_cannot_do_is_refused_in_one_line(tmp_path):
     (root / "a" / "bad.png").write_bytes(b"not a png")
     with pytest.raises(RunError, match=r"^row 3, input `poster`: .*bad.png"):
         pixels([("row 3, input `poster`", root / "a" / "bad.png")], [], (3, 8, 8))
+
+
+def test_a_small_image_runs_onnx_preprocessing_is_its_torch_preprocessing(tmp_path):
+    """One small image-folder run (resize by the short side, center_crop, normalize): the
+    onnx backend's images (uint8, without torch) scaled and normalized as its raw graph
+    does (runs/deploy.py's ``scaled``) against the torch backend's model inputs for the
+    same images: within RESIZE_LEVELS / 255 / std, most equal."""
+    import torch
+
+    from specdl.runs.deploy import image_steps, scaled
+    from specdl.runs.inputs import transformed_images
+    from specdl.runs.loaded import SavedRun
+    from specdl.serving.onnx_backend import OnnxBackend
+
+    write_folder(tmp_path / "img")
+    transforms = [{"resize": 12}, {"center_crop": 10}, "to_tensor",
+                  {"normalize": {"mean": [0.4, 0.5, 0.6], "std": [0.2, 0.25, 0.3]}}]
+    spec = {"data": {"source": "image_folder", "root": str(tmp_path / "img"), "transforms": transforms,
+                     "split": {"val": 0.25, "test": 0.25}},
+            "model": {"layers": ["flatten", {"linear": 2}]}, "train": {"epochs": 1, "batch_size": 8, "device": "cpu"}}
+    saved = SavedRun(specdl.train(spec, out=tmp_path / "run").run_dir)
+    pairs = [(f.name, f) for f in sorted((tmp_path / "img").rglob("*.*"))]
+    raw = OnnxBackend.images(saved, pairs)
+    assert raw.x.dtype == np.uint8 and raw.x.shape == (8, 3, 10, 10) and raw.files == [n for n, _ in pairs]
+    graph = scaled(torch.as_tensor(raw.x), image_steps(saved.spec.data.transforms)).numpy()
+    want = transformed_images(saved, pairs).x.numpy()
+    diff = np.abs(graph - want) * np.array([0.2, 0.25, 0.3])[:, None, None] * 255  # in levels of 255
+    assert diff.max() <= RESIZE_LEVELS + 1e-3 and (diff < 1e-3).mean() >= 0.9

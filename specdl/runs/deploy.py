@@ -24,6 +24,7 @@ from ..components.external import sizes_found
 from ..errors import RunError
 from ..front.plan import dtypes
 from .graph_outputs import answers, describe_outputs, graph_outputs, wanted
+from .graph_outputs import tensors as _tensors
 
 UNSEEN = "\x00unseen"  # a category no training row held: verifies the unknown-category path
 
@@ -58,10 +59,6 @@ class Deployable(torch.nn.Module):
     def one_hot(self, codes):
         """Category codes [N, columns] (-1: unseen) -> the fitted one-hot columns."""
         return torch.cat([(codes[:, j:j + 1] == torch.arange(k)).double() for j, k in enumerate(self.sizes)], 1)
-
-
-def _tensors(states) -> list[dict]:
-    return [{k: torch.as_tensor(v, dtype=torch.float64) for k, v in s.items()} for s in states]
 
 
 def image_steps(transforms, what: str = "data.transforms") -> list:

@@ -25,8 +25,13 @@ def graph_outputs(run) -> dict:
 
 
 def _steps(transforms, states) -> list:
-    return [(t, {k: torch.as_tensor(v, dtype=torch.float64) for k, v in s.items()})
-            for t, s in zip(transforms, saved_states(states))]
+    return list(zip(transforms, tensors(saved_states(states))))
+
+
+def tensors(states) -> list[dict]:
+    """Fitted states (arrays) as float64 tensors: what each transform's ``graph`` and
+    ``invert`` take in the graph."""
+    return [{k: torch.as_tensor(v, dtype=torch.float64) for k, v in s.items()} for s in states]
 
 
 def answer(out, analysis, steps):
