@@ -58,6 +58,10 @@ def test_the_export_function_gives_one_named_output_per_head_each_verified(tmp_p
     got = dict(zip(["kind", "score"], session.run(None, {"input": x[:3].numpy()})))  # another batch size
     np.testing.assert_allclose(got["kind"], kind.numpy(), atol=TOLERANCE)
     np.testing.assert_allclose(got["score"], score.numpy(), atol=TOLERANCE)
+    (tmp_path / "two.yaml").write_text(json.dumps(TWO))  # `specdl export SPEC`: its seeded initial weights
+    r = specdl.export(tmp_path / "two.yaml", tmp_path / "spec.onnx")
+    assert set(r["outputs"]) == {"kind", "score"} and r["max_abs_diff"] <= TOLERANCE
+    assert r["expects"].endswith("; gives `kind` [N, 3], `score` [N, 1] (one output per head)")
 
 
 @pytest.mark.slow  # trains, exports (torch.onnx) and runs the generated script

@@ -77,11 +77,16 @@ def _real_inputs(analysis):
 
 
 def _export_model(model, analysis, inputs, out) -> dict:
-    """The model alone (inputs after the preprocessing), and what it expects, in words."""
+    """The model alone (inputs after the preprocessing), and what it expects (and, with
+    several outputs, gives: one output per head), in words."""
     from ..build.onnx import export_onnx
     from .deploy import describe_model_input
 
-    return export_onnx(model, inputs, out, list(analysis.heads or [])) | {"expects": describe_model_input(analysis)}
+    expects = describe_model_input(analysis)
+    if analysis.heads:
+        expects += "; gives " + ", ".join(f"`{t}` [{', '.join(map(str, ('N', *shape)))}]"
+                                          for t, _, shape, _ in analysis.head_tuples()) + " (one output per head)"
+    return export_onnx(model, inputs, out, list(analysis.heads or [])) | {"expects": expects}
 
 
 def _written_in_run(run_dir: Path, out, before) -> None:
