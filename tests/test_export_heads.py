@@ -88,12 +88,9 @@ def test_every_bundled_spec_exports_both_ways(spec, tmp_path):
 
     over = [*SHORT.get(spec.stem, ["train.epochs=1"]), "train.device=cpu"]
     run = specdl.train(spec, out=tmp_path / "r", overrides=over).run_dir
-    images = getattr(specdl.load(spec).data, "image_inputs", list)()  # a CSV's image inputs: the raw graph refused
+    images = getattr(specdl.load(spec).data, "image_inputs", list)()  # a CSV's image inputs: uint8 in the raw graph
     for raw in (False, True):
-        if raw and images:
-            with pytest.raises(RunError, match=f"--with-preprocessing does not take a run with an image input "
-                                               f"\\(`{images[0]}`\\)"):
-                specdl.export(run, tmp_path / f"{raw}.onnx", with_preprocessing=raw)
-            continue
         r = specdl.export(run, tmp_path / f"{raw}.onnx", with_preprocessing=raw)
         assert r["verified_batch"] != r["example_batch"] and r["max_abs_diff"] <= r["tolerance"]
+        inputs = {i.name: i.type for i in ort.InferenceSession(str(tmp_path / f"{raw}.onnx")).get_inputs()}
+        assert all(inputs[n] == ("tensor(uint8)" if raw else "tensor(float)") for n in images), inputs

@@ -224,11 +224,12 @@ def test_a_damaged_preprocess_json_of_several_outputs_is_one_line(run, tmp_path)
         specdl.load_run(copy)
 
 
-def test_export_and_the_onnx_backend_refuse_several_outputs_in_one_line(run, capsys):
+def test_export_writes_an_output_per_head_and_the_onnx_backend_refuses_them(run, tmp_path, capsys):
+    import onnx
+
     run_dir = run[0]
-    assert main(["export", str(run_dir)]) == 2
-    assert capsys.readouterr().err == ("specdl: error: several outputs (data.targets) do not reach specdl export in "
-                                       "this version; train one target per spec for it\n")
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "m.onnx")]) == 0, capsys.readouterr().err
+    assert [o.name for o in onnx.load(tmp_path / "m.onnx").graph.output] == ["kind", "spam", "amount"]
     assert main(["serve", str(run_dir), "--backend", "onnx"]) == 2
     assert "do not reach serve --backend onnx" in capsys.readouterr().err
 

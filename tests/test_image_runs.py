@@ -2,8 +2,8 @@
 and `evaluate` read the image paths from the input CSV's folder through the input's eval
 pipeline (no augmentation) and give build's own test-split predictions; the Python API
 takes paths or PIL images; `specdl serve` takes paths under --files (the path guard) or
-base64; `specdl export` writes the plain graph (the image as float32 [N, C, H, W]) and
-refuses --with-preprocessing in one line; a missing or unreadable image is one line
+base64; `specdl export` writes the plain graph (the image as float32 [N, C, H, W]), and
+with --with-preprocessing one taking uint8 images that `serve --backend onnx` serves; a missing or unreadable image is one line
 naming the row and the input, exit 2. One tiny run (tests/test_image_inputs.py's posters,
 an augmented image input) is trained once for the module."""
 
@@ -22,7 +22,6 @@ from PIL import Image
 
 import specdl
 from specdl.cli import main
-from specdl.errors import RunError
 
 from .test_image_inputs import spec_with, write_posters
 
@@ -153,10 +152,22 @@ def test_serve_without_files_takes_no_paths(run):
     assert answer.status_code == 422 and "start it with --files DIR" in answer.json()["error"]
 
 
-def test_export_with_preprocessing_is_refused_in_one_line(run, tmp_path):
-    with pytest.raises(RunError, match=r"^--with-preprocessing does not take a run with an image input \(`poster`\)"):
-        specdl.export(run, output=tmp_path / "raw.onnx", with_preprocessing=True)
-    assert not (tmp_path / "raw.onnx").exists()
+@pytest.mark.slow  # torch.onnx's export: seconds
+def test_export_with_preprocessing_takes_uint8_images_and_serves_without_torch_as_predict(run, tmp_path):
+    """The raw graph's `poster` is uint8 [N, 3, 8, 8] (the image after its resize; the
+    graph scales it); `serve --backend onnx` decodes and resizes a row's picture without
+    torch (PIL's resize: within the export's tolerance of predict's here)."""
+    out = specdl.export(run, with_preprocessing=True)
+    assert "`poster` uint8 [N, 3, 8, 8] (the image of `poster` after the transforms before to_tensor)" in out["inputs"]
+    path, _ = test_rows(run, tmp_path / "in")
+    want = specdl.predict(run, path)["probabilities"]
+    rows = [{"text": r["text"], "poster": "pics/" + os.path.basename(r["poster"])} for r in csv.DictReader(open(path))]
+    with TestClient(specdl.serve_app(run, files=run.parent / "d", backend="onnx")) as client:
+        answer = client.post("/predict", json={"rows": rows})
+        assert answer.status_code == 200, answer.json()
+        np.testing.assert_allclose([[r["p_0"], r["p_1"]] for r in answer.json()["rows"]], want, atol=1e-4)
+        refused = client.post("/predict", json={"rows": [{"text": "great film", "poster": "pics/9.png"}]})
+    assert refused.status_code == 422 and "row 0, input `poster`: no file 'pics/9.png'" in refused.json()["error"]
 
 
 @pytest.mark.slow  # torch.onnx's export: seconds

@@ -463,8 +463,9 @@ def test_serve_refuses_in_one_line(runs, capsys):
     err = capsys.readouterr().err
     assert f"has no model.raw.onnx: write it with `specdl export {runs['npz']} --with-preprocessing`" in err
     assert len(err.strip().splitlines()) == 1
-    assert main(["serve", str(runs["img"]), "--backend", "onnx"]) == 2
-    assert "an image run's resizing before to_tensor runs in torchvision" in capsys.readouterr().err
+    assert main(["serve", str(runs["img"]), "--backend", "onnx"]) == 2  # an image run too: its raw graph first
+    assert f"has no model.raw.onnx: write it with `specdl export {runs['img']} --with-preprocessing`" in \
+        capsys.readouterr().err
     assert main(["serve", str(runs["root"] / "nothing")]) == 2
     assert "Traceback" not in capsys.readouterr().err
     assert main(["serve", str(runs["csv"]), "--max-body", "lots"]) == 2
@@ -575,7 +576,8 @@ def test_runs_of_bundled_specs_answer_as_predict_over_http(name, tmp_path):
     """`specdl serve` of a run of each bundled spec, a real process on 127.0.0.1: one
     request of several samples, the samples one at a time (unbatched: nothing else is
     queued) and all at once from threads (combined into micro-batches) answer as `specdl
-    predict` to 1e-6; the onnx backend within the export's tolerance (array inputs)."""
+    predict` to 1e-6; the onnx backend (its images decoded and resized without torch: a
+    process where `import torch` fails) within the export's tolerance."""
     import httpx
     from concurrent.futures import ThreadPoolExecutor
 
@@ -599,24 +601,25 @@ def test_runs_of_bundled_specs_answer_as_predict_over_http(name, tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(30) == 0
-    if spec.data.file_backed or getattr(spec.data, "image_inputs", list)():  # the onnx backend refuses image runs
-        return
-    if getattr(spec.data, "targets", None) is not None:  # and, for now, several outputs (tests/test_heads_runs.py)
+    if getattr(spec.data, "targets", None) is not None:  # the onnx backend refuses several outputs for now
         return
     assert specdl.export(run, with_preprocessing=True)["path"] == str(run / "model.raw.onnx")
-    proc, url = start_server(run, "--backend", "onnx")
+    proc, url = start_server(run, "--backend", "onnx", "--files", files, code=NO_TORCH)
     try:
         assert httpx.get(f"{url}/info").json()["backend"] == "onnx"
-        assert within_export_tolerance(httpx.post(f"{url}/predict", json=body, timeout=60).json()["rows"], want)
+        assert within_export_tolerance(httpx.post(f"{url}/predict", json=body, timeout=60).json()["rows"], want, keys)
     finally:
         proc.terminate()
         assert proc.wait(30) == 0
 
 
-def within_export_tolerance(got: list[dict], want: list[dict]) -> bool:
+def within_export_tolerance(got: list[dict], want: list[dict], keys=None) -> bool:
     """The onnx backend's rows against predict's: values within the export's tolerance
-    (times the values' size), the same class unless predict's top two are within it."""
+    (times the values' size), the same class unless predict's top two are within it
+    (``keys``: those compared, None for all)."""
     from specdl.build.onnx import TOLERANCE
+
+    got, want = ([{k: v for k, v in r.items() if keys is None or k in keys} for r in rows] for rows in (got, want))
 
     assert len(got) == len(want) and [list(r) for r in got] == [list(w) for w in want]
     for r, w in zip(got, want):
@@ -778,13 +781,29 @@ def test_docs_render_in_a_headless_browser_offline(runs):
 NO_TORCH = "import sys; sys.modules['torch'] = None  # `import torch` fails in this process"
 
 
-@pytest.mark.slow  # exports two runs (torch.onnx) and starts servers
-@pytest.mark.parametrize("kind", ["csv", "npz"])
+def onnx_request(runs, kind, tmp_path):
+    """(a request of 12 samples of a tiny run, a request with a bad value, the words of
+    its refusal): CSV rows (a text in a number column), arrays (a NaN the run cannot
+    fill), images in base64 (not base64)."""
+    if kind == "img":
+        files = sorted((runs["root"] / "img").glob("*/*.png"))  # the class folders' (another test links img/link.png)
+        return ({"instances": [{"base64": base64.b64encode(f.read_bytes()).decode()} for f in files]},
+                '{"instances": [{"base64": "not base64!"}]}', "instance 0: `base64` is not base64 text")
+    if kind == "csv":
+        rows = rows_csv(tmp_path / "in.csv", 12)
+        return {"rows": rows}, json.dumps({"rows": [{**rows[0], "class": "x"}]}), "row 0, `class`"
+    x = np.random.default_rng(9).normal(size=(12, 4))
+    return {"instances": x.tolist()}, '{"instances": [[NaN, 0.1, 0.2, 0.3]]}', "`fill`"
+
+
+@pytest.mark.slow  # exports three runs (torch.onnx) and starts servers
+@pytest.mark.parametrize("kind", ["csv", "npz", "img"])
 def test_onnx_backend_serves_model_raw_onnx_without_torch(runs, kind, tmp_path):
     """`export --with-preprocessing` writes RUN/model.raw.onnx (its metadata flag);
-    `serve --backend onnx` serves it in a process where `import torch` fails: answers
-    within the export's tolerance of the torch backend's, the same classes (none of
-    these rows is a near tie), bad values refused in the same words."""
+    `serve --backend onnx` serves it in a process where `import torch` fails (an image
+    run's images decoded without it): answers within the export's tolerance of the torch
+    backend's, the same classes (none of these rows is a near tie), bad values refused in
+    the same words."""
     import httpx
     import onnx
 
@@ -794,14 +813,11 @@ def test_onnx_backend_serves_model_raw_onnx_without_torch(runs, kind, tmp_path):
     assert main(["export", str(run), "--with-preprocessing"]) == 0
     meta = {p.key: p.value for p in onnx.load(str(run / "model.raw.onnx"), load_external_data=False).metadata_props}
     assert meta["specdl.with_preprocessing"] == "1"
-    x = np.random.default_rng(9).normal(size=(12, 4))
-    body = {"rows": rows_csv(tmp_path / "in.csv", 12)} if kind == "csv" else {"instances": x.tolist()}
-    bad = json.dumps({"rows": [{**body["rows"][0], "class": "x"}]}) if kind == "csv" else \
-        '{"instances": [[NaN, 0.1, 0.2, 0.3]]}'  # a missing value a run without `fill` refuses
+    body, bad, says = onnx_request(runs, kind, tmp_path)
     send = {"content": bad.encode(), "headers": {"content-type": "application/json"}}
     with TestClient(specdl.serve_app(run)) as client:
         want, refused = client.post("/predict", json=body).json()["rows"], client.post("/predict", **send).json()
-    assert "`fill`" in refused["error"] if kind == "npz" else "row 0, `class`" in refused["error"]
+    assert says in refused["error"]
     proc, url = start_server(run, "--backend", "onnx", "--max-batch", "4", code=NO_TORCH)
     try:
         got = httpx.post(f"{url}/predict", json=body, timeout=30).json()["rows"]  # 12 rows: chunks of 4
@@ -809,7 +825,7 @@ def test_onnx_backend_serves_model_raw_onnx_without_torch(runs, kind, tmp_path):
         assert httpx.post(f"{url}/predict", **send).json()["error"] == refused["error"]
         with __import__("concurrent.futures").futures.ThreadPoolExecutor(8) as pool:  # batched by the server
             alone = list(pool.map(lambda i: httpx.post(f"{url}/predict", timeout=30, json={
-                k: v[i:i + 1] for k, v in body.items()}).json()["rows"][0], range(12)))
+                k: v[i:i + 1] for k, v in body.items()}).json()["rows"][0], range(len(want))))
     finally:
         proc.terminate()
         assert proc.wait(30) == 0

@@ -19,23 +19,26 @@ TOLERANCE = 1e-4  # max absolute difference between onnxruntime's and torch's ou
 EXAMPLE_BATCH = 2  # the traced example; verification uses another batch size
 
 
-def export_onnx(model: torch.nn.Module, inputs, path: Path) -> dict:
+def export_onnx(model: torch.nn.Module, inputs, path: Path, outputs=None) -> dict:
     """Export ``model`` (on the CPU, eval mode) to ``path`` and verify it on ``inputs``
     (a batch of real inputs of a size other than the example's; named inputs: name ->
-    tensor, one graph input each, by that name). Returns the figures."""
+    tensor, one graph input each, by that name). ``outputs``: the graph's output names, a
+    several-output model's targets (its forward returns a tensor per head, in their
+    order), each verified; default one ``output``. Returns the figures."""
+    names = list(outputs or ["output"])
     named = inputs if isinstance(inputs, dict) else {"input": inputs}
     model = model.cpu().eval()
     named = {k: v.cpu() for k, v in named.items()}
     n = len(next(iter(named.values())))
     example = {k: v[:EXAMPLE_BATCH] for k, v in named.items()}
     verify = {k: v[:1] if n == EXAMPLE_BATCH else v for k, v in named.items()}
-    path = torch_to_onnx(model, example if isinstance(inputs, dict) else (example["input"],), path, list(named),
-                         ["output"])
-    got = run_onnx(path, {k: v.numpy() for k, v in verify.items()})
+    path = torch_to_onnx(model, example if isinstance(inputs, dict) else (example["input"],), path, list(named), names)
+    got = run_onnx(path, {k: v.numpy() for k, v in verify.items()}, every=True)
     with torch.inference_mode():
-        want = (model(**verify) if isinstance(inputs, dict) else model(verify["input"])).float().numpy()
-    return {"path": str(path), **agreement(got, want, "torch"), "verified_batch": len(got),
-            "example_batch": len(example["input"] if "input" in example else next(iter(example.values())))}
+        want = model(**verify) if isinstance(inputs, dict) else model(verify["input"])
+    want = list(want) if isinstance(want, (tuple, list)) else [want]
+    return {"path": str(path), **agree_each(names, got, [w.float().numpy() for w in want], "torch"),
+            "verified_batch": len(got[0]), "example_batch": len(next(iter(example.values())))}
 
 
 def torch_to_onnx(model, example, path, input_names, output_names) -> Path:
@@ -77,12 +80,14 @@ def fixed_batch(proto, example: int) -> None:
                                "`module:` layer write -1 or x.shape[0] instead, otherwise report it as a specdl bug")
 
 
-def run_onnx(path, feed: dict):
-    """onnxruntime's first output for ``feed``; its failure is one RunError line."""
+def run_onnx(path, feed: dict, every: bool = False):
+    """onnxruntime's first output for ``feed`` (``every``: the list of all of them); its
+    failure is one RunError line."""
     import onnxruntime as ort
 
     try:
-        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+        out = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feed)
+        return out if every else out[0]
     except Exception as e:  # noqa: BLE001 - onnxruntime's errors are one class per kind; any is one line
         raise RunError(f"onnxruntime cannot run the exported {path}: {' '.join(str(e).split())[:300]}") from None
 
@@ -97,6 +102,18 @@ def agreement(got, want, what: str, scale: bool = False) -> dict:
         raise RunError(f"the ONNX model disagrees with {what}: shape {got.shape} vs {want.shape}, max "
                        f"difference {diff:.3g} (tolerance {tol:.3g})")
     return {"max_abs_diff": diff, "tolerance": tol}
+
+
+def agree_each(names: list, got: list, want: list, what: str, scale: bool = False) -> dict:
+    """``agreement`` of each of the graph's outputs (``names``) with ``want``'s: the largest
+    difference, and each output's where there are several (``outputs``)."""
+    if len(got) != len(names) or len(want) != len(names):
+        raise RunError(f"the ONNX model gives {len(got)} outputs and {what} {len(want)}; its outputs are "
+                       f"{', '.join(names)}")
+    each = {k: agreement(g, w, what + (f" on the output `{k}`" if len(names) > 1 else ""), scale)
+            for k, g, w in zip(names, got, want)}
+    worst = max(each.values(), key=lambda a: a["max_abs_diff"])
+    return {**worst, **({"outputs": each} if len(names) > 1 else {})}
 
 
 EXAMPLES = "examples.pt"  # in a run directory: real preprocessed inputs, to verify exports with

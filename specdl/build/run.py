@@ -214,7 +214,8 @@ class Run:
         if self.spec.export.onnx:
             from .onnx import export_onnx, real_inputs
 
-            onnx = export_onnx(t.model, real_inputs(self.analysis, t.arrays), self.run_dir / "model.onnx")
+            onnx = export_onnx(t.model, real_inputs(self.analysis, t.arrays), self.run_dir / "model.onnx",
+                               list(self.analysis.heads or []))  # several outputs: one named output per head
         report = write_report(self.run_dir, self.analysis, t, test, pred, state, train_time, t.device, onnx,
                               setup_time)
         return RunResult(report["test"], self.run_dir, state.best_epoch)

@@ -60,6 +60,21 @@ def meta_forward(key, make, x):
     return result
 
 
+def sizes_found(layers) -> list:
+    """What sizing found for the meta-sized ones among ``layers``, as JSON data: a process
+    without torch (`serve --backend onnx`) checks a run's spec again from it (``learn_sizes``)."""
+    return [{"key": list(layer.meta_key()), "x": [list(x.shape), x.dtype], "out": [list(out.shape), out.dtype],
+             "params": params, "macs": macs}
+            for layer in layers if isinstance(layer, _MetaSized) for x, (out, params, macs) in layer._sized.items()]
+
+
+def learn_sizes(found: list) -> None:
+    """``sizes_found``'s data into the sizing cache: those layers size without torch."""
+    for f in found:
+        _CACHE[(tuple(f["key"]), TT(tuple(f["x"][0]), f["x"][1]))] = (TT(tuple(f["out"][0]), f["out"][1]),
+                                                                      f["params"], f["macs"])
+
+
 class _MetaSized(Layer):
     """A layer sized by a forward pass on the meta device (``_meta``). What sizing found
     stays with this layer (``_sized``), so its parameter count can be asked for later,
@@ -68,6 +83,10 @@ class _MetaSized(Layer):
     _sized: dict = PrivateAttr(default_factory=dict)
 
     def _meta(self, x):
+        raise NotImplementedError
+
+    def meta_key(self) -> tuple:
+        """What the sizing cache knows the layer by (with its input's type)."""
         raise NotImplementedError
 
     def sized(self, x):
@@ -111,9 +130,12 @@ class TorchvisionSpec(_MetaSized, type="torchvision", primary="model"):
                 raise ShapeError(f"torchvision has no model `{self.model}`"
                                  + did_you_mean(self.model, torchvision.models.list_models()))
             return Call("backbone", (self.model,), {"num_classes": self.num_classes})()
-        out = meta_forward(("tv", self.model, self.num_classes), make, x)
+        out = meta_forward(self.meta_key(), make, x)
         self._check_weights()
         return out
+
+    def meta_key(self) -> tuple:
+        return "tv", self.model, self.num_classes
 
     def _check_weights(self) -> None:
         """A weights file must be a readable regular file (relative paths from the working
@@ -201,7 +223,10 @@ class ModuleSpec(_MetaSized, type="module", primary="target"):
                 return self.ctor(x)()
             except TypeError as e:
                 raise ShapeError(f"`{self.target}` does not take these arguments: {e}") from None
-        return meta_forward(("module", self.target, repr(sorted(self.kwargs().items()))), make, x)
+        return meta_forward(self.meta_key(), make, x)
+
+    def meta_key(self) -> tuple:
+        return "module", self.target, repr(sorted(self.kwargs().items()))
 
     def ctor(self, x):
         return Call(self.target, kwargs=self.kwargs(), target=True)

@@ -327,8 +327,8 @@ def _analyze_heads(spec) -> Analysis:
         warnings += heads.prefixed(found, spec.model.outputs[t], t)
     issues += heads.monitor_issues(spec, parts, src) + _split_issues(spec, first, src)
     issues += heads.threshold_issues(spec, parts, src)
-    if spec.export.onnx:
-        issues.append(src.issue(("export", "onnx"), heads.NOT_YET.format(what="ONNX export") + "; leave it out"))
+    if spec.export.onnx:  # one named output per head
+        warnings += export_preflight(graph, src)
     issues += [src.issue(("data", "inputs", name), heads.NOT_YET.format(what="image inputs") + "; train the "
                          "heads in separate specs", key=True) for name in getattr(spec.data, "image_inputs", list)()]
     if not spec.data.validates():

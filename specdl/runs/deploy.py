@@ -20,8 +20,11 @@ import json
 import numpy as np
 import torch
 
+from ..components.external import sizes_found
 from ..errors import RunError
 from ..front.plan import dtypes
+from .graph_outputs import answers, describe_outputs, graph_outputs, wanted
+from .graph_outputs import tensors as _tensors
 
 UNSEEN = "\x00unseen"  # a category no training row held: verifies the unknown-category path
 
@@ -32,20 +35,17 @@ class Deployable(torch.nn.Module):
     def __init__(self, run):
         super().__init__()
         self.run, self.model = run, run.model
-        data, self.task = run.spec.data, run.analysis.task
+        data, self.outputs = run.spec.data, graph_outputs(run)
         self.tokens = run.analysis.data.dtype == "int64"
-        self.image = image_steps(run) if data.file_backed else None
+        self.image = image_steps(data.transforms) if data.file_backed else None
         self.steps = [] if data.file_backed else list(zip(data.transforms, _tensors(run.fitted("transforms"))))
-        self.targets = list(zip(data.target_transforms, _tensors(run.fitted("target_transforms"))))
         self.sizes = [len(c) for c in run.pre["categories"] or []] if data.source == "csv" else []
 
     def forward(self, first, codes=None):
         """``first``: the image, the numeric columns, or (a CSV of categorical columns
         only) the category codes; ``codes``: the category codes after numeric columns."""
         if self.image is not None:
-            x = first.float() / 255.0
-            for mean, std in self.image:
-                x = (x - mean) / std
+            x = scaled(first, self.image)
         elif self.sizes and codes is None:
             x = self.one_hot(first).float()
         else:
@@ -54,42 +54,58 @@ class Deployable(torch.nn.Module):
                 x = t.graph(x, s)
             x = torch.cat([x, self.one_hot(codes)], 1) if self.sizes else x
             x = x if self.tokens else x.float()
-        return self.answer(self.model(x).float())
-
-    def answer(self, out):
-        """The model's outputs as the graph gives them: probabilities (classification,
-        multilabel) or the prediction in the data's units (the target transforms undone)."""
-        if self.task == "classification":
-            return self.run.probabilities(out)
-        if self.task == "multilabel":
-            return torch.sigmoid(out)
-        y = out.double()
-        for t, s in reversed(self.targets):
-            y = t.invert(y, s)
-        return y.float()
+        return answers(self.outputs, self.model(x))
 
     def one_hot(self, codes):
         """Category codes [N, columns] (-1: unseen) -> the fitted one-hot columns."""
         return torch.cat([(codes[:, j:j + 1] == torch.arange(k)).double() for j, k in enumerate(self.sizes)], 1)
 
 
-def _tensors(states) -> list[dict]:
-    return [{k: torch.as_tensor(v, dtype=torch.float64) for k, v in s.items()} for s in states]
+def image_steps(transforms, what: str = "data.transforms") -> list:
+    """(mean, std) per normalize after `to_tensor`: the part of an image run's (or image
+    input's) transforms the graph does; those before it must be ones `serve --backend
+    onnx` does without torch (runs/pixels.py). Anything else after `to_tensor` is refused."""
+    from .pixels import before_to_tensor
 
-
-def image_steps(run) -> list:
-    """(mean, std) per normalize after `to_tensor`: the part of an image run's transforms
-    the graph does. Anything else after `to_tensor` is refused."""
-    steps = list(run.spec.data.transforms)
+    before_to_tensor(transforms, what)
+    steps = list(transforms)
     names = [t.type_name for t in steps]
     tail = steps[names.index("to_tensor") + 1:] if "to_tensor" in names else []
     out = []
     for t in tail:
         if t.type_name != "normalize":
             raise RunError(f"--with-preprocessing puts to_tensor and normalize into the graph; `{t.type_name}` "
-                           "comes after to_tensor in data.transforms: move it before to_tensor and train again")
+                           f"comes after to_tensor in {what}: move it before to_tensor and train again")
         out.append((torch.tensor(t.mean).view(-1, 1, 1), torch.tensor(t.std).view(-1, 1, 1)))
     return out
+
+
+def scaled(image, steps):
+    """uint8 images [N, C, H, W] -> the model's float input: to [0, 1], then each
+    normalize of ``steps`` (``image_steps``)."""
+    x = image.float() / 255.0
+    for mean, std in steps:
+        x = (x - mean) / std
+    return x
+
+
+def as_uint8(x, steps) -> np.ndarray:
+    """The model's float images back to the uint8 ones ``scaled`` takes (the normalizes
+    undone): the raw examples of an image graph input."""
+    x = torch.as_tensor(x).double()
+    for mean, std in reversed(steps):
+        x = x * std.double() + mean.double()
+    return (x * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def image_tail(images):
+    """The eval pipeline's part the graph does (to_tensor, normalize), as one v2
+    Compose; ``images``: the image source, or an image input (their ``ImageSteps``)."""
+    from ..build.images import compose
+    from .pixels import before_to_tensor
+
+    done = 1 + sum(len(t.calls()) for t in before_to_tensor(images.transforms))  # v2.ToImage, then those
+    return compose(images.pipeline(train=False)[done:])
 
 
 def input_names(run) -> list[str]:
@@ -111,10 +127,7 @@ def raw_examples(run, inputs: torch.Tensor) -> dict:
     first row (when a `fill` leads) and an unseen category in the second exercise
     those paths."""
     if run.spec.data.file_backed:
-        x = inputs.double()
-        for mean, std in reversed(image_steps(run)):
-            x = x * std.double() + mean.double()
-        return {"image": (x * 255).round().clamp(0, 255).to(torch.uint8).numpy()}
+        return {"image": as_uint8(inputs, image_steps(run.spec.data.transforms))}
     data, x = run.spec.data, inputs.numpy()
     sizes = [len(c) for c in run.pre["categories"] or []] if data.source == "csv" else []
     width = x.shape[1] - sum(sizes) if sizes else None
@@ -159,15 +172,13 @@ def undo(steps, x, raw_shape, what: str = ""):
     return x
 
 
-def predicted(run, raw: dict) -> np.ndarray:
+def predicted(run, raw: dict) -> list:
     """What `specdl predict` gives for the same raw inputs: the probabilities, or the
-    predictions in the data's units."""
-    from ..build.images import compose
-
+    predictions in the data's units (several outputs: each head's)."""
     if run.spec.data.file_backed:
-        tail = compose(run.spec.data.pipeline(train=False)[len(_before_to_tensor(run)):])
+        tail = image_tail(run.spec.data)
         out = run.outputs(torch.stack([tail(torch.as_tensor(im)) for im in raw["image"]]))
-        return (run.probabilities(out) if run.analysis.task == "classification" else torch.sigmoid(out)).numpy()
+        return [(run.probabilities(out) if run.analysis.task == "classification" else torch.sigmoid(out)).numpy()]
     num = raw.get("numeric")
     num = num.astype(dtypes(run.analysis).read) if num is not None else None
     if run.spec.data.source == "csv":
@@ -179,18 +190,7 @@ def predicted(run, raw: dict) -> np.ndarray:
             run.notes = True
     else:
         pred = run.predict(num)
-    return np.asarray(pred["probabilities"] if "probabilities" in pred else pred["prediction"])
-
-
-def _before_to_tensor(run) -> list:
-    """The pipeline's calls that make the graph's uint8 input: ToImage and the
-    transforms before `to_tensor`."""
-    from ..components.call import Call
-
-    steps = list(run.spec.data.transforms)
-    names = [t.type_name for t in steps]
-    return [Call("v2.ToImage"), *(c for t in steps[:names.index("to_tensor") if "to_tensor" in names
-                                                  else len(steps)] for c in t.calls())]
+    return wanted(pred)
 
 
 def export_with_preprocessing(run, inputs: torch.Tensor, path) -> dict:
@@ -198,24 +198,23 @@ def export_with_preprocessing(run, inputs: torch.Tensor, path) -> dict:
     nodes in front), verify it with onnxruntime against ``predicted`` on raw inputs."""
     import onnx
 
-    from ..build.onnx import EXAMPLE_BATCH, agreement, run_onnx, torch_to_onnx
+    from ..build.onnx import EXAMPLE_BATCH, agree_each, run_onnx, torch_to_onnx
 
     model = Deployable(run).eval()
     raw = raw_examples(run, inputs.cpu())
     names = input_names(run)
     example = tuple(_as_torch(run, raw[n][:EXAMPLE_BATCH], n) for n in names)
-    output = "prediction" if run.analysis.task == "regression" else "probabilities"
-    path = torch_to_onnx(model, example, path, names, [output])
+    path = torch_to_onnx(model, example, path, names, list(model.outputs))
     proto = onnx.load(str(path))
     if "categorical" in names:
         string_front(proto, run.pre["categories"])
     save_raw_graph(proto, path, run, describe_raw(run))
     rows = other_batch(raw)
     feed = {k: (v[rows].astype(str).astype(object) if k == "categorical" else v[rows]) for k, v in raw.items()}
-    got = run_onnx(path, feed)
+    got = run_onnx(path, feed, every=True)
     want = predicted(run, {k: v[rows] for k, v in raw.items()})
-    return {"path": str(path), **agreement(got, want, "specdl predict", scale=True),
-            "verified_batch": len(got), "example_batch": EXAMPLE_BATCH, "inputs": describe_raw(run)}
+    return {"path": str(path), **agree_each(list(model.outputs), got, want, "specdl predict", scale=True),
+            "verified_batch": len(got[0]), "example_batch": EXAMPLE_BATCH, "inputs": describe_raw(run)}
 
 
 def save_raw_graph(proto, path, run, described: str) -> None:
@@ -225,6 +224,9 @@ def save_raw_graph(proto, path, run, described: str) -> None:
 
     proto.metadata_props.add(key="specdl.inputs", value=described)
     proto.metadata_props.add(key="specdl.with_preprocessing", value="1")
+    found = sizes_found(node.layer for node in run.analysis.graph.nodes)
+    if found:  # a torchvision backbone's (or module layer's) sizes: serving checks the spec without torch
+        proto.metadata_props.add(key="specdl.sizes", value=json.dumps(found))
     if run.pre["class_names"]:
         proto.metadata_props.add(key="specdl.classes", value=json.dumps(run.pre["class_names"]))
     onnx.checker.check_model(proto)
@@ -287,10 +289,7 @@ def describe_raw(run) -> str:
         if "categorical" in input_names(run):
             parts.append(f"`categorical` string [N, {len(data.columns()[1])}] (columns {', '.join(data.columns()[1])})")
         text = ", ".join(parts)
-    if a.task == "regression":
-        return f"{text}; gives `prediction` in the data's units"
-    names = run.pre["class_names"] or [str(i) for i in range(a.data.classes)]
-    return f"{text}; gives `probabilities` [N, {len(names)}] ({', '.join(names)[:120]})"
+    return f"{text}; {describe_outputs(run)}"
 
 
 def describe_model_input(analysis) -> str:

@@ -6,15 +6,29 @@ A ``numeric`` input takes its raw columns (float32 [N, k], NaN where missing) th
 fitted transforms; a ``categorical`` input takes its cells as strings [N] (an ai.onnx.ml
 LabelEncoder in front gives the index, 0 for a category the train split never saw, and
 the graph one-hot encodes it where the input does); a ``text`` input takes token ids
-[N, length] (tokenizing stays in Python: runs/named.py's ``graph_feed``); an array run's
-inputs are taken as they are. Output: as runs/deploy.py's."""
+[N, length] (tokenizing stays in Python: runs/named.py's ``graph_feed``); an ``image``
+input takes uint8 [N, C, H, W] after its transforms before `to_tensor` (decoded and
+resized without torch: runs/pixels.py), the graph scaling and normalizing it; an array
+run's inputs are taken as they are. Output: as runs/deploy.py's."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from .deploy import UNSEEN, Deployable, _tensors, other_batch, save_raw_graph, undo
+from .deploy import (
+    UNSEEN,
+    Deployable,
+    _tensors,
+    as_uint8,
+    image_steps,
+    image_tail,
+    other_batch,
+    save_raw_graph,
+    scaled,
+    undo,
+)
+from .graph_outputs import answers, describe_outputs, wanted
 from .inputs import RawInputs, saved_states
 from .named import csv_columns, input_names, model_inputs
 
@@ -30,6 +44,8 @@ class NamedDeployable(Deployable):
                         for n, k in self.kinds.items() if k == "numeric"}
         self.hot = {n: len(run.pre["inputs"][n]["categories"]) for n, k in self.kinds.items()
                     if k == "categorical" and data.inputs[n].encoding == "one_hot"}
+        self.pictures = {n: image_steps(data.inputs[n].transforms, f"data.inputs.{n}.transforms")
+                         for n, k in self.kinds.items() if k == "image"}
 
     def forward(self, **inputs):
         x = {}
@@ -41,8 +57,10 @@ class NamedDeployable(Deployable):
                 v = v.float()
             elif name in self.hot:  # index 0 (unseen): all zeros, as in training
                 v = (v[:, None] == torch.arange(1, self.hot[name] + 1)).float()
+            elif name in self.pictures:  # uint8 images: to [0, 1] and normalized, as to_tensor and normalize
+                v = scaled(v, self.pictures[name])
             x[name] = v
-        return self.answer(self.model(**x).float())
+        return answers(self.outputs, self.model(**x))
 
 
 def _states(run, name: str) -> list:
@@ -65,15 +83,22 @@ def raw_examples(run, inputs: dict) -> dict:
         elif kind == "numeric":
             steps = list(zip(run.spec.data.inputs[name].transforms, _states(run, name)))
             x = undo(steps, x.astype(np.float64), (len(csv_columns(run)[name][1]),), f" of the input `{name}`")
+        elif kind == "image":  # the images after the transforms before to_tensor
+            x = as_uint8(x, image_steps(run.spec.data.inputs[name].transforms))
         out[name] = x
     return out
 
 
-def predicted(run, raw: dict) -> np.ndarray:
-    """What `specdl predict` gives for the same raw inputs (texts as their ids)."""
+def predicted(run, raw: dict) -> list:
+    """What `specdl predict` gives for the same raw inputs (texts as their ids), each
+    output's (``graph_outputs.wanted``)."""
     rows = [f"row {i}" for i in range(len(next(iter(raw.values()))))]
-    pred = run.predictions(model_inputs(run, RawInputs(raw, rows), ids=True))
-    return np.asarray(pred["probabilities"] if "probabilities" in pred else pred["prediction"])
+    return wanted(run.predictions(model_inputs(run, RawInputs(raw, rows), ids=True, pictures=_tail)))
+
+
+def _tail(run, name: str, images, rows) -> np.ndarray:
+    """An image input's uint8 images through the rest of its eval pipeline, in torch."""
+    return image_tail(run.spec.data.inputs[name])(torch.as_tensor(images)).numpy()
 
 
 def export_named(run, inputs: dict, path) -> dict:
@@ -81,28 +106,28 @@ def export_named(run, inputs: dict, path) -> dict:
     front), verified with onnxruntime against ``predicted`` on raw inputs."""
     import onnx
 
-    from ..build.onnx import EXAMPLE_BATCH, agreement, run_onnx, torch_to_onnx
+    from ..build.onnx import EXAMPLE_BATCH, agree_each, run_onnx, torch_to_onnx
 
     raw = raw_examples(run, {k: v.cpu() for k, v in inputs.items()})
     strings = {n: run.pre["inputs"][n]["categories"] for n, (k, _) in
                (csv_columns(run).items() if run.spec.data.source == "csv" else []) if k == "categorical"}
     example = {n: torch.zeros(len(v[:EXAMPLE_BATCH]), dtype=torch.int64) if n in strings
                else torch.as_tensor(v[:EXAMPLE_BATCH]) for n, v in raw.items()}
-    output = "prediction" if run.analysis.task == "regression" else "probabilities"
-    path = torch_to_onnx(NamedDeployable(run).eval(), example, path, list(raw), [output])
+    model = NamedDeployable(run).eval()
+    path = torch_to_onnx(model, example, path, list(raw), list(model.outputs))
     proto = onnx.load(str(path))
     for name, cats in strings.items():
         label_front(proto, name, cats)
     save_raw_graph(proto, path, run, describe(run))
     rows = other_batch(raw)
-    got = run_onnx(path, {k: v[rows] for k, v in raw.items()})
+    got = run_onnx(path, {k: v[rows] for k, v in raw.items()}, every=True)
     run.notes = False  # its own unseen category (UNSEEN) is no news to the user
     try:
         want = predicted(run, {k: v[rows] for k, v in raw.items()})
     finally:
         run.notes = True
-    return {"path": str(path), **agreement(got, want, "specdl predict", scale=True),
-            "verified_batch": len(got), "example_batch": EXAMPLE_BATCH, "inputs": describe(run)}
+    return {"path": str(path), **agree_each(list(model.outputs), got, want, "specdl predict", scale=True),
+            "verified_batch": len(got[0]), "example_batch": EXAMPLE_BATCH, "inputs": describe(run)}
 
 
 def label_front(proto, name: str, categories) -> None:
@@ -132,11 +157,9 @@ def describe(run) -> str:
         shape = ", ".join(map(str, ("N", *i.feat)))
         kind = csv_columns(run)[i.name][0] if run.spec.data.source == "csv" else "array"
         parts.append({"text": f"`{i.name}` int64 token ids [{shape}] (of `{i.column}`, tokenized in Python)",
+                      "image": f"`{i.name}` uint8 [{shape}] (the image of `{i.column}` after the transforms before "
+                               "to_tensor)",
                       "categorical": f"`{i.name}` string [N] (`{i.column}`)",
                       "numeric": f"`{i.name}` float32 [N, {len(csv_columns(run)[i.name][1]) if kind == 'numeric' else 0}]"
                                  f" (columns {i.column.replace(',', ', ')}; NaN where missing)"}.get(kind, f"`{i.name}` {i.dtype} [{shape}]"))
-    text = ", ".join(parts)
-    if run.analysis.task == "regression":
-        return f"{text}; gives `prediction` in the data's units"
-    names = run.pre["class_names"] or [str(c) for c in range(run.analysis.data.classes)]
-    return f"{text}; gives `probabilities` [N, {len(names)}] ({', '.join(names)[:120]})"
+    return f"{', '.join(parts)}; {describe_outputs(run)}"

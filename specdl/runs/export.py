@@ -22,14 +22,6 @@ def export_run(run_dir, output=None, checkpoint=None, with_preprocessing: bool =
 
     run_dir = Path(run_dir)
     run = LoadedRun(run_dir, checkpoint)  # a missing checkpoint refused before torch is imported
-    _one_output(run.analysis)
-    images = getattr(run.spec.data, "image_inputs", list)()
-    if with_preprocessing and images:
-        from ..errors import RunError
-
-        raise RunError(f"--with-preprocessing does not take a run with an image input (`{images[0]}`) in this "
-                       "version; export without it: the graph takes the image as float32 [N, C, H, W] after the "
-                       "run's transforms")
     from ..build.onnx import EXAMPLES
     out = Path(output) if output else run_dir / (RAW_ONNX if with_preprocessing else "model.onnx")
     kept = [f for f in run.kept if f.suffix != ".onnx"]  # an export replaces its own
@@ -65,7 +57,6 @@ def export_spec(spec, output=None, checkpoint=None, overrides=None) -> dict:
     from ..front import analysis_of as _analysis
 
     analysis = _analysis(spec, overrides)
-    _one_output(analysis)
     if checkpoint is None:
         model = _build(analysis)
     else:
@@ -78,15 +69,6 @@ def export_spec(spec, output=None, checkpoint=None, overrides=None) -> dict:
     return _export_model(model, analysis, _real_inputs(analysis), out)
 
 
-def _one_output(analysis) -> None:
-    """Several outputs: build/onnx.py exports one output for now (issue 30): one line."""
-    if analysis.heads:
-        from ..errors import RunError
-        from ..front.heads import NOT_YET
-
-        raise RunError(NOT_YET.format(what="specdl export") + "; train one target per spec for it")
-
-
 def _real_inputs(analysis):
     from ..build.data import prepare
     from ..build.onnx import real_inputs
@@ -95,11 +77,16 @@ def _real_inputs(analysis):
 
 
 def _export_model(model, analysis, inputs, out) -> dict:
-    """The model alone (inputs after the preprocessing), and what it expects, in words."""
+    """The model alone (inputs after the preprocessing), and what it expects (and, with
+    several outputs, gives: one output per head), in words."""
     from ..build.onnx import export_onnx
     from .deploy import describe_model_input
 
-    return export_onnx(model, inputs, out) | {"expects": describe_model_input(analysis)}
+    expects = describe_model_input(analysis)
+    if analysis.heads:
+        expects += "; gives " + ", ".join(f"`{t}` [{', '.join(map(str, ('N', *shape)))}]"
+                                          for t, _, shape, _ in analysis.head_tuples()) + " (one output per head)"
+    return export_onnx(model, inputs, out, list(analysis.heads or [])) | {"expects": expects}
 
 
 def _written_in_run(run_dir: Path, out, before) -> None:

@@ -238,25 +238,26 @@ def _pictures(values, name: str) -> np.ndarray:
     return out
 
 
-def model_inputs(run, raw: RawInputs, ids: bool = False):
+def model_inputs(run, raw: RawInputs, ids: bool = False, pictures=None):
     """A named-input run's raw inputs -> the model's ``Inputs`` (runtime/inputs.py),
     preprocessed as in training with what the run saved; unseen tokens and categories
-    counted in one note (while ``run.notes``). ``ids``: as ``encode``'s."""
+    counted in one note (while ``run.notes``). ``ids``, ``pictures``: as ``encode``'s."""
     import torch
 
     from ..runtime.inputs import Inputs
 
-    arrays, unseen = encode(run, raw, ids)
+    arrays, unseen = encode(run, raw, ids, pictures)
     if unseen and getattr(run, "notes", True):
         print(one_line("specdl: note: " + "; ".join(unseen)), file=sys.stderr)
     dtypes = {i.name: getattr(torch, i.dtype) for i in run.analysis.data.inputs}
     return Inputs({k: torch.as_tensor(v, dtype=dtypes[k]) for k, v in arrays.items()})
 
 
-def encode(run, raw: RawInputs, ids: bool = False) -> tuple[dict, list[str]]:
+def encode(run, raw: RawInputs, ids: bool = False, pictures=None) -> tuple[dict, list[str]]:
     """(name -> the model's array, the unseen counts in words): a CSV run's inputs
     through the saved preprocessing; an array run's as they are. ``ids``: the text
-    inputs are token ids already (the ONNX graph's form)."""
+    inputs are token ids already (the ONNX graph's form); ``pictures(run, name, cells,
+    rows)``: an image input's array, instead of its eval pipeline's (``_images``)."""
     if run.spec.data.source != "csv":
         return dict(raw.x), []
     from ..runtime.text import UNK, encode_texts
@@ -279,7 +280,7 @@ def encode(run, raw: RawInputs, ids: bool = False) -> tuple[dict, list[str]]:
         elif how["kind"] == "numeric":
             out[name] = _numeric(run, name, how, fit, cells, raw.rows)
         else:
-            out[name] = _images(run, name, cells, raw.rows)
+            out[name] = (pictures or _images)(run, name, cells, raw.rows)
     return out, unseen
 
 
@@ -287,11 +288,9 @@ def _images(run, name: str, cells, rows) -> np.ndarray:
     """An image input's cells (file paths, or PIL images in memory) decoded and through
     its eval pipeline (build's val and test splits': no augmentation): [N, C, H, W]."""
     from .inputs import through
+    from .pixels import image_files
 
-    for row, cell in zip(rows, cells):
-        if isinstance(cell, (str, os.PathLike)) and not os.path.isfile(cell):
-            raise RunError(f"{row}, input `{name}`: " + (f"no image file {cell} (image paths are taken from the "
-                           "CSV's folder)" if cell else "no image path; give every row an image"))
+    image_files(name, cells, rows)
     want = next(i.feat for i in run.analysis.data.inputs if i.name == name)
     pairs = [(f"{row}, input `{name}`", cell) for row, cell in zip(rows, cells)]
     return through(pairs, run.spec.data.inputs[name].pipeline(train=False), want).numpy()
@@ -328,12 +327,15 @@ def graph_feed(run, raw: RawInputs) -> dict:
     """A named-input run's raw inputs as the inputs of its ``model.raw.onnx`` (`specdl
     export --with-preprocessing`), without torch: texts as token ids (the saved vocabulary
     and length), categories as strings, numbers raw (float32, NaN where missing; checked
-    as predict checks them), arrays as they are."""
+    as predict checks them), images as uint8 after their steps before to_tensor
+    (runs/pixels.py), arrays as they are."""
+    from .pixels import input_pixels
+
     if run.spec.data.source != "csv":
         return {i.name: np.asarray(raw.x[i.name], dtype=i.dtype) for i in run.analysis.data.inputs}
-    arrays, _ = encode(run, raw)  # what predict would refuse is refused here too
+    arrays, _ = encode(run, raw, pictures=input_pixels)  # what predict would refuse is refused here too
     feed = {}
     for name, (kind, _) in csv_columns(run).items():
-        feed[name] = (arrays[name] if kind == "text" else np.asarray(raw.x[name], dtype=str).astype(object)
+        feed[name] = (arrays[name] if kind in ("text", "image") else np.asarray(raw.x[name], dtype=str).astype(object)
                       if kind == "categorical" else np.asarray(raw.x[name], dtype=np.float32))
     return feed

@@ -296,7 +296,7 @@ def _training_context(a, distributed: bool = False) -> dict:
         "early": (es.monitor, a.es_mode(), es.patience, es.min_delta) if es else None, "epochs": tr.epochs, "batch_size": cpu.batch_size,
         "eval_batch_size": cpu.eval_chunk,
         "accumulate": tr.accumulate, "grad_clip": tr.grad_clip, "precision": tr.precision, "compile": tr.compile,
-        "tensorboard": tr.tensorboard, "export_onnx": spec.export.onnx, "onnx": ONNX_EXPORT[a.graph.named], "deterministic": tr.deterministic,
+        "tensorboard": tr.tensorboard, "export_onnx": spec.export.onnx, "onnx": onnx_export(a), "deterministic": tr.deterministic,
         **_graphs_context(a, distributed),
         "threads": cpu.threads, "onednn": cpu.onednn, "device": _device(tr.device),
         "run_model": _run_model(tr.compile, distributed),
@@ -316,6 +316,18 @@ ONNX_EXPORT = {
            "args": Code("()"), "names": Code("kwargs=example, input_names=list(example),"),
            "shapes": Code('output_names=["output"], dynamic_shapes={k: {0: torch.export.Dim("batch")} for k in example}')},
 }
+
+
+def onnx_export(a) -> dict:
+    """ONNX_EXPORT's parts for the analysis ``a``; several outputs: one output per head,
+    named by its target (as build's export.onnx)."""
+    parts = ONNX_EXPORT[a.graph.named]
+    if not a.heads:
+        return parts
+    names = json.dumps(list(a.heads))
+    return {**parts, "what": Code(f"{parts['what']}, one named output per head"),
+            **{k: Code(str(v).replace('output_names=["output"]', f"output_names={names}")) for k, v in parts.items()
+               if k in ("names", "shapes")}}
 
 
 def _run_model(compiled: bool, distributed: bool, model: str = "model") -> Code:

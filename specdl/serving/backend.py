@@ -18,7 +18,7 @@ from ..errors import RunError, one_line
 from ..runs.loaded import SavedRun
 from ..runs.predict import prediction_rows
 from .batcher import Batcher
-from .onnx_backend import OnnxBackend
+from .onnx_backend import OnnxBackend, graph_sizes
 from .requests import request_inputs
 
 log = logging.getLogger("specdl.serve")
@@ -90,6 +90,8 @@ class Served:
             raise no_backend(backend)
         from ..components.trust import allowing_imports
 
+        if backend == "onnx":  # a backbone's sizes from the raw graph: the spec checks without torch
+            graph_sizes(run_dir)
         with allowing_imports(allow_import):  # a spec's `module:` layers
             self.saved = SavedRun(run_dir, checkpoint)
         if backend == "onnx" and self.saved.analysis.heads:  # its graph (model.raw.onnx) has one output for now
@@ -124,8 +126,9 @@ class Served:
 
     def prepare(self, body) -> Prepared:
         """A validated request read into model inputs (bad inputs: RunError, a 422)."""
-        raw = request_inputs(self.saved, body, self.files)
-        return Prepared(self.backend().prepare(raw), len(raw.rows), raw.files)
+        backend = self.backend()
+        raw = request_inputs(self.saved, body, self.files, getattr(backend, "images", None))
+        return Prepared(backend.prepare(raw), len(raw.rows), raw.files)
 
     def answer(self, bodies: list) -> list:
         """Each validated request's answer rows, the requests read one by one and run in

@@ -3,7 +3,9 @@
 onnxruntime, without importing torch. A request is read as for the torch backend (predict's
 reading); its raw values are the graph's inputs (``numeric``, and ``categorical`` as
 strings); the graph's probabilities or values become predict's predictions here, with
-numpy. Runs of rows and arrays (image runs resize in torchvision before the graph)."""
+numpy. An image run's images are decoded, resized and cropped without torch
+(runs/pixels.py: ``images``) into the graph's uint8 input; a named-input run's image
+inputs likewise (runs/named.py's ``graph_feed``)."""
 
 from __future__ import annotations
 
@@ -16,12 +18,14 @@ from ..errors import RunError
 from ..front.plan import dtypes
 from ..runs.export import RAW_ONNX
 from ..runs.inputs import check_finite, check_raw
+from ..runs.pixels import source_pixels
 
 
 class OnnxBackend:
     """onnxruntime on ``RUN/model.raw.onnx``; ``saved``: the run's ``SavedRun``."""
 
     name = "onnx"
+    images = staticmethod(source_pixels)  # an image run's request images: uint8, without torch
 
     def __init__(self, saved, run_dir, checkpoint=None, allow_import: bool = False):
         import onnxruntime as ort
@@ -41,6 +45,8 @@ class OnnxBackend:
     def prepare(self, raw) -> dict:
         """Raw inputs -> the graph's feed (a value the run cannot take: a RunError, a 422)."""
         run, data = self.saved, self.saved.spec.data
+        if data.file_backed:  # uint8 [N, C, H, W] from ``images``
+            return {"image": np.asarray(raw.x, dtype=np.uint8)}
         if run.analysis.graph.named:
             from ..runs.named import graph_feed
 
@@ -84,10 +90,25 @@ def raw_model(saved, run_dir, checkpoint) -> Path:
     if checkpoint is not None:
         raise RunError(f"--backend onnx serves {RAW_ONNX}, not a checkpoint: export the weights with `specdl export "
                        f"{run_dir} --with-preprocessing --checkpoint {checkpoint}`, then serve without --checkpoint")
-    if saved.spec.data.file_backed:
-        raise RunError("--backend onnx serves runs of rows and arrays; an image run's resizing before to_tensor runs "
-                       "in torchvision: serve it with --backend torch")
     path = Path(run_dir) / RAW_ONNX
     if not path.is_file():
         raise RunError(f"{run_dir} has no {RAW_ONNX}: write it with `specdl export {run_dir} --with-preprocessing`")
     return path
+
+
+def graph_sizes(run_dir) -> None:
+    """Before the run's spec is checked again (``SavedRun``): the layer sizes its raw graph
+    recorded (a torchvision backbone's: sized by a forward pass in torch), so that checking
+    it needs no torch. A graph that cannot be read: the backend says so when it loads."""
+    path = Path(run_dir) / RAW_ONNX
+    if not path.is_file():
+        return
+    import onnx
+
+    from ..components.external import learn_sizes
+
+    try:
+        meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        learn_sizes(json.loads(meta.get("specdl.sizes", "[]")))
+    except Exception:  # noqa: BLE001 - read again, and refused in one line, by OnnxBackend
+        return

@@ -18,9 +18,10 @@ from ..runs.inputs import RawInputs, transformed_images
 MAX_PIXELS = 40_000_000  # a sent image's width x height (PIL refuses over 179M, after a warning at 89M)
 
 
-def request_inputs(run, body, files: Path | None) -> RawInputs:
+def request_inputs(run, body, files: Path | None, images=None) -> RawInputs:
     """The run's raw inputs for a validated request ``body`` (``files``: the --files
-    folder image paths are taken under; None: paths are refused)."""
+    folder image paths are taken under; None: paths are refused). ``images(run, pairs)``:
+    an image run's images as its inputs (default: predict's eval pipeline, in torch)."""
     if getattr(body, "inputs", None) is not None:  # a named-input run's inputs form
         given = body.inputs.model_dump(by_alias=True)
         given.update({n: [_cell(c, f"row {i}, input `{n}`", files) for i, c in enumerate(given[n])]
@@ -30,7 +31,7 @@ def request_inputs(run, body, files: Path | None) -> RawInputs:
     if getattr(body, "rows", None) is not None:
         return _rows(run, [row.model_dump(by_alias=True) for row in body.rows], files)
     if run.spec.data.file_backed:
-        return transformed_images(run, [(_name(item, i), _image(item.path, item.base64, f"instance {i}", files))
+        return (images or transformed_images)(run, [(_name(item, i), _image(item.path, item.base64, f"instance {i}", files))
                                          for i, item in enumerate(body.instances)])
     raw = read_given(run, body.instances)
     return RawInputs(raw.x, [f"instance {i}" for i in range(len(raw.rows))], source="the request")
