@@ -315,6 +315,27 @@ def test_a_real_server_answers_each_head_as_predict(run, tmp_path):
         assert proc.wait(30) == 0
 
 
+def test_a_raw_graph_without_an_output_per_target_is_one_line(onnx_served, tmp_path, capsys):
+    """A model.raw.onnx whose outputs are not the run's targets (here `amount` renamed):
+    `serve --backend onnx` says so in one line, naming the export that writes it again."""
+    import shutil
+
+    import onnx
+
+    copy = shutil.copytree(onnx_served[0], tmp_path / "run")
+    graph = onnx.load(str(copy / "model.raw.onnx"))
+    for node in graph.graph.node:
+        node.output[:] = ["value" if o == "amount" else o for o in node.output]
+    graph.graph.output[2].name = "value"
+    onnx.save(graph, str(copy / "model.raw.onnx"))
+    capsys.readouterr()
+    assert main(["serve", str(copy), "--backend", "onnx"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.endswith(f"gives kind, spam, value, not one output per target (kind, spam, amount): write it again "
+                        f"with `specdl export {copy} --with-preprocessing`\n")
+
+
 @pytest.mark.slow  # starts a server process
 def test_a_real_server_without_torch_answers_each_head_as_predict_with_the_onnx_backend(run, onnx_served):
     """`serve --backend onnx` in a process where `import torch` fails, on 127.0.0.1: the
