@@ -224,14 +224,56 @@ def test_a_damaged_preprocess_json_of_several_outputs_is_one_line(run, tmp_path)
         specdl.load_run(copy)
 
 
-def test_export_writes_an_output_per_head_and_the_onnx_backend_refuses_them(run, tmp_path, capsys):
+def test_export_writes_an_output_per_head_and_the_onnx_backend_asks_for_the_raw_graph(run, tmp_path, capsys):
+    """`serve --backend onnx` serves a run of several outputs (``onnx_served``); before
+    `export --with-preprocessing` it says, in one line, to write that graph."""
     import onnx
 
     run_dir = run[0]
     assert main(["export", str(run_dir), "--out", str(tmp_path / "m.onnx")]) == 0, capsys.readouterr().err
     assert [o.name for o in onnx.load(tmp_path / "m.onnx").graph.output] == ["kind", "spam", "amount"]
+    capsys.readouterr()
     assert main(["serve", str(run_dir), "--backend", "onnx"]) == 2
-    assert "do not reach serve --backend onnx" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("specdl: error: ") and err.count("\n") == 1
+    assert err.endswith(f"{run_dir} has no model.raw.onnx: write it with `specdl export {run_dir} --with-preprocessing`\n")
+
+
+@pytest.fixture(scope="module")
+def onnx_served(run, tmp_path_factory):
+    """A copy of the run exported with its preprocessing (model.raw.onnx: an output per
+    target), and predict's JSON rows for the first 40 data rows (written to in.csv there)."""
+    import shutil
+
+    copy = shutil.copytree(run[0], tmp_path_factory.mktemp("onnx-heads") / "run")
+    assert specdl.export(copy, with_preprocessing=True)["path"] == str(copy / "model.raw.onnx")
+    path = write_rows(copy.parent / "in.csv", run[1][:40])
+    return copy, json.loads(predict_file(path, fmt="json", run_dir=copy)[1])
+
+
+def onnx_body(run, n: int = 40) -> dict:
+    return {"rows": [{c: float(r[c]) for c in "abc"} for r in run[1][:n]]}
+
+
+def test_the_onnx_backend_answers_each_head_as_predict(run, onnx_served):
+    """In process: each target's class and probabilities (or value, in its units) within
+    the export's tolerance of predict's, the binary head deciding by its own threshold."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from .test_serve import within_export_tolerance
+
+    copy, want = onnx_served
+    with TestClient(specdl.serve_app(copy, backend="onnx")) as client:
+        r = client.post("/predict", json=onnx_body(run))
+        assert r.status_code == 200, r.text
+        info = client.get("/info").json()
+    got = r.json()["rows"]
+    assert info["backend"] == "onnx" and info["outputs"] == OUTPUTS and list(got[0]) == OUTPUTS
+    assert within_export_tolerance(got, want, thresholds={"spam": 0.7})
+    own = [g["spam"] for g, w in zip(got, want) if 0.5 + 1e-3 <= w["spam.p_yes"] < 0.7 - 1e-3]
+    assert own and set(own) == {"no"}  # rows the head's threshold (0.7), not 0.5, says "no" to
+    assert [g["kind"] for g in got] == [w["kind"] for w in want] and len({g["kind"] for g in got}) == 3
 
 
 def test_serve_answers_each_head_as_predict(run, tmp_path):
@@ -271,6 +313,56 @@ def test_a_real_server_answers_each_head_as_predict(run, tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(30) == 0
+
+
+def test_a_raw_graph_without_an_output_per_target_is_one_line(onnx_served, tmp_path, capsys):
+    """A model.raw.onnx whose outputs are not the run's targets (here `amount` renamed):
+    `serve --backend onnx` says so in one line, naming the export that writes it again."""
+    import shutil
+
+    import onnx
+
+    copy = shutil.copytree(onnx_served[0], tmp_path / "run")
+    graph = onnx.load(str(copy / "model.raw.onnx"))
+    for node in graph.graph.node:
+        node.output[:] = ["value" if o == "amount" else o for o in node.output]
+    graph.graph.output[2].name = "value"
+    onnx.save(graph, str(copy / "model.raw.onnx"))
+    capsys.readouterr()
+    assert main(["serve", str(copy), "--backend", "onnx"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.endswith(f"gives kind, spam, value, not one output per target (kind, spam, amount): write it again "
+                        f"with `specdl export {copy} --with-preprocessing`\n")
+
+
+@pytest.mark.slow  # starts a server process
+def test_a_real_server_without_torch_answers_each_head_as_predict_with_the_onnx_backend(run, onnx_served):
+    """`serve --backend onnx` in a process where `import torch` fails, on 127.0.0.1: the
+    rows in one request (in chunks of --max-batch) and one at a time from threads
+    (batched by the server) within the export's tolerance of predict's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from .test_serve import NO_TORCH, start_server, within_export_tolerance
+
+    copy, want = onnx_served
+    body = onnx_body(run)
+    proc, url = start_server(copy, "--backend", "onnx", "--max-batch", "16", code=NO_TORCH)
+    try:
+        got = httpx.post(f"{url}/predict", json=body, timeout=60).json()["rows"]
+        with ThreadPoolExecutor(8) as pool:
+            alone = list(pool.map(lambda row: httpx.post(f"{url}/predict", json={"rows": [row]}, timeout=60)
+                                  .json()["rows"][0], body["rows"]))
+        assert httpx.get(f"{url}/info").json()["backend"] == "onnx"
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    for rows in (got, alone):
+        assert within_export_tolerance(rows, want, thresholds={"spam": 0.7})
+    err = proc.stderr.read()
+    assert "Traceback" not in err and "(backend onnx)" in err
 
 
 def test_a_synthetic_run_is_evaluated_on_an_npz_keyed_by_target(tmp_path):

@@ -94,10 +94,6 @@ class Served:
             graph_sizes(run_dir)
         with allowing_imports(allow_import):  # a spec's `module:` layers
             self.saved = SavedRun(run_dir, checkpoint)
-        if backend == "onnx" and self.saved.analysis.heads:  # its graph (model.raw.onnx) has one output for now
-            from ..front.heads import NOT_YET
-
-            raise RunError(NOT_YET.format(what="serve --backend onnx") + "; serve it with --backend torch")
         self.args = (run_dir, checkpoint, allow_import)
         self.backend_name = backend
         self.files = Path(files) if files is not None else None

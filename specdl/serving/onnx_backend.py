@@ -2,7 +2,8 @@
 --with-preprocessing`: the fitted preprocessing inside the graph, runs/deploy.py) run by
 onnxruntime, without importing torch. A request is read as for the torch backend (predict's
 reading); its raw values are the graph's inputs (``numeric``, and ``categorical`` as
-strings); the graph's probabilities or values become predict's predictions here, with
+strings); the graph's probabilities or values (several outputs: an output per target,
+each decided by its head's classes and threshold) become predict's predictions here, with
 numpy. An image run's images are decoded, resized and cropped without torch
 (runs/pixels.py: ``images``) into the graph's uint8 input; a named-input run's image
 inputs likewise (runs/named.py's ``graph_feed``)."""
@@ -41,6 +42,11 @@ class OnnxBackend:
                            f"in its metadata); write it with `specdl export {run_dir} --with-preprocessing`")
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.classes = json.loads(meta["specdl.classes"]) if "specdl.classes" in meta else None
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        heads = list(saved.analysis.heads or ())
+        if heads and sorted(self.outputs) != sorted(heads):
+            raise RunError(f"{self.path} gives {', '.join(self.outputs)}, not one output per target ({', '.join(heads)}): "
+                           f"write it again with `specdl export {run_dir} --with-preprocessing`")
 
     def prepare(self, raw) -> dict:
         """Raw inputs -> the graph's feed (a value the run cannot take: a RunError, a 422)."""
@@ -63,18 +69,14 @@ class OnnxBackend:
         return feed
 
     def forward(self, feed: dict) -> dict:
-        """The graph's output as ``LoadedRun.predictions`` gives predictions."""
-        out = self.session.run(None, feed)[0]
-        a, threshold = self.saved.analysis, self.saved.spec.train.threshold
-        if a.kind in ("classification", "binary"):
-            names = self.saved.pre["class_names"] or self.classes or [str(i) for i in range(out.shape[1])]
-            index = (out[:, 1] >= threshold).astype(np.int64) if a.kind == "binary" else out.argmax(1)
-            return {"index": index, "prediction": [names[i] for i in index.tolist()], "probabilities": out,
-                    "classes": names}
-        if a.kind == "multilabel":
-            return {"prediction": (out >= threshold).astype(np.int64), "probabilities": out}
-        names = a.target_names()
-        return {"prediction": out.astype(np.float64), **({"targets": names} if names else {})}
+        """The graph's outputs as ``LoadedRun.predictions`` gives predictions (several
+        outputs: each head's, from the graph's output named by its target)."""
+        outs, run = self.session.run(None, feed), self.saved
+        if not run.analysis.heads:
+            return decided(outs[0], run.analysis, run.pre["class_names"] or self.classes, run.spec.train.threshold)
+        got = dict(zip(self.outputs, outs))
+        return {"heads": {t: decided(got[t], h, run.pre["class_names"][t], run.spec.train.threshold_of(t))
+                          for t, h in run.analysis.heads.items()}}
 
     @staticmethod
     def concat(feeds: list[dict]) -> dict:
@@ -83,6 +85,21 @@ class OnnxBackend:
     @staticmethod
     def rows(feed: dict, which: slice) -> dict:
         return {k: v[which] for k, v in feed.items()}
+
+
+def decided(out, analysis, names, threshold: float) -> dict:
+    """One output of the graph (probabilities in class order, a probability per label, or
+    values in the data's units) as ``LoadedRun.decided`` gives its predictions: a binary
+    output decides the second class where its probability reaches ``threshold``."""
+    if analysis.kind in ("classification", "binary"):
+        names = names or [str(i) for i in range(out.shape[1])]
+        index = (out[:, 1] >= threshold).astype(np.int64) if analysis.kind == "binary" else out.argmax(1)
+        return {"index": index, "prediction": [names[i] for i in index.tolist()], "probabilities": out,
+                "classes": names}
+    if analysis.kind == "multilabel":
+        return {"prediction": (out >= threshold).astype(np.int64), "probabilities": out}
+    targets = analysis.target_names()
+    return {"prediction": out.astype(np.float64), **({"targets": targets} if targets else {})}
 
 
 def raw_model(saved, run_dir, checkpoint) -> Path:
