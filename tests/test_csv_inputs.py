@@ -23,7 +23,7 @@ import specdl
 from specdl.errors import SpecError
 from specdl.runtime import text
 
-from .conftest import ROOT, run_cli
+from .conftest import run_cli
 
 WORDS = ["good", "bad", "film", "plot", "great", "dull", "acting", "the", "a", "was", "Été", "!"]
 

@@ -16,7 +16,6 @@ import torch
 import yaml
 
 import specdl
-from specdl.errors import RunError
 
 from .test_named_inputs import errors
 

@@ -25,7 +25,7 @@ import specdl
 from specdl.errors import RunError, SpecError
 from specdl.runtime.inputs import Inputs
 
-from .conftest import ROOT, run_cli
+from .conftest import run_cli
 
 TWO = {"name": "two", "seed": 3,
        "data": {"source": "synthetic", "classes": 3, "size": 96,

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import json
-import subprocess
 import sys
 import tracemalloc
 from collections import Counter

@@ -17,8 +17,8 @@ PREPROCESS = "preprocess.json"
 def save_preprocess(run_dir: Path, spec, arrays) -> None:
     """What was fitted on the train split, as plain JSON (runtime/prepare.py's record,
     which a generated script writes too)."""
-    from ..runtime.heads import heads_record
     from ..runtime.csv_inputs import inputs_record
+    from ..runtime.heads import heads_record
     from ..runtime.prepare import preprocess_record
 
     record = heads_record if isinstance(arrays.target_states, dict) else preprocess_record  # several outputs

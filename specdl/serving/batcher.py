@@ -20,7 +20,6 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-
 _ARRIVING = contextvars.ContextVar("specdl_arriving", default=None)  # this request's token: [its batcher]
 
 
