@@ -11,6 +11,20 @@ SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 
 FAST = ("iris_mlp", "digits_cnn")  # the bundled specs every run of the suite trains
 
+# Bundled specs whose run verbs are not on this branch yet (issue 30 part 2): spec -> verb ->
+# the branch that brings it. The loops over every bundled spec skip only these, with the
+# reason; drop an entry once its branch is merged (the list then empties).
+PENDING = {"reviews_two_heads": {"export": "ONNX export of several outputs (w16-onnx)",
+                                 "serve": "predict and serve of several outputs (w16-runs)"}}
+
+
+def skip_pending(spec, verb: str) -> None:
+    """Skip a bundled-spec loop's case for ``spec`` (a path or a stem) where ``verb`` is
+    not here yet for it (PENDING)."""
+    reason = PENDING.get(getattr(spec, "stem", spec), {}).get(verb)
+    if reason:
+        pytest.skip(f"not on this branch yet: {reason}")
+
 
 def per_spec(specs=SPECS, fast=FAST):
     """Parameters over the bundled specs: the small ones in every run, the others under

@@ -76,7 +76,9 @@ def test_same_initial_weights(spec):
           for k, t in specdl.check(s).graph.sources.items()}  # `input`, or each named input (forward's keywords)
     built.eval(), gen.eval()
     with torch.no_grad():
-        assert torch.equal(*(m(*xs.values()) if list(xs) == ["input"] else m(**xs) for m in (built, gen)))
+        outs = [m(*xs.values()) if list(xs) == ["input"] else m(**xs) for m in (built, gen)]
+    a, b = (o if isinstance(o, tuple) else (o,) for o in outs)  # several outputs: a tensor per head
+    assert len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b))
 
 
 # the heavier specs, shortened (the equivalence does not depend on the length)

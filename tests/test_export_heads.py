@@ -13,7 +13,7 @@ import pytest
 import specdl
 from specdl.errors import RunError
 
-from .conftest import SPECS
+from .conftest import SPECS, skip_pending
 
 EXPORTED = SPECS  # named inputs too: one graph input per data input (spec 12.5)
 
@@ -84,6 +84,7 @@ def test_a_fixed_batch_axis_is_one_line():
 @pytest.mark.slow  # every bundled spec trained and exported twice: minutes
 @pytest.mark.parametrize("spec", EXPORTED, ids=[p.stem for p in EXPORTED])
 def test_every_bundled_spec_exports_both_ways(spec, tmp_path):
+    skip_pending(spec, "export")
     from .test_codegen import SHORT  # the heavier specs shortened (mobilenet and vit: 4 classes at 32x32)
 
     over = [*SHORT.get(spec.stem, ["train.epochs=1"]), "train.device=cpu"]
