@@ -11,7 +11,6 @@ SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 
 FAST = ("iris_mlp", "digits_cnn")  # the bundled specs every run of the suite trains
 
-
 def per_spec(specs=SPECS, fast=FAST):
     """Parameters over the bundled specs: the small ones in every run, the others under
     the `slow` marker (CI runs them: `pytest -m slow`)."""

@@ -44,6 +44,7 @@ FEATURE_LINES |= {k: (115, "issue 29: long texts within their bytes, one tokeniz
                   for k in ("reviews_text", "reviews_multi", "reviews_4inputs")}
 
 LINES_BEFORE["reviews_4inputs"] = 1011  # bundled after part C (issue 29): its golden's length when added
+LINES_BEFORE["reviews_two_heads"] = 1311  # bundled with issue 30 part 2: its golden's length when added
 
 
 def main_lines(text: str) -> int:

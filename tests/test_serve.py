@@ -578,8 +578,9 @@ def test_runs_of_bundled_specs_answer_as_predict_over_http(name, tmp_path):
     queued) and all at once from threads (combined into micro-batches) answer as `specdl
     predict` to 1e-6; the onnx backend (its images decoded and resized without torch: a
     process where `import torch` fails) within the export's tolerance."""
-    import httpx
     from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
 
     from .test_codegen import SHORT
 

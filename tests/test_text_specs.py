@@ -55,7 +55,8 @@ def script_ids(path) -> dict:
     tree = ast.parse(path.read_text())
     main = next(n for n in tree.body if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test))
     lines = [ast.unparse(n) for n in main.body]
-    start = next(i for i, s in enumerate(lines) if "read_inputs(" in s)
+    # several outputs: each further target's load comes first
+    start = next(i for i, s in enumerate(lines) if "read_inputs(" in s or s.startswith("other_ys = "))
     end = next(i for i, s in enumerate(lines) if "fit_inputs(" in s)
     exec(compile(ast.Module(body=main.body[start:end + 1], type_ignores=[]), str(path), "exec"), ns)
     return ns["x"]

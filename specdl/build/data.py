@@ -26,7 +26,10 @@ def prepare(spec, analysis) -> Arrays:
         if analysis.heads:  # several outputs (spec 12.7)
             from .heads import prepare_heads
 
-            return prepare_heads(spec, analysis, _checked_targets, _any_features)
+            arrays = prepare_heads(spec, analysis, _checked_targets, _any_features)
+            if getattr(data, "image_inputs", list)():
+                arrays.x = _image_rows(data, arrays.x, arrays.y)
+            return arrays
         loaded = data.load(spec.seed)
     except SourceError as e:
         raise RunError(f"data.{e.where}: {e}") from None

@@ -329,8 +329,6 @@ def _analyze_heads(spec) -> Analysis:
     issues += heads.threshold_issues(spec, parts, src)
     if spec.export.onnx:  # one named output per head
         warnings += export_preflight(graph, src)
-    issues += [src.issue(("data", "inputs", name), heads.NOT_YET.format(what="image inputs") + "; train the "
-                         "heads in separate specs", key=True) for name in getattr(spec.data, "image_inputs", list)()]
     if not spec.data.validates():
         issues += _unvalidated_monitor_issues(spec, src, heads.monitor_names(parts))
     if issues:

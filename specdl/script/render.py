@@ -114,7 +114,8 @@ def _heads_context(a, ctx: dict) -> dict:
     """Several outputs (spec 12.7, script/heads.py): their data section, loss, predictions and
     metrics in place of one target's; for one target, the switches that keep its script as it is."""
     if not a.heads:
-        return {"heads_settings": [], "record_fn": "preprocess_record", "metric_lambda": Code("lambda y_true, y_pred: ")}
+        return {"heads_settings": [], "record_fn": "preprocess_record", "metric_lambda": Code("lambda y_true, y_pred: "),
+                "watched_code": Code(literal(a.watched_metrics()))}
     from .heads import heads_data, heads_training
 
     data, training = heads_data(a), heads_training(a)
@@ -126,6 +127,7 @@ def _heads_context(a, ctx: dict) -> dict:
             "task": "several-output", "data_facts": json_lines(facts), "y_fitted": Code("y_fitted"), "invert": None,
             "predict": Code(training["predict"]), "metric_lambda": Code(""),
             "run_model": _run_model(a.spec.train.compile, ctx["distributed"], "Joined(model)"),
+            "watched_code": Code(training["watched_code"]),
             "split_lines": [Code(x) for x in data.pop("heads_split")], "targets_template": "data/heads_targets.py.j2",
             "heads_targets": [Code(x) for x in data["heads_targets"]]}
 
