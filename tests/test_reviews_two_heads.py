@@ -7,6 +7,7 @@ both runs, and the generated script gives build's test metrics to 1e-6."""
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import subprocess
 import sys
@@ -75,3 +76,32 @@ def test_each_head_is_as_good_as_alone_and_the_script_is_build(tmp_path):
     assert list(printed) == list(both)
     for k in both:
         assert printed[k] == pytest.approx(both[k], abs=1e-6), k
+
+
+def test_an_image_input_trains_several_heads_in_a_data_loader(tmp_path):  # ~1.5 s, torchvision imported
+    """A tiny CSV with an image input and two targets (the label, and a score from it): the
+    splits are ImageRows over the packed targets, and each head is logged and tested."""
+    from specdl.build.data import prepare
+
+    from .test_image_inputs import SPEC as POSTERS
+    from .test_image_inputs import write_posters
+
+    write_posters(tmp_path / "d")
+    rows = list(csv.reader(open(tmp_path / "d" / "t.csv", newline="")))
+    with open(tmp_path / "d" / "t.csv", "w", newline="") as f:
+        csv.writer(f).writerows([rows[0] + ["score"]] + [r + [str(2.5 * int(r[-1]) + 0.1 * (i % 3))]
+                                                         for i, r in enumerate(rows[1:])])
+    spec = copy.deepcopy(POSTERS)
+    spec["data"].pop("target"), spec["data"].pop("task")
+    spec["data"]["targets"] = {"label": {"column": "label"}, "score": {"column": "score", "task": "regression"}}
+    spec["model"]["layers"][-1] = {"linear": {"out_features": 2, "name": "label_head"}}
+    spec["model"]["layers"].append({"linear": {"out_features": 1, "inputs": ["concat_4"], "name": "score_head"}})
+    spec["model"]["outputs"] = {"label": "label_head", "score": "score_head"}
+    spec["metrics"] = {"label": ["accuracy"], "score": ["mae"]}
+    a = specdl.check(spec)
+    train = prepare(a.spec, a).x["train"]
+    sample, y = train[0]
+    assert sorted(sample) == ["poster", "review"] and sample["poster"].shape == (3, 8, 8) and y.shape == (2,)
+    test, run = specdl.train(spec, out=tmp_path / "run", overrides=["train.epochs=1"])
+    assert set(test) == {"loss", "loss[label]", "accuracy[label]", "loss[score]", "mae[score]"}
+    assert (run / "best.pt").exists()
