@@ -25,13 +25,12 @@ SPEC = ROOT / "specs" / "reviews_two_heads.yaml"
 def alone(target: str) -> dict:
     """The two-head spec as the spec of ``target`` alone: `target:` its column with its task
     and transforms, the other head's layer gone (this one's is then the last), its loss and
-    metrics unkeyed. A regression target alone splits unstratified (it has no classes)."""
+    metrics unkeyed. The split is the spec's (unstratified): every run is tested on the same rows."""
     spec = yaml.safe_load(SPEC.read_text())
     task = specdl.check(SPEC).heads[target].task
     one = copy.deepcopy(spec)
     given = one["data"].pop("targets")[target]
     one["data"].update(target=given["column"], task=task, target_transforms=given.get("transforms", []))
-    one["data"]["split"]["stratify"] = task == "classification"
     heads = spec["model"].pop("outputs")
     one["model"].pop("outputs")
     others = {h for t, h in heads.items() if t != target}
