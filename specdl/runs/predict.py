@@ -72,9 +72,7 @@ def kept_columns(run, path, keep) -> dict:
         return {}
     if Path(path).suffix != ".csv" or run.spec.data.file_backed:
         raise RunError(f"--keep carries columns of a CSV input through; {path} is not a .csv file")
-    heads = run.analysis.heads
-    own = {"file", *output_columns(run)} if heads else {"file", "prediction"} | {f"p_{c}" for c in
-                                                                               run.pre["class_names"] or []}
+    own, heads = {"file", *output_columns(run)}, run.analysis.heads
     for name in keep:
         if name in own or (not heads and name.startswith("prediction_")):
             raise RunError(f"--keep {name}: the output has its own column `{name}`; rename the input column")

@@ -309,27 +309,24 @@ def _training_context(a, distributed: bool = False) -> dict:
 
 
 # The script's ONNX export of one input, or of named inputs (a graph input each): the values
-# of one statement's parts
+# of one statement's parts (OUTPUTS: the graph's output names, ``onnx_export``'s)
 ONNX_EXPORT = {
     False: {"what": Code(""), "example": Code("next(test_chunks())[:2].cpu()"), "args": Code("(example,)"),
-            "names": Code('input_names=["input"], output_names=["output"],'),
+            "names": Code('input_names=["input"], output_names=OUTPUTS,'),
             "shapes": Code('dynamic_shapes=({0: torch.export.Dim("batch")},)')},
     True: {"what": Code(", one graph input per named input"), "example": Code('next(test_chunks())[:2].to("cpu").tensors'),
            "args": Code("()"), "names": Code("kwargs=example, input_names=list(example),"),
-           "shapes": Code('output_names=["output"], dynamic_shapes={k: {0: torch.export.Dim("batch")} for k in example}')},
+           "shapes": Code('output_names=OUTPUTS, dynamic_shapes={k: {0: torch.export.Dim("batch")} for k in example}')},
 }
 
 
 def onnx_export(a) -> dict:
-    """ONNX_EXPORT's parts for the analysis ``a``; several outputs: one output per head,
-    named by its target (as build's export.onnx)."""
+    """ONNX_EXPORT's parts for the analysis ``a``: one output, ``output``; several outputs:
+    one per head, named by its target (as build's export.onnx)."""
     parts = ONNX_EXPORT[a.graph.named]
-    if not a.heads:
-        return parts
-    names = json.dumps(list(a.heads))
-    return {**parts, "what": Code(f"{parts['what']}, one named output per head"),
-            **{k: Code(str(v).replace('output_names=["output"]', f"output_names={names}")) for k, v in parts.items()
-               if k in ("names", "shapes")}}
+    outputs = json.dumps(list(a.heads or ["output"]))
+    what = Code(f"{parts['what']}, one named output per head") if a.heads else parts["what"]
+    return {**parts, "what": what, **{k: Code(str(parts[k]).replace("OUTPUTS", outputs)) for k in ("names", "shapes")}}
 
 
 def _run_model(compiled: bool, distributed: bool, model: str = "model") -> Code:
