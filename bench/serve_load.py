@@ -149,7 +149,7 @@ def measure(name: str, args, out: Path) -> dict:
                                   out / f"{name}-specdl.log")
         servers["baseline"] = start([__file__, "--serve-baseline", str(run), "--port", "PORT"], args.server_core,
                                     out / f"{name}-baseline.log")
-        for arm, (_, url) in servers.items():  # warm both (the first forwards, the allocator)
+        for _, url in servers.values():  # warm both (the first forwards, the allocator)
             wrk(url, lua, max(args.concurrency), min(3.0, args.duration), args.load_core)
         for rep in range(args.reps):
             for c in args.concurrency:

@@ -341,6 +341,41 @@ def test_a_batch_waits_at_most_max_wait_and_only_for_requests_on_their_way():
     assert batcher.submit("d", 1).result(timeout=10) == "D" and time.monotonic() - start < 0.3
 
 
+def test_a_request_past_its_timeout_is_a_timeout_and_a_cancelled_one_stays_cancelled():
+    """app._batched: past --timeout the request is a TimeoutError (the 504) and its row,
+    not yet started, leaves its batch; a request cancelled from outside (the client went
+    away, the server stops) is a CancelledError, never taken for a timeout."""
+    import asyncio
+    import threading
+    from types import SimpleNamespace
+
+    from specdl.serving.app import _batched
+    from specdl.serving.batcher import Batcher
+
+    release, ran = threading.Event(), []
+    batcher = Batcher(lambda xs: ran.extend(xs) or (release.wait(10), xs)[1], max_batch=1, max_wait=0)
+    served = SimpleNamespace(batcher=batcher)
+    body = SimpleNamespace(instances=[[1.0]])
+
+    async def scenario():
+        first = asyncio.ensure_future(_batched(served, body, 30))  # runs, holding the worker
+        while not ran:
+            await asyncio.sleep(0.01)
+        with pytest.raises(asyncio.TimeoutError):  # queued behind it, past its timeout
+            await _batched(served, SimpleNamespace(instances=[[2.0]]), 0.05)
+        third = asyncio.ensure_future(_batched(served, SimpleNamespace(instances=[[3.0]]), 30))
+        await asyncio.sleep(0.05)
+        third.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await third
+        release.set()
+        return await first
+
+    assert asyncio.run(scenario()) is body
+    time.sleep(0.1)
+    assert ran == [body] and batcher.batches == [1]  # the timed-out and the cancelled never ran
+
+
 def test_a_lone_request_does_not_wait_for_a_batch(runs):
     with TestClient(specdl.serve_app(runs["npz"], max_wait_ms=20_000)) as client:
         start = time.monotonic()

@@ -11,7 +11,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic_core import to_json
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import RunError
@@ -79,7 +80,7 @@ def _routes(served: Served, needs: list, timeout: float, version: str) -> APIRou
             return _line(500, str(e))
         except Exception as e:  # noqa: BLE001 - unforeseen: one line, never a traceback
             return await _failed(None, e)
-        return JSONResponse({"rows": rows})
+        return Response(to_json({"rows": rows}), media_type="application/json")  # finite (backend.py)
 
     @router.get("/health")
     async def health() -> dict:
@@ -103,11 +104,21 @@ async def _batched(served: Served, body, timeout: float):
     """A request's answer from the batcher's next batch: its rows, or its error. At the
     timeout (asyncio.TimeoutError) it is cancelled: not yet started, it leaves its batch."""
     future = asyncio.wrap_future(served.batcher.submit(body, request_rows(body)))
-    done, _ = await asyncio.wait({future}, timeout=timeout)  # no task of its own, unlike wait_for
-    if not done:
+    late = []
+
+    def expire():
+        late.append(True)
         future.cancel()  # and the batcher's future with it
-        raise asyncio.TimeoutError
-    return future.result()
+
+    timer = asyncio.get_running_loop().call_later(timeout, expire)  # no task of its own, unlike wait_for
+    try:
+        return await future
+    except asyncio.CancelledError:
+        if late:
+            raise asyncio.TimeoutError from None
+        raise  # the request itself was cancelled (the client left, the server stops)
+    finally:
+        timer.cancel()
 
 
 async def _load(served: Served) -> str | None:

@@ -35,7 +35,9 @@ def parse_size(text: str) -> int:
 
 class BodyLimit:
     """ASGI middleware: a request body over ``limit`` bytes is a 413, by its
-    Content-Length or, sent in chunks, once what arrived passes the limit."""
+    Content-Length or, sent in chunks (no Content-Length), once what arrived passes the
+    limit. A body within its Content-Length passes untouched (the server reads no more
+    than that length: HTTP/1.1's framing)."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
@@ -43,9 +45,11 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.limit:
-            return await self._refuse(scope, receive, send)
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+        if length.isdigit():  # the body is that long (HTTP/1.1 framing, which the server keeps)
+            if int(length) > self.limit:
+                return await self._refuse(scope, receive, send)
+            return await self.app(scope, receive, send)
         body, more = b"", True
         while more:
             message = await receive()
