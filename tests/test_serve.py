@@ -7,6 +7,7 @@ whose headers are Python's and pydantic's own names, an npz run, an image run); 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -429,6 +430,10 @@ def test_body_limit_and_timeout(runs, tmp_path):
                                                         for i in range(0, 8000, 500)]),
                               headers={"content-type": "application/json"})
         assert chunked.status_code == 413 and "--max-body" in one_line(chunked)
+        both = client.post("/predict", content=iter([json.dumps({"rows": rows}).encode()[i:i + 500]
+                                                     for i in range(0, 8000, 500)]),
+                           headers={"content-type": "application/json", "content-length": "20", "transfer-encoding": "chunked"})
+        assert both.status_code == 413, both.text  # a short Content-Length beside Transfer-Encoding: chunked
         assert client.post("/predict", json={"rows": rows[:2]}).status_code == 200
     with TestClient(specdl.serve_app(runs["csv"], timeout=1e-6)) as client:
         r = client.post("/predict", json={"rows": rows})
@@ -732,6 +737,26 @@ def in_flight_at_sigterm(proc, url, body: bytes):
     return conn.getresponse()
 
 
+def chunked_over(url: str, size: int) -> int:
+    """The status of a POST /predict whose body of ``size`` bytes is sent chunked, with a
+    `Content-Length: 20` beside `Transfer-Encoding: chunked` (the server frames it chunked)."""
+    import http.client
+
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    conn.putrequest("POST", "/predict")
+    for name, value in (("Content-Type", "application/json"), ("Content-Length", "20"),
+                        ("Transfer-Encoding", "chunked")):
+        conn.putheader(name, value)
+    conn.endheaders()
+    piece = b"[" * 65536
+    with contextlib.suppress(OSError):  # the server may answer and close before the whole body is sent
+        for _ in range(size // len(piece)):
+            conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+        conn.send(b"0\r\n\r\n")
+    return conn.getresponse().status
+
+
 @pytest.mark.slow  # starts a server process
 def test_real_server_answers_as_predict_and_stops_on_sigterm(runs, tmp_path):
     import httpx
@@ -750,6 +775,7 @@ def test_real_server_answers_as_predict_and_stops_on_sigterm(runs, tmp_path):
         for body in hostile:
             h = httpx.post(f"{url}/predict", content=body, headers={"content-type": "application/json"}, timeout=30)
             assert h.status_code in (200, 400, 413, 422) and "Traceback" not in h.text, (body[:40], h.text)
+        assert chunked_over(url, 5 << 20) == 413  # a short Content-Length does not let a chunked body past --max-body
         text = json.dumps({"rows": rows}).encode()
         slow = half_sent(url, text)  # a slow client holds a request open; the others are answered
         assert httpx.post(f"{url}/predict", json={"rows": rows}, timeout=30).json() == r.json()

@@ -37,7 +37,8 @@ class BodyLimit:
     """ASGI middleware: a request body over ``limit`` bytes is a 413, by its
     Content-Length or, sent in chunks (no Content-Length), once what arrived passes the
     limit. A body within its Content-Length passes untouched (the server reads no more
-    than that length: HTTP/1.1's framing)."""
+    than that length: HTTP/1.1's framing), unless Transfer-Encoding is also sent (which
+    then frames the body: h11 reads it chunked)."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
@@ -46,10 +47,10 @@ class BodyLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         length = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
-        if length.isdigit():  # the body is that long (HTTP/1.1 framing, which the server keeps)
-            if int(length) > self.limit:
-                return await self._refuse(scope, receive, send)
-            return await self.app(scope, receive, send)
+        if length.isdigit() and int(length) > self.limit:
+            return await self._refuse(scope, receive, send)
+        if length.isdigit() and not any(k == b"transfer-encoding" for k, _ in scope["headers"]):
+            return await self.app(scope, receive, send)  # that long (HTTP/1.1's framing, which the server keeps)
         body, more = b"", True
         while more:
             message = await receive()
