@@ -478,7 +478,7 @@ if __name__ == "__main__":
     # Model, loss, optimizer, and what each epoch trains with
     torch.manual_seed(SEED)  # the same seed gives specdl build's initial weights
     model = Model().to(DEVICE, memory_format=torch.channels_last if CHANNELS_LAST else torch.preserve_format)
-    run_model = model  # torch.compile, data_parallel where asked
+    run_model = model  # torch.compile, data-parallel (DDP, or FSDP's shard) where asked
     loss_fn = nn.MSELoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001, fused=True)
     scheduler = None

@@ -92,11 +92,11 @@ def test_a_dead_rank_ends_the_job_and_resume_completes(tmp_path):
     assert report["epochs_run"] == 8
 
 
-def distributed_script(spec, epochs: int, tmp_path) -> dict:
-    """`specdl codegen --distributed` of ``spec`` (train.epochs set) run under torchrun with
-    2 CPU processes in ``tmp_path`` (d.py): its test metrics."""
-    r = run_cli("codegen", spec, "--distributed", "--set", f"train.epochs={epochs}", "--out", tmp_path / "d.py",
-                cwd=tmp_path)
+def distributed_script(spec, epochs: int, tmp_path, *sets: str) -> dict:
+    """`specdl codegen --distributed` of ``spec`` (train.epochs and ``sets`` set) run under
+    torchrun with 2 CPU processes in ``tmp_path`` (d.py): its test metrics."""
+    r = run_cli("codegen", spec, "--distributed", "--set", f"train.epochs={epochs}",
+                *[a for o in sets for a in ("--set", o)], "--out", tmp_path / "d.py", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     s = subprocess.run([*TORCHRUN, "d.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600,
                        env={"PATH": "/usr/bin:/bin"})
@@ -136,6 +136,35 @@ def test_fsdp_trains_the_transformer_spec(tmp_path):
 
     model = specdl.build_model(spec)
     model.load_state_dict(checkpoint.load(tmp_path / "fsdp" / "best.pt"))  # full, unsharded weights
+
+
+def test_the_fsdp_script_equals_build_under_fsdp(tmp_path):
+    """`codegen --distributed` of a spec with strategy fsdp shards the model as build does:
+    under torchrun its test metrics equal build's FSDP run, its checkpoint holds the full
+    weights (loaded into the plain model), and without torchrun it runs as one process."""
+    spec = ROOT / "specs" / "transformer_classifier.yaml"
+    script = distributed_script(spec, 1, tmp_path, "train.distributed.strategy=fsdp", "export.onnx=true")
+    assert "shard(model)" in (tmp_path / "d.py").read_text()
+    b = subprocess.run([*TORCHRUN, "-m", "specdl", "build", str(spec), "-o", "train.epochs=1", "-o",
+                        "train.distributed.strategy=fsdp", "--out", "r", "-q"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600, env=ENV)
+    assert b.returncode == 0, b.stderr[-2000:]
+    assert script == pytest.approx(json.loads((tmp_path / "r" / "report.json").read_text())["test"], abs=1e-6)
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    import specdl
+
+    saved = torch.load(next(tmp_path.glob("*.best.pt")), weights_only=True)
+    model = specdl.build_model(spec)
+    model.load_state_dict(saved)  # full, unsharded weights
+    session = ort.InferenceSession(str(next(tmp_path.glob("*.onnx"))))  # exported from them
+    x = torch.randint(0, 30, (3, *session.get_inputs()[0].shape[1:]))  # the spec's vocabulary: 30
+    (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    np.testing.assert_allclose(got, model.eval()(x).detach().numpy(), atol=1e-4)
+    single = subprocess.run([sys.executable, "d.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr[-2000:]
 
 
 def test_image_folder_under_torchrun(tmp_path):

@@ -69,10 +69,12 @@ def test_ddp_and_fsdp_of_two_heads_equal_one_process(tmp_path):
 
 
 @pytest.mark.slow  # the script and build, each under torchrun (~25 s)
-def test_the_distributed_script_of_two_heads_equals_build_under_torchrun(tmp_path):
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_the_distributed_script_of_two_heads_equals_build_under_torchrun(strategy, tmp_path):
     spec = _write(TWO, tmp_path / "two.yaml")
-    script = distributed_script(spec, 3, tmp_path)
-    b = run_cli("build", spec, "--nproc", "2", "-o", "train.epochs=3", "--out", tmp_path / "r", "-q", cwd=tmp_path)
+    script = distributed_script(spec, 3, tmp_path, f"train.distributed.strategy={strategy}")
+    b = run_cli("build", spec, "--nproc", "2", "-o", "train.epochs=3", "-o", f"train.distributed.strategy={strategy}",
+                "--out", tmp_path / "r", "-q", cwd=tmp_path)
     assert b.returncode == 0, b.stderr[-2000:]
     built = json.loads((tmp_path / "r" / "report.json").read_text())["test"]
     assert list(script) == list(built) and "r2[score]" in built

@@ -61,12 +61,7 @@ class Trainer:
         if self.plan.channels_last:  # never under FSDP
             model = model.to(memory_format=torch.channels_last)
         if self.fsdp:  # parameters sharded over the ranks, gathered layer by layer
-            from torch.distributed.fsdp import fully_shard
-
-            for child in model.children():
-                if any(p.requires_grad for p in child.parameters()):
-                    fully_shard(child)
-            fully_shard(model)
+            model = settings.shard(model)
         run = model
         if self.analysis.heads:  # several outputs: one joined tensor for the loop (runtime/heads.py)
             from ..runtime.heads import Joined
@@ -115,19 +110,10 @@ class Trainer:
 
     # -- full (unsharded) weights, on every rank's CPU under FSDP
     def weights(self) -> dict:
-        if not self.fsdp:
-            return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-
-        return get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True))
+        return settings.full_weights(self.model, self.fsdp)
 
     def load_weights(self, state: dict) -> None:
-        if not self.fsdp:
-            self.model.load_state_dict(state)
-            return
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
-
-        set_model_state_dict(self.model, state, options=StateDictOptions(full_state_dict=True))
+        settings.load_full_weights(self.model, state, self.fsdp)
 
     # -- batches: slices of tensors in memory, or a DataLoader over files
     def set_epoch(self, epoch: int) -> None:

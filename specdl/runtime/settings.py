@@ -47,3 +47,36 @@ def data_parallel(model, device, world):
         return model
     ids = [device.index] if device.type == "cuda" else None
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def shard(model):
+    """The model's parameters sharded over the ranks (FSDP, torch's ``fully_shard``): each
+    top-level layer that trains, then the whole model; each is gathered as it runs."""
+    from torch.distributed.fsdp import fully_shard
+
+    for child in model.children():
+        if any(p.requires_grad for p in child.parameters()):
+            fully_shard(child)
+    return fully_shard(model)
+
+
+def full_weights(model, sharded=False):
+    """The model's weights as one full state dict (``sharded``: gathered from the ranks,
+    which every rank calls together)."""
+    if not sharded:
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))
+
+
+def load_full_weights(model, state, sharded=False):
+    """The model holding a full state dict (``full_weights``'), sharded or not; ``state``
+    stays as it was (torch shards the entries of the dict it is given, in place)."""
+    if not sharded:
+        model.load_state_dict(state)
+        return model
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+    set_model_state_dict(model, dict(state), options=StateDictOptions(full_state_dict=True))
+    return model

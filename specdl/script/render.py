@@ -126,7 +126,7 @@ def _heads_context(a, ctx: dict) -> dict:
     return {**data, **training, "heads_settings": [Code(x) for x in settings], "record_fn": "heads_record",
             "task": "several-output", "data_facts": json_lines(facts), "y_fitted": Code("y_fitted"), "invert": None,
             "predict": Code(training["predict"]), "metric_lambda": Code(""),
-            "run_model": _run_model(a.spec.train.compile, ctx["distributed"], "Joined(model)"),
+            "run_model": _run_model(a.spec.train.compile, ctx["distributed"], _fsdp(a, ctx["distributed"]), "Joined({})"),
             "watched_code": Code(training["watched_code"]),
             "split_lines": [Code(x) for x in data.pop("heads_split")], "targets_template": "data/heads_targets.py.j2",
             "heads_targets": [Code(x) for x in data["heads_targets"]]}
@@ -286,6 +286,7 @@ def _training_context(a, distributed: bool = False) -> dict:
     oneDNN and channels-last as on the CPU (the script applies them there), CUDA_GRAPHS
     as on CUDA (``_graphs_context``)."""
     spec, tr, sched, es, cpu = a.spec, a.spec.train, a.spec.scheduler, a.spec.train.early_stopping, plan(a, "cpu")
+    sharded = _fsdp(a, distributed)
     params = "[p for p in model.parameters() if p.requires_grad]" if a.frozen() else "model.parameters()"
     return {
         "kind": a.kind, "threshold": tr.threshold, "by_target": _by_target(a.target_names()),
@@ -298,14 +299,32 @@ def _training_context(a, distributed: bool = False) -> dict:
         "early": (es.monitor, a.es_mode(), es.patience, es.min_delta) if es else None, "epochs": tr.epochs, "batch_size": cpu.batch_size,
         "eval_batch_size": cpu.eval_chunk,
         "accumulate": tr.accumulate, "grad_clip": tr.grad_clip, "precision": tr.precision, "compile": tr.compile,
-        "tensorboard": tr.tensorboard, "export_onnx": spec.export.onnx, "onnx": onnx_export(a), "deterministic": tr.deterministic,
+        "tensorboard": tr.tensorboard, "export_onnx": spec.export.onnx, "onnx": onnx_export(a, sharded),
+        "deterministic": tr.deterministic,
         **_graphs_context(a, distributed),
         "threads": cpu.threads, "onednn": cpu.onednn, "device": _device(tr.device),
-        "run_model": _run_model(tr.compile, distributed),
+        "run_model": _run_model(tr.compile, distributed, sharded), **WEIGHTS[sharded],
         "ranks": Code("start_ranks(DEVICE)" if distributed else "0, 1, DEVICE"),
         # on the CPU only (auto); True/False as the spec says
-        "channels_last": "cpu" if tr.channels_last == "auto" and cpu.channels_last else tr.channels_last is True,
+        "channels_last": _channels_last("cpu" if tr.channels_last == "auto" and cpu.channels_last
+                                        else tr.channels_last is True, sharded),
     }
+
+
+# The best epoch's weights kept, and loaded back for the test: copies of the state dict; under
+# FSDP (--distributed, strategy fsdp) the full weights, gathered from the ranks (runtime/settings.py)
+WEIGHTS = {
+    False: {"keep_best": Code("{k: v.detach().clone() for k, v in model.state_dict().items()}"),
+            "load_best": Code("model.load_state_dict(best_state)")},
+    True: {"keep_best": Code("full_weights(model, sharded=WORLD > 1)  # gathered from the ranks"),
+           "load_best": Code("load_full_weights(model, best_state, sharded=WORLD > 1)")},
+}
+
+
+def _channels_last(value, sharded: bool):
+    """The script's channels_last: as the plan says; under FSDP (``sharded``) only where
+    the script runs as one process (FSDP shards contiguous parameters only)."""
+    return Name(f"{literal(value)} if WORLD == 1 else False") if sharded and value else value
 
 
 # The script's ONNX export of one input, or of named inputs (a graph input each): the values
@@ -320,20 +339,36 @@ ONNX_EXPORT = {
 }
 
 
-def onnx_export(a) -> dict:
+def onnx_export(a, sharded: bool = False) -> dict:
     """ONNX_EXPORT's parts for the analysis ``a``: one output, ``output``; several outputs:
-    one per head, named by its target (as build's export.onnx)."""
+    one per head, named by its target (as build's export.onnx). ``sharded`` (FSDP): the
+    model exported is a plain one holding the best weights."""
     parts = ONNX_EXPORT[a.graph.named]
     outputs = json.dumps(list(a.heads or ["output"]))
     what = Code(f"{parts['what']}, one named output per head") if a.heads else parts["what"]
-    return {**parts, "what": what, **{k: Code(str(parts[k]).replace("OUTPUTS", outputs)) for k in ("names", "shapes")}}
+    model = Code("load_full_weights(Model(), best_state)" if sharded else "model")
+    return {**parts, "what": what, "model": model,
+            **{k: Code(str(parts[k]).replace("OUTPUTS", outputs)) for k in ("names", "shapes")}}
 
 
-def _run_model(compiled: bool, distributed: bool, model: str = "model") -> Code:
-    """The model as training runs it (several outputs: ``Joined(model)``): compiled
-    (train.compile), data-parallel (--distributed)."""
-    run = Call("torch.compile", (Name(model),)).code() if compiled else model
-    return Code(Call("data_parallel", (Name(run), Name("DEVICE"), Name("WORLD"))).code() if distributed else run)
+def _run_model(compiled: bool, distributed: bool, sharded: bool = False, wrap: str = "{}") -> Code:
+    """The model as training runs it (``wrap``: several outputs' ``Joined({})``), compiled
+    (train.compile), data-parallel (--distributed): DDP, or under FSDP (``sharded``) the
+    model sharded in place under torchrun (``shard(model) if WORLD > 1 else model``)."""
+    def run(model: str) -> str:
+        model = wrap.format(model)
+        return Call("torch.compile", (Name(model),)).code() if compiled else model
+
+    if sharded:
+        return Code(f"{run('shard(model)')} if WORLD > 1 else {run('model')}")
+    return Code(Call("data_parallel", (Name(run("model")), Name("DEVICE"), Name("WORLD"))).code() if distributed
+                else run("model"))
+
+
+def _fsdp(a, distributed: bool) -> bool:
+    """--distributed with train.distributed.strategy fsdp: the script shards the model
+    under torchrun as build does (runtime/settings.py's ``shard``)."""
+    return distributed and a.spec.train.distributed.strategy == "fsdp"
 
 
 def _by_target(names) -> Code | None:
@@ -414,7 +449,8 @@ def catalogue() -> list[list[tuple[str, str]]]:
             *tuple_of("loop", "BINARY_FUNCTIONS"), *tuple_of("loop", "PER_TARGET_FUNCTIONS"),
             *tuple_of("heads", "HEAD_FUNCTIONS"),
             *refs("metrics", "MISSING"), *tuple_of("loop", "SCORE_FUNCTIONS"), *tuple_of("metrics", "EPOCH_SCORE_FUNCTIONS"),
-            *refs("settings", "torch_settings", "make_deterministic", "start_ranks", "data_parallel"),
+            *refs("settings", "torch_settings", "make_deterministic", "start_ranks", "data_parallel", "shard",
+                 "full_weights", "load_full_weights"),
             *refs("workers", "auto_workers"), *tuple_of("images", "SCRIPT_FUNCTIONS")]
 
 
