@@ -13,6 +13,7 @@ import torchvision
 
 import specdl
 
+from . import paper_references as ref
 from .conftest import ROOT, run_cli
 from .test_codegen import assert_script_reproduces_build
 from .test_fuzz import forward_matches_check
@@ -37,10 +38,31 @@ def paper(name):
     return ROOT / "tests" / "papers" / f"{name}.yaml"
 
 
+def batch_of(a, n: int = 3) -> dict:
+    """A batch of each named input: token ids below the input's own bound."""
+    return {i.name: (torch.randint(0, i.max_token + 1, (n, *i.feat)) if i.dtype == "int64"
+                     else torch.randn(n, *i.feat)) for i in a.data.inputs}
+
+
+def forward_matches_heads(a):
+    """forward_matches_check for named inputs and several outputs: each head's shape is the
+    one check inferred for its layer. The model."""
+    model = specdl.build_model(a.spec).eval()
+    x = batch_of(a) if a.graph.named else {"x": torch.randn(3, *a.graph.input.shape[1:])}
+    with torch.no_grad():
+        out = model(**x) if a.graph.named else model(*x.values())
+    heads = a.spec.model.outputs or {"": a.graph.output.name}
+    nodes = {n.name: n for n in a.graph.nodes}
+    got = out if isinstance(out, tuple) else (out,)
+    assert [tuple(o.shape) for o in got] == [(3, *nodes[h].out.shape[1:]) for h in heads.values()]
+    return model
+
+
 @pytest.mark.parametrize("spec", [p for p in PAPERS if p.stem not in REFERENCE], ids=lambda p: p.stem)
 def test_static_shapes_and_parameters_are_torchs(spec):
     a = specdl.check(spec)
-    model = forward_matches_check(a, high=2)
+    one = not a.graph.named and not a.spec.model.outputs
+    model = forward_matches_check(a, high=2) if one else forward_matches_heads(a)
     assert sum(p.numel() for p in model.parameters()) == a.graph.total_params()
 
 
@@ -101,6 +123,101 @@ def test_block_is_torchvisions(name, call, reference):
         want = theirs(x)
         torch.manual_seed(3)
         torch.testing.assert_close(ours(x), want, rtol=1e-5, atol=1e-5)
+
+
+def reviews_vocabulary(a):
+    return ref.KimCNN(a.data.inputs[0].max_token + 1)
+
+
+# spec -> (its torch reference, given the analysed spec; parameters; the inputs)
+TORCH = {
+    "deit": (lambda a: ref.DeiT(), 24_232, lambda: (torch.randn(2, 3, 32, 32),)),
+    "perceiver": (lambda a: ref.Perceiver(), 6_511, lambda: (torch.randn(2, 12, 6),)),
+    "wav2letter": (lambda a: ref.Wav2Letter(), 247_830, lambda: (torch.randn(2, 13, 64),)),
+    "tabnet": (lambda a: ref.TabNet(), 6_816, lambda: (torch.randn(5, 12),)),
+    "two_tower": (lambda a: ref.TwoTower(), 2_576, lambda: (torch.randint(0, 50, (2, 1)), torch.randn(2, 4),
+                                                       torch.randint(0, 40, (2, 1)), torch.randn(2, 3))),
+    "mmoe": (lambda a: ref.MMoE(), 1_182, lambda: (torch.randn(2, 10),)),
+    "kim_cnn": (reviews_vocabulary, None, lambda: (torch.randint(0, 20, (2, 16)),)),
+}
+
+
+def swap_tokens(tensors):
+    """DeiT's [cls, dist] positions for the spec's [dist, cls] (tokens are prepended)."""
+    out = [t.clone() for t in tensors]
+    pos = next(i for i, t in enumerate(out) if t.dim() == 3 and t.shape[1] == 18)
+    out[pos][:, [0, 1]] = out[pos][:, [1, 0]]
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(TORCH))
+def test_paper_is_its_torch_reference(name):
+    """DeiT's distillation token, Perceiver's cross-attention from a wider latent array to
+    the input's own width, Wav2Letter, TabNet's GLU feature transformer, a two-tower
+    recommender over named inputs, MMoE's two heads, Kim's CNN over a text column: the
+    spec's parameters are the reference's, and with its weights copied in, its outputs."""
+    make, params, inputs = TORCH[name]
+    a = specdl.check(paper(name))
+    theirs = make(a).eval()
+    counted = sum(p.numel() for p in theirs.parameters())
+    assert a.graph.total_params() == counted == (params or counted)
+    ours = specdl.build_model(a.spec).eval()
+    tensors = list(theirs.state_dict().values())
+    copy_by_order(swap_tokens(tensors) if name == "deit" else tensors, ours)
+    xs = inputs()
+    with torch.no_grad():
+        want, got = theirs(*xs), ours(*xs) if not a.graph.named else ours(**dict(zip(a.graph.sources, xs)))
+    torch.testing.assert_close(got, want)
+
+
+def test_kim_cnn_reads_the_reviews_vocabulary():
+    """The embedding's rows are the vocabulary fitted on the train split (2 + its words)."""
+    a = specdl.check(paper("kim_cnn"))
+    words = a.data.inputs[0].max_token + 1
+    assert 2 < words < 200
+    assert a.graph.total_params() == 16 * words + sum(8 * 16 * k + 8 for k in (3, 4, 5)) + 24 * 2 + 2
+
+
+def test_masked_convolutions_are_pixelcnns():
+    """The shifted convolutions of gated_pixelcnn.yaml are PixelCNN's masked 3x3 ones
+    (mask A, then B) with the kept taps copied in: the same output, and only the kept
+    taps are parameters."""
+    model = specdl.build_model(specdl.check(paper("gated_pixelcnn")).spec).eval()
+    a, b = ref.MaskedConv2d("A", 1, 16), ref.MaskedConv2d("B", 16, 16)
+    with torch.no_grad():
+        model.conv2d_1.weight.copy_(a.weight[:, :, :1]), model.conv2d_1.bias.copy_(a.bias)
+        model.conv2d_4.weight.copy_(a.weight[:, :, 1:2, :1])
+        block = model.masked_b_8
+        block.conv2d_1.weight.copy_(b.weight[:, :, :1]), block.conv2d_1.bias.copy_(b.bias)
+        block.left.weight.copy_(b.weight[:, :, 1:2, :2])
+    seen = {}
+    model.h1.register_forward_hook(lambda m, i, o: seen.update(h1=o))
+    block.register_forward_hook(lambda m, i, o: seen.update(b_in=i[0], b_out=o))
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        model(x)
+        torch.testing.assert_close(seen["h1"], torch.relu(a(x)))
+        torch.testing.assert_close(seen["b_out"], b(seen["b_in"]))
+    kept = sum(p.numel() for m in (model.conv2d_1, model.conv2d_4) for p in m.parameters())
+    assert kept == a.kept() == 16 * 4 + 16
+    assert sum(p.numel() for p in block.parameters()) == b.kept() == 16 * 16 * 5 + 16
+
+
+def test_patch_merging_is_swins():
+    """The spec's merge block is torchvision's Swin PatchMerging, its 4C features in
+    `pixel_unshuffle`'s order (channel c, row offset i, column offset j: 4c + 2i + j) where
+    Swin concatenates x0..x3 ((i, j) = (0, 0), (1, 0), (0, 1), (1, 1): (i + 2j) C + c)."""
+    from torchvision.models.swin_transformer import PatchMerging
+
+    theirs, c = PatchMerging(16).eval(), 16
+    ours = specdl.build_model(specdl.check(paper("swin_merging")).spec).eval().merge_5
+    perm = [(i + 2 * j) * c + ch for ch in range(c) for i in (0, 1) for j in (0, 1)]
+    with torch.no_grad():
+        ours.layernorm_2.weight.copy_(theirs.norm.weight[perm]), ours.layernorm_2.bias.copy_(theirs.norm.bias[perm])
+        ours.linear_3.weight.copy_(theirs.reduction.weight[:, perm])
+        x = torch.randn(2, c, 4, 4)
+        torch.testing.assert_close(ours(x), theirs(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters()) == 2_176
 
 
 def test_stochastic_depth_drops_whole_samples_and_keeps_the_mean():
