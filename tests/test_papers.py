@@ -178,6 +178,25 @@ def test_kim_cnn_reads_the_reviews_vocabulary():
     assert a.graph.total_params() == 16 * words + sum(8 * 16 * k + 8 for k in (3, 4, 5)) + 24 * 2 + 2
 
 
+@pytest.mark.parametrize("name", ["perceiver", "linformer", "conformer"])
+def test_attention_macs_are_torchs_over_the_keys_own_steps_and_width(name):
+    """An attention node's static multiply-adds are what torch's FlopCounterMode counts
+    for its module: Perceiver's key of another width (kdim), Linformer's shorter key, and
+    Conformer's self-attention."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    a = specdl.check(paper(name))
+    model = specdl.build_model(a.spec)
+    nodes = [n for g in [a.graph, *(g for n in a.graph.nodes for g in n.subgraphs)] for n in g.nodes]
+    node = next(n for n in nodes if n.type == "multihead_attention")
+    q, *kv = [torch.randn(1, *t.shape[1:]) for t in node.in_types]
+    attention = next(m for m in model.modules() if isinstance(m, torch.nn.MultiheadAttention)).train()  # no fused path
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as fc, torch.no_grad():
+        attention(q, *(kv or [q]) * 2, need_weights=False)
+    assert node.macs() == fc.get_total_flops() // 2 > 0
+
+
 def test_masked_convolutions_are_pixelcnns():
     """The shifted convolutions of gated_pixelcnn.yaml are PixelCNN's masked 3x3 ones
     (mask A, then B) with the kept taps copied in: the same output, and only the kept

@@ -260,18 +260,25 @@ class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_hea
                              f"{xs[1]} must have the query's length {q.shape[1]}")
         return q
 
-    def _sizes(self, xs):
+    @staticmethod
+    def _sizes(xs):
         """The embedding sizes of the query, the key and the value (the mask left out)."""
-        q, k, v = _qkv(xs[:-1] if len(xs) > 1 and xs[-1].dtype == "int64" else xs)
-        return q.shape[-1], k.shape[-1], v.shape[-1]
+        return tuple(x.shape[-1] for x in _qkv_types(xs))
+
+    def macs_many(self, xs, y):
+        """The four projections, each over its own steps and width, and the two products
+        of T query steps with S key steps (a cross-attention's S is the key's)."""
+        q, k, _ = _qkv_types(xs)
+        e, kd, vd = self._sizes(xs)
+        t, s = q.shape[1], k.shape[1]
+        return 2 * t * e * e + s * e * (kd + vd) + 2 * t * s * e
 
     def params_many(self, xs):
         e, kd, vd = self._sizes(xs)
         return e * (2 * e + kd + vd) + (4 * e if self.bias else 0)
 
     def macs(self, x, y):
-        t, e = x.shape[1], x.shape[-1]
-        return 4 * t * e * e + 2 * t * t * e
+        return self.macs_many([x], y)
 
     def ctor_many(self, xs):
         e, kd, vd = self._sizes(xs)
@@ -303,6 +310,11 @@ def _qkv(xs):
     q = xs[0]
     k = xs[1] if len(xs) > 1 else q
     return q, k, xs[2] if len(xs) > 2 else k
+
+
+def _qkv_types(xs):
+    """The query, key and value types of attention's inputs, the token ids of a mask left out."""
+    return _qkv(xs[:-1] if len(xs) > 1 and xs[-1].dtype == "int64" else xs)
 
 
 class TransformerEncoderLayerSpec(Layer, type="transformer_encoder_layer", primary="nhead"):
