@@ -188,3 +188,60 @@ class MaskedConv2d(nn.Conv2d):
     def kept(self) -> int:
         """The parameters the mask lets count."""
         return int(self.mask.sum()) * self.in_channels * self.out_channels + self.out_channels
+
+
+class BahdanauEncoder(nn.Module):
+    """RNNsearch's encoder and its decoder's first attention step (Bahdanau et al. 2015)."""
+
+    def __init__(self, vocabulary=30, d=16, h=16, classes=3):
+        super().__init__()
+        self.embedding = nn.Embedding(vocabulary, d)
+        self.encoder = nn.GRU(d, h, batch_first=True, bidirectional=True)
+        self.init_state = nn.Linear(h, h)                        # W_s
+        self.w, self.u = nn.Linear(h, h, bias=False), nn.Linear(2 * h, h)
+        self.v = nn.Linear(h, 1, bias=False)
+        self.out = nn.Linear(3 * h, classes)
+
+    def forward(self, ids):
+        annotations, h_n = self.encoder(self.embedding(ids))
+        s0 = torch.tanh(self.init_state(h_n[1]))                 # the backward direction's final state
+        a = torch.softmax(self.v(torch.tanh(self.w(s0)[:, None] + self.u(annotations))), 1)
+        return self.out(torch.cat([(a * annotations).sum(1), s0], 1))
+
+
+def conv_bn(inp, out, k, stride=1, groups=1):
+    return nn.Sequential(nn.Conv2d(inp, out, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(out))
+
+
+class SEBottleneck(nn.Module):
+    """pretrainedmodels' senet.SEBottleneck: 1x1 to 2 planes, grouped 3x3 to 4 planes, 1x1,
+    SEModule (reduction 16), the shortcut's downsample where given."""
+
+    def __init__(self, inp, planes, groups=4, stride=1, downsample_kernel=None):
+        super().__init__()
+        self.conv1, self.conv2 = conv_bn(inp, planes * 2, 1), conv_bn(planes * 2, planes * 4, 3, stride, groups)
+        self.conv3 = conv_bn(planes * 4, planes * 4, 1)
+        self.fc1, self.fc2 = nn.Conv2d(planes * 4, planes * 4 // 16, 1), nn.Conv2d(planes * 4 // 16, planes * 4, 1)
+        self.downsample = conv_bn(inp, planes * 4, downsample_kernel, stride) if downsample_kernel else None
+
+    def forward(self, x):
+        out = self.conv3(F.relu(self.conv2(F.relu(self.conv1(x)))))
+        out = out * torch.sigmoid(self.fc2(F.relu(self.fc1(out.mean((2, 3), keepdim=True)))))
+        return F.relu(out + (self.downsample(x) if self.downsample else x))
+
+
+class SENet154(nn.Module):
+    """pretrainedmodels' senet154 (input_3x3 stem, downsample_kernel_size 3 after the first
+    stage) at widths 8 and 16 and two blocks a stage."""
+
+    def __init__(self, classes=4):
+        super().__init__()
+        self.layer0 = nn.Sequential(conv_bn(3, 8, 3, 2), nn.ReLU(), conv_bn(8, 8, 3), nn.ReLU(), conv_bn(8, 16, 3),
+                                    nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True))
+        self.layer1 = nn.Sequential(SEBottleneck(16, 8, downsample_kernel=1), SEBottleneck(32, 8))
+        self.layer2 = nn.Sequential(SEBottleneck(32, 16, stride=2, downsample_kernel=3), SEBottleneck(64, 16))
+        self.dropout, self.last_linear = nn.Dropout(0.2), nn.Linear(64, classes)
+
+    def forward(self, x):
+        x = self.layer2(self.layer1(self.layer0(x)))
+        return self.last_linear(self.dropout(x.mean((2, 3))))

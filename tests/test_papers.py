@@ -28,6 +28,7 @@ TORCHVISION = {
     "googlenet": ("googlenet", {"aux_logits": False, "init_weights": False}, 6_624_904),
     "mobilenetv3_small": ("mobilenet_v3_small", {}, 2_542_856),
     "efficientnet_b0": ("efficientnet_b0", {}, 5_288_548),
+    "efficientnet_v2_s": ("efficientnet_v2_s", {}, 21_458_488),
     "resnext50": ("resnext50_32x4d", {}, 25_028_904),
 }
 HEAVY = tuple(n for n in TORCHVISION if n != "squeezenet1_1")
@@ -139,7 +140,21 @@ TORCH = {
                                                        torch.randint(0, 40, (2, 1)), torch.randn(2, 3))),
     "mmoe": (lambda a: ref.MMoE(), 1_182, lambda: (torch.randn(2, 10),)),
     "kim_cnn": (reviews_vocabulary, None, lambda: (torch.randint(0, 20, (2, 16)),)),
+    "bahdanau_encoder": (lambda a: ref.BahdanauEncoder(), 4_963, lambda: (torch.randint(0, 30, (2, 12)),)),
+    "senet154": (lambda a: ref.SENet154(), 49_448, lambda: (torch.randn(2, 3, 32, 32),)),
 }
+
+
+def shake_norms(model):
+    """Norms' scales, shifts and running statistics away from their initial 1 and 0, so that
+    a norm copied to the wrong place shows."""
+    norms = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.LayerNorm)
+    with torch.no_grad():
+        for m in (m for m in model.modules() if isinstance(m, norms)):
+            m.weight.uniform_(0.5, 1.5), m.bias.normal_(0, 0.2)
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.normal_(0, 0.2), m.running_var.uniform_(0.5, 1.5)
+    return model
 
 
 def swap_tokens(tensors):
@@ -154,11 +169,13 @@ def swap_tokens(tensors):
 def test_paper_is_its_torch_reference(name):
     """DeiT's distillation token, Perceiver's cross-attention from a wider latent array to
     the input's own width, Wav2Letter, TabNet's GLU feature transformer, a two-tower
-    recommender over named inputs, MMoE's two heads, Kim's CNN over a text column: the
-    spec's parameters are the reference's, and with its weights copied in, its outputs."""
+    recommender over named inputs, MMoE's two heads, Kim's CNN over a text column,
+    RNNsearch's bidirectional GRU encoder and additive attention, SENet-154's grouped SE
+    bottlenecks: the spec's parameters are the reference's, and with its weights copied
+    in (the BatchNorm statistics too), its outputs."""
     make, params, inputs = TORCH[name]
     a = specdl.check(paper(name))
-    theirs = make(a).eval()
+    theirs = shake_norms(make(a)).eval()
     counted = sum(p.numel() for p in theirs.parameters())
     assert a.graph.total_params() == counted == (params or counted)
     ours = specdl.build_model(a.spec).eval()

@@ -212,7 +212,7 @@ How the constructs of published networks are written; each row's network is a te
 spec in `tests/papers/` (tiny widths; `tests/test_papers.py` checks its shapes and
 parameters against torch, trains it, runs its generated script and exports it). Full-size
 specs of SqueezeNet 1.1, GoogLeNet, ResNeXt-50 32x4d, RegNetX-400MF, ShuffleNetV2 1.0x,
-MobileNetV3-Small and EfficientNet-B0 there are torchvision's networks: the same
+MobileNetV3-Small, EfficientNet-B0 and EfficientNetV2-S there are torchvision's networks: the same
 parameters and, with torchvision's weights copied in, the same outputs.
 
 | construct | networks | written as |
@@ -280,6 +280,8 @@ parameters and, with torchvision's weights copied in, the same outputs.
 | wide strided 1-D convolutions | Wav2Letter | `conv1d: {kernel_size: 48, stride: 2, padding: 23}`, seven kernel-7 ones, a kernel-32 one, 1x1 ones; `mean: 2` over the frames (CTC is not a loss here) |
 | two towers, dot product | two-tower recommenders | named inputs: an `embedding` per id input, `concat` with its numbers, a tower block each; `mul`, `sum: {dim: 1, keepdim: true}` |
 | a gate and a tower per task | MMoE | shared experts `concat` to [N, E, d]; per task a softmax gate, `mul`, `sum: 1`, a tower; `model.outputs` names each task's head |
+| grouped SE bottleneck, 3x3 projection shortcut | SENet-154 | a block: 1x1 `conv2d` to 2p, 3x3 `conv2d: {groups: g}` to 4p, 1x1, squeeze-and-excitation's `mul`; the shortcut a strided 3x3 `conv2d` and `batchnorm2d` on `inputs: [input]`; `add`, `relu` |
+| bidirectional encoder, additive attention | RNNsearch (Bahdanau) | `gru: {bidirectional: true, output: sequence}`; `select` step 0, `narrow` its backward half: the initial state; its `linear` `unflatten` to [N, 1, d], `add` a `linear` of the steps, `tanh`, `linear: {out_features: 1}`, `softmax: 1`, `mul`, `sum: 1` |
 
 **Outside the language.** A spec describes one deterministic network trained by one
 of the losses above on (x, y) pairs. What falls outside, and what `check` says:
