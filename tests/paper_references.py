@@ -245,3 +245,30 @@ class SENet154(nn.Module):
     def forward(self, x):
         x = self.layer2(self.layer1(self.layer0(x)))
         return self.last_linear(self.dropout(x.mean((2, 3))))
+
+
+class CoAtNet(nn.Module):
+    """Dai et al. 2021's equations, C-T: a pre-norm MBConv downsampling block and a
+    Transformer downsampling block, plain attention (no relative bias)."""
+
+    def __init__(self, classes=4):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.GELU())
+        self.c_proj, self.c_norm = nn.Conv2d(16, 32, 1), nn.BatchNorm2d(16)
+        self.expand = nn.Sequential(nn.Conv2d(16, 64, 1, 2, bias=False), nn.BatchNorm2d(64), nn.GELU())
+        self.depthwise = nn.Sequential(nn.Conv2d(64, 64, 3, 1, 1, groups=64, bias=False), nn.BatchNorm2d(64), nn.GELU())
+        self.se = nn.Sequential(nn.Conv2d(64, 4, 1), nn.GELU(), nn.Conv2d(4, 64, 1), nn.Sigmoid())
+        self.project = nn.Conv2d(64, 32, 1)
+        self.t_proj, self.t_norm = nn.Conv2d(32, 64, 1), nn.LayerNorm(32)
+        self.attention, self.attention_out = nn.MultiheadAttention(32, 2, batch_first=True), nn.Linear(32, 64)
+        self.ffn = nn.Sequential(nn.LayerNorm(64), nn.Linear(64, 256), nn.GELU(), nn.Linear(256, 64))
+        self.head = nn.Sequential(nn.LayerNorm(64), nn.Linear(64, classes))
+
+    def forward(self, x):
+        x = self.stem(x)
+        h = self.depthwise(self.expand(self.c_norm(x)))
+        x = self.c_proj(F.max_pool2d(x, 2)) + self.project(h * self.se(h.mean((2, 3), keepdim=True)))
+        tokens = F.max_pool2d(self.t_norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2), 2).flatten(2).transpose(1, 2)
+        shortcut = self.t_proj(F.max_pool2d(x, 2)).flatten(2).transpose(1, 2)
+        t = shortcut + self.attention_out(self.attention(tokens, tokens, tokens, need_weights=False)[0])
+        return self.head((t + self.ffn(t)).mean(1))

@@ -142,6 +142,7 @@ TORCH = {
     "kim_cnn": (reviews_vocabulary, None, lambda: (torch.randint(0, 20, (2, 16)),)),
     "bahdanau_encoder": (lambda a: ref.BahdanauEncoder(), 4_963, lambda: (torch.randint(0, 30, (2, 12)),)),
     "senet154": (lambda a: ref.SENet154(), 49_448, lambda: (torch.randn(2, 3, 32, 32),)),
+    "coatnet": (lambda a: ref.CoAtNet(), 47_688, lambda: (torch.randn(2, 3, 32, 32),)),
 }
 
 
@@ -171,7 +172,7 @@ def test_paper_is_its_torch_reference(name):
     the input's own width, Wav2Letter, TabNet's GLU feature transformer, a two-tower
     recommender over named inputs, MMoE's two heads, Kim's CNN over a text column,
     RNNsearch's bidirectional GRU encoder and additive attention, SENet-154's grouped SE
-    bottlenecks: the spec's parameters are the reference's, and with its weights copied
+    bottlenecks, CoAtNet's MBConv and Transformer downsampling blocks: the spec's parameters are the reference's, and with its weights copied
     in (the BatchNorm statistics too), its outputs."""
     make, params, inputs = TORCH[name]
     a = specdl.check(paper(name))

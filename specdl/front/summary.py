@@ -282,6 +282,7 @@ parameters and, with torchvision's weights copied in, the same outputs.
 | a gate and a tower per task | MMoE | shared experts `concat` to [N, E, d]; per task a softmax gate, `mul`, `sum: 1`, a tower; `model.outputs` names each task's head |
 | grouped SE bottleneck, 3x3 projection shortcut | SENet-154 | a block: 1x1 `conv2d` to 2p, 3x3 `conv2d: {groups: g}` to 4p, 1x1, squeeze-and-excitation's `mul`; the shortcut a strided 3x3 `conv2d` and `batchnorm2d` on `inputs: [input]`; `add`, `relu` |
 | bidirectional encoder, additive attention | RNNsearch (Bahdanau) | `gru: {bidirectional: true, output: sequence}`; `select` step 0, `narrow` its backward half: the initial state; its `linear` `unflatten` to [N, 1, d], `add` a `linear` of the steps, `tanh`, `linear: {out_features: 1}`, `softmax: 1`, `mul`, `sum: 1` |
+| convolution then attention, downsampling by pooling | CoAtNet | Proj(Pool(x)): `maxpool2d: 2`, 1x1 `conv2d`; beside it the pre-norm branch (`batchnorm2d` and an MBConv; or `layernorm`, `maxpool2d: 2`, tokens, `multihead_attention`, a `linear` to the wider width); `add` |
 
 **Outside the language.** A spec describes one deterministic network trained by one
 of the losses above on (x, y) pairs. What falls outside, and what `check` says:
@@ -313,8 +314,9 @@ of the losses above on (x, y) pairs. What falls outside, and what `check` says:
 * **An embedding per CSV column** (TabTransformer): a CSV's `categorical` columns are
   one-hot encoded into the float features; ids beside numbers are named inputs
   (`data.inputs`), an `embedding` on each id input (the two-tower row above).
-* **Windowed attention** (Swin's window partition and shifted-window masks): an error
-  saying so; `multihead_attention` attends over all tokens, and a whole Swin network is
+* **Windowed attention** (Swin's window partition and shifted-window masks) and
+  **relative position biases** (CoAtNet, Swin, T5): errors saying so;
+  `multihead_attention` attends over all tokens, and a whole Swin network is
   `torchvision: {model: swin_t}`.
 * **Operations with no layer** (ConvNeXt-V2's global response normalisation, `einsum`,
   Keras' `Lambda`): an error saying so; a `module:` layer or `register_layer` adds them.
