@@ -215,6 +215,28 @@ def test_attention_macs_are_torchs_over_the_keys_own_steps_and_width(name):
     assert node.macs() == fc.get_total_flops() // 2 > 0
 
 
+@pytest.mark.parametrize(("written", "said"), [
+    ("embed_dim: 8, kdim: 4, vdim: 4", None),
+    ("kdim: 8", "5:49: error: model.layers[1].kdim (multihead_attention): `kdim` is inferred as 4 "
+                "from the input [N, 6, 4]; remove it (got 8)"),
+    ("vdim: 5", "5:49: error: model.layers[1].vdim (multihead_attention): `vdim` is inferred as 4 "
+                "from the input [N, 6, 4]; remove it (got 5)")])
+def test_attention_takes_torchs_kdim_and_vdim_where_they_agree(written, said, tmp_path):
+    """Perceiver ported from torch code names the key's width (kdim, vdim): accepted where
+    it is the key's, else one located line."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text("data: {source: synthetic, shape: [6, 8], classes: 2, size: 64}\nmodel:\n  layers:\n"
+                    "    - linear: {out_features: 4, name: k}\n"
+                    f"    - {{type: multihead_attention, num_heads: 2, {written}, inputs: [input, k]}}\n"
+                    "    - mean: 1\n    - linear: 2\nloss: cross_entropy\n")
+    r = run_cli("check", spec)
+    if said is None:
+        assert r.returncode == 0, r.stderr
+        assert specdl.check(spec).graph.total_params() == 36 + (8 * (2 * 8 + 4 + 4) + 4 * 8) + 18
+    else:
+        assert r.returncode == 2 and r.stderr.splitlines() == [f"{spec}:{said}", "1 error"]
+
+
 def test_masked_convolutions_are_pixelcnns():
     """The shifted convolutions of gated_pixelcnn.yaml are PixelCNN's masked 3x3 ones
     (mask A, then B) with the kept taps copied in: the same output, and only the kept
