@@ -129,6 +129,9 @@ class Layer(Component):
     def params_many(self, xs: list) -> int:
         return self.count_params(xs[0])
 
+    def macs_many(self, xs: list, y: TT) -> int:
+        return self.macs(xs[0], y)
+
     # -- cost model (summary)
     def count_params(self, x: TT) -> int:
         return 0

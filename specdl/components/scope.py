@@ -36,6 +36,13 @@ _CELL = ("a recurrent cell stepped by hand is outside the language: `rnn`, `lstm
 _UNPOOL = ("max-unpooling needs the pool's indices, which no layer passes on: outside the "
            "language; upsample with `upsample` or `conv_transpose2d` instead")
 
+_MASKED = ("a masked convolution (PixelCNN) is written as shifted convolutions, its kept taps "
+           "the parameters: `pad: [1, 1, 1, 0]`, a [1, 3] `conv2d` and `narrow` off the last row "
+           "(the rows above); `pad: [1, 0, 0, 0]` and a [1, 2] `conv2d` (the pixel to the left "
+           "and itself; mask A: [1, 1], then `narrow` off the last column); `add` the two")
+_RELATIVE = ("a relative position bias inside attention (CoAtNet, Swin, T5) is outside the "
+             "language: `multihead_attention` takes no bias of its own; learned absolute "
+             "positions are `position_embedding` before it")
 _OWN = ("add it as a `module:` layer (an importable torch module of your own) or with "
         "`register_layer`")
 _WINDOWS = ("windowed attention (Swin's window partition and shifted-window masks) is outside "
@@ -60,6 +67,11 @@ OUT_OF_SCOPE = {
     "transformer_decoder": _DECODER, "transformer_decoder_layer": _DECODER, "transformer": _DECODER,
     "lstm_cell": _CELL, "gru_cell": _CELL, "rnn_cell": _CELL,
     "max_unpool1d": _UNPOOL, "max_unpool2d": _UNPOOL, "max_unpool3d": _UNPOOL,
+    "masked_conv2d": _MASKED, "masked_convolution": _MASKED, "pixelcnn_conv": _MASKED,
+    "relative_attention": _RELATIVE, "relative_position_bias": _RELATIVE,
+    "relative_multihead_attention": _RELATIVE,
+    "sparsemax": f"sparsemax (TabNet's attentive masks) is not a layer here: `softmax` is; {_OWN}",
+    "entmax": f"entmax is not a layer here: `softmax` is; {_OWN}",
     "reparameterize": ("sampling (a VAE's reparameterisation) and its KL term are outside the "
                        "language: a spec's model is deterministic and its loss one of `specdl "
                        "layers`; the encoder head (mean and log-variance, concatenated) is in"),

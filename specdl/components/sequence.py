@@ -215,7 +215,9 @@ class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_hea
     One input: self-attention; two: query and key=value; three: query, key, value.
     A last input of [N, S] int64 token ids (S: the key's steps) is the key padding mask:
     ``inputs: [embedding_0, review]``; a row all padding attends to its first step.
-    ``is_causal: true``: each query step attends only to the key steps up to its own."""
+    ``is_causal: true``: each query step attends only to the key steps up to its own.
+    A key or value of another embedding size than the query's is projected from its own
+    (torch's kdim and vdim, inferred): Perceiver's cross-attention from the inputs to the latents."""
 
     refused = ATTENTION
 
@@ -251,9 +253,6 @@ class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_hea
         e = q.shape[-1]
         if e % self.num_heads:
             raise ShapeError(f"num_heads={self.num_heads} must divide the embedding size {e} of {q}")
-        for k in xs[1:]:
-            if k.shape[-1] != e:
-                raise ShapeError(f"key/value {k} must have the query's embedding size {e}")
         if len(xs) == 3 and xs[1].shape[1] != xs[2].shape[1]:
             raise ShapeError(f"key {xs[1]} and value {xs[2]} must have the same length")
         if self.is_causal and len(xs) > 1 and xs[1].shape[1] != q.shape[1]:
@@ -261,17 +260,32 @@ class MultiheadAttentionSpec(Layer, type="multihead_attention", primary="num_hea
                              f"{xs[1]} must have the query's length {q.shape[1]}")
         return q
 
-    def count_params(self, x):
-        e = x.shape[-1]
-        return 4 * e * e + (4 * e if self.bias else 0)
+    @staticmethod
+    def _sizes(xs):
+        """The embedding sizes of the query, the key and the value (the mask left out)."""
+        return tuple(x.shape[-1] for x in _qkv_types(xs))
+
+    def macs_many(self, xs, y):
+        """The four projections, each over its own steps and width, and the two products
+        of T query steps with S key steps (a cross-attention's S is the key's)."""
+        q, k, _ = _qkv_types(xs)
+        e, kd, vd = self._sizes(xs)
+        t, s = q.shape[1], k.shape[1]
+        return 2 * t * e * e + s * e * (kd + vd) + 2 * t * s * e
+
+    def params_many(self, xs):
+        e, kd, vd = self._sizes(xs)
+        return e * (2 * e + kd + vd) + (4 * e if self.bias else 0)
 
     def macs(self, x, y):
-        t, e = x.shape[1], x.shape[-1]
-        return 4 * t * e * e + 2 * t * t * e
+        return self.macs_many([x], y)
 
-    def ctor(self, x):
+    def ctor_many(self, xs):
+        e, kd, vd = self._sizes(xs)
         kw = {**self.changed("dropout", "bias"), "batch_first": True}
-        return Call("nn.MultiheadAttention", (x.shape[-1], self.num_heads), kw)
+        if (kd, vd) != (e, e):
+            kw.update(kdim=kd, vdim=vd)
+        return Call("nn.MultiheadAttention", (e, self.num_heads), kw)
 
     def call(self, module, *xs):
         ids = xs[-1] if len(xs) > 1 and not xs[-1].is_floating_point() else None
@@ -296,6 +310,11 @@ def _qkv(xs):
     q = xs[0]
     k = xs[1] if len(xs) > 1 else q
     return q, k, xs[2] if len(xs) > 2 else k
+
+
+def _qkv_types(xs):
+    """The query, key and value types of attention's inputs, the token ids of a mask left out."""
+    return _qkv(xs[:-1] if len(xs) > 1 and xs[-1].dtype == "int64" else xs)
 
 
 class TransformerEncoderLayerSpec(Layer, type="transformer_encoder_layer", primary="nhead"):

@@ -34,7 +34,7 @@ class Node:
     def macs(self) -> int:
         if self.subgraphs:
             return sum(n.macs() for g in self.subgraphs for n in g.nodes)
-        return self.layer.macs(self.in_types[0], self.out) if self.out else 0
+        return self.layer.macs_many(self.in_types, self.out) if self.out else 0
 
 
 @dataclass

@@ -34,7 +34,7 @@ class Source:
     file: str = "<spec>"
     pos: dict = field(default_factory=dict)     # path -> Pos of the value
     keypos: dict = field(default_factory=dict)  # path -> Pos of the key naming it
-    inferred: dict = field(default_factory=dict)  # layer path -> (argument, dim, value) written by hand
+    inferred: dict = field(default_factory=dict)  # layer path -> [(argument, input, dim, value)] written by hand
     notes: dict = field(default_factory=dict)   # path -> (Pos, text): a note for issues under it
 
     def locate(self, path: tuple, key: bool = False) -> Pos:

@@ -212,7 +212,7 @@ How the constructs of published networks are written; each row's network is a te
 spec in `tests/papers/` (tiny widths; `tests/test_papers.py` checks its shapes and
 parameters against torch, trains it, runs its generated script and exports it). Full-size
 specs of SqueezeNet 1.1, GoogLeNet, ResNeXt-50 32x4d, RegNetX-400MF, ShuffleNetV2 1.0x,
-MobileNetV3-Small and EfficientNet-B0 there are torchvision's networks: the same
+MobileNetV3-Small, EfficientNet-B0 and EfficientNetV2-S there are torchvision's networks: the same
 parameters and, with torchvision's weights copied in, the same outputs.
 
 | construct | networks | written as |
@@ -271,6 +271,18 @@ parameters and, with torchvision's weights copied in, the same outputs.
 | parallel resolutions, fused | HRNet | a stride-2 branch from the stem; `upsample: {scale_factor: 2, mode: bilinear}` up and a stride-2 conv down, `add` to the other branch |
 | squeeze-and-excitation in 1-D | ECAPA-TDNN, audio CNNs | `adaptive_avgpool1d: 1`, two 1x1 `conv1d`, `sigmoid`, `mul` with the features |
 | transposed convolutions to odd sizes | convolutional autoencoders | `conv_transpose2d: {stride: 2, padding: 1, output_padding: 1}` where the size going down was even |
+| distillation token | DeiT | `class_token` twice (the last prepended first); a head on each (`select` index 1 and 0), `add`, `rescale: 0.5` |
+| learned latent array, cross-attention | Perceiver | one input step, `rescale: 0.0`, `pad` to the latents' width, `expand` to M steps, `position_embedding`; `multihead_attention: {inputs: [latents, input]}` (a key and value of their own width are projected from it) |
+| masked convolution | PixelCNN | shifted convolutions: `pad: [1, 1, 1, 0]`, a [1, 3] `conv2d`, `narrow` off the last row (the rows above); `pad: [1, 0, 0, 0]`, a [1, 2] `conv2d` (mask A: [1, 1], `narrow`); `add` |
+| patch merging | Swin | `pixel_unshuffle: 2`, `permute: [0, 2, 3, 1]`, `layernorm`, `linear` to 2C without bias, `permute` back |
+| GLU feature transformer | TabNet | a `linear` without bias to twice the width, `batchnorm1d`, `glu`; the later ones `add` their input and `rescale: 0.7071`; `narrow` the decision and attention parts; `softmax` for sparsemax |
+| several filter widths, max over time | Kim's text CNN | `embedding` of a text input, `permute: [0, 2, 1]`; per width a block of `conv1d`, `relu`, `adaptive_maxpool1d: 1`, `flatten`; `concat` |
+| wide strided 1-D convolutions | Wav2Letter | `conv1d: {kernel_size: 48, stride: 2, padding: 23}`, seven kernel-7 ones, a kernel-32 one, 1x1 ones; `mean: 2` over the frames (CTC is not a loss here) |
+| two towers, dot product | two-tower recommenders | named inputs: an `embedding` per id input, `concat` with its numbers, a tower block each; `mul`, `sum: {dim: 1, keepdim: true}` |
+| a gate and a tower per task | MMoE | shared experts `concat` to [N, E, d]; per task a softmax gate, `mul`, `sum: 1`, a tower; `model.outputs` names each task's head |
+| grouped SE bottleneck, 3x3 projection shortcut | SENet-154 | a block: 1x1 `conv2d` to 2p, 3x3 `conv2d: {groups: g}` to 4p, 1x1, squeeze-and-excitation's `mul`; the shortcut a strided 3x3 `conv2d` and `batchnorm2d` on `inputs: [input]`; `add`, `relu` |
+| bidirectional encoder, additive attention | RNNsearch (Bahdanau) | `gru: {bidirectional: true, output: sequence}`; `select` step 0, `narrow` its backward half: the initial state; its `linear` `unflatten` to [N, 1, d], `add` a `linear` of the steps, `tanh`, `linear: {out_features: 1}`, `softmax: 1`, `mul`, `sum: 1` |
+| convolution then attention, downsampling by pooling | CoAtNet | Proj(Pool(x)): `maxpool2d: 2`, 1x1 `conv2d`; beside it the pre-norm branch (`batchnorm2d` and an MBConv; or `layernorm`, `maxpool2d: 2`, tokens, `multihead_attention`, a `linear` to the wider width); `add` |
 
 **Outside the language.** A spec describes one deterministic network trained by one
 of the losses above on (x, y) pairs. What falls outside, and what `check` says:
@@ -297,18 +309,22 @@ of the losses above on (x, y) pairs. What falls outside, and what `check` says:
   log-variance, a generator), the sampling, the KL term and adversarial training are
   not: they need their own loss and loop. A `module:` layer or `register_layer` adds a
   layer; a loss of your own is not part of a spec.
-* **Auxiliary heads with their own losses** (GoogLeNet's): a model has one output.
-* **Inputs of several kinds** (TabTransformer's categorical ids beside numeric features):
-  a model has one input tensor, float or int64. A CSV's `categorical` columns are one-hot
-  encoded into the float features, where a `linear` (or FT-Transformer's per-feature
-  tokens) takes them; an embedding per column is not offered.
-* **Windowed attention** (Swin's window partition and shifted-window masks): an error
-  saying so; `multihead_attention` attends over all tokens, and a whole Swin network is
+* **Auxiliary heads with their own losses** (GoogLeNet's): the heads are `model.outputs`,
+  one per target of `data.targets`.
+* **An embedding per CSV column** (TabTransformer): a CSV's `categorical` columns are
+  one-hot encoded into the float features; ids beside numbers are named inputs
+  (`data.inputs`), an `embedding` on each id input (the two-tower row above).
+* **Windowed attention** (Swin's window partition and shifted-window masks) and
+  **relative position biases** (CoAtNet, Swin, T5): errors saying so;
+  `multihead_attention` attends over all tokens, and a whole Swin network is
   `torchvision: {model: swin_t}`.
 * **Operations with no layer** (ConvNeXt-V2's global response normalisation, `einsum`,
   Keras' `Lambda`): an error saying so; a `module:` layer or `register_layer` adds them.
-* **Several outputs** (CenterNet's heatmap, size and offset heads, each with its loss): a
-  model has one output and one loss.
+* **A loss of one's own per head** (CenterNet's focal loss): several heads, each with
+  its target and one of the losses above, are in (`data.targets`, `model.outputs`; the
+  MMoE row above); a loss outside that list is not. CTC (Wav2Letter) is not a loss here.
+* **Masked convolutions and sparsemax** (PixelCNN, TabNet): errors saying how to write
+  the first (shifted convolutions, the row above) and that the second is not a layer.
 
 Names from other libraries and papers for layers that are here under another name
 (`drop_path`, `lrn`, `swish`, `dense`, Keras' `GlobalAveragePooling2D`, `Conv2DTranspose`,
