@@ -1,0 +1,53 @@
+"""What a CSV's columns of text most likely are (an id, a date, yes/no, free text, a few
+categories) and what to write for each: the one message `check` gives for a file whose
+default features hold text, so a new user fixes every column at once rather than one per
+run. Reads cells only (no NumPy): ``check`` stays fast."""
+
+import re
+
+DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}([ T].*)?|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}([ T].*)?")
+YES_NO = {"yes", "no", "y", "n", "true", "false", "t", "f"}
+
+
+def column_kind(cells: list[str]) -> tuple[str, str]:
+    """(the list to put the column in, why) for a column of non-missing text cells."""
+    values = set(cells)
+    if cells and sum(bool(DATE.fullmatch(c)) for c in cells) > 0.9 * len(cells):
+        return "exclude", "dates: specdl reads no dates; derive a number from them in the file, or leave them out"
+    if values and {v.lower() for v in values} <= YES_NO:
+        return "categorical", f"{'/'.join(sorted(values))}"
+    if len(values) == 1:
+        return "exclude", "the same value on every row: nothing to learn from"
+    if cells and sum(len(c.split()) for c in cells) > 3 * len(cells):
+        return "exclude", "free text: leave it out, or read it as a `text` input (docs/spec.md, Inputs)"
+    if len(cells) > 20 and len(values) == len(cells):
+        return "exclude", "a different value on every row, an id: nothing learnt from it carries to new rows"
+    return "categorical", f"{len(values):,} values"
+
+
+def text_columns_message(path, columns: dict[str, list[str]], lines: list[int]) -> str | None:
+    """The message for the numeric ``columns`` (name -> stripped cells, missing ones "")
+    holding text that is not a number; None when every cell is a number or missing."""
+    from ..runtime.csv import as_number, missing_cell
+
+    parts, lists = [], {"categorical": [], "exclude": []}
+    for name, cells in columns.items():
+        texts = [(c, n) for c, n in zip(cells, lines) if not missing_cell(c) and not _number(as_number, c)]
+        if not texts:
+            continue
+        where, why = column_kind([c for c in cells if not missing_cell(c)])
+        lists[where].append(name)
+        parts.append(f"`{name}` (line {texts[0][1]}: {texts[0][0][:30]!r}; {why})")
+    if not parts:
+        return None
+    fix = "; ".join(f"{k}: [{', '.join(v)}]" for k, v in lists.items() if v)
+    head = "a column holds" if len(parts) == 1 else f"{len(parts)} columns hold"
+    return f"{path}: {head} text, not numbers: {', '.join(parts)}; write under `data`: {fix}"
+
+
+def _number(as_number, text: str) -> bool:
+    try:
+        as_number(text)
+    except ValueError:
+        return False
+    return True
