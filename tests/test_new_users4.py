@@ -82,11 +82,12 @@ def test_every_text_column_is_named_at_once_with_the_list_it_goes_in(tmp_path):
     write_churn(tmp_path, delimiter=";", bom=True)
     code, err = check(tmp_path, spec(delimiter=";"))
     (line, count) = err.splitlines()
-    assert code == 2 and count == "1 error" and line.startswith("churn.yaml:3:3: error: data.features (csv): churn.csv: "
-                                                                "5 columns hold text, not numbers: `customer_id`")
-    assert "`signup_date` (line 2: '2023-01-01'; dates: specdl reads no dates" in line
-    assert "`paperless` (line 2: 'yes'; no/yes)" in line and "an id: nothing learnt from it" in line
-    assert "`notes` (line 2: 'called 0 times about the bill'; free text: leave it out, or read it as a `text` " \
+    assert code == 2 and count == "1 error" and line.startswith(
+        "churn.yaml:3:3: error: data.features (csv): churn.csv: 5 columns hold text, not numbers: line 2, column "
+        "`customer_id` holds 'C00000' (a different value on every row, an id: nothing learnt from it")
+    assert "column `signup_date` holds '2023-01-01' (dates: specdl reads no dates" in line
+    assert "column `paperless` holds 'yes' (no/yes)" in line
+    assert "column `notes` holds 'called 0 times about the bill' (free text: leave it out, or read it as a `text` " \
            "input" in line
     assert line.endswith("write under `data`: categorical: [plan, paperless]; exclude: [customer_id, "
                          "signup_date, notes]"), line
@@ -138,3 +139,63 @@ def test_a_run_reads_new_rows_saved_with_another_delimiter(tmp_path):
     assert csv_delimiter(run, write_churn(tmp_path, "semi.csv", delimiter=";", bom=True)) == ";"
     (tmp_path / "one.csv").write_text("tenure\n3\n")
     assert csv_delimiter(run, tmp_path / "one.csv") == ";"  # one column: nothing to guess
+
+
+def shop_csv(folder, id_name="id"):
+    """200 rows: an id column of whole numbers (1000...), age, income, bought (yes/no), spend."""
+    rng = np.random.default_rng(1)
+    lines = [f"{id_name},age,income,bought,spend"]
+    for i in range(200):
+        age, income = int(rng.integers(18, 70)), int(rng.integers(20, 150))
+        lines.append(f"{1000 + 7 * i},{age},{income},{'yes' if income > 80 else 'no'},{income * 0.3:.2f}")
+    (folder / "shop.csv").write_text("\n".join(lines) + "\n")
+
+
+SHOP = {"name": "shop", "data": {"source": "csv", "path": "shop.csv", "target": "bought"},
+        "model": {"layers": [{"linear": 8}, "relu", {"linear": 2}]}}
+ID_WARNING = ("warning: data.exclude: `{}` holds a different whole number on every row (an id, a row number?): "
+              "the model reads it as a quantity, and nothing learnt from it carries to new rows; list it under "
+              "`data.exclude`")
+
+
+@pytest.mark.parametrize("name", ["id", "customerID", "row_number"])
+def test_a_numeric_id_column_is_warned_of_at_check(tmp_path, name):
+    shop_csv(tmp_path, name)
+    code, err = check(tmp_path, SHOP)
+    assert code == 0 and err.splitlines() == ["churn.yaml:3:3: " + ID_WARNING.format(name)], err
+    code, err = check(tmp_path, {**SHOP, "data": {**SHOP["data"], "exclude": [name]}})
+    assert code == 0 and err == "", err
+
+
+def test_whole_numbers_that_are_not_an_id_are_not_warned_of(tmp_path):
+    """A column named otherwise, of distinct whole numbers that do not count the rows (an
+    amount in cents), is a quantity."""
+    shop_csv(tmp_path, "cents")
+    code, err = check(tmp_path, SHOP)
+    assert code == 0 and err == "", err
+
+
+def test_a_spec_of_several_targets_shows_the_datas_warnings(tmp_path):
+    """Two targets of one table: the id warning (and any other of the data's) is shown as
+    with one target, not dropped."""
+    shop_csv(tmp_path)
+    two = {"name": "shop", "data": {"source": "csv", "path": "shop.csv", "targets": {
+        "bought": {"column": "bought"}, "spend": {"column": "spend"}}},
+        "model": {"layers": [{"linear": 8}, "relu", {"linear": {"out_features": 2, "name": "b"}},
+                             {"linear": {"out_features": 1, "inputs": ["relu_1"], "name": "s"}}],
+                  "outputs": {"bought": "b", "spend": "s"}}}
+    code, err = check(tmp_path, two)
+    assert code == 0 and err.splitlines() == ["churn.yaml:3:3: " + ID_WARNING.format("id")], err
+
+
+def test_a_class_of_one_row_is_named_with_the_fix(tmp_path):
+    write_churn(tmp_path, rows=churn_rows(rare="vip"))
+    code, err = check(tmp_path, spec(**{**FIXED, "delimiter": ","}, split={"val": 0.1}))
+    assert code == 2 and err.splitlines() == [
+        "churn.yaml:18:5: error: data.split (csv): cannot split the data (60 samples) with val=0.1, test=0.2: a "
+        "stratified split needs at least 2 rows of each class, and `vip` (1 row) has fewer; add rows of it, remove "
+        "or merge them into another class, or set `data.split.stratify: false`", "1 error"], err
+    fixed = spec(**{**FIXED, "delimiter": ","}, split={"val": 0.1, "stratify": False})
+    fixed["model"]["layers"][-1] = {"linear": 3}  # yes, no and vip
+    code, err = check(tmp_path, fixed)
+    assert code == 0, err

@@ -37,12 +37,13 @@ def text_columns_message(path, columns: dict[str, list[str]], lines: list[int]) 
             continue
         where, why = column_kind([c for c in cells if not missing_cell(c)])
         lists[where].append(name)
-        parts.append(f"`{name}` (line {texts[0][1]}: {texts[0][0][:30]!r}; {why})")
+        parts.append(f"line {texts[0][1]}, column `{name}` holds {texts[0][0][:30]!r} ({why})")
     if not parts:
         return None
     fix = "; ".join(f"{k}: [{', '.join(v)}]" for k, v in lists.items() if v)
-    head = "a column holds" if len(parts) == 1 else f"{len(parts)} columns hold"
-    return f"{path}: {head} text, not numbers: {', '.join(parts)}; write under `data`: {fix}"
+    if len(parts) == 1:
+        return f"{path} {parts[0].replace(' (', ', not a number (', 1)}; write under `data`: {fix}"
+    return f"{path}: {len(parts)} columns hold text, not numbers: {', '.join(parts)}; write under `data`: {fix}"
 
 
 def _number(as_number, text: str) -> bool:
@@ -51,3 +52,22 @@ def _number(as_number, text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+ID_NAMES = re.compile(r"(?:.*[_\s-])?(?i:id|index|idx|key|row|row_?num(?:ber)?)|.*[a-z](?:ID|Id)")
+
+
+def id_column_warnings(names, x) -> tuple:
+    """(where, message) for each numeric feature (``names``, the columns of the NumPy
+    array ``x``) that reads as an id: a different whole number on every row (of 20 or
+    more), named like one (`id`, `customer_id`, `customerID`) or counting the rows."""
+    out = []
+    for j, name in enumerate(names):
+        col = x[:, j]
+        if len(col) < 20 or not (col == col.round()).all() or len(set(col.tolist())) != len(col):
+            continue
+        if ID_NAMES.fullmatch(name) or col.max() - col.min() == len(col) - 1:
+            out.append(("exclude", f"`{name}` holds a different whole number on every row (an id, a row number?): "
+                                   "the model reads it as a quantity, and nothing learnt from it carries to new "
+                                   "rows; list it under `data.exclude`"))
+    return tuple(out)

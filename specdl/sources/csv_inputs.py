@@ -176,7 +176,7 @@ class CsvInputs:
             raise SourceError("target" if str(e).startswith("the target") else "path", str(e)) from None
         if not len(y):
             raise SourceError("path", f"{self.path} holds no rows under its header; a CSV needs data rows")
-        rows = split_indices(y, self.split, seed, self.split.stratify and self.classification())
+        rows = split_indices(y, self.split, seed, self.split.stratify and self.classification(), self.class_names())
         return x, y, rows
 
     def fitted_inputs(self, seed, train_only: bool = False):

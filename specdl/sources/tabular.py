@@ -9,7 +9,7 @@ from pydantic import Field, PrivateAttr, field_validator
 
 from ..components.base import PosInt
 from ..components.call import Call, Name, literal
-from ..errors import SourceError, did_you_mean
+from ..errors import RunError, SourceError, did_you_mean
 from .base import DataSource
 from .csv_inputs import CsvInput, CsvInputs
 from .info import GENERATORS, SKLEARN, SKLEARN_CLASSES, SKLEARN_SIZES, SKLEARN_TARGETS, DataInfo, InputInfo
@@ -416,10 +416,17 @@ class CsvData(CsvInputs, NamedInputs, SeveralTargets, DataSource):
         if self.inputs is not None:
             return self._named_info(seed, classification)
         x, c, y = self._read(numeric, cats)
-        train = split_indices(y, self.split, seed, self.split.stratify and classification)["train"]
+        try:
+            train = split_indices(y, self.split, seed, self.split.stratify and classification,
+                                  self.class_names())["train"]
+        except RunError as e:  # a class too rare to stratify: check's located error
+            raise SourceError("split", str(e)) from None
         self._check_cells(numeric, x, train)
         counts = [len(set(c[train, j])) for j in range(len(cats))]
-        width, warnings = len(numeric) + sum(counts), self._wide_categories(counts, len(train))
+        from .column_kinds import id_column_warnings
+
+        width = len(numeric) + sum(counts)
+        warnings = self._wide_categories(counts, len(train)) + id_column_warnings(numeric, x)
         if classification:
             return DataInfo((width,), "float32", "classification", int(y.max()) + 1, None, warnings=warnings)
         targets = self.target_columns()
