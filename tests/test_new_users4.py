@@ -199,3 +199,16 @@ def test_a_class_of_one_row_is_named_with_the_fix(tmp_path):
     fixed["model"]["layers"][-1] = {"linear": 3}  # yes, no and vip
     code, err = check(tmp_path, fixed)
     assert code == 0, err
+
+
+@pytest.mark.parametrize("content,says", [
+    (b"PK\x03\x04[Content_Types].xml", "churn.csv is an Excel workbook (.xlsx, a zip), not a CSV; save it as "
+                                       "`CSV UTF-8 (Comma delimited)` (Excel: File > Save As)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "churn.csv is an Excel 97-2003 workbook (.xls), not a CSV"),
+    (",".join(HEADER).encode("utf-16"), "churn.csv is UTF-16 text (Excel's `Unicode Text`), not UTF-8; save it as "
+                                        "`CSV UTF-8"),
+])
+def test_a_workbook_or_utf16_file_named_as_a_csv_says_what_it_is(tmp_path, content, says):
+    (tmp_path / "churn.csv").write_bytes(content)
+    code, err = check(tmp_path, spec())
+    assert code == 2 and len(err.splitlines()) == 2 and says in err.splitlines()[0], err
