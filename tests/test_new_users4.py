@@ -212,3 +212,29 @@ def test_a_workbook_or_utf16_file_named_as_a_csv_says_what_it_is(tmp_path, conte
     (tmp_path / "churn.csv").write_bytes(content)
     code, err = check(tmp_path, spec())
     assert code == 2 and len(err.splitlines()) == 2 and says in err.splitlines()[0], err
+
+
+@pytest.mark.parametrize("argv,says", [
+    (["build", "s.yaml", "--gpus", "1"], "unrecognized option --gpus 1; did you mean `-o train.device=cuda`?"),
+    (["build", "s.yaml", "--gpus", "0"], "did you mean `-o train.device=cpu`?"),
+    (["build", "s.yaml", "--accelerator", "gpu"], "did you mean `-o train.device=cuda`?"),
+    (["build", "s.yaml", "--devices", "2"], "did you mean `--nproc 2` (one process per GPU; docs/distributed.md)?"),
+    (["check", "s.yaml", "--gpus", "2"], "did you mean `-o train.device=cuda`?"),
+    (["build", "s.yaml", "--strategy", "fsdp"], "did you mean `-o train.distributed.strategy=fsdp`?"),
+    (["build", "s.yaml", "--num-gpus", "4"], "did you mean `--nproc 4`"),
+    (["build", "s.yaml", "train.epochs=3"], "unrecognized argument 'train.epochs=3'; did you mean `-o train.epochs=3`?"),
+    (["evaluate", "run", "--input", "new.csv", "--label", "churn"], "unrecognized option --label churn; did you mean "
+                                                                    "`--target churn`?"),
+    (["predict", "run", "new.csv"], "required: --input; did you mean `--input new.csv`? (the run directory comes "
+                                    "first)"),
+    (["predict", "run", "--data", "new.csv"], "required: --input; did you mean `--input new.csv`?"),
+])
+def test_lightning_and_keras_command_lines_say_what_to_type(tmp_path, argv, says):
+    """Lightning's device and strategy flags, a bare override, Ludwig's and Keras' names
+    for the data and the labels: one line with what specdl takes (never `train.device=2`)."""
+    (tmp_path / "s.yaml").write_text("name: s\ndata: {source: sklearn, dataset: iris}\nmodel: {layers: [{linear: 3}]}\n")
+    err = io.StringIO()
+    with contextlib.chdir(tmp_path), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as e:
+        main(argv)
+    lines = [ln for ln in err.getvalue().splitlines() if "error:" in ln]
+    assert e.value.code == 2 and len(lines) == 1 and says in lines[0], err.getvalue()
