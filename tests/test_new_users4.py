@@ -238,3 +238,34 @@ def test_lightning_and_keras_command_lines_say_what_to_type(tmp_path, argv, says
         main(argv)
     lines = [ln for ln in err.getvalue().splitlines() if "error:" in ln]
     assert e.value.code == 2 and len(lines) == 1 and says in lines[0], err.getvalue()
+
+
+@pytest.mark.parametrize("verb", ["predict", "evaluate", "serve"])
+def test_a_spec_given_for_a_run_says_to_build_it_first(tmp_path, verb):
+    (tmp_path / "churn.yaml").write_text("name: c\n")
+    code, _, err = cli(tmp_path, verb, "churn.yaml", *(("--input", "new.csv") if verb in ("predict", "evaluate") else ()))
+    assert code == 2 and err.strip().endswith(
+        "churn.yaml is a spec, not a run directory: train it first (`specdl build churn.yaml`) and give the run "
+        "directory build prints"), err
+
+
+def cased_rows():
+    """churn_rows with every seventh label capitalised (`Yes`, `No`: an export's mix)."""
+    rows = churn_rows()
+    for r in rows[::7]:
+        r[-1] = r[-1].capitalize()
+    return rows
+
+
+def test_labels_differing_only_in_case_are_named_where_the_classes_do_not_fit(tmp_path):
+    write_churn(tmp_path, rows=cased_rows())
+    twins = ("the target `churn` holds labels that differ only in case (`No`, `no`; `Yes`, `yes`), each a class of "
+             "its own (4 classes); if they are one class, write them alike in the file")
+    code, err = check(tmp_path, spec(**{**FIXED, "delimiter": ","}))
+    assert code == 2 and err.splitlines() == [
+        "churn.yaml:21:5: error: model.layers[2] (linear): the model's output is [N, 2], but the data has 4 classes, "
+        f"so cross_entropy needs [N, 4]; make the last layer give 4 features; {twins}", "1 error"], err
+    four = spec(**{**FIXED, "delimiter": ","})
+    four["model"]["layers"][-1] = {"linear": 4}
+    code, err = check(tmp_path, four)
+    assert code == 0 and err.splitlines() == [f"churn.yaml:5:11: warning: data.target: {twins}"], err

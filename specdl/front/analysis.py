@@ -517,6 +517,7 @@ def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings, at=None) 
         if tuple(out.shape) != want:
             one = " (or, for one logit, loss: bce_with_logits)" if info.classes == 2 else ""
             fix = _extra_dims(out, 2) or f"make the last layer give {info.classes} features{one}"
+            fix += "".join(f"; {why}" for field, why in info.warnings if field == "target")  # `Yes` and `yes`
             issues.append(src.issue(last.path, f"the model's output is {out}, but the data has {what}, "
                                     f"so {loss.type_name} needs [N, {info.classes}]; {fix}", last.type))
     else:

@@ -71,3 +71,17 @@ def id_column_warnings(names, x) -> tuple:
                                    "the model reads it as a quantity, and nothing learnt from it carries to new "
                                    "rows; list it under `data.exclude`"))
     return tuple(out)
+
+
+def case_twins(target, classes) -> tuple:
+    """(where, message) where class labels differ only in case (`Yes`, `yes`): each is a
+    class of its own, which is seldom what the file meant."""
+    groups: dict[str, list[str]] = {}
+    for c in classes or ():
+        groups.setdefault(c.casefold(), []).append(c)
+    twins = [g for g in groups.values() if len(g) > 1]
+    if not twins:
+        return ()
+    shown = "; ".join(", ".join(f"`{c}`" for c in g) for g in twins[:3])
+    return (("target", f"the target `{target}` holds labels that differ only in case ({shown}), each a class of its "
+                       f"own ({len(classes)} classes); if they are one class, write them alike in the file"),)

@@ -408,7 +408,7 @@ class CsvData(CsvInputs, NamedInputs, SeveralTargets, DataSource):
         return self._info[1]
 
     def _read_info(self, numeric, cats, seed):
-        from .base import split_indices
+        from .column_kinds import case_twins, id_column_warnings
 
         if len(self.target_columns()) > 1:
             self._several_targets()
@@ -416,17 +416,12 @@ class CsvData(CsvInputs, NamedInputs, SeveralTargets, DataSource):
         if self.inputs is not None:
             return self._named_info(seed, classification)
         x, c, y = self._read(numeric, cats)
-        try:
-            train = split_indices(y, self.split, seed, self.split.stratify and classification,
-                                  self.class_names())["train"]
-        except RunError as e:  # a class too rare to stratify: check's located error
-            raise SourceError("split", str(e)) from None
+        twins = case_twins(self.target, self.class_names()) if classification else ()
+        train = self._train_rows(y, seed, classification, twins)
         self._check_cells(numeric, x, train)
         counts = [len(set(c[train, j])) for j in range(len(cats))]
-        from .column_kinds import id_column_warnings
-
         width = len(numeric) + sum(counts)
-        warnings = self._wide_categories(counts, len(train)) + id_column_warnings(numeric, x)
+        warnings = self._wide_categories(counts, len(train)) + id_column_warnings(numeric, x) + twins
         if classification:
             return DataInfo((width,), "float32", "classification", int(y.max()) + 1, None, warnings=warnings)
         targets = self.target_columns()
@@ -436,11 +431,25 @@ class CsvData(CsvInputs, NamedInputs, SeveralTargets, DataSource):
         hint = None if self.task else class_hint(f"`{self.target}`", self._label_numbers())
         return DataInfo((width,), "float32", "regression", None, (1,), hint, warnings=warnings)
 
+    def _train_rows(self, y, seed, classification, twins=()):
+        """The train split's rows; a class too rare to stratify is check's located error
+        (with the labels that differ only in case, the likelier cause, where there are)."""
+        from .base import split_indices
+
+        try:
+            return split_indices(y, self.split, seed, self.split.stratify and classification,
+                                 self.class_names())["train"]
+        except RunError as e:
+            raise SourceError("split", f"{e}{''.join(f'; {why}' for _, why in twins)}") from None
+
     def _named_info(self, seed, classification):
         """DataInfo of the named inputs: each input's, the task's and the classes'."""
+        from .column_kinds import case_twins
+
         named, warnings = self.inputs_info(seed)
         first = named[0]
         if classification:
+            warnings = (*warnings, *case_twins(self.target, self.class_names()))
             return DataInfo(first.feat, first.dtype, "classification", len(self.class_names()), None,
                             warnings=warnings, inputs=named)
         targets = self.target_columns()
