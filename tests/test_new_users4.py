@@ -269,3 +269,17 @@ def test_labels_differing_only_in_case_are_named_where_the_classes_do_not_fit(tm
     four["model"]["layers"][-1] = {"linear": 4}
     code, err = check(tmp_path, four)
     assert code == 0 and err.splitlines() == [f"churn.yaml:5:11: warning: data.target: {twins}"], err
+
+
+def test_a_money_target_is_a_regression(tmp_path):
+    """`total_charges` ($1,234.50 cells) as the target: a regression of its numbers, not
+    60 classes of strings."""
+    write_churn(tmp_path)
+    doc = spec(features=["tenure", "monthly_charge"], transforms=[{"fill": "mean"}], target="total_charges")
+    doc["model"]["layers"][-1] = {"linear": 1}
+    out = io.StringIO()
+    code, err = check(tmp_path, doc)
+    assert code == 0 and err == "", err
+    with contextlib.chdir(tmp_path), contextlib.redirect_stdout(out):
+        main(["check", "churn.yaml"])
+    assert "output [N, 1] -> target [1], loss mse" in out.getvalue()
