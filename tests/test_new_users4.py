@@ -283,3 +283,38 @@ def test_a_money_target_is_a_regression(tmp_path):
     with contextlib.chdir(tmp_path), contextlib.redirect_stdout(out):
         main(["check", "churn.yaml"])
     assert "output [N, 1] -> target [1], loss mse" in out.getvalue()
+
+
+def image_folder(folder, classes=("cats", "dogs"), n=3):
+    from PIL import Image
+
+    for c in classes:
+        (folder / c).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(folder / c / f"{i}.png")
+
+
+PETS = {"name": "pets", "data": {"source": "image_folder", "root": "pets"},
+        "model": {"layers": ["flatten", {"linear": 2}]}}
+
+
+def test_a_class_folder_given_as_the_root_names_its_parent(tmp_path):
+    image_folder(tmp_path / "pets")
+    code, err = check(tmp_path, {**PETS, "data": {"source": "image_folder", "root": "pets/cats"}})
+    assert code == 2 and err.splitlines() == [
+        "churn.yaml:4:9: error: data.root (image_folder): pets/cats has no class sub-folders (root/<class>/<image>); "
+        "it holds images itself: did you mean `root: pets`, whose sub-folders (cats, dogs) are the classes?",
+        "1 error"], err
+
+
+def test_one_class_is_named(tmp_path):
+    image_folder(tmp_path / "pets", classes=("cats",))
+    code, err = check(tmp_path, PETS)
+    assert code == 2 and "the data holds one class, `cats`; classification needs two or more: pets needs a " \
+                         "sub-folder per class" in err, err
+    rows = churn_rows()
+    for r in rows:
+        r[-1] = "no"
+    write_churn(tmp_path, rows=rows)
+    code, err = check(tmp_path, spec(**{**FIXED, "delimiter": ","}))
+    assert code == 2 and "data.target (csv): the data holds one class, `no`; classification needs two or more\n" in err
