@@ -137,13 +137,13 @@ def open_csv(path):
 
 
 def read_rows(path, delimiter=","):
-    """(line, cells) of a CSV's first row (the header: [] for an empty file), then of each
-    later row that is not blank, read lazily; a row the csv module refuses (a cell over
-    its field limit, 128 KiB) is a ValueError naming its line."""
+    """(line, cells) of a CSV's first row (the header, its names stripped of spaces: [] for
+    an empty file), then of each later row that is not blank, read lazily; a row the csv
+    module refuses (a cell over its field limit, 128 KiB) is a ValueError naming its line."""
     with open_csv(path) as f:
         reader = csv.reader(f, delimiter=delimiter)
         try:
-            yield 1, next(reader, [])
+            yield 1, [h.strip() for h in next(reader, [])]
             for row in reader:
                 if row:
                     yield reader.line_num, row

@@ -158,7 +158,7 @@ ID_WARNING = ("warning: data.exclude: `{}` holds a different whole number on eve
               "`data.exclude`")
 
 
-@pytest.mark.parametrize("name", ["id", "customerID", "row_number"])
+@pytest.mark.parametrize("name", ["id", "customerID", "row_number", "Unnamed: 0"])
 def test_a_numeric_id_column_is_warned_of_at_check(tmp_path, name):
     shop_csv(tmp_path, name)
     code, err = check(tmp_path, SHOP)
@@ -168,8 +168,8 @@ def test_a_numeric_id_column_is_warned_of_at_check(tmp_path, name):
 
 
 def test_whole_numbers_that_are_not_an_id_are_not_warned_of(tmp_path):
-    """A column named otherwise, of distinct whole numbers that do not count the rows (an
-    amount in cents), is a quantity."""
+    """A column named otherwise, of distinct whole numbers (an amount in cents, a year per
+    row), is a quantity."""
     shop_csv(tmp_path, "cents")
     code, err = check(tmp_path, SHOP)
     assert code == 0 and err == "", err
@@ -318,3 +318,19 @@ def test_one_class_is_named(tmp_path):
     write_churn(tmp_path, rows=rows)
     code, err = check(tmp_path, spec(**{**FIXED, "delimiter": ","}))
     assert code == 2 and "data.target (csv): the data holds one class, `no`; classification needs two or more\n" in err
+
+
+def test_header_names_are_read_without_their_spaces(tmp_path):
+    """`age, income, bought` (a hand-written CSV): the columns are `age`, `income` and
+    `bought`, in check, build's reader, predict and --keep."""
+    from specdl.runtime.csv import read_csv, read_header
+
+    lines = ["age, income, bought"] + [f"{20 + i}, {i * 5}, {'yes' if i > 15 else 'no'}" for i in range(32)]
+    (tmp_path / "sp.csv").write_text("\n".join(lines) + "\n")
+    assert read_header(tmp_path / "sp.csv") == ["age", "income", "bought"]
+    x, _, y = read_csv(tmp_path / "sp.csv", "bought", ["age", "income"], [], True)
+    assert x[1].tolist() == [21.0, 5.0] and y[16] == 1
+    doc = {"name": "sp", "data": {"source": "csv", "path": "sp.csv", "target": "bought"},
+           "model": {"layers": [{"linear": 2}]}}
+    code, err = check(tmp_path, doc)
+    assert code == 0 and err == "", err

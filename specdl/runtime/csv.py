@@ -29,11 +29,12 @@ def open_csv(path):
 
 
 def read_header(path, delimiter=","):
-    """A CSV's first row (None for an empty file); a row the csv module refuses is a
-    ValueError naming line 1."""
+    """A CSV's first row, each name stripped of spaces (`age, income`: `income`; None for
+    an empty file); a row the csv module refuses is a ValueError naming line 1."""
     try:
         with open_csv(path) as f:
-            return next(csv.reader(f, delimiter=delimiter), None)
+            header = next(csv.reader(f, delimiter=delimiter), None)
+            return None if header is None else [h.strip() for h in header]
     except csv.Error as e:
         raise ValueError(f"{path} line 1: {e}") from None
 
@@ -48,13 +49,13 @@ def other_delimiter(header, delimiter):
 
 
 def read_rows(path, delimiter=","):
-    """(line, cells) of a CSV's first row (the header: [] for an empty file), then of each
-    later row that is not blank, read lazily; a row the csv module refuses (a cell over
-    its field limit, 128 KiB) is a ValueError naming its line."""
+    """(line, cells) of a CSV's first row (the header, its names stripped of spaces: [] for
+    an empty file), then of each later row that is not blank, read lazily; a row the csv
+    module refuses (a cell over its field limit, 128 KiB) is a ValueError naming its line."""
     with open_csv(path) as f:
         reader = csv.reader(f, delimiter=delimiter)
         try:
-            yield 1, next(reader, [])
+            yield 1, [h.strip() for h in next(reader, [])]
             for row in reader:
                 if row:
                     yield reader.line_num, row

@@ -60,13 +60,14 @@ ID_NAMES = re.compile(r"(?:.*[_\s-])?(?i:id|index|idx|key|row|row_?num(?:ber)?)|
 def id_column_warnings(names, x) -> tuple:
     """(where, message) for each numeric feature (``names``, the columns of the NumPy
     array ``x``) that reads as an id: a different whole number on every row (of 20 or
-    more), named like one (`id`, `customer_id`, `customerID`) or counting the rows."""
+    more), named like one (`id`, `customer_id`, `customerID`) or pandas' unnamed index
+    (a year per row, a count, is a quantity: never guessed from the values alone)."""
     out = []
     for j, name in enumerate(names):
         col = x[:, j]
         if len(col) < 20 or not (col == col.round()).all() or len(set(col.tolist())) != len(col):
             continue
-        if ID_NAMES.fullmatch(name) or col.max() - col.min() == len(col) - 1:
+        if ID_NAMES.fullmatch(name) or name in ("", "Unnamed: 0"):  # pandas' index, written by to_csv
             out.append(("exclude", f"`{name}` holds a different whole number on every row (an id, a row number?): "
                                    "the model reads it as a quantity, and nothing learnt from it carries to new "
                                    "rows; list it under `data.exclude`"))
