@@ -134,6 +134,22 @@ def columns_of(how) -> list[str]:
 class CsvInputs:
     """The CSV source with ``inputs`` (mixed into CsvData)."""
 
+    def _read_error(self, msg: str) -> SourceError:
+        """A reading error located: a cell of a numeric input that is not a number at that
+        input's column, saying which kind reads it (text and yes/no are categories)."""
+        import re
+
+        m = re.search(r"column `(.*?)` holds .*, not a number; ", msg)
+        for name, how in self.inputs.items() if m else ():
+            cols = columns_of(how) if kind_of(how) == "numeric" else []
+            if m[1] in cols:
+                one = isinstance(how.numeric, str)
+                where = ("inputs", name, "numeric") + (() if one else (cols.index(m[1]),))
+                fix = "read it as" if one else f"take it out of `{name}` and add the input"
+                return SourceError(where, msg[:m.end() - 2] + f"; {fix} `{name if one else m[1]}: {{categorical: "
+                                   f"{m[1]}}}` (a few values), or `{{text: {m[1]}}}` (free text)")
+        return SourceError("target" if msg.startswith("the target") else "path", msg)
+
     def _input_columns(self, header) -> dict:
         """name -> (kind, columns), each column in the header, used once, not the target."""
         seen, targets = {}, self.target_columns()
@@ -173,7 +189,7 @@ class CsvInputs:
         try:
             x, y = read_inputs(self.path, self.target, columns, self.classification(), self.delimiter)
         except ValueError as e:
-            raise SourceError("target" if str(e).startswith("the target") else "path", str(e)) from None
+            raise self._read_error(str(e)) from None
         if not len(y):
             raise SourceError("path", f"{self.path} holds no rows under its header; a CSV needs data rows")
         rows = split_indices(y, self.split, seed, self.split.stratify and self.classification(), self.class_names())
