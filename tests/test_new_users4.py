@@ -334,3 +334,27 @@ def test_header_names_are_read_without_their_spaces(tmp_path):
            "model": {"layers": [{"linear": 2}]}}
     code, err = check(tmp_path, doc)
     assert code == 0 and err == "", err
+
+
+@pytest.mark.parametrize("plan,says", [
+    ({"type": "category", "column": "plan"}, "input `plan`: Ludwig's `type: category` is written `plan: {categorical: "
+                                             "plan}` here (the kind's key names the column)"),
+    ({"name": "plan", "type": "number"}, "Ludwig's `type: number` is written `plan: {numeric: plan}` here"),
+    ({"category": "plan"}, "input `plan`: unknown kind `category`; did you mean `plan: {categorical: plan}`?"),
+    ({"numerical": "plan"}, "did you mean `plan: {numeric: plan}`?"),
+])
+def test_a_ludwig_input_feature_says_how_it_is_written(tmp_path, plan, says):
+    write_churn(tmp_path)
+    doc = spec(inputs={"plan": plan, "nums": {"numeric": ["tenure"]}})
+    doc["model"]["layers"][0] = {"linear": {"out_features": 8, "inputs": ["nums"]}}
+    code, err = check(tmp_path, doc)
+    lines = err.splitlines()
+    assert code == 2 and len(lines) == 2 and lines[0].startswith("churn.yaml:7:5: error: data.inputs: ") \
+        and says in lines[0], err
+
+
+def test_an_input_of_another_type_still_says_the_kinds(tmp_path):
+    write_churn(tmp_path)
+    doc = spec(inputs={"plan": {"type": "date", "column": "plan"}, "nums": {"numeric": ["tenure"]}})
+    code, err = check(tmp_path, doc)
+    assert code == 2 and "give one of text, categorical, numeric, image" in err, err

@@ -107,6 +107,32 @@ REBUILT = {NumericInput: {"transforms": "TransformUnion"},
            ImageInput: {"transforms": "ImageTransformUnion", "augment": "ImageTransformUnion"}}
 
 
+# Ludwig's feature types -> the kind that reads such a column here
+LUDWIG_TYPES = {"category": "categorical", "binary": "categorical", "set": "categorical", "number": "numeric",
+                "numerical": "numeric", "text": "text", "sequence": "text", "image": "image"}
+
+
+def ludwig_inputs(v):
+    """``data.inputs`` before validation: an input written Ludwig's way (`{type: category,
+    column: plan}`, `{name: plan, type: category}`) or with a misspelt kind key
+    (`{category: plan}`) is a ValueError saying what to write."""
+    for name, how in (v.items() if isinstance(v, dict) else ()):
+        if not isinstance(how, dict) or _kind(how) is not None:
+            continue
+        kind = LUDWIG_TYPES.get(str(how.get("type", "")).lower())
+        col = how.get("column", how.get("name", name))
+        if kind:
+            raise ValueError(f"input `{name}`: Ludwig's `type: {how['type']}` is written `{name}: {{{kind}: {col}}}` "
+                             "here (the kind's key names the column)")
+        for key, val in how.items():
+            if key in ("type", "column", "name", "kind"):
+                continue
+            close = LUDWIG_TYPES.get(str(key).lower()) or did_you_mean(str(key), KINDS).partition("`")[2][:-2]
+            if close in KINDS and isinstance(val, str | list):
+                raise ValueError(f"input `{name}`: unknown kind `{key}`; did you mean `{name}: {{{close}: {val}}}`?")
+    return v
+
+
 def _kind(v) -> str | None:
     """The kind of an input mapping: the one kind key it holds."""
     if isinstance(v, dict):

@@ -11,7 +11,7 @@ from ..components.base import PosInt
 from ..components.call import Call, Name, literal
 from ..errors import RunError, SourceError, did_you_mean
 from .base import DataSource
-from .csv_inputs import CsvInput, CsvInputs
+from .csv_inputs import CsvInput, CsvInputs, ludwig_inputs
 from .info import GENERATORS, SKLEARN, SKLEARN_CLASSES, SKLEARN_SIZES, SKLEARN_TARGETS, DataInfo, InputInfo
 from .named import NamedInputs, NpzInput, SyntheticInput, inputs_of
 from .targets import CsvTarget, NpzTarget, SeveralTargets, SyntheticTarget, refuse_list
@@ -205,6 +205,7 @@ class CsvData(CsvInputs, NamedInputs, SeveralTargets, DataSource):
         return v
 
     _targets_list = field_validator("targets", mode="before")(lambda v: refuse_list(v, "column"))
+    _ludwig = field_validator("inputs", mode="before")(ludwig_inputs)  # Ludwig's `type: category`
 
     def model_post_init(self, _):
         if self.target is None and self.targets is None:
