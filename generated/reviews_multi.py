@@ -137,13 +137,13 @@ def open_csv(path):
 
 
 def read_rows(path, delimiter=","):
-    """(line, cells) of a CSV's first row (the header: [] for an empty file), then of each
-    later row that is not blank, read lazily; a row the csv module refuses (a cell over
-    its field limit, 128 KiB) is a ValueError naming its line."""
+    """(line, cells) of a CSV's first row (the header, its names stripped of spaces: [] for
+    an empty file), then of each later row that is not blank, read lazily; a row the csv
+    module refuses (a cell over its field limit, 128 KiB) is a ValueError naming its line."""
     with open_csv(path) as f:
         reader = csv.reader(f, delimiter=delimiter)
         try:
-            yield 1, next(reader, [])
+            yield 1, [h.strip() for h in next(reader, [])]
             for row in reader:
                 if row:
                     yield reader.line_num, row
@@ -182,13 +182,44 @@ def csv_numbers(path, columns, lines, names):
     return out
 
 
+def money_cell(text):
+    """A number written as money, as a spreadsheet exports it: a currency sign ($ € £ ¥)
+    and/or thousands grouped by commas (`$1,234.50`, `-€12`, `1,234`), as its float; None
+    for anything else (`1,23`, `12%`, `1.234,5`: no guess)."""
+    sign, rest = (text[0], text[1:]) if text.startswith(("+", "-")) else ("", text)
+    currency = rest.startswith(("$", "€", "£", "¥"))
+    rest = rest[1:] if currency else rest
+    if not sign and rest.startswith(("+", "-")):
+        sign, rest = rest[0], rest[1:]
+    whole, dot, frac = rest.partition(".")
+    groups = whole.split(",")
+    digits = [g for g in groups if g.isascii() and g.isdigit()]
+    if len(digits) != len(groups) or (dot and not (frac.isascii() and frac.isdigit())):
+        return None
+    if len(groups) > 1 and (len(groups[0]) > 3 or any(len(g) != 3 for g in groups[1:])):
+        return None
+    return float(sign + "".join(groups) + dot + frac) if currency or len(groups) > 1 else None
+
+
+def as_number(text):
+    """A cell's number: float() of it, or money (`$1,234.50`); a ValueError otherwise."""
+    try:
+        return float(text)
+    except ValueError:
+        value = money_cell(text.strip())
+        if value is None:
+            raise
+        return value
+
+
 def csv_number(path, text, name, line):
-    """One cell as a number (NaN where missing); anything else is a ValueError naming it."""
+    """One cell as a number (NaN where missing; money, `$1,234.50`, as its number);
+    anything else is a ValueError naming it."""
     text = text.strip()
     if missing_cell(text):
         return float("nan")
     try:
-        return float(text)
+        return as_number(text)
     except ValueError:
         raise ValueError(f"{path} line {line}, column `{name}` holds {text[:40]!r}, not a number; "
                          "list the column under `categorical`") from None

@@ -20,6 +20,7 @@ class _Parser(argparse.ArgumentParser):
     what another tool's verb or flag is here (cli_habits.py)."""
 
     verbs: dict = {}  # verb -> its parser (set on the top parser by _parser)
+    argv: list = []  # the command line being parsed (set by parse_args), for the hints
 
     def error(self, message):
         m = re.match(r"argument VERB: invalid choice: '?(.*?)'? \(choose from", message)
@@ -27,12 +28,17 @@ class _Parser(argparse.ArgumentParser):
             from .cli_habits import verb_hint
 
             message = f"unknown verb `{m[1]}`{verb_hint(m[1], self.verbs)}"
+        elif message == "the following arguments are required: --input":
+            from .cli_habits import missing_input_hint
+
+            message += missing_input_hint(_Parser.argv)
         super().error(one_line(message))
 
     def parse_args(self, args=None, namespace=None):
         """As argparse's, but each word it did not take is its own error line, with the
         option or override it stands for."""
         argv = list(sys.argv[1:] if args is None else args)
+        _Parser.argv = [str(a) for a in argv]
         ns, extras = self.parse_known_args(argv, namespace)
         if extras:
             from .cli_habits import unrecognized

@@ -27,6 +27,8 @@ FLAGS = {
     **dict.fromkeys(("epochs", "epoch", "max-epochs", "num-epochs", "n-epochs", "nepochs"), "train.epochs"),
     **dict.fromkeys(("batch-size", "batch", "bs", "batchsize"), "train.batch_size"),
     **dict.fromkeys(("device", "gpu", "gpus", "accelerator", "devices", "cuda"), "train.device"),
+    **dict.fromkeys(("nproc", "num-gpus", "nproc-per-node", "world-size"), "--nproc"),
+    "strategy": "train.distributed.strategy",
     **dict.fromkeys(("lr", "learning-rate", "learningrate"), "optimizer.{optimizer}.lr"),
     **dict.fromkeys(("weight-decay", "wd"), "optimizer.{optimizer}.weight_decay"),
     **dict.fromkeys(("seed", "random-seed"), "seed"),
@@ -42,7 +44,11 @@ FLAGS = {
 EXAMPLE = {"train.epochs": "3", "train.batch_size": "32", "train.device": "cuda", "seed": "1",
            "train.precision": "bf16", "train.early_stopping.patience": "5", "train.threads": "4",
            "train.num_workers": "4", "train.grad_clip": "1.0", "train.accumulate": "2", "train.compile": "true",
-           "name": "my-run"}
+           "name": "my-run", "train.distributed.strategy": "ddp"}
+# another tool's name for an option of ours (predict's and evaluate's data, evaluate's labels)
+OPTIONS = {**dict.fromkeys(("data", "input-file", "inputs", "in", "i", "x", "test-data", "csv", "images", "path"),
+                           "--input"),
+           **dict.fromkeys(("label", "labels", "label-column", "target-column", "y", "target-col"), "--target")}
 OUTPUT = ("output", "output-dir", "out-dir", "outdir", "save-dir", "save", "dir", "log-dir", "logdir")
 SPEC = ("config", "spec", "cfg", "c", "config-file", "file", "f")
 
@@ -66,7 +72,7 @@ def unrecognized(words: list[str], argv: list[str], verb: str, options, optimize
     flags = [w for w in words if w.startswith("-") and w not in ("-", "--")]
     values = {w: _value_after(w, argv) for w in flags}
     swallowed = any(v and v not in words for v in values.values())
-    out = [f"unrecognized argument {w!r}" for w in words
+    out = [f"unrecognized argument {w!r}" + _word_hint(w, options) for w in words
            if w not in flags and w not in values.values() and not swallowed]
     for word in flags:
         name, _, value = word.partition("=")
@@ -74,6 +80,41 @@ def unrecognized(words: list[str], argv: list[str], verb: str, options, optimize
         given = f"{name} {value}" if value else name
         out.append(f"unrecognized option {given}" + _flag_hint(name, value, verb, options, optimizer))
     return out
+
+
+def _word_hint(word: str, options) -> str:
+    """A bare `train.epochs=3` is an override without its -o."""
+    key, eq, _ = word.partition("=")
+    if eq and key and "--set" in options and all(part.isidentifier() or part.isdigit() for part in key.split(".")):
+        return f"; did you mean `-o {word}`? (spec values are set with -o KEY=VALUE)"
+    return ""
+
+
+def missing_input_hint(argv: list[str]) -> str:
+    """What to add to argparse's "required: --input" (predict, evaluate): the option the
+    input was given with under another name (`--data rows.csv`), or the file given as a
+    second bare argument (`predict RUN rows.csv`)."""
+    words = [str(w) for w in argv[1:]]
+    for i, w in enumerate(words[:-1]):
+        if w.startswith("-") and OPTIONS.get(w.lstrip("-").lower().replace("_", "-")) == "--input":
+            return f"; did you mean `--input {words[i + 1]}`?"
+    bare = [w for i, w in enumerate(words) if not w.startswith("-") and (i == 0 or not words[i - 1].startswith("-"))]
+    return f"; did you mean `--input {bare[-1]}`? (the run directory comes first)" if len(bare) >= 2 else ""
+
+
+def _device_hint(key: str, value: str, options) -> str | None:
+    """Lightning's `--gpus 2`, `--devices 2`, `--accelerator gpu`: the device override, or
+    --nproc for several processes; None where the value says nothing."""
+    v = value.lower()
+    if v.isdigit() and int(v) > 1 and key in ("gpus", "devices", "gpu", "cuda"):
+        if "--nproc" in options:
+            return f"; did you mean `--nproc {v}` (one process per GPU; docs/distributed.md)?"
+        v = "1"  # a verb that trains on one process: the GPU is the device
+    device = {"gpu": "cuda", "cuda": "cuda", "1": "cuda", "auto": "auto", "cpu": "cpu", "0": "cpu", "mps": "mps"}.get(v)
+    if device is None and v.startswith("cuda:"):
+        device = v
+    return None if device is None else (f"; did you mean `-o train.device={device}`? "
+                                         "(spec values are set with -o KEY=VALUE)")
 
 
 def _value_after(word: str, argv: list[str]) -> str:
@@ -88,6 +129,12 @@ def _flag_hint(name: str, value: str, verb: str, options, optimizer: str | None)
     key = name.lstrip("-").lower().replace("_", "-")
     if key in FLAGS and "--set" not in options:
         return f"; `specdl {verb}` reads a finished run or no spec, so it takes no spec values"
+    if FLAGS.get(key) == "train.device" and (hint := _device_hint(key, value, options)):
+        return hint
+    if FLAGS.get(key) == "--nproc" and "--nproc" in options:
+        return f"; did you mean `--nproc {value or 'K'}` (data-parallel on K processes; docs/distributed.md)?"
+    if key in OPTIONS and OPTIONS[key] in options:
+        return f"; did you mean `{OPTIONS[key]} {value}`?" if value else f"; did you mean `{OPTIONS[key]}`?"
     if key in FLAGS:
         path = FLAGS[key].format(optimizer=optimizer or "adam")
         v = value or EXAMPLE.get(FLAGS[key], "VALUE")

@@ -94,6 +94,9 @@ def not_a_run(path) -> str:
 
     if not os.path.lexists(path):
         return no_such(path, "the run directory")
+    if not os.path.isdir(path) and str(path).endswith((".yaml", ".yml")):
+        return (f"{path} is a spec, not a run directory: train it first (`specdl build {path}`) and give the run "
+                "directory build prints")
     if not os.path.isdir(path):
         return f"{path} is a file, not a run directory"
     try:

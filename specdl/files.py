@@ -34,10 +34,23 @@ def file_problem(path, limit: int | None = None) -> str | None:
     return None
 
 
+# What a file that is not text starts with, as a spreadsheet program saves it instead of a CSV
+NOT_TEXT = {b"PK\x03\x04": "an Excel workbook (.xlsx, a zip), not a CSV",
+            b"\xd0\xcf\x11\xe0": "an Excel 97-2003 workbook (.xls), not a CSV",
+            b"\xff\xfe": "UTF-16 text (Excel's `Unicode Text`), not UTF-8",
+            b"\xfe\xff": "UTF-16 text, not UTF-8"}
+
+
 def utf8_problem(path) -> str | None:
-    """Where ``path`` stops being UTF-8 (line and column), or why it cannot be read, or None."""
+    """Where ``path`` stops being UTF-8 (line and column), or why it cannot be read, or None.
+    A workbook or UTF-16 text (what Excel saves unless told CSV UTF-8) is named as such."""
     try:
         with open(path, "rb") as f:
+            start = f.read(4)
+            kind = next((k for magic, k in NOT_TEXT.items() if start.startswith(magic)), None)
+            if kind:
+                return f"{path} is {kind}; save it as `CSV UTF-8 (Comma delimited)` (Excel: File > Save As)"
+            f.seek(0)
             for n, line in enumerate(f, 1):
                 try:
                     line.decode("utf-8")

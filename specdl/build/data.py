@@ -35,7 +35,8 @@ def prepare(spec, analysis) -> Arrays:
         raise RunError(f"data.{e.where}: {e}") from None
     task = analysis.task
     y = _checked_targets(loaded.y, data, analysis)
-    rows = split_indices(y, data.split, spec.seed, data.split.stratify and task == "classification")
+    rows = split_indices(y, data.split, spec.seed, data.split.stratify and task == "classification",
+                         data.class_names() if task == "classification" else None)
     ys = take(y, rows)
     if task == "classification":
         _check_classes(ys, analysis.data.classes, data.class_names())

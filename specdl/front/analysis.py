@@ -242,6 +242,12 @@ def _classes_read_as_regression(spec, info, loss, issues: list, warnings: list) 
                             f"(for regression: metrics {fits})", wrong[0][1]))
 
 
+def data_warnings(info, src) -> list[Issue]:
+    """The source's warnings about its data (an id column, a wide category), located."""
+    return [src.issue(("data", *field) if isinstance(field, tuple) else ("data", field), why, severity="warning")
+            for field, why in info.warnings]
+
+
 def analyze(spec, preflight: bool = False) -> Analysis:
     src = spec._source
     if getattr(spec.data, "targets", None) is not None:
@@ -259,8 +265,7 @@ def analyze(spec, preflight: bool = False) -> Analysis:
         at = e.field[1] if isinstance(e.field, tuple) and e.field[0] == "transforms" else None
         what = spec.data.transforms[at].type_name if at is not None else spec.data.source
         raise SpecError([src.issue(where, str(e), what)]) from None
-    warnings += [src.issue(("data", *field) if isinstance(field, tuple) else ("data", field), why,
-                           severity="warning") for field, why in info.warnings]
+    warnings += data_warnings(info, src)
     feat, sources = info.feat, graph_sources(info)
     if spec.model.input is not None and sources is None:
         if tuple(spec.model.input) != tuple(feat):
@@ -319,7 +324,7 @@ def _analyze_heads(spec) -> Analysis:
     issues += check_inferred(graph, src) + input_issues(spec, first, graph, src) + heads.head_issues(spec, graph, src)
     if issues:
         raise SpecError(issues)
-    warnings, parts = [], {}
+    warnings, parts = data_warnings(first, src), {}  # the data's, the same in every target's view
     for t, info in infos.items():
         view = heads.HeadGraph(graph.input, graph.nodes, graph.sources, spec.model.outputs[t])
         parts[t] = _head_analysis(spec, t, info, view, issues, warnings)
@@ -512,6 +517,7 @@ def _target_issues(spec, info: DataInfo, graph: Graph, loss, warnings, at=None) 
         if tuple(out.shape) != want:
             one = " (or, for one logit, loss: bce_with_logits)" if info.classes == 2 else ""
             fix = _extra_dims(out, 2) or f"make the last layer give {info.classes} features{one}"
+            fix += "".join(f"; {why}" for field, why in info.warnings if field == "target")  # `Yes` and `yes`
             issues.append(src.issue(last.path, f"the model's output is {out}, but the data has {what}, "
                                     f"so {loss.type_name} needs [N, {info.classes}]; {fix}", last.type))
     else:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import RunError, did_you_mean
 from ..front.plan import dtypes
-from ..runtime.csv import missing_cell
+from ..runtime.csv import as_number, missing_cell
 from .given import read_given
 from .inputs import csv_delimiter, read_columns, read_inputs
 
@@ -107,7 +107,7 @@ def _head_labels(run, path: Path, names: list):
         raise RunError(no_such(path, "the input"))
     heads, keys = run.analysis.heads, {t: label_key(run, t) for t in names}
     if path.suffix == ".csv":
-        cells = read_columns(path, list(keys.values()), csv_delimiter(run))
+        cells = read_columns(path, list(keys.values()), csv_delimiter(run, path))
         raw = read_given(run, path, exclude=[label_key(run, t) for t in heads])
         return run.model_inputs(raw), {t: _targets(heads[t], _csv_labels(heads[t], run.pre["class_names"][t], path, k,
                                                                          cells[k], raw.rows)) for t, k in keys.items()}
@@ -167,7 +167,7 @@ def labelled(run, path: Path, target: str | None):
         if target is not None and data.source == "csv" and [target] != names:
             raise RunError(f"this run's target column is {', '.join(f'`{n}`' for n in names)} (its spec's "
                            f"data.target); --target {target} does not apply")
-        cells = read_columns(path, names, csv_delimiter(run))
+        cells = read_columns(path, names, csv_delimiter(run, path))
         raw = read_given(run, path, exclude=names)
         y = [_csv_labels(run.analysis, run.pre["class_names"], path, n, cells[n], raw.rows, len(names)) for n in names]
         return run.model_inputs(raw), _targets(run.analysis, np.stack(y, axis=1) if len(y) > 1 else y[0])
@@ -213,7 +213,7 @@ def _csv_labels(a, class_names, path, name, cells, rows, columns: int = 1) -> np
     values = []
     for cell, line in zip(cells, lines):
         try:
-            values.append(float(cell))
+            values.append(as_number(cell))  # money (`$1,234.50`) as build reads it
         except ValueError:
             raise RunError(f"{path} line {line}, column `{name}` holds {cell[:40]!r}, not a number") from None
     return np.asarray(values, dtype=np.float64)

@@ -159,9 +159,9 @@ def _csv(run, path, exclude=()):
             numeric, cats = data.columns()
         except SourceError as e:
             raise RunError(f"data.{e.where}: {e}") from None
-        delim = data.delimiter
-    else:
-        numeric, cats, delim = [h for h in _header(path) if h not in exclude], [], ","
+    delim = csv_delimiter(run, path)
+    if data.source != "csv":
+        numeric, cats = [h for h in _header(path, delim) if h not in exclude], []
     try:
         x, c, lines = resolve("read_csv")(str(path), None, numeric, cats, False, delim)
     except ValueError as e:
@@ -181,12 +181,12 @@ def _csv(run, path, exclude=()):
         raise RunError(f"{e} (the columns it holds besides {', '.join(shown)})") from None
 
 
-def _header(path) -> list[str]:
+def _header(path, delimiter=",") -> list[str]:
     """A plain numeric CSV's columns; its first row must be a header."""
     from ..runtime.csv import read_header
 
     try:
-        header = read_header(path)
+        header = read_header(path, delimiter)
     except ValueError as e:  # a cell the csv module refuses
         raise RunError(str(e)) from None
     if not header:
@@ -207,9 +207,18 @@ def unique_header(path, header) -> None:
         raise RunError(f"{path} has two columns named `{twice}`; rename one")
 
 
-def csv_delimiter(run) -> str:
-    """The run's CSV delimiter (a CSV spec's own; a comma otherwise)."""
-    return run.spec.data.delimiter if run.spec.data.source == "csv" else ","
+def csv_delimiter(run, path=None) -> str:
+    """The delimiter of a CSV given to a run: the run's (a CSV spec's own; a comma
+    otherwise), or, where that reads ``path``'s header as one column that another of
+    `,` `;` tab `|` splits, that one (new rows saved with commas for a `;` run)."""
+    from ..runtime.csv import other_delimiter, read_header
+
+    delimiter = run.spec.data.delimiter if run.spec.data.source == "csv" else ","
+    try:
+        header = read_header(path, delimiter) if path is not None else None
+    except (OSError, ValueError, UnicodeDecodeError):  # the reading proper says what is wrong
+        return delimiter
+    return other_delimiter(header or ["", ""], delimiter) or delimiter
 
 
 def read_columns(path, names, delimiter: str = ",") -> dict:

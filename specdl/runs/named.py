@@ -69,9 +69,9 @@ def read_named(run, path: Path, folder=None) -> RawInputs:
 def _csv(run, path: Path, folder) -> RawInputs:
     from ..runtime.csv import read_header
     from ..runtime.csv_inputs import read_inputs
-    from .inputs import unique_header
+    from .inputs import csv_delimiter, unique_header
 
-    delimiter = run.spec.data.delimiter
+    delimiter = csv_delimiter(run, path)
     try:
         header = read_header(path, delimiter)
     except ValueError as e:  # a cell the csv module refuses

@@ -76,7 +76,7 @@ def kept_columns(run, path, keep) -> dict:
     for name in keep:
         if name in own or (not heads and name.startswith("prediction_")):
             raise RunError(f"--keep {name}: the output has its own column `{name}`; rename the input column")
-    return read_columns(path, list(dict.fromkeys(keep)), csv_delimiter(run))
+    return read_columns(path, list(dict.fromkeys(keep)), csv_delimiter(run, path))
 
 
 def prediction_rows(pred: dict, files=None, kept: dict | None = None) -> list[dict]:

@@ -145,13 +145,29 @@ class DataSource(Base):
         raise NotImplementedError
 
 
-def split_indices(y, split, seed: int, stratify: bool) -> dict:
-    """``split_rows`` for a spec's ``split``, a failure to split being a RunError."""
+def split_indices(y, split, seed: int, stratify: bool, names=None) -> dict:
+    """``split_rows`` for a spec's ``split``, a failure to split being a RunError (a class
+    too rare to stratify named, by ``names`` where given, with the fix)."""
     from ..runtime.splits import drawn_rows, split_rows  # NumPy; split_rows imports scikit-learn
 
     try:
         rows = drawn_rows(y, split.val, split.test, seed, stratify)
         return rows if rows is not None else split_rows(y, split.val, split.test, seed, stratify)
     except ValueError as e:
-        raise RunError(f"cannot split the data ({len(y)} samples) with val={split.val}, "
-                       f"test={split.test}: {e}") from None
+        rare = rare_classes(y, names) if stratify else None
+        raise RunError(f"cannot split the data ({len(y)} samples) with val={split.val}, test={split.test}: "
+                       + (rare or str(e))) from None
+
+
+def rare_classes(y, names=None) -> str | None:
+    """The classes with fewer than 2 rows, which a stratified split cannot put in both of
+    its parts, said with the fix; None if there is none."""
+    import numpy as np
+
+    labels, counts = np.unique(np.asarray(y).reshape(len(y), -1)[:, 0], return_counts=True)
+    rare = [(names[int(c)] if names and int(c) < len(names) else str(c), n) for c, n in zip(labels, counts) if n < 2]
+    if not rare:
+        return None
+    shown = ", ".join(f"`{c}` ({n} row)" for c, n in rare[:5]) + (f" and {len(rare) - 5} more" if len(rare) > 5 else "")
+    return (f"a stratified split needs at least 2 rows of each class, and {shown} has fewer; add rows of it, "
+            "remove or merge them into another class, or set `data.split.stratify: false`")

@@ -107,6 +107,32 @@ REBUILT = {NumericInput: {"transforms": "TransformUnion"},
            ImageInput: {"transforms": "ImageTransformUnion", "augment": "ImageTransformUnion"}}
 
 
+# Ludwig's feature types -> the kind that reads such a column here
+LUDWIG_TYPES = {"category": "categorical", "binary": "categorical", "set": "categorical", "number": "numeric",
+                "numerical": "numeric", "text": "text", "sequence": "text", "image": "image"}
+
+
+def ludwig_inputs(v):
+    """``data.inputs`` before validation: an input written Ludwig's way (`{type: category,
+    column: plan}`, `{name: plan, type: category}`) or with a misspelt kind key
+    (`{category: plan}`) is a ValueError saying what to write."""
+    for name, how in (v.items() if isinstance(v, dict) else ()):
+        if not isinstance(how, dict) or _kind(how) is not None:
+            continue
+        kind = LUDWIG_TYPES.get(str(how.get("type", "")).lower())
+        col = how.get("column", how.get("name", name))
+        if kind:
+            raise ValueError(f"input `{name}`: Ludwig's `type: {how['type']}` is written `{name}: {{{kind}: {col}}}` "
+                             "here (the kind's key names the column)")
+        for key, val in how.items():
+            if key in ("type", "column", "name", "kind"):
+                continue
+            close = LUDWIG_TYPES.get(str(key).lower()) or did_you_mean(str(key), KINDS).partition("`")[2][:-2]
+            if close in KINDS and isinstance(val, str | list):
+                raise ValueError(f"input `{name}`: unknown kind `{key}`; did you mean `{name}: {{{close}: {val}}}`?")
+    return v
+
+
 def _kind(v) -> str | None:
     """The kind of an input mapping: the one kind key it holds."""
     if isinstance(v, dict):
@@ -133,6 +159,22 @@ def columns_of(how) -> list[str]:
 
 class CsvInputs:
     """The CSV source with ``inputs`` (mixed into CsvData)."""
+
+    def _read_error(self, msg: str) -> SourceError:
+        """A reading error located: a cell of a numeric input that is not a number at that
+        input's column, saying which kind reads it (text and yes/no are categories)."""
+        import re
+
+        m = re.search(r"column `(.*?)` holds .*, not a number; ", msg)
+        for name, how in self.inputs.items() if m else ():
+            cols = columns_of(how) if kind_of(how) == "numeric" else []
+            if m[1] in cols:
+                one = isinstance(how.numeric, str)
+                where = ("inputs", name, "numeric") + (() if one else (cols.index(m[1]),))
+                fix = "read it as" if one else f"take it out of `{name}` and add the input"
+                return SourceError(where, msg[:m.end() - 2] + f"; {fix} `{name if one else m[1]}: {{categorical: "
+                                   f"{m[1]}}}` (a few values), or `{{text: {m[1]}}}` (free text)")
+        return SourceError("target" if msg.startswith("the target") else "path", msg)
 
     def _input_columns(self, header) -> dict:
         """name -> (kind, columns), each column in the header, used once, not the target."""
@@ -173,10 +215,10 @@ class CsvInputs:
         try:
             x, y = read_inputs(self.path, self.target, columns, self.classification(), self.delimiter)
         except ValueError as e:
-            raise SourceError("target" if str(e).startswith("the target") else "path", str(e)) from None
+            raise self._read_error(str(e)) from None
         if not len(y):
             raise SourceError("path", f"{self.path} holds no rows under its header; a CSV needs data rows")
-        rows = split_indices(y, self.split, seed, self.split.stratify and self.classification())
+        rows = split_indices(y, self.split, seed, self.split.stratify and self.classification(), self.class_names())
         return x, y, rows
 
     def fitted_inputs(self, seed, train_only: bool = False):

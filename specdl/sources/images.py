@@ -34,7 +34,7 @@ def scan(root: str) -> tuple[list[str], list[tuple[str, int]]]:
                           f"{root} is a file; give the folder that holds one sub-folder per class")
     classes = sorted(d.name for d in base.iterdir() if d.is_dir())
     if not classes:
-        raise SourceError("root", f"{root} has no class sub-folders (root/<class>/<image>)")
+        raise SourceError("root", f"{root} has no class sub-folders (root/<class>/<image>)" + _parent_hint(base))
     samples, seen = [], set()
     for i, c in enumerate(classes):
         samples += [(str(p), i) for p in folder_images(base / c, seen)]
@@ -44,6 +44,20 @@ def scan(root: str) -> tuple[list[str], list[tuple[str, int]]]:
     if empty:
         raise SourceError("root", f"the class folder {base / empty[0]} holds no images; add some or remove it")
     return classes, samples
+
+
+def _parent_hint(base: Path) -> str:
+    """Where ``root`` names one class's folder (images straight in it): its parent, whose
+    sub-folders are the classes."""
+    def images(folder: Path) -> bool:
+        return any(p.suffix.lower() in IMG_EXTENSIONS for p in folder.iterdir())
+
+    parent = base.resolve().parent
+    siblings = sorted(d.name for d in parent.iterdir() if d.is_dir() and not d.name.startswith(".") and images(d))
+    if len(siblings) < 2 or not images(base):
+        return ""
+    shown = ", ".join(siblings[:5]) + (", ..." if len(siblings) > 5 else "")
+    return f"; it holds images itself: did you mean `root: {base.parent}`, whose sub-folders ({shown}) are the classes?"
 
 
 def folder_images(folder: Path, seen: set) -> list[Path]:

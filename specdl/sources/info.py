@@ -90,8 +90,10 @@ def describe(data, seed: int = 0) -> DataInfo:
             if data.source == "csv" else f"{data.source} data is {what} as it comes; `task` sets how a csv or "
             "npz target is read (multilabel: an npz `y` of [N, labels] 0/1 columns); leave it out"))
     if info.task == "classification" and info.classes is not None and info.classes < 2:
-        raise SourceError(data.labels_at, f"the data holds {'one class' if info.classes else 'no class'}; "
-                          "classification needs two or more")
+        names = data.class_names() if info.classes else None
+        folder = f": {data.root} needs a sub-folder per class" if getattr(data, "root", None) else ""
+        raise SourceError(data.labels_at, f"the data holds {'one class' if info.classes else 'no class'}"
+                          + (f", `{names[0]}`" if names else "") + f"; classification needs two or more{folder}")
     feat = info.feat
     if not data.file_backed:
         for i, t in enumerate(data.transforms):

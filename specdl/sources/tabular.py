@@ -9,9 +9,9 @@ from pydantic import Field, PrivateAttr, field_validator
 
 from ..components.base import PosInt
 from ..components.call import Call, Name, literal
-from ..errors import SourceError, did_you_mean
+from ..errors import RunError, SourceError, did_you_mean
 from .base import DataSource
-from .csv_inputs import CsvInput, CsvInputs
+from .csv_inputs import CsvInput, CsvInputs, ludwig_inputs
 from .info import GENERATORS, SKLEARN, SKLEARN_CLASSES, SKLEARN_SIZES, SKLEARN_TARGETS, DataInfo, InputInfo
 from .named import NamedInputs, NpzInput, SyntheticInput, inputs_of
 from .targets import CsvTarget, NpzTarget, SeveralTargets, SyntheticTarget, refuse_list
@@ -205,6 +205,7 @@ class CsvData(CsvInputs, NamedInputs, SeveralTargets, DataSource):
         return v
 
     _targets_list = field_validator("targets", mode="before")(lambda v: refuse_list(v, "column"))
+    _ludwig = field_validator("inputs", mode="before")(ludwig_inputs)  # Ludwig's `type: category`
 
     def model_post_init(self, _):
         if self.target is None and self.targets is None:
@@ -218,7 +219,7 @@ class CsvData(CsvInputs, NamedInputs, SeveralTargets, DataSource):
 
     def _header(self) -> list[str]:
         from ..files import file_problem, utf8_problem
-        from ..runtime.csv import read_header
+        from ..runtime.csv import other_delimiter, read_header
 
         why = file_problem(self.path)
         if why and why.startswith("no such file"):
@@ -232,6 +233,13 @@ class CsvData(CsvInputs, NamedInputs, SeveralTargets, DataSource):
             raise SourceError("path", str(e)) from None
         if not header:
             raise SourceError("path", f"{self.path} is empty; a CSV needs a header row")
+        other = other_delimiter(header, self.delimiter)
+        if other:
+            import json
+
+            raise SourceError("delimiter", f"{self.path}'s header reads as one column with the delimiter "
+                              f"{json.dumps(self.delimiter)} but as {len(header[0].split(other))} with "
+                              f"{json.dumps(other)}: write `delimiter: {json.dumps(other)}` under `data`")
         twice = sorted({h for h in header if header.count(h) > 1})
         if twice:
             raise SourceError("path", f"{self.path} has two columns named `{twice[0]}`; rename one")
@@ -284,6 +292,12 @@ class CsvData(CsvInputs, NamedInputs, SeveralTargets, DataSource):
                 raise SourceError(("exclude", i), f"`{name}` is listed under `categorical` too; a column is either "
                                   "a feature or excluded: drop it from one of the two lists")
 
+    def _label_numbers(self) -> list[float]:
+        """The (first) target column's cells as numbers (money read as its number)."""
+        from ..runtime.csv import as_number
+
+        return [as_number(v) for v in self._labels()]
+
     def _labels(self) -> list[str]:
         """The (first) target column's non-missing cells."""
         return self._target_cells()[self.target_columns()[0]]
@@ -326,9 +340,11 @@ class CsvData(CsvInputs, NamedInputs, SeveralTargets, DataSource):
             return False  # several columns: a multi-target regression (info() says so of text or a task)
         if self.task:
             return self.task == "classification"
+        from ..runtime.csv import as_number
+
         for text in self._labels():
             try:
-                float(text)
+                as_number(text)  # a number, or money (`$1,234.50`)
             except ValueError:
                 return True  # text labels
         return False
@@ -338,7 +354,7 @@ class CsvData(CsvInputs, NamedInputs, SeveralTargets, DataSource):
         which is classes already)."""
         if self.classification():
             return None
-        return class_hint(f"`{self.target}`", [float(v) for v in self._labels()])
+        return class_hint(f"`{self.target}`", self._label_numbers())
 
     def class_names(self) -> list[str] | None:
         return sorted(set(self._labels())) if self.classification() else None
@@ -351,21 +367,33 @@ class CsvData(CsvInputs, NamedInputs, SeveralTargets, DataSource):
             x, c, y = read_csv(self.path, self.target, numeric, cats, self.classification(), self.delimiter)
         except ValueError as e:
             msg = str(e)
-            field = "target" if msg.startswith("the target") else "features" if "not a number" in msg else "path"
-            raise SourceError(field, msg) from None
+            if "not a number" in msg:  # every column of text at once, each with what to write
+                raise SourceError("features", self._text_columns(numeric) or msg) from None
+            raise SourceError("target" if msg.startswith("the target") else "path", msg) from None
         if not len(x):
             raise SourceError("path", f"{self.path} holds no rows under its header; a CSV needs data rows")
         return x, c, y
+
+    def _text_columns(self, numeric) -> str | None:
+        """check's message for the feature columns read as numbers that hold text."""
+        from ..runtime.csv import read_table
+        from .column_kinds import text_columns_message
+
+        header, rows, lines = read_table(self.path, self.delimiter)
+        at = {name: header.index(name) for name in numeric}
+        return text_columns_message(self.path, {n: [r[i].strip() for r in rows] for n, i in at.items()}, lines)
 
     def _several_targets(self) -> None:
         """Several target columns make a multi-target regression: numbers, no other task."""
         if self.task and self.task != "regression":
             raise SourceError("target", f"several target columns make a multi-target regression, not "
                               f"{self.task}; give one column (or drop `task`)")
+        from ..runtime.csv import as_number
+
         for t, cells in self._target_cells().items():
             for text in cells[:100_000]:
                 try:
-                    float(text)
+                    as_number(text)
                 except ValueError:
                     raise SourceError("target", f"the target `{t}` holds {text[:40]!r}; several target columns "
                                       "make a multi-target regression, of numbers; give one column to classify") from None
@@ -381,7 +409,7 @@ class CsvData(CsvInputs, NamedInputs, SeveralTargets, DataSource):
         return self._info[1]
 
     def _read_info(self, numeric, cats, seed):
-        from .base import split_indices
+        from .column_kinds import case_twins, id_column_warnings
 
         if len(self.target_columns()) > 1:
             self._several_targets()
@@ -389,24 +417,40 @@ class CsvData(CsvInputs, NamedInputs, SeveralTargets, DataSource):
         if self.inputs is not None:
             return self._named_info(seed, classification)
         x, c, y = self._read(numeric, cats)
-        train = split_indices(y, self.split, seed, self.split.stratify and classification)["train"]
+        twins = case_twins(self.target, self.class_names()) if classification else ()
+        train = self._train_rows(y, seed, classification, twins)
         self._check_cells(numeric, x, train)
         counts = [len(set(c[train, j])) for j in range(len(cats))]
-        width, warnings = len(numeric) + sum(counts), self._wide_categories(counts, len(train))
+        width = len(numeric) + sum(counts)
+        warnings = self._wide_categories(counts, len(train)) + id_column_warnings(numeric, x) + twins
         if classification:
             return DataInfo((width,), "float32", "classification", int(y.max()) + 1, None, warnings=warnings)
         targets = self.target_columns()
         if len(targets) > 1:
             return DataInfo((width,), "float32", "regression", None, (len(targets),), target_names=tuple(targets),
                             warnings=warnings)
-        hint = None if self.task else class_hint(f"`{self.target}`", [float(v) for v in self._labels()])
+        hint = None if self.task else class_hint(f"`{self.target}`", self._label_numbers())
         return DataInfo((width,), "float32", "regression", None, (1,), hint, warnings=warnings)
+
+    def _train_rows(self, y, seed, classification, twins=()):
+        """The train split's rows; a class too rare to stratify is check's located error
+        (with the labels that differ only in case, the likelier cause, where there are)."""
+        from .base import split_indices
+
+        try:
+            return split_indices(y, self.split, seed, self.split.stratify and classification,
+                                 self.class_names())["train"]
+        except RunError as e:
+            raise SourceError("split", f"{e}{''.join(f'; {why}' for _, why in twins)}") from None
 
     def _named_info(self, seed, classification):
         """DataInfo of the named inputs: each input's, the task's and the classes'."""
+        from .column_kinds import case_twins
+
         named, warnings = self.inputs_info(seed)
         first = named[0]
         if classification:
+            warnings = (*warnings, *case_twins(self.target, self.class_names()))
             return DataInfo(first.feat, first.dtype, "classification", len(self.class_names()), None,
                             warnings=warnings, inputs=named)
         targets = self.target_columns()
