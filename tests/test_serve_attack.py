@@ -269,6 +269,17 @@ def test_good_and_bad_requests_in_one_batch(run):
         assert same_rows(answers[i], served.predict(model.model_validate(bodies[i])))
 
 
+def test_a_key_of_other_than_ascii_matches_sent_as_utf8(run, monkeypatch):
+    """SPECDL_API_KEY "clé-ß": the header's bytes arrive decoded as latin-1, so the right
+    key sent as UTF-8 was a 401 every time."""
+    monkeypatch.setenv("SPECDL_API_KEY", "clé-ß")
+    with TestClient(specdl.serve_app(run)) as c:
+        assert c.get("/info", headers={"X-API-Key": "clé-ß".encode()}).status_code == 200
+        for wrong in ("clé-s".encode(), b"cle-ss", "clé-ß".encode() + b"x"):
+            assert c.get("/info", headers={"X-API-Key": wrong}).status_code == 401, wrong
+        assert c.get("/info").status_code == 401
+
+
 @pytest.fixture
 def no_uvicorn(monkeypatch):
     """`specdl serve` returns at once where it would serve (a run it should refuse fails

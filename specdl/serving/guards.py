@@ -120,7 +120,9 @@ def key_check(key: str | None):
                           description="the server's SPECDL_API_KEY (needed where it is set)")
 
     async def check(given: str | None = Security(header)) -> None:  # async: no worker thread per request
-        if key and not secrets.compare_digest((given or "").encode(), key.encode()):
+        # the header's own bytes (ASGI servers decode them as latin-1) against the key's UTF-8: a key
+        # of other than ASCII matches when sent as UTF-8
+        if key and not secrets.compare_digest((given or "").encode("latin-1"), key.encode()):
             raise HTTPException(401, "a matching X-API-Key header is needed (the server's SPECDL_API_KEY)",
                                 headers={"WWW-Authenticate": "APIKey"})
     return check
