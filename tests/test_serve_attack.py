@@ -208,26 +208,36 @@ def test_info_and_openapi_of_several_outputs(run, client):
     assert r.status_code == 200 and list(r.json()["rows"][0]) == OUTPUTS
 
 
-def from_schema(doc: dict, schema: dict, depth: int = 0) -> st.SearchStrategy:
-    """JSON that fits ``schema`` (a part of the OpenAPI document ``doc``): objects of its
-    properties (some left out, now and then one more), lists, unions, numbers (NaN and
-    infinities among them), texts (NA and control characters among them), null."""
-    if "$ref" in schema:
-        return st.deferred(lambda: from_schema(doc, doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]],
-                                               depth + 1))
+def from_schema(doc: dict, schema: dict, top: bool = False, depth: int = 0) -> st.SearchStrategy:
+    """JSON that fits ``schema`` (a part of the OpenAPI document ``doc``) or nearly:
+    objects of their required properties, some others, now and then one missing or one
+    more; lists (a field's lists of one length: ``top``), unions, numbers (NaN, infinities
+    and 1e308 among them), texts (NA, "\\r", NUL among them), null."""
+    if "$ref" in schema:  # a recursive one (nested lists of numbers) a few deep
+        name = schema["$ref"].rsplit("/", 1)[1]
+        return from_schema(doc, doc["components"]["schemas"][name], depth=depth + 1) if depth < 4 else st.floats(-9, 9)
     if "anyOf" in schema:
-        return st.one_of([from_schema(doc, s, depth) for s in schema["anyOf"]])
+        return st.one_of([from_schema(doc, s, top, depth) for s in schema["anyOf"]])
     kind = schema.get("type")
     if kind == "object":
-        props = {k: from_schema(doc, v, depth) for k, v in schema.get("properties", {}).items()}
-        extra = st.dictionaries(st.sampled_from(["zz", "rows", "inputs", "text"]), st.integers(), max_size=1)
-        return st.tuples(st.fixed_dictionaries({}, optional=props), extra).map(lambda t: {**t[1], **t[0]})
+        props = {k: from_schema(doc, v, True, depth) for k, v in schema.get("properties", {}).items()}
+        needed = set(schema.get("required", []))
+        whole = st.fixed_dictionaries({k: v for k, v in props.items() if k in needed},
+                                      optional={k: v for k, v in props.items() if k not in needed})
+        change = st.sampled_from([None, None, None, "drop", "zz"])
+        return st.tuples(whole, change).map(lambda t: {k: v for k, v in t[0].items() if k != next(iter(t[0]), None)}
+                                            if t[1] == "drop" else {**t[0], "zz": 1} if t[1] else t[0])
     if kind == "array":
-        items = from_schema(doc, schema.get("items", {}), depth) if depth < 6 else st.floats()
+        items = from_schema(doc, schema.get("items", {}), depth=depth)
+        if top:  # the samples of one request: as many in each list
+            return st.shared(st.integers(1, 3), key="n").flatmap(
+                lambda n: st.lists(items, min_size=n, max_size=n))
         return st.lists(items, min_size=schema.get("minItems", 0), max_size=3)
-    return {"number": st.floats(width=64) | st.integers(-10**40, 10**40),
-            "string": st.sampled_from(["NA", "m1", "great film", "", "\r", "\x00", "é"]) | st.text(max_size=6),
-            "null": st.none()}.get(kind, st.none() | st.floats() | st.text(max_size=4) | st.lists(st.floats(), max_size=2))
+    return {"number": st.floats(-1e4, 1e4) | st.integers(-100, 3000) | st.sampled_from([1e308, -1e39, 1e-320])
+            | st.floats(width=64),
+            "string": st.sampled_from(["NA", "m1", "great film", "", "\r", "a\x00b", "é\u2028"]) | st.text(max_size=6),
+            "null": st.none()}.get(kind, st.none() | st.floats(-10, 10) | st.text(max_size=4)
+                                   | st.lists(st.floats(-10, 10), min_size=2, max_size=2))
 
 
 @pytest.fixture(scope="module")
