@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import signal
 import time
 
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 import specdl
 from specdl.runs.predict import predict_file, prediction_rows
 
-from .test_serve import batched, one_line, same_rows, start_server
+from .test_serve import batched, one_line, runs, same_rows, start_server  # noqa: F401 - runs: a fixture
 
 pytest.importorskip("fastapi")
 with __import__("warnings").catch_warnings():  # starlette's note on its httpx client
@@ -175,6 +176,25 @@ def test_a_number_past_float32_after_the_transforms_is_a_422(run, client, tmp_pa
     saved = SavedRun(run)
     with pytest.raises(specdl.RunError, match="row 1, column `year` holds 1e.39: the ONNX graph"):
         graph_feed(saved, specdl.runs.named.from_mapping(saved, as_inputs(rows)))
+
+
+def test_the_onnx_backend_refuses_a_number_past_float32_before_the_graph(runs):
+    """A CSV or array run's raw numbers go to the graph as float32: 1e39 was infinity
+    there and a 500 (a non-finite output) where the torch backend answers; now a 422 at
+    its row and column, before the graph (``prepare``, the backend's reading)."""
+    from specdl.runs.inputs import RawInputs
+    from specdl.runs.loaded import SavedRun
+    from specdl.serving.onnx_backend import OnnxBackend
+
+    for kind, x, says in [("csv", (np.array([[0.5, 1e39, 0.1, 0.2]]), np.array([["p", "u"]], dtype=object)),
+                           "row 0, column `json` holds 1e+39"),
+                          ("npz", np.array([[0.5, 0.1, -1e39, 0.2]]), "row 0 (feature 2) holds -1e+39")]:
+        backend = object.__new__(OnnxBackend)  # its reading, without a graph
+        backend.saved, backend.inputs = SavedRun(runs[kind]), ["numeric", "categorical"]
+        with pytest.raises(specdl.RunError, match=re.escape(says) + ", past float32's range"):
+            backend.prepare(RawInputs(x, ["row 0"]))
+        fine = (x[0] * 0 + 1e38, x[1]) if kind == "csv" else x * 0 + 1e38
+        assert backend.prepare(RawInputs(fine, ["row 0"]))["numeric"].dtype == np.float32
 
 
 INPUTS_422 = [  # (a change to the inputs form of 3 good rows, what the 422's line starts with)

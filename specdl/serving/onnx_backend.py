@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import RunError
 from ..front.plan import dtypes
 from ..runs.export import RAW_ONNX
-from ..runs.inputs import check_finite, check_raw
+from ..runs.inputs import check_finite, check_float32, check_raw
 from ..runs.pixels import source_pixels
 
 
@@ -63,6 +63,7 @@ class OnnxBackend:
             return graph_feed(run, raw)
         num, cats = raw.x if data.source == "csv" else (raw.x, None)
         num = check_raw(run, np.asarray(num, dtype=dtypes(run.analysis).read), raw.rows)
+        check_float32(run, num, raw.rows)  # the graph's input is float32: 1e39 would be infinity there
         if "fill" not in [t.type_name for t in data.transforms]:
             check_finite(run, num, num, raw.rows)  # a missing value the run cannot fill: as predict says it
         feed = {}
