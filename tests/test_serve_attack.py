@@ -373,6 +373,32 @@ def test_another_runs_or_a_truncated_model_raw_onnx_is_one_line_exit_2(run, tmp_
     assert onnx  # the graphs above are onnx's own
 
 
+@pytest.mark.slow  # exports the run with its preprocessing (torch.onnx)
+def test_the_onnx_backend_answers_hostile_texts_as_predict(run, tmp_path):
+    """Texts a CSV reads as missing, line ends, quotes, unicode, a 1 MB text, an unseen
+    category, blank numbers: the onnx backend (its own tokenizing, without torch) answers
+    both forms within the export's tolerance of `specdl predict`, and as the torch backend."""
+    import shutil
+
+    from .test_serve import within_export_tolerance
+
+    copy = shutil.copytree(run, tmp_path / "run")
+    specdl.export(copy, with_preprocessing=True)
+    rows = data_rows(8, seed=5)
+    for r, cell in zip(rows, ["NA", "a\rb", 'say "great", fine', "café GREAT! 😀", "great " * 170_000, "", " ? "]):
+        r["text"] = cell
+    rows[2]["movie"], rows[3]["movie"], rows[4]["runtime"] = "never seen", "", ""
+    want = predicted(copy, tmp_path / "in.csv", rows)
+    with TestClient(specdl.serve_app(copy, backend="onnx", max_body=20_000_000)) as onnx, \
+            TestClient(specdl.serve_app(copy, max_body=20_000_000)) as torch_:
+        for body in ({"rows": as_request(rows)}, {"inputs": as_inputs(as_request(rows))}):
+            got = onnx.post("/predict", json=body)
+            assert got.status_code == 200, got.text
+            assert within_export_tolerance(got.json()["rows"], want, thresholds={"label": 0.5})
+            assert within_export_tolerance(got.json()["rows"], torch_.post("/predict", json=body).json()["rows"],
+                                           thresholds={"label": 0.5})
+
+
 # -- the real server, over real HTTP on 127.0.0.1 (slow: a process that imports torch)
 
 def mixed(url: str) -> tuple[list, list]:
