@@ -99,17 +99,41 @@ def _fitted_groups(pre: dict, analysis) -> list[tuple]:
 def _states_problem(pre: dict, analysis) -> str | None:
     data = analysis.spec.data
     for key, states, steps in _fitted_groups(pre, analysis):
-        if not isinstance(states, list) or len(states) != len(steps) or not all(isinstance(x, dict) for x in states):
-            return f"`{key}` is not one fitted state for each of the spec's {len(steps)} {key}"
-        for t, state in zip(steps, states):
-            for k, v in state.items():
-                try:
-                    ok = np.isfinite(np.asarray(v, dtype=np.float64)).all()
-                except (TypeError, ValueError):
-                    ok = False
-                if not ok:
-                    return f"{t.type_name}'s `{k}` holds other than finite numbers"
-    for t, state, want in zip(data.transforms, pre["transforms"], _probe_states(analysis) or []):
+        why = _group_problem(key, states, steps)
+        if why:
+            return why
+    if data.file_backed or not data.transforms:
+        return None
+    raw = (len(data.columns()[0]),) if data.source == "csv" else tuple(data.facts(analysis.spec.seed).feat)
+    return _shapes_problem(data.transforms, pre["transforms"], raw)
+
+
+def _group_problem(key: str, states, steps) -> str | None:
+    """A group of fitted states: one dict per transform, each of finite numbers."""
+    if not isinstance(states, list) or len(states) != len(steps) or not all(isinstance(x, dict) for x in states):
+        noun = "transforms" if key.startswith("inputs.") else key  # an input's own, or the data's
+        return f"`{key}` is not one fitted state for each of the spec's {len(steps)} {noun}"
+    for t, state in zip(steps, states):
+        for k, v in state.items():
+            try:
+                ok = np.isfinite(np.asarray(v, dtype=np.float64)).all()
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                return f"{t.type_name}'s `{k}` holds other than finite numbers"
+    return None
+
+
+def _shapes_problem(steps, states, raw: tuple) -> str | None:
+    """Fitted states against what ``steps`` fit on zeros of the per-sample shape ``raw``:
+    the same keys, of the same shapes."""
+    from ..runtime.prepare import fit_transforms
+
+    try:
+        wants = fit_transforms({"train": np.zeros((2, *raw))}, [t.step() for t in steps])[1]
+    except Exception:  # noqa: BLE001 - shapes the transforms refuse: check said so already
+        return None
+    for t, state, want in zip(steps, states, wants):
         shapes = {k: list(np.shape(v)) for k, v in state.items()}
         wanted = {k: list(np.shape(v)) for k, v in want.items()}
         if shapes != wanted:
@@ -117,25 +141,13 @@ def _states_problem(pre: dict, analysis) -> str | None:
     return None
 
 
-def _probe_states(analysis) -> list | None:
-    """What the run's transforms fit on zeros of its per-sample shape (None for image data)."""
-    from ..runtime.prepare import fit_transforms
-
-    data = analysis.spec.data
-    if data.file_backed or not data.transforms:
-        return None
-    raw = (len(data.columns()[0]),) if data.source == "csv" else tuple(data.facts(analysis.spec.seed).feat)
-    try:
-        return fit_transforms({"train": np.zeros((2, *raw))}, [t.step() for t in data.transforms])[1]
-    except Exception:  # noqa: BLE001 - shapes the transforms refuse: check said so already
-        return None
-
-
 FITTED = {"text": ("vocabulary", "length"), "categorical": ("categories",), "numeric": ("transforms",)}
 
 
 def _inputs_problem(saved, analysis) -> str | None:
     """A CSV's named inputs: what each fitted, with the keys its kind fits (None: fine)."""
+    from ..sources.csv_inputs import columns_of
+
     data = analysis.spec.data
     if data.source != "csv" or not data.inputs:
         return None
@@ -153,6 +165,12 @@ def _inputs_problem(saved, analysis) -> str | None:
         if info.kind == "categorical" and not (isinstance(fit["categories"], list)
                                                and all(isinstance(c, str) for c in fit["categories"])):
             return f"`inputs.{info.name}.categories` is not a list of texts"
+        if info.kind == "numeric":  # its transforms' states, as the data's own are checked
+            how = data.inputs[info.name]
+            why = (_group_problem(f"inputs.{info.name}.transforms", fit["transforms"], how.transforms)
+                   or _shapes_problem(how.transforms, fit["transforms"], (len(columns_of(how)),)))
+            if why:
+                return why
     return None
 
 

@@ -26,6 +26,7 @@ from .inputs import (
 )
 from .named import all_columns, read_named
 
+LINE_END = re.compile(r"\r\n|\r|\n")  # what the csv module's reader counts as a line
 TAKES = ("a path (.csv, .npy, .npz, an image or a folder), rows as dicts keyed by column name, "
          "a NumPy array")
 
@@ -118,6 +119,11 @@ def _cell(value, i: int, key) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:  # a lone surrogate (JSON's "\\ud800"): no text a CSV can hold
+            raise RunError(f"row {i}, `{key}` holds {value[e.start]!r} (half of a UTF-16 pair), not text; "
+                           "send UTF-8 text") from None
         return value
     if isinstance(value, (float, np.floating)):
         return repr(float(value))  # every digit (a float32's too): the value an array would give
@@ -149,11 +155,12 @@ def dict_rows(run, rows, exclude=()) -> RawInputs:
     with tempfile.TemporaryDirectory() as tmp:
         path, ends = Path(tmp) / "rows.csv", {}
         with open(path, "w", newline="", encoding="utf-8") as f:
-            w, line = csv.writer(f, delimiter=csv_delimiter(run), lineterminator="\n"), 1
+            # "\r\n" ends a row: a cell holding "\r" (a line end to the reader) is quoted too
+            w, line = csv.writer(f, delimiter=csv_delimiter(run), lineterminator="\r\n"), 1
             w.writerow(names)
             for i, row in enumerate(rows):
                 cells = [_cell(row[n], i, n) for n in names]
-                line += 1 + sum(c.count("\n") for c in cells)
+                line += 1 + sum(len(LINE_END.findall(c)) for c in cells)
                 ends[line] = i
                 w.writerow(cells)
         try:

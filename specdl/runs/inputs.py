@@ -261,6 +261,17 @@ def check_raw(run, x, rows=()):
     return x
 
 
+def check_float32(run, x, rows=()) -> None:
+    """Raw features a graph takes as float32 (`serve --backend onnx`): a finite value past
+    float32's range is an error at its row and column (the graph would see infinity)."""
+    flat = np.asarray(x).reshape(len(x), -1)
+    big = np.abs(np.nan_to_num(flat)) > np.finfo(np.float32).max if flat.dtype.kind == "f" else None
+    if big is not None and big.any():
+        r, c = (int(v) for v in np.argwhere(big)[0])
+        raise RunError(f"{_at(run, rows, r, c)} holds {flat[r, c]:g}, past float32's range (the ONNX graph's "
+                       "numbers); give a value within it")
+
+
 def check_finite(run, x, raw=None, rows=()):
     """Model inputs after the transforms: a NaN left is an error at its row and column,
     naming its cause: a missing cell the run has no `fill` for, or a transform's result.

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RunError, did_you_mean, one_line
+from ..runtime.csv import missing_cell
 from .inputs import RawInputs, applied, saved_states
 
 
@@ -196,9 +197,28 @@ def _numbers(values, name: str) -> np.ndarray:
     except (ValueError, TypeError):
         a = None
     if a is None or a.dtype.kind not in "biuf" or not a.ndim:
-        raise RunError(f"the input `{name}` holds other than numbers (or rows of unequal length); give one "
-                       "list of numbers per sample")
+        odd = _odd_sample(values)
+        raise RunError((f"row {odd}, input `{name}` holds other than numbers, or not as many as row 0"
+                        if odd is not None else f"the input `{name}` holds other than numbers (or rows of unequal "
+                                                "length)") + "; give one list of numbers per sample")
     return a
+
+
+def _odd_sample(values) -> int | None:
+    """The first sample of ``values`` that is not numbers (None: missing) of sample 0's
+    shape, where there is one."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        return None
+    shape = None
+    for i, v in enumerate(values):
+        try:
+            now = np.shape(np.asarray(v, dtype=np.float64))
+        except (ValueError, TypeError):
+            return i
+        if shape is not None and now != shape:
+            return i
+        shape = now
+    return None
 
 
 def _columns(a: np.ndarray, name: str, cols) -> np.ndarray:
@@ -221,7 +241,7 @@ def _strings(values, name: str) -> np.ndarray:
             v = str(int(v))
         if v is not None and not isinstance(v, str):
             raise RunError(f"row {i}, input `{name}` holds {type(v).__name__} {str(v)[:40]!r}; give a text or None")
-        out.append("" if v is None else v.strip())
+        out.append("" if v is None or missing_cell(v) else v.strip())  # "NA", "?": missing, as in a CSV
     return np.array(out, dtype=object)
 
 
@@ -315,12 +335,23 @@ def _numeric(run, name, how, fit, x, rows) -> np.ndarray:
     if np.isinf(x).any():
         r, c = (int(v) for v in np.argwhere(np.isinf(x))[0])
         raise RunError(f"{rows[r]}, column `{cols[c]}` holds an infinite value; give a finite number")
-    x = applied(x, run.spec.data.inputs[name].transforms, saved_states(fit["transforms"]))
+    given, x = x, applied(x, run.spec.data.inputs[name].transforms, saved_states(fit["transforms"]))
     if not np.isfinite(x).all():
         r, c = (int(v) for v in np.argwhere(~np.isfinite(x))[0])
         raise RunError(f"{rows[r]}, column `{cols[c]}` has no value (a missing cell) and the input `{name}` was "
                        "trained without a `fill` transform: fill it in or drop the row")
+    past_float32(x, rows, cols, given, f"the input `{name}`'s transforms turn it into")
     return x.astype(np.float32)
+
+
+def past_float32(x, rows, cols, given, what: str) -> None:
+    """Numbers past float32's range (what the model computes in) are an error at their
+    row and column (``given``: the values sent; ``what``: what became of them)."""
+    big = np.abs(np.nan_to_num(x)) > np.finfo(np.float32).max
+    if big.any():
+        r, c = (int(v) for v in np.argwhere(big)[0])
+        raise RunError(f"{rows[r]}, column `{cols[c]}` holds {given[r, c]:g}: {what} {x[r, c]:g}, past float32's "
+                       "range (the model's numbers); give a value within it")
 
 
 def graph_feed(run, raw: RawInputs) -> dict:
@@ -335,7 +366,9 @@ def graph_feed(run, raw: RawInputs) -> dict:
         return {i.name: np.asarray(raw.x[i.name], dtype=i.dtype) for i in run.analysis.data.inputs}
     arrays, _ = encode(run, raw, pictures=input_pixels)  # what predict would refuse is refused here too
     feed = {}
-    for name, (kind, _) in csv_columns(run).items():
+    for name, (kind, cols) in csv_columns(run).items():
+        if kind == "numeric":  # the graph takes the raw numbers as float32
+            past_float32(raw.x[name], raw.rows, cols, raw.x[name], "the ONNX graph takes it as it is,")
         feed[name] = (arrays[name] if kind in ("text", "image") else np.asarray(raw.x[name], dtype=str).astype(object)
                       if kind == "categorical" else np.asarray(raw.x[name], dtype=np.float32))
     return feed

@@ -120,7 +120,9 @@ def key_check(key: str | None):
                           description="the server's SPECDL_API_KEY (needed where it is set)")
 
     async def check(given: str | None = Security(header)) -> None:  # async: no worker thread per request
-        if key and not secrets.compare_digest((given or "").encode(), key.encode()):
+        # the header's own bytes (ASGI servers decode them as latin-1) against the key's UTF-8: a key
+        # of other than ASCII matches when sent as UTF-8
+        if key and not secrets.compare_digest((given or "").encode("latin-1"), key.encode()):
             raise HTTPException(401, "a matching X-API-Key header is needed (the server's SPECDL_API_KEY)",
                                 headers={"WWW-Authenticate": "APIKey"})
     return check
@@ -130,14 +132,17 @@ TYPE_TAGS = {"float", "int", "str", "bool"}  # pydantic's names of a union's mem
 
 
 def where(loc) -> str:
-    """A pydantic error's location as the request's row and field (`row 3, `class``) or
-    instance and position (`instance 2 at [1, 0]`, `instance 0, `path``)."""
+    """A pydantic error's location as the request's row and field (`row 3, `class``, in
+    the inputs form `row 1, input `stats` at [0]`) or instance and position (`instance 2
+    at [1, 0]`, `instance 0, `path``)."""
     parts = [p for p in loc if p != "body" and p not in TYPE_TAGS and "[" not in str(p)]
+    if len(parts) >= 3 and parts[0] == "inputs" and isinstance(parts[2], int):  # inputs.<name>.<row>...
+        parts = ["rows", parts[2], f"input `{parts[1]}`", *parts[3:]]
     if len(parts) >= 2 and parts[0] in ("rows", "instances") and isinstance(parts[1], int):
         head = f"{'row' if parts[0] == 'rows' else 'instance'} {parts[1]}"
         at = [str(p) for p in parts[2:] if isinstance(p, int)]
-        names = [p for p in parts[2:] if isinstance(p, str)]
-        return head + (f" at [{', '.join(at)}]" if at else "") + (f", `{names[-1]}`" if names else "")
+        names = [p if p.startswith("input `") else f"`{p}`" for p in parts[2:] if isinstance(p, str)]
+        return head + (f", {names[-1]}" if names else "") + (f" at [{', '.join(at)}]" if at else "")
     return f"`{'.'.join(map(str, parts))}`" if parts else "the body"
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import RunError
 from ..front.plan import dtypes
 from ..runs.export import RAW_ONNX
-from ..runs.inputs import check_finite, check_raw
+from ..runs.inputs import check_finite, check_float32, check_raw
 from ..runs.pixels import source_pixels
 
 
@@ -41,6 +41,10 @@ class OnnxBackend:
             raise RunError(f"{self.path} is not a graph with the run's preprocessing (no specdl.with_preprocessing "
                            f"in its metadata); write it with `specdl export {run_dir} --with-preprocessing`")
         self.inputs = [i.name for i in self.session.get_inputs()]
+        why = other_run(saved, self.session)
+        if why:
+            raise RunError(f"{self.path} is not this run's graph ({why}): write it again with `specdl export "
+                           f"{run_dir} --with-preprocessing`")
         self.classes = json.loads(meta["specdl.classes"]) if "specdl.classes" in meta else None
         self.outputs = [o.name for o in self.session.get_outputs()]
         heads = list(saved.analysis.heads or ())
@@ -59,6 +63,7 @@ class OnnxBackend:
             return graph_feed(run, raw)
         num, cats = raw.x if data.source == "csv" else (raw.x, None)
         num = check_raw(run, np.asarray(num, dtype=dtypes(run.analysis).read), raw.rows)
+        check_float32(run, num, raw.rows)  # the graph's input is float32: 1e39 would be infinity there
         if "fill" not in [t.type_name for t in data.transforms]:
             check_finite(run, num, num, raw.rows)  # a missing value the run cannot fill: as predict says it
         feed = {}
@@ -100,6 +105,26 @@ def decided(out, analysis, names, threshold: float) -> dict:
         return {"prediction": (out >= threshold).astype(np.int64), "probabilities": out}
     targets = analysis.target_names()
     return {"prediction": out.astype(np.float64), **({"targets": targets} if targets else {})}
+
+
+def other_run(run, session) -> str | None:
+    """What shows a raw graph to be another run's (None: nothing): other inputs than
+    this run feeds, a text input of another length."""
+    data = run.spec.data
+    if run.analysis.graph.named:
+        want = {i.name: list(i.feat) if i.kind == "text" else None for i in run.analysis.data.inputs}
+    elif data.file_backed:
+        want = {"image": None}
+    else:
+        numeric = data.source != "csv" or bool(data.columns()[0])
+        want = {**({"numeric": None} if numeric else {}), **({"categorical": None} if run.pre["categories"] else {})}
+    got = {i.name: i.shape[1:] for i in session.get_inputs()}
+    if set(got) != set(want):
+        return f"it takes {', '.join(f'`{n}`' for n in got)}; this run's inputs are {', '.join(f'`{n}`' for n in want)}"
+    for name, feat in want.items():
+        if feat and all(isinstance(d, int) for d in got[name]) and list(got[name]) != feat:
+            return f"its `{name}` is {list(got[name])} per sample; this run's is {feat}"
+    return None
 
 
 def raw_model(saved, run_dir, checkpoint) -> Path:

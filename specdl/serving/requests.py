@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import re
 from pathlib import Path, PurePosixPath
 
 from ..errors import RunError
@@ -99,7 +100,7 @@ def _image(path, b64, where: str, files: Path | None):
                                f"most {MAX_PIXELS:,} (resize it before sending)")
             return im.convert("RGB")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        why = (str(e).splitlines() or [type(e).__name__])[0][:120]
+        why = re.sub(r" *<[^<>]* at 0x[0-9a-f]+>", "", (str(e).splitlines() or [type(e).__name__])[0])[:120]  # no repr
         raise RunError(f"{where}: `base64` does not hold a readable image ({why})") from None
 
 
