@@ -294,7 +294,9 @@ def test_good_and_bad_requests_in_one_batch(run):
     assert served.batcher.batches[-1] == 11  # one batch of every row
     for i, says in ((1, "row 1, column `runtime`"), (3, "row 1, column `runtime` holds 1e+308"), (5, "row 0, `movie`")):
         assert isinstance(answers[i], specdl.RunError) and str(answers[i]).startswith(says), answers[i]
-    model = specdl.serving.schema.request_model(served.saved)
+    from specdl.serving.schema import request_model
+
+    model = request_model(served.saved)
     for i in (0, 2, 4):
         assert same_rows(answers[i], served.predict(model.model_validate(bodies[i])))
 
@@ -349,6 +351,7 @@ def test_another_runs_or_a_truncated_model_raw_onnx_is_one_line_exit_2(run, tmp_
     from onnx import TensorProto, helper
 
     from specdl.cli import main
+    from specdl.runs.loaded import SavedRun
 
     def graph(inputs) -> bytes:
         ins = [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs]
@@ -359,7 +362,7 @@ def test_another_runs_or_a_truncated_model_raw_onnx_is_one_line_exit_2(run, tmp_
         model.metadata_props.add(key="specdl.with_preprocessing", value="1")
         return model.SerializeToString()
 
-    length = specdl.runs.loaded.SavedRun(run).pre["inputs"]["review"]["length"]
+    length = SavedRun(run).pre["inputs"]["review"]["length"]
     cases = [(graph([("review", TensorProto.INT64, ["N", length])]), "it takes `review`; this run's inputs are"),
              (graph([("review", TensorProto.INT64, ["N", length + 3]), ("movie", TensorProto.STRING, ["N"]),
                      ("stats", TensorProto.FLOAT, ["N", 2])]), f"its `review` is [{length + 3}] per sample"),
