@@ -130,7 +130,31 @@ def test_the_openapi_document_validates(runs, kind):
     validator.validate(doc)
     body = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/PredictRequest"}
-    assert set(doc["components"]["schemas"]["PredictRequest"]["properties"]) == {"csv": {"rows"}}.get(kind, {"instances"})
+    forms = {"csv": {"rows", "columns", "data"}}.get(kind, {"instances"})
+    assert set(doc["components"]["schemas"]["PredictRequest"]["properties"]) == forms
+
+
+def test_the_openapi_document_describes_both_forms_of_a_csv_request(runs, csv_client, tmp_path):
+    """/openapi.json's request: `rows`, or `columns` and `data` (one of the two); a body of
+    either form that the document takes is answered alike, one with neither is refused by both."""
+    import jsonschema
+
+    doc = csv_client.get("/openapi.json").json()
+    schema = {**doc["components"]["schemas"]["PredictRequest"], "components": doc["components"]}  # its $refs resolve
+    rows = rows_csv(tmp_path / "in.csv", 3)
+    columns = list(rows[0])
+    bodies = [{"rows": rows}, {"columns": columns, "data": [[r[c] for c in columns] for r in rows]}]
+    answers = []
+    for body in bodies:
+        jsonschema.validate(body, schema)
+        r = csv_client.post("/predict", json=body)
+        assert r.status_code == 200, r.text
+        answers.append(r.json())
+    assert answers[0] == answers[1]
+    for bad in ({"columns": columns}, {}, {"rows": rows, "columns": columns, "data": []}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
+        assert csv_client.post("/predict", json=bad).status_code == 422
 
 
 def test_health_ready_info(runs, csv_client):

@@ -58,7 +58,7 @@ def tabular_request(row):
     (the columns' names once, then a list of cells per row), read as ``rows``."""
 
     class PredictRequest(BaseModel):
-        model_config = STRICT
+        model_config = ConfigDict(extra="forbid", json_schema_extra=_either_form)
         rows: list[row] = Field(min_length=1, description="one object per row, keyed by column name")
 
         @model_validator(mode="before")
@@ -68,6 +68,18 @@ def tabular_request(row):
 
     PredictRequest.model_json_schema()  # built now: a bad model fails at start, not at a request
     return PredictRequest
+
+
+def _either_form(schema: dict) -> None:
+    """The request's schema in /openapi.json: ``rows``, or ``columns`` and ``data`` (which
+    the model reads as ``rows`` before validating them)."""
+    schema["properties"]["columns"] = {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                                       "title": "Columns", "description": "the columns' names, once (with `data`, "
+                                       "instead of `rows`)"}
+    schema["properties"]["data"] = {"type": "array", "items": {"type": "array"}, "minItems": 1, "title": "Data",
+                                    "description": "a list of cells per row, in the order of `columns`"}
+    schema.pop("required", None)
+    schema["oneOf"] = [{"required": ["rows"]}, {"required": ["columns", "data"]}]
 
 
 def columns_as_rows(body):
