@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Annotated, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from ..components.base import PosInt
 from ..components.call import literal
@@ -87,8 +87,15 @@ class CategoricalInput(InputBase):
 class NumericInput(InputBase):
     """Number columns -> [N, k] float32, through the tabular transforms (fitted on train)."""
 
-    numeric: str | Annotated[list[str], Field(min_length=1)]
+    numeric: str | list[str]
     transforms: list["TransformUnion"] = []  # noqa: F821 - resolved by schema.spec_class
+
+    @field_validator("numeric")
+    @classmethod
+    def _some(cls, v):
+        if v == []:  # said here, at the key (a union's error would name the input and a string)
+            raise ValueError("give at least one number column, e.g. `numeric: [runtime, year]`")
+        return v
 
 
 class ImageInput(ImageSteps, Base):
