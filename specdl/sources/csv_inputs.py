@@ -171,6 +171,19 @@ class CsvInputs:
             out[name] = d
         return out
 
+    def _read_problem(self, msg: str, columns: dict) -> SourceError:
+        """A cell the reading refuses, at the target or at the numeric input whose column holds it."""
+        if msg.startswith("the target"):
+            return SourceError("target", msg)
+        held = next(((name, cols.index(c)) for name, (kind, cols) in columns.items() if kind == "numeric"
+                     for c in cols if f"column `{c}` holds" in msg), None)
+        if held is None:
+            return SourceError("path", msg)
+        name, j = held
+        where = ("inputs", name, "numeric") + ((j,) if isinstance(self.inputs[name].numeric, list) else ())
+        return SourceError(where, msg.split("; ")[0] + "; a numeric input reads numbers: make the column a "
+                           "`categorical` or `text` input of its own")
+
     def _read_inputs(self, seed):
         """(raw x, y, the split's rows) as build and check read them."""
         from ..runtime.csv_inputs import read_inputs
@@ -180,7 +193,7 @@ class CsvInputs:
         try:
             x, y = read_inputs(self.path, self.target, columns, self.classification(), self.delimiter)
         except ValueError as e:
-            raise SourceError("target" if str(e).startswith("the target") else "path", str(e)) from None
+            raise self._read_problem(str(e), columns) from None
         if not len(y):
             raise SourceError("path", f"{self.path} holds no rows under its header; a CSV needs data rows")
         rows = split_indices(y, self.split, seed, self.split.stratify and self.classification())
