@@ -78,3 +78,36 @@ def test_every_weight_zero_from_overrides_is_an_error(arrays, tmp_path):
         check(tmp_path, text, ["loss_weights.kind=0", "loss_weights.score=0.0"])
     (issue,) = [i.render() for i in e.value.issues]
     assert "every target's weight is 0" in str(issue) and "nothing trains" in str(issue)
+
+
+TEXT = """data:
+  source: csv
+  path: {path}
+  target: label
+  task: classification
+  inputs:
+    review: {{text: text{extra}}}
+model:
+  layers:
+    - embedding: {{embedding_dim: 4, inputs: [review]}}
+    - sequence_pool: {{mode: mean, inputs: [embedding_0, review]}}
+    - linear: 2
+"""
+
+
+@pytest.mark.parametrize("blank, extra, fix", [(True, "", "fill in the texts"),
+                                               (False, ", min_freq: 1000", "lower min_freq")])
+def test_a_text_input_with_no_word_in_its_vocabulary_is_a_warning(blank, extra, fix, tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("text,label\n" + "".join(f"{'' if blank else 'a good film'},{i % 2}\n" for i in range(20)))
+    spec, analysis = check(tmp_path, TEXT.format(path=path, extra=extra))
+    (warning,) = [w.render() for w in analysis.warnings if "vocabulary" in w.message]
+    assert warning.startswith(f"{spec}:7:20: warning: data.inputs.review.text: the vocabulary of `text` holds no word")
+    assert warning.endswith(fix)
+
+
+def test_a_text_input_with_words_has_no_such_warning(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("text,label\n" + "".join(f"a good film {i},{i % 2}\n" for i in range(20)))
+    _, analysis = check(tmp_path, TEXT.format(path=path, extra=""))
+    assert not [w for w in analysis.warnings if "vocabulary" in w.message]

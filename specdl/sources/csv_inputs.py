@@ -254,6 +254,11 @@ class CsvInputs:
             if kind == "text" and _numbers_only(raw[name][rows["train"]]):
                 warnings.append((("inputs", name, "text"), f"the column `{how.text}` holds only numbers; "
                                  "did you mean numeric?"))
+            elif kind == "text" and len(got["vocabulary"]) <= 2:  # <pad> and <unk> alone: every text reads as nothing
+                why = "lower min_freq" if "min_freq" in how.model_fields_set else "fill in the texts"
+                warnings.append((("inputs", name, "text"), f"the vocabulary of `{how.text}` holds no word (the "
+                                 f"train split's texts are blank, or each word is rarer than min_freq "
+                                 f"{how.min_freq}): the input tells the model nothing; {why}"))
         return tuple(infos), tuple(warnings)
 
     def image_inputs(self) -> list[str]:
