@@ -13,7 +13,7 @@ from ..errors import SourceError, did_you_mean
 from .base import DataSource
 from .csv_inputs import CsvInput, CsvInputs
 from .info import GENERATORS, SKLEARN, SKLEARN_CLASSES, SKLEARN_SIZES, SKLEARN_TARGETS, DataInfo, InputInfo
-from .named import NamedInputs, NpzInput, SyntheticInput, inputs_of
+from .named import NamedInputs, NpzInput, SyntheticInput, high_of_ids, inputs_of
 from .targets import CsvTarget, NpzTarget, SeveralTargets, SyntheticTarget, refuse_list, targets_of
 
 
@@ -123,6 +123,7 @@ class SyntheticData(NamedInputs, SeveralTargets, DataSource):
     targets: targets_of(SyntheticTarget) = None  # several outputs (spec 12.7)
 
     _targets_list = field_validator("targets", mode="before")(lambda v: refuse_list(v, "classes"))
+    _high = field_validator("high")(lambda v, info: high_of_ids(v, info))
 
     def sample_count(self):
         return self.size
