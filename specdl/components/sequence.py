@@ -85,11 +85,15 @@ def causal_mask(x):
     return torch.nn.Transformer.generate_square_subsequent_mask(x.size(1), device=x.device)
 
 
+class MaskError(ShapeError):
+    """A mask input that is not the token ids of its sequence (its own fix: no embedding hint)."""
+
+
 def check_ids(xs) -> None:
     """A layer's optional second input: the token ids [N, T] int64 of its sequence (the mask)."""
     if len(xs) == 2 and (xs[1].dtype != "int64" or xs[1].shape != xs[0].shape[:2]):
-        raise ShapeError(f"the mask input must be the token ids [N, {xs[0].shape[1]}] int64 of the sequence "
-                         f"{xs[0]}, got {xs[1].dtype} {xs[1]}")
+        raise MaskError(f"the mask input must be the token ids [N, {xs[0].shape[1]}] int64 of the sequence "
+                        f"{xs[0]}, got {xs[1].dtype} {xs[1]}; give it the ids the sequence's embedding looked up")
 
 
 def padding_mask(ids, causal=False):

@@ -21,7 +21,8 @@ HELPERS = {
     "synthetic_data": ("specdl.runtime.tabular", ("synthetic_data",)),
     "synthetic_inputs": ("specdl.runtime.tabular", ("synthetic_inputs",)),
     "read_csv": ("specdl.runtime.csv", ("MISSING_CELLS", "missing_cell", "open_csv", "read_rows", "read_table",
-                                        "csv_numbers", "money_cell", "as_number", "csv_number", "read_csv")),
+                                        "csv_numbers", "money_cell", "as_number", "csv_number", "_target_numbers",
+                                        "read_csv")),
 }
 
 # Whether user code (a ``module:`` target) may be imported: off unless the user says so

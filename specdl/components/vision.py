@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from ..errors import ShapeError
-from .base import Component, PosInt, Prob
+from .base import Component, PosFloat, PosInt, Prob
 from .call import Call
 
 
@@ -140,7 +140,7 @@ class NormalizeSpec(ImageTransform, type="normalize", primary="mean"):
     """Subtract ``mean`` and divide by ``std``, per channel (after to_tensor)."""
 
     mean: list[float]
-    std: list[float]
+    std: list[PosFloat]  # torchvision divides by it: 0 fails at build, after check
     needs_float: ClassVar[bool] = True
 
     def infer(self, shape):

@@ -298,7 +298,7 @@ def analyze(spec, preflight: bool = False) -> Analysis:
                    for why in graph_blockers(spec)]
     if not spec.data.validates():
         issues += _unvalidated_monitor_issues(spec, src, names)
-    issues += _target_transform_issues(spec, info)
+    issues += _target_transform_issues(src, spec.data.target_transforms, info)
     warnings += layer_warnings(graph, src) + absent_class_warnings(spec, info, metrics)
     if spec.export.onnx or preflight:
         warnings += export_preflight(graph, src)
@@ -355,6 +355,8 @@ def _head_analysis(spec, t: str, info, view, issues: list, warnings: list) -> An
                            (t in (spec.loss or {}), ("loss", t), ("data", "targets", t)))
     found += heads.metric_issues(spec, t, info, metrics, src) + heads.classes_issues(spec, t, info, src)
     found += top_k_issues(spec, info, loss, (spec.metrics or {}).get(t, []), ("metrics", t))
+    found += _target_transform_issues(src, getattr(spec.data.targets[t], "transforms", []), info,
+                                      ("data", "targets", t, "transforms"))
     issues += heads.prefixed(found, view.head, t)
     warnings += heads.prefixed(warned, view.head, t)
     return Analysis(spec, info, view, loss, metrics, "", "min")
@@ -374,16 +376,18 @@ def _unvalidated_monitor_issues(spec, src, names) -> list[Issue]:
     return [src.issue(where, f"monitoring `{val}` needs {what}; or monitor train_loss")]
 
 
-def _target_transform_issues(spec, info: DataInfo) -> list[Issue]:
-    """Target transforms: regression only, and invertible (metrics are in the data's units)."""
+def _target_transform_issues(src, transforms: list, info: DataInfo,
+                             at: tuple = ("data", "target_transforms")) -> list[Issue]:
+    """Target transforms (``at``: one target's, or a named target's of several outputs):
+    regression only, and invertible (metrics are in the data's units)."""
     issues = []
-    for j, t in enumerate(spec.data.target_transforms):
+    for j, t in enumerate(transforms):
         if info.task != "regression":
-            issues.append(spec._source.issue(("data", "target_transforms", j), "target transforms apply to "
-                                             f"regression targets; this data is {info.task}", t.type_name))
+            issues.append(src.issue((*at, j), "target transforms apply to regression targets; this data is "
+                                    f"{info.task}: remove it", t.type_name))
         elif not t.invertible:
-            issues.append(spec._source.issue(("data", "target_transforms", j), "a target transform must be "
-                                             "invertible (standardize or minmax)", t.type_name))
+            issues.append(src.issue((*at, j), "a target transform must be invertible (standardize or minmax)",
+                                    t.type_name))
     return issues
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..components.sequence import MaskError
 from ..components.tensor import TT
 from ..errors import ShapeError, SpecError, did_you_mean
 
@@ -120,7 +121,8 @@ def build_graph(layers, input_type: TT | dict, src, base_path=("model", "layers"
             else:
                 node.out = layer.infer_many(node.in_types)
         except ShapeError as e:
-            issues.append(src.issue(path, str(e) + _ids_hint(node, sources), kind_name(layer)))
+            hint = "" if isinstance(e, MaskError) else _ids_hint(node, sources)  # a mask's message says its fix
+            issues.append(src.issue(path, str(e) + hint, kind_name(layer)))
         types.setdefault(name, node.out)
         where[name] = i
     if issues:

@@ -7,6 +7,7 @@ head and its target; monitors are per target (``val_f1[sentiment]``) or the weig
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from ..components.base import REGISTRY
@@ -17,6 +18,8 @@ from .graph import Graph
 
 # A run verb or train option that several outputs do not reach yet (issue 30, part 2).
 NOT_YET = "several outputs (data.targets) do not reach {what} in this version"
+# One target's value: `val_<metric>[<target>]` (a target name holds no bracket: sources/targets.py)
+PER_TARGET = re.compile(r"val_(\w+)\[([^\[\]]+)\]")
 
 
 @dataclass
@@ -58,7 +61,7 @@ def structure_issues(spec, src) -> list[Issue]:
     """The targets, model.outputs, loss, metrics and loss_weights name each other; no target
     named like a loss or metric (``val_<metric>[<target>]`` would read ambiguously)."""
     data, targets, issues = spec.data, list(spec.data.targets), []
-    key = next((k for k in ("target", "classes", "outputs") if k in data.model_fields_set), None)
+    key = next((k for k in ("target", "y", "classes", "outputs") if k in data.model_fields_set), None)
     if key is not None:
         issues.append(src.issue(("data", key), f"`{key}` and `targets` cannot both be given: `targets` names "
                                 "every target, one head each", key=True))
@@ -77,6 +80,10 @@ def structure_issues(spec, src) -> list[Issue]:
                              f"; the targets are {', '.join(targets)}"), key=True) for k in keyed if k not in targets]
     issues += [src.issue(("data", "targets", t), f"the target `{t}` has no head: add `{t}: <layer>` to "
                          "model.outputs", key=True) for t in targets if t not in outputs]
+    weights = spec.loss_weights or {}
+    if targets and all(weights.get(t, 1.0) == 0 for t in targets):
+        issues.append(src.issue(("loss_weights",), "every target's weight is 0, so the total loss is 0 and "
+                                "nothing trains; give at least one target a weight above 0"))
     return issues
 
 
@@ -171,10 +178,14 @@ def monitor_issues(spec, heads: dict, src) -> list[Issue]:
 
 def _unlisted(mon: str, heads: dict, names: list) -> str:
     """Why a monitor is not computed: its metric is not in its target's metrics, or it is no name at all."""
-    name, _, target = mon[4:].rstrip("]").partition("[")
-    if mon.startswith("val_") and target in heads and name in REGISTRY["metric"]:
-        return (f"`{name}` is not in `metrics.{target}`; add it there, or monitor one of "
-                f"{', '.join(n for n in names if n.endswith(f'[{target}]'))} or the weighted total val_loss")
+    m = PER_TARGET.fullmatch(mon)
+    name, target = m.groups() if m else ("", "")
+    if target in heads and name in REGISTRY["metric"]:
+        listed = f"{', '.join(n for n in names if n.endswith(f'[{target}]'))} or the weighted total val_loss"
+        tasks, task = REGISTRY["metric"][name].tasks, heads[target].task
+        if task not in tasks:  # another head's kind of metric: adding it would be an error
+            return f"`{name}` is a {tasks[0]} metric and target `{target}` is {task}; monitor one of {listed}"
+        return f"`{name}` is not in `metrics.{target}`; add it there, or monitor one of {listed}"
     return ("with several outputs monitor the weighted total val_loss or one target's value, as "
             "`val_<metric>[<target>]`" + did_you_mean(mon, names))
 
@@ -205,6 +216,6 @@ def head_mode(monitor: str, mode: str, heads: dict) -> str:
     """min or max for a monitor of several outputs (``auto``: by its metric)."""
     if mode != "auto" or "[" not in monitor:
         return "min" if mode == "auto" else mode
-    name, target = monitor[4:].rstrip("]").split("[", 1)
+    name, target = PER_TARGET.fullmatch(monitor).groups()
     m = next((m for m in heads[target].metrics if m.type_name == name), None)
     return "max" if m is not None and m.higher_is_better else "min"

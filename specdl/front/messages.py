@@ -83,11 +83,12 @@ _MEMBER = re.compile(r"(constrained-)?(int|float|str|bool|none|bytes)|(literal|l
 def _strip_tags(loc: tuple, data) -> tuple:
     """Drop the discriminator tags pydantic inserts in locations inside unions (a CSV
     input's tag is its kind, the key naming its column)."""
-    out, node = [], data
+    out, node, tagged = [], data, None
     for i, part in enumerate(loc):
         tags = (node.get("type"), node.get("source"), *INPUT_KINDS) if isinstance(node, dict) else ()
-        if part in tags and (
+        if part in tags and node is not tagged and (
                 part not in node or (i + 1 < len(loc) and not _has(node[part], loc[i + 1]))):
+            tagged = node  # one tag a mapping: the field named like it (`numeric: [..]`) follows
             continue  # the tag, also when the mapping has a key of that name (`linear: {linear: 3}`)
         if isinstance(part, str) and part.startswith(("function-", "json-or-python")):
             continue

@@ -80,6 +80,9 @@ def dump_yaml(data) -> str:
     return yaml.dump(data, Dumper=SpecDumper, sort_keys=False, default_flow_style=None)
 
 
+_NO_KEY = object()  # a mapping key that is no name (said where it stands)
+
+
 class _Reader:
     def __init__(self, file: str):
         self.file = file
@@ -127,6 +130,10 @@ class _Reader:
             return None
         if isinstance(node, yaml.SequenceNode):
             return [self.read(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        return self._mapping(node, path, depth)
+
+    def _mapping(self, node, path: tuple, depth: int) -> dict:
+        """A mapping's keys and values; `<<` merges fill the keys it does not give."""
         out: dict = {}
         merged: dict = {}
         for key_node, value_node in node.value:
@@ -140,9 +147,8 @@ class _Reader:
                     else:
                         self.fail(path, src, "a `<<` merge takes a mapping")
                 continue
-            key = self.read(key_node, path + ("<key>",), depth + 1)
-            if isinstance(key, (dict, list)) or key is None:
-                self.fail(path, key_node, "mapping keys must be plain names")
+            key = self._key(key_node, path, depth)
+            if key is _NO_KEY:
                 continue
             if key in out:
                 first = self.keypos[path + (key,)]
@@ -155,6 +161,18 @@ class _Reader:
             out.setdefault(k, v)
         return out
 
+    def _key(self, key_node, path: tuple, depth: int):
+        """A mapping's key, or _NO_KEY (said where it stands) for one that is no name."""
+        key = self.read(key_node, path + ("<key>",), depth + 1)
+        if isinstance(key, bool):  # `yes:`, `on:`, `no:` naming a target or an input: YAML 1.1 reads a boolean
+            self.fail(path + (key_node.value,), key_node, f"the key `{key_node.value}` reads as "
+                      f"{str(key).lower()} (YAML 1.1); quote it, \"{key_node.value}\", for a name")
+            return _NO_KEY
+        if isinstance(key, (dict, list)) or key is None:
+            self.fail(path, key_node, "mapping keys must be plain names")
+            return _NO_KEY
+        return key
+
 
 class _TooBig(Exception):
     def __init__(self, node, why=f"more than {MAX_NODES:,} nodes (an alias bomb?)"):
@@ -164,10 +182,13 @@ class _TooBig(Exception):
 _DASH = re.compile(r"^\s*-[^\s-]")  # `-relu`: a list item without its space
 
 
-def _syntax_hint(text: str, line: int) -> str:
-    """The likely cause of a YAML syntax error at ``line``, where it is a slip that YAML
-    reports elsewhere: a list item without the space after `-`, a tab in the indentation."""
+def _syntax_hint(text: str, line: int, col: int = 0) -> str:
+    """The likely cause of a YAML syntax error at ``line`` (and ``col``), where it is a slip
+    that YAML reports elsewhere: a list item without the space after `-`, a tab in the
+    indentation, or a tab between the items of a flow mapping (`{text: text,\ttokenizer: chars}`)."""
     lines = text.splitlines()[:line]
+    if lines and 0 < col <= len(lines[-1]) and lines[-1][col - 1] == "\t" and lines[-1][:col - 1].strip():
+        return "; replace this tab with a space: YAML separates with spaces"
     dash = [i for i, s in enumerate(lines, 1) if _DASH.match(s)]
     if dash:
         return f"; line {dash[-1]}: a list item needs a space after `-` (`- relu`)"
@@ -185,7 +206,7 @@ def read_yaml(text: str, file: str = "<spec>") -> Source:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        msg = " ".join(str(x) for x in (e.context, e.problem) if x) + _syntax_hint(text, line)
+        msg = " ".join(str(x) for x in (e.context, e.problem) if x) + _syntax_hint(text, line, col)
         raise SpecError([Issue((), f"YAML syntax error: {msg}", None, "error", file, line, col)]) from None
     except yaml.reader.ReaderError as e:  # a character YAML does not allow (NUL, ESC, ...)
         line = text.count("\n", 0, e.position) + 1

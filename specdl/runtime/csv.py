@@ -144,6 +144,16 @@ def csv_number(path, text, name, line):
                          "list the column under `categorical`") from None
 
 
+def _target_numbers(path, columns, lines, names):
+    """A regression's target columns as numbers; a cell that is none is the target's error."""
+    try:
+        return csv_numbers(path, columns, lines, names)
+    except ValueError as e:
+        name = next((n for n in names if f"column `{n}` holds" in str(e)), names[0])
+        raise ValueError(f"the target `{name}`: {str(e).split('; ')[0]}; a regression target holds numbers: fix "
+                         "the cell, or classify the column (task: classification)") from None
+
+
 def read_csv(path, target, numeric, categorical, classification, delimiter=","):
     """Numeric features (NaN where missing), categorical strings, and targets from a CSV.
     A bad file is a ValueError naming its line and column."""
@@ -163,7 +173,7 @@ def read_csv(path, target, numeric, categorical, classification, delimiter=","):
         return x, cats, lines
     names = target if isinstance(target, list) else [target]  # a list: the columns of a multi-target regression
     labels = [list(map(str.strip, columns[t])) for t in names]
-    y = None if classification else csv_numbers(path, columns, lines, names)
+    y = None if classification else _target_numbers(path, columns, lines, names)
     blank = np.zeros(len(rows), dtype=bool)
     for texts in labels:
         blank |= np.array([missing_cell(c) for c in texts], dtype=bool)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Annotated, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from ..components.base import PosInt
 from ..components.call import literal
@@ -87,8 +87,15 @@ class CategoricalInput(InputBase):
 class NumericInput(InputBase):
     """Number columns -> [N, k] float32, through the tabular transforms (fitted on train)."""
 
-    numeric: str | Annotated[list[str], Field(min_length=1)]
+    numeric: str | list[str]
     transforms: list["TransformUnion"] = []  # noqa: F821 - resolved by schema.spec_class
+
+    @field_validator("numeric")
+    @classmethod
+    def _some(cls, v):
+        if v == []:  # said here, at the key (a union's error would name the input and a string)
+            raise ValueError("give at least one number column, e.g. `numeric: [runtime, year]`")
+        return v
 
 
 class ImageInput(ImageSteps, Base):
@@ -276,6 +283,11 @@ class CsvInputs:
             if kind == "text" and _numbers_only(raw[name][rows["train"]]):
                 warnings.append((("inputs", name, "text"), f"the column `{how.text}` holds only numbers; "
                                  "did you mean numeric?"))
+            elif kind == "text" and len(got["vocabulary"]) <= 2:  # <pad> and <unk> alone: every text reads as nothing
+                why = "lower min_freq" if "min_freq" in how.model_fields_set else "fill in the texts"
+                warnings.append((("inputs", name, "text"), f"the vocabulary of `{how.text}` holds no word (the "
+                                 f"train split's texts are blank, or each word is rarer than min_freq "
+                                 f"{how.min_freq}): the input tells the model nothing; {why}"))
         return tuple(infos), tuple(warnings)
 
     def image_inputs(self) -> list[str]:

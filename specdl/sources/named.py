@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, field_validator
 
 from ..components.base import PosInt
 from ..components.names import RESERVED, not_a_name
@@ -33,6 +33,15 @@ def _check_input_name(v: str) -> str:
 InputName = Annotated[str, AfterValidator(_check_input_name)]
 
 
+def high_of_ids(v: int, info) -> int:
+    """A synthetic input's ``high`` given (a default is not validated) where its dtype is float32:
+    an error, not a setting silently unused."""
+    if info.data.get("dtype") == "float32":
+        raise ValueError("`high` bounds int64 token ids, and this input is float32 (standard normal); "
+                         "drop `high`, or set `dtype: int64`")
+    return v
+
+
 def inputs_of(kind):
     """The type of a source's ``inputs``: names -> ``kind``, at least one (None: one input)."""
     return Annotated[dict[InputName, kind], Field(min_length=1)] | None
@@ -45,6 +54,8 @@ class SyntheticInput(Base):
     shape: list[PosInt] = Field(min_length=1)
     dtype: Literal["float32", "int64"] = "float32"
     high: PosInt = 10
+
+    _high = field_validator("high")(lambda v, info: high_of_ids(v, info))
 
 
 class NpzInput(Base):

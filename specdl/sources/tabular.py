@@ -13,8 +13,8 @@ from ..errors import RunError, SourceError, did_you_mean
 from .base import DataSource
 from .csv_inputs import CsvInput, CsvInputs, ludwig_inputs
 from .info import GENERATORS, SKLEARN, SKLEARN_CLASSES, SKLEARN_SIZES, SKLEARN_TARGETS, DataInfo, InputInfo
-from .named import NamedInputs, NpzInput, SyntheticInput, inputs_of
-from .targets import CsvTarget, NpzTarget, SeveralTargets, SyntheticTarget, refuse_list
+from .named import NamedInputs, NpzInput, SyntheticInput, high_of_ids, inputs_of
+from .targets import CsvTarget, NpzTarget, SeveralTargets, SyntheticTarget, refuse_list, targets_of
 
 
 def class_hint(name: str, values) -> str | None:
@@ -120,9 +120,10 @@ class SyntheticData(NamedInputs, SeveralTargets, DataSource):
     dtype: Literal["float32", "int64"] = "float32"
     high: PosInt = 10
     inputs: inputs_of(SyntheticInput) = None
-    targets: dict[str, SyntheticTarget] | None = None  # several outputs (spec 12.7)
+    targets: targets_of(SyntheticTarget) = None  # several outputs (spec 12.7)
 
     _targets_list = field_validator("targets", mode="before")(lambda v: refuse_list(v, "classes"))
+    _high = field_validator("high")(lambda v, info: high_of_ids(v, info))
 
     def sample_count(self):
         return self.size
@@ -181,7 +182,7 @@ class CsvData(CsvInputs, NamedInputs, SeveralTargets, DataSource):
     source: Literal["csv"]
     path: str
     target: str | list[str] | None = None
-    targets: dict[str, CsvTarget] | None = None  # several outputs (spec 12.7)
+    targets: targets_of(CsvTarget) = None  # several outputs (spec 12.7)
     features: list[str] | None = None
     categorical: list[str] = []
     exclude: list[str] = []
@@ -529,7 +530,7 @@ class NpzData(NamedInputs, SeveralTargets, DataSource):
     x: str = "x"
     y: str = "y"
     inputs: inputs_of(NpzInput) = None
-    targets: dict[str, NpzTarget] | None = None  # several outputs (spec 12.7)
+    targets: targets_of(NpzTarget) = None  # several outputs (spec 12.7)
 
     _targets_list = field_validator("targets", mode="before")(lambda v: refuse_list(v, "array"))
     any_dtype: ClassVar[bool] = True
@@ -552,6 +553,9 @@ class NpzData(NamedInputs, SeveralTargets, DataSource):
             raise SourceError(e.field, str(e)) from None
         if y.ndim == 0:
             raise SourceError("y", f"`{self.y}` in {self.path} is a single number; give one target per sample")
+        for field, key in zip(fields, keys):
+            if key == self.y:  # the labels among the inputs: the model would read its answer
+                raise SourceError(field, f"`{key}` is the target's array; it cannot also be an input")
         for field, key, x in zip(fields, keys, xs):
             self._check_x(field, key, x, y, 1 if named else 2)
         return (dict(zip(named, xs)) if named else xs[0]), y

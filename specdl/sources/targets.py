@@ -6,12 +6,37 @@ single-target code reads every target's task, classes and values."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from ..components.base import PosInt
 from .base import Base, Task
+
+# A target's name is a key of `loss`, `metrics` and `loss_weights`, the bracket of a monitor
+# (`val_f1[<target>]`), a column of predict's output and part of the run directory's file
+# names (`roc.<target>.png`): letters, digits, _ and -, starting with a letter.
+TARGET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")  # always used with fullmatch
+
+
+def _check_target_name(v: str) -> str:
+    if TARGET_NAME.fullmatch(v) is None:
+        raise ValueError(f"{v!r} is not a valid target name: use letters, digits, _ and - (at most 64, "
+                         "starting with a letter); it names files of the run and the monitor `val_<metric>[<target>]`")
+    return v
+
+
+def _some(v: dict) -> dict:
+    if not v:
+        raise ValueError("name at least one target, one head each (`targets: {<name>: {...}}`); for one "
+                         "output leave `targets` out")
+    return v
+
+
+def targets_of(kind):
+    """The type of a source's ``targets``: names -> ``kind``, at least one (None: one target)."""
+    return Annotated[dict[Annotated[str, AfterValidator(_check_target_name)], kind], AfterValidator(_some)] | None
 
 
 class CsvTarget(Base):
