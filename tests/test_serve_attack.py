@@ -160,7 +160,7 @@ def test_a_number_past_float32_after_the_transforms_is_a_422(run, client, tmp_pa
     answered NaN and serve a 500 (a non-finite output). Now each form, predict and the
     ONNX graph's feed refuse it at its row and column."""
     from specdl.runs.loaded import SavedRun
-    from specdl.runs.named import graph_feed
+    from specdl.runs.named import from_mapping, graph_feed
 
     rows = as_request(data_rows(3))
     rows[1]["year"] = 1e308
@@ -175,10 +175,10 @@ def test_a_number_past_float32_after_the_transforms_is_a_422(run, client, tmp_pa
     assert client.post("/predict", json={"rows": rows}).status_code == 200
     saved = SavedRun(run)
     with pytest.raises(specdl.RunError, match="row 1, column `year` holds 1e.39: the ONNX graph"):
-        graph_feed(saved, specdl.runs.named.from_mapping(saved, as_inputs(rows)))
+        graph_feed(saved, from_mapping(saved, as_inputs(rows)))
 
 
-def test_the_onnx_backend_refuses_a_number_past_float32_before_the_graph(runs):
+def test_the_onnx_backend_refuses_a_number_past_float32_before_the_graph(runs):  # noqa: F811
     """A CSV or array run's raw numbers go to the graph as float32: 1e39 was infinity
     there and a 500 (a non-finite output) where the torch backend answers; now a 422 at
     its row and column, before the graph (``prepare``, the backend's reading)."""
