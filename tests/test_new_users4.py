@@ -358,3 +358,11 @@ def test_an_input_of_another_type_still_says_the_kinds(tmp_path):
     doc = spec(inputs={"plan": {"type": "date", "column": "plan"}, "nums": {"numeric": ["tenure"]}})
     code, err = check(tmp_path, doc)
     assert code == 2 and "give one of text, categorical, numeric, image" in err, err
+
+
+@pytest.mark.parametrize("key", ["samples", "n_samples", "num_samples"])
+def test_a_synthetic_sources_sample_count_written_as_scikit_learn_names_size(tmp_path, key):
+    doc = {"data": {"source": "synthetic", key: 200, "shape": [4], "classes": 3},
+           "model": {"layers": [{"linear": 3}]}}
+    code, err = check(tmp_path, doc)
+    assert code == 2 and f"data.{key}: unknown key `{key}`" in err and "here write `size: 200`" in err, err

@@ -27,6 +27,7 @@ ARGUMENTS = {
     "accelerator": ("device",), "gpus": ("device",), "devices": ("device",),
     "input_shape": ("input",), "sequential": ("layers",),
     "input_features": ("data",), "output_features": ("data",), "trainer": ("train",),
+    "samples": ("size",), "n_samples": ("size",), "num_samples": ("size",),  # scikit-learn's make_classification
 }
 
 _SHAPE = ("the input shape is given once, as `model.input` (per sample, without the batch), "
