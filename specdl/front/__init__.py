@@ -104,7 +104,8 @@ def prove_search(spec) -> list[Issue]:
         analyze(validate(_copy(base), fixed))
     except SpecError as e:  # reported, and the space proven without it: one error hides no other
         at = ("search", "metric") if search.metric else ("search", "mode")
-        issues, fixed = [src.issue(at, _reason(i)) for i in e.issues[:1]], []
+        own = {("train", "checkpoint", at[1] if at[1] == "mode" else "monitor")}  # where the override put it
+        issues, fixed = [src.issue(at, i.message if tuple(i.path) in own else _reason(i)) for i in e.issues[:1]], []
     for key, dist in search.space.items():
         for value in dist.corners():
             try:
