@@ -261,15 +261,24 @@ def check_raw(run, x, rows=()):
     return x
 
 
+def past_float32(x) -> tuple[int, int] | None:
+    """(row, column) of the first finite number of ``x`` ([N, ...] floats) past float32's
+    range, which float32 holds as infinity; None where there is none."""
+    flat = np.asarray(x).reshape(len(x), -1)
+    if flat.dtype.kind != "f":
+        return None
+    big = np.argwhere(np.abs(np.nan_to_num(flat)) > np.finfo(np.float32).max)
+    return (int(big[0][0]), int(big[0][1])) if len(big) else None
+
+
 def check_float32(run, x, rows=()) -> None:
     """Raw features a graph takes as float32 (`serve --backend onnx`): a finite value past
     float32's range is an error at its row and column (the graph would see infinity)."""
-    flat = np.asarray(x).reshape(len(x), -1)
-    big = np.abs(np.nan_to_num(flat)) > np.finfo(np.float32).max if flat.dtype.kind == "f" else None
-    if big is not None and big.any():
-        r, c = (int(v) for v in np.argwhere(big)[0])
-        raise RunError(f"{_at(run, rows, r, c)} holds {flat[r, c]:g}, past float32's range (the ONNX graph's "
-                       "numbers); give a value within it")
+    at = past_float32(x)
+    if at is not None:
+        r, c = at
+        raise RunError(f"{_at(run, rows, r, c)} holds {np.asarray(x).reshape(len(x), -1)[r, c]:g}, past float32's "
+                       "range (the ONNX graph's numbers); give a value within it")
 
 
 def check_finite(run, x, raw=None, rows=()):

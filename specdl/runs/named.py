@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import RunError, did_you_mean, one_line
 from ..runtime.csv import missing_cell
-from .inputs import RawInputs, applied, saved_states
+from .inputs import RawInputs, applied, past_float32, saved_states
 
 
 def is_named(run) -> bool:
@@ -340,16 +340,16 @@ def _numeric(run, name, how, fit, x, rows) -> np.ndarray:
         r, c = (int(v) for v in np.argwhere(~np.isfinite(x))[0])
         raise RunError(f"{rows[r]}, column `{cols[c]}` has no value (a missing cell) and the input `{name}` was "
                        "trained without a `fill` transform: fill it in or drop the row")
-    past_float32(x, rows, cols, given, f"the input `{name}`'s transforms turn it into")
+    refuse_past_float32(x, rows, cols, given, f"the input `{name}`'s transforms turn it into")
     return x.astype(np.float32)
 
 
-def past_float32(x, rows, cols, given, what: str) -> None:
+def refuse_past_float32(x, rows, cols, given, what: str) -> None:
     """Numbers past float32's range (what the model computes in) are an error at their
     row and column (``given``: the values sent; ``what``: what became of them)."""
-    big = np.abs(np.nan_to_num(x)) > np.finfo(np.float32).max
-    if big.any():
-        r, c = (int(v) for v in np.argwhere(big)[0])
+    at = past_float32(x)
+    if at is not None:
+        r, c = at
         raise RunError(f"{rows[r]}, column `{cols[c]}` holds {given[r, c]:g}: {what} {x[r, c]:g}, past float32's "
                        "range (the model's numbers); give a value within it")
 
@@ -368,7 +368,7 @@ def graph_feed(run, raw: RawInputs) -> dict:
     feed = {}
     for name, (kind, cols) in csv_columns(run).items():
         if kind == "numeric":  # the graph takes the raw numbers as float32
-            past_float32(raw.x[name], raw.rows, cols, raw.x[name], "the ONNX graph takes it as it is,")
+            refuse_past_float32(raw.x[name], raw.rows, cols, raw.x[name], "the ONNX graph takes it as it is,")
         feed[name] = (arrays[name] if kind in ("text", "image") else np.asarray(raw.x[name], dtype=str).astype(object)
                       if kind == "categorical" else np.asarray(raw.x[name], dtype=np.float32))
     return feed

@@ -58,7 +58,7 @@ def tabular_request(row):
     (the columns' names once, then a list of cells per row), read as ``rows``."""
 
     class PredictRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid", json_schema_extra=_either_form)
+        model_config = ConfigDict(**STRICT, json_schema_extra=_either_form)
         rows: list[row] = Field(min_length=1, description="one object per row, keyed by column name")
 
         @model_validator(mode="before")
