@@ -218,7 +218,7 @@ def csv_delimiter(run, path=None) -> str:
         header = read_header(path, delimiter) if path is not None else None
     except (OSError, ValueError, UnicodeDecodeError):  # the reading proper says what is wrong
         return delimiter
-    return other_delimiter(header or ["", ""], delimiter) or delimiter
+    return (other_delimiter(header, delimiter) if header else None) or delimiter
 
 
 def read_columns(path, names, delimiter: str = ",") -> dict:
